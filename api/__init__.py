@@ -1,0 +1,1 @@
+"""Every way in: the HTTP app, authentication, and the `digione` command line."""

@@ -1,0 +1,56 @@
+"""Settings, read from the environment (prefix DIGIONE_) once, by the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything that varies between installations; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DIGIONE_", extra="ignore")
+
+    #: Event store and read models. Unset: SQLite under `data_dir`. `postgresql://…` for
+    #: PostgreSQL (psycopg 3), each tenant in its own schema.
+    database_url: str | None = None
+    #: A Kafka cluster. Unset: the embedded development broker is started.
+    kafka_bootstrap: str | None = None
+    data_dir: Path = Path("./var")
+    #: The installation's master key (32 random bytes); generated with mode 0600 if absent.
+    master_key_file: Path | None = None
+    topic_prefix: str = "digione"
+    #: How long an issued bearer token is valid, in seconds.
+    token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    #: How long an unwrapped subject key may stay cached (the erasure bound).
+    key_cache_seconds: float = Field(default=30.0, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgresql://", "postgresql+psycopg://", "sqlite:///")):
+            raise ValueError(
+                "DIGIONE_DATABASE_URL must start with postgresql:// or sqlite:/// "
+                f"(got {value.split(':', 1)[0]}:…)"
+            )
+        return value
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url is not None and self.database_url.startswith("postgresql")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url is None:
+            return f"sqlite:///{(self.data_dir / 'digione.sqlite').resolve()}"
+        if self.database_url.startswith("postgresql://"):
+            return "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
+        return self.database_url

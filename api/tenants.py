@@ -1,0 +1,149 @@
+"""The tenant registry: which municipalities exist, and each one's own event store.
+
+A tenant owns its storage: a SQLite file of its own beside the main database, or a
+PostgreSQL schema of its own (`tenant_<id>`) in the configured database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from domain.application import TenantApplication
+from domain.curriculum import load_curriculum
+from domain.errors import InvalidValueError, UnknownTenantError
+from domain.ids import is_valid_tenant_id
+
+metadata = sa.MetaData()
+tenants_table = sa.Table(
+    "digione_tenants",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+
+class Tenants:
+    """Opens each tenant's application once and hands it out."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        database_url: str | None,
+        data_dir: Path,
+        master_key: bytes,
+        clock: Callable[[], datetime],
+        key_cache_seconds: float,
+    ) -> None:
+        self._engine = engine
+        self._database_url = database_url
+        self._data_dir = data_dir
+        self._master_key = master_key
+        self._clock = clock
+        self._key_cache_seconds = key_cache_seconds
+        self._apps: dict[str, TenantApplication] = {}
+        self._lock = threading.Lock()
+        metadata.create_all(engine)
+
+    def create(self, tenant: str, *, name: str) -> TenantApplication:
+        """Registers a tenant (idempotent) and opens its store."""
+        if not is_valid_tenant_id(tenant):
+            raise InvalidValueError(
+                f"tenant id {tenant!r} must be 2–31 lowercase letters, digits or _ , "
+                "starting with a letter (e.g. vantaa)",
+                field="tenant",
+            )
+        with self._engine.begin() as connection:
+            exists = connection.execute(
+                sa.select(tenants_table.c.id).where(tenants_table.c.id == tenant)
+            ).first()
+            if exists is None:
+                connection.execute(
+                    tenants_table.insert().values(
+                        id=tenant, name=name, created_at=datetime.now(timezone.utc).isoformat()
+                    )
+                )
+        return self.get(tenant)
+
+    def exists(self, tenant: str) -> bool:
+        if tenant in self._apps:
+            return True
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                sa.select(tenants_table.c.id).where(tenants_table.c.id == tenant)
+            ).first()
+        return row is not None
+
+    def ids(self) -> list[str]:
+        with self._engine.connect() as connection:
+            return [r[0] for r in connection.execute(sa.select(tenants_table.c.id).order_by("id"))]
+
+    def get(self, tenant: str) -> TenantApplication:
+        """The tenant's application; UnknownTenantError if it was never created."""
+        app = self._apps.get(tenant)
+        if app is not None:
+            return app
+        if not is_valid_tenant_id(tenant) or not self.exists(tenant):
+            raise UnknownTenantError(
+                f"no tenant {tenant!r} here; create it with `digione tenant create {tenant}`"
+            )
+        with self._lock:
+            if tenant not in self._apps:
+                self._apps[tenant] = self._open(tenant)
+            return self._apps[tenant]
+
+    def close(self) -> None:
+        with self._lock:
+            for app in self._apps.values():
+                app.close()
+            self._apps.clear()
+
+    def _open(self, tenant: str) -> TenantApplication:
+        schema: str | None = None
+        if self._database_url is None or self._database_url.startswith("sqlite"):
+            self.sqlite_path(tenant).parent.mkdir(parents=True, exist_ok=True)
+            env = {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path(tenant)),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        else:
+            url = make_url(self._database_url)
+            schema = f"tenant_{tenant}"
+            with self._engine.begin() as connection:
+                connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            env = {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": url.database or "postgres",
+                "POSTGRES_HOST": url.host or "127.0.0.1",
+                "POSTGRES_PORT": str(url.port or 5432),
+                "POSTGRES_USER": url.username or "postgres",
+                "POSTGRES_PASSWORD": url.password or "",
+                "POSTGRES_SCHEMA": schema,
+                "POSTGRES_POOL_SIZE": "5",
+                "POSTGRES_MAX_OVERFLOW": "20",
+                "POSTGRES_LOCK_TIMEOUT": "5",
+            }
+        env.update({"CREATE_TABLE": "y", "AGGREGATE_CACHE_MAXSIZE": "10000"})
+        return TenantApplication(
+            tenant=tenant,
+            env=env,
+            master_key=self._master_key,
+            curriculum=load_curriculum(),
+            clock=self._clock,
+            postgres_schema=schema,
+            key_cache_seconds=self._key_cache_seconds,
+        )
+
+    def sqlite_path(self, tenant: str) -> Path:
+        """Where a tenant's events live on the embedded default."""
+        main = make_url(self._database_url).database if self._database_url else None
+        base = Path(main).parent if main else self._data_dir
+        return (base / "tenants" / f"{tenant}.sqlite").resolve()

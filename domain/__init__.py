@@ -1,0 +1,1 @@
+"""The domain: aggregates, their events, the application services that decide, and sealing."""

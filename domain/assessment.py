@@ -1,0 +1,220 @@
+"""Assessment aggregates (OneRoster 1.2 gradebook): line items and results.
+
+A correction of a result is a new event; nothing recorded is ever overwritten. The
+teacher's verbal assessment is personal data of the student and is sealed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.record import SourcedRecord
+from domain.sealing import SealedValue
+
+#: The Finnish grading scale for basic and general upper secondary education: numeric
+#: grades 4 (fail) to 10 (excellent), S pass (hyväksytty) and H fail (hylätty).
+FINNISH_GRADES = ("4", "5", "6", "7", "8", "9", "10", "S", "H")
+#: OneRoster 1.2 Result.scoreStatus.
+SCORE_STATUSES = frozenset(
+    {"exempt", "fully graded", "not submitted", "partially graded", "submitted"}
+)
+
+
+class LineItem(SourcedRecord):
+    """Something assessed in a class: a test, a project, a term grade."""
+
+    class Registered(Aggregate.Created):
+        sourced_id: str
+        title: str
+        description: str | None
+        school_class: str
+        category: str
+        assign_date: datetime
+        due_date: datetime
+        grading_period: str | None
+        objectives: list[str]
+        result_min: Decimal | None
+        result_max: Decimal | None
+
+    @event(Registered)
+    def __init__(
+        self,
+        sourced_id: str,
+        title: str,
+        description: str | None,
+        school_class: str,
+        category: str,
+        assign_date: datetime,
+        due_date: datetime,
+        grading_period: str | None,
+        objectives: list[str],
+        result_min: Decimal | None,
+        result_max: Decimal | None,
+    ) -> None:
+        self.sourced_id = sourced_id
+        self.title = title
+        self.description = description
+        self.school_class = school_class
+        self.category = category
+        self.assign_date = assign_date
+        self.due_date = due_date
+        self.grading_period = grading_period
+        self.objectives = objectives
+        self.result_min = result_min
+        self.result_max = result_max
+
+    class Retitled(Aggregate.Event):
+        title: str
+        description: str | None
+        category: str
+
+    @event(Retitled)
+    def _retitled(self, title: str, description: str | None, category: str) -> None:
+        self.title = title
+        self.description = description
+        self.category = category
+
+    class Rescheduled(Aggregate.Event):
+        assign_date: datetime
+        due_date: datetime
+        grading_period: str | None
+
+    @event(Rescheduled)
+    def _rescheduled(
+        self, assign_date: datetime, due_date: datetime, grading_period: str | None
+    ) -> None:
+        self.assign_date = assign_date
+        self.due_date = due_date
+        self.grading_period = grading_period
+
+    class ObjectivesLinked(Aggregate.Event):
+        objectives: list[str]
+
+    @event(ObjectivesLinked)
+    def _objectives_linked(self, objectives: list[str]) -> None:
+        self.objectives = objectives
+
+    class ScaleChanged(Aggregate.Event):
+        result_min: Decimal | None
+        result_max: Decimal | None
+
+    @event(ScaleChanged)
+    def _scale_changed(self, result_min: Decimal | None, result_max: Decimal | None) -> None:
+        self.result_min = result_min
+        self.result_max = result_max
+
+    def revise(
+        self,
+        *,
+        title: str,
+        description: str | None,
+        category: str,
+        assign_date: datetime,
+        due_date: datetime,
+        grading_period: str | None,
+        objectives: list[str],
+        result_min: Decimal | None,
+        result_max: Decimal | None,
+    ) -> None:
+        if (title, description, category) != (self.title, self.description, self.category):
+            self._retitled(title, description, category)
+        if (assign_date, due_date, grading_period) != (
+            self.assign_date, self.due_date, self.grading_period
+        ):
+            self._rescheduled(assign_date, due_date, grading_period)
+        if objectives != self.objectives:
+            self._objectives_linked(objectives)
+        if (result_min, result_max) != (self.result_min, self.result_max):
+            self._scale_changed(result_min, result_max)
+
+
+class Result(SourcedRecord):
+    """One assessment of one student: score, Finnish grade, verbal assessment."""
+
+    class Recorded(Aggregate.Created):
+        sourced_id: str
+        student: str
+        school_class: str
+        line_item: str | None
+        score: Decimal | None
+        grade: str | None
+        score_status: str
+        objectives: list[str]
+        assessed_at: date
+        assessor: str
+        comment: SealedValue | None
+
+    @event(Recorded)
+    def __init__(
+        self,
+        sourced_id: str,
+        student: str,
+        school_class: str,
+        line_item: str | None,
+        score: Decimal | None,
+        grade: str | None,
+        score_status: str,
+        objectives: list[str],
+        assessed_at: date,
+        assessor: str,
+        comment: SealedValue | None,
+    ) -> None:
+        self.sourced_id = sourced_id
+        self.student = student
+        self.school_class = school_class
+        self.line_item = line_item
+        self.score = score
+        self.grade = grade
+        self.score_status = score_status
+        self.objectives = objectives
+        self.assessed_at = assessed_at
+        self.assessor = assessor
+        self.comment = comment
+
+    Registered = Recorded
+
+    class Corrected(Aggregate.Event):
+        """A new assessment replaces the earlier one; the earlier stays in the log."""
+
+        score: Decimal | None
+        grade: str | None
+        score_status: str
+        objectives: list[str]
+        assessed_at: date
+        assessor: str
+        comment: SealedValue | None
+
+    @event(Corrected)
+    def _corrected(
+        self,
+        score: Decimal | None,
+        grade: str | None,
+        score_status: str,
+        objectives: list[str],
+        assessed_at: date,
+        assessor: str,
+        comment: SealedValue | None,
+    ) -> None:
+        self.score = score
+        self.grade = grade
+        self.score_status = score_status
+        self.objectives = objectives
+        self.assessed_at = assessed_at
+        self.assessor = assessor
+        self.comment = comment
+
+    def correct(
+        self,
+        *,
+        score: Decimal | None,
+        grade: str | None,
+        score_status: str,
+        objectives: list[str],
+        assessed_at: date,
+        assessor: str,
+        comment: SealedValue | None,
+    ) -> None:
+        self._corrected(score, grade, score_status, objectives, assessed_at, assessor, comment)

@@ -1,0 +1,224 @@
+"""Sealed personal data: AES-256-GCM under one key per data subject and retention class.
+
+Personal data is sealed in the application layer before an event is created, so the stored
+and published bytes hold only ciphertext. Each subject key is wrapped by the tenant's
+key-encryption key (KEK); the KEK is wrapped by a key derived from the installation's master
+key. Destroying a subject key (erasure) or the tenant KEK (offboarding) makes the data
+unreadable everywhere at once: that is crypto-shredding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Final, Protocol
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+KEY_BYTES: Final = 32
+NONCE_BYTES: Final = 12
+
+
+class RetentionClass(str, Enum):
+    """How long the law requires a piece of personal data to be kept (GDPR art. 17(3))."""
+
+    #: Final and leaving certificates: kept permanently.
+    PERMANENT_RECORD = "permanent"
+    #: Year reports and the like: kept for the compulsory-schooling period.
+    COMPULSORY_SCHOOLING = "compulsory"
+    #: Everything else: erased at once on request.
+    WORKING = "working"
+
+
+@dataclass(frozen=True, slots=True)
+class SealedValue:
+    """Ciphertext of one group of personal fields, with the reference to its key."""
+
+    subject: UUID
+    retention: RetentionClass
+    nonce: bytes
+    ciphertext: bytes
+
+    def __repr__(self) -> str:  # never print ciphertext into logs either
+        return f"SealedValue(subject={self.subject}, retention={self.retention.value})"
+
+
+class Erased:
+    """The marker a reader gets for personal data whose key has been destroyed."""
+
+    _instance: Erased | None = None
+
+    def __new__(cls) -> Erased:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ERASED"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+ERASED: Final = Erased()
+
+
+class SealingError(Exception):
+    """Raised when sealed data cannot be opened for a reason other than erasure (tampering)."""
+
+
+class KeyStore(Protocol):
+    """Where wrapped keys live: a table beside the tenant's events."""
+
+    def load_tenant_kek(self) -> bytes | None:
+        """The tenant KEK, wrapped by the master key, or None before the first seal."""
+
+    def store_tenant_kek(self, wrapped: bytes) -> bytes:
+        """Stores the wrapped KEK unless one exists; returns the one that is stored."""
+
+    def load_subject_key(self, subject: UUID, retention: RetentionClass) -> bytes | None:
+        """The wrapped key of a subject and retention class, or None if absent or shredded."""
+
+    def store_subject_key(
+        self, subject: UUID, retention: RetentionClass, wrapped: bytes
+    ) -> bytes:
+        """Stores the wrapped key unless one exists; returns the one that is stored."""
+
+    def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
+        """True when the key is on the erasure list (it must never be created again)."""
+
+
+def _derive(master_key: bytes, info: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info.encode()).derive(
+        master_key
+    )
+
+
+def derive_signing_key(master_key: bytes) -> bytes:
+    """A key for signing bearer tokens, derived from (never equal to) the master key."""
+    return _derive(master_key, "digione/token-signing/v1")
+
+
+def _wrap(kek: bytes, key: bytes, aad: str) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(kek).encrypt(nonce, key, aad.encode())
+
+
+def _unwrap(kek: bytes, wrapped: bytes, aad: str) -> bytes:
+    try:
+        return AESGCM(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad.encode())
+    except InvalidTag as error:
+        raise SealingError(
+            f"a wrapped key failed authentication ({aad}): the key store was altered "
+            "or the master key file is not the one this store was created with"
+        ) from error
+
+
+class Sealer:
+    """Seals and opens personal data of one tenant; caches unwrapped keys briefly."""
+
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        master_key: bytes,
+        key_store: KeyStore,
+        key_cache_seconds: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if len(master_key) != KEY_BYTES:
+            raise ValueError(f"the master key must be {KEY_BYTES} bytes, got {len(master_key)}")
+        self.tenant = tenant
+        self._master_wrap_key = _derive(master_key, "digione/tenant-kek-wrap/v1")
+        self._key_store = key_store
+        self._cache_seconds = key_cache_seconds
+        self._monotonic = monotonic
+        self._kek: bytes | None = None
+        self._cache: dict[tuple[UUID, RetentionClass], tuple[float, bytes | None]] = {}
+        self._lock = threading.Lock()
+
+    # -- sealing -------------------------------------------------------------------------
+
+    def seal(
+        self, subject: UUID, retention: RetentionClass, value: Mapping[str, Any]
+    ) -> SealedValue:
+        """Encrypts `value` (a JSON-able mapping) under the subject's key of `retention`."""
+        key = self._subject_key(subject, retention, create=True)
+        assert key is not None
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+        ciphertext = AESGCM(key).encrypt(nonce, plaintext, self._aad(subject, retention))
+        return SealedValue(subject, retention, nonce, ciphertext)
+
+    def unseal(self, sealed: SealedValue) -> dict[str, Any] | Erased:
+        """The plaintext mapping, or ERASED when the subject key has been destroyed."""
+        key = self._subject_key(sealed.subject, sealed.retention, create=False)
+        if key is None:
+            return ERASED
+        try:
+            plaintext = AESGCM(key).decrypt(
+                sealed.nonce, sealed.ciphertext, self._aad(sealed.subject, sealed.retention)
+            )
+        except InvalidTag as error:
+            raise SealingError(
+                f"sealed data of subject {sealed.subject} failed authentication: it was altered"
+            ) from error
+        opened: dict[str, Any] = json.loads(plaintext)
+        return opened
+
+    def forget_cached_key(self, subject: UUID, retention: RetentionClass) -> None:
+        """Drops a cached key at once (used by erasure in this process)."""
+        with self._lock:
+            self._cache.pop((subject, retention), None)
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def _aad(self, subject: UUID, retention: RetentionClass) -> bytes:
+        # Binding ciphertext to its key reference stops a sealed value being replayed
+        # under another subject's identity.
+        return f"{self.tenant}:{subject}:{retention.value}".encode()
+
+    def _subject_key(
+        self, subject: UUID, retention: RetentionClass, *, create: bool
+    ) -> bytes | None:
+        now = self._monotonic()
+        with self._lock:
+            cached = self._cache.get((subject, retention))
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            if cached[1] is not None or not create:
+                return cached[1]
+        aad = f"dek:{self.tenant}:{subject}:{retention.value}"
+        wrapped = self._key_store.load_subject_key(subject, retention)
+        if wrapped is None and create:
+            if self._key_store.subject_key_was_shredded(subject, retention):
+                raise SealingError(
+                    f"personal data of subject {subject} was erased ({retention.value}); "
+                    "new personal data for an erased subject needs a new subject id"
+                )
+            wrapped = self._key_store.store_subject_key(
+                subject, retention, _wrap(self._tenant_kek(), os.urandom(KEY_BYTES), aad)
+            )
+        key = None if wrapped is None else _unwrap(self._tenant_kek(), wrapped, aad)
+        with self._lock:
+            self._cache[(subject, retention)] = (now, key)
+        return key
+
+    def _tenant_kek(self) -> bytes:
+        if self._kek is None:
+            aad = f"kek:{self.tenant}"
+            wrapped = self._key_store.load_tenant_kek()
+            if wrapped is None:
+                wrapped = self._key_store.store_tenant_kek(
+                    _wrap(self._master_wrap_key, os.urandom(KEY_BYTES), aad)
+                )
+            self._kek = _unwrap(self._master_wrap_key, wrapped, aad)
+        return self._kek

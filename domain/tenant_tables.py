@@ -1,0 +1,164 @@
+"""Tables kept beside a tenant's events: wrapped keys, the erasure list, idempotency records.
+
+They live in the same database (SQLite file or PostgreSQL schema) as the tenant's event
+store and use the event store's own connection pool, so a tenant is one unit of storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+from uuid import UUID
+
+from domain.sealing import RetentionClass
+
+
+class _Cursor(Protocol):
+    def execute(self, statement: Any, params: Any = ...) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> Any: ...
+
+
+class _Datastore(Protocol):
+    def transaction(self, *, commit: bool) -> Any: ...
+
+
+@dataclass(frozen=True)
+class IdempotentAnswer:
+    """The first answer given to a command sent with an Idempotency-Key."""
+
+    request_hash: str
+    status: int
+    body: str
+
+
+class TenantTables:
+    """SQL for the side tables, written once for both SQLite and PostgreSQL."""
+
+    def __init__(self, datastore: _Datastore, *, postgres_schema: str | None = None) -> None:
+        self._datastore = datastore
+        self._postgres = postgres_schema is not None
+        prefix = f'"{postgres_schema}".' if postgres_schema else ""
+        self._kek = f"{prefix}digione_tenant_kek"
+        self._keys = f"{prefix}digione_subject_keys"
+        self._shredded = f"{prefix}digione_shredded_keys"
+        self._idempotency = f"{prefix}digione_idempotency"
+
+    def create_tables(self) -> None:
+        blob = "BYTEA" if self._postgres else "BLOB"
+        with self._transaction() as cursor:
+            for statement in (
+                f"CREATE TABLE IF NOT EXISTS {self._kek} ("
+                f" id INTEGER PRIMARY KEY CHECK (id = 1), wrapped {blob} NOT NULL,"
+                " created_at TEXT NOT NULL)",
+                f"CREATE TABLE IF NOT EXISTS {self._keys} ("
+                f" subject TEXT NOT NULL, retention TEXT NOT NULL, wrapped {blob} NOT NULL,"
+                " created_at TEXT NOT NULL, PRIMARY KEY (subject, retention))",
+                f"CREATE TABLE IF NOT EXISTS {self._shredded} ("
+                " subject TEXT NOT NULL, retention TEXT NOT NULL, shredded_at TEXT NOT NULL,"
+                " PRIMARY KEY (subject, retention))",
+                f"CREATE TABLE IF NOT EXISTS {self._idempotency} ("
+                " principal TEXT NOT NULL, idempotency_key TEXT NOT NULL,"
+                " request_hash TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,"
+                " created_at TEXT NOT NULL, PRIMARY KEY (principal, idempotency_key))",
+            ):
+                cursor.execute(statement)
+
+    # -- KeyStore ------------------------------------------------------------------------
+
+    def load_tenant_kek(self) -> bytes | None:
+        row = self._one(f"SELECT wrapped FROM {self._kek} WHERE id = 1", ())
+        return None if row is None else bytes(row[0])
+
+    def store_tenant_kek(self, wrapped: bytes) -> bytes:
+        self._insert_ignore(self._kek, ("id", "wrapped", "created_at"), (1, wrapped, _now()))
+        stored = self.load_tenant_kek()
+        assert stored is not None
+        return stored
+
+    def load_subject_key(self, subject: UUID, retention: RetentionClass) -> bytes | None:
+        row = self._one(
+            f"SELECT wrapped FROM {self._keys} WHERE subject = {self._p} AND retention = {self._p}",
+            (str(subject), retention.value),
+        )
+        return None if row is None else bytes(row[0])
+
+    def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
+        self._insert_ignore(
+            self._keys,
+            ("subject", "retention", "wrapped", "created_at"),
+            (str(subject), retention.value, wrapped, _now()),
+        )
+        stored = self.load_subject_key(subject, retention)
+        assert stored is not None
+        return stored
+
+    def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
+        row = self._one(
+            f"SELECT 1 FROM {self._shredded} WHERE subject = {self._p} AND retention = {self._p}",
+            (str(subject), retention.value),
+        )
+        return row is not None
+
+    def count_subject_keys(self) -> int:
+        row = self._one(f"SELECT COUNT(*) FROM {self._keys}", ())
+        return int(row[0])
+
+    # -- idempotency ---------------------------------------------------------------------
+
+    def find_answer(self, principal: str, key: str) -> IdempotentAnswer | None:
+        row = self._one(
+            f"SELECT request_hash, status, body FROM {self._idempotency}"
+            f" WHERE principal = {self._p} AND idempotency_key = {self._p}",
+            (principal, key),
+        )
+        return None if row is None else IdempotentAnswer(str(row[0]), int(row[1]), str(row[2]))
+
+    def remember_answer(
+        self, principal: str, key: str, answer: IdempotentAnswer
+    ) -> IdempotentAnswer:
+        """Stores the answer unless a concurrent request stored one first; returns the kept one."""
+        self._insert_ignore(
+            self._idempotency,
+            ("principal", "idempotency_key", "request_hash", "status", "body", "created_at"),
+            (principal, key, answer.request_hash, answer.status, answer.body, _now()),
+        )
+        kept = self.find_answer(principal, key)
+        assert kept is not None
+        return kept
+
+    # -- SQL helpers ---------------------------------------------------------------------
+
+    @property
+    def _p(self) -> str:
+        return "%s" if self._postgres else "?"
+
+    @contextmanager
+    def _transaction(self, *, commit: bool = True) -> Iterator[_Cursor]:
+        with self._datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def _one(self, statement: str, params: tuple[Any, ...]) -> Any:
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(statement, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+    def _insert_ignore(self, table: str, columns: tuple[str, ...], values: tuple[Any, ...]) -> None:
+        marks = ", ".join([self._p] * len(columns))
+        names = ", ".join(columns)
+        if self._postgres:
+            statement = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        else:
+            statement = f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})"
+        with self._transaction() as cursor:
+            cursor.execute(statement, values)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
