@@ -174,7 +174,7 @@ class Result(SourcedRecord):
         self.assessor = assessor
         self.comment = comment
 
-    Registered = Recorded
+    created_event_name = "Recorded"
 
     class Corrected(Aggregate.Event):
         """A new assessment replaces the earlier one; the earlier stays in the log."""

@@ -18,6 +18,8 @@ class SourcedRecord(Aggregate):
 
     sourced_id: str
     status: str = ACTIVE
+    #: The name of the nested event that creates the aggregate (past tense of its origin).
+    created_event_name = "Registered"
 
     class MarkedForDeletion(Aggregate.Event):
         """The source system marked the record `tobedeleted` (OneRoster never hard-deletes)."""
@@ -34,7 +36,7 @@ class SourcedRecord(Aggregate):
     @classmethod
     def register(cls: type[R], aggregate_id: UUID, **fields: Any) -> R:
         """Creates the aggregate with its deterministic id (see `domain.ids.aggregate_id`)."""
-        created: type[Aggregate.Created] = getattr(cls, "Registered")
+        created: type[Aggregate.Created] = getattr(cls, cls.created_event_name)
         return cls._create(created, id=aggregate_id, **fields)
 
     @property

@@ -574,8 +574,7 @@ class Enrollment(SourcedRecord):
         self.begin_date = begin_date
         self.end_date = end_date
 
-    # `register` looks for `Registered`; an enrollment is started, not registered.
-    Registered = Started
+    created_event_name = "Started"
 
     class Ended(Aggregate.Event):
         end_date: date
@@ -623,7 +622,7 @@ class Demographics(SourcedRecord):
         self.sourced_id = sourced_id
         self.personal = personal
 
-    Registered = Recorded
+    created_event_name = "Recorded"
 
     class Corrected(Aggregate.Event):
         personal: SealedValue

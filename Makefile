@@ -1,0 +1,36 @@
+# Build, run and test DigiOne. From a fresh clone, `make run` and `make test` do everything.
+
+PYTHON ?= python3
+VENV := .venv
+INSTALLED := $(VENV)/.installed
+TEST_DATABASE := digione_test
+TEST_DATABASE_URL := postgresql://postgres@127.0.0.1:5432/$(TEST_DATABASE)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := venv
+.PHONY: venv run test bench clean
+
+venv: $(INSTALLED)
+
+# The stamp is newer than pyproject.toml once the install succeeded, so reruns are fast.
+$(INSTALLED): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: venv
+	$(VENV)/bin/digione serve --demo
+
+test: venv
+	bash scripts/ensure-postgres.sh $(TEST_DATABASE)
+	DIGIONE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+bench: venv
+	$(VENV)/bin/digione bench
+
+# Keeps .venv; stops the throwaway test cluster (if any) before deleting var/ under it.
+clean:
+	bash scripts/ensure-postgres.sh --stop
+	rm -rf var/ test-artifacts/ .pytest_cache/ .mypy_cache/ .ruff_cache/
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +

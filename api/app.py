@@ -1,0 +1,24 @@
+"""The FastAPI application: routers, problem details, and the container it serves."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import problems
+from api.bootstrap import Container
+from api.routers import consents, health, learning, roster
+
+DESCRIPTION = """
+The DigiOne learning-data backbone. Every command is recorded as an immutable event;
+personal data is sealed under its data subject's own key. Authenticate with a bearer token
+(`digione token issue`). Errors are RFC 9457 problem details.
+"""
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(title="DigiOne", version="0.1.0", description=DESCRIPTION)
+    app.state.container = container
+    problems.install(app)
+    for router in (health.router, roster.router, learning.router, consents.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,121 @@
+"""RFC 9457 problem details: every error answer, with the field and the rule it broke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.tokens import TokenError
+from domain.errors import (
+    ConflictError,
+    DomainError,
+    InvalidValueError,
+    NotFoundError,
+    NotPermittedError,
+    UnknownReferenceError,
+    UnknownTenantError,
+)
+from domain.sealing import SealingError
+
+PROBLEM_JSON = "application/problem+json"
+
+# Domain errors map to HTTP in this one table (most specific first).
+_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
+    (UnknownTenantError, 403, "Unknown tenant"),
+    (NotPermittedError, 403, "Not permitted"),
+    (NotFoundError, 404, "Not found"),
+    (ConflictError, 409, "Conflict"),
+    (UnknownReferenceError, 422, "Unknown reference"),
+    (InvalidValueError, 422, "Invalid value"),
+    (DomainError, 422, "Rule broken"),
+)
+
+
+class ProblemError(Exception):
+    """Raised by the API layer itself (not the domain) to answer with a problem."""
+
+    def __init__(
+        self, status: int, code: str, title: str, detail: str, *, field: str | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.title, self.detail, self.field = (
+            status, code, title, detail, field
+        )
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:digione:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if field is not None:
+        body["field"] = field
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    # ("body", "user", "givenName") → "user.givenName"; the "body" prefix says nothing.
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts).replace("class_", "class") or "body"
+
+
+def install(app: FastAPI) -> None:
+    """Registers the handlers that turn every error into problem details."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, error: DomainError) -> JSONResponse:
+        for kind, status, title in _STATUS:
+            if isinstance(error, kind):
+                return problem(status, error.code, title, error.message, field=error.field)
+        raise AssertionError("unreachable: DomainError is in the table")
+
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, error: ProblemError) -> JSONResponse:
+        return problem(error.status, error.code, error.title, error.detail, field=error.field)
+
+    @app.exception_handler(TokenError)
+    async def _token(_: Request, error: TokenError) -> JSONResponse:
+        return problem(
+            401, "unauthenticated", "Unauthenticated", str(error),
+            headers={"WWW-Authenticate": 'Bearer realm="digione"'},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        # Never echo the input back: it may hold personal data.
+        errors = [
+            {"field": _location(tuple(e.get("loc", ()))), "rule": e.get("type", "invalid"),
+             "message": e.get("msg", "")}
+            for e in error.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        return problem(
+            422, "invalid-request", "Invalid request",
+            f"{first['field']}: {first['message']}", field=first["field"], errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        return problem(error.status_code, code, str(error.detail), str(error.detail))
+
+    @app.exception_handler(SealingError)
+    async def _sealing(_: Request, error: SealingError) -> JSONResponse:
+        return problem(409, "sealing", "Sealed data unavailable", str(error))

@@ -1,0 +1,195 @@
+"""Roster commands: PUT and DELETE of OneRoster 1.2 records, one route per collection."""
+
+# No `from __future__ import annotations` here: routes are built in a loop around body
+# models created at run time, and FastAPI must see those types, not their names.
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, create_model
+
+from api.deps import ActorDep, TenantAppDep
+from api.idempotency import run_idempotently
+from api.models import (
+    USER_PERSONAL_FIELDS,
+    AcademicSessionIn,
+    ClassIn,
+    CourseIn,
+    DemographicsIn,
+    EnrollmentIn,
+    OrgIn,
+    Problem,
+    Record,
+    RecordWritten,
+    Ref,
+    UserIn,
+)
+from api.problems import ProblemError
+from domain.application import TenantApplication
+from domain.commands import (
+    Actor,
+    Outcome,
+    PutAcademicSession,
+    PutClass,
+    PutCourse,
+    PutDemographics,
+    PutEnrollment,
+    PutOrg,
+    PutUser,
+)
+from domain.roster import ClassDetails, Role
+
+router = APIRouter(prefix="/api/v1/roster", tags=["roster commands"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": Problem, "description": d}
+    for s, d in (
+        (401, "No valid bearer token"),
+        (403, "The caller may not write rosters"),
+        (409, "Concurrent update or conflicting change"),
+        (422, "Invalid body, unknown reference or broken rule; nothing was recorded"),
+    )
+}
+
+
+def _ref(ref: Ref | None) -> str | None:
+    return None if ref is None else ref.sourcedId
+
+
+def _org(sid: str, o: OrgIn) -> PutOrg:
+    return PutOrg(sid, o.status, o.name, o.type, o.identifier, _ref(o.parent))
+
+
+def _session(sid: str, s: AcademicSessionIn) -> PutAcademicSession:
+    return PutAcademicSession(
+        sid, s.status, s.title, s.type, s.startDate, s.endDate, _ref(s.parent), s.schoolYear
+    )
+
+
+def _course(sid: str, c: CourseIn) -> PutCourse:
+    return PutCourse(
+        sid, c.status, c.title, c.courseCode, _ref(c.schoolYear), _ref(c.org),
+        c.grades, c.subjects, c.subjectCodes,
+    )
+
+
+def _class(sid: str, c: ClassIn) -> PutClass:
+    details = ClassDetails(
+        c.title, c.classCode, c.classType, c.location, c.grades, c.subjects, c.subjectCodes,
+        c.periods,
+    )
+    return PutClass(sid, c.status, details, c.course.sourcedId, c.school.sourcedId,
+                    [t.sourcedId for t in c.terms])
+
+
+def _user(sid: str, u: UserIn) -> PutUser:
+    dumped = u.model_dump(mode="json", include=set(USER_PERSONAL_FIELDS), exclude_none=True)
+    if not dumped.get("userIds"):
+        dumped.pop("userIds", None)
+    roles = [
+        Role(r.roleType, r.role, r.org.sourcedId, r.beginDate, r.endDate) for r in u.roles
+    ]
+    return PutUser(
+        sid, u.status, u.enabledUser, roles, _ref(u.primaryOrg), u.grades,
+        [a.sourcedId for a in u.agents], dumped,
+    )
+
+
+def _enrollment(sid: str, e: EnrollmentIn) -> PutEnrollment:
+    return PutEnrollment(
+        sid, e.status, e.user.sourcedId, e.class_.sourcedId, e.school.sourcedId, e.role,
+        e.primary, e.beginDate, e.endDate,
+    )
+
+
+def _demographics(sid: str, d: DemographicsIn) -> PutDemographics:
+    personal = d.model_dump(
+        mode="json", exclude={"sourcedId", "status", "dateLastModified"}, exclude_none=True
+    )
+    return PutDemographics(sid, d.status, personal)
+
+
+# collection → (envelope key, body model, converter, application method)
+_COLLECTIONS: dict[str, tuple[str, type[Record], Callable[..., Any], Callable[..., Outcome]]] = {
+    "orgs": ("org", OrgIn, _org, TenantApplication.put_org),
+    "academicSessions": (
+        "academicSession", AcademicSessionIn, _session, TenantApplication.put_academic_session
+    ),
+    "courses": ("course", CourseIn, _course, TenantApplication.put_course),
+    "classes": ("class", ClassIn, _class, TenantApplication.put_class),
+    "users": ("user", UserIn, _user, TenantApplication.put_user),
+    "enrollments": ("enrollment", EnrollmentIn, _enrollment, TenantApplication.put_enrollment),
+    "demographics": (
+        "demographics", DemographicsIn, _demographics, TenantApplication.put_demographics
+    ),
+}
+
+SourcedIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def _answer(outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    body = RecordWritten(sourcedId=outcome.id, position=outcome.position, changed=outcome.changed)
+    return (201 if outcome.created else 200), body.model_dump()
+
+
+def _add_put_route(collection: str) -> None:
+    envelope, model, convert, method = _COLLECTIONS[collection]
+    # The envelope is the OneRoster single-object shape: {"user": {...}}.
+    envelope_model: type[BaseModel] = create_model(
+        f"{model.__name__.removesuffix('In')}Envelope", **{envelope: (model, ...)}
+    )
+
+    def put_record(
+        request: Request,
+        sourcedId: SourcedIdPath,
+        body: Annotated[envelope_model, Body()],  # type: ignore[valid-type]
+        actor: ActorDep,
+        app: TenantAppDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        record = getattr(body, envelope)
+        if record.sourcedId is not None and record.sourcedId != sourcedId:
+            raise ProblemError(
+                422, "sourced-id-mismatch", "sourcedId mismatch",
+                f"the body's sourcedId {record.sourcedId!r} differs from the path's "
+                f"{sourcedId!r}", field=f"{envelope}.sourcedId",
+            )
+        command = convert(sourcedId, record)
+        return run_idempotently(
+            app=app, actor=actor, key=idempotency_key,
+            request_fingerprint=f"PUT {request.url.path} {record.model_dump_json()}",
+            command=lambda _seed: _answer(method(app, actor, command)),
+        )
+
+    router.add_api_route(
+        f"/{collection}/{{sourcedId}}",
+        put_record,
+        methods=["PUT"],
+        response_model=RecordWritten,
+        responses={201: {"model": RecordWritten, "description": "Created"}, **ERRORS},
+        summary=f"Create or update a {envelope} (OneRoster 1.2 {envelope} object)",
+        name=f"put_{collection}",
+    )
+
+    def delete_record(
+        sourcedId: SourcedIdPath, actor: ActorDep, app: TenantAppDep
+    ) -> JSONResponse:
+        status, body = _answer(app.mark_for_deletion(actor, collection, sourcedId))
+        return JSONResponse(body, status_code=200)
+
+    router.add_api_route(
+        f"/{collection}/{{sourcedId}}",
+        delete_record,
+        methods=["DELETE"],
+        response_model=RecordWritten,
+        responses={404: {"model": Problem, "description": "No such record"}, **ERRORS},
+        summary=f"Mark a {envelope} tobedeleted (OneRoster never hard-deletes)",
+        name=f"delete_{collection}",
+    )
+
+
+for _collection in _COLLECTIONS:
+    _add_put_route(_collection)

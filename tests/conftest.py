@@ -1,0 +1,91 @@
+"""Shared fixtures: a system built per test on each backend (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.bootstrap import Container, bootstrap
+from api.settings import Settings
+from domain.application import TenantApplication
+
+DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
+
+
+def postgres_url() -> str:
+    return os.environ.get("DIGIONE_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path) -> Settings:
+    database_url = postgres_url() if backend == "postgres" else None
+    return Settings(database_url=database_url, data_dir=tmp_path / "var")
+
+
+@pytest.fixture
+def container(settings: Settings, clock: FakeClock) -> Iterator[Container]:
+    built = bootstrap(settings, clock=clock)
+    yield built
+    tenants = built.tenants.ids()
+    built.close()
+    if settings.is_postgres:
+        _drop_tenants(settings, tenants)
+
+
+def _drop_tenants(settings: Settings, tenants: list[str]) -> None:
+    engine = sa.create_engine(settings.sqlalchemy_url)
+    with engine.begin() as connection:
+        for tenant in tenants:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "tenant_{tenant}" CASCADE'))
+            connection.execute(sa.text("DELETE FROM digione_tenants WHERE id = :t"), {"t": tenant})
+    engine.dispose()
+
+
+@pytest.fixture
+def tenant(container: Container) -> str:
+    """A fresh tenant per test, so tests share the PostgreSQL database but not data."""
+    tenant_id = "t" + uuid.uuid4().hex[:12]
+    container.tenants.create(tenant_id, name="Test municipality")
+    return tenant_id
+
+
+@pytest.fixture
+def app(container: Container, tenant: str) -> TenantApplication:
+    return container.tenants.get(tenant)
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container), raise_server_exceptions=True) as test_client:
+        yield test_client

@@ -1,0 +1,204 @@
+"""Integration tests of the kafka-python transport against the real embedded broker."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+import fastavro
+import pytest
+from fastavro.types import Schema
+from kafka import KafkaAdminClient
+
+from streams.avro_encoding import decode, encode, resolver_for
+from streams.broker import EmbeddedBroker
+from streams.kafka_transport import (
+    EventTransport,
+    InvalidTopicSpecError,
+    KafkaPythonTransport,
+    OutgoingMessage,
+    ReceivedMessage,
+    TopicNotFoundError,
+    ensure_topics,
+    read_topic,
+)
+
+pytestmark = pytest.mark.broker
+
+SILENCE_SECONDS = 0.75
+EVENT_SCHEMA: Schema = fastavro.parse_schema(
+    {
+        "type": "record",
+        "name": "fi.digione.test.AttainmentRecorded",
+        "fields": [
+            {"name": "student", "type": "string"},
+            {"name": "objective", "type": "string"},
+            {"name": "level", "type": "int"},
+            {"name": "sequence", "type": "long"},
+        ],
+    }
+)
+
+
+def a_topic_name() -> str:
+    return f"digione.test.{uuid.uuid4().hex[:12]}.attainment.v1"
+
+
+def relay_messages(topic: str, *, count: int, keys: int) -> list[OutgoingMessage]:
+    """Messages as the relay writes them: aggregate keys, encoded values, four headers."""
+    messages = []
+    for position in range(1, count + 1):
+        student = f"stu-{position % keys}"
+        value = encode(
+            EVENT_SCHEMA,
+            {
+                "student": student,
+                "objective": "MA-T3",
+                "level": position % 4 + 1,
+                "sequence": position,
+            },
+        )
+        messages.append(
+            OutgoingMessage(
+                topic=topic,
+                key=student.encode(),
+                value=value,
+                headers=(
+                    ("event-type", b"fi.digione.test.AttainmentRecorded"),
+                    ("position", str(position).encode()),
+                    ("tenant", b"vantaa"),
+                    ("occurred-at", f"2025-05-28T09:{position % 60:02d}:00+00:00".encode()),
+                ),
+            )
+        )
+    return messages
+
+
+def published(bootstrap: str, messages: list[OutgoingMessage]) -> None:
+    transport: EventTransport = KafkaPythonTransport(bootstrap)
+    try:
+        transport.publish(messages)
+    finally:
+        transport.close()
+
+
+def test_every_published_message_is_read_back_with_its_headers(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    topic = a_topic_name()
+    ensure_topics(embedded_broker.bootstrap, [topic], partitions=3)
+    sent = relay_messages(topic, count=400, keys=37)
+
+    published(embedded_broker.bootstrap, sent)
+    received = read_topic(embedded_broker.bootstrap, topic, SILENCE_SECONDS)
+
+    by_position = {int(message.header("position") or b"0"): message for message in received}
+    assert len(received) == len(sent) == len(by_position)
+    for original in sent:
+        arrived = by_position[int(dict(original.headers)["position"])]
+        assert arrived.key == original.key
+        assert arrived.value == original.value
+        assert list(arrived.headers) == list(original.headers)
+    assert {message.partition for message in received} == {0, 1, 2}
+
+
+def test_messages_with_the_same_key_are_read_back_in_publish_order(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    topic = a_topic_name()
+    ensure_topics(embedded_broker.bootstrap, [topic], partitions=3)
+    resolve = resolver_for([EVENT_SCHEMA])
+
+    published(embedded_broker.bootstrap, relay_messages(topic, count=300, keys=11))
+    received = read_topic(embedded_broker.bootstrap, topic, SILENCE_SECONDS)
+
+    sequences_by_student: dict[str, list[int]] = defaultdict(list)
+    for message in received:
+        assert message.value is not None
+        event = decode(message.value, resolve)
+        sequences_by_student[event["student"]].append(event["sequence"])
+    assert len(sequences_by_student) == 11
+    for sequences in sequences_by_student.values():
+        assert sequences == sorted(sequences)
+
+
+def test_messages_of_one_key_share_one_partition(embedded_broker: EmbeddedBroker) -> None:
+    topic = a_topic_name()
+    ensure_topics(embedded_broker.bootstrap, [topic], partitions=3)
+
+    published(embedded_broker.bootstrap, relay_messages(topic, count=100, keys=5))
+    received = read_topic(embedded_broker.bootstrap, topic, SILENCE_SECONDS)
+
+    partitions_by_key: dict[bytes | None, set[int]] = defaultdict(set)
+    for message in received:
+        partitions_by_key[message.key].add(message.partition)
+    assert all(len(partitions) == 1 for partitions in partitions_by_key.values())
+
+
+def test_consecutive_batches_on_one_transport_all_arrive(embedded_broker: EmbeddedBroker) -> None:
+    topic = a_topic_name()
+    ensure_topics(embedded_broker.bootstrap, [topic], partitions=3)
+    sent = relay_messages(topic, count=250, keys=7)
+
+    with KafkaPythonTransport(embedded_broker.bootstrap) as transport:
+        for start in range(0, len(sent), 50):
+            transport.publish(sent[start : start + 50])
+        transport.publish([])
+    received = read_topic(embedded_broker.bootstrap, topic, SILENCE_SECONDS)
+
+    assert sorted(message.value for message in received if message.value) == sorted(
+        message.value for message in sent
+    )
+
+
+def test_ensure_topics_creates_missing_topics_with_the_partition_count(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    names = [a_topic_name(), a_topic_name()]
+
+    created = ensure_topics(embedded_broker.bootstrap, names, partitions=3)
+
+    admin = KafkaAdminClient(bootstrap_servers=embedded_broker.bootstrap)
+    try:
+        described = admin.describe_topics(names)
+    finally:
+        admin.close()
+    assert created == set(names)
+    assert [len(topic["partitions"]) for topic in described] == [3, 3]
+
+
+def test_ensure_topics_leaves_existing_topics_alone(embedded_broker: EmbeddedBroker) -> None:
+    existing, new = a_topic_name(), a_topic_name()
+    ensure_topics(embedded_broker.bootstrap, [existing], partitions=3)
+
+    created = ensure_topics(embedded_broker.bootstrap, [existing, new, existing], partitions=3)
+
+    assert created == {new}
+
+
+@pytest.mark.parametrize(
+    ("names", "partitions"),
+    [(["digione.vantaa roster.v1"], 3), ([""], 3), (["x" * 250], 3), (["a.topic"], 0)],
+)
+def test_topics_apache_kafka_would_refuse_are_refused_before_reaching_the_broker(
+    names: list[str], partitions: int
+) -> None:
+    # An address nobody listens on: the check must come before any connection.
+    with pytest.raises(InvalidTopicSpecError):
+        ensure_topics("127.0.0.1:9", names, partitions)
+
+
+def test_reading_a_topic_that_does_not_exist_is_refused(embedded_broker: EmbeddedBroker) -> None:
+    with pytest.raises(TopicNotFoundError, match="ensure_topics"):
+        read_topic(embedded_broker.bootstrap, a_topic_name(), SILENCE_SECONDS)
+
+
+def test_reading_an_empty_topic_returns_nothing_after_the_silence(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    topic = a_topic_name()
+    ensure_topics(embedded_broker.bootstrap, [topic], partitions=3)
+
+    received: list[ReceivedMessage] = read_topic(embedded_broker.bootstrap, topic, 0.3)
+
+    assert received == []
