@@ -65,6 +65,9 @@ class OutgoingMessage:
     key: bytes
     value: bytes
     headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
+    #: The partition, when the publisher chose it (the relay does, to know where each
+    #: position went); None lets the producer's partitioner choose by key.
+    partition: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,7 @@ class KafkaPythonTransport:
                         value=message.value,
                         key=message.key,
                         headers=list(message.headers),
+                        partition=message.partition,
                     )
                 )
             except kafka.errors.KafkaError as error:

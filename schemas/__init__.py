@@ -1,0 +1,1 @@
+"""Avro schemas of every event type (`<full name>.avsc`) and their released history."""

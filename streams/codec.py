@@ -1,0 +1,147 @@
+"""Turns stored events into Kafka messages (Avro single-object encoding) and back.
+
+Key = aggregate id; headers `event-type`, `position` (store notification id), `tenant`,
+`occurred-at` and `schema-fingerprint`; topic `{prefix}.{tenant}.{family}.v1`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from kafka.partitioner.default import murmur2
+
+from domain.sealing import SealedValue
+from streams import avro_encoding
+from streams.event_types import by_topic, by_type_name
+from streams.kafka_transport import OutgoingMessage, ReceivedMessage
+from streams.schemas import SchemaRegistry, event_fields
+
+
+class UndecodableMessageError(Exception):
+    """Raised when a message lacks the headers or value an event message must have."""
+
+
+@dataclass(frozen=True)
+class EventEnvelope:
+    """A decoded event message, as consumers see it."""
+
+    tenant: str
+    position: int
+    event_type: str
+    aggregate_id: UUID
+    aggregate_version: int
+    occurred_at: datetime
+    #: The Avro record: event fields by name; sealed fields are dicts (subject, retention,
+    #: nonce, ciphertext) and stay ciphertext.
+    payload: dict[str, Any]
+    topic: str = ""
+    partition: int = 0
+    offset: int = -1
+
+    @property
+    def family(self) -> str:
+        return self.event_type.split(".")[2]
+
+
+def family_topic(prefix: str, tenant: str, family: str) -> str:
+    return f"{prefix}.{tenant}.{family}.v1"
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2 of the key), so any client agrees on it."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _avro_value(value: Any) -> Any:
+    if isinstance(value, SealedValue):
+        return {
+            "subject": str(value.subject),
+            "retention": value.retention.value,
+            "nonce": value.nonce,
+            "ciphertext": value.ciphertext,
+        }
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, list):
+        return [_avro_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _avro_value(v) for k, v in value.items()}
+    return value
+
+
+class EventCodec:
+    """Encodes domain events of a tenant's store into messages, and decodes messages."""
+
+    def __init__(self, registry: SchemaRegistry, *, topic_prefix: str, partitions: int) -> None:
+        self.registry = registry
+        self.topic_prefix = topic_prefix
+        self.partitions = partitions
+
+    def encode(self, tenant: str, position: int, event: Aggregate.Event) -> OutgoingMessage:
+        event_type = by_topic()[f"{type(event).__module__}:{type(event).__qualname__}"]
+        schema = self.registry.current(event_type.type_name)
+        occurred_at = event.timestamp
+        record: dict[str, Any] = {
+            "aggregate_id": str(event.originator_id),
+            "aggregate_version": event.originator_version,
+            "occurred_at": occurred_at,
+        }
+        for name, _ in event_fields(event_type):
+            record[name] = _avro_value(getattr(event, name))
+        key = str(event.originator_id).encode()
+        headers = [
+            ("event-type", event_type.type_name.encode()),
+            ("position", str(position).encode()),
+            ("tenant", tenant.encode()),
+            ("occurred-at", occurred_at.isoformat().encode()),
+            ("schema-fingerprint", schema.fingerprint_hex.encode()),
+        ]
+        return OutgoingMessage(
+            topic=family_topic(self.topic_prefix, tenant, event_type.family),
+            key=key,
+            value=avro_encoding.encode(schema.parsed, record),
+            headers=headers,
+            partition=partition_for(key, self.partitions),
+        )
+
+    def decode(self, message: ReceivedMessage) -> EventEnvelope:
+        event_type = _header(message, "event-type")
+        if event_type not in by_type_name():
+            raise UndecodableMessageError(f"unknown event type {event_type!r}")
+        if message.value is None:
+            raise UndecodableMessageError("a message without a value is not an event")
+        record = avro_encoding.decode(message.value, self.registry.resolve)
+        return EventEnvelope(
+            tenant=_header(message, "tenant"),
+            position=int(_header(message, "position")),
+            event_type=event_type,
+            aggregate_id=UUID(str(record.pop("aggregate_id"))),
+            aggregate_version=int(record.pop("aggregate_version")),
+            occurred_at=_utc(record.pop("occurred_at")),
+            payload=record,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+
+
+def _header(message: ReceivedMessage, name: str) -> str:
+    value = message.header(name)
+    if value is None:
+        raise UndecodableMessageError(f"the message has no {name!r} header")
+    return value.decode()
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    raise UndecodableMessageError("occurred_at is not a timestamp")
