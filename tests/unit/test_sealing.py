@@ -1,0 +1,127 @@
+"""Sealing personal data: one key per subject and retention class, wrapped by the tenant KEK."""
+
+from __future__ import annotations
+
+import os
+from uuid import UUID, uuid4
+
+import pytest
+
+from domain.sealing import ERASED, RetentionClass, SealedValue, Sealer, SealingError
+
+
+class InMemoryKeyStore:
+    """A fake KeyStore with the contract of domain.tenant_tables.TenantTables."""
+
+    def __init__(self) -> None:
+        self.kek: bytes | None = None
+        self.keys: dict[tuple[UUID, RetentionClass], bytes] = {}
+        self.shredded: set[tuple[UUID, RetentionClass]] = set()
+
+    def load_tenant_kek(self) -> bytes | None:
+        return self.kek
+
+    def store_tenant_kek(self, wrapped: bytes) -> bytes:
+        self.kek = self.kek or wrapped
+        return self.kek
+
+    def load_subject_key(self, subject: UUID, retention: RetentionClass) -> bytes | None:
+        return self.keys.get((subject, retention))
+
+    def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
+        return self.keys.setdefault((subject, retention), wrapped)
+
+    def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
+        return (subject, retention) in self.shredded
+
+    def shred(self, subject: UUID, retention: RetentionClass) -> None:
+        self.keys.pop((subject, retention), None)
+        self.shredded.add((subject, retention))
+
+
+MASTER = os.urandom(32)
+
+
+def a_sealer(store: InMemoryKeyStore, *, tenant: str = "vantaa", cache_seconds: float = 0.0) -> Sealer:
+    return Sealer(tenant=tenant, master_key=MASTER, key_store=store, key_cache_seconds=cache_seconds)
+
+
+def test_sealed_personal_data_opens_to_the_same_fields() -> None:
+    sealer, subject = a_sealer(InMemoryKeyStore()), uuid4()
+
+    sealed = sealer.seal(subject, RetentionClass.WORKING, {"givenName": "Aino", "familyName": "Virtanen"})
+
+    assert b"Aino" not in sealed.ciphertext
+    assert sealer.unseal(sealed) == {"givenName": "Aino", "familyName": "Virtanen"}
+
+
+def test_each_subject_and_retention_class_has_its_own_key() -> None:
+    store, subject = InMemoryKeyStore(), uuid4()
+    sealer = a_sealer(store)
+
+    sealer.seal(subject, RetentionClass.WORKING, {"a": 1})
+    sealer.seal(subject, RetentionClass.PERMANENT_RECORD, {"a": 1})
+    sealer.seal(uuid4(), RetentionClass.WORKING, {"a": 1})
+
+    assert len(store.keys) == 3
+    assert len(set(store.keys.values())) == 3
+
+
+def test_a_shredded_key_reads_as_erased_not_as_an_error() -> None:
+    store, subject = InMemoryKeyStore(), uuid4()
+    sealer = a_sealer(store)
+    working = sealer.seal(subject, RetentionClass.WORKING, {"comment": "hyvä"})
+    kept = sealer.seal(subject, RetentionClass.PERMANENT_RECORD, {"grade": "9"})
+
+    store.shred(subject, RetentionClass.WORKING)
+
+    assert sealer.unseal(working) is ERASED
+    assert sealer.unseal(kept) == {"grade": "9"}
+
+
+def test_a_cached_key_stops_working_once_the_cache_bound_has_passed() -> None:
+    store, subject, now = InMemoryKeyStore(), uuid4(), [0.0]
+    sealer = Sealer(tenant="t", master_key=MASTER, key_store=store, key_cache_seconds=30.0,
+                    monotonic=lambda: now[0])
+    sealed = sealer.seal(subject, RetentionClass.WORKING, {"x": 1})
+    store.shred(subject, RetentionClass.WORKING)
+
+    within = sealer.unseal(sealed)
+    now[0] = 30.0
+    after = sealer.unseal(sealed)
+
+    assert within == {"x": 1} and after is ERASED
+
+
+def test_new_personal_data_cannot_be_sealed_for_an_erased_subject() -> None:
+    store, subject = InMemoryKeyStore(), uuid4()
+    sealer = a_sealer(store)
+    sealer.seal(subject, RetentionClass.WORKING, {"x": 1})
+    store.shred(subject, RetentionClass.WORKING)
+
+    with pytest.raises(SealingError, match="erased"):
+        sealer.seal(subject, RetentionClass.WORKING, {"x": 2})
+
+
+def test_sealed_data_moved_to_another_subject_fails_authentication() -> None:
+    sealer = a_sealer(InMemoryKeyStore())
+    sealed = sealer.seal(uuid4(), RetentionClass.WORKING, {"x": 1})
+    sealer.seal(other := uuid4(), RetentionClass.WORKING, {"y": 1})
+
+    with pytest.raises(SealingError):
+        sealer.unseal(SealedValue(other, sealed.retention, sealed.nonce, sealed.ciphertext))
+
+
+def test_another_tenants_master_key_cannot_unwrap_the_keys() -> None:
+    store = InMemoryKeyStore()
+    sealed = a_sealer(store).seal(uuid4(), RetentionClass.WORKING, {"x": 1})
+    intruder = Sealer(tenant="vantaa", master_key=os.urandom(32), key_store=store)
+
+    with pytest.raises(SealingError, match="master key"):
+        intruder.unseal(sealed)
+
+
+def test_a_sealed_value_never_prints_its_ciphertext() -> None:
+    sealed = a_sealer(InMemoryKeyStore()).seal(uuid4(), RetentionClass.WORKING, {"x": 1})
+
+    assert "ciphertext=" not in repr(sealed) and sealed.ciphertext.hex() not in repr(sealed)
