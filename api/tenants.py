@@ -132,7 +132,7 @@ class Tenants:
                 "POSTGRES_LOCK_TIMEOUT": "5",
             }
         env.update({"CREATE_TABLE": "y", "AGGREGATE_CACHE_MAXSIZE": "10000"})
-        return TenantApplication(
+        app = TenantApplication(
             tenant=tenant,
             env=env,
             master_key=self._master_key,
@@ -141,6 +141,8 @@ class Tenants:
             postgres_schema=schema,
             key_cache_seconds=self._key_cache_seconds,
         )
+        app.reconcile_erasures()
+        return app
 
     def sqlite_path(self, tenant: str) -> Path:
         """Where a tenant's events live on the embedded default."""

@@ -62,7 +62,8 @@ from domain.roster import (
     User,
     is_extension,
 )
-from domain.sealing import ERASED, Erased, Sealer
+from domain.privacy import Erasure, TenantOffboarding
+from domain.sealing import Erased, RetentionClass, Sealer
 from domain.tenant_tables import TenantTables
 from domain.transcodings import DateAsISO, SealedValueAsDict
 
@@ -82,6 +83,7 @@ LINE_ITEMS = "lineItems"
 RESULTS = "results"
 ATTAINMENTS = "attainments"
 CONSENTS = "consents"
+ERASURES = "erasures"
 
 _SERVICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
@@ -272,7 +274,9 @@ class TenantApplication(Application[UUID]):
         self._require_roster_writer(actor)
         _require_enum("role", command.role, ENROLLMENT_ROLES)
         user = self._require(User, "users", command.user, "user")
-        school_class = self._require(SchoolClass, "classes", command.school_class, "class")
+        school_class = self._require(
+            SchoolClass, "classes", command.school_class, "class", for_update=True
+        )
         self._require(Org, "orgs", command.school, "school")
         if school_class.school != command.school:
             raise InvalidValueError(
@@ -321,9 +325,14 @@ class TenantApplication(Application[UUID]):
                 end_date=command.end_date,
             )
         enrollment.set_status(command.status)
-        ended = enrollment.end_date is not None and enrollment.end_date < self._today()
-        if enrollment.is_active and not ended:
-            school_class.join(enrollment=command.sourced_id, user=command.user, role=command.role)
+        if enrollment.is_active:
+            school_class.join(
+                enrollment=command.sourced_id,
+                user=command.user,
+                role=command.role,
+                begin_date=enrollment.begin_date,
+                end_date=enrollment.end_date,
+            )
         else:
             school_class.leave(enrollment=command.sourced_id)
         return self._outcome(command.sourced_id, existing is None, enrollment, school_class)
@@ -370,7 +379,9 @@ class TenantApplication(Application[UUID]):
         record.mark_for_deletion()
         touched: list[Aggregate] = [record]
         if isinstance(record, Enrollment):
-            school_class = self._require(SchoolClass, "classes", record.school_class, "class")
+            school_class = self._require(
+                SchoolClass, "classes", record.school_class, "class", for_update=True
+            )
             school_class.leave(enrollment=sourced_id)
             touched.append(school_class)
         return self._outcome(sourced_id, False, *touched)
@@ -417,8 +428,8 @@ class TenantApplication(Application[UUID]):
         self, actor: Actor, command: RecordAssessment, *, idempotency_seed: str | None = None
     ) -> Outcome:
         school_class = self._require(SchoolClass, "classes", command.school_class, "class")
-        self._require_teacher_of(actor, school_class)
-        self._require_student_of(command.student, school_class)
+        self._require_teacher_of(actor, school_class, on=command.assessed_at)
+        self._require_student_of(command.student, school_class, on=command.assessed_at)
         line_item = None
         if command.line_item is not None:
             line_item = self._require(LineItem, LINE_ITEMS, command.line_item, "lineItem")
@@ -491,8 +502,8 @@ class TenantApplication(Application[UUID]):
 
     def record_attainment(self, actor: Actor, command: RecordAttainment) -> Outcome:
         school_class = self._require(SchoolClass, "classes", command.school_class, "class")
-        self._require_teacher_of(actor, school_class)
-        self._require_student_of(command.student, school_class)
+        self._require_teacher_of(actor, school_class, on=command.assessed_at)
+        self._require_student_of(command.student, school_class, on=command.assessed_at)
         if command.level not in ATTAINMENT_LEVELS:
             raise InvalidValueError(
                 f"level {command.level} is not one of 1 (not yet reached) … 4 (excellent)",
@@ -650,6 +661,143 @@ class TenantApplication(Application[UUID]):
             )
         return "guardian"
 
+    # -- erasure (GDPR art. 17) --------------------------------------------------------------
+
+    def erase(self, actor: Actor, *, subject: str, reason: str, basis: str | None) -> Outcome:
+        """Shreds the subject's keys that may go now and schedules the kept ones.
+
+        The event is saved before the keys are destroyed; `reconcile_erasures` (run when the
+        store opens) finishes any shredding a crash interrupted. Erasing twice is harmless.
+        """
+        if actor.role != "admin":
+            raise NotPermittedError("only an admin (the data protection officer) erases data")
+        _require_text("reason", reason)
+        self._require(User, "users", subject, "subject")
+        subject_id = self._id("users", subject)
+        erasure_id = self._id(ERASURES, subject)
+        today, now = self._today(), self.clock()
+        birth_date = self._birth_date(subject)
+        shred_now, kept = [], []
+        for retention_class in self.tables.subject_retention_classes(subject_id):
+            until = retention.kept_until(retention_class, birth_date=birth_date, today=today)
+            if retention.may_shred_now(retention_class) or (until is not None and until <= today):
+                shred_now.append(retention_class.value)
+            else:
+                kept.append({
+                    "retention": retention_class.value,
+                    "until": until,
+                    "ground": retention.KEEP_GROUNDS[retention_class],
+                })
+        existing = self._find_by_id(Erasure, erasure_id)
+        if existing is None:
+            erasure = Erasure._create(
+                Erasure.PersonalDataErased,
+                id=erasure_id,
+                subject=subject,
+                subject_id=subject_id,
+                basis=basis or "GDPR art. 17(1)",
+                # The reason may name people: it is sealed under the erasure record's own key.
+                reason=self.sealer.seal(
+                    erasure_id, RetentionClass.PERMANENT_RECORD, {"reason": reason}
+                ),
+                requested_by=actor.subject,
+                shredded=shred_now,
+                kept=kept,
+                erased_at=now,
+            )
+        else:
+            erasure = existing
+            erasure.repeat(requested_by=actor.subject, shredded=shred_now, repeated_at=now)
+        outcome = self._outcome(str(erasure_id), existing is None, erasure)
+        for retention_class in shred_now:
+            self._shred(subject_id, RetentionClass(retention_class))
+        return outcome
+
+    def erasure(self, erasure_id: str) -> Erasure:
+        try:
+            key = UUID(erasure_id)
+        except ValueError:
+            raise NotFoundError(f"no erasure {erasure_id!r}: erasure ids are UUIDs") from None
+        erasure = self._find_by_id(Erasure, key)
+        if erasure is None:
+            raise NotFoundError(f"no erasure {erasure_id!r} in this tenant")
+        return erasure
+
+    def erasure_reason(self, erasure: Erasure) -> str | None:
+        opened = self.sealer.unseal(erasure.reason)
+        return None if isinstance(opened, Erased) else str(opened["reason"])
+
+    def erasure_ids(self) -> list[UUID]:
+        """Every erasure of the tenant (erasures are rare: a topic-filtered read of the log)."""
+        topic = f"{Erasure.PersonalDataErased.__module__}:{Erasure.PersonalDataErased.__qualname__}"
+        ids, start = [], 1
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=1000, topics=[topic])
+            ids += [n.originator_id for n in page]
+            if len(page) < 1000:
+                return ids
+            start = page[-1].id + 1
+
+    def run_retention(self) -> list[tuple[str, str]]:
+        """Shreds kept retention classes whose retention period has ended; each is an event."""
+        done = []
+        for erasure_id in self.erasure_ids():
+            erasure = self._find_by_id(Erasure, erasure_id)
+            if erasure is None:
+                continue
+            due = erasure.due(self._today())
+            for retention_class in due:
+                erasure.shred_retained(retention=retention_class, shredded_at=self.clock())
+            if due:
+                self._save(erasure)
+                for retention_class in due:
+                    self._shred(erasure.subject_id, RetentionClass(retention_class))
+                    done.append((erasure.subject, retention_class))
+        return done
+
+    def shred_tenant(self, *, requested_by: str) -> Outcome:
+        """Offboarding: destroys the tenant's key-encryption key (recorded first, as an event)."""
+        offboarding_id = self._id("tenant", self.tenant)
+        existing = self._find_by_id(TenantOffboarding, offboarding_id)
+        if existing is None:
+            existing = TenantOffboarding._create(
+                TenantOffboarding.KeyEncryptionKeyShredded,
+                id=offboarding_id,
+                tenant=self.tenant,
+                requested_by=requested_by,
+                shredded_at=self.clock(),
+            )
+        outcome = self._outcome(str(offboarding_id), True, existing)
+        self.tables.shred_tenant_kek()
+        self.sealer.forget_all_keys()
+        return outcome
+
+    def reconcile_erasures(self) -> int:
+        """Makes the key store agree with the erasure events: an interrupted shredding is
+        finished and a key resurrected by a restored backup is destroyed again."""
+        if self._find_by_id(TenantOffboarding, self._id("tenant", self.tenant)) is not None:
+            self.tables.shred_tenant_kek()
+            self.sealer.forget_all_keys()
+        for erasure_id in self.erasure_ids():
+            erasure = self._find_by_id(Erasure, erasure_id)
+            if erasure is not None:
+                for retention_class in erasure.shredded:
+                    self._shred(erasure.subject_id, RetentionClass(retention_class))
+        return self.tables.purge_shredded_keys()
+
+    def _shred(self, subject_id: UUID, retention_class: RetentionClass) -> None:
+        self.tables.shred_subject_key(subject_id, retention_class)
+        self.sealer.forget_cached_key(subject_id, retention_class)
+
+    def _birth_date(self, student_id: str) -> date | None:
+        demographics = self._find(Demographics, "demographics", student_id)
+        if demographics is None:
+            return None
+        personal = self.sealer.unseal(demographics.personal)
+        if isinstance(personal, Erased) or not personal.get("birthDate"):
+            return None
+        return date.fromisoformat(personal["birthDate"])
+
     # -- reading ---------------------------------------------------------------------------
 
     def user(self, sourced_id: str) -> User:
@@ -680,36 +828,41 @@ class TenantApplication(Application[UUID]):
         return self.clock().date()
 
     def _age(self, student_id: str) -> int | None:
-        demographics = self._find(Demographics, "demographics", student_id)
-        if demographics is None:
+        born = self._birth_date(student_id)
+        if born is None:
             return None
-        personal = self.sealer.unseal(demographics.personal)
-        if personal is ERASED or not isinstance(personal, dict) or not personal.get("birthDate"):
-            return None
-        born = date.fromisoformat(personal["birthDate"])
         today = self._today()
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
-    def _find(self, cls: type[A], collection: str, sourced_id: str) -> A | None:
+    def _find(
+        self, cls: type[A], collection: str, sourced_id: str, *, for_update: bool = True
+    ) -> A | None:
         if not is_valid_sourced_id(sourced_id):
             raise InvalidValueError(
                 f"{sourced_id!r} is not a valid sourcedId (letters, digits and ._:@/- , "
                 "at most 128 characters)",
                 field="sourcedId",
             )
-        return self._find_by_id(cls, self._id(collection, sourced_id))
+        return self._find_by_id(cls, self._id(collection, sourced_id), for_update=for_update)
 
-    def _find_by_id(self, cls: type[A], aggregate_id: UUID) -> A | None:
+    def _find_by_id(
+        self, cls: type[A], aggregate_id: UUID, *, for_update: bool = True
+    ) -> A | None:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            # A record only read (a reference, a membership check) needs no private copy
+            # of the cached aggregate; one about to change does.
+            aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=for_update)
         except AggregateNotFoundError:
             return None
         if not isinstance(aggregate, cls):
             return None
         return aggregate
 
-    def _require(self, cls: type[A], collection: str, sourced_id: str, field: str) -> A:
-        found = self._find(cls, collection, sourced_id)
+    def _require(
+        self, cls: type[A], collection: str, sourced_id: str, field: str,
+        *, for_update: bool = False,
+    ) -> A:
+        found = self._find(cls, collection, sourced_id, for_update=for_update)
         if found is None:
             raise UnknownReferenceError(
                 f"{field} refers to {sourced_id!r}, which is not in {collection} of this tenant",
@@ -727,16 +880,23 @@ class TenantApplication(Application[UUID]):
             "roster.createput) writes rosters"
         )
 
-    def _require_teacher_of(self, actor: Actor, school_class: SchoolClass) -> None:
-        if actor.role != "teacher" or not school_class.has_member(actor.subject, "teacher"):
+    def _require_teacher_of(
+        self, actor: Actor, school_class: SchoolClass, *, on: date | None = None
+    ) -> None:
+        if actor.role != "teacher" or not school_class.has_member(actor.subject, "teacher", on=on):
             raise NotPermittedError(
-                f"only a teacher of class {school_class.sourced_id!r} can record its assessments"
+                f"only a teacher of class {school_class.sourced_id!r}"
+                + (f" on {on.isoformat()}" if on else "")
+                + " can record its assessments"
             )
 
-    def _require_student_of(self, student: str, school_class: SchoolClass) -> None:
-        if not school_class.has_member(student, "student"):
+    def _require_student_of(
+        self, student: str, school_class: SchoolClass, *, on: date | None = None
+    ) -> None:
+        if not school_class.has_member(student, "student", on=on):
             raise InvalidValueError(
-                f"{student!r} is not a student enrolled in class {school_class.sourced_id!r}",
+                f"{student!r} is not a student enrolled in class {school_class.sourced_id!r}"
+                + (f" on {on.isoformat()}" if on else ""),
                 field="student",
             )
 

@@ -306,7 +306,8 @@ class SchoolClass(SourcedRecord):
         self.course = course
         self.school = school
         self.terms = terms
-        self.members: dict[str, tuple[str, str]] = {}  # enrollment → (user, role)
+        # enrollment sourcedId → (user, role, begin date, end date)
+        self.members: dict[str, tuple[str, str, date | None, date | None]] = {}
 
     class DetailsCorrected(Aggregate.Event):
         title: str
@@ -351,13 +352,19 @@ class SchoolClass(SourcedRecord):
         self.school = school
 
     class MemberJoined(Aggregate.Event):
+        """A user's enrollment in the class, as student, teacher, …, for these dates."""
+
         enrollment: str
         user: str
         role: str
+        begin_date: date | None
+        end_date: date | None
 
     @event(MemberJoined)
-    def _member_joined(self, enrollment: str, user: str, role: str) -> None:
-        self.members[enrollment] = (user, role)
+    def _member_joined(
+        self, enrollment: str, user: str, role: str, begin_date: date | None, end_date: date | None
+    ) -> None:
+        self.members[enrollment] = (user, role, begin_date, end_date)
 
     class MemberLeft(Aggregate.Event):
         enrollment: str
@@ -380,16 +387,25 @@ class SchoolClass(SourcedRecord):
         if (course, school) != (self.course, self.school):
             self._moved(course, school)
 
-    def join(self, *, enrollment: str, user: str, role: str) -> None:
-        if self.members.get(enrollment) != (user, role):
-            self._member_joined(enrollment, user, role)
+    def join(
+        self, *, enrollment: str, user: str, role: str, begin_date: date | None,
+        end_date: date | None,
+    ) -> None:
+        if self.members.get(enrollment) != (user, role, begin_date, end_date):
+            self._member_joined(enrollment, user, role, begin_date, end_date)
 
     def leave(self, *, enrollment: str) -> None:
         if enrollment in self.members:
             self._member_left(enrollment)
 
-    def has_member(self, user: str, role: str) -> bool:
-        return (user, role) in self.members.values()
+    def has_member(self, user: str, role: str, *, on: date | None = None) -> bool:
+        """True when `user` is enrolled as `role` (on the given day, if one is given)."""
+        for member, member_role, begin, end in self.members.values():
+            if (member, member_role) != (user, role):
+                continue
+            if on is None or ((begin is None or begin <= on) and (end is None or on <= end)):
+                return True
+        return False
 
 
 @dataclass(frozen=True)

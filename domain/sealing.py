@@ -96,6 +96,9 @@ class KeyStore(Protocol):
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         """True when the key is on the erasure list (it must never be created again)."""
 
+    def tenant_kek_was_shredded(self) -> bool:
+        """True when the tenant was offboarded: its KEK is destroyed for good."""
+
 
 def _derive(master_key: bytes, info: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info.encode()).derive(
@@ -180,6 +183,12 @@ class Sealer:
         with self._lock:
             self._cache.pop((subject, retention), None)
 
+    def forget_all_keys(self) -> None:
+        """Drops every cached key and the tenant KEK (used by tenant offboarding)."""
+        with self._lock:
+            self._cache.clear()
+            self._kek = None
+
     # -- keys ----------------------------------------------------------------------------
 
     def _aad(self, subject: UUID, retention: RetentionClass) -> bytes:
@@ -204,16 +213,26 @@ class Sealer:
                     f"personal data of subject {subject} was erased ({retention.value}); "
                     "new personal data for an erased subject needs a new subject id"
                 )
+            kek = self._tenant_kek(create=True)
+            assert kek is not None
             wrapped = self._key_store.store_subject_key(
-                subject, retention, _wrap(self._tenant_kek(), os.urandom(KEY_BYTES), aad)
+                subject, retention, _wrap(kek, os.urandom(KEY_BYTES), aad)
             )
-        key = None if wrapped is None else _unwrap(self._tenant_kek(), wrapped, aad)
+        kek = self._tenant_kek(create=create)
+        key = None if wrapped is None or kek is None else _unwrap(kek, wrapped, aad)
         with self._lock:
             self._cache[(subject, retention)] = (now, key)
         return key
 
-    def _tenant_kek(self) -> bytes:
+    def _tenant_kek(self, *, create: bool) -> bytes | None:
         if self._kek is None:
+            if self._key_store.tenant_kek_was_shredded():
+                if create:
+                    raise SealingError(
+                        f"tenant {self.tenant} was offboarded and its key-encryption key "
+                        "destroyed; it accepts no new personal data"
+                    )
+                return None
             aad = f"kek:{self.tenant}"
             wrapped = self._key_store.load_tenant_kek()
             if wrapped is None:
@@ -222,3 +241,9 @@ class Sealer:
                 )
             self._kek = _unwrap(self._master_wrap_key, wrapped, aad)
         return self._kek
+
+    def rewrap_tenant_kek(self, new_master_key: bytes) -> bytes:
+        """The tenant KEK wrapped by a new master key (master-key rotation; events untouched)."""
+        kek = self._tenant_kek(create=True)
+        assert kek is not None
+        return _wrap(_derive(new_master_key, "digione/tenant-kek-wrap/v1"), kek, f"kek:{self.tenant}")

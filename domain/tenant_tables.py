@@ -15,6 +15,9 @@ from uuid import UUID
 
 from domain.sealing import RetentionClass
 
+#: The erasure-list entry that marks the tenant's own key-encryption key as destroyed.
+TENANT_KEK_SUBJECT = "*tenant-kek*"
+
 
 class _Cursor(Protocol):
     def execute(self, statement: Any, params: Any = ...) -> Any: ...
@@ -79,12 +82,74 @@ class TenantTables:
         assert stored is not None
         return stored
 
+    def replace_tenant_kek(self, wrapped: bytes) -> None:
+        """Stores the KEK wrapped anew (master-key rotation)."""
+        with self._transaction() as cursor:
+            cursor.execute(f"UPDATE {self._kek} SET wrapped = {self._p} WHERE id = 1", (wrapped,))
+
     def load_subject_key(self, subject: UUID, retention: RetentionClass) -> bytes | None:
+        # The erasure list wins over any key row, so a restored backup of the key table
+        # cannot resurrect an erased key.
         row = self._one(
-            f"SELECT wrapped FROM {self._keys} WHERE subject = {self._p} AND retention = {self._p}",
+            f"SELECT k.wrapped FROM {self._keys} k WHERE k.subject = {self._p}"
+            f" AND k.retention = {self._p} AND NOT EXISTS (SELECT 1 FROM {self._shredded} s"
+            " WHERE s.subject = k.subject AND s.retention = k.retention)",
             (str(subject), retention.value),
         )
         return None if row is None else bytes(row[0])
+
+    def subject_retention_classes(self, subject: UUID) -> list[RetentionClass]:
+        """The retention classes in which the subject has a live (unshredded) key."""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT k.retention FROM {self._keys} k WHERE k.subject = {self._p}"
+                f" AND NOT EXISTS (SELECT 1 FROM {self._shredded} s"
+                " WHERE s.subject = k.subject AND s.retention = k.retention)",
+                (str(subject),),
+            )
+            rows = cursor.fetchall()
+        values = [tuple(r.values())[0] if isinstance(r, dict) else r[0] for r in rows]
+        return sorted((RetentionClass(v) for v in values), key=lambda r: r.value)
+
+    def shred_subject_key(self, subject: UUID, retention: RetentionClass) -> None:
+        """Destroys the key and puts it on the erasure list, in one transaction."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                f"DELETE FROM {self._keys} WHERE subject = {self._p} AND retention = {self._p}",
+                (str(subject), retention.value),
+            )
+            cursor.execute(
+                self._insert_ignore_sql(self._shredded, ("subject", "retention", "shredded_at")),
+                (str(subject), retention.value, _now()),
+            )
+
+    def purge_shredded_keys(self) -> int:
+        """Deletes key rows that are on the erasure list (left by a restored backup)."""
+        on_list = (
+            f" WHERE EXISTS (SELECT 1 FROM {self._shredded} s"
+            f" WHERE s.subject = {self._keys}.subject AND s.retention = {self._keys}.retention)"
+        )
+        with self._transaction() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {self._keys}{on_list}")
+            row = cursor.fetchone()
+            cursor.execute(f"DELETE FROM {self._keys}{on_list}")
+        return int(tuple(row.values())[0] if isinstance(row, dict) else row[0])
+
+    def shred_tenant_kek(self) -> None:
+        """Destroys the tenant KEK: every subject key of the tenant becomes unusable."""
+        with self._transaction() as cursor:
+            cursor.execute(f"DELETE FROM {self._kek}")
+            cursor.execute(
+                self._insert_ignore_sql(self._shredded, ("subject", "retention", "shredded_at")),
+                (TENANT_KEK_SUBJECT, TENANT_KEK_SUBJECT, _now()),
+            )
+
+    def tenant_kek_was_shredded(self) -> bool:
+        row = self._one(
+            f"SELECT 1 FROM {self._shredded} WHERE subject = {self._p} AND retention = {self._p}",
+            (TENANT_KEK_SUBJECT, TENANT_KEK_SUBJECT),
+        )
+        return row is not None
 
     def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
         self._insert_ignore(
@@ -149,15 +214,16 @@ class TenantTables:
             return None
         return tuple(row.values()) if isinstance(row, dict) else tuple(row)
 
-    def _insert_ignore(self, table: str, columns: tuple[str, ...], values: tuple[Any, ...]) -> None:
+    def _insert_ignore_sql(self, table: str, columns: tuple[str, ...]) -> str:
         marks = ", ".join([self._p] * len(columns))
         names = ", ".join(columns)
         if self._postgres:
-            statement = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
-        else:
-            statement = f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})"
+            return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        return f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})"
+
+    def _insert_ignore(self, table: str, columns: tuple[str, ...], values: tuple[Any, ...]) -> None:
         with self._transaction() as cursor:
-            cursor.execute(statement, values)
+            cursor.execute(self._insert_ignore_sql(table, columns), values)
 
 
 def _now() -> str:

@@ -16,6 +16,7 @@ from eventsourcing.utils import get_topic
 from domain.assessment import LineItem, Result
 from domain.attainment import ObjectiveAttainment
 from domain.consent import Consent
+from domain.privacy import Erasure, TenantOffboarding
 from domain.roster import AcademicSession, Course, Demographics, Enrollment, Org, SchoolClass, User
 
 NAMESPACE = "fi.digione"
@@ -34,6 +35,8 @@ AGGREGATES: dict[type[Aggregate], tuple[str, str]] = {
     Result: ("assessment", "result"),
     ObjectiveAttainment: ("attainment", "objective_attainment"),
     Consent: ("consent", "consent"),
+    Erasure: ("privacy", "erasure"),
+    TenantOffboarding: ("privacy", "tenant"),
 }
 FAMILIES = ("roster", "assessment", "attainment", "consent", "privacy")
 

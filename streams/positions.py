@@ -6,11 +6,15 @@ Two tables in the main database (DIGIONE_DATABASE_URL), beside the read models:
 - `relay_partition_positions`: per tenant, topic and partition, the last position published
   there. Consumers compare it with what they applied to know a quiet partition is caught
   up (Tansu's end offsets cannot be trusted for that, see DESIGN.md).
+
+Each tenant's row also names the broker epoch (streams/relay.py) its position refers to: a
+position acknowledged by a broker that has since lost its data is worth nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -48,6 +52,23 @@ def published_position(connection: Connection, tenant: str) -> int:
     return 0 if row is None else int(row[0])
 
 
+class PublishedState(NamedTuple):
+    """A tenant's published position and the broker epoch it was acknowledged in."""
+
+    position: int
+    broker_epoch: str | None
+
+
+def published_state(connection: Connection, tenant: str) -> PublishedState:
+    """The tenant's published position with its broker epoch (0 and None before any publish)."""
+    row = connection.execute(
+        sa.select(relay_positions.c.position, relay_positions.c.broker_epoch).where(
+            relay_positions.c.tenant == tenant
+        )
+    ).first()
+    return PublishedState(0, None) if row is None else PublishedState(int(row[0]), row[1])
+
+
 def partition_positions(connection: Connection, tenant: str) -> dict[tuple[str, int], int]:
     """The last position published to each (topic, partition) of the tenant."""
     rows = connection.execute(
@@ -65,9 +86,17 @@ def record_published(
     tenant: str,
     position: int,
     partitions: Mapping[tuple[str, int], int],
+    *,
+    broker_epoch: str | None = None,
 ) -> None:
-    """Records, in the caller's transaction, that everything up to `position` was acknowledged."""
-    _upsert(connection, relay_positions, {"tenant": tenant}, {"position": position})
+    """Records, in the caller's transaction, that everything up to `position` was acknowledged.
+
+    `broker_epoch`, when given, is recorded as the epoch of the broker that acknowledged it.
+    """
+    values: dict[str, object] = {"position": position}
+    if broker_epoch is not None:
+        values["broker_epoch"] = broker_epoch
+    _upsert(connection, relay_positions, {"tenant": tenant}, values)
     for (topic, partition), last in partitions.items():
         _upsert(
             connection,
@@ -75,6 +104,20 @@ def record_published(
             {"tenant": tenant, "topic": topic, "partition": partition},
             {"position": last},
         )
+
+
+def reset_published(connection: Connection, tenant: str, *, broker_epoch: str) -> None:
+    """Records, in the caller's transaction, that nothing of the tenant is on the broker of
+    `broker_epoch` yet: its position goes back to 0 and its partition positions are forgotten."""
+    _upsert(
+        connection,
+        relay_positions,
+        {"tenant": tenant},
+        {"position": 0, "broker_epoch": broker_epoch},
+    )
+    connection.execute(
+        relay_partition_positions.delete().where(relay_partition_positions.c.tenant == tenant)
+    )
 
 
 def _upsert(

@@ -67,6 +67,19 @@ ROLE_SCHEMA: dict[str, Any] = {
 }
 
 
+KEPT_SCHEMA: dict[str, Any] = {
+    "type": "record",
+    "name": "KeptRetention",
+    "namespace": NAMESPACE,
+    "doc": "A retention class kept after an erasure request: until when, on what ground.",
+    "fields": [
+        {"name": "retention", "type": "string"},
+        {"name": "until", "type": ["null", {"type": "int", "logicalType": "date"}], "default": None},
+        {"name": "ground", "type": "string"},
+    ],
+}
+
+
 class SchemaReleasedError(Exception):
     """Raised when generating would overwrite a released schema with a different one."""
 
@@ -100,6 +113,8 @@ def _avro_type(hint: Any, field_name: str, named: _NamedTypes) -> Any:
     if origin is dict or hint is dict:
         if field_name in ("role", "roles"):
             return named.use(ROLE_SCHEMA)
+        if field_name == "kept":
+            return named.use(KEPT_SCHEMA)
         raise TypeError(f"{field_name}: a dict field needs a named record schema")
     simple: dict[Any, Any] = {
         str: "string",

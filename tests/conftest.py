@@ -54,10 +54,17 @@ def settings(backend: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def container(settings: Settings, clock: FakeClock) -> Iterator[Container]:
+def tenant_prefix() -> str:
+    """Every tenant a test creates starts with this, so its clean-up drops only its own
+    (several test runs may share the PostgreSQL database at once)."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def container(settings: Settings, clock: FakeClock, tenant_prefix: str) -> Iterator[Container]:
     built = bootstrap(settings, clock=clock)
     yield built
-    tenants = built.tenants.ids()
+    tenants = [t for t in built.tenants.ids() if t.startswith(tenant_prefix)]
     built.close()
     if settings.is_postgres:
         _drop_tenants(settings, tenants)
@@ -73,9 +80,9 @@ def _drop_tenants(settings: Settings, tenants: list[str]) -> None:
 
 
 @pytest.fixture
-def tenant(container: Container) -> str:
+def tenant(container: Container, tenant_prefix: str) -> str:
     """A fresh tenant per test, so tests share the PostgreSQL database but not data."""
-    tenant_id = "t" + uuid.uuid4().hex[:12]
+    tenant_id = tenant_prefix + "a"
     container.tenants.create(tenant_id, name="Test municipality")
     return tenant_id
 

@@ -34,6 +34,9 @@ class InMemoryKeyStore:
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         return (subject, retention) in self.shredded
 
+    def tenant_kek_was_shredded(self) -> bool:
+        return ("*", "*") in self.shredded  # type: ignore[comparison-overlap]
+
     def shred(self, subject: UUID, retention: RetentionClass) -> None:
         self.keys.pop((subject, retention), None)
         self.shredded.add((subject, retention))

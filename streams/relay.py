@@ -1,0 +1,570 @@
+"""The relay: publishes every stored event to Kafka at least once, in store order per aggregate.
+
+For each tenant it reads the notification log after the position recorded in
+`relay_positions`, encodes the events (streams/codec.py), publishes them in batches that the
+broker acknowledges, and only then records the batch's last position, with the last position
+sent to each partition, in one transaction. A crash at any point resumes from the recorded
+position: messages may be published twice, never skipped, and consumers absorb duplicates by
+the position each message carries.
+
+Kafka is not the system of record, so the relay also notices a broker that lost its data
+(the development broker keeps everything in memory) and publishes everything again. It does
+so with a *broker epoch*: a random id in the first message of the control topic
+`{prefix}._relay.v1`, written by the first relay that finds the topic missing or empty. Each
+tenant's row records the epoch its position was acknowledged in; a broker whose first control
+message carries another epoch, or none, is a broker that holds none of those messages, and
+the tenant starts again from position 0. Offsets are never consulted for this: they are not
+comparable across brokers, and Tansu's reported end offsets can fall short (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Final, Literal, Protocol, TypedDict, TypeVar
+
+import kafka.errors
+from eventsourcing.persistence import Notification
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy.engine import Engine
+
+from domain.application import TenantApplication
+from streams.codec import EventCodec, family_topic
+from streams.event_types import FAMILIES
+from streams.kafka_transport import EventTransport, OutgoingMessage, ensure_topics
+from streams.positions import create_tables, published_state, record_published, reset_published
+
+__all__ = [
+    "BrokerUnavailableError",
+    "ControlTopicCorruptError",
+    "EventNotPublishableError",
+    "Relay",
+    "RelayConfigurationError",
+    "TenantRelayStatus",
+    "TenantSource",
+    "backoff_seconds",
+    "control_topic",
+]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MIN_BACKOFF_SECONDS: Final = 0.2
+MAX_BACKOFF_SECONDS: Final = 30.0
+EPOCH_CHECK_SECONDS: Final = 5.0
+BROKER_TIMEOUT_SECONDS: Final = 10.0
+
+_MARKER_KEY: Final = b"broker-epoch"
+# The marker must outlive any retention policy: on Apache Kafka the default (7 days) would
+# delete it, and the relay would take a healthy broker for an emptied one every week.
+_CONTROL_TOPIC_CONFIGS: Final = {
+    "cleanup.policy": "delete",
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+}
+_ERROR_TEXT_LIMIT: Final = 500
+
+
+class BrokerUnavailableError(RuntimeError):
+    """Raised when the broker cannot be reached, or does not answer within the timeout."""
+
+
+class EventNotPublishableError(RuntimeError):
+    """Raised when a stored event cannot be turned into a message (no type or schema for it)."""
+
+
+class ControlTopicCorruptError(RuntimeError):
+    """Raised when the first message of the relay's control topic is not a relay marker."""
+
+
+class RelayConfigurationError(ValueError):
+    """Raised when the relay's topic prefix or partition count disagrees with its codec's."""
+
+
+class TenantSource(Protocol):
+    """The tenants the relay serves: api.tenants.Tenants, or any subset of it."""
+
+    def ids(self) -> list[str]: ...
+
+    def get(self, tenant: str) -> TenantApplication: ...
+
+
+class TenantRelayStatus(TypedDict):
+    """How far the relay got with one tenant."""
+
+    #: The store position up to which every event is acknowledged by the broker.
+    published: int
+    #: The last position in the tenant's store.
+    head: int
+    lag: int
+    state: Literal["ok", "retrying"]
+    last_error: str | None
+
+
+def control_topic(prefix: str) -> str:
+    """The relay's control topic, whose first message names the broker epoch."""
+    return f"{prefix}._relay.v1"
+
+
+def backoff_seconds(
+    failures: int,
+    *,
+    first: float = MIN_BACKOFF_SECONDS,
+    cap: float = MAX_BACKOFF_SECONDS,
+    jitter: Callable[[float, float], float] = random.uniform,
+) -> float:
+    """The wait after `failures` consecutive failures: doubling from `first` up to `cap`,
+    drawn from its upper half so that relays restarted together do not retry in step."""
+    ceiling = min(cap, first * 2 ** max(failures - 1, 0))
+    return jitter(ceiling / 2, ceiling)
+
+
+@dataclass
+class _Failures:
+    """Consecutive failures of one thing (the broker, or one tenant's events)."""
+
+    count: int = 0
+    last_error: str | None = None
+
+    def add(self, error: BaseException) -> None:
+        self.count += 1
+        self.last_error = f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT]
+
+    def clear(self) -> None:
+        self.count = 0
+        self.last_error = None
+
+
+class _BrokerFailure(Exception):
+    """Wraps an error of the broker, which ends the pass for every tenant."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class Relay:
+    """Tails each tenant's notification log and publishes it to the tenant's family topics."""
+
+    def __init__(
+        self,
+        *,
+        tenants: TenantSource,
+        engine: Engine,
+        codec: EventCodec,
+        transport_factory: Callable[[], EventTransport],
+        bootstrap: str,
+        topic_prefix: str,
+        partitions: int,
+        batch_size: int = 1000,
+        idle_poll_seconds: float = 0.5,
+        epoch_check_seconds: float = EPOCH_CHECK_SECONDS,
+        broker_timeout_seconds: float = BROKER_TIMEOUT_SECONDS,
+        min_backoff_seconds: float = MIN_BACKOFF_SECONDS,
+        max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
+    ) -> None:
+        if codec.topic_prefix != topic_prefix or codec.partitions != partitions:
+            raise RelayConfigurationError(
+                f"the relay publishes to {topic_prefix!r} topics of {partitions} partitions, "
+                f"but its codec addresses {codec.topic_prefix!r} topics of {codec.partitions}: "
+                "build both from the same settings"
+            )
+        if batch_size < 1:
+            raise RelayConfigurationError(f"batch_size must be at least 1, not {batch_size}")
+        self._tenants = tenants
+        self._engine = engine
+        self._codec = codec
+        self._transport_factory = transport_factory
+        self._bootstrap = bootstrap
+        self._topic_prefix = topic_prefix
+        self._partitions = partitions
+        self._batch_size = batch_size
+        self._idle_poll_seconds = idle_poll_seconds
+        self._epoch_check_seconds = epoch_check_seconds
+        self._broker_timeout_seconds = broker_timeout_seconds
+        self._min_backoff_seconds = min_backoff_seconds
+        self._max_backoff_seconds = max_backoff_seconds
+        create_tables(engine)
+
+        self._transport: EventTransport | None = None
+        #: The epoch of the broker as last verified, and when (monotonic); None: verify first.
+        self._epoch: str | None = None
+        self._epoch_verified_at: float | None = None
+        #: Per tenant, the epoch in which its topics were ensured.
+        self._topics_ensured: dict[str, str] = {}
+
+        self._state_lock = threading.Lock()
+        self._broker_failures = _Failures()
+        self._tenant_failures: dict[str, _Failures] = {}
+        # One pass at a time, whether from the thread or a direct run_once().
+        self._pass_lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run passes on a daemon thread until stop(): after each, wait for wake() or the
+        idle timeout; after a failure, back off (the broker's failures are not cut short by
+        wake(), so a stream of commands cannot hammer a broker that is down)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="digione-relay", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Ask for a pass now: called after a command saved events."""
+        self._wakeup.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current batch, stop the thread and close the transport."""
+        self._stopping.set()
+        self._wakeup.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("the relay thread did not stop within %g s", timeout)
+                return
+        with self._pass_lock:
+            self._discard_transport()
+
+    def run_once(self) -> int:
+        """Publish everything pending for every tenant; return how many events were published.
+
+        Failures do not raise: they are recorded for status(), and the next pass retries
+        from the recorded positions. A failure of the broker ends the pass; a failure of one
+        tenant's events leaves the other tenants to go on.
+        """
+        with self._pass_lock:
+            published = 0
+            try:
+                if self._verification_due():
+                    self._verify_broker()
+                for tenant in self._tenants.ids():
+                    if self._stopping.is_set():
+                        break
+                    published += self._relay_tenant(tenant)
+            except _BrokerFailure as failure:
+                self._broker_failed(failure.cause)
+            return published
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wakeup.clear()
+            try:
+                self.run_once()
+            except Exception as error:  # the tenant registry or the database
+                logger.exception("a relay pass failed; retrying")
+                with self._state_lock:
+                    self._broker_failures.add(error)
+            with self._state_lock:
+                broker_failures = self._broker_failures.count
+                tenant_failures = max(
+                    (failures.count for failures in self._tenant_failures.values()), default=0
+                )
+            if broker_failures:
+                self._stopping.wait(self._backoff(broker_failures))
+            elif tenant_failures:
+                self._wakeup.wait(self._backoff(tenant_failures))
+            else:
+                self._wakeup.wait(self._idle_poll_seconds)
+        with self._pass_lock:
+            self._discard_transport()
+
+    def _backoff(self, failures: int) -> float:
+        return backoff_seconds(
+            failures, first=self._min_backoff_seconds, cap=self._max_backoff_seconds
+        )
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, TenantRelayStatus]:
+        """Per tenant: published and head positions, the lag, and whether it is retrying."""
+        with self._state_lock:
+            broker_error = self._broker_failures.last_error
+            tenant_errors = {
+                tenant: failures.last_error
+                for tenant, failures in self._tenant_failures.items()
+                if failures.count
+            }
+        report: dict[str, TenantRelayStatus] = {}
+        with self._engine.connect() as connection:
+            for tenant in self._tenants.ids():
+                published = published_state(connection, tenant).position
+                head = self._tenants.get(tenant).head_position()
+                lag = max(head - published, 0)
+                # A broker that is down holds up only the tenants with something to publish.
+                error = tenant_errors.get(tenant) or (broker_error if lag else None)
+                report[tenant] = {
+                    "published": published,
+                    "head": head,
+                    "lag": lag,
+                    "state": "retrying" if error else "ok",
+                    "last_error": error,
+                }
+        return report
+
+    # -- one tenant ------------------------------------------------------------------------
+
+    def _relay_tenant(self, tenant: str) -> int:
+        """Publish the tenant's pending events; raise _BrokerFailure when the broker fails."""
+        published = 0
+        try:
+            app = self._tenants.get(tenant)
+            with self._engine.connect() as connection:
+                position, tenant_epoch = published_state(connection, tenant)
+            while not self._stopping.is_set():
+                if position and self._epoch is not None and tenant_epoch != self._epoch:
+                    self._republish(tenant, lost_epoch=tenant_epoch)
+                    position, tenant_epoch = 0, self._epoch
+                notifications = app.recorder.select_notifications(
+                    start=position + 1, limit=self._batch_size
+                )
+                if not notifications:
+                    break
+                if self._verification_due():
+                    self._verify_broker()
+                    if position and tenant_epoch != self._epoch:
+                        continue  # the broker lost what this tenant published: start again
+                position = self._publish(tenant, app, notifications)
+                tenant_epoch = self._epoch
+                published += len(notifications)
+                if len(notifications) < self._batch_size:
+                    break
+        except _BrokerFailure:
+            raise
+        except Exception as error:
+            self._tenant_failed(tenant, error)
+            return published
+        self._tenant_succeeded(tenant)
+        return published
+
+    def _publish(
+        self, tenant: str, app: TenantApplication, notifications: Sequence[Notification]
+    ) -> int:
+        """Publish one batch, then record its last position; return that position."""
+        assert self._epoch is not None, "the broker is verified before anything is published"
+        messages = [self._encode(tenant, app, notification) for notification in notifications]
+        last_sent: dict[tuple[str, int], int] = {}
+        for message, notification in zip(messages, notifications, strict=True):
+            # The codec always names the partition; the relay must know where each went.
+            assert message.partition is not None
+            last_sent[(message.topic, message.partition)] = notification.id
+        self._ensure_tenant_topics(tenant)
+        self._broker_call(lambda: self._transport_().publish(messages))
+        last = notifications[-1].id
+        # Only after the acknowledgement: a crash before this line publishes the batch
+        # again, which consumers absorb; recording first could skip it.
+        with self._engine.begin() as connection:
+            record_published(connection, tenant, last, last_sent, broker_epoch=self._epoch)
+        with self._state_lock:
+            self._broker_failures.clear()
+        return last
+
+    def _encode(
+        self, tenant: str, app: TenantApplication, notification: Notification
+    ) -> OutgoingMessage:
+        try:
+            event = app.mapper.to_domain_event(notification)
+            return self._codec.encode(tenant, notification.id, event)
+        except Exception as error:
+            raise EventNotPublishableError(
+                f"the event at position {notification.id} of tenant {tenant!r} "
+                f"(stored as {notification.topic!r}) cannot be encoded: "
+                f"{type(error).__name__}: {error}. Later events of the tenant wait for it: "
+                "add its type to streams/event_types.py and its schema to schemas/"
+            ) from error
+
+    def _republish(self, tenant: str, *, lost_epoch: str | None) -> None:
+        assert self._epoch is not None
+        logger.warning(
+            "the broker at %s holds none of tenant %s's events (broker epoch %s, they were "
+            "published in %s): publishing them again from position 1",
+            self._bootstrap, tenant, self._epoch, lost_epoch,
+        )
+        with self._engine.begin() as connection:
+            reset_published(connection, tenant, broker_epoch=self._epoch)
+
+    def _ensure_tenant_topics(self, tenant: str) -> None:
+        assert self._epoch is not None
+        if self._topics_ensured.get(tenant) == self._epoch:
+            return
+        names = [family_topic(self._topic_prefix, tenant, family) for family in FAMILIES]
+        self._broker_call(
+            lambda: ensure_topics(
+                self._bootstrap,
+                names,
+                self._partitions,
+                timeout_seconds=self._broker_timeout_seconds,
+            )
+        )
+        self._topics_ensured[tenant] = self._epoch
+
+    def _tenant_failed(self, tenant: str, error: BaseException) -> None:
+        with self._state_lock:
+            failures = self._tenant_failures.setdefault(tenant, _Failures())
+            failures.add(error)
+            count = failures.count
+        logger.warning(
+            "relaying tenant %s failed (%d in a row), will retry: %s",
+            tenant, count, failures.last_error,
+        )
+
+    def _tenant_succeeded(self, tenant: str) -> None:
+        with self._state_lock:
+            failures = self._tenant_failures.get(tenant)
+            if failures is not None:
+                failures.clear()
+
+    # -- the broker ------------------------------------------------------------------------
+
+    def _transport_(self) -> EventTransport:
+        if self._transport is None:
+            self._transport = self._transport_factory()
+        return self._transport
+
+    def _discard_transport(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is None:
+            return
+        try:
+            transport.close()
+        except Exception:  # it failed already; a new one is built for the next attempt
+            logger.debug("closing a failed transport raised", exc_info=True)
+
+    def _broker_call(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except Exception as error:
+            raise _BrokerFailure(error) from error
+
+    def _broker_failed(self, error: BaseException) -> None:
+        # After any failure nothing is assumed of the broker: a new producer, and the
+        # epoch checked again before the next publish.
+        self._discard_transport()
+        self._epoch_verified_at = None
+        with self._state_lock:
+            self._broker_failures.add(error)
+            count, text = self._broker_failures.count, self._broker_failures.last_error
+        logger.warning(
+            "the broker at %s failed (%d in a row), will retry: %s", self._bootstrap, count, text
+        )
+
+    def _verification_due(self) -> bool:
+        return (
+            self._epoch_verified_at is None
+            or time.monotonic() - self._epoch_verified_at >= self._epoch_check_seconds
+        )
+
+    def _verify_broker(self) -> None:
+        """Learn the broker's epoch, writing the first marker if the broker has none."""
+        epoch = self._broker_call(self._read_epoch)
+        if epoch is None:
+            logger.warning(
+                "the broker at %s has no relay marker in %s: it is new or lost its data",
+                self._bootstrap, control_topic(self._topic_prefix),
+            )
+            self._broker_call(self._write_epoch)
+            # Whichever marker came first is the epoch, should another relay write at once.
+            epoch = self._broker_call(self._read_epoch)
+            if epoch is None:
+                raise _BrokerFailure(
+                    BrokerUnavailableError(
+                        f"the relay marker written to {control_topic(self._topic_prefix)} "
+                        f"could not be read back within {self._broker_timeout_seconds:g} s"
+                    )
+                )
+        if self._epoch is not None and epoch != self._epoch:
+            logger.warning(
+                "the broker at %s changed epoch from %s to %s: it lost its data",
+                self._bootstrap, self._epoch, epoch,
+            )
+            self._topics_ensured.clear()
+        self._epoch = epoch
+        self._epoch_verified_at = time.monotonic()
+        with self._state_lock:
+            self._broker_failures.clear()
+
+    def _write_epoch(self) -> None:
+        topic = control_topic(self._topic_prefix)
+        ensure_topics(
+            self._bootstrap,
+            [topic],
+            1,
+            configs=_CONTROL_TOPIC_CONFIGS,
+            timeout_seconds=self._broker_timeout_seconds,
+        )
+        marker = {
+            "epoch": uuid.uuid4().hex,
+            "written_at": datetime.now(timezone.utc).isoformat(),
+        }
+        self._transport_().publish(
+            [
+                OutgoingMessage(
+                    topic=topic,
+                    key=_MARKER_KEY,
+                    value=json.dumps(marker).encode(),
+                    partition=0,
+                )
+            ]
+        )
+
+    def _read_epoch(self) -> str | None:
+        """The epoch in the control topic's first message; None if the topic is missing or
+        holds no message within the broker timeout."""
+        topic = control_topic(self._topic_prefix)
+        timeout_ms = max(int(self._broker_timeout_seconds * 1000), 1)
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                client_id="digione-relay-epoch",
+                group_id=None,
+                enable_auto_commit=False,
+                allow_auto_create_topics=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=100,
+                bootstrap_timeout_ms=timeout_ms,
+                request_timeout_ms=max(timeout_ms, 1000),
+            )
+        except kafka.errors.KafkaError as error:
+            raise BrokerUnavailableError(
+                f"no broker answered at {self._bootstrap} within "
+                f"{self._broker_timeout_seconds:g} s ({error})"
+            ) from error
+        try:
+            if not consumer.partitions_for_topic(topic):
+                return None
+            partition = TopicPartition(topic, 0)
+            consumer.assign([partition])
+            consumer.seek_to_beginning(partition)
+            deadline = time.monotonic() + self._broker_timeout_seconds
+            while (left := deadline - time.monotonic()) > 0:
+                polled = consumer.poll(timeout_ms=max(1, int(min(left, 0.25) * 1000)), max_records=1)
+                for records in polled.values():
+                    return _epoch_of(records[0].value, topic)
+            return None
+        finally:
+            consumer.close()
+
+
+def _epoch_of(value: bytes | None, topic: str) -> str:
+    try:
+        epoch = json.loads(value or b"")["epoch"]
+    except (ValueError, KeyError, TypeError):
+        epoch = None
+    if not isinstance(epoch, str) or not epoch:
+        raise ControlTopicCorruptError(
+            f"the first message of {topic} is not a relay marker; that topic belongs to the "
+            "relay: delete it, and the relay publishes everything again"
+        )
+    return epoch
