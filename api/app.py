@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.bootstrap import Container
-from api.routers import consents, health, learning, roster, schemas
+from api.routers import consents, erasures, health, learning, roster, schemas
 
 DESCRIPTION = """
 The DigiOne learning-data backbone. Every command is recorded as an immutable event;
@@ -19,6 +19,9 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="DigiOne", version="0.1.0", description=DESCRIPTION)
     app.state.container = container
     problems.install(app)
-    for router in (health.router, roster.router, learning.router, consents.router, schemas.router):
+    for router in (
+        health.router, roster.router, learning.router, consents.router, erasures.router,
+        schemas.router,
+    ):
         app.include_router(router)
     return app

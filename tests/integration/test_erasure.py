@@ -132,3 +132,29 @@ def test_a_shredded_tenant_reads_as_erased_and_keeps_its_pseudonymous_facts(
     assert _comment(reopened, tenant, "res-year") is ERASED
     result = reopened.repository.get(aggregate_id(tenant, "results", "res-year"))
     assert isinstance(result, Result) and result.grade == "9" and result.student == "stu-1"
+
+
+def test_the_erasure_receipt_says_what_was_shredded_and_what_is_kept_until_when_and_why(
+    client: TestClient, container: Container, tenant: str, school: Any
+) -> None:
+    accepted = client.post("/api/v1/erasures", headers=school.admin,
+                           json={"subject": "stu-1", "reason": "Huoltajan pyyntö"})
+
+    receipt = client.get(f"/api/v1/erasures/{accepted.json()['erasureId']}", headers=school.admin)
+
+    assert accepted.status_code == 202
+    body = receipt.json()
+    assert [s["retentionClass"] for s in body["shredded"]] == ["working"]
+    assert body["kept"] == [{"retentionClass": "compulsory", "until": "2034-12-31",
+                             "permanent": False, "ground": body["kept"][0]["ground"]}]
+    assert "17(3)(b)" in body["kept"][0]["ground"]
+    assert body["reason"] == "Huoltajan pyyntö"
+
+
+def test_a_teacher_cannot_request_an_erasure(
+    client: TestClient, container: Container, tenant: str, school: Any
+) -> None:
+    response = client.post("/api/v1/erasures", headers=school.teacher,
+                           json={"subject": "stu-1", "reason": "x"})
+
+    assert response.status_code == 403
