@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from api.master_key import fallback_master_keys, load_master_key
 from api.settings import Settings
 from api.tenants import Tenants
 from api.tokens import TokenService
-from domain.sealing import KEY_BYTES, derive_signing_key
+from domain.sealing import derive_signing_key
 
 
 def utc_now() -> datetime:
@@ -38,23 +36,6 @@ class Container:
         self.engine.dispose()
 
 
-def load_master_key(path: Path) -> bytes:
-    """Reads the master key file, creating it (mode 0600) with a fresh key when absent."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(secrets.token_bytes(KEY_BYTES))
-    key = path.read_bytes()
-    if len(key) != KEY_BYTES:
-        raise SystemExit(
-            f"the master key file {path} holds {len(key)} bytes, not {KEY_BYTES}: restore the "
-            "right file (without it no personal data can be read) or point "
-            "DIGIONE_MASTER_KEY_FILE at it"
-        )
-    return key
-
-
 def bootstrap(
     settings: Settings, *, clock: Callable[[], datetime] = utc_now
 ) -> Container:
@@ -67,6 +48,7 @@ def bootstrap(
         database_url=settings.database_url,
         data_dir=settings.data_dir,
         master_key=master_key,
+        fallback_master_keys=fallback_master_keys(settings.resolved_master_key_file),
         clock=clock,
         key_cache_seconds=settings.key_cache_seconds,
     )

@@ -39,6 +39,7 @@ class Tenants:
         database_url: str | None,
         data_dir: Path,
         master_key: bytes,
+        fallback_master_keys: tuple[bytes, ...] = (),
         clock: Callable[[], datetime],
         key_cache_seconds: float,
     ) -> None:
@@ -46,6 +47,7 @@ class Tenants:
         self._database_url = database_url
         self._data_dir = data_dir
         self._master_key = master_key
+        self._fallback_master_keys = fallback_master_keys
         self._clock = clock
         self._key_cache_seconds = key_cache_seconds
         self._apps: dict[str, TenantApplication] = {}
@@ -99,6 +101,17 @@ class Tenants:
                 self._apps[tenant] = self._open(tenant)
             return self._apps[tenant]
 
+    def rotate_master_key(self, new_master_key: bytes) -> list[str]:
+        """Re-wraps every tenant's KEK with a new master key; events are not touched."""
+        rotated = []
+        for tenant in self.ids():
+            app = self.get(tenant)
+            if app.tables.tenant_kek_was_shredded():
+                continue
+            app.tables.replace_tenant_kek(app.sealer.rewrap_tenant_kek(new_master_key))
+            rotated.append(tenant)
+        return rotated
+
     def close(self) -> None:
         with self._lock:
             for app in self._apps.values():
@@ -136,6 +149,7 @@ class Tenants:
             tenant=tenant,
             env=env,
             master_key=self._master_key,
+            fallback_master_keys=self._fallback_master_keys,
             curriculum=load_curriculum(),
             clock=self._clock,
             postgres_schema=schema,

@@ -101,6 +101,7 @@ class TenantApplication(Application[UUID]):
         env: dict[str, str],
         master_key: bytes,
         curriculum: Curriculum,
+        fallback_master_keys: tuple[bytes, ...] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         postgres_schema: str | None = None,
         key_cache_seconds: float = 30.0,
@@ -115,6 +116,7 @@ class TenantApplication(Application[UUID]):
         self.sealer = Sealer(
             tenant=tenant,
             master_key=master_key,
+            fallback_master_keys=fallback_master_keys,
             key_store=self.tables,
             key_cache_seconds=key_cache_seconds,
         )

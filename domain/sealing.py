@@ -135,6 +135,7 @@ class Sealer:
         tenant: str,
         master_key: bytes,
         key_store: KeyStore,
+        fallback_master_keys: tuple[bytes, ...] = (),
         key_cache_seconds: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -142,6 +143,11 @@ class Sealer:
             raise ValueError(f"the master key must be {KEY_BYTES} bytes, got {len(master_key)}")
         self.tenant = tenant
         self._master_wrap_key = _derive(master_key, "digione/tenant-kek-wrap/v1")
+        # During a master-key rotation a tenant KEK may be wrapped by the next or the
+        # previous master key for a moment; those are tried after the current one.
+        self._fallback_wrap_keys = tuple(
+            _derive(k, "digione/tenant-kek-wrap/v1") for k in fallback_master_keys
+        )
         self._key_store = key_store
         self._cache_seconds = key_cache_seconds
         self._monotonic = monotonic
@@ -239,8 +245,17 @@ class Sealer:
                 wrapped = self._key_store.store_tenant_kek(
                     _wrap(self._master_wrap_key, os.urandom(KEY_BYTES), aad)
                 )
-            self._kek = _unwrap(self._master_wrap_key, wrapped, aad)
+            self._kek = self._unwrap_kek(wrapped, aad)
         return self._kek
+
+    def _unwrap_kek(self, wrapped: bytes, aad: str) -> bytes:
+        *candidates, last = (self._master_wrap_key, *self._fallback_wrap_keys)
+        for wrap_key in candidates:
+            try:
+                return _unwrap(wrap_key, wrapped, aad)
+            except SealingError:
+                continue
+        return _unwrap(last, wrapped, aad)  # its error names the likely cause
 
     def rewrap_tenant_kek(self, new_master_key: bytes) -> bytes:
         """The tenant KEK wrapped by a new master key (master-key rotation; events untouched)."""
