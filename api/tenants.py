@@ -140,8 +140,9 @@ class Tenants:
                 "POSTGRES_USER": url.username or "postgres",
                 "POSTGRES_PASSWORD": url.password or "",
                 "POSTGRES_SCHEMA": schema,
-                "POSTGRES_POOL_SIZE": "5",
-                "POSTGRES_MAX_OVERFLOW": "20",
+                # Each tenant has its own pool: small, so many tenants fit one server.
+                "POSTGRES_POOL_SIZE": "2",
+                "POSTGRES_MAX_OVERFLOW": "8",
                 "POSTGRES_LOCK_TIMEOUT": "5",
             }
         env.update({"CREATE_TABLE": "y", "AGGREGATE_CACHE_MAXSIZE": "10000"})

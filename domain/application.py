@@ -479,7 +479,9 @@ class TenantApplication(Application[UUID]):
             assessor=actor.subject,
             comment=comment,
         )
-        existing = self._find(Result, RESULTS, sourced_id)
+        # A freshly generated id names no result yet: skip the lookup's round trip.
+        fresh = command.sourced_id is None and idempotency_seed is None
+        existing = None if fresh else self._find(Result, RESULTS, sourced_id)
         if existing is None:
             result = Result.register(
                 self._id(RESULTS, sourced_id),
