@@ -5,8 +5,14 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 
-from streams.kafka_transport import KafkaPythonTransport, OutgoingMessage, ensure_topics
+from streams.kafka_transport import (
+    EventTransport,
+    KafkaPythonTransport,
+    OutgoingMessage,
+    ensure_topics,
+)
 
 __all__ = ["measure_produce_rate"]
 
@@ -34,11 +40,23 @@ def _relay_shaped_batch(topic: str, *, first_position: int, count: int) -> list[
     ]
 
 
-def measure_produce_rate(bootstrap: str, count: int, *, batch_size: int = 1000) -> float:
+def _kafka_python(bootstrap: str) -> EventTransport:
+    return KafkaPythonTransport(bootstrap, client_id="digione-bench")
+
+
+def measure_produce_rate(
+    bootstrap: str,
+    count: int,
+    *,
+    batch_size: int = 1000,
+    transport_factory: Callable[[str], EventTransport] = _kafka_python,
+) -> float:
     """Publish `count` messages in batches of `batch_size` to a fresh topic; return messages/s.
 
     The clock covers publishing only, each batch waiting for its acknowledgement as the
     relay does; creating the topic and the producer's first connection are excluded.
+    `transport_factory` builds the transport from the bootstrap address (kafka-python's by
+    default).
     """
     topic = f"digione.bench.produce.{uuid.uuid4().hex[:12]}"
     ensure_topics(bootstrap, [topic], _PARTITIONS)
@@ -46,11 +64,14 @@ def measure_produce_rate(bootstrap: str, count: int, *, batch_size: int = 1000) 
         _relay_shaped_batch(topic, first_position=start, count=min(batch_size, count - start))
         for start in range(0, count, batch_size)
     ]
-    with KafkaPythonTransport(bootstrap, client_id="digione-bench") as transport:
+    transport = transport_factory(bootstrap)
+    try:
         # Connects, fetches metadata and obtains the idempotent producer id off the clock.
         transport.publish(_relay_shaped_batch(topic, first_position=count, count=1))
         started = time.perf_counter()
         for batch in batches:
             transport.publish(batch)
         elapsed = time.perf_counter() - started
+    finally:
+        transport.close()
     return count / elapsed

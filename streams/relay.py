@@ -15,6 +15,12 @@ tenant's row records the epoch its position was acknowledged in; a broker whose 
 message carries another epoch, or none, is a broker that holds none of those messages, and
 the tenant starts again from position 0. Offsets are never consulted for this: they are not
 comparable across brokers, and Tansu's reported end offsets can fall short (DESIGN.md).
+The epoch is checked before the first publish, after any failure and every few seconds; a
+producer that outlives a broker restart fails its next publish (the new broker does not
+know its producer id), which triggers the check at once.
+
+One relay runs per main database. A second would do no harm beyond publishing everything
+twice, but neither would it help.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Final, Literal, Protocol, TypedDict, TypeVar
+from typing import Final, Literal, Protocol, TypedDict, TypeVar, cast
 
 import kafka.errors
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.engine import Engine
@@ -256,6 +263,9 @@ class Relay:
                     published += self._relay_tenant(tenant)
             except _BrokerFailure as failure:
                 self._broker_failed(failure.cause)
+            else:
+                with self._state_lock:
+                    self._broker_failures.clear()
             return published
 
     def _loop(self) -> None:
@@ -263,7 +273,7 @@ class Relay:
             self._wakeup.clear()
             try:
                 self.run_once()
-            except Exception as error:  # the tenant registry or the database
+            except Exception as error:  # the tenant registry or the main database
                 logger.exception("a relay pass failed; retrying")
                 with self._state_lock:
                     self._broker_failures.add(error)
@@ -375,7 +385,8 @@ class Relay:
         self, tenant: str, app: TenantApplication, notification: Notification
     ) -> OutgoingMessage:
         try:
-            event = app.mapper.to_domain_event(notification)
+            # A tenant's store holds nothing but the events of its aggregates.
+            event = cast(Aggregate.Event, app.mapper.to_domain_event(notification))
             return self._codec.encode(tenant, notification.id, event)
         except Exception as error:
             raise EventNotPublishableError(
@@ -390,7 +401,10 @@ class Relay:
         logger.warning(
             "the broker at %s holds none of tenant %s's events (broker epoch %s, they were "
             "published in %s): publishing them again from position 1",
-            self._bootstrap, tenant, self._epoch, lost_epoch,
+            self._bootstrap,
+            tenant,
+            self._epoch,
+            lost_epoch,
         )
         with self._engine.begin() as connection:
             reset_published(connection, tenant, broker_epoch=self._epoch)
@@ -406,6 +420,9 @@ class Relay:
                 names,
                 self._partitions,
                 timeout_seconds=self._broker_timeout_seconds,
+                # Event topics are replayable from position 0 (rebuilds, auditors), so
+                # Apache Kafka must keep them forever, not its default seven days.
+                configs={"retention.ms": "-1"},
             )
         )
         self._topics_ensured[tenant] = self._epoch
@@ -417,7 +434,9 @@ class Relay:
             count = failures.count
         logger.warning(
             "relaying tenant %s failed (%d in a row), will retry: %s",
-            tenant, count, failures.last_error,
+            tenant,
+            count,
+            failures.last_error,
         )
 
     def _tenant_succeeded(self, tenant: str) -> None:
@@ -470,9 +489,12 @@ class Relay:
         """Learn the broker's epoch, writing the first marker if the broker has none."""
         epoch = self._broker_call(self._read_epoch)
         if epoch is None:
-            logger.warning(
+            # Nothing to worry about on a new broker; on one that lost its data, each tenant
+            # says so below when it starts again from position 1.
+            logger.info(
                 "the broker at %s has no relay marker in %s: it is new or lost its data",
-                self._bootstrap, control_topic(self._topic_prefix),
+                self._bootstrap,
+                control_topic(self._topic_prefix),
             )
             self._broker_call(self._write_epoch)
             # Whichever marker came first is the epoch, should another relay write at once.
@@ -487,7 +509,9 @@ class Relay:
         if self._epoch is not None and epoch != self._epoch:
             logger.warning(
                 "the broker at %s changed epoch from %s to %s: it lost its data",
-                self._bootstrap, self._epoch, epoch,
+                self._bootstrap,
+                self._epoch,
+                epoch,
             )
             self._topics_ensured.clear()
         self._epoch = epoch
@@ -549,7 +573,9 @@ class Relay:
             consumer.seek_to_beginning(partition)
             deadline = time.monotonic() + self._broker_timeout_seconds
             while (left := deadline - time.monotonic()) > 0:
-                polled = consumer.poll(timeout_ms=max(1, int(min(left, 0.25) * 1000)), max_records=1)
+                polled = consumer.poll(
+                    timeout_ms=max(1, int(min(left, 0.25) * 1000)), max_records=1
+                )
                 for records in polled.values():
                     return _epoch_of(records[0].value, topic)
             return None

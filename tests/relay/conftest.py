@@ -1,0 +1,95 @@
+"""Fixtures of the relay tests: a shared broker, relays built like the real one, cleanup."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from api.bootstrap import Container
+from streams.broker import EmbeddedBroker
+from streams.codec import EventCodec
+from streams.kafka_transport import KafkaPythonTransport
+from streams.positions import relay_partition_positions, relay_positions
+from streams.relay import Relay
+from streams.schemas import default_registry
+from tests.relay.support import OnlyTenant
+
+PARTITIONS = 3
+
+#: A relay that notices trouble fast: the tests stop brokers and wait for the repair.
+FAST = {
+    "idle_poll_seconds": 0.2,
+    "epoch_check_seconds": 0.5,
+    "broker_timeout_seconds": 2.0,
+    "min_backoff_seconds": 0.1,
+    "max_backoff_seconds": 1.0,
+}
+
+
+@pytest.fixture(scope="session")
+def shared_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A broker for tests that neither stop nor restart it; each uses topics of its own."""
+    broker = EmbeddedBroker(tmp_path_factory.mktemp("broker"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of this test alone, which it may stop and start again on the same port."""
+    broker = EmbeddedBroker(tmp_path / "broker")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Topics of this test alone, the relay's control topic included."""
+    return "rt" + uuid.uuid4().hex[:10]
+
+
+def quick_transport(bootstrap: str) -> KafkaPythonTransport:
+    return KafkaPythonTransport(
+        bootstrap, delivery_timeout_seconds=5.0, request_timeout_seconds=2.0
+    )
+
+
+RelayFactory = Callable[..., Relay]
+
+
+@pytest.fixture
+def relay_for(container: Container, tenant: str, topic_prefix: str) -> Iterator[RelayFactory]:
+    """Builds relays of the test's tenant to a given bootstrap; stops them and forgets the
+    tenant's relay positions afterwards."""
+    built: list[Relay] = []
+
+    def build(bootstrap: str, **options: object) -> Relay:
+        settings: dict[str, object] = {
+            "transport_factory": lambda: quick_transport(bootstrap),
+            **FAST,
+            **options,
+        }
+        relay = Relay(
+            tenants=OnlyTenant(container.tenants, tenant),
+            engine=container.engine,
+            codec=EventCodec(default_registry(), topic_prefix=topic_prefix, partitions=PARTITIONS),
+            bootstrap=bootstrap,
+            topic_prefix=topic_prefix,
+            partitions=PARTITIONS,
+            **settings,  # type: ignore[arg-type]
+        )
+        built.append(relay)
+        return relay
+
+    yield build
+    for relay in built:
+        relay.stop()
+    with container.engine.begin() as connection:
+        for table in (relay_positions, relay_partition_positions):
+            connection.execute(sa.delete(table).where(table.c.tenant == tenant))

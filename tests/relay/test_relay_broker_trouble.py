@@ -1,0 +1,116 @@
+"""The relay rides out a broker that stops, and repairs one that comes back empty."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from domain.application import TenantApplication
+from streams.broker import EmbeddedBroker
+from tests.relay.conftest import RelayFactory
+from tests.relay.support import positions_of, read_until, some_orgs, tenant_topics, wait_until
+
+pytestmark = [pytest.mark.broker, pytest.mark.postgres]
+
+
+def restarted_empty(broker: EmbeddedBroker, tmp_path: Path) -> EmbeddedBroker:
+    """A new in-memory broker on the port of `broker`, which is stopped first."""
+    port = broker.port
+    broker.stop()
+    replacement = EmbeddedBroker(tmp_path / "broker-again", port=port)
+    replacement.start()
+    return replacement
+
+
+def everything_up_to(head: int):  # type: ignore[no-untyped-def]
+    return lambda messages: positions_of(messages) >= set(range(1, head + 1))
+
+
+def test_a_broker_restarted_empty_gets_every_event_again(
+    app: TenantApplication,
+    tenant: str,
+    own_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    head = some_orgs(app, 10, renamed=True)
+    relay = relay_for(own_broker.bootstrap)
+    relay.start()
+    wait_until(
+        lambda: relay.status()[tenant]["published"] == head,
+        timeout=15,
+        what="the first publication",
+    )
+
+    broker = restarted_empty(own_broker, tmp_path)
+    try:
+        messages = read_until(
+            broker.bootstrap,
+            tenant_topics(topic_prefix, tenant),
+            everything_up_to(head),
+            timeout=20,
+        )
+        wait_until(lambda: relay.status()[tenant]["lag"] == 0, timeout=10, what="no lag")
+    finally:
+        relay.stop()
+        broker.stop()
+
+    assert positions_of(messages) == set(range(1, head + 1))
+
+
+def test_with_the_broker_down_commands_succeed_and_the_lag_shows_until_it_returns(
+    app: TenantApplication,
+    tenant: str,
+    own_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    first = some_orgs(app, 3)
+    relay = relay_for(own_broker.bootstrap)
+    relay.start()
+    wait_until(
+        lambda: relay.status()[tenant]["published"] == first,
+        timeout=15,
+        what="the first publication",
+    )
+    port = own_broker.port
+    own_broker.stop()
+
+    some_orgs(app, 6)
+    relay.wake()
+    wait_until(
+        lambda: relay.status()[tenant]["state"] == "retrying",
+        timeout=15,
+        what="the relay to report retrying",
+    )
+    retrying = relay.status()[tenant]
+    head = some_orgs(app, 9)
+    later = relay.status()[tenant]
+
+    assert retrying["lag"] >= 3 and retrying["last_error"]
+    assert later["lag"] > retrying["lag"] and later["head"] == head
+
+    broker = EmbeddedBroker(tmp_path / "broker-again", port=port)
+    broker.start()
+    try:
+        wait_until(
+            lambda: (
+                relay.status()[tenant]
+                == {"published": head, "head": head, "lag": 0, "state": "ok", "last_error": None}
+            ),
+            timeout=20,
+            what="the relay to catch up",
+        )
+        messages = read_until(
+            broker.bootstrap,
+            tenant_topics(topic_prefix, tenant),
+            everything_up_to(head),
+            timeout=20,
+        )
+    finally:
+        relay.stop()
+        broker.stop()
+    assert positions_of(messages) == set(range(1, head + 1))

@@ -1,0 +1,152 @@
+"""The relay publishes every stored event to its family topic, in store order per aggregate."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.bootstrap import Container
+from domain.application import TenantApplication
+from streams.broker import EmbeddedBroker
+from streams.codec import EventCodec
+from streams.event_types import by_type_name
+from streams.kafka_transport import ReceivedMessage
+from streams.schemas import default_registry
+from tests.builders import a_school, an_assessment, bearer
+from tests.relay.conftest import PARTITIONS, RelayFactory
+from tests.relay.support import positions_of, read_until, some_orgs, tenant_topics, wait_until
+
+pytestmark = [pytest.mark.broker, pytest.mark.postgres]
+
+HEADERS = ("event-type", "position", "tenant", "occurred-at")
+
+
+def everything_up_to(head: int):  # type: ignore[no-untyped-def]
+    return lambda messages: positions_of(messages) >= set(range(1, head + 1))
+
+
+def test_every_recorded_event_reaches_its_family_topic_decodable_and_in_order(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+    topic_prefix: str,
+) -> None:
+    school = a_school(client, container, tenant)
+    teacher = bearer(container, tenant, "teacher", "tch-1")
+    for grade in ("7", "8"):
+        response = client.post(
+            "/api/v1/assessments", json=an_assessment(grade=grade), headers=teacher
+        )
+        assert response.status_code == 201, response.text
+    head = some_orgs(app, 3, renamed=True)
+    relay = relay_for(shared_broker.bootstrap)
+
+    published = relay.run_once()
+
+    assert published == head
+    messages = read_until(
+        shared_broker.bootstrap,
+        tenant_topics(topic_prefix, tenant),
+        everything_up_to(head),
+        timeout=20,
+    )
+    assert school.student_ids
+    _assert_decodable_on_family_topics(messages, tenant=tenant, topic_prefix=topic_prefix)
+    _assert_in_store_order_per_aggregate(messages, topic_prefix=topic_prefix)
+    assert {m.topic for m in messages} >= {
+        f"{topic_prefix}.{tenant}.roster.v1",
+        f"{topic_prefix}.{tenant}.assessment.v1",
+    }
+
+
+def _assert_decodable_on_family_topics(
+    messages: list[ReceivedMessage], *, tenant: str, topic_prefix: str
+) -> None:
+    registry = default_registry()
+    codec = EventCodec(registry, topic_prefix=topic_prefix, partitions=PARTITIONS)
+    for message in messages:
+        for name in HEADERS:
+            assert message.header(name), f"no {name} header at offset {message.offset}"
+        event_type = (message.header("event-type") or b"").decode()
+        assert message.value is not None and message.value[:2] == b"\xc3\x01"
+        fingerprint = message.value[2:10]
+        schema = registry.by_fingerprint(fingerprint)
+        assert schema is not None and schema.type_name == event_type
+        envelope = codec.decode(message)
+        assert envelope.tenant == tenant
+        assert message.topic == f"{topic_prefix}.{tenant}.{by_type_name()[event_type].family}.v1"
+        assert message.key == str(envelope.aggregate_id).encode()
+
+
+def _assert_in_store_order_per_aggregate(
+    messages: list[ReceivedMessage], *, topic_prefix: str
+) -> None:
+    codec = EventCodec(default_registry(), topic_prefix=topic_prefix, partitions=PARTITIONS)
+    by_aggregate: dict[object, list[tuple[int, int, int]]] = defaultdict(list)
+    for message in sorted(messages, key=lambda m: (m.topic, m.partition, m.offset)):
+        envelope = codec.decode(message)
+        by_aggregate[envelope.aggregate_id].append(
+            (message.partition, envelope.position, envelope.aggregate_version)
+        )
+    assert any(len(events) > 1 for events in by_aggregate.values())
+    for events in by_aggregate.values():
+        assert len({partition for partition, _, _ in events}) == 1
+        positions = [position for _, position, _ in events]
+        versions = [version for _, _, version in events]
+        assert positions == sorted(positions) and versions == sorted(versions)
+
+
+def test_a_pass_with_nothing_new_publishes_nothing_and_reports_no_lag(
+    app: TenantApplication,
+    tenant: str,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+) -> None:
+    head = some_orgs(app, 2)
+    relay = relay_for(shared_broker.bootstrap)
+    relay.run_once()
+
+    again = relay.run_once()
+
+    assert again == 0
+    assert relay.status()[tenant] == {
+        "published": head,
+        "head": head,
+        "lag": 0,
+        "state": "ok",
+        "last_error": None,
+    }
+
+
+def test_a_started_relay_publishes_a_new_event_soon_after_wake(
+    app: TenantApplication,
+    tenant: str,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+    topic_prefix: str,
+) -> None:
+    relay = relay_for(shared_broker.bootstrap, idle_poll_seconds=30.0)
+    relay.start()
+    first = some_orgs(app, 1)
+    relay.wake()
+    wait_until(
+        lambda: relay.status()[tenant]["published"] == first, timeout=10, what="the first event"
+    )
+
+    head = some_orgs(app, 2)
+    relay.wake()
+
+    wait_until(
+        lambda: relay.status()[tenant]["published"] == head, timeout=5, what="the new events"
+    )
+    read_until(
+        shared_broker.bootstrap,
+        tenant_topics(topic_prefix, tenant),
+        everything_up_to(head),
+        timeout=10,
+    )
