@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,10 +20,18 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Bearer tokens for people and services.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants: the municipalities this installation serves.", no_args_is_help=True)
+projections_app = typer.Typer(
+    help="Read models: rebuild them from the topics, see how current they are.",
+    no_args_is_help=True,
+)
 app.add_typer(token_app, name="token")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(projections_app, name="projections")
 
 err = Console(stderr=True)
+
+if TYPE_CHECKING:
+    from projections.admin import ProjectionAdmin
 
 
 def _container() -> Container:
@@ -102,6 +110,112 @@ def tenant_list() -> None:
     try:
         for tenant in container.tenants.ids():
             print(tenant)
+    finally:
+        container.close()
+
+
+def _projection_admin(container: Container) -> ProjectionAdmin:
+    from projections.admin import ProjectionAdmin
+    from projections.catalogue import all_projections
+    from streams.codec import EventCodec
+    from streams.schemas import default_registry
+
+    settings = container.settings
+    return ProjectionAdmin(
+        engine=container.engine,
+        projections=all_projections(),
+        # Decoding only: the partition count matters to encoding, not here.
+        codec=EventCodec(default_registry(), topic_prefix=settings.topic_prefix, partitions=1),
+        bootstrap=settings.kafka_bootstrap,
+        topic_prefix=settings.topic_prefix,
+        tenant_ids=container.tenants.ids,
+        head_position=lambda tenant: container.tenants.get(tenant).head_position(),
+    )
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[
+        str | None, typer.Argument(help="The projection to rebuild, e.g. roster; all when omitted.")
+    ] = None,
+) -> None:
+    """Drop a read model and rebuild it from the beginning of the topics, with progress."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    from projections.admin import BrokerNotConfiguredError, RebuildProgress, RebuildStalledError
+    from projections.status import UnknownProjectionError
+
+    class RateColumn(ProgressColumn):
+        """Store positions applied per second: events per second."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("-- events/s" if speed is None else f"{speed:,.0f} events/s")
+
+    container = _container()
+    try:
+        admin = _projection_admin(container)
+        selected = admin.select(name)
+        admin.require_broker()
+        for projection in selected:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                RateColumn(),
+                TimeElapsedColumn(),
+                TextColumn("elapsed,"),
+                TimeRemainingColumn(),
+                TextColumn("left"),
+                console=err,
+            ) as progress:
+                task = progress.add_task(projection.name, total=None)
+
+                def show(step: RebuildProgress, task: TaskID = task) -> None:
+                    progress.update(task, completed=step.done, total=step.total or None)
+
+                report = admin.rebuild(projection, on_progress=show)
+            err.print(
+                f"[bold]{report.projection}[/] rebuilt: {report.messages:,} messages in "
+                f"{report.seconds:.1f} s ({report.rate:,.0f}/s); {report.parked} parked"
+            )
+            for tenant, missing in report.behind_relay.items():
+                err.print(
+                    f"  {tenant}: {missing:,} stored events are not published yet; the relay "
+                    "publishes them and the running projections apply them"
+                )
+    except (BrokerNotConfiguredError, RebuildStalledError, UnknownProjectionError) as error:
+        raise _fail(str(error)) from None
+    finally:
+        container.close()
+
+
+@projections_app.command("status")
+def projections_status() -> None:
+    """Show each projection's position, the store head, the lag and parked messages per tenant."""
+    from rich.table import Table
+
+    container = _container()
+    try:
+        table = Table("projection", "tenant", "position", "head", "lag", "parked")
+        for state in _projection_admin(container).states():
+            parked = f"[bold red]{state.parked}[/]" if state.parked else "0"
+            table.add_row(
+                state.projection, state.tenant, str(state.position), str(state.head),
+                str(state.lag), parked,
+            )
+        Console().print(table)
     finally:
         container.close()
 

@@ -1,0 +1,1 @@
+"""Projections: read models (SQLAlchemy) built from the Kafka topics, with their positions."""

@@ -1,0 +1,88 @@
+"""What a projection is, and how its tables follow its code version.
+
+A projection is small (STYLE.md habit 7): a name, a code version, the event families it
+reads, its own tables and one handler per event type. Handlers get the transaction the
+runner opened and write only the projection's own tables: read models never write to the
+event store. Changing `version` rebuilds the read model from the beginning of the topics
+(DESIGN.md invariant 3), so read models need no migrations.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from projections import positions
+from streams.codec import EventEnvelope
+
+__all__ = ["Handler", "Projection", "ensure_current", "reset"]
+
+#: Applies one event to the read model, in the runner's transaction.
+Handler = Callable[[Connection, EventEnvelope], None]
+
+
+@runtime_checkable
+class Projection(Protocol):
+    """A read model and the handlers that build it from events."""
+
+    #: Unique among projections; names its positions, parked messages and version row.
+    name: str
+    #: Bump it when handlers or tables change: the read model is then rebuilt from 0.
+    version: int
+    #: The event families (Kafka topics per tenant) it reads, e.g. ("roster",).
+    families: tuple[str, ...]
+    #: Its own tables, and no others: they are dropped when it rebuilds.
+    metadata: sa.MetaData
+    #: One handler per event type name it cares about; other events only advance its position.
+    handlers: Mapping[str, Handler]
+
+
+def ensure_current(engine: Engine, projection: Projection) -> bool:
+    """Makes the projection's tables match its code version; True when it had to rebuild.
+
+    Creates the bookkeeping and read-model tables when missing. When the stored version
+    differs from `projection.version`, drops and recreates the read-model tables and clears
+    the projection's positions and parked messages, so every worker starts it from the
+    beginning of its topics. Workers starting together do this once between them.
+    """
+    positions.create_tables(engine)
+    with engine.begin() as connection:
+        _lock(connection, projection.name)
+        stored = positions.stored_version(connection, projection.name)
+        if stored == projection.version:
+            projection.metadata.create_all(connection)
+            return False
+        _rebuild_tables(connection, projection)
+        return True
+
+
+def reset(engine: Engine, projection: Projection) -> None:
+    """Drops the projection's read model and positions: it rebuilds from the beginning."""
+    positions.create_tables(engine)
+    with engine.begin() as connection:
+        _lock(connection, projection.name)
+        _rebuild_tables(connection, projection)
+
+
+def _rebuild_tables(connection: Connection, projection: Projection) -> None:
+    # Positions go first: a runner mid-batch holds its partition row, so this waits for
+    # that batch to commit, and the runner's next batch finds no row and starts over.
+    positions.forget(connection, projection.name)
+    projection.metadata.drop_all(connection)
+    projection.metadata.create_all(connection)
+    positions.store_version(connection, projection.name, projection.version)
+
+
+def _lock(connection: Connection, name: str) -> None:
+    """Serialises rebuilds and version checks of one projection across processes."""
+    if connection.dialect.name == "postgresql":
+        key = zlib.crc32(f"digione.projection.{name}".encode())
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        # A write as the first statement takes SQLite's database lock for the transaction.
+        v = positions.projection_versions
+        connection.execute(v.update().where(v.c.projection == name).values(version=v.c.version))

@@ -1,0 +1,256 @@
+"""Benchmark of a projection rebuild, beside a bare batched insert into the same database.
+
+`digione bench` calls `measure_rebuild_rate` with a fresh tenant of its own. The tenant gets
+a roster of students (each registered, enrolled and corrected once: three events of three
+kinds), published to its topics as the relay publishes; then the roster projection, under
+a name and tables of the benchmark's own, is rebuilt from the beginning of the topics and
+timed from the reset until every event is applied. The baseline inserts as many rows,
+shaped like read-model rows, in transactions of the rebuild's batch size, on the same
+engine, a moment later. Rates are reported, never asserted: they depend on the machine.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, cast
+
+import sqlalchemy as sa
+from eventsourcing.domain import Aggregate
+from sqlalchemy.engine import Engine
+
+from domain.application import TenantApplication
+from domain.ids import aggregate_id
+from domain.roster import Enrollment, Org, SchoolClass, User
+from domain.sealing import RetentionClass
+from projections import positions
+from projections.admin import REBUILD_BATCH, ProjectionAdmin
+from projections.roster import RosterProjection
+from streams import positions as relay_positions
+from streams.codec import EventCodec
+from streams.event_types import FAMILIES
+from streams.kafka_transport import KafkaPythonTransport, ensure_topics
+from streams.schemas import default_registry
+
+__all__ = ["RebuildBenchmark", "measure_rebuild_rate"]
+
+_PARTITIONS = 3
+_SAVE_CHUNK = 500
+_PUBLISH_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class RebuildBenchmark:
+    """A rebuild's rate beside the bare insert rate of the same database and run."""
+
+    events: int
+    rebuild_seconds: float
+    rebuild_events_per_s: float
+    insert_rows: int
+    insert_seconds: float
+    insert_rows_per_s: float
+
+    @property
+    def ratio(self) -> float:
+        """The rebuild rate as a fraction of the bare insert rate."""
+        return self.rebuild_events_per_s / self.insert_rows_per_s if self.insert_rows_per_s else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": round(self.ratio, 3)}
+
+
+def measure_rebuild_rate(
+    *,
+    engine: Engine,
+    app: TenantApplication,
+    bootstrap: str,
+    topic_prefix: str,
+    students: int = 1000,
+) -> RebuildBenchmark:
+    """Seeds `app`'s (fresh) tenant with 3 × `students` + 2 events, publishes them, then
+    times a rebuild of a roster projection of the benchmark's own and a bare insert."""
+    tenant = app.tenant
+    events = _seed(app, students)
+    _publish(app, engine, bootstrap, topic_prefix)
+    projection = RosterProjection(name="bench_" + uuid.uuid4().hex[:8])
+    admin = ProjectionAdmin(
+        engine=engine,
+        projections=[projection],
+        codec=EventCodec(default_registry(), topic_prefix=topic_prefix, partitions=_PARTITIONS),
+        bootstrap=bootstrap,
+        topic_prefix=topic_prefix,
+        tenant_ids=lambda: [tenant],
+        head_position=lambda _: app.head_position(),
+    )
+    try:
+        report = admin.rebuild(projection)
+        insert_seconds = _bare_insert_seconds(engine, rows=events, batch=REBUILD_BATCH)
+    finally:
+        _drop(engine, projection, tenant)
+    return RebuildBenchmark(
+        events=events,
+        rebuild_seconds=round(report.seconds, 4),
+        rebuild_events_per_s=round(events / report.seconds, 1),
+        insert_rows=events,
+        insert_seconds=round(insert_seconds, 4),
+        insert_rows_per_s=round(events / insert_seconds, 1),
+    )
+
+
+def _seed(app: TenantApplication, students: int) -> int:
+    """Records a school, a class and `students` students, each enrolled and corrected."""
+    tenant = app.tenant
+    school = Org.register(
+        aggregate_id(tenant, "orgs", "bench-school"),
+        sourced_id="bench-school",
+        name="Benchmark school",
+        org_type="school",
+        identifier="bench",
+        parent=None,
+    )
+    school_class = SchoolClass.register(
+        aggregate_id(tenant, "classes", "bench-class"),
+        sourced_id="bench-class",
+        title="Benchmark class",
+        class_code=None,
+        class_type="scheduled",
+        location=None,
+        grades=["04"],
+        subjects=[],
+        subject_codes=["MA"],
+        periods=[],
+        course="bench-course",
+        school="bench-school",
+        terms=["bench-year"],
+    )
+    app.save(school, school_class)
+    # One data subject seals every student's fields: sealing is not what is measured, and
+    # a key per student would time the key store instead.
+    subject = aggregate_id(tenant, "users", "bench-subject")
+    for start in range(0, students, _SAVE_CHUNK):
+        chunk: list[Any] = []
+        for i in range(start, min(start + _SAVE_CHUNK, students)):
+            sourced_id = f"bench-stu-{i}"
+            user = User.register(
+                aggregate_id(tenant, "users", sourced_id),
+                sourced_id=sourced_id,
+                enabled=True,
+                roles=[
+                    {
+                        "role_type": "primary",
+                        "role": "student",
+                        "org": "bench-school",
+                        "begin_date": None,
+                        "end_date": None,
+                    }
+                ],
+                primary_org="bench-school",
+                grades=["04"],
+                personal=app.sealer.seal(
+                    subject,
+                    RetentionClass.WORKING,
+                    {"givenName": f"Oppilas {i}", "familyName": "Bench"},
+                ),
+            )
+            user.correct_personal_details(
+                app.sealer.seal(
+                    subject,
+                    RetentionClass.WORKING,
+                    {"givenName": f"Oppilas {i}", "familyName": "Bench2"},
+                )
+            )
+            enrollment = Enrollment.register(
+                aggregate_id(tenant, "enrollments", f"bench-enr-{i}"),
+                sourced_id=f"bench-enr-{i}",
+                user=sourced_id,
+                school_class="bench-class",
+                school="bench-school",
+                role="student",
+                primary=False,
+                begin_date=None,
+                end_date=None,
+            )
+            chunk += [user, enrollment]
+        app.save(*chunk)
+    return 2 + 3 * students
+
+
+def _publish(app: TenantApplication, engine: Engine, bootstrap: str, topic_prefix: str) -> None:
+    """Publishes the tenant's store as the relay does, recording what was acknowledged."""
+    tenant = app.tenant
+    codec = EventCodec(default_registry(), topic_prefix=topic_prefix, partitions=_PARTITIONS)
+    ensure_topics(
+        bootstrap, [f"{topic_prefix}.{tenant}.{family}.v1" for family in FAMILIES], _PARTITIONS
+    )
+    relay_positions.create_tables(engine)
+    last_sent: dict[tuple[str, int], int] = {}
+    after = 0
+    with KafkaPythonTransport(bootstrap, client_id="digione-bench-rebuild") as transport:
+        while notifications := app.recorder.select_notifications(after + 1, _PUBLISH_CHUNK):
+            messages = [
+                codec.encode(tenant, n.id, cast(Aggregate.Event, app.mapper.to_domain_event(n)))
+                for n in notifications
+            ]
+            transport.publish(messages)
+            for n, message in zip(notifications, messages, strict=True):
+                assert message.partition is not None
+                last_sent[(message.topic, message.partition)] = n.id
+            after = notifications[-1].id
+            with engine.begin() as connection:
+                relay_positions.record_published(connection, tenant, after, last_sent)
+
+
+def _bare_insert_seconds(engine: Engine, *, rows: int, batch: int) -> float:
+    """Seconds to insert `rows` read-model-shaped rows, `batch` per transaction."""
+    table = sa.Table(
+        "bench_bare_insert_" + uuid.uuid4().hex[:8],
+        sa.MetaData(),
+        sa.Column("tenant", sa.String(32), primary_key=True),
+        sa.Column("sourced_id", sa.String(128), primary_key=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("date_last_modified", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("aggregate_id", sa.String(36), nullable=False),
+        sa.Column("personal", sa.JSON, nullable=False),
+    )
+    now = datetime.now(timezone.utc)
+    sealed = {
+        "subject": str(uuid.uuid4()),
+        "retention": "working",
+        "nonce": "A" * 16,
+        "ciphertext": "B" * 96,
+    }
+    values = [
+        {
+            "tenant": "bench",
+            "sourced_id": f"row-{i}",
+            "status": "active",
+            "date_last_modified": now,
+            "aggregate_id": str(uuid.uuid4()),
+            "personal": sealed,
+        }
+        for i in range(rows)
+    ]
+    table.create(engine)
+    try:
+        started = time.perf_counter()
+        for start in range(0, rows, batch):
+            with engine.begin() as connection:
+                connection.execute(table.insert(), values[start : start + batch])
+        return time.perf_counter() - started
+    finally:
+        table.drop(engine)
+
+
+def _drop(engine: Engine, projection: RosterProjection, tenant: str) -> None:
+    with engine.begin() as connection:
+        projection.metadata.drop_all(connection)
+        for table in (
+            positions.projection_positions,
+            positions.projection_parked,
+            positions.projection_versions,
+        ):
+            connection.execute(table.delete().where(table.c.projection == projection.name))
+        for table in (relay_positions.relay_positions, relay_positions.relay_partition_positions):
+            connection.execute(table.delete().where(table.c.tenant == tenant))

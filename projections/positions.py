@@ -1,0 +1,383 @@
+"""What projections record about themselves: positions, code versions and parked messages.
+
+Three tables in the main database (DIGIONE_DATABASE_URL), beside the read models and the
+relay's own position tables:
+- `projection_positions`: per projection, tenant, topic and partition, the store position up
+  to which every message of the partition is applied (or parked) and the offset to read
+  next. Written in the same transaction as the read-model change (DESIGN.md invariant 2).
+- `projection_versions`: the code version each projection's tables were built by; a
+  different version in the code rebuilds them (invariant 3).
+- `projection_parked`: messages whose handler failed, without their payload (it may hold
+  ciphertext, and an error row has no business keeping personal data, sealed or not).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+__all__ = [
+    "ParkedMessage",
+    "PartitionPosition",
+    "create_tables",
+    "lock_partition",
+    "metadata",
+    "projection_parked",
+    "projection_positions",
+    "projection_versions",
+]
+
+log = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+projection_positions = sa.Table(
+    "projection_positions",
+    metadata,
+    sa.Column("projection", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(32), primary_key=True),
+    sa.Column("topic", sa.String(249), primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    #: Every message of the partition with a store position up to this one is applied
+    #: (or parked); a message at or below it is a duplicate.
+    sa.Column("position", sa.BigInteger, nullable=False),
+    #: The offset of the next message to read; null until the first batch is applied.
+    sa.Column("next_offset", sa.BigInteger, nullable=True),
+    #: The store position carried by the message at `next_offset - 1`. A consumer that
+    #: resumes reads that message again and compares: a broker that lost its data and was
+    #: refilled by the relay has other messages at those offsets.
+    sa.Column("checkpoint_position", sa.BigInteger, nullable=True),
+    #: The relay's broker epoch (streams/relay.py) the offsets belong to: offsets of
+    #: another epoch are of a log the broker no longer holds.
+    sa.Column("broker_epoch", sa.String(64), nullable=True),
+)
+
+projection_versions = sa.Table(
+    "projection_versions",
+    metadata,
+    sa.Column("projection", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+projection_parked = sa.Table(
+    "projection_parked",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("projection", sa.String(64), nullable=False),
+    sa.Column("tenant", sa.String(32), nullable=False),
+    sa.Column("topic", sa.String(249), nullable=False),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    #: Null only for a message without a readable `position` header.
+    sa.Column("position", sa.BigInteger, nullable=True),
+    sa.Column("event_type", sa.String(200), nullable=True),
+    sa.Column("aggregate_id", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("projection_parked_partition", "projection", "tenant", "topic", "partition"),
+)
+
+
+def create_tables(engine: Engine) -> None:
+    """Creates the tables; recreates them when they lack a column this code writes.
+
+    They need no migrations either: recreated, they make every projection rebuild from the
+    beginning of its topics, which gives the same read models. Extra columns (of a newer
+    release running beside this one) are left alone.
+    """
+    with engine.begin() as connection:
+        inspector = sa.inspect(connection)
+        existing = set(inspector.get_table_names())
+        stale = [
+            table.name
+            for table in metadata.sorted_tables
+            if table.name in existing
+            and set(table.columns.keys())
+            - {column["name"] for column in inspector.get_columns(table.name)}
+        ]
+        if stale:
+            log.warning(
+                "projection bookkeeping tables %s lack columns: recreating them, so every "
+                "projection rebuilds",
+                ", ".join(stale),
+            )
+            metadata.drop_all(connection)
+        metadata.create_all(connection)
+
+
+@dataclass(frozen=True)
+class PartitionPosition:
+    """A projection's row in `projection_positions`."""
+
+    position: int
+    next_offset: int | None
+    checkpoint_position: int | None
+    broker_epoch: str | None = None
+
+
+@dataclass(frozen=True)
+class ParkedMessage:
+    """A row of `projection_parked`."""
+
+    id: int
+    projection: str
+    tenant: str
+    topic: str
+    partition: int
+    offset: int
+    position: int | None
+    event_type: str | None
+    aggregate_id: str | None
+    error: str
+    attempts: int
+    parked_at: datetime
+
+
+def _key(projection: str, tenant: str, topic: str, partition: int) -> list[sa.ColumnElement[bool]]:
+    t = projection_positions
+    return [
+        t.c.projection == projection,
+        t.c.tenant == tenant,
+        t.c.topic == topic,
+        t.c.partition == partition,
+    ]
+
+
+def ensure_partition(
+    engine: Engine, *, projection: str, tenant: str, topic: str, partition: int
+) -> PartitionPosition:
+    """The partition's row, created empty (read from the beginning) when there is none."""
+    with engine.begin() as connection:
+        found = read_partition(
+            connection, projection=projection, tenant=tenant, topic=topic, partition=partition
+        )
+        if found is not None:
+            return found
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                projection_positions.insert().values(
+                    projection=projection,
+                    tenant=tenant,
+                    topic=topic,
+                    partition=partition,
+                    position=0,
+                    next_offset=None,
+                    checkpoint_position=None,
+                )
+            )
+    except sa.exc.IntegrityError:
+        pass  # another worker created it a moment ago
+    return PartitionPosition(0, None, None, None)
+
+
+def read_partition(
+    connection: Connection, *, projection: str, tenant: str, topic: str, partition: int
+) -> PartitionPosition | None:
+    t = projection_positions
+    row = connection.execute(
+        sa.select(t.c.position, t.c.next_offset, t.c.checkpoint_position, t.c.broker_epoch).where(
+            *_key(projection, tenant, topic, partition)
+        )
+    ).first()
+    if row is None:
+        return None
+    return PartitionPosition(int(row[0]), _int_or_none(row[1]), _int_or_none(row[2]), row[3])
+
+
+def lock_partition(
+    connection: Connection, *, projection: str, tenant: str, topic: str, partition: int
+) -> PartitionPosition | None:
+    """Locks the partition's row for this transaction and returns it (None when absent).
+
+    The lock is taken by a write, as the transaction's first statement: on PostgreSQL that
+    row lock serialises workers that happen to share a partition; on SQLite it takes the
+    database's write lock before anything is read, so no read can go stale before the write.
+    """
+    connection.execute(
+        projection_positions.update()
+        .where(*_key(projection, tenant, topic, partition))
+        .values(position=projection_positions.c.position)
+    )
+    return read_partition(
+        connection, projection=projection, tenant=tenant, topic=topic, partition=partition
+    )
+
+
+def write_partition(
+    connection: Connection,
+    *,
+    projection: str,
+    tenant: str,
+    topic: str,
+    partition: int,
+    value: PartitionPosition,
+) -> None:
+    connection.execute(
+        projection_positions.update()
+        .where(*_key(projection, tenant, topic, partition))
+        .values(
+            position=value.position,
+            next_offset=value.next_offset,
+            checkpoint_position=value.checkpoint_position,
+            broker_epoch=value.broker_epoch,
+        )
+    )
+
+
+def applied_positions(
+    connection: Connection, *, projection: str, tenant: str
+) -> dict[tuple[str, int], int]:
+    """The applied position of each (topic, partition) of the tenant, over every worker."""
+    t = projection_positions
+    rows = connection.execute(
+        sa.select(t.c.topic, t.c.partition, t.c.position).where(
+            t.c.projection == projection, t.c.tenant == tenant
+        )
+    )
+    return {(topic, partition): int(position) for topic, partition, position in rows}
+
+
+def parked_in_partition(
+    connection: Connection, *, projection: str, tenant: str, topic: str, partition: int
+) -> list[ParkedMessage]:
+    p = projection_parked
+    rows = connection.execute(
+        sa.select(p).where(
+            p.c.projection == projection,
+            p.c.tenant == tenant,
+            p.c.topic == topic,
+            p.c.partition == partition,
+        )
+    )
+    return [_parked(row) for row in rows]
+
+
+def parked_messages(connection: Connection, *, projection: str) -> list[ParkedMessage]:
+    """Every parked message of the projection, in store order."""
+    p = projection_parked
+    rows = connection.execute(
+        sa.select(p)
+        .where(p.c.projection == projection)
+        .order_by(p.c.tenant, p.c.position.is_(None), p.c.position, p.c.id)
+    )
+    return [_parked(row) for row in rows]
+
+
+def parked_count(connection: Connection, *, projection: str, tenant: str) -> int:
+    p = projection_parked
+    return int(
+        connection.execute(
+            sa.select(sa.func.count()).where(p.c.projection == projection, p.c.tenant == tenant)
+        ).scalar_one()
+    )
+
+
+def park(
+    connection: Connection,
+    *,
+    projection: str,
+    tenant: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    position: int | None,
+    event_type: str | None,
+    aggregate_id: str | None,
+    error: str,
+    existing: ParkedMessage | None = None,
+) -> None:
+    """Parks a message, or records another failed attempt of one already parked."""
+    p = projection_parked
+    now = datetime.now(timezone.utc)
+    if existing is not None:
+        connection.execute(
+            p.update()
+            .where(p.c.id == existing.id)
+            .values(offset=offset, error=error, attempts=existing.attempts + 1, parked_at=now)
+        )
+        return
+    connection.execute(
+        p.insert().values(
+            projection=projection,
+            tenant=tenant,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            position=position,
+            event_type=event_type,
+            aggregate_id=aggregate_id,
+            error=error,
+            attempts=1,
+            parked_at=now,
+        )
+    )
+
+
+def unpark(connection: Connection, parked_id: int) -> bool:
+    """Removes a parked message once it is applied; False when it was already gone."""
+    deleted = connection.execute(
+        projection_parked.delete().where(projection_parked.c.id == parked_id)
+    )
+    return bool(deleted.rowcount)
+
+
+def forget(connection: Connection, projection: str) -> None:
+    """Clears every position and parked message of a projection (it rebuilds from 0)."""
+    connection.execute(
+        projection_positions.delete().where(projection_positions.c.projection == projection)
+    )
+    connection.execute(
+        projection_parked.delete().where(projection_parked.c.projection == projection)
+    )
+
+
+def stored_version(connection: Connection, projection: str) -> int | None:
+    v = projection_versions
+    found = connection.execute(
+        sa.select(v.c.version).where(v.c.projection == projection)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def store_version(connection: Connection, projection: str, version: int) -> None:
+    v = projection_versions
+    now = datetime.now(timezone.utc)
+    updated = connection.execute(
+        v.update().where(v.c.projection == projection).values(version=version, built_at=now)
+    )
+    if updated.rowcount == 0:
+        connection.execute(v.insert().values(projection=projection, version=version, built_at=now))
+
+
+def _parked(row: sa.Row[tuple[object, ...]]) -> ParkedMessage:
+    m = row._mapping
+    return ParkedMessage(
+        id=int(m["id"]),
+        projection=m["projection"],
+        tenant=m["tenant"],
+        topic=m["topic"],
+        partition=int(m["partition"]),
+        offset=int(m["offset"]),
+        position=_int_or_none(m["position"]),
+        event_type=m["event_type"],
+        aggregate_id=m["aggregate_id"],
+        error=m["error"],
+        attempts=int(m["attempts"]),
+        parked_at=m["parked_at"],
+    )
+
+
+def _int_or_none(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]

@@ -1,0 +1,626 @@
+"""The roster read model: OneRoster 1.2 shaped tables built from every roster event.
+
+Orgs, academic sessions, courses, classes, users, enrollments and demographics, each keyed
+(tenant, sourcedId) with its OneRoster `status` and `dateLastModified` (the time of the
+last event applied to it), plus lookup tables for the usual OneRoster filters: a class's
+terms, a user's roles per org, a user's agents (guardians). Indexes follow the REST
+endpoints that will read them: class → enrollments, user → enrollments, school → classes,
+school → users by role, guardian → children.
+
+Personal fields stay sealed: users' and demographics' `personal` columns hold the sealed
+record as it was published (projections/sealed.py) and the API unseals it at read time,
+so no plaintext personal data ever lands here and erasing a key erases this copy too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.record import ACTIVE, TO_BE_DELETED
+from projections.base import Handler
+from projections.sealed import sealed_record
+from streams.codec import EventEnvelope
+from streams.event_types import MAJOR_VERSION, NAMESPACE
+
+__all__ = ["IGNORED_EVENT_TYPES", "RecordNotProjectedError", "RosterProjection", "RosterTables"]
+
+
+class RecordNotProjectedError(LookupError):
+    """Raised when an event changes a record the read model does not hold (its creation is
+    missing, e.g. parked)."""
+
+
+def roster_type(aggregate: str, event: str) -> str:
+    """The type name of a roster event, e.g. roster_type("user", "registered")."""
+    return f"{NAMESPACE}.roster.{aggregate}.{event}.{MAJOR_VERSION}"
+
+
+#: Class membership events repeat what enrollments say (the class aggregate keeps them to
+#: check who may assess its students); the enrollments table already answers "who is in
+#: this class", so these only advance the position.
+IGNORED_EVENT_TYPES = frozenset(
+    {roster_type("class", "member_joined"), roster_type("class", "member_left")}
+)
+
+_SOURCED_ID = 128
+
+
+def _record_table(metadata: sa.MetaData, name: str, *columns: sa.Column[Any]) -> sa.Table:
+    """A OneRoster record: (tenant, sourcedId), status, dateLastModified, its aggregate id."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("tenant", sa.String(32), primary_key=True),
+        sa.Column("sourced_id", sa.String(_SOURCED_ID), primary_key=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("date_last_modified", sa.DateTime(timezone=True), nullable=False),
+        # Events after the first carry only the aggregate id, so rows are found by it too.
+        sa.Column("aggregate_id", sa.String(36), nullable=False),
+        *columns,
+        sa.Index(f"{name}_aggregate", "aggregate_id", unique=True),
+    )
+
+
+def _ref(name: str, *, nullable: bool = True) -> sa.Column[Any]:
+    return sa.Column(name, sa.String(_SOURCED_ID), nullable=nullable)
+
+
+def _list(name: str) -> sa.Column[Any]:
+    return sa.Column(name, sa.JSON, nullable=False)
+
+
+@dataclass(frozen=True)
+class RosterTables:
+    """The tables of one roster read model; names start with the projection's name."""
+
+    orgs: sa.Table
+    academic_sessions: sa.Table
+    courses: sa.Table
+    classes: sa.Table
+    class_terms: sa.Table
+    users: sa.Table
+    user_roles: sa.Table
+    user_agents: sa.Table
+    enrollments: sa.Table
+    demographics: sa.Table
+
+    @classmethod
+    def define(cls, metadata: sa.MetaData, *, prefix: str) -> RosterTables:
+        p = prefix
+        orgs = _record_table(
+            metadata,
+            f"{p}_orgs",
+            sa.Column("name", sa.Text, nullable=False),
+            sa.Column("type", sa.String(64), nullable=False),
+            sa.Column("identifier", sa.String(256), nullable=False),
+            _ref("parent"),
+        )
+        sa.Index(f"{p}_orgs_parent", orgs.c.tenant, orgs.c.parent)
+        sa.Index(f"{p}_orgs_type", orgs.c.tenant, orgs.c.type)
+
+        sessions = _record_table(
+            metadata,
+            f"{p}_academic_sessions",
+            sa.Column("title", sa.Text, nullable=False),
+            sa.Column("type", sa.String(64), nullable=False),
+            sa.Column("start_date", sa.Date, nullable=False),
+            sa.Column("end_date", sa.Date, nullable=False),
+            _ref("parent"),
+            sa.Column("school_year", sa.String(16), nullable=False),
+        )
+        sa.Index(f"{p}_academic_sessions_type", sessions.c.tenant, sessions.c.type)
+        sa.Index(f"{p}_academic_sessions_parent", sessions.c.tenant, sessions.c.parent)
+
+        courses = _record_table(
+            metadata,
+            f"{p}_courses",
+            sa.Column("title", sa.Text, nullable=False),
+            sa.Column("course_code", sa.String(256), nullable=False),
+            sa.Column("school_year", sa.String(_SOURCED_ID), nullable=True),
+            _ref("org"),
+            _list("grades"),
+            _list("subjects"),
+            _list("subject_codes"),
+        )
+        sa.Index(f"{p}_courses_org", courses.c.tenant, courses.c.org)
+        sa.Index(f"{p}_courses_school_year", courses.c.tenant, courses.c.school_year)
+
+        classes = _record_table(
+            metadata,
+            f"{p}_classes",
+            sa.Column("title", sa.Text, nullable=False),
+            sa.Column("class_code", sa.String(256), nullable=True),
+            sa.Column("class_type", sa.String(64), nullable=True),
+            sa.Column("location", sa.Text, nullable=True),
+            _list("grades"),
+            _list("subjects"),
+            _list("subject_codes"),
+            _list("periods"),
+            _ref("course", nullable=False),
+            _ref("school", nullable=False),
+            _list("terms"),
+        )
+        sa.Index(f"{p}_classes_school", classes.c.tenant, classes.c.school)
+        sa.Index(f"{p}_classes_course", classes.c.tenant, classes.c.course)
+
+        class_terms = sa.Table(
+            f"{p}_class_terms",
+            metadata,
+            sa.Column("tenant", sa.String(32), primary_key=True),
+            sa.Column("class_sourced_id", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Column("term", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Index(f"{p}_class_terms_term", "tenant", "term"),
+        )
+
+        users = _record_table(
+            metadata,
+            f"{p}_users",
+            sa.Column("enabled_user", sa.Boolean, nullable=False),
+            _ref("primary_org"),
+            _list("grades"),
+            #: [{roleType, role, org, beginDate, endDate}] in OneRoster order.
+            _list("roles"),
+            #: The sourcedIds of the user's agents (guardians), in the order linked.
+            _list("agents"),
+            #: The sealed personal fields (names, e-mail, identifiers …): never plaintext.
+            sa.Column("personal", sa.JSON, nullable=False),
+        )
+        sa.Index(f"{p}_users_primary_org", users.c.tenant, users.c.primary_org)
+
+        user_roles = sa.Table(
+            f"{p}_user_roles",
+            metadata,
+            sa.Column("tenant", sa.String(32), primary_key=True),
+            sa.Column("user_sourced_id", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Column("role", sa.String(64), primary_key=True),
+            sa.Column("org", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Column("role_type", sa.String(16), nullable=False),
+            sa.Column("begin_date", sa.Date, nullable=True),
+            sa.Column("end_date", sa.Date, nullable=True),
+            sa.Index(f"{p}_user_roles_org", "tenant", "org", "role"),
+            sa.Index(f"{p}_user_roles_role", "tenant", "role"),
+        )
+
+        user_agents = sa.Table(
+            f"{p}_user_agents",
+            metadata,
+            sa.Column("tenant", sa.String(32), primary_key=True),
+            sa.Column("user_sourced_id", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Column("agent", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Index(f"{p}_user_agents_agent", "tenant", "agent"),
+        )
+
+        enrollments = _record_table(
+            metadata,
+            f"{p}_enrollments",
+            _ref("user_sourced_id", nullable=False),
+            _ref("class_sourced_id", nullable=False),
+            _ref("school", nullable=False),
+            sa.Column("role", sa.String(64), nullable=False),
+            sa.Column("primary", sa.Boolean, nullable=False),
+            sa.Column("begin_date", sa.Date, nullable=True),
+            sa.Column("end_date", sa.Date, nullable=True),
+        )
+        sa.Index(
+            f"{p}_enrollments_class",
+            enrollments.c.tenant,
+            enrollments.c.class_sourced_id,
+            enrollments.c.role,
+        )
+        sa.Index(f"{p}_enrollments_user", enrollments.c.tenant, enrollments.c.user_sourced_id)
+        sa.Index(f"{p}_enrollments_school", enrollments.c.tenant, enrollments.c.school)
+
+        demographics = _record_table(
+            metadata,
+            f"{p}_demographics",
+            sa.Column("personal", sa.JSON, nullable=False),
+        )
+        return cls(
+            orgs=orgs,
+            academic_sessions=sessions,
+            courses=courses,
+            classes=classes,
+            class_terms=class_terms,
+            users=users,
+            user_roles=user_roles,
+            user_agents=user_agents,
+            enrollments=enrollments,
+            demographics=demographics,
+        )
+
+    def all(self) -> list[sa.Table]:
+        return [
+            self.orgs,
+            self.academic_sessions,
+            self.courses,
+            self.classes,
+            self.class_terms,
+            self.users,
+            self.user_roles,
+            self.user_agents,
+            self.enrollments,
+            self.demographics,
+        ]
+
+
+class RosterProjection:
+    """The OneRoster-shaped roster read model of every tenant."""
+
+    version: int = 1
+    families: tuple[str, ...] = ("roster",)
+
+    def __init__(self, name: str = "roster") -> None:
+        self.name = name
+        self.metadata = sa.MetaData()
+        self.tables = RosterTables.define(self.metadata, prefix=name)
+        t = self.tables
+        handlers: dict[str, Handler] = {
+            roster_type("org", "registered"): self._org_registered,
+            roster_type("org", "renamed"): self._changes(t.orgs, name="name"),
+            roster_type("org", "reclassified"): self._changes(
+                t.orgs, type="org_type", identifier="identifier"
+            ),
+            roster_type("org", "reparented"): self._changes(t.orgs, parent="parent"),
+            roster_type("academic_session", "registered"): self._session_registered,
+            roster_type("academic_session", "retitled"): self._changes(
+                t.academic_sessions, title="title"
+            ),
+            roster_type("academic_session", "rescheduled"): self._changes(
+                t.academic_sessions, start_date="start_date", end_date="end_date"
+            ),
+            roster_type("academic_session", "reclassified"): self._changes(
+                t.academic_sessions,
+                type="session_type",
+                parent="parent",
+                school_year="school_year",
+            ),
+            roster_type("course", "registered"): self._course_registered,
+            roster_type("course", "retitled"): self._changes(
+                t.courses, title="title", course_code="course_code"
+            ),
+            roster_type("course", "curriculum_changed"): self._changes(
+                t.courses, grades="grades", subjects="subjects", subject_codes="subject_codes"
+            ),
+            roster_type("course", "moved"): self._changes(
+                t.courses, org="org", school_year="school_year"
+            ),
+            roster_type("class", "registered"): self._class_registered,
+            roster_type("class", "details_corrected"): self._changes(
+                t.classes,
+                title="title",
+                class_code="class_code",
+                class_type="class_type",
+                location="location",
+                grades="grades",
+                subjects="subjects",
+                subject_codes="subject_codes",
+                periods="periods",
+            ),
+            roster_type("class", "terms_changed"): self._class_terms_changed,
+            roster_type("class", "moved"): self._changes(
+                t.classes, course="course", school="school"
+            ),
+            roster_type("user", "registered"): self._user_registered,
+            roster_type("user", "personal_details_corrected"): self._sealed_changed(t.users),
+            roster_type("user", "role_assigned"): self._user_role_assigned,
+            roster_type("user", "role_removed"): self._user_role_removed,
+            roster_type("user", "guardian_linked"): self._user_guardian_linked,
+            roster_type("user", "guardian_unlinked"): self._user_guardian_unlinked,
+            roster_type("user", "enabled"): self._fixed(t.users, enabled_user=True),
+            roster_type("user", "disabled"): self._fixed(t.users, enabled_user=False),
+            roster_type("user", "placement_changed"): self._changes(
+                t.users, primary_org="primary_org", grades="grades"
+            ),
+            roster_type("enrollment", "started"): self._enrollment_started,
+            roster_type("enrollment", "ended"): self._changes(t.enrollments, end_date="end_date"),
+            roster_type("enrollment", "rescheduled"): self._changes(
+                t.enrollments, begin_date="begin_date", end_date="end_date"
+            ),
+            roster_type("enrollment", "primary_changed"): self._changes(
+                t.enrollments, primary="primary"
+            ),
+            roster_type("demographics", "recorded"): self._demographics_recorded,
+            roster_type("demographics", "corrected"): self._sealed_changed(t.demographics),
+        }
+        for aggregate, table in (
+            ("org", t.orgs),
+            ("academic_session", t.academic_sessions),
+            ("course", t.courses),
+            ("class", t.classes),
+            ("user", t.users),
+            ("enrollment", t.enrollments),
+            ("demographics", t.demographics),
+        ):
+            # OneRoster never hard-deletes: a record marked for deletion stays, with status
+            # `tobedeleted`, until its source system stops sending it.
+            handlers[roster_type(aggregate, "marked_for_deletion")] = self._fixed(
+                table, status=TO_BE_DELETED
+            )
+            handlers[roster_type(aggregate, "reactivated")] = self._fixed(table, status=ACTIVE)
+        self.handlers: Mapping[str, Handler] = handlers
+
+    # -- registrations -------------------------------------------------------------------
+
+    def _org_registered(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        c.execute(
+            self.tables.orgs.insert(),
+            dict(
+                **_new_record(e),
+                name=p["name"],
+                type=p["org_type"],
+                identifier=p["identifier"],
+                parent=p["parent"],
+            ),
+        )
+
+    def _session_registered(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        c.execute(
+            self.tables.academic_sessions.insert(),
+            dict(
+                **_new_record(e),
+                title=p["title"],
+                type=p["session_type"],
+                start_date=p["start_date"],
+                end_date=p["end_date"],
+                parent=p["parent"],
+                school_year=p["school_year"],
+            ),
+        )
+
+    def _course_registered(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        c.execute(
+            self.tables.courses.insert(),
+            dict(
+                **_new_record(e),
+                title=p["title"],
+                course_code=p["course_code"],
+                school_year=p["school_year"],
+                org=p["org"],
+                grades=p["grades"],
+                subjects=p["subjects"],
+                subject_codes=p["subject_codes"],
+            ),
+        )
+
+    def _class_registered(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        c.execute(
+            self.tables.classes.insert(),
+            dict(
+                **_new_record(e),
+                title=p["title"],
+                class_code=p["class_code"],
+                class_type=p["class_type"],
+                location=p["location"],
+                grades=p["grades"],
+                subjects=p["subjects"],
+                subject_codes=p["subject_codes"],
+                periods=p["periods"],
+                course=p["course"],
+                school=p["school"],
+                terms=p["terms"],
+            ),
+        )
+        self._write_class_terms(c, e.tenant, p["sourced_id"], p["terms"])
+
+    def _user_registered(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        # As the User aggregate does: one role per (role, org), the last one given wins.
+        by_key = {(r["role"], r["org"]): _role(r) for r in p["roles"]}
+        c.execute(
+            self.tables.users.insert(),
+            dict(
+                **_new_record(e),
+                enabled_user=p["enabled"],
+                primary_org=p["primary_org"],
+                grades=p["grades"],
+                roles=list(by_key.values()),
+                agents=[],
+                personal=sealed_record(p["personal"]),
+            ),
+        )
+        for role in by_key.values():
+            self._write_user_role(c, e.tenant, p["sourced_id"], role)
+
+    def _enrollment_started(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        c.execute(
+            self.tables.enrollments.insert(),
+            dict(
+                **_new_record(e),
+                user_sourced_id=p["user"],
+                class_sourced_id=p["school_class"],
+                school=p["school"],
+                role=p["role"],
+                primary=p["primary"],
+                begin_date=p["begin_date"],
+                end_date=p["end_date"],
+            ),
+        )
+
+    def _demographics_recorded(self, c: Connection, e: EventEnvelope) -> None:
+        c.execute(
+            self.tables.demographics.insert(),
+            dict(**_new_record(e), personal=sealed_record(e.payload["personal"])),
+        )
+
+    # -- changes -------------------------------------------------------------------------
+
+    def _changes(self, table: sa.Table, **columns: str) -> Handler:
+        """A handler copying payload fields into columns: column name → payload field."""
+
+        def handle(c: Connection, e: EventEnvelope) -> None:
+            _update(c, table, e, {column: e.payload[field] for column, field in columns.items()})
+
+        return handle
+
+    def _fixed(self, table: sa.Table, **values: Any) -> Handler:
+        """A handler setting fixed values (status, enabled) whatever the payload."""
+
+        def handle(c: Connection, e: EventEnvelope) -> None:
+            _update(c, table, e, values)
+
+        return handle
+
+    def _sealed_changed(self, table: sa.Table) -> Handler:
+        def handle(c: Connection, e: EventEnvelope) -> None:
+            _update(c, table, e, {"personal": sealed_record(e.payload["personal"])})
+
+        return handle
+
+    def _class_terms_changed(self, c: Connection, e: EventEnvelope) -> None:
+        terms = e.payload["terms"]
+        sourced_id = _update(c, self.tables.classes, e, {"terms": terms})
+        ct = self.tables.class_terms
+        c.execute(ct.delete().where(ct.c.tenant == e.tenant, ct.c.class_sourced_id == sourced_id))
+        self._write_class_terms(c, e.tenant, sourced_id, terms)
+
+    def _user_role_assigned(self, c: Connection, e: EventEnvelope) -> None:
+        role = _role(e.payload["role"])
+        sourced_id, roles, _ = self._user(c, e)
+        key = (role["role"], role["org"])
+        # Replaced in place, appended when new: the order the User aggregate keeps.
+        for index, existing in enumerate(roles):
+            if (existing["role"], existing["org"]) == key:
+                roles[index] = role
+                break
+        else:
+            roles.append(role)
+        _update(c, self.tables.users, e, {"roles": roles})
+        self._delete_user_role(c, e.tenant, sourced_id, *key)
+        self._write_user_role(c, e.tenant, sourced_id, role)
+
+    def _user_role_removed(self, c: Connection, e: EventEnvelope) -> None:
+        key = (e.payload["role"], e.payload["org"])
+        sourced_id, roles, _ = self._user(c, e)
+        kept = [r for r in roles if (r["role"], r["org"]) != key]
+        _update(c, self.tables.users, e, {"roles": kept})
+        self._delete_user_role(c, e.tenant, sourced_id, *key)
+
+    def _user_guardian_linked(self, c: Connection, e: EventEnvelope) -> None:
+        guardian = e.payload["guardian"]
+        sourced_id, _, agents = self._user(c, e)
+        _update(c, self.tables.users, e, {"agents": [*agents, guardian]})
+        ua = self.tables.user_agents
+        c.execute(ua.insert(), dict(tenant=e.tenant, user_sourced_id=sourced_id, agent=guardian))
+
+    def _user_guardian_unlinked(self, c: Connection, e: EventEnvelope) -> None:
+        guardian = e.payload["guardian"]
+        sourced_id, _, agents = self._user(c, e)
+        if guardian in agents:
+            agents.remove(guardian)
+        _update(c, self.tables.users, e, {"agents": agents})
+        ua = self.tables.user_agents
+        c.execute(
+            ua.delete().where(
+                ua.c.tenant == e.tenant, ua.c.user_sourced_id == sourced_id, ua.c.agent == guardian
+            )
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _user(self, c: Connection, e: EventEnvelope) -> tuple[str, list[dict[str, Any]], list[str]]:
+        u = self.tables.users
+        row = c.execute(
+            sa.select(u.c.sourced_id, u.c.roles, u.c.agents).where(
+                u.c.tenant == e.tenant, u.c.aggregate_id == str(e.aggregate_id)
+            )
+        ).first()
+        if row is None:
+            raise _not_projected(u, e)
+        return str(row[0]), list(row[1]), list(row[2])
+
+    def _write_class_terms(
+        self, c: Connection, tenant: str, class_id: str, terms: Sequence[str]
+    ) -> None:
+        if terms:
+            c.execute(
+                self.tables.class_terms.insert(),
+                [
+                    {"tenant": tenant, "class_sourced_id": class_id, "term": term}
+                    for term in dict.fromkeys(terms)
+                ],
+            )
+
+    def _write_user_role(self, c: Connection, tenant: str, user: str, role: dict[str, Any]) -> None:
+        c.execute(
+            self.tables.user_roles.insert(),
+            dict(
+                tenant=tenant,
+                user_sourced_id=user,
+                role=role["role"],
+                org=role["org"],
+                role_type=role["roleType"],
+                begin_date=_date_or_none(role["beginDate"]),
+                end_date=_date_or_none(role["endDate"]),
+            ),
+        )
+
+    def _delete_user_role(self, c: Connection, tenant: str, user: str, role: str, org: str) -> None:
+        ur = self.tables.user_roles
+        c.execute(
+            ur.delete().where(
+                ur.c.tenant == tenant,
+                ur.c.user_sourced_id == user,
+                ur.c.role == role,
+                ur.c.org == org,
+            )
+        )
+
+
+def _new_record(e: EventEnvelope) -> dict[str, Any]:
+    return {
+        "tenant": e.tenant,
+        "sourced_id": e.payload["sourced_id"],
+        "aggregate_id": str(e.aggregate_id),
+        "status": ACTIVE,
+        "date_last_modified": e.occurred_at,
+    }
+
+
+def _update(c: Connection, table: sa.Table, e: EventEnvelope, values: Mapping[str, Any]) -> str:
+    """Changes the row of the event's aggregate; returns its sourcedId."""
+    row = c.execute(
+        table.update()
+        .where(table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id))
+        .values(date_last_modified=e.occurred_at, **values)
+        .returning(table.c.sourced_id)
+    ).first()
+    if row is None:
+        raise _not_projected(table, e)
+    return str(row[0])
+
+
+def _not_projected(table: sa.Table, e: EventEnvelope) -> RecordNotProjectedError:
+    return RecordNotProjectedError(
+        f"{e.event_type} at position {e.position} changes aggregate {e.aggregate_id}, which "
+        f"has no row in {table.name}: the event that created it is missing or parked"
+    )
+
+
+def _role(avro: Mapping[str, Any]) -> dict[str, Any]:
+    """A OneRoster role (JSON names) from the Avro Role record."""
+    return {
+        "roleType": avro["role_type"],
+        "role": avro["role"],
+        "org": avro["org"],
+        "beginDate": _iso_or_none(avro.get("begin_date")),
+        "endDate": _iso_or_none(avro.get("end_date")),
+    }
+
+
+def _iso_or_none(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _date_or_none(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)

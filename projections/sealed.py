@@ -1,0 +1,37 @@
+"""Sealed personal fields as read models keep them: JSON with base64 nonce and ciphertext.
+
+Read models never decrypt (DESIGN.md invariant 4): the Avro `Sealed` record of an event is
+stored as it came, and the API unseals it at read time with the subject's key, so erasing
+the key erases the read model's copy as well.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from domain.sealing import RetentionClass, SealedValue
+
+__all__ = ["sealed_record", "sealed_value"]
+
+
+def sealed_record(avro: Mapping[str, Any]) -> dict[str, str]:
+    """The JSON form of a decoded Avro `Sealed` record (subject, retention, nonce, ciphertext)."""
+    return {
+        "subject": str(avro["subject"]),
+        "retention": str(avro["retention"]),
+        "nonce": base64.b64encode(bytes(avro["nonce"])).decode("ascii"),
+        "ciphertext": base64.b64encode(bytes(avro["ciphertext"])).decode("ascii"),
+    }
+
+
+def sealed_value(record: Mapping[str, Any]) -> SealedValue:
+    """The SealedValue a stored record holds, for `Sealer.unseal`."""
+    return SealedValue(
+        subject=UUID(str(record["subject"])),
+        retention=RetentionClass(record["retention"]),
+        nonce=base64.b64decode(record["nonce"]),
+        ciphertext=base64.b64decode(record["ciphertext"]),
+    )

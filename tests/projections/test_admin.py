@@ -1,0 +1,122 @@
+"""`digione projections status` and `digione projections rebuild`, and the rebuild benchmark."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api import cli
+from api.bootstrap import Container
+from api.settings import Settings
+from domain.application import TenantApplication
+from projections.bench_rebuild import measure_rebuild_rate
+from projections.roster import RosterProjection
+from streams.broker import EmbeddedBroker
+from tests.builders import a_school
+from tests.projections.publishing import StorePublisher
+from tests.projections.read_models import expected_read_model, read_model
+
+
+def environment(settings: Settings, *, bootstrap: str | None = None) -> dict[str, str | None]:
+    """The DIGIONE_* environment of the test's settings (None unsets a variable)."""
+    return {
+        "DIGIONE_DATABASE_URL": settings.database_url,
+        "DIGIONE_DATA_DIR": str(settings.data_dir),
+        "DIGIONE_KAFKA_BOOTSTRAP": bootstrap,
+        "DIGIONE_MASTER_KEY_FILE": None,
+        "DIGIONE_TOPIC_PREFIX": None,
+        "COLUMNS": "200",
+    }
+
+
+def test_status_shows_position_head_lag_and_parked_of_each_projection_per_tenant(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    settings: Settings,
+) -> None:
+    a_school(client, container, tenant)
+    head = container.tenants.get(tenant).head_position()
+
+    result = CliRunner().invoke(cli.app, ["projections", "status"], env=environment(settings))
+
+    assert result.exit_code == 0, result.output
+    [row] = [line for line in result.output.splitlines() if tenant in line]
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == [
+        "roster",
+        tenant,
+        "0",
+        str(head),
+        str(head),
+        "0",
+    ]
+
+
+def test_rebuild_without_a_configured_broker_says_where_the_broker_runs(
+    settings: Settings,
+    container: Container,
+) -> None:
+    result = CliRunner().invoke(cli.app, ["projections", "rebuild"], env=environment(settings))
+
+    assert result.exit_code == 2
+    assert "DIGIONE_KAFKA_BOOTSTRAP" in result.output and "digione serve" in result.output
+
+
+def test_rebuild_of_an_unknown_projection_is_refused(
+    settings: Settings,
+    container: Container,
+    broker: EmbeddedBroker,
+) -> None:
+    result = CliRunner().invoke(
+        cli.app,
+        ["projections", "rebuild", "dashboards"],
+        env=environment(settings, bootstrap=broker.bootstrap),
+    )
+
+    assert result.exit_code == 2
+    assert "no projection 'dashboards'; known: roster" in result.output
+
+
+# Rebuilding "roster" drops the tables every tenant shares: on the embedded default only,
+# where the database is the test's own.
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_rebuild_drops_the_read_model_and_builds_it_again_from_the_topics(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    settings: Settings,
+    publisher: StorePublisher,
+    broker: EmbeddedBroker,
+) -> None:
+    a_school(client, container, tenant)
+    publisher.publish()
+
+    result = CliRunner().invoke(
+        cli.app,
+        ["projections", "rebuild", "roster"],
+        env=environment(settings, bootstrap=broker.bootstrap),
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"roster rebuilt: {publisher.published} messages" in result.output
+    assert read_model(container.engine, RosterProjection(), tenant) == expected_read_model(app)
+
+
+def test_the_rebuild_benchmark_reports_its_rate_beside_a_bare_insert(
+    container: Container,
+    app: TenantApplication,
+    broker: EmbeddedBroker,
+) -> None:
+    result = measure_rebuild_rate(
+        engine=container.engine,
+        app=app,
+        bootstrap=broker.bootstrap,
+        topic_prefix="digione",
+        students=100,
+    )
+
+    assert result.events == 302 and result.rebuild_events_per_s > 0
+    assert result.insert_rows == 302 and result.insert_rows_per_s > 0
+    assert set(result.as_dict()) >= {"rebuild_events_per_s", "insert_rows_per_s", "ratio"}

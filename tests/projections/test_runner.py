@@ -1,0 +1,543 @@
+"""The projection runner: idempotent, restartable, rebuildable, and robust to bad messages,
+to being killed and to a broker that lost its data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Connection, Engine
+
+from api.bootstrap import Container
+from api.settings import Settings
+from domain.application import TenantApplication
+from domain.ids import aggregate_id
+from projections import positions
+from projections.base import reset
+from projections.roster import RosterProjection
+from projections.runner import ProjectionRunner
+from projections.status import ProjectionStatus
+from streams.broker import EmbeddedBroker
+from streams.codec import EventEnvelope, family_topic
+from streams.kafka_transport import KafkaPythonTransport, OutgoingMessage
+from streams.positions import reset_published
+from tests.builders import a_school
+from tests.projections.conftest import RunnerFactory
+from tests.projections.publishing import PARTITIONS, StorePublisher
+from tests.projections.read_models import expected_read_model, read_model
+from tests.projections.roster_changes import a_changing_school, a_crowd
+
+pytestmark = pytest.mark.broker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def next_offsets(engine: Engine, projection: str, tenant: str) -> dict[tuple[str, int], int]:
+    t = positions.projection_positions
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(t.c.topic, t.c.partition, t.c.next_offset).where(
+                t.c.projection == projection, t.c.tenant == tenant
+            )
+        )
+        return {(topic, partition): offset for topic, partition, offset in rows if offset}
+
+
+def read_to_the_end(
+    runner: ProjectionRunner,
+    engine: Engine,
+    publisher: StorePublisher,
+    projection: str,
+    timeout_seconds: float = 20.0,
+) -> None:
+    """Runs until the projection's stored offsets reach every message published (duplicates
+    included: positions alone would call it caught up before it read them)."""
+    wanted = publisher.end_offsets("roster")
+    runner.prepare()
+    deadline = time.monotonic() + timeout_seconds
+    while next_offsets(engine, projection, publisher.tenant) != wanted:
+        assert time.monotonic() < deadline, (
+            next_offsets(engine, projection, publisher.tenant),
+            wanted,
+        )
+        runner.run_once(timeout_seconds=1.0, silence_seconds=0.2)
+
+
+def wait_until(condition: Callable[[], bool], timeout_seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.02)
+
+
+def parked_rows(connection: Connection, projection: str, tenant: str) -> list[dict[str, Any]]:
+    p = positions.projection_parked
+    rows = connection.execute(
+        sa.select(p).where(p.c.projection == projection, p.c.tenant == tenant).order_by(p.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+# -- idempotence, restarts and rebuilds ----------------------------------------------------
+
+
+def test_applying_every_message_twice_changes_nothing(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+) -> None:
+    a_changing_school(client, container, tenant)
+    publisher.publish()
+    runner = runner_for(roster)
+    read_to_the_end(runner, container.engine, publisher, roster.name)
+    before = read_model(container.engine, roster, tenant)
+    with container.engine.connect() as connection:
+        applied = positions.applied_positions(connection, projection=roster.name, tenant=tenant)
+
+    publisher.publish(again_from=0)
+    read_to_the_end(runner, container.engine, publisher, roster.name)
+
+    assert read_model(container.engine, roster, tenant) == before
+    with container.engine.connect() as connection:
+        assert (
+            positions.applied_positions(connection, projection=roster.name, tenant=tenant)
+            == applied
+        )
+
+
+def test_a_restarted_runner_resumes_where_it_stopped_without_reapplying(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+) -> None:
+    school = a_school(client, container, tenant)
+    publisher.publish()
+    first = runner_for(roster)
+    first.run_once()
+    first.close()
+    published = publisher.published
+    client.put(
+        "/api/v1/roster/orgs/sch-9",
+        headers=school.admin,
+        json={"org": {"name": "Uusi koulu", "type": "school", "identifier": "09"}},
+    )
+    publisher.publish()
+
+    read = runner_for(RosterProjection(roster.name)).run_once()
+
+    assert read == publisher.published - published
+    assert read_model(container.engine, roster, tenant) == expected_read_model(app)
+
+
+def test_a_rebuild_from_scratch_equals_the_live_read_model(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+) -> None:
+    a_school(client, container, tenant)
+    publisher.publish()
+    live = runner_for(roster)
+    live.run_once()
+    a_changing_school(client, container, tenant)  # the same school, then changed
+    publisher.publish()
+    live.run_once()
+    live.close()
+    live_model = read_model(container.engine, roster, tenant)
+
+    reset(container.engine, roster)
+    assert read_model(container.engine, roster, tenant)["users"] == []
+    runner_for(RosterProjection(roster.name)).run_once()
+
+    assert read_model(container.engine, roster, tenant) == live_model == expected_read_model(app)
+
+
+def test_a_new_code_version_drops_and_rebuilds_the_read_model_by_itself(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+) -> None:
+    class BumpedRoster(RosterProjection):
+        version = RosterProjection.version + 1
+
+    a_school(client, container, tenant)
+    publisher.publish()
+    runner_for(roster).run_once()
+    with container.engine.begin() as connection:
+        connection.execute(
+            roster.tables.orgs.insert().values(
+                tenant=tenant,
+                sourced_id="left-by-v1",
+                status="active",
+                date_last_modified=sa.func.now(),
+                aggregate_id=str(uuid.uuid4()),
+                name="x",
+                type="school",
+                identifier="x",
+            )
+        )
+    bumped = BumpedRoster(roster.name)
+
+    runner_for(bumped).run_once()
+
+    model = read_model(container.engine, bumped, tenant)
+    assert "left-by-v1" not in {r["sourced_id"] for r in model["orgs"]}
+    assert model == expected_read_model(app)
+    with container.engine.connect() as connection:
+        assert positions.stored_version(connection, roster.name) == bumped.version
+
+
+def test_a_runner_killed_mid_stream_resumes_to_what_a_rebuild_makes(
+    client: TestClient,
+    container: Container,
+    settings: Settings,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    broker: EmbeddedBroker,
+    runner_for: RunnerFactory,
+    status: ProjectionStatus,
+    roster: RosterProjection,
+) -> None:
+    a_school(client, container, tenant)
+    a_crowd(app, count=80)
+    head = publisher.publish()
+    # One message per transaction, so the kill lands between (or inside) many of them.
+    killed = start_runner_process(settings, broker, tenant, roster.name, max_batch=1)
+    try:
+        wait_until(lambda: status.position(tenant, roster.name) > 0)
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    killed_at = status.position(tenant, roster.name)
+
+    runner_for(RosterProjection(roster.name)).run_once()
+    live_model = read_model(container.engine, roster, tenant)
+    reset(container.engine, roster)
+    runner_for(RosterProjection(roster.name)).run_once()
+
+    assert 0 < killed_at < head, "the kill should land mid-stream"
+    assert read_model(container.engine, roster, tenant) == live_model == expected_read_model(app)
+
+
+def start_runner_process(
+    settings: Settings, broker: EmbeddedBroker, tenant: str, projection: str, *, max_batch: int
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.projections.runner_process",
+            settings.database_url or "-",
+            str(settings.data_dir),
+            broker.bootstrap,
+            tenant,
+            projection,
+            str(max_batch),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+# -- partition shares --------------------------------------------------------------------------
+
+
+def test_two_runners_with_disjoint_partition_shares_build_the_whole_model(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+) -> None:
+    a_changing_school(client, container, tenant)
+    publisher.publish()
+    first = runner_for(RosterProjection(roster.name), partitions=[0])
+    second = runner_for(RosterProjection(roster.name), partitions=[1, 2])
+
+    first.run_once()
+    partial = read_model(container.engine, roster, tenant)
+    second.run_once()
+
+    assert partial != expected_read_model(app)
+    assert read_model(container.engine, roster, tenant) == expected_read_model(app)
+    assert {p for _, p in next_offsets(container.engine, roster.name, tenant)} == set(
+        range(PARTITIONS)
+    )
+
+
+# -- messages that cannot be applied -----------------------------------------------------------
+
+
+class SometimesBroken(RosterProjection):
+    """The roster projection with a bug that hits one aggregate's events until fixed."""
+
+    def __init__(self, name: str, broken_aggregate: uuid.UUID) -> None:
+        super().__init__(name)
+        self.broken = True
+        healthy = dict(self.handlers)
+
+        def guarded(
+            handle: Callable[[Connection, EventEnvelope], None],
+        ) -> Callable[[Connection, EventEnvelope], None]:
+            def handler(connection: Connection, envelope: EventEnvelope) -> None:
+                if self.broken and envelope.aggregate_id == broken_aggregate:
+                    raise ValueError("a bug in the handler")
+                handle(connection, envelope)
+
+            return handler
+
+        self.handlers = {name: guarded(handle) for name, handle in healthy.items()}
+
+
+@pytest.mark.parametrize("retried_by", ["retry_parked", "a restart"])
+def test_a_failing_message_is_parked_the_rest_continue_and_a_retry_applies_it_in_order(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    status: ProjectionStatus,
+    roster: RosterProjection,
+    retried_by: str,
+) -> None:
+    student = aggregate_id(tenant, "users", "stu-1")
+    broken = SometimesBroken(roster.name, student)
+    a_changing_school(client, container, tenant)
+    publisher.publish()
+    student_events = sum(
+        1 for n in app.recorder.select_notifications(1, limit=10_000) if n.originator_id == student
+    )
+    runner = runner_for(broken)
+
+    runner.run_once()
+
+    with container.engine.connect() as connection:
+        parked = parked_rows(connection, roster.name, tenant)
+    assert len(parked) == student_events > 2
+    assert {p["aggregate_id"] for p in parked} == {str(student)}
+    assert parked[0]["error"] == "ValueError: a bug in the handler"
+    assert all(
+        p["error"].startswith(f"waiting for the parked message at position {parked[0]['position']}")
+        for p in parked[1:]
+    )
+    assert [p["position"] for p in parked] == sorted(p["position"] for p in parked)
+    assert status.state(tenant, roster.name).parked == student_events
+    model = read_model(container.engine, roster, tenant)
+    expected = expected_read_model(app)
+    assert [u for u in model["users"] if u["sourced_id"] != "stu-1"] == [
+        u for u in expected["users"] if u["sourced_id"] != "stu-1"
+    ]
+    assert model["enrollments"] == expected["enrollments"]
+
+    broken.broken = False
+    if retried_by == "retry_parked":
+        outcome = runner.retry_parked()
+        assert (outcome.applied, outcome.still_parked) == (student_events, 0)
+    else:
+        runner.close()
+        runner_for(broken).run_once()
+
+    assert read_model(container.engine, roster, tenant) == expected
+    assert status.state(tenant, roster.name).parked == 0
+
+
+def test_messages_that_do_not_decode_or_belong_to_another_tenant_are_parked_without_payload(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+    broker: EmbeddedBroker,
+) -> None:
+    a_school(client, container, tenant)
+    topic = family_topic("digione", tenant, "roster")
+    [stranger] = [
+        m
+        for m in publisher.messages()
+        if dict(m.headers)["event-type"] == b"fi.digione.roster.org.registered.v1"
+        and m.key == str(aggregate_id(tenant, "orgs", "dist-1")).encode()
+    ]
+    foreign = OutgoingMessage(
+        topic=topic,
+        key=str(uuid.uuid4()).encode(),
+        value=stranger.value,
+        headers=[
+            (k, b"othertenant" if k == "tenant" else v)
+            for k, v in stranger.headers
+            if k != "position"
+        ]
+        + [("position", b"999999")],
+        partition=0,
+    )
+    garbage = [
+        OutgoingMessage(
+            topic=topic,
+            key=str(uuid.uuid4()).encode(),
+            value=b"\xc3\x01" + b"\x00" * 8 + "Zelmiina Quxström".encode(),
+            headers=[
+                ("event-type", b"fi.digione.roster.user.registered.v1"),
+                ("tenant", tenant.encode()),
+            ],
+            partition=partition,
+        )
+        for partition in range(PARTITIONS)
+    ]
+    with KafkaPythonTransport(broker.bootstrap) as transport:
+        transport.publish([*garbage, foreign])
+    publisher.publish()
+
+    runner_for(roster).run_once()
+
+    with container.engine.connect() as connection:
+        parked = parked_rows(connection, roster.name, tenant)
+    assert len(parked) == PARTITIONS + 1
+    assert all(p["error"].startswith("undecodable: ") for p in parked if p["position"] is None)
+    [other] = [p for p in parked if p["position"] == 999999]
+    assert "othertenant" in other["error"]
+    assert "Zelmiina" not in repr(parked) and "Quxstr" not in repr(parked)
+    assert read_model(container.engine, roster, tenant) == expected_read_model(app)
+
+
+# -- the broker loses its data -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("runner_kind", "relay_epoch"),
+    [
+        ("the same runner", "epoch-2"),
+        ("a restarted runner", "epoch-2"),
+        # No epoch to go by: the restarted runner notices by re-reading its last message.
+        ("a restarted runner", None),
+    ],
+)
+def test_after_the_broker_lost_its_data_the_republished_log_changes_nothing(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    own_broker: EmbeddedBroker,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+    tmp_path: Path,
+    runner_kind: str,
+    relay_epoch: str | None,
+) -> None:
+    school = a_school(client, container, tenant)
+    port = own_broker.port
+    first = StorePublisher(app=app, engine=container.engine, bootstrap=own_broker.bootstrap)
+    first.publish()
+    first.publish(again_from=0)  # duplicates: the lost log ran longer than the new one
+    runner = runner_for(roster, bootstrap=own_broker.bootstrap)
+    read_to_the_end(runner, container.engine, first, roster.name)
+    first.close()
+    if runner_kind == "a restarted runner":
+        runner.close()
+    own_broker.stop()
+
+    with EmbeddedBroker(tmp_path / "refilled", port=port) as refilled:
+        # As the relay does on a broker of a new epoch: record it, then publish everything
+        # again, with enough new events on top that the old offsets fall inside the new log.
+        if relay_epoch is not None:
+            with container.engine.begin() as connection:
+                reset_published(connection, tenant, broker_epoch=relay_epoch)
+        again = StorePublisher(app=app, engine=container.engine, bootstrap=refilled.bootstrap)
+        new_orgs = 0
+        while not all(
+            Counter((m.topic, m.partition) for m in again.messages())[k] > n
+            for k, n in first.sent.items()
+        ):
+            new_orgs += 1
+            client.put(
+                f"/api/v1/roster/orgs/new-{new_orgs}",
+                headers=school.admin,
+                json={"org": {"name": "Koulu", "type": "school", "identifier": "x"}},
+            )
+        again.publish()
+        if runner_kind == "a restarted runner":
+            runner = runner_for(RosterProjection(roster.name), bootstrap=refilled.bootstrap)
+        read_to_the_end(runner, container.engine, again, roster.name)
+        runner.close()
+        again.close()
+
+    assert read_model(container.engine, roster, tenant) == expected_read_model(app)
+
+
+# -- the loop ----------------------------------------------------------------------------------
+
+
+def test_the_runner_thread_keeps_the_read_model_current_until_stopped(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    status: ProjectionStatus,
+    roster: RosterProjection,
+) -> None:
+    runner = runner_for(roster)
+    runner.start()
+
+    a_school(client, container, tenant)
+    head = publisher.publish()
+
+    assert status.wait_for(tenant, roster.name, head, timeout_seconds=15)
+    assert read_model(container.engine, roster, tenant) == expected_read_model(app)
+    runner.stop()
+    assert not runner.is_running and runner.failure is None
+
+
+def test_the_runner_thread_stops_after_too_many_consecutive_errors(
+    tmp_path: Path,
+    broker: EmbeddedBroker,
+) -> None:
+    from streams.codec import EventCodec
+    from streams.schemas import default_registry
+
+    unusable = sa.create_engine(f"sqlite:///{tmp_path}/missing/dir/read-models.sqlite")
+    runner = ProjectionRunner(
+        engine=unusable,
+        projections=[RosterProjection()],
+        codec=EventCodec(default_registry(), topic_prefix="digione", partitions=1),
+        bootstrap=broker.bootstrap,
+        topic_prefix="digione",
+        tenant_ids=list,
+        max_consecutive_errors=3,
+    )
+
+    runner.start()
+
+    wait_until(lambda: not runner.is_running, timeout_seconds=10)
+    assert isinstance(runner.failure, sa.exc.OperationalError)
+    runner.stop()

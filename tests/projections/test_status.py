@@ -1,0 +1,226 @@
+"""A projection's position, lag and parked count per tenant, and read-your-writes waits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.bootstrap import Container
+from projections import positions
+from projections.freshness import ReadModelNotFreshError, require_fresh, require_fresh_async
+from projections.roster import RosterProjection
+from projections.status import ProjectionStatus, UnknownProjectionError
+from streams import positions as relay_positions
+from streams.codec import family_topic
+from tests.builders import a_school
+
+
+def roster_topic(tenant: str) -> str:
+    return family_topic("digione", tenant, "roster")
+
+
+def relay_published(
+    container: Container, tenant: str, position: int, partitions: dict[tuple[str, int], int]
+) -> None:
+    relay_positions.create_tables(container.engine)
+    with container.engine.begin() as connection:
+        relay_positions.record_published(connection, tenant, position, partitions)
+
+
+def applied(
+    container: Container, projection: str, tenant: str, partitions: dict[tuple[str, int], int]
+) -> None:
+    positions.create_tables(container.engine)
+    for (topic, partition), position in partitions.items():
+        key: dict[str, Any] = {
+            "projection": projection,
+            "tenant": tenant,
+            "topic": topic,
+            "partition": partition,
+        }
+        positions.ensure_partition(container.engine, **key)
+        with container.engine.begin() as connection:
+            positions.write_partition(
+                connection,
+                **key,
+                value=positions.PartitionPosition(position, position, position),
+            )
+
+
+def test_partitions_that_applied_what_was_published_to_them_do_not_hold_the_position_back(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, 50, {(topic, 0): 50, (topic, 1): 20, (topic, 2): 45})
+
+    applied(container, roster.name, tenant, {(topic, 0): 50, (topic, 1): 20, (topic, 2): 45})
+
+    assert status.position(tenant, roster.name) == 50
+
+
+def test_a_lagging_partition_holds_the_position_at_what_it_applied(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, 50, {(topic, 0): 50, (topic, 1): 20, (topic, 2): 45})
+
+    applied(container, roster.name, tenant, {(topic, 0): 50, (topic, 1): 20, (topic, 2): 31})
+
+    assert status.position(tenant, roster.name) == 31
+
+
+def test_a_partition_the_projection_never_read_holds_the_position_at_zero(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, 50, {(topic, 0): 50, (topic, 1): 20})
+
+    applied(container, roster.name, tenant, {(topic, 0): 50})
+
+    assert status.position(tenant, roster.name) == 0
+
+
+def test_the_position_never_passes_what_the_relay_published(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    topic = roster_topic(tenant)
+    # The relay records after the broker acknowledged; a consumer may be quicker.
+    relay_published(container, tenant, 40, {(topic, 0): 40})
+
+    applied(container, roster.name, tenant, {(topic, 0): 60})
+
+    assert status.position(tenant, roster.name) == 40
+
+
+def test_topics_of_families_the_projection_does_not_read_do_not_count(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    topic = roster_topic(tenant)
+    assessments = family_topic("digione", tenant, "assessment")
+    relay_published(container, tenant, 70, {(topic, 0): 50, (assessments, 0): 70})
+
+    applied(container, roster.name, tenant, {(topic, 0): 50})
+
+    assert status.position(tenant, roster.name) == 70
+
+
+def test_lag_is_the_store_head_minus_the_position_and_parked_messages_are_counted(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    a_school(client, container, tenant)
+    head = container.tenants.get(tenant).head_position()
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, head - 5, {(topic, 0): head - 5})
+    applied(container, roster.name, tenant, {(topic, 0): head - 5})
+    with container.engine.begin() as connection:
+        positions.park(
+            connection,
+            projection=roster.name,
+            tenant=tenant,
+            topic=topic,
+            partition=0,
+            offset=3,
+            position=4,
+            event_type="fi.digione.roster.org.registered.v1",
+            aggregate_id="x",
+            error="ValueError: broken",
+        )
+
+    state = status.state(tenant, roster.name)
+
+    assert (state.position, state.head, state.lag, state.parked) == (head - 5, head, 5, 1)
+    assert status.states() == [state]
+
+
+def test_an_unknown_projection_is_refused(status: ProjectionStatus, tenant: str) -> None:
+    with pytest.raises(UnknownProjectionError, match="no projection 'dashboards'"):
+        status.position(tenant, "dashboards")
+
+
+def test_wait_for_answers_at_once_when_reached_and_false_after_the_timeout(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, 10, {(topic, 0): 10})
+    applied(container, roster.name, tenant, {(topic, 0): 10})
+
+    started = time.monotonic()
+    reached = status.wait_for(tenant, roster.name, 10, timeout_seconds=5)
+    answered_in = time.monotonic() - started
+    missed = status.wait_for(tenant, roster.name, 11, timeout_seconds=0.1)
+    missed_in = time.monotonic() - started - answered_in
+
+    assert reached and answered_in < 1
+    assert not missed and 0.1 <= missed_in < 2
+
+
+def test_require_fresh_raises_with_the_position_reached_when_the_read_model_lags(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, 10, {(topic, 0): 10})
+    applied(container, roster.name, tenant, {(topic, 0): 10})
+
+    require_fresh(status, tenant=tenant, projection=roster.name, min_position=None)
+    require_fresh(status, tenant=tenant, projection=roster.name, min_position=10)
+    with pytest.raises(ReadModelNotFreshError) as raised:
+        require_fresh(
+            status, tenant=tenant, projection=roster.name, min_position=12, timeout_seconds=0.05
+        )
+
+    assert (raised.value.position, raised.value.min_position) == (10, 12)
+    assert "reached store position 10, not the 12 asked for" in str(raised.value)
+
+
+def test_require_fresh_async_waits_without_blocking_and_raises_alike(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, 10, {(topic, 0): 10})
+    applied(container, roster.name, tenant, {(topic, 0): 10})
+
+    async def reads() -> ReadModelNotFreshError:
+        await require_fresh_async(status, tenant=tenant, projection=roster.name, min_position=9)
+        with pytest.raises(ReadModelNotFreshError) as raised:
+            await require_fresh_async(
+                status,
+                tenant=tenant,
+                projection=roster.name,
+                min_position=11,
+                timeout_seconds=0.05,
+            )
+        return raised.value
+
+    assert asyncio.run(reads()).position == 10
