@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -13,6 +13,8 @@ from api.master_key import fallback_master_keys, load_master_key
 from api.settings import Settings
 from api.tenants import Tenants
 from api.tokens import TokenService
+from projections.catalogue import all_projections
+from projections.status import ProjectionStatus
 from domain.sealing import derive_signing_key
 
 
@@ -29,7 +31,9 @@ class Container:
     tenants: Tenants
     tokens: TokenService
     clock: Callable[[], datetime]
-    extras: dict[str, object] = field(default_factory=dict)
+    status: ProjectionStatus
+    #: The running broker, relay and projection runner, when `digione serve` started them.
+    runtime: object | None = None
 
     def close(self) -> None:
         self.tenants.close()
@@ -57,7 +61,17 @@ def bootstrap(
         ttl_seconds=settings.token_ttl_seconds,
         clock=clock,
     )
-    return Container(settings=settings, engine=engine, tenants=tenants, tokens=tokens, clock=clock)
+    status = ProjectionStatus(
+        engine=engine,
+        projections=all_projections(),
+        topic_prefix=settings.topic_prefix,
+        tenant_ids=tenants.ids,
+        head_position=lambda tenant: tenants.get(tenant).head_position(),
+    )
+    return Container(
+        settings=settings, engine=engine, tenants=tenants, tokens=tokens, clock=clock,
+        status=status,
+    )
 
 
 def _engine(settings: Settings) -> Engine:

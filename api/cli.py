@@ -49,22 +49,41 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the HTTP API (commands, reads, OpenAPI at /openapi.json)."""
+    """Serve the HTTP API, with the relay, the projections and (unless DIGIONE_KAFKA_BOOTSTRAP
+    is set) the embedded broker running beside it."""
     import uvicorn
 
     from api.app import create_app
+    from api.runtime import StreamsRuntime
 
     container = _container()
-    if demo:
-        from api.demo import DEMO_TENANT, seed_demo
-
-        seed_demo(container)
-        token = container.tokens.issue(tenant=DEMO_TENANT, role="admin", subject="demo-admin")
-        err.print(f"demo tenant [bold]{DEMO_TENANT}[/] ready; an admin token:\n{token}")
+    runtime = None
     try:
+        if demo:
+            from api.demo import DEMO_TENANT, seed_demo
+
+            seed_demo(container)
+            token = container.tokens.issue(tenant=DEMO_TENANT, role="admin", subject="demo-admin")
+            err.print(f"demo tenant [bold]{DEMO_TENANT}[/] ready; an admin token:\n{token}")
+        runtime = StreamsRuntime(container)
+        container.runtime = runtime
+        runtime.start()
+        err.print(f"events flow to Kafka at [bold]{runtime.bootstrap}[/]")
         uvicorn.run(create_app(container), host=host, port=port, log_level="info")
     finally:
+        if runtime is not None:
+            runtime.stop()
         container.close()
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(help="Port to listen on (loopback).")] = 9092,
+) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu, in memory) in the foreground."""
+    from streams.broker import run_foreground
+
+    raise typer.Exit(code=run_foreground(port))
 
 
 @token_app.command("issue")
@@ -228,6 +247,111 @@ def bench(
     from api.bench import run_benchmarks
 
     run_benchmarks(Settings(), quick=quick)
+
+
+schemas_app = typer.Typer(help="Avro schemas of the event types.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention of kept personal data.", no_args_is_help=True)
+keys_app = typer.Typer(help="The master key.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(retention_app, name="retention")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def erase(
+    subject_id: Annotated[str, typer.Argument(help="The sourcedId of the data subject.")],
+    tenant: Annotated[str, typer.Option(help="Tenant id.")],
+    reason: Annotated[str, typer.Option(help="Why (sealed; shown in the receipt).")],
+    basis: Annotated[str | None, typer.Option(help='Legal basis, e.g. "GDPR art. 17(1)(a)".')] = None,
+) -> None:
+    """Erase a data subject's personal data by destroying their keys; print the receipt."""
+    import json
+
+    from api.routers.erasures import receipt
+    from domain.commands import Actor
+
+    container = _container()
+    try:
+        app_ = container.tenants.get(tenant)
+        outcome = app_.erase(Actor(tenant, "admin", "cli"), subject=subject_id, reason=reason, basis=basis)
+        print(json.dumps(receipt(app_, app_.erasure(outcome.id)), indent=2, ensure_ascii=False))
+    except DomainError as error:
+        raise _fail(error.message) from None
+    finally:
+        container.close()
+
+
+@retention_app.command("run")
+def retention_run() -> None:
+    """Shred kept personal data whose retention period has ended (serve does this hourly)."""
+    from api.runtime import RetentionScheduler
+
+    container = _container()
+    try:
+        done = RetentionScheduler(container).run_once()
+        for tenant, subject, retention_class in done:
+            print(f"{tenant}\t{subject}\t{retention_class}")
+        err.print(f"{len(done)} retention class(es) shredded")
+    finally:
+        container.close()
+
+
+@tenant_app.command("shred")
+def tenant_shred(
+    tenant: Annotated[str, typer.Argument(help="The tenant to offboard.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+) -> None:
+    """Offboard a tenant: destroy its key-encryption key, so all its personal data becomes
+    unreadable at once; pseudonymous facts remain."""
+    if not yes:
+        raise _fail(f"destroying {tenant}'s key-encryption key cannot be undone: add --yes")
+    container = _container()
+    try:
+        container.tenants.get(tenant).shred_tenant(requested_by="cli")
+        err.print(f"tenant [bold]{tenant}[/]: key-encryption key destroyed")
+    except DomainError as error:
+        raise _fail(error.message) from None
+    finally:
+        container.close()
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Rotate the master key: every tenant key-encryption key is re-wrapped; no event changes.
+    Bearer tokens issued before are no longer valid (they are signed with a derived key)."""
+    from api import master_key
+
+    container = _container()
+    try:
+        rotated = master_key.rotate(
+            container.settings.resolved_master_key_file, container.tenants.rotate_master_key
+        )
+        err.print(f"master key rotated; {len(rotated)} tenant key(s) re-wrapped")
+    finally:
+        container.close()
+
+
+@schemas_app.command("generate")
+def schemas_generate() -> None:
+    """Write schemas for new event types; refuses to overwrite a released schema."""
+    from streams.schemas import SchemaReleasedError, generate
+
+    try:
+        written = generate()
+    except SchemaReleasedError as error:
+        raise _fail(str(error)) from None
+    for name in written:
+        print(name)
+    err.print(f"{len(written)} schema(s) written")
+
+
+@schemas_app.command("release")
+def schemas_release() -> None:
+    """Add the current schemas to the released history (do this when shipping a version)."""
+    from streams.schemas import release
+
+    for name in release():
+        print(name)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,10 @@ class Settings(BaseSettings):
     #: The installation's master key (32 random bytes); generated with mode 0600 if absent.
     master_key_file: Path | None = None
     topic_prefix: str = "digione"
+    #: Partitions of each family topic: the unit of scale-out for projection workers.
+    partitions: int = Field(default=3, ge=1, le=1000)
+    #: The Kafka client the relay publishes with: kafka-python, or the faster confluent-kafka.
+    kafka_client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
     #: How long an issued bearer token is valid, in seconds.
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     #: How long an unwrapped subject key may stay cached (the erasure bound).

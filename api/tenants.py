@@ -51,6 +51,7 @@ class Tenants:
         self._clock = clock
         self._key_cache_seconds = key_cache_seconds
         self._apps: dict[str, TenantApplication] = {}
+        self._after_save: list[Callable[[int], None]] = []
         self._lock = threading.Lock()
         metadata.create_all(engine)
 
@@ -100,6 +101,13 @@ class Tenants:
             if tenant not in self._apps:
                 self._apps[tenant] = self._open(tenant)
             return self._apps[tenant]
+
+    def add_save_listener(self, listener: Callable[[int], None]) -> None:
+        """Calls `listener(position)` after every save of every tenant, opened or not yet."""
+        with self._lock:
+            self._after_save.append(listener)
+            for app in self._apps.values():
+                app.after_save.append(listener)
 
     def rotate_master_key(self, new_master_key: bytes) -> list[str]:
         """Re-wraps every tenant's KEK with a new master key; events are not touched."""
@@ -156,6 +164,7 @@ class Tenants:
             postgres_schema=schema,
             key_cache_seconds=self._key_cache_seconds,
         )
+        app.after_save.extend(self._after_save)
         app.reconcile_erasures()
         return app
 

@@ -11,10 +11,31 @@ from api.deps import ActorDep, ContainerDep, TenantAppDep
 router = APIRouter()
 
 
-@router.get("/healthz", tags=["operations"], summary="Status and each tenant store's head position")
+@router.get(
+    "/healthz",
+    tags=["operations"],
+    summary="Status, each store's head, the relay's and each projection's position and lag",
+)
 def healthz(container: ContainerDep) -> dict[str, Any]:
-    stores = {t: {"position": container.tenants.get(t).head_position()} for t in container.tenants.ids()}
-    return {"status": "ok", "stores": stores, "projections": {}}
+    tenants = container.tenants.ids()
+    stores = {t: {"position": container.tenants.get(t).head_position()} for t in tenants}
+    runtime = container.runtime
+    relay = getattr(runtime, "relay", None)
+    relay_status = relay.status() if relay is not None else {}
+    projections = [
+        {"projection": s.projection, "tenant": s.tenant, "position": s.position,
+         "head": s.head, "lag": s.lag, "parked": s.parked}
+        for s in container.status.states()
+    ]
+    runner = getattr(runtime, "runner", None)
+    failure = runner.failure if runner is not None else None
+    healthy = failure is None and all(r.get("state") == "ok" for r in relay_status.values())
+    return {
+        "status": "ok" if healthy else "degraded",
+        "stores": stores,
+        "relay": relay_status,
+        "projections": projections,
+    }
 
 
 @router.get(

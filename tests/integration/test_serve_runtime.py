@@ -1,0 +1,79 @@
+"""`digione serve`'s moving parts together: embedded broker, relay, projections, freshness."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.bootstrap import Container
+from api.runtime import StreamsRuntime
+from tests.builders import a_school, a_user, put
+
+
+@pytest.fixture
+def running(container: Container) -> Iterator[TestClient]:
+    runtime = StreamsRuntime(container)  # no DIGIONE_KAFKA_BOOTSTRAP: the embedded broker
+    container.runtime = runtime
+    runtime.start()
+    with TestClient(create_app(container)) as client:
+        yield client
+    runtime.stop()
+
+
+def test_a_write_is_readable_at_once_with_the_position_its_command_answered(
+    running: TestClient, container: Container, tenant: str
+) -> None:
+    school = a_school(running, container, tenant)
+    answer = put(running, school.admin, "users", "stu-9", "user",
+                 a_user("stu-9", "student", given="Onni", family="Tuore"))
+
+    read = running.get(f"/api/v1/roster/users/stu-9?min_position={answer.json()['position']}",
+                       headers=school.admin)
+
+    assert read.status_code == 200
+    assert read.json()["givenName"] == "Onni"
+    assert read.json()["roles"][0]["role"] == "student"
+
+
+def _caught_up(client: TestClient, tenant: str, head: int, *, within: float) -> dict[str, Any]:
+    deadline, health = time.monotonic() + within, {}
+    while time.monotonic() < deadline:
+        health = client.get("/healthz").json()
+        roster = [p for p in health["projections"] if p["tenant"] == tenant]
+        if health["relay"].get(tenant, {}).get("published") == head and roster[0]["position"] == head:
+            break
+        time.sleep(0.02)
+    return health
+
+
+def test_healthz_shows_relay_and_projections_at_the_store_head_within_a_second(
+    running: TestClient, container: Container, tenant: str
+) -> None:
+    school = a_school(running, container, tenant)
+    # A new tenant's topics are found by the next refresh of the runner; then it streams.
+    _caught_up(running, tenant, container.tenants.get(tenant).head_position(), within=15)
+
+    put(running, school.admin, "users", "stu-9", "user",
+        a_user("stu-9", "student", given="Onni", family="Tuore"))
+    health = _caught_up(running, tenant, container.tenants.get(tenant).head_position(), within=1.0)
+
+    assert health["relay"][tenant]["lag"] == 0
+    assert [p["lag"] for p in health["projections"] if p["tenant"] == tenant] == [0]
+    assert health["status"] == "ok"
+
+
+def test_a_read_asking_for_a_position_not_yet_reached_answers_504_with_the_current_one(
+    running: TestClient, container: Container, tenant: str
+) -> None:
+    school = a_school(running, container, tenant)
+    head = container.tenants.get(tenant).head_position()
+
+    read = running.get(f"/api/v1/roster/orgs/sch-1?min_position={head + 1000}", headers=school.admin)
+
+    assert read.status_code == 504
+    assert "reached store position" in read.json()["detail"]
