@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain.record import ACTIVE, TO_BE_DELETED
+from projections import erasure
 from projections.base import Handler
 from projections.sealed import sealed_record
 from streams.codec import EventEnvelope
@@ -252,13 +253,14 @@ class RosterTables:
 class RosterProjection:
     """The OneRoster-shaped roster read model of every tenant."""
 
-    version: int = 1
-    families: tuple[str, ...] = ("roster",)
+    version: int = 2
+    families: tuple[str, ...] = ("roster", "privacy")
 
     def __init__(self, name: str = "roster") -> None:
         self.name = name
         self.metadata = sa.MetaData()
         self.tables = RosterTables.define(self.metadata, prefix=name)
+        self.confirmations = erasure.confirmations_table(self.metadata, prefix=name)
         t = self.tables
         handlers: dict[str, Handler] = {
             roster_type("org", "registered"): self._org_registered,
@@ -343,7 +345,27 @@ class RosterProjection:
                 table, status=TO_BE_DELETED
             )
             handlers[roster_type(aggregate, "reactivated")] = self._fixed(table, status=ACTIVE)
+        for event_type in erasure.SHREDDING_EVENTS:
+            handlers[event_type] = self._erased
         self.handlers: Mapping[str, Handler] = handlers
+
+    def _erased(self, c: Connection, e: EventEnvelope) -> None:
+        """Blanks the subject's sealed values of the shredded classes, then confirms."""
+        subject = erasure.subject_of(c, self.confirmations, e)
+        shredded = erasure.shredded_classes(e)
+        for table in (self.tables.users, self.tables.demographics):
+            row = c.execute(
+                sa.select(table.c.personal).where(
+                    table.c.tenant == e.tenant, table.c.sourced_id == subject
+                )
+            ).first()
+            if row is not None:
+                c.execute(
+                    table.update()
+                    .where(table.c.tenant == e.tenant, table.c.sourced_id == subject)
+                    .values(personal=erasure.blank(row[0], shredded))
+                )
+        erasure.confirm(c, self.confirmations, e, subject)
 
     # -- registrations -------------------------------------------------------------------
 

@@ -8,13 +8,18 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ActorDep, TenantAppDep
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from api.deps import ActorDep, ContainerDep, TenantAppDep
 from api.idempotency import run_idempotently
 from api.models import Problem, Shape
 from api.problems import ProblemError
 from api.routers.roster import ERRORS, IdempotencyKey
 from domain.application import TenantApplication
 from domain.privacy import Erasure
+from projections import erasure as projection_erasure
+from projections.catalogue import all_projections
 
 router = APIRouter(prefix="/api/v1/erasures", tags=["privacy"])
 
@@ -28,6 +33,31 @@ class ErasureIn(Shape):
 class ErasureAccepted(BaseModel):
     erasureId: str
     position: int
+
+
+def confirmations(engine: Engine, tenant: str, erasure_id: str) -> dict[str, Any]:
+    """When each projection blanked what it derived from the subject (None: not yet)."""
+    projections = [p for p in all_projections() if hasattr(p, "confirmations")]
+    with engine.connect() as connection:
+        try:
+            times = projection_erasure.confirmed_at(
+                connection, [p.confirmations for p in projections], tenant, erasure_id
+            )
+        except sa.exc.OperationalError:  # a projection that never ran has no table yet
+            connection.rollback()
+            times = [None] * len(projections)
+        except sa.exc.ProgrammingError:
+            connection.rollback()
+            times = [None] * len(projections)
+    rows = [
+        {"projection": p.name, "confirmedAt": t.isoformat() if t else None}
+        for p, t in zip(projections, times, strict=True)
+    ]
+    done = [t for t in times if t is not None]
+    return {
+        "projections": rows,
+        "allProjectionsConfirmedAt": max(done).isoformat() if len(done) == len(times) else None,
+    }
 
 
 def receipt(app: TenantApplication, erasure: Erasure) -> dict[str, Any]:
@@ -81,9 +111,11 @@ def request_erasure(
     summary="The erasure receipt: shredded and kept retention classes, with grounds",
 )
 def get_erasure(
-    erasureId: Annotated[str, Path(max_length=64)], actor: ActorDep, app: TenantAppDep
+    erasureId: Annotated[str, Path(max_length=64)], actor: ActorDep, app: TenantAppDep,
+    container: ContainerDep,
 ) -> dict[str, Any]:
     if actor.role not in ("admin", "auditor"):
         raise ProblemError(403, "not-permitted", "Not permitted",
                            "erasure receipts are for admins and auditors")
-    return receipt(app, app.erasure(erasureId))
+    found = app.erasure(erasureId)
+    return {**receipt(app, found), **confirmations(container.engine, actor.tenant, erasureId)}

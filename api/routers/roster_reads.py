@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query
 from api.deps import ActorDep, ContainerDep, TenantAppDep
 from api.models import Problem
 from api.problems import ProblemError
-from domain.sealing import Erased
+from domain.sealing import ERASED, Erased
+from projections import erasure
 from projections.catalogue import all_projections
 from projections.freshness import ReadModelNotFreshError, require_fresh
 from projections.roster import RosterProjection
@@ -80,6 +81,7 @@ def read_record(
         raise ProblemError(404, "not-found", "Not found", f"{collection} has no {sourcedId!r}")
     record = {_camel(k): v for k, v in row.items() if k not in _HIDDEN}
     if "personal" in record:
-        opened = app.sealer.unseal(sealed_value(record.pop("personal")))
+        sealed = record.pop("personal")
+        opened = ERASED if erasure.is_blank(sealed) else app.sealer.unseal(sealed_value(sealed))
         record.update({"personal": "erased"} if isinstance(opened, Erased) else opened)
     return record
