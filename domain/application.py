@@ -113,6 +113,8 @@ class TenantApplication(Application[UUID]):
         datastore = getattr(self.factory, "datastore")
         self.tables = TenantTables(datastore, postgres_schema=postgres_schema)
         self.tables.create_tables()
+        #: Called with the position after each save (the relay's wake-up, for instance).
+        self.after_save: list[Callable[[int], None]] = []
         self.sealer = Sealer(
             tenant=tenant,
             master_key=master_key,
@@ -946,7 +948,11 @@ class TenantApplication(Application[UUID]):
                 "read it again and retry"
             ) from None
         positions = [r.notification.id for r in recordings if r.notification.id is not None]
-        return max(positions) if positions else None
+        if not positions:
+            return None
+        for listener in self.after_save:
+            listener(max(positions))
+        return max(positions)
 
 
 def _require_enum(field: str, value: str, allowed: Iterable[str]) -> None:
