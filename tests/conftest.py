@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -47,9 +48,29 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A database of this test session alone, dropped at the end: several runs (a
+    developer's, CI's) may share the server, and a relay or a registry must never see
+    another run's tenants."""
+    server = make_url(postgres_url())
+    name = f"{server.database}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(
+        server.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def settings(backend: str, tmp_path: Path) -> Settings:
-    database_url = postgres_url() if backend == "postgres" else None
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    database_url = None
+    if backend == "postgres":
+        database_url = str(request.getfixturevalue("postgres_database_url"))
     return Settings(database_url=database_url, data_dir=tmp_path / "var")
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 
 from api.deps import ActorDep, ContainerDep, TenantAppDep
+from api.disclosures import STATUTORY_TASK, record_disclosures, user_detail_categories
 from api.models import Problem
 from api.problems import ProblemError
 from domain.sealing import ERASED, Erased
@@ -53,35 +54,56 @@ def wait_until_fresh(container: Any, tenant: str, projection: str, min_position:
                            field="min_position") from None
 
 
-@router.get(
-    "/{collection}/{sourcedId}",
-    responses={404: {"model": Problem, "description": "No such record"},
-               504: {"model": Problem, "description": "The read model did not reach min_position"}},
-    summary="A roster record as the read model holds it, personal fields unsealed (admin)",
-)
-def read_record(
-    collection: str,
-    sourcedId: Annotated[str, Path(max_length=128)],
-    actor: ActorDep,
-    app: TenantAppDep,
-    container: ContainerDep,
-    min_position: MinPosition = None,
-) -> dict[str, Any]:
-    if actor.role != "admin":
-        raise ProblemError(403, "not-permitted", "Not permitted", "roster reads are for admins")
-    table = _TABLES.get(collection)
-    if table is None:
-        raise ProblemError(404, "not-found", "Not found", f"no roster collection {collection!r}")
-    wait_until_fresh(container, actor.tenant, _ROSTER.name, min_position)
-    with container.engine.connect() as connection:
-        row = connection.execute(
-            sa.select(table).where(table.c.tenant == actor.tenant, table.c.sourced_id == sourcedId)
-        ).mappings().first()
-    if row is None:
-        raise ProblemError(404, "not-found", "Not found", f"{collection} has no {sourcedId!r}")
-    record = {_camel(k): v for k, v in row.items() if k not in _HIDDEN}
-    if "personal" in record:
-        sealed = record.pop("personal")
-        opened = ERASED if erasure.is_blank(sealed) else app.sealer.unseal(sealed_value(sealed))
-        record.update({"personal": "erased"} if isinstance(opened, Erased) else opened)
-    return record
+def _add_read_route(collection: str) -> None:
+    table = _TABLES[collection]
+
+    def read_record(
+        sourcedId: Annotated[str, Path(max_length=128)],
+        actor: ActorDep,
+        app: TenantAppDep,
+        container: ContainerDep,
+        min_position: MinPosition = None,
+    ) -> dict[str, Any]:
+        if actor.role != "admin":
+            raise ProblemError(403, "not-permitted", "Not permitted", "roster reads are for admins")
+        wait_until_fresh(container, actor.tenant, _ROSTER.name, min_position)
+        with container.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(table).where(
+                    table.c.tenant == actor.tenant, table.c.sourced_id == sourcedId
+                )
+            ).mappings().first()
+        if row is None:
+            raise ProblemError(404, "not-found", "Not found", f"{collection} has no {sourcedId!r}")
+        record = {_camel(k): v for k, v in row.items() if k not in _HIDDEN}
+        if "personal" in record:
+            sealed = record.pop("personal")
+            opened = ERASED if erasure.is_blank(sealed) else app.sealer.unseal(sealed_value(sealed))
+            record.update({"personal": "erased"} if isinstance(opened, Erased) else opened)
+            if not isinstance(opened, Erased):
+                categories = (
+                    user_detail_categories(opened) if collection == "users" else ["demographics"]
+                )
+                record_disclosures(
+                    container.engine, tenant=actor.tenant, subjects=[sourcedId],
+                    recipient=actor.subject, recipient_role=actor.role, categories=categories,
+                    basis=STATUTORY_TASK, at=container.clock(),
+                )
+        return record
+
+    router.add_api_route(
+        f"/{collection}/{{sourcedId}}",
+        read_record,
+        methods=["GET"],
+        name=f"read_{collection}",
+        responses={
+            404: {"model": Problem, "description": "No such record"},
+            504: {"model": Problem, "description": "The read model did not reach min_position"},
+        },
+        summary=f"A {collection} record as the read model holds it, personal fields unsealed "
+        "(admin)",
+    )
+
+
+for _collection in _TABLES:
+    _add_read_route(_collection)
