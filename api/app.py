@@ -6,7 +6,18 @@ from fastapi import FastAPI
 
 from api import problems
 from api.bootstrap import Container
-from api.routers import consents, erasures, health, learning, roster, roster_reads, schemas
+from api.routers import (
+    consents,
+    dashboards,
+    erasures,
+    guardians,
+    health,
+    learning,
+    roster,
+    roster_reads,
+    schemas,
+    subjects,
+)
 
 DESCRIPTION = """
 The DigiOne learning-data backbone. Every command is recorded as an immutable event;
@@ -21,7 +32,8 @@ def create_app(container: Container) -> FastAPI:
     problems.install(app)
     for router in (
         health.router, roster.router, learning.router, consents.router, erasures.router,
-        roster_reads.router, schemas.router,
+        roster_reads.router, schemas.router, dashboards.router, guardians.router,
+        subjects.router,
     ):
         app.include_router(router)
     return app

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from api import disclosures
 from api.master_key import fallback_master_keys, load_master_key
 from api.settings import Settings
 from api.tenants import Tenants
@@ -47,6 +48,7 @@ def bootstrap(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     master_key = load_master_key(settings.resolved_master_key_file)
     engine = _engine(settings)
+    disclosures.create_table(engine)
     tenants = Tenants(
         engine=engine,
         database_url=settings.database_url,

@@ -1,0 +1,685 @@
+"""The class dashboard read model: what a teacher sees of a class they teach.
+
+Per tenant and class it keeps the students (from enrollments; names stay sealed), the line
+items, every result with which one is current per (student, line item) — the latest
+correction wins — the latest attainment level per (student, objective) with its date and
+evidence, and every attainment assessed (each student's trend). Each line item's class
+distribution (mean, median, spread, min, max of scores and of numeric grades) is
+recomputed whenever one of its results changes, so the hot read is a handful of indexed
+SELECTs and no aggregation over the class (DESIGN.md, read path). Names stay sealed; on an
+erasure the shredded names are blanked and the erasure confirmed (projections/erasure.py).
+
+`read_class_dashboard` answers a dashboard page from these tables; the API and the web pages
+both call it and unseal the names it returns.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.curriculum import Curriculum, Objective
+from domain.record import ACTIVE
+from projections import erasure
+from projections.base import Handler
+from projections.record_tables import (
+    AttainmentRows,
+    ClassRows,
+    CourseRows,
+    EnrollmentRows,
+    LineItemRows,
+    ResultRows,
+    SessionRows,
+    ShreddedClasses,
+    UserRows,
+    blank_sealed,
+    is_current,
+    utc,
+)
+from streams.codec import EventEnvelope
+
+__all__ = [
+    "AttainmentCell",
+    "ClassDashboard",
+    "ClassDashboardProjection",
+    "Distribution",
+    "LineItemSummary",
+    "MissingWork",
+    "ObjectiveColumn",
+    "ResultCell",
+    "StudentRow",
+    "Term",
+    "UnknownTermError",
+    "read_class_dashboard",
+    "teaches",
+]
+
+#: Score statuses whose score says nothing of how the work went (OneRoster 1.2 scoreStatus).
+_NOT_SCORED = frozenset({"exempt", "not submitted"})
+#: The score status that makes a result count as missing work.
+NOT_SUBMITTED = "not submitted"
+_DECIMALS = 3
+
+
+class UnknownTermError(LookupError):
+    """Raised when a term filter names no academic session of the tenant."""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """How a class did on one line item: population statistics of the values given."""
+
+    count: int
+    mean: float | None = None
+    median: float | None = None
+    #: The population standard deviation (statistics.pstdev): the whole class is the data.
+    spread: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Distribution:
+        if not values:
+            return cls(count=0)
+        return cls(
+            count=len(values),
+            mean=round(statistics.fmean(values), _DECIMALS),
+            median=round(float(statistics.median(values)), _DECIMALS),
+            spread=round(statistics.pstdev(values), _DECIMALS),
+            min=float(min(values)),
+            max=float(max(values)),
+        )
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any] | None) -> Distribution:
+        return cls(count=0) if not stored else cls(**stored)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "mean": self.mean,
+            "median": self.median,
+            "spread": self.spread,
+            "min": self.min,
+            "max": self.max,
+        }
+
+
+def numeric_grade(grade: str | None) -> int | None:
+    """A Finnish numeric grade 4–10 as a number; S, H and no grade are not numbers."""
+    return int(grade) if grade is not None and grade.isdigit() else None
+
+
+class ClassDashboardProjection:
+    """The teacher's class dashboards of every tenant."""
+
+    version: int = 1
+    families: tuple[str, ...] = ("roster", "assessment", "attainment", "privacy")
+
+    def __init__(self, name: str = "class_dashboard") -> None:
+        self.name = name
+        self.metadata = sa.MetaData()
+        m, p = self.metadata, name
+        self.shredded = ShreddedClasses(m, prefix=p)
+        self.users = UserRows(m, prefix=p, shredded=self.shredded)
+        self.courses = CourseRows(m, prefix=p)
+        self.classes = ClassRows(m, prefix=p)
+        self.sessions = SessionRows(m, prefix=p)
+        self.enrollments = EnrollmentRows(m, prefix=p)
+        self.line_items = LineItemRows(m, prefix=p)
+        self.results = ResultRows(m, prefix=p, on_settled=self._line_item_changed)
+        self.attainments = AttainmentRows(m, prefix=p, history=True)
+        assert self.attainments.history is not None
+        self.attainment_history: sa.Table = self.attainments.history
+        #: Per line item: its class distribution, kept current as results change.
+        self.line_item_stats = sa.Table(
+            f"{p}_line_item_stats",
+            m,
+            sa.Column("tenant", sa.String(32), primary_key=True),
+            sa.Column("line_item", sa.String(128), primary_key=True),
+            sa.Column("class_sourced_id", sa.String(128), nullable=False),
+            sa.Column("results", sa.Integer, nullable=False),
+            sa.Column("scores", sa.JSON, nullable=False),
+            sa.Column("grades", sa.JSON, nullable=False),
+            sa.Column("score_statuses", sa.JSON, nullable=False),
+            sa.Index(f"{p}_line_item_stats_class", "tenant", "class_sourced_id"),
+        )
+        handlers: dict[str, Handler] = {}
+        for block in (
+            self.users,
+            self.courses,
+            self.classes,
+            self.sessions,
+            self.enrollments,
+            self.line_items,
+            self.results,
+            self.attainments,
+        ):
+            handlers.update(block.handlers)
+        self.confirmations = erasure.confirmations_table(m, prefix=p)
+        for shredding in erasure.SHREDDING_EVENTS:
+            handlers[shredding] = self._erased
+        self.handlers: Mapping[str, Handler] = handlers
+
+    def _erased(self, c: Connection, e: EventEnvelope) -> None:
+        """Blanks the subject's sealed names of the shredded classes, then confirms."""
+        subject = erasure.subject_of(c, self.confirmations, e)
+        shredded = erasure.shredded_classes(e)
+        self.shredded.add(c, e.tenant, subject, shredded)
+        u = self.users.table
+        blank_sealed(c, u, "personal", shredded, u.c.tenant == e.tenant, u.c.sourced_id == subject)
+        erasure.confirm(c, self.confirmations, e, subject)
+
+    def _line_item_changed(
+        self, c: Connection, tenant: str, school_class: str, line_item: str | None
+    ) -> None:
+        if line_item is None:
+            return
+        r, s = self.results.table, self.line_item_stats
+        rows = c.execute(
+            sa.select(r.c.score, r.c.grade, r.c.score_status).where(
+                r.c.tenant == tenant, r.c.line_item == line_item, r.c.current.is_(True)
+            )
+        ).all()
+        scores = [float(row.score) for row in rows
+                  if row.score is not None and row.score_status not in _NOT_SCORED]
+        grades = [g for g in (numeric_grade(row.grade) for row in rows) if g is not None]
+        statuses = Counter(str(row.score_status) for row in rows)
+        c.execute(s.delete().where(s.c.tenant == tenant, s.c.line_item == line_item))
+        c.execute(
+            s.insert().values(
+                tenant=tenant,
+                line_item=line_item,
+                class_sourced_id=school_class,
+                results=len(rows),
+                scores=Distribution.of(scores).as_dict(),
+                grades=Distribution.of([float(g) for g in grades]).as_dict(),
+                score_statuses=dict(sorted(statuses.items())),
+            )
+        )
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """An academic session a dashboard is narrowed to (both dates inclusive)."""
+
+    sourced_id: str
+    title: str
+    start_date: date
+    end_date: date
+
+    def holds(self, day: date) -> bool:
+        return self.start_date <= day <= self.end_date
+
+
+@dataclass(frozen=True)
+class ObjectiveColumn:
+    """A curriculum objective of the class, and whether anyone in it has been assessed on it."""
+
+    code: str
+    subject: str
+    title_fi: str | None
+    title_en: str | None
+    assessed: bool
+
+
+@dataclass(frozen=True)
+class LineItemSummary:
+    sourced_id: str
+    title: str
+    category: str
+    assign_date: datetime
+    due_date: datetime
+    objectives: list[str]
+    result_min: float | None
+    result_max: float | None
+    results: int
+    score_statuses: dict[str, int]
+    scores: Distribution
+    grades: Distribution
+
+
+@dataclass(frozen=True)
+class AttainmentCell:
+    level: int
+    assessed_at: date
+    evidence: list[str]
+
+
+@dataclass(frozen=True)
+class ResultCell:
+    sourced_id: str
+    score: float | None
+    grade: str | None
+    score_status: str
+    assessed_at: date
+
+
+@dataclass(frozen=True)
+class MissingWork:
+    line_item: str
+    title: str
+    due_date: datetime
+    #: "no result" or "not submitted".
+    reason: str
+
+
+@dataclass(frozen=True)
+class LevelPoint:
+    day: date
+    objective: str
+    level: int
+
+
+@dataclass(frozen=True)
+class GradePoint:
+    day: date
+    grade: int
+    line_item: str | None
+
+
+@dataclass
+class StudentRow:
+    sourced_id: str
+    #: The sealed personal fields (names …) as stored; None when the user is not known yet.
+    personal: dict[str, Any] | None
+    attainments: dict[str, AttainmentCell] = field(default_factory=dict)
+    results: dict[str, ResultCell] = field(default_factory=dict)
+    missing: list[MissingWork] = field(default_factory=list)
+    level_trend: list[LevelPoint] = field(default_factory=list)
+    grade_trend: list[GradePoint] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClassDashboard:
+    sourced_id: str
+    title: str
+    class_code: str | None
+    course: str
+    school: str
+    subject_codes: list[str]
+    grades: list[str]
+    terms: list[str]
+    term: Term | None
+    subject: str | None
+    objectives: list[ObjectiveColumn]
+    line_items: list[LineItemSummary]
+    students: list[StudentRow]
+    total_students: int
+    limit: int
+    offset: int
+
+    @property
+    def unassessed_objectives(self) -> list[ObjectiveColumn]:
+        return [o for o in self.objectives if not o.assessed]
+
+
+def teaches(
+    connection: Connection,
+    projection: ClassDashboardProjection,
+    *,
+    tenant: str,
+    teacher: str,
+    class_id: str,
+    today: date,
+) -> bool:
+    """Whether `teacher` has an active teacher enrollment in an active class on `today`."""
+    e, k = projection.enrollments.table, projection.classes.table
+    rows = connection.execute(
+        sa.select(e.c.begin_date, e.c.end_date)
+        .join(k, sa.and_(k.c.tenant == e.c.tenant, k.c.sourced_id == e.c.class_sourced_id))
+        .where(
+            e.c.tenant == tenant,
+            e.c.class_sourced_id == class_id,
+            e.c.role == "teacher",
+            e.c.user_sourced_id == teacher,
+            e.c.status == ACTIVE,
+            k.c.status == ACTIVE,
+        )
+    ).all()
+    return any(is_current(row.begin_date, row.end_date, today) for row in rows)
+
+
+def read_class_dashboard(
+    connection: Connection,
+    projection: ClassDashboardProjection,
+    *,
+    tenant: str,
+    class_id: str,
+    now: datetime,
+    curriculum: Curriculum,
+    term: str | None = None,
+    subject: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> ClassDashboard | None:
+    """One page of a class's dashboard (students `offset`…`offset + limit`, by sourcedId).
+
+    `term` keeps line items due within the academic session's dates, their results, and
+    results without a line item, attainments and trend points dated within it. `subject`
+    keeps the objectives of that subject, and line items and results linked to one of them
+    (or linked to none, in a class of that subject). Class distributions are over every
+    current result of a line item. None when the class is not in the read model.
+    """
+    p = projection
+    k = p.classes.table
+    klass = connection.execute(
+        sa.select(k).where(k.c.tenant == tenant, k.c.sourced_id == class_id, k.c.status == ACTIVE)
+    ).first()
+    if klass is None:
+        return None
+    subject_codes, grades = list(klass.subject_codes), list(klass.grades)
+    if not subject_codes or not grades:
+        c = p.courses.table
+        course = connection.execute(
+            sa.select(c.c.subject_codes, c.c.grades).where(
+                c.c.tenant == tenant, c.c.sourced_id == klass.course
+            )
+        ).first()
+        if course is not None:
+            subject_codes = subject_codes or list(course.subject_codes)
+            grades = grades or list(course.grades)
+    window = _term(connection, p, tenant, term) if term is not None else None
+    scope = _Scope(window, subject, subject_codes)
+
+    students, total = _students_page(
+        connection, p, tenant, class_id, today=now.date(), limit=limit, offset=offset
+    )
+    line_items = _line_items(connection, p, tenant, class_id, scope)
+    rows = _student_rows(connection, p, tenant, class_id, students, line_items, scope, now)
+    assessed = _assessed_objectives(connection, p, tenant, class_id, scope)
+    return ClassDashboard(
+        sourced_id=class_id,
+        title=klass.title,
+        class_code=klass.class_code,
+        course=klass.course,
+        school=klass.school,
+        subject_codes=subject_codes,
+        grades=grades,
+        terms=list(klass.terms),
+        term=window,
+        subject=subject,
+        objectives=_objective_columns(curriculum, subject_codes, grades, scope, assessed),
+        line_items=line_items,
+        students=rows,
+        total_students=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The term and subject filters, as predicates."""
+
+    term: Term | None
+    subject: str | None
+    class_subjects: list[str]
+
+    def day(self, day: date) -> bool:
+        return self.term is None or self.term.holds(day)
+
+    def objective(self, code: str) -> bool:
+        return self.subject is None or code.startswith(f"{self.subject}.")
+
+    def linked(self, objectives: Iterable[str]) -> bool:
+        """Whether something linked to these objectives belongs to the subject filtered by."""
+        if self.subject is None:
+            return True
+        codes = list(objectives)
+        if not codes:
+            return self.subject in self.class_subjects
+        return any(self.objective(code) for code in codes)
+
+
+def _term(connection: Connection, p: ClassDashboardProjection, tenant: str, term: str) -> Term:
+    s = p.sessions.table
+    row = connection.execute(
+        sa.select(s.c.sourced_id, s.c.title, s.c.start_date, s.c.end_date).where(
+            s.c.tenant == tenant, s.c.sourced_id == term, s.c.status == ACTIVE
+        )
+    ).first()
+    if row is None:
+        raise UnknownTermError(f"term {term!r} is not an academic session of this tenant")
+    return Term(row.sourced_id, row.title, row.start_date, row.end_date)
+
+
+def _students_page(
+    connection: Connection,
+    p: ClassDashboardProjection,
+    tenant: str,
+    class_id: str,
+    *,
+    today: date,
+    limit: int,
+    offset: int,
+) -> tuple[dict[str, date | None], int]:
+    """The page's students (enrolled today) with the day each joined; and how many in all."""
+    e = p.enrollments.table
+    joined: dict[str, date | None] = {}
+    for row in connection.execute(
+        sa.select(e.c.user_sourced_id, e.c.begin_date, e.c.end_date).where(
+            e.c.tenant == tenant,
+            e.c.class_sourced_id == class_id,
+            e.c.role == "student",
+            e.c.status == ACTIVE,
+        )
+    ):
+        if not is_current(row.begin_date, row.end_date, today):
+            continue
+        user = str(row.user_sourced_id)
+        earlier = joined.get(user, row.begin_date)
+        begin = row.begin_date
+        joined[user] = None if earlier is None or begin is None else min(earlier, begin)
+    ordered = sorted(joined)
+    return {user: joined[user] for user in ordered[offset : offset + limit]}, len(ordered)
+
+
+def _line_items(
+    connection: Connection, p: ClassDashboardProjection, tenant: str, class_id: str, scope: _Scope
+) -> list[LineItemSummary]:
+    li, st = p.line_items.table, p.line_item_stats
+    rows = connection.execute(
+        sa.select(li, st.c.results, st.c.scores, st.c.grades, st.c.score_statuses)
+        .select_from(
+            li.outerjoin(st, sa.and_(st.c.tenant == li.c.tenant, st.c.line_item == li.c.sourced_id))
+        )
+        .where(li.c.tenant == tenant, li.c.class_sourced_id == class_id, li.c.status == ACTIVE)
+    ).all()
+    items = [
+        LineItemSummary(
+            sourced_id=row.sourced_id,
+            title=row.title,
+            category=row.category,
+            assign_date=utc(row.assign_date),
+            due_date=utc(row.due_date),
+            objectives=list(row.objectives),
+            result_min=row.result_min,
+            result_max=row.result_max,
+            results=row.results or 0,
+            score_statuses=dict(row.score_statuses or {}),
+            scores=Distribution.from_dict(row.scores),
+            grades=Distribution.from_dict(row.grades),
+        )
+        for row in rows
+        if scope.day(utc(row.due_date).date()) and scope.linked(row.objectives)
+    ]
+    return sorted(items, key=lambda i: (i.due_date, i.sourced_id))
+
+
+def _student_rows(
+    connection: Connection,
+    p: ClassDashboardProjection,
+    tenant: str,
+    class_id: str,
+    students: dict[str, date | None],
+    line_items: list[LineItemSummary],
+    scope: _Scope,
+    now: datetime,
+) -> list[StudentRow]:
+    if not students:
+        return []
+    ids = list(students)
+    u, r, a, h = p.users.table, p.results.table, p.attainments.table, p.attainment_history
+    personal = {
+        str(row.sourced_id): dict(row.personal)
+        for row in connection.execute(
+            sa.select(u.c.sourced_id, u.c.personal).where(
+                u.c.tenant == tenant, u.c.sourced_id.in_(ids)
+            )
+        )
+    }
+    rows = {sid: StudentRow(sourced_id=sid, personal=personal.get(sid)) for sid in ids}
+    selected = {item.sourced_id for item in line_items}
+
+    for row in connection.execute(
+        sa.select(r)
+        .where(
+            r.c.tenant == tenant,
+            r.c.class_sourced_id == class_id,
+            r.c.student.in_(ids),
+            r.c.current.is_(True),
+        )
+        .order_by(r.c.assessed_at, r.c.last_position)
+    ):
+        student = rows[str(row.student)]
+        if row.line_item is None:
+            if not (scope.day(row.assessed_at) and scope.linked(row.objectives)):
+                continue
+        elif row.line_item not in selected:
+            continue
+        else:
+            student.results[row.line_item] = ResultCell(
+                row.sourced_id, row.score, row.grade, row.score_status, row.assessed_at
+            )
+        grade = numeric_grade(row.grade)
+        if grade is not None:
+            student.grade_trend.append(GradePoint(row.assessed_at, grade, row.line_item))
+
+    history = connection.execute(
+        sa.select(h)
+        .where(h.c.tenant == tenant, h.c.class_sourced_id == class_id, h.c.student.in_(ids))
+        .order_by(h.c.assessed_at, h.c.aggregate_id, h.c.version)
+    ).all()
+    for row in history:
+        if scope.day(row.assessed_at) and scope.objective(row.objective):
+            point = LevelPoint(row.assessed_at, row.objective, row.level)
+            rows[str(row.student)].level_trend.append(point)
+    if scope.term is None:
+        for row in connection.execute(
+            sa.select(a).where(
+                a.c.tenant == tenant, a.c.class_sourced_id == class_id, a.c.student.in_(ids)
+            )
+        ):
+            if scope.objective(row.objective):
+                cell = AttainmentCell(row.level, row.assessed_at, list(row.evidence))
+                rows[str(row.student)].attainments[row.objective] = cell
+    else:
+        # The level as of the term: the latest assessment within it (by aggregate version).
+        for row in sorted(history, key=lambda x: x.version):
+            if scope.day(row.assessed_at) and scope.objective(row.objective):
+                cell = AttainmentCell(row.level, row.assessed_at, list(row.evidence))
+                rows[str(row.student)].attainments[row.objective] = cell
+
+    for sid, student in rows.items():
+        student.missing = _missing_work(student, line_items, joined=students[sid], now=now)
+    return list(rows.values())
+
+
+def _missing_work(
+    student: StudentRow, line_items: list[LineItemSummary], *, joined: date | None, now: datetime
+) -> list[MissingWork]:
+    """Line items past due with no result of the student, or one `not submitted`.
+
+    Work due before the student joined the class is not theirs to miss.
+    """
+    missing = []
+    for item in line_items:
+        if item.due_date >= now or (joined is not None and item.due_date.date() < joined):
+            continue
+        result = student.results.get(item.sourced_id)
+        if result is None:
+            missing.append(MissingWork(item.sourced_id, item.title, item.due_date, "no result"))
+        elif result.score_status == NOT_SUBMITTED:
+            missing.append(MissingWork(item.sourced_id, item.title, item.due_date, NOT_SUBMITTED))
+    return missing
+
+
+def _assessed_objectives(
+    connection: Connection, p: ClassDashboardProjection, tenant: str, class_id: str, scope: _Scope
+) -> set[str]:
+    """The objectives anyone in the class has an attainment level of (within the term)."""
+    if scope.term is None:
+        a = p.attainments.table
+        query = sa.select(a.c.objective).where(a.c.tenant == tenant, a.c.class_sourced_id == class_id)
+    else:
+        h = p.attainment_history
+        query = sa.select(h.c.objective).where(
+            h.c.tenant == tenant,
+            h.c.class_sourced_id == class_id,
+            h.c.assessed_at >= scope.term.start_date,
+            h.c.assessed_at <= scope.term.end_date,
+        )
+    return {str(code) for code in connection.execute(query.distinct()).scalars()}
+
+
+def _objective_columns(
+    curriculum: Curriculum,
+    subject_codes: list[str],
+    grades: list[str],
+    scope: _Scope,
+    assessed: set[str],
+) -> list[ObjectiveColumn]:
+    """The class's curriculum objectives (its subjects, in its grade band), then any other
+    objective someone in the class was assessed on."""
+    known = {o.code: o for o in curriculum.objectives()}
+    codes = [o.code for o in class_objectives(curriculum, subject_codes, grades)]
+    codes += sorted(assessed - set(codes))
+    columns = []
+    for code in codes:
+        if not scope.objective(code):
+            continue
+        objective = known.get(code)
+        columns.append(
+            ObjectiveColumn(
+                code=code,
+                subject=objective.subject if objective else code.split(".")[0],
+                title_fi=objective.title_fi if objective else None,
+                title_en=objective.title_en if objective else None,
+                assessed=code in assessed,
+            )
+        )
+    return columns
+
+
+def class_objectives(
+    curriculum: Curriculum, subject_codes: Sequence[str], grades: Sequence[str]
+) -> list[Objective]:
+    """The curriculum objectives of the subjects, e.g. MA → MA.3-6.*, narrowed to the grade
+    bands that hold one of the grades (OneRoster grades such as "04") when any are given."""
+    levels = {int(g) for g in grades if g.strip().isdigit()}
+    chosen = []
+    for subject in dict.fromkeys(subject_codes):
+        for objective in curriculum.objectives(subject):
+            band = _band(objective.grades)
+            if not levels or band is None or any(band[0] <= g <= band[1] for g in levels):
+                chosen.append(objective)
+    return chosen
+
+
+def _band(grades: str) -> tuple[int, int] | None:
+    """A grade band such as "3-6" as (3, 6); None when it is not one."""
+    low, dash, high = grades.partition("-")
+    if low.isdigit() and (high.isdigit() if dash else True):
+        return int(low), int(high if dash else low)
+    return None

@@ -1,0 +1,93 @@
+"""The disclosure record: who received which category of a person's data, when, on what basis."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.bootstrap import Container
+from api.disclosures import (
+    STATUTORY_TASK,
+    UnknownDisclosureCategoryError,
+    disclosures_of,
+    record_disclosures,
+)
+from tests.access.conftest import Pupil, export, head
+from tests.conftest import FakeClock
+
+
+def test_the_export_lists_an_admins_earlier_read_of_the_student_with_its_date_category_and_basis(
+    running: TestClient, container: Container, tenant: str, pupil: Pupil
+) -> None:
+    read = running.get(f"/api/v1/roster/users/stu-1?min_position={head(container, tenant)}",
+                       headers=pupil.school.admin)
+    assert read.status_code == 200, read.text
+
+    document = export(running, pupil.school.guardian, "stu-1").json()
+
+    assert [
+        (d["recipient"], d["recipientRole"], d["category"], d["basis"], d["day"], d["count"])
+        for d in document["disclosures"]
+    ] == [
+        ("admin-1", "admin", "contact", "statutory task", "2026-03-02", 1),
+        ("admin-1", "admin", "identity", "statutory task", "2026-03-02", 1),
+    ]
+    assert document["disclosures"][0]["firstAt"].startswith("2026-03-02T09:30")
+
+
+def test_an_export_is_itself_recorded_as_a_disclosure_of_all_data_to_its_caller(
+    running: TestClient, container: Container, tenant: str, pupil: Pupil
+) -> None:
+    export(running, pupil.school.guardian, "stu-1", at_least=head(container, tenant))
+
+    document = export(running, pupil.school.admin, "stu-1").json()
+
+    assert [
+        (d["recipient"], d["recipientRole"], d["category"], d["basis"])
+        for d in document["disclosures"]
+    ] == [("grd-1", "guardian", "all", "right of access (GDPR art. 15)")]
+
+
+def test_disclosures_to_one_recipient_on_one_day_are_one_row_with_first_and_last_time_and_count(
+    container: Container, tenant: str, clock: FakeClock
+) -> None:
+    first = clock()
+    for _ in range(3):
+        record_disclosures(container.engine, tenant=tenant, subjects=["stu-1", "stu-2", "stu-1"],
+                           recipient="tch-1", recipient_role="teacher",
+                           categories=["assessment"], basis=STATUTORY_TASK, at=clock())
+        clock.advance(minutes=20)
+
+    [row] = disclosures_of(container.engine, tenant, "stu-1")
+
+    assert (row.recipient, row.category, row.day) == ("tch-1", "assessment", first.date())
+    assert row.count == 3
+    assert (row.first_at, row.last_at) == (first, first + timedelta(minutes=40))
+
+
+def test_a_disclosure_on_another_day_is_a_row_of_its_own(
+    container: Container, tenant: str, clock: FakeClock
+) -> None:
+    for _ in range(2):
+        record_disclosures(container.engine, tenant=tenant, subjects=["stu-1"],
+                           recipient="oppimissovellus", recipient_role="service",
+                           categories=["identity"], basis="consent 7b1c", at=clock())
+        clock.advance(days=1)
+
+    rows = disclosures_of(container.engine, tenant, "stu-1")
+
+    assert [(r.day, r.count) for r in rows] == [(date(2026, 3, 2), 1), (date(2026, 3, 3), 1)]
+    assert {r.basis for r in rows} == {"consent 7b1c"}
+
+
+def test_a_disclosure_under_an_unknown_category_is_refused_and_nothing_is_recorded(
+    container: Container, tenant: str
+) -> None:
+    with pytest.raises(UnknownDisclosureCategoryError):
+        record_disclosures(container.engine, tenant=tenant, subjects=["stu-1"],
+                           recipient="tch-1", recipient_role="teacher",
+                           categories=["assessment", "grades"], basis=STATUTORY_TASK)
+
+    assert disclosures_of(container.engine, tenant, "stu-1") == []
