@@ -317,6 +317,13 @@ def _run_sections(
                     seconds=sizes.freshness_seconds,
                     progress=progress,
                 )
+                erasures = _measure_erasure_latency(
+                    base_url,
+                    admin_token,
+                    # Users the freshness load wrote (its pool: about two seconds' worth).
+                    subjects=[f"bench-fresh-{i}" for i in range(min(ERASURES, _pool(sizes)))],
+                    progress=progress,
+                )
             insert = _create_raw_table(conninfo, schema=_schema(tenants.http))
             sequential = _measure_raw_commits(
                 conninfo, insert, count=sizes.commands, concurrency=1, progress=progress
@@ -343,6 +350,8 @@ def _run_sections(
         **relay,
         **rebuild,
         **_freshness_results(freshness),
+        "erasure_confirmed": erasures.confirmed.summary(unit="erasures/s", success="confirmed"),
+        "erasure_accepted": erasures.accepted.summary(unit="requests/s", success="202"),
     }
 
 
@@ -939,6 +948,62 @@ def _freshness_results(load: FreshnessLoad) -> dict[str, dict[str, Any]]:
     }
 
 
+# -- 5. erasure latency: request → every projection confirmed -----------------------------
+
+#: How many subjects (users written by the freshness load) are erased, one after another.
+ERASURES = 20
+
+
+def _pool(sizes: Sizes) -> int:
+    """How many distinct users the freshness load writes (see _measure_freshness)."""
+    total = max(1, round(sizes.freshness_rate * sizes.freshness_seconds))
+    return max(1, min(total, round(sizes.freshness_rate * 2)))
+
+
+@dataclass(frozen=True)
+class ErasureLoad:
+    """Per erasure: until the 202 answer, and until the receipt showed every projection."""
+
+    accepted: Load
+    confirmed: Load
+
+
+def _measure_erasure_latency(
+    base_url: str, admin_token: str, *, subjects: Sequence[str], progress: Progress
+) -> ErasureLoad:
+    """Erases each subject in turn and times, from the request, the 202 answer and the
+    moment `GET /api/v1/erasures/{id}` reports `allProjectionsConfirmedAt`."""
+    accepted: list[Sample] = []
+    confirmed: list[Sample] = []
+    task = progress.add_task("POST /api/v1/erasures, until confirmed", total=len(subjects))
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    began = time.perf_counter()
+    with httpx.Client(base_url=base_url, timeout=_READ_TIMEOUT_SECONDS, headers=headers) as http:
+        for subject in subjects:
+            start = time.perf_counter()
+            answer = http.post(
+                "/api/v1/erasures", json={"subject": subject, "reason": "benchmark"}
+            )
+            accepted.append((time.perf_counter() - start, str(answer.status_code)))
+            outcome = f"refused {answer.status_code}"
+            if answer.status_code == 202:
+                receipt = f"/api/v1/erasures/{answer.json()['erasureId']}"
+                deadline = start + _READ_TIMEOUT_SECONDS
+                outcome = "timed out"
+                while time.perf_counter() < deadline:
+                    if http.get(receipt).json().get("allProjectionsConfirmedAt"):
+                        outcome = "confirmed"
+                        break
+                    time.sleep(0.005)
+            confirmed.append((time.perf_counter() - start, outcome))
+            progress.advance(task)
+    window = time.perf_counter() - began
+    return ErasureLoad(
+        accepted=Load(seconds=window, samples=accepted),
+        confirmed=Load(seconds=window, samples=confirmed),
+    )
+
+
 # -- the server under test -------------------------------------------------------------------
 
 
@@ -1111,6 +1176,24 @@ def _comparisons(sizes: Sizes, concurrency: int) -> list[Comparison]:
             measured="rebuild_roster",
             baseline="bare_batched_insert",
             baseline_name="bare batched insert",
+        ),
+        Comparison(
+            key="erasure_p50_to_accepted",
+            section="erasure",
+            name="erasure: request → all projections confirmed, p50",
+            measured="erasure_confirmed",
+            baseline="erasure_accepted",
+            baseline_name="erasure request answered (202), p50",
+            metric="p50_ms",
+        ),
+        Comparison(
+            key="erasure_p99_to_accepted",
+            section="erasure",
+            name="erasure: request → all projections confirmed, p99",
+            measured="erasure_confirmed",
+            baseline="erasure_accepted",
+            baseline_name="erasure request answered (202), p99",
+            metric="p99_ms",
         ),
         Comparison(
             key="freshness_p50_to_bare_read",

@@ -21,7 +21,7 @@ BENCH_DATABASE = "digione_bench_smoke"
 TINY = Sizes(
     commands=60, relay_events=200, rebuild_students=30, freshness_rate=5.0, freshness_seconds=2.0
 )
-SECTIONS = {"commands", "relay", "rebuild", "freshness"}
+SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure"}
 
 
 class BenchRun(NamedTuple):
@@ -74,6 +74,8 @@ def test_each_section_did_what_its_size_asked(report: dict[str, Any]) -> None:
     commands = round(TINY.freshness_rate * TINY.freshness_seconds)
     assert results["freshness"]["count"] == results["bare_read"]["count"] == commands
     assert results["freshness"]["p99_ms"] >= results["freshness"]["p50_ms"] > 0
+    assert results["erasure_confirmed"]["failed"] == results["erasure_accepted"]["failed"] == 0
+    assert results["erasure_confirmed"]["count"] >= 1
 
 
 @pytest.mark.postgres
