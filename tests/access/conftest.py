@@ -44,6 +44,14 @@ def pupil(running: TestClient, container: Container, tenant: str) -> Pupil:
     given, family, comment = "Ainomaija", "Zetterqvist", "Hienoa työtä jakolaskussa."
     school = a_school(running, container, tenant, student_name=(given, family))
     born(running, school, "stu-1", "2016-05-04")
+    # A new tenant's topics are found by the runner's next refresh: start every test from a
+    # projected school, so a read's own wait measures freshness, not the runner's start.
+    at = head(container, tenant)
+    wait_for(
+        lambda: all(container.status.position(tenant, name) >= at
+                    for name in container.status.projection_names),
+        within=60, what="every projection to reach the school's events",
+    )
     return Pupil(school, given, family, comment)
 
 

@@ -77,6 +77,10 @@ def test_an_erased_students_name_and_feedback_are_unreadable_in_every_store(
         "student": "stu-1", "class": "cls-4a", "objective": "MA.3-6.T5", "level": 3,
         "assessedAt": "2026-02-20"}).status_code == 201
     head = container.tenants.get(tenant).head_position()
+    # A new tenant's topics are found by the runner's next refresh: wait for the projections.
+    _wait(lambda: all(container.status.position(tenant, name) >= head
+                      for name in container.status.projection_names),
+          within=60, what="every projection to reach the school's events")
     before = client.get(f"/api/v1/roster/users/stu-1?min_position={head}", headers=school.admin)
     assert before.json()["givenName"] == given  # it was readable, through every layer
 
