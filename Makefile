@@ -22,9 +22,13 @@ $(INSTALLED): pyproject.toml
 run: venv
 	$(VENV)/bin/digione serve --demo
 
+# The browser tests (tests/web) drive Debian's chromium; Playwright never downloads one.
+# Four workers on two cores: most tests wait on PostgreSQL and the broker, not the CPU;
+# whole files go to one worker, so a module's fixtures are built once.
 test: venv
 	bash scripts/ensure-postgres.sh $(TEST_DATABASE)
-	DIGIONE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	DIGIONE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/python -m pytest -q -n 4 --dist loadfile $(PYTEST_ARGS)
 
 bench: venv
 	$(VENV)/bin/digione bench

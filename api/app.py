@@ -18,6 +18,7 @@ from api.routers import (
     schemas,
     subjects,
 )
+from api.web import create_router as create_web_router
 
 DESCRIPTION = """
 The DigiOne learning-data backbone. Every command is recorded as an immutable event;
@@ -36,4 +37,5 @@ def create_app(container: Container) -> FastAPI:
         subjects.router,
     ):
         app.include_router(router)
+    app.include_router(create_web_router())
     return app

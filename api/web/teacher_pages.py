@@ -1,0 +1,246 @@
+"""The teacher's pages: their classes, a class's dashboard, and one student's progress.
+
+The dashboard comes from `class_dashboard_for`, the function behind
+GET /api/v1/dashboards/classes/{classSourcedId}, so a page refuses whom the API refuses.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Path, Query
+from sqlalchemy.engine import Connection
+from starlette.responses import Response
+
+from api.reading import not_permitted, read_model
+from api.routers.dashboards import DASHBOARD, class_dashboard_for
+from api.routers.roster_reads import MinPosition, wait_until_fresh
+from api.web.charts import TimeChart, range_bar, time_chart
+from api.web.i18n import Translator
+from api.web.rendering import PageDep, PageRoute, freshness, render
+from api.web.session import SignedIn, SignedInDep
+from domain.record import ACTIVE
+from projections.class_dashboard import teaches
+
+router = APIRouter(prefix="/ui/teacher", route_class=PageRoute)
+
+#: Students per page of the heatmap.
+PAGE_SIZE = 30
+#: Enough for any class: a student's page reads the whole class to find them.
+_WHOLE_CLASS = 10_000
+_NOT_A_TEACHER = "these pages are for teachers"
+_GRADE_SCALE = (4.0, 10.0)
+
+ClassId = Annotated[str, Path(max_length=128)]
+
+
+def _require_teacher(who: SignedIn) -> None:
+    if who.actor.role != "teacher":
+        raise not_permitted(_NOT_A_TEACHER)
+
+
+@router.get("")
+def my_classes(page: PageDep, who: SignedInDep, min_position: MinPosition = None) -> Response:
+    _require_teacher(who)
+    container = page.container
+    wait_until_fresh(container, who.actor.tenant, DASHBOARD.name, min_position)
+    with read_model(container) as connection:
+        classes = taught_classes(
+            connection, tenant=who.actor.tenant, teacher=who.actor.subject,
+            today=container.clock().date(),
+        )
+    return render(page, "teacher_classes.html", who=who.actor, classes=classes,
+                  freshness=freshness(container, who.actor, DASHBOARD.name))
+
+
+@router.get("/classes/{class_id}")
+def class_page(
+    class_id: ClassId,
+    page: PageDep,
+    who: SignedInDep,
+    term: Annotated[str | None, Query(max_length=128)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    min_position: MinPosition = None,
+) -> Response:
+    _require_teacher(who)
+    container = page.container
+    wait_until_fresh(container, who.actor.tenant, DASHBOARD.name, min_position)
+    dashboard = class_dashboard_for(
+        container, who.app, who.actor, class_id, term=term or None, limit=PAGE_SIZE,
+        offset=offset,
+    )
+    total = dashboard["page"]["total"]
+    return render(
+        page, "class_dashboard.html", who=who.actor, d=dashboard,
+        freshness=freshness(container, who.actor, DASHBOARD.name),
+        term=term or "",
+        line_items=[_line_item_view(item) for item in dashboard["lineItems"]],
+        previous_offset=max(offset - PAGE_SIZE, 0) if offset > 0 else None,
+        next_offset=offset + PAGE_SIZE if offset + PAGE_SIZE < total else None,
+        first=min(offset + 1, total), last=min(offset + PAGE_SIZE, total),
+    )
+
+
+@router.get("/classes/{class_id}/students/{student_id}")
+def student_page(
+    class_id: ClassId,
+    student_id: Annotated[str, Path(max_length=128)],
+    page: PageDep,
+    who: SignedInDep,
+    min_position: MinPosition = None,
+) -> Response:
+    _require_teacher(who)
+    container = page.container
+    wait_until_fresh(container, who.actor.tenant, DASHBOARD.name, min_position)
+    dashboard = class_dashboard_for(container, who.app, who.actor, class_id, limit=_WHOLE_CLASS)
+    student = next((s for s in dashboard["students"] if s["sourcedId"] == student_id), None)
+    if student is None:
+        return render(page, "message.html", status=404, who=who.actor,
+                      title=page.t("error_title_404"), text=page.t("student_not_in_class"))
+    missing: list[dict[str, Any]] = next(
+        (m["lineItems"] for m in dashboard["missingWork"] if m["student"] == student_id), []
+    )
+    return render(
+        page, "student_progress.html", who=who.actor, d=dashboard, s=student, missing=missing,
+        progress=progress_charts(student, dashboard["objectives"], page.t),
+        item_titles={i["sourcedId"]: i["title"] for i in dashboard["lineItems"]},
+        freshness=freshness(container, who.actor, DASHBOARD.name),
+    )
+
+
+# -- the classes a teacher teaches ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaughtClass:
+    sourced_id: str
+    title: str
+    class_code: str | None
+    subject_codes: list[str]
+    grades: list[str]
+
+
+def taught_classes(
+    connection: Connection, *, tenant: str, teacher: str, today: date
+) -> list[TaughtClass]:
+    """The active classes `teacher` teaches on `today`, by title.
+
+    The read API has no list of a teacher's classes yet; this finds the candidates in the
+    dashboard read model and keeps those `teaches` (the dashboard's own rule) accepts, so
+    the list never offers a class whose dashboard would be refused.
+    """
+    e, k = DASHBOARD.enrollments.table, DASHBOARD.classes.table
+    rows = connection.execute(
+        sa.select(k.c.sourced_id, k.c.title, k.c.class_code, k.c.subject_codes, k.c.grades)
+        .join(e, sa.and_(e.c.tenant == k.c.tenant, e.c.class_sourced_id == k.c.sourced_id))
+        .where(
+            k.c.tenant == tenant,
+            k.c.status == ACTIVE,
+            e.c.user_sourced_id == teacher,
+            e.c.role == "teacher",
+        )
+        .distinct()
+        .order_by(k.c.title, k.c.sourced_id)
+    ).all()
+    return [
+        TaughtClass(row.sourced_id, row.title, row.class_code, list(row.subject_codes or []),
+                    [g.lstrip("0") or g for g in row.grades or []])
+        for row in rows
+        if teaches(connection, DASHBOARD, tenant=tenant, teacher=teacher,
+                   class_id=row.sourced_id, today=today)
+    ]
+
+
+# -- what the templates draw ---------------------------------------------------------------
+
+
+def _line_item_view(item: dict[str, Any]) -> dict[str, Any]:
+    """A line item with the bars of its class distribution (points and grades)."""
+    scores = item["scores"]
+    low = item["resultValueMin"] if item["resultValueMin"] is not None else 0.0
+    high = item["resultValueMax"] if item["resultValueMax"] is not None else scores.get("max")
+    return {
+        **item,
+        "scoreBar": range_bar(scores, low=float(low), high=float(high or 0)),
+        "gradeBar": range_bar(item["grades"], low=_GRADE_SCALE[0], high=_GRADE_SCALE[1]),
+    }
+
+
+@dataclass(frozen=True)
+class ObjectiveProgress:
+    code: str
+    title: str
+    title_lang: str
+    chart: TimeChart
+    points: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Progress:
+    objectives: list[ObjectiveProgress]
+    grades: TimeChart | None
+    grade_points: list[tuple[str, int, str | None]]
+
+
+def progress_charts(
+    student: dict[str, Any], objectives: list[dict[str, Any]], t: Translator
+) -> Progress:
+    """A small chart of levels over time per objective assessed, and one of grades.
+
+    One chart per objective, on a shared time axis, rather than one line per objective in
+    one chart: levels are whole numbers assessed on the same days, so lines would overlap,
+    and telling them apart would rest on colour.
+    """
+    trend = student["trend"]
+    days = [date.fromisoformat(p["date"]) for p in trend["attainments"] + trend["grades"]]
+    if not days:
+        return Progress(objectives=[], grades=None, grade_points=[])
+    start, end = min(days), max(days)
+    titles = {o["code"]: o["titles"] for o in objectives}
+    by_objective: dict[str, list[tuple[date, float]]] = defaultdict(list)
+    for point in trend["attainments"]:
+        by_objective[point["objective"]].append(
+            (date.fromisoformat(point["date"]), float(point["level"]))
+        )
+    level_labels = {float(n): str(n) for n in range(1, 5)}
+    charts = []
+    for code in sorted(by_objective, key=_objective_order):
+        points = by_objective[code]
+        chart = time_chart(
+            points, start=start, end=end, y_min=0.6, y_max=4.4, y_labels=level_labels,
+            point_label=lambda day, value: f"{t.date(day)}: {t('level_n', level=int(value))}",
+            month_label=t.month, width=260, height=130, max_x_ticks=3,
+        )
+        charts.append(ObjectiveProgress(
+            code=code,
+            title=t.title(titles.get(code, {}), code),
+            title_lang=t.title_lang(titles.get(code, {})),
+            chart=chart,
+            points=[(t.date(day), int(level)) for day, level in sorted(points)],
+        ))
+    grade_points = [(date.fromisoformat(p["date"]), float(p["grade"])) for p in trend["grades"]]
+    grades = None
+    if grade_points:
+        grades = time_chart(
+            grade_points, start=start, end=end, y_min=3.6, y_max=10.4,
+            y_labels={float(g): str(g) for g in range(4, 11)},
+            point_label=lambda day, value: f"{t.date(day)}: {int(value)}",
+            month_label=t.month, width=360, height=200, max_x_ticks=4,
+        )
+    return Progress(
+        objectives=charts,
+        grades=grades,
+        grade_points=[(t.date(date.fromisoformat(p["date"])), int(p["grade"]), p["lineItem"])
+                      for p in trend["grades"]],
+    )
+
+
+def _objective_order(code: str) -> tuple[str, int, str]:
+    """MA.3-6.T2 before MA.3-6.T10."""
+    head, _, tail = code.rpartition(".")
+    digits = "".join(c for c in tail if c.isdigit())
+    return head, int(digits) if digits else 0, tail

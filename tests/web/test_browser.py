@@ -1,0 +1,233 @@
+"""The pages in a real browser: headless Chromium against a live server of the demo tenant.
+
+Each test signs in through the login form as a person would, and saves screenshots of what
+it saw, on a phone-sized and a desktop window, under test-artifacts/web/.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+
+from api.demo import CONSENT_RECIPIENT
+from domain.commands import GrantConsent, PutEnrollment, PutUser, RecordAssessment
+from tests.web.conftest import ARTIFACTS, DESKTOP, PHONE, DemoSite
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+
+@dataclass(frozen=True)
+class Person:
+    sourced_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Family:
+    guardian: str
+    child: Person
+
+
+class Cast:
+    """Who is who in the demo, read from its plan."""
+
+    def __init__(self, site: DemoSite) -> None:
+        steps = [step.command for step in site.plan.steps]
+        users = [c for c in steps if isinstance(c, PutUser)]
+        self.names = {u.sourced_id: f"{u.personal['givenName']} {u.personal['familyName']}"
+                      for u in users}
+        self.guardians = {u.sourced_id: list(u.guardians) for u in users if u.guardians}
+        self.comments = {c.student: c.comment for c in steps
+                         if isinstance(c, RecordAssessment) and c.comment}
+        self.class_teacher = {c.school_class: c.user for c in steps
+                              if isinstance(c, PutEnrollment) and c.role == "teacher" and c.primary}
+        self.class_students: dict[str, list[str]] = {}
+        for c in steps:
+            if isinstance(c, PutEnrollment) and c.role == "student":
+                self.class_students.setdefault(c.school_class, []).append(c.user)
+        self.consents = [(c.granted_by, c.student) for c in steps
+                         if isinstance(c, GrantConsent) and c.granted_by != c.student]
+
+    def person(self, sourced_id: str) -> Person:
+        return Person(sourced_id, self.names[sourced_id])
+
+    def family_with_feedback(self) -> tuple[Family, str]:
+        student = next(s for s in sorted(self.comments) if s in self.guardians)
+        return Family(self.guardians[student][0], self.person(student)), self.comments[student]
+
+    def family_with_consent(self) -> Family:
+        guardian, student = self.consents[0]
+        return Family(guardian, self.person(student))
+
+    def not_a_child_of(self, guardian: str) -> Person:
+        return self.person(next(s for s, gs in sorted(self.guardians.items())
+                                if guardian not in gs))
+
+
+@pytest.fixture(scope="module")
+def cast(demo_site: DemoSite) -> Cast:
+    return Cast(demo_site)
+
+
+def _sign_in(page: Page, site: DemoSite, token: str, start: str) -> None:
+    """Opens `start`, is sent to the login page, signs in and comes back."""
+    page.goto(site.url + start)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Kirjaudu sisään")
+    page.get_by_label("Kulkuavain").fill(token)
+    page.get_by_role("button", name="Kirjaudu").click()
+    page.wait_for_url(site.url + start)
+
+
+def _snap(page: Page, name: str) -> None:
+    """Screenshots of the whole page on a phone and on a desktop."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for size, label in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        page.set_viewport_size(size)
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+
+
+def _fits_the_window(page: Page) -> bool:
+    """No sideways scrolling of the whole page (wide tables scroll in their own box)."""
+    return bool(page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
+
+
+def test_a_teacher_signs_in_and_sees_the_heatmap_of_their_class(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext
+) -> None:
+    class_id = "cls-aur-3a"
+    teacher = cast.class_teacher[class_id]
+    student = cast.person(min(cast.class_students[class_id]))
+    page = browser.new_page()
+
+    _sign_in(page, demo_site, demo_site.token("teacher", teacher), "/ui/teacher")
+    page.get_by_role("link", name="Matematiikka 3A").click()
+
+    heatmap = page.get_by_role("table").filter(has_text="Oppilas")
+    expect(heatmap).to_be_visible()
+    expect(heatmap.get_by_role("rowheader", name=student.name)).to_be_visible()
+    # Each level cell shows its number, and says its meaning to a screen reader.
+    expect(heatmap.locator("td.lvl:not(.none)").first).to_have_text(
+        re.compile(r"^[1-4] (ei vielä|osittain|saavutettu)"))
+    expect(page.get_by_text("taso 4: saavutettu erinomaisesti")).to_be_visible()
+    expect(page.get_by_text("Tiedot ovat ajan tasalla")).to_be_visible()
+    assert _fits_the_window(page)
+    _snap(page, "teacher-class-heatmap")
+
+    page.get_by_role("link", name=student.name).first.click()
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text(student.name)
+    expect(page.get_by_role("img", name="Arvosanat ajan myötä")).to_be_visible()
+    assert _fits_the_window(page)
+    _snap(page, "teacher-student-progress")
+
+
+def test_a_guardian_signs_in_and_sees_the_childs_feedback(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext
+) -> None:
+    family, comment = cast.family_with_feedback()
+    page = browser.new_page()
+
+    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian), "/ui/guardian")
+    page.get_by_role("link", name=family.child.name).click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(family.child.name)
+    expect(page.get_by_text(comment).first).to_be_visible()
+    expect(page.get_by_text("Opettajan palaute").first).to_be_visible()
+    assert _fits_the_window(page)
+    _snap(page, "guardian-child-view")
+
+
+def test_a_guardian_withdraws_a_consent_from_the_page_and_sees_it_withdrawn(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext
+) -> None:
+    family = cast.family_with_consent()
+    page = browser.new_page()
+    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian),
+             f"/ui/guardian/children/{family.child.sourced_id}")
+    consent = page.locator(".consents li").filter(has_text=CONSENT_RECIPIENT)
+    expect(consent.get_by_text("voimassa", exact=True)).to_be_visible()
+
+    page.get_by_role("button", name=f"Peru suostumus palvelulle {CONSENT_RECIPIENT}").click()
+
+    expect(page.get_by_role("status")).to_have_text("Suostumus on peruttu.")
+    assert "min_position=" in page.url
+    expect(consent.get_by_text("peruttu", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name=f"Peru suostumus palvelulle {CONSENT_RECIPIENT}")) \
+        .to_have_count(0)
+    _snap(page, "guardian-consent-withdrawn")
+
+
+def test_a_guardian_grants_a_consent_with_the_form(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext
+) -> None:
+    family, _ = cast.family_with_feedback()
+    page = browser.new_page()
+    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian),
+             f"/ui/guardian/children/{family.child.sourced_id}")
+
+    page.get_by_label("Palvelu, joka saa tiedot").fill("lukuvalmennus")
+    page.get_by_label("Käyttötarkoitus").fill("learning-app")
+    page.get_by_label("arvioinnit").check()
+    page.get_by_role("button", name="Anna suostumus").click()
+
+    expect(page.get_by_role("status")).to_have_text("Suostumus on annettu.")
+    granted = page.locator(".consents li").filter(has_text="lukuvalmennus")
+    expect(granted.get_by_text("voimassa", exact=True)).to_be_visible()
+
+
+def test_a_guardian_opening_another_childs_page_gets_403_with_nothing_leaked(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext
+) -> None:
+    family, _ = cast.family_with_feedback()
+    other = cast.not_a_child_of(family.guardian)
+    page = browser.new_page()
+    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian), "/ui/guardian")
+
+    response = page.goto(f"{demo_site.url}/ui/guardian/children/{other.sourced_id}")
+
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ei käyttöoikeutta")
+    assert other.name not in page.content()
+    _snap(page, "guardian-other-child-403")
+
+
+def test_the_language_switch_changes_and_keeps_the_language(
+    demo_site: DemoSite, browser: BrowserContext
+) -> None:
+    page = browser.new_page()
+    page.goto(f"{demo_site.url}/ui/login")
+
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    page.goto(f"{demo_site.url}/ui/login")
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.get_by_role("link", name="Svenska").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Logga in")
+    _snap(page, "login-swedish")
+
+
+def test_the_pages_are_usable_with_the_keyboard(
+    demo_site: DemoSite, browser: BrowserContext
+) -> None:
+    page = browser.new_page()
+    page.goto(f"{demo_site.url}/ui/login")
+
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Siirry sisältöön")).to_be_focused()
+    page.get_by_label("Kulkuavain").focus()
+    page.keyboard.type("not-a-token")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Kirjaudu")).to_be_focused()
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_role("alert")).to_contain_text("Kulkuavain ei kelpaa")

@@ -1,0 +1,503 @@
+"""The web pages over plain HTTP: sign-in, refusals, languages, forms, freshness."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.bootstrap import Container
+from tests.builders import School, a_school
+from tests.reads.school import a_line_item, an_assessment_of, an_attainment_of
+from tests.web.pages import (
+    fresh,
+    parts_of,
+    post_form,
+    refusal_leaks_nothing,
+    sign_in,
+    token_of,
+)
+
+CLASS_PAGE = "/ui/teacher/classes/cls-4a"
+CHILD_PAGE = "/ui/guardian/children/stu-1"
+
+
+@pytest.fixture
+def school(running: TestClient, container: Container, tenant: str) -> School:
+    """a_school, with stu-1 (guardian grd-1) assessed in 4A on li-1 with verbal feedback."""
+    built = a_school(running, container, tenant)
+    a_line_item(running, built, "li-1", title="Murtoluvut")
+    an_assessment_of(running, built, sourcedId="res-1", lineItem="li-1", score=17, grade="9",
+                     comment="Hyvää työtä murtoluvuissa.")
+    an_attainment_of(running, built, "stu-1", "MA.3-6.T5", 2, "2026-01-12", "li-1")
+    an_attainment_of(running, built, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-1")
+    an_assessment_of(running, built, student="stu-2", lineItem="li-1", score=9,
+                     comment="Eeron oma palaute")
+    return built
+
+
+def _as(client: TestClient, container: Container, tenant: str, role: str, subject: str) -> None:
+    sign_in(client, token_of(container, tenant, role, subject))
+
+
+def _grant(client: TestClient, container: Container, tenant: str, **fields: str | list[str]) \
+        -> str:
+    """Grants a consent through the page's form; returns the redirect's location."""
+    page = fresh(client, container, tenant, CHILD_PAGE)
+    answer = post_form(client, page, f"{CHILD_PAGE}/consents", {
+        "recipient": "matikka-app", "purposes": "learning-app",
+        "categories": ["assessment", "roster"], **fields,
+    })
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"]
+
+
+# -- signing in ----------------------------------------------------------------------------
+
+
+def test_a_page_without_a_session_redirects_to_sign_in_and_back(running: TestClient) -> None:
+    response = running.get(CLASS_PAGE, follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/login?next=%2Fui%2Fteacher%2Fclasses%2Fcls-4a"
+
+
+def test_signing_in_keeps_the_token_in_an_httponly_strict_cookie_of_the_pages(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    response = sign_in(running, token_of(container, tenant, "teacher", "tch-1"))
+
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith("digione_session=")
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
+    assert response.headers["location"] == "/ui/teacher"
+
+
+def test_sign_in_returns_to_the_page_asked_for(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    login = running.get(CLASS_PAGE)  # follows the redirect to the login page
+
+    answer = running.post("/ui/login", follow_redirects=False, data={
+        "token": token_of(container, tenant, "teacher", "tch-1"),
+        "csrf_token": parts_of(login.text).hidden("csrf_token"),
+        "next": parts_of(login.text).hidden("next"),
+    })
+
+    assert answer.headers["location"] == CLASS_PAGE
+
+
+def test_a_token_pasted_with_its_bearer_prefix_signs_in(
+    running: TestClient, container: Container, tenant: str
+) -> None:
+    response = sign_in(running, "Bearer " + token_of(container, tenant, "guardian", "grd-1"))
+
+    assert response.headers["location"] == "/ui/guardian"
+
+
+def test_a_token_that_is_not_valid_is_refused_on_the_login_page(running: TestClient) -> None:
+    login = running.get("/ui/login")
+
+    answer = running.post("/ui/login", data={
+        "token": "not-a-token", "csrf_token": parts_of(login.text).hidden("csrf_token"),
+    })
+
+    assert answer.status_code == 401
+    assert "Kulkuavain ei kelpaa" in answer.text
+    assert "digione_session" not in answer.headers.get("set-cookie", "")
+
+
+def test_sign_in_without_the_forms_csrf_token_is_refused(
+    running: TestClient, container: Container, tenant: str
+) -> None:
+    running.get("/ui/login")
+
+    answer = running.post("/ui/login", follow_redirects=False, data={
+        "token": token_of(container, tenant, "teacher", "tch-1"), "csrf_token": "forged",
+    })
+
+    assert answer.status_code == 403
+    assert "digione_session" not in answer.headers.get("set-cookie", "")
+
+
+def test_a_session_that_is_not_valid_goes_back_to_sign_in(running: TestClient) -> None:
+    running.cookies.set("digione_session", "expired.or.forged", path="/ui")
+
+    response = running.get("/ui/teacher", follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/ui/login?next=%2Fui%2Fteacher&expired=1")
+
+
+def test_signing_out_ends_the_session(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "teacher", "tch-1")
+    page = running.get("/ui/logout")
+
+    answer = post_form(running, page, "/ui/logout", {})
+
+    assert answer.status_code == 303
+    assert running.get("/ui/teacher", follow_redirects=False).status_code == 303
+
+
+def test_the_login_page_says_a_provider_such_as_mpassid_comes_later(running: TestClient) -> None:
+    page = running.get("/ui/login?lang=en")
+
+    assert "MPASSid" in page.text and "OpenID Connect" in page.text
+
+
+# -- languages -----------------------------------------------------------------------------
+
+
+def test_pages_are_in_finnish_by_default(running: TestClient) -> None:
+    page = running.get("/ui/login")
+
+    assert parts_of(page.text).html_lang == "fi"
+    assert "Kirjaudu sisään" in page.text
+
+
+@pytest.mark.parametrize(("lang", "title"), [("en", "Sign in"), ("sv", "Logga in"),
+                                             ("fi", "Kirjaudu sisään")])
+def test_the_language_switch_is_remembered_in_a_cookie(
+    running: TestClient, lang: str, title: str
+) -> None:
+    switched = running.get(f"/ui/login?lang={lang}")
+
+    later = running.get("/ui/login")
+
+    assert f"digione_lang={lang}" in switched.headers["set-cookie"]
+    assert parts_of(later.text).html_lang == lang
+    assert f"<h1>{title}</h1>" in later.text
+
+
+def test_an_unknown_language_falls_back_to_finnish(running: TestClient) -> None:
+    page = running.get("/ui/login?lang=xx")
+
+    assert parts_of(page.text).html_lang == "fi"
+
+
+# -- the teacher's pages -------------------------------------------------------------------
+
+
+def test_a_teacher_sees_only_the_classes_they_teach(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "teacher", "tch-1")
+
+    page = fresh(running, container, tenant, "/ui/teacher")
+
+    assert page.status_code == 200
+    assert CLASS_PAGE in page.text and "/ui/teacher/classes/cls-5b" not in page.text
+
+
+def test_the_heatmap_shows_each_level_as_a_number_and_a_colour_with_a_legend(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "teacher", "tch-1")
+
+    page = fresh(running, container, tenant, CLASS_PAGE)
+
+    assert page.status_code == 200
+    assert "Aino Virtanen" in page.text and "Eero Oppilas" in page.text
+    assert '<td class="lvl lvl-3"' in page.text  # the latest of 2 then 3
+    assert ">3<span class=\"sr-only\"> saavutettu hyvin</span>" in page.text
+    assert "taso 4: saavutettu erinomaisesti" in page.text  # the legend
+    assert "Murtoluvut" in page.text and "keskiarvo" in page.text  # the line item's spread
+
+
+def test_a_students_page_draws_progress_as_an_svg_chart_with_a_table_alternative(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "teacher", "tch-1")
+
+    page = fresh(running, container, tenant, f"{CLASS_PAGE}/students/stu-1")
+
+    assert page.status_code == 200
+    assert '<svg class="chart"' in page.text and 'role="img"' in page.text
+    assert "<script" not in page.text
+    assert "Näytä taulukkona" in page.text and "12.1.2026" in page.text
+
+
+def test_a_student_not_in_the_class_is_not_found_on_its_page(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "teacher", "tch-1")
+
+    page = fresh(running, container, tenant, f"{CLASS_PAGE}/students/stu-404")
+
+    assert page.status_code == 404
+
+
+def test_a_teacher_of_another_class_gets_a_403_page_with_nothing_of_the_class(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "teacher", "tch-2")
+
+    page = fresh(running, container, tenant, CLASS_PAGE)
+    drill_down = fresh(running, container, tenant, f"{CLASS_PAGE}/students/stu-1")
+
+    assert page.status_code == drill_down.status_code == 403
+    assert refusal_leaks_nothing(page) and refusal_leaks_nothing(drill_down)
+    assert "Ei käyttöoikeutta" in page.text
+
+
+def test_a_guardian_gets_a_403_page_for_a_class(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+
+    page = fresh(running, container, tenant, CLASS_PAGE)
+
+    assert page.status_code == 403
+    assert refusal_leaks_nothing(page)
+
+
+# -- the guardian's pages ------------------------------------------------------------------
+
+
+def test_a_guardian_sees_their_children(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+
+    page = fresh(running, container, tenant, "/ui/guardian")
+
+    assert "Aino Virtanen" in page.text and CHILD_PAGE in page.text
+    assert "Eero" not in page.text
+
+
+def test_a_guardian_sees_the_childs_results_with_the_teachers_feedback(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+
+    page = fresh(running, container, tenant, CHILD_PAGE)
+
+    assert page.status_code == 200
+    assert "Hyvää työtä murtoluvuissa." in page.text and "Tiina Opettaja" in page.text
+    assert "saavutettu hyvin" in page.text  # the objective's level in plain language
+    assert "Eeron oma palaute" not in page.text
+
+
+def test_a_guardian_of_another_child_gets_a_403_page_with_nothing_leaked(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+
+    other = fresh(running, container, tenant, "/ui/guardian/children/stu-2")
+    nobody = fresh(running, container, tenant, "/ui/guardian/children/stu-404")
+
+    assert other.status_code == nobody.status_code == 403
+    assert "Eero" not in other.text and "Eeron" not in other.text
+    assert other.text.replace("stu-2", "…") == nobody.text.replace("stu-404", "…")
+
+
+def test_a_teacher_gets_a_403_page_for_a_child(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "teacher", "tch-1")
+
+    page = fresh(running, container, tenant, CHILD_PAGE)
+
+    assert page.status_code == 403
+    assert refusal_leaks_nothing(page)
+
+
+def test_every_field_of_the_consent_form_has_a_label(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+
+    page = fresh(running, container, tenant, CHILD_PAGE)
+
+    parts = parts_of(page.text)
+    names = {c.attrs.get("name") for c in parts.controls}
+    assert {"recipient", "purposes", "categories", "valid_until"} <= names
+    assert parts.unlabelled() == []
+
+
+def test_the_login_field_has_a_label(running: TestClient) -> None:
+    parts = parts_of(running.get("/ui/login").text)
+
+    assert [c.id for c in parts.controls if c.tag == "textarea"] == ["token"]
+    assert parts.unlabelled() == []
+
+
+def test_granting_a_consent_redirects_to_the_child_page_which_shows_it(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+
+    location = _grant(running, container, tenant)
+    page = running.get(location)
+
+    assert location.startswith(f"{CHILD_PAGE}?min_position=")
+    assert "Suostumus on annettu." in page.text
+    assert "matikka-app" in page.text and "voimassa" in page.text
+
+
+def test_posting_the_same_consent_form_twice_grants_once(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+    page = fresh(running, container, tenant, CHILD_PAGE)
+    fields: dict[str, str | list[str]] = {"recipient": "matikka-app", "purposes": "learning-app",
+                                          "categories": ["assessment"]}
+
+    first = post_form(running, page, f"{CHILD_PAGE}/consents", fields)
+    second = post_form(running, page, f"{CHILD_PAGE}/consents", fields)
+    shown = running.get(second.headers["location"])
+
+    assert first.headers["location"] == second.headers["location"]
+    assert shown.text.count("Peru suostumus<span") == 1
+
+
+def test_withdrawing_a_consent_redirects_to_the_child_page_which_shows_it_withdrawn(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+    granted = running.get(_grant(running, container, tenant))
+    action = next(f["action"] for f in parts_of(granted.text).forms
+                  if f["action"].endswith("/withdraw"))
+
+    answer = post_form(running, granted, action, {})
+    page = running.get(answer.headers["location"])
+
+    assert answer.status_code == 303
+    assert "Suostumus on peruttu." in page.text and "peruttu" in page.text
+    assert "Peru suostumus<span" not in page.text
+
+
+def test_a_consent_form_with_missing_fields_is_shown_again_with_the_errors(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+    page = fresh(running, container, tenant, CHILD_PAGE)
+
+    answer = post_form(running, page, f"{CHILD_PAGE}/consents",
+                       {"recipient": "", "purposes": "learning-app"})
+
+    assert answer.status_code == 422
+    assert 'id="recipient"' in answer.text and 'aria-invalid="true"' in answer.text
+    assert "Valitse vähintään yksi tieto." in answer.text
+
+
+def test_a_consent_the_domain_refuses_is_shown_again_with_its_reason(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+    page = fresh(running, container, tenant, CHILD_PAGE)
+
+    answer = post_form(running, page, f"{CHILD_PAGE}/consents", {
+        "recipient": "Not A Service", "purposes": "learning-app", "categories": ["roster"]})
+
+    assert answer.status_code == 422
+    assert "recipient must be a service id" in answer.text
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+    head = container.tenants.get(tenant).head_position()
+
+    answer = running.post(f"{CHILD_PAGE}/consents", follow_redirects=False, data={
+        "recipient": "matikka-app", "purposes": "learning-app", "categories": "roster"})
+
+    assert answer.status_code == 403
+    assert "Lomake on vanhentunut" in answer.text
+    assert container.tenants.get(tenant).head_position() == head
+
+
+def test_a_guardian_cannot_grant_a_consent_for_another_child(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+    page = fresh(running, container, tenant, CHILD_PAGE)
+    head = container.tenants.get(tenant).head_position()
+
+    answer = post_form(running, page, "/ui/guardian/children/stu-2/consents", {
+        "recipient": "matikka-app", "purposes": "learning-app", "categories": ["roster"]})
+
+    assert answer.status_code == 403
+    assert "Eero" not in answer.text
+    assert container.tenants.get(tenant).head_position() == head
+
+
+def test_a_guardian_cannot_withdraw_a_consent_through_another_childs_page(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+    granted = running.get(_grant(running, container, tenant))
+    action = next(f["action"] for f in parts_of(granted.text).forms
+                  if f["action"].endswith("/withdraw"))
+    head = container.tenants.get(tenant).head_position()
+
+    answer = post_form(running, granted, action.replace("/stu-1/", "/stu-2/"), {})
+
+    assert answer.status_code == 403
+    assert container.tenants.get(tenant).head_position() == head
+
+
+# -- every page ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("role", "subject", "path"), [
+    ("teacher", "tch-1", "/ui/teacher"),
+    ("teacher", "tch-1", CLASS_PAGE),
+    ("teacher", "tch-1", f"{CLASS_PAGE}/students/stu-1"),
+    ("guardian", "grd-1", "/ui/guardian"),
+    ("guardian", "grd-1", CHILD_PAGE),
+])
+def test_every_page_says_how_fresh_its_data_is(
+    running: TestClient, container: Container, tenant: str, school: School, role: str,
+    subject: str, path: str
+) -> None:
+    _as(running, container, tenant, role, subject)
+
+    page = fresh(running, container, tenant, path)
+
+    assert page.status_code == 200
+    assert "Tiedot ovat ajan tasalla" in page.text or "odottaa vielä käsittelyä" in page.text
+    assert "tapahtumalokin kohta" in page.text
+
+
+def test_pages_run_no_script_are_never_framed_and_are_not_cached(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+
+    page = fresh(running, container, tenant, CHILD_PAGE)
+
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "script-src" not in policy  # falls back to default-src 'none': no script at all
+    assert page.headers["cache-control"] == "no-store"
+
+
+def test_a_page_whose_view_does_not_catch_up_in_time_says_so_and_offers_a_reload(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    _as(running, container, tenant, "guardian", "grd-1")
+    beyond = container.tenants.get(tenant).head_position() + 1000
+
+    page = running.get(f"{CHILD_PAGE}?min_position={beyond}")
+
+    assert page.status_code == 504
+    assert "Tiedot päivittyvät vielä" in page.text
+    assert f'href="{CHILD_PAGE}?min_position={beyond}"' in page.text
+
+
+def test_a_student_sees_their_own_page_from_the_front_page(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    response = sign_in(running, token_of(container, tenant, "student", "stu-1"))
+
+    assert response.headers["location"] == CHILD_PAGE
+
+
+def test_an_unknown_page_is_a_404_page(running: TestClient) -> None:
+    page = running.get("/ui/no-such-page")
+
+    assert page.status_code == 404
+    assert "Sivua ei löydy" in page.text
