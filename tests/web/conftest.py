@@ -132,9 +132,12 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
 
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    # Missing browser or driver is a failure, not a skip: the browser tests are part of
+    # what `make test` promises, and it installs both.
+    from playwright import sync_api
+
     if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
+        pytest.fail("Debian's chromium is not installed: run `make test`, which installs it")
     with sync_api.sync_playwright() as started:
         yield started
 
