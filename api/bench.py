@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -66,8 +66,11 @@ from domain.commands import (
     PutClass,
     PutCourse,
     PutEnrollment,
+    PutLineItem,
     PutOrg,
     PutUser,
+    RecordAssessment,
+    RecordAttainment,
 )
 from domain.roster import ClassDetails, Role
 from projections.bench_rebuild import measure_rebuild_rate
@@ -99,6 +102,8 @@ class Sizes:
     #: Roster PUTs per second under which freshness is measured, and for how long.
     freshness_rate: float
     freshness_seconds: float
+    #: Dashboard reads (and trivial reads) at DASHBOARD_CLIENTS concurrent clients.
+    dashboard_reads: int = 2_000
 
 
 FULL = Sizes(
@@ -115,6 +120,7 @@ QUICK = Sizes(
     rebuild_students=500,
     freshness_rate=50.0,
     freshness_seconds=5.0,
+    dashboard_reads=400,
 )
 
 #: The size of a stored Result.Recorded event of a graded assessment (about 400 bytes).
@@ -298,6 +304,7 @@ def _run_sections(
     container = bootstrap(settings)
     try:
         classes, admin_token = _seed_tenant(container, tenants.http)
+        dashboard_token = _seed_dashboard_class(container, tenants.http)
         with _progress(console) as progress:
             with _running_server(settings, tenants.http) as base_url:
                 # The seeded roster is projected before anything is timed.
@@ -316,6 +323,13 @@ def _run_sections(
                     rate=sizes.freshness_rate,
                     seconds=sizes.freshness_seconds,
                     progress=progress,
+                )
+                dashboard = _measure_reads(
+                    base_url, DASHBOARD_PATH, dashboard_token,
+                    count=sizes.dashboard_reads, progress=progress,
+                )
+                trivial = _measure_reads(
+                    base_url, "/livez", None, count=sizes.dashboard_reads, progress=progress
                 )
                 erasures = _measure_erasure_latency(
                     base_url,
@@ -350,6 +364,8 @@ def _run_sections(
         **relay,
         **rebuild,
         **_freshness_results(freshness),
+        "dashboard_reads": dashboard.summary(unit="req/s", success="200"),
+        "trivial_reads": trivial.summary(unit="req/s", success="200"),
         "erasure_confirmed": erasures.confirmed.summary(unit="erasures/s", success="confirmed"),
         "erasure_accepted": erasures.accepted.summary(unit="requests/s", success="202"),
     }
@@ -948,7 +964,81 @@ def _freshness_results(load: FreshnessLoad) -> dict[str, dict[str, Any]]:
     }
 
 
-# -- 5. erasure latency: request → every projection confirmed -----------------------------
+# -- 5. dashboard reads, beside a trivial endpoint of the same server -----------------------
+
+DASHBOARD_CLIENTS = 32
+DASHBOARD_CLASS = "cls-dashboard"
+DASHBOARD_PATH = f"/api/v1/dashboards/classes/{DASHBOARD_CLASS}"
+#: A year of assessment: line items spread over it; each student has a result for each.
+DASHBOARD_LINE_ITEMS = 12
+#: Every objective of the curriculum's mathematics 3–6 (14), each assessed twice a year.
+DASHBOARD_OBJECTIVES = tuple(f"MA.3-6.T{n}" for n in range(1, 15))
+
+
+def _seed_dashboard_class(container: Container, tenant: str) -> str:
+    """A 25-student class with 14 objectives and a year of results and attainments;
+    returns its teacher's token."""
+    app = container.tenants.get(tenant)
+    admin = Actor(tenant=tenant, role="admin", subject="bench-admin")
+    teacher = Actor(tenant=tenant, role="teacher", subject=f"tea-{DASHBOARD_CLASS}")
+    today = container.clock().date()
+    details = ClassDetails(
+        title="Matematiikka 5D", class_code="MA5D", class_type="scheduled", location=None,
+        grades=["05"], subjects=[], subject_codes=["MA"], periods=[],
+    )
+    app.put_class(admin, PutClass(DASHBOARD_CLASS, "active", details, "crs-ma", "sch-1", ["year-1"]))
+    students = [f"stu-d-{index}" for index in range(STUDENTS_PER_CLASS)]
+    for user, role in ((teacher.subject, "teacher"), *((s, "student") for s in students)):
+        app.put_user(admin, PutUser(user, "active", True, [Role("primary", role, "sch-1")],
+                                    "sch-1", [], [], {"givenName": "Bench", "familyName": user}))
+        app.put_enrollment(admin, PutEnrollment(
+            f"enr-d-{user}", "active", user, DASHBOARD_CLASS, "sch-1", role, True, None, None))
+    days = [today - timedelta(days=30 * (DASHBOARD_LINE_ITEMS - n)) for n in range(DASHBOARD_LINE_ITEMS)]
+    for number, day in enumerate(days):
+        moment = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
+        line_item = f"li-d-{number}"
+        objectives = [DASHBOARD_OBJECTIVES[number % len(DASHBOARD_OBJECTIVES)]]
+        app.put_line_item(teacher, PutLineItem(
+            line_item, "active", f"Koe {number + 1}", None, DASHBOARD_CLASS, "test", moment,
+            moment, None, objectives, None, None))
+        for index, student in enumerate(students):
+            app.record_assessment(teacher, RecordAssessment(
+                None, student, DASHBOARD_CLASS, line_item, None,
+                str(4 + (index + number) % 7), None, objectives, day))
+    for round_number, day in enumerate((days[2], days[-2])):
+        for objective in DASHBOARD_OBJECTIVES:
+            for index, student in enumerate(students):
+                app.record_attainment(teacher, RecordAttainment(
+                    student, DASHBOARD_CLASS, objective, 1 + (index + round_number) % 4, [], day))
+    return container.tokens.issue(tenant=tenant, role="teacher", subject=teacher.subject)
+
+
+def _measure_reads(
+    base_url: str, path: str, token: str | None, *, count: int, progress: Progress
+) -> Load:
+    """`count` GETs of `path` from DASHBOARD_CLIENTS keep-alive clients."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    task = progress.add_task(f"GET {path}, {DASHBOARD_CLIENTS} clients", total=count)
+
+    def client(index: int, ready: Callable[[], object]) -> list[Sample]:
+        with httpx.Client(base_url=base_url, timeout=_READ_TIMEOUT_SECONDS, headers=headers) as http:
+            _require_status(http.get(path), 200, what=f"the warm-up read of {path}")
+            ready()
+            samples = []
+            for _ in range(index, count, DASHBOARD_CLIENTS):
+                began = time.perf_counter()
+                try:
+                    outcome = str(http.get(path).status_code)
+                except httpx.HTTPError as error:
+                    outcome = f"error:{type(error).__name__}"
+                samples.append((time.perf_counter() - began, outcome))
+                progress.advance(task)
+            return samples
+
+    return _timed_workers(DASHBOARD_CLIENTS, client)
+
+
+# -- 6. erasure latency: request → every projection confirmed -----------------------------
 
 #: How many subjects (users written by the freshness load) are erased, one after another.
 ERASURES = 20
@@ -1176,6 +1266,32 @@ def _comparisons(sizes: Sizes, concurrency: int) -> list[Comparison]:
             measured="rebuild_roster",
             baseline="bare_batched_insert",
             baseline_name="bare batched insert",
+        ),
+        Comparison(
+            key="dashboard_to_trivial_rate",
+            section="dashboard",
+            name=f"class dashboard reads, {DASHBOARD_CLIENTS} clients",
+            measured="dashboard_reads",
+            baseline="trivial_reads",
+            baseline_name="trivial endpoint (/livez), same server",
+        ),
+        Comparison(
+            key="dashboard_to_trivial_p50",
+            section="dashboard",
+            name="class dashboard read, p50",
+            measured="dashboard_reads",
+            baseline="trivial_reads",
+            baseline_name="trivial endpoint p50",
+            metric="p50_ms",
+        ),
+        Comparison(
+            key="dashboard_to_trivial_p99",
+            section="dashboard",
+            name="class dashboard read, p99",
+            measured="dashboard_reads",
+            baseline="trivial_reads",
+            baseline_name="trivial endpoint p99",
+            metric="p99_ms",
         ),
         Comparison(
             key="erasure_p50_to_accepted",

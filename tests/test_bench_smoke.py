@@ -19,9 +19,10 @@ TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
 BENCH_DATABASE = "digione_bench_smoke"
 #: Small enough for a busy CI machine: the test checks that every section works, not speed.
 TINY = Sizes(
-    commands=60, relay_events=200, rebuild_students=30, freshness_rate=5.0, freshness_seconds=2.0
+    commands=60, relay_events=200, rebuild_students=30, freshness_rate=5.0, freshness_seconds=2.0,
+    dashboard_reads=64,
 )
-SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure"}
+SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure", "dashboard"}
 
 
 class BenchRun(NamedTuple):
@@ -76,6 +77,7 @@ def test_each_section_did_what_its_size_asked(report: dict[str, Any]) -> None:
     assert results["freshness"]["p99_ms"] >= results["freshness"]["p50_ms"] > 0
     assert results["erasure_confirmed"]["failed"] == results["erasure_accepted"]["failed"] == 0
     assert results["erasure_confirmed"]["count"] >= 1
+    assert results["dashboard_reads"]["count"] == results["trivial_reads"]["count"] == 64
 
 
 @pytest.mark.postgres

@@ -11,6 +11,11 @@ from api.deps import ActorDep, ContainerDep, TenantAppDep
 router = APIRouter()
 
 
+@router.get("/livez", tags=["operations"], summary="Liveness: answers without touching any store")
+def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
 @router.get(
     "/healthz",
     tags=["operations"],
