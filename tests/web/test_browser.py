@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from playwright.sync_api import expect  # a test dependency: its absence is a failure
+
 from api.demo import CONSENT_RECIPIENT
 from domain.commands import GrantConsent, PutEnrollment, PutUser, RecordAssessment
 from tests.web.conftest import ARTIFACTS, DESKTOP, PHONE, DemoSite
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
-
-expect = pytest.importorskip("playwright.sync_api").expect
 
 
 @dataclass(frozen=True)
