@@ -48,7 +48,7 @@ from domain.commands import (
     RecordAssessment,
     RecordAttainment,
 )
-from domain.consent import DIGITAL_CONSENT_AGE
+from domain.consent import DIGITAL_CONSENT_AGE, age_on
 from domain.roster import ClassDetails, Role
 
 DEMO_TENANT = "demo"
@@ -773,7 +773,7 @@ class _Planner:
                 idempotency_seed=f"demo-consent-{number}",
             )
         # From 13 a pupil consents for themself (Data Protection Act 1050/2018, §5).
-        of_age = [s for s in self.students if _age(s.born, self.today) >= DIGITAL_CONSENT_AGE]
+        of_age = [s for s in self.students if age_on(s.born, self.today) >= DIGITAL_CONSENT_AGE]
         if of_age:
             student_id = of_age[0].person.sourced_id
             self._add(
@@ -805,10 +805,6 @@ def _grade_of(share: float) -> int:
 def _level_of(share: float) -> int:
     """An attainment level (1 not yet reached … 4 excellent) from the share of points."""
     return 4 if share >= 0.88 else 3 if share >= 0.70 else 2 if share >= 0.50 else 1
-
-
-def _age(born: date, today: date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 def _morning(day: date) -> datetime:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from api.bootstrap import Container
 from api.problems import ProblemError
+from domain.consent import age_on
 from domain.curriculum import Curriculum, UnknownObjectiveError
 from domain.sealing import ERASED, Erased, Sealer
 from projections.sealed import sealed_value
@@ -109,11 +110,6 @@ class Unsealer:
         if not isinstance(opened, dict) or not opened.get("birthDate"):
             return None
         return date.fromisoformat(str(opened["birthDate"]))
-
-
-def age_on(born: date, today: date) -> int:
-    """Age in whole years on `today`."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 def objective_titles(curriculum: Curriculum, code: str) -> dict[str, str | None]:

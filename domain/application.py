@@ -35,7 +35,7 @@ from domain.commands import (
     RecordAssessment,
     RecordAttainment,
 )
-from domain.consent import AGE_OF_MAJORITY, DATA_CATEGORIES, DIGITAL_CONSENT_AGE, Consent
+from domain.consent import AGE_OF_MAJORITY, DATA_CATEGORIES, DIGITAL_CONSENT_AGE, Consent, age_on
 from domain.curriculum import Curriculum, UnknownObjectiveError
 from domain.errors import (
     ConcurrentUpdateError,
@@ -607,11 +607,11 @@ class TenantApplication(Application[UUID]):
         student = self._require(User, "users", consent.student, "student")
         allowed = actor.role == "admin" or actor.subject == consent.granted_by
         if actor.role == "guardian" and actor.subject in student.guardians:
-            allowed = allowed or self._age(consent.student) is None or (
-                (self._age(consent.student) or 0) < AGE_OF_MAJORITY
+            allowed = allowed or self.age(consent.student) is None or (
+                (self.age(consent.student) or 0) < AGE_OF_MAJORITY
             )
         if actor.role == "student" and actor.subject == consent.student:
-            age = self._age(consent.student)
+            age = self.age(consent.student)
             allowed = allowed or (age is not None and age >= DIGITAL_CONSENT_AGE)
         if not allowed:
             raise NotPermittedError(
@@ -639,7 +639,7 @@ class TenantApplication(Application[UUID]):
         return consent
 
     def _consent_relation(self, student_id: str, granted_by: str, student: User) -> str:
-        age = self._age(student_id)
+        age = self.age(student_id)
         if granted_by == student_id:
             if age is None:
                 raise ConsentNotAllowedError(
@@ -833,12 +833,10 @@ class TenantApplication(Application[UUID]):
     def _today(self) -> date:
         return self.clock().date()
 
-    def _age(self, student_id: str) -> int | None:
-        born = self._birth_date(student_id)
-        if born is None:
-            return None
-        today = self._today()
-        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    def age(self, user_id: str) -> int | None:
+        """The user's age today from their sealed birth date; None when unknown or erased."""
+        born = self._birth_date(user_id)
+        return None if born is None else age_on(born, self._today())
 
     def _find(
         self, cls: type[A], collection: str, sourced_id: str, *, for_update: bool = True

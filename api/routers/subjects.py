@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,8 +16,7 @@ from api.subject_export import subject_export
 from domain.application import TenantApplication
 from domain.commands import Actor
 from domain.consent import AGE_OF_MAJORITY
-from domain.roster import Demographics, User
-from domain.sealing import Erased
+from domain.roster import User
 from projections.catalogue import all_projections
 from projections.subject_index import SubjectIndexProjection
 
@@ -75,26 +73,14 @@ def _right_of_access(actor: Actor, app: TenantApplication, subject: str) -> str:
         app.user(subject)  # an admin is told when there is no such person (404)
         return STATUTORY_TASK
     if actor.role == "student" and actor.subject == subject:
-        age = _age(app, subject)
+        age = app.age(subject)
         if age is not None and age >= SELF_ACCESS_AGE:
             return RIGHT_OF_ACCESS
     if actor.role == "guardian":
         child = app.find("users", subject)
         if isinstance(child, User) and actor.subject in child.guardians:
-            age = _age(app, subject)
+            age = app.age(subject)
             # As for consents: with the birth date unknown the guardian still acts.
             if age is None or age < AGE_OF_MAJORITY:
                 return RIGHT_OF_ACCESS
     raise ProblemError(403, "not-permitted", "Not permitted", _REFUSED)
-
-
-def _age(app: TenantApplication, subject: str) -> int | None:
-    """The person's age today from their demographics' birth date; None when unknown."""
-    demographics = app.find("demographics", subject)
-    if not isinstance(demographics, Demographics):
-        return None
-    opened = app.sealer.unseal(demographics.personal)
-    if isinstance(opened, Erased) or not opened.get("birthDate"):
-        return None
-    born, today = date.fromisoformat(str(opened["birthDate"])), app.clock().date()
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
