@@ -324,6 +324,9 @@ def _run_sections(
                     seconds=sizes.freshness_seconds,
                     progress=progress,
                 )
+                # The freshness load can leave the projections behind; reads are measured
+                # on a server that has caught up, not one still projecting that backlog.
+                _wait_until_caught_up(base_url, tenants.http)
                 dashboard = _measure_reads(
                     base_url, DASHBOARD_PATH, dashboard_token,
                     count=sizes.dashboard_reads, progress=progress,

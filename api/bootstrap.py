@@ -14,9 +14,9 @@ from api.master_key import fallback_master_keys, load_master_key
 from api.settings import Settings
 from api.tenants import Tenants
 from api.tokens import TokenService
+from domain.sealing import derive_signing_key
 from projections.catalogue import all_projections
 from projections.status import ProjectionStatus
-from domain.sealing import derive_signing_key
 
 
 def utc_now() -> datetime:
@@ -33,10 +33,13 @@ class Container:
     tokens: TokenService
     clock: Callable[[], datetime]
     status: ProjectionStatus
+    #: Where reads record what they disclose (api/disclosures.py).
+    disclosures: disclosures.DisclosureLog
     #: The running broker, relay and projection runner, when `digione serve` started them.
     runtime: object | None = None
 
     def close(self) -> None:
+        self.disclosures.close()
         self.tenants.close()
         self.engine.dispose()
 
@@ -72,7 +75,7 @@ def bootstrap(
     )
     return Container(
         settings=settings, engine=engine, tenants=tenants, tokens=tokens, clock=clock,
-        status=status,
+        status=status, disclosures=disclosures.DisclosureLog(engine),
     )
 
 

@@ -4,15 +4,18 @@ GDPR art. 15(1)(c) gives a data subject the right to know the recipients to whom
 personal data have been disclosed; art. 5(2) makes the controller able to show it. Every
 API read that hands out personal data records here who received it.
 
-Reads are hot, so a request writes one multi-row upsert: one row per (tenant, subject,
-recipient, category, basis, day), holding the first and last time of that day and how many
-requests disclosed it. The record names people only by sourcedId and holds no personal data
+Reads are hot, and concurrent reads of one class disclose the same rows, so they are written
+together: requests hand their rows to the DisclosureLog, whose writer folds every request
+waiting into one transaction (a group commit) and lets each go once its rows are durable.
+A request never answers before its disclosure is recorded; if recording fails, it answers
+503 and sends nothing. The table holds one row per (tenant, subject, recipient, category,
+basis, day), with the first and last time of that day and how many requests disclosed it. The record names people only by sourcedId and holds no personal data
 itself, so it needs no sealing; it is kept in the main database beside the read models.
 
 How to record (from a route, after the data is read and before it is answered):
 
-    record_disclosures(
-        container.engine, tenant=actor.tenant, subjects=[student_id, ...],
+    container.disclosures.record(
+        tenant=actor.tenant, subjects=[student_id, ...],
         recipient=actor.subject, recipient_role=actor.role,
         categories=["assessment"], basis=STATUTORY_TASK,  # or the consent's id
         at=container.clock(),
@@ -27,6 +30,9 @@ consent that allowed it.
 
 from __future__ import annotations
 
+import functools
+import json
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -36,6 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from api.problems import ProblemError
 from domain.consent import DATA_CATEGORIES
 
 __all__ = [
@@ -43,10 +50,11 @@ __all__ = [
     "RIGHT_OF_ACCESS",
     "STATUTORY_TASK",
     "Disclosure",
+    "DisclosureLog",
     "UnknownDisclosureCategoryError",
     "create_table",
+    "disclosure_rows",
     "disclosures_of",
-    "record_disclosures",
     "user_detail_categories",
 ]
 
@@ -116,8 +124,26 @@ def create_table(engine: Engine) -> None:
     metadata.create_all(engine)
 
 
-def record_disclosures(
-    engine: Engine,
+_Key = tuple[str, str, str, str, str, date]
+
+
+@dataclass
+class _Row:
+    """A disclosure row before it is written: what several requests of a batch fold into."""
+
+    recipient_role: str
+    first_at: datetime
+    last_at: datetime
+    count: int = 1
+
+    def fold(self, other: _Row) -> None:
+        self.recipient_role = other.recipient_role
+        self.first_at = min(self.first_at, other.first_at)
+        self.last_at = max(self.last_at, other.last_at)
+        self.count += other.count
+
+
+def disclosure_rows(
     *,
     tenant: str,
     subjects: Iterable[str],
@@ -126,13 +152,8 @@ def record_disclosures(
     categories: Iterable[str],
     basis: str,
     at: datetime | None = None,
-) -> int:
-    """Records that `recipient` received `categories` of each subject's data; one statement.
-
-    `subjects` are sourcedIds (repeats count once), `recipient` the caller's subject or
-    service id, `recipient_role` its role, `basis` STATUTORY_TASK, RIGHT_OF_ACCESS or a
-    consent id; `at` defaults to now. Returns the number of rows written.
-    """
+) -> dict[_Key, _Row]:
+    """The rows recording one disclosure, by key; raises on an unknown category."""
     wanted = sorted(set(categories))
     unknown = [c for c in wanted if c not in CATEGORIES]
     if unknown:
@@ -140,21 +161,177 @@ def record_disclosures(
             f"disclosure categories {unknown} are not among {sorted(CATEGORIES)}"
         )
     when = (at or datetime.now(UTC)).astimezone(UTC)
-    # Sorted, so concurrent requests lock the rows they share in the same order.
-    rows = [
-        {"tenant": tenant, "subject": subject, "recipient": recipient, "category": category,
-         "basis": basis, "day": when.date(), "recipient_role": recipient_role,
-         "first_at": when, "last_at": when, "count": 1}
-        for subject in sorted(set(subjects))
+    return {
+        (tenant, subject, recipient, category, basis, when.date()): _Row(recipient_role, when, when)
+        for subject in set(subjects)
         for category in wanted
-    ]
+    }
+
+
+def _write(engine: Engine, rows: Mapping[_Key, _Row]) -> None:
     if not rows:
-        return 0
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(disclosures).values(rows)
+        return
+    names = ("tenant", "subject", "recipient", "category", "basis", "day")
+    values = [
+        {**dict(zip(names, key, strict=True)), "recipient_role": row.recipient_role,
+         "first_at": row.first_at, "last_at": row.last_at, "count": row.count}
+        # Sorted, so concurrent writers (other processes) lock shared rows in one order.
+        for key, row in sorted(rows.items(), key=lambda item: item[0])
+    ]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # One statement and one parameter, whatever the number of rows: the rows go as
+            # one JSON array (encoded in C), which jsonb_to_recordset() turns back into rows.
+            document = json.dumps(values, default=_iso, separators=(",", ":"))
+            connection.execute(_UPSERT_FROM_JSON, {"rows": document})
+        else:
+            # sqlite3 runs executemany in C; the statement is compiled once and cached.
+            connection.execute(_upsert(engine.dialect.name), values)
+
+
+def _iso(value: date) -> str:
+    return value.isoformat()
+
+
+_UPSERT_FROM_JSON = sa.text(
+    """
+    INSERT INTO disclosures
+        (tenant, subject, recipient, category, basis, day, recipient_role, first_at, last_at,
+         "count")
+    SELECT tenant, subject, recipient, category, basis, day, recipient_role, first_at,
+           last_at, "count"
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        tenant varchar, subject varchar, recipient varchar, category varchar, basis varchar,
+        day date, recipient_role varchar, first_at timestamptz, last_at timestamptz,
+        "count" integer
+    )
+    ON CONFLICT (tenant, subject, recipient, category, basis, day) DO UPDATE SET
+        recipient_role = excluded.recipient_role,
+        first_at = LEAST(disclosures.first_at, excluded.first_at),
+        last_at = GREATEST(disclosures.last_at, excluded.last_at),
+        "count" = disclosures."count" + excluded."count"
+    """
+)
+
+
+class _Batch:
+    """The rows of the requests waiting for one transaction, and how it went."""
+
+    def __init__(self) -> None:
+        self.rows: dict[_Key, _Row] = {}
+        self.error: BaseException | None = None
+        self.written = threading.Event()
+
+    def add(self, rows: Mapping[_Key, _Row]) -> None:
+        for key, row in rows.items():
+            if key in self.rows:
+                self.rows[key].fold(row)
+            else:
+                self.rows[key] = _Row(row.recipient_role, row.first_at, row.last_at, row.count)
+
+    def settle(self, error: BaseException | None) -> None:
+        self.error = error
+        self.written.set()
+
+
+class DisclosureLog:
+    """Records the disclosures of concurrent requests with one transaction per batch.
+
+    Every request of the process adds its rows to the open batch and waits; a writer thread
+    takes the open batch whenever it is free, writes it in one transaction, and releases the
+    batch's requests. Readers of one class fold into the same rows, so 32 concurrent reads
+    cost one upsert of 25 students' rows, not 32 upserts queueing on the same row locks.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._changed = threading.Condition()
+        self._open = _Batch()
+        self._writer: threading.Thread | None = None
+        self._closed = False
+
+    def record(
+        self,
+        *,
+        tenant: str,
+        subjects: Iterable[str],
+        recipient: str,
+        recipient_role: str,
+        categories: Iterable[str],
+        basis: str,
+        at: datetime | None = None,
+    ) -> int:
+        """Records that `recipient` received `categories` of each subject's data; returns
+        once the rows are committed. Raises ProblemError 503 when they could not be: the
+        caller must not answer then.
+
+        `subjects` are sourcedIds (repeats count once), `recipient` the caller's subject or
+        service id, `recipient_role` its role, `basis` STATUTORY_TASK, RIGHT_OF_ACCESS or a
+        consent id; `at` defaults to now. Returns the number of rows recorded.
+        """
+        rows = disclosure_rows(
+            tenant=tenant, subjects=subjects, recipient=recipient,
+            recipient_role=recipient_role, categories=categories, basis=basis, at=at,
+        )
+        if not rows:
+            return 0
+        with self._changed:
+            if self._closed:
+                raise _not_recorded("the server is shutting down")
+            batch = self._open
+            batch.add(rows)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_batches, name="disclosure-log", daemon=True
+                )
+                self._writer.start()
+            self._changed.notify()
+        batch.written.wait()
+        if batch.error is not None:
+            raise _not_recorded(f"{type(batch.error).__name__}: {batch.error}") from batch.error
+        return len(rows)
+
+    def close(self) -> None:
+        """Writes what is waiting, then stops the writer; later records are refused."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+            writer = self._writer
+        if writer is not None:
+            writer.join()
+
+    def _write_batches(self) -> None:
+        while True:
+            with self._changed:
+                while not self._open.rows and not self._closed:
+                    self._changed.wait()
+                if not self._open.rows:
+                    return
+                batch, self._open = self._open, _Batch()
+            try:
+                _write(self._engine, batch.rows)
+            except Exception as error:  # every waiting request answers 503 with it
+                batch.settle(error)
+            else:
+                batch.settle(None)
+
+
+def _not_recorded(reason: str) -> ProblemError:
+    return ProblemError(
+        503, "disclosure-not-recorded", "Disclosure not recorded",
+        f"the data was not sent because its disclosure could not be recorded ({reason}); "
+        "try again shortly",
+    )
+
+
+@functools.cache
+def _upsert(dialect: str) -> sa.Insert:
+    """Insert one disclosure row, or fold it into the row of its day already there."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(disclosures)
     new, old = statement.excluded, disclosures.c
-    statement = statement.on_conflict_do_update(
-        index_elements=[c for c in disclosures.primary_key.columns],
+    return statement.on_conflict_do_update(
+        index_elements=list(disclosures.primary_key.columns),
         set_={
             "recipient_role": new.recipient_role,
             "first_at": sa.case((new.first_at < old.first_at, new.first_at), else_=old.first_at),
@@ -162,9 +339,6 @@ def record_disclosures(
             "count": old.count + new.count,
         },
     )
-    with engine.begin() as connection:
-        connection.execute(statement)
-    return len(rows)
 
 
 def disclosures_of(engine: Engine, tenant: str, subject: str) -> list[Disclosure]:

@@ -120,7 +120,8 @@ def numeric_grade(grade: str | None) -> int | None:
 class ClassDashboardProjection:
     """The teacher's class dashboards of every tenant."""
 
-    version: int = 1
+    #: 2: each student's results and attainments also kept as one card per class.
+    version: int = 2
     families: tuple[str, ...] = ("roster", "assessment", "attainment", "privacy")
 
     def __init__(self, name: str = "class_dashboard") -> None:
@@ -134,8 +135,10 @@ class ClassDashboardProjection:
         self.sessions = SessionRows(m, prefix=p)
         self.enrollments = EnrollmentRows(m, prefix=p)
         self.line_items = LineItemRows(m, prefix=p)
-        self.results = ResultRows(m, prefix=p, on_settled=self._line_item_changed)
-        self.attainments = AttainmentRows(m, prefix=p, history=True)
+        self.results = ResultRows(m, prefix=p, on_settled=self._result_settled)
+        self.attainments = AttainmentRows(
+            m, prefix=p, history=True, on_changed=self._refresh_card
+        )
         assert self.attainments.history is not None
         self.attainment_history: sa.Table = self.attainments.history
         #: Per line item: its class distribution, kept current as results change.
@@ -150,6 +153,17 @@ class ClassDashboardProjection:
             sa.Column("grades", sa.JSON, nullable=False),
             sa.Column("score_statuses", sa.JSON, nullable=False),
             sa.Index(f"{p}_line_item_stats_class", "tenant", "class_sourced_id"),
+        )
+        #: Per (class, student): the student's current results, attainment history and
+        #: latest levels in the class, as one document (_refresh_card): a dashboard page
+        #: reads one row per student instead of every result and assessment of the class.
+        self.student_cards = sa.Table(
+            f"{p}_student_cards",
+            m,
+            sa.Column("tenant", sa.String(32), primary_key=True),
+            sa.Column("class_sourced_id", sa.String(128), primary_key=True),
+            sa.Column("student", sa.String(128), primary_key=True),
+            sa.Column("card", sa.JSON, nullable=False),
         )
         handlers: dict[str, Handler] = {}
         for block in (
@@ -177,11 +191,16 @@ class ClassDashboardProjection:
         blank_sealed(c, u, "personal", shredded, u.c.tenant == e.tenant, u.c.sourced_id == subject)
         erasure.confirm(c, self.confirmations, e, subject)
 
-    def _line_item_changed(
-        self, c: Connection, tenant: str, school_class: str, line_item: str | None
+    def _result_settled(
+        self, c: Connection, tenant: str, school_class: str, student: str, line_item: str | None
     ) -> None:
-        if line_item is None:
-            return
+        self._refresh_card(c, tenant, school_class, student)
+        if line_item is not None:
+            self._line_item_changed(c, tenant, school_class, line_item)
+
+    def _line_item_changed(
+        self, c: Connection, tenant: str, school_class: str, line_item: str
+    ) -> None:
         r, s = self.results.table, self.line_item_stats
         rows = c.execute(
             sa.select(r.c.score, r.c.grade, r.c.score_status).where(
@@ -202,6 +221,67 @@ class ClassDashboardProjection:
                 scores=Distribution.of(scores).as_dict(),
                 grades=Distribution.of([float(g) for g in grades]).as_dict(),
                 score_statuses=dict(sorted(statuses.items())),
+            )
+        )
+
+    def _refresh_card(self, c: Connection, tenant: str, school_class: str, student: str) -> None:
+        """Rewrites the student's card in the class from the result and attainment rows.
+
+        The card holds each current result as [line item, objectives, cell, numeric grade],
+        each assessment as [objective, aggregate version, trend point, evidence] and the
+        latest level per objective as its cell, in the JSON shapes a dashboard answers with.
+        """
+        r, a, h = self.results.table, self.attainments.table, self.attainment_history
+        mine = (r.c.tenant == tenant, r.c.class_sourced_id == school_class, r.c.student == student)
+        results = [
+            [
+                row.line_item,
+                list(row.objectives),
+                {"sourcedId": row.sourced_id, "score": row.score, "grade": row.grade,
+                 "scoreStatus": row.score_status, "assessedAt": row.assessed_at.isoformat()},
+                numeric_grade(row.grade),
+            ]
+            for row in c.execute(
+                sa.select(
+                    r.c.line_item, r.c.sourced_id, r.c.score, r.c.grade, r.c.score_status,
+                    r.c.assessed_at, r.c.objectives,
+                )
+                .where(*mine, r.c.current.is_(True))
+                .order_by(r.c.assessed_at, r.c.last_position)
+            )
+        ]
+        history = [
+            [
+                row.objective,
+                row.version,
+                {"date": row.assessed_at.isoformat(), "objective": row.objective,
+                 "level": row.level},
+                list(row.evidence),
+            ]
+            for row in c.execute(
+                sa.select(h.c.assessed_at, h.c.objective, h.c.level, h.c.version, h.c.evidence)
+                .where(h.c.tenant == tenant, h.c.class_sourced_id == school_class,
+                       h.c.student == student)
+                .order_by(h.c.assessed_at, h.c.aggregate_id, h.c.version)
+            )
+        ]
+        latest = {
+            row.objective: {"level": row.level, "assessedAt": row.assessed_at.isoformat(),
+                            "evidence": list(row.evidence)}
+            for row in c.execute(
+                sa.select(a.c.objective, a.c.level, a.c.assessed_at, a.c.evidence)
+                .where(a.c.tenant == tenant, a.c.class_sourced_id == school_class,
+                       a.c.student == student)
+                .order_by(a.c.objective)
+            )
+        }
+        k = self.student_cards
+        key = (k.c.tenant == tenant, k.c.class_sourced_id == school_class, k.c.student == student)
+        c.execute(k.delete().where(*key))
+        c.execute(
+            k.insert().values(
+                tenant=tenant, class_sourced_id=school_class, student=student,
+                card={"results": results, "history": history, "latest": latest},
             )
         )
 
@@ -249,20 +329,15 @@ class LineItemSummary:
     grades: Distribution
 
 
-@dataclass(frozen=True)
-class AttainmentCell:
-    level: int
-    assessed_at: date
-    evidence: list[str]
-
-
-@dataclass(frozen=True)
-class ResultCell:
-    sourced_id: str
-    score: float | None
-    grade: str | None
-    score_status: str
-    assessed_at: date
+#: A student's latest level of an objective: {"level", "assessedAt", "evidence"}.
+AttainmentCell = dict[str, Any]
+#: A student's current result of a line item:
+#: {"sourcedId", "score", "grade", "scoreStatus", "assessedAt"}.
+ResultCell = dict[str, Any]
+#: One point of a level trend: {"date", "objective", "level"}.
+LevelPoint = dict[str, Any]
+#: One point of a grade trend: {"date", "grade" (a number), "lineItem"}.
+GradePoint = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -274,22 +349,12 @@ class MissingWork:
     reason: str
 
 
-@dataclass(frozen=True)
-class LevelPoint:
-    day: date
-    objective: str
-    level: int
-
-
-@dataclass(frozen=True)
-class GradePoint:
-    day: date
-    grade: int
-    line_item: str | None
-
-
 @dataclass
 class StudentRow:
+    """A student of a dashboard page. The cells and trend points are JSON-shaped, as the
+    student's card holds them (dates as ISO strings), so a page is answered without
+    converting each of them again."""
+
     sourced_id: str
     #: The sealed personal fields (names …) as stored; None when the user is not known yet.
     personal: dict[str, Any] | None
@@ -429,6 +494,12 @@ class _Scope:
     def day(self, day: date) -> bool:
         return self.term is None or self.term.holds(day)
 
+    def days(self) -> tuple[str, str]:
+        """The term's first and last day as ISO dates (which compare as the days do)."""
+        if self.term is None:
+            return "", "9999-12-31"
+        return self.term.start_date.isoformat(), self.term.end_date.isoformat()
+
     def objective(self, code: str) -> bool:
         return self.subject is None or code.startswith(f"{self.subject}.")
 
@@ -527,10 +598,11 @@ def _student_rows(
     scope: _Scope,
     now: datetime,
 ) -> list[StudentRow]:
+    """The page's students with their cells and trends, from one card per student."""
     if not students:
         return []
     ids = list(students)
-    u, r, a, h = p.users.table, p.results.table, p.attainments.table, p.attainment_history
+    u, k = p.users.table, p.student_cards
     personal = {
         str(row.sourced_id): dict(row.personal)
         for row in connection.execute(
@@ -539,61 +611,56 @@ def _student_rows(
             )
         )
     }
-    rows = {sid: StudentRow(sourced_id=sid, personal=personal.get(sid)) for sid in ids}
-    selected = {item.sourced_id for item in line_items}
-
-    for row in connection.execute(
-        sa.select(r)
-        .where(
-            r.c.tenant == tenant,
-            r.c.class_sourced_id == class_id,
-            r.c.student.in_(ids),
-            r.c.current.is_(True),
+    cards = {
+        str(row.student): row.card
+        for row in connection.execute(
+            sa.select(k.c.student, k.c.card).where(
+                k.c.tenant == tenant, k.c.class_sourced_id == class_id, k.c.student.in_(ids)
+            )
         )
-        .order_by(r.c.assessed_at, r.c.last_position)
-    ):
-        student = rows[str(row.student)]
-        if row.line_item is None:
-            if not (scope.day(row.assessed_at) and scope.linked(row.objectives)):
+    }
+    selected = {item.sourced_id for item in line_items}
+    rows = []
+    for sid in ids:
+        student = StudentRow(sourced_id=sid, personal=personal.get(sid))
+        card = cards.get(sid)
+        if card is not None:
+            _fill(student, card, selected, scope)
+        student.missing = _missing_work(student, line_items, joined=students[sid], now=now)
+        rows.append(student)
+    return rows
+
+
+def _fill(student: StudentRow, card: Mapping[str, Any], selected: set[str], scope: _Scope) -> None:
+    """The student's results, grade and level trends and attainment cells of the page."""
+    first, last = scope.days()
+    for line_item, objectives, cell, grade in card["results"]:
+        if line_item is None:
+            if not (first <= cell["assessedAt"] <= last and scope.linked(objectives)):
                 continue
-        elif row.line_item not in selected:
+        elif line_item not in selected:
             continue
         else:
-            student.results[row.line_item] = ResultCell(
-                row.sourced_id, row.score, row.grade, row.score_status, row.assessed_at
-            )
-        grade = numeric_grade(row.grade)
+            student.results[line_item] = cell
         if grade is not None:
-            student.grade_trend.append(GradePoint(row.assessed_at, grade, row.line_item))
-
-    history = connection.execute(
-        sa.select(h)
-        .where(h.c.tenant == tenant, h.c.class_sourced_id == class_id, h.c.student.in_(ids))
-        .order_by(h.c.assessed_at, h.c.aggregate_id, h.c.version)
-    ).all()
-    for row in history:
-        if scope.day(row.assessed_at) and scope.objective(row.objective):
-            point = LevelPoint(row.assessed_at, row.objective, row.level)
-            rows[str(row.student)].level_trend.append(point)
+            point = {"date": cell["assessedAt"], "grade": grade, "lineItem": line_item}
+            student.grade_trend.append(point)
+    history = [
+        entry for entry in card["history"]
+        if scope.objective(entry[0]) and first <= entry[2]["date"] <= last
+    ]
+    student.level_trend = [point for _, _, point, _ in history]
     if scope.term is None:
-        for row in connection.execute(
-            sa.select(a).where(
-                a.c.tenant == tenant, a.c.class_sourced_id == class_id, a.c.student.in_(ids)
-            )
-        ):
-            if scope.objective(row.objective):
-                cell = AttainmentCell(row.level, row.assessed_at, list(row.evidence))
-                rows[str(row.student)].attainments[row.objective] = cell
+        student.attainments = {
+            objective: cell for objective, cell in card["latest"].items()
+            if scope.objective(objective)
+        }
     else:
         # The level as of the term: the latest assessment within it (by aggregate version).
-        for row in sorted(history, key=lambda x: x.version):
-            if scope.day(row.assessed_at) and scope.objective(row.objective):
-                cell = AttainmentCell(row.level, row.assessed_at, list(row.evidence))
-                rows[str(row.student)].attainments[row.objective] = cell
-
-    for sid, student in rows.items():
-        student.missing = _missing_work(student, line_items, joined=students[sid], now=now)
-    return list(rows.values())
+        for objective, _, point, evidence in sorted(history, key=lambda entry: entry[1]):
+            student.attainments[objective] = {
+                "level": point["level"], "assessedAt": point["date"], "evidence": evidence
+            }
 
 
 def _missing_work(
@@ -610,7 +677,7 @@ def _missing_work(
         result = student.results.get(item.sourced_id)
         if result is None:
             missing.append(MissingWork(item.sourced_id, item.title, item.due_date, "no result"))
-        elif result.score_status == NOT_SUBMITTED:
+        elif result["scoreStatus"] == NOT_SUBMITTED:
             missing.append(MissingWork(item.sourced_id, item.title, item.due_date, NOT_SUBMITTED))
     return missing
 

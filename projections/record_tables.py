@@ -491,8 +491,10 @@ class LineItemRows:
 
 
 #: Called after the current result of a (student, line item) may have changed:
-#: (connection, tenant, class sourcedId, line item sourcedId or None).
-ResultsSettled = Callable[[Connection, str, str, str | None], None]
+#: (connection, tenant, class sourcedId, student sourcedId, line item sourcedId or None).
+ResultsSettled = Callable[[Connection, str, str, str, str | None], None]
+#: (connection, tenant, class sourcedId, student sourcedId).
+AttainmentChanged = Callable[[Connection, str, str, str], None]
 
 
 class ResultRows:
@@ -614,7 +616,7 @@ class ResultRows:
             ).scalar()
             c.execute(t.update().where(*pair).values(current=t.c.sourced_id == latest))
         if self._on_settled is not None:
-            self._on_settled(c, e.tenant, school_class, line_item)
+            self._on_settled(c, e.tenant, school_class, student, line_item)
 
 
 class AttainmentRows:
@@ -625,8 +627,16 @@ class AttainmentRows:
     assessment (Assessed and each Reassessed) for trends.
     """
 
-    def __init__(self, metadata: sa.MetaData, *, prefix: str, history: bool = False) -> None:
+    def __init__(
+        self,
+        metadata: sa.MetaData,
+        *,
+        prefix: str,
+        history: bool = False,
+        on_changed: AttainmentChanged | None = None,
+    ) -> None:
         name = f"{prefix}_attainments"
+        self._on_changed = on_changed
         self.table = sa.Table(
             name,
             metadata,
@@ -707,8 +717,15 @@ class AttainmentRows:
     def _remember(
         self, c: Connection, e: EventEnvelope, school_class: str, student: str, objective: str
     ) -> None:
-        if self.history is None:
-            return
+        if self.history is not None:
+            self._record_history(c, e, school_class, student, objective)
+        if self._on_changed is not None:
+            self._on_changed(c, e.tenant, school_class, student)
+
+    def _record_history(
+        self, c: Connection, e: EventEnvelope, school_class: str, student: str, objective: str
+    ) -> None:
+        assert self.history is not None
         p = e.payload
         c.execute(
             self.history.insert().values(

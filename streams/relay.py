@@ -532,16 +532,24 @@ class Relay:
             "epoch": uuid.uuid4().hex,
             "written_at": datetime.now(timezone.utc).isoformat(),
         }
-        self._transport_().publish(
-            [
-                OutgoingMessage(
-                    topic=topic,
-                    key=_MARKER_KEY,
-                    value=json.dumps(marker).encode(),
-                    partition=0,
-                )
-            ]
-        )
+        # A producer of its own, closed at once: the marker is written once per broker, and
+        # kafka-python 3.0 keeps an emptied batch queue for every partition a producer ever
+        # sent to; when its metadata stops tracking the control topic, that queue's unknown
+        # leader has the sender thread request metadata in a busy loop (a core, while idle).
+        transport = self._transport_factory()
+        try:
+            transport.publish(
+                [
+                    OutgoingMessage(
+                        topic=topic,
+                        key=_MARKER_KEY,
+                        value=json.dumps(marker).encode(),
+                        partition=0,
+                    )
+                ]
+            )
+        finally:
+            transport.close()
 
     def _read_epoch(self) -> str | None:
         """The epoch in the control topic's first message; None if the topic is missing or

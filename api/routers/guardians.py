@@ -11,16 +11,18 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection
 
 from api.bootstrap import Container
 from api.deps import ActorDep, ContainerDep, TenantAppDep
-from api.disclosures import RIGHT_OF_ACCESS, STATUTORY_TASK, record_disclosures
+from api.disclosures import RIGHT_OF_ACCESS, STATUTORY_TASK
 from api.models import Problem
 from api.reading import (
     LEVEL_TEXTS,
     Unsealer,
     age_on,
+    document,
     not_permitted,
     objective_titles,
     read_model,
@@ -54,6 +56,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "/guardians/me/children",
+    response_class=JSONResponse,
     responses=_REFUSALS,
     summary="The caller's children: students naming the caller as guardian, under 18",
 )
@@ -62,15 +65,16 @@ def my_children(
     app: TenantAppDep,
     container: ContainerDep,
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     if actor.role != "guardian":
         raise not_permitted("only a guardian has children to list")
     wait_until_fresh(container, actor.tenant, VIEW.name, min_position)
-    return children_for(container, app, actor)
+    return document(children_for(container, app, actor))
 
 
 @router.get(
     "/guardians/me/children/{studentSourcedId}",
+    response_class=JSONResponse,
     responses=_REFUSALS,
     summary="A child's classes, teachers, results with verbal feedback, attainments and "
     "consents (a guardian of the child, or the student themself)",
@@ -81,15 +85,16 @@ def my_child(
     app: TenantAppDep,
     container: ContainerDep,
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     if actor.role not in ("guardian", "student"):
         raise not_permitted(_NOT_YOURS)
     wait_until_fresh(container, actor.tenant, VIEW.name, min_position)
-    return child_view_for(container, app, actor, studentSourcedId)
+    return document(child_view_for(container, app, actor, studentSourcedId))
 
 
 @router.get(
     "/students/me",
+    response_class=JSONResponse,
     responses=_REFUSALS,
     summary="The calling student's own view, as their guardians see it",
 )
@@ -98,11 +103,11 @@ def my_own_view(
     app: TenantAppDep,
     container: ContainerDep,
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     if actor.role != "student":
         raise not_permitted("only a student has a view of their own")
     wait_until_fresh(container, actor.tenant, VIEW.name, min_position)
-    return child_view_for(container, app, actor, actor.subject)
+    return document(child_view_for(container, app, actor, actor.subject))
 
 
 def children_for(container: Container, app: TenantApplication, actor: Actor) -> dict[str, Any]:
@@ -114,8 +119,8 @@ def children_for(container: Container, app: TenantApplication, actor: Actor) -> 
     with read_model(container) as connection:
         children = linked_children(connection, VIEW, tenant=actor.tenant, guardian=actor.subject)
     minors = [child for child, born in children if _minor(unsealer, born, now.date())]
-    record_disclosures(
-        container.engine, tenant=actor.tenant, subjects=[c.sourced_id for c in minors],
+    container.disclosures.record(
+        tenant=actor.tenant, subjects=[c.sourced_id for c in minors],
         recipient=actor.subject, recipient_role=actor.role, categories=["identity"],
         basis=STATUTORY_TASK, at=now,
     )
@@ -151,8 +156,8 @@ def child_view_for(
         ([student], _DISCLOSED, RIGHT_OF_ACCESS if actor.subject == student else STATUTORY_TASK),
         (sorted(teachers), ("identity",), STATUTORY_TASK),
     ):
-        record_disclosures(
-            container.engine, tenant=actor.tenant, subjects=subjects, recipient=actor.subject,
+        container.disclosures.record(
+            tenant=actor.tenant, subjects=subjects, recipient=actor.subject,
             recipient_role=actor.role, categories=categories, basis=basis, at=now,
         )
     return answer

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 
 from api.deps import ActorDep, ContainerDep, TenantAppDep
-from api.disclosures import STATUTORY_TASK, record_disclosures, user_detail_categories
+from api.disclosures import STATUTORY_TASK, user_detail_categories
 from api.models import Problem
 from api.problems import ProblemError
 from domain.sealing import ERASED, Erased
@@ -84,8 +84,8 @@ def _add_read_route(collection: str) -> None:
                 categories = (
                     user_detail_categories(opened) if collection == "users" else ["demographics"]
                 )
-                record_disclosures(
-                    container.engine, tenant=actor.tenant, subjects=[sourcedId],
+                container.disclosures.record(
+                    tenant=actor.tenant, subjects=[sourcedId],
                     recipient=actor.subject, recipient_role=actor.role, categories=categories,
                     basis=STATUTORY_TASK, at=container.clock(),
                 )

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import ActorDep, ContainerDep, TenantAppDep
-from api.disclosures import ALL, RIGHT_OF_ACCESS, STATUTORY_TASK, record_disclosures
+from api.disclosures import ALL, RIGHT_OF_ACCESS, STATUTORY_TASK
 from api.models import Problem
 from api.problems import ProblemError
 from api.routers.roster import SourcedIdPath
@@ -57,8 +57,8 @@ def export_subject(
     basis = _right_of_access(actor, app, sourcedId)
     wait_until_fresh(container, actor.tenant, _INDEX.name, min_position)
     document = subject_export(app, container.engine, _INDEX, sourcedId)
-    record_disclosures(
-        container.engine, tenant=actor.tenant, subjects=[sourcedId], recipient=actor.subject,
+    container.disclosures.record(
+        tenant=actor.tenant, subjects=[sourcedId], recipient=actor.subject,
         recipient_role=actor.role, categories=[ALL], basis=basis, at=container.clock(),
     )
     return document

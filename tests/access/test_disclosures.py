@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from api.disclosures import (
     STATUTORY_TASK,
+    DisclosureLog,
     UnknownDisclosureCategoryError,
     disclosures_of,
-    record_disclosures,
 )
+from api.problems import ProblemError
 from tests.access.conftest import Pupil, export, head
 from tests.conftest import FakeClock
 
@@ -55,9 +60,9 @@ def test_disclosures_to_one_recipient_on_one_day_are_one_row_with_first_and_last
 ) -> None:
     first = clock()
     for _ in range(3):
-        record_disclosures(container.engine, tenant=tenant, subjects=["stu-1", "stu-2", "stu-1"],
-                           recipient="tch-1", recipient_role="teacher",
-                           categories=["assessment"], basis=STATUTORY_TASK, at=clock())
+        container.disclosures.record(tenant=tenant, subjects=["stu-1", "stu-2", "stu-1"],
+                                     recipient="tch-1", recipient_role="teacher",
+                                     categories=["assessment"], basis=STATUTORY_TASK, at=clock())
         clock.advance(minutes=20)
 
     [row] = disclosures_of(container.engine, tenant, "stu-1")
@@ -71,9 +76,9 @@ def test_a_disclosure_on_another_day_is_a_row_of_its_own(
     container: Container, tenant: str, clock: FakeClock
 ) -> None:
     for _ in range(2):
-        record_disclosures(container.engine, tenant=tenant, subjects=["stu-1"],
-                           recipient="oppimissovellus", recipient_role="service",
-                           categories=["identity"], basis="consent 7b1c", at=clock())
+        container.disclosures.record(tenant=tenant, subjects=["stu-1"],
+                                     recipient="oppimissovellus", recipient_role="service",
+                                     categories=["identity"], basis="consent 7b1c", at=clock())
         clock.advance(days=1)
 
     rows = disclosures_of(container.engine, tenant, "stu-1")
@@ -86,8 +91,68 @@ def test_a_disclosure_under_an_unknown_category_is_refused_and_nothing_is_record
     container: Container, tenant: str
 ) -> None:
     with pytest.raises(UnknownDisclosureCategoryError):
-        record_disclosures(container.engine, tenant=tenant, subjects=["stu-1"],
-                           recipient="tch-1", recipient_role="teacher",
-                           categories=["assessment", "grades"], basis=STATUTORY_TASK)
+        container.disclosures.record(tenant=tenant, subjects=["stu-1"],
+                                     recipient="tch-1", recipient_role="teacher",
+                                     categories=["assessment", "grades"], basis=STATUTORY_TASK)
 
+    assert disclosures_of(container.engine, tenant, "stu-1") == []
+
+
+def test_concurrent_reads_disclosing_the_same_rows_are_each_counted_with_their_times(
+    container: Container, tenant: str, clock: FakeClock
+) -> None:
+    readers = 12
+    start = clock()
+    times = [start + timedelta(seconds=index) for index in range(readers)]
+    barrier = threading.Barrier(readers)
+
+    def read(at: datetime) -> int:
+        barrier.wait()
+        return container.disclosures.record(
+            tenant=tenant, subjects=["stu-1", "stu-2"], recipient="tch-1",
+            recipient_role="teacher", categories=["assessment", "attainment"],
+            basis=STATUTORY_TASK, at=at,
+        )
+
+    with ThreadPoolExecutor(readers) as pool:
+        written = list(pool.map(read, times))
+
+    assert written == [4] * readers
+    for subject in ("stu-1", "stu-2"):
+        rows = disclosures_of(container.engine, tenant, subject)
+        assert [(r.category, r.count) for r in rows] == [
+            ("assessment", readers), ("attainment", readers)
+        ]
+        assert {(r.first_at, r.last_at) for r in rows} == {(times[0], times[-1])}
+
+
+def test_a_disclosure_that_cannot_be_recorded_is_a_503_for_the_reader_and_records_nothing(
+    container: Container, tenant: str, tmp_path: Path
+) -> None:
+    # A database with no disclosure table: the write fails as an unreachable database would.
+    broken = DisclosureLog(sa.create_engine(f"sqlite:///{tmp_path / 'no-table.sqlite'}"))
+    try:
+        with pytest.raises(ProblemError) as refused:
+            broken.record(tenant=tenant, subjects=["stu-1"], recipient="tch-1",
+                          recipient_role="teacher", categories=["assessment"],
+                          basis=STATUTORY_TASK)
+    finally:
+        broken.close()
+
+    assert refused.value.status == 503
+    assert "not sent" in refused.value.detail
+    assert disclosures_of(container.engine, tenant, "stu-1") == []
+
+
+def test_a_closed_disclosure_log_refuses_to_record_instead_of_losing_the_disclosure(
+    container: Container, tenant: str
+) -> None:
+    log = DisclosureLog(container.engine)
+    log.close()
+
+    with pytest.raises(ProblemError) as refused:
+        log.record(tenant=tenant, subjects=["stu-1"], recipient="tch-1",
+                   recipient_role="teacher", categories=["assessment"], basis=STATUTORY_TASK)
+
+    assert refused.value.status == 503
     assert disclosures_of(container.engine, tenant, "stu-1") == []

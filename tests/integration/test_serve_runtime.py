@@ -81,3 +81,32 @@ def test_a_read_asking_for_a_position_not_yet_reached_answers_504_with_the_curre
 
     assert read.status_code == 504
     assert "reached store position" in read.json()["detail"]
+
+
+def _everything_caught_up(client: TestClient, *, within: float) -> bool:
+    """Whether the relay and every projection reached every tenant's head in `within` s."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        health = client.get("/healthz").json()
+        if all(r.get("lag") == 0 for r in health["relay"].values()) and all(
+            p["lag"] == 0 for p in health["projections"]
+        ):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_caught_up_runtime_leaves_the_processor_idle(
+    running: TestClient, container: Container, tenant: str
+) -> None:
+    a_school(running, container, tenant)
+    assert _everything_caught_up(running, within=120), "the runtime never caught up"
+
+    # CPU time of this process (the runtime's threads, the broker is a child process):
+    # a client library polling in a loop spends a core; waiting on sockets spends ~nothing.
+    seconds = 3.0
+    used = time.process_time()
+    time.sleep(seconds)
+    used = time.process_time() - used
+
+    assert used < 0.25 * seconds, f"the idle runtime used {used:.2f} s of CPU in {seconds} s"
