@@ -183,6 +183,10 @@ class AssessmentIn(Shape):
     objectives: list[str] = Field(default=[], description="Curriculum objective codes.")
     scoreStatus: str = "fully graded"
     assessedAt: date
+    late: bool = Field(
+        default=False,
+        description="Submitted past the line item's due date (OneRoster 1.2 Result.late).",
+    )
 
 
 class AttainmentIn(Shape):

@@ -462,6 +462,10 @@ class TenantApplication(Application[UUID]):
                 "an assessment needs a score, a grade or a comment", field="score"
             )
         _require_enum("scoreStatus", command.score_status, SCORE_STATUSES)
+        if command.late and line_item is None:
+            raise InvalidValueError(
+                "only work for a line item (which has a due date) can be late", field="late"
+            )
         self._require_objectives(command.objectives, "objectives")
         self._require_not_future(command.assessed_at, "assessedAt")
         sourced_id = command.sourced_id or _generated_id(actor, idempotency_seed)
@@ -480,6 +484,7 @@ class TenantApplication(Application[UUID]):
             assessed_at=command.assessed_at,
             assessor=actor.subject,
             comment=comment,
+            late=command.late,
         )
         # A freshly generated id names no result yet: skip the lookup's round trip.
         fresh = command.sourced_id is None and idempotency_seed is None

@@ -146,6 +146,9 @@ class Result(SourcedRecord):
         assessed_at: date
         assessor: str
         comment: SealedValue | None
+        #: Submitted past the due date (OneRoster 1.2 Result.late). Events recorded before
+        #: the field existed read as not late.
+        late: bool = False
 
     @event(Recorded)
     def __init__(
@@ -161,6 +164,7 @@ class Result(SourcedRecord):
         assessed_at: date,
         assessor: str,
         comment: SealedValue | None,
+        late: bool = False,
     ) -> None:
         self.sourced_id = sourced_id
         self.student = student
@@ -173,6 +177,7 @@ class Result(SourcedRecord):
         self.assessed_at = assessed_at
         self.assessor = assessor
         self.comment = comment
+        self.late = late
 
     created_event_name = "Recorded"
 
@@ -186,6 +191,8 @@ class Result(SourcedRecord):
         assessed_at: date
         assessor: str
         comment: SealedValue | None
+        #: As Recorded.late.
+        late: bool = False
 
     @event(Corrected)
     def _corrected(
@@ -197,6 +204,7 @@ class Result(SourcedRecord):
         assessed_at: date,
         assessor: str,
         comment: SealedValue | None,
+        late: bool = False,
     ) -> None:
         self.score = score
         self.grade = grade
@@ -205,6 +213,7 @@ class Result(SourcedRecord):
         self.assessed_at = assessed_at
         self.assessor = assessor
         self.comment = comment
+        self.late = late
 
     def correct(
         self,
@@ -216,5 +225,8 @@ class Result(SourcedRecord):
         assessed_at: date,
         assessor: str,
         comment: SealedValue | None,
+        late: bool = False,
     ) -> None:
-        self._corrected(score, grade, score_status, objectives, assessed_at, assessor, comment)
+        self._corrected(
+            score, grade, score_status, objectives, assessed_at, assessor, comment, late
+        )

@@ -140,6 +140,8 @@ class RecordAssessment:
     objectives: list[str]
     assessed_at: date
     score_status: str = "fully graded"
+    #: Submitted past the line item's due date (OneRoster 1.2 Result.late).
+    late: bool = False
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,8 @@ class ClassDashboardProjection:
     """The teacher's class dashboards of every tenant."""
 
     #: 2: each student's results and attainments also kept as one card per class.
-    version: int = 2
+    #: 3: results say whether they were late.
+    version: int = 3
     families: tuple[str, ...] = ("roster", "assessment", "attainment", "privacy")
 
     def __init__(self, name: str = "class_dashboard") -> None:
@@ -238,13 +239,14 @@ class ClassDashboardProjection:
                 row.line_item,
                 list(row.objectives),
                 {"sourcedId": row.sourced_id, "score": row.score, "grade": row.grade,
-                 "scoreStatus": row.score_status, "assessedAt": row.assessed_at.isoformat()},
+                 "scoreStatus": row.score_status, "assessedAt": row.assessed_at.isoformat(),
+                 "late": row.late},
                 numeric_grade(row.grade),
             ]
             for row in c.execute(
                 sa.select(
                     r.c.line_item, r.c.sourced_id, r.c.score, r.c.grade, r.c.score_status,
-                    r.c.assessed_at, r.c.objectives,
+                    r.c.assessed_at, r.c.objectives, r.c.late,
                 )
                 .where(*mine, r.c.current.is_(True))
                 .order_by(r.c.assessed_at, r.c.last_position)
@@ -332,7 +334,7 @@ class LineItemSummary:
 #: A student's latest level of an objective: {"level", "assessedAt", "evidence"}.
 AttainmentCell = dict[str, Any]
 #: A student's current result of a line item:
-#: {"sourcedId", "score", "grade", "scoreStatus", "assessedAt"}.
+#: {"sourcedId", "score", "grade", "scoreStatus", "assessedAt", "late"}.
 ResultCell = dict[str, Any]
 #: One point of a level trend: {"date", "objective", "level"}.
 LevelPoint = dict[str, Any]
@@ -361,6 +363,8 @@ class StudentRow:
     attainments: dict[str, AttainmentCell] = field(default_factory=dict)
     results: dict[str, ResultCell] = field(default_factory=dict)
     missing: list[MissingWork] = field(default_factory=list)
+    #: The page's line items whose current result is marked late, by due date.
+    late: list[LineItemSummary] = field(default_factory=list)
     level_trend: list[LevelPoint] = field(default_factory=list)
     grade_trend: list[GradePoint] = field(default_factory=list)
 
@@ -627,6 +631,10 @@ def _student_rows(
         if card is not None:
             _fill(student, card, selected, scope)
         student.missing = _missing_work(student, line_items, joined=students[sid], now=now)
+        student.late = [
+            item for item in line_items
+            if student.results.get(item.sourced_id, {}).get("late", False)
+        ]
         rows.append(student)
     return rows
 

@@ -62,7 +62,8 @@ __all__ = [
 class GuardianViewProjection:
     """The guardians' (and students' own) views of every tenant."""
 
-    version: int = 1
+    #: 2: results say whether they were late.
+    version: int = 2
     families: tuple[str, ...] = ("roster", "assessment", "attainment", "consent", "privacy")
 
     def __init__(self, name: str = "guardian_view") -> None:
@@ -232,6 +233,8 @@ class ChildResult:
     score: float | None
     grade: str | None
     score_status: str
+    #: Submitted past the due date (OneRoster 1.2 Result.late).
+    late: bool
     objectives: list[str]
     assessed_at: date
     assessor: Person
@@ -385,6 +388,7 @@ def read_child_view(
                 score=r.score,
                 grade=r.grade,
                 score_status=r.score_status,
+                late=r.late,
                 objectives=list(r.objectives),
                 assessed_at=r.assessed_at,
                 assessor=people.get(r.assessor, Person(r.assessor, None)),

@@ -526,6 +526,8 @@ class ResultRows:
             _list("objectives"),
             sa.Column("assessed_at", sa.Date, nullable=False),
             _ref("assessor", nullable=False),
+            #: Submitted past the line item's due date (OneRoster 1.2 Result.late).
+            sa.Column("late", sa.Boolean, nullable=False),
             sa.Column("last_position", sa.BigInteger, nullable=False),
             sa.Column("current", sa.Boolean, nullable=False),
             sa.Index(f"{name}_class_student", "tenant", "class_sourced_id", "student"),
@@ -553,6 +555,8 @@ class ResultRows:
             "objectives": p["objectives"],
             "assessed_at": p["assessed_at"],
             "assessor": p["assessor"],
+            # Results recorded before the field existed were not marked late.
+            "late": bool(p.get("late", False)),
             "last_position": e.position,
         }
         if self._comments is not None:

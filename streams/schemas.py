@@ -7,6 +7,7 @@ every new schema must stay compatible with (checked by tests/unit/test_schema_hi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import types
 import typing
@@ -139,6 +140,19 @@ def event_fields(event_type: EventType) -> list[tuple[str, Any]]:
     return [(name, hint) for name, hint in hints.items() if name not in _BASE_ATTRIBUTES]
 
 
+_NO_DEFAULT = object()
+
+
+def _defaults(event_class: type) -> dict[str, Any]:
+    """The event class's fields that have a default value, with it."""
+    if not dataclasses.is_dataclass(event_class):
+        return {}
+    return {
+        f.name: f.default for f in dataclasses.fields(event_class)
+        if f.default is not dataclasses.MISSING
+    }
+
+
 def generate_schema(event_type: EventType) -> dict[str, Any]:
     """The Avro schema of an event type, derived from its class's typed fields."""
     named = _NamedTypes()
@@ -146,7 +160,12 @@ def generate_schema(event_type: EventType) -> dict[str, Any]:
     for name, hint in event_fields(event_type):
         avro_type = _avro_type(hint, name, named)
         field: dict[str, Any] = {"name": name, "type": avro_type}
-        if isinstance(avro_type, list):
+        default = _defaults(event_type.event_class).get(name, _NO_DEFAULT)
+        if isinstance(default, bool | int | float | str):
+            # A field added to a released event has a default in the class, so a reader of
+            # the new schema reads the old data (and old events load) with it.
+            field["default"] = default
+        elif isinstance(avro_type, list):
             field["default"] = None
         fields.append(field)
     namespace, name = event_type.type_name.rsplit(".", 1)

@@ -50,7 +50,8 @@ _DISCLOSED = ("identity", "roster", "assessment", "attainment")
     description="Students (paged by sourcedId) × curriculum objectives with each latest "
     "attainment level, date and evidence; results per line item with the class "
     "distribution (mean, median, spread = population standard deviation, min, max); "
-    "students with missing work (no result for a line item past due, or `not submitted`); "
+    "students with missing work (no result for a line item past due, or `not submitted`) "
+    "and with late work (a result marked `late`); "
     "each student's trend (attainment levels and numeric grades over time); and the "
     "objectives of the class's subjects nobody in it has been assessed on yet.",
 )
@@ -183,6 +184,20 @@ def dashboard_json(dashboard: ClassDashboard, unsealer: Unsealer) -> dict[str, A
                 "trend": {"attainments": s.level_trend, "grades": s.grade_trend},
             }
             for s in d.students
+        ],
+        "lateWork": [
+            {
+                "student": s.sourced_id,
+                "name": names[s.sourced_id],
+                "lineItems": [
+                    {"sourcedId": item.sourced_id, "title": item.title,
+                     "dueDate": _instant(item.due_date),
+                     "assessedAt": s.results[item.sourced_id]["assessedAt"]}
+                    for item in s.late
+                ],
+            }
+            for s in d.students
+            if s.late
         ],
         "missingWork": [
             {

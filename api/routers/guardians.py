@@ -215,6 +215,7 @@ def child_view_json(view: ChildView, unsealer: Unsealer, app: TenantApplication)
                 "score": r.score,
                 "grade": r.grade,
                 "scoreStatus": r.score_status,
+                "late": r.late,
                 "assessedAt": r.assessed_at.isoformat(),
                 "objectives": [
                     {"code": code, "titles": objective_titles(curriculum, code)}

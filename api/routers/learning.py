@@ -94,6 +94,7 @@ def record_assessment(
                 objectives=body.objectives,
                 assessed_at=body.assessedAt,
                 score_status=body.scoreStatus,
+                late=body.late,
             ),
             idempotency_seed=seed,
         )

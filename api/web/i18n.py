@@ -262,6 +262,10 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "statuses": ("Tila", "Status", "Status"),
     "missing_title": ("Puuttuvat työt", "Saknade uppgifter", "Missing work"),
     "missing_none": ("Ei puuttuvia töitä.", "Inga saknade uppgifter.", "No missing work."),
+    "late_title": ("Myöhässä palautetut työt", "Försenade uppgifter", "Late work"),
+    "late_none": ("Ei myöhässä palautettuja töitä.", "Inga försenade uppgifter.",
+                  "No late work."),
+    "late_mark": ("palautettu myöhässä", "inlämnad för sent", "handed in late"),
     "reason_no result": ("ei tulosta", "inget resultat", "no result"),
     "reason_not submitted": ("ei palautettu", "inte inlämnad", "not submitted"),
     "students_range": (

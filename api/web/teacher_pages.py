@@ -104,8 +104,12 @@ def student_page(
     missing: list[dict[str, Any]] = next(
         (m["lineItems"] for m in dashboard["missingWork"] if m["student"] == student_id), []
     )
+    late: list[dict[str, Any]] = next(
+        (m["lineItems"] for m in dashboard["lateWork"] if m["student"] == student_id), []
+    )
     return render(
         page, "student_progress.html", who=who.actor, d=dashboard, s=student, missing=missing,
+        late=late,
         progress=progress_charts(student, dashboard["objectives"], page.t),
         item_titles={i["sourcedId"]: i["title"] for i in dashboard["lineItems"]},
         freshness=freshness(container, who.actor, DASHBOARD.name),

@@ -159,6 +159,50 @@ def test_missing_work_is_a_past_due_line_item_without_a_result_or_not_submitted(
     assert _line_item(body, "li-1")["scoreStatuses"] == {"fully graded": 1, "not submitted": 1}
 
 
+def test_late_work_lists_the_students_whose_result_was_handed_in_after_the_due_date(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    a_line_item(running, school, "li-1", title="Murtoluvut", due="2026-02-14T16:00:00Z")
+    a_line_item(running, school, "li-2", title="Kertotaulu", due="2026-02-21T16:00:00Z")
+    an_assessment_of(running, school, student="stu-1", lineItem="li-1", score=14, late=True)
+    an_assessment_of(running, school, student="stu-2", lineItem="li-1", score=12)
+    an_assessment_of(running, school, student="stu-1", lineItem="li-2", score=9, late=True,
+                     assessedAt="2026-02-25")
+    # A correction that clears the flag takes the work off the list.
+    result = _student(_dashboard(running, container, tenant, school), "stu-2")["results"]
+    an_assessment_of(running, school, student="stu-3", lineItem="li-2", score=10, late=True,
+                     sourcedId="res-3")
+    an_assessment_of(running, school, student="stu-3", lineItem="li-2", score=10, late=False,
+                     sourcedId="res-3")
+
+    body = _dashboard(running, container, tenant, school)
+
+    assert result["li-1"]["late"] is False
+    assert [(w["student"], w["name"], [(i["sourcedId"], i["title"], i["assessedAt"])
+                                       for i in w["lineItems"]])
+            for w in body["lateWork"]] == [
+        ("stu-1", "Aino Virtanen",
+         [("li-1", "Murtoluvut", "2026-02-20"), ("li-2", "Kertotaulu", "2026-02-25")]),
+    ]
+    assert _student(body, "stu-1")["results"]["li-1"]["late"] is True
+    # Late work is handed in: it is not missing.
+    assert "stu-1" not in {m["student"] for m in body["missingWork"]}
+
+
+def test_late_without_a_line_item_is_refused_with_422_and_nothing_recorded(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    head = container.tenants.get(tenant).head_position()
+
+    response = running.post("/api/v1/assessments", headers=school.teacher, json={
+        "student": "stu-1", "class": "cls-4a", "assessedAt": "2026-02-20", "score": 3,
+        "late": True})
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "late"
+    assert container.tenants.get(tenant).head_position() == head
+
+
 def test_objectives_of_the_class_subjects_nobody_was_assessed_on_are_listed(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
