@@ -40,6 +40,7 @@ class Container:
 
     def close(self) -> None:
         self.disclosures.close()
+        self.status.close()
         self.tenants.close()
         self.engine.dispose()
 

@@ -55,9 +55,11 @@ __all__ = [
     "ObjectiveColumn",
     "ResultCell",
     "StudentRow",
+    "TaughtClass",
     "Term",
     "UnknownTermError",
     "read_class_dashboard",
+    "taught_classes",
     "teaches",
 ]
 
@@ -417,6 +419,51 @@ def teaches(
         )
     ).all()
     return any(is_current(row.begin_date, row.end_date, today) for row in rows)
+
+
+@dataclass(frozen=True)
+class TaughtClass:
+    """A class a teacher teaches, as their list of classes shows it."""
+
+    sourced_id: str
+    title: str
+    class_code: str | None
+    subject_codes: list[str]
+    #: OneRoster grades without their leading zero ("04" → "4").
+    grades: list[str]
+
+
+def taught_classes(
+    connection: Connection,
+    projection: ClassDashboardProjection,
+    *,
+    tenant: str,
+    teacher: str,
+    today: date,
+) -> list[TaughtClass]:
+    """The active classes `teacher` teaches on `today`, by title: the candidates from the
+    enrollments, kept when `teaches` (the dashboard's own rule) accepts them, so the list
+    never offers a class whose dashboard would be refused."""
+    e, k = projection.enrollments.table, projection.classes.table
+    rows = connection.execute(
+        sa.select(k.c.sourced_id, k.c.title, k.c.class_code, k.c.subject_codes, k.c.grades)
+        .join(e, sa.and_(e.c.tenant == k.c.tenant, e.c.class_sourced_id == k.c.sourced_id))
+        .where(
+            k.c.tenant == tenant,
+            k.c.status == ACTIVE,
+            e.c.user_sourced_id == teacher,
+            e.c.role == "teacher",
+        )
+        .distinct()
+        .order_by(k.c.title, k.c.sourced_id)
+    ).all()
+    return [
+        TaughtClass(row.sourced_id, row.title, row.class_code, list(row.subject_codes or []),
+                    [g.lstrip("0") or g for g in row.grades or []])
+        for row in rows
+        if teaches(connection, projection, tenant=tenant, teacher=teacher,
+                   class_id=row.sourced_id, today=today)
+    ]
 
 
 def read_class_dashboard(

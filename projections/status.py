@@ -10,7 +10,10 @@ applied position. Lag is the tenant's store head minus the position.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +28,8 @@ __all__ = ["ProjectionState", "ProjectionStatus", "UnknownProjectionError"]
 
 #: How often wait_for looks again; short, as a read waits on it.
 POLL_SECONDS = 0.02
+
+logger = logging.getLogger(__name__)
 
 
 class UnknownProjectionError(LookupError):
@@ -63,6 +68,14 @@ class ProjectionStatus:
         self._topic_prefix = topic_prefix
         self._tenant_ids = tenant_ids
         self._head_position = head_position
+        #: wait_for's shared watcher: waiters per (tenant, projection), the latest look
+        #: (its number, the position) for each, and the number of the latest look begun.
+        self._watch = threading.Condition()
+        self._waiting: Counter[tuple[str, str]] = Counter()
+        self._seen: dict[tuple[str, str], tuple[int, int]] = {}
+        self._look = 0
+        self._watcher: threading.Thread | None = None
+        self._closed = False
         positions.create_tables(engine)
         relay_positions.create_tables(engine)
 
@@ -97,19 +110,79 @@ class ProjectionStatus:
     def wait_for(
         self, tenant: str, projection: str, min_position: int, timeout_seconds: float
     ) -> bool:
-        """Waits until the position reaches `min_position`; False when the timeout came first."""
+        """Waits until the position reaches `min_position`; False when the timeout came first.
+
+        Waiters share the looks: one watcher thread reads the positions every POLL_SECONDS
+        for each (tenant, projection) someone waits on, however many wait, and wakes them.
+        Thirty-two reads waiting cost one look per 20 ms, not thirty-two.
+        """
         families = self._families_of(projection)
-        deadline = time.monotonic() + timeout_seconds
         with self._engine.connect() as connection:
-            while True:
-                if self._position(connection, tenant, projection, families) >= min_position:
-                    return True
-                # Each look is its own short transaction, so it sees new commits.
-                connection.rollback()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                time.sleep(min(POLL_SECONDS, remaining))
+            if self._position(connection, tenant, projection, families) >= min_position:
+                return True
+        key = (tenant, projection)
+        deadline = time.monotonic() + timeout_seconds
+        with self._watch:
+            # Only a look that began after this waiter came counts: an older one may predate
+            # a reset of the read model (a rebuild starts its positions at 0 again).
+            since = self._look
+            self._waiting[key] += 1
+            self._start_watcher()
+            self._watch.notify_all()
+            try:
+                while True:
+                    seen = self._seen.get(key)
+                    if seen is not None and seen[0] > since and seen[1] >= min_position:
+                        return True
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._watch.wait(remaining)
+            finally:
+                self._waiting[key] -= 1
+                if not self._waiting[key]:
+                    del self._waiting[key]
+                    self._seen.pop(key, None)
+
+    def close(self) -> None:
+        """Stops the watcher thread (waiters still waiting time out)."""
+        with self._watch:
+            self._closed = True
+            self._watch.notify_all()
+            watcher = self._watcher
+        if watcher is not None:
+            watcher.join()
+
+    def _start_watcher(self) -> None:
+        if self._watcher is None and not self._closed:
+            self._watcher = threading.Thread(
+                target=self._watch_positions, name="projection-positions", daemon=True
+            )
+            self._watcher.start()
+
+    def _watch_positions(self) -> None:
+        while True:
+            with self._watch:
+                while not self._waiting and not self._closed:
+                    self._watch.wait()
+                if self._closed:
+                    return
+                self._look += 1
+                look, keys = self._look, list(self._waiting)
+            seen: dict[tuple[str, str], tuple[int, int]] = {}
+            try:
+                with self._engine.connect() as connection:
+                    for tenant, projection in keys:
+                        families = self._families[projection]
+                        position = self._position(connection, tenant, projection, families)
+                        seen[(tenant, projection)] = (look, position)
+            except Exception:  # the database is away: waiters time out, the watcher goes on
+                logger.warning("could not read projection positions", exc_info=True)
+            with self._watch:
+                self._seen.update((key, value) for key, value in seen.items()
+                                  if key in self._waiting)
+                self._watch.notify_all()
+            time.sleep(POLL_SECONDS)
 
     def _families_of(self, projection: str) -> tuple[str, ...]:
         try:

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
-from sqlalchemy.engine import Connection
 from starlette.responses import Response
 
 from api.reading import not_permitted, read_model
@@ -23,8 +21,7 @@ from api.web.charts import TimeChart, range_bar, time_chart
 from api.web.i18n import Translator
 from api.web.rendering import PageDep, PageRoute, freshness, render
 from api.web.session import SignedIn, SignedInDep
-from domain.record import ACTIVE
-from projections.class_dashboard import teaches
+from projections.class_dashboard import taught_classes
 
 router = APIRouter(prefix="/ui/teacher", route_class=PageRoute)
 
@@ -50,7 +47,7 @@ def my_classes(page: PageDep, who: SignedInDep, min_position: MinPosition = None
     wait_until_fresh(container, who.actor.tenant, DASHBOARD.name, min_position)
     with read_model(container) as connection:
         classes = taught_classes(
-            connection, tenant=who.actor.tenant, teacher=who.actor.subject,
+            connection, DASHBOARD, tenant=who.actor.tenant, teacher=who.actor.subject,
             today=container.clock().date(),
         )
     return render(page, "teacher_classes.html", who=who.actor, classes=classes,
@@ -117,46 +114,6 @@ def student_page(
 
 
 # -- the classes a teacher teaches ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TaughtClass:
-    sourced_id: str
-    title: str
-    class_code: str | None
-    subject_codes: list[str]
-    grades: list[str]
-
-
-def taught_classes(
-    connection: Connection, *, tenant: str, teacher: str, today: date
-) -> list[TaughtClass]:
-    """The active classes `teacher` teaches on `today`, by title.
-
-    The read API has no list of a teacher's classes yet; this finds the candidates in the
-    dashboard read model and keeps those `teaches` (the dashboard's own rule) accepts, so
-    the list never offers a class whose dashboard would be refused.
-    """
-    e, k = DASHBOARD.enrollments.table, DASHBOARD.classes.table
-    rows = connection.execute(
-        sa.select(k.c.sourced_id, k.c.title, k.c.class_code, k.c.subject_codes, k.c.grades)
-        .join(e, sa.and_(e.c.tenant == k.c.tenant, e.c.class_sourced_id == k.c.sourced_id))
-        .where(
-            k.c.tenant == tenant,
-            k.c.status == ACTIVE,
-            e.c.user_sourced_id == teacher,
-            e.c.role == "teacher",
-        )
-        .distinct()
-        .order_by(k.c.title, k.c.sourced_id)
-    ).all()
-    return [
-        TaughtClass(row.sourced_id, row.title, row.class_code, list(row.subject_codes or []),
-                    [g.lstrip("0") or g for g in row.grades or []])
-        for row in rows
-        if teaches(connection, DASHBOARD, tenant=tenant, teacher=teacher,
-                   class_id=row.sourced_id, today=today)
-    ]
 
 
 # -- what the templates draw ---------------------------------------------------------------

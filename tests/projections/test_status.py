@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from api.bootstrap import Container
 from projections import positions
 from projections.freshness import ReadModelNotFreshError, require_fresh, require_fresh_async
 from projections.roster import RosterProjection
-from projections.status import ProjectionStatus, UnknownProjectionError
+from projections.status import POLL_SECONDS, ProjectionStatus, UnknownProjectionError
 from streams import positions as relay_positions
 from streams.codec import family_topic
 from tests.builders import a_school
@@ -158,6 +159,39 @@ def test_lag_is_the_store_head_minus_the_position_and_parked_messages_are_counte
 def test_an_unknown_projection_is_refused(status: ProjectionStatus, tenant: str) -> None:
     with pytest.raises(UnknownProjectionError, match="no projection 'dashboards'"):
         status.position(tenant, "dashboards")
+
+
+def test_many_reads_waiting_for_a_position_share_the_looks_and_all_wake_when_it_arrives(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, 10, {(topic, 0): 10})
+    applied(container, roster.name, tenant, {(topic, 0): 9})
+    looks = 0
+    look = ProjectionStatus._position
+
+    def counted(*args: Any) -> int:
+        nonlocal looks
+        looks += 1
+        return look(*args)
+
+    monkeypatch.setattr(ProjectionStatus, "_position", counted)
+    waiters, wait_seconds = 24, 0.6
+    with ThreadPoolExecutor(waiters) as pool:
+        waiting = [pool.submit(status.wait_for, tenant, roster.name, 10, 10.0)
+                   for _ in range(waiters)]
+        time.sleep(wait_seconds)
+        applied(container, roster.name, tenant, {(topic, 0): 10})
+        reached = [w.result(timeout=10) for w in waiting]
+
+    assert reached == [True] * waiters
+    # Each waiter looks once itself, then the watcher looks for all of them every 20 ms
+    # (polling each on its own would be 24 waiters × 30 looks).
+    assert looks < waiters + 2 * wait_seconds / POLL_SECONDS + 20, looks
 
 
 def test_wait_for_answers_at_once_when_reached_and_false_after_the_timeout(
