@@ -26,7 +26,7 @@ from api.demo import (
 from api.settings import Settings
 from domain.application import TenantApplication
 from domain.assessment import FINNISH_GRADES, Result
-from domain.commands import RecordAttainment
+from domain.commands import RecordAssessment, RecordAttainment
 from domain.roster import AcademicSession, Org, SchoolClass
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -178,3 +178,14 @@ def test_the_plan_is_deterministic_and_gives_attainment_trends() -> None:
     assert plan == plan_demo(today=NOW.date(), scale=SCALE)
     assert set(attainments.values()) == {2, 3}
     assert plan.counts()["classes"] == len(CLASS_IDS)
+
+
+def test_some_demo_work_was_handed_in_late_so_the_dashboards_show_late_work() -> None:
+    results = [
+        s.command for s in plan_demo(today=NOW.date(), scale=SCALE).steps
+        if isinstance(s.command, RecordAssessment)
+    ]
+    late = [r for r in results if r.late]
+
+    assert 0 < len(late) < len(results) / 10
+    assert all(r.line_item is not None for r in late)
