@@ -118,6 +118,9 @@ def test_a_teacher_signs_in_and_sees_the_heatmap_of_their_class(
         re.compile(r"^[1-4] (ei vielä|osittain|saavutettu)"))
     expect(page.get_by_text("taso 4: saavutettu erinomaisesti")).to_be_visible()
     expect(page.get_by_text("Tiedot ovat ajan tasalla")).to_be_visible()
+    # Work handed in after its due date is listed under its own heading.
+    expect(page.get_by_role("heading", name="Myöhässä palautetut työt")).to_be_visible()
+    expect(page.locator("ul.late li").first).to_contain_text("määräpäivä")
     assert _fits_the_window(page)
     _snap(page, "teacher-class-heatmap")
 
