@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -81,9 +82,13 @@ def bootstrap(
 
 
 def _engine(settings: Settings) -> Engine:
+    # Read models hold JSON columns (a dashboard page decodes one card per student):
+    # orjson decodes them several times faster than the standard library.
     if settings.is_postgres:
-        return sa.create_engine(settings.sqlalchemy_url, pool_size=10, max_overflow=20)
-    engine = sa.create_engine(settings.sqlalchemy_url)
+        return sa.create_engine(
+            settings.sqlalchemy_url, pool_size=10, max_overflow=20, json_deserializer=orjson.loads
+        )
+    engine = sa.create_engine(settings.sqlalchemy_url, json_deserializer=orjson.loads)
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]

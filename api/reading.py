@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
 from api.bootstrap import Container
@@ -61,13 +62,13 @@ def read_model(container: Container) -> Iterator[Connection]:
         ) from None
 
 
-def document(content: Mapping[str, Any]) -> JSONResponse:
-    """A read's answer, already plain JSON values, sent as they are.
+def document(content: Mapping[str, Any]) -> Response:
+    """A read's answer, already plain JSON values, encoded once with orjson and sent.
 
     A route that returns a dict has FastAPI walk it with jsonable_encoder first; for a
     dashboard page (~150 kB) that walk costs more than reading it from the read model.
     """
-    return JSONResponse(content)
+    return Response(orjson.dumps(content), media_type="application/json")
 
 
 def not_permitted(detail: str) -> ProblemError:

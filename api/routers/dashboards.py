@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.bootstrap import Container
 from api.deps import ActorDep, ContainerDep, TenantAppDep
@@ -68,7 +68,7 @@ def class_dashboard(
     limit: Annotated[int, Query(ge=1, le=200, description="Students per page.")] = 50,
     offset: Annotated[int, Query(ge=0, description="Students to skip.")] = 0,
     min_position: MinPosition = None,
-) -> JSONResponse:
+) -> Response:
     if actor.role != "teacher":
         raise not_permitted(_NOT_YOURS)
     wait_until_fresh(container, actor.tenant, DASHBOARD.name, min_position)

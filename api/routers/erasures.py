@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from api.deps import ActorDep, ContainerDep, TenantAppDep

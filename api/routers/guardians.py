@@ -11,7 +11,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Connection
 
 from api.bootstrap import Container
@@ -65,7 +65,7 @@ def my_children(
     app: TenantAppDep,
     container: ContainerDep,
     min_position: MinPosition = None,
-) -> JSONResponse:
+) -> Response:
     if actor.role != "guardian":
         raise not_permitted("only a guardian has children to list")
     wait_until_fresh(container, actor.tenant, VIEW.name, min_position)
@@ -85,7 +85,7 @@ def my_child(
     app: TenantAppDep,
     container: ContainerDep,
     min_position: MinPosition = None,
-) -> JSONResponse:
+) -> Response:
     if actor.role not in ("guardian", "student"):
         raise not_permitted(_NOT_YOURS)
     wait_until_fresh(container, actor.tenant, VIEW.name, min_position)
@@ -103,7 +103,7 @@ def my_own_view(
     app: TenantAppDep,
     container: ContainerDep,
     min_position: MinPosition = None,
-) -> JSONResponse:
+) -> Response:
     if actor.role != "student":
         raise not_permitted("only a student has a view of their own")
     wait_until_fresh(container, actor.tenant, VIEW.name, min_position)

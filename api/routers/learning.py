@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import ActorDep, TenantAppDep
 from api.idempotency import run_idempotently
 from api.models import AssessmentIn, AttainmentIn, AttainmentWritten, LineItemIn, RecordWritten
-from api.routers.roster import ERRORS, IdempotencyKey, SourcedIdPath, _answer
 from api.problems import ProblemError
+from api.routers.roster import ERRORS, IdempotencyKey, SourcedIdPath, _answer
 from domain.commands import PutLineItem, RecordAssessment, RecordAttainment
 
 router = APIRouter(prefix="/api/v1", tags=["learning-record commands"])

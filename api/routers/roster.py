@@ -29,7 +29,6 @@ from api.models import (
 from api.problems import ProblemError
 from domain.application import TenantApplication
 from domain.commands import (
-    Actor,
     Outcome,
     PutAcademicSession,
     PutClass,
