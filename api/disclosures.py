@@ -9,8 +9,9 @@ together: requests hand their rows to the DisclosureLog, whose writer folds ever
 waiting into one transaction (a group commit) and lets each go once its rows are durable.
 A request never answers before its disclosure is recorded; if recording fails, it answers
 503 and sends nothing. The table holds one row per (tenant, subject, recipient, category,
-basis, day), with the first and last time of that day and how many requests disclosed it. The record names people only by sourcedId and holds no personal data
-itself, so it needs no sealing; it is kept in the main database beside the read models.
+basis, day), with the first and last time of that day and how many requests disclosed it.
+The record names people only by sourcedId and holds no personal data itself, so it needs
+no sealing; it is kept in the main database beside the read models.
 
 How to record (from a route, after the data is read and before it is answered):
 
@@ -39,7 +40,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
 from api.problems import ProblemError
@@ -186,7 +187,7 @@ def _write(engine: Engine, rows: Mapping[_Key, _Row]) -> None:
             connection.execute(_UPSERT_FROM_JSON, {"rows": document})
         else:
             # sqlite3 runs executemany in C; the statement is compiled once and cached.
-            connection.execute(_upsert(engine.dialect.name), values)
+            connection.execute(_sqlite_upsert(), values)
 
 
 def _iso(value: date) -> str:
@@ -240,7 +241,7 @@ class DisclosureLog:
     Every request of the process adds its rows to the open batch and waits; a writer thread
     takes the open batch whenever it is free, writes it in one transaction, and releases the
     batch's requests. Readers of one class fold into the same rows, so 32 concurrent reads
-    cost one upsert of 25 students' rows, not 32 upserts queueing on the same row locks.
+    cost one upsert of the class's rows, not 32 upserts queueing on the same row locks.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -325,10 +326,9 @@ def _not_recorded(reason: str) -> ProblemError:
 
 
 @functools.cache
-def _upsert(dialect: str) -> sa.Insert:
+def _sqlite_upsert() -> sa.Insert:
     """Insert one disclosure row, or fold it into the row of its day already there."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(disclosures)
+    statement = sqlite.insert(disclosures)
     new, old = statement.excluded, disclosures.c
     return statement.on_conflict_do_update(
         index_elements=list(disclosures.primary_key.columns),

@@ -5,8 +5,10 @@ items, every result with which one is current per (student, line item) — the l
 correction wins — the latest attainment level per (student, objective) with its date and
 evidence, and every attainment assessed (each student's trend). Each line item's class
 distribution (mean, median, spread, min, max of scores and of numeric grades) is
-recomputed whenever one of its results changes, so the hot read is a handful of indexed
-SELECTs and no aggregation over the class (DESIGN.md, read path). Names stay sealed; on an
+recomputed whenever one of its results changes, and each student's card in the class (their
+current results, attainment history and latest levels, JSON-shaped as the answer uses them)
+whenever one of theirs does, so the hot read is a handful of indexed SELECTs, one row per
+student, and no aggregation over the class (DESIGN.md, read path). Names stay sealed; on an
 erasure the shredded names are blanked and the erasure confirmed (projections/erasure.py).
 
 `read_class_dashboard` answers a dashboard page from these tables; the API and the web pages
