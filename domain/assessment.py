@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -146,9 +147,15 @@ class Result(SourcedRecord):
         assessed_at: date
         assessor: str
         comment: SealedValue | None
-        #: Submitted past the due date (OneRoster 1.2 Result.late). Events recorded before
-        #: the field existed read as not late.
+        #: Submitted past the due date (OneRoster 1.2 Result.late).
         late: bool = False
+
+        #: 2: `late` added; events stored as version 1 are upcast as not late.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["late"] = False
 
     @event(Recorded)
     def __init__(
@@ -193,6 +200,13 @@ class Result(SourcedRecord):
         comment: SealedValue | None
         #: As Recorded.late.
         late: bool = False
+
+        #: 2: `late` added; events stored as version 1 are upcast as not late.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["late"] = False
 
     @event(Corrected)
     def _corrected(

@@ -23,11 +23,12 @@ class _Store(Application):
         transcoder.register(SealedValueAsDict())
 
 
-def _stored_without(field: str, event: object, app: Application) -> StoredEvent:
-    """The event as the store would hold it had it been recorded before `field` existed."""
+def _stored_as_version_1(event: object, app: Application) -> StoredEvent:
+    """The event as the store holds one recorded before `late` existed (class version 1)."""
     stored = app.mapper.to_stored_event(event)  # type: ignore[arg-type]
     state = json.loads(stored.state)
-    del state[field]
+    assert state.pop("class_version") == 2
+    del state["late"]
     return dataclasses.replace(stored, state=json.dumps(state).encode())
 
 
@@ -40,9 +41,27 @@ def test_a_result_recorded_before_results_could_be_late_loads_as_not_late() -> N
     )
     recorded, = result.collect_events()
 
-    old = app.mapper.to_domain_event(_stored_without("late", recorded, app))
+    old = app.mapper.to_domain_event(_stored_as_version_1(recorded, app))
 
-    assert "late" not in json.loads(_stored_without("late", recorded, app).state)
     assert old.late is False  # type: ignore[attr-defined]
     reloaded = old.mutate(None)  # type: ignore[attr-defined]
     assert (reloaded.score, reloaded.late) == (Decimal("14"), False)
+
+
+def test_a_correction_recorded_before_results_could_be_late_applies_as_not_late() -> None:
+    app = _Store(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    result = Result(
+        sourced_id="res-1", student="stu-1", school_class="cls-4a", line_item="li-1",
+        score=Decimal("14"), grade=None, score_status="fully graded", objectives=[],
+        assessed_at=date(2025, 9, 1), assessor="tch-1", comment=None, late=True,
+    )
+    result.correct(score=Decimal("16"), grade=None, score_status="fully graded",
+                   objectives=[], assessed_at=date(2025, 9, 2), assessor="tch-1",
+                   comment=None, late=True)
+    recorded, corrected = result.collect_events()
+
+    events = [app.mapper.to_domain_event(_stored_as_version_1(e, app))
+              for e in (recorded, corrected)]
+    reloaded = events[1].mutate(events[0].mutate(None))  # type: ignore[attr-defined]
+
+    assert (reloaded.score, reloaded.late) == (Decimal("16"), False)
