@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from projections import positions
 from streams.codec import EventEnvelope
 
-__all__ = ["Handler", "Projection", "ensure_current", "reset"]
+__all__ = ["Handler", "Projection", "ensure_current", "finish_batch", "reset"]
 
 #: Applies one event to the read model, in the runner's transaction.
 Handler = Callable[[Connection, EventEnvelope], None]
@@ -39,6 +39,18 @@ class Projection(Protocol):
     metadata: sa.MetaData
     #: One handler per event type name it cares about; other events only advance its position.
     handlers: Mapping[str, Handler]
+
+
+def finish_batch(projection: Projection, connection: Connection) -> None:
+    """Lets the projection finish a batch: in the batch's transaction, after its last
+    handler and before its position is written.
+
+    A projection may define `finish_batch(connection)` to do once per batch what its
+    handlers deferred (a summary many events of the batch change); most need none.
+    """
+    finish = getattr(projection, "finish_batch", None)
+    if finish is not None:
+        finish(connection)
 
 
 def ensure_current(engine: Engine, projection: Projection) -> bool:

@@ -121,6 +121,16 @@ def numeric_grade(grade: str | None) -> int | None:
     return int(grade) if grade is not None and grade.isdigit() else None
 
 
+@dataclass
+class _Changed:
+    """What a batch's events changed: students' cards, and line items' distributions."""
+
+    #: (tenant, class, student).
+    cards: set[tuple[str, str, str]] = field(default_factory=set)
+    #: (tenant, line item) → its class.
+    line_items: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
 class ClassDashboardProjection:
     """The teacher's class dashboards of every tenant."""
 
@@ -142,7 +152,7 @@ class ClassDashboardProjection:
         self.line_items = LineItemRows(m, prefix=p)
         self.results = ResultRows(m, prefix=p, on_settled=self._result_settled)
         self.attainments = AttainmentRows(
-            m, prefix=p, history=True, on_changed=self._refresh_card
+            m, prefix=p, history=True, on_changed=self._attainment_changed
         )
         assert self.attainments.history is not None
         self.attainment_history: sa.Table = self.attainments.history
@@ -196,11 +206,39 @@ class ClassDashboardProjection:
         blank_sealed(c, u, "personal", shredded, u.c.tenant == e.tenant, u.c.sourced_id == subject)
         erasure.confirm(c, self.confirmations, e, subject)
 
+    # Cards and class distributions summarise many events: a handler only notes which
+    # changed, and finish_batch recomputes each once per batch, in the batch's transaction
+    # (a rebuild's batches hold many events of each student and line item).
+
     def _result_settled(
         self, c: Connection, tenant: str, school_class: str, student: str, line_item: str | None
     ) -> None:
-        self._refresh_card(c, tenant, school_class, student)
+        changed = self._changed(c)
+        changed.cards.add((tenant, school_class, student))
         if line_item is not None:
+            changed.line_items[(tenant, line_item)] = school_class
+
+    def _attainment_changed(
+        self, c: Connection, tenant: str, school_class: str, student: str
+    ) -> None:
+        self._changed(c).cards.add((tenant, school_class, student))
+
+    def _changed(self, c: Connection) -> _Changed:
+        changed: _Changed = c.info.setdefault(self._changed_key, _Changed())
+        return changed
+
+    @property
+    def _changed_key(self) -> str:
+        return f"{self.name}.changed"
+
+    def finish_batch(self, c: Connection) -> None:
+        """Recomputes the cards and class distributions the batch's events changed."""
+        changed: _Changed | None = c.info.pop(self._changed_key, None)
+        if changed is None:
+            return
+        for tenant, school_class, student in sorted(changed.cards):
+            self._refresh_card(c, tenant, school_class, student)
+        for (tenant, line_item), school_class in sorted(changed.line_items.items()):
             self._line_item_changed(c, tenant, school_class, line_item)
 
     def _line_item_changed(

@@ -34,7 +34,7 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.engine import Connection, Engine
 
 from projections import positions
-from projections.base import Projection, ensure_current
+from projections.base import Projection, ensure_current, finish_batch
 from projections.positions import ParkedMessage, PartitionPosition
 from streams import positions as relay_positions
 from streams.codec import EventCodec, EventEnvelope, family_topic
@@ -572,6 +572,7 @@ class _ProjectionWorker:
                 applied = self._apply(
                     connection, key, message, applied, waiting, park_error=park_error
                 )
+            self._finish_batch(connection)
             last = messages[-1]
             positions.write_partition(
                 connection,
@@ -630,6 +631,16 @@ class _ProjectionWorker:
             if m.aggregate_id is not None and m.position is not None:
                 waiting.by_aggregate[m.aggregate_id].discard(m.position)
         return advanced
+
+    def _finish_batch(self, connection: Connection) -> None:
+        """The projection's end-of-batch work; a failure fails the batch as a handler's
+        does (the batch is then applied one message at a time, the failing one parked)."""
+        try:
+            finish_batch(self.projection, connection)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as failure:
+            raise _HandlerFailedError(_error_text(failure)) from failure
 
     def _decode(self, tenant: str, record: Any) -> _Message:
         received = ReceivedMessage(
@@ -750,6 +761,7 @@ class _ProjectionWorker:
                         raise
                     except Exception as failure:
                         raise _HandlerFailedError(_error_text(failure)) from failure
+                self._finish_batch(connection)
                 positions.unpark(connection, p.id)
             return True
         except _HandlerFailedError as failed:
