@@ -541,3 +541,62 @@ def test_the_runner_thread_stops_after_too_many_consecutive_errors(
     wait_until(lambda: not runner.is_running, timeout_seconds=10)
     assert isinstance(runner.failure, sa.exc.OperationalError)
     runner.stop()
+
+
+class BrokenAtBatchEnd(RosterProjection):
+    """The roster projection with end-of-batch work that fails for one aggregate's events."""
+
+    def __init__(self, name: str, broken_aggregate: uuid.UUID) -> None:
+        super().__init__(name)
+        self.broken = True
+        healthy = dict(self.handlers)
+
+        def noting(
+            handle: Callable[[Connection, EventEnvelope], None],
+        ) -> Callable[[Connection, EventEnvelope], None]:
+            def handler(connection: Connection, envelope: EventEnvelope) -> None:
+                handle(connection, envelope)
+                connection.info.setdefault("seen", set()).add(envelope.aggregate_id)
+
+            return handler
+
+        self.handlers = {name: noting(handle) for name, handle in healthy.items()}
+        self.broken_aggregate = broken_aggregate
+
+    def finish_batch(self, connection: Connection) -> None:
+        seen = connection.info.pop("seen", set())
+        if self.broken and self.broken_aggregate in seen:
+            raise ValueError("a bug at the end of the batch")
+
+
+def test_a_batch_whose_end_of_batch_work_fails_is_applied_message_by_message_parking_the_failing(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    status: ProjectionStatus,
+    roster: RosterProjection,
+) -> None:
+    student = aggregate_id(tenant, "users", "stu-1")
+    broken = BrokenAtBatchEnd(roster.name, student)
+    a_changing_school(client, container, tenant)
+    publisher.publish()
+    runner = runner_for(broken)
+
+    runner.run_once()
+
+    with container.engine.connect() as connection:
+        parked = parked_rows(connection, roster.name, tenant)
+    assert {p["aggregate_id"] for p in parked} == {str(student)}
+    assert parked[0]["error"] == "ValueError: a bug at the end of the batch"
+    model = read_model(container.engine, roster, tenant)
+    expected = expected_read_model(app)
+    assert model["enrollments"] == expected["enrollments"]
+
+    broken.broken = False
+    runner.retry_parked()
+
+    assert read_model(container.engine, roster, tenant) == expected
+    assert status.state(tenant, roster.name).parked == 0
