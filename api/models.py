@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 Status = Literal["active", "tobedeleted"]
 
@@ -24,8 +24,27 @@ def _oneroster_bool(value: Any) -> Any:
 OneRosterBool = Annotated[bool, BeforeValidator(_oneroster_bool)]
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False  # numbers, dates, and nested shapes (they checked their own fields)
+
+
 class Shape(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text refuses NUL: stored in an event, it would fail every read model
+        # the event reaches, so it is refused here as the caller's bad input.
+        if _holds_nul(value):
+            raise ValueError("NUL characters (U+0000) are not allowed")
+        return value
 
 
 class Ref(Shape):

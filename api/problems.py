@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.tokens import TokenError
 from domain.errors import (
@@ -76,8 +78,44 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts).replace("class_", "class") or "body"
 
 
+def _nul_in(scope: Scope) -> str | None:
+    """Where the request's path or query holds a NUL character, if it does.
+
+    No field may contain one: PostgreSQL text refuses it, so it would fail deep inside a
+    read or a projection instead of as the caller's bad input.
+    """
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    query = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                return name.replace("\x00", "") or "query"
+    return None
+
+
+class RefuseNulCharacters:
+    """ASGI middleware: a path or query with a NUL character gets a 422 problem at once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        where = _nul_in(scope) if scope["type"] == "http" else None
+        if where is None:
+            await self.app(scope, receive, send)
+            return
+        response = problem(
+            422, "invalid-character", "Invalid character",
+            f"{where} holds a NUL character (U+0000), which no value may contain",
+            field=where,
+        )
+        await response(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
     """Registers the handlers that turn every error into problem details."""
+    app.add_middleware(RefuseNulCharacters)
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, error: DomainError) -> JSONResponse:

@@ -58,6 +58,14 @@ BAD_REQUESTS: list[tuple[str, str, str, Any, int, str | None]] = [
     ("student", "POST", "/api/v1/consents",
      {**CONSENT, "student": "stu-2", "grantedBy": "stu-2"}, 403, "grantedBy"),
     ("guardian", "DELETE", "/api/v1/consents/not-a-uuid", None, 404, None),
+    # PostgreSQL text refuses NUL characters: anywhere in the input they are bad input.
+    ("admin", "PUT", "/api/v1/roster/users/u-9",
+     {"user": a_user("u-9", "student", given="A\u0000B", family="B")}, 422, "user.givenName"),
+    ("teacher", "POST", "/api/v1/assessments",
+     an_assessment(comment="hyvä\u0000työ"), 422, "comment"),
+    ("admin", "PUT", "/api/v1/roster/users/u%009", {"user": a_user("u-9", "student", given="A",
+                                                                    family="B")}, 422, "path"),
+    ("teacher", "GET", "/api/v1/dashboards/classes/cls-4a?term=y%00", None, 422, "term"),
 ]
 
 
