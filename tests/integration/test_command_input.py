@@ -1,4 +1,4 @@
-"""Whatever body a client sends to the learning-record commands, the answer is a clear one.
+"""Whatever body a client sends to a command, the answer is a clear one.
 
 Generated bodies (fields of any JSON type, any text, any number) get a 201, or a 4xx
 problem that says what was wrong; never a server error. A refused command records nothing.
@@ -90,4 +90,44 @@ def test_any_assessment_or_attainment_body_gets_a_clear_answer(
     else:
         problem = response.json()
         assert 400 <= problem["status"] == response.status_code < 500 and problem["detail"]
+        assert app.head_position() == head
+
+
+_USER = st.fixed_dictionaries(
+    {
+        "status": _field(st.sampled_from(["active", "tobedeleted", "gone"])),
+        "enabledUser": _field(st.sampled_from(["true", "false", True, "maybe"])),
+        "givenName": _field(st.text(min_size=1, max_size=40)),
+        "familyName": _field(st.text(min_size=1, max_size=40)),
+        "roles": _field(st.lists(st.fixed_dictionaries({
+            "roleType": _field(st.sampled_from(["primary", "secondary"])),
+            "role": _field(st.sampled_from(["student", "teacher", "guardian", "wizard"])),
+            "org": _field(st.sampled_from([{"sourcedId": "sch-1"}, {"sourcedId": "sch-404"}])),
+        }), min_size=1, max_size=2)),
+    },
+    optional={
+        "email": _field(st.emails()),
+        "agents": _field(st.lists(st.fixed_dictionaries(
+            {"sourcedId": st.sampled_from(["grd-1", "stu-1", "nobody"])}), max_size=2)),
+        "birthDate": _field(st.dates().map(str)),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(sourced_id=st.sampled_from(["u-1", "u-2", "stu-2"]), user=_USER)
+def test_any_user_envelope_gets_a_clear_answer(
+    client: TestClient, app: TenantApplication, school: School,
+    sourced_id: str, user: dict[str, Any],
+) -> None:
+    head = app.head_position()
+
+    response = client.put(f"/api/v1/roster/users/{sourced_id}", json={"user": user},
+                          headers=school.admin)
+
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        problem = response.json()
+        assert problem["status"] == response.status_code and problem["detail"]
         assert app.head_position() == head
