@@ -1124,26 +1124,6 @@ def _running_server(settings: Settings, tenant: str) -> Iterator[str]:
             process.join()
 
 
-class _OnlyTenant:
-    """The installation's tenants, with `ids()` narrowed to one: what the server's runtime
-    relays, projects and runs retention for.
-
-    The benchmark's database may hold other tenants (another run's, or real ones when
-    DIGIONE_DATABASE_URL names a shared server); a second relay and runner over those would
-    contend with their own and disturb what is measured.
-    """
-
-    def __init__(self, tenants: Tenants, tenant: str) -> None:
-        self._tenants = tenants
-        self._tenant = tenant
-
-    def ids(self) -> list[str]:
-        return [self._tenant]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._tenants, name)
-
-
 def _serve(settings: Settings, tenant: str, port_sender: Connection) -> None:
     """The server process: the app and the runtime (relay, projection runner, retention) as
     `digione serve` builds them, for the benchmark's tenant, without access logs.
@@ -1154,15 +1134,13 @@ def _serve(settings: Settings, tenant: str, port_sender: Connection) -> None:
     import uvicorn
 
     from api.app import create_app
-    from api.runtime import StreamsRuntime
 
-    container = bootstrap(settings)
-    container.tenants = cast(Tenants, _OnlyTenant(container.tenants, tenant))
-    runtime = None
+    # Only the benchmark's tenant: the database may hold others (another run's, or real
+    # ones when DIGIONE_DATABASE_URL names a shared server), and a second relay and runner
+    # over those would contend with their own and disturb what is measured.
+    container = bootstrap(settings.model_copy(update={"only_tenants": frozenset({tenant})}))
     try:
-        runtime = StreamsRuntime(container)
-        container.runtime = runtime
-        runtime.start()
+        container.runtime.start()
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         port_sender.send(listener.getsockname()[1])
@@ -1170,8 +1148,6 @@ def _serve(settings: Settings, tenant: str, port_sender: Connection) -> None:
         config = uvicorn.Config(create_app(container), log_level="warning", access_log=False)
         uvicorn.Server(config).run(sockets=[listener])
     finally:
-        if runtime is not None:
-            runtime.stop()
         container.close()
 
 

@@ -1,10 +1,16 @@
-"""The composition root: builds every part from one Settings object, and nothing else does."""
+"""The composition root: builds every part from one Settings object, and nothing else does.
+
+`digione serve`, every other command, the benchmarks and the tests call `bootstrap()`;
+building connects to the database (to create tables) but starts nothing: the runtime
+(broker, relay, projection runner, retention) starts with `container.runtime.start()`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -12,43 +18,60 @@ from sqlalchemy.engine import Engine
 
 from api import disclosures
 from api.master_key import fallback_master_keys, load_master_key
+from api.runtime import RetentionSchedule, Runtime
 from api.settings import Settings
 from api.tenants import Tenants
 from api.tokens import TokenService
 from domain.sealing import derive_signing_key
-from projections.catalogue import all_projections
+from projections.admin import ProjectionAdmin
+from projections.catalogue import ProjectionCatalogue
+from projections.runner import ProjectionRunner
 from projections.status import ProjectionStatus
+from streams.broker import EmbeddedBroker, free_loopback_port
+from streams.codec import EventCodec
+from streams.kafka_transport import ConfluentKafkaTransport, EventTransport, KafkaPythonTransport
+from streams.relay import Relay
+from streams.schemas import default_registry
+
+__all__ = ["Container", "bootstrap", "utc_now"]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Container:
-    """The built system: what the HTTP app, the command line and the tests use."""
+    """The built system: what the HTTP app, the command line, the bench and the tests use."""
 
     settings: Settings
     engine: Engine
     tenants: Tenants
     tokens: TokenService
     clock: Callable[[], datetime]
+    #: Every projection, once: the runner writes and the reads query these same instances.
+    projections: ProjectionCatalogue
+    codec: EventCodec
     status: ProjectionStatus
     #: Where reads record what they disclose (api/disclosures.py).
     disclosures: disclosures.DisclosureLog
-    #: The running broker, relay and projection runner, when `digione serve` started them.
-    runtime: object | None = None
+    #: Rebuild and status of the read models (`digione projections ...`).
+    admin: ProjectionAdmin
+    #: The broker (when embedded), the relay, the projection runner and retention; started
+    #: by `digione serve` (and tests that need them), idle otherwise.
+    runtime: Runtime
 
     def close(self) -> None:
+        """Stops the runtime if it runs, then closes every pool and connection."""
+        self.runtime.stop()
         self.disclosures.close()
+        self.admin.status.close()
         self.status.close()
         self.tenants.close()
         self.engine.dispose()
 
 
-def bootstrap(
-    settings: Settings, *, clock: Callable[[], datetime] = utc_now
-) -> Container:
+def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Container:
     """Builds the system from `settings`; the one place that turns settings into parts."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     master_key = load_master_key(settings.resolved_master_key_file)
@@ -62,23 +85,107 @@ def bootstrap(
         fallback_master_keys=fallback_master_keys(settings.resolved_master_key_file),
         clock=clock,
         key_cache_seconds=settings.key_cache_seconds,
+        only=settings.only_tenants,
     )
     tokens = TokenService(
         signing_key=derive_signing_key(master_key),
         ttl_seconds=settings.token_ttl_seconds,
         clock=clock,
     )
+    projections = ProjectionCatalogue()
+    codec = EventCodec(
+        default_registry(), topic_prefix=settings.topic_prefix, partitions=settings.partitions
+    )
+
+    def head_position(tenant: str) -> int:
+        return tenants.get(tenant).head_position()
+
     status = ProjectionStatus(
         engine=engine,
-        projections=all_projections(),
+        projections=projections.all,
         topic_prefix=settings.topic_prefix,
         tenant_ids=tenants.ids,
-        head_position=lambda tenant: tenants.get(tenant).head_position(),
+        head_position=head_position,
+    )
+    admin = ProjectionAdmin(
+        engine=engine,
+        projections=projections.all,
+        codec=codec,
+        bootstrap=settings.kafka_bootstrap,
+        topic_prefix=settings.topic_prefix,
+        tenant_ids=tenants.ids,
+        head_position=head_position,
     )
     return Container(
-        settings=settings, engine=engine, tenants=tenants, tokens=tokens, clock=clock,
-        status=status, disclosures=disclosures.DisclosureLog(engine),
+        settings=settings,
+        engine=engine,
+        tenants=tenants,
+        tokens=tokens,
+        clock=clock,
+        projections=projections,
+        codec=codec,
+        status=status,
+        disclosures=disclosures.DisclosureLog(engine),
+        admin=admin,
+        runtime=_runtime(settings, engine=engine, tenants=tenants, codec=codec,
+                         projections=projections),
     )
+
+
+def _runtime(
+    settings: Settings,
+    *,
+    engine: Engine,
+    tenants: Tenants,
+    codec: EventCodec,
+    projections: ProjectionCatalogue,
+) -> Runtime:
+    broker: EmbeddedBroker | None = None
+    if settings.kafka_bootstrap:
+        address = settings.kafka_bootstrap
+    else:
+        # The port is chosen now, so the relay and the runner are built with the address
+        # the broker will listen on once the runtime starts it.
+        port = free_loopback_port()
+        broker = EmbeddedBroker(log_dir=settings.data_dir / "broker", port=port)
+        address = f"127.0.0.1:{port}"
+    relay = Relay(
+        tenants=tenants,
+        engine=engine,
+        codec=codec,
+        transport_factory=_transport_factory(settings, address),
+        bootstrap=address,
+        topic_prefix=settings.topic_prefix,
+        partitions=settings.partitions,
+    )
+    runner = ProjectionRunner(
+        engine=engine,
+        projections=projections.all,
+        codec=codec,
+        bootstrap=address,
+        topic_prefix=settings.topic_prefix,
+        tenant_ids=tenants.ids,
+        # New tenants' topics are found on refresh: often enough that a new
+        # municipality's first events show within a couple of seconds.
+        refresh_seconds=1.0,
+    )
+    return Runtime(
+        tenants=tenants,
+        bootstrap=address,
+        broker=broker,
+        relay=relay,
+        runner=runner,
+        retention=RetentionSchedule(tenants),
+    )
+
+
+def _transport_factory(settings: Settings, address: str) -> Callable[[], EventTransport]:
+    # A publish into a dead broker must give up well before the default two minutes,
+    # so the relay's back-off, not a blocked call, decides when to try again.
+    timeouts: dict[str, Any] = {"delivery_timeout_seconds": 30.0, "request_timeout_seconds": 10.0}
+    if settings.kafka_client == "confluent-kafka":
+        return lambda: ConfluentKafkaTransport(address, **timeouts)
+    return lambda: KafkaPythonTransport(address, **timeouts)
 
 
 def _engine(settings: Settings) -> Engine:
@@ -91,7 +198,7 @@ def _engine(settings: Settings) -> Engine:
     engine = sa.create_engine(settings.sqlalchemy_url, json_deserializer=orjson.loads)
 
     @sa.event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")

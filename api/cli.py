@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,10 +30,6 @@ app.add_typer(projections_app, name="projections")
 
 err = Console(stderr=True)
 
-if TYPE_CHECKING:
-    from projections.admin import ProjectionAdmin
-
-
 def _container() -> Container:
     return bootstrap(Settings())
 
@@ -54,10 +50,8 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from api.runtime import StreamsRuntime
 
     container = _container()
-    runtime = None
     try:
         if demo:
             from api.demo import DEMO_TENANT, seed_demo
@@ -65,14 +59,10 @@ def serve(
             seed_demo(container)
             token = container.tokens.issue(tenant=DEMO_TENANT, role="admin", subject="demo-admin")
             err.print(f"demo tenant [bold]{DEMO_TENANT}[/] ready; an admin token:\n{token}")
-        runtime = StreamsRuntime(container)
-        container.runtime = runtime
-        runtime.start()
-        err.print(f"events flow to Kafka at [bold]{runtime.bootstrap}[/]")
+        container.runtime.start()
+        err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
         uvicorn.run(create_app(container), host=host, port=port, log_level="info")
     finally:
-        if runtime is not None:
-            runtime.stop()
         container.close()
 
 
@@ -91,7 +81,7 @@ def token_issue(
     tenant: Annotated[str, typer.Option(help="Tenant id, e.g. vantaa.")],
     role: Annotated[str, typer.Option(help=f"One of {', '.join(sorted(ROLES))}.")],
     subject: Annotated[str, typer.Option(help="The user's sourcedId, or a service id.")],
-    scope: Annotated[list[str], typer.Option(help="A scope; repeat for more.")] = [],
+    scope: Annotated[list[str] | None, typer.Option(help="A scope; repeat for more.")] = None,
     ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
 ) -> None:
     """Print a bearer token for a person or service of a tenant."""
@@ -101,7 +91,11 @@ def token_issue(
             raise _fail(f"role {role!r} is not one of {', '.join(sorted(ROLES))}")
         if not container.tenants.exists(tenant):
             raise _fail(f"no tenant {tenant!r}; create it with `digione tenant create {tenant}`")
-        print(container.tokens.issue(tenant=tenant, role=role, subject=subject, scopes=scope, ttl_seconds=ttl))
+        print(
+            container.tokens.issue(
+                tenant=tenant, role=role, subject=subject, scopes=scope or [], ttl_seconds=ttl
+            )
+        )
     finally:
         container.close()
 
@@ -131,25 +125,6 @@ def tenant_list() -> None:
             print(tenant)
     finally:
         container.close()
-
-
-def _projection_admin(container: Container) -> ProjectionAdmin:
-    from projections.admin import ProjectionAdmin
-    from projections.catalogue import all_projections
-    from streams.codec import EventCodec
-    from streams.schemas import default_registry
-
-    settings = container.settings
-    return ProjectionAdmin(
-        engine=container.engine,
-        projections=all_projections(),
-        # Decoding only: the partition count matters to encoding, not here.
-        codec=EventCodec(default_registry(), topic_prefix=settings.topic_prefix, partitions=1),
-        bootstrap=settings.kafka_bootstrap,
-        topic_prefix=settings.topic_prefix,
-        tenant_ids=container.tenants.ids,
-        head_position=lambda tenant: container.tenants.get(tenant).head_position(),
-    )
 
 
 @projections_app.command("rebuild")
@@ -184,7 +159,7 @@ def projections_rebuild(
 
     container = _container()
     try:
-        admin = _projection_admin(container)
+        admin = container.admin
         selected = admin.select(name)
         admin.require_broker()
         for projection in selected:
@@ -228,7 +203,7 @@ def projections_status() -> None:
     container = _container()
     try:
         table = Table("projection", "tenant", "position", "head", "lag", "parked")
-        for state in _projection_admin(container).states():
+        for state in container.admin.states():
             parked = f"[bold red]{state.parked}[/]" if state.parked else "0"
             table.add_row(
                 state.projection, state.tenant, str(state.position), str(state.head),
@@ -284,11 +259,9 @@ def erase(
 @retention_app.command("run")
 def retention_run() -> None:
     """Shred kept personal data whose retention period has ended (serve does this hourly)."""
-    from api.runtime import RetentionScheduler
-
     container = _container()
     try:
-        done = RetentionScheduler(container).run_once()
+        done = container.runtime.retention.run_once()
         for tenant, subject, retention_class in done:
             print(f"{tenant}\t{subject}\t{retention_class}")
         err.print(f"{len(done)} retention class(es) shredded")

@@ -1,51 +1,54 @@
-"""The moving parts of `digione serve`: the broker, the relay and the projection runner.
+"""The moving parts of `digione serve`: the broker, the relay, the projection runner and the
+retention schedule, built by the composition root and started and stopped together.
 
-With DIGIONE_KAFKA_BOOTSTRAP unset, the embedded broker (Tansu, in memory) is started as a
-child process on a free loopback port and stopped on exit; with it set, that cluster is
-used and nothing else.
+With DIGIONE_KAFKA_BOOTSTRAP unset, the embedded broker (Tansu, in memory) runs as a child
+process on a loopback port chosen when the system is built, and stops with the runtime;
+with it set, that cluster is used and nothing else is started.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
 
-from api.bootstrap import Container
-from projections.catalogue import all_projections
+from api.tenants import Tenants
 from projections.runner import ProjectionRunner
 from streams.broker import EmbeddedBroker
-from streams.codec import EventCodec
-from streams.kafka_transport import ConfluentKafkaTransport, EventTransport, KafkaPythonTransport
 from streams.relay import Relay
-from streams.schemas import default_registry
+
+__all__ = ["RetentionSchedule", "Runtime"]
 
 log = logging.getLogger(__name__)
 
 
-class RetentionScheduler:
+class RetentionSchedule:
     """Shreds kept personal data whose retention has ended: at start, then every interval.
 
     Each shredding is an event (Erasure.RetainedDataShredded), so the schedule is auditable.
     """
 
-    def __init__(self, container: Container, *, interval_seconds: float = 3600.0) -> None:
-        self._container = container
+    def __init__(self, tenants: Tenants, *, interval_seconds: float = 3600.0) -> None:
+        self._tenants = tenants
         self._interval = interval_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> list[tuple[str, str, str]]:
+        """Shreds what is due in every tenant; (tenant, subject, retention class) of each."""
         done = []
-        for tenant in self._container.tenants.ids():
-            for subject, retention_class in self._container.tenants.get(tenant).run_retention():
-                log.info("retention ended: shredded %s data of %s in %s", retention_class,
-                         subject, tenant)
+        for tenant in self._tenants.ids():
+            for subject, retention_class in self._tenants.get(tenant).run_retention():
+                log.info(
+                    "retention ended: shredded %s data of %s in %s",
+                    retention_class,
+                    subject,
+                    tenant,
+                )
                 done.append((tenant, subject, retention_class))
         return done
 
     def start(self) -> None:
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="digione-retention", daemon=True)
         self._thread.start()
 
@@ -53,7 +56,7 @@ class RetentionScheduler:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except Exception:  # the next round tries again; the error is in the log
+            except Exception:
                 log.exception("the retention run failed")
             self._stop.wait(self._interval)
 
@@ -61,67 +64,62 @@ class RetentionScheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+            self._thread = None
 
 
-class StreamsRuntime:
-    """Starts and stops the broker (when embedded), the relay and the projection runner."""
+class Runtime:
+    """Starts and stops the broker (when embedded), the relay, the runner and retention."""
 
-    def __init__(self, container: Container) -> None:
-        settings = container.settings
-        self._container = container
-        self._broker: EmbeddedBroker | None = None
-        if settings.kafka_bootstrap:
-            self.bootstrap = settings.kafka_bootstrap
-        else:
-            self._broker = EmbeddedBroker(log_dir=settings.data_dir / "broker")
-            self._broker.start()
-            self.bootstrap = self._broker.bootstrap
-            log.info("embedded broker listening on %s", self.bootstrap)
-        codec = EventCodec(
-            default_registry(), topic_prefix=settings.topic_prefix, partitions=settings.partitions
-        )
-        self.relay = Relay(
-            tenants=container.tenants,
-            engine=container.engine,
-            codec=codec,
-            transport_factory=self._transport_factory(),
-            bootstrap=self.bootstrap,
-            topic_prefix=settings.topic_prefix,
-            partitions=settings.partitions,
-        )
-        self.retention = RetentionScheduler(container)
-        self.runner = ProjectionRunner(
-            engine=container.engine,
-            projections=all_projections(),
-            codec=codec,
-            bootstrap=self.bootstrap,
-            topic_prefix=settings.topic_prefix,
-            tenant_ids=container.tenants.ids,
-            # New tenants' topics are found on refresh: often enough that a new
-            # municipality's first events show within a couple of seconds.
-            refresh_seconds=1.0,
-        )
+    def __init__(
+        self,
+        *,
+        tenants: Tenants,
+        bootstrap: str,
+        broker: EmbeddedBroker | None,
+        relay: Relay,
+        runner: ProjectionRunner,
+        retention: RetentionSchedule,
+    ) -> None:
+        self._tenants = tenants
+        #: The Kafka bootstrap address the relay publishes to and the runner reads from.
+        self.bootstrap = bootstrap
+        self.broker = broker
+        self.relay = relay
+        self.runner = runner
+        self.retention = retention
+        self._started = False
+        self._listening = False
 
-    def _transport_factory(self) -> Callable[[], EventTransport]:
-        settings = self._container.settings
-        # A publish into a dead broker must give up well before the default two minutes,
-        # so the relay's back-off, not a blocked call, decides when to try again.
-        timeouts: dict[str, Any] = {"delivery_timeout_seconds": 30.0, "request_timeout_seconds": 10.0}
-        if settings.kafka_client == "confluent-kafka":
-            return lambda: ConfluentKafkaTransport(self.bootstrap, **timeouts)
-        return lambda: KafkaPythonTransport(self.bootstrap, **timeouts)
+    @property
+    def started(self) -> bool:
+        """Whether start() ran and stop() has not: /healthz reports the relay only then."""
+        return self._started
 
     def start(self) -> None:
-        # After a command is saved the relay is woken, so it publishes within milliseconds.
-        self._container.tenants.add_save_listener(lambda _position: self.relay.wake())
+        """Starts the broker if embedded, then the relay, the runner and retention."""
+        if self._started:
+            return
+        if self.broker is not None:
+            self.broker.start()
+            log.info("embedded broker listening on %s", self.bootstrap)
+        if not self._listening:
+            # After a command is saved the relay is woken, so it publishes within milliseconds.
+            self._tenants.add_save_listener(lambda _position: self.relay.wake())
+            self._listening = True
         self.relay.start()
         self.runner.start()
         self.retention.start()
+        self._started = True
 
     def stop(self) -> None:
+        """Stops everything start() started, in the reverse order; harmless when stopped."""
+        if not self._started:
+            return
+        self._started = False
         self.retention.stop()
         self.runner.stop()
         self.relay.stop()
         self.runner.close()
-        if self._broker is not None:
-            self._broker.stop()
+        if self.broker is not None:
+            self.broker.stop()
+

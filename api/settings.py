@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     #: How long an unwrapped subject key may stay cached (the erasure bound).
     key_cache_seconds: float = Field(default=30.0, ge=0)
+    #: Serve only these tenants (relay, projections, retention, status); unset: every tenant.
+    #: A JSON list in the environment, e.g. DIGIONE_ONLY_TENANTS='["vantaa"]'. The
+    #: benchmark's server uses it so that it works only on the benchmark's own tenant.
+    only_tenants: frozenset[str] | None = None
 
     @field_validator("database_url")
     @classmethod

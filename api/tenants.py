@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -42,6 +42,7 @@ class Tenants:
         fallback_master_keys: tuple[bytes, ...] = (),
         clock: Callable[[], datetime],
         key_cache_seconds: float,
+        only: frozenset[str] | None = None,
     ) -> None:
         self._engine = engine
         self._database_url = database_url
@@ -50,6 +51,7 @@ class Tenants:
         self._fallback_master_keys = fallback_master_keys
         self._clock = clock
         self._key_cache_seconds = key_cache_seconds
+        self._only = only
         self._apps: dict[str, TenantApplication] = {}
         self._after_save: list[Callable[[int], None]] = []
         self._lock = threading.Lock()
@@ -70,7 +72,7 @@ class Tenants:
             if exists is None:
                 connection.execute(
                     tenants_table.insert().values(
-                        id=tenant, name=name, created_at=datetime.now(timezone.utc).isoformat()
+                        id=tenant, name=name, created_at=datetime.now(UTC).isoformat()
                     )
                 )
         return self.get(tenant)
@@ -85,8 +87,10 @@ class Tenants:
         return row is not None
 
     def ids(self) -> list[str]:
+        """The tenants served here: every registered one, or those of `only` among them."""
         with self._engine.connect() as connection:
-            return [r[0] for r in connection.execute(sa.select(tenants_table.c.id).order_by("id"))]
+            ids = [r[0] for r in connection.execute(sa.select(tenants_table.c.id).order_by("id"))]
+        return ids if self._only is None else [t for t in ids if t in self._only]
 
     def get(self, tenant: str) -> TenantApplication:
         """The tenant's application; UnknownTenantError if it was never created."""

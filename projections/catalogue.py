@@ -1,6 +1,8 @@
-"""The projections this installation runs: what the runner, status and rebuild work on."""
+"""The projections this installation runs: what the runner, status, rebuild and reads work on."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from projections.base import Projection
 from projections.class_dashboard import ClassDashboardProjection
@@ -8,14 +10,36 @@ from projections.guardian_view import GuardianViewProjection
 from projections.roster import RosterProjection
 from projections.subject_index import SubjectIndexProjection
 
-__all__ = ["all_projections"]
+__all__ = ["ProjectionCatalogue", "all_projections"]
+
+
+@dataclass(frozen=True)
+class ProjectionCatalogue:
+    """One instance of every projection, built once by the composition root.
+
+    Reads name the projection they read (`catalogue.class_dashboard`), so the tables a
+    route queries are those the runner writes; the runner, status and rebuild take `all`.
+    """
+
+    roster: RosterProjection = field(default_factory=RosterProjection)
+    subject_index: SubjectIndexProjection = field(default_factory=SubjectIndexProjection)
+    class_dashboard: ClassDashboardProjection = field(default_factory=ClassDashboardProjection)
+    guardian_view: GuardianViewProjection = field(default_factory=GuardianViewProjection)
+
+    @property
+    def all(self) -> list[Projection]:
+        """Every projection, in the order status lists them."""
+        return [self.roster, self.subject_index, self.class_dashboard, self.guardian_view]
+
+    @property
+    def with_erasure_confirmations(
+        self,
+    ) -> list[RosterProjection | ClassDashboardProjection | GuardianViewProjection]:
+        """The projections that blank erased data and confirm it (the erasure receipt)."""
+        return [self.roster, self.class_dashboard, self.guardian_view]
+
 
 
 def all_projections() -> list[Projection]:
-    """A fresh instance of every projection, in the order status lists them."""
-    return [
-        RosterProjection(),
-        SubjectIndexProjection(),
-        ClassDashboardProjection(),
-        GuardianViewProjection(),
-    ]
+    """A fresh instance of every projection (being replaced by ProjectionCatalogue)."""
+    return ProjectionCatalogue().all

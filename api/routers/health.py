@@ -25,15 +25,13 @@ def healthz(container: ContainerDep) -> dict[str, Any]:
     tenants = container.tenants.ids()
     stores = {t: {"position": container.tenants.get(t).head_position()} for t in tenants}
     runtime = container.runtime
-    relay = getattr(runtime, "relay", None)
-    relay_status = relay.status() if relay is not None else {}
+    relay_status = runtime.relay.status() if runtime.started else {}
     projections = [
         {"projection": s.projection, "tenant": s.tenant, "position": s.position,
          "head": s.head, "lag": s.lag, "parked": s.parked}
         for s in container.status.states()
     ]
-    runner = getattr(runtime, "runner", None)
-    failure = runner.failure if runner is not None else None
+    failure = runtime.runner.failure if runtime.started else None
     healthy = failure is None and all(r.get("state") == "ok" for r in relay_status.values())
     return {
         "status": "ok" if healthy else "degraded",

@@ -13,15 +13,13 @@ from httpx import Response
 
 from api.app import create_app
 from api.bootstrap import Container
-from api.runtime import StreamsRuntime
 from tests.builders import School, a_school, put
 
 
 @pytest.fixture
 def running(container: Container) -> Iterator[TestClient]:
     """The API over the real runtime: embedded broker, relay and projection runner."""
-    runtime = StreamsRuntime(container)
-    container.runtime = runtime
+    runtime = container.runtime
     runtime.start()
     with TestClient(create_app(container)) as client:
         yield client

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.bootstrap import Container
-from api.runtime import StreamsRuntime
+from api.runtime import Runtime
 from api.settings import Settings
 from domain.sealing import ERASED, SealedValue
 from streams.codec import family_topic
@@ -25,9 +25,8 @@ from tests.integration.test_sealed_personal_data import _database_files, _files_
 
 
 @pytest.fixture
-def running(container: Container) -> Iterator[tuple[TestClient, StreamsRuntime]]:
-    runtime = StreamsRuntime(container)
-    container.runtime = runtime
+def running(container: Container) -> Iterator[tuple[TestClient, Runtime]]:
+    runtime = container.runtime
     runtime.start()
     with TestClient(create_app(container)) as client:
         yield client, runtime
@@ -54,7 +53,7 @@ def _unseal_all(container: Container, tenant: str) -> Iterator[Any]:
 
 
 def test_an_erased_students_name_and_feedback_are_unreadable_in_every_store(
-    running: tuple[TestClient, StreamsRuntime], container: Container, tenant: str,
+    running: tuple[TestClient, Runtime], container: Container, tenant: str,
     settings: Settings, clock: Any, caplog: pytest.LogCaptureFixture,
 ) -> None:
     client, runtime = running

@@ -11,14 +11,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.bootstrap import Container
-from api.runtime import StreamsRuntime
 from tests.builders import a_school, a_user, put
 
 
 @pytest.fixture
 def running(container: Container) -> Iterator[TestClient]:
-    runtime = StreamsRuntime(container)  # no DIGIONE_KAFKA_BOOTSTRAP: the embedded broker
-    container.runtime = runtime
+    runtime = container.runtime
     runtime.start()
     with TestClient(create_app(container)) as client:
         yield client

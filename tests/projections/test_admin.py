@@ -11,7 +11,6 @@ from api.bootstrap import Container
 from api.settings import Settings
 from domain.application import TenantApplication
 from projections.bench_rebuild import measure_rebuild_rate
-from projections.catalogue import all_projections
 from projections.roster import RosterProjection
 from streams.broker import EmbeddedBroker
 from tests.builders import a_school
@@ -49,7 +48,7 @@ def test_status_shows_position_head_lag_and_parked_of_each_projection_per_tenant
         if tenant in line
     ]
     assert ["roster", tenant, "0", str(head), str(head), "0"] in rows
-    assert len(rows) == len(all_projections())
+    assert len(rows) == len(container.projections.all)
 
 
 def test_rebuild_without_a_configured_broker_says_where_the_broker_runs(

@@ -25,7 +25,6 @@ from api.settings import Settings
 from api.tenants import Tenants
 from domain.application import TenantApplication
 from projections import positions
-from projections.catalogue import all_projections
 from projections.class_dashboard import ClassDashboardProjection
 from projections.guardian_view import GuardianViewProjection
 from projections.runner import ProjectionRunner
@@ -37,10 +36,10 @@ from streams.relay import Relay
 from streams.schemas import default_registry
 from tests.conftest import postgres_url
 
-#: The projections under test, by the names the API reads them under.
-READ_PROJECTIONS = [
-    p for p in all_projections() if isinstance(p, ClassDashboardProjection | GuardianViewProjection)
-]
+
+def read_projections(container: Container) -> list[ClassDashboardProjection | GuardianViewProjection]:
+    """The projections under test: the instances the API reads."""
+    return [container.projections.class_dashboard, container.projections.guardian_view]
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +118,7 @@ def running(
     )
     runner = ProjectionRunner(
         engine=container.engine,
-        projections=READ_PROJECTIONS,
+        projections=read_projections(container),
         codec=EventCodec(
             default_registry(), topic_prefix=settings.topic_prefix, partitions=settings.partitions
         ),
@@ -144,7 +143,7 @@ def running(
 
 def _forget(container: Container, tenants: list[str]) -> None:
     """Removes the test's rows from the shared tables (runs share the PostgreSQL database)."""
-    tables = [table for p in READ_PROJECTIONS for table in p.metadata.sorted_tables]
+    tables = [table for p in read_projections(container) for table in p.metadata.sorted_tables]
     tables += [
         positions.projection_positions,
         positions.projection_parked,

@@ -20,7 +20,7 @@ from streams.broker import EmbeddedBroker
 from streams.codec import EventCodec
 from streams.schemas import default_registry
 from tests.builders import a_school, a_user, put
-from tests.reads.conftest import READ_PROJECTIONS
+from tests.reads.conftest import read_projections
 from tests.reads.school import (
     a_line_item,
     an_assessment_of,
@@ -71,7 +71,7 @@ def test_read_models_rebuilt_from_the_beginning_equal_the_live_ones(
     container.tenants.get(tenant).erase(Actor(tenant, "admin", "dpo"), subject="stu-3",
                                         reason="Huoltajan pyyntö", basis=None)
     head = container.tenants.get(tenant).head_position()
-    for projection in READ_PROJECTIONS:
+    for projection in read_projections(container):
         assert container.status.wait_for(tenant, projection.name, head, 20.0)
 
     settings = container.settings
@@ -89,7 +89,7 @@ def test_read_models_rebuilt_from_the_beginning_equal_the_live_ones(
     finally:
         runner.close()
 
-    for live, fresh in zip(READ_PROJECTIONS, rebuilt, strict=True):
+    for live, fresh in zip(read_projections(container), rebuilt, strict=True):
         live_rows = read_model_rows(container, live, tenant)
         assert live_rows == read_model_rows(container, fresh, tenant), live.name
         assert live_rows["_results"] and live_rows["_users"]

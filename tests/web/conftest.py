@@ -24,9 +24,7 @@ from rich.console import Console
 from api.app import create_app
 from api.bootstrap import Container, bootstrap
 from api.demo import DEMO_TENANT, DemoPlan, plan_demo, seed_demo
-from api.runtime import StreamsRuntime
 from api.settings import Settings
-from projections.catalogue import all_projections
 
 # The read tests' runtime fixtures, for the HTTP tests of the pages.
 from tests.reads.conftest import (  # noqa: F401
@@ -111,13 +109,12 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
     container = bootstrap(Settings(data_dir=tmp_path_factory.mktemp("demo") / "var"))
     plan = plan_demo(today=container.clock().date(), scale=DEMO_SCALE)
     seed_demo(container, scale=DEMO_SCALE, console=Console(quiet=True))
-    runtime = StreamsRuntime(container)
-    container.runtime = runtime
+    runtime = container.runtime
     runtime.start()
     server = None
     try:
         head = container.tenants.get(DEMO_TENANT).head_position()
-        for projection in all_projections():
+        for projection in container.projections.all:
             assert container.status.wait_for(DEMO_TENANT, projection.name, head, 120.0), (
                 f"{projection.name} did not reach the store head {head}"
             )
