@@ -127,8 +127,9 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         status=status,
         disclosures=disclosures.DisclosureLog(engine),
         admin=admin,
-        runtime=_runtime(settings, engine=engine, tenants=tenants, codec=codec,
-                         projections=projections),
+        runtime=_runtime(
+            settings, engine=engine, tenants=tenants, codec=codec, projections=projections
+        ),
     )
 
 

@@ -19,7 +19,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 token_app = typer.Typer(help="Bearer tokens for people and services.", no_args_is_help=True)
-tenant_app = typer.Typer(help="Tenants: the municipalities this installation serves.", no_args_is_help=True)
+tenant_app = typer.Typer(
+    help="Tenants: the municipalities this installation serves.", no_args_is_help=True
+)
 projections_app = typer.Typer(
     help="Read models: rebuild them from the topics, see how current they are.",
     no_args_is_help=True,
@@ -29,6 +31,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(projections_app, name="projections")
 
 err = Console(stderr=True)
+
 
 def _container() -> Container:
     return bootstrap(Settings())
@@ -41,7 +44,9 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def serve(
-    demo: Annotated[bool, typer.Option("--demo", help="Seed the demo tenant (once) and serve it.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed the demo tenant (once) and serve it.")
+    ] = False,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
@@ -206,8 +211,12 @@ def projections_status() -> None:
         for state in container.admin.states():
             parked = f"[bold red]{state.parked}[/]" if state.parked else "0"
             table.add_row(
-                state.projection, state.tenant, str(state.position), str(state.head),
-                str(state.lag), parked,
+                state.projection,
+                state.tenant,
+                str(state.position),
+                str(state.head),
+                str(state.lag),
+                parked,
             )
         Console().print(table)
     finally:
@@ -216,7 +225,9 @@ def projections_status() -> None:
 
 @app.command()
 def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="Fewer iterations, for a smoke run.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Fewer iterations, for a smoke run.")
+    ] = False,
 ) -> None:
     """Run the benchmark suite; each rate is reported beside a raw baseline of the same run."""
     from api.bench import run_benchmarks
@@ -237,7 +248,9 @@ def erase(
     subject_id: Annotated[str, typer.Argument(help="The sourcedId of the data subject.")],
     tenant: Annotated[str, typer.Option(help="Tenant id.")],
     reason: Annotated[str, typer.Option(help="Why (sealed; shown in the receipt).")],
-    basis: Annotated[str | None, typer.Option(help='Legal basis, e.g. "GDPR art. 17(1)(a)".')] = None,
+    basis: Annotated[
+        str | None, typer.Option(help='Legal basis, e.g. "GDPR art. 17(1)(a)".')
+    ] = None,
 ) -> None:
     """Erase a data subject's personal data by destroying their keys; print the receipt."""
     import json
@@ -248,7 +261,9 @@ def erase(
     container = _container()
     try:
         app_ = container.tenants.get(tenant)
-        outcome = app_.erase(Actor(tenant, "admin", "cli"), subject=subject_id, reason=reason, basis=basis)
+        outcome = app_.erase(
+            Actor(tenant, "admin", "cli"), subject=subject_id, reason=reason, basis=basis
+        )
         print(json.dumps(receipt(app_, app_.erasure(outcome.id)), indent=2, ensure_ascii=False))
     except DomainError as error:
         raise _fail(error.message) from None

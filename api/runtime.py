@@ -122,4 +122,3 @@ class Runtime:
         self.runner.close()
         if self.broker is not None:
             self.broker.stop()
-

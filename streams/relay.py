@@ -33,7 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Final, Literal, Protocol, TypedDict, TypeVar, cast
 
 import kafka.errors
@@ -353,7 +353,7 @@ class Relay:
                     break
         except _BrokerFailure:
             raise
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - one tenant's fault must not stop the others
             self._tenant_failed(tenant, error)
             return published
         self._tenant_succeeded(tenant)
@@ -530,7 +530,7 @@ class Relay:
         )
         marker = {
             "epoch": uuid.uuid4().hex,
-            "written_at": datetime.now(timezone.utc).isoformat(),
+            "written_at": datetime.now(UTC).isoformat(),
         }
         # A producer of its own, closed at once: the marker is written once per broker, and
         # kafka-python 3.0 keeps an emptied batch queue for every partition a producer ever

@@ -30,13 +30,21 @@ RELEASED_DIR = SCHEMA_DIR / "released"
 
 #: Fields every event carries, filled from eventsourcing's own event attributes.
 _ENVELOPE_FIELDS: list[dict[str, Any]] = [
-    {"name": "aggregate_id", "type": {"type": "string", "logicalType": "uuid"},
-     "doc": "The aggregate the event belongs to (uuid5 of tenant, collection, sourcedId)."},
+    {
+        "name": "aggregate_id",
+        "type": {"type": "string", "logicalType": "uuid"},
+        "doc": "The aggregate the event belongs to (uuid5 of tenant, collection, sourcedId).",
+    },
     {"name": "aggregate_version", "type": "long", "doc": "Version of the aggregate after it."},
     {"name": "occurred_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
 ]
-_BASE_ATTRIBUTES = {"originator_id", "originator_version", "timestamp", "originator_id_type",
-                    "originator_topic"}
+_BASE_ATTRIBUTES = {
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "originator_id_type",
+    "originator_topic",
+}
 
 SEALED_SCHEMA: dict[str, Any] = {
     "type": "record",
@@ -46,9 +54,15 @@ SEALED_SCHEMA: dict[str, Any] = {
     "retention class. Without that key (after erasure) it is unreadable.",
     "fields": [
         {"name": "subject", "type": {"type": "string", "logicalType": "uuid"}},
-        {"name": "retention", "type": {"type": "enum", "name": "RetentionClass",
-                                       "namespace": NAMESPACE,
-                                       "symbols": [r.value for r in RetentionClass]}},
+        {
+            "name": "retention",
+            "type": {
+                "type": "enum",
+                "name": "RetentionClass",
+                "namespace": NAMESPACE,
+                "symbols": [r.value for r in RetentionClass],
+            },
+        },
         {"name": "nonce", "type": "bytes"},
         {"name": "ciphertext", "type": "bytes"},
     ],
@@ -62,8 +76,16 @@ ROLE_SCHEMA: dict[str, Any] = {
         {"name": "role_type", "type": "string"},
         {"name": "role", "type": "string"},
         {"name": "org", "type": "string"},
-        {"name": "begin_date", "type": ["null", {"type": "int", "logicalType": "date"}], "default": None},
-        {"name": "end_date", "type": ["null", {"type": "int", "logicalType": "date"}], "default": None},
+        {
+            "name": "begin_date",
+            "type": ["null", {"type": "int", "logicalType": "date"}],
+            "default": None,
+        },
+        {
+            "name": "end_date",
+            "type": ["null", {"type": "int", "logicalType": "date"}],
+            "default": None,
+        },
     ],
 }
 
@@ -75,7 +97,11 @@ KEPT_SCHEMA: dict[str, Any] = {
     "doc": "A retention class kept after an erasure request: until when, on what ground.",
     "fields": [
         {"name": "retention", "type": "string"},
-        {"name": "until", "type": ["null", {"type": "int", "logicalType": "date"}], "default": None},
+        {
+            "name": "until",
+            "type": ["null", {"type": "int", "logicalType": "date"}],
+            "default": None,
+        },
         {"name": "ground", "type": "string"},
     ],
 }
@@ -148,7 +174,8 @@ def _defaults(event_class: type) -> dict[str, Any]:
     if not dataclasses.is_dataclass(event_class):
         return {}
     return {
-        f.name: f.default for f in dataclasses.fields(event_class)
+        f.name: f.default
+        for f in dataclasses.fields(event_class)
         if f.default is not dataclasses.MISSING
     }
 
