@@ -8,16 +8,13 @@ position: messages may be published twice, never skipped, and consumers absorb d
 the position each message carries.
 
 Kafka is not the system of record, so the relay also notices a broker that lost its data
-(the development broker keeps everything in memory) and publishes everything again. It does
-so with a *broker epoch*: a random id in the first message of the control topic
-`{prefix}._relay.v1`, written by the first relay that finds the topic missing or empty. Each
-tenant's row records the epoch its position was acknowledged in; a broker whose first control
-message carries another epoch, or none, is a broker that holds none of those messages, and
-the tenant starts again from position 0. Offsets are never consulted for this: they are not
-comparable across brokers, and Tansu's reported end offsets can fall short (DESIGN.md).
-The epoch is checked before the first publish, after any failure and every few seconds; a
-producer that outlives a broker restart fails its next publish (the new broker does not
-know its producer id), which triggers the check at once.
+(the development broker keeps everything in memory) and publishes everything again. It
+knows one by its *broker epoch* (streams/broker_epoch.py): each tenant's row records the
+epoch its position was acknowledged in, and a broker of another epoch holds none of those
+messages, so the tenant starts again from position 0. The epoch is checked before the
+first publish, after any failure and every few seconds; a producer that outlives a broker
+restart fails its next publish (the new broker does not know its producer id), which
+triggers the check at once.
 
 One relay runs per main database. A second would do no harm beyond publishing everything
 twice, but neither would it help.
@@ -25,24 +22,25 @@ twice, but neither would it help.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final, Literal, Protocol, TypedDict, TypeVar, cast
 
-import kafka.errors
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
-from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.engine import Engine
 
 from domain.application import TenantApplication
+from streams.broker_epoch import (
+    BrokerEpochMarker,
+    BrokerUnavailableError,
+    ControlTopicCorruptError,
+    control_topic,
+)
 from streams.codec import EventCodec, family_topic
 from streams.event_types import FAMILIES
 from streams.kafka_transport import EventTransport, OutgoingMessage, ensure_topics
@@ -68,27 +66,11 @@ MAX_BACKOFF_SECONDS: Final = 30.0
 EPOCH_CHECK_SECONDS: Final = 5.0
 BROKER_TIMEOUT_SECONDS: Final = 10.0
 
-_MARKER_KEY: Final = b"broker-epoch"
-# The marker must outlive any retention policy: on Apache Kafka the default (7 days) would
-# delete it, and the relay would take a healthy broker for an emptied one every week.
-_CONTROL_TOPIC_CONFIGS: Final = {
-    "cleanup.policy": "delete",
-    "retention.ms": "-1",
-    "retention.bytes": "-1",
-}
 _ERROR_TEXT_LIMIT: Final = 500
-
-
-class BrokerUnavailableError(RuntimeError):
-    """Raised when the broker cannot be reached, or does not answer within the timeout."""
 
 
 class EventNotPublishableError(RuntimeError):
     """Raised when a stored event cannot be turned into a message (no type or schema for it)."""
-
-
-class ControlTopicCorruptError(RuntimeError):
-    """Raised when the first message of the relay's control topic is not a relay marker."""
 
 
 class RelayConfigurationError(ValueError):
@@ -113,11 +95,6 @@ class TenantRelayStatus(TypedDict):
     lag: int
     state: Literal["ok", "retrying"]
     last_error: str | None
-
-
-def control_topic(prefix: str) -> str:
-    """The relay's control topic, whose first message names the broker epoch."""
-    return f"{prefix}._relay.v1"
 
 
 def backoff_seconds(
@@ -189,6 +166,12 @@ class Relay:
         self._engine = engine
         self._codec = codec
         self._transport_factory = transport_factory
+        self._marker = BrokerEpochMarker(
+            bootstrap=bootstrap,
+            topic_prefix=topic_prefix,
+            transport_factory=transport_factory,
+            timeout_seconds=broker_timeout_seconds,
+        )
         self._bootstrap = bootstrap
         self._topic_prefix = topic_prefix
         self._partitions = partitions
@@ -487,7 +470,7 @@ class Relay:
 
     def _verify_broker(self) -> None:
         """Learn the broker's epoch, writing the first marker if the broker has none."""
-        epoch = self._broker_call(self._read_epoch)
+        epoch = self._broker_call(self._marker.read)
         if epoch is None:
             # Nothing to worry about on a new broker; on one that lost its data, each tenant
             # says so below when it starts again from position 1.
@@ -496,9 +479,9 @@ class Relay:
                 self._bootstrap,
                 control_topic(self._topic_prefix),
             )
-            self._broker_call(self._write_epoch)
+            self._broker_call(self._marker.write)
             # Whichever marker came first is the epoch, should another relay write at once.
-            epoch = self._broker_call(self._read_epoch)
+            epoch = self._broker_call(self._marker.read)
             if epoch is None:
                 raise _BrokerFailure(
                     BrokerUnavailableError(
@@ -518,87 +501,3 @@ class Relay:
         self._epoch_verified_at = time.monotonic()
         with self._state_lock:
             self._broker_failures.clear()
-
-    def _write_epoch(self) -> None:
-        topic = control_topic(self._topic_prefix)
-        ensure_topics(
-            self._bootstrap,
-            [topic],
-            1,
-            configs=_CONTROL_TOPIC_CONFIGS,
-            timeout_seconds=self._broker_timeout_seconds,
-        )
-        marker = {
-            "epoch": uuid.uuid4().hex,
-            "written_at": datetime.now(UTC).isoformat(),
-        }
-        # A producer of its own, closed at once: the marker is written once per broker, and
-        # kafka-python 3.0 keeps an emptied batch queue for every partition a producer ever
-        # sent to; when its metadata stops tracking the control topic, that queue's unknown
-        # leader has the sender thread request metadata in a busy loop (a core, while idle).
-        transport = self._transport_factory()
-        try:
-            transport.publish(
-                [
-                    OutgoingMessage(
-                        topic=topic,
-                        key=_MARKER_KEY,
-                        value=json.dumps(marker).encode(),
-                        partition=0,
-                    )
-                ]
-            )
-        finally:
-            transport.close()
-
-    def _read_epoch(self) -> str | None:
-        """The epoch in the control topic's first message; None if the topic is missing or
-        holds no message within the broker timeout."""
-        topic = control_topic(self._topic_prefix)
-        timeout_ms = max(int(self._broker_timeout_seconds * 1000), 1)
-        try:
-            consumer = KafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                client_id="digione-relay-epoch",
-                group_id=None,
-                enable_auto_commit=False,
-                allow_auto_create_topics=False,
-                auto_offset_reset="earliest",
-                fetch_max_wait_ms=100,
-                bootstrap_timeout_ms=timeout_ms,
-                request_timeout_ms=max(timeout_ms, 1000),
-            )
-        except kafka.errors.KafkaError as error:
-            raise BrokerUnavailableError(
-                f"no broker answered at {self._bootstrap} within "
-                f"{self._broker_timeout_seconds:g} s ({error})"
-            ) from error
-        try:
-            if not consumer.partitions_for_topic(topic):
-                return None
-            partition = TopicPartition(topic, 0)
-            consumer.assign([partition])
-            consumer.seek_to_beginning(partition)
-            deadline = time.monotonic() + self._broker_timeout_seconds
-            while (left := deadline - time.monotonic()) > 0:
-                polled = consumer.poll(
-                    timeout_ms=max(1, int(min(left, 0.25) * 1000)), max_records=1
-                )
-                for records in polled.values():
-                    return _epoch_of(records[0].value, topic)
-            return None
-        finally:
-            consumer.close()
-
-
-def _epoch_of(value: bytes | None, topic: str) -> str:
-    try:
-        epoch = json.loads(value or b"")["epoch"]
-    except (ValueError, KeyError, TypeError):
-        epoch = None
-    if not isinstance(epoch, str) or not epoch:
-        raise ControlTopicCorruptError(
-            f"the first message of {topic} is not a relay marker; that topic belongs to the "
-            "relay: delete it, and the relay publishes everything again"
-        )
-    return epoch
