@@ -8,7 +8,7 @@ TEST_DATABASE_URL := postgresql://postgres@127.0.0.1:5432/$(TEST_DATABASE)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := venv
-.PHONY: venv run test bench clean
+.PHONY: venv run check test bench clean
 
 venv: $(INSTALLED)
 
@@ -22,10 +22,16 @@ $(INSTALLED): pyproject.toml
 run: venv
 	$(VENV)/bin/digione serve --demo
 
+# The gates, before any test: lint, formatting and strict typing of the whole project.
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
 # The browser tests (tests/web) drive Debian's chromium; Playwright never downloads one.
 # Four workers on two cores: most tests wait on PostgreSQL and the broker, not the CPU;
 # whole files go to one worker, so a module's fixtures are built once.
-test: venv
+test: venv check
 	bash scripts/ensure-postgres.sh $(TEST_DATABASE)
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 	DIGIONE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/python -m pytest -q -n 4 --dist loadfile $(PYTEST_ARGS)
