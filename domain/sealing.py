@@ -88,9 +88,7 @@ class KeyStore(Protocol):
     def load_subject_key(self, subject: UUID, retention: RetentionClass) -> bytes | None:
         """The wrapped key of a subject and retention class, or None if absent or shredded."""
 
-    def store_subject_key(
-        self, subject: UUID, retention: RetentionClass, wrapped: bytes
-    ) -> bytes:
+    def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
         """Stores the wrapped key unless one exists; returns the one that is stored."""
 
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
@@ -261,4 +259,6 @@ class Sealer:
         """The tenant KEK wrapped by a new master key (master-key rotation; events untouched)."""
         kek = self._tenant_kek(create=True)
         assert kek is not None
-        return _wrap(_derive(new_master_key, "digione/tenant-kek-wrap/v1"), kek, f"kek:{self.tenant}")
+        return _wrap(
+            _derive(new_master_key, "digione/tenant-kek-wrap/v1"), kek, f"kek:{self.tenant}"
+        )
