@@ -662,3 +662,15 @@ class Demographics(SourcedRecord):
 
     def correct(self, personal: SealedValue) -> None:
         self._corrected(personal)
+
+
+#: Collections of the roster command API and the aggregate class holding each.
+ROSTER_COLLECTIONS: dict[str, type[SourcedRecord]] = {
+    "orgs": Org,
+    "academicSessions": AcademicSession,
+    "courses": Course,
+    "classes": SchoolClass,
+    "users": User,
+    "enrollments": Enrollment,
+    "demographics": Demographics,
+}
