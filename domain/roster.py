@@ -3,6 +3,9 @@ enrollments and demographics. References to other records are sourcedIds of the 
 
 Each change is its own event (a user's details corrected, a role assigned, a guardian
 linked); nothing is recorded as a generic "updated" blob.
+
+The module is longer than most and stays one: stored events name their class by its
+module (`domain.roster:User.Registered`), so moving an aggregate would rename its events.
 """
 
 from __future__ import annotations

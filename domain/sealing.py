@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, final
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -52,6 +52,7 @@ class SealedValue:
         return f"SealedValue(subject={self.subject}, retention={self.retention.value})"
 
 
+@final
 class Erased:
     """The marker a reader gets for personal data whose key has been destroyed."""
 
@@ -206,9 +207,12 @@ class Sealer:
         now = self._monotonic()
         with self._lock:
             cached = self._cache.get((subject, retention))
-        if cached is not None and now - cached[0] < self._cache_seconds:
-            if cached[1] is not None or not create:
-                return cached[1]
+        if (
+            cached is not None
+            and now - cached[0] < self._cache_seconds
+            and (cached[1] is not None or not create)
+        ):
+            return cached[1]
         aad = f"dek:{self.tenant}:{subject}:{retention.value}"
         wrapped = self._key_store.load_subject_key(subject, retention)
         if wrapped is None and create:
