@@ -31,10 +31,14 @@ class _Datastore(Protocol):
 
 @dataclass(frozen=True)
 class IdempotentAnswer:
-    """The first answer given to a command sent with an Idempotency-Key."""
+    """The first answer given to a command sent with an idempotency key.
+
+    `code` is the caller's own code for the kind of answer: stored and given back as it
+    came, never read here (so a caller decides what it means).
+    """
 
     request_hash: str
-    status: int
+    code: int
     body: str
 
 
@@ -182,13 +186,17 @@ class TenantTables:
 
     # -- idempotency ---------------------------------------------------------------------
 
+    # The `status` column holds IdempotentAnswer.code; stored rows keep their name and values.
+
     def find_answer(self, principal: str, key: str) -> IdempotentAnswer | None:
         row = self._one(
             f"SELECT request_hash, status, body FROM {self._idempotency}"
             f" WHERE principal = {self._p} AND idempotency_key = {self._p}",
             (principal, key),
         )
-        return None if row is None else IdempotentAnswer(str(row[0]), int(row[1]), str(row[2]))
+        if row is None:
+            return None
+        return IdempotentAnswer(request_hash=str(row[0]), code=int(row[1]), body=str(row[2]))
 
     def remember_answer(
         self, principal: str, key: str, answer: IdempotentAnswer
@@ -197,7 +205,7 @@ class TenantTables:
         self._insert_ignore(
             self._idempotency,
             ("principal", "idempotency_key", "request_hash", "status", "body", "created_at"),
-            (principal, key, answer.request_hash, answer.status, answer.body, _now()),
+            (principal, key, answer.request_hash, answer.code, answer.body, _now()),
         )
         kept = self.find_answer(principal, key)
         assert kept is not None
