@@ -45,8 +45,11 @@ def run_idempotently(
         return JSONResponse(body, status_code=status)
     if not 0 < len(key) <= _MAX_KEY:
         raise ProblemError(
-            400, "invalid-idempotency-key", "Invalid Idempotency-Key",
-            f"the Idempotency-Key header must be 1–{_MAX_KEY} characters", field="Idempotency-Key",
+            400,
+            "invalid-idempotency-key",
+            "Invalid Idempotency-Key",
+            f"the Idempotency-Key header must be 1–{_MAX_KEY} characters",
+            field="Idempotency-Key",
         )
     principal = f"{actor.role}:{actor.subject}"
     digest = hashlib.sha256(request_fingerprint.encode()).hexdigest()
@@ -54,17 +57,19 @@ def run_idempotently(
         answer = app.tables.find_answer(principal, key)
         if answer is None:
             status, body = command(key)
-            answer = app.tables.remember_answer(
-                principal, key, IdempotentAnswer(digest, status, json.dumps(body))
-            )
+            # The code the domain keeps with an answer is, for this API, its HTTP status.
+            first = IdempotentAnswer(request_hash=digest, code=status, body=json.dumps(body))
+            answer = app.tables.remember_answer(principal, key, first)
             replayed = False
         else:
             replayed = True
     if answer.request_hash != digest:
         raise ProblemError(
-            422, "idempotency-key-reused", "Idempotency-Key reused",
+            422,
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
             "this Idempotency-Key was used for a different request; use a new key",
             field="Idempotency-Key",
         )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(json.loads(answer.body), status_code=answer.status, headers=headers)
+    return JSONResponse(json.loads(answer.body), status_code=answer.code, headers=headers)

@@ -123,7 +123,9 @@ class LineItem(SourcedRecord):
         if (title, description, category) != (self.title, self.description, self.category):
             self._retitled(title, description, category)
         if (assign_date, due_date, grading_period) != (
-            self.assign_date, self.due_date, self.grading_period
+            self.assign_date,
+            self.due_date,
+            self.grading_period,
         ):
             self._rescheduled(assign_date, due_date, grading_period)
         if objectives != self.objectives:

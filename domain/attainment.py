@@ -62,12 +62,16 @@ class ObjectiveAttainment(Aggregate):
         assessed_at: date
 
     @event(Reassessed)
-    def _reassessed(self, level: int, evidence: list[str], assessor: str, assessed_at: date) -> None:
+    def _reassessed(
+        self, level: int, evidence: list[str], assessor: str, assessed_at: date
+    ) -> None:
         self.level = level
         self.evidence = evidence
         self.assessor = assessor
         self.assessed_at = assessed_at
         self.history.append((assessed_at, level))
 
-    def reassess(self, *, level: int, evidence: list[str], assessor: str, assessed_at: date) -> None:
+    def reassess(
+        self, *, level: int, evidence: list[str], assessor: str, assessed_at: date
+    ) -> None:
         self._reassessed(level, evidence, assessor, assessed_at)

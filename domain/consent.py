@@ -19,6 +19,7 @@ DATA_CATEGORIES = frozenset(
     {"identity", "contact", "roster", "assessment", "attainment", "demographics", "photos"}
 )
 
+
 def age_on(born: date, today: date) -> int:
     """Age in whole years on `today` (a birthday counts from its own day)."""
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Self
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 ACTIVE = "active"
 TO_BE_DELETED = "tobedeleted"
-
-R = TypeVar("R", bound="SourcedRecord")
 
 
 class SourcedRecord(Aggregate):
@@ -34,7 +32,7 @@ class SourcedRecord(Aggregate):
             aggregate.status = ACTIVE
 
     @classmethod
-    def register(cls: type[R], aggregate_id: UUID, **fields: Any) -> R:
+    def register(cls, aggregate_id: UUID, **fields: Any) -> Self:
         """Creates the aggregate with its deterministic id (see `domain.ids.aggregate_id`)."""
         created: type[Aggregate.Created] = getattr(cls, cls.created_event_name)
         return cls._create(created, id=aggregate_id, **fields)

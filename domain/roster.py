@@ -3,6 +3,9 @@ enrollments and demographics. References to other records are sourcedIds of the 
 
 Each change is its own event (a user's details corrected, a role assigned, a guardian
 linked); nothing is recorded as a generic "updated" blob.
+
+The module is longer than most and stays one: stored events name their class by its
+module (`domain.roster:User.Registered`), so moving an aggregate would rename its events.
 """
 
 from __future__ import annotations
@@ -21,8 +24,18 @@ ORG_TYPES = frozenset({"department", "district", "local", "national", "school", 
 SESSION_TYPES = frozenset({"gradingPeriod", "semester", "schoolYear", "term"})
 USER_ROLES = frozenset(
     {
-        "aide", "counselor", "districtAdministrator", "guardian", "parent", "principal",
-        "proctor", "relative", "siteAdministrator", "student", "systemAdministrator", "teacher",
+        "aide",
+        "counselor",
+        "districtAdministrator",
+        "guardian",
+        "parent",
+        "principal",
+        "proctor",
+        "relative",
+        "siteAdministrator",
+        "student",
+        "systemAdministrator",
+        "teacher",
     }
 )
 ENROLLMENT_ROLES = frozenset({"administrator", "proctor", "student", "teacher"})
@@ -159,7 +172,9 @@ class AcademicSession(SourcedRecord):
         if (start_date, end_date) != (self.start_date, self.end_date):
             self._rescheduled(start_date, end_date)
         if (session_type, parent, school_year) != (
-            self.session_type, self.parent, self.school_year
+            self.session_type,
+            self.parent,
+            self.school_year,
         ):
             self._reclassified(session_type, parent, school_year)
 
@@ -377,9 +392,7 @@ class SchoolClass(SourcedRecord):
     def title(self) -> str:
         return self.details.title
 
-    def revise(
-        self, *, details: ClassDetails, course: str, school: str, terms: list[str]
-    ) -> None:
+    def revise(self, *, details: ClassDetails, course: str, school: str, terms: list[str]) -> None:
         if details != self.details:
             self._details_corrected(**details.__dict__)
         if terms != self.terms:
@@ -388,7 +401,12 @@ class SchoolClass(SourcedRecord):
             self._moved(course, school)
 
     def join(
-        self, *, enrollment: str, user: str, role: str, begin_date: date | None,
+        self,
+        *,
+        enrollment: str,
+        user: str,
+        role: str,
+        begin_date: date | None,
         end_date: date | None,
     ) -> None:
         if self.members.get(enrollment) != (user, role, begin_date, end_date):
@@ -615,9 +633,7 @@ class Enrollment(SourcedRecord):
     def _primary_changed(self, primary: bool) -> None:
         self.primary = primary
 
-    def revise(
-        self, *, primary: bool, begin_date: date | None, end_date: date | None
-    ) -> None:
+    def revise(self, *, primary: bool, begin_date: date | None, end_date: date | None) -> None:
         if begin_date == self.begin_date and end_date != self.end_date and end_date is not None:
             self._ended(end_date)
         elif (begin_date, end_date) != (self.begin_date, self.end_date):
@@ -649,3 +665,15 @@ class Demographics(SourcedRecord):
 
     def correct(self, personal: SealedValue) -> None:
         self._corrected(personal)
+
+
+#: Collections of the roster command API and the aggregate class holding each.
+ROSTER_COLLECTIONS: dict[str, type[SourcedRecord]] = {
+    "orgs": Org,
+    "academicSessions": AcademicSession,
+    "courses": Course,
+    "classes": SchoolClass,
+    "users": User,
+    "enrollments": Enrollment,
+    "demographics": Demographics,
+}

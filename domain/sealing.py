@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, final
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -52,6 +52,7 @@ class SealedValue:
         return f"SealedValue(subject={self.subject}, retention={self.retention.value})"
 
 
+@final
 class Erased:
     """The marker a reader gets for personal data whose key has been destroyed."""
 
@@ -88,9 +89,7 @@ class KeyStore(Protocol):
     def load_subject_key(self, subject: UUID, retention: RetentionClass) -> bytes | None:
         """The wrapped key of a subject and retention class, or None if absent or shredded."""
 
-    def store_subject_key(
-        self, subject: UUID, retention: RetentionClass, wrapped: bytes
-    ) -> bytes:
+    def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
         """Stores the wrapped key unless one exists; returns the one that is stored."""
 
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
@@ -208,9 +207,12 @@ class Sealer:
         now = self._monotonic()
         with self._lock:
             cached = self._cache.get((subject, retention))
-        if cached is not None and now - cached[0] < self._cache_seconds:
-            if cached[1] is not None or not create:
-                return cached[1]
+        if (
+            cached is not None
+            and now - cached[0] < self._cache_seconds
+            and (cached[1] is not None or not create)
+        ):
+            return cached[1]
         aad = f"dek:{self.tenant}:{subject}:{retention.value}"
         wrapped = self._key_store.load_subject_key(subject, retention)
         if wrapped is None and create:
@@ -261,4 +263,6 @@ class Sealer:
         """The tenant KEK wrapped by a new master key (master-key rotation; events untouched)."""
         kek = self._tenant_kek(create=True)
         assert kek is not None
-        return _wrap(_derive(new_master_key, "digione/tenant-kek-wrap/v1"), kek, f"kek:{self.tenant}")
+        return _wrap(
+            _derive(new_master_key, "digione/tenant-kek-wrap/v1"), kek, f"kek:{self.tenant}"
+        )

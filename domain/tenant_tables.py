@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -31,10 +31,14 @@ class _Datastore(Protocol):
 
 @dataclass(frozen=True)
 class IdempotentAnswer:
-    """The first answer given to a command sent with an Idempotency-Key."""
+    """The first answer given to a command sent with an idempotency key.
+
+    `code` is the caller's own code for the kind of answer: stored and given back as it
+    came, never read here (so a caller decides what it means).
+    """
 
     request_hash: str
-    status: int
+    code: int
     body: str
 
 
@@ -54,19 +58,27 @@ class TenantTables:
         blob = "BYTEA" if self._postgres else "BLOB"
         with self._transaction() as cursor:
             for statement in (
-                f"CREATE TABLE IF NOT EXISTS {self._kek} ("
-                f" id INTEGER PRIMARY KEY CHECK (id = 1), wrapped {blob} NOT NULL,"
-                " created_at TEXT NOT NULL)",
-                f"CREATE TABLE IF NOT EXISTS {self._keys} ("
-                f" subject TEXT NOT NULL, retention TEXT NOT NULL, wrapped {blob} NOT NULL,"
-                " created_at TEXT NOT NULL, PRIMARY KEY (subject, retention))",
-                f"CREATE TABLE IF NOT EXISTS {self._shredded} ("
-                " subject TEXT NOT NULL, retention TEXT NOT NULL, shredded_at TEXT NOT NULL,"
-                " PRIMARY KEY (subject, retention))",
-                f"CREATE TABLE IF NOT EXISTS {self._idempotency} ("
-                " principal TEXT NOT NULL, idempotency_key TEXT NOT NULL,"
-                " request_hash TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,"
-                " created_at TEXT NOT NULL, PRIMARY KEY (principal, idempotency_key))",
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._kek} ("
+                    f" id INTEGER PRIMARY KEY CHECK (id = 1), wrapped {blob} NOT NULL,"
+                    " created_at TEXT NOT NULL)"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._keys} ("
+                    f" subject TEXT NOT NULL, retention TEXT NOT NULL, wrapped {blob} NOT NULL,"
+                    " created_at TEXT NOT NULL, PRIMARY KEY (subject, retention))"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._shredded} ("
+                    " subject TEXT NOT NULL, retention TEXT NOT NULL, shredded_at TEXT NOT NULL,"
+                    " PRIMARY KEY (subject, retention))"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._idempotency} ("
+                    " principal TEXT NOT NULL, idempotency_key TEXT NOT NULL,"
+                    " request_hash TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,"
+                    " created_at TEXT NOT NULL, PRIMARY KEY (principal, idempotency_key))"
+                ),
             ):
                 cursor.execute(statement)
 
@@ -108,7 +120,7 @@ class TenantTables:
                 (str(subject),),
             )
             rows = cursor.fetchall()
-        values = [tuple(r.values())[0] if isinstance(r, dict) else r[0] for r in rows]
+        values = [_first_column(r) for r in rows]
         return sorted((RetentionClass(v) for v in values), key=lambda r: r.value)
 
     def shred_subject_key(self, subject: UUID, retention: RetentionClass) -> None:
@@ -133,7 +145,7 @@ class TenantTables:
             cursor.execute(f"SELECT COUNT(*) FROM {self._keys}{on_list}")
             row = cursor.fetchone()
             cursor.execute(f"DELETE FROM {self._keys}{on_list}")
-        return int(tuple(row.values())[0] if isinstance(row, dict) else row[0])
+        return int(_first_column(row))
 
     def shred_tenant_kek(self) -> None:
         """Destroys the tenant KEK: every subject key of the tenant becomes unusable."""
@@ -174,13 +186,17 @@ class TenantTables:
 
     # -- idempotency ---------------------------------------------------------------------
 
+    # The `status` column holds IdempotentAnswer.code; stored rows keep their name and values.
+
     def find_answer(self, principal: str, key: str) -> IdempotentAnswer | None:
         row = self._one(
             f"SELECT request_hash, status, body FROM {self._idempotency}"
             f" WHERE principal = {self._p} AND idempotency_key = {self._p}",
             (principal, key),
         )
-        return None if row is None else IdempotentAnswer(str(row[0]), int(row[1]), str(row[2]))
+        if row is None:
+            return None
+        return IdempotentAnswer(request_hash=str(row[0]), code=int(row[1]), body=str(row[2]))
 
     def remember_answer(
         self, principal: str, key: str, answer: IdempotentAnswer
@@ -189,7 +205,7 @@ class TenantTables:
         self._insert_ignore(
             self._idempotency,
             ("principal", "idempotency_key", "request_hash", "status", "body", "created_at"),
-            (principal, key, answer.request_hash, answer.status, answer.body, _now()),
+            (principal, key, answer.request_hash, answer.code, answer.body, _now()),
         )
         kept = self.find_answer(principal, key)
         assert kept is not None
@@ -226,5 +242,10 @@ class TenantTables:
             cursor.execute(self._insert_ignore_sql(table, columns), values)
 
 
+def _first_column(row: Any) -> Any:
+    """The first column of a row, whether the driver gives rows as tuples or as dicts."""
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()

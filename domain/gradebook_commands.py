@@ -1,0 +1,241 @@
+"""Gradebook commands (OneRoster 1.2): line items, assessments and objective attainments."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from domain import retention
+from domain.assessment import FINNISH_GRADES, SCORE_STATUSES, LineItem, Result
+from domain.attainment import ATTAINMENT_LEVELS, ObjectiveAttainment
+from domain.commands import Actor, Outcome, PutLineItem, RecordAssessment, RecordAttainment
+from domain.curriculum import Objective, UnknownObjectiveError
+from domain.errors import ConflictError, InvalidValueError, NotPermittedError
+from domain.ids import is_valid_sourced_id
+from domain.roster import AcademicSession, SchoolClass
+from domain.tenant_core import (
+    LINE_ITEMS,
+    RESULTS,
+    TenantCore,
+    generated_id,
+    require_enum,
+    require_text,
+)
+
+ATTAINMENTS = "attainments"
+
+
+class GradebookCommands(TenantCore):
+    """The gradebook writes of one tenant: by the teachers of a class, about its students."""
+
+    def put_line_item(self, actor: Actor, command: PutLineItem) -> Outcome:
+        school_class = self._require(SchoolClass, "classes", command.school_class, "class")
+        self._require_teacher_of(actor, school_class)
+        require_text("title", command.title)
+        require_text("category", command.category)
+        if command.due_date < command.assign_date:
+            raise InvalidValueError("dueDate is before assignDate", field="dueDate")
+        if (
+            command.result_min is not None
+            and command.result_max is not None
+            and command.result_max <= command.result_min
+        ):
+            raise InvalidValueError(
+                "resultValueMax must exceed resultValueMin", field="resultValueMax"
+            )
+        self._require_objectives(command.objectives, "learningObjectiveSet")
+        if command.grading_period is not None:
+            self._require(
+                AcademicSession, "academicSessions", command.grading_period, "gradingPeriod"
+            )
+        fields: dict[str, Any] = {
+            "title": command.title,
+            "description": command.description,
+            "school_class": command.school_class,
+            "category": command.category,
+            "assign_date": command.assign_date,
+            "due_date": command.due_date,
+            "grading_period": command.grading_period,
+            "objectives": command.objectives,
+            "result_min": command.result_min,
+            "result_max": command.result_max,
+        }
+
+        def revise(line_item: LineItem) -> None:
+            if line_item.school_class != command.school_class:
+                raise ConflictError(
+                    f"line item {command.sourced_id!r} belongs to class {line_item.school_class!r}",
+                    field="class",
+                )
+            line_item.revise(**fields)
+
+        return self._put_record(
+            LineItem,
+            LINE_ITEMS,
+            command.sourced_id,
+            command.status,
+            register=lambda line_item_id: LineItem.register(
+                line_item_id, sourced_id=command.sourced_id, **fields
+            ),
+            revise=revise,
+        )
+
+    def record_assessment(
+        self, actor: Actor, command: RecordAssessment, *, idempotency_seed: str | None = None
+    ) -> Outcome:
+        school_class = self._require(SchoolClass, "classes", command.school_class, "class")
+        self._require_teacher_of(actor, school_class, on=command.assessed_at)
+        self._require_student_of(command.student, school_class, on=command.assessed_at)
+        line_item = None
+        if command.line_item is not None:
+            line_item = self._require(LineItem, LINE_ITEMS, command.line_item, "lineItem")
+            if line_item.school_class != command.school_class:
+                raise InvalidValueError(
+                    f"line item {command.line_item!r} belongs to class {line_item.school_class!r}",
+                    field="lineItem",
+                )
+        if command.grade is not None and command.grade not in FINNISH_GRADES:
+            raise InvalidValueError(
+                f"grade {command.grade!r} is not on the Finnish scale: use one of "
+                + ", ".join(FINNISH_GRADES),
+                field="grade",
+            )
+        if command.score is not None and line_item is not None:
+            low, high = line_item.result_min, line_item.result_max
+            if (low is not None and command.score < low) or (
+                high is not None and command.score > high
+            ):
+                raise InvalidValueError(
+                    f"score {command.score} is outside the line item's range {low}…{high}",
+                    field="score",
+                )
+        if command.score is None and command.grade is None and not command.comment:
+            raise InvalidValueError(
+                "an assessment needs a score, a grade or a comment", field="score"
+            )
+        require_enum("scoreStatus", command.score_status, SCORE_STATUSES)
+        if command.late and line_item is None:
+            raise InvalidValueError(
+                "only work for a line item (which has a due date) can be late", field="late"
+            )
+        self._require_objectives(command.objectives, "objectives")
+        self._require_not_future(command.assessed_at, "assessedAt")
+        sourced_id = command.sourced_id or generated_id(actor, idempotency_seed)
+        if not is_valid_sourced_id(sourced_id):
+            raise InvalidValueError(f"sourcedId {sourced_id!r} is not valid", field="sourcedId")
+        student_id = self._id("users", command.student)
+        comment = None
+        if command.comment:
+            keep = retention.for_verbal_assessment(line_item.category if line_item else None)
+            comment = self.sealer.seal(student_id, keep, {"comment": command.comment})
+        fields: dict[str, Any] = {
+            "score": command.score,
+            "grade": command.grade,
+            "score_status": command.score_status,
+            "objectives": command.objectives,
+            "assessed_at": command.assessed_at,
+            "assessor": actor.subject,
+            "comment": comment,
+            "late": command.late,
+        }
+
+        def correct(result: Result) -> None:
+            about = (command.student, command.school_class, command.line_item)
+            if (result.student, result.school_class, result.line_item) != about:
+                raise ConflictError(
+                    f"result {sourced_id!r} is about another student, class or line item; "
+                    "a correction keeps them",
+                    field="sourcedId",
+                )
+            result.correct(**fields)
+
+        return self._register_or_revise(
+            Result,
+            self._id(RESULTS, sourced_id),
+            outcome_id=sourced_id,
+            register=lambda result_id: Result.register(
+                result_id,
+                sourced_id=sourced_id,
+                student=command.student,
+                school_class=command.school_class,
+                line_item=command.line_item,
+                **fields,
+            ),
+            revise=correct,
+            # A freshly generated id names no result yet: skip the lookup's round trip.
+            look_up=command.sourced_id is not None or idempotency_seed is not None,
+        )
+
+    def record_attainment(self, actor: Actor, command: RecordAttainment) -> Outcome:
+        school_class = self._require(SchoolClass, "classes", command.school_class, "class")
+        self._require_teacher_of(actor, school_class, on=command.assessed_at)
+        self._require_student_of(command.student, school_class, on=command.assessed_at)
+        if command.level not in ATTAINMENT_LEVELS:
+            raise InvalidValueError(
+                f"level {command.level} is not one of 1 (not yet reached) … 4 (excellent)",
+                field="level",
+            )
+        objective = self._require_objectives([command.objective], "objective")[0]
+        for line_item_id in command.evidence:
+            line_item = self._require(LineItem, LINE_ITEMS, line_item_id, "evidence")
+            if line_item.school_class != command.school_class:
+                raise InvalidValueError(
+                    f"evidence {line_item_id!r} is a line item of another class", field="evidence"
+                )
+        self._require_not_future(command.assessed_at, "assessedAt")
+        key = f"{command.student}|{command.school_class}|{command.objective}"
+        attainment_id = self._id(ATTAINMENTS, key)
+        return self._register_or_revise(
+            ObjectiveAttainment,
+            attainment_id,
+            register=lambda new_id: ObjectiveAttainment._create(
+                ObjectiveAttainment.Assessed,
+                id=new_id,
+                student=command.student,
+                school_class=command.school_class,
+                objective=objective.code,
+                subject=objective.subject,
+                grades=objective.grades,
+                eperusteet_id=objective.eperusteet_id,
+                level=command.level,
+                evidence=command.evidence,
+                assessor=actor.subject,
+                assessed_at=command.assessed_at,
+            ),
+            revise=lambda attainment: attainment.reassess(
+                level=command.level,
+                evidence=command.evidence,
+                assessor=actor.subject,
+                assessed_at=command.assessed_at,
+            ),
+        )
+
+    def _require_teacher_of(
+        self, actor: Actor, school_class: SchoolClass, *, on: date | None = None
+    ) -> None:
+        if actor.role != "teacher" or not school_class.has_member(actor.subject, "teacher", on=on):
+            raise NotPermittedError(
+                f"only a teacher of class {school_class.sourced_id!r}"
+                + (f" on {on.isoformat()}" if on else "")
+                + " can record its assessments"
+            )
+
+    def _require_student_of(
+        self, student: str, school_class: SchoolClass, *, on: date | None = None
+    ) -> None:
+        if not school_class.has_member(student, "student", on=on):
+            raise InvalidValueError(
+                f"{student!r} is not a student enrolled in class {school_class.sourced_id!r}"
+                + (f" on {on.isoformat()}" if on else ""),
+                field="student",
+            )
+
+    def _require_objectives(self, codes: list[str], field: str) -> list[Objective]:
+        try:
+            return [self.curriculum.objective(code) for code in codes]
+        except UnknownObjectiveError as error:
+            raise InvalidValueError(str(error), field=field) from None
+
+    def _require_not_future(self, day: date, field: str) -> None:
+        if day > self._today():
+            raise InvalidValueError(f"{field} {day.isoformat()} is in the future", field=field)

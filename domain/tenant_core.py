@@ -1,0 +1,316 @@
+"""The core of a tenant's command side: its event store, sealing, ids, clock and shared helpers.
+
+Every area's commands (roster, gradebook, consent, privacy) build on `TenantCore`: it finds
+and requires records, registers or revises one and saves it (`_register_or_revise`), and
+answers the lookups that more than one area needs (a user, a student's age, the log head).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Any, Protocol, TypeVar, runtime_checkable
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from domain.assessment import LineItem, Result
+from domain.commands import Actor, Outcome
+from domain.consent import age_on
+from domain.curriculum import Curriculum
+from domain.errors import (
+    ConcurrentUpdateError,
+    InvalidValueError,
+    NotFoundError,
+    UnknownReferenceError,
+)
+from domain.ids import DIGIONE_NAMESPACE, aggregate_id, is_valid_sourced_id
+from domain.record import SourcedRecord
+from domain.roster import ROSTER_COLLECTIONS, Demographics, User, is_extension
+from domain.sealing import Erased, Sealer
+from domain.tenant_tables import TenantTables
+from domain.transcodings import DateAsISO, SealedValueAsDict
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R", bound=SourcedRecord)
+
+LINE_ITEMS = "lineItems"
+RESULTS = "results"
+#: Every collection of records named by a sourcedId, and the aggregate class holding each.
+RECORD_COLLECTIONS: dict[str, type[SourcedRecord]] = {
+    **ROSTER_COLLECTIONS,
+    LINE_ITEMS: LineItem,
+    RESULTS: Result,
+}
+
+
+@runtime_checkable
+class _RevisedFromFields(Protocol):
+    """A record whose `revise` takes the fields it was registered with (an org, a course)."""
+
+    def revise(self, *args: Any, **kwargs: Any) -> None: ...
+
+
+class TenantCore(Application[UUID]):
+    """What every area of one tenant's command side shares.
+
+    One instance serves one tenant (municipality) and owns that tenant's event store, whose
+    tables live in the tenant's own SQLite file or PostgreSQL schema.
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        env: dict[str, str],
+        master_key: bytes,
+        curriculum: Curriculum,
+        fallback_master_keys: tuple[bytes, ...] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        postgres_schema: str | None = None,
+        key_cache_seconds: float = 30.0,
+    ) -> None:
+        super().__init__(env)
+        self.tenant = tenant
+        self.clock = clock
+        self.curriculum = curriculum
+        # The SQLite and PostgreSQL factories have a datastore; their base type does not say so.
+        datastore = getattr(self.factory, "datastore")  # noqa: B009
+        self.tables = TenantTables(datastore, postgres_schema=postgres_schema)
+        self.tables.create_tables()
+        #: Called with the position after each save (the relay's wake-up, for instance).
+        self.after_save: list[Callable[[int], None]] = []
+        self.sealer = Sealer(
+            tenant=tenant,
+            master_key=master_key,
+            fallback_master_keys=fallback_master_keys,
+            key_store=self.tables,
+            key_cache_seconds=key_cache_seconds,
+        )
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        transcoder.register(SealedValueAsDict())
+
+    # -- lookups that more than one area needs ------------------------------------------
+
+    def user(self, sourced_id: str) -> User:
+        user = self._find(User, "users", sourced_id)
+        if user is None:
+            raise NotFoundError(f"no user {sourced_id!r} in this tenant")
+        return user
+
+    def personal_details(self, sourced_id: str) -> dict[str, Any] | Erased:
+        """A user's personal fields, or ERASED when their key is gone."""
+        return self.sealer.unseal(self.user(sourced_id).personal)
+
+    def find(self, collection: str, sourced_id: str) -> SourcedRecord | None:
+        return self._find(RECORD_COLLECTIONS[collection], collection, sourced_id)
+
+    def head_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def age(self, user_id: str) -> int | None:
+        """The user's age today from their sealed birth date; None when unknown or erased."""
+        born = self._birth_date(user_id)
+        return None if born is None else age_on(born, self._today())
+
+    def _birth_date(self, student_id: str) -> date | None:
+        demographics = self._find(Demographics, "demographics", student_id)
+        if demographics is None:
+            return None
+        personal = self.sealer.unseal(demographics.personal)
+        if isinstance(personal, Erased) or not personal.get("birthDate"):
+            return None
+        return date.fromisoformat(personal["birthDate"])
+
+    # -- ids and time ----------------------------------------------------------------------
+
+    def _id(self, collection: str, sourced_id: str) -> UUID:
+        return aggregate_id(self.tenant, collection, sourced_id)
+
+    def _record_id(self, collection: str, sourced_id: str) -> UUID:
+        """The aggregate id of a sourcedId of `collection`, refusing a malformed sourcedId."""
+        if not is_valid_sourced_id(sourced_id):
+            raise InvalidValueError(
+                f"{sourced_id!r} is not a valid sourcedId (letters, digits and ._:@/- , "
+                "at most 128 characters)",
+                field="sourcedId",
+            )
+        return self._id(collection, sourced_id)
+
+    def _today(self) -> date:
+        return self.clock().date()
+
+    # -- finding ---------------------------------------------------------------------------
+
+    def _find(
+        self, cls: type[A], collection: str, sourced_id: str, *, for_update: bool = True
+    ) -> A | None:
+        record_id = self._record_id(collection, sourced_id)
+        return self._find_by_id(cls, record_id, for_update=for_update)
+
+    def _find_by_id(self, cls: type[A], aggregate_id: UUID, *, for_update: bool = True) -> A | None:
+        try:
+            # A record only read (a reference, a membership check) needs no private copy
+            # of the cached aggregate; one about to change does.
+            found: object = self.repository.get(aggregate_id, deepcopy_from_cache=for_update)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, cls) else None
+
+    def _get_by_uuid(self, cls: type[A], record_id: str, *, kind: str) -> A:
+        """The aggregate of `kind` (a consent, an erasure) that a UUID given as text names."""
+        try:
+            key = UUID(record_id)
+        except ValueError:
+            raise NotFoundError(f"no {kind} {record_id!r}: {kind} ids are UUIDs") from None
+        found = self._find_by_id(cls, key)
+        if found is None:
+            raise NotFoundError(f"no {kind} {record_id!r} in this tenant")
+        return found
+
+    def _require(
+        self,
+        cls: type[A],
+        collection: str,
+        sourced_id: str,
+        field: str,
+        *,
+        for_update: bool = False,
+    ) -> A:
+        found = self._find(cls, collection, sourced_id, for_update=for_update)
+        if found is None:
+            raise UnknownReferenceError(
+                f"{field} refers to {sourced_id!r}, which is not in {collection} of this tenant",
+                field=field,
+            )
+        return found
+
+    # -- changing and saving ---------------------------------------------------------------
+
+    def _put_fields(
+        self,
+        cls: type[R],
+        collection: str,
+        sourced_id: str,
+        status: str,
+        fields: dict[str, Any],
+    ) -> Outcome:
+        """Puts a record that is registered with `fields` and revised to them."""
+
+        def revise(record: SourcedRecord) -> None:
+            if not isinstance(record, _RevisedFromFields):
+                raise TypeError(f"{type(record).__name__} has no revise(**fields)")
+            record.revise(**fields)
+
+        return self._put_record(
+            cls,
+            collection,
+            sourced_id,
+            status,
+            register=lambda record_id: cls.register(record_id, sourced_id=sourced_id, **fields),
+            revise=revise,
+        )
+
+    def _put_record(
+        self,
+        cls: type[R],
+        collection: str,
+        sourced_id: str,
+        status: str,
+        *,
+        register: Callable[[UUID], R],
+        revise: Callable[[R], None],
+        also_changed: Callable[[R], Iterable[Aggregate]] = lambda _record: (),
+    ) -> Outcome:
+        """Puts a record named by a sourcedId (see `_register_or_revise`), then gives it the
+        OneRoster `status` of the incoming record before `also_changed` sees it."""
+
+        def settle(record: R) -> Iterable[Aggregate]:
+            record.set_status(status)
+            return also_changed(record)
+
+        return self._register_or_revise(
+            cls,
+            self._record_id(collection, sourced_id),
+            outcome_id=sourced_id,
+            register=register,
+            revise=revise,
+            also_changed=settle,
+        )
+
+    def _register_or_revise(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        *,
+        register: Callable[[UUID], A],
+        revise: Callable[[A], None] = lambda _existing: None,
+        also_changed: Callable[[A], Iterable[Aggregate]] = lambda _aggregate: (),
+        look_up: bool = True,
+        outcome_id: str | None = None,
+    ) -> Outcome:
+        """Registers the aggregate when `aggregate_id` names none yet, else revises it; then
+        saves it with the other aggregates `also_changed` touched, and says what happened.
+
+        `revise` may refuse (raise) before it changes anything; without one an existing
+        aggregate stays as it is. `look_up=False` skips the lookup of an id known to be new.
+        The outcome names the aggregate by `outcome_id` (a sourcedId), else by its id.
+        """
+        existing = self._find_by_id(cls, aggregate_id) if look_up else None
+        if existing is None:
+            aggregate = register(aggregate_id)
+        else:
+            aggregate = existing
+            revise(aggregate)
+        others = list(also_changed(aggregate))
+        record_id = str(aggregate_id) if outcome_id is None else outcome_id
+        return self._outcome(record_id, existing is None, aggregate, *others)
+
+    def _outcome(self, record_id: str, created: bool, *aggregates: Aggregate) -> Outcome:
+        position = self._save(*aggregates)
+        if position is None:
+            return Outcome(record_id, self.head_position(), created=False, changed=False)
+        return Outcome(record_id, position, created=created, changed=True)
+
+    def _save(self, *aggregates: Aggregate) -> int | None:
+        try:
+            recordings = self.save(*aggregates)
+        except IntegrityError:
+            raise ConcurrentUpdateError(
+                "another request changed the same record at the same time; read it again and retry"
+            ) from None
+        positions = [r.notification.id for r in recordings if r.notification.id is not None]
+        if not positions:
+            return None
+        for listener in self.after_save:
+            listener(max(positions))
+        return max(positions)
+
+
+def require_enum(field: str, value: str, allowed: Iterable[str]) -> None:
+    """Refuses a value outside a OneRoster enumeration (extensible with `ext:` values)."""
+    choices = sorted(allowed)
+    if value not in choices and not is_extension(value):
+        raise InvalidValueError(
+            f"{field} {value!r} is not one of {', '.join(choices)} (or an ext: value)",
+            field=field,
+        )
+
+
+def require_text(field: str, value: str) -> None:
+    """Refuses a required text field that is empty or only whitespace."""
+    if not value or not value.strip():
+        raise InvalidValueError(f"{field} is required and cannot be empty", field=field)
+
+
+def generated_id(actor: Actor, idempotency_seed: str | None) -> str:
+    """A new record id; with an idempotency seed, the same seed always gives the same id."""
+    if idempotency_seed is None:
+        return str(uuid4())
+    seed = f"{actor.tenant}/{actor.role}/{actor.subject}/{idempotency_seed}"
+    return str(uuid5(DIGIONE_NAMESPACE, seed))
