@@ -219,7 +219,7 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer iterations, for a smoke run.")] = False,
 ) -> None:
     """Run the benchmark suite; each rate is reported beside a raw baseline of the same run."""
-    from api.bench import run_benchmarks
+    from bench import run_benchmarks
 
     run_benchmarks(Settings(), quick=quick)
 
