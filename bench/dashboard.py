@@ -10,11 +10,10 @@ import httpx
 from rich.progress import Progress
 
 from api.bootstrap import Container
-from bench.roster import ADMIN_SUBJECT, COURSE, SCHOOL, SCHOOL_YEAR, STUDENTS_PER_CLASS, enrol
+from bench.roster import ADMIN_SUBJECT, STUDENTS_PER_CLASS, add_class, enrol
 from bench.server import READ_TIMEOUT_SECONDS, require_status
 from bench.timing import Load, Sample, timed_request, timed_workers
-from domain.commands import Actor, PutClass, PutLineItem, RecordAssessment, RecordAttainment
-from domain.roster import ClassDetails
+from domain.commands import Actor, PutLineItem, RecordAssessment, RecordAttainment
 
 __all__ = [
     "DASHBOARD_CLIENTS",
@@ -39,18 +38,8 @@ def seed_dashboard_class(container: Container, tenant: str) -> str:
     admin = Actor(tenant=tenant, role="admin", subject=ADMIN_SUBJECT)
     teacher = Actor(tenant=tenant, role="teacher", subject=f"tea-{DASHBOARD_CLASS}")
     today = container.clock().date()
-    details = ClassDetails(
-        title="Matematiikka 5D",
-        class_code="MA5D",
-        class_type="scheduled",
-        location=None,
-        grades=["05"],
-        subjects=[],
-        subject_codes=["MA"],
-        periods=[],
-    )
-    app.put_class(
-        admin, PutClass(DASHBOARD_CLASS, "active", details, COURSE, SCHOOL, [SCHOOL_YEAR])
+    add_class(
+        app, admin, class_id=DASHBOARD_CLASS, title="Matematiikka 5D", code="MA5D", grade="05"
     )
     students = [f"stu-d-{index}" for index in range(STUDENTS_PER_CLASS)]
     for user, role in ((teacher.subject, "teacher"), *((s, "student") for s in students)):

@@ -25,6 +25,7 @@ __all__ = [
     "SCHOOL_YEAR",
     "STUDENTS_PER_CLASS",
     "ClassLoad",
+    "add_class",
     "enrol",
     "seed_tenant",
 ]
@@ -95,21 +96,35 @@ def _seed_school(app: TenantApplication, admin: Actor, today: date) -> None:
 def _seed_class(app: TenantApplication, admin: Actor, number: int) -> tuple[str, ...]:
     """A class with one teacher and STUDENTS_PER_CLASS students; returns the students."""
     class_id, teacher = f"cls-{number}", f"tea-{number}"
-    details = ClassDetails(
+    add_class(
+        app,
+        admin,
+        class_id=class_id,
         title=f"Matematiikka 7{chr(ord('A') + number)}",
-        class_code=f"MA7{number}",
+        code=f"MA7{number}",
+        grade="07",
+    )
+    students = tuple(f"stu-{number}-{index}" for index in range(STUDENTS_PER_CLASS))
+    for user, role in ((teacher, "teacher"), *((student, "student") for student in students)):
+        enrol(app, admin, user=user, role=role, school_class=class_id, enrollment=f"enr-{user}")
+    return students
+
+
+def add_class(
+    app: TenantApplication, admin: Actor, *, class_id: str, title: str, code: str, grade: str
+) -> None:
+    """Adds a scheduled mathematics class of the school's course, in `grade`."""
+    details = ClassDetails(
+        title=title,
+        class_code=code,
         class_type="scheduled",
         location=None,
-        grades=["07"],
+        grades=[grade],
         subjects=[],
         subject_codes=["MA"],
         periods=[],
     )
     app.put_class(admin, PutClass(class_id, "active", details, COURSE, SCHOOL, [SCHOOL_YEAR]))
-    students = tuple(f"stu-{number}-{index}" for index in range(STUDENTS_PER_CLASS))
-    for user, role in ((teacher, "teacher"), *((student, "student") for student in students)):
-        enrol(app, admin, user=user, role=role, school_class=class_id, enrollment=f"enr-{user}")
-    return students
 
 
 def enrol(
