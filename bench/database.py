@@ -1,4 +1,4 @@
-"""The PostgreSQL the suite runs against: its URL, its settings, and forgetting the run's tenants."""
+"""The PostgreSQL the suite runs on: its URL, its settings, and forgetting the run's tenants."""
 
 from __future__ import annotations
 
