@@ -230,7 +230,7 @@ def bench(
     ] = False,
 ) -> None:
     """Run the benchmark suite; each rate is reported beside a raw baseline of the same run."""
-    from api.bench import run_benchmarks
+    from bench import run_benchmarks
 
     run_benchmarks(Settings(), quick=quick)
 

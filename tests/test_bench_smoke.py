@@ -10,8 +10,8 @@ from typing import Any, NamedTuple
 import pytest
 from sqlalchemy.engine import make_url
 
-from api.bench import Sizes, run_benchmarks
 from api.settings import Settings
+from bench import Sizes, run_benchmarks
 
 TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
 #: The bench's server runs the relay and projection runner as `serve` does; a database of
@@ -19,7 +19,11 @@ TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
 BENCH_DATABASE = "digione_bench_smoke"
 #: Small enough for a busy CI machine: the test checks that every section works, not speed.
 TINY = Sizes(
-    commands=60, relay_events=200, rebuild_students=30, freshness_rate=5.0, freshness_seconds=2.0,
+    commands=60,
+    relay_events=200,
+    rebuild_students=30,
+    freshness_rate=5.0,
+    freshness_seconds=2.0,
     dashboard_reads=64,
 )
 SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure", "dashboard"}

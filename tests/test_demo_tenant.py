@@ -182,7 +182,8 @@ def test_the_plan_is_deterministic_and_gives_attainment_trends() -> None:
 
 def test_some_demo_work_was_handed_in_late_so_the_dashboards_show_late_work() -> None:
     results = [
-        s.command for s in plan_demo(today=NOW.date(), scale=SCALE).steps
+        s.command
+        for s in plan_demo(today=NOW.date(), scale=SCALE).steps
         if isinstance(s.command, RecordAssessment)
     ]
     late = [r for r in results if r.late]

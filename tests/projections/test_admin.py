@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 from api import cli
 from api.bootstrap import Container
 from api.settings import Settings
+from bench.rebuild import measure_rebuild_rate
 from domain.application import TenantApplication
-from projections.bench_rebuild import measure_rebuild_rate
 from projections.roster import RosterProjection
 from streams.broker import EmbeddedBroker
 from tests.builders import a_school

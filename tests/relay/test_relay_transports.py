@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from api.bootstrap import Container
+from bench.relay import measure_relay_rate
 from domain.application import TenantApplication
-from streams.bench_relay import measure_relay_rate
 from streams.broker import EmbeddedBroker
 from streams.kafka_transport import ConfluentKafkaTransport, OutgoingMessage, PublishFailedError
 from tests.relay.conftest import RelayFactory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.bench_transport import measure_produce_rate
+from bench.transport import measure_produce_rate
 from streams.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.broker

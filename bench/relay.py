@@ -1,6 +1,6 @@
-"""Benchmark of the relay: how many stored events per second it gets acknowledged by the broker.
+"""Section 2, relay: stored events per second acknowledged by the broker, beside bare producers.
 
-Reported beside the bare producers on the same broker (streams/bench_transport.py), so the
+Reported beside the bare producers on the same broker (bench/transport.py), so the
 relay's own cost (reading the store, decoding, Avro encoding, recording positions) shows
 as the distance from its client's ceiling.
 """
@@ -9,42 +9,32 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
+from rich.progress import Progress
 from sqlalchemy.engine import Engine
 
+from api.bootstrap import Container
+from bench.transport import TRANSPORTS, measure_confluent_produce_rate, measure_produce_rate
 from domain.application import TenantApplication
 from domain.ids import aggregate_id
 from domain.roster import Org
-from streams.bench_transport import measure_produce_rate
 from streams.codec import EventCodec
-from streams.kafka_transport import ConfluentKafkaTransport, EventTransport, KafkaPythonTransport
 from streams.positions import relay_partition_positions, relay_positions
 from streams.relay import Relay
 from streams.schemas import default_registry
 
-__all__ = [
-    "TRANSPORTS",
-    "measure_confluent_produce_rate",
-    "measure_relay_rate",
-    "relay_benchmarks",
-]
+__all__ = ["measure_relay", "measure_relay_rate", "relay_benchmarks"]
 
 _PARTITIONS = 3
 #: Aggregates saved per call while preparing: one transaction each (not timed).
 _SAVE_CHUNK = 1000
 
-#: The transports the relay can publish through, by the name the report gives them.
-TRANSPORTS: dict[str, Callable[[str], EventTransport]] = {
-    "kafka-python": lambda bootstrap: KafkaPythonTransport(bootstrap, client_id="digione-bench"),
-    "confluent-kafka": lambda bootstrap: ConfluentKafkaTransport(
-        bootstrap, client_id="digione-bench"
-    ),
-}
-
 
 class _OneTenant:
+    """The relay's view of the tenants: only the benchmark's own."""
+
     def __init__(self, app: TenantApplication) -> None:
         self._app = app
 
@@ -125,13 +115,6 @@ def measure_relay_rate(
     return count / elapsed
 
 
-def measure_confluent_produce_rate(bootstrap: str, count: int, *, batch_size: int = 1000) -> float:
-    """measure_produce_rate with confluent-kafka's producer instead of kafka-python's."""
-    return measure_produce_rate(
-        bootstrap, count, batch_size=batch_size, transport_factory=TRANSPORTS["confluent-kafka"]
-    )
-
-
 def relay_benchmarks(
     app: TenantApplication, engine: Engine, bootstrap: str, count: int, *, batch_size: int = 1000
 ) -> dict[str, float]:
@@ -147,4 +130,19 @@ def relay_benchmarks(
         "produce_confluent_kafka": measure_confluent_produce_rate(
             bootstrap, count, batch_size=batch_size
         ),
+    }
+
+
+def measure_relay(
+    container: Container, tenant: str, *, bootstrap: str, count: int, progress: Progress
+) -> dict[str, dict[str, Any]]:
+    """The relay through each Kafka client, and each client's bare producer, on one broker."""
+    task = progress.add_task(f"relay and bare producers, {count:,} events each", total=1)
+    app = container.tenants.create(tenant, name="Benchmark relay")
+    rates = relay_benchmarks(app, container.engine, bootstrap, count)
+    progress.advance(task)
+    units = {"relay": "events/s", "produce": "msg/s"}
+    return {
+        name: {"count": count, "rate_per_s": round(rate, 1), "unit": units[name.split("_")[0]]}
+        for name, rate in rates.items()
     }

@@ -8,17 +8,26 @@ import uuid
 from collections.abc import Callable
 
 from streams.kafka_transport import (
+    ConfluentKafkaTransport,
     EventTransport,
     KafkaPythonTransport,
     OutgoingMessage,
     ensure_topics,
 )
 
-__all__ = ["measure_produce_rate"]
+__all__ = ["TRANSPORTS", "measure_confluent_produce_rate", "measure_produce_rate"]
 
 _VALUE_SIZE = 200
 _AGGREGATES = 1000
 _PARTITIONS = 3
+
+#: The transports the relay can publish through, by the name the report gives them.
+TRANSPORTS: dict[str, Callable[[str], EventTransport]] = {
+    "kafka-python": lambda bootstrap: KafkaPythonTransport(bootstrap, client_id="digione-bench"),
+    "confluent-kafka": lambda bootstrap: ConfluentKafkaTransport(
+        bootstrap, client_id="digione-bench"
+    ),
+}
 
 
 def _relay_shaped_batch(topic: str, *, first_position: int, count: int) -> list[OutgoingMessage]:
@@ -40,16 +49,12 @@ def _relay_shaped_batch(topic: str, *, first_position: int, count: int) -> list[
     ]
 
 
-def _kafka_python(bootstrap: str) -> EventTransport:
-    return KafkaPythonTransport(bootstrap, client_id="digione-bench")
-
-
 def measure_produce_rate(
     bootstrap: str,
     count: int,
     *,
     batch_size: int = 1000,
-    transport_factory: Callable[[str], EventTransport] = _kafka_python,
+    transport_factory: Callable[[str], EventTransport] = TRANSPORTS["kafka-python"],
 ) -> float:
     """Publish `count` messages in batches of `batch_size` to a fresh topic; return messages/s.
 
@@ -75,3 +80,10 @@ def measure_produce_rate(
     finally:
         transport.close()
     return count / elapsed
+
+
+def measure_confluent_produce_rate(bootstrap: str, count: int, *, batch_size: int = 1000) -> float:
+    """measure_produce_rate with confluent-kafka's producer instead of kafka-python's."""
+    return measure_produce_rate(
+        bootstrap, count, batch_size=batch_size, transport_factory=TRANSPORTS["confluent-kafka"]
+    )

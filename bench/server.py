@@ -1,0 +1,160 @@
+"""The server under test: its process, its health, and what its answers must be."""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+import httpx
+
+from api.bootstrap import bootstrap
+from api.settings import Settings
+
+__all__ = [
+    "READ_TIMEOUT_SECONDS",
+    "BenchmarkSetupError",
+    "CatchUp",
+    "require_status",
+    "running_server",
+    "wait_until_caught_up",
+]
+
+#: Longer than the server waits for `min_position` before it answers 504.
+READ_TIMEOUT_SECONDS = 30.0
+_SERVER_START_SECONDS = 60.0
+_SERVER_STOP_SECONDS = 30.0
+#: How long the runtime may take to work off what a section left, before the next begins.
+_CATCH_UP_SECONDS = 180.0
+
+
+class BenchmarkSetupError(Exception):
+    """Raised when the system under test cannot be set up or does not answer as expected."""
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """How long the relay and every projection took to reach a tenant's store head."""
+
+    seconds: float
+    #: Projection (or "relay") → events still behind when the wait gave up; empty if none.
+    behind: dict[str, int]
+
+
+def require_status(response: httpx.Response, *statuses: int, what: str) -> None:
+    """Raises BenchmarkSetupError unless `response` has one of `statuses`; `what` names it."""
+    if response.status_code not in statuses:
+        expected = " or ".join(str(status) for status in statuses)
+        raise BenchmarkSetupError(
+            f"{what} was answered {response.status_code}, not {expected}: {response.text[:500]}"
+        )
+
+
+@contextmanager
+def running_server(settings: Settings, tenant: str) -> Iterator[str]:
+    """The real app and runtime under uvicorn in a process of its own; yields its base URL."""
+    context = multiprocessing.get_context("spawn")
+    port_receiver, port_sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_serve,
+        args=(settings, tenant, port_sender),
+        name="digione-bench-server",
+        daemon=True,
+    )
+    process.start()
+    try:
+        base_url = f"http://127.0.0.1:{_port_of(process, port_receiver)}"
+        _wait_until_healthy(base_url, process)
+        yield base_url
+    finally:
+        process.terminate()  # SIGTERM: uvicorn shuts down, then the runtime and the container
+        process.join(timeout=_SERVER_STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def wait_until_caught_up(base_url: str, tenant: str) -> CatchUp:
+    """Waits until /healthz shows the relay and every projection at the tenant's store head,
+    or _CATCH_UP_SECONDS pass; says how long it took and what was still behind."""
+    began = time.monotonic()
+    behind: dict[str, int] = {}
+    with httpx.Client(base_url=base_url, timeout=30.0) as http:
+        while True:
+            health = http.get("/healthz").json()
+            head = int(health["stores"][tenant]["position"])
+            published = int(health["relay"].get(tenant, {}).get("published") or 0)
+            behind = {
+                state["projection"]: head - int(state["position"])
+                for state in health["projections"]
+                if state["tenant"] == tenant and int(state["position"]) < head
+            }
+            if published < head:
+                behind["relay"] = head - published
+            if not behind or time.monotonic() - began > _CATCH_UP_SECONDS:
+                return CatchUp(seconds=time.monotonic() - began, behind=behind)
+            time.sleep(0.1)  # polling interval, not a guess at how long it takes
+
+
+def _serve(settings: Settings, tenant: str, port_sender: Connection) -> None:
+    """The server process: the app and the runtime (relay, projection runner, retention) as
+    `digione serve` builds them, for the benchmark's tenant, without access logs.
+
+    It binds a free loopback port itself and reports it, so no other process can take the
+    port between choosing and binding it.
+    """
+    import uvicorn
+
+    from api.app import create_app
+
+    # Only the benchmark's tenant: the database may hold others (another run's, or real
+    # ones when DIGIONE_DATABASE_URL names a shared server), and a second relay and runner
+    # over those would contend with their own and disturb what is measured.
+    container = bootstrap(settings.model_copy(update={"only_tenants": frozenset({tenant})}))
+    try:
+        container.runtime.start()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        port_sender.send(listener.getsockname()[1])
+        port_sender.close()
+        config = uvicorn.Config(create_app(container), log_level="warning", access_log=False)
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        container.close()
+
+
+def _port_of(process: BaseProcess, port_receiver: Connection) -> int:
+    """The port the server process bound, once it reports it."""
+    deadline = time.monotonic() + _SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if port_receiver.poll(0.1):
+            port: int = port_receiver.recv()
+            return port
+        _require_alive(process)
+    raise BenchmarkSetupError(f"the server process bound no port in {_SERVER_START_SECONDS} s")
+
+
+def _wait_until_healthy(base_url: str, process: BaseProcess) -> None:
+    deadline = time.monotonic() + _SERVER_START_SECONDS
+    with httpx.Client(base_url=base_url, timeout=5.0) as http:
+        while time.monotonic() < deadline:
+            _require_alive(process)
+            try:
+                if http.get("/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)  # polling interval, not a guess at the start-up time
+    raise BenchmarkSetupError(f"{base_url}/healthz did not answer in {_SERVER_START_SECONDS} s")
+
+
+def _require_alive(process: BaseProcess) -> None:
+    if not process.is_alive():
+        raise BenchmarkSetupError(
+            f"the server process exited with code {process.exitcode} before answering"
+        )
