@@ -1,5 +1,4 @@
-"""Roster commands (OneRoster 1.2 rostering): put orgs, sessions, courses, classes, users,
-enrollments and demographics, and mark them for deletion."""
+"""Roster commands (OneRoster 1.2): put and mark for deletion every kind of roster record."""
 
 from __future__ import annotations
 
