@@ -67,7 +67,8 @@ class GradebookCommands(TenantCore):
                     f"line item {command.sourced_id!r} belongs to class {line_item.school_class!r}",
                     field="class",
                 )
-            line_item.revise(**fields)
+            # The class is what the conflict above checked; a line item never moves class.
+            line_item.revise(**{k: v for k, v in fields.items() if k != "school_class"})
 
         return self._put_record(
             LineItem,

@@ -87,6 +87,31 @@ def test_a_line_item_links_curriculum_objectives(
     assert app.find("lineItems", "li-1").objectives == ["MA.3-6.T5"]  # type: ignore[union-attr]
 
 
+def test_a_line_item_put_again_is_revised_in_place_and_cannot_move_class(
+    client: TestClient, container: Container, tenant: str, app: TenantApplication
+) -> None:
+    school = a_school(client, container, tenant)
+    item = {"title": "Murtoluvut", "assignDate": "2026-02-01T08:00:00Z",
+            "dueDate": "2026-02-14T16:00:00Z", "class": {"sourcedId": "cls-4a"},
+            "category": {"sourcedId": "test"}, "resultValueMin": 0, "resultValueMax": 20}
+    created = client.put("/api/v1/lineItems/li-1", json={"lineItem": item},
+                         headers=school.teacher)
+
+    revised = client.put("/api/v1/lineItems/li-1",
+                         json={"lineItem": {**item, "title": "Murtoluvut 2", "resultValueMax": 30}},
+                         headers=school.teacher)
+    moved = client.put("/api/v1/lineItems/li-1",
+                       json={"lineItem": {**item, "class": {"sourcedId": "cls-other"}}},
+                       headers=school.teacher)
+
+    assert created.status_code == 201
+    assert revised.status_code == 200, revised.text
+    line_item = app.find("lineItems", "li-1")
+    assert (line_item.title, line_item.result_max) == ("Murtoluvut 2", 30)  # type: ignore[union-attr]
+    assert moved.status_code in (403, 404, 409, 422), moved.text
+    assert app.find("lineItems", "li-1").school_class == "cls-4a"  # type: ignore[union-attr]
+
+
 def test_a_guardian_grants_and_withdraws_a_consent_for_their_child(
     client: TestClient, container: Container, tenant: str, app: TenantApplication
 ) -> None:
