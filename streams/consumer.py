@@ -1,22 +1,18 @@
 """The consumer side of the Kafka edge: poll, decode, hand each partition's batch to a handler.
 
-An EventConsumer reads the topics its BatchHandler names (each a topic of one tenant) on
-partitions it assigns itself: no consumer group, because group joins on Tansu take 15-23 s
-(DESIGN.md), and a worker can be given its share of partitions (`partitions=[0, 2]`) so
-consumers scale out across processes. The handler keeps the positions, in the transaction
-that applies a batch (DESIGN.md invariant 2): the consumer asks it where each partition
-resumes, and moves on past a batch only once the handler took it.
+An EventConsumer reads the topics its BatchHandler names (each of one tenant) on partitions
+it assigns itself: no consumer group (group joins on Tansu take 15-23 s, DESIGN.md), and a
+worker can take a share of them (`partitions=[0, 2]`) to scale out across processes. The
+handler keeps the positions, in the transaction that applies a batch (DESIGN.md invariant
+2): the consumer asks it where each partition resumes, and moves on only once it took a batch.
 
-A broker that lost its data may not say so: Tansu answers a fetch beyond the end of its new,
-shorter log with nothing rather than OFFSET_OUT_OF_RANGE, and its end offsets can be short.
-Two things tell the consumer that a partition's log is no longer the one it read: the relay's
-broker epoch (streams/relay.py records a new one before it publishes to such a broker), and,
-with no epoch to go by, the message before the resume offset not being the one last applied.
-Either way the partition is read again from its beginning; the handler's positions make what
-it had applied duplicates.
+A broker that lost its data may not say so (Tansu answers a fetch past the end of its new,
+shorter log with nothing, not OFFSET_OUT_OF_RANGE). The relay's broker epoch tells, or, with
+none to go by, the message before the resume offset not being the one last applied: then the
+partition is read from its beginning, and the handler's positions make it duplicates.
 
 ConsumerLoop runs consumers in a thread: poll → decode → handle → commit after success
-(STYLE.md habit 8), with a limit on consecutive errors so a supervisor restarts cleanly.
+(STYLE.md habit 8), stopping past a limit of consecutive errors so a supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -24,16 +20,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol, Self
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from streams import positions as relay_positions
 from streams.codec import DecodedMessage, EventCodec, header_position
-from streams.kafka_transport import KafkaPythonReader, PartitionId, ReceivedMessage
+from streams.kafka_transport import (
+    KafkaPythonReader,
+    PartitionId,
+    PartitionReader,
+    ReceivedMessage,
+)
 
 __all__ = [
     "BatchHandler",
@@ -43,7 +45,6 @@ __all__ = [
     "MessageFetcher",
     "PartitionBatch",
     "PartitionOutOfStepError",
-    "PartitionReader",
     "ReaderFactory",
     "ResumePoint",
     "TenantPartition",
@@ -56,43 +57,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _ERROR_TEXT_LIMIT = 1000
-
-
-class PartitionReader(Protocol):
-    """Where a consumer reads messages: partitions it assigns itself, no consumer group.
-
-    streams.kafka_transport.KafkaPythonReader is the one over kafka-python.
-    """
-
-    def topics(self) -> set[str]:
-        """Every topic on the broker (the request names none, so none is auto-created)."""
-        ...
-
-    def partitions_for(self, topic: str) -> set[int]:
-        """The topic's partition numbers; none when the broker does not know the topic."""
-        ...
-
-    def assign(self, partitions: Sequence[PartitionId]) -> None:
-        """Read exactly these partitions from now on."""
-        ...
-
-    def seek(self, partition: PartitionId, offset: int) -> None:
-        """Read the assigned partition from `offset` on."""
-        ...
-
-    def seek_to_beginning(self, *partitions: PartitionId) -> None:
-        """Read the assigned partitions from their first offset on."""
-        ...
-
-    def poll(
-        self, *, timeout_ms: int, max_records: int | None = None
-    ) -> dict[PartitionId, list[ReceivedMessage]]:
-        """The next messages of the assigned partitions, in offset order per partition."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection; nothing may be called afterwards."""
-        ...
+#: How long a fetch of one message waits for it.
+_FETCH_SECONDS = 5.0
 
 
 #: Opens a reader under the given Kafka client id.
@@ -407,21 +373,23 @@ class EventConsumer:
         state.from_beginning = False
         return len(batch.messages)
 
-    def fetcher(self) -> MessageFetcher:
-        """A fetcher of single messages (to retry parked ones), on a reader of its own so
-        this consumer's assignment and positions stay as they are."""
-        return MessageFetcher(self._readers(f"{self._client_id}-retry"), self._codec)
+    @contextmanager
+    def fetcher(self) -> Iterator[MessageFetcher]:
+        """A fetcher of single messages (to retry parked ones) for the block, on a reader of
+        its own so this consumer's assignment and positions stay as they are."""
+        reader = self._readers(f"{self._client_id}-retry")
+        try:
+            yield MessageFetcher(reader, self._codec)
+        finally:
+            reader.close()
 
 
 class MessageFetcher:
-    """Fetches single messages by offset; closes its reader when its block ends."""
+    """Fetches single messages by offset (EventConsumer.fetcher)."""
 
-    def __init__(
-        self, reader: PartitionReader, codec: EventCodec, *, wait_seconds: float = 5.0
-    ) -> None:
+    def __init__(self, reader: PartitionReader, codec: EventCodec) -> None:
         self._reader = reader
         self._codec = codec
-        self._wait_seconds = wait_seconds
 
     def fetch(self, partition: TenantPartition, offset: int) -> DecodedMessage | None:
         """The message at `offset`, decoded; None when the log holds no such offset (a
@@ -429,22 +397,13 @@ class MessageFetcher:
         at = PartitionId(partition.topic, partition.partition)
         self._reader.assign([at])
         self._reader.seek(at, offset)
-        deadline = time.monotonic() + self._wait_seconds
+        deadline = time.monotonic() + _FETCH_SECONDS
         while time.monotonic() < deadline:
             for message in self._reader.poll(timeout_ms=200, max_records=1).get(at, []):
                 if message.offset != offset:
                     return None
                 return self._codec.decode_consumed(message, tenant=partition.tenant)
         return None
-
-    def close(self) -> None:
-        self._reader.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def poll_in_turn(consumers: Sequence[EventConsumer], *, poll_seconds: float) -> int:

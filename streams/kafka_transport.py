@@ -22,6 +22,7 @@ __all__ = [
     "KafkaPythonTransport",
     "OutgoingMessage",
     "PartitionId",
+    "PartitionReader",
     "PublishFailedError",
     "ReceivedMessage",
     "TopicCreationFailedError",
@@ -134,6 +135,32 @@ class PartitionId(NamedTuple):
 
     topic: str
     partition: int
+
+
+class PartitionReader(Protocol):
+    """Where consumers read: partitions they assign themselves, no consumer group.
+
+    `topics()` lists every topic without naming any (a broker that auto-creates topics, as
+    Tansu does, would create one asked for by name); `partitions_for()` is empty for a topic
+    the broker does not know; `seek*()` apply to assigned partitions; `poll()` waits at most
+    `timeout_ms` and returns messages in offset order per partition.
+    """
+
+    def topics(self) -> set[str]: ...
+
+    def partitions_for(self, topic: str) -> set[int]: ...
+
+    def assign(self, partitions: Sequence[PartitionId]) -> None: ...
+
+    def seek(self, partition: PartitionId, offset: int) -> None: ...
+
+    def seek_to_beginning(self, *partitions: PartitionId) -> None: ...
+
+    def poll(
+        self, *, timeout_ms: int, max_records: int | None = None
+    ) -> dict[PartitionId, list[ReceivedMessage]]: ...
+
+    def close(self) -> None: ...
 
 
 class PublishFailedError(RuntimeError):
@@ -406,8 +433,7 @@ def _received(record: Any) -> ReceivedMessage:
 
 
 class KafkaPythonReader:
-    """Reads partitions assigned by hand through one kafka-python consumer (the
-    PartitionReader of streams/consumer.py)."""
+    """A PartitionReader over one kafka-python consumer."""
 
     def __init__(
         self, bootstrap: str, *, client_id: str, max_poll_records: int, fetch_wait_ms: int
@@ -428,23 +454,18 @@ class KafkaPythonReader:
         )
 
     def topics(self) -> set[str]:
-        """Every topic on the broker (the request names none, so none is auto-created)."""
         return set(self._consumer.topics())
 
     def partitions_for(self, topic: str) -> set[int]:
-        """The topic's partition numbers; none when the broker does not know the topic."""
         return set(self._consumer.partitions_for_topic(topic) or ())
 
     def assign(self, partitions: Sequence[PartitionId]) -> None:
-        """Read exactly these partitions from now on."""
         self._consumer.assign([TopicPartition(p.topic, p.partition) for p in partitions])
 
     def seek(self, partition: PartitionId, offset: int) -> None:
-        """Read the assigned partition from `offset` on."""
         self._consumer.seek(TopicPartition(partition.topic, partition.partition), offset)
 
     def seek_to_beginning(self, *partitions: PartitionId) -> None:
-        """Read the assigned partitions from their first offset on."""
         self._consumer.seek_to_beginning(
             *(TopicPartition(p.topic, p.partition) for p in partitions)
         )
@@ -452,7 +473,6 @@ class KafkaPythonReader:
     def poll(
         self, *, timeout_ms: int, max_records: int | None = None
     ) -> dict[PartitionId, list[ReceivedMessage]]:
-        """The next messages of each assigned partition, in offset order."""
         polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         return {
             PartitionId(tp.topic, tp.partition): [_received(r) for r in records]
