@@ -132,12 +132,18 @@ def topic(embedded_broker: EmbeddedBroker) -> Topic:
 
 
 @pytest.fixture
+def handler(topic: Topic) -> InMemoryHandler:
+    return InMemoryHandler({topic.name: topic.tenant})
+
+
+@pytest.fixture
 def consumer_for(
-    embedded_broker: EmbeddedBroker, topic: Topic
+    embedded_broker: EmbeddedBroker, topic: Topic, handler: InMemoryHandler
 ) -> Iterator[Callable[..., EventConsumer]]:
+    """Builds open, assigned consumers of the test's topic for the test's handler."""
     built: list[EventConsumer] = []
 
-    def build(handler: InMemoryHandler, **options: Any) -> EventConsumer:
+    def build(**options: Any) -> EventConsumer:
         consumer = EventConsumer(
             name="test-consumer",
             handler=handler,
@@ -163,11 +169,10 @@ def poll_until(consumer: EventConsumer, handler: InMemoryHandler, count: int) ->
 
 
 def test_every_message_is_handed_over_decoded_in_batches_of_one_partition(
-    topic: Topic, consumer_for: Callable[..., EventConsumer]
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
 ) -> None:
     topic.publish(40)
-    handler = InMemoryHandler({topic.name: topic.tenant})
-    consumer = consumer_for(handler, max_batch=7)
+    consumer = consumer_for(max_batch=7)
 
     poll_until(consumer, handler, 40)
 
@@ -185,17 +190,16 @@ def test_every_message_is_handed_over_decoded_in_batches_of_one_partition(
 
 
 def test_a_new_consumer_resumes_from_the_handlers_position_without_handing_anything_twice(
-    topic: Topic, consumer_for: Callable[..., EventConsumer]
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
 ) -> None:
     topic.publish(20)
-    handler = InMemoryHandler({topic.name: topic.tenant})
-    first = consumer_for(handler)
+    first = consumer_for()
     poll_until(first, handler, 20)
     first.close()
     handed_by_first = len(handler.batches)
     topic.publish(10)
 
-    second = consumer_for(handler)
+    second = consumer_for()
     poll_until(second, handler, 30)
     for _ in range(3):
         second.poll(timeout_ms=200)
@@ -205,12 +209,10 @@ def test_a_new_consumer_resumes_from_the_handlers_position_without_handing_anyth
 
 
 def test_a_consumer_given_a_share_of_partitions_reads_only_those(
-    topic: Topic, consumer_for: Callable[..., EventConsumer]
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
 ) -> None:
     topic.publish(30)
-    handler = InMemoryHandler({topic.name: topic.tenant})
-
-    consumer = consumer_for(handler, partitions=[0, 2])
+    consumer = consumer_for(partitions=[0, 2])
     poll_until(consumer, handler, len(topic.positions(partitions={0, 2})))
     consumer.poll(timeout_ms=300)
 
@@ -219,11 +221,10 @@ def test_a_consumer_given_a_share_of_partitions_reads_only_those(
 
 
 def test_a_batch_the_handler_failed_is_handed_over_again_from_its_position(
-    topic: Topic, consumer_for: Callable[..., EventConsumer]
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
 ) -> None:
     topic.publish(30)
-    handler = InMemoryHandler({topic.name: topic.tenant})
-    consumer = consumer_for(handler)
+    consumer = consumer_for()
     handler.failing = 1
 
     with pytest.raises(StoreDownError):
@@ -234,11 +235,10 @@ def test_a_batch_the_handler_failed_is_handed_over_again_from_its_position(
 
 
 def test_when_the_relay_epoch_changes_the_partitions_are_read_again_from_the_beginning(
-    topic: Topic, consumer_for: Callable[..., EventConsumer]
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
 ) -> None:
     topic.publish(15)
-    handler = InMemoryHandler({topic.name: topic.tenant})
-    consumer = consumer_for(handler)
+    consumer = consumer_for()
     poll_until(consumer, handler, 15)
 
     handler.epoch = "epoch-2"
@@ -251,16 +251,15 @@ def test_when_the_relay_epoch_changes_the_partitions_are_read_again_from_the_beg
 
 
 def test_a_stored_position_of_another_log_has_the_partition_read_from_its_beginning(
-    topic: Topic, consumer_for: Callable[..., EventConsumer]
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
 ) -> None:
     topic.publish(15)
     fullest = Counter(m.partition or 0 for m in topic.published).most_common(1)[0][0]
-    handler = InMemoryHandler({topic.name: topic.tenant})
     partition = TenantPartition(topic.tenant, topic.name, fullest)
     # Offset 2 held position 999 in the log the handler read: not in this one.
     handler.stored[partition] = ResumePoint(3, 999, None)
 
-    consumer = consumer_for(handler)
+    consumer = consumer_for()
     poll_until(consumer, handler, 15)
 
     assert positions_of(handler.taken) == topic.positions()
@@ -269,11 +268,10 @@ def test_a_stored_position_of_another_log_has_the_partition_read_from_its_beginn
 
 
 def test_the_fetcher_returns_the_decoded_message_at_an_offset(
-    topic: Topic, consumer_for: Callable[..., EventConsumer]
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
 ) -> None:
     topic.publish(10)
-    handler = InMemoryHandler({topic.name: topic.tenant})
-    consumer = consumer_for(handler)
+    consumer = consumer_for()
     poll_until(consumer, handler, 10)
     partition, wanted = handler.batches[0].partition, handler.batches[0].messages[-1]
 
@@ -284,10 +282,9 @@ def test_the_fetcher_returns_the_decoded_message_at_an_offset(
 
 
 def test_the_loop_hands_over_until_stopped(
-    topic: Topic, consumer_for: Callable[..., EventConsumer]
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
 ) -> None:
-    handler = InMemoryHandler({topic.name: topic.tenant})
-    consumer = consumer_for(handler)
+    consumer = consumer_for()
     loop = ConsumerLoop([consumer], name="test loop", poll_seconds=0.1, refresh_seconds=0.5)
     loop.start()
 
@@ -301,11 +298,10 @@ def test_the_loop_hands_over_until_stopped(
 
 
 def test_the_loop_stops_after_too_many_consecutive_errors(
-    topic: Topic, consumer_for: Callable[..., EventConsumer]
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
 ) -> None:
     topic.publish(5)
-    handler = InMemoryHandler({topic.name: topic.tenant})
-    consumer = consumer_for(handler)
+    consumer = consumer_for()
     handler.down = True
     loop = ConsumerLoop(
         [consumer],
