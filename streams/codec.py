@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from kafka.partitioner.default import murmur2  # type: ignore[import-untyped]  # no stubs
+from kafka.partitioner.default import murmur2
 
 from domain.sealing import SealedValue
 from streams import avro_encoding

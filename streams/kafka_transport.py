@@ -8,8 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, Protocol, Self
 
-# kafka-python ships neither type hints nor stubs; its objects are Any to mypy.
-import kafka.errors  # type: ignore[import-untyped]
+import kafka.errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 __all__ = [
