@@ -7,9 +7,9 @@ Key = aggregate id; headers `event-type`, `position` (store notification id), `t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +21,8 @@ from streams import avro_encoding
 from streams.event_types import EventType, by_topic, by_type_name
 from streams.kafka_transport import OutgoingMessage, ReceivedMessage
 from streams.schemas import SchemaRegistry, event_fields
+
+_ERROR_TEXT_LIMIT = 1000
 
 
 class UndecodableMessageError(Exception):
@@ -49,13 +51,30 @@ class EventEnvelope:
         return self.event_type.split(".")[2]
 
 
+@dataclass(frozen=True, slots=True)
+class DecodedMessage:
+    """A consumed message, decoded when it could be; a handler gets every message, so it
+    can account for each (apply, skip or park it)."""
+
+    offset: int
+    #: The store position of its header; None when it has no readable one.
+    position: int | None
+    aggregate_id: str | None
+    event_type: str | None
+    envelope: EventEnvelope | None = None
+    #: Why it could not be decoded, or why it does not belong on its topic.
+    error: str | None = None
+    #: It names another tenant than its topic's, so its position is of another store.
+    other_tenant: bool = False
+
+
 def family_topic(prefix: str, tenant: str, family: str) -> str:
     return f"{prefix}.{tenant}.{family}.v1"
 
 
 def partition_for(key: bytes, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key), so any client agrees on it."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @cache
@@ -138,6 +157,56 @@ class EventCodec:
             offset=message.offset,
         )
 
+    def decode_consumed(self, message: ReceivedMessage, *, tenant: str) -> DecodedMessage:
+        """Decodes a message read from a topic of `tenant`. Never raises: a message that
+        does not decode, or names another tenant, comes back with its error and what its
+        headers say (a consumer accounts for every message, parking what it cannot apply)."""
+        try:
+            envelope = self.decode(message)
+        except Exception as error:  # noqa: BLE001 - whatever the bytes, the message is parked
+            # The type and message of a decoding error: it holds no field values.
+            text = f"{type(error).__name__}: {error}".strip()[:_ERROR_TEXT_LIMIT]
+            return DecodedMessage(
+                offset=message.offset,
+                position=header_position(message),
+                aggregate_id=_text_or_none(message.key),
+                event_type=_text_or_none(message.header("event-type")),
+                error=f"undecodable: {text}",
+            )
+        # Tenant isolation (DESIGN.md invariant 6): a tenant's topics only ever feed events
+        # about that tenant.
+        other_tenant = envelope.tenant != tenant
+        return DecodedMessage(
+            offset=message.offset,
+            position=envelope.position,
+            aggregate_id=str(envelope.aggregate_id),
+            event_type=envelope.event_type,
+            envelope=envelope,
+            error=(
+                f"the message names tenant {envelope.tenant!r} on a topic of tenant {tenant!r}"
+                if other_tenant
+                else None
+            ),
+            other_tenant=other_tenant,
+        )
+
+
+def header_position(message: ReceivedMessage) -> int | None:
+    """The store position in the message's `position` header; None when it has no readable one."""
+    value = message.header("position")
+    if value is None:
+        return None
+    try:
+        return int(value.decode())
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _text_or_none(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", errors="replace")[:64]
+
 
 def _header(message: ReceivedMessage, name: str) -> str:
     value = message.header(name)
@@ -148,7 +217,7 @@ def _header(message: ReceivedMessage, name: str) -> str:
 
 def _utc(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     raise UndecodableMessageError("occurred_at is not a timestamp")

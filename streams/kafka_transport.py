@@ -1,4 +1,4 @@
-"""The Kafka transport: publish acknowledged batches, create topics, read a topic until it falls silent."""
+"""The Kafka transport: publish acknowledged batches, create topics, read assigned partitions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, Self
+from typing import Any, Final, NamedTuple, Protocol, Self
 
 import kafka.errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -17,8 +17,11 @@ __all__ = [
     "ConfluentKafkaTransport",
     "EventTransport",
     "InvalidTopicSpecError",
+    "KafkaPythonReader",
     "KafkaPythonTransport",
     "OutgoingMessage",
+    "PartitionId",
+    "PartitionReader",
     "PublishFailedError",
     "ReceivedMessage",
     "TopicCreationFailedError",
@@ -124,6 +127,39 @@ class EventTransport(Protocol):
     def close(self) -> None:
         """Release the connection; publish() must not be called afterwards."""
         ...
+
+
+class PartitionId(NamedTuple):
+    """A partition of a topic."""
+
+    topic: str
+    partition: int
+
+
+class PartitionReader(Protocol):
+    """Where consumers read: partitions they assign themselves, no consumer group.
+
+    `topics()` lists every topic without naming any (a broker that auto-creates topics, as
+    Tansu does, would create one asked for by name); `partitions_for()` is empty for a topic
+    the broker does not know; `seek*()` apply to assigned partitions; `poll()` waits at most
+    `timeout_ms` and returns messages in offset order per partition.
+    """
+
+    def topics(self) -> set[str]: ...
+
+    def partitions_for(self, topic: str) -> set[int]: ...
+
+    def assign(self, partitions: Sequence[PartitionId]) -> None: ...
+
+    def seek(self, partition: PartitionId, offset: int) -> None: ...
+
+    def seek_to_beginning(self, *partitions: PartitionId) -> None: ...
+
+    def poll(
+        self, *, timeout_ms: int, max_records: int | None = None
+    ) -> dict[PartitionId, list[ReceivedMessage]]: ...
+
+    def close(self) -> None: ...
 
 
 class PublishFailedError(RuntimeError):
@@ -395,6 +431,57 @@ def _received(record: Any) -> ReceivedMessage:
     )
 
 
+class KafkaPythonReader:
+    """A PartitionReader over one kafka-python consumer."""
+
+    def __init__(
+        self, bootstrap: str, *, client_id: str, max_poll_records: int, fetch_wait_ms: int
+    ) -> None:
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            # Partitions are assigned by hand: group joins on Tansu take 15-23 s (DESIGN.md),
+            # and readers keep their positions themselves, so nothing is committed here.
+            group_id=None,
+            enable_auto_commit=False,
+            # After a broker lost its data a stored offset may be past its end: read from
+            # the start, and the reader's positions turn what it had read into duplicates.
+            auto_offset_reset="earliest",
+            allow_auto_create_topics=False,
+            max_poll_records=max_poll_records,
+            fetch_max_wait_ms=fetch_wait_ms,
+        )
+
+    def topics(self) -> set[str]:
+        return set(self._consumer.topics())
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return set(self._consumer.partitions_for_topic(topic) or ())
+
+    def assign(self, partitions: Sequence[PartitionId]) -> None:
+        self._consumer.assign([TopicPartition(p.topic, p.partition) for p in partitions])
+
+    def seek(self, partition: PartitionId, offset: int) -> None:
+        self._consumer.seek(TopicPartition(partition.topic, partition.partition), offset)
+
+    def seek_to_beginning(self, *partitions: PartitionId) -> None:
+        self._consumer.seek_to_beginning(
+            *(TopicPartition(p.topic, p.partition) for p in partitions)
+        )
+
+    def poll(
+        self, *, timeout_ms: int, max_records: int | None = None
+    ) -> dict[PartitionId, list[ReceivedMessage]]:
+        polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        return {
+            PartitionId(tp.topic, tp.partition): [_received(r) for r in records]
+            for tp, records in polled.items()
+        }
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
 def read_topic(bootstrap: str, topic: str, silence_seconds: float) -> list[ReceivedMessage]:
     """Read a topic from its beginning until no message arrives for `silence_seconds`.
 
@@ -402,35 +489,31 @@ def read_topic(bootstrap: str, topic: str, silence_seconds: float) -> list[Recei
     seconds. The end is found by silence, not by end offsets, because Tansu 0.6 can report
     end offsets short of what it stores. Messages come in offset order per partition.
     """
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+    reader = KafkaPythonReader(
+        bootstrap,
         client_id="digione-topic-reader",
-        group_id=None,
-        enable_auto_commit=False,
-        allow_auto_create_topics=False,
-        auto_offset_reset="earliest",
         max_poll_records=5000,
         # A fetch that finds nothing must return well within the silence we wait for.
-        fetch_max_wait_ms=max(1, min(500, int(silence_seconds * 1000 / 4))),
+        fetch_wait_ms=max(1, min(500, int(silence_seconds * 1000 / 4))),
     )
     try:
-        partitions = consumer.partitions_for_topic(topic)
+        partitions = reader.partitions_for(topic)
         if not partitions:
             raise TopicNotFoundError(
                 f"topic {topic!r} does not exist on the broker at {bootstrap}; check the "
                 "name, or create it with ensure_topics()"
             )
-        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
+        assigned = [PartitionId(topic, partition) for partition in sorted(partitions)]
+        reader.assign(assigned)
+        reader.seek_to_beginning(*assigned)
         messages: list[ReceivedMessage] = []
         last_arrival = time.monotonic()
         while (quiet_left := silence_seconds - (time.monotonic() - last_arrival)) > 0:
-            polled = consumer.poll(timeout_ms=max(1, int(min(quiet_left, 0.25) * 1000)))
-            for records in polled.values():
-                messages.extend(_received(record) for record in records)
+            polled = reader.poll(timeout_ms=max(1, int(min(quiet_left, 0.25) * 1000)))
+            for received in polled.values():
+                messages.extend(received)
             if any(polled.values()):
                 last_arrival = time.monotonic()
         return messages
     finally:
-        consumer.close()
+        reader.close()
