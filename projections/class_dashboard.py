@@ -39,7 +39,7 @@ from projections.record_tables import (
     SessionRows,
     ShreddedClasses,
     UserRows,
-    blank_sealed,
+    blank_personal,
 )
 from streams.codec import EventEnvelope
 
@@ -183,8 +183,7 @@ class ClassDashboardProjection:
         subject = erasure.subject_of(c, self.confirmations, e)
         shredded = erasure.shredded_classes(e)
         self.shredded.add(c, e.tenant, subject, shredded)
-        u = self.users.table
-        blank_sealed(c, u, "personal", shredded, u.c.tenant == e.tenant, u.c.sourced_id == subject)
+        blank_personal(c, [self.users.table], shredded, tenant=e.tenant, subject=subject)
         erasure.confirm(c, self.confirmations, e, subject)
 
     # Cards and class distributions summarise many events: a handler only notes which

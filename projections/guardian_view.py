@@ -33,6 +33,7 @@ from projections.record_tables import (
     ResultRows,
     ShreddedClasses,
     UserRows,
+    blank_personal,
     blank_sealed,
     event_type,
 )
@@ -117,15 +118,8 @@ class GuardianViewProjection:
         subject = erasure.subject_of(c, self.confirmations, e)
         shredded = erasure.shredded_classes(e)
         self.shredded.add(c, e.tenant, subject, shredded)
-        for table in (self.users.table, self.demographics.table):
-            blank_sealed(
-                c,
-                table,
-                "personal",
-                shredded,
-                table.c.tenant == e.tenant,
-                table.c.sourced_id == subject,
-            )
+        personal = (self.users.table, self.demographics.table)
+        blank_personal(c, personal, shredded, tenant=e.tenant, subject=subject)
         r = self.results.table
         blank_sealed(c, r, "comment", shredded, r.c.tenant == e.tenant, r.c.student == subject)
         erasure.confirm(c, self.confirmations, e, subject)

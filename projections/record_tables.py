@@ -22,7 +22,7 @@ assessments' columns hold the sealed record as published; the API unseals at rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -49,6 +49,7 @@ __all__ = [
     "SessionRows",
     "ShreddedClasses",
     "UserRows",
+    "blank_personal",
     "blank_sealed",
     "copying_handler",
     "event_type",
@@ -102,6 +103,16 @@ def blank_sealed(
                 .where(*(key == value for key, value in zip(keys, row[:-1], strict=True)))
                 .values({column: blanked})
             )
+
+
+def blank_personal(
+    c: Connection, tables: Iterable[sa.Table], shredded: set[str], *, tenant: str, subject: str
+) -> None:
+    """Blanks the subject's own sealed `personal` record (as a user, their demographics) in
+    each record table, where its retention class was shredded."""
+    for table in tables:
+        where = (table.c.tenant == tenant, table.c.sourced_id == subject)
+        blank_sealed(c, table, "personal", shredded, *where)
 
 
 class ShreddedClasses:
@@ -228,9 +239,16 @@ def record_not_projected(table: sa.Table, e: EventEnvelope) -> RecordNotProjecte
     )
 
 
-def inserting_handler(table: sa.Table, **columns: str) -> Handler:
+def _payload_fields(fields: tuple[str, ...], renamed: Mapping[str, str]) -> dict[str, str]:
+    """Column name → payload field: each of `fields` into the column of its own name, and
+    `renamed` as given."""
+    return {**{name: name for name in fields}, **renamed}
+
+
+def inserting_handler(table: sa.Table, *fields: str, **renamed: str) -> Handler:
     """A handler inserting the record an event creates, with payload fields copied into
-    columns: column name → payload field."""
+    columns: each of `fields` into the column of its name, `renamed` column → payload field."""
+    columns = _payload_fields(fields, renamed)
 
     def handle(c: Connection, e: EventEnvelope) -> None:
         insert_record(
@@ -240,8 +258,10 @@ def inserting_handler(table: sa.Table, **columns: str) -> Handler:
     return handle
 
 
-def copying_handler(table: sa.Table, **columns: str) -> Handler:
-    """A handler copying payload fields into columns: column name → payload field."""
+def copying_handler(table: sa.Table, *fields: str, **renamed: str) -> Handler:
+    """A handler copying payload fields into the record's columns: each of `fields` into the
+    column of its name, `renamed` column → payload field."""
+    columns = _payload_fields(fields, renamed)
 
     def handle(c: Connection, e: EventEnvelope) -> None:
         update_record(c, table, e, {column: e.payload[field] for column, field in columns.items()})
@@ -359,11 +379,11 @@ class CourseRows:
         t = self.table
         self.handlers: dict[str, Handler] = {
             event_type("roster", "course", "registered"): inserting_handler(
-                t, title="title", grades="grades", subject_codes="subject_codes"
+                t, "title", "grades", "subject_codes"
             ),
-            event_type("roster", "course", "retitled"): copying_handler(t, title="title"),
+            event_type("roster", "course", "retitled"): copying_handler(t, "title"),
             event_type("roster", "course", "curriculum_changed"): copying_handler(
-                t, grades="grades", subject_codes="subject_codes"
+                t, "grades", "subject_codes"
             ),
             **status_handlers("roster", "course", t),
         }
@@ -387,26 +407,13 @@ class ClassRows:
         t = self.table
         self.handlers: dict[str, Handler] = {
             event_type("roster", "class", "registered"): inserting_handler(
-                t,
-                title="title",
-                class_code="class_code",
-                course="course",
-                school="school",
-                grades="grades",
-                subject_codes="subject_codes",
-                terms="terms",
+                t, "title", "class_code", "course", "school", "grades", "subject_codes", "terms"
             ),
             event_type("roster", "class", "details_corrected"): copying_handler(
-                t,
-                title="title",
-                class_code="class_code",
-                grades="grades",
-                subject_codes="subject_codes",
+                t, "title", "class_code", "grades", "subject_codes"
             ),
-            event_type("roster", "class", "terms_changed"): copying_handler(t, terms="terms"),
-            event_type("roster", "class", "moved"): copying_handler(
-                t, course="course", school="school"
-            ),
+            event_type("roster", "class", "terms_changed"): copying_handler(t, "terms"),
+            event_type("roster", "class", "moved"): copying_handler(t, "course", "school"),
             **status_handlers("roster", "class", t),
         }
 
@@ -426,11 +433,11 @@ class SessionRows:
         t = self.table
         self.handlers: dict[str, Handler] = {
             event_type("roster", "academic_session", "registered"): inserting_handler(
-                t, title="title", type="session_type", start_date="start_date", end_date="end_date"
+                t, "title", "start_date", "end_date", type="session_type"
             ),
-            event_type("roster", "academic_session", "retitled"): copying_handler(t, title="title"),
+            event_type("roster", "academic_session", "retitled"): copying_handler(t, "title"),
             event_type("roster", "academic_session", "rescheduled"): copying_handler(
-                t, start_date="start_date", end_date="end_date"
+                t, "start_date", "end_date"
             ),
             event_type("roster", "academic_session", "reclassified"): copying_handler(
                 t, type="session_type"
@@ -459,15 +466,15 @@ class EnrollmentRows:
         self.handlers: dict[str, Handler] = {
             event_type("roster", "enrollment", "started"): inserting_handler(
                 t,
+                "role",
+                "begin_date",
+                "end_date",
                 user_sourced_id="user",
                 class_sourced_id="school_class",
-                role="role",
-                begin_date="begin_date",
-                end_date="end_date",
             ),
-            event_type("roster", "enrollment", "ended"): copying_handler(t, end_date="end_date"),
+            event_type("roster", "enrollment", "ended"): copying_handler(t, "end_date"),
             event_type("roster", "enrollment", "rescheduled"): copying_handler(
-                t, begin_date="begin_date", end_date="end_date"
+                t, "begin_date", "end_date"
             ),
             **status_handlers("roster", "enrollment", t),
         }
@@ -496,27 +503,27 @@ class LineItemRows:
         self.handlers: dict[str, Handler] = {
             event_type("assessment", "line_item", "registered"): inserting_handler(
                 t,
+                "title",
+                "category",
+                "assign_date",
+                "due_date",
+                "grading_period",
+                "objectives",
+                "result_min",
+                "result_max",
                 class_sourced_id="school_class",
-                title="title",
-                category="category",
-                assign_date="assign_date",
-                due_date="due_date",
-                grading_period="grading_period",
-                objectives="objectives",
-                result_min="result_min",
-                result_max="result_max",
             ),
             event_type("assessment", "line_item", "retitled"): copying_handler(
-                t, title="title", category="category"
+                t, "title", "category"
             ),
             event_type("assessment", "line_item", "rescheduled"): copying_handler(
-                t, assign_date="assign_date", due_date="due_date", grading_period="grading_period"
+                t, "assign_date", "due_date", "grading_period"
             ),
             event_type("assessment", "line_item", "objectives_linked"): copying_handler(
-                t, objectives="objectives"
+                t, "objectives"
             ),
             event_type("assessment", "line_item", "scale_changed"): copying_handler(
-                t, result_min="result_min", result_max="result_max"
+                t, "result_min", "result_max"
             ),
             **status_handlers("assessment", "line_item", t),
         }

@@ -30,7 +30,7 @@ from projections import erasure
 from projections.base import Handler
 from projections.record_tables import (
     SOURCED_ID,
-    blank_sealed,
+    blank_personal,
     copying_handler,
     event_type,
     fixed_handler,
@@ -59,6 +59,18 @@ def roster_type(aggregate: str, event: str) -> str:
 #: this class", so these only advance the position.
 IGNORED_EVENT_TYPES = frozenset(
     {roster_type("class", "member_joined"), roster_type("class", "member_left")}
+)
+
+#: A class's details as registered, which a correction of them replaces.
+_CLASS_DETAILS = (
+    "title",
+    "class_code",
+    "class_type",
+    "location",
+    "grades",
+    "subjects",
+    "subject_codes",
+    "periods",
 )
 
 
@@ -256,84 +268,54 @@ class RosterProjection:
         self.confirmations = erasure.confirmations_table(self.metadata, prefix=name)
         t = self.tables
         self._insert_class = inserting_handler(
-            t.classes,
-            title="title",
-            class_code="class_code",
-            class_type="class_type",
-            location="location",
-            grades="grades",
-            subjects="subjects",
-            subject_codes="subject_codes",
-            periods="periods",
-            course="course",
-            school="school",
-            terms="terms",
+            t.classes, *_CLASS_DETAILS, "course", "school", "terms"
         )
         handlers: dict[str, Handler] = {
             roster_type("org", "registered"): inserting_handler(
-                t.orgs, name="name", type="org_type", identifier="identifier", parent="parent"
+                t.orgs, "name", "identifier", "parent", type="org_type"
             ),
-            roster_type("org", "renamed"): copying_handler(t.orgs, name="name"),
+            roster_type("org", "renamed"): copying_handler(t.orgs, "name"),
             roster_type("org", "reclassified"): copying_handler(
-                t.orgs, type="org_type", identifier="identifier"
+                t.orgs, "identifier", type="org_type"
             ),
-            roster_type("org", "reparented"): copying_handler(t.orgs, parent="parent"),
+            roster_type("org", "reparented"): copying_handler(t.orgs, "parent"),
             roster_type("academic_session", "registered"): inserting_handler(
                 t.academic_sessions,
-                title="title",
+                "title",
+                "start_date",
+                "end_date",
+                "parent",
+                "school_year",
                 type="session_type",
-                start_date="start_date",
-                end_date="end_date",
-                parent="parent",
-                school_year="school_year",
             ),
             roster_type("academic_session", "retitled"): copying_handler(
-                t.academic_sessions, title="title"
+                t.academic_sessions, "title"
             ),
             roster_type("academic_session", "rescheduled"): copying_handler(
-                t.academic_sessions, start_date="start_date", end_date="end_date"
+                t.academic_sessions, "start_date", "end_date"
             ),
             roster_type("academic_session", "reclassified"): copying_handler(
-                t.academic_sessions,
-                type="session_type",
-                parent="parent",
-                school_year="school_year",
+                t.academic_sessions, "parent", "school_year", type="session_type"
             ),
             roster_type("course", "registered"): inserting_handler(
                 t.courses,
-                title="title",
-                course_code="course_code",
-                school_year="school_year",
-                org="org",
-                grades="grades",
-                subjects="subjects",
-                subject_codes="subject_codes",
+                "title",
+                "course_code",
+                "school_year",
+                "org",
+                "grades",
+                "subjects",
+                "subject_codes",
             ),
-            roster_type("course", "retitled"): copying_handler(
-                t.courses, title="title", course_code="course_code"
-            ),
+            roster_type("course", "retitled"): copying_handler(t.courses, "title", "course_code"),
             roster_type("course", "curriculum_changed"): copying_handler(
-                t.courses, grades="grades", subjects="subjects", subject_codes="subject_codes"
+                t.courses, "grades", "subjects", "subject_codes"
             ),
-            roster_type("course", "moved"): copying_handler(
-                t.courses, org="org", school_year="school_year"
-            ),
+            roster_type("course", "moved"): copying_handler(t.courses, "org", "school_year"),
             roster_type("class", "registered"): self._class_registered,
-            roster_type("class", "details_corrected"): copying_handler(
-                t.classes,
-                title="title",
-                class_code="class_code",
-                class_type="class_type",
-                location="location",
-                grades="grades",
-                subjects="subjects",
-                subject_codes="subject_codes",
-                periods="periods",
-            ),
+            roster_type("class", "details_corrected"): copying_handler(t.classes, *_CLASS_DETAILS),
             roster_type("class", "terms_changed"): self._class_terms_changed,
-            roster_type("class", "moved"): copying_handler(
-                t.classes, course="course", school="school"
-            ),
+            roster_type("class", "moved"): copying_handler(t.classes, "course", "school"),
             roster_type("user", "registered"): self._user_registered,
             roster_type("user", "personal_details_corrected"): self._sealed_changed(t.users),
             roster_type("user", "role_assigned"): self._user_role_assigned,
@@ -343,25 +325,23 @@ class RosterProjection:
             roster_type("user", "enabled"): fixed_handler(t.users, enabled_user=True),
             roster_type("user", "disabled"): fixed_handler(t.users, enabled_user=False),
             roster_type("user", "placement_changed"): copying_handler(
-                t.users, primary_org="primary_org", grades="grades"
+                t.users, "primary_org", "grades"
             ),
             roster_type("enrollment", "started"): inserting_handler(
                 t.enrollments,
+                "school",
+                "role",
+                "primary",
+                "begin_date",
+                "end_date",
                 user_sourced_id="user",
                 class_sourced_id="school_class",
-                school="school",
-                role="role",
-                primary="primary",
-                begin_date="begin_date",
-                end_date="end_date",
             ),
-            roster_type("enrollment", "ended"): copying_handler(t.enrollments, end_date="end_date"),
+            roster_type("enrollment", "ended"): copying_handler(t.enrollments, "end_date"),
             roster_type("enrollment", "rescheduled"): copying_handler(
-                t.enrollments, begin_date="begin_date", end_date="end_date"
+                t.enrollments, "begin_date", "end_date"
             ),
-            roster_type("enrollment", "primary_changed"): copying_handler(
-                t.enrollments, primary="primary"
-            ),
+            roster_type("enrollment", "primary_changed"): copying_handler(t.enrollments, "primary"),
             roster_type("demographics", "recorded"): self._demographics_recorded,
             roster_type("demographics", "corrected"): self._sealed_changed(t.demographics),
         }
@@ -383,15 +363,8 @@ class RosterProjection:
         """Blanks the subject's sealed values of the shredded classes, then confirms."""
         subject = erasure.subject_of(c, self.confirmations, e)
         shredded = erasure.shredded_classes(e)
-        for table in (self.tables.users, self.tables.demographics):
-            blank_sealed(
-                c,
-                table,
-                "personal",
-                shredded,
-                table.c.tenant == e.tenant,
-                table.c.sourced_id == subject,
-            )
+        personal = (self.tables.users, self.tables.demographics)
+        blank_personal(c, personal, shredded, tenant=e.tenant, subject=subject)
         erasure.confirm(c, self.confirmations, e, subject)
 
     # -- registrations -------------------------------------------------------------------
