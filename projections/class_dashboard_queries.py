@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from domain.curriculum import Curriculum, Objective
 from domain.record import ACTIVE
 from projections.class_dashboard import NOT_SUBMITTED, ClassDashboardProjection, Distribution
+from projections.record_queries import current_enrollments, records_by_sourced_id
 from projections.record_tables import is_current, utc
 
 __all__ = [
@@ -357,16 +358,9 @@ def _students_page(
     """The page's students (enrolled today) with the day each joined; and how many in all."""
     e = p.enrollments.table
     joined: dict[str, date | None] = {}
-    for row in connection.execute(
-        sa.select(e.c.user_sourced_id, e.c.begin_date, e.c.end_date).where(
-            e.c.tenant == tenant,
-            e.c.class_sourced_id == class_id,
-            e.c.role == "student",
-            e.c.status == ACTIVE,
-        )
+    for row in current_enrollments(
+        connection, e, e.c.class_sourced_id == class_id, tenant=tenant, role="student", today=today
     ):
-        if not is_current(row.begin_date, row.end_date, today):
-            continue
         user = str(row.user_sourced_id)
         earlier = joined.get(user, row.begin_date)
         begin = row.begin_date
@@ -421,15 +415,9 @@ def _student_rows(
     if not students:
         return []
     ids = list(students)
-    u, k = p.users.table, p.student_cards
-    personal = {
-        str(row.sourced_id): dict(row.personal)
-        for row in connection.execute(
-            sa.select(u.c.sourced_id, u.c.personal).where(
-                u.c.tenant == tenant, u.c.sourced_id.in_(ids)
-            )
-        )
-    }
+    k = p.student_cards
+    users = records_by_sourced_id(connection, p.users.table, "personal", tenant=tenant, ids=ids)
+    personal = {sid: dict(row.personal) for sid, row in users.items()}
     cards = {
         str(row.student): row.card
         for row in connection.execute(

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from domain.consent import EXPIRED, GRANTED
 from domain.record import ACTIVE
 from projections.guardian_view import GuardianViewProjection
-from projections.record_tables import is_current, utc
+from projections.record_queries import current_enrollments, records_by_sourced_id
+from projections.record_tables import utc
 
 __all__ = [
     "ChildAttainment",
@@ -279,15 +280,14 @@ def _classes(
     e, k, c = p.enrollments.table, p.classes.table, p.courses.table
     enrolled = {
         str(row.class_sourced_id)
-        for row in connection.execute(
-            sa.select(e.c.class_sourced_id, e.c.begin_date, e.c.end_date).where(
-                e.c.tenant == tenant,
-                e.c.user_sourced_id == student,
-                e.c.role == "student",
-                e.c.status == ACTIVE,
-            )
+        for row in current_enrollments(
+            connection,
+            e,
+            e.c.user_sourced_id == student,
+            tenant=tenant,
+            role="student",
+            today=today,
         )
-        if is_current(row.begin_date, row.end_date, today)
     }
     if not enrolled:
         return []
@@ -307,20 +307,17 @@ def _classes(
         .order_by(k.c.title, k.c.sourced_id)
     ).all()
     teachers: dict[str, list[Person]] = {}
-    for row in connection.execute(
-        sa.select(e.c.class_sourced_id, e.c.user_sourced_id, e.c.begin_date, e.c.end_date)
-        .where(
-            e.c.tenant == tenant,
-            e.c.class_sourced_id.in_(enrolled),
-            e.c.role == "teacher",
-            e.c.status == ACTIVE,
-        )
-        .order_by(e.c.user_sourced_id)
+    for row in current_enrollments(
+        connection,
+        e,
+        e.c.class_sourced_id.in_(enrolled),
+        tenant=tenant,
+        role="teacher",
+        today=today,
     ):
-        if is_current(row.begin_date, row.end_date, today):
-            listed = teachers.setdefault(str(row.class_sourced_id), [])
-            if all(t.sourced_id != row.user_sourced_id for t in listed):
-                listed.append(Person(str(row.user_sourced_id), None))
+        listed = teachers.setdefault(str(row.class_sourced_id), [])
+        if all(t.sourced_id != row.user_sourced_id for t in listed):
+            listed.append(Person(str(row.user_sourced_id), None))
     return [
         ChildClass(
             sourced_id=row.sourced_id,
@@ -335,32 +332,17 @@ def _classes(
 
 
 def _titles(connection: Connection, table: sa.Table, tenant: str, ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    return {
-        str(row.sourced_id): str(row.title)
-        for row in connection.execute(
-            sa.select(table.c.sourced_id, table.c.title).where(
-                table.c.tenant == tenant, table.c.sourced_id.in_(ids)
-            )
-        )
-    }
+    found = records_by_sourced_id(connection, table, "title", tenant=tenant, ids=ids)
+    return {sid: str(row.title) for sid, row in found.items()}
 
 
 def _line_item_rows(
     connection: Connection, p: GuardianViewProjection, tenant: str, ids: set[str]
 ) -> dict[str, Any]:
-    if not ids:
-        return {}
     li = p.line_items.table
-    return {
-        str(row.sourced_id): row
-        for row in connection.execute(
-            sa.select(li.c.sourced_id, li.c.title, li.c.category, li.c.due_date).where(
-                li.c.tenant == tenant, li.c.sourced_id.in_(ids)
-            )
-        )
-    }
+    return records_by_sourced_id(
+        connection, li, "title", "category", "due_date", tenant=tenant, ids=ids
+    )
 
 
 def _field(rows: Mapping[str, Any], key: str | None, name: str) -> str | None:
@@ -376,17 +358,8 @@ def _due(rows: Mapping[str, Any], key: str | None) -> datetime | None:
 def _people(
     connection: Connection, p: GuardianViewProjection, tenant: str, ids: set[str]
 ) -> dict[str, Person]:
-    if not ids:
-        return {}
-    u = p.users.table
-    return {
-        str(row.sourced_id): Person(str(row.sourced_id), dict(row.personal))
-        for row in connection.execute(
-            sa.select(u.c.sourced_id, u.c.personal).where(
-                u.c.tenant == tenant, u.c.sourced_id.in_(ids)
-            )
-        )
-    }
+    found = records_by_sourced_id(connection, p.users.table, "personal", tenant=tenant, ids=ids)
+    return {sid: Person(sid, dict(row.personal)) for sid, row in found.items()}
 
 
 def _consents(
