@@ -26,7 +26,8 @@ from api.problems import ProblemError
 from domain.application import TenantApplication
 from domain.ids import aggregate_id
 from domain.sealing import Erased, SealedValue
-from projections.subject_index import IndexedAggregate, SubjectIndexProjection
+from projections.subject_index import SubjectIndexProjection
+from projections.subject_index_queries import IndexedAggregate, aggregates_of
 from streams.event_types import EventType, by_topic
 from streams.schemas import event_fields
 
@@ -58,7 +59,7 @@ def subject_export(
     """
     try:
         with engine.connect() as connection:
-            indexed = index.aggregates_of(connection, app.tenant, subject)
+            indexed = aggregates_of(connection, index, tenant=app.tenant, subject=subject)
     except (sa.exc.OperationalError, sa.exc.ProgrammingError):
         # The index's tables are made when the projection runner first starts.
         raise ProblemError(

@@ -65,10 +65,14 @@ def confirm(c: Connection, table: sa.Table, e: EventEnvelope, subject: str) -> N
     c.execute(
         table.delete().where(table.c.tenant == e.tenant, table.c.erasure_id == str(e.aggregate_id))
     )
-    c.execute(table.insert().values(
-        tenant=e.tenant, erasure_id=str(e.aggregate_id), subject=subject,
-        confirmed_at=datetime.now(e.occurred_at.tzinfo),
-    ))
+    c.execute(
+        table.insert().values(
+            tenant=e.tenant,
+            erasure_id=str(e.aggregate_id),
+            subject=subject,
+            confirmed_at=datetime.now(e.occurred_at.tzinfo),
+        )
+    )
 
 
 def blank(sealed: Any, shredded: Iterable[str]) -> Any:
@@ -80,16 +84,3 @@ def blank(sealed: Any, shredded: Iterable[str]) -> Any:
 
 def is_blank(sealed: Any) -> bool:
     return isinstance(sealed, dict) and bool(sealed.get(BLANK_MARKER))
-
-
-def confirmed_at(c: Connection, tables: Iterable[sa.Table], tenant: str, erasure_id: str) -> list[datetime | None]:
-    """When each of the given confirmation tables confirmed the erasure (None: not yet)."""
-    found = []
-    for table in tables:
-        row = c.execute(
-            sa.select(table.c.confirmed_at).where(
-                table.c.tenant == tenant, table.c.erasure_id == erasure_id
-            )
-        ).first()
-        found.append(None if row is None else row[0])
-    return found

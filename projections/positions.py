@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -300,7 +300,7 @@ def park(
 ) -> None:
     """Parks a message, or records another failed attempt of one already parked."""
     p = projection_parked
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if existing is not None:
         connection.execute(
             p.update()
@@ -353,7 +353,7 @@ def stored_version(connection: Connection, projection: str) -> int | None:
 
 def store_version(connection: Connection, projection: str, version: int) -> None:
     v = projection_versions
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     updated = connection.execute(
         v.update().where(v.c.projection == projection).values(version=version, built_at=now)
     )

@@ -1,7 +1,12 @@
-"""Tables and handlers the learning read models share: roster records, line items, results.
+"""Tables and handlers the read models share: the record kit, roster records, line items, results.
 
-Each block owns a table (or two) named with its projection's prefix and the handlers that
-keep it; a projection composes the blocks it needs and adds its own (STYLE.md habit 7).
+The record kit (`record_table`, `insert_record`, `update_record` and the handlers built on
+them) is how every read model keeps a sourced record, the roster read model's own tables
+included. Each block owns a table (or two) named with its projection's prefix and the
+handlers that keep it; a projection composes the blocks it needs and adds its own (STYLE.md
+habit 7). The module is longer than STYLE's ~500 lines because the kit and every block
+built on it are one set the learning read models compose; the gradebook blocks (line items,
+results, attainments) are the part that could stand in a module of their own.
 
 Events of one aggregate arrive in order (one key, one partition), but events of different
 aggregates may arrive in any order: an enrollment before its user, a result before its line
@@ -17,7 +22,7 @@ assessments' columns hold the sealed record as published; the API unseals at rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -32,6 +37,7 @@ from streams.codec import EventEnvelope
 from streams.event_types import MAJOR_VERSION, NAMESPACE
 
 __all__ = [
+    "SOURCED_ID",
     "AttainmentRows",
     "ClassRows",
     "CourseRows",
@@ -43,9 +49,20 @@ __all__ = [
     "SessionRows",
     "ShreddedClasses",
     "UserRows",
+    "blank_personal",
     "blank_sealed",
+    "copying_handler",
     "event_type",
+    "fixed_handler",
+    "insert_record",
+    "inserting_handler",
     "is_current",
+    "list_column",
+    "record_not_projected",
+    "record_table",
+    "ref_column",
+    "status_handlers",
+    "update_record",
     "utc",
 ]
 
@@ -86,6 +103,16 @@ def blank_sealed(
                 .where(*(key == value for key, value in zip(keys, row[:-1], strict=True)))
                 .values({column: blanked})
             )
+
+
+def blank_personal(
+    c: Connection, tables: Iterable[sa.Table], shredded: set[str], *, tenant: str, subject: str
+) -> None:
+    """Blanks the subject's own sealed `personal` record (as a user, their demographics) in
+    each record table, where its retention class was shredded."""
+    for table in tables:
+        where = (table.c.tenant == tenant, table.c.sourced_id == subject)
+        blank_sealed(c, table, "personal", shredded, *where)
 
 
 class ShreddedClasses:
@@ -134,107 +161,161 @@ class ShreddedClasses:
 # -- sourced records ---------------------------------------------------------------------
 
 
-def _record_table(metadata: sa.MetaData, name: str, *columns: Any) -> sa.Table:
-    """A record named by (tenant, sourcedId), found by its aggregate id, with its status."""
-    return sa.Table(
-        name,
-        metadata,
-        sa.Column("tenant", sa.String(32), primary_key=True),
-        sa.Column("sourced_id", sa.String(SOURCED_ID), primary_key=True),
-        # Events after the first carry only the aggregate id.
-        sa.Column("aggregate_id", sa.String(36), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        *columns,
-        sa.Index(f"{name}_aggregate", "tenant", "aggregate_id", unique=True),
-    )
+def record_table(
+    metadata: sa.MetaData, name: str, *columns: Any, last_modified: bool = False
+) -> sa.Table:
+    """A record named by (tenant, sourcedId), found by its aggregate id, with its status.
+
+    With `last_modified` it is a OneRoster record as the roster read model keeps it, with
+    `date_last_modified` (the time of the last event applied to it, which `insert_record`
+    and `update_record` keep), laid out as that read model's tables have always been:
+    another layout would want a rebuild.
+    """
+    tenant = sa.Column("tenant", sa.String(32), primary_key=True)
+    sourced_id = sa.Column("sourced_id", sa.String(SOURCED_ID), primary_key=True)
+    # Events after the first carry only the aggregate id, so rows are found by it too.
+    aggregate_id = sa.Column("aggregate_id", sa.String(36), nullable=False)
+    status = sa.Column("status", sa.String(16), nullable=False)
+    head: list[sa.Column[Any]]
+    if last_modified:
+        modified = sa.Column("date_last_modified", sa.DateTime(timezone=True), nullable=False)
+        head = [tenant, sourced_id, status, modified, aggregate_id]
+        index = sa.Index(f"{name}_aggregate", "aggregate_id", unique=True)
+    else:
+        head = [tenant, sourced_id, aggregate_id, status]
+        index = sa.Index(f"{name}_aggregate", "tenant", "aggregate_id", unique=True)
+    return sa.Table(name, metadata, *head, *columns, index)
 
 
-def _ref(name: str, *, nullable: bool = True) -> sa.Column[Any]:
+def ref_column(name: str, *, nullable: bool = True) -> sa.Column[Any]:
+    """A column naming another record by its sourcedId."""
     return sa.Column(name, sa.String(SOURCED_ID), nullable=nullable)
 
 
-def _list(name: str) -> sa.Column[Any]:
+def list_column(name: str) -> sa.Column[Any]:
+    """A column holding a JSON list (grades, subject codes, objectives …)."""
     return sa.Column(name, sa.JSON, nullable=False)
 
 
-def _insert(c: Connection, table: sa.Table, e: EventEnvelope, **values: Any) -> None:
+def _last_modified(table: sa.Table, e: EventEnvelope) -> dict[str, Any]:
+    """dateLastModified for a record table that keeps it: the time of the event applied."""
+    return {"date_last_modified": e.occurred_at} if "date_last_modified" in table.c else {}
+
+
+def insert_record(c: Connection, table: sa.Table, e: EventEnvelope, **values: Any) -> None:
+    """Inserts the active record the event creates (its payload names its sourcedId)."""
     c.execute(
         table.insert().values(
             tenant=e.tenant,
             sourced_id=e.payload["sourced_id"],
             aggregate_id=str(e.aggregate_id),
             status=ACTIVE,
+            **_last_modified(table, e),
             **values,
         )
     )
 
 
-def _update(c: Connection, table: sa.Table, e: EventEnvelope, values: Mapping[str, Any]) -> str:
+def update_record(
+    c: Connection, table: sa.Table, e: EventEnvelope, values: Mapping[str, Any]
+) -> str:
     """Changes the row of the event's aggregate; returns its sourcedId."""
     row = c.execute(
         table.update()
         .where(table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id))
-        .values(**values)
+        .values(**_last_modified(table, e), **values)
         .returning(table.c.sourced_id)
     ).first()
     if row is None:
-        raise RecordNotProjectedError(
-            f"{e.event_type} at position {e.position} changes aggregate {e.aggregate_id}, "
-            f"which has no row in {table.name}: the event that created it is missing or parked"
-        )
+        raise record_not_projected(table, e)
     return str(row[0])
 
 
-def _copying(table: sa.Table, **columns: str) -> Handler:
-    """A handler copying payload fields into columns: column name → payload field."""
+def record_not_projected(table: sa.Table, e: EventEnvelope) -> RecordNotProjectedError:
+    """The error for an event that changes a record `table` has no row of."""
+    return RecordNotProjectedError(
+        f"{e.event_type} at position {e.position} changes aggregate {e.aggregate_id}, "
+        f"which has no row in {table.name}: the event that created it is missing or parked"
+    )
+
+
+def _payload_fields(fields: tuple[str, ...], renamed: Mapping[str, str]) -> dict[str, str]:
+    """Column name → payload field: each of `fields` into the column of its own name, and
+    `renamed` as given."""
+    return {**{name: name for name in fields}, **renamed}
+
+
+def inserting_handler(table: sa.Table, *fields: str, **renamed: str) -> Handler:
+    """A handler inserting the record an event creates, with payload fields copied into
+    columns: each of `fields` into the column of its name, `renamed` column → payload field."""
+    columns = _payload_fields(fields, renamed)
 
     def handle(c: Connection, e: EventEnvelope) -> None:
-        _update(c, table, e, {column: e.payload[field] for column, field in columns.items()})
+        insert_record(
+            c, table, e, **{column: e.payload[field] for column, field in columns.items()}
+        )
 
     return handle
 
 
-def _fixed(table: sa.Table, **values: Any) -> Handler:
+def copying_handler(table: sa.Table, *fields: str, **renamed: str) -> Handler:
+    """A handler copying payload fields into the record's columns: each of `fields` into the
+    column of its name, `renamed` column → payload field."""
+    columns = _payload_fields(fields, renamed)
+
     def handle(c: Connection, e: EventEnvelope) -> None:
-        _update(c, table, e, values)
+        update_record(c, table, e, {column: e.payload[field] for column, field in columns.items()})
 
     return handle
 
 
-def _status_handlers(family: str, aggregate: str, table: sa.Table) -> dict[str, Handler]:
-    # OneRoster never hard-deletes: a record marked for deletion stays, `tobedeleted`.
+def fixed_handler(table: sa.Table, **values: Any) -> Handler:
+    """A handler setting fixed values (status, enabled) whatever the payload."""
+
+    def handle(c: Connection, e: EventEnvelope) -> None:
+        update_record(c, table, e, values)
+
+    return handle
+
+
+def status_handlers(family: str, aggregate: str, table: sa.Table) -> dict[str, Handler]:
+    """The handlers of the aggregate's marked_for_deletion and reactivated events."""
+    # OneRoster never hard-deletes: a record marked for deletion stays, `tobedeleted`,
+    # until its source system stops sending it.
     return {
-        event_type(family, aggregate, "marked_for_deletion"): _fixed(table, status=TO_BE_DELETED),
-        event_type(family, aggregate, "reactivated"): _fixed(table, status=ACTIVE),
+        event_type(family, aggregate, "marked_for_deletion"): fixed_handler(
+            table, status=TO_BE_DELETED
+        ),
+        event_type(family, aggregate, "reactivated"): fixed_handler(table, status=ACTIVE),
     }
 
 
 class UserRows:
     """Users with their sealed personal fields (names, e-mail …), never plaintext."""
 
-    def __init__(
-        self, metadata: sa.MetaData, *, prefix: str, shredded: ShreddedClasses
-    ) -> None:
+    def __init__(self, metadata: sa.MetaData, *, prefix: str, shredded: ShreddedClasses) -> None:
         self._shredded = shredded
-        self.table = _record_table(
+        self.table = record_table(
             metadata, f"{prefix}_users", sa.Column("personal", sa.JSON, nullable=False)
         )
         t = self.table
         self.handlers: dict[str, Handler] = {
             event_type("roster", "user", "registered"): self._registered,
             event_type("roster", "user", "personal_details_corrected"): self._corrected,
-            **_status_handlers("roster", "user", t),
+            **status_handlers("roster", "user", t),
         }
 
     def _registered(self, c: Connection, e: EventEnvelope) -> None:
         personal = sealed_record(e.payload["personal"])
         personal = self._shredded.stored(c, e.tenant, e.payload["sourced_id"], personal)
-        _insert(c, self.table, e, personal=personal)
+        insert_record(c, self.table, e, personal=personal)
 
     def _corrected(self, c: Connection, e: EventEnvelope) -> None:
         sealed = sealed_record(e.payload["personal"])
         subject = self.sourced_id(c, e)
-        _update(c, self.table, e, {"personal": self._shredded.stored(c, e.tenant, subject, sealed)})
+        update_record(
+            c, self.table, e, {"personal": self._shredded.stored(c, e.tenant, subject, sealed)}
+        )
 
     def sourced_id(self, c: Connection, e: EventEnvelope) -> str:
         """The sourcedId of the user an event (of the user aggregate) is about."""
@@ -255,23 +336,21 @@ class UserRows:
 class DemographicsRows:
     """Demographics (OneRoster: the sourcedId of their user), all of it sealed."""
 
-    def __init__(
-        self, metadata: sa.MetaData, *, prefix: str, shredded: ShreddedClasses
-    ) -> None:
+    def __init__(self, metadata: sa.MetaData, *, prefix: str, shredded: ShreddedClasses) -> None:
         self._shredded = shredded
-        self.table = _record_table(
+        self.table = record_table(
             metadata, f"{prefix}_demographics", sa.Column("personal", sa.JSON, nullable=False)
         )
         self.handlers: dict[str, Handler] = {
             event_type("roster", "demographics", "recorded"): self._recorded,
             event_type("roster", "demographics", "corrected"): self._corrected,
-            **_status_handlers("roster", "demographics", self.table),
+            **status_handlers("roster", "demographics", self.table),
         }
 
     def _recorded(self, c: Connection, e: EventEnvelope) -> None:
         personal = sealed_record(e.payload["personal"])
         personal = self._shredded.stored(c, e.tenant, e.payload["sourced_id"], personal)
-        _insert(c, self.table, e, personal=personal)
+        insert_record(c, self.table, e, personal=personal)
 
     def _corrected(self, c: Connection, e: EventEnvelope) -> None:
         t = self.table
@@ -283,85 +362,67 @@ class DemographicsRows:
         personal = sealed_record(e.payload["personal"])
         if subject is not None:
             personal = self._shredded.stored(c, e.tenant, str(subject), personal)
-        _update(c, t, e, {"personal": personal})
+        update_record(c, t, e, {"personal": personal})
 
 
 class CourseRows:
     """Courses: their title and the subjects and grades a class inherits when it names none."""
 
     def __init__(self, metadata: sa.MetaData, *, prefix: str) -> None:
-        self.table = _record_table(
+        self.table = record_table(
             metadata,
             f"{prefix}_courses",
             sa.Column("title", sa.Text, nullable=False),
-            _list("grades"),
-            _list("subject_codes"),
+            list_column("grades"),
+            list_column("subject_codes"),
         )
         t = self.table
         self.handlers: dict[str, Handler] = {
-            event_type("roster", "course", "registered"): self._registered,
-            event_type("roster", "course", "retitled"): _copying(t, title="title"),
-            event_type("roster", "course", "curriculum_changed"): _copying(
-                t, grades="grades", subject_codes="subject_codes"
+            event_type("roster", "course", "registered"): inserting_handler(
+                t, "title", "grades", "subject_codes"
             ),
-            **_status_handlers("roster", "course", t),
+            event_type("roster", "course", "retitled"): copying_handler(t, "title"),
+            event_type("roster", "course", "curriculum_changed"): copying_handler(
+                t, "grades", "subject_codes"
+            ),
+            **status_handlers("roster", "course", t),
         }
-
-    def _registered(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        _insert(
-            c, self.table, e, title=p["title"], grades=p["grades"], subject_codes=p["subject_codes"]
-        )
 
 
 class ClassRows:
     """Classes: title, course, school, grades, subject codes and terms."""
 
     def __init__(self, metadata: sa.MetaData, *, prefix: str) -> None:
-        self.table = _record_table(
+        self.table = record_table(
             metadata,
             f"{prefix}_classes",
             sa.Column("title", sa.Text, nullable=False),
             sa.Column("class_code", sa.String(256), nullable=True),
-            _ref("course", nullable=False),
-            _ref("school", nullable=False),
-            _list("grades"),
-            _list("subject_codes"),
-            _list("terms"),
+            ref_column("course", nullable=False),
+            ref_column("school", nullable=False),
+            list_column("grades"),
+            list_column("subject_codes"),
+            list_column("terms"),
         )
         t = self.table
         self.handlers: dict[str, Handler] = {
-            event_type("roster", "class", "registered"): self._registered,
-            event_type("roster", "class", "details_corrected"): _copying(
-                t, title="title", class_code="class_code", grades="grades",
-                subject_codes="subject_codes",
+            event_type("roster", "class", "registered"): inserting_handler(
+                t, "title", "class_code", "course", "school", "grades", "subject_codes", "terms"
             ),
-            event_type("roster", "class", "terms_changed"): _copying(t, terms="terms"),
-            event_type("roster", "class", "moved"): _copying(t, course="course", school="school"),
-            **_status_handlers("roster", "class", t),
+            event_type("roster", "class", "details_corrected"): copying_handler(
+                t, "title", "class_code", "grades", "subject_codes"
+            ),
+            event_type("roster", "class", "terms_changed"): copying_handler(t, "terms"),
+            event_type("roster", "class", "moved"): copying_handler(t, "course", "school"),
+            **status_handlers("roster", "class", t),
         }
-
-    def _registered(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        _insert(
-            c,
-            self.table,
-            e,
-            title=p["title"],
-            class_code=p["class_code"],
-            course=p["course"],
-            school=p["school"],
-            grades=p["grades"],
-            subject_codes=p["subject_codes"],
-            terms=p["terms"],
-        )
 
 
 class SessionRows:
     """Academic sessions: the dates a term filter selects by."""
 
     def __init__(self, metadata: sa.MetaData, *, prefix: str) -> None:
-        self.table = _record_table(
+        self.table = record_table(
             metadata,
             f"{prefix}_academic_sessions",
             sa.Column("title", sa.Text, nullable=False),
@@ -371,28 +432,18 @@ class SessionRows:
         )
         t = self.table
         self.handlers: dict[str, Handler] = {
-            event_type("roster", "academic_session", "registered"): self._registered,
-            event_type("roster", "academic_session", "retitled"): _copying(t, title="title"),
-            event_type("roster", "academic_session", "rescheduled"): _copying(
-                t, start_date="start_date", end_date="end_date"
+            event_type("roster", "academic_session", "registered"): inserting_handler(
+                t, "title", "start_date", "end_date", type="session_type"
             ),
-            event_type("roster", "academic_session", "reclassified"): _copying(
+            event_type("roster", "academic_session", "retitled"): copying_handler(t, "title"),
+            event_type("roster", "academic_session", "rescheduled"): copying_handler(
+                t, "start_date", "end_date"
+            ),
+            event_type("roster", "academic_session", "reclassified"): copying_handler(
                 t, type="session_type"
             ),
-            **_status_handlers("roster", "academic_session", t),
+            **status_handlers("roster", "academic_session", t),
         }
-
-    def _registered(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        _insert(
-            c,
-            self.table,
-            e,
-            title=p["title"],
-            type=p["session_type"],
-            start_date=p["start_date"],
-            end_date=p["end_date"],
-        )
 
 
 class EnrollmentRows:
@@ -400,11 +451,11 @@ class EnrollmentRows:
 
     def __init__(self, metadata: sa.MetaData, *, prefix: str) -> None:
         name = f"{prefix}_enrollments"
-        self.table = _record_table(
+        self.table = record_table(
             metadata,
             name,
-            _ref("user_sourced_id", nullable=False),
-            _ref("class_sourced_id", nullable=False),
+            ref_column("user_sourced_id", nullable=False),
+            ref_column("class_sourced_id", nullable=False),
             sa.Column("role", sa.String(64), nullable=False),
             sa.Column("begin_date", sa.Date, nullable=True),
             sa.Column("end_date", sa.Date, nullable=True),
@@ -413,26 +464,20 @@ class EnrollmentRows:
         )
         t = self.table
         self.handlers: dict[str, Handler] = {
-            event_type("roster", "enrollment", "started"): self._started,
-            event_type("roster", "enrollment", "ended"): _copying(t, end_date="end_date"),
-            event_type("roster", "enrollment", "rescheduled"): _copying(
-                t, begin_date="begin_date", end_date="end_date"
+            event_type("roster", "enrollment", "started"): inserting_handler(
+                t,
+                "role",
+                "begin_date",
+                "end_date",
+                user_sourced_id="user",
+                class_sourced_id="school_class",
             ),
-            **_status_handlers("roster", "enrollment", t),
+            event_type("roster", "enrollment", "ended"): copying_handler(t, "end_date"),
+            event_type("roster", "enrollment", "rescheduled"): copying_handler(
+                t, "begin_date", "end_date"
+            ),
+            **status_handlers("roster", "enrollment", t),
         }
-
-    def _started(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        _insert(
-            c,
-            self.table,
-            e,
-            user_sourced_id=p["user"],
-            class_sourced_id=p["school_class"],
-            role=p["role"],
-            begin_date=p["begin_date"],
-            end_date=p["end_date"],
-        )
 
 
 class LineItemRows:
@@ -440,54 +485,48 @@ class LineItemRows:
 
     def __init__(self, metadata: sa.MetaData, *, prefix: str) -> None:
         name = f"{prefix}_line_items"
-        self.table = _record_table(
+        self.table = record_table(
             metadata,
             name,
-            _ref("class_sourced_id", nullable=False),
+            ref_column("class_sourced_id", nullable=False),
             sa.Column("title", sa.Text, nullable=False),
             sa.Column("category", sa.String(SOURCED_ID), nullable=False),
             sa.Column("assign_date", sa.DateTime(timezone=True), nullable=False),
             sa.Column("due_date", sa.DateTime(timezone=True), nullable=False),
-            _ref("grading_period"),
-            _list("objectives"),
+            ref_column("grading_period"),
+            list_column("objectives"),
             sa.Column("result_min", sa.Float, nullable=True),
             sa.Column("result_max", sa.Float, nullable=True),
             sa.Index(f"{name}_class", "tenant", "class_sourced_id"),
         )
         t = self.table
         self.handlers: dict[str, Handler] = {
-            event_type("assessment", "line_item", "registered"): self._registered,
-            event_type("assessment", "line_item", "retitled"): _copying(
-                t, title="title", category="category"
+            event_type("assessment", "line_item", "registered"): inserting_handler(
+                t,
+                "title",
+                "category",
+                "assign_date",
+                "due_date",
+                "grading_period",
+                "objectives",
+                "result_min",
+                "result_max",
+                class_sourced_id="school_class",
             ),
-            event_type("assessment", "line_item", "rescheduled"): _copying(
-                t, assign_date="assign_date", due_date="due_date", grading_period="grading_period"
+            event_type("assessment", "line_item", "retitled"): copying_handler(
+                t, "title", "category"
             ),
-            event_type("assessment", "line_item", "objectives_linked"): _copying(
-                t, objectives="objectives"
+            event_type("assessment", "line_item", "rescheduled"): copying_handler(
+                t, "assign_date", "due_date", "grading_period"
             ),
-            event_type("assessment", "line_item", "scale_changed"): _copying(
-                t, result_min="result_min", result_max="result_max"
+            event_type("assessment", "line_item", "objectives_linked"): copying_handler(
+                t, "objectives"
             ),
-            **_status_handlers("assessment", "line_item", t),
+            event_type("assessment", "line_item", "scale_changed"): copying_handler(
+                t, "result_min", "result_max"
+            ),
+            **status_handlers("assessment", "line_item", t),
         }
-
-    def _registered(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        _insert(
-            c,
-            self.table,
-            e,
-            class_sourced_id=p["school_class"],
-            title=p["title"],
-            category=p["category"],
-            assign_date=p["assign_date"],
-            due_date=p["due_date"],
-            grading_period=p["grading_period"],
-            objectives=p["objectives"],
-            result_min=p["result_min"],
-            result_max=p["result_max"],
-        )
 
 
 #: Called after the current result of a (student, line item) may have changed:
@@ -517,15 +556,15 @@ class ResultRows:
     ) -> None:
         name = f"{prefix}_results"
         columns: list[Any] = [
-            _ref("class_sourced_id", nullable=False),
-            _ref("student", nullable=False),
-            _ref("line_item"),
+            ref_column("class_sourced_id", nullable=False),
+            ref_column("student", nullable=False),
+            ref_column("line_item"),
             sa.Column("score", sa.Float, nullable=True),
             sa.Column("grade", sa.String(8), nullable=True),
             sa.Column("score_status", sa.String(64), nullable=False),
-            _list("objectives"),
+            list_column("objectives"),
             sa.Column("assessed_at", sa.Date, nullable=False),
-            _ref("assessor", nullable=False),
+            ref_column("assessor", nullable=False),
             #: Submitted past the line item's due date (OneRoster 1.2 Result.late).
             sa.Column("late", sa.Boolean, nullable=False),
             sa.Column("last_position", sa.BigInteger, nullable=False),
@@ -536,7 +575,7 @@ class ResultRows:
         ]
         if comments is not None:
             columns.append(sa.Column("comment", sa.JSON, nullable=True))
-        self.table = _record_table(metadata, name, *columns)
+        self.table = record_table(metadata, name, *columns)
         self._comments = comments
         self._on_settled = on_settled
         self.handlers: dict[str, Handler] = {
@@ -566,7 +605,7 @@ class ResultRows:
 
     def _recorded(self, c: Connection, e: EventEnvelope) -> None:
         p = e.payload
-        _insert(
+        insert_record(
             c,
             self.table,
             e,
@@ -585,12 +624,12 @@ class ResultRows:
                 t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id)
             )
         ).scalar()
-        _update(c, t, e, self._assessment(c, e, str(student)))
+        update_record(c, t, e, self._assessment(c, e, str(student)))
         self._settle(c, e)
 
     def _status(self, status: str) -> Handler:
         def handle(c: Connection, e: EventEnvelope) -> None:
-            _update(c, self.table, e, {"status": status, "last_position": e.position})
+            update_record(c, self.table, e, {"status": status, "last_position": e.position})
             self._settle(c, e)
 
         return handle
@@ -646,14 +685,14 @@ class AttainmentRows:
             metadata,
             sa.Column("tenant", sa.String(32), primary_key=True),
             sa.Column("aggregate_id", sa.String(36), primary_key=True),
-            _ref("class_sourced_id", nullable=False),
-            _ref("student", nullable=False),
+            ref_column("class_sourced_id", nullable=False),
+            ref_column("student", nullable=False),
             sa.Column("objective", sa.String(64), nullable=False),
             sa.Column("subject", sa.String(16), nullable=False),
             sa.Column("level", sa.Integer, nullable=False),
             sa.Column("assessed_at", sa.Date, nullable=False),
-            _list("evidence"),
-            _ref("assessor", nullable=False),
+            list_column("evidence"),
+            ref_column("assessor", nullable=False),
             sa.Index(f"{name}_class_student", "tenant", "class_sourced_id", "student"),
             sa.Index(f"{name}_student", "tenant", "student"),
         )
@@ -666,12 +705,12 @@ class AttainmentRows:
                 sa.Column("tenant", sa.String(32), primary_key=True),
                 sa.Column("aggregate_id", sa.String(36), primary_key=True),
                 sa.Column("version", sa.Integer, primary_key=True),
-                _ref("class_sourced_id", nullable=False),
-                _ref("student", nullable=False),
+                ref_column("class_sourced_id", nullable=False),
+                ref_column("student", nullable=False),
                 sa.Column("objective", sa.String(64), nullable=False),
                 sa.Column("level", sa.Integer, nullable=False),
                 sa.Column("assessed_at", sa.Date, nullable=False),
-                _list("evidence"),
+                list_column("evidence"),
                 sa.Index(f"{history_name}_class_student", "tenant", "class_sourced_id", "student"),
             )
         self.handlers: dict[str, Handler] = {

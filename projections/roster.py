@@ -10,6 +10,10 @@ school → users by role, guardian → children.
 Personal fields stay sealed: users' and demographics' `personal` columns hold the sealed
 record as it was published (projections/sealed.py) and the API unseals it at read time,
 so no plaintext personal data ever lands here and erasing a key erases this copy too.
+
+Its records are kept with the shared record kit (projections/record_tables.py). The module
+is a little over STYLE's ~500 lines: its ten tables and the handlers that fill them are one
+OneRoster model, read side by side.
 """
 
 from __future__ import annotations
@@ -22,24 +26,32 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from domain.record import ACTIVE, TO_BE_DELETED
 from projections import erasure
 from projections.base import Handler
+from projections.record_tables import (
+    SOURCED_ID,
+    blank_personal,
+    copying_handler,
+    event_type,
+    fixed_handler,
+    insert_record,
+    inserting_handler,
+    list_column,
+    record_not_projected,
+    record_table,
+    ref_column,
+    status_handlers,
+    update_record,
+)
 from projections.sealed import sealed_record
 from streams.codec import EventEnvelope
-from streams.event_types import MAJOR_VERSION, NAMESPACE
 
-__all__ = ["IGNORED_EVENT_TYPES", "RecordNotProjectedError", "RosterProjection", "RosterTables"]
-
-
-class RecordNotProjectedError(LookupError):
-    """Raised when an event changes a record the read model does not hold (its creation is
-    missing, e.g. parked)."""
+__all__ = ["IGNORED_EVENT_TYPES", "RosterProjection", "RosterTables"]
 
 
 def roster_type(aggregate: str, event: str) -> str:
     """The type name of a roster event, e.g. roster_type("user", "registered")."""
-    return f"{NAMESPACE}.roster.{aggregate}.{event}.{MAJOR_VERSION}"
+    return event_type("roster", aggregate, event)
 
 
 #: Class membership events repeat what enrollments say (the class aggregate keeps them to
@@ -49,31 +61,17 @@ IGNORED_EVENT_TYPES = frozenset(
     {roster_type("class", "member_joined"), roster_type("class", "member_left")}
 )
 
-_SOURCED_ID = 128
-
-
-def _record_table(metadata: sa.MetaData, name: str, *columns: sa.Column[Any]) -> sa.Table:
-    """A OneRoster record: (tenant, sourcedId), status, dateLastModified, its aggregate id."""
-    return sa.Table(
-        name,
-        metadata,
-        sa.Column("tenant", sa.String(32), primary_key=True),
-        sa.Column("sourced_id", sa.String(_SOURCED_ID), primary_key=True),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("date_last_modified", sa.DateTime(timezone=True), nullable=False),
-        # Events after the first carry only the aggregate id, so rows are found by it too.
-        sa.Column("aggregate_id", sa.String(36), nullable=False),
-        *columns,
-        sa.Index(f"{name}_aggregate", "aggregate_id", unique=True),
-    )
-
-
-def _ref(name: str, *, nullable: bool = True) -> sa.Column[Any]:
-    return sa.Column(name, sa.String(_SOURCED_ID), nullable=nullable)
-
-
-def _list(name: str) -> sa.Column[Any]:
-    return sa.Column(name, sa.JSON, nullable=False)
+#: A class's details as registered, which a correction of them replaces.
+_CLASS_DETAILS = (
+    "title",
+    "class_code",
+    "class_type",
+    "location",
+    "grades",
+    "subjects",
+    "subject_codes",
+    "periods",
+)
 
 
 @dataclass(frozen=True)
@@ -94,58 +92,62 @@ class RosterTables:
     @classmethod
     def define(cls, metadata: sa.MetaData, *, prefix: str) -> RosterTables:
         p = prefix
-        orgs = _record_table(
+        orgs = record_table(
             metadata,
             f"{p}_orgs",
             sa.Column("name", sa.Text, nullable=False),
             sa.Column("type", sa.String(64), nullable=False),
             sa.Column("identifier", sa.String(256), nullable=False),
-            _ref("parent"),
+            ref_column("parent"),
+            last_modified=True,
         )
         sa.Index(f"{p}_orgs_parent", orgs.c.tenant, orgs.c.parent)
         sa.Index(f"{p}_orgs_type", orgs.c.tenant, orgs.c.type)
 
-        sessions = _record_table(
+        sessions = record_table(
             metadata,
             f"{p}_academic_sessions",
             sa.Column("title", sa.Text, nullable=False),
             sa.Column("type", sa.String(64), nullable=False),
             sa.Column("start_date", sa.Date, nullable=False),
             sa.Column("end_date", sa.Date, nullable=False),
-            _ref("parent"),
+            ref_column("parent"),
             sa.Column("school_year", sa.String(16), nullable=False),
+            last_modified=True,
         )
         sa.Index(f"{p}_academic_sessions_type", sessions.c.tenant, sessions.c.type)
         sa.Index(f"{p}_academic_sessions_parent", sessions.c.tenant, sessions.c.parent)
 
-        courses = _record_table(
+        courses = record_table(
             metadata,
             f"{p}_courses",
             sa.Column("title", sa.Text, nullable=False),
             sa.Column("course_code", sa.String(256), nullable=False),
-            sa.Column("school_year", sa.String(_SOURCED_ID), nullable=True),
-            _ref("org"),
-            _list("grades"),
-            _list("subjects"),
-            _list("subject_codes"),
+            sa.Column("school_year", sa.String(SOURCED_ID), nullable=True),
+            ref_column("org"),
+            list_column("grades"),
+            list_column("subjects"),
+            list_column("subject_codes"),
+            last_modified=True,
         )
         sa.Index(f"{p}_courses_org", courses.c.tenant, courses.c.org)
         sa.Index(f"{p}_courses_school_year", courses.c.tenant, courses.c.school_year)
 
-        classes = _record_table(
+        classes = record_table(
             metadata,
             f"{p}_classes",
             sa.Column("title", sa.Text, nullable=False),
             sa.Column("class_code", sa.String(256), nullable=True),
             sa.Column("class_type", sa.String(64), nullable=True),
             sa.Column("location", sa.Text, nullable=True),
-            _list("grades"),
-            _list("subjects"),
-            _list("subject_codes"),
-            _list("periods"),
-            _ref("course", nullable=False),
-            _ref("school", nullable=False),
-            _list("terms"),
+            list_column("grades"),
+            list_column("subjects"),
+            list_column("subject_codes"),
+            list_column("periods"),
+            ref_column("course", nullable=False),
+            ref_column("school", nullable=False),
+            list_column("terms"),
+            last_modified=True,
         )
         sa.Index(f"{p}_classes_school", classes.c.tenant, classes.c.school)
         sa.Index(f"{p}_classes_course", classes.c.tenant, classes.c.course)
@@ -154,23 +156,24 @@ class RosterTables:
             f"{p}_class_terms",
             metadata,
             sa.Column("tenant", sa.String(32), primary_key=True),
-            sa.Column("class_sourced_id", sa.String(_SOURCED_ID), primary_key=True),
-            sa.Column("term", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Column("class_sourced_id", sa.String(SOURCED_ID), primary_key=True),
+            sa.Column("term", sa.String(SOURCED_ID), primary_key=True),
             sa.Index(f"{p}_class_terms_term", "tenant", "term"),
         )
 
-        users = _record_table(
+        users = record_table(
             metadata,
             f"{p}_users",
             sa.Column("enabled_user", sa.Boolean, nullable=False),
-            _ref("primary_org"),
-            _list("grades"),
+            ref_column("primary_org"),
+            list_column("grades"),
             #: [{roleType, role, org, beginDate, endDate}] in OneRoster order.
-            _list("roles"),
+            list_column("roles"),
             #: The sourcedIds of the user's agents (guardians), in the order linked.
-            _list("agents"),
+            list_column("agents"),
             #: The sealed personal fields (names, e-mail, identifiers …): never plaintext.
             sa.Column("personal", sa.JSON, nullable=False),
+            last_modified=True,
         )
         sa.Index(f"{p}_users_primary_org", users.c.tenant, users.c.primary_org)
 
@@ -178,9 +181,9 @@ class RosterTables:
             f"{p}_user_roles",
             metadata,
             sa.Column("tenant", sa.String(32), primary_key=True),
-            sa.Column("user_sourced_id", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Column("user_sourced_id", sa.String(SOURCED_ID), primary_key=True),
             sa.Column("role", sa.String(64), primary_key=True),
-            sa.Column("org", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Column("org", sa.String(SOURCED_ID), primary_key=True),
             sa.Column("role_type", sa.String(16), nullable=False),
             sa.Column("begin_date", sa.Date, nullable=True),
             sa.Column("end_date", sa.Date, nullable=True),
@@ -192,21 +195,22 @@ class RosterTables:
             f"{p}_user_agents",
             metadata,
             sa.Column("tenant", sa.String(32), primary_key=True),
-            sa.Column("user_sourced_id", sa.String(_SOURCED_ID), primary_key=True),
-            sa.Column("agent", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Column("user_sourced_id", sa.String(SOURCED_ID), primary_key=True),
+            sa.Column("agent", sa.String(SOURCED_ID), primary_key=True),
             sa.Index(f"{p}_user_agents_agent", "tenant", "agent"),
         )
 
-        enrollments = _record_table(
+        enrollments = record_table(
             metadata,
             f"{p}_enrollments",
-            _ref("user_sourced_id", nullable=False),
-            _ref("class_sourced_id", nullable=False),
-            _ref("school", nullable=False),
+            ref_column("user_sourced_id", nullable=False),
+            ref_column("class_sourced_id", nullable=False),
+            ref_column("school", nullable=False),
             sa.Column("role", sa.String(64), nullable=False),
             sa.Column("primary", sa.Boolean, nullable=False),
             sa.Column("begin_date", sa.Date, nullable=True),
             sa.Column("end_date", sa.Date, nullable=True),
+            last_modified=True,
         )
         sa.Index(
             f"{p}_enrollments_class",
@@ -217,10 +221,11 @@ class RosterTables:
         sa.Index(f"{p}_enrollments_user", enrollments.c.tenant, enrollments.c.user_sourced_id)
         sa.Index(f"{p}_enrollments_school", enrollments.c.tenant, enrollments.c.school)
 
-        demographics = _record_table(
+        demographics = record_table(
             metadata,
             f"{p}_demographics",
             sa.Column("personal", sa.JSON, nullable=False),
+            last_modified=True,
         )
         return cls(
             orgs=orgs,
@@ -262,71 +267,81 @@ class RosterProjection:
         self.tables = RosterTables.define(self.metadata, prefix=name)
         self.confirmations = erasure.confirmations_table(self.metadata, prefix=name)
         t = self.tables
+        self._insert_class = inserting_handler(
+            t.classes, *_CLASS_DETAILS, "course", "school", "terms"
+        )
         handlers: dict[str, Handler] = {
-            roster_type("org", "registered"): self._org_registered,
-            roster_type("org", "renamed"): self._changes(t.orgs, name="name"),
-            roster_type("org", "reclassified"): self._changes(
-                t.orgs, type="org_type", identifier="identifier"
+            roster_type("org", "registered"): inserting_handler(
+                t.orgs, "name", "identifier", "parent", type="org_type"
             ),
-            roster_type("org", "reparented"): self._changes(t.orgs, parent="parent"),
-            roster_type("academic_session", "registered"): self._session_registered,
-            roster_type("academic_session", "retitled"): self._changes(
-                t.academic_sessions, title="title"
+            roster_type("org", "renamed"): copying_handler(t.orgs, "name"),
+            roster_type("org", "reclassified"): copying_handler(
+                t.orgs, "identifier", type="org_type"
             ),
-            roster_type("academic_session", "rescheduled"): self._changes(
-                t.academic_sessions, start_date="start_date", end_date="end_date"
-            ),
-            roster_type("academic_session", "reclassified"): self._changes(
+            roster_type("org", "reparented"): copying_handler(t.orgs, "parent"),
+            roster_type("academic_session", "registered"): inserting_handler(
                 t.academic_sessions,
+                "title",
+                "start_date",
+                "end_date",
+                "parent",
+                "school_year",
                 type="session_type",
-                parent="parent",
-                school_year="school_year",
             ),
-            roster_type("course", "registered"): self._course_registered,
-            roster_type("course", "retitled"): self._changes(
-                t.courses, title="title", course_code="course_code"
+            roster_type("academic_session", "retitled"): copying_handler(
+                t.academic_sessions, "title"
             ),
-            roster_type("course", "curriculum_changed"): self._changes(
-                t.courses, grades="grades", subjects="subjects", subject_codes="subject_codes"
+            roster_type("academic_session", "rescheduled"): copying_handler(
+                t.academic_sessions, "start_date", "end_date"
             ),
-            roster_type("course", "moved"): self._changes(
-                t.courses, org="org", school_year="school_year"
+            roster_type("academic_session", "reclassified"): copying_handler(
+                t.academic_sessions, "parent", "school_year", type="session_type"
             ),
+            roster_type("course", "registered"): inserting_handler(
+                t.courses,
+                "title",
+                "course_code",
+                "school_year",
+                "org",
+                "grades",
+                "subjects",
+                "subject_codes",
+            ),
+            roster_type("course", "retitled"): copying_handler(t.courses, "title", "course_code"),
+            roster_type("course", "curriculum_changed"): copying_handler(
+                t.courses, "grades", "subjects", "subject_codes"
+            ),
+            roster_type("course", "moved"): copying_handler(t.courses, "org", "school_year"),
             roster_type("class", "registered"): self._class_registered,
-            roster_type("class", "details_corrected"): self._changes(
-                t.classes,
-                title="title",
-                class_code="class_code",
-                class_type="class_type",
-                location="location",
-                grades="grades",
-                subjects="subjects",
-                subject_codes="subject_codes",
-                periods="periods",
-            ),
+            roster_type("class", "details_corrected"): copying_handler(t.classes, *_CLASS_DETAILS),
             roster_type("class", "terms_changed"): self._class_terms_changed,
-            roster_type("class", "moved"): self._changes(
-                t.classes, course="course", school="school"
-            ),
+            roster_type("class", "moved"): copying_handler(t.classes, "course", "school"),
             roster_type("user", "registered"): self._user_registered,
             roster_type("user", "personal_details_corrected"): self._sealed_changed(t.users),
             roster_type("user", "role_assigned"): self._user_role_assigned,
             roster_type("user", "role_removed"): self._user_role_removed,
             roster_type("user", "guardian_linked"): self._user_guardian_linked,
             roster_type("user", "guardian_unlinked"): self._user_guardian_unlinked,
-            roster_type("user", "enabled"): self._fixed(t.users, enabled_user=True),
-            roster_type("user", "disabled"): self._fixed(t.users, enabled_user=False),
-            roster_type("user", "placement_changed"): self._changes(
-                t.users, primary_org="primary_org", grades="grades"
+            roster_type("user", "enabled"): fixed_handler(t.users, enabled_user=True),
+            roster_type("user", "disabled"): fixed_handler(t.users, enabled_user=False),
+            roster_type("user", "placement_changed"): copying_handler(
+                t.users, "primary_org", "grades"
             ),
-            roster_type("enrollment", "started"): self._enrollment_started,
-            roster_type("enrollment", "ended"): self._changes(t.enrollments, end_date="end_date"),
-            roster_type("enrollment", "rescheduled"): self._changes(
-                t.enrollments, begin_date="begin_date", end_date="end_date"
+            roster_type("enrollment", "started"): inserting_handler(
+                t.enrollments,
+                "school",
+                "role",
+                "primary",
+                "begin_date",
+                "end_date",
+                user_sourced_id="user",
+                class_sourced_id="school_class",
             ),
-            roster_type("enrollment", "primary_changed"): self._changes(
-                t.enrollments, primary="primary"
+            roster_type("enrollment", "ended"): copying_handler(t.enrollments, "end_date"),
+            roster_type("enrollment", "rescheduled"): copying_handler(
+                t.enrollments, "begin_date", "end_date"
             ),
+            roster_type("enrollment", "primary_changed"): copying_handler(t.enrollments, "primary"),
             roster_type("demographics", "recorded"): self._demographics_recorded,
             roster_type("demographics", "corrected"): self._sealed_changed(t.demographics),
         }
@@ -339,169 +354,57 @@ class RosterProjection:
             ("enrollment", t.enrollments),
             ("demographics", t.demographics),
         ):
-            # OneRoster never hard-deletes: a record marked for deletion stays, with status
-            # `tobedeleted`, until its source system stops sending it.
-            handlers[roster_type(aggregate, "marked_for_deletion")] = self._fixed(
-                table, status=TO_BE_DELETED
-            )
-            handlers[roster_type(aggregate, "reactivated")] = self._fixed(table, status=ACTIVE)
-        for event_type in erasure.SHREDDING_EVENTS:
-            handlers[event_type] = self._erased
+            handlers.update(status_handlers("roster", aggregate, table))
+        for shredding in erasure.SHREDDING_EVENTS:
+            handlers[shredding] = self._erased
         self.handlers: Mapping[str, Handler] = handlers
 
     def _erased(self, c: Connection, e: EventEnvelope) -> None:
         """Blanks the subject's sealed values of the shredded classes, then confirms."""
         subject = erasure.subject_of(c, self.confirmations, e)
         shredded = erasure.shredded_classes(e)
-        for table in (self.tables.users, self.tables.demographics):
-            row = c.execute(
-                sa.select(table.c.personal).where(
-                    table.c.tenant == e.tenant, table.c.sourced_id == subject
-                )
-            ).first()
-            if row is not None:
-                c.execute(
-                    table.update()
-                    .where(table.c.tenant == e.tenant, table.c.sourced_id == subject)
-                    .values(personal=erasure.blank(row[0], shredded))
-                )
+        personal = (self.tables.users, self.tables.demographics)
+        blank_personal(c, personal, shredded, tenant=e.tenant, subject=subject)
         erasure.confirm(c, self.confirmations, e, subject)
 
     # -- registrations -------------------------------------------------------------------
 
-    def _org_registered(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        c.execute(
-            self.tables.orgs.insert(),
-            dict(
-                **_new_record(e),
-                name=p["name"],
-                type=p["org_type"],
-                identifier=p["identifier"],
-                parent=p["parent"],
-            ),
-        )
-
-    def _session_registered(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        c.execute(
-            self.tables.academic_sessions.insert(),
-            dict(
-                **_new_record(e),
-                title=p["title"],
-                type=p["session_type"],
-                start_date=p["start_date"],
-                end_date=p["end_date"],
-                parent=p["parent"],
-                school_year=p["school_year"],
-            ),
-        )
-
-    def _course_registered(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        c.execute(
-            self.tables.courses.insert(),
-            dict(
-                **_new_record(e),
-                title=p["title"],
-                course_code=p["course_code"],
-                school_year=p["school_year"],
-                org=p["org"],
-                grades=p["grades"],
-                subjects=p["subjects"],
-                subject_codes=p["subject_codes"],
-            ),
-        )
-
     def _class_registered(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        c.execute(
-            self.tables.classes.insert(),
-            dict(
-                **_new_record(e),
-                title=p["title"],
-                class_code=p["class_code"],
-                class_type=p["class_type"],
-                location=p["location"],
-                grades=p["grades"],
-                subjects=p["subjects"],
-                subject_codes=p["subject_codes"],
-                periods=p["periods"],
-                course=p["course"],
-                school=p["school"],
-                terms=p["terms"],
-            ),
-        )
-        self._write_class_terms(c, e.tenant, p["sourced_id"], p["terms"])
+        self._insert_class(c, e)
+        self._write_class_terms(c, e.tenant, e.payload["sourced_id"], e.payload["terms"])
 
     def _user_registered(self, c: Connection, e: EventEnvelope) -> None:
         p = e.payload
         # As the User aggregate does: one role per (role, org), the last one given wins.
         by_key = {(r["role"], r["org"]): _role(r) for r in p["roles"]}
-        c.execute(
-            self.tables.users.insert(),
-            dict(
-                **_new_record(e),
-                enabled_user=p["enabled"],
-                primary_org=p["primary_org"],
-                grades=p["grades"],
-                roles=list(by_key.values()),
-                agents=[],
-                personal=sealed_record(p["personal"]),
-            ),
+        insert_record(
+            c,
+            self.tables.users,
+            e,
+            enabled_user=p["enabled"],
+            primary_org=p["primary_org"],
+            grades=p["grades"],
+            roles=list(by_key.values()),
+            agents=[],
+            personal=sealed_record(p["personal"]),
         )
         for role in by_key.values():
             self._write_user_role(c, e.tenant, p["sourced_id"], role)
 
-    def _enrollment_started(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        c.execute(
-            self.tables.enrollments.insert(),
-            dict(
-                **_new_record(e),
-                user_sourced_id=p["user"],
-                class_sourced_id=p["school_class"],
-                school=p["school"],
-                role=p["role"],
-                primary=p["primary"],
-                begin_date=p["begin_date"],
-                end_date=p["end_date"],
-            ),
-        )
-
     def _demographics_recorded(self, c: Connection, e: EventEnvelope) -> None:
-        c.execute(
-            self.tables.demographics.insert(),
-            dict(**_new_record(e), personal=sealed_record(e.payload["personal"])),
-        )
+        insert_record(c, self.tables.demographics, e, personal=sealed_record(e.payload["personal"]))
 
     # -- changes -------------------------------------------------------------------------
 
-    def _changes(self, table: sa.Table, **columns: str) -> Handler:
-        """A handler copying payload fields into columns: column name → payload field."""
-
-        def handle(c: Connection, e: EventEnvelope) -> None:
-            _update(c, table, e, {column: e.payload[field] for column, field in columns.items()})
-
-        return handle
-
-    def _fixed(self, table: sa.Table, **values: Any) -> Handler:
-        """A handler setting fixed values (status, enabled) whatever the payload."""
-
-        def handle(c: Connection, e: EventEnvelope) -> None:
-            _update(c, table, e, values)
-
-        return handle
-
     def _sealed_changed(self, table: sa.Table) -> Handler:
         def handle(c: Connection, e: EventEnvelope) -> None:
-            _update(c, table, e, {"personal": sealed_record(e.payload["personal"])})
+            update_record(c, table, e, {"personal": sealed_record(e.payload["personal"])})
 
         return handle
 
     def _class_terms_changed(self, c: Connection, e: EventEnvelope) -> None:
         terms = e.payload["terms"]
-        sourced_id = _update(c, self.tables.classes, e, {"terms": terms})
+        sourced_id = update_record(c, self.tables.classes, e, {"terms": terms})
         ct = self.tables.class_terms
         c.execute(ct.delete().where(ct.c.tenant == e.tenant, ct.c.class_sourced_id == sourced_id))
         self._write_class_terms(c, e.tenant, sourced_id, terms)
@@ -517,7 +420,7 @@ class RosterProjection:
                 break
         else:
             roles.append(role)
-        _update(c, self.tables.users, e, {"roles": roles})
+        update_record(c, self.tables.users, e, {"roles": roles})
         self._delete_user_role(c, e.tenant, sourced_id, *key)
         self._write_user_role(c, e.tenant, sourced_id, role)
 
@@ -525,22 +428,24 @@ class RosterProjection:
         key = (e.payload["role"], e.payload["org"])
         sourced_id, roles, _ = self._user(c, e)
         kept = [r for r in roles if (r["role"], r["org"]) != key]
-        _update(c, self.tables.users, e, {"roles": kept})
+        update_record(c, self.tables.users, e, {"roles": kept})
         self._delete_user_role(c, e.tenant, sourced_id, *key)
 
     def _user_guardian_linked(self, c: Connection, e: EventEnvelope) -> None:
         guardian = e.payload["guardian"]
         sourced_id, _, agents = self._user(c, e)
-        _update(c, self.tables.users, e, {"agents": [*agents, guardian]})
+        update_record(c, self.tables.users, e, {"agents": [*agents, guardian]})
         ua = self.tables.user_agents
-        c.execute(ua.insert(), dict(tenant=e.tenant, user_sourced_id=sourced_id, agent=guardian))
+        c.execute(
+            ua.insert(), {"tenant": e.tenant, "user_sourced_id": sourced_id, "agent": guardian}
+        )
 
     def _user_guardian_unlinked(self, c: Connection, e: EventEnvelope) -> None:
         guardian = e.payload["guardian"]
         sourced_id, _, agents = self._user(c, e)
         if guardian in agents:
             agents.remove(guardian)
-        _update(c, self.tables.users, e, {"agents": agents})
+        update_record(c, self.tables.users, e, {"agents": agents})
         ua = self.tables.user_agents
         c.execute(
             ua.delete().where(
@@ -558,7 +463,7 @@ class RosterProjection:
             )
         ).first()
         if row is None:
-            raise _not_projected(u, e)
+            raise record_not_projected(u, e)
         return str(row[0]), list(row[1]), list(row[2])
 
     def _write_class_terms(
@@ -576,15 +481,15 @@ class RosterProjection:
     def _write_user_role(self, c: Connection, tenant: str, user: str, role: dict[str, Any]) -> None:
         c.execute(
             self.tables.user_roles.insert(),
-            dict(
-                tenant=tenant,
-                user_sourced_id=user,
-                role=role["role"],
-                org=role["org"],
-                role_type=role["roleType"],
-                begin_date=_date_or_none(role["beginDate"]),
-                end_date=_date_or_none(role["endDate"]),
-            ),
+            {
+                "tenant": tenant,
+                "user_sourced_id": user,
+                "role": role["role"],
+                "org": role["org"],
+                "role_type": role["roleType"],
+                "begin_date": _date_or_none(role["beginDate"]),
+                "end_date": _date_or_none(role["endDate"]),
+            },
         )
 
     def _delete_user_role(self, c: Connection, tenant: str, user: str, role: str, org: str) -> None:
@@ -597,36 +502,6 @@ class RosterProjection:
                 ur.c.org == org,
             )
         )
-
-
-def _new_record(e: EventEnvelope) -> dict[str, Any]:
-    return {
-        "tenant": e.tenant,
-        "sourced_id": e.payload["sourced_id"],
-        "aggregate_id": str(e.aggregate_id),
-        "status": ACTIVE,
-        "date_last_modified": e.occurred_at,
-    }
-
-
-def _update(c: Connection, table: sa.Table, e: EventEnvelope, values: Mapping[str, Any]) -> str:
-    """Changes the row of the event's aggregate; returns its sourcedId."""
-    row = c.execute(
-        table.update()
-        .where(table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id))
-        .values(date_last_modified=e.occurred_at, **values)
-        .returning(table.c.sourced_id)
-    ).first()
-    if row is None:
-        raise _not_projected(table, e)
-    return str(row[0])
-
-
-def _not_projected(table: sa.Table, e: EventEnvelope) -> RecordNotProjectedError:
-    return RecordNotProjectedError(
-        f"{e.event_type} at position {e.position} changes aggregate {e.aggregate_id}, which "
-        f"has no row in {table.name}: the event that created it is missing or parked"
-    )
 
 
 def _role(avro: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,14 +11,14 @@ store do not carry, so the export can show where each event stands in the log.
 It holds no personal data: only pseudonymous sourcedIds, aggregate ids and positions. It
 still takes part in erasure (projections/erasure.py), confirming each erasure event, so an
 erasure receipt shows that every projection has done its part.
+
+The export's read of it, `aggregates_of`, is in projections/subject_index_queries.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,10 +26,11 @@ from sqlalchemy.engine import Connection
 
 from projections import erasure
 from projections.base import Handler
+from projections.record_tables import SOURCED_ID, event_type
 from streams.codec import EventEnvelope
-from streams.event_types import MAJOR_VERSION, NAMESPACE, catalogue
+from streams.event_types import catalogue
 
-__all__ = ["IndexedAggregate", "SubjectIndexProjection"]
+__all__ = ["SubjectIndexProjection"]
 
 #: The aggregates (by their name in type strings) that concern a subject, and the kind
 #: each is listed under.
@@ -43,35 +44,18 @@ KINDS: Mapping[str, str] = {
     "erasure": "erasure",
 }
 
-
-def _type(family: str, aggregate: str, event: str) -> str:
-    return f"{NAMESPACE}.{family}.{aggregate}.{event}.{MAJOR_VERSION}"
-
-
 #: The events that create an aggregate concerning someone: kind, and the payload fields
 #: naming the subjects (sourcedIds) it concerns.
 SUBJECT_FIELDS: Mapping[str, tuple[str, tuple[str, ...]]] = {
-    _type("roster", "user", "registered"): ("user", ("sourced_id",)),
-    _type("roster", "demographics", "recorded"): ("demographics", ("sourced_id",)),
-    _type("roster", "enrollment", "started"): ("enrollment", ("user",)),
-    _type("assessment", "result", "recorded"): ("result", ("student",)),
-    _type("attainment", "objective_attainment", "assessed"): ("attainment", ("student",)),
+    event_type("roster", "user", "registered"): ("user", ("sourced_id",)),
+    event_type("roster", "demographics", "recorded"): ("demographics", ("sourced_id",)),
+    event_type("roster", "enrollment", "started"): ("enrollment", ("user",)),
+    event_type("assessment", "result", "recorded"): ("result", ("student",)),
+    event_type("attainment", "objective_attainment", "assessed"): ("attainment", ("student",)),
     # A consent concerns the student and whoever granted it (a guardian, or the student).
-    _type("consent", "consent", "granted"): ("consent", ("student", "granted_by")),
-    _type("privacy", "erasure", "personal_data_erased"): ("erasure", ("subject",)),
+    event_type("consent", "consent", "granted"): ("consent", ("student", "granted_by")),
+    event_type("privacy", "erasure", "personal_data_erased"): ("erasure", ("subject",)),
 }
-
-_SOURCED_ID = 128
-
-
-@dataclass(frozen=True)
-class IndexedAggregate:
-    """One aggregate concerning a subject, and the store positions of its events known so far."""
-
-    kind: str
-    aggregate_id: UUID
-    #: aggregate version → store position, for the events this read model has applied.
-    positions: dict[int, int] = field(default_factory=dict)
 
 
 class SubjectIndexProjection:
@@ -87,7 +71,7 @@ class SubjectIndexProjection:
             f"{name}_subjects",
             self.metadata,
             sa.Column("tenant", sa.String(32), primary_key=True),
-            sa.Column("subject", sa.String(_SOURCED_ID), primary_key=True),
+            sa.Column("subject", sa.String(SOURCED_ID), primary_key=True),
             sa.Column("kind", sa.String(16), primary_key=True),
             sa.Column("aggregate_id", sa.String(36), primary_key=True),
         )
@@ -103,47 +87,42 @@ class SubjectIndexProjection:
         # Every event of an aggregate that concerns a subject gets its position recorded;
         # creations are indexed too, and erasure events confirmed.
         self.handlers: Mapping[str, Handler] = {
-            t.type_name: self._applied
-            for t in catalogue()
-            if t.type_name.split(".")[3] in KINDS
+            t.type_name: self._applied for t in catalogue() if t.type_name.split(".")[3] in KINDS
         }
 
     def _applied(self, c: Connection, e: EventEnvelope) -> None:
-        _insert_ignoring_duplicates(c, self.positions, [{
-            "tenant": e.tenant, "aggregate_id": str(e.aggregate_id),
-            "version": e.aggregate_version, "position": e.position,
-        }])
+        _insert_ignoring_duplicates(
+            c,
+            self.positions,
+            [
+                {
+                    "tenant": e.tenant,
+                    "aggregate_id": str(e.aggregate_id),
+                    "version": e.aggregate_version,
+                    "position": e.position,
+                }
+            ],
+        )
         spec = SUBJECT_FIELDS.get(e.event_type)
         if spec is not None:
             kind, fields = spec
             subjects = {str(e.payload[f]) for f in fields if e.payload.get(f)}
-            _insert_ignoring_duplicates(c, self.subjects, [
-                {"tenant": e.tenant, "subject": s, "kind": kind,
-                 "aggregate_id": str(e.aggregate_id)}
-                for s in sorted(subjects)
-            ])
+            _insert_ignoring_duplicates(
+                c,
+                self.subjects,
+                [
+                    {
+                        "tenant": e.tenant,
+                        "subject": s,
+                        "kind": kind,
+                        "aggregate_id": str(e.aggregate_id),
+                    }
+                    for s in sorted(subjects)
+                ],
+            )
         if e.event_type in erasure.SHREDDING_EVENTS:
             # Nothing personal is held here, so there is nothing to blank: only confirm.
             erasure.confirm(c, self.confirmations, e, erasure.subject_of(c, self.confirmations, e))
-
-    def aggregates_of(self, c: Connection, tenant: str, subject: str) -> list[IndexedAggregate]:
-        """The aggregates concerning `subject`, with their events' positions (one SELECT)."""
-        s, p = self.subjects, self.positions
-        rows = c.execute(
-            sa.select(s.c.kind, s.c.aggregate_id, p.c.version, p.c.position)
-            .select_from(s.outerjoin(p, sa.and_(
-                p.c.tenant == s.c.tenant, p.c.aggregate_id == s.c.aggregate_id
-            )))
-            .where(s.c.tenant == tenant, s.c.subject == subject)
-        )
-        found: dict[tuple[str, str], IndexedAggregate] = {}
-        for kind, aggregate_id, version, position in rows:
-            indexed = found.setdefault(
-                (kind, aggregate_id), IndexedAggregate(kind, UUID(aggregate_id))
-            )
-            if version is not None:
-                indexed.positions[int(version)] = int(position)
-        return list(found.values())
 
 
 def _insert_ignoring_duplicates(

@@ -20,10 +20,9 @@ from domain.application import TenantApplication
 from domain.commands import Actor
 from domain.curriculum import UnknownSubjectError
 from projections.catalogue import all_projections
-from projections.class_dashboard import (
+from projections.class_dashboard import ClassDashboardProjection, Distribution
+from projections.class_dashboard_queries import (
     ClassDashboard,
-    ClassDashboardProjection,
-    Distribution,
     UnknownTermError,
     read_class_dashboard,
     teaches,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -17,8 +16,8 @@ from api.problems import ProblemError
 from api.routers.roster import ERRORS, IdempotencyKey
 from domain.application import TenantApplication
 from domain.privacy import Erasure
-from projections import erasure as projection_erasure
 from projections.catalogue import all_projections
+from projections.erasure_queries import erasure_confirmations
 
 router = APIRouter(prefix="/api/v1/erasures", tags=["privacy"])
 
@@ -36,26 +35,21 @@ class ErasureAccepted(BaseModel):
 
 def confirmations(engine: Engine, tenant: str, erasure_id: str) -> dict[str, Any]:
     """When each projection blanked what it derived from the subject (None: not yet)."""
-    projections = [p for p in all_projections() if hasattr(p, "confirmations")]
     with engine.connect() as connection:
-        try:
-            times = projection_erasure.confirmed_at(
-                connection, [p.confirmations for p in projections], tenant, erasure_id
-            )
-        except sa.exc.OperationalError:  # a projection that never ran has no table yet
-            connection.rollback()
-            times = [None] * len(projections)
-        except sa.exc.ProgrammingError:
-            connection.rollback()
-            times = [None] * len(projections)
+        confirmed = erasure_confirmations(
+            connection, all_projections(), tenant=tenant, erasure_id=erasure_id
+        )
     rows = [
-        {"projection": p.name, "confirmedAt": t.isoformat() if t else None}
-        for p, t in zip(projections, times, strict=True)
+        {
+            "projection": c.projection,
+            "confirmedAt": c.confirmed_at.isoformat() if c.confirmed_at else None,
+        }
+        for c in confirmed
     ]
-    done = [t for t in times if t is not None]
+    done = [c.confirmed_at for c in confirmed if c.confirmed_at is not None]
     return {
         "projections": rows,
-        "allProjectionsConfirmedAt": max(done).isoformat() if len(done) == len(times) else None,
+        "allProjectionsConfirmedAt": max(done).isoformat() if len(done) == len(confirmed) else None,
     }
 
 

@@ -32,9 +32,9 @@ from domain.application import TenantApplication
 from domain.commands import Actor
 from domain.consent import AGE_OF_MAJORITY
 from projections.catalogue import all_projections
-from projections.guardian_view import (
+from projections.guardian_view import GuardianViewProjection
+from projections.guardian_view_queries import (
     ChildView,
-    GuardianViewProjection,
     birth_record,
     is_linked,
     linked_children,

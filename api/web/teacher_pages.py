@@ -21,7 +21,7 @@ from api.web.charts import TimeChart, range_bar, time_chart
 from api.web.i18n import Translator
 from api.web.rendering import PageDep, PageRoute, freshness, render
 from api.web.session import SignedIn, SignedInDep
-from projections.class_dashboard import taught_classes
+from projections.class_dashboard_queries import taught_classes
 
 router = APIRouter(prefix="/ui/teacher", route_class=PageRoute)
 
