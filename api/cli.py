@@ -242,7 +242,7 @@ def erase(
     """Erase a data subject's personal data by destroying their keys; print the receipt."""
     import json
 
-    from api.routers.erasures import receipt
+    from projections.reads.erasure_receipt import receipt
     from domain.commands import Actor
 
     container = _container()

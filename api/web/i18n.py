@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from api.reading import LEVEL_TEXTS
+from projections.reads.plain_language import LEVEL_TEXTS
 
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Translator", "level_text"]
 
@@ -18,7 +18,8 @@ DEFAULT_LANGUAGE = "fi"
 #: Each language, named in itself (how a language switch should name it).
 LANGUAGES: Mapping[str, str] = {"fi": "Suomi", "sv": "Svenska", "en": "English"}
 
-#: The attainment levels in Swedish; Finnish and English come from api.reading.LEVEL_TEXTS.
+#: The attainment levels in Swedish; Finnish and English come from
+#: projections.reads.plain_language.LEVEL_TEXTS.
 _LEVEL_TEXTS_SV = {
     1: "ännu inte uppnått",
     2: "delvis uppnått",

@@ -12,13 +12,14 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
-from api.disclosures import (
+from api.problems import problem_of
+from projections.reads.disclosures import (
     STATUTORY_TASK,
     DisclosureLog,
+    DisclosureNotRecordedError,
     UnknownDisclosureCategoryError,
     disclosures_of,
 )
-from api.problems import ProblemError
 from tests.access.conftest import Pupil, export, head
 from tests.conftest import FakeClock
 
@@ -132,15 +133,16 @@ def test_a_disclosure_that_cannot_be_recorded_is_a_503_for_the_reader_and_record
     # A database with no disclosure table: the write fails as an unreachable database would.
     broken = DisclosureLog(sa.create_engine(f"sqlite:///{tmp_path / 'no-table.sqlite'}"))
     try:
-        with pytest.raises(ProblemError) as refused:
+        with pytest.raises(DisclosureNotRecordedError) as refused:
             broken.record(tenant=tenant, subjects=["stu-1"], recipient="tch-1",
                           recipient_role="teacher", categories=["assessment"],
                           basis=STATUTORY_TASK)
     finally:
         broken.close()
 
-    assert refused.value.status == 503
-    assert "not sent" in refused.value.detail
+    answer = problem_of(refused.value)
+    assert answer is not None and answer.status == 503
+    assert "not sent" in answer.detail
     assert disclosures_of(container.engine, tenant, "stu-1") == []
 
 
@@ -150,9 +152,10 @@ def test_a_closed_disclosure_log_refuses_to_record_instead_of_losing_the_disclos
     log = DisclosureLog(container.engine)
     log.close()
 
-    with pytest.raises(ProblemError) as refused:
+    with pytest.raises(DisclosureNotRecordedError) as refused:
         log.record(tenant=tenant, subjects=["stu-1"], recipient="tch-1",
                    recipient_role="teacher", categories=["assessment"], basis=STATUTORY_TASK)
 
-    assert refused.value.status == 503
+    answer = problem_of(refused.value)
+    assert answer is not None and answer.status == 503
     assert disclosures_of(container.engine, tenant, "stu-1") == []

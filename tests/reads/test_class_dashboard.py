@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
-from api.disclosures import STATUTORY_TASK, disclosures_of
+from projections.reads.disclosures import STATUTORY_TASK, disclosures_of
 from domain.commands import Actor
 from tests.builders import School, a_school, put
 from tests.reads.school import (

@@ -1,0 +1,7 @@
+"""Read services: what the routers, the web pages, the CLI and the OneRoster provider call.
+
+Each read authorises the caller, reads through its projection's query functions, opens the
+sealed personal data with the tenant's sealer, records the disclosure and returns the
+answer's shape (plain JSON values). None of it knows HTTP: refusals and unavailability are
+named errors (projections/reads/errors.py) that the API maps to problems in one table.
+"""
