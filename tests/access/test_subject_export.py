@@ -3,6 +3,7 @@ person (from 15), their guardian (under 18) and admins, and nobody else."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -219,3 +220,20 @@ def test_a_refusal_reads_the_same_whether_or_not_the_person_exists(
 
     assert existing.status_code == missing.status_code == 403
     assert existing.json() == missing.json()
+
+
+def test_a_caller_without_a_right_of_access_is_refused_at_once_whatever_min_position(
+    running: TestClient, container: Container, tenant: str, pupil: Pupil
+) -> None:
+    beyond = head(container, tenant) + 1000
+    stranger = bearer(container, tenant, "guardian", "grd-9")
+
+    started = time.monotonic()
+    refused = running.get(f"/api/v1/subjects/stu-1/export?min_position={beyond}",
+                          headers=stranger)
+    nobody = running.get(f"/api/v1/subjects/stu-404/export?min_position={beyond}",
+                         headers=pupil.school.admin)
+    answered_in = time.monotonic() - started
+
+    assert (refused.status_code, nobody.status_code) == (403, 404)
+    assert answered_in < 4  # waiting for the index would take 5 s each, and end in 504s
