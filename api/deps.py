@@ -132,7 +132,9 @@ class Fresh:
         """Waits for `actor`'s read model when their role is one of `roles`."""
         if actor.role in self.roles:
             await wait_until_fresh(
-                container, tenant=actor.tenant, projection=self.projection,
+                container,
+                tenant=actor.tenant,
+                projection=self.projection,
                 min_position=min_position,
             )
 
@@ -150,7 +152,9 @@ def build_read_service(
 ) -> ReadServiceT:
     """A read service of `projection` over the container's database, disclosure log, clock."""
     return service(
-        engine=container.engine, projection=projection, disclosures=container.disclosures,
+        engine=container.engine,
+        projection=projection,
+        disclosures=container.disclosures,
         clock=container.clock,
     )
 

@@ -144,9 +144,20 @@ class UserIn(Record):
 
 #: Fields of a user that are personal data, sealed on write.
 USER_PERSONAL_FIELDS = (
-    "givenName", "familyName", "middleName", "preferredFirstName", "preferredMiddleName",
-    "preferredLastName", "pronouns", "username", "userMasterIdentifier", "identifier",
-    "email", "sms", "phone", "userIds",
+    "givenName",
+    "familyName",
+    "middleName",
+    "preferredFirstName",
+    "preferredMiddleName",
+    "preferredLastName",
+    "pronouns",
+    "username",
+    "userMasterIdentifier",
+    "identifier",
+    "email",
+    "sms",
+    "phone",
+    "userIds",
 )
 
 

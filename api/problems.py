@@ -63,15 +63,17 @@ _ERRORS: tuple[_Mapping, ...] = (
     _Mapping(UnknownSubjectError, 422, "Unknown subject", "unknown-subject", field="subject"),
     _Mapping(UnknownTermError, 422, "Unknown term", "unknown-term", field="term"),
     _Mapping(ReadModelUnavailableError, 503, "Read model unavailable", "read-model-unavailable"),
+    _Mapping(DisclosureNotRecordedError, 503, "Disclosure not recorded", "disclosure-not-recorded"),
     _Mapping(
-        DisclosureNotRecordedError, 503, "Disclosure not recorded", "disclosure-not-recorded"
-    ),
-    _Mapping(
-        ReadModelNotFreshError, 504, "Read model not fresh yet", "read-model-not-fresh",
+        ReadModelNotFreshError,
+        504,
+        "Read model not fresh yet",
+        "read-model-not-fresh",
         field="min_position",
     ),
     _Mapping(SealingError, 409, "Sealed data unavailable", "sealing"),
 )
+
 
 class ProblemError(Exception):
     """Raised by the API layer itself (not the domain, not a read) to answer with a problem."""
@@ -81,7 +83,11 @@ class ProblemError(Exception):
     ) -> None:
         super().__init__(detail)
         self.status, self.code, self.title, self.detail, self.field = (
-            status, code, title, detail, field
+            status,
+            code,
+            title,
+            detail,
+            field,
         )
 
 
@@ -159,7 +165,9 @@ class RefuseNulCharacters:
             await self.app(scope, receive, send)
             return
         response = problem(
-            422, "invalid-character", "Invalid character",
+            422,
+            "invalid-character",
+            "Invalid character",
             f"{where} holds a NUL character (U+0000), which no value may contain",
             field=where,
         )
@@ -183,7 +191,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TokenError)
     async def _token(_: Request, error: TokenError) -> JSONResponse:
         return problem(
-            401, "unauthenticated", "Unauthenticated", str(error),
+            401,
+            "unauthenticated",
+            "Unauthenticated",
+            str(error),
             headers={"WWW-Authenticate": 'Bearer realm="digione"'},
         )
 
@@ -191,14 +202,21 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         # Never echo the input back: it may hold personal data.
         errors = [
-            {"field": _location(tuple(e.get("loc", ()))), "rule": e.get("type", "invalid"),
-             "message": e.get("msg", "")}
+            {
+                "field": _location(tuple(e.get("loc", ()))),
+                "rule": e.get("type", "invalid"),
+                "message": e.get("msg", ""),
+            }
             for e in error.errors()
         ]
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
         return problem(
-            422, "invalid-request", "Invalid request",
-            f"{first['field']}: {first['message']}", field=first["field"], errors=errors,
+            422,
+            "invalid-request",
+            "Invalid request",
+            f"{first['field']}: {first['message']}",
+            field=first["field"],
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)

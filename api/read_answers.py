@@ -326,8 +326,10 @@ class ExportedEvent(Answer):
     type: str = Field(description="The event type, e.g. fi.digione.roster.user.registered.v1")
     occurredAt: IsoDateTime
     position: int | None = Field(description="Its store position, once the index applied it.")
-    fields: dict[str, Any] = Field(description='Named as in its Avro schema; sealed ones opened '
-                                   '("erased" where erasure destroyed the key).')
+    fields: dict[str, Any] = Field(
+        description="Named as in its Avro schema; sealed ones opened "
+        '("erased" where erasure destroyed the key).'
+    )
 
 
 class ExportedAggregate(Answer):

@@ -247,8 +247,9 @@ class ProjectionStatus:
             except Exception:  # the database is away: waiters time out, the watcher goes on
                 logger.warning("could not read projection positions", exc_info=True)
             with self._watch:
-                self._seen.update((key, value) for key, value in seen.items()
-                                  if key in self._waiting)
+                self._seen.update(
+                    (key, value) for key, value in seen.items() if key in self._waiting
+                )
                 self._wake_async_waiters(seen)
                 self._watch.notify_all()
             time.sleep(POLL_SECONDS)

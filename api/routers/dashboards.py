@@ -59,8 +59,7 @@ def class_dashboard(
         str | None,
         Query(
             max_length=16,
-            description="A subject code, e.g. MA: only its objectives and what is linked "
-            "to them.",
+            description="A subject code, e.g. MA: only its objectives and what is linked to them.",
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Students per page.")] = 50,

@@ -46,7 +46,9 @@ def put_line_item(
     item = body.lineItem
     if item.sourcedId is not None and item.sourcedId != sourcedId:
         raise ProblemError(
-            422, "sourced-id-mismatch", "sourcedId mismatch",
+            422,
+            "sourced-id-mismatch",
+            "sourcedId mismatch",
             f"the body's sourcedId {item.sourcedId!r} differs from the path's {sourcedId!r}",
             field="lineItem.sourcedId",
         )
@@ -65,7 +67,9 @@ def put_line_item(
         result_max=item.resultValueMax,
     )
     return run_idempotently(
-        app=app, actor=actor, key=idempotency_key,
+        app=app,
+        actor=actor,
+        key=idempotency_key,
         request_fingerprint=f"PUT {request.url.path} {item.model_dump_json()}",
         command=lambda _seed: record_written(app.put_line_item(actor, command)),
     )
@@ -108,8 +112,11 @@ def record_assessment(
         return 201, RecordWritten(sourcedId=outcome.id, position=outcome.position).model_dump()
 
     return run_idempotently(
-        app=app, actor=actor, key=idempotency_key,
-        request_fingerprint=f"POST assessments {body.model_dump_json()}", command=run,
+        app=app,
+        actor=actor,
+        key=idempotency_key,
+        request_fingerprint=f"POST assessments {body.model_dump_json()}",
+        command=run,
     )
 
 
@@ -140,6 +147,9 @@ def record_attainment(
         return 201, AttainmentWritten(id=outcome.id, position=outcome.position).model_dump()
 
     return run_idempotently(
-        app=app, actor=actor, key=idempotency_key,
-        request_fingerprint=f"POST attainments {body.model_dump_json()}", command=run,
+        app=app,
+        actor=actor,
+        key=idempotency_key,
+        request_fingerprint=f"POST attainments {body.model_dump_json()}",
+        command=run,
     )

@@ -44,6 +44,7 @@ from domain.roster import ClassDetails, Role
 
 router = APIRouter(prefix="/api/v1/roster", tags=["roster commands"])
 
+
 def _ref(ref: Ref | None) -> str | None:
     return None if ref is None else ref.sourcedId
 
@@ -60,37 +61,67 @@ def _session(sid: str, s: AcademicSessionIn) -> PutAcademicSession:
 
 def _course(sid: str, c: CourseIn) -> PutCourse:
     return PutCourse(
-        sid, c.status, c.title, c.courseCode, _ref(c.schoolYear), _ref(c.org),
-        c.grades, c.subjects, c.subjectCodes,
+        sid,
+        c.status,
+        c.title,
+        c.courseCode,
+        _ref(c.schoolYear),
+        _ref(c.org),
+        c.grades,
+        c.subjects,
+        c.subjectCodes,
     )
 
 
 def _class(sid: str, c: ClassIn) -> PutClass:
     details = ClassDetails(
-        c.title, c.classCode, c.classType, c.location, c.grades, c.subjects, c.subjectCodes,
+        c.title,
+        c.classCode,
+        c.classType,
+        c.location,
+        c.grades,
+        c.subjects,
+        c.subjectCodes,
         c.periods,
     )
-    return PutClass(sid, c.status, details, c.course.sourcedId, c.school.sourcedId,
-                    [t.sourcedId for t in c.terms])
+    return PutClass(
+        sid,
+        c.status,
+        details,
+        c.course.sourcedId,
+        c.school.sourcedId,
+        [t.sourcedId for t in c.terms],
+    )
 
 
 def _user(sid: str, u: UserIn) -> PutUser:
     dumped = u.model_dump(mode="json", include=set(USER_PERSONAL_FIELDS), exclude_none=True)
     if not dumped.get("userIds"):
         dumped.pop("userIds", None)
-    roles = [
-        Role(r.roleType, r.role, r.org.sourcedId, r.beginDate, r.endDate) for r in u.roles
-    ]
+    roles = [Role(r.roleType, r.role, r.org.sourcedId, r.beginDate, r.endDate) for r in u.roles]
     return PutUser(
-        sid, u.status, u.enabledUser, roles, _ref(u.primaryOrg), u.grades,
-        [a.sourcedId for a in u.agents], dumped,
+        sid,
+        u.status,
+        u.enabledUser,
+        roles,
+        _ref(u.primaryOrg),
+        u.grades,
+        [a.sourcedId for a in u.agents],
+        dumped,
     )
 
 
 def _enrollment(sid: str, e: EnrollmentIn) -> PutEnrollment:
     return PutEnrollment(
-        sid, e.status, e.user.sourcedId, e.class_.sourcedId, e.school.sourcedId, e.role,
-        e.primary, e.beginDate, e.endDate,
+        sid,
+        e.status,
+        e.user.sourcedId,
+        e.class_.sourcedId,
+        e.school.sourcedId,
+        e.role,
+        e.primary,
+        e.beginDate,
+        e.endDate,
     )
 
 
@@ -105,16 +136,23 @@ def _demographics(sid: str, d: DemographicsIn) -> PutDemographics:
 _COLLECTIONS: dict[str, tuple[str, type[Record], Callable[..., Any], Callable[..., Outcome]]] = {
     "orgs": ("org", OrgIn, _org, TenantApplication.put_org),
     "academicSessions": (
-        "academicSession", AcademicSessionIn, _session, TenantApplication.put_academic_session
+        "academicSession",
+        AcademicSessionIn,
+        _session,
+        TenantApplication.put_academic_session,
     ),
     "courses": ("course", CourseIn, _course, TenantApplication.put_course),
     "classes": ("class", ClassIn, _class, TenantApplication.put_class),
     "users": ("user", UserIn, _user, TenantApplication.put_user),
     "enrollments": ("enrollment", EnrollmentIn, _enrollment, TenantApplication.put_enrollment),
     "demographics": (
-        "demographics", DemographicsIn, _demographics, TenantApplication.put_demographics
+        "demographics",
+        DemographicsIn,
+        _demographics,
+        TenantApplication.put_demographics,
     ),
 }
+
 
 def _add_put_route(collection: str) -> None:
     envelope, model, convert, method = _COLLECTIONS[collection]
@@ -135,13 +173,17 @@ def _add_put_route(collection: str) -> None:
         record = getattr(body, envelope)
         if record.sourcedId is not None and record.sourcedId != sourcedId:
             raise ProblemError(
-                422, "sourced-id-mismatch", "sourcedId mismatch",
-                f"the body's sourcedId {record.sourcedId!r} differs from the path's "
-                f"{sourcedId!r}", field=f"{envelope}.sourcedId",
+                422,
+                "sourced-id-mismatch",
+                "sourcedId mismatch",
+                f"the body's sourcedId {record.sourcedId!r} differs from the path's {sourcedId!r}",
+                field=f"{envelope}.sourcedId",
             )
         command = convert(sourcedId, record)
         return run_idempotently(
-            app=app, actor=actor, key=idempotency_key,
+            app=app,
+            actor=actor,
+            key=idempotency_key,
             request_fingerprint=f"PUT {request.url.path} {record.model_dump_json()}",
             command=lambda _seed: record_written(method(app, actor, command)),
         )
@@ -156,9 +198,7 @@ def _add_put_route(collection: str) -> None:
         name=f"put_{collection}",
     )
 
-    def delete_record(
-        sourcedId: SourcedIdPath, actor: ActorDep, app: TenantAppDep
-    ) -> JSONResponse:
+    def delete_record(sourcedId: SourcedIdPath, actor: ActorDep, app: TenantAppDep) -> JSONResponse:
         _created, body = record_written(app.mark_for_deletion(actor, collection, sourcedId))
         # Marking for deletion changes a record that exists: always 200.
         return JSONResponse(body, status_code=200)

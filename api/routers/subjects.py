@@ -35,7 +35,7 @@ def basis_of_access(sourcedId: SourcedIdPath, actor: ActorDep, app: TenantAppDep
     summary="Everything held about a person, opened (student 15+, guardian, admin)",
     description="The user record, demographics, enrollments, results with verbal "
     "assessments, attainments, consents and erasures, each with its events in order and "
-    "sealed fields opened (\"erased\" where erasure destroyed the key), and the record of "
+    'sealed fields opened ("erased" where erasure destroyed the key), and the record of '
     "who received which of the person's data, when and on what basis.",
 )
 def export_subject(

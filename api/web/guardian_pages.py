@@ -40,8 +40,18 @@ router = APIRouter(prefix="/ui/guardian", route_class=PageRoute)
 
 StudentId = Annotated[str, Path(max_length=128)]
 #: The order categories are offered in on the form.
-CATEGORIES = sorted(DATA_CATEGORIES, key=["roster", "assessment", "attainment", "identity",
-                                          "contact", "demographics", "photos"].index)
+CATEGORIES = sorted(
+    DATA_CATEGORIES,
+    key=[
+        "roster",
+        "assessment",
+        "attainment",
+        "identity",
+        "contact",
+        "demographics",
+        "photos",
+    ].index,
+)
 NOTICES = {"granted": "notice_granted", "withdrawn": "notice_withdrawn"}
 
 
@@ -66,8 +76,13 @@ def my_children(
     if who.actor.role == "student":
         return RedirectResponse(f"/ui/guardian/children/{who.actor.subject}", status_code=303)
     listing = reads.children(who.app, who.actor)
-    return render(page, "guardian_children.html", who=who.actor, children=listing["children"],
-                  freshness=freshness(page.container, who.actor, _views))
+    return render(
+        page,
+        "guardian_children.html",
+        who=who.actor,
+        children=listing["children"],
+        freshness=freshness(page.container, who.actor, _views),
+    )
 
 
 @router.get("/children/{student_id}")
@@ -95,7 +110,8 @@ def grant_consent(
     if not entered.errors:
         try:
             answer = consent_commands.grant_consent(
-                who.app, who.actor,
+                who.app,
+                who.actor,
                 entered.body(student=student_id, granted_by=who.actor.subject),
                 idempotency_key=entered.form_key,
             )
@@ -130,12 +146,27 @@ def _after_command(student_id: str, body: bytes | memoryview, notice: str) -> Re
     )
 
 
-def _child(page: Page, who: SignedIn, reads: GuardianViewReads, student_id: str,
-           form: ConsentForm, *, notice: str | None = None, status: int = 200) -> Response:
+def _child(
+    page: Page,
+    who: SignedIn,
+    reads: GuardianViewReads,
+    student_id: str,
+    form: ConsentForm,
+    *,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
     view = reads.child_view(who.app, who.actor, student_id)
     return render(
-        page, "child.html", status=status, who=who.actor, v=view, form=form, notice=notice,
-        categories=CATEGORIES, freshness=freshness(page.container, who.actor, _views),
+        page,
+        "child.html",
+        status=status,
+        who=who.actor,
+        v=view,
+        form=form,
+        notice=notice,
+        categories=CATEGORIES,
+        freshness=freshness(page.container, who.actor, _views),
         form_key=uuid.uuid4().hex,
     )
 
@@ -143,8 +174,13 @@ def _child(page: Page, who: SignedIn, reads: GuardianViewReads, student_id: str,
 # -- the consent form ----------------------------------------------------------------------
 
 #: Command fields (as domain errors name them) → the form field to show the error at.
-_FIELDS = {"recipient": "recipient", "purposes": "purposes", "categories": "categories",
-           "validUntil": "valid_until", "valid_until": "valid_until"}
+_FIELDS = {
+    "recipient": "recipient",
+    "purposes": "purposes",
+    "categories": "categories",
+    "validUntil": "valid_until",
+    "valid_until": "valid_until",
+}
 
 
 @dataclass
@@ -188,8 +224,11 @@ class ConsentForm:
     def body(self, *, student: str, granted_by: str) -> ConsentIn:
         """The command body, as POST /api/v1/consents takes it."""
         fields: dict[str, Any] = {
-            "student": student, "grantedBy": granted_by, "recipient": self.recipient,
-            "purposes": self.purpose_list(), "categories": self.categories,
+            "student": student,
+            "grantedBy": granted_by,
+            "recipient": self.recipient,
+            "purposes": self.purpose_list(),
+            "categories": self.categories,
             "validUntil": date.fromisoformat(self.valid_until) if self.valid_until else None,
         }
         return ConsentIn(**fields)

@@ -1,4 +1,8 @@
-"""The pages' languages: Finnish (the default), Swedish and English; texts, dates, numbers."""
+"""The pages' languages: Finnish (the default), Swedish and English; texts, dates, numbers.
+
+Over 500 lines because it holds every text of every page in the three languages, side by
+side, so a text missing in one language shows in review.
+"""
 
 from __future__ import annotations
 
@@ -264,8 +268,7 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "missing_title": ("Puuttuvat työt", "Saknade uppgifter", "Missing work"),
     "missing_none": ("Ei puuttuvia töitä.", "Inga saknade uppgifter.", "No missing work."),
     "late_title": ("Myöhässä palautetut työt", "Försenade uppgifter", "Late work"),
-    "late_none": ("Ei myöhässä palautettuja töitä.", "Inga försenade uppgifter.",
-                  "No late work."),
+    "late_none": ("Ei myöhässä palautettuja töitä.", "Inga försenade uppgifter.", "No late work."),
     "late_mark": ("palautettu myöhässä", "inlämnad för sent", "handed in late"),
     "reason_no result": ("ei tulosta", "inget resultat", "no result"),
     "reason_not submitted": ("ei palautettu", "inte inlämnad", "not submitted"),

@@ -139,8 +139,9 @@ class Page:
 
 def page_of(request: Request, container: Container) -> Page:
     lang, chosen = language_of(request)
-    return Page(request=request, container=container, lang=lang, language_chosen=chosen,
-                t=Translator(lang))
+    return Page(
+        request=request, container=container, lang=lang, language_chosen=chosen, t=Translator(lang)
+    )
 
 
 def page_context(request: Request, container: ContainerDep) -> Page:
@@ -151,8 +152,10 @@ PageDep = Annotated[Page, Depends(page_context)]
 
 
 def render(page: Page, template: str, *, status: int = 200, **context: Any) -> Response:
-    html = environment().get_template(template).render(
-        page=page, t=page.t, lang=page.lang, languages=LANGUAGES, **context
+    html = (
+        environment()
+        .get_template(template)
+        .render(page=page, t=page.t, lang=page.lang, languages=LANGUAGES, **context)
     )
     return page.finish(HTMLResponse(html, status_code=status))
 
@@ -168,7 +171,9 @@ def error_page(request: Request, status: int, *, kind: str | None = None) -> Res
     title_key = f"error_title_{kind}"
     text_key = f"error_text_{kind}"
     return render(
-        page, "error.html", status=status,
+        page,
+        "error.html",
+        status=status,
         title=t(title_key) if t.has(title_key) else t("error_title_other"),
         text=t(text_key) if t.has(text_key) else "",
         reload=status in (503, 504),

@@ -52,9 +52,13 @@ def my_classes(
     page: PageDep, who: SignedInDep, reads: ClassDashboardReadsDep, _fresh: FreshDashboard
 ) -> Response:
     _require_teacher(who)
-    return render(page, "teacher_classes.html", who=who.actor,
-                  classes=reads.taught_classes(who.actor),
-                  freshness=freshness(page.container, who.actor, _dashboards))
+    return render(
+        page,
+        "teacher_classes.html",
+        who=who.actor,
+        classes=reads.taught_classes(who.actor),
+        freshness=freshness(page.container, who.actor, _dashboards),
+    )
 
 
 @router.get("/classes/{class_id}")
@@ -73,13 +77,17 @@ def class_page(
     )
     total = dashboard["page"]["total"]
     return render(
-        page, "class_dashboard.html", who=who.actor, d=dashboard,
+        page,
+        "class_dashboard.html",
+        who=who.actor,
+        d=dashboard,
         freshness=freshness(page.container, who.actor, _dashboards),
         term=term or "",
         line_items=[_line_item_view(item) for item in dashboard["lineItems"]],
         previous_offset=max(offset - PAGE_SIZE, 0) if offset > 0 else None,
         next_offset=offset + PAGE_SIZE if offset + PAGE_SIZE < total else None,
-        first=min(offset + 1, total), last=min(offset + PAGE_SIZE, total),
+        first=min(offset + 1, total),
+        last=min(offset + PAGE_SIZE, total),
     )
 
 
@@ -96,8 +104,14 @@ def student_page(
     dashboard = reads.dashboard(who.app, who.actor, class_id, limit=_WHOLE_CLASS)
     student = next((s for s in dashboard["students"] if s["sourcedId"] == student_id), None)
     if student is None:
-        return render(page, "message.html", status=404, who=who.actor,
-                      title=page.t("error_title_404"), text=page.t("student_not_in_class"))
+        return render(
+            page,
+            "message.html",
+            status=404,
+            who=who.actor,
+            title=page.t("error_title_404"),
+            text=page.t("student_not_in_class"),
+        )
     missing: list[dict[str, Any]] = next(
         (m["lineItems"] for m in dashboard["missingWork"] if m["student"] == student_id), []
     )
@@ -105,7 +119,12 @@ def student_page(
         (m["lineItems"] for m in dashboard["lateWork"] if m["student"] == student_id), []
     )
     return render(
-        page, "student_progress.html", who=who.actor, d=dashboard, s=student, missing=missing,
+        page,
+        "student_progress.html",
+        who=who.actor,
+        d=dashboard,
+        s=student,
+        missing=missing,
         late=late,
         progress=progress_charts(student, dashboard["objectives"], page.t),
         item_titles={i["sourcedId"]: i["title"] for i in dashboard["lineItems"]},
@@ -169,31 +188,50 @@ def progress_charts(
     for code in sorted(by_objective, key=_objective_order):
         points = by_objective[code]
         chart = time_chart(
-            points, start=start, end=end, y_min=0.6, y_max=4.4, y_labels=level_labels,
+            points,
+            start=start,
+            end=end,
+            y_min=0.6,
+            y_max=4.4,
+            y_labels=level_labels,
             point_label=lambda day, value: f"{t.date(day)}: {t('level_n', level=int(value))}",
-            month_label=t.month, width=260, height=130, max_x_ticks=3,
+            month_label=t.month,
+            width=260,
+            height=130,
+            max_x_ticks=3,
         )
-        charts.append(ObjectiveProgress(
-            code=code,
-            title=t.title(titles.get(code, {}), code),
-            title_lang=t.title_lang(titles.get(code, {})),
-            chart=chart,
-            points=[(t.date(day), int(level)) for day, level in sorted(points)],
-        ))
+        charts.append(
+            ObjectiveProgress(
+                code=code,
+                title=t.title(titles.get(code, {}), code),
+                title_lang=t.title_lang(titles.get(code, {})),
+                chart=chart,
+                points=[(t.date(day), int(level)) for day, level in sorted(points)],
+            )
+        )
     grade_points = [(date.fromisoformat(p["date"]), float(p["grade"])) for p in trend["grades"]]
     grades = None
     if grade_points:
         grades = time_chart(
-            grade_points, start=start, end=end, y_min=3.6, y_max=10.4,
+            grade_points,
+            start=start,
+            end=end,
+            y_min=3.6,
+            y_max=10.4,
             y_labels={float(g): str(g) for g in range(4, 11)},
             point_label=lambda day, value: f"{t.date(day)}: {int(value)}",
-            month_label=t.month, width=360, height=200, max_x_ticks=4,
+            month_label=t.month,
+            width=360,
+            height=200,
+            max_x_ticks=4,
         )
     return Progress(
         objectives=charts,
         grades=grades,
-        grade_points=[(t.date(date.fromisoformat(p["date"])), int(p["grade"]), p["lineItem"])
-                      for p in trend["grades"]],
+        grade_points=[
+            (t.date(date.fromisoformat(p["date"])), int(p["grade"]), p["lineItem"])
+            for p in trend["grades"]
+        ],
     )
 
 

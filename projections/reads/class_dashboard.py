@@ -56,13 +56,24 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
             app.curriculum.subject(subject)
         with read_connection(self.engine) as connection:
             if not teaches(
-                connection, self.projection, tenant=actor.tenant, teacher=actor.subject,
-                class_id=class_id, today=now.date(),
+                connection,
+                self.projection,
+                tenant=actor.tenant,
+                teacher=actor.subject,
+                class_id=class_id,
+                today=now.date(),
             ):
                 raise ReadNotPermittedError(NOT_YOUR_CLASS)
             dashboard = read_class_dashboard(
-                connection, self.projection, tenant=actor.tenant, class_id=class_id, now=now,
-                curriculum=app.curriculum, term=term, subject=subject, limit=limit,
+                connection,
+                self.projection,
+                tenant=actor.tenant,
+                class_id=class_id,
+                now=now,
+                curriculum=app.curriculum,
+                term=term,
+                subject=subject,
+                limit=limit,
                 offset=offset,
             )
         if dashboard is None:
@@ -70,8 +81,12 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
         answer = dashboard_json(dashboard, Unsealer(app.sealer))
         self.disclosures.record(
             tenant=actor.tenant,
-            subjects=[s.sourced_id for s in dashboard.students], recipient=actor.subject,
-            recipient_role=actor.role, categories=DISCLOSED, basis=STATUTORY_TASK, at=now,
+            subjects=[s.sourced_id for s in dashboard.students],
+            recipient=actor.subject,
+            recipient_role=actor.role,
+            categories=DISCLOSED,
+            basis=STATUTORY_TASK,
+            at=now,
         )
         return answer
 
@@ -80,7 +95,10 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
         require_role(actor, ("teacher",), "only a teacher has classes to list")
         with read_connection(self.engine) as connection:
             return taught_classes(
-                connection, self.projection, tenant=actor.tenant, teacher=actor.subject,
+                connection,
+                self.projection,
+                tenant=actor.tenant,
+                teacher=actor.subject,
                 today=self.clock().date(),
             )
 
@@ -101,7 +119,9 @@ def dashboard_json(dashboard: ClassDashboard, unsealer: Unsealer) -> dict[str, A
             "terms": d.terms,
         },
         "filters": {
-            "term": None if d.term is None else {
+            "term": None
+            if d.term is None
+            else {
                 "sourcedId": d.term.sourced_id,
                 "title": d.term.title,
                 "startDate": d.term.start_date.isoformat(),
@@ -111,8 +131,12 @@ def dashboard_json(dashboard: ClassDashboard, unsealer: Unsealer) -> dict[str, A
         },
         "page": {"limit": d.limit, "offset": d.offset, "total": d.total_students},
         "objectives": [
-            {"code": o.code, "subject": o.subject, "titles": {"fi": o.title_fi, "en": o.title_en},
-             "assessed": o.assessed}
+            {
+                "code": o.code,
+                "subject": o.subject,
+                "titles": {"fi": o.title_fi, "en": o.title_en},
+                "assessed": o.assessed,
+            }
             for o in d.objectives
         ],
         "unassessedObjectives": [o.code for o in d.unassessed_objectives],
@@ -149,9 +173,12 @@ def dashboard_json(dashboard: ClassDashboard, unsealer: Unsealer) -> dict[str, A
                 "student": s.sourced_id,
                 "name": names[s.sourced_id],
                 "lineItems": [
-                    {"sourcedId": item.sourced_id, "title": item.title,
-                     "dueDate": item.due_date.isoformat(),
-                     "assessedAt": s.results[item.sourced_id]["assessedAt"]}
+                    {
+                        "sourcedId": item.sourced_id,
+                        "title": item.title,
+                        "dueDate": item.due_date.isoformat(),
+                        "assessedAt": s.results[item.sourced_id]["assessedAt"],
+                    }
                     for item in s.late
                 ],
             }
@@ -163,8 +190,12 @@ def dashboard_json(dashboard: ClassDashboard, unsealer: Unsealer) -> dict[str, A
                 "student": s.sourced_id,
                 "name": names[s.sourced_id],
                 "lineItems": [
-                    {"sourcedId": m.line_item, "title": m.title,
-                     "dueDate": m.due_date.isoformat(), "reason": m.reason}
+                    {
+                        "sourcedId": m.line_item,
+                        "title": m.title,
+                        "dueDate": m.due_date.isoformat(),
+                        "reason": m.reason,
+                    }
                     for m in s.missing
                 ],
             }

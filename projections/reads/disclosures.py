@@ -184,8 +184,13 @@ def _write(engine: Engine, rows: Mapping[_Key, _Row]) -> None:
         return
     names = ("tenant", "subject", "recipient", "category", "basis", "day")
     values = [
-        {**dict(zip(names, key, strict=True)), "recipient_role": row.recipient_role,
-         "first_at": row.first_at, "last_at": row.last_at, "count": row.count}
+        {
+            **dict(zip(names, key, strict=True)),
+            "recipient_role": row.recipient_role,
+            "first_at": row.first_at,
+            "last_at": row.last_at,
+            "count": row.count,
+        }
         # Sorted, so concurrent writers (other processes) lock shared rows in one order.
         for key, row in sorted(rows.items(), key=lambda item: item[0])
     ]
@@ -281,8 +286,13 @@ class DisclosureLog:
         consent id; `at` defaults to now. Returns the number of rows recorded.
         """
         rows = disclosure_rows(
-            tenant=tenant, subjects=subjects, recipient=recipient,
-            recipient_role=recipient_role, categories=categories, basis=basis, at=at,
+            tenant=tenant,
+            subjects=subjects,
+            recipient=recipient,
+            recipient_role=recipient_role,
+            categories=categories,
+            basis=basis,
+            at=at,
         )
         if not rows:
             return 0

@@ -65,9 +65,13 @@ class GuardianViewReads(ReadService[GuardianViewProjection]):
             )
         minors = [child for child, born in children if _minor(unsealer, born, now.date())]
         self.disclosures.record(
-            tenant=actor.tenant, subjects=[c.sourced_id for c in minors],
-            recipient=actor.subject, recipient_role=actor.role, categories=["identity"],
-            basis=STATUTORY_TASK, at=now,
+            tenant=actor.tenant,
+            subjects=[c.sourced_id for c in minors],
+            recipient=actor.subject,
+            recipient_role=actor.role,
+            categories=["identity"],
+            basis=STATUTORY_TASK,
+            at=now,
         )
         return {
             "children": [
@@ -92,7 +96,10 @@ class GuardianViewReads(ReadService[GuardianViewProjection]):
             if not self._may_see(connection, unsealer, actor, student, now.date()):
                 raise ReadNotPermittedError(NOT_YOUR_CHILD)
             view = read_child_view(
-                connection, self.projection, tenant=actor.tenant, student=student,
+                connection,
+                self.projection,
+                tenant=actor.tenant,
+                student=student,
                 today=now.date(),
             )
         if view is None:
@@ -106,8 +113,13 @@ class GuardianViewReads(ReadService[GuardianViewProjection]):
             (sorted(teachers), ("identity",), STATUTORY_TASK),
         ):
             self.disclosures.record(
-                tenant=actor.tenant, subjects=subjects, recipient=actor.subject,
-                recipient_role=actor.role, categories=categories, basis=basis, at=now,
+                tenant=actor.tenant,
+                subjects=subjects,
+                recipient=actor.subject,
+                recipient_role=actor.role,
+                categories=categories,
+                basis=basis,
+                at=now,
             )
         return answer
 
@@ -116,8 +128,13 @@ class GuardianViewReads(ReadService[GuardianViewProjection]):
     ) -> bool:
         if actor.role == "student":
             return actor.subject == student
-        if not is_linked(connection, self.projection, tenant=actor.tenant,
-                         guardian=actor.subject, student=student):
+        if not is_linked(
+            connection,
+            self.projection,
+            tenant=actor.tenant,
+            guardian=actor.subject,
+            student=student,
+        ):
             return False
         born = birth_record(connection, self.projection, tenant=actor.tenant, student=student)
         return _minor(unsealer, born, today)
@@ -148,8 +165,10 @@ def child_view_json(view: ChildView, unsealer: Unsealer, app: TenantApplication)
     """The JSON of a child's view; personal data opened with `unsealer`."""
     curriculum = app.curriculum
     return {
-        "student": {"sourcedId": view.student.sourced_id,
-                    "name": unsealer.name(view.student.personal)},
+        "student": {
+            "sourcedId": view.student.sourced_id,
+            "name": unsealer.name(view.student.personal),
+        },
         "classes": [
             {
                 "sourcedId": c.sourced_id,
@@ -167,7 +186,9 @@ def child_view_json(view: ChildView, unsealer: Unsealer, app: TenantApplication)
             {
                 "sourcedId": r.sourced_id,
                 "class": {"sourcedId": r.class_sourced_id, "title": r.class_title},
-                "lineItem": None if r.line_item is None else {
+                "lineItem": None
+                if r.line_item is None
+                else {
                     "sourcedId": r.line_item,
                     "title": r.line_item_title,
                     "category": r.category,
@@ -182,16 +203,21 @@ def child_view_json(view: ChildView, unsealer: Unsealer, app: TenantApplication)
                     {"code": code, "titles": objective_titles(curriculum, code)}
                     for code in r.objectives
                 ],
-                "assessor": {"sourcedId": r.assessor.sourced_id,
-                             "name": unsealer.name(r.assessor.personal)},
+                "assessor": {
+                    "sourcedId": r.assessor.sourced_id,
+                    "name": unsealer.name(r.assessor.personal),
+                },
                 "comment": unsealer.text(r.comment, "comment"),
             }
             for r in view.results
         ],
         "attainments": [
             {
-                "objective": {"code": a.objective, "subject": a.subject,
-                              "titles": objective_titles(curriculum, a.objective)},
+                "objective": {
+                    "code": a.objective,
+                    "subject": a.subject,
+                    "titles": objective_titles(curriculum, a.objective),
+                },
                 "class": {"sourcedId": a.class_sourced_id, "title": a.class_title},
                 "level": a.level,
                 "levelText": dict(LEVEL_TEXTS.get(a.level, {})),

@@ -50,11 +50,15 @@ class RosterRecordReads(ReadService[RosterProjection]):
         require_role(actor, ("admin",), NOT_AN_ADMIN)
         table = self._table(collection)
         with self.engine.connect() as connection:
-            row = connection.execute(
-                sa.select(table).where(
-                    table.c.tenant == actor.tenant, table.c.sourced_id == sourced_id
+            row = (
+                connection.execute(
+                    sa.select(table).where(
+                        table.c.tenant == actor.tenant, table.c.sourced_id == sourced_id
+                    )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
         if row is None:
             raise RosterRecordNotFoundError(f"{collection} has no {sourced_id!r}")
         record = {_camel(k): v for k, v in row.items() if k not in _HIDDEN}
@@ -67,8 +71,12 @@ class RosterRecordReads(ReadService[RosterProjection]):
         record.update(opened)
         categories = user_detail_categories(opened) if collection == "users" else ["demographics"]
         self.disclosures.record(
-            tenant=actor.tenant, subjects=[sourced_id], recipient=actor.subject,
-            recipient_role=actor.role, categories=categories, basis=STATUTORY_TASK,
+            tenant=actor.tenant,
+            subjects=[sourced_id],
+            recipient=actor.subject,
+            recipient_role=actor.role,
+            categories=categories,
+            basis=STATUTORY_TASK,
             at=self.clock(),
         )
         return record

@@ -104,8 +104,13 @@ class SubjectExports(ReadService[SubjectIndexProjection]):
         refusal never waits for the index)."""
         document = subject_export(app, self.engine, self.projection, subject)
         self.disclosures.record(
-            tenant=actor.tenant, subjects=[subject], recipient=actor.subject,
-            recipient_role=actor.role, categories=[ALL], basis=basis, at=self.clock(),
+            tenant=actor.tenant,
+            subjects=[subject],
+            recipient=actor.subject,
+            recipient_role=actor.role,
+            categories=[ALL],
+            basis=basis,
+            at=self.clock(),
         )
         return document
 
@@ -126,11 +131,13 @@ def subject_export(
     for found in _with_deterministic_ids(app.tenant, subject, indexed):
         events = list(app.repository.event_store.get(found.aggregate_id))
         if events:
-            sections[_SECTIONS[found.kind]].append({
-                "kind": found.kind,
-                "id": str(found.aggregate_id),
-                "events": [_event(app, e, found.positions) for e in events],
-            })
+            sections[_SECTIONS[found.kind]].append(
+                {
+                    "kind": found.kind,
+                    "id": str(found.aggregate_id),
+                    "events": [_event(app, e, found.positions) for e in events],
+                }
+            )
     document: dict[str, Any] = {
         "subject": subject,
         "tenant": app.tenant,
@@ -140,9 +147,7 @@ def subject_export(
     for name, aggregates in sections.items():
         aggregates.sort(key=lambda a: (a["events"][0]["occurredAt"], a["id"]))
         document[name] = (aggregates[0] if aggregates else None) if name in _SINGLE else aggregates
-    document["disclosures"] = [
-        d.as_json() for d in disclosures_of(engine, app.tenant, subject)
-    ]
+    document["disclosures"] = [d.as_json() for d in disclosures_of(engine, app.tenant, subject)]
     return document
 
 

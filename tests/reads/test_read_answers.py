@@ -31,33 +31,54 @@ def school(running: TestClient, container: Container, tenant: str) -> School:
     missing), stu-1's late result with feedback, attainments, and consents."""
     built = a_school(running, container, tenant)
     a_line_item(running, built, "li-1")
-    an_assessment_of(running, built, sourcedId="res-1", lineItem="li-1", score=17, grade="9",
-                     comment="Hyvää työtä murtoluvuissa.", late=True)
+    an_assessment_of(
+        running,
+        built,
+        sourcedId="res-1",
+        lineItem="li-1",
+        score=17,
+        grade="9",
+        comment="Hyvää työtä murtoluvuissa.",
+        late=True,
+    )
     an_attainment_of(running, built, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-1")
     for recipient in ("matikka-app", "kuva-app"):
-        granted = running.post("/api/v1/consents", headers=built.guardian, json={
-            "student": "stu-1", "grantedBy": "grd-1", "recipient": recipient,
-            "purposes": ["learning-app"], "categories": ["assessment"],
-            "validUntil": "2026-12-31"})
+        granted = running.post(
+            "/api/v1/consents",
+            headers=built.guardian,
+            json={
+                "student": "stu-1",
+                "grantedBy": "grd-1",
+                "recipient": recipient,
+                "purposes": ["learning-app"],
+                "categories": ["assessment"],
+                "validUntil": "2026-12-31",
+            },
+        )
         assert granted.status_code == 201, granted.text
-    withdrawn = running.delete(f"/api/v1/consents/{granted.json()['consentId']}",
-                               headers=built.guardian)
+    withdrawn = running.delete(
+        f"/api/v1/consents/{granted.json()['consentId']}", headers=built.guardian
+    )
     assert withdrawn.status_code == 200, withdrawn.text
     return built
 
 
 def dashboard_reads(container: Container) -> ClassDashboardReads:
-    return build_read_service(
-        ClassDashboardReads, container, container.projections.class_dashboard
-    )
+    return build_read_service(ClassDashboardReads, container, container.projections.class_dashboard)
 
 
 def guardian_view_reads(container: Container) -> GuardianViewReads:
     return build_read_service(GuardianViewReads, container, container.projections.guardian_view)
 
 
-def _answer(client: TestClient, container: Container, tenant: str, path: str,
-            headers: dict[str, str], **params: Any) -> dict[str, Any]:
+def _answer(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    path: str,
+    headers: dict[str, str],
+    **params: Any,
+) -> dict[str, Any]:
     response = read(client, container, tenant, path, headers, **params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -125,16 +146,21 @@ def test_the_dashboard_read_answers_a_teacher_of_the_class_as_the_api_does(
     through_http = _answer(running, container, tenant, DASHBOARD, school.teacher)
     reads = dashboard_reads(container)
 
-    direct = reads.dashboard(container.tenants.get(tenant), Actor(tenant, "teacher", "tch-1"),
-                             "cls-4a")
+    direct = reads.dashboard(
+        container.tenants.get(tenant), Actor(tenant, "teacher", "tch-1"), "cls-4a"
+    )
 
     assert direct == through_http
 
 
-@pytest.mark.parametrize("actor", [("teacher", "tch-2"), ("guardian", "grd-1"),
-                                   ("admin", "admin-1")])
+@pytest.mark.parametrize(
+    "actor", [("teacher", "tch-2"), ("guardian", "grd-1"), ("admin", "admin-1")]
+)
 def test_the_dashboard_read_refuses_anyone_but_a_teacher_of_the_class(
-    running: TestClient, container: Container, tenant: str, school: School,
+    running: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
     actor: tuple[str, str],
 ) -> None:
     _answer(running, container, tenant, DASHBOARD, school.teacher)  # the class is projected
