@@ -79,11 +79,9 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
         if dashboard is None:
             raise ReadNotPermittedError(NOT_YOUR_CLASS)
         answer = dashboard_json(dashboard, Unsealer(app.sealer))
-        self.disclosures.record(
-            tenant=actor.tenant,
+        self.disclose(
+            actor,
             subjects=[s.sourced_id for s in dashboard.students],
-            recipient=actor.subject,
-            recipient_role=actor.role,
             categories=DISCLOSED,
             basis=STATUTORY_TASK,
             at=now,

@@ -13,7 +13,8 @@ basis, day), with the first and last time of that day and how many requests disc
 The record names people only by sourcedId and holds no personal data itself, so it needs
 no sealing; it is kept in the main database beside the read models.
 
-How to record (from a read service, after the data is read and before it is answered):
+How to record (after the data is read and before it is answered; a read service's
+`disclose` fills in the caller and the time):
 
     disclosures.record(
         tenant=actor.tenant, subjects=[student_id, ...],

@@ -64,11 +64,9 @@ class GuardianViewReads(ReadService[GuardianViewProjection]):
                 connection, self.projection, tenant=actor.tenant, guardian=actor.subject
             )
         minors = [child for child, born in children if _minor(unsealer, born, now.date())]
-        self.disclosures.record(
-            tenant=actor.tenant,
+        self.disclose(
+            actor,
             subjects=[c.sourced_id for c in minors],
-            recipient=actor.subject,
-            recipient_role=actor.role,
             categories=["identity"],
             basis=STATUTORY_TASK,
             at=now,
@@ -112,11 +110,9 @@ class GuardianViewReads(ReadService[GuardianViewProjection]):
             ([student], DISCLOSED, own),
             (sorted(teachers), ("identity",), STATUTORY_TASK),
         ):
-            self.disclosures.record(
-                tenant=actor.tenant,
+            self.disclose(
+                actor,
                 subjects=subjects,
-                recipient=actor.subject,
-                recipient_role=actor.role,
                 categories=categories,
                 basis=basis,
                 at=now,

@@ -70,14 +70,11 @@ class RosterRecordReads(ReadService[RosterProjection]):
             return record
         record.update(opened)
         categories = user_detail_categories(opened) if collection == "users" else ["demographics"]
-        self.disclosures.record(
-            tenant=actor.tenant,
+        self.disclose(
+            actor,
             subjects=[sourced_id],
-            recipient=actor.subject,
-            recipient_role=actor.role,
             categories=categories,
             basis=STATUTORY_TASK,
-            at=self.clock(),
         )
         return record
 

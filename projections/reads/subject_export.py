@@ -103,14 +103,11 @@ class SubjectExports(ReadService[SubjectIndexProjection]):
         `right_of_access(actor, app, subject)` answered (callers check it first, so a
         refusal never waits for the index)."""
         document = subject_export(app, self.engine, self.projection, subject)
-        self.disclosures.record(
-            tenant=actor.tenant,
+        self.disclose(
+            actor,
             subjects=[subject],
-            recipient=actor.subject,
-            recipient_role=actor.role,
             categories=[ALL],
             basis=basis,
-            at=self.clock(),
         )
         return document
 
