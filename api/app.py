@@ -32,8 +32,15 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     problems.install(app)
     for router in (
-        health.router, roster.router, learning.router, consents.router, erasures.router,
-        roster_reads.router, schemas.router, dashboards.router, guardians.router,
+        health.router,
+        roster.router,
+        learning.router,
+        consents.router,
+        erasures.router,
+        roster_reads.router,
+        schemas.router,
+        dashboards.router,
+        guardians.router,
         subjects.router,
     ):
         app.include_router(router)

@@ -16,7 +16,6 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from api import disclosures
 from api.master_key import fallback_master_keys, load_master_key
 from api.runtime import RetentionSchedule, Runtime
 from api.settings import Settings
@@ -25,6 +24,7 @@ from api.tokens import TokenService
 from domain.sealing import derive_signing_key
 from projections.admin import ProjectionAdmin
 from projections.catalogue import ProjectionCatalogue
+from projections.reads import disclosures
 from projections.runner import ProjectionRunner
 from projections.status import ProjectionStatus
 from streams.broker import EmbeddedBroker, free_loopback_port

@@ -255,8 +255,8 @@ def erase(
     """Erase a data subject's personal data by destroying their keys; print the receipt."""
     import json
 
-    from api.routers.erasures import receipt
     from domain.commands import Actor
+    from projections.reads.erasure_receipt import receipt
 
     container = _container()
     try:
@@ -344,3 +344,7 @@ def schemas_release() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

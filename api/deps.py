@@ -1,21 +1,54 @@
-"""Dependencies shared by routes: the container, the caller, the caller's tenant."""
+"""Dependencies shared by routes: the container, the caller, the caller's tenant, path and
+header parameters, read-your-writes, and the read services.
+
+Routes declare what they need with these `Annotated` aliases, so a route reads as the
+declaration of its inputs and the call of one read or command.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.bootstrap import Container
 from api.tokens import TokenError
 from domain.application import TenantApplication
 from domain.commands import Actor
+from projections.base import Projection
+from projections.catalogue import ProjectionCatalogue
+from projections.freshness import require_fresh_async
+from projections.reads.class_dashboard import ClassDashboardReads
+from projections.reads.erasure_receipt import ErasureReceipts
+from projections.reads.guardian_view import GuardianViewReads
+from projections.reads.read_service import ReadService
+from projections.reads.roster_records import RosterRecordReads
+from projections.reads.subject_export import SubjectExports
+
+__all__ = [
+    "ActorDep",
+    "ClassDashboardReadsDep",
+    "ContainerDep",
+    "ErasureReceiptsDep",
+    "Fresh",
+    "GuardianViewReadsDep",
+    "IdempotencyKey",
+    "MinPosition",
+    "ProjectionOf",
+    "RosterRecordReadsDep",
+    "SourcedIdPath",
+    "SubjectExportsDep",
+    "TenantAppDep",
+    "build_read_service",
+    "wait_until_fresh",
+]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `digione token issue`.")
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -41,3 +74,113 @@ def get_tenant_app(container: ContainerDep, actor: ActorDep) -> TenantApplicatio
 
 
 TenantAppDep = Annotated[TenantApplication, Depends(get_tenant_app)]
+
+SourcedIdPath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
+]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+# -- read-your-writes ----------------------------------------------------------------------
+
+MinPosition = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description="Wait (briefly) until the read model includes this store position, "
+        "e.g. the `position` a command answered with.",
+    ),
+]
+#: Picks a read's projection out of the container's catalogue.
+ProjectionOf = Callable[[ProjectionCatalogue], Projection]
+
+
+async def wait_until_fresh(
+    container: Container, *, tenant: str, projection: ProjectionOf, min_position: int | None
+) -> None:
+    """Read-your-writes: returns once the tenant's read model includes `min_position`.
+
+    Awaits the status's shared watcher, holding no thread while it waits; after 5 s
+    ReadModelNotFreshError (answered 504 with the position reached).
+    """
+    await require_fresh_async(
+        container.status,
+        tenant=tenant,
+        projection=projection(container.projections).name,
+        min_position=min_position,
+    )
+
+
+class Fresh:
+    """A read route's `?min_position=N`: waits until the caller's read model of one
+    projection includes store position N (see `wait_until_fresh`).
+
+    Only callers in `roles` wait: the read refuses anyone else at once, and waiting first
+    would only delay the refusal (or turn it into a 504). The pages wait alike
+    (api/web/rendering.py's FreshPage), for the signed-in person.
+    """
+
+    def __init__(self, projection: ProjectionOf, *, roles: tuple[str, ...]) -> None:
+        self.projection = projection
+        self.roles = roles
+
+    async def __call__(
+        self, container: ContainerDep, actor: ActorDep, min_position: MinPosition = None
+    ) -> None:
+        await self.wait(container, actor, min_position)
+
+    async def wait(self, container: Container, actor: Actor, min_position: int | None) -> None:
+        """Waits for `actor`'s read model when their role is one of `roles`."""
+        if actor.role in self.roles:
+            await wait_until_fresh(
+                container,
+                tenant=actor.tenant,
+                projection=self.projection,
+                min_position=min_position,
+            )
+
+
+# -- read services -------------------------------------------------------------------------
+# Built per request from the container's parts: a few references, no I/O (so async, which
+# keeps them off the thread pool).
+
+
+ReadServiceT = TypeVar("ReadServiceT", bound=ReadService[Any])
+
+
+def build_read_service(
+    service: type[ReadServiceT], container: Container, projection: Projection
+) -> ReadServiceT:
+    """A read service of `projection` over the container's database, disclosure log, clock."""
+    return service(
+        engine=container.engine,
+        projection=projection,
+        disclosures=container.disclosures,
+        clock=container.clock,
+    )
+
+
+async def class_dashboard_reads(container: ContainerDep) -> ClassDashboardReads:
+    return build_read_service(ClassDashboardReads, container, container.projections.class_dashboard)
+
+
+async def guardian_view_reads(container: ContainerDep) -> GuardianViewReads:
+    return build_read_service(GuardianViewReads, container, container.projections.guardian_view)
+
+
+async def roster_record_reads(container: ContainerDep) -> RosterRecordReads:
+    return build_read_service(RosterRecordReads, container, container.projections.roster)
+
+
+async def subject_exports(container: ContainerDep) -> SubjectExports:
+    return build_read_service(SubjectExports, container, container.projections.subject_index)
+
+
+async def erasure_receipts(container: ContainerDep) -> ErasureReceipts:
+    return ErasureReceipts(engine=container.engine, projections=container.projections.all)
+
+
+ClassDashboardReadsDep = Annotated[ClassDashboardReads, Depends(class_dashboard_reads)]
+GuardianViewReadsDep = Annotated[GuardianViewReads, Depends(guardian_view_reads)]
+RosterRecordReadsDep = Annotated[RosterRecordReads, Depends(roster_record_reads)]
+SubjectExportsDep = Annotated[SubjectExports, Depends(subject_exports)]
+ErasureReceiptsDep = Annotated[ErasureReceipts, Depends(erasure_receipts)]

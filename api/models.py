@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from domain.commands import Outcome
+
 Status = Literal["active", "tobedeleted"]
 
 
@@ -142,9 +144,20 @@ class UserIn(Record):
 
 #: Fields of a user that are personal data, sealed on write.
 USER_PERSONAL_FIELDS = (
-    "givenName", "familyName", "middleName", "preferredFirstName", "preferredMiddleName",
-    "preferredLastName", "pronouns", "username", "userMasterIdentifier", "identifier",
-    "email", "sms", "phone", "userIds",
+    "givenName",
+    "familyName",
+    "middleName",
+    "preferredFirstName",
+    "preferredMiddleName",
+    "preferredLastName",
+    "pronouns",
+    "username",
+    "userMasterIdentifier",
+    "identifier",
+    "email",
+    "sms",
+    "phone",
+    "userIds",
 )
 
 
@@ -252,3 +265,21 @@ class Problem(BaseModel):
     detail: str
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+#: The refusals every command may answer with, as OpenAPI documents them.
+COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": Problem, "description": d}
+    for s, d in (
+        (401, "No valid bearer token"),
+        (403, "The caller may not write rosters"),
+        (409, "Concurrent update or conflicting change"),
+        (422, "Invalid body, unknown reference or broken rule; nothing was recorded"),
+    )
+}
+
+
+def record_written(outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    """A record command's answer: 201 when it created the record, else 200, with its body."""
+    body = RecordWritten(sourcedId=outcome.id, position=outcome.position, changed=outcome.changed)
+    return (201 if outcome.created else 200), body.model_dump()

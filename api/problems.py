@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.tokens import TokenError
+from domain.curriculum import UnknownSubjectError
 from domain.errors import (
     ConflictError,
     DomainError,
@@ -22,31 +24,88 @@ from domain.errors import (
     UnknownTenantError,
 )
 from domain.sealing import SealingError
+from projections.class_dashboard_queries import UnknownTermError
+from projections.freshness import ReadModelNotFreshError
+from projections.reads.access import (
+    ReadModelUnavailableError,
+    ReadNotPermittedError,
+    RosterRecordNotFoundError,
+)
+from projections.reads.disclosures import DisclosureNotRecordedError
 
 PROBLEM_JSON = "application/problem+json"
 
-# Domain errors map to HTTP in this one table (most specific first).
-_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
-    (UnknownTenantError, 403, "Unknown tenant"),
-    (NotPermittedError, 403, "Not permitted"),
-    (NotFoundError, 404, "Not found"),
-    (ConflictError, 409, "Conflict"),
-    (UnknownReferenceError, 422, "Unknown reference"),
-    (InvalidValueError, 422, "Invalid value"),
-    (DomainError, 422, "Rule broken"),
+
+@dataclass(frozen=True)
+class _Mapping:
+    """How one kind of error is answered: its status and title, and (but for a domain
+    error, which carries its own) the problem's `type` code and its `field`."""
+
+    kind: type[Exception]
+    status: int
+    title: str
+    code: str = ""
+    field: str | None = None
+
+
+# Errors map to HTTP in this one table (most specific first). A domain error's code, message
+# and field are its own; any other error's detail is its message.
+_ERRORS: tuple[_Mapping, ...] = (
+    _Mapping(UnknownTenantError, 403, "Unknown tenant"),
+    _Mapping(NotPermittedError, 403, "Not permitted"),
+    _Mapping(NotFoundError, 404, "Not found"),
+    _Mapping(ConflictError, 409, "Conflict"),
+    _Mapping(UnknownReferenceError, 422, "Unknown reference"),
+    _Mapping(InvalidValueError, 422, "Invalid value"),
+    _Mapping(DomainError, 422, "Rule broken"),
+    _Mapping(ReadNotPermittedError, 403, "Not permitted", "not-permitted"),
+    _Mapping(RosterRecordNotFoundError, 404, "Not found", "not-found"),
+    _Mapping(UnknownSubjectError, 422, "Unknown subject", "unknown-subject", field="subject"),
+    _Mapping(UnknownTermError, 422, "Unknown term", "unknown-term", field="term"),
+    _Mapping(ReadModelUnavailableError, 503, "Read model unavailable", "read-model-unavailable"),
+    _Mapping(DisclosureNotRecordedError, 503, "Disclosure not recorded", "disclosure-not-recorded"),
+    _Mapping(
+        ReadModelNotFreshError,
+        504,
+        "Read model not fresh yet",
+        "read-model-not-fresh",
+        field="min_position",
+    ),
+    _Mapping(SealingError, 409, "Sealed data unavailable", "sealing"),
 )
 
 
 class ProblemError(Exception):
-    """Raised by the API layer itself (not the domain) to answer with a problem."""
+    """Raised by the API layer itself (not the domain, not a read) to answer with a problem."""
 
     def __init__(
         self, status: int, code: str, title: str, detail: str, *, field: str | None = None
     ) -> None:
         super().__init__(detail)
         self.status, self.code, self.title, self.detail, self.field = (
-            status, code, title, detail, field
+            status,
+            code,
+            title,
+            detail,
+            field,
         )
+
+
+def problem_of(error: Exception) -> ProblemError | None:
+    """The problem that answers `error` (by the table above); None for an error it lacks."""
+    if isinstance(error, ProblemError):
+        return error
+    for mapping in _ERRORS:
+        if not isinstance(error, mapping.kind):
+            continue
+        if isinstance(error, DomainError):
+            return ProblemError(
+                mapping.status, error.code, mapping.title, error.message, field=error.field
+            )
+        return ProblemError(
+            mapping.status, mapping.code, mapping.title, str(error), field=mapping.field
+        )
+    return None
 
 
 def problem(
@@ -106,7 +165,9 @@ class RefuseNulCharacters:
             await self.app(scope, receive, send)
             return
         response = problem(
-            422, "invalid-character", "Invalid character",
+            422,
+            "invalid-character",
+            "Invalid character",
             f"{where} holds a NUL character (U+0000), which no value may contain",
             field=where,
         )
@@ -117,21 +178,23 @@ def install(app: FastAPI) -> None:
     """Registers the handlers that turn every error into problem details."""
     app.add_middleware(RefuseNulCharacters)
 
-    @app.exception_handler(DomainError)
-    async def _domain(_: Request, error: DomainError) -> JSONResponse:
-        for kind, status, title in _STATUS:
-            if isinstance(error, kind):
-                return problem(status, error.code, title, error.message, field=error.field)
-        raise AssertionError("unreachable: DomainError is in the table")
+    async def _answer(_: Request, error: Exception) -> JSONResponse:
+        found = problem_of(error)
+        if found is None:  # only the errors of the table are registered
+            raise error
+        return problem(found.status, found.code, found.title, found.detail, field=found.field)
 
-    @app.exception_handler(ProblemError)
-    async def _problem(_: Request, error: ProblemError) -> JSONResponse:
-        return problem(error.status, error.code, error.title, error.detail, field=error.field)
+    kinds: list[type[Exception]] = [ProblemError, *(mapping.kind for mapping in _ERRORS)]
+    for kind in kinds:
+        app.add_exception_handler(kind, _answer)
 
     @app.exception_handler(TokenError)
     async def _token(_: Request, error: TokenError) -> JSONResponse:
         return problem(
-            401, "unauthenticated", "Unauthenticated", str(error),
+            401,
+            "unauthenticated",
+            "Unauthenticated",
+            str(error),
             headers={"WWW-Authenticate": 'Bearer realm="digione"'},
         )
 
@@ -139,21 +202,24 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         # Never echo the input back: it may hold personal data.
         errors = [
-            {"field": _location(tuple(e.get("loc", ()))), "rule": e.get("type", "invalid"),
-             "message": e.get("msg", "")}
+            {
+                "field": _location(tuple(e.get("loc", ()))),
+                "rule": e.get("type", "invalid"),
+                "message": e.get("msg", ""),
+            }
             for e in error.errors()
         ]
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
         return problem(
-            422, "invalid-request", "Invalid request",
-            f"{first['field']}: {first['message']}", field=first["field"], errors=errors,
+            422,
+            "invalid-request",
+            "Invalid request",
+            f"{first['field']}: {first['message']}",
+            field=first["field"],
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
         code = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
         return problem(error.status_code, code, str(error.detail), str(error.detail))
-
-    @app.exception_handler(SealingError)
-    async def _sealing(_: Request, error: SealingError) -> JSONResponse:
-        return problem(409, "sealing", "Sealed data unavailable", str(error))

@@ -10,7 +10,7 @@ from projections.guardian_view import GuardianViewProjection
 from projections.roster import RosterProjection
 from projections.subject_index import SubjectIndexProjection
 
-__all__ = ["ProjectionCatalogue", "all_projections"]
+__all__ = ["ProjectionCatalogue"]
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,3 @@ class ProjectionCatalogue:
     def all(self) -> list[Projection]:
         """Every projection, in the order status lists them."""
         return [self.roster, self.subject_index, self.class_dashboard, self.guardian_view]
-
-    @property
-    def with_erasure_confirmations(
-        self,
-    ) -> list[RosterProjection | ClassDashboardProjection | GuardianViewProjection]:
-        """The projections that blank erased data and confirm it (the erasure receipt)."""
-        return [self.roster, self.class_dashboard, self.guardian_view]
-
-
-
-def all_projections() -> list[Projection]:
-    """A fresh instance of every projection (being replaced by ProjectionCatalogue)."""
-    return ProjectionCatalogue().all

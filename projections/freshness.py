@@ -3,8 +3,9 @@
 Every command answers with the store position of its last event; a client that passes it
 back as `?min_position=N` gets a read model that includes its write, or, when the
 projection does not get there in time, an error carrying the position it did reach (the
-API answers 504 with it). This module knows no HTTP: the API wraps `require_fresh` in a
-dependency of its read routes and maps `ReadModelNotFreshError` to its answer.
+API answers 504 with it). This module knows no HTTP: the API awaits `require_fresh_async`
+in one dependency of its read routes (api/deps.py) and maps `ReadModelNotFreshError` to
+its answer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ __all__ = [
 
 #: How long a read waits for its projection by default: well under a client's timeout.
 DEFAULT_TIMEOUT_SECONDS = 5.0
-_POLL_SECONDS = 0.02
 
 
 class PositionSource(Protocol):
@@ -30,6 +30,10 @@ class PositionSource(Protocol):
     def position(self, tenant: str, projection: str) -> int: ...
 
     def wait_for(
+        self, tenant: str, projection: str, min_position: int, timeout_seconds: float
+    ) -> bool: ...
+
+    async def wait_for_async(
         self, tenant: str, projection: str, min_position: int, timeout_seconds: float
     ) -> bool: ...
 
@@ -74,22 +78,19 @@ async def require_fresh_async(
     min_position: int | None,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> None:
-    """As `require_fresh`, for async routes: waits without holding a worker thread.
+    """As `require_fresh`, for async callers: waits without holding a worker thread.
 
-    Each look is a short blocking query run in the default executor; between looks the
-    event loop is free.
+    The wait shares the status's watcher with every other read waiting on the projection;
+    only the first look and, on a timeout, the look for the position reached run (briefly)
+    in the default executor.
     """
     if min_position is None or min_position <= 0:
         return
+    if await status.wait_for_async(tenant, projection, min_position, timeout_seconds):
+        return
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_seconds
-    while True:
-        position = await loop.run_in_executor(None, status.position, tenant, projection)
-        if position >= min_position:
-            return
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise ReadModelNotFreshError(
-                projection=projection, min_position=min_position, position=position
-            )
-        await asyncio.sleep(min(_POLL_SECONDS, remaining))
+    raise ReadModelNotFreshError(
+        projection=projection,
+        min_position=min_position,
+        position=await loop.run_in_executor(None, status.position, tenant, projection),
+    )

@@ -10,12 +10,13 @@ applied position. Lag is the tenant's store head minus the position.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -51,6 +52,24 @@ class ProjectionState:
         return max(self.head - self.position, 0)
 
 
+@dataclass(eq=False)
+class _AsyncWaiter:
+    """An async read waiting for a position: the watcher thread wakes it on its loop."""
+
+    loop: asyncio.AbstractEventLoop
+    reached: asyncio.Future[bool]
+    min_position: int
+    #: The number of the latest look begun when it came; only later looks count.
+    since: int
+    woken: bool = field(default=False)
+
+
+def _settle(reached: asyncio.Future[bool]) -> None:
+    # Runs on the waiter's loop; the wait may have timed out (and cancelled it) meanwhile.
+    if not reached.done():
+        reached.set_result(True)
+
+
 class ProjectionStatus:
     """Reads positions from the main database; shared by /healthz, reads and the CLI."""
 
@@ -73,6 +92,8 @@ class ProjectionStatus:
         self._watch = threading.Condition()
         self._waiting: Counter[tuple[str, str]] = Counter()
         self._seen: dict[tuple[str, str], tuple[int, int]] = {}
+        #: The async waiters among them, woken on their event loops.
+        self._async_waiters: dict[tuple[str, str], list[_AsyncWaiter]] = {}
         self._look = 0
         self._watcher: threading.Thread | None = None
         self._closed = False
@@ -139,10 +160,57 @@ class ProjectionStatus:
                         return False
                     self._watch.wait(remaining)
             finally:
-                self._waiting[key] -= 1
-                if not self._waiting[key]:
-                    del self._waiting[key]
-                    self._seen.pop(key, None)
+                self._stop_waiting(key)
+
+    async def wait_for_async(
+        self, tenant: str, projection: str, min_position: int, timeout_seconds: float
+    ) -> bool:
+        """As wait_for, for async callers: waits without holding a thread.
+
+        The first look is a short query run in the loop's default executor; then the read
+        waits on a future that the shared watcher resolves (`call_soon_threadsafe`) once a
+        look sees the position, so async and threaded waiters share the same looks.
+        """
+        self._families_of(projection)
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(None, self.position, tenant, projection) >= min_position:
+            return True
+        key = (tenant, projection)
+        with self._watch:
+            waiter = _AsyncWaiter(loop, loop.create_future(), min_position, since=self._look)
+            self._async_waiters.setdefault(key, []).append(waiter)
+            self._waiting[key] += 1
+            self._start_watcher()
+            self._watch.notify_all()
+        try:
+            return await asyncio.wait_for(waiter.reached, timeout_seconds)
+        except TimeoutError:
+            return False
+        finally:
+            with self._watch:
+                self._async_waiters[key].remove(waiter)
+                if not self._async_waiters[key]:
+                    del self._async_waiters[key]
+                self._stop_waiting(key)
+
+    def _stop_waiting(self, key: tuple[str, str]) -> None:
+        """One waiter less on `key` (called holding the lock)."""
+        self._waiting[key] -= 1
+        if not self._waiting[key]:
+            del self._waiting[key]
+            self._seen.pop(key, None)
+
+    def _wake_async_waiters(self, seen: dict[tuple[str, str], tuple[int, int]]) -> None:
+        """Resolves the async waiters that a look saw reach their position (holding the lock)."""
+        for key, (look, position) in seen.items():
+            for waiter in self._async_waiters.get(key, ()):
+                if waiter.woken or look <= waiter.since or position < waiter.min_position:
+                    continue
+                waiter.woken = True
+                try:
+                    waiter.loop.call_soon_threadsafe(_settle, waiter.reached)
+                except RuntimeError:  # its loop has closed: nobody is waiting any more
+                    pass
 
     def close(self) -> None:
         """Stops the watcher thread (waiters still waiting time out)."""
@@ -182,6 +250,7 @@ class ProjectionStatus:
                 self._seen.update(
                     (key, value) for key, value in seen.items() if key in self._waiting
                 )
+                self._wake_async_waiters(seen)
                 self._watch.notify_all()
             time.sleep(POLL_SECONDS)
 

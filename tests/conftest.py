@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.bootstrap import Container, bootstrap
@@ -40,7 +40,7 @@ class FakeClock:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc))
+    return FakeClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -27,8 +27,14 @@ def healthz(container: ContainerDep) -> dict[str, Any]:
     runtime = container.runtime
     relay_status = runtime.relay.status() if runtime.started else {}
     projections = [
-        {"projection": s.projection, "tenant": s.tenant, "position": s.position,
-         "head": s.head, "lag": s.lag, "parked": s.parked}
+        {
+            "projection": s.projection,
+            "tenant": s.tenant,
+            "position": s.position,
+            "head": s.head,
+            "lag": s.lag,
+            "parked": s.parked,
+        }
         for s in container.status.states()
     ]
     failure = runtime.runner.failure if runtime.started else None

@@ -8,11 +8,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import ActorDep, TenantAppDep
+from api.deps import ActorDep, IdempotencyKey, SourcedIdPath, TenantAppDep
 from api.idempotency import run_idempotently
-from api.models import AssessmentIn, AttainmentIn, AttainmentWritten, LineItemIn, RecordWritten
+from api.models import (
+    COMMAND_ERRORS,
+    AssessmentIn,
+    AttainmentIn,
+    AttainmentWritten,
+    LineItemIn,
+    RecordWritten,
+    record_written,
+)
 from api.problems import ProblemError
-from api.routers.roster import ERRORS, IdempotencyKey, SourcedIdPath, _answer
 from domain.commands import PutLineItem, RecordAssessment, RecordAttainment
 
 router = APIRouter(prefix="/api/v1", tags=["learning-record commands"])
@@ -25,7 +32,7 @@ class LineItemEnvelope(BaseModel):
 @router.put(
     "/lineItems/{sourcedId}",
     response_model=RecordWritten,
-    responses={201: {"model": RecordWritten, "description": "Created"}, **ERRORS},
+    responses={201: {"model": RecordWritten, "description": "Created"}, **COMMAND_ERRORS},
     summary="Create or update a line item (OneRoster 1.2 lineItem) of a class you teach",
 )
 def put_line_item(
@@ -39,7 +46,9 @@ def put_line_item(
     item = body.lineItem
     if item.sourcedId is not None and item.sourcedId != sourcedId:
         raise ProblemError(
-            422, "sourced-id-mismatch", "sourcedId mismatch",
+            422,
+            "sourced-id-mismatch",
+            "sourcedId mismatch",
             f"the body's sourcedId {item.sourcedId!r} differs from the path's {sourcedId!r}",
             field="lineItem.sourcedId",
         )
@@ -58,9 +67,11 @@ def put_line_item(
         result_max=item.resultValueMax,
     )
     return run_idempotently(
-        app=app, actor=actor, key=idempotency_key,
+        app=app,
+        actor=actor,
+        key=idempotency_key,
         request_fingerprint=f"PUT {request.url.path} {item.model_dump_json()}",
-        command=lambda _seed: _answer(app.put_line_item(actor, command)),
+        command=lambda _seed: record_written(app.put_line_item(actor, command)),
     )
 
 
@@ -68,7 +79,7 @@ def put_line_item(
     "/assessments",
     status_code=201,
     response_model=RecordWritten,
-    responses=ERRORS,
+    responses=COMMAND_ERRORS,
     summary="Record an assessment (score, Finnish grade, verbal assessment) of a student",
     description="With the sourcedId of an existing result, records a correction of it; the "
     "earlier assessment stays in the log. The verbal assessment is sealed under the "
@@ -101,8 +112,11 @@ def record_assessment(
         return 201, RecordWritten(sourcedId=outcome.id, position=outcome.position).model_dump()
 
     return run_idempotently(
-        app=app, actor=actor, key=idempotency_key,
-        request_fingerprint=f"POST assessments {body.model_dump_json()}", command=run,
+        app=app,
+        actor=actor,
+        key=idempotency_key,
+        request_fingerprint=f"POST assessments {body.model_dump_json()}",
+        command=run,
     )
 
 
@@ -110,7 +124,7 @@ def record_assessment(
     "/attainments",
     status_code=201,
     response_model=AttainmentWritten,
-    responses=ERRORS,
+    responses=COMMAND_ERRORS,
     summary="Record a student's attainment level (1–4) of a curriculum objective",
 )
 def record_attainment(
@@ -133,6 +147,9 @@ def record_attainment(
         return 201, AttainmentWritten(id=outcome.id, position=outcome.position).model_dump()
 
     return run_idempotently(
-        app=app, actor=actor, key=idempotency_key,
-        request_fingerprint=f"POST attainments {body.model_dump_json()}", command=run,
+        app=app,
+        actor=actor,
+        key=idempotency_key,
+        request_fingerprint=f"POST attainments {body.model_dump_json()}",
+        command=run,
     )

@@ -6,13 +6,14 @@
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, create_model
 
-from api.deps import ActorDep, TenantAppDep
+from api.deps import ActorDep, IdempotencyKey, SourcedIdPath, TenantAppDep
 from api.idempotency import run_idempotently
 from api.models import (
+    COMMAND_ERRORS,
     USER_PERSONAL_FIELDS,
     AcademicSessionIn,
     ClassIn,
@@ -25,6 +26,7 @@ from api.models import (
     RecordWritten,
     Ref,
     UserIn,
+    record_written,
 )
 from api.problems import ProblemError
 from domain.application import TenantApplication
@@ -41,16 +43,6 @@ from domain.commands import (
 from domain.roster import ClassDetails, Role
 
 router = APIRouter(prefix="/api/v1/roster", tags=["roster commands"])
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": Problem, "description": d}
-    for s, d in (
-        (401, "No valid bearer token"),
-        (403, "The caller may not write rosters"),
-        (409, "Concurrent update or conflicting change"),
-        (422, "Invalid body, unknown reference or broken rule; nothing was recorded"),
-    )
-}
 
 
 def _ref(ref: Ref | None) -> str | None:
@@ -69,37 +61,67 @@ def _session(sid: str, s: AcademicSessionIn) -> PutAcademicSession:
 
 def _course(sid: str, c: CourseIn) -> PutCourse:
     return PutCourse(
-        sid, c.status, c.title, c.courseCode, _ref(c.schoolYear), _ref(c.org),
-        c.grades, c.subjects, c.subjectCodes,
+        sid,
+        c.status,
+        c.title,
+        c.courseCode,
+        _ref(c.schoolYear),
+        _ref(c.org),
+        c.grades,
+        c.subjects,
+        c.subjectCodes,
     )
 
 
 def _class(sid: str, c: ClassIn) -> PutClass:
     details = ClassDetails(
-        c.title, c.classCode, c.classType, c.location, c.grades, c.subjects, c.subjectCodes,
+        c.title,
+        c.classCode,
+        c.classType,
+        c.location,
+        c.grades,
+        c.subjects,
+        c.subjectCodes,
         c.periods,
     )
-    return PutClass(sid, c.status, details, c.course.sourcedId, c.school.sourcedId,
-                    [t.sourcedId for t in c.terms])
+    return PutClass(
+        sid,
+        c.status,
+        details,
+        c.course.sourcedId,
+        c.school.sourcedId,
+        [t.sourcedId for t in c.terms],
+    )
 
 
 def _user(sid: str, u: UserIn) -> PutUser:
     dumped = u.model_dump(mode="json", include=set(USER_PERSONAL_FIELDS), exclude_none=True)
     if not dumped.get("userIds"):
         dumped.pop("userIds", None)
-    roles = [
-        Role(r.roleType, r.role, r.org.sourcedId, r.beginDate, r.endDate) for r in u.roles
-    ]
+    roles = [Role(r.roleType, r.role, r.org.sourcedId, r.beginDate, r.endDate) for r in u.roles]
     return PutUser(
-        sid, u.status, u.enabledUser, roles, _ref(u.primaryOrg), u.grades,
-        [a.sourcedId for a in u.agents], dumped,
+        sid,
+        u.status,
+        u.enabledUser,
+        roles,
+        _ref(u.primaryOrg),
+        u.grades,
+        [a.sourcedId for a in u.agents],
+        dumped,
     )
 
 
 def _enrollment(sid: str, e: EnrollmentIn) -> PutEnrollment:
     return PutEnrollment(
-        sid, e.status, e.user.sourcedId, e.class_.sourcedId, e.school.sourcedId, e.role,
-        e.primary, e.beginDate, e.endDate,
+        sid,
+        e.status,
+        e.user.sourcedId,
+        e.class_.sourcedId,
+        e.school.sourcedId,
+        e.role,
+        e.primary,
+        e.beginDate,
+        e.endDate,
     )
 
 
@@ -114,31 +136,30 @@ def _demographics(sid: str, d: DemographicsIn) -> PutDemographics:
 _COLLECTIONS: dict[str, tuple[str, type[Record], Callable[..., Any], Callable[..., Outcome]]] = {
     "orgs": ("org", OrgIn, _org, TenantApplication.put_org),
     "academicSessions": (
-        "academicSession", AcademicSessionIn, _session, TenantApplication.put_academic_session
+        "academicSession",
+        AcademicSessionIn,
+        _session,
+        TenantApplication.put_academic_session,
     ),
     "courses": ("course", CourseIn, _course, TenantApplication.put_course),
     "classes": ("class", ClassIn, _class, TenantApplication.put_class),
     "users": ("user", UserIn, _user, TenantApplication.put_user),
     "enrollments": ("enrollment", EnrollmentIn, _enrollment, TenantApplication.put_enrollment),
     "demographics": (
-        "demographics", DemographicsIn, _demographics, TenantApplication.put_demographics
+        "demographics",
+        DemographicsIn,
+        _demographics,
+        TenantApplication.put_demographics,
     ),
 }
-
-SourcedIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-
-
-def _answer(outcome: Outcome) -> tuple[int, dict[str, Any]]:
-    body = RecordWritten(sourcedId=outcome.id, position=outcome.position, changed=outcome.changed)
-    return (201 if outcome.created else 200), body.model_dump()
 
 
 def _add_put_route(collection: str) -> None:
     envelope, model, convert, method = _COLLECTIONS[collection]
     # The envelope is the OneRoster single-object shape: {"user": {...}}.
+    fields: dict[str, Any] = {envelope: (model, ...)}
     envelope_model: type[BaseModel] = create_model(
-        f"{model.__name__.removesuffix('In')}Envelope", **{envelope: (model, ...)}
+        f"{model.__name__.removesuffix('In')}Envelope", **fields
     )
 
     def put_record(
@@ -152,15 +173,19 @@ def _add_put_route(collection: str) -> None:
         record = getattr(body, envelope)
         if record.sourcedId is not None and record.sourcedId != sourcedId:
             raise ProblemError(
-                422, "sourced-id-mismatch", "sourcedId mismatch",
-                f"the body's sourcedId {record.sourcedId!r} differs from the path's "
-                f"{sourcedId!r}", field=f"{envelope}.sourcedId",
+                422,
+                "sourced-id-mismatch",
+                "sourcedId mismatch",
+                f"the body's sourcedId {record.sourcedId!r} differs from the path's {sourcedId!r}",
+                field=f"{envelope}.sourcedId",
             )
         command = convert(sourcedId, record)
         return run_idempotently(
-            app=app, actor=actor, key=idempotency_key,
+            app=app,
+            actor=actor,
+            key=idempotency_key,
             request_fingerprint=f"PUT {request.url.path} {record.model_dump_json()}",
-            command=lambda _seed: _answer(method(app, actor, command)),
+            command=lambda _seed: record_written(method(app, actor, command)),
         )
 
     router.add_api_route(
@@ -168,15 +193,14 @@ def _add_put_route(collection: str) -> None:
         put_record,
         methods=["PUT"],
         response_model=RecordWritten,
-        responses={201: {"model": RecordWritten, "description": "Created"}, **ERRORS},
+        responses={201: {"model": RecordWritten, "description": "Created"}, **COMMAND_ERRORS},
         summary=f"Create or update a {envelope} (OneRoster 1.2 {envelope} object)",
         name=f"put_{collection}",
     )
 
-    def delete_record(
-        sourcedId: SourcedIdPath, actor: ActorDep, app: TenantAppDep
-    ) -> JSONResponse:
-        status, body = _answer(app.mark_for_deletion(actor, collection, sourcedId))
+    def delete_record(sourcedId: SourcedIdPath, actor: ActorDep, app: TenantAppDep) -> JSONResponse:
+        _created, body = record_written(app.mark_for_deletion(actor, collection, sourcedId))
+        # Marking for deletion changes a record that exists: always 200.
         return JSONResponse(body, status_code=200)
 
     router.add_api_route(
@@ -184,7 +208,7 @@ def _add_put_route(collection: str) -> None:
         delete_record,
         methods=["DELETE"],
         response_model=RecordWritten,
-        responses={404: {"model": Problem, "description": "No such record"}, **ERRORS},
+        responses={404: {"model": Problem, "description": "No such record"}, **COMMAND_ERRORS},
         summary=f"Mark a {envelope} tobedeleted (OneRoster never hard-deletes)",
         name=f"delete_{collection}",
     )

@@ -37,7 +37,9 @@ def get_schema(
     registered = default_registry().by_fingerprint(bytes.fromhex(fingerprint))
     if registered is None:
         raise ProblemError(
-            404, "unknown-schema", "Unknown schema",
+            404,
+            "unknown-schema",
+            "Unknown schema",
             f"no schema has fingerprint {fingerprint}; GET /api/v1/schemas lists them",
         )
     return {**_summary(registered), "schema": registered.schema}

@@ -1,9 +1,8 @@
 """Web pages for people: teachers' class dashboards and guardians' views, under /ui.
 
 Server-rendered (Jinja2), no JavaScript, in Finnish, Swedish and English. The pages call the
-same read functions as the JSON read API (api/routers/dashboards.py, guardians.py) and the
-same consent commands (api/routers/consents.py), so they refuse and show exactly what the
-API does.
+same read services as the JSON read API (projections/reads/) and the same consent commands
+(api/consent_commands.py), so they refuse and show exactly what the API does.
 """
 
 from __future__ import annotations

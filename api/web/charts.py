@@ -15,7 +15,6 @@ from typing import Any
 __all__ = ["RangeBar", "Tick", "TimeChart", "range_bar", "time_chart"]
 
 
-
 @dataclass(frozen=True)
 class Tick:
     at: float
@@ -75,9 +74,7 @@ def time_chart(
 
     ordered = sorted(points)
     markers = [Marker(x(day), y(value), point_label(day, value)) for day, value in ordered]
-    line = " ".join(
-        f"{'M' if i == 0 else 'L'}{m.x},{m.y}" for i, m in enumerate(markers)
-    )
+    line = " ".join(f"{'M' if i == 0 else 'L'}{m.x},{m.y}" for i, m in enumerate(markers))
     return TimeChart(
         width=width,
         height=height,
@@ -87,8 +84,7 @@ def time_chart(
         bottom=bottom,
         line=line,
         markers=markers,
-        x_ticks=[Tick(x(month), month_label(month))
-                 for month in _months(start, end, max_x_ticks)],
+        x_ticks=[Tick(x(month), month_label(month)) for month in _months(start, end, max_x_ticks)],
         y_ticks=[Tick(y(value), label) for value, label in sorted(y_labels.items())],
     )
 

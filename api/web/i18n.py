@@ -1,4 +1,8 @@
-"""The pages' languages: Finnish (the default), Swedish and English; texts, dates, numbers."""
+"""The pages' languages: Finnish (the default), Swedish and English; texts, dates, numbers.
+
+Over 500 lines because it holds every text of every page in the three languages, side by
+side, so a text missing in one language shows in review.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from api.reading import LEVEL_TEXTS
+from projections.reads.plain_language import LEVEL_TEXTS
 
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Translator", "level_text"]
 
@@ -18,7 +22,8 @@ DEFAULT_LANGUAGE = "fi"
 #: Each language, named in itself (how a language switch should name it).
 LANGUAGES: Mapping[str, str] = {"fi": "Suomi", "sv": "Svenska", "en": "English"}
 
-#: The attainment levels in Swedish; Finnish and English come from api.reading.LEVEL_TEXTS.
+#: The attainment levels in Swedish; Finnish and English come from
+#: projections.reads.plain_language.LEVEL_TEXTS.
 _LEVEL_TEXTS_SV = {
     1: "ännu inte uppnått",
     2: "delvis uppnått",
@@ -263,8 +268,7 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "missing_title": ("Puuttuvat työt", "Saknade uppgifter", "Missing work"),
     "missing_none": ("Ei puuttuvia töitä.", "Inga saknade uppgifter.", "No missing work."),
     "late_title": ("Myöhässä palautetut työt", "Försenade uppgifter", "Late work"),
-    "late_none": ("Ei myöhässä palautettuja töitä.", "Inga försenade uppgifter.",
-                  "No late work."),
+    "late_none": ("Ei myöhässä palautettuja töitä.", "Inga försenade uppgifter.", "No late work."),
     "late_mark": ("palautettu myöhässä", "inlämnad för sent", "handed in late"),
     "reason_no result": ("ei tulosta", "inget resultat", "no result"),
     "reason_not submitted": ("ei palautettu", "inte inlämnad", "not submitted"),

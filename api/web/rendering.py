@@ -1,8 +1,8 @@
 """Rendering pages: templates, the page context, freshness, and errors answered as pages.
 
-Every page route uses `PageRoute`, which turns the errors the read functions and commands
-raise (problems, domain errors, a missing session) into HTML pages with the same status
-the JSON API answers, and adds the headers every page carries.
+Every page route uses `PageRoute`, which turns the errors the reads and commands raise
+(those api/problems.py maps, a missing session) into HTML pages with the same status the
+JSON API answers, and adds the headers every page carries.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.bootstrap import Container
-from api.deps import ContainerDep
-from api.problems import ProblemError
+from api.deps import ContainerDep, Fresh, MinPosition, ProjectionOf
+from api.problems import problem_of
 from api.web.i18n import LANGUAGES, Translator
 from api.web.session import (
     SESSION_COOKIE,
     CsrfError,
     LoginRequiredError,
+    SignedInDep,
     clear_session,
     csrf_cookie,
     form_token,
@@ -37,15 +38,9 @@ from api.web.session import (
     set_language_cookie,
 )
 from domain.commands import Actor
-from domain.errors import (
-    ConflictError,
-    DomainError,
-    NotFoundError,
-    NotPermittedError,
-    UnknownTenantError,
-)
+from domain.sealing import SealingError
 
-__all__ = ["Freshness", "Page", "PageDep", "PageRoute", "freshness", "render"]
+__all__ = ["FreshPage", "Freshness", "Page", "PageDep", "PageRoute", "freshness", "render"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -86,9 +81,23 @@ class Freshness:
         return max(self.head - self.position, 0)
 
 
-def freshness(container: Container, actor: Actor, projection: str) -> Freshness:
-    state = container.status.state(actor.tenant, projection)
+def freshness(container: Container, actor: Actor, projection: ProjectionOf) -> Freshness:
+    """How current the actor's read model of the projection is, for the page to say."""
+    state = container.status.state(actor.tenant, projection(container.projections).name)
     return Freshness(position=state.position, head=state.head)
+
+
+class FreshPage:
+    """A page's `?min_position=N`, as api.deps.Fresh is a read route's: waits, holding no
+    thread, until the signed-in person's read model includes N (for `roles` only)."""
+
+    def __init__(self, projection: ProjectionOf, *, roles: tuple[str, ...]) -> None:
+        self.fresh = Fresh(projection, roles=roles)
+
+    async def __call__(
+        self, container: ContainerDep, who: SignedInDep, min_position: MinPosition = None
+    ) -> None:
+        await self.fresh.wait(container, who.actor, min_position)
 
 
 @dataclass
@@ -130,8 +139,9 @@ class Page:
 
 def page_of(request: Request, container: Container) -> Page:
     lang, chosen = language_of(request)
-    return Page(request=request, container=container, lang=lang, language_chosen=chosen,
-                t=Translator(lang))
+    return Page(
+        request=request, container=container, lang=lang, language_chosen=chosen, t=Translator(lang)
+    )
 
 
 def page_context(request: Request, container: ContainerDep) -> Page:
@@ -142,24 +152,15 @@ PageDep = Annotated[Page, Depends(page_context)]
 
 
 def render(page: Page, template: str, *, status: int = 200, **context: Any) -> Response:
-    html = environment().get_template(template).render(
-        page=page, t=page.t, lang=page.lang, languages=LANGUAGES, **context
+    html = (
+        environment()
+        .get_template(template)
+        .render(page=page, t=page.t, lang=page.lang, languages=LANGUAGES, **context)
     )
     return page.finish(HTMLResponse(html, status_code=status))
 
 
 # -- errors as pages -----------------------------------------------------------------------
-
-
-def _domain_status(error: DomainError) -> int:
-    # As api/problems.py maps domain errors to statuses.
-    if isinstance(error, UnknownTenantError | NotPermittedError):
-        return 403
-    if isinstance(error, NotFoundError):
-        return 404
-    if isinstance(error, ConflictError):
-        return 409
-    return 422
 
 
 def error_page(request: Request, status: int, *, kind: str | None = None) -> Response:
@@ -170,7 +171,9 @@ def error_page(request: Request, status: int, *, kind: str | None = None) -> Res
     title_key = f"error_title_{kind}"
     text_key = f"error_text_{kind}"
     return render(
-        page, "error.html", status=status,
+        page,
+        "error.html",
+        status=status,
         title=t(title_key) if t.has(title_key) else t("error_title_other"),
         text=t(text_key) if t.has(text_key) else "",
         reload=status in (503, 504),
@@ -206,14 +209,17 @@ class PageRoute(APIRoute):
                 response = login_redirect(request, expired=error.expired)
             except CsrfError:
                 response = error_page(request, 403, kind="csrf")
-            except ProblemError as error:
-                response = error_page(request, error.status)
-            except DomainError as error:
-                response = error_page(request, _domain_status(error))
+            except SealingError:
+                raise  # answered as a JSON problem, as the API answers it
             except RequestValidationError:
                 response = error_page(request, 422)
             except StarletteHTTPException as error:
                 response = error_page(request, error.status_code)
+            except Exception as error:
+                found = problem_of(error)
+                if found is None:
+                    raise
+                response = error_page(request, found.status)
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             return response

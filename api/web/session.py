@@ -103,14 +103,21 @@ def _secure(request: Request) -> bool:
 
 def set_session(response: Response, request: Request, token: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE, token, path=COOKIE_PATH, httponly=True, samesite="strict",
+        SESSION_COOKIE,
+        token,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
         secure=_secure(request),
     )
 
 
 def clear_session(response: Response, request: Request) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
+        SESSION_COOKIE,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
         secure=_secure(request),
     )
 
@@ -128,7 +135,11 @@ def csrf_cookie(request: Request) -> tuple[str, bool]:
 
 def set_csrf_cookie(response: Response, request: Request, value: str) -> None:
     response.set_cookie(
-        CSRF_COOKIE, value, path=COOKIE_PATH, httponly=True, samesite="strict",
+        CSRF_COOKIE,
+        value,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
         secure=_secure(request),
     )
 
@@ -177,16 +188,21 @@ async def checked_form(request: Request) -> Form:
     """The posted form, once its CSRF token is checked (CsrfError otherwise)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        raise ProblemError(415, "unsupported-media-type", "Unsupported media type",
-                           "pages accept application/x-www-form-urlencoded forms")
+        raise ProblemError(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "pages accept application/x-www-form-urlencoded forms",
+        )
     body = await request.body()
     if len(body) > _MAX_FORM_BYTES:
         raise ProblemError(413, "too-large", "Form too large", "the form is too large")
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
     except (UnicodeDecodeError, ValueError):
-        raise ProblemError(400, "invalid-form", "Invalid form", "the form could not be read") \
-            from None
+        raise ProblemError(
+            400, "invalid-form", "Invalid form", "the form could not be read"
+        ) from None
     form = Form(fields)
     check_csrf(request, form)
     return form
@@ -211,8 +227,13 @@ def language_of(request: Request) -> tuple[str, bool]:
 
 def set_language_cookie(response: Response, request: Request, lang: str) -> None:
     response.set_cookie(
-        LANGUAGE_COOKIE, lang, path=COOKIE_PATH, max_age=_ONE_YEAR, httponly=True,
-        samesite="lax", secure=_secure(request),
+        LANGUAGE_COOKIE,
+        lang,
+        path=COOKIE_PATH,
+        max_age=_ONE_YEAR,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
     )
 
 

@@ -52,8 +52,13 @@ def front_page(request: Request, page: PageDep, container: ContainerDep) -> Resp
     home = home_of(actor)
     if home is not None:
         return RedirectResponse(home, status_code=303)
-    return render(page, "message.html", title=page.t("login_title"),
-                  text=page.t("no_pages_for_role"), who=actor)
+    return render(
+        page,
+        "message.html",
+        title=page.t("login_title"),
+        text=page.t("no_pages_for_role"),
+        who=actor,
+    )
 
 
 @router.get("/login")
@@ -68,8 +73,9 @@ def login_page(
         notice = page.t("login_expired")
     elif logged_out:
         notice = page.t("logged_out")
-    return render(page, "login.html", next=safe_next(next) or "", notice=notice, error=None,
-                  who=None)
+    return render(
+        page, "login.html", next=safe_next(next) or "", notice=notice, error=None, who=None
+    )
 
 
 @router.post("/login")
@@ -80,8 +86,15 @@ def sign_in(request: Request, page: PageDep, container: ContainerDep, form: Form
     try:
         actor = container.tokens.verify(token)
     except TokenError:
-        return render(page, "login.html", status=401, next=next_page or "", notice=None,
-                      error=page.t("login_invalid"), who=None)
+        return render(
+            page,
+            "login.html",
+            status=401,
+            next=next_page or "",
+            notice=None,
+            error=page.t("login_invalid"),
+            who=None,
+        )
     response = RedirectResponse(next_page or home_of(actor) or "/ui/", status_code=303)
     set_session(response, request, token)
     return response
@@ -107,8 +120,9 @@ def static_file(
     media_type = _STATIC_TYPES.get(path.suffix)
     if media_type is None or not path.is_file():
         return error_page(request, 404)
-    return Response(path.read_bytes(), media_type=media_type,
-                    headers={"Cache-Control": "public, max-age=3600"})
+    return Response(
+        path.read_bytes(), media_type=media_type, headers={"Cache-Control": "public, max-age=3600"}
+    )
 
 
 @fallback.get("/{rest:path}")

@@ -1,7 +1,7 @@
 """The teacher's pages: their classes, a class's dashboard, and one student's progress.
 
-The dashboard comes from `class_dashboard_for`, the function behind
-GET /api/v1/dashboards/classes/{classSourcedId}, so a page refuses whom the API refuses.
+The pages read through the same read service as GET /api/v1/dashboards/classes/{id}
+(projections/reads/class_dashboard.py), so a page refuses whom the API refuses.
 """
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
-from api.reading import not_permitted, read_model
-from api.routers.dashboards import DASHBOARD, class_dashboard_for
-from api.routers.roster_reads import MinPosition, wait_until_fresh
+from api.deps import ClassDashboardReadsDep
 from api.web.charts import TimeChart, range_bar, time_chart
 from api.web.i18n import Translator
-from api.web.rendering import PageDep, PageRoute, freshness, render
+from api.web.rendering import FreshPage, PageDep, PageRoute, freshness, render
 from api.web.session import SignedIn, SignedInDep
-from projections.class_dashboard_queries import taught_classes
+from projections.catalogue import ProjectionCatalogue
+from projections.class_dashboard import ClassDashboardProjection
+from projections.reads.access import require_role
 
 router = APIRouter(prefix="/ui/teacher", route_class=PageRoute)
 
@@ -35,23 +35,30 @@ _GRADE_SCALE = (4.0, 10.0)
 ClassId = Annotated[str, Path(max_length=128)]
 
 
+def _dashboards(projections: ProjectionCatalogue) -> ClassDashboardProjection:
+    return projections.class_dashboard
+
+
+#: Read-your-writes for the teacher's pages (anyone else is refused without waiting).
+FreshDashboard = Annotated[None, Depends(FreshPage(_dashboards, roles=("teacher",)))]
+
+
 def _require_teacher(who: SignedIn) -> None:
-    if who.actor.role != "teacher":
-        raise not_permitted(_NOT_A_TEACHER)
+    require_role(who.actor, ("teacher",), _NOT_A_TEACHER)
 
 
 @router.get("")
-def my_classes(page: PageDep, who: SignedInDep, min_position: MinPosition = None) -> Response:
+def my_classes(
+    page: PageDep, who: SignedInDep, reads: ClassDashboardReadsDep, _fresh: FreshDashboard
+) -> Response:
     _require_teacher(who)
-    container = page.container
-    wait_until_fresh(container, who.actor.tenant, DASHBOARD.name, min_position)
-    with read_model(container) as connection:
-        classes = taught_classes(
-            connection, DASHBOARD, tenant=who.actor.tenant, teacher=who.actor.subject,
-            today=container.clock().date(),
-        )
-    return render(page, "teacher_classes.html", who=who.actor, classes=classes,
-                  freshness=freshness(container, who.actor, DASHBOARD.name))
+    return render(
+        page,
+        "teacher_classes.html",
+        who=who.actor,
+        classes=reads.taught_classes(who.actor),
+        freshness=freshness(page.container, who.actor, _dashboards),
+    )
 
 
 @router.get("/classes/{class_id}")
@@ -59,26 +66,28 @@ def class_page(
     class_id: ClassId,
     page: PageDep,
     who: SignedInDep,
+    reads: ClassDashboardReadsDep,
+    _fresh: FreshDashboard,
     term: Annotated[str | None, Query(max_length=128)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
-    min_position: MinPosition = None,
 ) -> Response:
     _require_teacher(who)
-    container = page.container
-    wait_until_fresh(container, who.actor.tenant, DASHBOARD.name, min_position)
-    dashboard = class_dashboard_for(
-        container, who.app, who.actor, class_id, term=term or None, limit=PAGE_SIZE,
-        offset=offset,
+    dashboard = reads.dashboard(
+        who.app, who.actor, class_id, term=term or None, limit=PAGE_SIZE, offset=offset
     )
     total = dashboard["page"]["total"]
     return render(
-        page, "class_dashboard.html", who=who.actor, d=dashboard,
-        freshness=freshness(container, who.actor, DASHBOARD.name),
+        page,
+        "class_dashboard.html",
+        who=who.actor,
+        d=dashboard,
+        freshness=freshness(page.container, who.actor, _dashboards),
         term=term or "",
         line_items=[_line_item_view(item) for item in dashboard["lineItems"]],
         previous_offset=max(offset - PAGE_SIZE, 0) if offset > 0 else None,
         next_offset=offset + PAGE_SIZE if offset + PAGE_SIZE < total else None,
-        first=min(offset + 1, total), last=min(offset + PAGE_SIZE, total),
+        first=min(offset + 1, total),
+        last=min(offset + PAGE_SIZE, total),
     )
 
 
@@ -88,16 +97,21 @@ def student_page(
     student_id: Annotated[str, Path(max_length=128)],
     page: PageDep,
     who: SignedInDep,
-    min_position: MinPosition = None,
+    reads: ClassDashboardReadsDep,
+    _fresh: FreshDashboard,
 ) -> Response:
     _require_teacher(who)
-    container = page.container
-    wait_until_fresh(container, who.actor.tenant, DASHBOARD.name, min_position)
-    dashboard = class_dashboard_for(container, who.app, who.actor, class_id, limit=_WHOLE_CLASS)
+    dashboard = reads.dashboard(who.app, who.actor, class_id, limit=_WHOLE_CLASS)
     student = next((s for s in dashboard["students"] if s["sourcedId"] == student_id), None)
     if student is None:
-        return render(page, "message.html", status=404, who=who.actor,
-                      title=page.t("error_title_404"), text=page.t("student_not_in_class"))
+        return render(
+            page,
+            "message.html",
+            status=404,
+            who=who.actor,
+            title=page.t("error_title_404"),
+            text=page.t("student_not_in_class"),
+        )
     missing: list[dict[str, Any]] = next(
         (m["lineItems"] for m in dashboard["missingWork"] if m["student"] == student_id), []
     )
@@ -105,15 +119,17 @@ def student_page(
         (m["lineItems"] for m in dashboard["lateWork"] if m["student"] == student_id), []
     )
     return render(
-        page, "student_progress.html", who=who.actor, d=dashboard, s=student, missing=missing,
+        page,
+        "student_progress.html",
+        who=who.actor,
+        d=dashboard,
+        s=student,
+        missing=missing,
         late=late,
         progress=progress_charts(student, dashboard["objectives"], page.t),
         item_titles={i["sourcedId"]: i["title"] for i in dashboard["lineItems"]},
-        freshness=freshness(container, who.actor, DASHBOARD.name),
+        freshness=freshness(page.container, who.actor, _dashboards),
     )
-
-
-# -- the classes a teacher teaches ---------------------------------------------------------
 
 
 # -- what the templates draw ---------------------------------------------------------------
@@ -172,31 +188,50 @@ def progress_charts(
     for code in sorted(by_objective, key=_objective_order):
         points = by_objective[code]
         chart = time_chart(
-            points, start=start, end=end, y_min=0.6, y_max=4.4, y_labels=level_labels,
+            points,
+            start=start,
+            end=end,
+            y_min=0.6,
+            y_max=4.4,
+            y_labels=level_labels,
             point_label=lambda day, value: f"{t.date(day)}: {t('level_n', level=int(value))}",
-            month_label=t.month, width=260, height=130, max_x_ticks=3,
+            month_label=t.month,
+            width=260,
+            height=130,
+            max_x_ticks=3,
         )
-        charts.append(ObjectiveProgress(
-            code=code,
-            title=t.title(titles.get(code, {}), code),
-            title_lang=t.title_lang(titles.get(code, {})),
-            chart=chart,
-            points=[(t.date(day), int(level)) for day, level in sorted(points)],
-        ))
+        charts.append(
+            ObjectiveProgress(
+                code=code,
+                title=t.title(titles.get(code, {}), code),
+                title_lang=t.title_lang(titles.get(code, {})),
+                chart=chart,
+                points=[(t.date(day), int(level)) for day, level in sorted(points)],
+            )
+        )
     grade_points = [(date.fromisoformat(p["date"]), float(p["grade"])) for p in trend["grades"]]
     grades = None
     if grade_points:
         grades = time_chart(
-            grade_points, start=start, end=end, y_min=3.6, y_max=10.4,
+            grade_points,
+            start=start,
+            end=end,
+            y_min=3.6,
+            y_max=10.4,
             y_labels={float(g): str(g) for g in range(4, 11)},
             point_label=lambda day, value: f"{t.date(day)}: {int(value)}",
-            month_label=t.month, width=360, height=200, max_x_ticks=4,
+            month_label=t.month,
+            width=360,
+            height=200,
+            max_x_ticks=4,
         )
     return Progress(
         objectives=charts,
         grades=grades,
-        grade_points=[(t.date(date.fromisoformat(p["date"])), int(p["grade"]), p["lineItem"])
-                      for p in trend["grades"]],
+        grade_points=[
+            (t.date(date.fromisoformat(p["date"])), int(p["grade"]), p["lineItem"])
+            for p in trend["grades"]
+        ],
     )
 
 

@@ -46,9 +46,12 @@ def pupil(running: TestClient, container: Container, tenant: str) -> Pupil:
     # projected school, so a read's own wait measures freshness, not the runner's start.
     at = head(container, tenant)
     wait_for(
-        lambda: all(container.status.position(tenant, name) >= at
-                    for name in container.status.projection_names),
-        within=60, what="every projection to reach the school's events",
+        lambda: all(
+            container.status.position(tenant, name) >= at
+            for name in container.status.projection_names
+        ),
+        within=60,
+        what="every projection to reach the school's events",
     )
     return Pupil(school, given, family, comment)
 
@@ -62,7 +65,11 @@ def head(container: Container, tenant: str) -> int:
 
 
 def export(
-    client: TestClient, headers: dict[str, str], subject: str, *, at_least: int = 0,
+    client: TestClient,
+    headers: dict[str, str],
+    subject: str,
+    *,
+    at_least: int = 0,
     within: float = 30.0,
 ) -> Response:
     """The subject's export, once the index includes store position `at_least`.

@@ -12,13 +12,14 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
-from api.disclosures import (
+from api.problems import problem_of
+from projections.reads.disclosures import (
     STATUTORY_TASK,
     DisclosureLog,
+    DisclosureNotRecordedError,
     UnknownDisclosureCategoryError,
     disclosures_of,
 )
-from api.problems import ProblemError
 from tests.access.conftest import Pupil, export, head
 from tests.conftest import FakeClock
 
@@ -26,8 +27,10 @@ from tests.conftest import FakeClock
 def test_the_export_lists_an_admins_earlier_read_of_the_student_with_its_date_category_and_basis(
     running: TestClient, container: Container, tenant: str, pupil: Pupil
 ) -> None:
-    read = running.get(f"/api/v1/roster/users/stu-1?min_position={head(container, tenant)}",
-                       headers=pupil.school.admin)
+    read = running.get(
+        f"/api/v1/roster/users/stu-1?min_position={head(container, tenant)}",
+        headers=pupil.school.admin,
+    )
     assert read.status_code == 200, read.text
 
     document = export(running, pupil.school.guardian, "stu-1").json()
@@ -60,9 +63,15 @@ def test_disclosures_to_one_recipient_on_one_day_are_one_row_with_first_and_last
 ) -> None:
     first = clock()
     for _ in range(3):
-        container.disclosures.record(tenant=tenant, subjects=["stu-1", "stu-2", "stu-1"],
-                                     recipient="tch-1", recipient_role="teacher",
-                                     categories=["assessment"], basis=STATUTORY_TASK, at=clock())
+        container.disclosures.record(
+            tenant=tenant,
+            subjects=["stu-1", "stu-2", "stu-1"],
+            recipient="tch-1",
+            recipient_role="teacher",
+            categories=["assessment"],
+            basis=STATUTORY_TASK,
+            at=clock(),
+        )
         clock.advance(minutes=20)
 
     [row] = disclosures_of(container.engine, tenant, "stu-1")
@@ -76,9 +85,15 @@ def test_a_disclosure_on_another_day_is_a_row_of_its_own(
     container: Container, tenant: str, clock: FakeClock
 ) -> None:
     for _ in range(2):
-        container.disclosures.record(tenant=tenant, subjects=["stu-1"],
-                                     recipient="oppimissovellus", recipient_role="service",
-                                     categories=["identity"], basis="consent 7b1c", at=clock())
+        container.disclosures.record(
+            tenant=tenant,
+            subjects=["stu-1"],
+            recipient="oppimissovellus",
+            recipient_role="service",
+            categories=["identity"],
+            basis="consent 7b1c",
+            at=clock(),
+        )
         clock.advance(days=1)
 
     rows = disclosures_of(container.engine, tenant, "stu-1")
@@ -91,9 +106,14 @@ def test_a_disclosure_under_an_unknown_category_is_refused_and_nothing_is_record
     container: Container, tenant: str
 ) -> None:
     with pytest.raises(UnknownDisclosureCategoryError):
-        container.disclosures.record(tenant=tenant, subjects=["stu-1"],
-                                     recipient="tch-1", recipient_role="teacher",
-                                     categories=["assessment", "grades"], basis=STATUTORY_TASK)
+        container.disclosures.record(
+            tenant=tenant,
+            subjects=["stu-1"],
+            recipient="tch-1",
+            recipient_role="teacher",
+            categories=["assessment", "grades"],
+            basis=STATUTORY_TASK,
+        )
 
     assert disclosures_of(container.engine, tenant, "stu-1") == []
 
@@ -109,9 +129,13 @@ def test_concurrent_reads_disclosing_the_same_rows_are_each_counted_with_their_t
     def read(at: datetime) -> int:
         barrier.wait()
         return container.disclosures.record(
-            tenant=tenant, subjects=["stu-1", "stu-2"], recipient="tch-1",
-            recipient_role="teacher", categories=["assessment", "attainment"],
-            basis=STATUTORY_TASK, at=at,
+            tenant=tenant,
+            subjects=["stu-1", "stu-2"],
+            recipient="tch-1",
+            recipient_role="teacher",
+            categories=["assessment", "attainment"],
+            basis=STATUTORY_TASK,
+            at=at,
         )
 
     with ThreadPoolExecutor(readers) as pool:
@@ -121,7 +145,8 @@ def test_concurrent_reads_disclosing_the_same_rows_are_each_counted_with_their_t
     for subject in ("stu-1", "stu-2"):
         rows = disclosures_of(container.engine, tenant, subject)
         assert [(r.category, r.count) for r in rows] == [
-            ("assessment", readers), ("attainment", readers)
+            ("assessment", readers),
+            ("attainment", readers),
         ]
         assert {(r.first_at, r.last_at) for r in rows} == {(times[0], times[-1])}
 
@@ -132,15 +157,21 @@ def test_a_disclosure_that_cannot_be_recorded_is_a_503_for_the_reader_and_record
     # A database with no disclosure table: the write fails as an unreachable database would.
     broken = DisclosureLog(sa.create_engine(f"sqlite:///{tmp_path / 'no-table.sqlite'}"))
     try:
-        with pytest.raises(ProblemError) as refused:
-            broken.record(tenant=tenant, subjects=["stu-1"], recipient="tch-1",
-                          recipient_role="teacher", categories=["assessment"],
-                          basis=STATUTORY_TASK)
+        with pytest.raises(DisclosureNotRecordedError) as refused:
+            broken.record(
+                tenant=tenant,
+                subjects=["stu-1"],
+                recipient="tch-1",
+                recipient_role="teacher",
+                categories=["assessment"],
+                basis=STATUTORY_TASK,
+            )
     finally:
         broken.close()
 
-    assert refused.value.status == 503
-    assert "not sent" in refused.value.detail
+    answer = problem_of(refused.value)
+    assert answer is not None and answer.status == 503
+    assert "not sent" in answer.detail
     assert disclosures_of(container.engine, tenant, "stu-1") == []
 
 
@@ -150,9 +181,16 @@ def test_a_closed_disclosure_log_refuses_to_record_instead_of_losing_the_disclos
     log = DisclosureLog(container.engine)
     log.close()
 
-    with pytest.raises(ProblemError) as refused:
-        log.record(tenant=tenant, subjects=["stu-1"], recipient="tch-1",
-                   recipient_role="teacher", categories=["assessment"], basis=STATUTORY_TASK)
+    with pytest.raises(DisclosureNotRecordedError) as refused:
+        log.record(
+            tenant=tenant,
+            subjects=["stu-1"],
+            recipient="tch-1",
+            recipient_role="teacher",
+            categories=["assessment"],
+            basis=STATUTORY_TASK,
+        )
 
-    assert refused.value.status == 503
+    answer = problem_of(refused.value)
+    assert answer is not None and answer.status == 503
     assert disclosures_of(container.engine, tenant, "stu-1") == []

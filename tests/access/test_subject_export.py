@@ -3,6 +3,7 @@ person (from 15), their guardian (under 18) and admins, and nobody else."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -20,25 +21,50 @@ def _assess(client: TestClient, pupil: Pupil, **overrides: Any) -> None:
 
 
 def _attain(client: TestClient, pupil: Pupil, level: int) -> None:
-    response = client.post("/api/v1/attainments", headers=pupil.school.teacher, json={
-        "student": "stu-1", "class": "cls-4a", "objective": "MA.3-6.T5", "level": level,
-        "assessedAt": "2026-02-20"})
+    response = client.post(
+        "/api/v1/attainments",
+        headers=pupil.school.teacher,
+        json={
+            "student": "stu-1",
+            "class": "cls-4a",
+            "objective": "MA.3-6.T5",
+            "level": level,
+            "assessedAt": "2026-02-20",
+        },
+    )
     assert response.status_code == 201, response.text
 
 
 def _consent(client: TestClient, pupil: Pupil) -> str:
-    response = client.post("/api/v1/consents", headers=pupil.school.guardian, json={
-        "student": "stu-1", "grantedBy": "grd-1", "recipient": "oppimissovellus",
-        "purposes": ["learning-app"], "categories": ["identity", "assessment"]})
+    response = client.post(
+        "/api/v1/consents",
+        headers=pupil.school.guardian,
+        json={
+            "student": "stu-1",
+            "grantedBy": "grd-1",
+            "recipient": "oppimissovellus",
+            "purposes": ["learning-app"],
+            "categories": ["identity", "assessment"],
+        },
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["consentId"])
 
 
 def _year_report(client: TestClient, pupil: Pupil, text: str) -> None:
-    response = client.put("/api/v1/lineItems/li-year", headers=pupil.school.teacher, json={
-        "lineItem": {"title": "Lukuvuositodistus", "assignDate": "2026-02-01T08:00:00Z",
-                     "dueDate": "2026-02-28T16:00:00Z", "class": {"sourcedId": "cls-4a"},
-                     "category": {"sourcedId": "yearReport"}}})
+    response = client.put(
+        "/api/v1/lineItems/li-year",
+        headers=pupil.school.teacher,
+        json={
+            "lineItem": {
+                "title": "Lukuvuositodistus",
+                "assignDate": "2026-02-01T08:00:00Z",
+                "dueDate": "2026-02-28T16:00:00Z",
+                "class": {"sourcedId": "cls-4a"},
+                "category": {"sourcedId": "yearReport"},
+            }
+        },
+    )
     assert response.status_code == 201, response.text
     _assess(client, pupil, lineItem="li-year", comment=text)
 
@@ -91,8 +117,14 @@ def test_a_consent_a_guardian_granted_is_in_the_guardians_own_export(
 def test_each_aggregates_events_come_in_store_order_with_type_time_and_position(
     running: TestClient, container: Container, tenant: str, pupil: Pupil
 ) -> None:
-    put(running, pupil.school.admin, "users", "stu-1", "user", a_user(
-        "stu-1", "student", given="Aino-Maija", family=pupil.family, agents=("grd-1",)))
+    put(
+        running,
+        pupil.school.admin,
+        "users",
+        "stu-1",
+        "user",
+        a_user("stu-1", "student", given="Aino-Maija", family=pupil.family, agents=("grd-1",)),
+    )
     at = head(container, tenant)
 
     document = export(running, pupil.school.admin, "stu-1", at_least=at).json()
@@ -112,8 +144,11 @@ def test_after_an_erasure_the_export_shows_erased_for_shredded_data_and_keeps_th
     year_report = "Vuoden arvio: edistynyt tasaisesti."
     _assess(running, pupil)
     _year_report(running, pupil, year_report)
-    accepted = running.post("/api/v1/erasures", headers=pupil.school.admin,
-                            json={"subject": "stu-1", "reason": "Huoltajan pyyntö"})
+    accepted = running.post(
+        "/api/v1/erasures",
+        headers=pupil.school.admin,
+        json={"subject": "stu-1", "reason": "Huoltajan pyyntö"},
+    )
     assert accepted.status_code == 202, accepted.text
 
     response = export(running, pupil.school.admin, "stu-1", at_least=accepted.json()["position"])
@@ -132,17 +167,25 @@ def test_after_an_erasure_the_export_shows_erased_for_shredded_data_and_keeps_th
 def test_the_subject_index_confirms_an_erasure_in_its_receipt(
     running: TestClient, container: Container, tenant: str, pupil: Pupil
 ) -> None:
-    accepted = running.post("/api/v1/erasures", headers=pupil.school.admin,
-                            json={"subject": "stu-1", "reason": "Huoltajan pyyntö"})
+    accepted = running.post(
+        "/api/v1/erasures",
+        headers=pupil.school.admin,
+        json={"subject": "stu-1", "reason": "Huoltajan pyyntö"},
+    )
 
     receipt = wait_for(
         lambda: next(
-            (p for p in running.get(f"/api/v1/erasures/{accepted.json()['erasureId']}",
-                                    headers=pupil.school.admin).json()["projections"]
-             if p["projection"] == "subject_index" and p["confirmedAt"]),
+            (
+                p
+                for p in running.get(
+                    f"/api/v1/erasures/{accepted.json()['erasureId']}", headers=pupil.school.admin
+                ).json()["projections"]
+                if p["projection"] == "subject_index" and p["confirmedAt"]
+            ),
             None,
         ),
-        within=30, what="the subject index to confirm the erasure",
+        within=30,
+        what="the subject index to confirm the erasure",
     )
 
     assert receipt["confirmedAt"]
@@ -170,10 +213,22 @@ def _guardian_of_another_child(
     client: TestClient, container: Container, pupil: Pupil
 ) -> dict[str, str]:
     admin, tenant = pupil.school.admin, pupil.school.tenant
-    put(client, admin, "users", "grd-2", "user",
-        a_user("grd-2", "guardian", given="Gunnar", family="Toinen"))
-    put(client, admin, "users", "stu-2", "user",
-        a_user("stu-2", "student", given="Eero", family="Oppilas", agents=("grd-2",)))
+    put(
+        client,
+        admin,
+        "users",
+        "grd-2",
+        "user",
+        a_user("grd-2", "guardian", given="Gunnar", family="Toinen"),
+    )
+    put(
+        client,
+        admin,
+        "users",
+        "stu-2",
+        "user",
+        a_user("stu-2", "student", given="Eero", family="Oppilas", agents=("grd-2",)),
+    )
     return bearer(container, tenant, "guardian", "grd-2")
 
 
@@ -188,8 +243,13 @@ def _guardian_of_another_child(
     ],
 )
 def test_the_export_is_refused_to_everyone_else_with_no_personal_data_in_the_answer(
-    running: TestClient, container: Container, tenant: str, pupil: Pupil,
-    caller: str, birth_date: str, status: int,
+    running: TestClient,
+    container: Container,
+    tenant: str,
+    pupil: Pupil,
+    caller: str,
+    birth_date: str,
+    status: int,
 ) -> None:
     born(running, pupil.school, "stu-1", birth_date)
     _assess(running, pupil)
@@ -219,3 +279,20 @@ def test_a_refusal_reads_the_same_whether_or_not_the_person_exists(
 
     assert existing.status_code == missing.status_code == 403
     assert existing.json() == missing.json()
+
+
+def test_a_caller_without_a_right_of_access_is_refused_at_once_whatever_min_position(
+    running: TestClient, container: Container, tenant: str, pupil: Pupil
+) -> None:
+    beyond = head(container, tenant) + 1000
+    stranger = bearer(container, tenant, "guardian", "grd-9")
+
+    started = time.monotonic()
+    refused = running.get(f"/api/v1/subjects/stu-1/export?min_position={beyond}", headers=stranger)
+    nobody = running.get(
+        f"/api/v1/subjects/stu-404/export?min_position={beyond}", headers=pupil.school.admin
+    )
+    answered_in = time.monotonic() - started
+
+    assert (refused.status_code, nobody.status_code) == (403, 404)
+    assert answered_in < 4  # waiting for the index would take 5 s each, and end in 504s

@@ -20,8 +20,11 @@ def test_a_tampered_token_is_refused(client: TestClient, container: Container, t
     token = container.tokens.issue(tenant=tenant, role="admin", subject="a")
     header, payload, signature = token.split(".")
 
-    response = client.put("/api/v1/roster/orgs/x", json={"org": {"name": "X", "type": "school"}},
-                          headers={"Authorization": f"Bearer {header}.{payload}.{signature[::-1]}"})
+    response = client.put(
+        "/api/v1/roster/orgs/x",
+        json={"org": {"name": "X", "type": "school"}},
+        headers={"Authorization": f"Bearer {header}.{payload}.{signature[::-1]}"},
+    )
 
     assert response.status_code == 401
 
@@ -32,8 +35,9 @@ def test_an_expired_token_is_refused(
     headers = bearer(container, tenant, "admin", "a")
     clock.advance(hours=9)  # type: ignore[attr-defined]
 
-    response = client.put("/api/v1/roster/orgs/x", json={"org": {"name": "X", "type": "school"}},
-                          headers=headers)
+    response = client.put(
+        "/api/v1/roster/orgs/x", json={"org": {"name": "X", "type": "school"}}, headers=headers
+    )
 
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
@@ -42,8 +46,9 @@ def test_an_expired_token_is_refused(
 def test_a_token_of_an_unknown_tenant_is_refused(client: TestClient, container: Container) -> None:
     headers = bearer(container, "nosuchcity", "admin", "a")
 
-    response = client.put("/api/v1/roster/orgs/x", json={"org": {"name": "X", "type": "school"}},
-                          headers=headers)
+    response = client.put(
+        "/api/v1/roster/orgs/x", json={"org": {"name": "X", "type": "school"}}, headers=headers
+    )
 
     assert response.status_code == 403
 
@@ -62,8 +67,11 @@ def test_another_tenants_token_cannot_reach_this_tenants_records(
         json={"user": a_user("stu-1", "student", given="Hijack", family="Attempt")},
         headers=bearer(container, other, "admin", "admin-1"),
     )
-    as_other_teacher = client.post("/api/v1/assessments", json=an_assessment(),
-                                   headers=bearer(container, other, "teacher", "tch-1"))
+    as_other_teacher = client.post(
+        "/api/v1/assessments",
+        json=an_assessment(),
+        headers=bearer(container, other, "teacher", "tch-1"),
+    )
 
     assert as_other_admin.status_code == 422  # sch-1 does not exist in the other tenant
     assert as_other_teacher.status_code == 422  # nor does cls-4a
@@ -78,12 +86,16 @@ def test_only_admins_and_the_roster_service_write_rosters(
     body = {"org": {"name": "Uusi koulu", "type": "school", "identifier": "02"}}
 
     answers = {
-        role: client.put("/api/v1/roster/orgs/sch-2", json=body,
-                         headers=bearer(container, tenant, role, "x")).status_code
+        role: client.put(
+            "/api/v1/roster/orgs/sch-2", json=body, headers=bearer(container, tenant, role, "x")
+        ).status_code
         for role in ("teacher", "guardian", "student", "auditor", "service")
     }
-    sis = client.put("/api/v1/roster/orgs/sch-3", json=body,
-                     headers=bearer(container, tenant, "service", "primus-sis", "roster.createput"))
+    sis = client.put(
+        "/api/v1/roster/orgs/sch-3",
+        json=body,
+        headers=bearer(container, tenant, "service", "primus-sis", "roster.createput"),
+    )
 
     assert answers == {r: 403 for r in answers}
     assert sis.status_code == 201
@@ -95,11 +107,16 @@ def test_only_a_teacher_of_the_class_records_its_assessments(
     school = a_school(client, container, tenant)
     head = app.head_position()
 
-    other_teacher = client.post("/api/v1/assessments", json=an_assessment(), headers=school.other_teacher)
+    other_teacher = client.post(
+        "/api/v1/assessments", json=an_assessment(), headers=school.other_teacher
+    )
     admin = client.post("/api/v1/assessments", json=an_assessment(), headers=school.admin)
     guardian = client.post("/api/v1/assessments", json=an_assessment(), headers=school.guardian)
-    student = client.post("/api/v1/assessments", json=an_assessment(),
-                          headers=bearer(container, tenant, "student", "stu-1"))
+    student = client.post(
+        "/api/v1/assessments",
+        json=an_assessment(),
+        headers=bearer(container, tenant, "student", "stu-1"),
+    )
 
     assert [r.status_code for r in (other_teacher, admin, guardian, student)] == [403] * 4
     assert app.head_position() == head
@@ -108,12 +125,17 @@ def test_only_a_teacher_of_the_class_records_its_assessments(
 def test_a_guardian_cannot_grant_for_someone_elses_name(
     client: TestClient, container: Container, tenant: str
 ) -> None:
-    school = a_school(client, container, tenant)
+    a_school(client, container, tenant)
 
     response = client.post(
         "/api/v1/consents",
-        json={"student": "stu-1", "grantedBy": "grd-1", "recipient": "matikka-app",
-              "purposes": ["learning-app"], "categories": ["roster"]},
+        json={
+            "student": "stu-1",
+            "grantedBy": "grd-1",
+            "recipient": "matikka-app",
+            "purposes": ["learning-app"],
+            "categories": ["roster"],
+        },
         headers=bearer(container, tenant, "guardian", "grd-2"),
     )
 
@@ -124,11 +146,21 @@ def test_a_stranger_cannot_withdraw_a_consent(
     client: TestClient, container: Container, tenant: str
 ) -> None:
     school = a_school(client, container, tenant)
-    granted = client.post("/api/v1/consents", headers=school.guardian, json={
-        "student": "stu-1", "grantedBy": "grd-1", "recipient": "matikka-app",
-        "purposes": ["learning-app"], "categories": ["roster"]})
+    granted = client.post(
+        "/api/v1/consents",
+        headers=school.guardian,
+        json={
+            "student": "stu-1",
+            "grantedBy": "grd-1",
+            "recipient": "matikka-app",
+            "purposes": ["learning-app"],
+            "categories": ["roster"],
+        },
+    )
 
-    response = client.delete(f"/api/v1/consents/{granted.json()['consentId']}",
-                             headers=bearer(container, tenant, "guardian", "grd-999"))
+    response = client.delete(
+        f"/api/v1/consents/{granted.json()['consentId']}",
+        headers=bearer(container, tenant, "guardian", "grd-999"),
+    )
 
     assert response.status_code == 403

@@ -18,13 +18,17 @@ from domain.application import TenantApplication
 from tests.builders import School, a_school
 
 _JSON_SCALAR = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=50),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=50),
 )
 _ANY_JSON = st.recursive(
     _JSON_SCALAR,
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=10), inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -38,8 +42,9 @@ _ASSESSMENT = st.fixed_dictionaries(
     {
         "student": _field(st.sampled_from(["stu-1", "stu-2", "stu-404"])),
         "class": _field(st.just("cls-4a")),
-        "assessedAt": _field(st.sampled_from(["2026-02-20", "2026-02-20", "2031-01-01",
-                                              "2026-02-30"])),
+        "assessedAt": _field(
+            st.sampled_from(["2026-02-20", "2026-02-20", "2031-01-01", "2026-02-30"])
+        ),
         "grade": _field(st.sampled_from(["4", "7", "10", "S", "H", "11"])),
     },
     optional={
@@ -69,14 +74,21 @@ def school(client: TestClient, container: Container, tenant: str) -> School:
     return a_school(client, container, tenant)
 
 
-@settings(max_examples=80, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(command=st.one_of(
-    st.tuples(st.just("/api/v1/assessments"), _ASSESSMENT),
-    st.tuples(st.just("/api/v1/attainments"), _ATTAINMENT),
-))
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    command=st.one_of(
+        st.tuples(st.just("/api/v1/assessments"), _ASSESSMENT),
+        st.tuples(st.just("/api/v1/attainments"), _ATTAINMENT),
+    )
+)
 def test_any_assessment_or_attainment_body_gets_a_clear_answer(
-    client: TestClient, app: TenantApplication, school: School,
+    client: TestClient,
+    app: TenantApplication,
+    school: School,
     command: tuple[str, dict[str, Any]],
 ) -> None:
     path, body = command
@@ -99,32 +111,55 @@ _USER = st.fixed_dictionaries(
         "enabledUser": _field(st.sampled_from(["true", "false", True, "maybe"])),
         "givenName": _field(st.text(min_size=1, max_size=40)),
         "familyName": _field(st.text(min_size=1, max_size=40)),
-        "roles": _field(st.lists(st.fixed_dictionaries({
-            "roleType": _field(st.sampled_from(["primary", "secondary"])),
-            "role": _field(st.sampled_from(["student", "teacher", "guardian", "wizard"])),
-            "org": _field(st.sampled_from([{"sourcedId": "sch-1"}, {"sourcedId": "sch-404"}])),
-        }), min_size=1, max_size=2)),
+        "roles": _field(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "roleType": _field(st.sampled_from(["primary", "secondary"])),
+                        "role": _field(
+                            st.sampled_from(["student", "teacher", "guardian", "wizard"])
+                        ),
+                        "org": _field(
+                            st.sampled_from([{"sourcedId": "sch-1"}, {"sourcedId": "sch-404"}])
+                        ),
+                    }
+                ),
+                min_size=1,
+                max_size=2,
+            )
+        ),
     },
     optional={
         "email": _field(st.emails()),
-        "agents": _field(st.lists(st.fixed_dictionaries(
-            {"sourcedId": st.sampled_from(["grd-1", "stu-1", "nobody"])}), max_size=2)),
+        "agents": _field(
+            st.lists(
+                st.fixed_dictionaries({"sourcedId": st.sampled_from(["grd-1", "stu-1", "nobody"])}),
+                max_size=2,
+            )
+        ),
         "birthDate": _field(st.dates().map(str)),
     },
 )
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(sourced_id=st.sampled_from(["u-1", "u-2", "stu-2"]), user=_USER)
 def test_any_user_envelope_gets_a_clear_answer(
-    client: TestClient, app: TenantApplication, school: School,
-    sourced_id: str, user: dict[str, Any],
+    client: TestClient,
+    app: TenantApplication,
+    school: School,
+    sourced_id: str,
+    user: dict[str, Any],
 ) -> None:
     head = app.head_position()
 
-    response = client.put(f"/api/v1/roster/users/{sourced_id}", json={"user": user},
-                          headers=school.admin)
+    response = client.put(
+        f"/api/v1/roster/users/{sourced_id}", json={"user": user}, headers=school.admin
+    )
 
     assert response.status_code < 500, response.text
     if response.status_code >= 400:

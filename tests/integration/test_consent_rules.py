@@ -9,7 +9,7 @@ from api.bootstrap import Container
 from domain.application import TenantApplication
 from domain.commands import Actor, GrantConsent
 from domain.errors import ConsentNotAllowedError
-from tests.builders import a_school, put
+from tests.builders import School, a_school, put
 
 
 def _grant(app: TenantApplication, role: str, by: str, student: str = "stu-1") -> str:
@@ -21,18 +21,24 @@ def _grant(app: TenantApplication, role: str, by: str, student: str = "stu-1") -
 
 
 @pytest.fixture
-def school(client: TestClient, container: Container, tenant: str) -> object:
+def school(client: TestClient, container: Container, tenant: str) -> School:
     return a_school(client, container, tenant)
 
 
-def _born(client: TestClient, school: object, student: str, birth_date: str) -> None:
-    put(client, school.admin, "demographics", student, "demographics",  # type: ignore[attr-defined]
-        {"birthDate": birth_date})
+def _born(client: TestClient, school: School, student: str, birth_date: str) -> None:
+    put(
+        client,
+        school.admin,
+        "demographics",
+        student,
+        "demographics",
+        {"birthDate": birth_date},
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_twelve_year_old_cannot_grant_their_own_consent(
-    client: TestClient, app: TenantApplication, school: object
+    client: TestClient, app: TenantApplication, school: School
 ) -> None:
     _born(client, school, "stu-1", "2013-06-01")  # 12 on 2026-03-02
 
@@ -42,7 +48,7 @@ def test_a_twelve_year_old_cannot_grant_their_own_consent(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_student_whose_birth_date_is_unknown_cannot_self_grant(
-    app: TenantApplication, school: object
+    app: TenantApplication, school: School
 ) -> None:
     with pytest.raises(ConsentNotAllowedError, match="birth date is not known"):
         _grant(app, "student", "stu-1")
@@ -50,7 +56,7 @@ def test_a_student_whose_birth_date_is_unknown_cannot_self_grant(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_student_turning_thirteen_today_can_grant(
-    client: TestClient, app: TenantApplication, school: object
+    client: TestClient, app: TenantApplication, school: School
 ) -> None:
     _born(client, school, "stu-1", "2013-03-02")
 
@@ -59,7 +65,7 @@ def test_a_student_turning_thirteen_today_can_grant(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_guardianship_ends_when_the_student_comes_of_age(
-    client: TestClient, app: TenantApplication, school: object
+    client: TestClient, app: TenantApplication, school: School
 ) -> None:
     _born(client, school, "stu-1", "2008-01-01")  # 18 on 2026-03-02
 
@@ -69,7 +75,7 @@ def test_guardianship_ends_when_the_student_comes_of_age(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_guardian_not_linked_to_the_student_cannot_grant(
-    app: TenantApplication, school: object
+    app: TenantApplication, school: School
 ) -> None:
     with pytest.raises(ConsentNotAllowedError, match="not a guardian linked"):
         _grant(app, "guardian", "grd-1", student="stu-2")

@@ -19,19 +19,33 @@ from tests.builders import a_school, an_assessment, put
 
 
 def _year_report(client: TestClient, school: Any) -> str:
-    response = client.put("/api/v1/lineItems/li-year", headers=school.teacher, json={"lineItem": {
-        "title": "Lukuvuositodistus", "assignDate": "2026-02-01T08:00:00Z",
-        "dueDate": "2026-02-28T16:00:00Z", "class": {"sourcedId": "cls-4a"},
-        "category": {"sourcedId": "yearReport"}}})
+    response = client.put(
+        "/api/v1/lineItems/li-year",
+        headers=school.teacher,
+        json={
+            "lineItem": {
+                "title": "Lukuvuositodistus",
+                "assignDate": "2026-02-01T08:00:00Z",
+                "dueDate": "2026-02-28T16:00:00Z",
+                "class": {"sourcedId": "cls-4a"},
+                "category": {"sourcedId": "yearReport"},
+            }
+        },
+    )
     assert response.status_code == 201
-    answer = client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(
-        sourcedId="res-year", lineItem="li-year", comment="Vuositodistuksen sanallinen arvio"))
+    answer = client.post(
+        "/api/v1/assessments",
+        headers=school.teacher,
+        json=an_assessment(
+            sourcedId="res-year", lineItem="li-year", comment="Vuositodistuksen sanallinen arvio"
+        ),
+    )
     assert answer.status_code == 201
     return "res-year"
 
 
 def _comment(app: TenantApplication, tenant: str, result_id: str) -> Any:
-    result = app.repository.get(aggregate_id(tenant, "results", result_id))
+    result: object = app.repository.get(aggregate_id(tenant, "results", result_id))
     assert isinstance(result, Result) and result.comment is not None
     return app.sealer.unseal(result.comment)
 
@@ -40,8 +54,11 @@ def _comment(app: TenantApplication, tenant: str, result_id: str) -> Any:
 def school(client: TestClient, container: Container, tenant: str) -> Any:
     school = a_school(client, container, tenant)
     put(client, school.admin, "demographics", "stu-1", "demographics", {"birthDate": "2016-05-04"})
-    client.post("/api/v1/assessments", headers=school.teacher,
-                json=an_assessment(sourcedId="res-work", comment="Arkipäivän palaute"))
+    client.post(
+        "/api/v1/assessments",
+        headers=school.teacher,
+        json=an_assessment(sourcedId="res-work", comment="Arkipäivän palaute"),
+    )
     _year_report(client, school)
     return school
 
@@ -61,7 +78,7 @@ def test_erasure_shreds_working_data_at_once_and_keeps_the_year_report_until_its
     assert set(erasure.shredded) == {"working"}
     assert erasure.kept["compulsory"]["until"] == date(2034, 12, 31)  # the year stu-1 turns 18
     assert app.erasure_reason(erasure) == "Huoltajan pyyntö"
-    result = app.repository.get(aggregate_id(tenant, "results", "res-work"))
+    result: object = app.repository.get(aggregate_id(tenant, "results", "res-work"))
     assert isinstance(result, Result) and result.grade == "9"  # the pseudonymous fact stays
 
 
@@ -72,7 +89,9 @@ def test_kept_data_is_shredded_when_its_retention_ends_and_not_before(
 
     before = app.run_retention()
     clock.advance(days=(date(2034, 12, 31) - clock().date()).days)
-    app.sealer.forget_cached_key(aggregate_id(tenant, "users", "stu-1"), RetentionClass.COMPULSORY_SCHOOLING)
+    app.sealer.forget_cached_key(
+        aggregate_id(tenant, "users", "stu-1"), RetentionClass.COMPULSORY_SCHOOLING
+    )
     at_expiry = app.run_retention()
 
     assert before == []
@@ -111,8 +130,10 @@ def test_a_restored_key_store_backup_does_not_resurrect_an_erased_key(
         table = app.tables._keys
         cursor.execute(f"DELETE FROM {app.tables._shredded}")
         marks = "%s, %s, %s, %s" if app.tables._postgres else "?, ?, ?, ?"
-        cursor.execute(f"INSERT INTO {table} (subject, retention, wrapped, created_at) "
-                       f"VALUES ({marks})", (str(subject), "working", backup, "2026-01-01"))
+        cursor.execute(
+            f"INSERT INTO {table} (subject, retention, wrapped, created_at) VALUES ({marks})",
+            (str(subject), "working", backup, "2026-01-01"),
+        )
     container.tenants.close()  # a restart: the store is opened again
     reopened = container.tenants.get(tenant)
 
@@ -130,23 +151,32 @@ def test_a_shredded_tenant_reads_as_erased_and_keeps_its_pseudonymous_facts(
     assert reopened.personal_details("stu-1") is ERASED
     assert reopened.personal_details("tch-1") is ERASED
     assert _comment(reopened, tenant, "res-year") is ERASED
-    result = reopened.repository.get(aggregate_id(tenant, "results", "res-year"))
+    result: object = reopened.repository.get(aggregate_id(tenant, "results", "res-year"))
     assert isinstance(result, Result) and result.grade == "9" and result.student == "stu-1"
 
 
 def test_the_erasure_receipt_says_what_was_shredded_and_what_is_kept_until_when_and_why(
     client: TestClient, container: Container, tenant: str, school: Any
 ) -> None:
-    accepted = client.post("/api/v1/erasures", headers=school.admin,
-                           json={"subject": "stu-1", "reason": "Huoltajan pyyntö"})
+    accepted = client.post(
+        "/api/v1/erasures",
+        headers=school.admin,
+        json={"subject": "stu-1", "reason": "Huoltajan pyyntö"},
+    )
 
     receipt = client.get(f"/api/v1/erasures/{accepted.json()['erasureId']}", headers=school.admin)
 
     assert accepted.status_code == 202
     body = receipt.json()
     assert [s["retentionClass"] for s in body["shredded"]] == ["working"]
-    assert body["kept"] == [{"retentionClass": "compulsory", "until": "2034-12-31",
-                             "permanent": False, "ground": body["kept"][0]["ground"]}]
+    assert body["kept"] == [
+        {
+            "retentionClass": "compulsory",
+            "until": "2034-12-31",
+            "permanent": False,
+            "ground": body["kept"][0]["ground"],
+        }
+    ]
     assert "17(3)(b)" in body["kept"][0]["ground"]
     assert body["reason"] == "Huoltajan pyyntö"
 
@@ -154,7 +184,8 @@ def test_the_erasure_receipt_says_what_was_shredded_and_what_is_kept_until_when_
 def test_a_teacher_cannot_request_an_erasure(
     client: TestClient, container: Container, tenant: str, school: Any
 ) -> None:
-    response = client.post("/api/v1/erasures", headers=school.teacher,
-                           json={"subject": "stu-1", "reason": "x"})
+    response = client.post(
+        "/api/v1/erasures", headers=school.teacher, json={"subject": "stu-1", "reason": "x"}
+    )
 
     assert response.status_code == 403

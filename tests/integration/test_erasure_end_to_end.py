@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import date
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -53,8 +53,12 @@ def _unseal_all(container: Container, tenant: str) -> Iterator[Any]:
 
 
 def test_an_erased_students_name_and_feedback_are_unreadable_in_every_store(
-    running: tuple[TestClient, Runtime], container: Container, tenant: str,
-    settings: Settings, clock: Any, caplog: pytest.LogCaptureFixture,
+    running: tuple[TestClient, Runtime],
+    container: Container,
+    tenant: str,
+    settings: Settings,
+    clock: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client, runtime = running
     caplog.set_level(logging.DEBUG)
@@ -64,39 +68,90 @@ def test_an_erased_students_name_and_feedback_are_unreadable_in_every_store(
     year_report = f"Vuoden arvio {marker}: edistynyt tasaisesti"
     school = a_school(client, container, tenant, student_name=(given, family))
     put(client, school.admin, "demographics", "stu-1", "demographics", {"birthDate": "2016-05-04"})
-    assert client.post("/api/v1/assessments", headers=school.teacher,
-                       json=an_assessment(comment=everyday)).status_code == 201
-    assert client.put("/api/v1/lineItems/li-year", headers=school.teacher, json={"lineItem": {
-        "title": "Lukuvuositodistus", "assignDate": "2026-02-01T08:00:00Z",
-        "dueDate": "2026-02-28T16:00:00Z", "class": {"sourcedId": "cls-4a"},
-        "category": {"sourcedId": "yearReport"}}}).status_code == 201
-    assert client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(
-        lineItem="li-year", comment=year_report)).status_code == 201
-    assert client.post("/api/v1/attainments", headers=school.teacher, json={
-        "student": "stu-1", "class": "cls-4a", "objective": "MA.3-6.T5", "level": 3,
-        "assessedAt": "2026-02-20"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/assessments", headers=school.teacher, json=an_assessment(comment=everyday)
+        ).status_code
+        == 201
+    )
+    assert (
+        client.put(
+            "/api/v1/lineItems/li-year",
+            headers=school.teacher,
+            json={
+                "lineItem": {
+                    "title": "Lukuvuositodistus",
+                    "assignDate": "2026-02-01T08:00:00Z",
+                    "dueDate": "2026-02-28T16:00:00Z",
+                    "class": {"sourcedId": "cls-4a"},
+                    "category": {"sourcedId": "yearReport"},
+                }
+            },
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            "/api/v1/assessments",
+            headers=school.teacher,
+            json=an_assessment(lineItem="li-year", comment=year_report),
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            "/api/v1/attainments",
+            headers=school.teacher,
+            json={
+                "student": "stu-1",
+                "class": "cls-4a",
+                "objective": "MA.3-6.T5",
+                "level": 3,
+                "assessedAt": "2026-02-20",
+            },
+        ).status_code
+        == 201
+    )
     head = container.tenants.get(tenant).head_position()
     # A new tenant's topics are found by the runner's next refresh: wait for the projections.
-    _wait(lambda: all(container.status.position(tenant, name) >= head
-                      for name in container.status.projection_names),
-          within=60, what="every projection to reach the school's events")
+    _wait(
+        lambda: all(
+            container.status.position(tenant, name) >= head
+            for name in container.status.projection_names
+        ),
+        within=60,
+        what="every projection to reach the school's events",
+    )
     before = client.get(f"/api/v1/roster/users/stu-1?min_position={head}", headers=school.admin)
     assert before.json()["givenName"] == given  # it was readable, through every layer
 
-    accepted = client.post("/api/v1/erasures", headers=school.admin,
-                           json={"subject": "stu-1", "reason": "Huoltajan pyyntö"})
+    accepted = client.post(
+        "/api/v1/erasures",
+        headers=school.admin,
+        json={"subject": "stu-1", "reason": "Huoltajan pyyntö"},
+    )
     receipt = _wait(
-        lambda: (r := client.get(f"/api/v1/erasures/{accepted.json()['erasureId']}",
-                                 headers=school.admin).json())["allProjectionsConfirmedAt"] and r,
-        within=20, what="every projection to confirm the erasure",
+        lambda: (
+            (
+                r := client.get(
+                    f"/api/v1/erasures/{accepted.json()['erasureId']}", headers=school.admin
+                ).json()
+            )["allProjectionsConfirmedAt"]
+            and r
+        ),
+        within=20,
+        what="every projection to confirm the erasure",
     )
 
     needles = [s.encode() for s in (given, family, everyday, year_report)]
     read_back = client.get("/api/v1/roster/users/stu-1", headers=school.admin)
     assert read_back.json()["personal"] == "erased"
     assert not any(n.decode() in read_back.text + str(receipt) for n in needles)
-    messages = [m for f in FAMILIES
-                for m in read_topic(runtime.bootstrap, family_topic("digione", tenant, f), 1.0)]
+    messages = [
+        m
+        for f in FAMILIES
+        for m in read_topic(runtime.bootstrap, family_topic("digione", tenant, f), 1.0)
+    ]
     assert messages and not any(n in (m.value or b"") for m in messages for n in needles)
     assert not any(n.decode() in caplog.text for n in needles)
     runtime.stop()

@@ -56,7 +56,9 @@ def test_concurrent_retries_with_one_key_record_one_assessment(
     answers: list[int] = []
 
     def send() -> None:
-        answers.append(client.post("/api/v1/assessments", json=an_assessment(), headers=headers).status_code)
+        answers.append(
+            client.post("/api/v1/assessments", json=an_assessment(), headers=headers).status_code
+        )
 
     threads = [threading.Thread(target=send) for _ in range(6)]
     for thread in threads:
@@ -77,7 +79,8 @@ def test_two_writers_of_one_aggregate_get_a_conflict_not_a_lost_update(
     container.tenants._apps.pop(tenant)
     replica = container.tenants.get(tenant)
     org_id = aggregate_id(tenant, "orgs", "sch-1")
-    mine, theirs = app.repository.get(org_id), replica.repository.get(org_id)
+    mine: object = app.repository.get(org_id)
+    theirs: object = replica.repository.get(org_id)
     assert isinstance(mine, Org) and isinstance(theirs, Org)
     theirs.revise(name="Their name", org_type="school", identifier="01", parent=None)
     replica._save(theirs)
@@ -86,5 +89,5 @@ def test_two_writers_of_one_aggregate_get_a_conflict_not_a_lost_update(
 
     with pytest.raises(ConcurrentUpdateError):
         app._save(mine)
-    assert replica.repository.get(org_id).name == "Their name"  # type: ignore[attr-defined]
+    assert replica.repository.get(org_id).name == "Their name"
     replica.close()

@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from domain.application import TenantApplication
-from domain.roster import Enrollment, SchoolClass, User
 from domain.ids import aggregate_id
+from domain.roster import Enrollment, SchoolClass, User
 from tests.builders import a_school, a_user, bearer, put
 
 
@@ -23,7 +23,11 @@ def test_putting_a_new_record_answers_201_with_its_store_position(
     )
 
     assert response.status_code == 201
-    assert response.json() == {"sourcedId": "dist-9", "position": app.head_position(), "changed": True}
+    assert response.json() == {
+        "sourcedId": "dist-9",
+        "position": app.head_position(),
+        "changed": True,
+    }
 
 
 def test_putting_the_same_record_again_records_nothing(
@@ -45,7 +49,14 @@ def test_each_roster_change_is_its_own_specific_event(
     client: TestClient, container: Container, tenant: str, app: TenantApplication
 ) -> None:
     school = a_school(client, container, tenant)
-    put(client, school.admin, "users", "grd-2", "user", a_user("grd-2", "guardian", given="Ulla", family="Toinen"))
+    put(
+        client,
+        school.admin,
+        "users",
+        "grd-2",
+        "user",
+        a_user("grd-2", "guardian", given="Ulla", family="Toinen"),
+    )
     head = app.head_position()
     changed = a_user("stu-1", "student", given="Aino", family="Korjattu", agents=("grd-2",))
 
@@ -66,9 +77,9 @@ def test_delete_marks_the_record_tobedeleted_and_keeps_it(
     response = client.delete("/api/v1/roster/enrollments/enr-2", headers=school.admin)
 
     assert response.status_code == 200
-    enrollment = app.repository.get(aggregate_id(tenant, "enrollments", "enr-2"))
+    enrollment: object = app.repository.get(aggregate_id(tenant, "enrollments", "enr-2"))
     assert isinstance(enrollment, Enrollment) and enrollment.status == "tobedeleted"
-    school_class = app.repository.get(aggregate_id(tenant, "classes", "cls-4a"))
+    school_class: object = app.repository.get(aggregate_id(tenant, "classes", "cls-4a"))
     assert isinstance(school_class, SchoolClass)
     assert not school_class.has_member("stu-2", "student")
 
@@ -77,8 +88,14 @@ def test_every_roster_family_round_trips_through_a_fresh_store_reader(
     client: TestClient, container: Container, tenant: str, settings: object
 ) -> None:
     a_school(client, container, tenant)
-    put(client, bearer(container, tenant, "admin", "a"), "demographics", "stu-1", "demographics",
-        {"birthDate": "2016-05-04", "sex": "female"})
+    put(
+        client,
+        bearer(container, tenant, "admin", "a"),
+        "demographics",
+        "stu-1",
+        "demographics",
+        {"birthDate": "2016-05-04", "sex": "female"},
+    )
     container.tenants.close()  # drop every cached aggregate: read back from stored events
 
     reopened = container.tenants.get(tenant)
@@ -89,7 +106,11 @@ def test_every_roster_family_round_trips_through_a_fresh_store_reader(
     school_class = reopened.find("classes", "cls-4a")
     assert isinstance(school_class, SchoolClass) and school_class.has_member("tch-1", "teacher")
     assert school_class.terms == ["year-2026"]
-    for collection, sourced_id in (("orgs", "sch-1"), ("academicSessions", "year-2026"),
-                                   ("courses", "ma-4"), ("enrollments", "enr-1"),
-                                   ("demographics", "stu-1")):
+    for collection, sourced_id in (
+        ("orgs", "sch-1"),
+        ("academicSessions", "year-2026"),
+        ("courses", "ma-4"),
+        ("enrollments", "enr-1"),
+        ("demographics", "stu-1"),
+    ):
         assert reopened.find(collection, sourced_id) is not None, collection

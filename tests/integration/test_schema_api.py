@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fastavro
+from eventsourcing.domain import Aggregate
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
@@ -19,7 +20,9 @@ def test_the_fingerprint_in_a_message_resolves_to_its_schema_over_http(
     app = container.tenants.get(tenant)
     codec = EventCodec(default_registry(), topic_prefix="digione", partitions=3)
     notification = next(iter(app.recorder.select_notifications(start=1, limit=1)))
-    message = codec.encode(tenant, notification.id, app.mapper.to_domain_event(notification))
+    event = app.mapper.to_domain_event(notification)
+    assert isinstance(event, Aggregate.Event)
+    message = codec.encode(tenant, notification.id, event)
     fingerprint = message.value[2:10].hex()
 
     listed = client.get("/api/v1/schemas").json()["schemas"]

@@ -42,7 +42,10 @@ def _files_containing(files: Iterator[Path], needles: list[bytes]) -> list[tuple
     for path in files:
         if path.stat().st_size == 0:
             continue
-        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        with (
+            path.open("rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data,
+        ):
             found += [(path, n) for n in needles if data.find(n) != -1]
     return found
 
@@ -54,13 +57,29 @@ def test_no_plaintext_name_or_verbal_comment_reaches_any_database_file(
     given, family = f"Zelmiina{marker}", f"Quxström{marker}"
     comment = f"Erinomainen esitelmä {marker} sammakoista"
     school = a_school(client, container, tenant, student_name=(given, family))
-    put(client, school.admin, "demographics", "stu-1", "demographics",
-        {"birthDate": "2016-05-04", "cityOfBirth": f"Kaupunki{marker}"})
-    assert client.post("/api/v1/assessments", json=an_assessment(comment=comment),
-                       headers=school.teacher).status_code == 201
+    put(
+        client,
+        school.admin,
+        "demographics",
+        "stu-1",
+        "demographics",
+        {"birthDate": "2016-05-04", "cityOfBirth": f"Kaupunki{marker}"},
+    )
+    assert (
+        client.post(
+            "/api/v1/assessments", json=an_assessment(comment=comment), headers=school.teacher
+        ).status_code
+        == 201
+    )
 
-    put(client, school.admin, "orgs", "sch-control", "org",
-        {"name": f"Kontrollikoulu{marker}", "type": "school", "identifier": "99"})
+    put(
+        client,
+        school.admin,
+        "orgs",
+        "sch-control",
+        "org",
+        {"name": f"Kontrollikoulu{marker}", "type": "school", "identifier": "99"},
+    )
     control = f"Kontrollikoulu{marker}".encode()  # not personal: stored in clear
     needles = [s.encode() for s in (given, family, comment, f"Kaupunki{marker}")]
     needles += [s.encode("utf-16-le") for s in (given, family)]
@@ -72,7 +91,10 @@ def test_no_plaintext_name_or_verbal_comment_reaches_any_database_file(
 
 
 def test_personal_data_whose_key_is_gone_reads_as_erased_and_the_aggregate_still_loads(
-    client: TestClient, container: Container, tenant: str, app: TenantApplication,
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
     settings: Settings,
 ) -> None:
     a_school(client, container, tenant)
@@ -87,11 +109,23 @@ def test_personal_data_whose_key_is_gone_reads_as_erased_and_the_aggregate_still
     assert app.personal_details("stu-2") is not ERASED
 
 
-def _destroy_key(settings: Settings, container: Container, app: TenantApplication, tenant: str,
-                 subject: uuid.UUID, retention: RetentionClass) -> None:
+def _destroy_key(
+    settings: Settings,
+    container: Container,
+    app: TenantApplication,
+    tenant: str,
+    subject: uuid.UUID,
+    retention: RetentionClass,
+) -> None:
     # Erasure proper is a later feature; here the key row is removed as erasure will.
-    table = f'"tenant_{tenant}".digione_subject_keys' if settings.is_postgres else "digione_subject_keys"
+    table = (
+        f'"tenant_{tenant}".digione_subject_keys'
+        if settings.is_postgres
+        else "digione_subject_keys"
+    )
     marker = "%s" if settings.is_postgres else "?"
     with app.factory.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
-        cursor.execute(f"DELETE FROM {table} WHERE subject = {marker} AND retention = {marker}",
-                       (str(subject), retention.value))
+        cursor.execute(
+            f"DELETE FROM {table} WHERE subject = {marker} AND retention = {marker}",
+            (str(subject), retention.value),
+        )

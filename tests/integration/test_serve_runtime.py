@@ -27,11 +27,18 @@ def test_a_write_is_readable_at_once_with_the_position_its_command_answered(
     running: TestClient, container: Container, tenant: str
 ) -> None:
     school = a_school(running, container, tenant)
-    answer = put(running, school.admin, "users", "stu-9", "user",
-                 a_user("stu-9", "student", given="Onni", family="Tuore"))
+    answer = put(
+        running,
+        school.admin,
+        "users",
+        "stu-9",
+        "user",
+        a_user("stu-9", "student", given="Onni", family="Tuore"),
+    )
 
-    read = running.get(f"/api/v1/roster/users/stu-9?min_position={answer.json()['position']}",
-                       headers=school.admin)
+    read = running.get(
+        f"/api/v1/roster/users/stu-9?min_position={answer.json()['position']}", headers=school.admin
+    )
 
     assert read.status_code == 200
     assert read.json()["givenName"] == "Onni"
@@ -58,8 +65,14 @@ def test_healthz_shows_relay_and_projections_at_the_store_head_within_a_second(
     # A new tenant's topics are found by the next refresh of the runner; then it streams.
     _caught_up(running, tenant, container.tenants.get(tenant).head_position(), within=60)
 
-    put(running, school.admin, "users", "stu-9", "user",
-        a_user("stu-9", "student", given="Onni", family="Tuore"))
+    put(
+        running,
+        school.admin,
+        "users",
+        "stu-9",
+        "user",
+        a_user("stu-9", "student", given="Onni", family="Tuore"),
+    )
     # The contract is a second on a machine serving requests (`make run` measured ~0.1 s);
     # the suite runs four workers on two cores, so the test allows twice that.
     health = _caught_up(running, tenant, container.tenants.get(tenant).head_position(), within=2.0)
@@ -75,7 +88,9 @@ def test_a_read_asking_for_a_position_not_yet_reached_answers_504_with_the_curre
     school = a_school(running, container, tenant)
     head = container.tenants.get(tenant).head_position()
 
-    read = running.get(f"/api/v1/roster/orgs/sch-1?min_position={head + 1000}", headers=school.admin)
+    read = running.get(
+        f"/api/v1/roster/orgs/sch-1?min_position={head + 1000}", headers=school.admin
+    )
 
     assert read.status_code == 504
     assert "reached store position" in read.json()["detail"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -24,7 +24,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         # PostgreSQL gives aware datetimes, SQLite naive ones in UTC: compare in UTC.
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()

@@ -161,29 +161,45 @@ def test_an_unknown_projection_is_refused(status: ProjectionStatus, tenant: str)
         status.position(tenant, "dashboards")
 
 
+class LookCounter:
+    """Counts the positions ProjectionStatus reads: each waiter's own look, the watcher's."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.looks = 0
+        look = ProjectionStatus._position
+
+        def counted(*args: Any) -> int:
+            self.looks += 1
+            return look(*args)
+
+        monkeypatch.setattr(ProjectionStatus, "_position", counted)
+
+
+@pytest.fixture
+def one_short(container: Container, tenant: str, roster: RosterProjection) -> str:
+    """The relay published position 10 to the roster topic; the projection applied 9 of it.
+    Returns the topic."""
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, 10, {(topic, 0): 10})
+    applied(container, roster.name, tenant, {(topic, 0): 9})
+    return topic
+
+
 def test_many_reads_waiting_for_a_position_share_the_looks_and_all_wake_when_it_arrives(
     container: Container,
     tenant: str,
     roster: RosterProjection,
     status: ProjectionStatus,
+    one_short: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    topic = roster_topic(tenant)
-    relay_published(container, tenant, 10, {(topic, 0): 10})
-    applied(container, roster.name, tenant, {(topic, 0): 9})
-    looks = 0
-    look = ProjectionStatus._position
-
-    def counted(*args: Any) -> int:
-        nonlocal looks
-        looks += 1
-        return look(*args)
-
-    monkeypatch.setattr(ProjectionStatus, "_position", counted)
+    topic = one_short
+    counter = LookCounter(monkeypatch)
     waiters, wait_seconds = 24, 0.6
     with ThreadPoolExecutor(waiters) as pool:
-        waiting = [pool.submit(status.wait_for, tenant, roster.name, 10, 10.0)
-                   for _ in range(waiters)]
+        waiting = [
+            pool.submit(status.wait_for, tenant, roster.name, 10, 10.0) for _ in range(waiters)
+        ]
         time.sleep(wait_seconds)
         applied(container, roster.name, tenant, {(topic, 0): 10})
         reached = [w.result(timeout=10) for w in waiting]
@@ -191,7 +207,57 @@ def test_many_reads_waiting_for_a_position_share_the_looks_and_all_wake_when_it_
     assert reached == [True] * waiters
     # Each waiter looks once itself, then the watcher looks for all of them every 20 ms
     # (polling each on its own would be 24 waiters × 30 looks).
-    assert looks < waiters + 2 * wait_seconds / POLL_SECONDS + 20, looks
+    assert counter.looks < waiters + 2 * wait_seconds / POLL_SECONDS + 20, counter.looks
+
+
+def test_async_reads_waiting_for_a_position_share_the_watchers_looks_and_all_wake(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+    one_short: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topic = one_short
+    counter = LookCounter(monkeypatch)
+    waiters, wait_seconds = 24, 0.6
+
+    async def reads() -> list[bool]:
+        waiting = [
+            asyncio.ensure_future(status.wait_for_async(tenant, roster.name, 10, 10.0))
+            for _ in range(waiters)
+        ]
+        await asyncio.sleep(wait_seconds)
+        await asyncio.to_thread(applied, container, roster.name, tenant, {(topic, 0): 10})
+        return list(await asyncio.gather(*waiting))
+
+    reached = asyncio.run(reads())
+
+    assert reached == [True] * waiters
+    # As for threads: each waiter looks once itself, then the watcher looks for all.
+    assert counter.looks < waiters + 2 * wait_seconds / POLL_SECONDS + 20, counter.looks
+
+
+def test_an_async_wait_answers_at_once_when_reached_and_false_after_the_timeout(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    status: ProjectionStatus,
+) -> None:
+    topic = roster_topic(tenant)
+    relay_published(container, tenant, 10, {(topic, 0): 10})
+    applied(container, roster.name, tenant, {(topic, 0): 10})
+
+    async def waits() -> tuple[bool, bool]:
+        reached = await status.wait_for_async(tenant, roster.name, 10, timeout_seconds=5)
+        missed = await status.wait_for_async(tenant, roster.name, 11, timeout_seconds=0.1)
+        return reached, missed
+
+    started = time.monotonic()
+    reached, missed = asyncio.run(waits())
+
+    assert reached and not missed
+    assert 0.1 <= time.monotonic() - started < 2
 
 
 def test_wait_for_answers_at_once_when_reached_and_false_after_the_timeout(

@@ -37,7 +37,9 @@ from streams.schemas import default_registry
 from tests.conftest import postgres_url
 
 
-def read_projections(container: Container) -> list[ClassDashboardProjection | GuardianViewProjection]:
+def read_projections(
+    container: Container,
+) -> list[ClassDashboardProjection | GuardianViewProjection]:
     """The projections under test: the instances the API reads."""
     return [container.projections.class_dashboard, container.projections.guardian_view]
 

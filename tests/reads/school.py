@@ -15,8 +15,16 @@ from projections.base import Projection
 from tests.builders import School, a_user, put
 
 #: Words of the hand-made school that must never appear in a refusal.
-PERSONAL_WORDS = ("Aino", "Virtanen", "Eero", "Oppilas", "Greta", "Huoltaja", "Tiina",
-                  "Hyvää työtä")
+PERSONAL_WORDS = (
+    "Aino",
+    "Virtanen",
+    "Eero",
+    "Oppilas",
+    "Greta",
+    "Huoltaja",
+    "Tiina",
+    "Hyvää työtä",
+)
 
 
 def a_line_item(
@@ -32,54 +40,111 @@ def a_line_item(
     class_id: str = "cls-4a",
 ) -> int:
     body: dict[str, Any] = {
-        "title": title, "assignDate": assigned, "dueDate": due,
-        "class": {"sourcedId": class_id}, "category": {"sourcedId": "test"},
+        "title": title,
+        "assignDate": assigned,
+        "dueDate": due,
+        "class": {"sourcedId": class_id},
+        "category": {"sourcedId": "test"},
         "learningObjectiveSet": [{"source": "POPS2014", "learningObjectiveIds": list(objectives)}]
-        if objectives else [],
+        if objectives
+        else [],
     }
     if score_range is not None:
         body["resultValueMin"], body["resultValueMax"] = score_range
-    response = client.put(f"/api/v1/lineItems/{sourced_id}", json={"lineItem": body},
-                          headers=school.teacher)
+    response = client.put(
+        f"/api/v1/lineItems/{sourced_id}", json={"lineItem": body}, headers=school.teacher
+    )
     assert response.status_code in (200, 201), response.text
     return int(response.json()["position"])
 
 
 def an_assessment_of(client: TestClient, school: School, **fields: Any) -> int:
     """Records an assessment by the class teacher; returns its store position."""
-    body: dict[str, Any] = {"student": "stu-1", "class": "cls-4a", "assessedAt": "2026-02-20",
-                            "objectives": ["MA.3-6.T5"]}
+    body: dict[str, Any] = {
+        "student": "stu-1",
+        "class": "cls-4a",
+        "assessedAt": "2026-02-20",
+        "objectives": ["MA.3-6.T5"],
+    }
     body.update(fields)
     response = client.post("/api/v1/assessments", json=body, headers=school.teacher)
     assert response.status_code == 201, response.text
     return int(response.json()["position"])
 
 
-def an_attainment_of(client: TestClient, school: School, student: str, objective: str,
-                     level: int, assessed_at: str, *evidence: str) -> int:
-    response = client.post("/api/v1/attainments", headers=school.teacher, json={
-        "student": student, "class": "cls-4a", "objective": objective, "level": level,
-        "evidence": list(evidence), "assessedAt": assessed_at})
+def an_attainment_of(
+    client: TestClient,
+    school: School,
+    student: str,
+    objective: str,
+    level: int,
+    assessed_at: str,
+    *evidence: str,
+) -> int:
+    response = client.post(
+        "/api/v1/attainments",
+        headers=school.teacher,
+        json={
+            "student": student,
+            "class": "cls-4a",
+            "objective": objective,
+            "level": level,
+            "evidence": list(evidence),
+            "assessedAt": assessed_at,
+        },
+    )
     assert response.status_code == 201, response.text
     return int(response.json()["position"])
 
 
-def another_student(client: TestClient, school: School, sourced_id: str, *, given: str,
-                    family: str, class_id: str = "cls-4a", **enrollment: Any) -> int:
-    put(client, school.admin, "users", sourced_id, "user",
-        a_user(sourced_id, "student", given=given, family=family))
-    response = put(client, school.admin, "enrollments", f"enr-{sourced_id}", "enrollment",
-                   {"user": {"sourcedId": sourced_id}, "class": {"sourcedId": class_id},
-                    "school": {"sourcedId": "sch-1"}, "role": "student", **enrollment})
+def another_student(
+    client: TestClient,
+    school: School,
+    sourced_id: str,
+    *,
+    given: str,
+    family: str,
+    class_id: str = "cls-4a",
+    **enrollment: Any,
+) -> int:
+    put(
+        client,
+        school.admin,
+        "users",
+        sourced_id,
+        "user",
+        a_user(sourced_id, "student", given=given, family=family),
+    )
+    response = put(
+        client,
+        school.admin,
+        "enrollments",
+        f"enr-{sourced_id}",
+        "enrollment",
+        {
+            "user": {"sourcedId": sourced_id},
+            "class": {"sourcedId": class_id},
+            "school": {"sourcedId": "sch-1"},
+            "role": "student",
+            **enrollment,
+        },
+    )
     return int(response.json()["position"])
 
 
-def read(client: TestClient, container: Container, tenant: str, path: str,
-         headers: dict[str, str], **params: Any) -> httpx.Response:
+def read(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    path: str,
+    headers: dict[str, str],
+    **params: Any,
+) -> httpx.Response:
     """A read that includes every write so far (read-your-writes with the store head)."""
     head = container.tenants.get(tenant).head_position()
-    response: httpx.Response = client.get(path, headers=headers,
-                                          params={"min_position": head, **params})
+    response: httpx.Response = client.get(
+        path, headers=headers, params={"min_position": head, **params}
+    )
     return response
 
 

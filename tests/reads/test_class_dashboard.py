@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
-from api.disclosures import STATUTORY_TASK, disclosures_of
 from domain.commands import Actor
+from projections.reads.disclosures import STATUTORY_TASK, disclosures_of
 from tests.builders import School, a_school, put
 from tests.reads.school import (
     a_line_item,
@@ -31,8 +31,9 @@ def school(running: TestClient, container: Container, tenant: str) -> School:
     return built
 
 
-def _dashboard(client: TestClient, container: Container, tenant: str, school: School,
-               **params: Any) -> dict[str, Any]:
+def _dashboard(
+    client: TestClient, container: Container, tenant: str, school: School, **params: Any
+) -> dict[str, Any]:
     response = read(client, container, tenant, DASHBOARD, school.teacher, **params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -51,10 +52,15 @@ def test_each_line_item_shows_the_class_distribution_of_scores_and_grades(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
     a_line_item(running, school, "li-1")
-    for student, score, grade in (("stu-1", 12, "7"), ("stu-2", 15, "8"), ("stu-3", 18, "9"),
-                                  ("stu-4", 20, "10")):
-        an_assessment_of(running, school, student=student, lineItem="li-1", score=score,
-                         grade=grade)
+    for student, score, grade in (
+        ("stu-1", 12, "7"),
+        ("stu-2", 15, "8"),
+        ("stu-3", 18, "9"),
+        ("stu-4", 20, "10"),
+    ):
+        an_assessment_of(
+            running, school, student=student, lineItem="li-1", score=score, grade=grade
+        )
 
     body = _dashboard(running, container, tenant, school)
 
@@ -62,11 +68,23 @@ def test_each_line_item_shows_the_class_distribution_of_scores_and_grades(
     # Scores 12, 15, 18, 20: mean 65 / 4 = 16.25; median (15 + 18) / 2 = 16.5; deviations
     # -4.25, -1.25, 1.75, 3.75 square to 18.0625 + 1.5625 + 3.0625 + 14.0625 = 36.75, and
     # the population standard deviation is sqrt(36.75 / 4) = sqrt(9.1875) = 3.0311.
-    assert item["scores"] == {"count": 4, "mean": 16.25, "median": 16.5,
-                              "spread": pytest.approx(3.031, abs=0.001), "min": 12.0, "max": 20.0}
+    assert item["scores"] == {
+        "count": 4,
+        "mean": 16.25,
+        "median": 16.5,
+        "spread": pytest.approx(3.031, abs=0.001),
+        "min": 12.0,
+        "max": 20.0,
+    }
     # Grades 7, 8, 9, 10: mean 8.5, median 8.5, sqrt((2.25 + 0.25 + 0.25 + 2.25) / 4) = 1.118.
-    assert item["grades"] == {"count": 4, "mean": 8.5, "median": 8.5,
-                              "spread": pytest.approx(1.118, abs=0.001), "min": 7.0, "max": 10.0}
+    assert item["grades"] == {
+        "count": 4,
+        "mean": 8.5,
+        "median": 8.5,
+        "spread": pytest.approx(1.118, abs=0.001),
+        "min": 7.0,
+        "max": 10.0,
+    }
     assert item["results"] == 4
     assert _student(body, "stu-3")["results"]["li-1"]["score"] == 18.0
 
@@ -75,12 +93,10 @@ def test_a_correction_replaces_the_earlier_result_in_the_cell_and_the_distributi
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
     a_line_item(running, school, "li-1")
-    an_assessment_of(running, school, sourcedId="res-1", student="stu-1", lineItem="li-1",
-                     score=12)
+    an_assessment_of(running, school, sourcedId="res-1", student="stu-1", lineItem="li-1", score=12)
     an_assessment_of(running, school, student="stu-2", lineItem="li-1", score=10)
 
-    an_assessment_of(running, school, sourcedId="res-1", student="stu-1", lineItem="li-1",
-                     score=16)
+    an_assessment_of(running, school, sourcedId="res-1", student="stu-1", lineItem="li-1", score=16)
     # A second result of the same student for the same line item replaces the first too.
     an_assessment_of(running, school, student="stu-2", lineItem="li-1", score=18)
     body = _dashboard(running, container, tenant, school)
@@ -89,8 +105,14 @@ def test_a_correction_replaces_the_earlier_result_in_the_cell_and_the_distributi
     assert _student(body, "stu-1")["results"]["li-1"]["sourcedId"] == "res-1"
     assert _student(body, "stu-2")["results"]["li-1"]["score"] == 18.0
     # (16 + 18) / 2 = 17; sqrt((1 + 1) / 2) = 1.
-    assert _line_item(body, "li-1")["scores"] == {"count": 2, "mean": 17.0, "median": 17.0,
-                                                  "spread": 1.0, "min": 16.0, "max": 18.0}
+    assert _line_item(body, "li-1")["scores"] == {
+        "count": 2,
+        "mean": 17.0,
+        "median": 17.0,
+        "spread": 1.0,
+        "min": 16.0,
+        "max": 18.0,
+    }
 
 
 def test_the_matrix_shows_each_students_latest_level_with_its_date_and_evidence(
@@ -117,8 +139,9 @@ def test_each_students_trend_lists_levels_and_grades_over_the_year_in_date_order
     a_line_item(running, school, "li-1")
     an_attainment_of(running, school, "stu-1", "MA.3-6.T5", 3, "2026-02-01")
     an_attainment_of(running, school, "stu-1", "MA.3-6.T5", 1, "2025-10-01")  # backdated
-    an_assessment_of(running, school, student="stu-1", lineItem="li-1", grade="8",
-                     assessedAt="2026-02-20")
+    an_assessment_of(
+        running, school, student="stu-1", lineItem="li-1", grade="8", assessedAt="2026-02-20"
+    )
     an_assessment_of(running, school, student="stu-1", grade="7", assessedAt="2025-12-15")
 
     trend = _student(_dashboard(running, container, tenant, school), "stu-1")["trend"]
@@ -139,17 +162,31 @@ def test_missing_work_is_a_past_due_line_item_without_a_result_or_not_submitted(
     a_line_item(running, school, "li-1", due="2026-02-14T16:00:00Z")
     a_line_item(running, school, "li-2", due="2026-03-20T16:00:00Z")  # not due yet
     an_assessment_of(running, school, student="stu-1", lineItem="li-1", score=14)
-    an_assessment_of(running, school, student="stu-2", lineItem="li-1", score=0,
-                     scoreStatus="not submitted")
+    an_assessment_of(
+        running, school, student="stu-2", lineItem="li-1", score=0, scoreStatus="not submitted"
+    )
     # stu-4 joined after li-1 was due: it was never theirs to hand in.
-    put(running, school.admin, "enrollments", "enr-stu-4", "enrollment",
-        {"user": {"sourcedId": "stu-4"}, "class": {"sourcedId": "cls-4a"},
-         "school": {"sourcedId": "sch-1"}, "role": "student", "beginDate": "2026-02-20"})
+    put(
+        running,
+        school.admin,
+        "enrollments",
+        "enr-stu-4",
+        "enrollment",
+        {
+            "user": {"sourcedId": "stu-4"},
+            "class": {"sourcedId": "cls-4a"},
+            "school": {"sourcedId": "sch-1"},
+            "role": "student",
+            "beginDate": "2026-02-20",
+        },
+    )
 
     body = _dashboard(running, container, tenant, school)
 
-    assert [(m["student"], [(i["sourcedId"], i["reason"]) for i in m["lineItems"]])
-            for m in body["missingWork"]] == [
+    assert [
+        (m["student"], [(i["sourcedId"], i["reason"]) for i in m["lineItems"]])
+        for m in body["missingWork"]
+    ] == [
         ("stu-2", [("li-1", "not submitted")]),
         ("stu-3", [("li-1", "no result")]),
     ]
@@ -166,23 +203,40 @@ def test_late_work_lists_the_students_whose_result_was_handed_in_after_the_due_d
     a_line_item(running, school, "li-2", title="Kertotaulu", due="2026-02-21T16:00:00Z")
     an_assessment_of(running, school, student="stu-1", lineItem="li-1", score=14, late=True)
     an_assessment_of(running, school, student="stu-2", lineItem="li-1", score=12)
-    an_assessment_of(running, school, student="stu-1", lineItem="li-2", score=9, late=True,
-                     assessedAt="2026-02-25")
+    an_assessment_of(
+        running,
+        school,
+        student="stu-1",
+        lineItem="li-2",
+        score=9,
+        late=True,
+        assessedAt="2026-02-25",
+    )
     # A correction that clears the flag takes the work off the list.
     result = _student(_dashboard(running, container, tenant, school), "stu-2")["results"]
-    an_assessment_of(running, school, student="stu-3", lineItem="li-2", score=10, late=True,
-                     sourcedId="res-3")
-    an_assessment_of(running, school, student="stu-3", lineItem="li-2", score=10, late=False,
-                     sourcedId="res-3")
+    an_assessment_of(
+        running, school, student="stu-3", lineItem="li-2", score=10, late=True, sourcedId="res-3"
+    )
+    an_assessment_of(
+        running, school, student="stu-3", lineItem="li-2", score=10, late=False, sourcedId="res-3"
+    )
 
     body = _dashboard(running, container, tenant, school)
 
     assert result["li-1"]["late"] is False
-    assert [(w["student"], w["name"], [(i["sourcedId"], i["title"], i["assessedAt"])
-                                       for i in w["lineItems"]])
-            for w in body["lateWork"]] == [
-        ("stu-1", "Aino Virtanen",
-         [("li-1", "Murtoluvut", "2026-02-20"), ("li-2", "Kertotaulu", "2026-02-25")]),
+    assert [
+        (
+            w["student"],
+            w["name"],
+            [(i["sourcedId"], i["title"], i["assessedAt"]) for i in w["lineItems"]],
+        )
+        for w in body["lateWork"]
+    ] == [
+        (
+            "stu-1",
+            "Aino Virtanen",
+            [("li-1", "Murtoluvut", "2026-02-20"), ("li-2", "Kertotaulu", "2026-02-25")],
+        ),
     ]
     assert _student(body, "stu-1")["results"]["li-1"]["late"] is True
     # Late work is handed in: it is not missing.
@@ -194,9 +248,17 @@ def test_late_without_a_line_item_is_refused_with_422_and_nothing_recorded(
 ) -> None:
     head = container.tenants.get(tenant).head_position()
 
-    response = running.post("/api/v1/assessments", headers=school.teacher, json={
-        "student": "stu-1", "class": "cls-4a", "assessedAt": "2026-02-20", "score": 3,
-        "late": True})
+    response = running.post(
+        "/api/v1/assessments",
+        headers=school.teacher,
+        json={
+            "student": "stu-1",
+            "class": "cls-4a",
+            "assessedAt": "2026-02-20",
+            "score": 3,
+            "late": True,
+        },
+    )
 
     assert response.status_code == 422
     assert response.json()["field"] == "late"
@@ -230,24 +292,40 @@ def test_students_are_paged_by_sourced_id_with_the_total(
 
 
 def _terms(client: TestClient, school: School) -> None:
-    for sourced_id, title, start, end in (("autumn", "Syyslukukausi", "2025-08-11", "2025-12-21"),
-                                          ("spring", "Kevätlukukausi", "2026-01-05", "2026-05-30")):
-        put(client, school.admin, "academicSessions", sourced_id, "academicSession",
-            {"title": title, "type": "term", "startDate": start, "endDate": end,
-             "parent": {"sourcedId": "year-2026"}, "schoolYear": "2026"})
+    for sourced_id, title, start, end in (
+        ("autumn", "Syyslukukausi", "2025-08-11", "2025-12-21"),
+        ("spring", "Kevätlukukausi", "2026-01-05", "2026-05-30"),
+    ):
+        put(
+            client,
+            school.admin,
+            "academicSessions",
+            sourced_id,
+            "academicSession",
+            {
+                "title": title,
+                "type": "term",
+                "startDate": start,
+                "endDate": end,
+                "parent": {"sourcedId": "year-2026"},
+                "schoolYear": "2026",
+            },
+        )
 
 
 def test_the_term_filter_keeps_line_items_and_assessments_dated_within_the_term(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
     _terms(running, school)
-    a_line_item(running, school, "li-autumn", assigned="2025-10-01T08:00:00Z",
-                due="2025-10-15T16:00:00Z")
+    a_line_item(
+        running, school, "li-autumn", assigned="2025-10-01T08:00:00Z", due="2025-10-15T16:00:00Z"
+    )
     a_line_item(running, school, "li-spring")
     an_attainment_of(running, school, "stu-1", "MA.3-6.T5", 2, "2025-10-20", "li-autumn")
     an_attainment_of(running, school, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-spring")
-    an_assessment_of(running, school, student="stu-1", lineItem="li-autumn", grade="7",
-                     assessedAt="2025-10-20")
+    an_assessment_of(
+        running, school, student="stu-1", lineItem="li-autumn", grade="7", assessedAt="2025-10-20"
+    )
     an_assessment_of(running, school, student="stu-1", lineItem="li-spring", grade="9")
 
     autumn = _dashboard(running, container, tenant, school, term="autumn")
@@ -291,8 +369,7 @@ def test_an_erased_students_name_reads_as_erased(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
     app = container.tenants.get(tenant)
-    app.erase(Actor(tenant, "admin", "dpo"), subject="stu-2", reason="Huoltajan pyyntö",
-              basis=None)
+    app.erase(Actor(tenant, "admin", "dpo"), subject="stu-2", reason="Huoltajan pyyntö", basis=None)
 
     body = _dashboard(running, container, tenant, school)
 

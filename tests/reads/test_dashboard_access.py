@@ -19,8 +19,9 @@ def school(running: TestClient, container: Container, tenant: str) -> School:
     """a_school with a graded line item in 4A, so there is data to leak."""
     built = a_school(running, container, tenant)
     a_line_item(running, built, "li-1")
-    an_assessment_of(running, built, lineItem="li-1", score=17, grade="9",
-                     comment="Hyvää työtä murtoluvuissa.")
+    an_assessment_of(
+        running, built, lineItem="li-1", score=17, grade="9", comment="Hyvää työtä murtoluvuissa."
+    )
     return built
 
 
@@ -45,8 +46,9 @@ def test_a_teacher_of_another_class_is_refused_with_nothing_of_the_class(
 def test_a_class_that_does_not_exist_is_refused_exactly_as_one_not_taught(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    missing = read(running, container, tenant, "/api/v1/dashboards/classes/cls-9z",
-                   school.other_teacher)
+    missing = read(
+        running, container, tenant, "/api/v1/dashboards/classes/cls-9z", school.other_teacher
+    )
     not_taught = read(running, container, tenant, DASHBOARD, school.other_teacher)
 
     assert missing.status_code == not_taught.status_code == 403
@@ -103,9 +105,20 @@ def test_an_expired_token_is_refused_as_unauthenticated_with_nothing_of_the_clas
 def test_a_teacher_whose_enrollment_in_the_class_ended_is_refused(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    put(running, school.admin, "enrollments", "enr-3", "enrollment",
-        {"user": {"sourcedId": "tch-1"}, "class": {"sourcedId": "cls-4a"},
-         "school": {"sourcedId": "sch-1"}, "role": "teacher", "endDate": "2026-02-28"})
+    put(
+        running,
+        school.admin,
+        "enrollments",
+        "enr-3",
+        "enrollment",
+        {
+            "user": {"sourcedId": "tch-1"},
+            "class": {"sourcedId": "cls-4a"},
+            "school": {"sourcedId": "sch-1"},
+            "role": "teacher",
+            "endDate": "2026-02-28",
+        },
+    )
 
     response = read(running, container, tenant, DASHBOARD, school.teacher)
 

@@ -22,13 +22,16 @@ from tests.reads.school import a_line_item, an_assessment_of, leaks_nothing
 _TEXT = st.text(max_size=200)
 _NUMBER = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), _TEXT)
 # Each parameter is often a good value, so answers of every kind (200s too) are drawn.
-_QUERY = st.fixed_dictionaries({}, optional={
-    "term": st.one_of(st.just("year-2026"), _TEXT),
-    "subject": st.one_of(st.sampled_from(["MA", "AI"]), _TEXT),
-    "limit": st.one_of(st.integers(min_value=1, max_value=200), _NUMBER),
-    "offset": st.one_of(st.integers(min_value=0, max_value=10), _NUMBER),
-    "min_position": st.one_of(st.integers(min_value=0, max_value=5), _NUMBER),
-})
+_QUERY = st.fixed_dictionaries(
+    {},
+    optional={
+        "term": st.one_of(st.just("year-2026"), _TEXT),
+        "subject": st.one_of(st.sampled_from(["MA", "AI"]), _TEXT),
+        "limit": st.one_of(st.integers(min_value=1, max_value=200), _NUMBER),
+        "offset": st.one_of(st.integers(min_value=0, max_value=10), _NUMBER),
+        "min_position": st.one_of(st.integers(min_value=0, max_value=5), _NUMBER),
+    },
+)
 
 
 @pytest.fixture
@@ -39,20 +42,30 @@ def school(running: TestClient, container: Container, tenant: str) -> School:
     return built
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(class_id=st.one_of(st.just("cls-4a"), _TEXT.filter(bool)), query=_QUERY)
 def test_any_dashboard_path_and_query_gets_a_clear_answer_and_changes_nothing(
-    running: TestClient, container: Container, tenant: str, school: School,
-    class_id: str, query: dict[str, Any],
+    running: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
+    class_id: str,
+    query: dict[str, Any],
 ) -> None:
     head = container.tenants.get(tenant).head_position()
     # min_position is capped: a real one far ahead would only make the read wait 5 s.
     if isinstance(query.get("min_position"), int) and query["min_position"] > head:
         query["min_position"] = head
 
-    response = running.get(f"/api/v1/dashboards/classes/{quote(class_id, safe='')}",
-                           params=query, headers=school.teacher)
+    response = running.get(
+        f"/api/v1/dashboards/classes/{quote(class_id, safe='')}",
+        params=query,
+        headers=school.teacher,
+    )
 
     assert response.status_code in (200, 403, 404, 422, 504), response.text
     assert container.tenants.get(tenant).head_position() == head

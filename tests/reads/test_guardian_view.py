@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
-from api.disclosures import STATUTORY_TASK, disclosures_of
 from domain.commands import Actor
+from projections.reads.disclosures import STATUTORY_TASK, disclosures_of
 from tests.builders import School, a_school, a_user, bearer, put
 from tests.conftest import FakeClock
 from tests.reads.school import (
@@ -29,16 +29,29 @@ def school(running: TestClient, container: Container, tenant: str) -> School:
     """a_school, with stu-1 (guardian grd-1) assessed in 4A on line item li-1."""
     built = a_school(running, container, tenant)
     a_line_item(running, built, "li-1", title="Murtoluvut")
-    an_assessment_of(running, built, sourcedId="res-1", lineItem="li-1", score=17, grade="9",
-                     comment="Hyvää työtä murtoluvuissa.")
+    an_assessment_of(
+        running,
+        built,
+        sourcedId="res-1",
+        lineItem="li-1",
+        score=17,
+        grade="9",
+        comment="Hyvää työtä murtoluvuissa.",
+    )
     an_attainment_of(running, built, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-1")
-    an_assessment_of(running, built, student="stu-2", lineItem="li-1", score=9,
-                     comment="Eeron oma palaute")
+    an_assessment_of(
+        running, built, student="stu-2", lineItem="li-1", score=9, comment="Eeron oma palaute"
+    )
     return built
 
 
-def _view(client: TestClient, container: Container, tenant: str, headers: dict[str, str],
-          path: str = CHILD) -> dict[str, Any]:
+def _view(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    headers: dict[str, str],
+    path: str = CHILD,
+) -> dict[str, Any]:
     response = read(client, container, tenant, path, headers)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -46,8 +59,14 @@ def _view(client: TestClient, container: Container, tenant: str, headers: dict[s
 
 
 def _consent(client: TestClient, school: School, **fields: Any) -> str:
-    body = {"student": "stu-1", "grantedBy": "grd-1", "recipient": "matikka-app",
-            "purposes": ["learning-app"], "categories": ["assessment"], **fields}
+    body = {
+        "student": "stu-1",
+        "grantedBy": "grd-1",
+        "recipient": "matikka-app",
+        "purposes": ["learning-app"],
+        "categories": ["assessment"],
+        **fields,
+    }
     response = client.post("/api/v1/consents", json=body, headers=school.guardian)
     assert response.status_code == 201, response.text
     return str(response.json()["consentId"])
@@ -59,11 +78,15 @@ def test_a_guardian_sees_the_childs_classes_and_teachers_by_name(
     view = _view(running, container, tenant, school.guardian)
 
     assert view["student"] == {"sourcedId": "stu-1", "name": "Aino Virtanen"}
-    assert view["classes"] == [{
-        "sourcedId": "cls-4a", "title": "cls-4a",
-        "course": {"sourcedId": "ma-4", "title": "Matematiikka 4"}, "subjectCodes": ["MA"],
-        "teachers": [{"sourcedId": "tch-1", "name": "Tiina Opettaja"}],
-    }]
+    assert view["classes"] == [
+        {
+            "sourcedId": "cls-4a",
+            "title": "cls-4a",
+            "course": {"sourcedId": "ma-4", "title": "Matematiikka 4"},
+            "subjectCodes": ["MA"],
+            "teachers": [{"sourcedId": "tch-1", "name": "Tiina Opettaja"}],
+        }
+    ]
 
 
 def test_a_guardian_sees_results_with_the_teachers_verbal_feedback(
@@ -74,8 +97,11 @@ def test_a_guardian_sees_results_with_the_teachers_verbal_feedback(
     assert len(view["results"]) == 1
     result = view["results"][0]
     assert result["comment"] == "Hyvää työtä murtoluvuissa."
-    assert (result["score"], result["grade"], result["lineItem"]["title"]) == (17.0, "9",
-                                                                              "Murtoluvut")
+    assert (result["score"], result["grade"], result["lineItem"]["title"]) == (
+        17.0,
+        "9",
+        "Murtoluvut",
+    )
     assert result["assessor"] == {"sourcedId": "tch-1", "name": "Tiina Opettaja"}
     assert "Eeron" not in str(view)  # another child's feedback
 
@@ -85,23 +111,37 @@ def test_a_guardian_sees_attainment_per_objective_in_plain_language(
 ) -> None:
     view = _view(running, container, tenant, school.guardian)
 
-    assert view["attainments"] == [{
-        "objective": {"code": "MA.3-6.T5", "subject": "MA", "titles": {
-            "fi": "ohjata ja tukea oppilasta ongelmanratkaisutaitojen kehittämisessä",
-            "en": "Develop problem-solving skills"}},
-        "class": {"sourcedId": "cls-4a", "title": "cls-4a"},
-        "level": 3,
-        "levelText": {"fi": "saavutettu hyvin", "en": "reached well"},
-        "assessedAt": "2026-02-16",
-        "evidence": [{"sourcedId": "li-1", "title": "Murtoluvut"}],
-    }]
+    assert view["attainments"] == [
+        {
+            "objective": {
+                "code": "MA.3-6.T5",
+                "subject": "MA",
+                "titles": {
+                    "fi": "ohjata ja tukea oppilasta ongelmanratkaisutaitojen kehittämisessä",
+                    "en": "Develop problem-solving skills",
+                },
+            },
+            "class": {"sourcedId": "cls-4a", "title": "cls-4a"},
+            "level": 3,
+            "levelText": {"fi": "saavutettu hyvin", "en": "reached well"},
+            "assessedAt": "2026-02-16",
+            "evidence": [{"sourcedId": "li-1", "title": "Murtoluvut"}],
+        }
+    ]
 
 
 def test_a_correction_replaces_the_earlier_result_and_feedback(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    an_assessment_of(running, school, sourcedId="res-1", lineItem="li-1", score=19, grade="10",
-                     comment="Korjattu: erinomaista työtä.")
+    an_assessment_of(
+        running,
+        school,
+        sourcedId="res-1",
+        lineItem="li-1",
+        score=19,
+        grade="10",
+        comment="Korjattu: erinomaista työtä.",
+    )
 
     view = _view(running, container, tenant, school.guardian)
 
@@ -117,8 +157,9 @@ def test_consents_given_for_the_child_show_their_state(
     revoked = _consent(running, school, recipient="kuva-app", categories=["photos"])
     assert running.delete(f"/api/v1/consents/{revoked}", headers=school.guardian).status_code == 200
 
-    consents = {c["consentId"]: c for c in _view(running, container, tenant,
-                                                  school.guardian)["consents"]}
+    consents = {
+        c["consentId"]: c for c in _view(running, container, tenant, school.guardian)["consents"]
+    }
 
     assert consents[kept]["state"] == "granted"
     assert consents[kept]["recipient"] == "matikka-app"
@@ -145,14 +186,27 @@ def test_a_consent_past_its_valid_until_reads_as_expired_before_and_after_its_ex
 def test_a_guardian_lists_their_own_children_only(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    put(running, school.admin, "users", "grd-2", "user",
-        a_user("grd-2", "guardian", given="Toinen", family="Huoltaja"))
-    put(running, school.admin, "users", "stu-2", "user",
-        a_user("stu-2", "student", given="Eero", family="Oppilas", agents=("grd-2",)))
+    put(
+        running,
+        school.admin,
+        "users",
+        "grd-2",
+        "user",
+        a_user("grd-2", "guardian", given="Toinen", family="Huoltaja"),
+    )
+    put(
+        running,
+        school.admin,
+        "users",
+        "stu-2",
+        "user",
+        a_user("stu-2", "student", given="Eero", family="Oppilas", agents=("grd-2",)),
+    )
 
     mine = _view(running, container, tenant, school.guardian, CHILDREN)
-    theirs = _view(running, container, tenant, bearer(container, tenant, "guardian", "grd-2"),
-                   CHILDREN)
+    theirs = _view(
+        running, container, tenant, bearer(container, tenant, "guardian", "grd-2"), CHILDREN
+    )
 
     assert mine == {"children": [{"sourcedId": "stu-1", "name": "Aino Virtanen"}]}
     assert theirs == {"children": [{"sourcedId": "stu-2", "name": "Eero Oppilas"}]}
@@ -174,8 +228,14 @@ def test_removing_the_guardian_link_ends_access_at_once(
 ) -> None:
     assert read(running, container, tenant, CHILD, school.guardian).status_code == 200
 
-    unlinked = put(running, school.admin, "users", "stu-1", "user",
-                   a_user("stu-1", "student", given="Aino", family="Virtanen"))
+    unlinked = put(
+        running,
+        school.admin,
+        "users",
+        "stu-1",
+        "user",
+        a_user("stu-1", "student", given="Aino", family="Virtanen"),
+    )
     position = unlinked.json()["position"]
     child = running.get(f"{CHILD}?min_position={position}", headers=school.guardian)
     children = running.get(f"{CHILDREN}?min_position={position}", headers=school.guardian)
@@ -188,16 +248,20 @@ def test_removing_the_guardian_link_ends_access_at_once(
 def test_a_child_who_turns_18_is_no_longer_visible_to_the_guardian(
     running: TestClient, container: Container, tenant: str, school: School, clock: FakeClock
 ) -> None:
-    put(running, school.admin, "demographics", "stu-1", "demographics",
-        {"birthDate": "2008-03-05"})
+    put(running, school.admin, "demographics", "stu-1", "demographics", {"birthDate": "2008-03-05"})
     assert read(running, container, tenant, CHILD, school.guardian).status_code == 200
 
     clock.advance(days=3)  # 2026-03-05: the 18th birthday
     guardian = bearer(container, tenant, "guardian", "grd-1")
     child = read(running, container, tenant, CHILD, guardian)
     children = read(running, container, tenant, CHILDREN, guardian)
-    own = read(running, container, tenant, "/api/v1/students/me",
-               bearer(container, tenant, "student", "stu-1"))
+    own = read(
+        running,
+        container,
+        tenant,
+        "/api/v1/students/me",
+        bearer(container, tenant, "student", "stu-1"),
+    )
 
     assert child.status_code == 403
     assert leaks_nothing(child)
@@ -220,8 +284,9 @@ def test_a_student_sees_their_own_view_by_both_paths(
 def test_a_student_reading_another_student_is_refused(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    response = read(running, container, tenant, CHILD, bearer(container, tenant, "student",
-                                                              "stu-2"))
+    response = read(
+        running, container, tenant, CHILD, bearer(container, tenant, "student", "stu-2")
+    )
 
     assert response.status_code == 403
     assert leaks_nothing(response)
@@ -270,8 +335,9 @@ def test_an_expired_token_is_refused_as_unauthenticated_with_nothing_of_the_chil
 def test_erased_feedback_and_names_read_as_erased(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    container.tenants.get(tenant).erase(Actor(tenant, "admin", "dpo"), subject="stu-1",
-                                        reason="Huoltajan pyyntö", basis=None)
+    container.tenants.get(tenant).erase(
+        Actor(tenant, "admin", "dpo"), subject="stu-1", reason="Huoltajan pyyntö", basis=None
+    )
 
     view = _view(running, container, tenant, school.guardian)
 
@@ -284,8 +350,9 @@ def test_erased_feedback_and_names_read_as_erased(
 def test_a_read_with_the_position_a_command_answered_includes_that_write(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    position = an_assessment_of(running, school, lineItem=None, grade="8",
-                                comment="Uusi palaute", assessedAt="2026-03-01")
+    position = an_assessment_of(
+        running, school, lineItem=None, grade="8", comment="Uusi palaute", assessedAt="2026-03-01"
+    )
 
     response = running.get(f"{CHILD}?min_position={position}", headers=school.guardian)
 
@@ -301,8 +368,11 @@ def test_a_childs_view_is_recorded_as_a_disclosure_to_the_guardian(
     child = disclosures_of(container.engine, tenant, "stu-1")
     teacher = disclosures_of(container.engine, tenant, "tch-1")
 
-    assert {(d.recipient, d.category) for d in child} >= {("grd-1", "identity"),
-                                                          ("grd-1", "assessment")}
+    assert {(d.recipient, d.category) for d in child} >= {
+        ("grd-1", "identity"),
+        ("grd-1", "assessment"),
+    }
     assert {(d.recipient, d.category, d.basis) for d in teacher} == {
-        ("grd-1", "identity", STATUTORY_TASK)}
+        ("grd-1", "identity", STATUTORY_TASK)
+    }
     assert disclosures_of(container.engine, tenant, "stu-2") == []

@@ -29,7 +29,8 @@ from tests.builders import a_school, a_user, put
 from tests.reads.school import a_line_item, an_assessment_of, an_attainment_of, read_model_rows
 
 KINDS: list[type[ClassDashboardProjection | GuardianViewProjection]] = [
-    ClassDashboardProjection, GuardianViewProjection,
+    ClassDashboardProjection,
+    GuardianViewProjection,
 ]
 
 
@@ -51,11 +52,22 @@ def _envelopes(app: TenantApplication) -> list[EventEnvelope]:
     codec = EventCodec(default_registry(), topic_prefix="digione", partitions=1)
     envelopes = []
     for n in app.recorder.select_notifications(1, limit=1_000_000):
-        message = codec.encode(app.tenant, n.id, cast(Aggregate.Event,
-                                                      app.mapper.to_domain_event(n)))
-        envelopes.append(codec.decode(ReceivedMessage(
-            topic=message.topic, partition=0, offset=n.id, key=message.key, value=message.value,
-            headers=tuple(message.headers), timestamp_ms=0)))
+        message = codec.encode(
+            app.tenant, n.id, cast(Aggregate.Event, app.mapper.to_domain_event(n))
+        )
+        envelopes.append(
+            codec.decode(
+                ReceivedMessage(
+                    topic=message.topic,
+                    partition=0,
+                    offset=n.id,
+                    key=message.key,
+                    value=message.value,
+                    headers=tuple(message.headers),
+                    timestamp_ms=0,
+                )
+            )
+        )
     return envelopes
 
 
@@ -76,25 +88,44 @@ def _apply(container: Container, projection: Projection, envelopes: list[EventEn
 
 
 def test_read_models_are_the_same_whatever_order_different_aggregates_arrive_in(
-    client: TestClient, container: Container, tenant: str, app: TenantApplication,
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
     built: list[Projection],
 ) -> None:
     school = a_school(client, container, tenant)
     put(client, school.admin, "demographics", "stu-1", "demographics", {"birthDate": "2016-05-04"})
     a_line_item(client, school, "li-1")
-    an_assessment_of(client, school, sourcedId="res-1", lineItem="li-1", score=12,
-                     comment="Ensimmäinen")
-    an_assessment_of(client, school, sourcedId="res-1", lineItem="li-1", score=16,
-                     comment="Korjattu")
+    an_assessment_of(
+        client, school, sourcedId="res-1", lineItem="li-1", score=12, comment="Ensimmäinen"
+    )
+    an_assessment_of(
+        client, school, sourcedId="res-1", lineItem="li-1", score=16, comment="Korjattu"
+    )
     an_assessment_of(client, school, student="stu-2", lineItem="li-1", score=9, comment="Eero")
     an_assessment_of(client, school, student="stu-2", lineItem="li-1", score=13)
     an_attainment_of(client, school, "stu-1", "MA.3-6.T5", 2, "2025-10-01")
     an_attainment_of(client, school, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-1")
-    client.post("/api/v1/consents", headers=school.guardian, json={
-        "student": "stu-1", "grantedBy": "grd-1", "recipient": "matikka-app",
-        "purposes": ["learning-app"], "categories": ["assessment"]})
-    put(client, school.admin, "users", "stu-1", "user",
-        a_user("stu-1", "student", given="Aino", family="Virtanen"))
+    client.post(
+        "/api/v1/consents",
+        headers=school.guardian,
+        json={
+            "student": "stu-1",
+            "grantedBy": "grd-1",
+            "recipient": "matikka-app",
+            "purposes": ["learning-app"],
+            "categories": ["assessment"],
+        },
+    )
+    put(
+        client,
+        school.admin,
+        "users",
+        "stu-1",
+        "user",
+        a_user("stu-1", "student", given="Aino", family="Virtanen"),
+    )
     app.erase(Actor(tenant, "admin", "dpo"), subject="stu-2", reason="Pyyntö", basis=None)
     in_store_order = _envelopes(app)
 
@@ -103,5 +134,7 @@ def test_read_models_are_the_same_whatever_order_different_aggregates_arrive_in(
         _apply(container, second, _worst_order(in_store_order))
 
     for first, second in zip(built[::2], built[1::2], strict=True):
-        assert read_model_rows(container, first, tenant) == read_model_rows(container, second, tenant)
+        assert read_model_rows(container, first, tenant) == read_model_rows(
+            container, second, tenant
+        )
         assert read_model_rows(container, first, tenant)["_results"]

@@ -41,13 +41,19 @@ def rebuilt(container: Container) -> Iterator[list[Projection]]:
     with container.engine.begin() as connection:
         for projection in built:
             projection.metadata.drop_all(connection)
-            for table in (positions.projection_positions, positions.projection_parked,
-                          positions.projection_versions):
+            for table in (
+                positions.projection_positions,
+                positions.projection_parked,
+                positions.projection_versions,
+            ):
                 connection.execute(table.delete().where(table.c.projection == projection.name))
 
 
 def test_read_models_rebuilt_from_the_beginning_equal_the_live_ones(
-    running: TestClient, container: Container, tenant: str, broker: EmbeddedBroker,
+    running: TestClient,
+    container: Container,
+    tenant: str,
+    broker: EmbeddedBroker,
     rebuilt: list[Projection],
 ) -> None:
     school = a_school(running, container, tenant)
@@ -56,20 +62,49 @@ def test_read_models_rebuilt_from_the_beginning_equal_the_live_ones(
     a_line_item(running, school, "li-1")
     a_line_item(running, school, "li-2", due="2026-03-20T16:00:00Z")
     for student, score in (("stu-1", 12), ("stu-2", 15), ("stu-3", 18)):
-        an_assessment_of(running, school, sourcedId=f"res-{student}", student=student,
-                         lineItem="li-1", score=score, comment=f"Palaute {student}")
-    an_assessment_of(running, school, sourcedId="res-stu-1", student="stu-1", lineItem="li-1",
-                     score=16, comment="Korjattu")
+        an_assessment_of(
+            running,
+            school,
+            sourcedId=f"res-{student}",
+            student=student,
+            lineItem="li-1",
+            score=score,
+            comment=f"Palaute {student}",
+        )
+    an_assessment_of(
+        running,
+        school,
+        sourcedId="res-stu-1",
+        student="stu-1",
+        lineItem="li-1",
+        score=16,
+        comment="Korjattu",
+    )
     an_assessment_of(running, school, student="stu-2", lineItem="li-1", score=11)
     an_attainment_of(running, school, "stu-1", "MA.3-6.T5", 2, "2025-10-01")
     an_attainment_of(running, school, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-1")
-    running.post("/api/v1/consents", headers=school.guardian, json={
-        "student": "stu-1", "grantedBy": "grd-1", "recipient": "matikka-app",
-        "purposes": ["learning-app"], "categories": ["assessment"]})
-    put(running, school.admin, "users", "stu-1", "user",
-        a_user("stu-1", "student", given="Aino", family="Virtanen"))  # the guardian unlinked
-    container.tenants.get(tenant).erase(Actor(tenant, "admin", "dpo"), subject="stu-3",
-                                        reason="Huoltajan pyyntö", basis=None)
+    running.post(
+        "/api/v1/consents",
+        headers=school.guardian,
+        json={
+            "student": "stu-1",
+            "grantedBy": "grd-1",
+            "recipient": "matikka-app",
+            "purposes": ["learning-app"],
+            "categories": ["assessment"],
+        },
+    )
+    put(
+        running,
+        school.admin,
+        "users",
+        "stu-1",
+        "user",
+        a_user("stu-1", "student", given="Aino", family="Virtanen"),
+    )  # the guardian unlinked
+    container.tenants.get(tenant).erase(
+        Actor(tenant, "admin", "dpo"), subject="stu-3", reason="Huoltajan pyyntö", basis=None
+    )
     head = container.tenants.get(tenant).head_position()
     for projection in read_projections(container):
         assert container.status.wait_for(tenant, projection.name, head, 20.0)
@@ -78,8 +113,9 @@ def test_read_models_rebuilt_from_the_beginning_equal_the_live_ones(
     runner = ProjectionRunner(
         engine=container.engine,
         projections=rebuilt,
-        codec=EventCodec(default_registry(), topic_prefix=settings.topic_prefix,
-                         partitions=settings.partitions),
+        codec=EventCodec(
+            default_registry(), topic_prefix=settings.topic_prefix, partitions=settings.partitions
+        ),
         bootstrap=broker.bootstrap,
         topic_prefix=settings.topic_prefix,
         tenant_ids=lambda: [tenant],

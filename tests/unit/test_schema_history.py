@@ -28,8 +28,15 @@ def _sample(schema: Any, names: dict[str, Any]) -> Any:
     if isinstance(schema, str):
         if schema in names:
             return _sample(names[schema], names)
-        return {"string": "x", "long": 7, "int": 7, "boolean": True, "double": 1.5,
-                "bytes": b"\x00\x01", "null": None}[schema]
+        return {
+            "string": "x",
+            "long": 7,
+            "int": 7,
+            "boolean": True,
+            "double": 1.5,
+            "bytes": b"\x00\x01",
+            "null": None,
+        }[schema]
     if isinstance(schema, list):
         return _sample(schema[1] if schema[0] == "null" else schema[0], names)
     kind = schema["type"]
@@ -53,7 +60,8 @@ def _round_trip(writer: dict[str, Any], reader: dict[str, Any]) -> dict[str, Any
     fastavro.schemaless_writer(buffer, writer_parsed, _sample(writer, {}))
     buffer.seek(0)
     reader_parsed = fastavro.parse_schema(reader, _write_hint=False)
-    result: dict[str, Any] = fastavro.schemaless_reader(buffer, writer_parsed, reader_parsed)
+    result = fastavro.schemaless_reader(buffer, writer_parsed, reader_parsed)
+    assert isinstance(result, dict)
     return result
 
 

@@ -45,14 +45,20 @@ class InMemoryKeyStore:
 MASTER = os.urandom(32)
 
 
-def a_sealer(store: InMemoryKeyStore, *, tenant: str = "vantaa", cache_seconds: float = 0.0) -> Sealer:
-    return Sealer(tenant=tenant, master_key=MASTER, key_store=store, key_cache_seconds=cache_seconds)
+def a_sealer(
+    store: InMemoryKeyStore, *, tenant: str = "vantaa", cache_seconds: float = 0.0
+) -> Sealer:
+    return Sealer(
+        tenant=tenant, master_key=MASTER, key_store=store, key_cache_seconds=cache_seconds
+    )
 
 
 def test_sealed_personal_data_opens_to_the_same_fields() -> None:
     sealer, subject = a_sealer(InMemoryKeyStore()), uuid4()
 
-    sealed = sealer.seal(subject, RetentionClass.WORKING, {"givenName": "Aino", "familyName": "Virtanen"})
+    sealed = sealer.seal(
+        subject, RetentionClass.WORKING, {"givenName": "Aino", "familyName": "Virtanen"}
+    )
 
     assert b"Aino" not in sealed.ciphertext
     assert sealer.unseal(sealed) == {"givenName": "Aino", "familyName": "Virtanen"}
@@ -84,8 +90,13 @@ def test_a_shredded_key_reads_as_erased_not_as_an_error() -> None:
 
 def test_a_cached_key_stops_working_once_the_cache_bound_has_passed() -> None:
     store, subject, now = InMemoryKeyStore(), uuid4(), [0.0]
-    sealer = Sealer(tenant="t", master_key=MASTER, key_store=store, key_cache_seconds=30.0,
-                    monotonic=lambda: now[0])
+    sealer = Sealer(
+        tenant="t",
+        master_key=MASTER,
+        key_store=store,
+        key_cache_seconds=30.0,
+        monotonic=lambda: now[0],
+    )
     sealed = sealer.seal(subject, RetentionClass.WORKING, {"x": 1})
     store.shred(subject, RetentionClass.WORKING)
 

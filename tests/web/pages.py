@@ -38,15 +38,21 @@ class PageParts:
     html_lang: str | None = None
 
     def hidden(self, name: str) -> str:
-        values = [c.attrs.get("value", "") for c in self.controls
-                  if c.attrs.get("name") == name and c.type == "hidden"]
+        values = [
+            c.attrs.get("value", "")
+            for c in self.controls
+            if c.attrs.get("name") == name and c.type == "hidden"
+        ]
         assert values, f"no hidden field {name!r} on the page"
         return values[0]
 
     def unlabelled(self) -> list[Control]:
         """Controls a person could fill in that no <label for=…> names."""
-        return [c for c in self.controls
-                if c.type not in ("hidden", "submit") and (c.id is None or c.id not in self.label_for)]
+        return [
+            c
+            for c in self.controls
+            if c.type not in ("hidden", "submit") and (c.id is None or c.id not in self.label_for)
+        ]
 
 
 class _Parser(HTMLParser):
@@ -88,8 +94,9 @@ def sign_in(client: TestClient, token: str) -> httpx.Response:
     return response
 
 
-def post_form(client: TestClient, page: httpx.Response, action: str,
-              fields: dict[str, str | list[str]]) -> httpx.Response:
+def post_form(
+    client: TestClient, page: httpx.Response, action: str, fields: dict[str, str | list[str]]
+) -> httpx.Response:
     """Posts a form of `page` with its CSRF token (and form key) and the given fields."""
     parts = parts_of(page.text)
     data: dict[str, str | list[str]] = {"csrf_token": parts.hidden("csrf_token")}

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
-
 from playwright.sync_api import expect  # a test dependency: its absence is a failure
 
 from api.demo import CONSENT_RECIPIENT
@@ -40,19 +39,27 @@ class Cast:
     def __init__(self, site: DemoSite) -> None:
         steps = [step.command for step in site.plan.steps]
         users = [c for c in steps if isinstance(c, PutUser)]
-        self.names = {u.sourced_id: f"{u.personal['givenName']} {u.personal['familyName']}"
-                      for u in users}
+        self.names = {
+            u.sourced_id: f"{u.personal['givenName']} {u.personal['familyName']}" for u in users
+        }
         self.guardians = {u.sourced_id: list(u.guardians) for u in users if u.guardians}
-        self.comments = {c.student: c.comment for c in steps
-                         if isinstance(c, RecordAssessment) and c.comment}
-        self.class_teacher = {c.school_class: c.user for c in steps
-                              if isinstance(c, PutEnrollment) and c.role == "teacher" and c.primary}
+        self.comments = {
+            c.student: c.comment for c in steps if isinstance(c, RecordAssessment) and c.comment
+        }
+        self.class_teacher = {
+            c.school_class: c.user
+            for c in steps
+            if isinstance(c, PutEnrollment) and c.role == "teacher" and c.primary
+        }
         self.class_students: dict[str, list[str]] = {}
         for c in steps:
             if isinstance(c, PutEnrollment) and c.role == "student":
                 self.class_students.setdefault(c.school_class, []).append(c.user)
-        self.consents = [(c.granted_by, c.student) for c in steps
-                         if isinstance(c, GrantConsent) and c.granted_by != c.student]
+        self.consents = [
+            (c.granted_by, c.student)
+            for c in steps
+            if isinstance(c, GrantConsent) and c.granted_by != c.student
+        ]
 
     def person(self, sourced_id: str) -> Person:
         return Person(sourced_id, self.names[sourced_id])
@@ -66,8 +73,9 @@ class Cast:
         return Family(guardian, self.person(student))
 
     def not_a_child_of(self, guardian: str) -> Person:
-        return self.person(next(s for s, gs in sorted(self.guardians.items())
-                                if guardian not in gs))
+        return self.person(
+            next(s for s, gs in sorted(self.guardians.items()) if guardian not in gs)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +103,11 @@ def _snap(page: Page, name: str) -> None:
 
 def _fits_the_window(page: Page) -> bool:
     """No sideways scrolling of the whole page (wide tables scroll in their own box)."""
-    return bool(page.evaluate(
-        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
+    return bool(
+        page.evaluate(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
+    )
 
 
 def test_a_teacher_signs_in_and_sees_the_heatmap_of_their_class(
@@ -115,7 +126,8 @@ def test_a_teacher_signs_in_and_sees_the_heatmap_of_their_class(
     expect(heatmap.get_by_role("rowheader", name=student.name)).to_be_visible()
     # Each level cell shows its number, and says its meaning to a screen reader.
     expect(heatmap.locator("td.lvl:not(.none)").first).to_have_text(
-        re.compile(r"^[1-4] (ei vielä|osittain|saavutettu)"))
+        re.compile(r"^[1-4] (ei vielä|osittain|saavutettu)")
+    )
     expect(page.get_by_text("taso 4: saavutettu erinomaisesti")).to_be_visible()
     expect(page.get_by_text("Tiedot ovat ajan tasalla")).to_be_visible()
     # Work handed in after its due date is listed under its own heading.
@@ -153,8 +165,12 @@ def test_a_guardian_withdraws_a_consent_from_the_page_and_sees_it_withdrawn(
 ) -> None:
     family = cast.family_with_consent()
     page = browser.new_page()
-    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian),
-             f"/ui/guardian/children/{family.child.sourced_id}")
+    _sign_in(
+        page,
+        demo_site,
+        demo_site.token("guardian", family.guardian),
+        f"/ui/guardian/children/{family.child.sourced_id}",
+    )
     consent = page.locator(".consents li").filter(has_text=CONSENT_RECIPIENT)
     expect(consent.get_by_text("voimassa", exact=True)).to_be_visible()
 
@@ -163,8 +179,9 @@ def test_a_guardian_withdraws_a_consent_from_the_page_and_sees_it_withdrawn(
     expect(page.get_by_role("status")).to_have_text("Suostumus on peruttu.")
     assert "min_position=" in page.url
     expect(consent.get_by_text("peruttu", exact=True)).to_be_visible()
-    expect(page.get_by_role("button", name=f"Peru suostumus palvelulle {CONSENT_RECIPIENT}")) \
-        .to_have_count(0)
+    expect(
+        page.get_by_role("button", name=f"Peru suostumus palvelulle {CONSENT_RECIPIENT}")
+    ).to_have_count(0)
     _snap(page, "guardian-consent-withdrawn")
 
 
@@ -173,8 +190,12 @@ def test_a_guardian_grants_a_consent_with_the_form(
 ) -> None:
     family, _ = cast.family_with_feedback()
     page = browser.new_page()
-    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian),
-             f"/ui/guardian/children/{family.child.sourced_id}")
+    _sign_in(
+        page,
+        demo_site,
+        demo_site.token("guardian", family.guardian),
+        f"/ui/guardian/children/{family.child.sourced_id}",
+    )
 
     page.get_by_label("Palvelu, joka saa tiedot").fill("lukuvalmennus")
     page.get_by_label("Käyttötarkoitus").fill("learning-app")

@@ -15,8 +15,11 @@ _LITERAL_KEY = re.compile(r"""\bt\(\s*["']([a-z_0-9 ]+)["']""")
 
 
 def _keys_in_templates() -> set[str]:
-    return {key for path in TEMPLATES.glob("*.html")
-            for key in _LITERAL_KEY.findall(path.read_text(encoding="utf-8"))}
+    return {
+        key
+        for path in TEMPLATES.glob("*.html")
+        for key in _LITERAL_KEY.findall(path.read_text(encoding="utf-8"))
+    }
 
 
 def test_every_text_a_template_names_exists() -> None:
@@ -34,8 +37,9 @@ def test_every_text_is_written_in_every_language(lang: str) -> None:
     assert empty == []
 
 
-@pytest.mark.parametrize(("lang", "expected"), [("fi", "20.2.2026"), ("sv", "20.2.2026"),
-                                                ("en", "20 Feb 2026")])
+@pytest.mark.parametrize(
+    ("lang", "expected"), [("fi", "20.2.2026"), ("sv", "20.2.2026"), ("en", "20 Feb 2026")]
+)
 def test_dates_are_written_as_each_language_writes_them(lang: str, expected: str) -> None:
     assert Translator(lang).date("2026-02-20") == expected
     assert Translator(lang).date(datetime(2026, 2, 20, 16, 0, tzinfo=UTC)) == expected
@@ -56,8 +60,9 @@ def test_times_are_shown_in_finnish_time() -> None:
     assert Translator("en").time(winter) == "20 Feb 2026 at 08:00"
 
 
-@pytest.mark.parametrize(("lang", "text"), [("fi", "saavutettu hyvin"), ("en", "reached well"),
-                                            ("sv", "väl uppnått")])
+@pytest.mark.parametrize(
+    ("lang", "text"), [("fi", "saavutettu hyvin"), ("en", "reached well"), ("sv", "väl uppnått")]
+)
 def test_attainment_levels_are_in_plain_language(lang: str, text: str) -> None:
     assert Translator(lang).level(3) == text
 

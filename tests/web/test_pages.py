@@ -26,12 +26,20 @@ def school(running: TestClient, container: Container, tenant: str) -> School:
     """a_school, with stu-1 (guardian grd-1) assessed in 4A on li-1 with verbal feedback."""
     built = a_school(running, container, tenant)
     a_line_item(running, built, "li-1", title="Murtoluvut")
-    an_assessment_of(running, built, sourcedId="res-1", lineItem="li-1", score=17, grade="9",
-                     comment="Hyvää työtä murtoluvuissa.")
+    an_assessment_of(
+        running,
+        built,
+        sourcedId="res-1",
+        lineItem="li-1",
+        score=17,
+        grade="9",
+        comment="Hyvää työtä murtoluvuissa.",
+    )
     an_attainment_of(running, built, "stu-1", "MA.3-6.T5", 2, "2026-01-12", "li-1")
     an_attainment_of(running, built, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-1")
-    an_assessment_of(running, built, student="stu-2", lineItem="li-1", score=9,
-                     comment="Eeron oma palaute")
+    an_assessment_of(
+        running, built, student="stu-2", lineItem="li-1", score=9, comment="Eeron oma palaute"
+    )
     return built
 
 
@@ -39,14 +47,20 @@ def _as(client: TestClient, container: Container, tenant: str, role: str, subjec
     sign_in(client, token_of(container, tenant, role, subject))
 
 
-def _grant(client: TestClient, container: Container, tenant: str, **fields: str | list[str]) \
-        -> str:
+def _grant(client: TestClient, container: Container, tenant: str, **fields: str | list[str]) -> str:
     """Grants a consent through the page's form; returns the redirect's location."""
     page = fresh(client, container, tenant, CHILD_PAGE)
-    answer = post_form(client, page, f"{CHILD_PAGE}/consents", {
-        "recipient": "matikka-app", "purposes": "learning-app",
-        "categories": ["assessment", "roster"], **fields,
-    })
+    answer = post_form(
+        client,
+        page,
+        f"{CHILD_PAGE}/consents",
+        {
+            "recipient": "matikka-app",
+            "purposes": "learning-app",
+            "categories": ["assessment", "roster"],
+            **fields,
+        },
+    )
     assert answer.status_code == 303, answer.text
     return answer.headers["location"]
 
@@ -77,11 +91,15 @@ def test_sign_in_returns_to_the_page_asked_for(
 ) -> None:
     login = running.get(CLASS_PAGE)  # follows the redirect to the login page
 
-    answer = running.post("/ui/login", follow_redirects=False, data={
-        "token": token_of(container, tenant, "teacher", "tch-1"),
-        "csrf_token": parts_of(login.text).hidden("csrf_token"),
-        "next": parts_of(login.text).hidden("next"),
-    })
+    answer = running.post(
+        "/ui/login",
+        follow_redirects=False,
+        data={
+            "token": token_of(container, tenant, "teacher", "tch-1"),
+            "csrf_token": parts_of(login.text).hidden("csrf_token"),
+            "next": parts_of(login.text).hidden("next"),
+        },
+    )
 
     assert answer.headers["location"] == CLASS_PAGE
 
@@ -97,9 +115,13 @@ def test_a_token_pasted_with_its_bearer_prefix_signs_in(
 def test_a_token_that_is_not_valid_is_refused_on_the_login_page(running: TestClient) -> None:
     login = running.get("/ui/login")
 
-    answer = running.post("/ui/login", data={
-        "token": "not-a-token", "csrf_token": parts_of(login.text).hidden("csrf_token"),
-    })
+    answer = running.post(
+        "/ui/login",
+        data={
+            "token": "not-a-token",
+            "csrf_token": parts_of(login.text).hidden("csrf_token"),
+        },
+    )
 
     assert answer.status_code == 401
     assert "Kulkuavain ei kelpaa" in answer.text
@@ -111,9 +133,14 @@ def test_sign_in_without_the_forms_csrf_token_is_refused(
 ) -> None:
     running.get("/ui/login")
 
-    answer = running.post("/ui/login", follow_redirects=False, data={
-        "token": token_of(container, tenant, "teacher", "tch-1"), "csrf_token": "forged",
-    })
+    answer = running.post(
+        "/ui/login",
+        follow_redirects=False,
+        data={
+            "token": token_of(container, tenant, "teacher", "tch-1"),
+            "csrf_token": "forged",
+        },
+    )
 
     assert answer.status_code == 403
     assert "digione_session" not in answer.headers.get("set-cookie", "")
@@ -156,8 +183,9 @@ def test_pages_are_in_finnish_by_default(running: TestClient) -> None:
     assert "Kirjaudu sisään" in page.text
 
 
-@pytest.mark.parametrize(("lang", "title"), [("en", "Sign in"), ("sv", "Logga in"),
-                                             ("fi", "Kirjaudu sisään")])
+@pytest.mark.parametrize(
+    ("lang", "title"), [("en", "Sign in"), ("sv", "Logga in"), ("fi", "Kirjaudu sisään")]
+)
 def test_the_language_switch_is_remembered_in_a_cookie(
     running: TestClient, lang: str, title: str
 ) -> None:
@@ -200,7 +228,7 @@ def test_the_heatmap_shows_each_level_as_a_number_and_a_colour_with_a_legend(
     assert page.status_code == 200
     assert "Aino Virtanen" in page.text and "Eero Oppilas" in page.text
     assert '<td class="lvl lvl-3"' in page.text  # the latest of 2 then 3
-    assert ">3<span class=\"sr-only\"> saavutettu hyvin</span>" in page.text
+    assert '>3<span class="sr-only"> saavutettu hyvin</span>' in page.text
     assert "taso 4: saavutettu erinomaisesti" in page.text  # the legend
     assert "Murtoluvut" in page.text and "keskiarvo" in page.text  # the line item's spread
 
@@ -341,8 +369,11 @@ def test_posting_the_same_consent_form_twice_grants_once(
 ) -> None:
     _as(running, container, tenant, "guardian", "grd-1")
     page = fresh(running, container, tenant, CHILD_PAGE)
-    fields: dict[str, str | list[str]] = {"recipient": "matikka-app", "purposes": "learning-app",
-                                          "categories": ["assessment"]}
+    fields: dict[str, str | list[str]] = {
+        "recipient": "matikka-app",
+        "purposes": "learning-app",
+        "categories": ["assessment"],
+    }
 
     first = post_form(running, page, f"{CHILD_PAGE}/consents", fields)
     second = post_form(running, page, f"{CHILD_PAGE}/consents", fields)
@@ -357,8 +388,9 @@ def test_withdrawing_a_consent_redirects_to_the_child_page_which_shows_it_withdr
 ) -> None:
     _as(running, container, tenant, "guardian", "grd-1")
     granted = running.get(_grant(running, container, tenant))
-    action = next(f["action"] for f in parts_of(granted.text).forms
-                  if f["action"].endswith("/withdraw"))
+    action = next(
+        f["action"] for f in parts_of(granted.text).forms if f["action"].endswith("/withdraw")
+    )
 
     answer = post_form(running, granted, action, {})
     page = running.get(answer.headers["location"])
@@ -374,8 +406,9 @@ def test_a_consent_form_with_missing_fields_is_shown_again_with_the_errors(
     _as(running, container, tenant, "guardian", "grd-1")
     page = fresh(running, container, tenant, CHILD_PAGE)
 
-    answer = post_form(running, page, f"{CHILD_PAGE}/consents",
-                       {"recipient": "", "purposes": "learning-app"})
+    answer = post_form(
+        running, page, f"{CHILD_PAGE}/consents", {"recipient": "", "purposes": "learning-app"}
+    )
 
     assert answer.status_code == 422
     assert 'id="recipient"' in answer.text and 'aria-invalid="true"' in answer.text
@@ -388,8 +421,12 @@ def test_a_consent_the_domain_refuses_is_shown_again_with_its_reason(
     _as(running, container, tenant, "guardian", "grd-1")
     page = fresh(running, container, tenant, CHILD_PAGE)
 
-    answer = post_form(running, page, f"{CHILD_PAGE}/consents", {
-        "recipient": "Not A Service", "purposes": "learning-app", "categories": ["roster"]})
+    answer = post_form(
+        running,
+        page,
+        f"{CHILD_PAGE}/consents",
+        {"recipient": "Not A Service", "purposes": "learning-app", "categories": ["roster"]},
+    )
 
     assert answer.status_code == 422
     assert "recipient must be a service id" in answer.text
@@ -401,8 +438,11 @@ def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
     _as(running, container, tenant, "guardian", "grd-1")
     head = container.tenants.get(tenant).head_position()
 
-    answer = running.post(f"{CHILD_PAGE}/consents", follow_redirects=False, data={
-        "recipient": "matikka-app", "purposes": "learning-app", "categories": "roster"})
+    answer = running.post(
+        f"{CHILD_PAGE}/consents",
+        follow_redirects=False,
+        data={"recipient": "matikka-app", "purposes": "learning-app", "categories": "roster"},
+    )
 
     assert answer.status_code == 403
     assert "Lomake on vanhentunut" in answer.text
@@ -416,8 +456,12 @@ def test_a_guardian_cannot_grant_a_consent_for_another_child(
     page = fresh(running, container, tenant, CHILD_PAGE)
     head = container.tenants.get(tenant).head_position()
 
-    answer = post_form(running, page, "/ui/guardian/children/stu-2/consents", {
-        "recipient": "matikka-app", "purposes": "learning-app", "categories": ["roster"]})
+    answer = post_form(
+        running,
+        page,
+        "/ui/guardian/children/stu-2/consents",
+        {"recipient": "matikka-app", "purposes": "learning-app", "categories": ["roster"]},
+    )
 
     assert answer.status_code == 403
     assert "Eero" not in answer.text
@@ -429,8 +473,9 @@ def test_a_guardian_cannot_withdraw_a_consent_through_another_childs_page(
 ) -> None:
     _as(running, container, tenant, "guardian", "grd-1")
     granted = running.get(_grant(running, container, tenant))
-    action = next(f["action"] for f in parts_of(granted.text).forms
-                  if f["action"].endswith("/withdraw"))
+    action = next(
+        f["action"] for f in parts_of(granted.text).forms if f["action"].endswith("/withdraw")
+    )
     head = container.tenants.get(tenant).head_position()
 
     answer = post_form(running, granted, action.replace("/stu-1/", "/stu-2/"), {})
@@ -442,16 +487,24 @@ def test_a_guardian_cannot_withdraw_a_consent_through_another_childs_page(
 # -- every page ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("role", "subject", "path"), [
-    ("teacher", "tch-1", "/ui/teacher"),
-    ("teacher", "tch-1", CLASS_PAGE),
-    ("teacher", "tch-1", f"{CLASS_PAGE}/students/stu-1"),
-    ("guardian", "grd-1", "/ui/guardian"),
-    ("guardian", "grd-1", CHILD_PAGE),
-])
+@pytest.mark.parametrize(
+    ("role", "subject", "path"),
+    [
+        ("teacher", "tch-1", "/ui/teacher"),
+        ("teacher", "tch-1", CLASS_PAGE),
+        ("teacher", "tch-1", f"{CLASS_PAGE}/students/stu-1"),
+        ("guardian", "grd-1", "/ui/guardian"),
+        ("guardian", "grd-1", CHILD_PAGE),
+    ],
+)
 def test_every_page_says_how_fresh_its_data_is(
-    running: TestClient, container: Container, tenant: str, school: School, role: str,
-    subject: str, path: str
+    running: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
+    role: str,
+    subject: str,
+    path: str,
 ) -> None:
     _as(running, container, tenant, role, subject)
 

@@ -2,24 +2,25 @@
 
 GDPR art. 15(1)(c) gives a data subject the right to know the recipients to whom their
 personal data have been disclosed; art. 5(2) makes the controller able to show it. Every
-API read that hands out personal data records here who received it.
+read that hands out personal data records here who received it.
 
 Reads are hot, and concurrent reads of one class disclose the same rows, so they are written
 together: requests hand their rows to the DisclosureLog, whose writer folds every request
 waiting into one transaction (a group commit) and lets each go once its rows are durable.
-A request never answers before its disclosure is recorded; if recording fails, it answers
-503 and sends nothing. The table holds one row per (tenant, subject, recipient, category,
+A request never answers before its disclosure is recorded; if recording fails, it raises
+DisclosureNotRecordedError (the API answers 503) and sends nothing. The table holds one row per (tenant, subject, recipient, category,
 basis, day), with the first and last time of that day and how many requests disclosed it.
 The record names people only by sourcedId and holds no personal data itself, so it needs
 no sealing; it is kept in the main database beside the read models.
 
-How to record (from a route, after the data is read and before it is answered):
+How to record (after the data is read and before it is answered; a read service's
+`disclose` fills in the caller and the time):
 
-    container.disclosures.record(
+    disclosures.record(
         tenant=actor.tenant, subjects=[student_id, ...],
         recipient=actor.subject, recipient_role=actor.role,
         categories=["assessment"], basis=STATUTORY_TASK,  # or the consent's id
-        at=container.clock(),
+        at=clock(),
     )
 
 `categories` come from domain.consent.DATA_CATEGORIES (identity, contact, roster,
@@ -43,7 +44,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
-from api.problems import ProblemError
 from domain.consent import DATA_CATEGORIES
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "STATUTORY_TASK",
     "Disclosure",
     "DisclosureLog",
+    "DisclosureNotRecordedError",
     "UnknownDisclosureCategoryError",
     "create_table",
     "disclosure_rows",
@@ -92,6 +93,16 @@ disclosures = sa.Table(
 
 class UnknownDisclosureCategoryError(ValueError):
     """Raised when a disclosure is recorded under a category that is not one of CATEGORIES."""
+
+
+class DisclosureNotRecordedError(Exception):
+    """Raised when a disclosure could not be recorded: the read must not answer then."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the data was not sent because its disclosure could not be recorded ({reason}); "
+            "try again shortly"
+        )
 
 
 @dataclass(frozen=True)
@@ -174,8 +185,13 @@ def _write(engine: Engine, rows: Mapping[_Key, _Row]) -> None:
         return
     names = ("tenant", "subject", "recipient", "category", "basis", "day")
     values = [
-        {**dict(zip(names, key, strict=True)), "recipient_role": row.recipient_role,
-         "first_at": row.first_at, "last_at": row.last_at, "count": row.count}
+        {
+            **dict(zip(names, key, strict=True)),
+            "recipient_role": row.recipient_role,
+            "first_at": row.first_at,
+            "last_at": row.last_at,
+            "count": row.count,
+        }
         # Sorted, so concurrent writers (other processes) lock shared rows in one order.
         for key, row in sorted(rows.items(), key=lambda item: item[0])
     ]
@@ -263,22 +279,27 @@ class DisclosureLog:
         at: datetime | None = None,
     ) -> int:
         """Records that `recipient` received `categories` of each subject's data; returns
-        once the rows are committed. Raises ProblemError 503 when they could not be: the
-        caller must not answer then.
+        once the rows are committed. Raises DisclosureNotRecordedError when they could not
+        be: the caller must not answer then.
 
         `subjects` are sourcedIds (repeats count once), `recipient` the caller's subject or
         service id, `recipient_role` its role, `basis` STATUTORY_TASK, RIGHT_OF_ACCESS or a
         consent id; `at` defaults to now. Returns the number of rows recorded.
         """
         rows = disclosure_rows(
-            tenant=tenant, subjects=subjects, recipient=recipient,
-            recipient_role=recipient_role, categories=categories, basis=basis, at=at,
+            tenant=tenant,
+            subjects=subjects,
+            recipient=recipient,
+            recipient_role=recipient_role,
+            categories=categories,
+            basis=basis,
+            at=at,
         )
         if not rows:
             return 0
         with self._changed:
             if self._closed:
-                raise _not_recorded("the server is shutting down")
+                raise DisclosureNotRecordedError("the server is shutting down")
             batch = self._open
             batch.add(rows)
             if self._writer is None:
@@ -289,7 +310,9 @@ class DisclosureLog:
             self._changed.notify()
         batch.written.wait()
         if batch.error is not None:
-            raise _not_recorded(f"{type(batch.error).__name__}: {batch.error}") from batch.error
+            raise DisclosureNotRecordedError(
+                f"{type(batch.error).__name__}: {batch.error}"
+            ) from batch.error
         return len(rows)
 
     def close(self) -> None:
@@ -311,18 +334,11 @@ class DisclosureLog:
                 batch, self._open = self._open, _Batch()
             try:
                 _write(self._engine, batch.rows)
-            except Exception as error:  # every waiting request answers 503 with it
+            # Whatever went wrong, every waiting request is refused with it.
+            except Exception as error:  # noqa: BLE001
                 batch.settle(error)
             else:
                 batch.settle(None)
-
-
-def _not_recorded(reason: str) -> ProblemError:
-    return ProblemError(
-        503, "disclosure-not-recorded", "Disclosure not recorded",
-        f"the data was not sent because its disclosure could not be recorded ({reason}); "
-        "try again shortly",
-    )
 
 
 @functools.cache

@@ -1,0 +1,55 @@
+"""Getting at a read: who may read, a connection to the read models, and the errors when
+either fails (the API maps each to its HTTP problem in api/problems.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from domain.commands import Actor
+
+__all__ = [
+    "ReadModelUnavailableError",
+    "ReadNotPermittedError",
+    "RosterRecordNotFoundError",
+    "read_connection",
+    "require_role",
+]
+
+
+class ReadNotPermittedError(Exception):
+    """Raised when the caller may not have what they asked to read.
+
+    The one refusal of every read: the same whether or not the record exists, so it tells
+    nothing about others.
+    """
+
+
+class ReadModelUnavailableError(Exception):
+    """Raised when a read model cannot be read: never built yet, or its database is away."""
+
+
+class RosterRecordNotFoundError(LookupError):
+    """Raised when the roster read model holds no record of the sourcedId asked for."""
+
+
+def require_role(actor: Actor, roles: tuple[str, ...], refusal: str) -> None:
+    """Refuses (ReadNotPermittedError with `refusal`) a caller whose role is not in `roles`."""
+    if actor.role not in roles:
+        raise ReadNotPermittedError(refusal)
+
+
+@contextmanager
+def read_connection(
+    engine: Engine, unavailable: str = "the read model is not available yet; try again shortly"
+) -> Iterator[Connection]:
+    """A connection to the read models; ReadModelUnavailableError (with `unavailable`) while
+    they are not there, so the caller retries instead of seeing a server error."""
+    try:
+        with engine.connect() as connection:
+            yield connection
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        raise ReadModelUnavailableError(unavailable) from None

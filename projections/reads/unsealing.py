@@ -1,0 +1,68 @@
+"""Sealed personal data of a read, opened for display; erased data reads as "erased".
+
+Read models hold personal data only sealed (projections/sealed.py); a read opens it with
+the tenant application's sealer. An erased subject's data reads as the marker text
+"erased", never as an error (DESIGN.md invariant 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from domain.sealing import ERASED, Erased, Sealer
+from projections.sealed import sealed_value
+
+__all__ = ["ERASED_TEXT", "Unsealer"]
+
+#: What a reader sees in place of personal data whose key has been destroyed.
+ERASED_TEXT = "erased"
+
+
+class Unsealer:
+    """Opens sealed records of one read, each subject's record once."""
+
+    def __init__(self, sealer: Sealer) -> None:
+        self._sealer = sealer
+        self._opened: dict[str, dict[str, Any] | Erased] = {}
+
+    def open(self, sealed: Mapping[str, Any] | None) -> dict[str, Any] | Erased | None:
+        """The plaintext mapping, ERASED when the key is gone (or the value was blanked),
+        None when there is nothing sealed."""
+        if sealed is None:
+            return None
+        if "ciphertext" not in sealed:
+            return ERASED
+        key = f"{sealed['subject']}/{sealed['retention']}/{sealed['nonce']}"
+        if key not in self._opened:
+            self._opened[key] = self._sealer.unseal(sealed_value(sealed))
+        return self._opened[key]
+
+    def name(self, personal: Mapping[str, Any] | None) -> str | None:
+        """A user's name as people use it: preferred names first (OneRoster 1.2 User)."""
+        opened = self.open(personal)
+        if opened is None:
+            return None
+        if isinstance(opened, Erased):
+            return ERASED_TEXT
+        first = opened.get("preferredFirstName") or opened.get("givenName") or ""
+        last = opened.get("preferredLastName") or opened.get("familyName") or ""
+        return f"{first} {last}".strip() or None
+
+    def text(self, sealed: Mapping[str, Any] | None, field: str) -> str | None:
+        """One text field of a sealed record (a verbal assessment's `comment`)."""
+        opened = self.open(sealed)
+        if opened is None:
+            return None
+        if isinstance(opened, Erased):
+            return ERASED_TEXT
+        value = opened.get(field)
+        return None if value is None else str(value)
+
+    def birth_date(self, demographics: Mapping[str, Any] | None) -> date | None:
+        """The birthDate of sealed demographics; None when unknown or erased."""
+        opened = self.open(demographics)
+        if not isinstance(opened, dict) or not opened.get("birthDate"):
+            return None
+        return date.fromisoformat(str(opened["birthDate"]))
