@@ -212,6 +212,11 @@ class ProjectionRunner:
                 quiet_since = time.monotonic()
             elif self.caught_up() or time.monotonic() - quiet_since >= silence_seconds:
                 break
+            else:
+                # Behind with nothing read: a topic the consumer's metadata did not list at
+                # the start may be there now.
+                for consumer in self._consumers:
+                    consumer.refresh()
         return total
 
     def caught_up(self) -> bool:
@@ -419,17 +424,19 @@ class _ProjectionWorker:
     # -- catching up and retrying ----------------------------------------------------------
 
     def caught_up(self, connection: Connection) -> bool:
-        assigned = self.consumer.partitions
-        for tenant in {partition.tenant for partition in assigned}:
+        """Whether every partition of this worker's share applied what the relay published
+        to it: partitions not assigned yet (a topic its metadata does not show yet) count
+        as behind, so a caller waiting for this never stops before they were read."""
+        topics = self.topics()
+        for tenant in set(topics.values()):
             published = relay_positions.partition_positions(connection, tenant)
             applied = positions.applied_positions(
                 connection, projection=self.projection.name, tenant=tenant
             )
-            for partition in assigned:
-                target = published.get((partition.topic, partition.partition))
-                if partition.tenant != tenant or target is None:
+            for (topic, partition), target in published.items():
+                if topics.get(topic) != tenant or not self.consumer.takes(partition):
                     continue
-                if applied.get((partition.topic, partition.partition), 0) < target:
+                if applied.get((topic, partition), 0) < target:
                     return False
         return True
 
