@@ -29,17 +29,21 @@ from sqlalchemy.engine import Connection
 
 from projections import erasure
 from projections.base import Handler
-from projections.record_tables import (
+from projections.gradebook_rows import (
     AttainmentRows,
+    LineItemRows,
+    ResultRows,
+)
+from projections.record_tables import (
+    ShreddedClasses,
+    blank_personal,
+)
+from projections.roster_rows import (
     ClassRows,
     CourseRows,
     EnrollmentRows,
-    LineItemRows,
-    ResultRows,
     SessionRows,
-    ShreddedClasses,
     UserRows,
-    blank_personal,
 )
 from streams.codec import EventEnvelope
 

@@ -22,20 +22,24 @@ from sqlalchemy.engine import Connection
 from domain.consent import EXPIRED, GRANTED, REVOKED
 from projections import erasure
 from projections.base import Handler
-from projections.record_tables import (
+from projections.gradebook_rows import (
     AttainmentRows,
+    LineItemRows,
+    ResultRows,
+)
+from projections.record_tables import (
+    RecordNotProjectedError,
+    ShreddedClasses,
+    blank_personal,
+    blank_sealed,
+    event_type,
+)
+from projections.roster_rows import (
     ClassRows,
     CourseRows,
     DemographicsRows,
     EnrollmentRows,
-    LineItemRows,
-    RecordNotProjectedError,
-    ResultRows,
-    ShreddedClasses,
     UserRows,
-    blank_personal,
-    blank_sealed,
-    event_type,
 )
 from streams.codec import EventEnvelope
 

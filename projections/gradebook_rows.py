@@ -1,0 +1,339 @@
+"""Gradebook blocks of the read models: line items, results and objective attainments.
+
+Each block owns a table (or two) named with its projection's prefix and the handlers that
+keep it (projections/record_tables.py has the kit they are built with and the ordering rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.record import ACTIVE, TO_BE_DELETED
+from projections.base import Handler
+from projections.record_tables import (
+    SOURCED_ID,
+    RecordNotProjectedError,
+    ShreddedClasses,
+    copying_handler,
+    event_type,
+    insert_record,
+    inserting_handler,
+    list_column,
+    record_table,
+    ref_column,
+    status_handlers,
+    update_record,
+)
+from projections.sealed import sealed_record
+from streams.codec import EventEnvelope
+
+__all__ = ["AttainmentRows", "LineItemRows", "ResultRows"]
+
+
+class LineItemRows:
+    """Line items (OneRoster gradebook): what is assessed in a class, and when it is due."""
+
+    def __init__(self, metadata: sa.MetaData, *, prefix: str) -> None:
+        name = f"{prefix}_line_items"
+        self.table = record_table(
+            metadata,
+            name,
+            ref_column("class_sourced_id", nullable=False),
+            sa.Column("title", sa.Text, nullable=False),
+            sa.Column("category", sa.String(SOURCED_ID), nullable=False),
+            sa.Column("assign_date", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("due_date", sa.DateTime(timezone=True), nullable=False),
+            ref_column("grading_period"),
+            list_column("objectives"),
+            sa.Column("result_min", sa.Float, nullable=True),
+            sa.Column("result_max", sa.Float, nullable=True),
+            sa.Index(f"{name}_class", "tenant", "class_sourced_id"),
+        )
+        t = self.table
+        self.handlers: dict[str, Handler] = {
+            event_type("assessment", "line_item", "registered"): inserting_handler(
+                t,
+                "title",
+                "category",
+                "assign_date",
+                "due_date",
+                "grading_period",
+                "objectives",
+                "result_min",
+                "result_max",
+                class_sourced_id="school_class",
+            ),
+            event_type("assessment", "line_item", "retitled"): copying_handler(
+                t, "title", "category"
+            ),
+            event_type("assessment", "line_item", "rescheduled"): copying_handler(
+                t, "assign_date", "due_date", "grading_period"
+            ),
+            event_type("assessment", "line_item", "objectives_linked"): copying_handler(
+                t, "objectives"
+            ),
+            event_type("assessment", "line_item", "scale_changed"): copying_handler(
+                t, "result_min", "result_max"
+            ),
+            **status_handlers("assessment", "line_item", t),
+        }
+
+
+#: Called after the current result of a (student, line item) may have changed:
+#: (connection, tenant, class sourcedId, student sourcedId, line item sourcedId or None).
+ResultsSettled = Callable[[Connection, str, str, str, str | None], None]
+#: (connection, tenant, class sourcedId, student sourcedId).
+AttainmentChanged = Callable[[Connection, str, str, str], None]
+
+
+class ResultRows:
+    """Results, each with the store position of its last event, and which one is current.
+
+    A correction replaces a result (Result.Corrected); a second result recorded for the same
+    student and line item replaces the first as well. So of a (student, line item) the
+    active result whose last event came latest in the store is `current`; results without a
+    line item stand alone. With `comments` (the projection's shredded classes) it keeps
+    the sealed verbal assessment too.
+    """
+
+    def __init__(
+        self,
+        metadata: sa.MetaData,
+        *,
+        prefix: str,
+        comments: ShreddedClasses | None = None,
+        on_settled: ResultsSettled | None = None,
+    ) -> None:
+        name = f"{prefix}_results"
+        columns: list[Any] = [
+            ref_column("class_sourced_id", nullable=False),
+            ref_column("student", nullable=False),
+            ref_column("line_item"),
+            sa.Column("score", sa.Float, nullable=True),
+            sa.Column("grade", sa.String(8), nullable=True),
+            sa.Column("score_status", sa.String(64), nullable=False),
+            list_column("objectives"),
+            sa.Column("assessed_at", sa.Date, nullable=False),
+            ref_column("assessor", nullable=False),
+            #: Submitted past the line item's due date (OneRoster 1.2 Result.late).
+            sa.Column("late", sa.Boolean, nullable=False),
+            sa.Column("last_position", sa.BigInteger, nullable=False),
+            sa.Column("current", sa.Boolean, nullable=False),
+            sa.Index(f"{name}_class_student", "tenant", "class_sourced_id", "student"),
+            sa.Index(f"{name}_line_item", "tenant", "line_item", "student"),
+            sa.Index(f"{name}_student", "tenant", "student"),
+        ]
+        if comments is not None:
+            columns.append(sa.Column("comment", sa.JSON, nullable=True))
+        self.table = record_table(metadata, name, *columns)
+        self._comments = comments
+        self._on_settled = on_settled
+        self.handlers: dict[str, Handler] = {
+            event_type("assessment", "result", "recorded"): self._recorded,
+            event_type("assessment", "result", "corrected"): self._corrected,
+            event_type("assessment", "result", "marked_for_deletion"): self._status(TO_BE_DELETED),
+            event_type("assessment", "result", "reactivated"): self._status(ACTIVE),
+        }
+
+    def _assessment(self, c: Connection, e: EventEnvelope, student: str) -> dict[str, Any]:
+        p = e.payload
+        values = {
+            "score": p["score"],
+            "grade": p["grade"],
+            "score_status": p["score_status"],
+            "objectives": p["objectives"],
+            "assessed_at": p["assessed_at"],
+            "assessor": p["assessor"],
+            # Results recorded before the field existed were not marked late.
+            "late": bool(p.get("late", False)),
+            "last_position": e.position,
+        }
+        if self._comments is not None:
+            comment = None if p["comment"] is None else sealed_record(p["comment"])
+            values["comment"] = self._comments.stored(c, e.tenant, student, comment)
+        return values
+
+    def _recorded(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        insert_record(
+            c,
+            self.table,
+            e,
+            class_sourced_id=p["school_class"],
+            student=p["student"],
+            line_item=p["line_item"],
+            current=False,
+            **self._assessment(c, e, p["student"]),
+        )
+        self._settle(c, e)
+
+    def _corrected(self, c: Connection, e: EventEnvelope) -> None:
+        t = self.table
+        student = c.execute(
+            sa.select(t.c.student).where(
+                t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id)
+            )
+        ).scalar()
+        update_record(c, t, e, self._assessment(c, e, str(student)))
+        self._settle(c, e)
+
+    def _status(self, status: str) -> Handler:
+        def handle(c: Connection, e: EventEnvelope) -> None:
+            update_record(c, self.table, e, {"status": status, "last_position": e.position})
+            self._settle(c, e)
+
+        return handle
+
+    def _settle(self, c: Connection, e: EventEnvelope) -> None:
+        """Marks which result of the event's (student, line item) is current."""
+        t = self.table
+        row = c.execute(
+            sa.select(t.c.class_sourced_id, t.c.student, t.c.line_item).where(
+                t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id)
+            )
+        ).one()
+        school_class, student, line_item = str(row[0]), str(row[1]), row[2]
+        if line_item is None:
+            c.execute(
+                t.update()
+                .where(t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id))
+                .values(current=t.c.status == ACTIVE)
+            )
+        else:
+            pair = (t.c.tenant == e.tenant, t.c.line_item == line_item, t.c.student == student)
+            latest = c.execute(
+                sa.select(t.c.sourced_id)
+                .where(*pair, t.c.status == ACTIVE)
+                .order_by(t.c.last_position.desc())
+                .limit(1)
+            ).scalar()
+            c.execute(t.update().where(*pair).values(current=t.c.sourced_id == latest))
+        if self._on_settled is not None:
+            self._on_settled(c, e.tenant, school_class, student, line_item)
+
+
+class AttainmentRows:
+    """The latest attainment level per (student, class, objective), and optionally each one.
+
+    One ObjectiveAttainment aggregate per (student, class, objective), so its events arrive
+    in order and the latest applied is the latest assessment. `history` keeps every
+    assessment (Assessed and each Reassessed) for trends.
+    """
+
+    def __init__(
+        self,
+        metadata: sa.MetaData,
+        *,
+        prefix: str,
+        history: bool = False,
+        on_changed: AttainmentChanged | None = None,
+    ) -> None:
+        name = f"{prefix}_attainments"
+        self._on_changed = on_changed
+        self.table = sa.Table(
+            name,
+            metadata,
+            sa.Column("tenant", sa.String(32), primary_key=True),
+            sa.Column("aggregate_id", sa.String(36), primary_key=True),
+            ref_column("class_sourced_id", nullable=False),
+            ref_column("student", nullable=False),
+            sa.Column("objective", sa.String(64), nullable=False),
+            sa.Column("subject", sa.String(16), nullable=False),
+            sa.Column("level", sa.Integer, nullable=False),
+            sa.Column("assessed_at", sa.Date, nullable=False),
+            list_column("evidence"),
+            ref_column("assessor", nullable=False),
+            sa.Index(f"{name}_class_student", "tenant", "class_sourced_id", "student"),
+            sa.Index(f"{name}_student", "tenant", "student"),
+        )
+        self.history: sa.Table | None = None
+        if history:
+            history_name = f"{prefix}_attainment_history"
+            self.history = sa.Table(
+                history_name,
+                metadata,
+                sa.Column("tenant", sa.String(32), primary_key=True),
+                sa.Column("aggregate_id", sa.String(36), primary_key=True),
+                sa.Column("version", sa.Integer, primary_key=True),
+                ref_column("class_sourced_id", nullable=False),
+                ref_column("student", nullable=False),
+                sa.Column("objective", sa.String(64), nullable=False),
+                sa.Column("level", sa.Integer, nullable=False),
+                sa.Column("assessed_at", sa.Date, nullable=False),
+                list_column("evidence"),
+                sa.Index(f"{history_name}_class_student", "tenant", "class_sourced_id", "student"),
+            )
+        self.handlers: dict[str, Handler] = {
+            event_type("attainment", "objective_attainment", "assessed"): self._assessed,
+            event_type("attainment", "objective_attainment", "reassessed"): self._reassessed,
+        }
+
+    def _assessed(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        c.execute(
+            self.table.insert().values(
+                tenant=e.tenant,
+                aggregate_id=str(e.aggregate_id),
+                class_sourced_id=p["school_class"],
+                student=p["student"],
+                objective=p["objective"],
+                subject=p["subject"],
+                level=p["level"],
+                assessed_at=p["assessed_at"],
+                evidence=p["evidence"],
+                assessor=p["assessor"],
+            )
+        )
+        self._remember(c, e, p["school_class"], p["student"], p["objective"])
+
+    def _reassessed(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        t = self.table
+        row = c.execute(
+            t.update()
+            .where(t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id))
+            .values(
+                level=p["level"],
+                assessed_at=p["assessed_at"],
+                evidence=p["evidence"],
+                assessor=p["assessor"],
+            )
+            .returning(t.c.class_sourced_id, t.c.student, t.c.objective)
+        ).first()
+        if row is None:
+            raise RecordNotProjectedError(
+                f"{e.event_type} at position {e.position} reassesses attainment "
+                f"{e.aggregate_id}, which has no row in {t.name}"
+            )
+        self._remember(c, e, str(row[0]), str(row[1]), str(row[2]))
+
+    def _remember(
+        self, c: Connection, e: EventEnvelope, school_class: str, student: str, objective: str
+    ) -> None:
+        if self.history is not None:
+            self._record_history(c, e, school_class, student, objective)
+        if self._on_changed is not None:
+            self._on_changed(c, e.tenant, school_class, student)
+
+    def _record_history(
+        self, c: Connection, e: EventEnvelope, school_class: str, student: str, objective: str
+    ) -> None:
+        assert self.history is not None
+        p = e.payload
+        c.execute(
+            self.history.insert().values(
+                tenant=e.tenant,
+                aggregate_id=str(e.aggregate_id),
+                version=e.aggregate_version,
+                class_sourced_id=school_class,
+                student=student,
+                objective=objective,
+                level=p["level"],
+                assessed_at=p["assessed_at"],
+                evidence=p["evidence"],
+            )
+        )
