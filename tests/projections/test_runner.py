@@ -3,24 +3,16 @@ to being killed and to a broker that lost its data."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from api.bootstrap import Container
-from api.settings import Settings
 from domain.application import TenantApplication
 from domain.ids import aggregate_id
 from projections import positions
@@ -31,62 +23,18 @@ from projections.status import ProjectionStatus
 from streams.broker import EmbeddedBroker
 from streams.codec import EventEnvelope, family_topic
 from streams.kafka_transport import KafkaPythonTransport, OutgoingMessage
-from streams.positions import reset_published
 from tests.builders import a_school
 from tests.projections.conftest import RunnerFactory
 from tests.projections.publishing import PARTITIONS, StorePublisher
 from tests.projections.read_models import expected_read_model, read_model
-from tests.projections.roster_changes import a_changing_school, a_crowd
+from tests.projections.roster_changes import a_changing_school
+from tests.projections.runner_checks import (
+    parked_rows,
+    read_to_the_end,
+    wait_until,
+)
 
 pytestmark = pytest.mark.broker
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def next_offsets(engine: Engine, projection: str, tenant: str) -> dict[tuple[str, int], int]:
-    t = positions.projection_positions
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(t.c.topic, t.c.partition, t.c.next_offset).where(
-                t.c.projection == projection, t.c.tenant == tenant
-            )
-        )
-        return {(topic, partition): offset for topic, partition, offset in rows if offset}
-
-
-def read_to_the_end(
-    runner: ProjectionRunner,
-    engine: Engine,
-    publisher: StorePublisher,
-    projection: str,
-    timeout_seconds: float = 20.0,
-) -> None:
-    """Runs until the projection's stored offsets reach every message published (duplicates
-    included: positions alone would call it caught up before it read them)."""
-    wanted = publisher.end_offsets("roster")
-    runner.prepare()
-    deadline = time.monotonic() + timeout_seconds
-    while next_offsets(engine, projection, publisher.tenant) != wanted:
-        assert time.monotonic() < deadline, (
-            next_offsets(engine, projection, publisher.tenant),
-            wanted,
-        )
-        runner.run_once(timeout_seconds=1.0, silence_seconds=0.2)
-
-
-def wait_until(condition: Callable[[], bool], timeout_seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        time.sleep(0.02)
-
-
-def parked_rows(connection: Connection, projection: str, tenant: str) -> list[dict[str, Any]]:
-    p = positions.projection_parked
-    rows = connection.execute(
-        sa.select(p).where(p.c.projection == projection, p.c.tenant == tenant).order_by(p.c.id)
-    )
-    return [dict(r._mapping) for r in rows]
 
 
 # -- idempotence, restarts and rebuilds ----------------------------------------------------
@@ -212,85 +160,7 @@ def test_a_new_code_version_drops_and_rebuilds_the_read_model_by_itself(
         assert positions.stored_version(connection, roster.name) == bumped.version
 
 
-def test_a_runner_killed_mid_stream_resumes_to_what_a_rebuild_makes(
-    client: TestClient,
-    container: Container,
-    settings: Settings,
-    tenant: str,
-    app: TenantApplication,
-    publisher: StorePublisher,
-    broker: EmbeddedBroker,
-    runner_for: RunnerFactory,
-    status: ProjectionStatus,
-    roster: RosterProjection,
-) -> None:
-    a_school(client, container, tenant)
-    a_crowd(app, count=80)
-    head = publisher.publish()
-    # One message per transaction, so the kill lands between (or inside) many of them.
-    killed = start_runner_process(settings, broker, tenant, roster.name, max_batch=1)
-    try:
-        wait_until(lambda: status.position(tenant, roster.name) > 0)
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-    killed_at = status.position(tenant, roster.name)
-
-    runner_for(RosterProjection(roster.name)).run_once()
-    live_model = read_model(container.engine, roster, tenant)
-    reset(container.engine, roster)
-    runner_for(RosterProjection(roster.name)).run_once()
-
-    assert 0 < killed_at < head, "the kill should land mid-stream"
-    assert read_model(container.engine, roster, tenant) == live_model == expected_read_model(app)
-
-
-def start_runner_process(
-    settings: Settings, broker: EmbeddedBroker, tenant: str, projection: str, *, max_batch: int
-) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.projections.runner_process",
-            settings.database_url or "-",
-            str(settings.data_dir),
-            broker.bootstrap,
-            tenant,
-            projection,
-            str(max_batch),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 # -- partition shares --------------------------------------------------------------------------
-
-
-def test_two_runners_with_disjoint_partition_shares_build_the_whole_model(
-    client: TestClient,
-    container: Container,
-    tenant: str,
-    app: TenantApplication,
-    publisher: StorePublisher,
-    runner_for: RunnerFactory,
-    roster: RosterProjection,
-) -> None:
-    a_changing_school(client, container, tenant)
-    publisher.publish()
-    first = runner_for(RosterProjection(roster.name), partitions=[0])
-    second = runner_for(RosterProjection(roster.name), partitions=[1, 2])
-
-    first.run_once()
-    partial = read_model(container.engine, roster, tenant)
-    second.run_once()
-
-    assert partial != expected_read_model(app)
-    assert read_model(container.engine, roster, tenant) == expected_read_model(app)
-    assert {p for _, p in next_offsets(container.engine, roster.name, tenant)} == set(
-        range(PARTITIONS)
-    )
 
 
 # -- messages that cannot be applied -----------------------------------------------------------
@@ -442,67 +312,6 @@ def test_messages_that_do_not_decode_or_belong_to_another_tenant_are_parked_with
 
 
 # -- the broker loses its data -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("runner_kind", "relay_epoch"),
-    [
-        ("the same runner", "epoch-2"),
-        ("a restarted runner", "epoch-2"),
-        # No epoch to go by: the restarted runner notices by re-reading its last message.
-        ("a restarted runner", None),
-    ],
-)
-def test_after_the_broker_lost_its_data_the_republished_log_changes_nothing(
-    client: TestClient,
-    container: Container,
-    tenant: str,
-    app: TenantApplication,
-    own_broker: EmbeddedBroker,
-    runner_for: RunnerFactory,
-    roster: RosterProjection,
-    tmp_path: Path,
-    runner_kind: str,
-    relay_epoch: str | None,
-) -> None:
-    school = a_school(client, container, tenant)
-    port = own_broker.port
-    first = StorePublisher(app=app, engine=container.engine, bootstrap=own_broker.bootstrap)
-    first.publish()
-    first.publish(again_from=0)  # duplicates: the lost log ran longer than the new one
-    runner = runner_for(roster, bootstrap=own_broker.bootstrap)
-    read_to_the_end(runner, container.engine, first, roster.name)
-    first.close()
-    if runner_kind == "a restarted runner":
-        runner.close()
-    own_broker.stop()
-
-    with EmbeddedBroker(tmp_path / "refilled", port=port) as refilled:
-        # As the relay does on a broker of a new epoch: record it, then publish everything
-        # again, with enough new events on top that the old offsets fall inside the new log.
-        if relay_epoch is not None:
-            with container.engine.begin() as connection:
-                reset_published(connection, tenant, broker_epoch=relay_epoch)
-        again = StorePublisher(app=app, engine=container.engine, bootstrap=refilled.bootstrap)
-        new_orgs = 0
-        while not all(
-            Counter((m.topic, m.partition) for m in again.messages())[k] > n
-            for k, n in first.sent.items()
-        ):
-            new_orgs += 1
-            client.put(
-                f"/api/v1/roster/orgs/new-{new_orgs}",
-                headers=school.admin,
-                json={"org": {"name": "Koulu", "type": "school", "identifier": "x"}},
-            )
-        again.publish()
-        if runner_kind == "a restarted runner":
-            runner = runner_for(RosterProjection(roster.name), bootstrap=refilled.bootstrap)
-        read_to_the_end(runner, container.engine, again, roster.name)
-        runner.close()
-        again.close()
-
-    assert read_model(container.engine, roster, tenant) == expected_read_model(app)
 
 
 # -- the loop ----------------------------------------------------------------------------------

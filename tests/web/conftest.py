@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from rich.console import Console
 
 from api.app import create_app
 from api.bootstrap import Container, bootstrap
 from api.demo import DEMO_TENANT, DemoPlan, plan_demo, seed_demo
 from api.settings import Settings
+from tests.builders import School
 
 # The read tests' runtime fixtures, for the HTTP tests of the pages.
 from tests.reads.conftest import (  # noqa: F401
@@ -33,6 +35,7 @@ from tests.reads.conftest import (  # noqa: F401
     running,
     settings,
 )
+from tests.web.school_pages import a_school_with_results
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Playwright, ViewportSize
@@ -161,3 +164,9 @@ def browser(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
         yield context
     finally:
         context.close()
+
+
+@pytest.fixture
+def school(running: TestClient, container: Container, tenant: str) -> School:  # noqa: F811
+    """The school the page tests work in: stu-1 (guardian grd-1) assessed in 4A on li-1."""
+    return a_school_with_results(running, container, tenant)

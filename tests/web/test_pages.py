@@ -6,8 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
-from tests.builders import School, a_school
-from tests.reads.school import a_line_item, an_assessment_of, an_attainment_of
+from tests.builders import School
 from tests.web.pages import (
     fresh,
     parts_of,
@@ -16,54 +15,11 @@ from tests.web.pages import (
     sign_in,
     token_of,
 )
-
-CLASS_PAGE = "/ui/teacher/classes/cls-4a"
-CHILD_PAGE = "/ui/guardian/children/stu-1"
-
-
-@pytest.fixture
-def school(running: TestClient, container: Container, tenant: str) -> School:
-    """a_school, with stu-1 (guardian grd-1) assessed in 4A on li-1 with verbal feedback."""
-    built = a_school(running, container, tenant)
-    a_line_item(running, built, "li-1", title="Murtoluvut")
-    an_assessment_of(
-        running,
-        built,
-        sourcedId="res-1",
-        lineItem="li-1",
-        score=17,
-        grade="9",
-        comment="Hyvää työtä murtoluvuissa.",
-    )
-    an_attainment_of(running, built, "stu-1", "MA.3-6.T5", 2, "2026-01-12", "li-1")
-    an_attainment_of(running, built, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-1")
-    an_assessment_of(
-        running, built, student="stu-2", lineItem="li-1", score=9, comment="Eeron oma palaute"
-    )
-    return built
-
-
-def _as(client: TestClient, container: Container, tenant: str, role: str, subject: str) -> None:
-    sign_in(client, token_of(container, tenant, role, subject))
-
-
-def _grant(client: TestClient, container: Container, tenant: str, **fields: str | list[str]) -> str:
-    """Grants a consent through the page's form; returns the redirect's location."""
-    page = fresh(client, container, tenant, CHILD_PAGE)
-    answer = post_form(
-        client,
-        page,
-        f"{CHILD_PAGE}/consents",
-        {
-            "recipient": "matikka-app",
-            "purposes": "learning-app",
-            "categories": ["assessment", "roster"],
-            **fields,
-        },
-    )
-    assert answer.status_code == 303, answer.text
-    return answer.headers["location"]
-
+from tests.web.school_pages import (
+    CHILD_PAGE,
+    CLASS_PAGE,
+    sign_in_as,
+)
 
 # -- signing in ----------------------------------------------------------------------------
 
@@ -158,7 +114,7 @@ def test_a_session_that_is_not_valid_goes_back_to_sign_in(running: TestClient) -
 def test_signing_out_ends_the_session(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "teacher", "tch-1")
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
     page = running.get("/ui/logout")
 
     answer = post_form(running, page, "/ui/logout", {})
@@ -210,7 +166,7 @@ def test_an_unknown_language_falls_back_to_finnish(running: TestClient) -> None:
 def test_a_teacher_sees_only_the_classes_they_teach(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "teacher", "tch-1")
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
 
     page = fresh(running, container, tenant, "/ui/teacher")
 
@@ -221,7 +177,7 @@ def test_a_teacher_sees_only_the_classes_they_teach(
 def test_the_heatmap_shows_each_level_as_a_number_and_a_colour_with_a_legend(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "teacher", "tch-1")
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
 
     page = fresh(running, container, tenant, CLASS_PAGE)
 
@@ -236,7 +192,7 @@ def test_the_heatmap_shows_each_level_as_a_number_and_a_colour_with_a_legend(
 def test_a_students_page_draws_progress_as_an_svg_chart_with_a_table_alternative(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "teacher", "tch-1")
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
 
     page = fresh(running, container, tenant, f"{CLASS_PAGE}/students/stu-1")
 
@@ -249,7 +205,7 @@ def test_a_students_page_draws_progress_as_an_svg_chart_with_a_table_alternative
 def test_a_student_not_in_the_class_is_not_found_on_its_page(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "teacher", "tch-1")
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
 
     page = fresh(running, container, tenant, f"{CLASS_PAGE}/students/stu-404")
 
@@ -259,7 +215,7 @@ def test_a_student_not_in_the_class_is_not_found_on_its_page(
 def test_a_teacher_of_another_class_gets_a_403_page_with_nothing_of_the_class(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "teacher", "tch-2")
+    sign_in_as(running, container, tenant, "teacher", "tch-2")
 
     page = fresh(running, container, tenant, CLASS_PAGE)
     drill_down = fresh(running, container, tenant, f"{CLASS_PAGE}/students/stu-1")
@@ -272,7 +228,7 @@ def test_a_teacher_of_another_class_gets_a_403_page_with_nothing_of_the_class(
 def test_a_guardian_gets_a_403_page_for_a_class(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
 
     page = fresh(running, container, tenant, CLASS_PAGE)
 
@@ -286,7 +242,7 @@ def test_a_guardian_gets_a_403_page_for_a_class(
 def test_a_guardian_sees_their_children(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
 
     page = fresh(running, container, tenant, "/ui/guardian")
 
@@ -297,7 +253,7 @@ def test_a_guardian_sees_their_children(
 def test_a_guardian_sees_the_childs_results_with_the_teachers_feedback(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
 
     page = fresh(running, container, tenant, CHILD_PAGE)
 
@@ -310,7 +266,7 @@ def test_a_guardian_sees_the_childs_results_with_the_teachers_feedback(
 def test_a_guardian_of_another_child_gets_a_403_page_with_nothing_leaked(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
 
     other = fresh(running, container, tenant, "/ui/guardian/children/stu-2")
     nobody = fresh(running, container, tenant, "/ui/guardian/children/stu-404")
@@ -323,7 +279,7 @@ def test_a_guardian_of_another_child_gets_a_403_page_with_nothing_leaked(
 def test_a_teacher_gets_a_403_page_for_a_child(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "teacher", "tch-1")
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
 
     page = fresh(running, container, tenant, CHILD_PAGE)
 
@@ -331,157 +287,11 @@ def test_a_teacher_gets_a_403_page_for_a_child(
     assert refusal_leaks_nothing(page)
 
 
-def test_every_field_of_the_consent_form_has_a_label(
-    running: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
-
-    page = fresh(running, container, tenant, CHILD_PAGE)
-
-    parts = parts_of(page.text)
-    names = {c.attrs.get("name") for c in parts.controls}
-    assert {"recipient", "purposes", "categories", "valid_until"} <= names
-    assert parts.unlabelled() == []
-
-
 def test_the_login_field_has_a_label(running: TestClient) -> None:
     parts = parts_of(running.get("/ui/login").text)
 
     assert [c.id for c in parts.controls if c.tag == "textarea"] == ["token"]
     assert parts.unlabelled() == []
-
-
-def test_granting_a_consent_redirects_to_the_child_page_which_shows_it(
-    running: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
-
-    location = _grant(running, container, tenant)
-    page = running.get(location)
-
-    assert location.startswith(f"{CHILD_PAGE}?min_position=")
-    assert "Suostumus on annettu." in page.text
-    assert "matikka-app" in page.text and "voimassa" in page.text
-
-
-def test_posting_the_same_consent_form_twice_grants_once(
-    running: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
-    page = fresh(running, container, tenant, CHILD_PAGE)
-    fields: dict[str, str | list[str]] = {
-        "recipient": "matikka-app",
-        "purposes": "learning-app",
-        "categories": ["assessment"],
-    }
-
-    first = post_form(running, page, f"{CHILD_PAGE}/consents", fields)
-    second = post_form(running, page, f"{CHILD_PAGE}/consents", fields)
-    shown = running.get(second.headers["location"])
-
-    assert first.headers["location"] == second.headers["location"]
-    assert shown.text.count("Peru suostumus<span") == 1
-
-
-def test_withdrawing_a_consent_redirects_to_the_child_page_which_shows_it_withdrawn(
-    running: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
-    granted = running.get(_grant(running, container, tenant))
-    action = next(
-        f["action"] for f in parts_of(granted.text).forms if f["action"].endswith("/withdraw")
-    )
-
-    answer = post_form(running, granted, action, {})
-    page = running.get(answer.headers["location"])
-
-    assert answer.status_code == 303
-    assert "Suostumus on peruttu." in page.text and "peruttu" in page.text
-    assert "Peru suostumus<span" not in page.text
-
-
-def test_a_consent_form_with_missing_fields_is_shown_again_with_the_errors(
-    running: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
-    page = fresh(running, container, tenant, CHILD_PAGE)
-
-    answer = post_form(
-        running, page, f"{CHILD_PAGE}/consents", {"recipient": "", "purposes": "learning-app"}
-    )
-
-    assert answer.status_code == 422
-    assert 'id="recipient"' in answer.text and 'aria-invalid="true"' in answer.text
-    assert "Valitse vähintään yksi tieto." in answer.text
-
-
-def test_a_consent_the_domain_refuses_is_shown_again_with_its_reason(
-    running: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
-    page = fresh(running, container, tenant, CHILD_PAGE)
-
-    answer = post_form(
-        running,
-        page,
-        f"{CHILD_PAGE}/consents",
-        {"recipient": "Not A Service", "purposes": "learning-app", "categories": ["roster"]},
-    )
-
-    assert answer.status_code == 422
-    assert "recipient must be a service id" in answer.text
-
-
-def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
-    running: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
-    head = container.tenants.get(tenant).head_position()
-
-    answer = running.post(
-        f"{CHILD_PAGE}/consents",
-        follow_redirects=False,
-        data={"recipient": "matikka-app", "purposes": "learning-app", "categories": "roster"},
-    )
-
-    assert answer.status_code == 403
-    assert "Lomake on vanhentunut" in answer.text
-    assert container.tenants.get(tenant).head_position() == head
-
-
-def test_a_guardian_cannot_grant_a_consent_for_another_child(
-    running: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
-    page = fresh(running, container, tenant, CHILD_PAGE)
-    head = container.tenants.get(tenant).head_position()
-
-    answer = post_form(
-        running,
-        page,
-        "/ui/guardian/children/stu-2/consents",
-        {"recipient": "matikka-app", "purposes": "learning-app", "categories": ["roster"]},
-    )
-
-    assert answer.status_code == 403
-    assert "Eero" not in answer.text
-    assert container.tenants.get(tenant).head_position() == head
-
-
-def test_a_guardian_cannot_withdraw_a_consent_through_another_childs_page(
-    running: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
-    granted = running.get(_grant(running, container, tenant))
-    action = next(
-        f["action"] for f in parts_of(granted.text).forms if f["action"].endswith("/withdraw")
-    )
-    head = container.tenants.get(tenant).head_position()
-
-    answer = post_form(running, granted, action.replace("/stu-1/", "/stu-2/"), {})
-
-    assert answer.status_code == 403
-    assert container.tenants.get(tenant).head_position() == head
 
 
 # -- every page ----------------------------------------------------------------------------
@@ -506,7 +316,7 @@ def test_every_page_says_how_fresh_its_data_is(
     subject: str,
     path: str,
 ) -> None:
-    _as(running, container, tenant, role, subject)
+    sign_in_as(running, container, tenant, role, subject)
 
     page = fresh(running, container, tenant, path)
 
@@ -518,7 +328,7 @@ def test_every_page_says_how_fresh_its_data_is(
 def test_pages_run_no_script_are_never_framed_and_are_not_cached(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
 
     page = fresh(running, container, tenant, CHILD_PAGE)
 
@@ -531,7 +341,7 @@ def test_pages_run_no_script_are_never_framed_and_are_not_cached(
 def test_a_page_whose_view_does_not_catch_up_in_time_says_so_and_offers_a_reload(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    _as(running, container, tenant, "guardian", "grd-1")
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
     beyond = container.tenants.get(tenant).head_position() + 1000
 
     page = running.get(f"{CHILD_PAGE}?min_position={beyond}")
