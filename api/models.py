@@ -6,11 +6,12 @@ here); OneRoster booleans may come as JSON booleans or as the strings "true"/"fa
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from domain.commands import Outcome
 
@@ -24,6 +25,41 @@ def _oneroster_bool(value: Any) -> Any:
 
 
 OneRosterBool = Annotated[bool, BeforeValidator(_oneroster_bool)]
+
+
+def _nfc(value: Any) -> Any:
+    # The NFD and NFC spellings of a name are one name: stored as they came, a re-sent
+    # NFD "Mäkelä" would differ from the stored NFC one and be recorded as a change.
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+# Maxima of the free-text fields. OneRoster 1.2 sets none; these hold every real value with
+# margin and keep one oversized value from filling an event (the limit applies to the
+# NFC form that is stored). A reference is a sourcedId, as long as a path's may be.
+REFERENCE_MAX = 128
+CODE_MAX = 256
+NAME_MAX = 256
+EMAIL_MAX = 320  # RFC 5321: a 64-character local part, "@", a 255-character domain
+PHONE_MAX = 64
+TITLE_MAX = 1024
+DESCRIPTION_MAX = 4096
+VERBAL_ASSESSMENT_MAX = 20000
+
+# The length is checked on the normalised value, the one stored (the maximum first: after
+# the validator it would be checked as a generic "items" constraint).
+_NFC = BeforeValidator(_nfc)
+
+#: A sourcedId of a record of the tenant.
+Reference = Annotated[str, Field(max_length=REFERENCE_MAX), _NFC]
+#: A code or an identifier: a type, a role, a course code, a grade, an objective.
+Code = Annotated[str, Field(max_length=CODE_MAX), _NFC]
+#: A person's or an organisation's name, a username, pronouns.
+Name = Annotated[str, Field(max_length=NAME_MAX), _NFC]
+Email = Annotated[str, Field(max_length=EMAIL_MAX), _NFC]
+Phone = Annotated[str, Field(max_length=PHONE_MAX), _NFC]
+Title = Annotated[str, Field(max_length=TITLE_MAX), _NFC]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX), _NFC]
+VerbalAssessment = Annotated[str, Field(max_length=VERBAL_ASSESSMENT_MAX), _NFC]
 
 
 def _holds_nul(value: Any) -> bool:
@@ -52,13 +88,13 @@ class Shape(BaseModel):
 class Ref(Shape):
     """A OneRoster GUIDRef: the sourcedId of a record of the same tenant."""
 
-    sourcedId: str = Field(min_length=1, max_length=128)
-    href: str | None = None
-    type: str | None = None
+    sourcedId: Reference = Field(min_length=1)
+    href: Title | None = None
+    type: Code | None = None
 
 
 class Record(Shape):
-    sourcedId: str | None = Field(
+    sourcedId: Reference | None = Field(
         default=None, description="If given, must equal the sourcedId in the path."
     )
     status: Status = "active"
@@ -66,53 +102,53 @@ class Record(Shape):
 
 
 class OrgIn(Record):
-    name: str
-    type: str = Field(description="district, school, department, local, national, state, ext:…")
-    identifier: str = ""
+    name: Name
+    type: Code = Field(description="district, school, department, local, national, state, ext:…")
+    identifier: Code = ""
     parent: Ref | None = None
 
 
 class AcademicSessionIn(Record):
-    title: str
-    type: str = Field(description="schoolYear, term, semester, gradingPeriod, ext:…")
+    title: Title
+    type: Code = Field(description="schoolYear, term, semester, gradingPeriod, ext:…")
     startDate: date
     endDate: date
     parent: Ref | None = None
-    schoolYear: str = Field(description="The year the school year ends, e.g. 2026.")
+    schoolYear: Code = Field(description="The year the school year ends, e.g. 2026.")
 
 
 class CourseIn(Record):
-    title: str
-    courseCode: str
+    title: Title
+    courseCode: Code
     schoolYear: Ref | None = None
     org: Ref | None = None
-    grades: list[str] = []
-    subjects: list[str] = []
-    subjectCodes: list[str] = []
+    grades: list[Code] = []
+    subjects: list[Code] = []
+    subjectCodes: list[Code] = []
 
 
 class ClassIn(Record):
-    title: str
-    classCode: str | None = None
-    classType: str | None = None
-    location: str | None = None
-    grades: list[str] = []
-    subjects: list[str] = []
-    subjectCodes: list[str] = []
-    periods: list[str] = []
+    title: Title
+    classCode: Code | None = None
+    classType: Code | None = None
+    location: Title | None = None
+    grades: list[Code] = []
+    subjects: list[Code] = []
+    subjectCodes: list[Code] = []
+    periods: list[Code] = []
     course: Ref
     school: Ref
     terms: list[Ref]
 
 
 class UserIdIn(Shape):
-    type: str = Field(description="e.g. oppijanumero (national learner number)")
-    identifier: str
+    type: Code = Field(description="e.g. oppijanumero (national learner number)")
+    identifier: Code
 
 
 class RoleIn(Shape):
     roleType: Literal["primary", "secondary"]
-    role: str
+    role: Code
     org: Ref
     beginDate: date | None = None
     endDate: date | None = None
@@ -122,24 +158,24 @@ class UserIn(Record):
     """A user. Every personal field is sealed under the user's own key before storing."""
 
     enabledUser: OneRosterBool = True
-    givenName: str
-    familyName: str
-    middleName: str | None = None
-    preferredFirstName: str | None = None
-    preferredMiddleName: str | None = None
-    preferredLastName: str | None = None
-    pronouns: str | None = None
-    username: str | None = None
-    userMasterIdentifier: str | None = None
-    identifier: str | None = None
-    email: str | None = None
-    sms: str | None = None
-    phone: str | None = None
+    givenName: Name
+    familyName: Name
+    middleName: Name | None = None
+    preferredFirstName: Name | None = None
+    preferredMiddleName: Name | None = None
+    preferredLastName: Name | None = None
+    pronouns: Name | None = None
+    username: Name | None = None
+    userMasterIdentifier: Code | None = None
+    identifier: Code | None = None
+    email: Email | None = None
+    sms: Phone | None = None
+    phone: Phone | None = None
     userIds: list[UserIdIn] = []
     roles: list[RoleIn]
     primaryOrg: Ref | None = None
     agents: list[Ref] = Field(default=[], description="Guardians (and other agents) of the user.")
-    grades: list[str] = []
+    grades: list[Code] = []
 
 
 #: Fields of a user that are personal data, sealed on write.
@@ -165,7 +201,7 @@ class EnrollmentIn(Record):
     user: Ref
     class_: Ref = Field(alias="class")
     school: Ref
-    role: str = Field(description="student, teacher, administrator, proctor, ext:…")
+    role: Code = Field(description="student, teacher, administrator, proctor, ext:…")
     primary: OneRosterBool = False
     beginDate: date | None = None
     endDate: date | None = None
@@ -177,19 +213,31 @@ class DemographicsIn(Record):
     model_config = ConfigDict(extra="allow")
 
     birthDate: date | None = None
-    sex: str | None = None
-    countryOfBirthCode: str | None = None
-    cityOfBirth: str | None = None
+    sex: Code | None = None
+    countryOfBirthCode: Code | None = None
+    cityOfBirth: Name | None = None
+
+    @model_validator(mode="after")
+    def _other_fields_are_short_nfc_text(self) -> DemographicsIn:
+        # OneRoster's other demographics (the race flags, publicSchoolResidenceStatus, …)
+        # come as extra fields: they get the same normalisation and a code's maximum.
+        extra = self.__pydantic_extra__ or {}
+        for name, value in extra.items():
+            if isinstance(value, str):
+                if len(value) > CODE_MAX:
+                    raise ValueError(f"{name} should have at most {CODE_MAX} characters")
+                extra[name] = _nfc(value)
+        return self
 
 
 class LearningObjectiveSet(Shape):
-    source: str = "POPS2014"
-    learningObjectiveIds: list[str]
+    source: Code = "POPS2014"
+    learningObjectiveIds: list[Code]
 
 
 class LineItemIn(Record):
-    title: str
-    description: str | None = None
+    title: Title
+    description: Description | None = None
     assignDate: datetime
     dueDate: datetime
     class_: Ref = Field(alias="class")
@@ -203,17 +251,17 @@ class LineItemIn(Record):
 class AssessmentIn(Shape):
     """One assessment of one student in a class."""
 
-    sourcedId: str | None = Field(
+    sourcedId: Reference | None = Field(
         default=None, description="Given: an existing result is corrected. Absent: generated."
     )
-    student: str
-    class_: str = Field(alias="class")
-    lineItem: str | None = None
+    student: Reference
+    class_: Reference = Field(alias="class")
+    lineItem: Reference | None = None
     score: Decimal | None = None
-    grade: str | None = Field(default=None, description='"4"…"10", "S" or "H"')
-    comment: str | None = Field(default=None, max_length=20000, description="Verbal assessment.")
-    objectives: list[str] = Field(default=[], description="Curriculum objective codes.")
-    scoreStatus: str = "fully graded"
+    grade: Code | None = Field(default=None, description='"4"…"10", "S" or "H"')
+    comment: VerbalAssessment | None = Field(default=None, description="Verbal assessment.")
+    objectives: list[Code] = Field(default=[], description="Curriculum objective codes.")
+    scoreStatus: Code = "fully graded"
     assessedAt: date
     late: bool = Field(
         default=False,
@@ -222,20 +270,22 @@ class AssessmentIn(Shape):
 
 
 class AttainmentIn(Shape):
-    student: str
-    class_: str = Field(alias="class")
-    objective: str = Field(description="Curriculum objective code, e.g. MA.3-6.T5")
+    student: Reference
+    class_: Reference = Field(alias="class")
+    objective: Code = Field(description="Curriculum objective code, e.g. MA.3-6.T5")
     level: int = Field(description="1 (not yet reached) … 4 (excellent)")
-    evidence: list[str] = Field(default=[], description="Line item sourcedIds.")
+    evidence: list[Reference] = Field(default=[], description="Line item sourcedIds.")
     assessedAt: date
 
 
 class ConsentIn(Shape):
-    student: str
-    grantedBy: str = Field(description="A guardian linked to the student, or the student (13+).")
-    recipient: str = Field(description="The service id that may receive the data.")
-    purposes: list[str]
-    categories: list[str]
+    student: Reference
+    grantedBy: Reference = Field(
+        description="A guardian linked to the student, or the student (13+)."
+    )
+    recipient: Code = Field(description="The service id that may receive the data.")
+    purposes: list[Code]
+    categories: list[Code]
     validUntil: date | None = None
 
 
