@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import problems
+from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
 from api.routers import (
     consents,
@@ -31,6 +32,8 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="DigiOne", version="0.1.0", description=DESCRIPTION)
     app.state.container = container
     problems.install(app)
+    # Added last, so outermost: an oversized body is refused before anything reads it.
+    app.add_middleware(BodyTooLarge, max_bytes=container.settings.max_body_bytes)
     for router in (
         health.router,
         roster.router,

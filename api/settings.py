@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     #: A JSON list in the environment, e.g. DIGIONE_ONLY_TENANTS='["vantaa"]'. The
     #: benchmark's server uses it so that it works only on the benchmark's own tenant.
     only_tenants: frozenset[str] | None = None
+    #: The largest request body accepted, in bytes; a larger one is refused (413) unread.
+    #: The largest real command (a user with many roles, a 20,000-character verbal
+    #: assessment) fits with margin.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
     @field_validator("database_url")
     @classmethod
