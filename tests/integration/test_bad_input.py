@@ -193,6 +193,40 @@ BAD_REQUESTS: list[tuple[str, str, str, Any, int, str | None]] = [
         "grantedBy",
     ),
     ("guardian", "DELETE", "/api/v1/consents/not-a-uuid", None, 404, None),
+    # Every text field has a maximum: one oversized value must never reach an event.
+    (
+        "admin",
+        "PUT",
+        "/api/v1/roster/users/u-9",
+        {"user": a_user("u-9", "student", given="x" * 257, family="B")},
+        422,
+        "user.givenName",
+    ),
+    (
+        "admin",
+        "PUT",
+        "/api/v1/roster/users/u-9",
+        {"user": {**a_user("u-9", "student", given="A", family="B"), "email": "e" * 321}},
+        422,
+        "user.email",
+    ),
+    (
+        "admin",
+        "PUT",
+        "/api/v1/roster/orgs/o-9",
+        {"org": {"name": "N" * 257, "type": "school"}},
+        422,
+        "org.name",
+    ),
+    (
+        "admin",
+        "PUT",
+        "/api/v1/roster/courses/c-9",
+        {"course": {"title": "T" * 1025, "courseCode": "C"}},
+        422,
+        "course.title",
+    ),
+    ("teacher", "POST", "/api/v1/assessments", an_assessment(comment="k" * 20001), 422, "comment"),
     # PostgreSQL text refuses NUL characters: anywhere in the input they are bad input.
     (
         "admin",
