@@ -36,6 +36,7 @@ __all__ = [
     "GuardianViewReadsDep",
     "IdempotencyKey",
     "MinPosition",
+    "OptionalActorDep",
     "ProjectionOf",
     "RosterRecordReadsDep",
     "SourcedIdPath",
@@ -56,13 +57,27 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_actor(
+def get_optional_actor(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
+) -> Actor | None:
+    """The caller of a route that also answers anonymously: None without a bearer token.
+
+    A token that is sent must be valid (TokenError, answered 401, when it is not): a
+    caller who meant to authenticate learns that it failed instead of getting less.
+    """
     if credentials is None:
-        raise TokenError("no bearer token: send Authorization: Bearer <token>")
+        return None
     return container.tokens.verify(credentials.credentials)
+
+
+OptionalActorDep = Annotated[Actor | None, Depends(get_optional_actor)]
+
+
+def get_actor(actor: OptionalActorDep) -> Actor:
+    if actor is None:
+        raise TokenError("no bearer token: send Authorization: Bearer <token>")
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
