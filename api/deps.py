@@ -7,10 +7,12 @@ declaration of its inputs and the call of one read or command.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.bootstrap import Container
@@ -30,12 +32,15 @@ from projections.reads.subject_export import SubjectExports
 __all__ = [
     "ActorDep",
     "ClassDashboardReadsDep",
+    "CommandRoute",
     "ContainerDep",
     "ErasureReceiptsDep",
     "Fresh",
     "GuardianViewReadsDep",
     "IdempotencyKey",
     "MinPosition",
+    "OptionalActorDep",
+    "Permit",
     "ProjectionOf",
     "RosterRecordReadsDep",
     "SourcedIdPath",
@@ -56,13 +61,27 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_actor(
+def get_optional_actor(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
+) -> Actor | None:
+    """The caller of a route that also answers anonymously: None without a bearer token.
+
+    A token that is sent must be valid (TokenError, answered 401, when it is not): a
+    caller who meant to authenticate learns that it failed instead of getting less.
+    """
     if credentials is None:
-        raise TokenError("no bearer token: send Authorization: Bearer <token>")
+        return None
     return container.tokens.verify(credentials.credentials)
+
+
+OptionalActorDep = Annotated[Actor | None, Depends(get_optional_actor)]
+
+
+def get_actor(actor: OptionalActorDep) -> Actor:
+    if actor is None:
+        raise TokenError("no bearer token: send Authorization: Bearer <token>")
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
@@ -74,6 +93,55 @@ def get_tenant_app(container: ContainerDep, actor: ActorDep) -> TenantApplicatio
 
 
 TenantAppDep = Annotated[TenantApplication, Depends(get_tenant_app)]
+
+# -- command routes: the caller's role before the body -------------------------------------
+
+
+class Permit:
+    """A command route's role check, declared `dependencies=[Depends(Permit(require_…))]`
+    with a check of domain/command_roles.py: refuses (403) a caller whose role may never
+    issue the command, and a token of an unknown tenant.
+
+    On a router of CommandRoute it runs before the body is read, so the refusal does not
+    depend on the body: the caller learns none of its rules, even from an unparsable one.
+    """
+
+    def __init__(self, require: Callable[[Actor], None]) -> None:
+        self.require = require
+
+    def __call__(self, actor: ActorDep, app: TenantAppDep) -> None:
+        self.require(actor)
+
+
+class CommandRoute(APIRoute):
+    """A route that runs its Permit checks before it reads the body (FastAPI reads and
+    decodes the body before any dependency, and validates it before the route runs)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        permits = [d.call for d in self.dependant.dependencies if isinstance(d.call, Permit)]
+        if not permits:
+            return handle
+
+        async def permitted_then_handle(request: Request) -> Response:
+            container = await get_container(request)
+            credentials = await _bearer(request)
+            # Verifying a token and finding its tenant may touch the database.
+            actor = await run_in_threadpool(_caller_of_known_tenant, container, credentials)
+            for permit in permits:
+                permit.require(actor)
+            return await handle(request)
+
+        return permitted_then_handle
+
+
+def _caller_of_known_tenant(
+    container: Container, credentials: HTTPAuthorizationCredentials | None
+) -> Actor:
+    actor = get_actor(get_optional_actor(container, credentials))
+    get_tenant_app(container, actor)
+    return actor
+
 
 SourcedIdPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")

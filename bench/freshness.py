@@ -105,7 +105,7 @@ def measure_freshness(
     try:
         # Not timed: the pipeline is shown to be up, and every client opens its connection.
         _wait_until_fresh(clients[0], "bench-fresh-warm-up")
-        catch_up = wait_until_caught_up(base_url, tenant)
+        catch_up = wait_until_caught_up(base_url, admin_token, tenant)
         for http in clients:
             require_status(
                 http.get(f"{USERS_PATH}/bench-fresh-warm-up"), 200, what="the warm-up read"

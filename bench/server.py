@@ -79,14 +79,19 @@ def running_server(settings: Settings, tenant: str) -> Iterator[str]:
             process.join()
 
 
-def wait_until_caught_up(base_url: str, tenant: str) -> CatchUp:
+def wait_until_caught_up(base_url: str, admin_token: str, tenant: str) -> CatchUp:
     """Waits until /healthz shows the relay and every projection at the tenant's store head,
-    or _CATCH_UP_SECONDS pass; says how long it took and what was still behind."""
+    or _CATCH_UP_SECONDS pass; says how long it took and what was still behind.
+
+    `admin_token` is an admin's of `tenant`: /healthz shows the positions only to them."""
     began = time.monotonic()
     behind: dict[str, int] = {}
-    with httpx.Client(base_url=base_url, timeout=30.0) as http:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(base_url=base_url, timeout=30.0, headers=headers) as http:
         while True:
-            health = http.get("/healthz").json()
+            answer = http.get("/healthz")
+            require_status(answer, 200, what="/healthz with the admin's token")
+            health = answer.json()
             head = int(health["stores"][tenant]["position"])
             published = int(health["relay"].get(tenant, {}).get("published") or 0)
             behind = {

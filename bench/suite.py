@@ -138,7 +138,7 @@ def _run_sections(
         with _progress(console) as progress:
             with running_server(settings, tenants.http) as base_url:
                 # The seeded roster is projected before anything is timed.
-                wait_until_caught_up(base_url, tenants.http)
+                wait_until_caught_up(base_url, admin_token, tenants.http)
                 http = measure_http_commands(
                     base_url,
                     classes,
@@ -156,7 +156,7 @@ def _run_sections(
                 )
                 # The freshness load can leave the projections behind; reads are measured
                 # on a server that has caught up, not one still projecting that backlog.
-                wait_until_caught_up(base_url, tenants.http)
+                wait_until_caught_up(base_url, admin_token, tenants.http)
                 dashboard = measure_reads(
                     base_url,
                     DASHBOARD_PATH,

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from uuid import UUID
 
+from domain.command_roles import require_consent_grantor
 from domain.commands import Actor, GrantConsent, Outcome
 from domain.consent import AGE_OF_MAJORITY, DATA_CATEGORIES, DIGITAL_CONSENT_AGE, Consent
 from domain.errors import (
@@ -30,7 +31,8 @@ class ConsentCommands(TenantCore):
         student = self._require(User, "users", command.student, "student")
         if not student.is_student:
             raise InvalidValueError(f"user {command.student!r} is not a student", field="student")
-        if actor.role not in ("guardian", "student") or actor.subject != command.granted_by:
+        require_consent_grantor(actor)
+        if actor.subject != command.granted_by:
             raise NotPermittedError(
                 "a consent is granted by a guardian or a student for themself: "
                 "grantedBy must be the caller",

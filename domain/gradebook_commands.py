@@ -8,6 +8,7 @@ from typing import Any
 from domain import retention
 from domain.assessment import FINNISH_GRADES, SCORE_STATUSES, LineItem, Result
 from domain.attainment import ATTAINMENT_LEVELS, ObjectiveAttainment
+from domain.command_roles import require_teacher
 from domain.commands import Actor, Outcome, PutLineItem, RecordAssessment, RecordAttainment
 from domain.curriculum import Objective, UnknownObjectiveError
 from domain.errors import ConflictError, InvalidValueError, NotPermittedError
@@ -214,7 +215,8 @@ class GradebookCommands(TenantCore):
     def _require_teacher_of(
         self, actor: Actor, school_class: SchoolClass, *, on: date | None = None
     ) -> None:
-        if actor.role != "teacher" or not school_class.has_member(actor.subject, "teacher", on=on):
+        require_teacher(actor)
+        if not school_class.has_member(actor.subject, "teacher", on=on):
             raise NotPermittedError(
                 f"only a teacher of class {school_class.sourced_id!r}"
                 + (f" on {on.isoformat()}" if on else "")

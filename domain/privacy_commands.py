@@ -6,8 +6,8 @@ from typing import Any
 from uuid import UUID
 
 from domain import retention
+from domain.command_roles import require_data_protection_officer
 from domain.commands import Actor, Outcome
-from domain.errors import NotPermittedError
 from domain.privacy import Erasure, TenantOffboarding
 from domain.roster import User
 from domain.sealing import Erased, RetentionClass
@@ -25,8 +25,7 @@ class PrivacyCommands(TenantCore):
         The event is saved before the keys are destroyed; `reconcile_erasures` (run when the
         store opens) finishes any shredding a crash interrupted. Erasing twice is harmless.
         """
-        if actor.role != "admin":
-            raise NotPermittedError("only an admin (the data protection officer) erases data")
+        require_data_protection_officer(actor)
         require_text("reason", reason)
         self._require(User, "users", subject, "subject")
         subject_id = self._id("users", subject)

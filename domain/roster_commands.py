@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain import retention
+from domain.command_roles import require_roster_writer
 from domain.commands import (
     Actor,
     Outcome,
@@ -21,7 +22,7 @@ from domain.commands import (
     PutOrg,
     PutUser,
 )
-from domain.errors import ConflictError, InvalidValueError, NotFoundError, NotPermittedError
+from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.roster import (
     ENROLLMENT_ROLES,
     ORG_TYPES,
@@ -43,7 +44,7 @@ class RosterCommands(TenantCore):
     """The roster writes of one tenant: by an admin or the student information system."""
 
     def put_org(self, actor: Actor, command: PutOrg) -> Outcome:
-        self._require_roster_writer(actor)
+        require_roster_writer(actor)
         require_enum("type", command.org_type, ORG_TYPES)
         require_text("name", command.name)
         if command.parent is not None:
@@ -59,7 +60,7 @@ class RosterCommands(TenantCore):
         return self._put_fields(Org, "orgs", command.sourced_id, command.status, fields)
 
     def put_academic_session(self, actor: Actor, command: PutAcademicSession) -> Outcome:
-        self._require_roster_writer(actor)
+        require_roster_writer(actor)
         require_enum("type", command.session_type, SESSION_TYPES)
         require_text("title", command.title)
         if command.end_date < command.start_date:
@@ -79,7 +80,7 @@ class RosterCommands(TenantCore):
         )
 
     def put_course(self, actor: Actor, command: PutCourse) -> Outcome:
-        self._require_roster_writer(actor)
+        require_roster_writer(actor)
         require_text("title", command.title)
         require_text("courseCode", command.course_code)
         if command.org is not None:
@@ -98,7 +99,7 @@ class RosterCommands(TenantCore):
         return self._put_fields(Course, "courses", command.sourced_id, command.status, fields)
 
     def put_class(self, actor: Actor, command: PutClass) -> Outcome:
-        self._require_roster_writer(actor)
+        require_roster_writer(actor)
         require_text("title", command.details.title)
         if command.details.class_type is not None:
             require_enum("classType", command.details.class_type, {"homeroom", "scheduled"})
@@ -130,7 +131,7 @@ class RosterCommands(TenantCore):
         )
 
     def put_user(self, actor: Actor, command: PutUser) -> Outcome:
-        self._require_roster_writer(actor)
+        require_roster_writer(actor)
         if not command.roles:
             raise InvalidValueError("a user needs at least one role", field="roles")
         for role in command.roles:
@@ -182,7 +183,7 @@ class RosterCommands(TenantCore):
         )
 
     def put_enrollment(self, actor: Actor, command: PutEnrollment) -> Outcome:
-        self._require_roster_writer(actor)
+        require_roster_writer(actor)
         require_enum("role", command.role, ENROLLMENT_ROLES)
         user = self._require(User, "users", command.user, "user")
         school_class = self._require(
@@ -256,7 +257,7 @@ class RosterCommands(TenantCore):
         )
 
     def put_demographics(self, actor: Actor, command: PutDemographics) -> Outcome:
-        self._require_roster_writer(actor)
+        require_roster_writer(actor)
         # OneRoster: a demographics record has the sourcedId of its user.
         self._require(User, "users", command.sourced_id, "sourcedId")
         birth_date = command.personal.get("birthDate")
@@ -293,7 +294,7 @@ class RosterCommands(TenantCore):
 
     def mark_for_deletion(self, actor: Actor, collection: str, sourced_id: str) -> Outcome:
         """OneRoster DELETE: the record stays, its status becomes `tobedeleted`."""
-        self._require_roster_writer(actor)
+        require_roster_writer(actor)
         if collection not in ROSTER_COLLECTIONS:
             raise NotFoundError(f"unknown roster collection {collection!r}")
         record = self._find(ROSTER_COLLECTIONS[collection], collection, sourced_id)
@@ -308,16 +309,6 @@ class RosterCommands(TenantCore):
             school_class.leave(enrollment=sourced_id)
             touched.append(school_class)
         return self._outcome(sourced_id, False, *touched)
-
-    def _require_roster_writer(self, actor: Actor) -> None:
-        if actor.role == "admin":
-            return
-        if actor.role == "service" and "roster.createput" in actor.scopes:
-            return
-        raise NotPermittedError(
-            "only an admin or the student information system's service (scope "
-            "roster.createput) writes rosters"
-        )
 
 
 def _canonical(value: dict[str, Any]) -> dict[str, Any]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
 from api import consent_commands
-from api.deps import ActorDep, IdempotencyKey, TenantAppDep
+from api.deps import ActorDep, CommandRoute, IdempotencyKey, Permit, TenantAppDep
 from api.models import COMMAND_ERRORS, ConsentIn, ConsentWritten, Problem
+from domain.command_roles import require_consent_grantor
 
-router = APIRouter(prefix="/api/v1/consents", tags=["consent commands"])
+router = APIRouter(prefix="/api/v1/consents", tags=["consent commands"], route_class=CommandRoute)
 
 
 @router.post(
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/api/v1/consents", tags=["consent commands"])
     status_code=201,
     response_model=ConsentWritten,
     responses=COMMAND_ERRORS,
+    dependencies=[Depends(Permit(require_consent_grantor))],
     summary="Grant a consent for a student's data to reach a service",
 )
 def grant_consent(

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ActorDep, ErasureReceiptsDep, IdempotencyKey, TenantAppDep
+from api.deps import (
+    ActorDep,
+    CommandRoute,
+    ErasureReceiptsDep,
+    IdempotencyKey,
+    Permit,
+    TenantAppDep,
+)
 from api.idempotency import run_idempotently
 from api.models import COMMAND_ERRORS, Problem, Shape
 from api.read_answers import ErasureReceiptAnswer
+from domain.command_roles import require_data_protection_officer
 
-router = APIRouter(prefix="/api/v1/erasures", tags=["privacy"])
+router = APIRouter(prefix="/api/v1/erasures", tags=["privacy"], route_class=CommandRoute)
 
 
 class ErasureIn(Shape):
@@ -32,6 +40,7 @@ class ErasureAccepted(BaseModel):
     status_code=202,
     response_model=ErasureAccepted,
     responses=COMMAND_ERRORS,
+    dependencies=[Depends(Permit(require_data_protection_officer))],
     summary="Erase a data subject's personal data by destroying their keys (admin)",
 )
 def request_erasure(

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import ActorDep, ContainerDep, TenantAppDep
+from api.deps import ActorDep, ContainerDep, OptionalActorDep, TenantAppDep
 
 router = APIRouter()
 
@@ -19,13 +19,29 @@ def livez() -> dict[str, str]:
 @router.get(
     "/healthz",
     tags=["operations"],
-    summary="Status, each store's head, the relay's and each projection's position and lag",
+    summary="Status; with an admin token, the admin's tenant's store head, relay and "
+    "projection positions and lag",
 )
-def healthz(container: ContainerDep) -> dict[str, Any]:
-    tenants = container.tenants.ids()
-    stores = {t: {"position": container.tenants.get(t).head_position()} for t in tenants}
+def healthz(container: ContainerDep, actor: OptionalActorDep) -> dict[str, Any]:
+    """`status` for anyone (a load balancer's readiness probe sends no token); an admin also
+    gets their own tenant's rows, never another municipality's.
+
+    `status` is the service's, the same for every caller: a failed runner or a relay
+    retrying for any tenant degrades it, without saying which tenant or why.
+    """
     runtime = container.runtime
     relay_status = runtime.relay.status() if runtime.started else {}
+    failure = runtime.runner.failure if runtime.started else None
+    healthy = failure is None and all(r.get("state") == "ok" for r in relay_status.values())
+    status = "ok" if healthy else "degraded"
+    if actor is None or actor.role != "admin":
+        return {"status": status}
+    tenant = actor.tenant
+    stores = {
+        t: {"position": container.tenants.get(t).head_position()}
+        for t in container.tenants.ids()
+        if t == tenant
+    }
     projections = [
         {
             "projection": s.projection,
@@ -36,13 +52,12 @@ def healthz(container: ContainerDep) -> dict[str, Any]:
             "parked": s.parked,
         }
         for s in container.status.states()
+        if s.tenant == tenant
     ]
-    failure = runtime.runner.failure if runtime.started else None
-    healthy = failure is None and all(r.get("state") == "ok" for r in relay_status.values())
     return {
-        "status": "ok" if healthy else "degraded",
+        "status": status,
         "stores": stores,
-        "relay": relay_status,
+        "relay": {t: r for t, r in relay_status.items() if t == tenant},
         "projections": projections,
     }
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import ActorDep, IdempotencyKey, SourcedIdPath, TenantAppDep
+from api.deps import (
+    ActorDep,
+    CommandRoute,
+    IdempotencyKey,
+    Permit,
+    SourcedIdPath,
+    TenantAppDep,
+)
 from api.idempotency import run_idempotently
 from api.models import (
     COMMAND_ERRORS,
@@ -20,9 +27,12 @@ from api.models import (
     record_written,
 )
 from api.problems import ProblemError
+from domain.command_roles import require_teacher
 from domain.commands import PutLineItem, RecordAssessment, RecordAttainment
 
-router = APIRouter(prefix="/api/v1", tags=["learning-record commands"])
+router = APIRouter(prefix="/api/v1", tags=["learning-record commands"], route_class=CommandRoute)
+#: Checked before the body is read; whether they teach the class is checked after.
+_TEACHER = [Depends(Permit(require_teacher))]
 
 
 class LineItemEnvelope(BaseModel):
@@ -32,6 +42,7 @@ class LineItemEnvelope(BaseModel):
 @router.put(
     "/lineItems/{sourcedId}",
     response_model=RecordWritten,
+    dependencies=_TEACHER,
     responses={201: {"model": RecordWritten, "description": "Created"}, **COMMAND_ERRORS},
     summary="Create or update a line item (OneRoster 1.2 lineItem) of a class you teach",
 )
@@ -79,6 +90,7 @@ def put_line_item(
     "/assessments",
     status_code=201,
     response_model=RecordWritten,
+    dependencies=_TEACHER,
     responses=COMMAND_ERRORS,
     summary="Record an assessment (score, Finnish grade, verbal assessment) of a student",
     description="With the sourcedId of an existing result, records a correction of it; the "
@@ -124,6 +136,7 @@ def record_assessment(
     "/attainments",
     status_code=201,
     response_model=AttainmentWritten,
+    dependencies=_TEACHER,
     responses=COMMAND_ERRORS,
     summary="Record a student's attainment level (1–4) of a curriculum objective",
 )

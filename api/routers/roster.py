@@ -6,11 +6,18 @@
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, create_model
 
-from api.deps import ActorDep, IdempotencyKey, SourcedIdPath, TenantAppDep
+from api.deps import (
+    ActorDep,
+    CommandRoute,
+    IdempotencyKey,
+    Permit,
+    SourcedIdPath,
+    TenantAppDep,
+)
 from api.idempotency import run_idempotently
 from api.models import (
     COMMAND_ERRORS,
@@ -30,6 +37,7 @@ from api.models import (
 )
 from api.problems import ProblemError
 from domain.application import TenantApplication
+from domain.command_roles import require_roster_writer
 from domain.commands import (
     Outcome,
     PutAcademicSession,
@@ -42,7 +50,9 @@ from domain.commands import (
 )
 from domain.roster import ClassDetails, Role
 
-router = APIRouter(prefix="/api/v1/roster", tags=["roster commands"])
+router = APIRouter(prefix="/api/v1/roster", tags=["roster commands"], route_class=CommandRoute)
+#: Checked before the body is read: the role alone decides who writes rosters.
+_ROSTER_WRITER = [Depends(Permit(require_roster_writer))]
 
 
 def _ref(ref: Ref | None) -> str | None:
@@ -192,6 +202,7 @@ def _add_put_route(collection: str) -> None:
         f"/{collection}/{{sourcedId}}",
         put_record,
         methods=["PUT"],
+        dependencies=_ROSTER_WRITER,
         response_model=RecordWritten,
         responses={201: {"model": RecordWritten, "description": "Created"}, **COMMAND_ERRORS},
         summary=f"Create or update a {envelope} (OneRoster 1.2 {envelope} object)",
@@ -207,6 +218,7 @@ def _add_put_route(collection: str) -> None:
         f"/{collection}/{{sourcedId}}",
         delete_record,
         methods=["DELETE"],
+        dependencies=_ROSTER_WRITER,
         response_model=RecordWritten,
         responses={404: {"model": Problem, "description": "No such record"}, **COMMAND_ERRORS},
         summary=f"Mark a {envelope} tobedeleted (OneRoster never hard-deletes)",

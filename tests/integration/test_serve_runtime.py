@@ -45,10 +45,12 @@ def test_a_write_is_readable_at_once_with_the_position_its_command_answered(
     assert read.json()["roles"][0]["role"] == "student"
 
 
-def _caught_up(client: TestClient, tenant: str, head: int, *, within: float) -> dict[str, Any]:
+def _caught_up(
+    client: TestClient, admin: dict[str, str], tenant: str, head: int, *, within: float
+) -> dict[str, Any]:
     deadline, health = time.monotonic() + within, {}
     while time.monotonic() < deadline:
-        health = client.get("/healthz").json()
+        health = client.get("/healthz", headers=admin).json()
         mine = [p for p in health["projections"] if p["tenant"] == tenant]
         if health["relay"].get(tenant, {}).get("published") == head and all(
             p["position"] == head for p in mine
@@ -63,7 +65,8 @@ def test_healthz_shows_relay_and_projections_at_the_store_head_within_a_second(
 ) -> None:
     school = a_school(running, container, tenant)
     # A new tenant's topics are found by the next refresh of the runner; then it streams.
-    _caught_up(running, tenant, container.tenants.get(tenant).head_position(), within=60)
+    head = container.tenants.get(tenant).head_position()
+    _caught_up(running, school.admin, tenant, head, within=60)
 
     put(
         running,
@@ -75,7 +78,8 @@ def test_healthz_shows_relay_and_projections_at_the_store_head_within_a_second(
     )
     # The contract is a second on a machine serving requests (`make run` measured ~0.1 s);
     # the suite runs four workers on two cores, so the test allows twice that.
-    health = _caught_up(running, tenant, container.tenants.get(tenant).head_position(), within=2.0)
+    head = container.tenants.get(tenant).head_position()
+    health = _caught_up(running, school.admin, tenant, head, within=2.0)
 
     assert health["relay"][tenant]["lag"] == 0
     assert {p["lag"] for p in health["projections"] if p["tenant"] == tenant} == {0}
@@ -96,11 +100,12 @@ def test_a_read_asking_for_a_position_not_yet_reached_answers_504_with_the_curre
     assert "reached store position" in read.json()["detail"]
 
 
-def _everything_caught_up(client: TestClient, *, within: float) -> bool:
-    """Whether the relay and every projection reached every tenant's head in `within` s."""
+def _everything_caught_up(client: TestClient, admin: dict[str, str], *, within: float) -> bool:
+    """Whether the relay and every projection reached the admin's tenant's head (the only
+    tenant of the test's database) in `within` s."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        health = client.get("/healthz").json()
+        health = client.get("/healthz", headers=admin).json()
         if all(r.get("lag") == 0 for r in health["relay"].values()) and all(
             p["lag"] == 0 for p in health["projections"]
         ):
@@ -112,8 +117,8 @@ def _everything_caught_up(client: TestClient, *, within: float) -> bool:
 def test_a_caught_up_runtime_leaves_the_processor_idle(
     running: TestClient, container: Container, tenant: str
 ) -> None:
-    a_school(running, container, tenant)
-    assert _everything_caught_up(running, within=120), "the runtime never caught up"
+    school = a_school(running, container, tenant)
+    assert _everything_caught_up(running, school.admin, within=120), "the runtime never caught up"
 
     # CPU time of this process (the runtime's threads, the broker is a child process):
     # a client library polling in a loop spends a core; waiting on sockets spends ~nothing.
@@ -123,3 +128,29 @@ def test_a_caught_up_runtime_leaves_the_processor_idle(
     used = time.process_time() - used
 
     assert used < 0.25 * seconds, f"the idle runtime used {used:.2f} s of CPU in {seconds} s"
+
+
+def test_a_running_services_public_healthz_names_no_tenant_position_or_error(
+    running: TestClient, container: Container, tenant: str
+) -> None:
+    school = a_school(running, container, tenant)
+    head = container.tenants.get(tenant).head_position()
+    _caught_up(running, school.admin, tenant, head, within=60)
+
+    response = running.get("/healthz")
+
+    assert response.json() == {"status": "ok"}
+    assert tenant not in response.text
+
+
+def test_an_admins_healthz_shows_the_relay_of_their_own_tenant_only(
+    running: TestClient, container: Container, tenant: str
+) -> None:
+    school = a_school(running, container, tenant)
+    other = tenant.removesuffix("a") + "b"
+    container.tenants.create(other, name="Other municipality")
+
+    health = running.get("/healthz", headers=school.admin).json()
+
+    assert set(health["relay"]) == {tenant}
+    assert other not in str(health)
