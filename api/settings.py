@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     #: assessment) fits with margin.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
+    @classmethod
+    def explicit(cls, **values: Any) -> Settings:
+        """Settings from `values` and the defaults alone: no DIGIONE_ variable, no .env file.
+
+        For tests and tools that must not pick up a developer's installation (its database,
+        its master key) from the environment they happen to run in.
+        """
+        return _ExplicitSettings(**values)
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
@@ -67,3 +76,18 @@ class Settings(BaseSettings):
         if self.database_url.startswith("postgresql://"):
             return "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
         return self.database_url
+
+
+class _ExplicitSettings(Settings):
+    """Settings that read only the values given to them (see `Settings.explicit`)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

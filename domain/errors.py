@@ -48,6 +48,17 @@ class ConflictError(DomainError):
     code = "conflict"
 
 
+class ResultExistsError(ConflictError):
+    """Raised when a student already has a result for the line item (OneRoster: one result
+    per student per line item); a correction names that result's sourcedId."""
+
+    code = "result-exists"
+
+    def __init__(self, message: str, *, existing: str) -> None:
+        super().__init__(message, field="lineItem")
+        self.existing = existing
+
+
 class ConcurrentUpdateError(ConflictError):
     """Raised when another writer changed the aggregate between read and save."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from domain import retention
 from domain.assessment import FINNISH_GRADES, SCORE_STATUSES, LineItem, Result
@@ -11,7 +12,7 @@ from domain.attainment import ATTAINMENT_LEVELS, ObjectiveAttainment
 from domain.command_roles import require_teacher
 from domain.commands import Actor, Outcome, PutLineItem, RecordAssessment, RecordAttainment
 from domain.curriculum import Objective, UnknownObjectiveError
-from domain.errors import ConflictError, InvalidValueError, NotPermittedError
+from domain.errors import ConflictError, InvalidValueError, NotPermittedError, ResultExistsError
 from domain.ids import is_valid_sourced_id
 from domain.roster import AcademicSession, SchoolClass
 from domain.tenant_core import (
@@ -151,22 +152,42 @@ class GradebookCommands(TenantCore):
                 )
             result.correct(**fields)
 
-        return self._register_or_revise(
-            Result,
-            self._id(RESULTS, sourced_id),
-            outcome_id=sourced_id,
-            register=lambda result_id: Result.register(
+        def register(result_id: UUID) -> Result:
+            if command.line_item is not None:
+                self._claim_result(command.student, command.line_item, sourced_id)
+            return Result.register(
                 result_id,
                 sourced_id=sourced_id,
                 student=command.student,
                 school_class=command.school_class,
                 line_item=command.line_item,
                 **fields,
-            ),
+            )
+
+        return self._register_or_revise(
+            Result,
+            self._id(RESULTS, sourced_id),
+            outcome_id=sourced_id,
+            register=register,
             revise=correct,
             # A freshly generated id names no result yet: skip the lookup's round trip.
             look_up=command.sourced_id is not None or idempotency_seed is not None,
         )
+
+    def _claim_result(self, student: str, line_item: str, sourced_id: str) -> None:
+        """Refuses a second result of the student for the line item: the read models keep
+        one result per student and line item (OneRoster), so a second would hide the first.
+
+        A result named before a failed save keeps its claim; the POST with its sourcedId
+        that the refusal asks for then records it.
+        """
+        existing = self.tables.claim_result_slot(student, line_item, sourced_id)
+        if existing != sourced_id:
+            raise ResultExistsError(
+                f"student {student!r} already has result {existing!r} for line item "
+                f"{line_item!r}; to correct it, send the assessment with sourcedId {existing!r}",
+                existing=existing,
+            )
 
     def record_attainment(self, actor: Actor, command: RecordAttainment) -> Outcome:
         school_class = self._require(SchoolClass, "classes", command.school_class, "class")

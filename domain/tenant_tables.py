@@ -1,4 +1,5 @@
-"""Tables kept beside a tenant's events: wrapped keys, the erasure list, idempotency records.
+"""Tables kept beside a tenant's events: wrapped keys, the erasure list, idempotency records,
+the result of each student for each line item.
 
 They live in the same database (SQLite file or PostgreSQL schema) as the tenant's event
 store and use the event store's own connection pool, so a tenant is one unit of storage.
@@ -53,6 +54,7 @@ class TenantTables:
         self._keys = f"{prefix}digione_subject_keys"
         self._shredded = f"{prefix}digione_shredded_keys"
         self._idempotency = f"{prefix}digione_idempotency"
+        self._result_slots = f"{prefix}digione_result_slots"
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self._postgres else "BLOB"
@@ -78,6 +80,11 @@ class TenantTables:
                     " principal TEXT NOT NULL, idempotency_key TEXT NOT NULL,"
                     " request_hash TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,"
                     " created_at TEXT NOT NULL, PRIMARY KEY (principal, idempotency_key))"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._result_slots} ("
+                    " student TEXT NOT NULL, line_item TEXT NOT NULL, result TEXT NOT NULL,"
+                    " created_at TEXT NOT NULL, PRIMARY KEY (student, line_item))"
                 ),
             ):
                 cursor.execute(statement)
@@ -210,6 +217,24 @@ class TenantTables:
         kept = self.find_answer(principal, key)
         assert kept is not None
         return kept
+
+    # -- one result per student per line item -------------------------------------------
+
+    def claim_result_slot(self, student: str, line_item: str, result: str) -> str:
+        """Names `result` the student's result for the line item unless one is named already
+        (by an earlier or a concurrent request); returns the sourcedId of the named one."""
+        self._insert_ignore(
+            self._result_slots,
+            ("student", "line_item", "result", "created_at"),
+            (student, line_item, result, _now()),
+        )
+        row = self._one(
+            f"SELECT result FROM {self._result_slots}"
+            f" WHERE student = {self._p} AND line_item = {self._p}",
+            (student, line_item),
+        )
+        assert row is not None
+        return str(row[0])
 
     # -- SQL helpers ---------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     database_url = None
     if backend == "postgres":
         database_url = str(request.getfixturevalue("postgres_database_url"))
-    return Settings(database_url=database_url, data_dir=tmp_path / "var")
+    return Settings.explicit(database_url=database_url, data_dir=tmp_path / "var")
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ class BenchRun(NamedTuple):
 def bench_run(tmp_path_factory: pytest.TempPathFactory) -> BenchRun:
     """One tiny run, shared by the tests below: the suite takes tens of seconds even so."""
     test_url = make_url(os.environ.get("DIGIONE_TEST_DATABASE_URL", TEST_DATABASE_URL))
-    settings = Settings(
+    settings = Settings.explicit(
         database_url=test_url.set(database=BENCH_DATABASE).render_as_string(hide_password=False),
         data_dir=tmp_path_factory.mktemp("var"),
     )

@@ -41,7 +41,7 @@ LINE_ITEMS_PER_CLASS = 8
 
 
 def a_container(data_dir: Path) -> Container:
-    settings = Settings(
+    settings = Settings.explicit(
         data_dir=data_dir, database_url=None, master_key_file=data_dir / "master.key"
     )
     return bootstrap(settings, clock=lambda: NOW)

@@ -18,6 +18,7 @@ from projections.reads.disclosures import (
     DisclosureLog,
     DisclosureNotRecordedError,
     UnknownDisclosureCategoryError,
+    create_table,
     disclosures_of,
 )
 from tests.access.conftest import Pupil, export, head
@@ -152,10 +153,17 @@ def test_concurrent_reads_disclosing_the_same_rows_are_each_counted_with_their_t
 
 
 def test_a_disclosure_that_cannot_be_recorded_is_a_503_for_the_reader_and_records_nothing(
-    container: Container, tenant: str, tmp_path: Path
+    tenant: str, tmp_path: Path
 ) -> None:
-    # A database with no disclosure table: the write fails as an unreachable database would.
-    broken = DisclosureLog(sa.create_engine(f"sqlite:///{tmp_path / 'no-table.sqlite'}"))
+    # The write of the second row fails (as a full disk would), after the first row went in.
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'failing.sqlite'}")
+    create_table(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TRIGGER disk_full BEFORE INSERT ON disclosures"
+            " WHEN NEW.category = 'attainment' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    broken = DisclosureLog(engine)
     try:
         with pytest.raises(DisclosureNotRecordedError) as refused:
             broken.record(
@@ -163,7 +171,7 @@ def test_a_disclosure_that_cannot_be_recorded_is_a_503_for_the_reader_and_record
                 subjects=["stu-1"],
                 recipient="tch-1",
                 recipient_role="teacher",
-                categories=["assessment"],
+                categories=["assessment", "attainment"],
                 basis=STATUTORY_TASK,
             )
     finally:
@@ -172,7 +180,8 @@ def test_a_disclosure_that_cannot_be_recorded_is_a_503_for_the_reader_and_record
     answer = problem_of(refused.value)
     assert answer is not None and answer.status == 503
     assert "not sent" in answer.detail
-    assert disclosures_of(container.engine, tenant, "stu-1") == []
+    assert disclosures_of(engine, tenant, "stu-1") == []
+    engine.dispose()
 
 
 def test_a_closed_disclosure_log_refuses_to_record_instead_of_losing_the_disclosure(

@@ -23,7 +23,7 @@ from streams.schemas import default_registry
 
 def main(argv: list[str]) -> int:
     database_url, data_dir, broker, tenant, name, max_batch = argv
-    settings = Settings(
+    settings = Settings.explicit(
         database_url=None if database_url == "-" else database_url, data_dir=Path(data_dir)
     )
     container = bootstrap(settings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -19,13 +21,13 @@ from tests.projections.read_models import expected_read_model, read_model
 
 
 def environment(settings: Settings, *, bootstrap: str | None = None) -> dict[str, str | None]:
-    """The DIGIONE_* environment of the test's settings (None unsets a variable)."""
+    """The DIGIONE_* environment of the test's settings (None unsets a variable): the CLI
+    reads the environment by design, so every other DIGIONE_* of the developer's is unset."""
     return {
+        **{name: None for name in os.environ if name.startswith("DIGIONE_")},
         "DIGIONE_DATABASE_URL": settings.database_url,
         "DIGIONE_DATA_DIR": str(settings.data_dir),
         "DIGIONE_KAFKA_BOOTSTRAP": bootstrap,
-        "DIGIONE_MASTER_KEY_FILE": None,
-        "DIGIONE_TOPIC_PREFIX": None,
         "COLUMNS": "200",
     }
 

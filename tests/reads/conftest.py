@@ -75,7 +75,7 @@ def settings(
     database_url = None
     if backend == "postgres":
         database_url = str(request.getfixturevalue("private_postgres_url"))
-    return Settings(
+    return Settings.explicit(
         database_url=database_url,
         data_dir=tmp_path / "var",
         kafka_bootstrap=broker.bootstrap,

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenant", action="append", default=[])
     arguments = parser.parse_args(argv)
 
-    settings = Settings(
+    settings = Settings.explicit(
         database_url=arguments.database_url,
         data_dir=arguments.data_dir,
         kafka_bootstrap=arguments.bootstrap,

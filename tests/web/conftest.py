@@ -115,7 +115,7 @@ class DemoSite:
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
     """`digione serve --demo` in small: the demo seeded, the runtime started (embedded broker,
     relay, projections), uvicorn serving; every read model at the store head."""
-    container = bootstrap(Settings(data_dir=tmp_path_factory.mktemp("demo") / "var"))
+    container = bootstrap(Settings.explicit(data_dir=tmp_path_factory.mktemp("demo") / "var"))
     plan = plan_demo(today=container.clock().date(), scale=DEMO_SCALE)
     seed_demo(container, scale=DEMO_SCALE, console=Console(quiet=True))
     runtime = container.runtime
