@@ -94,11 +94,10 @@ def test_a_correction_replaces_the_earlier_result_in_the_cell_and_the_distributi
 ) -> None:
     a_line_item(running, school, "li-1")
     an_assessment_of(running, school, sourcedId="res-1", student="stu-1", lineItem="li-1", score=12)
-    an_assessment_of(running, school, student="stu-2", lineItem="li-1", score=10)
+    an_assessment_of(running, school, sourcedId="res-2", student="stu-2", lineItem="li-1", score=10)
 
     an_assessment_of(running, school, sourcedId="res-1", student="stu-1", lineItem="li-1", score=16)
-    # A second result of the same student for the same line item replaces the first too.
-    an_assessment_of(running, school, student="stu-2", lineItem="li-1", score=18)
+    an_assessment_of(running, school, sourcedId="res-2", student="stu-2", lineItem="li-1", score=18)
     body = _dashboard(running, container, tenant, school)
 
     assert _student(body, "stu-1")["results"]["li-1"]["score"] == 16.0

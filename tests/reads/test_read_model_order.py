@@ -103,8 +103,10 @@ def test_read_models_are_the_same_whatever_order_different_aggregates_arrive_in(
     an_assessment_of(
         client, school, sourcedId="res-1", lineItem="li-1", score=16, comment="Korjattu"
     )
-    an_assessment_of(client, school, student="stu-2", lineItem="li-1", score=9, comment="Eero")
-    an_assessment_of(client, school, student="stu-2", lineItem="li-1", score=13)
+    an_assessment_of(
+        client, school, sourcedId="res-2", student="stu-2", lineItem="li-1", score=9, comment="Eero"
+    )
+    an_assessment_of(client, school, sourcedId="res-2", student="stu-2", lineItem="li-1", score=13)
     an_attainment_of(client, school, "stu-1", "MA.3-6.T5", 2, "2025-10-01")
     an_attainment_of(client, school, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-1")
     client.post(

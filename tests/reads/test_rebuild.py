@@ -80,7 +80,7 @@ def test_read_models_rebuilt_from_the_beginning_equal_the_live_ones(
         score=16,
         comment="Korjattu",
     )
-    an_assessment_of(running, school, student="stu-2", lineItem="li-1", score=11)
+    an_assessment_of(running, school, student="stu-2", lineItem="li-2", score=11)
     an_attainment_of(running, school, "stu-1", "MA.3-6.T5", 2, "2025-10-01")
     an_attainment_of(running, school, "stu-1", "MA.3-6.T5", 3, "2026-02-16", "li-1")
     running.post(
