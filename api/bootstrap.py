@@ -53,7 +53,7 @@ class Container:
     projections: ProjectionCatalogue
     codec: EventCodec
     status: ProjectionStatus
-    #: Where reads record what they disclose (api/disclosures.py).
+    #: Where reads record what they disclose (projections/reads/disclosures.py).
     disclosures: disclosures.DisclosureLog
     #: Rebuild and status of the read models (`digione projections ...`).
     admin: ProjectionAdmin
@@ -65,7 +65,6 @@ class Container:
         """Stops the runtime if it runs, then closes every pool and connection."""
         self.runtime.stop()
         self.disclosures.close()
-        self.admin.status.close()
         self.status.close()
         self.tenants.close()
         self.engine.dispose()
@@ -115,6 +114,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         topic_prefix=settings.topic_prefix,
         tenant_ids=tenants.ids,
         head_position=head_position,
+        status=status,
     )
     return Container(
         settings=settings,

@@ -86,6 +86,7 @@ class ProjectionAdmin:
         topic_prefix: str,
         tenant_ids: Callable[[], Iterable[str]],
         head_position: Callable[[str], int],
+        status: ProjectionStatus | None = None,
     ) -> None:
         self._engine = engine
         self._projections = {p.name: p for p in projections}
@@ -94,7 +95,8 @@ class ProjectionAdmin:
         self._topic_prefix = topic_prefix
         self._tenant_ids = tenant_ids
         self._head_position = head_position
-        self.status = ProjectionStatus(
+        #: The installation's status when given (the composition root shares its own).
+        self.status = status or ProjectionStatus(
             engine=engine,
             projections=projections,
             topic_prefix=topic_prefix,
