@@ -19,7 +19,7 @@ from streams.broker import EmbeddedBroker
 from streams.positions import reset_published
 from tests.builders import a_school
 from tests.projections.conftest import RunnerFactory
-from tests.projections.publishing import PARTITIONS, StorePublisher
+from tests.projections.publishing import StorePublisher
 from tests.projections.read_models import expected_read_model, read_model
 from tests.projections.roster_changes import a_changing_school, a_crowd
 from tests.projections.runner_checks import (
@@ -83,9 +83,9 @@ def test_two_runners_with_disjoint_partition_shares_build_the_whole_model(
 
     assert partial != expected_read_model(app)
     assert read_model(container.engine, roster, tenant) == expected_read_model(app)
-    assert {p for _, p in next_offsets(container.engine, roster.name, tenant)} == set(
-        range(PARTITIONS)
-    )
+    # Which partitions got messages depends on the (random) tenant's keys; the
+    # runners must between them have read every one that did.
+    assert next_offsets(container.engine, roster.name, tenant) == publisher.end_offsets("roster")
 
 
 @pytest.mark.parametrize(
