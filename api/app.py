@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api import problems
 from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
+from api.outages import AnswerEveryError
 from api.routers import (
     consents,
     dashboards,
@@ -32,8 +33,11 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="DigiOne", version="0.1.0", description=DESCRIPTION)
     app.state.container = container
     problems.install(app)
-    # Added last, so outermost: an oversized body is refused before anything reads it.
+    # Added late, so outside the rest: an oversized body is refused before anything reads it.
     app.add_middleware(BodyTooLarge, max_bytes=container.settings.max_body_bytes)
+    # Added last, so outermost: every error that escapes is answered as a problem (503 with
+    # Retry-After while the database is away, 507 on a full disk, else 500 without internals).
+    app.add_middleware(AnswerEveryError)
     for router in (
         health.router,
         roster.router,

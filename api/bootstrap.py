@@ -33,7 +33,10 @@ from streams.kafka_transport import ConfluentKafkaTransport, EventTransport, Kaf
 from streams.relay import Relay
 from streams.schemas import default_registry
 
-__all__ = ["Container", "bootstrap", "utc_now"]
+__all__ = ["DATABASE_WAIT_SECONDS", "Container", "bootstrap", "utc_now"]
+
+#: The longest a request waits to connect to PostgreSQL or for a pooled connection.
+DATABASE_WAIT_SECONDS = 5
 
 
 def utc_now() -> datetime:
@@ -193,8 +196,17 @@ def _engine(settings: Settings) -> Engine:
     # Read models hold JSON columns (a dashboard page decodes one card per student):
     # orjson decodes them several times faster than the standard library.
     if settings.is_postgres:
+        # A PostgreSQL restart closes every pooled connection: each is pinged before use
+        # (and replaced if dead), and neither connecting nor waiting for a free connection
+        # may hang a request for long, so an outage answers 503 within seconds.
         return sa.create_engine(
-            settings.sqlalchemy_url, pool_size=10, max_overflow=20, json_deserializer=orjson.loads
+            settings.sqlalchemy_url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_timeout=DATABASE_WAIT_SECONDS,
+            connect_args={"connect_timeout": DATABASE_WAIT_SECONDS},
+            json_deserializer=orjson.loads,
         )
     engine = sa.create_engine(settings.sqlalchemy_url, json_deserializer=orjson.loads)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -31,6 +33,10 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(projections_app, name="projections")
 
 err = Console(stderr=True)
+log = logging.getLogger("api.serve")
+
+#: On SIGTERM, how long `serve` lets the requests in flight finish before closing them.
+SHUTDOWN_GRACE_SECONDS = 30
 
 
 def _container() -> Container:
@@ -55,8 +61,23 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.log_format import configure
 
-    container = _container()
+    settings = Settings()
+    configure(settings.log_level)
+    # uvicorn catches SIGTERM and SIGINT while it serves: it stops accepting, lets the
+    # requests in flight finish, and then raises the signal again under the handlers that
+    # were there before it. These handlers end the process quietly before uvicorn runs,
+    # and do nothing after, so that the runtime below stops cleanly and `serve` exits 0.
+    serving = False
+
+    def _stop_requested(_signum: int, _frame: object) -> None:
+        if not serving:
+            raise SystemExit(0)
+
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stop_requested)
+    container = bootstrap(settings)
     try:
         if demo:
             from api.demo import DEMO_TENANT, seed_demo
@@ -66,9 +87,18 @@ def serve(
             err.print(f"demo tenant [bold]{DEMO_TENANT}[/] ready; an admin token:\n{token}")
         container.runtime.start()
         err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
-        uvicorn.run(create_app(container), host=host, port=port, log_level="info")
+        serving = True
+        uvicorn.run(
+            create_app(container),
+            host=host,
+            port=port,
+            log_config=None,  # the JSON lines configured above
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
     finally:
+        serving = True
         container.close()
+        log.info("stopped: requests drained, the relay, projections and retention stopped")
 
 
 @app.command()

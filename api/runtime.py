@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from api.tenants import Tenants
 from projections.runner import ProjectionRunner
 from streams.broker import EmbeddedBroker
 from streams.relay import Relay
 
-__all__ = ["RetentionSchedule", "Runtime"]
+__all__ = ["Loop", "RetentionSchedule", "Runtime", "Supervisor"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,10 @@ class RetentionSchedule:
         self._interval = interval_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def run_once(self) -> list[tuple[str, str, str]]:
         """Shreds what is due in every tenant; (tenant, subject, retention class) of each."""
@@ -67,6 +76,155 @@ class RetentionSchedule:
             self._thread = None
 
 
+@dataclass(frozen=True)
+class Loop:
+    """One of the runtime's background loops, as the supervisor sees it."""
+
+    name: str
+    start: Callable[[], None]
+    stop: Callable[[], None]
+    is_running: Callable[[], bool]
+    #: The error it stopped with, when it keeps one (the projection runner does).
+    failure: Callable[[], BaseException | None] = lambda: None
+
+
+@dataclass
+class _Watch:
+    loop: Loop
+    restarts: int = 0
+    #: Restarts since the loop last ran `healthy_seconds` without ending: the back-off's count.
+    recent: int = 0
+    down_since: float | None = None
+    restart_due: float | None = None
+    last_error: str | None = None
+    last_restart_at: str | None = None
+    running_since: float = field(default_factory=time.monotonic)
+
+
+class Supervisor:
+    """Restarts any loop that ended by itself (an error, or too many in a row), with back-off.
+
+    Every `check_seconds` it looks at each loop; one found ended is restarted after
+    `first_backoff_seconds`, doubling up to `max_backoff_seconds` while it keeps ending
+    within `healthy_seconds` of its restart. `status()` says, per loop, whether it runs,
+    how often it was restarted and the last error (its type and message: the loops' errors
+    are the database's or the broker's, about connections, not a row's values).
+    """
+
+    def __init__(
+        self,
+        loops: list[Loop],
+        *,
+        check_seconds: float = 0.5,
+        first_backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 30.0,
+        healthy_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._watches = [_Watch(loop) for loop in loops]
+        self._check = check_seconds
+        self._first = first_backoff_seconds
+        self._cap = max_backoff_seconds
+        self._healthy = healthy_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Starts every loop, then watches them on a daemon thread."""
+        now = self._clock()
+        for watch in self._watches:
+            watch.loop.start()
+            watch.running_since = now
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="digione-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops watching (first, so nothing is restarted while stopping), then every loop,
+        in the reverse order of starting."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        for watch in reversed(self._watches):
+            watch.loop.stop()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._check):
+            try:
+                self.check_once()
+            except Exception:
+                log.exception("the supervisor's check failed; it checks again")
+
+    def check_once(self) -> None:
+        """Notes the loops that ended and restarts those whose back-off is over."""
+        now = self._clock()
+        for watch in self._watches:
+            loop = watch.loop
+            if loop.is_running():
+                if watch.recent and now - watch.running_since >= self._healthy:
+                    watch.recent = 0
+                continue
+            if self._stop.is_set():
+                return
+            with self._lock:
+                if watch.down_since is None:
+                    failure = loop.failure()
+                    watch.down_since = now
+                    watch.last_error = (
+                        "it ended without an error"
+                        if failure is None
+                        else f"{type(failure).__name__}: {str(failure)[:300]}"
+                    )
+                    wait = min(self._first * 2**watch.recent, self._cap)
+                    watch.restart_due = now + wait
+                    log.error(
+                        "the %s stopped (%s); restarting it in %g s",
+                        loop.name,
+                        watch.last_error,
+                        wait,
+                    )
+                if watch.restart_due is not None and now < watch.restart_due:
+                    continue
+            try:
+                loop.stop()
+                loop.start()
+            except Exception as error:  # noqa: BLE001 - retried after a longer back-off
+                with self._lock:
+                    watch.recent += 1
+                    watch.last_error = f"{type(error).__name__}: {str(error)[:300]}"
+                    watch.restart_due = now + min(self._first * 2**watch.recent, self._cap)
+                log.error("restarting the %s failed (%s)", loop.name, watch.last_error)
+                continue
+            with self._lock:
+                watch.restarts += 1
+                watch.recent += 1
+                watch.down_since = None
+                watch.restart_due = None
+                watch.running_since = now
+                watch.last_restart_at = datetime.now(UTC).isoformat()
+            log.warning("restarted the %s (restart %d)", loop.name, watch.restarts)
+
+    @property
+    def all_running(self) -> bool:
+        return all(watch.loop.is_running() for watch in self._watches)
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per loop: `running`, `restarts`, `lastError`, `lastRestartAt`."""
+        with self._lock:
+            return {
+                watch.loop.name: {
+                    "running": watch.loop.is_running(),
+                    "restarts": watch.restarts,
+                    "lastError": watch.last_error,
+                    "lastRestartAt": watch.last_restart_at,
+                }
+                for watch in self._watches
+            }
+
+
 class Runtime:
     """Starts and stops the broker (when embedded), the relay, the runner and retention."""
 
@@ -87,6 +245,25 @@ class Runtime:
         self.relay = relay
         self.runner = runner
         self.retention = retention
+        # Started in this order, stopped in the reverse: retention, the runner, the relay.
+        self.supervisor = Supervisor(
+            [
+                Loop("relay", relay.start, relay.stop, lambda: relay.is_running),
+                Loop(
+                    "projection runner",
+                    runner.start,
+                    runner.stop,
+                    lambda: runner.is_running,
+                    lambda: runner.failure,
+                ),
+                Loop(
+                    "retention schedule",
+                    retention.start,
+                    retention.stop,
+                    lambda: retention.is_running,
+                ),
+            ]
+        )
         self._started = False
         self._listening = False
 
@@ -106,9 +283,7 @@ class Runtime:
             # After a command is saved the relay is woken, so it publishes within milliseconds.
             self._tenants.add_save_listener(lambda _position: self.relay.wake())
             self._listening = True
-        self.relay.start()
-        self.runner.start()
-        self.retention.start()
+        self.supervisor.start()
         self._started = True
 
     def stop(self) -> None:
@@ -116,9 +291,7 @@ class Runtime:
         if not self._started:
             return
         self._started = False
-        self.retention.stop()
-        self.runner.stop()
-        self.relay.stop()
+        self.supervisor.stop()
         self.runner.close()
         if self.broker is not None:
             self.broker.stop()

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     #: The largest real command (a user with many roles, a 20,000-character verbal
     #: assessment) fits with margin.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: How much `digione serve` logs (JSON lines on stderr; never a request's values).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod
     def explicit(cls, **values: Any) -> Settings:

@@ -211,6 +211,11 @@ class Relay:
         self._thread = threading.Thread(target=self._loop, name="digione-relay", daemon=True)
         self._thread.start()
 
+    @property
+    def is_running(self) -> bool:
+        """Whether the relay's thread runs: a supervisor restarts it if it ended by itself."""
+        return self._thread is not None and self._thread.is_alive()
+
     def wake(self) -> None:
         """Ask for a pass now: called after a command saved events."""
         self._wakeup.set()

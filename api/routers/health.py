@@ -32,7 +32,13 @@ def healthz(container: ContainerDep, actor: OptionalActorDep) -> dict[str, Any]:
     runtime = container.runtime
     relay_status = runtime.relay.status() if runtime.started else {}
     failure = runtime.runner.failure if runtime.started else None
-    healthy = failure is None and all(r.get("state") == "ok" for r in relay_status.values())
+    # A loop that ended is being restarted by the supervisor: degraded until it runs again.
+    loops = runtime.supervisor.status() if runtime.started else {}
+    healthy = (
+        failure is None
+        and all(loop["running"] for loop in loops.values())
+        and all(r.get("state") == "ok" for r in relay_status.values())
+    )
     status = "ok" if healthy else "degraded"
     if actor is None or actor.role != "admin":
         return {"status": status}
@@ -59,6 +65,8 @@ def healthz(container: ContainerDep, actor: OptionalActorDep) -> dict[str, Any]:
         "stores": stores,
         "relay": {t: r for t, r in relay_status.items() if t == tenant},
         "projections": projections,
+        # The background loops: running, restarts by the supervisor, the last error.
+        "loops": loops,
     }
 
 

@@ -1,0 +1,70 @@
+"""The server's log: one JSON object a line, and never a value a request carried.
+
+`digione serve` logs through `configure(level)`. A record is its time, level, logger and
+message; an error's traceback is its frames (file, line, function, source line) and the
+type of each error in its chain, without the errors' messages: a message may quote a value
+that was being written (SQLAlchemy prints a statement's parameters, a validator the value
+it refused), and values may be personal data. Messages of the code's own log calls name
+ids and positions, never names, addresses or feedback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = ["JsonLines", "configure", "safe_traceback"]
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def safe_traceback(error: BaseException) -> str:
+    """The frames and error types of `error`'s chain, oldest first; no error message."""
+    parts = []
+    for e in reversed(list(_chain(error))):
+        parts.append("".join(traceback.format_tb(e.__traceback__)))
+        parts.append(f"{type(e).__module__}.{type(e).__qualname__}\n")
+    return "".join(parts)
+
+
+class JsonLines(logging.Formatter):
+    """A record as one JSON line: time, level, logger, message, and a safe traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[1] is not None:
+            line["traceback"] = safe_traceback(record.exc_info[1])
+        return orjson.dumps(line).decode()
+
+
+def configure(level: str) -> None:
+    """Sends every logger's records at `level` and above to stderr, as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
