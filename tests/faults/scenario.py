@@ -45,7 +45,7 @@ def wait_until_healthy_and_current(
         except httpx.TransportError:
             answer = None
         if answer is not None and answer.status_code == 200:
-            health = answer.json()
+            health = dict(answer.json())
             head = health["stores"].get(tenant, {}).get("position")
             if (
                 health["status"] == "ok"
