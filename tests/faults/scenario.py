@@ -33,6 +33,13 @@ def events_of_user(container: Container, tenant: str, sourced_id: str) -> int:
     return len(list(app.recorder.select_events(aggregate_id(tenant, "users", sourced_id))))
 
 
+def keys_of_user(container: Container, tenant: str, sourced_id: str) -> int:
+    """How many live subject keys the store holds for the user (one per retention class
+    their personal data is sealed in); 0 for a user never recorded."""
+    app = container.tenants.get(tenant)
+    return len(app.tables.subject_retention_classes(aggregate_id(tenant, "users", sourced_id)))
+
+
 def wait_until_healthy_and_current(
     client: httpx.Client, admin: dict[str, str], tenant: str, *, within: float
 ) -> dict[str, Any]:
