@@ -2,15 +2,16 @@
 
 `digione serve` logs through `configure(level)`. A record is its time, level, logger and
 message; an error's traceback is its frames (file, line, function, source line) and the
-type of each error in its chain, without the errors' messages: a message may quote a value
-that was being written (SQLAlchemy prints a statement's parameters, a validator the value
-it refused), and values may be personal data. Messages of the code's own log calls name
+type of each error in its chain, without the errors' messages (but those about a connection
+or a file): a message may quote a value that was being written (SQLAlchemy prints a
+statement's parameters, a validator the value it refused), and values may be personal data. Messages of the code's own log calls name
 ids and positions, never names, addresses or feedback.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import traceback
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import psycopg
 
 __all__ = ["JsonLines", "configure", "safe_traceback"]
 
@@ -31,12 +33,26 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+#: Errors whose message is about a connection, a file or a timeout, never a row's values:
+#: their message is kept (it says which host refused, which file is full).
+_TELLING = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+    OSError,  # ConnectionError, TimeoutError, ENOSPC: errno and path
+)
+
+
 def safe_traceback(error: BaseException) -> str:
-    """The frames and error types of `error`'s chain, oldest first; no error message."""
+    """The frames and error types of `error`'s chain, oldest first; a message only of the
+    errors about connections and files (see _TELLING)."""
     parts = []
     for e in reversed(list(_chain(error))):
         parts.append("".join(traceback.format_tb(e.__traceback__)))
-        parts.append(f"{type(e).__module__}.{type(e).__qualname__}\n")
+        line = f"{type(e).__module__}.{type(e).__qualname__}"
+        if isinstance(e, _TELLING):
+            line += f": {str(e).strip()[:300]}"
+        parts.append(line + "\n")
     return "".join(parts)
 
 
