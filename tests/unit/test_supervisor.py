@@ -70,7 +70,7 @@ def _supervisor(loops: list[FailingLoop], clock: Ticking) -> Supervisor:
 
 
 def test_a_loop_that_ends_with_an_error_is_restarted_after_its_back_off_and_reported() -> None:
-    clock, events = Ticking(), []
+    clock, events = Ticking(), list[str]()
     runner = FailingLoop("runner", failures=1, events=events)
     supervisor = _supervisor([runner], clock)
     runner.start()
@@ -93,11 +93,11 @@ def test_a_loop_that_ends_with_an_error_is_restarted_after_its_back_off_and_repo
 
 
 def test_the_back_off_doubles_while_a_loop_keeps_failing_and_resets_once_it_runs_healthy() -> None:
-    clock, events = Ticking(), []
+    clock, events = Ticking(), list[str]()
     runner = FailingLoop("runner", failures=3, events=events)
     supervisor = _supervisor([runner], clock)
     runner.start()
-    restarted_at = []
+    restarted_at: list[float] = []
     for _ in range(200):
         supervisor.check_once()
         if runner.started > len(restarted_at) + 1:
