@@ -23,6 +23,7 @@ from tests.faults.throwaway_postgres import throwaway_postgres
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
 TENANT = "pgrestart"
+OUTAGE_SECONDS = 25
 
 
 def test_commands_during_a_postgresql_outage_get_503_and_every_acknowledged_one_is_kept_once(
@@ -49,8 +50,10 @@ def test_commands_during_a_postgresql_outage_get_503_and_every_acknowledged_one_
                 n = 0
                 # A command waits up to ~12 s for the database (eventsourcing tries a
                 # store call 10 times), then answers 503: every answer that comes back
-                # before the server is started again is such a refusal.
-                while time.monotonic() - outage_started < 10:
+                # before the server is started again is such a refusal. The outage lasts
+                # longer than the projection runner's ten errors in a row (~21 s of
+                # back-off), so it ends, and the supervisor must restart it.
+                while time.monotonic() - outage_started < OUTAGE_SECONDS:
                     answers[f"u-during-{n}"] = put_user(client, admin, f"u-during-{n}")
                     n += 1
                 during = [answers[f"u-during-{i}"] for i in range(n)]
@@ -81,6 +84,7 @@ def test_commands_during_a_postgresql_outage_get_503_and_every_acknowledged_one_
             statuses = {r.status_code for r in answers.values()}
             assert statuses <= {201, 503}, statuses
             assert health.get("status") == "ok", health
+            assert health["loops"]["projection runner"]["restarts"] >= 1, health["loops"]
             for sourced_id, response in answers.items():
                 stored = events_of_user(container, TENANT, sourced_id)
                 if response.is_success:
