@@ -93,7 +93,9 @@ def _outage_text(error: BaseException) -> str:
     """The type and the driver's message of the connection error in the chain: a
     connection's message names the host and the reason, never a row's values."""
     for e in _chain(error):
-        if isinstance(e, (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.Error)):
+        if isinstance(
+            e, (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError)
+        ):
             return f"{type(e).__name__}: {str(e).strip()[:300]}"
     return " <- ".join(type(e).__name__ for e in _chain(error))
 
@@ -149,7 +151,14 @@ class AnswerEveryError:
         except Exception as error:  # noqa: BLE001 - this is the one place that answers all
             route = f"{scope.get('method', '?')} {scope.get('path', '?')}"
             found = storage_problem(error)
-            if found is not None:
+            if found is not None and found.status == 507:
+                log.error(
+                    "%s refused: the disk is full (%s); free space on the disk of the data "
+                    "directory or the database",
+                    route,
+                    _outage_text(error),
+                )
+            elif found is not None:
                 log.warning("%s: %s (%s)", route, found.title.lower(), _outage_text(error))
             else:
                 log.error("%s failed with an internal error:\n%s", route, safe_traceback(error))
