@@ -172,6 +172,7 @@ class Tenants:
         )
         app.after_save.extend(self._after_save)
         app.reconcile_erasures()
+        app.fill_result_slots()
         return app
 
     def sqlite_path(self, tenant: str) -> Path:

@@ -32,6 +32,9 @@ from domain.tenant_core import (
 )
 
 ATTAINMENTS = "attainments"
+#: The migration that fills the result slots from the results recorded before slots existed
+#: (or whose slot a failed save of an earlier version left behind).
+RESULT_SLOTS_FROM_EVENTS = "result-slots-from-events"
 
 
 class GradebookCommands(TenantCore):
@@ -214,6 +217,33 @@ class GradebookCommands(TenantCore):
                 existing=existing,
             )
         return existing == sourced_id
+
+    def fill_result_slots(self) -> int:
+        """Gives every recorded result with a line item its slot, once per store (a
+        migration step run when the store opens); the first result recorded for a student
+        and line item holds it. A slot that names a result never recorded (claimed by an
+        earlier version before a save that failed) is removed first. Returns how many
+        slots it added."""
+        if self.tables.migration_done(RESULT_SLOTS_FROM_EVENTS):
+            return 0
+        recorded: list[tuple[str, str, str]] = []
+        topic = f"{Result.Recorded.__module__}:{Result.Recorded.__qualname__}"
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=1000, topics=[topic])
+            for notification in page:
+                event = self.mapper.to_domain_event(notification)
+                if isinstance(event, Result.Recorded) and event.line_item is not None:
+                    recorded.append((event.student, event.line_item, event.sourced_id))
+            if len(page) < 1000:
+                break
+            start = page[-1].id + 1
+        stale = [
+            (student, line_item, result)
+            for (student, line_item), result in self.tables.result_slots().items()
+            if self._find_by_id(Result, self._id(RESULTS, result), for_update=False) is None
+        ]
+        return self.tables.fill_result_slots(RESULT_SLOTS_FROM_EVENTS, recorded, stale=stale)
 
     def record_attainment(self, actor: Actor, command: RecordAttainment) -> Outcome:
         school_class = self._require(SchoolClass, "classes", command.school_class, "class")

@@ -281,6 +281,10 @@ class TenantTables:
         pairs = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
         return {(str(s), str(li)): str(r) for s, li, r in pairs}
 
+    def migration_done(self, migration: str) -> bool:
+        row = self._one(f"SELECT 1 FROM {self._migrations} WHERE name = {self._p}", (migration,))
+        return row is not None
+
     def fill_result_slots(
         self,
         migration: str,
