@@ -126,8 +126,8 @@ def test_a_no_op_command_with_a_key_stores_its_answer(
     client: TestClient, container: Container, tenant: str, app: TenantApplication
 ) -> None:
     school = a_school(client, container, tenant)
-    org = {"sourcedId": "sch-1", "status": "active", "name": "Koulu", "type": "school"}
-    org |= {"identifier": "01", "parent": None}
+    org: dict[str, Any] = {"sourcedId": "sch-1", "status": "active", "name": "Koulu"}
+    org |= {"type": "school", "identifier": "01", "parent": None}
     first = client.put("/api/v1/roster/orgs/sch-1", json={"org": org}, headers=school.admin)
     headers = {**school.admin, "Idempotency-Key": "same-again"}
     head = app.head_position()
