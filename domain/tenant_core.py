@@ -334,6 +334,12 @@ class TenantCore(Application[UUID]):
                 if found is not None:
                     raise KeyAnsweredError(found) from None
             raise
+        if not seen:
+            # The answer and the slots are only as safe as the recorder that writes them.
+            raise TypeError(
+                f"{type(self.recorder).__name__} writes no side rows: the tenant's store "
+                "needs a recorder of domain.recorders (APPLICATION_RECORDER_TOPIC)"
+            )
         if run is not None and stored:
             run.answer = stored[-1]
         return outcome_at(position if position is not None else seen[-1])

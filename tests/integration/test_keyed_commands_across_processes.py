@@ -78,13 +78,13 @@ def _effects_per_key(app: TenantApplication, tenant: str) -> Counter[str]:
     """How many result events (recorded or corrected) the store holds for each key."""
     teacher = Actor(tenant, "teacher", "tch-1")
     key_of = {
-        aggregate_id(tenant, "results", generated_id(teacher, f"k-{i}")): f"k-{i}"
+        str(aggregate_id(tenant, "results", generated_id(teacher, f"k-{i}"))): f"k-{i}"
         for i in range(KEYS)
     }
     effects: Counter[str] = Counter()
     for notification in app.recorder.select_notifications(1, limit=1_000_000):
         if notification.topic.partition(":")[2].startswith("Result."):
-            effects[key_of.get(notification.originator_id, "unkeyed")] += 1
+            effects[key_of.get(str(notification.originator_id), "unkeyed")] += 1
     return effects
 
 
