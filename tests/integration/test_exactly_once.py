@@ -4,6 +4,7 @@ a line item is claimed with the result's events; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import date
 from typing import Any
 
@@ -13,6 +14,8 @@ from api.app import create_app
 from api.bootstrap import Container
 from domain.application import TenantApplication
 from domain.commands import Actor, Outcome, RecordAssessment, RecordAttainment
+from domain.errors import ConcurrentUpdateError, ResultExistsError
+from domain.ids import aggregate_id
 from domain.keyed import KeyAnsweredError, KeyedCommand
 from tests.builders import School, a_school, an_assessment
 
@@ -294,3 +297,37 @@ def test_results_recorded_before_the_slots_existed_get_their_slots_when_the_stor
     assert refused.status_code == 409
     assert first.json()["sourcedId"] in refused.json()["detail"]
     assert freed.status_code == 201, freed.text
+
+
+def test_concurrent_first_results_of_a_student_for_a_line_item_in_two_processes_record_one(
+    client: TestClient, container: Container, tenant: str, app: TenantApplication
+) -> None:
+    _with_line_item(client, container, tenant)
+    teacher = Actor(tenant, "teacher", "tch-1")
+    container.tenants._apps.pop(tenant)
+    other = container.tenants.get(tenant)
+    start = threading.Barrier(8)
+    refused: list[str] = []
+
+    def record(n: int) -> None:
+        replica = app if n % 2 else other
+        start.wait()
+        try:
+            replica.record_assessment(
+                teacher, _assessment(sourced_id=f"res-{n}", line_item="li-1", grade=str(4 + n % 7))
+            )
+        except (ResultExistsError, ConcurrentUpdateError) as error:
+            refused.append(type(error).__name__)
+
+    threads = [threading.Thread(target=record, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    recorded = _results_recorded(app)
+    assert len(recorded) == 1
+    assert len(refused) == 7
+    (holder,) = app.tables.result_slots().values()
+    assert str(aggregate_id(tenant, "results", holder)) == recorded[0]
+    other.close()
