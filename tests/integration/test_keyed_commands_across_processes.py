@@ -114,7 +114,7 @@ def test_a_server_killed_mid_command_and_restarted_records_each_retried_key_once
     for thread in streams:
         thread.start()
     # Kill while the streams are mid-flight: some keys answered, some sent and cut off.
-    while len(answers) < KEYS // 3:
+    while len(answers) < KEYS // 3 and any(thread.is_alive() for thread in streams):
         threading.Event().wait(0.01)
     first.kill()
     killed.set()
@@ -137,6 +137,7 @@ def test_a_server_killed_mid_command_and_restarted_records_each_retried_key_once
         assert again is not None and again.json() == answer.json()
         assert again.headers.get("idempotent-replayed") == "true"
     assert _effects_per_key(app, tenant) == Counter({f"k-{i}": 1 for i in range(KEYS)})
+    assert app.tables.count_answers() == KEYS
 
 
 def test_two_servers_given_the_same_keyed_commands_at_once_record_each_once_and_agree(
