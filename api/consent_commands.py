@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from api.idempotency import run_idempotently
 from api.models import ConsentIn, ConsentWritten
 from domain.application import TenantApplication
-from domain.commands import Actor, GrantConsent
+from domain.commands import Actor, GrantConsent, Outcome
 
 __all__ = ["grant_consent", "revoke_consent"]
 
@@ -32,8 +32,7 @@ def grant_consent(
         valid_until=body.validUntil,
     )
 
-    def run(seed: str | None) -> tuple[int, dict[str, Any]]:
-        outcome = app.grant_consent(actor, command, idempotency_seed=seed)
+    def answer(outcome: Outcome) -> tuple[int, dict[str, Any]]:
         return 201, ConsentWritten(consentId=outcome.id, position=outcome.position).model_dump()
 
     return run_idempotently(
@@ -41,7 +40,8 @@ def grant_consent(
         actor=actor,
         key=idempotency_key,
         request_fingerprint=f"POST consents {body.model_dump_json()}",
-        command=run,
+        command=lambda seed: app.grant_consent(actor, command, idempotency_seed=seed),
+        answer=answer,
     )
 
 
@@ -51,10 +51,12 @@ def revoke_consent(
     """Withdraws the consent: 200 with its state (withdrawing one not in force changes
     nothing)."""
 
-    def run(_seed: str | None) -> tuple[int, dict[str, Any]]:
-        outcome = app.revoke_consent(actor, consent_id)
-        state = app.get_consent(consent_id).state
-        body = ConsentWritten(consentId=outcome.id, position=outcome.position, state=state)
+    def answer(outcome: Outcome) -> tuple[int, dict[str, Any]]:
+        # The consent's state after the command, known before its events are saved (the
+        # answer is stored with them).
+        body = ConsentWritten(
+            consentId=outcome.id, position=outcome.position, state=outcome.state or "withdrawn"
+        )
         return 200, body.model_dump()
 
     return run_idempotently(
@@ -62,5 +64,6 @@ def revoke_consent(
         actor=actor,
         key=idempotency_key,
         request_fingerprint=f"DELETE consents {consent_id}",
-        command=run,
+        command=lambda _seed: app.revoke_consent(actor, consent_id),
+        answer=answer,
     )

@@ -1,4 +1,12 @@
-"""Idempotency-Key: a retried command returns the first answer and records nothing new."""
+"""Idempotency-Key: a retried command returns the first answer and records nothing new.
+
+The key's answer is stored in the transaction of the command's events (`domain.keyed`), so
+the command is recorded with its answer or not at all. The key's row decides between
+concurrent requests with one key, in this process or another: the one whose transaction
+commits first records the command; the others record nothing and give its answer. A
+request that meets a key whose first request is still running waits for it (a PostgreSQL
+row lock, or SQLite's write lock), so no request is told "in progress".
+"""
 
 from __future__ import annotations
 
@@ -12,12 +20,16 @@ from fastapi.responses import JSONResponse
 
 from api.problems import ProblemError
 from domain.application import TenantApplication
-from domain.commands import Actor
+from domain.commands import Actor, Outcome
+from domain.keyed import KeyAnsweredError, KeyedCommand
 from domain.tenant_tables import IdempotentAnswer
 
 _MAX_KEY = 200
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
+
+#: What a command's outcome is answered: the HTTP status and the JSON body.
+Answer = Callable[[Outcome], tuple[int, dict[str, Any]]]
 
 
 def _lock_for(name: str) -> threading.Lock:
@@ -33,15 +45,17 @@ def run_idempotently(
     actor: Actor,
     key: str | None,
     request_fingerprint: str,
-    command: Callable[[str | None], tuple[int, dict[str, Any]]],
+    command: Callable[[str | None], Outcome],
+    answer: Answer,
 ) -> JSONResponse:
-    """Runs `command(seed)` once per (caller, key); repeats get the stored first answer.
+    """Runs `command(seed)` once per (caller, key) and answers `answer(outcome)`; repeats
+    get the stored first answer.
 
     The key is also the seed of generated ids, so even a retry that raced past the stored
     answer addresses the same record instead of creating a second one.
     """
     if key is None:
-        status, body = command(None)
+        status, body = answer(command(None))
         return JSONResponse(body, status_code=status)
     if not 0 < len(key) <= _MAX_KEY:
         raise ProblemError(
@@ -53,17 +67,20 @@ def run_idempotently(
         )
     principal = f"{actor.role}:{actor.subject}"
     digest = hashlib.sha256(request_fingerprint.encode()).hexdigest()
+
+    def rendered(outcome: Outcome) -> tuple[int, str]:
+        # The code the domain keeps with an answer is, for this API, its HTTP status.
+        status, body = answer(outcome)
+        return status, json.dumps(body)
+
+    # Only an optimisation now: concurrent requests with one key in this process queue here
+    # instead of computing the command in parallel; the key's row decides across processes.
     with _lock_for(f"{actor.tenant}/{principal}/{key}"):
-        answer = app.tables.find_answer(principal, key)
-        if answer is None:
-            status, body = command(key)
-            # The code the domain keeps with an answer is, for this API, its HTTP status.
-            first = IdempotentAnswer(request_hash=digest, code=status, body=json.dumps(body))
-            answer = app.tables.remember_answer(principal, key, first)
-            replayed = False
-        else:
-            replayed = True
-    if answer.request_hash != digest:
+        stored = app.tables.find_answer(principal, key)
+        replayed = stored is not None
+        if stored is None:
+            stored, replayed = _run(app, principal, key, digest, rendered, command)
+    if stored.request_hash != digest:
         raise ProblemError(
             422,
             "idempotency-key-reused",
@@ -72,4 +89,28 @@ def run_idempotently(
             field="Idempotency-Key",
         )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(json.loads(answer.body), status_code=answer.code, headers=headers)
+    return JSONResponse(json.loads(stored.body), status_code=stored.code, headers=headers)
+
+
+def _run(
+    app: TenantApplication,
+    principal: str,
+    key: str,
+    digest: str,
+    rendered: Callable[[Outcome], tuple[int, str]],
+    command: Callable[[str | None], Outcome],
+) -> tuple[IdempotentAnswer, bool]:
+    """Runs the keyed command; the answer stored with its events and whether it is another
+    request's (one that won the key while this one ran)."""
+    try:
+        with app.keyed(KeyedCommand(principal, key, digest, rendered)) as run:
+            outcome = command(key)
+    except KeyAnsweredError as answered:
+        return answered.answer, True
+    if run.answer is not None:
+        return run.answer, False
+    # The command saved nothing at all (no transaction to store the answer in): its own
+    # small transaction is enough, since nothing else is written.
+    status, body = rendered(outcome)
+    kept = app.tables.remember_answer(principal, key, IdempotentAnswer(digest, status, body))
+    return kept, kept.body != body or kept.code != status

@@ -136,6 +136,7 @@ class Tenants:
             self.sqlite_path(tenant).parent.mkdir(parents=True, exist_ok=True)
             env = {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "APPLICATION_RECORDER_TOPIC": "domain.recorders:SQLiteSideRowsRecorder",
                 "SQLITE_DBNAME": str(self.sqlite_path(tenant)),
                 "SQLITE_LOCK_TIMEOUT": "10",
             }
@@ -146,6 +147,7 @@ class Tenants:
                 connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             env = {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "APPLICATION_RECORDER_TOPIC": "domain.recorders:PostgresSideRowsRecorder",
                 "POSTGRES_DBNAME": url.database or "postgres",
                 "POSTGRES_HOST": url.host or "127.0.0.1",
                 "POSTGRES_PORT": str(url.port or 5432),
@@ -176,6 +178,7 @@ class Tenants:
         )
         app.after_save.extend(self._after_save)
         app.reconcile_erasures()
+        app.fill_result_slots()
         return app
 
     def sqlite_path(self, tenant: str) -> Path:

@@ -31,6 +31,8 @@ class Outcome:
     position: int
     created: bool = False
     changed: bool = True
+    #: The record's state after the command, for records that have one (a consent's).
+    state: str | None = None
 
 
 @dataclass(frozen=True)

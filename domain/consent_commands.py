@@ -95,7 +95,7 @@ class ConsentCommands(TenantCore):
                 "(from 13) can withdraw it"
             )
         consent.revoke(revoked_by=actor.subject, revoked_at=self.clock())
-        return self._outcome(consent_id, False, consent)
+        return self._outcome(consent_id, False, consent, state=consent.state)
 
     def expire_due_consents(self, consent_ids: Iterable[str]) -> int:
         """Records the expiry of each given consent whose `validUntil` has passed."""

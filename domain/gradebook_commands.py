@@ -12,8 +12,15 @@ from domain.attainment import ATTAINMENT_LEVELS, ObjectiveAttainment
 from domain.command_roles import require_teacher
 from domain.commands import Actor, Outcome, PutLineItem, RecordAssessment, RecordAttainment
 from domain.curriculum import Objective, UnknownObjectiveError
-from domain.errors import ConflictError, InvalidValueError, NotPermittedError, ResultExistsError
+from domain.errors import (
+    ConcurrentUpdateError,
+    ConflictError,
+    InvalidValueError,
+    NotPermittedError,
+    ResultExistsError,
+)
 from domain.ids import is_valid_sourced_id
+from domain.recorders import SideWrite
 from domain.roster import AcademicSession, SchoolClass
 from domain.tenant_core import (
     LINE_ITEMS,
@@ -25,6 +32,9 @@ from domain.tenant_core import (
 )
 
 ATTAINMENTS = "attainments"
+#: The migration that fills the result slots from the results recorded before slots existed
+#: (or whose slot a failed save of an earlier version left behind).
+RESULT_SLOTS_FROM_EVENTS = "result-slots-from-events"
 
 
 class GradebookCommands(TenantCore):
@@ -152,9 +162,13 @@ class GradebookCommands(TenantCore):
                 )
             result.correct(**fields)
 
+        claims: list[SideWrite] = []
+
         def register(result_id: UUID) -> Result:
             if command.line_item is not None:
-                self._claim_result(command.student, command.line_item, sourced_id)
+                claims.extend(
+                    self._result_slot_claim(command.student, command.line_item, sourced_id)
+                )
             return Result.register(
                 result_id,
                 sourced_id=sourced_id,
@@ -164,30 +178,72 @@ class GradebookCommands(TenantCore):
                 **fields,
             )
 
-        return self._register_or_revise(
-            Result,
-            self._id(RESULTS, sourced_id),
-            outcome_id=sourced_id,
-            register=register,
-            revise=correct,
-            # A freshly generated id names no result yet: skip the lookup's round trip.
-            look_up=command.sourced_id is not None or idempotency_seed is not None,
-        )
+        try:
+            return self._register_or_revise(
+                Result,
+                self._id(RESULTS, sourced_id),
+                outcome_id=sourced_id,
+                register=register,
+                revise=correct,
+                # A freshly generated id names no result yet: skip the lookup's round trip.
+                look_up=command.sourced_id is not None or idempotency_seed is not None,
+                side_writes=claims,
+            )
+        except ConcurrentUpdateError:
+            if claims and command.line_item is not None:
+                # A concurrent request recorded the student's result for the line item first.
+                self._refuse_second_result(command.student, command.line_item, sourced_id)
+            raise
 
-    def _claim_result(self, student: str, line_item: str, sourced_id: str) -> None:
+    def _result_slot_claim(self, student: str, line_item: str, sourced_id: str) -> list[SideWrite]:
         """Refuses a second result of the student for the line item: the read models keep
         one result per student and line item (OneRoster), so a second would hide the first.
 
-        A result named before a failed save keeps its claim; the POST with its sourcedId
-        that the refusal asks for then records it.
+        The claim is written with the result's events (a failed save claims nothing); a
+        slot that names this result already needs none.
         """
-        existing = self.tables.claim_result_slot(student, line_item, sourced_id)
-        if existing != sourced_id:
+        if self._refuse_second_result(student, line_item, sourced_id):
+            return []
+        return [self.tables.result_slot_write(student, line_item, sourced_id)]
+
+    def _refuse_second_result(self, student: str, line_item: str, sourced_id: str) -> bool:
+        """Raises ResultExistsError when another result holds the slot; True when this one
+        holds it, False when none does."""
+        existing = self.tables.result_in_slot(student, line_item)
+        if existing is not None and existing != sourced_id:
             raise ResultExistsError(
                 f"student {student!r} already has result {existing!r} for line item "
                 f"{line_item!r}; to correct it, send the assessment with sourcedId {existing!r}",
                 existing=existing,
             )
+        return existing == sourced_id
+
+    def fill_result_slots(self) -> int:
+        """Gives every recorded result with a line item its slot, once per store (a
+        migration step run when the store opens); the first result recorded for a student
+        and line item holds it. A slot that names a result never recorded (claimed by an
+        earlier version before a save that failed) is removed first. Returns how many
+        slots it added."""
+        if self.tables.migration_done(RESULT_SLOTS_FROM_EVENTS):
+            return 0
+        recorded: list[tuple[str, str, str]] = []
+        topic = f"{Result.Recorded.__module__}:{Result.Recorded.__qualname__}"
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=1000, topics=[topic])
+            for notification in page:
+                event = self.mapper.to_domain_event(notification)
+                if isinstance(event, Result.Recorded) and event.line_item is not None:
+                    recorded.append((event.student, event.line_item, event.sourced_id))
+            if len(page) < 1000:
+                break
+            start = page[-1].id + 1
+        stale = [
+            (student, line_item, result)
+            for (student, line_item), result in self.tables.result_slots().items()
+            if self._find_by_id(Result, self._id(RESULTS, result), for_update=False) is None
+        ]
+        return self.tables.fill_result_slots(RESULT_SLOTS_FROM_EVENTS, recorded, stale=stale)
 
     def record_attainment(self, actor: Actor, command: RecordAttainment) -> Outcome:
         school_class = self._require(SchoolClass, "classes", command.school_class, "class")

@@ -7,7 +7,8 @@ answers the lookups that more than one area needs (a user, a student's age, the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID, uuid4, uuid5
@@ -27,10 +28,12 @@ from domain.errors import (
     UnknownReferenceError,
 )
 from domain.ids import DIGIONE_NAMESPACE, aggregate_id, is_valid_sourced_id
+from domain.keyed import KeyAnsweredError, KeyedCommand, KeyedRun, current_keyed_run
 from domain.record import SourcedRecord
+from domain.recorders import SIDE_WRITES, SideWrite
 from domain.roster import ROSTER_COLLECTIONS, Demographics, User, is_extension
 from domain.sealing import Erased, Sealer
-from domain.tenant_tables import TenantTables
+from domain.tenant_tables import IdempotentAnswer, TenantTables
 from domain.transcodings import DateAsISO, SealedValueAsDict
 
 A = TypeVar("A", bound=Aggregate)
@@ -253,6 +256,7 @@ class TenantCore(Application[UUID]):
         also_changed: Callable[[A], Iterable[Aggregate]] = lambda _aggregate: (),
         look_up: bool = True,
         outcome_id: str | None = None,
+        side_writes: Iterable[SideWrite] = (),
     ) -> Outcome:
         """Registers the aggregate when `aggregate_id` names none yet, else revises it; then
         saves it with the other aggregates `also_changed` touched, and says what happened.
@@ -260,6 +264,8 @@ class TenantCore(Application[UUID]):
         `revise` may refuse (raise) before it changes anything; without one an existing
         aggregate stays as it is. `look_up=False` skips the lookup of an id known to be new.
         The outcome names the aggregate by `outcome_id` (a sourcedId), else by its id.
+        `side_writes` are read after `register`/`revise` ran (they may add to them) and run
+        in the transaction of the events.
         """
         existing = self._find_by_id(cls, aggregate_id) if look_up else None
         if existing is None:
@@ -269,17 +275,80 @@ class TenantCore(Application[UUID]):
             revise(aggregate)
         others = list(also_changed(aggregate))
         record_id = str(aggregate_id) if outcome_id is None else outcome_id
-        return self._outcome(record_id, existing is None, aggregate, *others)
+        return self._outcome(
+            record_id, existing is None, aggregate, *others, side_writes=side_writes
+        )
 
-    def _outcome(self, record_id: str, created: bool, *aggregates: Aggregate) -> Outcome:
-        position = self._save(*aggregates)
-        if position is None:
-            return Outcome(record_id, self.head_position(), created=False, changed=False)
-        return Outcome(record_id, position, created=created, changed=True)
-
-    def _save(self, *aggregates: Aggregate) -> int | None:
+    @contextmanager
+    def keyed(self, command: KeyedCommand) -> Iterator[KeyedRun]:
+        """Runs the commands in the block as `command`'s: the first that saves stores the
+        key's answer in the transaction of its events (see `domain.keyed`). The run says
+        what was stored; nothing is when the block saved nothing."""
+        run = KeyedRun(command)
+        token = current_keyed_run.set(run)
         try:
-            recordings = self.save(*aggregates)
+            yield run
+        finally:
+            current_keyed_run.reset(token)
+
+    def _outcome(
+        self,
+        record_id: str,
+        created: bool,
+        *aggregates: Aggregate,
+        side_writes: Iterable[SideWrite] = (),
+        state: str | None = None,
+    ) -> Outcome:
+        """Saves the aggregates with `side_writes` (and a keyed command's answer, see
+        `keyed`) in one transaction, and says what happened.
+
+        The outcome is known before the save but for its position, so a keyed command's
+        answer is rendered inside the transaction once the position is."""
+        changed = any(aggregate.pending_events for aggregate in aggregates)
+
+        def outcome_at(position: int) -> Outcome:
+            return Outcome(
+                record_id, position, created=created and changed, changed=changed, state=state
+            )
+
+        seen: list[int] = []
+        writes = [*side_writes, lambda _cursor, position: seen.append(position)]
+        run = current_keyed_run.get()
+        stored: list[IdempotentAnswer] = []
+        if run is not None and run.answer is None:
+            keyed = run.command
+
+            def answer_at(position: int) -> IdempotentAnswer:
+                code, body = keyed.answer(outcome_at(position))
+                stored.append(IdempotentAnswer(keyed.request_hash, code, body))
+                return stored[-1]
+
+            writes.append(self.tables.answer_write(keyed.principal, keyed.key, answer_at))
+        try:
+            position = self._save(*aggregates, side_writes=writes)
+        except ConcurrentUpdateError:
+            if run is not None and run.answer is None:
+                # The key's row decides: a request that answered it first recorded the
+                # command; this one recorded nothing and gives that answer.
+                found = self.tables.find_answer(run.command.principal, run.command.key)
+                if found is not None:
+                    raise KeyAnsweredError(found) from None
+            raise
+        if not seen:
+            # The answer and the slots are only as safe as the recorder that writes them.
+            raise TypeError(
+                f"{type(self.recorder).__name__} writes no side rows: the tenant's store "
+                "needs a recorder of domain.recorders (APPLICATION_RECORDER_TOPIC)"
+            )
+        if run is not None and stored:
+            run.answer = stored[-1]
+        return outcome_at(position if position is not None else seen[-1])
+
+    def _save(self, *aggregates: Aggregate, side_writes: Iterable[SideWrite] = ()) -> int | None:
+        """Saves the aggregates' new events and runs `side_writes` in the same transaction
+        (see `domain.recorders`); the position of the last event, None when there was none."""
+        try:
+            recordings = self.save(*aggregates, **{SIDE_WRITES: list(side_writes)})
         except IntegrityError:
             raise ConcurrentUpdateError(
                 "another request changed the same record at the same time; read it again and retry"

@@ -7,7 +7,7 @@ store and use the event store's own connection pool, so a tenant is one unit of 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +55,7 @@ class TenantTables:
         self._shredded = f"{prefix}digione_shredded_keys"
         self._idempotency = f"{prefix}digione_idempotency"
         self._result_slots = f"{prefix}digione_result_slots"
+        self._migrations = f"{prefix}digione_migrations"
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self._postgres else "BLOB"
@@ -85,6 +86,10 @@ class TenantTables:
                     f"CREATE TABLE IF NOT EXISTS {self._result_slots} ("
                     " student TEXT NOT NULL, line_item TEXT NOT NULL, result TEXT NOT NULL,"
                     " created_at TEXT NOT NULL, PRIMARY KEY (student, line_item))"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._migrations} ("
+                    " name TEXT PRIMARY KEY, done_at TEXT NOT NULL)"
                 ),
             ):
                 cursor.execute(statement)
@@ -208,7 +213,8 @@ class TenantTables:
     def remember_answer(
         self, principal: str, key: str, answer: IdempotentAnswer
     ) -> IdempotentAnswer:
-        """Stores the answer unless a concurrent request stored one first; returns the kept one."""
+        """Stores the answer of a command that recorded nothing (its own transaction is
+        enough then) unless one is stored already; returns the kept one."""
         self._insert_ignore(
             self._idempotency,
             ("principal", "idempotency_key", "request_hash", "status", "body", "created_at"),
@@ -218,23 +224,102 @@ class TenantTables:
         assert kept is not None
         return kept
 
+    def answer_write(
+        self, principal: str, key: str, answer_at: Callable[[int], IdempotentAnswer]
+    ) -> Callable[[Any, int], None]:
+        """The write that stores a keyed command's answer with its events (see
+        `domain.recorders`): `answer_at(position)` renders it once the position is known.
+
+        A plain INSERT: when the key is answered already (a retry that raced past the
+        lookup, another server process), the whole transaction fails and records nothing.
+        """
+        statement = self._insert_sql(
+            self._idempotency,
+            ("principal", "idempotency_key", "request_hash", "status", "body", "created_at"),
+        )
+
+        def write(cursor: Any, position: int) -> None:
+            answer = answer_at(position)
+            cursor.execute(
+                statement, (principal, key, answer.request_hash, answer.code, answer.body, _now())
+            )
+
+        return write
+
+    def count_answers(self) -> int:
+        return int(self._one(f"SELECT COUNT(*) FROM {self._idempotency}", ())[0])
+
     # -- one result per student per line item -------------------------------------------
 
-    def claim_result_slot(self, student: str, line_item: str, result: str) -> str:
-        """Names `result` the student's result for the line item unless one is named already
-        (by an earlier or a concurrent request); returns the sourcedId of the named one."""
-        self._insert_ignore(
-            self._result_slots,
-            ("student", "line_item", "result", "created_at"),
-            (student, line_item, result, _now()),
-        )
+    def result_in_slot(self, student: str, line_item: str) -> str | None:
+        """The sourcedId of the student's result for the line item, if one is recorded."""
         row = self._one(
             f"SELECT result FROM {self._result_slots}"
             f" WHERE student = {self._p} AND line_item = {self._p}",
             (student, line_item),
         )
-        assert row is not None
-        return str(row[0])
+        return None if row is None else str(row[0])
+
+    def result_slot_write(
+        self, student: str, line_item: str, result: str
+    ) -> Callable[[Any, int], None]:
+        """The write that claims the slot with the result's events (see `domain.recorders`):
+        a slot claimed already (a concurrent second result) fails the whole transaction."""
+        statement = self._insert_sql(
+            self._result_slots, ("student", "line_item", "result", "created_at")
+        )
+
+        def write(cursor: Any, _position: int) -> None:
+            cursor.execute(statement, (student, line_item, result, _now()))
+
+        return write
+
+    def result_slots(self) -> dict[tuple[str, str], str]:
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT student, line_item, result FROM {self._result_slots}")
+            rows = cursor.fetchall()
+        pairs = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
+        return {(str(s), str(li)): str(r) for s, li, r in pairs}
+
+    def migration_done(self, migration: str) -> bool:
+        row = self._one(f"SELECT 1 FROM {self._migrations} WHERE name = {self._p}", (migration,))
+        return row is not None
+
+    def fill_result_slots(
+        self,
+        migration: str,
+        recorded: Iterable[tuple[str, str, str]],
+        *,
+        stale: Iterable[tuple[str, str, str]] = (),
+    ) -> int:
+        """Runs the migration `migration` once: removes the `stale` slots (claims whose
+        result was never recorded), then names each `recorded` (student, line item, result)
+        the slot's result unless one is named (the first recorded wins). Returns how many
+        slots it filled; 0 when the migration had run."""
+        with self._transaction() as cursor:
+            cursor.execute(f"SELECT 1 FROM {self._migrations} WHERE name = {self._p}", (migration,))
+            if cursor.fetchone() is not None:
+                return 0
+            for student, line_item, result in stale:
+                cursor.execute(
+                    f"DELETE FROM {self._result_slots} WHERE student = {self._p}"
+                    f" AND line_item = {self._p} AND result = {self._p}",
+                    (student, line_item, result),
+                )
+            insert = self._insert_ignore_sql(
+                self._result_slots, ("student", "line_item", "result", "created_at")
+            )
+            count = f"SELECT COUNT(*) FROM {self._result_slots}"
+            cursor.execute(count)
+            before = int(_first_column(cursor.fetchone()))
+            for student, line_item, result in recorded:
+                cursor.execute(insert, (student, line_item, result, _now()))
+            cursor.execute(
+                self._insert_ignore_sql(self._migrations, ("name", "done_at")),
+                (migration, _now()),
+            )
+            cursor.execute(count)
+            return int(_first_column(cursor.fetchone())) - before
 
     # -- SQL helpers ---------------------------------------------------------------------
 
@@ -254,6 +339,10 @@ class TenantTables:
         if row is None:
             return None
         return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+    def _insert_sql(self, table: str, columns: tuple[str, ...]) -> str:
+        marks = ", ".join([self._p] * len(columns))
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
 
     def _insert_ignore_sql(self, table: str, columns: tuple[str, ...]) -> str:
         marks = ", ".join([self._p] * len(columns))

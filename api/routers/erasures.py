@@ -20,6 +20,7 @@ from api.idempotency import run_idempotently
 from api.models import COMMAND_ERRORS, Problem, Shape
 from api.read_answers import ErasureReceiptAnswer
 from domain.command_roles import require_data_protection_officer
+from domain.commands import Outcome
 
 router = APIRouter(prefix="/api/v1/erasures", tags=["privacy"], route_class=CommandRoute)
 
@@ -46,8 +47,7 @@ class ErasureAccepted(BaseModel):
 def request_erasure(
     body: ErasureIn, actor: ActorDep, app: TenantAppDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    def run(_seed: str | None) -> tuple[int, dict[str, Any]]:
-        outcome = app.erase(actor, subject=body.subject, reason=body.reason, basis=body.basis)
+    def answer(outcome: Outcome) -> tuple[int, dict[str, Any]]:
         return 202, ErasureAccepted(erasureId=outcome.id, position=outcome.position).model_dump()
 
     return run_idempotently(
@@ -55,7 +55,10 @@ def request_erasure(
         actor=actor,
         key=idempotency_key,
         request_fingerprint=f"POST erasures {body.model_dump_json()}",
-        command=run,
+        command=lambda _seed: app.erase(
+            actor, subject=body.subject, reason=body.reason, basis=body.basis
+        ),
+        answer=answer,
     )
 
 

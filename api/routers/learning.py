@@ -28,7 +28,7 @@ from api.models import (
 )
 from api.problems import ProblemError
 from domain.command_roles import require_teacher
-from domain.commands import PutLineItem, RecordAssessment, RecordAttainment
+from domain.commands import Outcome, PutLineItem, RecordAssessment, RecordAttainment
 
 router = APIRouter(prefix="/api/v1", tags=["learning-record commands"], route_class=CommandRoute)
 #: Checked before the body is read; whether they teach the class is checked after.
@@ -82,7 +82,8 @@ def put_line_item(
         actor=actor,
         key=idempotency_key,
         request_fingerprint=f"PUT {request.url.path} {item.model_dump_json()}",
-        command=lambda _seed: record_written(app.put_line_item(actor, command)),
+        command=lambda _seed: app.put_line_item(actor, command),
+        answer=record_written,
     )
 
 
@@ -103,8 +104,8 @@ def record_assessment(
     app: TenantAppDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    def run(seed: str | None) -> tuple[int, dict[str, Any]]:
-        outcome = app.record_assessment(
+    def run(seed: str | None) -> Outcome:
+        return app.record_assessment(
             actor,
             RecordAssessment(
                 sourced_id=body.sourcedId,
@@ -121,6 +122,8 @@ def record_assessment(
             ),
             idempotency_seed=seed,
         )
+
+    def answer(outcome: Outcome) -> tuple[int, dict[str, Any]]:
         return 201, RecordWritten(sourcedId=outcome.id, position=outcome.position).model_dump()
 
     return run_idempotently(
@@ -129,6 +132,7 @@ def record_assessment(
         key=idempotency_key,
         request_fingerprint=f"POST assessments {body.model_dump_json()}",
         command=run,
+        answer=answer,
     )
 
 
@@ -155,8 +159,7 @@ def record_attainment(
         assessed_at=body.assessedAt,
     )
 
-    def run(_seed: str | None) -> tuple[int, dict[str, Any]]:
-        outcome = app.record_attainment(actor, command)
+    def answer(outcome: Outcome) -> tuple[int, dict[str, Any]]:
         return 201, AttainmentWritten(id=outcome.id, position=outcome.position).model_dump()
 
     return run_idempotently(
@@ -164,5 +167,6 @@ def record_attainment(
         actor=actor,
         key=idempotency_key,
         request_fingerprint=f"POST attainments {body.model_dump_json()}",
-        command=run,
+        command=lambda _seed: app.record_attainment(actor, command),
+        answer=answer,
     )

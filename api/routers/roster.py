@@ -195,7 +195,8 @@ def _add_put_route(collection: str) -> None:
             actor=actor,
             key=idempotency_key,
             request_fingerprint=f"PUT {request.url.path} {record.model_dump_json()}",
-            command=lambda _seed: record_written(method(app, actor, command)),
+            command=lambda _seed: method(app, actor, command),
+            answer=record_written,
         )
 
     router.add_api_route(
