@@ -77,9 +77,7 @@ def test_keys_rotate_beside_serve_retires_old_tokens_and_honours_new_ones_at_onc
     # What the server accepted after the rotation is kept: it opens with the new key.
     restarted = bootstrap(settings)
     app = restarted.tenants.get(tenant)
-    details: dict[str, Any] = {
-        u: app.personal_details(u) for u in ("stu-1", "stu-8", "stu-10")
-    }
+    details: dict[str, Any] = {u: app.personal_details(u) for u in ("stu-1", "stu-8", "stu-10")}
     restarted.close()
     assert {u: d["givenName"] for u, d in details.items() if d is not ERASED} == {
         "stu-1": "Aino",
