@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     #: assessment) fits with margin.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
+    #: Mark the pages' cookies (session, CSRF, language) Secure even when the app itself is
+    #: reached over plain http: set it behind a TLS-terminating proxy. Off for the demo,
+    #: served over plain http, where browsers would drop Secure cookies.
+    secure_cookies: bool = False
+
     @classmethod
     def explicit(cls, **values: Any) -> Settings:
         """Settings from `values` and the defaults alone: no DIGIONE_ variable, no .env file.

@@ -272,7 +272,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
 _CSRF = "c" * 32
 
 
-def _path(system: MatrixSystem, template: str) -> str:
+def concrete_path(system: MatrixSystem, template: str) -> str:
     return template.format(
         consent=system.consent_id,
         erasure=system.erasure_id,
@@ -286,7 +286,7 @@ def ask(system: MatrixSystem, method: str, path: str, caller: str, *, page: bool
     token = system.tokens[caller]
     client = system.client
     client.cookies.clear()
-    url = _path(system, path)
+    url = concrete_path(system, path)
     if page:
         cookies = [f"{CSRF_COOKIE}={_CSRF}"] + ([f"{SESSION_COOKIE}={token}"] if token else [])
         headers = {"Cookie": "; ".join(cookies)}
