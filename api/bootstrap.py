@@ -19,7 +19,9 @@ from sqlalchemy.engine import Engine
 from api.master_key import fallback_master_keys, load_master_key
 from api.runtime import RetentionSchedule, Runtime
 from api.settings import Settings
+from api.shared_epochs import MASTER_KEY, EpochWatcher, SharedEpochs
 from api.tenants import Tenants
+from api.token_revocations import TokenRevocations
 from api.tokens import TokenService
 from domain.sealing import derive_signing_key
 from projections.admin import ProjectionAdmin
@@ -63,6 +65,10 @@ class Container:
     #: The broker (when embedded), the relay, the projection runner and retention; started
     #: by `digione serve` (and tests that need them), idle otherwise.
     runtime: Runtime
+    #: Revoked tokens (`digione token revoke`), checked by `tokens.verify`.
+    revocations: TokenRevocations
+    #: Changes announced to every process (`keys rotate`, `tenant shred`): api/shared_epochs.py.
+    epochs: SharedEpochs
 
     def close(self) -> None:
         """Stops the runtime if it runs, then closes every pool and connection."""
@@ -89,10 +95,25 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         key_cache_seconds=settings.key_cache_seconds,
         only=settings.only_tenants,
     )
+    revocations = TokenRevocations(engine)
+    epochs = SharedEpochs(engine)
+
+    def take_change(name: str) -> None:
+        if name == MASTER_KEY:
+            path = settings.resolved_master_key_file
+            current = load_master_key(path)
+            tenants.replace_master_key(current, fallback_master_keys(path))
+            tokens.replace_signing_key(derive_signing_key(current))
+        elif name.startswith("tenant:"):
+            tenants.forget_keys(name.removeprefix("tenant:"))
+
+    watcher = EpochWatcher(epochs, take_change)
     tokens = TokenService(
         signing_key=derive_signing_key(master_key),
         ttl_seconds=settings.token_ttl_seconds,
         clock=clock,
+        revocations=revocations,
+        before_verify=watcher.catch_up,
     )
     projections = ProjectionCatalogue()
     codec = EventCodec(
@@ -133,6 +154,8 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         runtime=_runtime(
             settings, engine=engine, tenants=tenants, codec=codec, projections=projections
         ),
+        revocations=revocations,
+        epochs=epochs,
     )
 
 

@@ -11,6 +11,8 @@ from rich.console import Console
 
 from api.bootstrap import Container, bootstrap
 from api.settings import Settings
+from api.shared_epochs import MASTER_KEY, tenant_epoch
+from api.tokens import token_id
 from domain.commands import ROLES
 from domain.errors import DomainError
 
@@ -126,11 +128,41 @@ def token_issue(
             raise _fail(f"role {role!r} is not one of {', '.join(sorted(ROLES))}")
         if not container.tenants.exists(tenant):
             raise _fail(f"no tenant {tenant!r}; create it with `digione tenant create {tenant}`")
-        print(
-            container.tokens.issue(
-                tenant=tenant, role=role, subject=subject, scopes=scope or [], ttl_seconds=ttl
-            )
+        token = container.tokens.issue(
+            tenant=tenant, role=role, subject=subject, scopes=scope or [], ttl_seconds=ttl
         )
+        err.print(f"token id (for `digione token revoke --jti`): {token_id(token)}")
+        print(token)
+    finally:
+        container.close()
+
+
+@token_app.command("revoke")
+def token_revoke(
+    tenant: Annotated[str, typer.Option(help="Tenant id, e.g. vantaa.")],
+    jti: Annotated[
+        str | None, typer.Option(help="The id of one token (printed by `token issue`).")
+    ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="A user's sourcedId or a service id: every token it holds now."),
+    ] = None,
+) -> None:
+    """Revoke a bearer token, or all of a subject's tokens: every running server refuses
+    them (401) from its next request on. Tokens issued afterwards are valid."""
+    if (jti is None) == (subject is None):
+        raise _fail("give exactly one of --jti ID (one token) or --subject ID (all of theirs)")
+    container = _container()
+    try:
+        if not container.tenants.exists(tenant):
+            raise _fail(f"no tenant {tenant!r}; `digione tenant list` shows the tenants here")
+        now = container.clock()
+        if jti is not None:
+            container.revocations.revoke_token(tenant=tenant, jti=jti, at=now)
+            err.print(f"token [bold]{jti}[/] of {tenant} revoked")
+        elif subject is not None:
+            container.revocations.revoke_subject(tenant=tenant, subject=subject, at=now)
+            err.print(f"every token of [bold]{subject}[/] in {tenant} issued until now revoked")
     finally:
         container.close()
 
@@ -326,6 +358,8 @@ def tenant_shred(
     container = _container()
     try:
         container.tenants.get(tenant).shred_tenant(requested_by="cli")
+        # Every running server forgets the tenant's keys before its next request.
+        container.epochs.bump(tenant_epoch(tenant))
         err.print(f"tenant [bold]{tenant}[/]: key-encryption key destroyed")
     except DomainError as error:
         raise _fail(error.message) from None
@@ -336,7 +370,8 @@ def tenant_shred(
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Rotate the master key: every tenant key-encryption key is re-wrapped; no event changes.
-    Bearer tokens issued before are no longer valid (they are signed with a derived key)."""
+    Bearer tokens issued before are no longer valid (they are signed with a derived key),
+    in running servers too, from their next request on."""
     from api import master_key
 
     container = _container()
@@ -344,6 +379,9 @@ def keys_rotate() -> None:
         rotated = master_key.rotate(
             container.settings.resolved_master_key_file, container.tenants.rotate_master_key
         )
+        # Every running server loads the new key before its next request: tokens issued
+        # from now on are valid there, the ones issued before are refused.
+        container.epochs.bump(MASTER_KEY)
         err.print(f"master key rotated; {len(rotated)} tenant key(s) re-wrapped")
     finally:
         container.close()

@@ -62,6 +62,7 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 
 
 def get_optional_actor(
+    request: Request,
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor | None:
@@ -69,10 +70,16 @@ def get_optional_actor(
 
     A token that is sent must be valid (TokenError, answered 401, when it is not): a
     caller who meant to authenticate learns that it failed instead of getting less.
+    The token is verified once per request (a CommandRoute verifies it before the body
+    is read; the route's own dependencies then reuse that caller).
     """
     if credentials is None:
         return None
-    return container.tokens.verify(credentials.credentials)
+    verified: Actor | None = getattr(request.state, "digione_actor", None)
+    if verified is None:
+        verified = container.tokens.verify(credentials.credentials)
+        request.state.digione_actor = verified
+    return verified
 
 
 OptionalActorDep = Annotated[Actor | None, Depends(get_optional_actor)]
@@ -127,7 +134,9 @@ class CommandRoute(APIRoute):
             container = await get_container(request)
             credentials = await _bearer(request)
             # Verifying a token and finding its tenant may touch the database.
-            actor = await run_in_threadpool(_caller_of_known_tenant, container, credentials)
+            actor = await run_in_threadpool(
+                _caller_of_known_tenant, request, container, credentials
+            )
             for permit in permits:
                 permit.require(actor)
             return await handle(request)
@@ -136,9 +145,9 @@ class CommandRoute(APIRoute):
 
 
 def _caller_of_known_tenant(
-    container: Container, credentials: HTTPAuthorizationCredentials | None
+    request: Request, container: Container, credentials: HTTPAuthorizationCredentials | None
 ) -> Actor:
-    actor = get_actor(get_optional_actor(container, credentials))
+    actor = get_actor(get_optional_actor(request, container, credentials))
     get_tenant_app(container, actor)
     return actor
 

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     #: How much `digione serve` logs (JSON lines on stderr; never a request's values).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    #: Mark the pages' cookies (session, CSRF, language) Secure even when the app itself is
+    #: reached over plain http: set it behind a TLS-terminating proxy. Off for the demo,
+    #: served over plain http, where browsers would drop Secure cookies.
+    secure_cookies: bool = False
+
     @classmethod
     def explicit(cls, **values: Any) -> Settings:
         """Settings from `values` and the defaults alone: no DIGIONE_ variable, no .env file.

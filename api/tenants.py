@@ -124,6 +124,24 @@ class Tenants:
             rotated.append(tenant)
         return rotated
 
+    def replace_master_key(
+        self, master_key: bytes, fallback_master_keys: tuple[bytes, ...] = ()
+    ) -> None:
+        """Every tenant opens its keys with a new master key from now on (another process
+        rotated it): open tenants at once, tenants opened later when they open."""
+        with self._lock:
+            self._master_key = master_key
+            self._fallback_master_keys = fallback_master_keys
+            for app in self._apps.values():
+                app.sealer.replace_master_key(master_key, fallback_master_keys)
+
+    def forget_keys(self, tenant: str) -> None:
+        """Drops the tenant's cached keys (another process shredded or erased some), so its
+        next seal or unseal reads the key store as it is now."""
+        app = self._apps.get(tenant)
+        if app is not None:
+            app.sealer.forget_all_keys()
+
     def close(self) -> None:
         with self._lock:
             for app in self._apps.values():

@@ -1,31 +1,57 @@
-"""Bearer tokens (JWT, HS256): tenant, role, subject and scopes of the caller."""
+"""Bearer tokens (JWT, HS256): tenant, role, subject and scopes of the caller.
+
+A token is valid while it is signed with the current signing key (derived from the master
+key, so `digione keys rotate` retires every token issued before), unexpired, and not
+revoked (`digione token revoke`, api/token_revocations.py).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import jwt
 
 from domain.commands import ROLES, Actor
 
 ISSUER = "digione"
+#: How far ahead of this server's clock another server's may be when it issues a token.
+_CLOCK_SKEW_SECONDS = 60
 
 
 class TokenError(Exception):
     """Raised when a bearer token is missing, malformed, expired or not ours."""
 
 
+class Revocations(Protocol):
+    def is_revoked(self, *, tenant: str, jti: str | None, subject: str, issued_at: int) -> bool: ...
+
+
 class TokenService:
     """Issues and verifies the bearer tokens that carry an Actor."""
 
     def __init__(
-        self, *, signing_key: bytes, ttl_seconds: int, clock: Callable[[], datetime]
+        self,
+        *,
+        signing_key: bytes,
+        ttl_seconds: int,
+        clock: Callable[[], datetime],
+        revocations: Revocations | None = None,
+        before_verify: Callable[[], None] | None = None,
     ) -> None:
         self._key = signing_key
         self._ttl = ttl_seconds
         self._clock = clock
+        self._revocations = revocations
+        #: Runs first in every verification: the process takes changes other processes
+        #: announced (a rotated master key replaces the signing key; api/shared_epochs.py).
+        self._before_verify = before_verify
+
+    def replace_signing_key(self, signing_key: bytes) -> None:
+        """Signs and verifies with a new key from now on: tokens signed before are refused."""
+        self._key = signing_key
 
     def issue(
         self,
@@ -52,21 +78,49 @@ class TokenService:
         return jwt.encode(claims, self._key, algorithm="HS256")
 
     def verify(self, token: str) -> Actor:
+        """The caller a token names; TokenError when it is malformed, not signed with the
+        current key, expired or revoked."""
+        if self._before_verify is not None:
+            self._before_verify()
         try:
             claims = jwt.decode(
                 token,
                 self._key,
                 algorithms=["HS256"],
                 issuer=ISSUER,
-                # Expiry is checked below against our clock, so tests can move time.
-                options={"require": ["exp", "iat", "sub", "iss"], "verify_exp": False},
+                # Expiry and issue time are checked below against our clock, so tests
+                # can move time.
+                options={
+                    "require": ["exp", "iat", "sub", "iss"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError as error:
             raise TokenError(f"the bearer token is not valid: {error}") from None
-        if claims["exp"] < self._clock().timestamp():
+        now = self._clock().timestamp()
+        if not isinstance(claims["exp"], int | float) or not isinstance(claims["iat"], int):
+            raise TokenError("the bearer token's exp and iat must be numbers")
+        if claims["exp"] < now:
             raise TokenError("the bearer token has expired; issue a new one")
+        if claims["iat"] > now + _CLOCK_SKEW_SECONDS:
+            raise TokenError("the bearer token is not valid yet (issued in the future)")
         role, tenant = claims.get("role"), claims.get("tenant")
         if role not in ROLES or not isinstance(tenant, str):
             raise TokenError("the bearer token carries no valid tenant and role")
+        subject, jti = str(claims["sub"]), claims.get("jti")
+        if self._revocations is not None and self._revocations.is_revoked(
+            tenant=tenant,
+            jti=jti if isinstance(jti, str) else None,
+            subject=subject,
+            issued_at=int(claims["iat"]),
+        ):
+            raise TokenError("the bearer token was revoked; ask for a new one")
         scopes = frozenset(str(claims.get("scope", "")).split())
-        return Actor(tenant=tenant, role=role, subject=str(claims["sub"]), scopes=scopes)
+        return Actor(tenant=tenant, role=role, subject=subject, scopes=scopes)
+
+
+def token_id(token: str) -> str:
+    """A token's id (`jti`), read without verifying it: what `token revoke --jti` takes."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return str(claims.get("jti", ""))

@@ -43,11 +43,8 @@ def require_consent_grantor(actor: Actor) -> None:
     """A consent is granted by a guardian or a student (for themself, which the command
     checks against the body)."""
     if actor.role not in ("guardian", "student"):
-        raise NotPermittedError(
-            "a consent is granted by a guardian or a student for themself: "
-            "grantedBy must be the caller",
-            field="grantedBy",
-        )
+        # Says nothing of the body: the caller is refused whatever they send.
+        raise NotPermittedError("only a guardian or a student grants consents")
 
 
 def require_data_protection_officer(actor: Actor) -> None:

@@ -188,6 +188,21 @@ class Sealer:
         with self._lock:
             self._cache.pop((subject, retention), None)
 
+    def replace_master_key(
+        self, master_key: bytes, fallback_master_keys: tuple[bytes, ...] = ()
+    ) -> None:
+        """Unwraps with a new master key from now on (another process rotated it) and
+        forgets every cached key, so the next use reads them as they are stored now."""
+        if len(master_key) != KEY_BYTES:
+            raise ValueError(f"the master key must be {KEY_BYTES} bytes, got {len(master_key)}")
+        with self._lock:
+            self._master_wrap_key = _derive(master_key, "digione/tenant-kek-wrap/v1")
+            self._fallback_wrap_keys = tuple(
+                _derive(k, "digione/tenant-kek-wrap/v1") for k in fallback_master_keys
+            )
+            self._cache.clear()
+            self._kek = None
+
     def forget_all_keys(self) -> None:
         """Drops every cached key and the tenant KEK (used by tenant offboarding)."""
         with self._lock:

@@ -203,16 +203,14 @@ def taught_classes(
     enrollments, kept when `teaches` (the dashboard's own rule) accepts them, so the list
     never offers a class whose dashboard would be refused."""
     e, k = projection.enrollments.table, projection.classes.table
+    # A class once, however many teacher enrollments name it: chosen by a subquery, as
+    # PostgreSQL cannot compare the JSON columns a DISTINCT over the row would need.
+    taught = sa.select(e.c.class_sourced_id).where(
+        e.c.tenant == tenant, e.c.user_sourced_id == teacher, e.c.role == "teacher"
+    )
     rows = connection.execute(
         sa.select(k.c.sourced_id, k.c.title, k.c.class_code, k.c.subject_codes, k.c.grades)
-        .join(e, sa.and_(e.c.tenant == k.c.tenant, e.c.class_sourced_id == k.c.sourced_id))
-        .where(
-            k.c.tenant == tenant,
-            k.c.status == ACTIVE,
-            e.c.user_sourced_id == teacher,
-            e.c.role == "teacher",
-        )
-        .distinct()
+        .where(k.c.tenant == tenant, k.c.status == ACTIVE, k.c.sourced_id.in_(taught))
         .order_by(k.c.title, k.c.sourced_id)
     ).all()
     return [

@@ -96,9 +96,12 @@ SignedInDep = Annotated[SignedIn, Depends(signed_in)]
 
 
 def _secure(request: Request) -> bool:
-    # Browsers refuse Secure cookies over plain http (except on localhost in some), so mark
-    # them Secure whenever the page is served over https, as it is in production.
-    return request.url.scheme == "https"
+    """Whether cookies are marked Secure (sent over https only): when the page is served
+    over https, and always with DIGIONE_SECURE_COOKIES, which production behind a
+    TLS-terminating proxy sets (the proxy speaks plain http to the app). Off by default:
+    browsers drop Secure cookies over plain http, as `make run`'s demo serves."""
+    settings = request.app.state.container.settings
+    return bool(settings.secure_cookies) or request.url.scheme == "https"
 
 
 def set_session(response: Response, request: Request, token: str) -> None:
@@ -150,18 +153,38 @@ def form_token(cookie: str, session_token: str | None) -> str:
     return hmac.new(key, cookie.encode(), hashlib.sha256).hexdigest()
 
 
+#: Sec-Fetch-Site values of a form this site's own page posted ("none": the person
+#: themself, e.g. a bookmark). "same-site" is refused too: a sibling subdomain is another
+#: site's code.
+_OWN_FETCH_SITES = ("same-origin", "none")
+
+
 def _same_origin(request: Request) -> bool:
-    """Whether the Origin header, when a browser sent one, names this host."""
+    """Whether the form came from this site's own pages, by every header a browser sent:
+    Sec-Fetch-Site, Origin (a browser sends "null" from sandboxed and privacy-sensitive
+    contexts: refused), else Referer. A request with none of them (an old browser, a
+    script) is judged by the CSRF token alone."""
+    host = request.headers.get("host", "")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site.lower() not in _OWN_FETCH_SITES:
+        return False
     origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    if origin is not None:
+        return urlsplit(origin).netloc == host
+    referer = request.headers.get("referer")
+    if referer is not None:
+        return urlsplit(referer).netloc == host
+    return True
 
 
 def check_csrf(request: Request, form: Form) -> None:
+    """Refuses (CsrfError) a form posted from another site, or without the CSRF token of
+    this browser's CSRF cookie (before sign-in too: the login form carries one)."""
+    if not _same_origin(request):
+        raise CsrfError("the form was posted from another site")
     cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not _same_origin(request):
-        raise CsrfError("the form came without this browser's CSRF cookie or from elsewhere")
+    if not cookie:
+        raise CsrfError("the form came without this browser's CSRF cookie")
     expected = form_token(cookie, request.cookies.get(SESSION_COOKIE))
     if not hmac.compare_digest(expected, form.one(CSRF_FIELD)):
         raise CsrfError("the form's CSRF token does not match")
