@@ -55,6 +55,7 @@ class TenantTables:
         self._shredded = f"{prefix}digione_shredded_keys"
         self._idempotency = f"{prefix}digione_idempotency"
         self._result_slots = f"{prefix}digione_result_slots"
+        self._client_secrets = f"{prefix}digione_client_secrets"
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self._postgres else "BLOB"
@@ -85,6 +86,11 @@ class TenantTables:
                     f"CREATE TABLE IF NOT EXISTS {self._result_slots} ("
                     " student TEXT NOT NULL, line_item TEXT NOT NULL, result TEXT NOT NULL,"
                     " created_at TEXT NOT NULL, PRIMARY KEY (student, line_item))"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._client_secrets} ("
+                    " client_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL,"
+                    " created_at TEXT NOT NULL)"
                 ),
             ):
                 cursor.execute(statement)
@@ -235,6 +241,26 @@ class TenantTables:
         )
         assert row is not None
         return str(row[0])
+
+    # -- OAuth client secrets (hashed; domain/agreement_commands.py) ---------------------
+
+    def store_client_secret(self, client_id: str, secret_hash: str) -> bool:
+        """Keeps the hash of a new client's secret; False when the client id has one already."""
+        if self.client_secret_hash(client_id) is not None:
+            return False
+        self._insert_ignore(
+            self._client_secrets,
+            ("client_id", "secret_hash", "created_at"),
+            (client_id, secret_hash, _now()),
+        )
+        return self.client_secret_hash(client_id) == secret_hash
+
+    def client_secret_hash(self, client_id: str) -> str | None:
+        row = self._one(
+            f"SELECT secret_hash FROM {self._client_secrets} WHERE client_id = {self._p}",
+            (client_id,),
+        )
+        return None if row is None else str(row[0])
 
     # -- SQL helpers ---------------------------------------------------------------------
 
