@@ -6,6 +6,10 @@ from fastapi import FastAPI
 
 from api import problems
 from api.body_limit import BodyTooLarge
+from api.oneroster import discovery as oneroster_discovery
+from api.oneroster import oauth as oneroster_oauth
+from api.oneroster import rostering as oneroster_rostering
+from api.oneroster import status_info as oneroster_status_info
 from api.bootstrap import Container
 from api.routers import (
     consents,
@@ -32,6 +36,8 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="DigiOne", version="0.1.0", description=DESCRIPTION)
     app.state.container = container
     problems.install(app)
+    # Errors on /ims paths in the OneRoster status-info format (after the problems).
+    oneroster_status_info.install(app)
     # Added last, so outermost: an oversized body is refused before anything reads it.
     app.add_middleware(BodyTooLarge, max_bytes=container.settings.max_body_bytes)
     for router in (
@@ -45,6 +51,9 @@ def create_app(container: Container) -> FastAPI:
         dashboards.router,
         guardians.router,
         subjects.router,
+        oneroster_oauth.router,
+        oneroster_rostering.router,
+        oneroster_discovery.router,
     ):
         app.include_router(router)
     app.include_router(create_web_router())

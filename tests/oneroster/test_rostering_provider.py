@@ -1,0 +1,219 @@
+"""The OneRoster 1.2 rostering provider as a vendor's client uses it."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.bootstrap import Container
+from projections.reads.disclosures import disclosures_of
+from tests.builders import School
+from tests.oneroster.conftest import ClientFactory
+
+BASE = "/ims/oneroster/rostering/v1p2"
+
+
+def _next(link: str) -> str | None:
+    for part in link.split(","):
+        url, _, rel = part.partition(";")
+        if 'rel="next"' in rel:
+            return url.strip().strip("<>")
+    return None
+
+
+def test_a_vendor_gets_a_token_and_pages_every_user_by_the_link_headers(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor()
+    seen: list[str] = []
+    url: str | None = f"{BASE}/users?limit=2"
+
+    while url is not None:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        seen += [u["sourcedId"] for u in response.json()["users"]]
+        total = int(response.headers["X-Total-Count"])
+        url = _next(response.headers["Link"])
+
+    assert len(seen) == total == len(set(seen))
+    assert seen == sorted(seen)
+    assert {"stu-1", "stu-2", "tch-1", "stu-x"} <= set(seen)
+
+
+def test_form_credentials_work_as_basic_does_and_a_wrong_secret_gets_no_token(
+    client: TestClient, container: Container, tenant: str
+) -> None:
+    from api.oneroster.clients_cli import create_client
+
+    made = create_client(
+        container, tenant=tenant, name="formapp", scopes=["roster-core.readonly"],
+        categories=[], basis="statutory", schools=[],
+    )  # fmt: skip
+
+    good = client.post("/oauth/token", data={"grant_type": "client_credentials", **made})
+    bad = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(made["client_id"], "not-the-secret"),
+    )
+
+    assert good.status_code == 200
+    assert good.json()["scope"] == (
+        "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly"
+    )
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+
+
+def test_an_or_in_the_filter_cannot_reach_a_school_outside_the_agreement(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor(schools=("sch-1",))
+
+    response = client.get(
+        f"{BASE}/users",
+        params={"filter": "sourcedId='stu-x' OR roles.org.sourcedId='sch-2' OR status='active'"},
+        headers=headers,
+    )
+
+    ids = {u["sourcedId"] for u in response.json()["users"]}
+    assert response.status_code == 200
+    assert "stu-x" not in ids and "stu-1" in ids
+    assert int(response.headers["X-Total-Count"]) == len(ids)
+    assert client.get(f"{BASE}/users/stu-x", headers=headers).status_code == 404
+    assert client.get(f"{BASE}/schools/sch-2/classes", headers=headers).status_code == 404
+
+
+def test_filters_reach_dotted_paths_lists_and_dates(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor()
+
+    def ids(path: str, text: str) -> set[str]:
+        response = client.get(f"{BASE}/{path}", params={"filter": text}, headers=headers)
+        assert response.status_code == 200, response.text
+        return {r["sourcedId"] for r in next(iter(response.json().values()))}
+
+    assert ids("classes", "school.sourcedId='sch-2'") == {"cls-x"}
+    assert ids("users", "roles.role='teacher' AND roles.org.sourcedId='sch-1'") >= {"tch-1"}
+    assert "stu-1" not in ids("users", "roles.role='teacher'")
+    assert ids("courses", "subjectCodes='MA'") == {"ma-4"}
+    assert ids("orgs", "name~'KOIVU'") == {"sch-1"}
+    assert ids("orgs", "dateLastModified>'2000-01-01T00:00:00Z'") >= {"sch-1", "dist-1"}
+    assert ids("orgs", "dateLastModified<'2000-01-01'") == set()
+    assert ids("orgs", "type!='school'") == {"dist-1"}
+
+
+def test_bad_filters_sorts_and_fields_answer_in_the_status_info_format(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor()
+    cases = {
+        "filter=familyName%3D'Virtanen'": "invalid_filter_field",  # sealed
+        "filter=nonsense%3D'1'": "invalid_filter_field",
+        "filter=status%3D'active": "invalid_filter_field",
+        "sort=email": "invalid_sort_field",
+        "sort=grades": "invalid_sort_field",
+        "fields=sourcedId,password2": "invalid_selection_field",
+        "limit=0": "invaliddata",
+    }
+
+    for query, minor in cases.items():
+        response = client.get(f"{BASE}/users?{query}", headers=headers)
+
+        assert response.status_code == 400, (query, response.text)
+        body = response.json()
+        assert body["imsx_codeMajor"] == "failure" and body["imsx_severity"] == "error"
+        field = body["imsx_CodeMinor"]["imsx_codeMinorField"][0]
+        assert field["imsx_codeMinorFieldValue"] == minor, query
+        assert "Virtanen" not in response.text
+
+
+def test_unauthenticated_unknown_and_wrong_method_answer_in_the_status_info_format(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor()
+
+    answers = {
+        401: client.get(f"{BASE}/users"),
+        404: client.get(f"{BASE}/users/nobody", headers=headers),
+        405: client.post(f"{BASE}/users", headers=headers),
+    }
+
+    for status, response in answers.items():
+        assert response.status_code == status
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()["imsx_codeMajor"] == "failure"
+    minor = answers[404].json()["imsx_CodeMinor"]["imsx_codeMinorField"][0]
+    assert minor["imsx_codeMinorFieldValue"] == "unknownobject"
+    assert client.get("/api/v1/nothing-here").headers["content-type"].startswith(
+        "application/problem+json"
+    )
+
+
+def test_fields_select_what_is_returned_and_what_is_recorded_as_disclosed(
+    client: TestClient, container: Container, tenant: str, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor("fieldsapp")
+
+    response = client.get(f"{BASE}/users/stu-1?fields=sourcedId,email", headers=headers)
+
+    assert response.json() == {"user": {"sourcedId": "stu-1", "email": "stu-1@example.invalid"}}
+    categories = {d.category for d in disclosures_of(container.engine, tenant, "stu-1")
+                  if d.recipient == "fieldsapp"}  # fmt: skip
+    assert categories == {"contact", "roster"}
+
+
+def test_a_client_without_the_demographics_scope_never_sees_demographics(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    plain = vendor("plainapp", categories=("identity", "contact", "demographics"))
+    demo = vendor("demoapp", scopes=("roster-demographics.readonly",), categories=("demographics",))
+
+    refused = client.get(f"{BASE}/demographics", headers=plain)
+    refused_one = client.get(f"{BASE}/demographics/stu-1", headers=plain)
+    allowed = client.get(f"{BASE}/demographics/stu-1", headers=demo)
+
+    assert refused.status_code == refused_one.status_code == 403
+    assert "2016-03-01" not in refused.text + refused_one.text
+    assert allowed.status_code == 200
+    assert allowed.json()["demographics"]["birthDate"] == "2016-03-01"
+    assert "white" not in allowed.json()["demographics"]  # special-category data is dropped
+
+
+def test_a_client_without_the_contact_category_gets_no_email(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor("namesonly", categories=("identity",))
+
+    user = client.get(f"{BASE}/users/stu-1", headers=headers).json()["user"]
+
+    assert user["givenName"] == "Aino" and "email" not in user
+
+
+def test_sort_orders_and_envelopes_name_collections_as_the_standard_does(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor()
+
+    schools = client.get(f"{BASE}/schools?sort=name&orderBy=desc", headers=headers).json()
+    students = client.get(f"{BASE}/classes/cls-4a/students", headers=headers).json()
+    school_one = client.get(f"{BASE}/schools/sch-1", headers=headers).json()
+
+    assert [o["name"] for o in schools["orgs"]] == ["Toinen koulu", "Koivukylän koulu"]
+    assert {u["sourcedId"] for u in students["users"]} == {"stu-1", "stu-2"}
+    assert school_one["org"]["parent"] == {
+        "href": "http://testserver/ims/oneroster/rostering/v1p2/orgs/dist-1",
+        "sourcedId": "dist-1",
+        "type": "org",
+    }
+
+
+def test_discovery_serves_the_official_file_localized_and_the_local_copy(
+    client: TestClient,
+) -> None:
+    official = client.get(f"{BASE}/discovery/onerosterv1p2rostersservice_openapi3_v1p0.json")
+    local = client.get(f"{BASE}/discovery")
+
+    assert official.json()["servers"][0]["url"] == "http://testserver" + BASE
+    assert len(official.json()["paths"]) == 41
+    minor = local.json()["components"]["schemas"]["imsx_CodeMinorFieldDType"]
+    assert "invalid_sort_field" in minor["properties"]["imsx_codeMinorFieldValue"]["enum"]
