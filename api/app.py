@@ -6,11 +6,11 @@ from fastapi import FastAPI
 
 from api import problems
 from api.body_limit import BodyTooLarge
+from api.bootstrap import Container
 from api.oneroster import discovery as oneroster_discovery
 from api.oneroster import oauth as oneroster_oauth
 from api.oneroster import rostering as oneroster_rostering
 from api.oneroster import status_info as oneroster_status_info
-from api.bootstrap import Container
 from api.routers import (
     consents,
     dashboards,

@@ -50,9 +50,7 @@ def _basic(header: str | None) -> tuple[str, str] | None:
     return (unquote(client_id), unquote(secret)) if sep else None
 
 
-def _token(
-    container: Container, client_id: str, secret: str, asked: list[str]
-) -> JSONResponse:
+def _token(container: Container, client_id: str, secret: str, asked: list[str]) -> JSONResponse:
     _, at, tenant = client_id.rpartition("@")
     if not at or not container.tenants.exists(tenant):
         return _error(401, "invalid_client", "unknown client or wrong secret")
@@ -65,9 +63,7 @@ def _token(
         uris = [scope_uri(s) for s in asked]
         refused = [s for s, u in zip(asked, uris, strict=True) if u is None or u not in granted]
         if refused:
-            return _error(
-                400, "invalid_scope", f"the client's agreement does not grant {refused}"
-            )
+            return _error(400, "invalid_scope", f"the client's agreement does not grant {refused}")
         granted = {u for u in uris if u is not None}
     token = container.tokens.issue(
         tenant=tenant,
@@ -113,9 +109,7 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
     body = (await request.body()).decode("utf-8", errors="replace")
     form = dict(parse_qsl(body, keep_blank_values=True))
     if form.get("grant_type") != "client_credentials":
-        return _error(
-            400, "unsupported_grant_type", "grant_type must be client_credentials"
-        )
+        return _error(400, "unsupported_grant_type", "grant_type must be client_credentials")
     credentials = _basic(request.headers.get("authorization"))
     if credentials is None:
         if "client_id" not in form or "client_secret" not in form:

@@ -240,9 +240,9 @@ def _collection_ops() -> list[Operation]:
     ]  # fmt: skip
     ops = []
     for path, name, entity, where, scopes in plain:
-        single_name = {"Demographics": "Demographics"}.get(name, name.removesuffix("es")
-                                                          if name.endswith("sses") else
-                                                          name.removesuffix("s"))
+        single_name = {"Demographics": "Demographics"}.get(
+            name, name.removesuffix("es") if name.endswith("sses") else name.removesuffix("s")
+        )
         ops.append(Operation(path, f"getAll{name}", entity, _plain(entity, where), scopes))
         ops.append(
             Operation(
@@ -452,10 +452,16 @@ def _add_route(op: Operation) -> None:
     single_key, many_key = _ENVELOPE[op.entity]
 
     async def serve(
-        request: Request, container: ContainerDep, client: ClientDep, min_position: MinPosition = None
+        request: Request,
+        container: ContainerDep,
+        client: ClientDep,
+        min_position: MinPosition = None,
     ) -> Response:
         await wait_until_fresh(
-            container, tenant=client.tenant, projection=lambda p: p.roster, min_position=min_position
+            container,
+            tenant=client.tenant,
+            projection=lambda p: p.roster,
+            min_position=min_position,
         )
         query = _query(request)
         reads = _reads(container)
@@ -491,8 +497,7 @@ def _add_route(op: Operation) -> None:
         methods=["GET"],
         name=op.operation_id,
         operation_id=op.operation_id,
-        summary=f"OneRoster 1.2 {op.operation_id} (scopes: "
-        f"{', '.join(sorted(op.scopes))})",
+        summary=f"OneRoster 1.2 {op.operation_id} (scopes: {', '.join(sorted(op.scopes))})",
     )
 
 

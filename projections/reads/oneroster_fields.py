@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -168,19 +168,22 @@ def _parse_date(value: str) -> date:
 
 
 def _compare(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+    found: Any
     if op == "=":
-        return column == value
-    if op == "!=":
-        return sa.or_(column != value, column.is_(None))
-    if op == ">":
-        return column > value
-    if op == ">=":
-        return column >= value
-    if op == "<":
-        return column < value
-    if op == "<=":
-        return column <= value
-    raise InvalidFilterFieldError(f"the operator {op} does not apply to this field")
+        found = column == value
+    elif op == "!=":
+        found = sa.or_(column != value, column.is_(None))
+    elif op == ">":
+        found = column > value
+    elif op == ">=":
+        found = column >= value
+    elif op == "<":
+        found = column < value
+    elif op == "<=":
+        found = column <= value
+    else:
+        raise InvalidFilterFieldError(f"the operator {op} does not apply to this field")
+    return cast("ColumnElement[bool]", found)
 
 
 def text(column: ColumnElement[Any]) -> _Field:
@@ -234,17 +237,26 @@ def json_list(column: ColumnElement[Any]) -> _Field:
     return _Field(condition)
 
 
-def linked(
-    exists: Callable[[Callable[[sa.Table], ColumnElement[bool]]], ColumnElement[bool]],
-    field: Callable[[sa.Table], _Field],
-) -> _Field:
+#: Builds EXISTS (linked rows … AND a condition on the linked table or alias).
+Exists = Callable[[Callable[[Any], ColumnElement[bool]]], ColumnElement[bool]]
+
+
+def linked(exists: Exists, field: Callable[[Any], _Field]) -> _Field:
     """A field of linked rows (a user's roles, a class's terms): holds when a linked row's
     field does; `!=` holds when none has the value."""
 
     def condition(op: str, value: str) -> ColumnElement[bool]:
+        def holds(on: str) -> Callable[[Any], ColumnElement[bool]]:
+            def of(linked_table: Any) -> ColumnElement[bool]:
+                check = field(linked_table).condition
+                assert check is not None
+                return check(on, value)
+
+            return of
+
         if op == "!=":
-            return sa.not_(exists(lambda t: field(t).condition("=", value)))  # type: ignore[misc]
-        return exists(lambda t: field(t).condition(op, value))  # type: ignore[misc]
+            return sa.not_(exists(holds("=")))
+        return exists(holds(op))
 
     return _Field(condition)
 
@@ -352,7 +364,7 @@ class FieldCatalogue:
     def _user(self, t: RosterTables) -> dict[str, _Field]:
         u, ur, ua = t.users, t.user_roles, t.user_agents
 
-        def role_exists(cond: Callable[[sa.Table], ColumnElement[bool]]) -> ColumnElement[bool]:
+        def role_exists(cond: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
             return sa.exists().where(
                 ur.c.tenant == u.c.tenant, ur.c.user_sourced_id == u.c.sourced_id, cond(ur)
             )
@@ -405,9 +417,7 @@ class FieldCatalogue:
                 known = ", ".join(sorted(fields))
                 raise error(f"{entity} has no field {name!r} to use here; known: {known}")
         if found.condition is None:
-            raise error(
-                f"{name} is sealed personal data: it can be neither filtered nor sorted on"
-            )
+            raise error(f"{name} is sealed personal data: it can be neither filtered nor sorted on")
         return found
 
     def condition(self, entity: str, tree: Filter) -> ColumnElement[bool]:

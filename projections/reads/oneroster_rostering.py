@@ -439,9 +439,7 @@ class RosteringReads(ReadService[RosterProjection]):
         opened = unsealer.open(row["personal"])
         if isinstance(opened, Erased) or opened is None:
             # Erased: required names read as the placeholder, the rest is gone.
-            return (
-                {"givenName": ERASED_TEXT, "familyName": ERASED_TEXT} if entity == "user" else {}
-            )
+            return {"givenName": ERASED_TEXT, "familyName": ERASED_TEXT} if entity == "user" else {}
         return {k: v for k, v in opened.items() if k in wanted and v not in (None, "", [])}
 
     @staticmethod
@@ -461,13 +459,13 @@ class RosteringReads(ReadService[RosterProjection]):
         by_categories: dict[frozenset[str], list[str]] = {}
         for subject, categories in disclosed.items():
             by_categories.setdefault(frozenset(categories), []).append(subject)
-        for categories, subjects in by_categories.items():
+        for kinds, subjects in by_categories.items():
             self.disclosures.record(
                 tenant=client.tenant,
                 subjects=subjects,
                 recipient=client.service,
                 recipient_role=client.role,
-                categories=categories,
+                categories=kinds,
                 basis=STATUTORY_TASK,
                 at=self.clock(),
             )
@@ -498,9 +496,7 @@ def _org(row: Mapping[str, Any], ref: Ref, children: Mapping[str, list[str]]) ->
     }
 
 
-def _session(
-    row: Mapping[str, Any], ref: Ref, children: Mapping[str, list[str]]
-) -> dict[str, Any]:
+def _session(row: Mapping[str, Any], ref: Ref, children: Mapping[str, list[str]]) -> dict[str, Any]:
     return {
         **_base(row),
         "title": row["title"],
@@ -578,9 +574,7 @@ def _enrollment(row: Mapping[str, Any], ref: Ref, _c: Mapping[str, list[str]]) -
     }
 
 
-def _demographics(
-    row: Mapping[str, Any], _ref: Ref, _c: Mapping[str, list[str]]
-) -> dict[str, Any]:
+def _demographics(row: Mapping[str, Any], _ref: Ref, _c: Mapping[str, list[str]]) -> dict[str, Any]:
     return _base(row)
 
 

@@ -144,8 +144,10 @@ def test_unauthenticated_unknown_and_wrong_method_answer_in_the_status_info_form
         assert response.json()["imsx_codeMajor"] == "failure"
     minor = answers[404].json()["imsx_CodeMinor"]["imsx_codeMinorField"][0]
     assert minor["imsx_codeMinorFieldValue"] == "unknownobject"
-    assert client.get("/api/v1/nothing-here").headers["content-type"].startswith(
-        "application/problem+json"
+    assert (
+        client.get("/api/v1/nothing-here")
+        .headers["content-type"]
+        .startswith("application/problem+json")
     )
 
 
