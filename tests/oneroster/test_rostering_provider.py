@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from api.bootstrap import Container
 from projections.reads.disclosures import disclosures_of
 from tests.builders import School
-from tests.oneroster.conftest import ClientFactory
+from tests.oneroster.conftest import ClientFactory, Project
 
 BASE = "/ims/oneroster/rostering/v1p2"
 
@@ -219,3 +219,134 @@ def test_discovery_serves_the_official_file_localized_and_the_local_copy(
     assert len(official.json()["paths"]) == 41
     minor = local.json()["components"]["schemas"]["imsx_CodeMinorFieldDType"]
     assert "invalid_sort_field" in minor["properties"]["imsx_codeMinorFieldValue"]["enum"]
+
+
+def test_core_scope_reads_collections_but_not_the_nested_ones(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor("coreapp", scopes=("roster-core.readonly",))
+
+    collection = client.get(f"{BASE}/classes", headers=headers)
+    nested = client.get(f"{BASE}/classes/cls-4a/students", headers=headers)
+
+    assert collection.status_code == 200
+    assert nested.status_code == 403
+    minor = nested.json()["imsx_CodeMinor"]["imsx_codeMinorField"][0]
+    assert minor["imsx_codeMinorFieldValue"] == "forbidden"
+
+
+def test_a_consent_based_client_reads_no_people_in_this_version(
+    client: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    from api.oneroster.clients_cli import create_client
+
+    made = create_client(
+        container, tenant=tenant, name="consentapp", scopes=["roster.readonly"],
+        categories=["identity"], basis="consent", schools=[],
+    )  # fmt: skip
+    token = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(made["client_id"], made["client_secret"]),
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    assert client.get(f"{BASE}/users", headers=headers).status_code == 403
+    assert client.get(f"{BASE}/enrollments", headers=headers).status_code == 403
+    assert client.get(f"{BASE}/classes", headers=headers).status_code == 200
+
+
+def test_an_ended_agreement_stops_its_tokens_at_once(
+    client: TestClient, container: Container, tenant: str, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor("endingapp")
+    app = container.tenants.get(tenant)
+    agreement = app.agreement(app.client_id_of("endingapp"))
+    assert agreement is not None
+
+    agreement.end(ended_at=container.clock(), ended_by="admin-1")
+    app.save(agreement)
+    answer = client.get(f"{BASE}/users", headers=headers)
+
+    assert answer.status_code == 401
+    assert (
+        answer.json()["imsx_CodeMinor"]["imsx_codeMinorField"][0]["imsx_codeMinorFieldValue"]
+        == "unauthorisedrequest"
+    )
+
+
+def test_a_token_asks_only_for_scopes_its_agreement_grants(
+    client: TestClient, container: Container, tenant: str
+) -> None:
+    from api.oneroster.clients_cli import create_client
+
+    made = create_client(
+        container, tenant=tenant, name="scopeapp", scopes=["roster-core.readonly"],
+        categories=[], basis="statutory", schools=[],
+    )  # fmt: skip
+    auth = (made["client_id"], made["client_secret"])
+
+    wider = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "roster.readonly"},
+        auth=auth,
+    )
+    grant = client.post("/oauth/token", data={"grant_type": "password"}, auth=auth)
+
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
+
+
+def test_paging_headers_count_only_what_the_client_may_see(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    everything = vendor("allschools")
+    limited = vendor("oneschool", schools=("sch-2",))
+
+    every = client.get(f"{BASE}/classes?limit=1&offset=1", headers=everything)
+    one = client.get(f"{BASE}/classes?limit=1", headers=limited)
+
+    assert every.headers["X-Total-Count"] == "3"
+    assert 'rel="prev"' in every.headers["Link"] and 'rel="next"' in every.headers["Link"]
+    assert one.headers["X-Total-Count"] == "1"
+    assert [c["sourcedId"] for c in one.json()["classes"]] == ["cls-x"]
+    assert 'rel="next"' not in one.headers["Link"]
+
+
+def test_each_subject_is_recorded_with_the_categories_returned_of_them(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
+    vendor: ClientFactory,
+    project: Project,
+) -> None:
+    put_user = {
+        "user": {
+            "sourcedId": "stu-noemail",
+            "status": "active",
+            "enabledUser": "true",
+            "givenName": "Niko",
+            "familyName": "Nimetön",
+            "roles": [{"roleType": "primary", "role": "student", "org": {"sourcedId": "sch-1"}}],
+        }
+    }
+    assert client.put(
+        "/api/v1/roster/users/stu-noemail", json=put_user, headers=school.admin
+    ).status_code in (200, 201)
+    project()
+    headers = vendor("pageapp")
+
+    def categories(subject: str) -> set[str]:
+        return {
+            d.category
+            for d in disclosures_of(container.engine, tenant, subject)
+            if d.recipient == "pageapp"
+        }
+
+    page = client.get(f"{BASE}/users?limit=100", headers=headers)
+
+    assert page.status_code == 200
+    assert "stu-noemail" in {u["sourcedId"] for u in page.json()["users"]}
+    assert categories("stu-noemail") == {"identity", "roster"}
+    assert categories("stu-1") == {"identity", "contact", "roster"}
