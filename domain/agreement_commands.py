@@ -18,7 +18,7 @@ from uuid import UUID
 
 from domain.agreements import AGREEMENT_CATEGORIES, BASES, Agreement
 from domain.commands import Actor
-from domain.errors import ConflictError, InvalidValueError, NotPermittedError
+from domain.errors import ConflictError, InvalidValueError, NotFoundError, NotPermittedError
 from domain.ids import aggregate_id
 from domain.roster import Org
 from domain.tenant_core import TenantCore
@@ -154,3 +154,17 @@ class AgreementCommands(TenantCore):
             return None
         agreement = self.agreement(client_id)
         return None if agreement is None or agreement.ended else agreement
+
+    def end_agreement(self, actor: Actor, service: str) -> bool:
+        """Ends a service's agreement: its tokens stop working at once; True when it was
+        in force. NotFoundError when the tenant has no client of that name."""
+        if actor.role != "admin":
+            raise NotPermittedError("agreements are ended by an admin of the tenant")
+        agreement = self._find_by_id(Agreement, self._agreement_id(self.client_id_of(service)))
+        if agreement is None:
+            raise NotFoundError(f"no client named {service!r} in this tenant", field="name")
+        if agreement.ended:
+            return False
+        agreement.end(ended_at=self.clock(), ended_by=actor.subject)
+        self._save(agreement)
+        return True

@@ -80,3 +80,23 @@ def clients_create(
         raise _fail(error.message) from None
     finally:
         container.close()
+
+
+@clients_app.command("end")
+def clients_end(
+    tenant: Annotated[str, typer.Option(help="Tenant id, e.g. vantaa.")],
+    name: Annotated[str, typer.Option(help="The service's id, as created.")],
+) -> None:
+    """End a service's agreement: its client gets no more tokens, and its tokens stop."""
+    from api.cli import _container, _fail
+
+    container = _container()
+    try:
+        if not container.tenants.exists(tenant):
+            raise _fail(f"no tenant {tenant!r}")
+        ended = container.tenants.get(tenant).end_agreement(Actor(tenant, "admin", "cli"), name)
+        print(json.dumps({"client_id": f"{name}@{tenant}", "ended": ended}))
+    except DomainError as error:
+        raise _fail(error.message) from None
+    finally:
+        container.close()

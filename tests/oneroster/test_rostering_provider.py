@@ -350,3 +350,25 @@ def test_each_subject_is_recorded_with_the_categories_returned_of_them(
     assert "stu-noemail" in {u["sourcedId"] for u in page.json()["users"]}
     assert categories("stu-noemail") == {"identity", "roster"}
     assert categories("stu-1") == {"identity", "contact", "roster"}
+
+
+def test_an_erased_user_reads_with_placeholder_names_and_nothing_else_personal(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
+    vendor: ClientFactory,
+    project: Project,
+) -> None:
+    headers = vendor("erasureapp")
+    erased = client.post(
+        "/api/v1/erasures", json={"subject": "stu-2", "reason": "test"}, headers=school.admin
+    )
+    assert erased.status_code == 202, erased.text
+    project()
+
+    user = client.get(f"{BASE}/users/stu-2", headers=headers).json()["user"]
+
+    assert user["givenName"] == user["familyName"] == "erased"
+    assert "email" not in user
+    assert user["roles"][0]["org"]["sourcedId"] == "sch-1"
