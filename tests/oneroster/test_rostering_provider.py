@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
@@ -372,3 +374,28 @@ def test_an_erased_user_reads_with_placeholder_names_and_nothing_else_personal(
     assert user["givenName"] == user["familyName"] == "erased"
     assert "email" not in user
     assert user["roles"][0]["org"]["sourcedId"] == "sch-1"
+
+
+def test_an_erasure_reaches_a_delta_sync_by_date_last_modified(
+    client: TestClient,
+    container: Container,
+    school: School,
+    vendor: ClientFactory,
+    project: Project,
+) -> None:
+    headers = vendor("deltaapp")
+    # Events carry the time they were stored at: a client's cursor is a time after the last.
+    since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    erased = client.post(
+        "/api/v1/erasures", json={"subject": "stu-2", "reason": "test"}, headers=school.admin
+    )
+    assert erased.status_code == 202, erased.text
+    project()
+
+    delta = client.get(
+        f"{BASE}/users", params={"filter": f"dateLastModified>'{since}'"}, headers=headers
+    )
+
+    assert delta.status_code == 200, delta.text
+    assert [u["sourcedId"] for u in delta.json()["users"]] == ["stu-2"]
+    assert delta.json()["users"][0]["givenName"] == "erased"
