@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import WebSocketRequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -85,7 +86,8 @@ def install(app: FastAPI) -> None:
 
     handlers = dict(app.exception_handlers)
     for kind, handler in handlers.items():
-        app.add_exception_handler(kind, _by_path(handler))
+        if kind is not WebSocketRequestValidationError:  # /ims has no websockets
+            app.add_exception_handler(kind, _by_path(handler))
     app.add_exception_handler(OneRosterError, oneroster)
     if StarletteHTTPException not in handlers:  # pragma: no cover - problems.install adds it
         raise RuntimeError("install api.problems before api.oneroster.status_info")
