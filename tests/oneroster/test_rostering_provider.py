@@ -399,3 +399,50 @@ def test_an_erasure_reaches_a_delta_sync_by_date_last_modified(
     assert delta.status_code == 200, delta.text
     assert [u["sourcedId"] for u in delta.json()["users"]] == ["stu-2"]
     assert delta.json()["users"][0]["givenName"] == "erased"
+
+
+def test_a_client_of_another_tenant_sees_none_of_this_tenants_roster(
+    client: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    from api.oneroster.clients_cli import create_client
+
+    other = tenant[:-1] + "b"
+    container.tenants.create(other, name="Another municipality")
+    made = create_client(
+        container, tenant=other, name="learnapp", scopes=["roster.readonly"],
+        categories=["identity"], basis="statutory", schools=[],
+    )  # fmt: skip
+    token = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", **made},
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    users = client.get(f"{BASE}/users", params={"filter": "status='active'"}, headers=headers)
+
+    assert users.status_code == 200
+    assert users.json() == {"users": []} and users.headers["X-Total-Count"] == "0"
+    assert client.get(f"{BASE}/users/stu-1", headers=headers).status_code == 404
+
+
+def test_quotes_in_a_value_stay_inside_the_value(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor()
+
+    response = client.get(
+        f"{BASE}/orgs", params={"filter": "sourcedId='x'' OR ''1''=''1'"}, headers=headers
+    )
+
+    assert response.status_code == 200 and response.json() == {"orgs": []}
+
+
+def test_a_limit_above_ten_thousand_is_served_as_ten_thousand(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor()
+
+    response = client.get(f"{BASE}/users?limit=20000", headers=headers)
+
+    assert response.status_code == 200
+    assert "limit=10000" in response.headers["Link"]
