@@ -56,6 +56,7 @@ class TenantTables:
         self._idempotency = f"{prefix}digione_idempotency"
         self._result_slots = f"{prefix}digione_result_slots"
         self._client_secrets = f"{prefix}digione_client_secrets"
+        self._blind_index = f"{prefix}digione_blind_index"
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self._postgres else "BLOB"
@@ -86,6 +87,16 @@ class TenantTables:
                     f"CREATE TABLE IF NOT EXISTS {self._result_slots} ("
                     " student TEXT NOT NULL, line_item TEXT NOT NULL, result TEXT NOT NULL,"
                     " created_at TEXT NOT NULL, PRIMARY KEY (student, line_item))"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._blind_index} ("
+                    " subject TEXT NOT NULL, field TEXT NOT NULL, digest TEXT NOT NULL,"
+                    " PRIMARY KEY (subject, field))"
+                ),
+                (
+                    # An index lives in its table's schema: its name is not qualified.
+                    "CREATE INDEX IF NOT EXISTS digione_blind_index_lookup"
+                    f" ON {self._blind_index} (field, digest)"
                 ),
                 (
                     f"CREATE TABLE IF NOT EXISTS {self._client_secrets} ("
@@ -241,6 +252,35 @@ class TenantTables:
         )
         assert row is not None
         return str(row[0])
+
+    # -- blind indexes of sealed fields (domain/blind_index.py) ----------------------------
+
+    def replace_blind_index(self, subject: str, digests: dict[str, str]) -> None:
+        """Keeps a user's digests (by sourcedId), replacing those kept before."""
+        with self._transaction() as cursor:
+            cursor.execute(f"DELETE FROM {self._blind_index} WHERE subject = {self._p}", (subject,))
+            for field, digest in sorted(digests.items()):
+                cursor.execute(
+                    f"INSERT INTO {self._blind_index} (subject, field, digest)"
+                    f" VALUES ({self._p}, {self._p}, {self._p})",
+                    (subject, field, digest),
+                )
+
+    def delete_blind_index(self, subject: str) -> None:
+        """Forgets a user's digests (an erasure of their details)."""
+        with self._transaction() as cursor:
+            cursor.execute(f"DELETE FROM {self._blind_index} WHERE subject = {self._p}", (subject,))
+
+    def subjects_with_digest(self, field: str, digest: str) -> list[str]:
+        """The sourcedIds of the users whose `field` has this digest."""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT subject FROM {self._blind_index}"
+                f" WHERE field = {self._p} AND digest = {self._p} ORDER BY subject",
+                (field, digest),
+            )
+            rows = cursor.fetchall()
+        return [str(_first_column(row)) for row in rows]
 
     # -- OAuth client secrets (hashed; domain/agreement_commands.py) ---------------------
 

@@ -84,6 +84,9 @@ def _reads(container: Container) -> RosteringReads:
         disclosures=container.disclosures,
         clock=container.clock,
         sealers=lambda tenant: container.tenants.get(tenant).sealer,
+        users_with=lambda tenant, field, value: container.tenants.get(tenant).users_with(
+            field, value
+        ),
     )
 
 

@@ -4,8 +4,9 @@ Each entity's fields are listed once, with what a predicate on it becomes in SQL
 roster read model: a column, a sourcedId reference (`school.sourcedId`), a JSON list
 (`grades`), a link table (`roles.role`, `terms.sourcedId`, `agents.sourcedId`), or a sealed
 personal field. Sealed fields hold only ciphertext, so no filter or sort can reach them:
-they answer invalid_filter_field / invalid_sort_field (a keyed blind index for equality on
-e-mail and names is left for a later version).
+they answer invalid_filter_field / invalid_sort_field, but for `=` and `!=` on the user
+fields of domain/blind_index.py, which go through the keyed blind index the command side
+keeps; and only on fields the caller's agreement lets it see.
 
 The names a response may carry (`fields` selection) are the entity's properties in the
 official OpenAPI file, listed in SELECTABLE.
@@ -22,6 +23,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from domain.blind_index import INDEXED_FIELDS
 from projections.reads.oneroster_filter import All, Any_, Comparison, Filter
 from projections.roster import RosterTables
 
@@ -264,10 +266,41 @@ def linked(exists: Exists, field: Callable[[Any], _Field]) -> _Field:
 SEALED = _Field(None)
 
 
-class FieldCatalogue:
-    """The filterable and sortable fields of each entity over one roster read model."""
+#: Finds the users whose sealed field equals a value: (field, value) → sourcedIds.
+BlindLookup = Callable[[str, str], list[str]]
 
-    def __init__(self, tables: RosterTables) -> None:
+
+def blind(sourced_id: ColumnElement[Any], field: str, lookup: BlindLookup) -> _Field:
+    """A sealed field reached through its keyed blind index: `=` and `!=` only."""
+
+    def condition(op: str, value: str) -> ColumnElement[bool]:
+        if op not in ("=", "!="):
+            raise InvalidFilterFieldError(
+                f"{field} is sealed personal data: it takes only = and != (through a keyed "
+                "blind index), not other operators"
+            )
+        found = lookup(field, value)
+        return sourced_id.in_(found) if op == "=" else sourced_id.not_in(found)
+
+    return _Field(condition)
+
+
+class FieldCatalogue:
+    """The filterable and sortable fields of each entity over one roster read model.
+
+    `lookup` reaches sealed user fields through the blind index; `visible` are the sealed
+    fields the caller may see, and so may filter on (a client may not learn by filtering
+    what it may not read)."""
+
+    def __init__(
+        self,
+        tables: RosterTables,
+        *,
+        lookup: BlindLookup | None = None,
+        visible: frozenset[str] = frozenset(),
+    ) -> None:
+        self._lookup = lookup
+        self._visible = visible
         t = tables
         self._fields: dict[str, dict[str, _Field]] = {
             "org": self._org(t),
@@ -369,9 +402,15 @@ class FieldCatalogue:
                 ur.c.tenant == u.c.tenant, ur.c.user_sourced_id == u.c.sourced_id, cond(ur)
             )
 
+        lookup = self._lookup
         return {
             **self._base(u),
-            **{name: SEALED for name in SEALED_USER_FIELDS},
+            **{
+                name: blind(u.c.sourced_id, name, lookup)
+                if lookup is not None and name in INDEXED_FIELDS
+                else SEALED
+                for name in SEALED_USER_FIELDS
+            },
             "enabledUser": flag(u.c.enabled_user),
             "primaryOrg.sourcedId": text(u.c.primary_org),
             "grades": json_list(u.c.grades),
@@ -416,6 +455,9 @@ class FieldCatalogue:
             else:
                 known = ", ".join(sorted(fields))
                 raise error(f"{entity} has no field {name!r} to use here; known: {known}")
+        head = name.split(".")[0]
+        if head in SEALED_USER_FIELDS | _SEALED_DEMOGRAPHICS and head not in self._visible:
+            raise error(f"{name} is personal data this client's agreement does not let it see")
         if found.condition is None:
             raise error(f"{name} is sealed personal data: it can be neither filtered nor sorted on")
         return found
@@ -439,6 +481,8 @@ class FieldCatalogue:
     def sort_column(self, entity: str, name: str) -> ColumnElement[Any]:
         """The column `sort=name` orders by."""
         field = self._field(entity, name, InvalidSortFieldError)
+        if field.sort is None and name in SEALED_USER_FIELDS:
+            raise InvalidSortFieldError(f"{name} is sealed personal data: it cannot be sorted by")
         if field.sort is None:
             raise InvalidSortFieldError(f"{name} holds several values: it cannot be sorted by")
         return field.sort

@@ -184,6 +184,9 @@ class RosteringReads(ReadService[RosterProjection]):
 
     #: The sealer of a tenant (its application's): reads open personal fields with it.
     sealers: Callable[[str], Sealer]
+    #: Finds users by a sealed field's value through the blind index: (tenant, field,
+    #: value) → sourcedIds. Without it, sealed fields cannot be filtered on.
+    users_with: Callable[[str, str, str], list[str]] | None = None
 
     def page(
         self,
@@ -198,7 +201,14 @@ class RosteringReads(ReadService[RosterProjection]):
         self._authorise(client, scopes, selection.entity)
         fields = self._fields(selection.entity, query.fields)
         tables = self.projection.tables
-        catalogue = FieldCatalogue(tables)
+        users_with = self.users_with
+        catalogue = FieldCatalogue(
+            tables,
+            lookup=None
+            if users_with is None
+            else lambda name, value: users_with(client.tenant, name, value),
+            visible=self._allowed(client, selection.entity),
+        )
         table = self._table(selection.entity)
         conditions = [*self._visible(client, selection.entity, tables), *selection.where(tables)]
         if query.filter is not None:
@@ -423,17 +433,7 @@ class RosteringReads(ReadService[RosterProjection]):
         row: Mapping[str, Any],
         fields: frozenset[str],
     ) -> dict[str, Any]:
-        if entity == "user":
-            allowed = (_IDENTITY if "identity" in client.categories else frozenset()) | (
-                _CONTACT if "contact" in client.categories else frozenset()
-            )
-        else:
-            allowed = (
-                frozenset(SELECTABLE["demographics"]) - _DROPPED_DEMOGRAPHICS
-                if "demographics" in client.categories
-                else frozenset()
-            )
-        wanted = allowed & fields
+        wanted = self._allowed(client, entity) & fields
         if not wanted:
             return {}
         opened = unsealer.open(row["personal"])
@@ -441,6 +441,17 @@ class RosteringReads(ReadService[RosterProjection]):
             # Erased: required names read as the placeholder, the rest is gone.
             return {"givenName": ERASED_TEXT, "familyName": ERASED_TEXT} if entity == "user" else {}
         return {k: v for k, v in opened.items() if k in wanted and v not in (None, "", [])}
+
+    @staticmethod
+    def _allowed(client: ClientView, entity: str) -> frozenset[str]:
+        """The sealed fields of `entity` the client's agreement lets it see."""
+        if entity == "user":
+            return (_IDENTITY if "identity" in client.categories else frozenset()) | (
+                _CONTACT if "contact" in client.categories else frozenset()
+            )
+        if entity == "demographics" and "demographics" in client.categories:
+            return frozenset(SELECTABLE["demographics"]) - _DROPPED_DEMOGRAPHICS
+        return frozenset()
 
     @staticmethod
     def _categories(entity: str, personal: Mapping[str, Any]) -> set[str]:

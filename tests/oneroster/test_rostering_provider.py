@@ -109,7 +109,8 @@ def test_bad_filters_sorts_and_fields_answer_in_the_status_info_format(
 ) -> None:
     headers = vendor()
     cases = {
-        "filter=familyName%3D'Virtanen'": "invalid_filter_field",  # sealed
+        "filter=familyName~'Virta'": "invalid_filter_field",  # sealed: = and != only
+        "filter=familyName>'A'": "invalid_filter_field",
         "filter=nonsense%3D'1'": "invalid_filter_field",
         "filter=status%3D'active": "invalid_filter_field",
         "sort=email": "invalid_sort_field",
@@ -446,3 +447,57 @@ def test_a_limit_above_ten_thousand_is_served_as_ten_thousand(
 
     assert response.status_code == 200
     assert "limit=10000" in response.headers["Link"]
+
+
+def test_equality_on_a_sealed_field_finds_users_through_the_blind_index(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor("lookupapp", schools=("sch-1",))
+
+    def ids(text: str) -> list[str]:
+        response = client.get(f"{BASE}/users", params={"filter": text}, headers=headers)
+        assert response.status_code == 200, response.text
+        return [u["sourcedId"] for u in response.json()["users"]]
+
+    assert ids("email='STU-1@example.invalid'") == ["stu-1"]
+    assert ids("givenName=' aino ' AND familyName='Virtanen'") == ["stu-1"]
+    assert "stu-1" not in ids("email!='stu-1@example.invalid'")
+    # The index answers across schools; the agreement still limits what is returned.
+    assert ids("email='stu-x@example.invalid' OR email='stu-x@example.invalid'") == []
+
+
+def test_a_client_may_not_filter_on_personal_data_it_may_not_see(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor("nocontact", categories=("identity",))
+
+    response = client.get(
+        f"{BASE}/users", params={"filter": "email='stu-1@example.invalid'"}, headers=headers
+    )
+
+    assert response.status_code == 400
+    minor = response.json()["imsx_CodeMinor"]["imsx_codeMinorField"][0]
+    assert minor["imsx_codeMinorFieldValue"] == "invalid_filter_field"
+
+
+def test_an_erased_users_blind_index_finds_them_no_more(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
+    vendor: ClientFactory,
+    project: Project,
+) -> None:
+    headers = vendor("erasedlookup")
+    erased = client.post(
+        "/api/v1/erasures", json={"subject": "stu-2", "reason": "test"}, headers=school.admin
+    )
+    assert erased.status_code == 202
+    project()
+
+    found = client.get(
+        f"{BASE}/users", params={"filter": "email='stu-2@example.invalid'"}, headers=headers
+    )
+
+    assert found.json() == {"users": []}
+    assert container.tenants.get(tenant).users_with("email", "stu-2@example.invalid") == []
