@@ -7,6 +7,10 @@ from fastapi import FastAPI
 from api import problems
 from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
+from api.oneroster import discovery as oneroster_discovery
+from api.oneroster import oauth as oneroster_oauth
+from api.oneroster import rostering as oneroster_rostering
+from api.oneroster import status_info as oneroster_status_info
 from api.outages import AnswerEveryError
 from api.routers import (
     consents,
@@ -33,7 +37,9 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="DigiOne", version="0.1.0", description=DESCRIPTION)
     app.state.container = container
     problems.install(app)
-    # Added late, so outside the rest: an oversized body is refused before anything reads it.
+    # Errors on /ims paths in the OneRoster status-info format (after the problems).
+    oneroster_status_info.install(app)
+    # Outside the app: an oversized body is refused before anything reads it.
     app.add_middleware(BodyTooLarge, max_bytes=container.settings.max_body_bytes)
     # Added last, so outermost: every error that escapes is answered as a problem (503 with
     # Retry-After while the database is away, 507 on a full disk, else 500 without internals).
@@ -49,6 +55,9 @@ def create_app(container: Container) -> FastAPI:
         dashboards.router,
         guardians.router,
         subjects.router,
+        oneroster_oauth.router,
+        oneroster_rostering.router,
+        oneroster_discovery.router,
     ):
         app.include_router(router)
     app.include_router(create_web_router())

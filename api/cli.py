@@ -34,6 +34,10 @@ app.add_typer(token_app, name="token")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(projections_app, name="projections")
 
+from api.oneroster.clients_cli import clients_app
+
+app.add_typer(clients_app, name="clients")
+
 err = Console(stderr=True)
 log = logging.getLogger("api.serve")
 

@@ -164,13 +164,15 @@ class RefuseNulCharacters:
         if where is None:
             await self.app(scope, receive, send)
             return
-        response = problem(
-            422,
-            "invalid-character",
-            "Invalid character",
-            f"{where} holds a NUL character (U+0000), which no value may contain",
-            field=where,
-        )
+        detail = f"{where} holds a NUL character (U+0000), which no value may contain"
+        response: JSONResponse
+        if str(scope.get("path", "")).startswith("/ims/"):
+            # OneRoster paths answer in the OneRoster status-info format.
+            from api.oneroster.status_info import status_info
+
+            response = status_info(422, detail)
+        else:
+            response = problem(422, "invalid-character", "Invalid character", detail, field=where)
         await response(scope, receive, send)
 
 

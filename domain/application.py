@@ -8,13 +8,16 @@ on the shared core in `tenant_core`; this class puts them together.
 
 from __future__ import annotations
 
+from domain.agreement_commands import AgreementCommands
 from domain.consent_commands import ConsentCommands
 from domain.gradebook_commands import GradebookCommands
 from domain.privacy_commands import PrivacyCommands
 from domain.roster_commands import RosterCommands
 
 
-class TenantApplication(RosterCommands, GradebookCommands, ConsentCommands, PrivacyCommands):
+class TenantApplication(
+    RosterCommands, GradebookCommands, ConsentCommands, PrivacyCommands, AgreementCommands
+):
     """The command side of one tenant."""
 
     # eventsourcing names an application after its class unless told; the name prefixes

@@ -70,6 +70,8 @@ class PrivacyCommands(TenantCore):
         )
         for shredded in shred_now:
             self._shred(subject_id, RetentionClass(shredded))
+        if retention.USER_DETAILS.value in shred_now:
+            self.tables.delete_blind_index(subject)
         return outcome
 
     def erasure(self, erasure_id: str) -> Erasure:
@@ -139,6 +141,8 @@ class PrivacyCommands(TenantCore):
             if erasure is not None:
                 for retention_class in erasure.shredded:
                     self._shred(erasure.subject_id, RetentionClass(retention_class))
+                if retention.USER_DETAILS.value in erasure.shredded:
+                    self.tables.delete_blind_index(erasure.subject)
         return self.tables.purge_shredded_keys()
 
     def _shred(self, subject_id: UUID, retention_class: RetentionClass) -> None:

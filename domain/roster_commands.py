@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain import retention
+from domain import blind_index, retention
 from domain.command_roles import require_roster_writer
 from domain.commands import (
     Actor,
@@ -178,9 +178,25 @@ class RosterCommands(TenantCore):
                 guardians=command.guardians,
             )
 
-        return self._put_record(
+        outcome = self._put_record(
             User, "users", command.sourced_id, command.status, register=register, revise=revise
         )
+        self._index_personal(command.sourced_id, command.personal)
+        return outcome
+
+    def users_with(self, field: str, value: str) -> list[str]:
+        """The sourcedIds of the users whose sealed `field` equals `value` (normalised:
+        case and spacing aside), found through the blind index; [] for an unindexed field."""
+        key = self.sealer.blind_index_key()
+        if key is None or field not in blind_index.INDEXED_FIELDS:
+            return []
+        return self.tables.subjects_with_digest(field, blind_index.digest(key, field, value))
+
+    def _index_personal(self, sourced_id: str, personal: dict[str, Any]) -> None:
+        """Keeps the blind index of the user's sealed fields (domain/blind_index.py)."""
+        key = self.sealer.blind_index_key(create=True)
+        if key is not None:
+            self.tables.replace_blind_index(sourced_id, blind_index.digests(key, personal))
 
     def put_enrollment(self, actor: Actor, command: PutEnrollment) -> Outcome:
         require_roster_writer(actor)

@@ -274,6 +274,12 @@ class Sealer:
                 continue
         return _unwrap(last, wrapped, aad)  # its error names the likely cause
 
+    def blind_index_key(self, *, create: bool = False) -> bytes | None:
+        """The tenant's key of blind indexes (domain/blind_index.py), derived from its
+        key-encryption key; None once the tenant was offboarded (or before it has one)."""
+        kek = self._tenant_kek(create=create)
+        return None if kek is None else _derive(kek, "digione/blind-index/v1")
+
     def rewrap_tenant_kek(self, new_master_key: bytes) -> bytes:
         """The tenant KEK wrapped by a new master key (master-key rotation; events untouched)."""
         kek = self._tenant_kek(create=True)

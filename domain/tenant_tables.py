@@ -56,6 +56,8 @@ class TenantTables:
         self._idempotency = f"{prefix}digione_idempotency"
         self._result_slots = f"{prefix}digione_result_slots"
         self._migrations = f"{prefix}digione_migrations"
+        self._client_secrets = f"{prefix}digione_client_secrets"
+        self._blind_index = f"{prefix}digione_blind_index"
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self._postgres else "BLOB"
@@ -90,6 +92,21 @@ class TenantTables:
                 (
                     f"CREATE TABLE IF NOT EXISTS {self._migrations} ("
                     " name TEXT PRIMARY KEY, done_at TEXT NOT NULL)"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._blind_index} ("
+                    " subject TEXT NOT NULL, field TEXT NOT NULL, digest TEXT NOT NULL,"
+                    " PRIMARY KEY (subject, field))"
+                ),
+                (
+                    # An index lives in its table's schema: its name is not qualified.
+                    "CREATE INDEX IF NOT EXISTS digione_blind_index_lookup"
+                    f" ON {self._blind_index} (field, digest)"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._client_secrets} ("
+                    " client_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL,"
+                    " created_at TEXT NOT NULL)"
                 ),
             ):
                 cursor.execute(statement)
@@ -320,6 +337,55 @@ class TenantTables:
             )
             cursor.execute(count)
             return int(_first_column(cursor.fetchone())) - before
+
+    # -- blind indexes of sealed fields (domain/blind_index.py) ----------------------------
+
+    def replace_blind_index(self, subject: str, digests: dict[str, str]) -> None:
+        """Keeps a user's digests (by sourcedId), replacing those kept before."""
+        with self._transaction() as cursor:
+            cursor.execute(f"DELETE FROM {self._blind_index} WHERE subject = {self._p}", (subject,))
+            for field, digest in sorted(digests.items()):
+                cursor.execute(
+                    f"INSERT INTO {self._blind_index} (subject, field, digest)"
+                    f" VALUES ({self._p}, {self._p}, {self._p})",
+                    (subject, field, digest),
+                )
+
+    def delete_blind_index(self, subject: str) -> None:
+        """Forgets a user's digests (an erasure of their details)."""
+        with self._transaction() as cursor:
+            cursor.execute(f"DELETE FROM {self._blind_index} WHERE subject = {self._p}", (subject,))
+
+    def subjects_with_digest(self, field: str, digest: str) -> list[str]:
+        """The sourcedIds of the users whose `field` has this digest."""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT subject FROM {self._blind_index}"
+                f" WHERE field = {self._p} AND digest = {self._p} ORDER BY subject",
+                (field, digest),
+            )
+            rows = cursor.fetchall()
+        return [str(_first_column(row)) for row in rows]
+
+    # -- OAuth client secrets (hashed; domain/agreement_commands.py) ---------------------
+
+    def store_client_secret(self, client_id: str, secret_hash: str) -> bool:
+        """Keeps the hash of a new client's secret; False when the client id has one already."""
+        if self.client_secret_hash(client_id) is not None:
+            return False
+        self._insert_ignore(
+            self._client_secrets,
+            ("client_id", "secret_hash", "created_at"),
+            (client_id, secret_hash, _now()),
+        )
+        return self.client_secret_hash(client_id) == secret_hash
+
+    def client_secret_hash(self, client_id: str) -> str | None:
+        row = self._one(
+            f"SELECT secret_hash FROM {self._client_secrets} WHERE client_id = {self._p}",
+            (client_id,),
+        )
+        return None if row is None else str(row[0])
 
     # -- SQL helpers ---------------------------------------------------------------------
 

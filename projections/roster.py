@@ -258,7 +258,8 @@ class RosterTables:
 class RosterProjection:
     """The OneRoster-shaped roster read model of every tenant."""
 
-    version: int = 2
+    #: 3: an erasure that blanks a record's personal fields moves its dateLastModified.
+    version: int = 3
     families: tuple[str, ...] = ("roster", "privacy")
 
     def __init__(self, name: str = "roster") -> None:
@@ -360,10 +361,31 @@ class RosterProjection:
         self.handlers: Mapping[str, Handler] = handlers
 
     def _erased(self, c: Connection, e: EventEnvelope) -> None:
-        """Blanks the subject's sealed values of the shredded classes, then confirms."""
+        """Blanks the subject's sealed values of the shredded classes, then confirms.
+
+        A record whose personal fields are blanked has changed as its readers see it, so its
+        dateLastModified moves to the erasure's time (never back): a OneRoster client's delta
+        sync (`filter=dateLastModified>'…'`) then fetches the blanked record too.
+        """
         subject = erasure.subject_of(c, self.confirmations, e)
         shredded = erasure.shredded_classes(e)
         personal = (self.tables.users, self.tables.demographics)
+        for table in personal:
+            rows = c.execute(
+                sa.select(table.c.personal, table.c.date_last_modified).where(
+                    table.c.tenant == e.tenant, table.c.sourced_id == subject
+                )
+            ).all()
+            if any(erasure.blank(row[0], shredded) != row[0] for row in rows):
+                c.execute(
+                    table.update()
+                    .where(
+                        table.c.tenant == e.tenant,
+                        table.c.sourced_id == subject,
+                        table.c.date_last_modified < e.occurred_at,
+                    )
+                    .values(date_last_modified=e.occurred_at)
+                )
         blank_personal(c, personal, shredded, tenant=e.tenant, subject=subject)
         erasure.confirm(c, self.confirmations, e, subject)
 

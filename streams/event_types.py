@@ -13,6 +13,7 @@ from functools import lru_cache
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from domain.agreements import Agreement
 from domain.assessment import LineItem, Result
 from domain.attainment import ObjectiveAttainment
 from domain.consent import Consent
@@ -35,6 +36,7 @@ AGGREGATES: dict[type[Aggregate], tuple[str, str]] = {
     Result: ("assessment", "result"),
     ObjectiveAttainment: ("attainment", "objective_attainment"),
     Consent: ("consent", "consent"),
+    Agreement: ("consent", "agreement"),
     Erasure: ("privacy", "erasure"),
     TenantOffboarding: ("privacy", "tenant"),
 }

@@ -1,0 +1,170 @@
+"""Agreement commands: connect a service as an OAuth client, check its credentials, end it.
+
+`make_agreement` records the agreement (domain/agreements.py) and returns the client's id and
+a new secret, which is shown once: only its SHA-256 is kept (the secret is 32 random bytes,
+so a plain hash is as strong as a slow one). The OneRoster 1.2 scopes are the URIs of the
+specification (https://purl.imsglobal.org/spec/or/v1p2/scope/…); the short names
+(`roster.readonly`) are accepted and stored as the URIs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.agreements import AGREEMENT_CATEGORIES, BASES, Agreement
+from domain.commands import Actor
+from domain.errors import ConflictError, InvalidValueError, NotFoundError, NotPermittedError
+from domain.ids import aggregate_id
+from domain.roster import Org
+from domain.tenant_core import TenantCore
+
+__all__ = [
+    "ONEROSTER_SCOPES",
+    "SCOPE_PREFIX",
+    "AgreementCommands",
+    "ClientCredentials",
+    "scope_uri",
+]
+
+SCOPE_PREFIX = "https://purl.imsglobal.org/spec/or/v1p2/scope/"
+#: The OneRoster 1.2 scopes (rostering, gradebook, resources) by their short names.
+ONEROSTER_SCOPES = frozenset(
+    {
+        "roster.readonly",
+        "roster-core.readonly",
+        "roster-demographics.readonly",
+        "gradebook.readonly",
+        "gradebook-core.readonly",
+        "gradebook.createput",
+        "gradebook.createpost",
+        "gradebook.delete",
+        "resource.readonly",
+        "resource-core.readonly",
+    }
+)
+#: A service's name: its id in consents and topic names (as a consent's `recipient`).
+_SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+def scope_uri(scope: str) -> str | None:
+    """The scope URI of `scope` (a URI or a short name); None when it is no OneRoster scope."""
+    short = scope.removeprefix(SCOPE_PREFIX)
+    return SCOPE_PREFIX + short if short in ONEROSTER_SCOPES else None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """What `make_agreement` hands back once: the client's id and its secret."""
+
+    client_id: str
+    client_secret: str
+
+
+class AgreementCommands(TenantCore):
+    """The service agreements of one tenant and the credentials of their OAuth clients."""
+
+    def client_id_of(self, service: str) -> str:
+        """The OAuth client id of a service of this tenant: `service@tenant`."""
+        return f"{service}@{self.tenant}"
+
+    def _agreement_id(self, client_id: str) -> UUID:
+        return aggregate_id(self.tenant, "agreements", client_id)
+
+    def make_agreement(
+        self,
+        actor: Actor,
+        *,
+        service: str,
+        scopes: list[str],
+        categories: list[str],
+        basis: str,
+        schools: list[str],
+    ) -> ClientCredentials:
+        """Records a service's agreement and returns its new client credentials."""
+        if actor.role != "admin":
+            raise NotPermittedError("agreements are made by an admin of the tenant")
+        if not _SERVICE_NAME.match(service):
+            raise InvalidValueError(
+                "the name must be a service id: lowercase letters, digits and dashes, "
+                "2–63 characters (it is the service's id in consents)",
+                field="name",
+            )
+        uris = [scope_uri(s) for s in scopes]
+        if not scopes or None in uris:
+            unknown = [s for s, u in zip(scopes, uris, strict=True) if u is None]
+            raise InvalidValueError(
+                f"scopes must be OneRoster 1.2 scopes, e.g. roster-core.readonly or "
+                f"{SCOPE_PREFIX}roster.readonly; not known: {unknown}",
+                field="scope",
+            )
+        unknown_categories = sorted(set(categories) - AGREEMENT_CATEGORIES)
+        if unknown_categories:
+            raise InvalidValueError(
+                f"categories must be among {sorted(AGREEMENT_CATEGORIES)}; "
+                f"not known: {unknown_categories}",
+                field="category",
+            )
+        if basis not in BASES:
+            raise InvalidValueError(f"basis must be one of {sorted(BASES)}", field="basis")
+        for school in schools:
+            org = self._find(Org, "orgs", school, for_update=False)
+            if org is None:
+                raise InvalidValueError(f"no org {school!r} in this tenant", field="school")
+        client_id = self.client_id_of(service)
+        if self._find_by_id(Agreement, self._agreement_id(client_id)) is not None:
+            raise ConflictError(
+                f"a client named {service!r} exists already; choose another name",
+                field="name",
+            )
+        secret = secrets.token_urlsafe(32)
+        if not self.tables.store_client_secret(client_id, _hash(secret)):
+            raise ConflictError(f"client {client_id!r} has credentials already", field="name")
+        agreement = Agreement._create(
+            Agreement.Made,
+            id=self._agreement_id(client_id),
+            client_id=client_id,
+            service=service,
+            scopes=sorted({u for u in uris if u is not None}),
+            categories=sorted(set(categories)),
+            basis=basis,
+            schools=sorted(set(schools)),
+            made_at=self.clock(),
+            made_by=actor.subject,
+        )
+        self._save(agreement)
+        return ClientCredentials(client_id, secret)
+
+    def agreement(self, client_id: str) -> Agreement | None:
+        """The agreement of an OAuth client of this tenant; None when there is none."""
+        return self._find_by_id(Agreement, self._agreement_id(client_id), for_update=False)
+
+    def authenticated_agreement(self, client_id: str, secret: str) -> Agreement | None:
+        """The client's agreement when `secret` is its secret and the agreement is in force."""
+        stored = self.tables.client_secret_hash(client_id)
+        if stored is None or not hmac.compare_digest(stored, _hash(secret)):
+            return None
+        agreement = self.agreement(client_id)
+        return None if agreement is None or agreement.ended else agreement
+
+    def end_agreement(self, actor: Actor, service: str) -> bool:
+        """Ends a service's agreement: its tokens stop working at once; True when it was
+        in force. NotFoundError when the tenant has no client of that name."""
+        if actor.role != "admin":
+            raise NotPermittedError("agreements are ended by an admin of the tenant")
+        agreement = self._find_by_id(Agreement, self._agreement_id(self.client_id_of(service)))
+        if agreement is None:
+            raise NotFoundError(f"no client named {service!r} in this tenant", field="name")
+        if agreement.ended:
+            return False
+        agreement.end(ended_at=self.clock(), ended_by=actor.subject)
+        self._save(agreement)
+        return True

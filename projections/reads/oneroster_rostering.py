@@ -1,0 +1,600 @@
+"""OneRoster 1.2 rostering reads for service clients: collections and records of the roster
+read model, limited by the client's agreement, with filter, sort, paging and fields.
+
+The read layer's order (authorise → read → unseal → record disclosure → shape): the
+client's scopes are checked first; every query is the caller's tenant AND the agreement's
+schools AND the endpoint's own selection AND the caller's filter, so no filter can widen
+access (an `OR` in a filter stays inside its parentheses); personal fields are unsealed
+only for the categories the agreement names and only when `fields` selects them; what a
+response carries of whom is recorded as disclosed before it is answered.
+
+Freshness (`?min_position=N`) is the API's to wait for, as for every read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from domain.sealing import Erased, Sealer
+from projections.reads.access import (
+    ReadNotPermittedError,
+    RosterRecordNotFoundError,
+    read_connection,
+)
+from projections.reads.disclosures import STATUTORY_TASK
+from projections.reads.oneroster_fields import (
+    SELECTABLE,
+    FieldCatalogue,
+    InvalidFilterFieldError,
+)
+from projections.reads.oneroster_filter import FilterSyntaxError, parse_filter
+from projections.reads.read_service import ReadService
+from projections.reads.unsealing import ERASED_TEXT, Unsealer
+from projections.roster import RosterProjection, RosterTables
+
+__all__ = [
+    "CORE",
+    "DEMOGRAPHICS",
+    "FULL",
+    "MAX_LIMIT",
+    "ClientView",
+    "InvalidSelectionFieldError",
+    "Page",
+    "RosterQuery",
+    "RosteringReads",
+    "Selection",
+]
+
+CORE = "roster-core.readonly"
+FULL = "roster.readonly"
+DEMOGRAPHICS = "roster-demographics.readonly"
+#: The largest page served; a larger `limit` is served as this many (documented).
+MAX_LIMIT = 10_000
+
+#: The user fields of each personal-data category an agreement can name.
+_CONTACT = frozenset({"email", "sms", "phone"})
+_IDENTITY = frozenset(
+    {
+        "givenName",
+        "familyName",
+        "middleName",
+        "preferredFirstName",
+        "preferredMiddleName",
+        "preferredLastName",
+        "pronouns",
+        "username",
+        "userMasterIdentifier",
+        "identifier",
+        "userIds",
+    }
+)
+#: US race and ethnicity flags: special-category data (GDPR art. 9), never handed out.
+_DROPPED_DEMOGRAPHICS = frozenset(
+    {
+        "americanIndianOrAlaskaNative",
+        "asian",
+        "blackOrAfricanAmerican",
+        "nativeHawaiianOrOtherPacificIslander",
+        "white",
+        "demographicRaceTwoOrMoreRaces",
+        "hispanicOrLatinoEthnicity",
+    }
+)
+#: What stands for a required name the client may not see (the category is not agreed).
+WITHHELD_TEXT = ""
+
+
+class InvalidSelectionFieldError(ValueError):
+    """Raised when `fields` names a field the entity does not have."""
+
+
+@dataclass(frozen=True)
+class ClientView:
+    """Who reads, as their agreement says: the service, its scopes (short names), the
+    personal-data categories it may see, its basis and the schools it is limited to
+    (none: every school of the tenant)."""
+
+    tenant: str
+    service: str
+    role: str
+    scopes: frozenset[str]
+    categories: frozenset[str]
+    basis: str
+    schools: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RosterQuery:
+    """A collection request's parameters, as the caller sent them (checked when used)."""
+
+    limit: int = 100
+    offset: int = 0
+    sort: str | None = None
+    order_by: str = "asc"
+    filter: str | None = None
+    fields: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a collection and how many records the caller may see in all."""
+
+    records: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What an endpoint reads: an entity, the parent records that must be visible, and a
+    condition of its own (`/schools/{id}/classes` → classes of that school)."""
+
+    entity: str
+    where: Callable[[RosterTables], Iterable[ColumnElement[bool]]] = lambda _t: ()
+    parents: Sequence[tuple[str, str, Callable[[RosterTables], Iterable[ColumnElement[bool]]]]] = (
+        field(default_factory=tuple)
+    )
+
+
+def _utc_text(value: datetime) -> str:
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _day(value: date | str | None) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+_TABLE_OF_ENTITY = {
+    "org": "orgs",
+    "academicSession": "academic_sessions",
+    "course": "courses",
+    "class": "classes",
+    "user": "users",
+    "enrollment": "enrollments",
+    "demographics": "demographics",
+}
+#: Where a reference of each type points, under the rostering base URL.
+_PATH_OF_TYPE = {
+    "org": "orgs",
+    "academicSession": "academicSessions",
+    "course": "courses",
+    "class": "classes",
+    "user": "users",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RosteringReads(ReadService[RosterProjection]):
+    """The rostering service's reads; build one per request with the container's parts."""
+
+    #: The sealer of a tenant (its application's): reads open personal fields with it.
+    sealers: Callable[[str], Sealer]
+    #: Finds users by a sealed field's value through the blind index: (tenant, field,
+    #: value) → sourcedIds. Without it, sealed fields cannot be filtered on.
+    users_with: Callable[[str, str, str], list[str]] | None = None
+
+    def page(
+        self,
+        client: ClientView,
+        selection: Selection,
+        query: RosterQuery,
+        *,
+        scopes: frozenset[str],
+        base_url: str,
+    ) -> Page:
+        """A page of the collection `selection` names, as `query` asks."""
+        self._authorise(client, scopes, selection.entity)
+        fields = self._fields(selection.entity, query.fields)
+        tables = self.projection.tables
+        users_with = self.users_with
+        catalogue = FieldCatalogue(
+            tables,
+            lookup=None
+            if users_with is None
+            else lambda name, value: users_with(client.tenant, name, value),
+            visible=self._allowed(client, selection.entity),
+        )
+        table = self._table(selection.entity)
+        conditions = [*self._visible(client, selection.entity, tables), *selection.where(tables)]
+        if query.filter is not None:
+            try:
+                tree = parse_filter(query.filter)
+            except FilterSyntaxError as error:
+                raise InvalidFilterFieldError(str(error)) from None
+            conditions.append(catalogue.condition(selection.entity, tree))
+        order: list[ColumnElement[Any]] = []
+        if query.sort:
+            column = catalogue.sort_column(selection.entity, query.sort)
+            order.append(column.desc() if query.order_by == "desc" else column.asc())
+        tiebreak = table.c.sourced_id
+        order.append(tiebreak.desc() if query.order_by == "desc" else tiebreak.asc())
+        limit = min(query.limit, MAX_LIMIT)
+        with read_connection(self.engine) as c:
+            self._require_parents(c, client, selection)
+            total = c.execute(sa.select(sa.func.count()).select_from(table).where(*conditions))
+            count = int(total.scalar_one())
+            rows = [
+                dict(r)
+                for r in c.execute(
+                    sa.select(table)
+                    .where(*conditions)
+                    .order_by(*order)
+                    .limit(limit)
+                    .offset(query.offset)
+                ).mappings()
+            ]
+            records = self._shape(c, client, selection.entity, rows, fields, base_url)
+        return Page(records=records, total=count, limit=limit, offset=query.offset)
+
+    def record(
+        self,
+        client: ClientView,
+        selection: Selection,
+        sourced_id: str,
+        *,
+        fields: tuple[str, ...] | None,
+        scopes: frozenset[str],
+        base_url: str,
+    ) -> dict[str, Any]:
+        """One record of the collection `selection` names; RosterRecordNotFoundError when
+        the caller may not see it or there is none (the same answer: it tells nothing)."""
+        self._authorise(client, scopes, selection.entity)
+        selected = self._fields(selection.entity, fields)
+        table = self._table(selection.entity)
+        tables = self.projection.tables
+        conditions = [
+            *self._visible(client, selection.entity, tables),
+            *selection.where(tables),
+            table.c.sourced_id == sourced_id,
+        ]
+        with read_connection(self.engine) as c:
+            row = c.execute(sa.select(table).where(*conditions)).mappings().first()
+            if row is None:
+                raise RosterRecordNotFoundError(f"there is no {selection.entity} {sourced_id!r}")
+            return self._shape(c, client, selection.entity, [dict(row)], selected, base_url)[0]
+
+    # -- authorise -----------------------------------------------------------------------
+
+    def _authorise(self, client: ClientView, scopes: frozenset[str], entity: str) -> None:
+        if not client.scopes & scopes:
+            raise ReadNotPermittedError(
+                f"this request needs one of the scopes {sorted(scopes)}, which the client's "
+                "agreement does not grant"
+            )
+        if client.basis != "statutory" and entity in ("user", "enrollment", "demographics"):
+            raise ReadNotPermittedError(
+                "a consent-based agreement reads people only with the families' consents, "
+                "which this version does not serve yet"
+            )
+
+    def _fields(self, entity: str, fields: tuple[str, ...] | None) -> frozenset[str]:
+        known = SELECTABLE[entity]
+        if fields is None:
+            return known
+        unknown = [f for f in fields if f not in known]
+        if unknown or not fields:
+            raise InvalidSelectionFieldError(
+                f"fields names {unknown or 'nothing'}, not fields of {entity}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return frozenset(fields)
+
+    # -- what the caller may see ---------------------------------------------------------
+
+    def _table(self, entity: str) -> sa.Table:
+        table: sa.Table = getattr(self.projection.tables, _TABLE_OF_ENTITY[entity])
+        return table
+
+    def _visible(
+        self, client: ClientView, entity: str, t: RosterTables
+    ) -> list[ColumnElement[bool]]:
+        """The tenant and the agreement's schools: AND-ed with everything else."""
+        table = self._table(entity)
+        conditions: list[ColumnElement[bool]] = [table.c.tenant == client.tenant]
+        if not client.schools:
+            return conditions
+        schools = sorted(client.schools)
+        if entity == "org":
+            parents = sa.select(t.orgs.c.parent).where(
+                t.orgs.c.tenant == client.tenant,
+                t.orgs.c.sourced_id.in_(schools),
+                t.orgs.c.parent.is_not(None),
+            )
+            conditions.append(
+                sa.or_(t.orgs.c.sourced_id.in_(schools), t.orgs.c.sourced_id.in_(parents))
+            )
+        elif entity == "class":
+            conditions.append(t.classes.c.school.in_(schools))
+        elif entity == "enrollment":
+            conditions.append(t.enrollments.c.school.in_(schools))
+        elif entity == "course":
+            cl = t.classes
+            conditions.append(
+                sa.or_(
+                    t.courses.c.org.in_(schools),
+                    sa.exists().where(
+                        cl.c.tenant == t.courses.c.tenant,
+                        cl.c.course == t.courses.c.sourced_id,
+                        cl.c.school.in_(schools),
+                    ),
+                )
+            )
+        elif entity in ("user", "demographics"):
+            ur, en = t.user_roles, t.enrollments
+            conditions.append(
+                sa.or_(
+                    sa.exists().where(
+                        ur.c.tenant == table.c.tenant,
+                        ur.c.user_sourced_id == table.c.sourced_id,
+                        ur.c.org.in_(schools),
+                    ),
+                    sa.exists().where(
+                        en.c.tenant == table.c.tenant,
+                        en.c.user_sourced_id == table.c.sourced_id,
+                        en.c.school.in_(schools),
+                    ),
+                )
+            )
+        return conditions
+
+    def _require_parents(self, c: Connection, client: ClientView, selection: Selection) -> None:
+        """A nested collection of a parent the caller cannot see is unknown, not empty."""
+        tables = self.projection.tables
+        for entity, sourced_id, where in selection.parents:
+            table = self._table(entity)
+            found = c.execute(
+                sa.select(table.c.sourced_id).where(
+                    *self._visible(client, entity, tables),
+                    *where(tables),
+                    table.c.sourced_id == sourced_id,
+                )
+            ).first()
+            if found is None:
+                raise RosterRecordNotFoundError(f"there is no {entity} {sourced_id!r}")
+
+    # -- shape, unseal, disclose ---------------------------------------------------------
+
+    def _shape(
+        self,
+        c: Connection,
+        client: ClientView,
+        entity: str,
+        rows: list[dict[str, Any]],
+        fields: frozenset[str],
+        base_url: str,
+    ) -> list[dict[str, Any]]:
+        def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
+            if sourced_id is None:
+                return None
+            return {
+                "href": f"{base_url}/{_PATH_OF_TYPE[kind]}/{sourced_id}",
+                "sourcedId": sourced_id,
+                "type": kind,
+            }
+
+        children: dict[str, list[str]] = {}
+        if entity in ("org", "academicSession") and "children" in fields and rows:
+            table = self._table(entity)
+            ids = [r["sourced_id"] for r in rows]
+            for parent, child in c.execute(
+                sa.select(table.c.parent, table.c.sourced_id)
+                .where(table.c.tenant == client.tenant, table.c.parent.in_(ids))
+                .order_by(table.c.sourced_id)
+            ):
+                children.setdefault(str(parent), []).append(str(child))
+        unsealer = Unsealer(self._sealer(client))
+        disclosed: dict[str, set[str]] = {}
+        shaped = []
+        for row in rows:
+            record = _SHAPES[entity](row, ref, children)
+            if "personal" in row:
+                personal = self._opened(unsealer, client, entity, row, fields)
+                record.update(personal)
+                categories = self._categories(entity, personal)
+                if entity == "user":
+                    categories.add("roster")
+                if categories:
+                    disclosed.setdefault(row["sourced_id"], set()).update(categories)
+            elif entity == "enrollment":
+                disclosed.setdefault(row["user_sourced_id"], set()).add("roster")
+            if entity == "user":
+                record.setdefault("givenName", WITHHELD_TEXT)
+                record.setdefault("familyName", WITHHELD_TEXT)
+            shaped.append(
+                {
+                    k: v
+                    for k, v in record.items()
+                    if k in fields and v is not None and k not in ("password", "userProfiles")
+                }
+            )
+        self._disclose(client, disclosed)
+        return shaped
+
+    def _opened(
+        self,
+        unsealer: Unsealer,
+        client: ClientView,
+        entity: str,
+        row: Mapping[str, Any],
+        fields: frozenset[str],
+    ) -> dict[str, Any]:
+        wanted = self._allowed(client, entity) & fields
+        if not wanted:
+            return {}
+        opened = unsealer.open(row["personal"])
+        if isinstance(opened, Erased) or opened is None:
+            # Erased: required names read as the placeholder, the rest is gone.
+            return {"givenName": ERASED_TEXT, "familyName": ERASED_TEXT} if entity == "user" else {}
+        return {k: v for k, v in opened.items() if k in wanted and v not in (None, "", [])}
+
+    @staticmethod
+    def _allowed(client: ClientView, entity: str) -> frozenset[str]:
+        """The sealed fields of `entity` the client's agreement lets it see."""
+        if entity == "user":
+            return (_IDENTITY if "identity" in client.categories else frozenset()) | (
+                _CONTACT if "contact" in client.categories else frozenset()
+            )
+        if entity == "demographics" and "demographics" in client.categories:
+            return frozenset(SELECTABLE["demographics"]) - _DROPPED_DEMOGRAPHICS
+        return frozenset()
+
+    @staticmethod
+    def _categories(entity: str, personal: Mapping[str, Any]) -> set[str]:
+        if entity == "demographics":
+            return {"demographics"} if personal else set()
+        if any(v == ERASED_TEXT for v in personal.values()) and len(personal) == 2:
+            return set()
+        found = set()
+        if set(personal) & _IDENTITY:
+            found.add("identity")
+        if set(personal) & _CONTACT:
+            found.add("contact")
+        return found
+
+    def _disclose(self, client: ClientView, disclosed: Mapping[str, set[str]]) -> None:
+        by_categories: dict[frozenset[str], list[str]] = {}
+        for subject, categories in disclosed.items():
+            by_categories.setdefault(frozenset(categories), []).append(subject)
+        for kinds, subjects in by_categories.items():
+            self.disclosures.record(
+                tenant=client.tenant,
+                subjects=subjects,
+                recipient=client.service,
+                recipient_role=client.role,
+                categories=kinds,
+                basis=STATUTORY_TASK,
+                at=self.clock(),
+            )
+
+    def _sealer(self, client: ClientView) -> Sealer:
+        return self.sealers(client.tenant)
+
+
+Ref = Callable[[str, str | None], dict[str, str] | None]
+
+
+def _base(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "sourcedId": row["sourced_id"],
+        "status": row["status"],
+        "dateLastModified": _utc_text(row["date_last_modified"]),
+    }
+
+
+def _org(row: Mapping[str, Any], ref: Ref, children: Mapping[str, list[str]]) -> dict[str, Any]:
+    return {
+        **_base(row),
+        "name": row["name"],
+        "type": row["type"],
+        "identifier": row["identifier"],
+        "parent": ref("org", row["parent"]),
+        "children": [ref("org", c) for c in children.get(row["sourced_id"], [])],
+    }
+
+
+def _session(row: Mapping[str, Any], ref: Ref, children: Mapping[str, list[str]]) -> dict[str, Any]:
+    return {
+        **_base(row),
+        "title": row["title"],
+        "startDate": _day(row["start_date"]),
+        "endDate": _day(row["end_date"]),
+        "type": row["type"],
+        "parent": ref("academicSession", row["parent"]),
+        "children": [ref("academicSession", c) for c in children.get(row["sourced_id"], [])],
+        "schoolYear": row["school_year"],
+    }
+
+
+def _course(row: Mapping[str, Any], ref: Ref, _c: Mapping[str, list[str]]) -> dict[str, Any]:
+    return {
+        **_base(row),
+        "title": row["title"],
+        "schoolYear": ref("academicSession", row["school_year"]),
+        "courseCode": row["course_code"],
+        "grades": list(row["grades"]),
+        "subjects": list(row["subjects"]),
+        "org": ref("org", row["org"]),
+        "subjectCodes": list(row["subject_codes"]),
+    }
+
+
+def _class(row: Mapping[str, Any], ref: Ref, _c: Mapping[str, list[str]]) -> dict[str, Any]:
+    return {
+        **_base(row),
+        "title": row["title"],
+        "classCode": row["class_code"],
+        "classType": row["class_type"],
+        "location": row["location"],
+        "grades": list(row["grades"]),
+        "subjects": list(row["subjects"]),
+        "course": ref("course", row["course"]),
+        "school": ref("org", row["school"]),
+        "terms": [ref("academicSession", t) for t in row["terms"]],
+        "subjectCodes": list(row["subject_codes"]),
+        "periods": list(row["periods"]),
+    }
+
+
+def _user(row: Mapping[str, Any], ref: Ref, _c: Mapping[str, list[str]]) -> dict[str, Any]:
+    roles = []
+    for role in row["roles"]:
+        shaped = {
+            "roleType": role["roleType"],
+            "role": role["role"],
+            "org": ref("org", role["org"]),
+        }
+        for name in ("beginDate", "endDate"):
+            if role.get(name):
+                shaped[name] = role[name]
+        roles.append(shaped)
+    return {
+        **_base(row),
+        "enabledUser": _bool(row["enabled_user"]),
+        "roles": roles,
+        "primaryOrg": ref("org", row["primary_org"]),
+        "agents": [ref("user", a) for a in row["agents"]],
+        "grades": list(row["grades"]),
+    }
+
+
+def _enrollment(row: Mapping[str, Any], ref: Ref, _c: Mapping[str, list[str]]) -> dict[str, Any]:
+    return {
+        **_base(row),
+        "user": ref("user", row["user_sourced_id"]),
+        "class": ref("class", row["class_sourced_id"]),
+        "school": ref("org", row["school"]),
+        "role": row["role"],
+        "primary": _bool(row["primary"]),
+        "beginDate": _day(row["begin_date"]),
+        "endDate": _day(row["end_date"]),
+    }
+
+
+def _demographics(row: Mapping[str, Any], _ref: Ref, _c: Mapping[str, list[str]]) -> dict[str, Any]:
+    return _base(row)
+
+
+_SHAPES: dict[str, Callable[[Mapping[str, Any], Ref, Mapping[str, list[str]]], dict[str, Any]]] = {
+    "org": _org,
+    "academicSession": _session,
+    "course": _course,
+    "class": _class,
+    "user": _user,
+    "enrollment": _enrollment,
+    "demographics": _demographics,
+}

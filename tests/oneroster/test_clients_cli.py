@@ -1,0 +1,85 @@
+"""`digione clients create` and `clients end`: a service's OAuth client and its agreement."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api import cli
+from api.bootstrap import Container
+from api.settings import Settings
+from domain.agreements import Agreement
+from tests.builders import School
+from tests.projections.test_admin import environment
+
+
+def _create(settings: Settings, tenant: str, *extra: str) -> dict[str, str]:
+    result = CliRunner().invoke(
+        cli.app,
+        ["clients", "create", "--tenant", tenant, "--name", "learnapp",
+         "--scope", "roster.readonly", "--category", "identity", *extra],
+        env=environment(settings),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    created: dict[str, str] = json.loads(result.stdout)
+    return created
+
+
+def test_create_prints_the_secret_once_and_records_the_agreement_as_an_event(
+    container: Container, tenant: str, settings: Settings, school: School
+) -> None:
+    created = _create(settings, tenant, "--school", "sch-1")
+
+    app = container.tenants.get(tenant)
+    agreement = app.agreement(created["client_id"])
+    assert set(created) == {"client_id", "client_secret"}
+    assert created["client_id"] == f"learnapp@{tenant}"
+    assert isinstance(agreement, Agreement)
+    assert agreement.service == "learnapp" and agreement.schools == ["sch-1"]
+    assert agreement.scopes == ["https://purl.imsglobal.org/spec/or/v1p2/scope/roster.readonly"]
+    assert agreement.categories == ["identity"] and agreement.basis == "statutory"
+    stored = app.tables.client_secret_hash(created["client_id"])
+    assert stored is not None and created["client_secret"] not in stored
+    events = app.recorder.select_notifications(1, limit=100_000)
+    assert not any(created["client_secret"].encode() in n.state for n in events)
+
+
+def test_a_second_client_of_the_same_name_and_an_unknown_scope_are_refused(
+    container: Container, tenant: str, settings: Settings, school: School
+) -> None:
+    _create(settings, tenant)
+
+    again = CliRunner().invoke(
+        cli.app,
+        ["clients", "create", "--tenant", tenant, "--name", "learnapp", "--scope", "roster.readonly"],
+        env=environment(settings),
+    )  # fmt: skip
+    unknown = CliRunner().invoke(
+        cli.app,
+        ["clients", "create", "--tenant", tenant, "--name", "other", "--scope", "roster.write"],
+        env=environment(settings),
+    )  # fmt: skip
+
+    assert again.exit_code == 2 and "exists already" in again.output
+    assert unknown.exit_code == 2 and "roster.write" in unknown.output
+
+
+def test_end_stops_the_clients_tokens(
+    client: TestClient, container: Container, tenant: str, settings: Settings, school: School
+) -> None:
+    created = _create(settings, tenant)
+    auth = (created["client_id"], created["client_secret"])
+    token = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth)
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    ended = CliRunner().invoke(
+        cli.app, ["clients", "end", "--tenant", tenant, "--name", "learnapp"],
+        env=environment(settings),
+    )  # fmt: skip
+
+    assert ended.exit_code == 0, ended.output
+    assert client.get("/ims/oneroster/rostering/v1p2/orgs", headers=headers).status_code == 401
+    again = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth)
+    assert again.status_code == 401
