@@ -62,12 +62,11 @@ def forget_tenants(settings: Settings, tenants: Sequence[str]) -> None:
     engine = sa.create_engine(settings.sqlalchemy_url)
     try:
         with engine.begin() as connection:
-            shared = sa.MetaData()
-            shared.reflect(connection)
+            shared = _shared_tables(connection)
             for tenant in tenants:
                 for table in reversed(shared.sorted_tables):  # rows that refer to others first
                     if "tenant" in table.c:
-                        connection.execute(table.delete().where(table.c.tenant == tenant))
+                        _delete_if_still_there(connection, table, tenant)
                 connection.execute(
                     sa.text(f'DROP SCHEMA IF EXISTS "{tenant_schema(tenant)}" CASCADE')
                 )
@@ -75,6 +74,28 @@ def forget_tenants(settings: Settings, tenants: Sequence[str]) -> None:
                     connection.execute(tenants_table.delete().where(tenants_table.c.id == tenant))
     finally:
         engine.dispose()
+
+
+def _shared_tables(connection: sa.Connection) -> sa.MetaData:
+    """The main schema's tables, skipping any that another run (a concurrent bench on the
+    same database, a rebuild's scratch table) drops while they are being reflected."""
+    shared = sa.MetaData()
+    for name in sa.inspect(connection).get_table_names():
+        try:
+            with connection.begin_nested():
+                sa.Table(name, shared, autoload_with=connection)
+        except sa.exc.NoSuchTableError:
+            continue
+    return shared
+
+
+def _delete_if_still_there(connection: sa.Connection, table: sa.Table, tenant: str) -> None:
+    try:
+        with connection.begin_nested():
+            connection.execute(table.delete().where(table.c.tenant == tenant))
+    except sa.exc.ProgrammingError as error:
+        if getattr(error.orig, "sqlstate", None) != "42P01":  # undefined_table: dropped meanwhile
+            raise
 
 
 def server_facts(conninfo: str) -> dict[str, str]:

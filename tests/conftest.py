@@ -17,6 +17,7 @@ from api.app import create_app
 from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from domain.application import TenantApplication
+from tests.tenant_cleanup import drop_tenants
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
 
@@ -88,16 +89,7 @@ def container(settings: Settings, clock: FakeClock, tenant_prefix: str) -> Itera
     tenants = [t for t in built.tenants.ids() if t.startswith(tenant_prefix)]
     built.close()
     if settings.is_postgres:
-        _drop_tenants(settings, tenants)
-
-
-def _drop_tenants(settings: Settings, tenants: list[str]) -> None:
-    engine = sa.create_engine(settings.sqlalchemy_url)
-    with engine.begin() as connection:
-        for tenant in tenants:
-            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "tenant_{tenant}" CASCADE'))
-            connection.execute(sa.text("DELETE FROM digione_tenants WHERE id = :t"), {"t": tenant})
-    engine.dispose()
+        drop_tenants(settings, tenants)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from api.tokens import TokenService, token_id
 from domain.sealing import derive_signing_key
 from tests.builders import a_school, a_user, put
 from tests.reads.school import a_line_item, an_assessment_of, an_attainment_of
+from tests.tenant_cleanup import drop_tenants
 
 __all__ = ["MatrixSystem", "matrix_system"]
 
@@ -88,6 +89,7 @@ def matrix_system(
             yield _built(container, client, settings, tenant, other_tenant)
     finally:
         container.close()
+        drop_tenants(settings, [tenant, other_tenant])
 
 
 def _built(

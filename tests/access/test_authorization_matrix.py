@@ -9,6 +9,7 @@ fails `test_every_route_has_an_entry_in_the_matrix` until it is added.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 
+from api.oneroster.rostering import BASE_PATH as ONEROSTER
+from api.oneroster.rostering import OPERATIONS as ONEROSTER_OPERATIONS
 from api.web.session import CSRF_COOKIE, SESSION_COOKIE, form_token
 from streams.schemas import default_registry
 from tests.access.matrix_system import MatrixSystem, matrix_system
@@ -264,6 +267,27 @@ MATRIX: dict[tuple[str, str], Entry] = {
         other={"guardian": 403},
         page=True,
     ),
+    # -- OneRoster: OAuth client tokens only; the platform's own tokens open nothing ---------
+    ("GET", f"{ONEROSTER}/discovery"): Entry(f"{ONEROSTER}/discovery", everyone(200)),
+    **{
+        ("GET", f"{ONEROSTER}/discovery/{name}"): Entry(
+            f"{ONEROSTER}/discovery/{name}", everyone(200)
+        )
+        for name in (
+            "digione_rostering_openapi3_v1p0.json",
+            "imsorv1p2_rostering_openapi3_v1p0.json",
+            "onerosterv1p2rostersservice_openapi3_v1p0.json",
+        )
+    },
+    **{
+        ("GET", f"{ONEROSTER}{operation.path}"): Entry(
+            ONEROSTER + re.sub(r"\{[^}]+\}", "x-1", operation.path), everyone(401)
+        )
+        for operation in ONEROSTER_OPERATIONS
+    },
+    # The token endpoint reads no bearer token: an invalid body (no grant type) is refused
+    # as RFC 6749 says, whoever sends it.
+    ("POST", "/oauth/token"): Entry("/oauth/token", everyone(400)),
 }
 
 
