@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api import problems
 from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
+from api.header_limit import HeadTooLarge
 from api.routers import (
     consents,
     dashboards,
@@ -32,8 +33,10 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="DigiOne", version="0.1.0", description=DESCRIPTION)
     app.state.container = container
     problems.install(app)
-    # Added last, so outermost: an oversized body is refused before anything reads it.
+    # Added last, so outermost: an oversized head, then an oversized body, is refused
+    # before anything reads it.
     app.add_middleware(BodyTooLarge, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(HeadTooLarge, max_bytes=container.settings.max_header_bytes)
     for router in (
         health.router,
         roster.router,
