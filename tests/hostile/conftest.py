@@ -6,38 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.bootstrap import Container
-from projections.reads.disclosures import disclosures
 from tests.builders import a_school, bearer
-
-
-@dataclass(frozen=True)
-class Writes:
-    """What a request may have written, counted: every tenant's store head and side-table
-    rows (subject keys, erasure list, idempotency answers, result slots, the tenant key),
-    and the disclosure rows and the requests they count."""
-
-    heads: dict[str, int]
-    tables: dict[str, dict[str, int]]
-    disclosure_rows: int
-    disclosed_requests: int
-
-
-def writes(container: Container, tenants: list[str]) -> Writes:
-    heads, tables = {}, {}
-    for tenant in tenants:
-        app = container.tenants.get(tenant)
-        heads[tenant] = app.head_position()
-        tables[tenant] = app.tables.row_counts()
-    with container.engine.connect() as connection:
-        rows, requests = connection.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(disclosures.c.count), 0))
-        ).one()
-    return Writes(heads, tables, int(rows), int(requests))
 
 
 @dataclass(frozen=True)

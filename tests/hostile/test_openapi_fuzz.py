@@ -21,7 +21,8 @@ from schemathesis.core.result import Err
 from schemathesis.schemas import APIOperation
 
 from api.bootstrap import Container
-from tests.hostile.conftest import Caller, HostileSchool, writes
+from tests.hostile.conftest import Caller, HostileSchool
+from tests.store_writes import writes
 
 #: Generated requests per operation (each sent once per kind of caller).
 EXAMPLES_PER_OPERATION = 3
