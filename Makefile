@@ -8,16 +8,30 @@ TEST_DATABASE_URL := postgresql://postgres@127.0.0.1:5432/$(TEST_DATABASE)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := venv
-.PHONY: venv run check test bench clean
+.PHONY: venv lock run check test bench clean
 
 venv: $(INSTALLED)
 
-# The stamp is newer than pyproject.toml once the install succeeded, so reruns are fast.
-$(INSTALLED): pyproject.toml
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+# Versions come from constraints.txt (`make lock` writes it), so every machine and CI get
+# the set the suite passed with. The stamp is written last, once the install succeeded, and
+# lives inside .venv: a venv that ensure-venv.sh finds broken is made anew, stamp and all.
+$(INSTALLED): pyproject.toml constraints.txt
+	bash scripts/ensure-venv.sh $(PYTHON) $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
+
+# After changing a dependency in pyproject.toml (or upgrading one in .venv): installs what
+# pyproject.toml asks for, unconstrained, and pins what .venv then holds.
+lock:
+	bash scripts/ensure-venv.sh $(PYTHON) $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	{ echo "# Exact versions of every dependency, for pip install -c (see the Makefile)."; \
+	  echo "# Written by make lock from a working .venv; do not edit by hand."; \
+	  $(VENV)/bin/python -m pip freeze --exclude-editable | grep -iv '^digione[ =@]'; \
+	} > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	touch $(INSTALLED)
 
 run: venv
 	$(VENV)/bin/digione serve --demo
@@ -28,13 +42,14 @@ check: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# The browser tests (tests/web) drive Debian's chromium; Playwright never downloads one.
+# The browser tests (tests/web) drive Debian's chromium; Playwright never downloads one
+# (scripts/ensure-chromium.sh installs it as root, else says what to run and leaves them out).
 # Four workers on two cores: most tests wait on PostgreSQL and the broker, not the CPU;
 # whole files go to one worker, so a module's fixtures are built once.
 test: venv check
 	bash scripts/ensure-postgres.sh $(TEST_DATABASE)
-	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
-	DIGIONE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/python -m pytest -q -n 4 --dist loadfile $(PYTEST_ARGS)
+	browser_args="$$(bash scripts/ensure-chromium.sh)" && \
+	DIGIONE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/python -m pytest -q -n 4 --dist loadfile $$browser_args $(PYTEST_ARGS)
 
 bench: venv
 	$(VENV)/bin/digione bench

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api import problems
 from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
+from api.header_limit import HeadTooLarge
 from api.oneroster import discovery as oneroster_discovery
 from api.oneroster import oauth as oneroster_oauth
 from api.oneroster import rostering as oneroster_rostering
@@ -39,8 +40,10 @@ def create_app(container: Container) -> FastAPI:
     problems.install(app)
     # Errors on /ims paths in the OneRoster status-info format (after the problems).
     oneroster_status_info.install(app)
-    # Outside the app: an oversized body is refused before anything reads it.
+    # Outside the app: an oversized head, then an oversized body, is refused before
+    # anything reads it.
     app.add_middleware(BodyTooLarge, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(HeadTooLarge, max_bytes=container.settings.max_header_bytes)
     # Added last, so outermost: every error that escapes is answered as a problem (503 with
     # Retry-After while the database is away, 507 on a full disk, else 500 without internals).
     app.add_middleware(AnswerEveryError)

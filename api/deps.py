@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.utils import request_params_to_args
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -47,6 +48,7 @@ __all__ = [
     "SubjectExportsDep",
     "TenantAppDep",
     "build_read_service",
+    "parameters_are_valid",
     "wait_until_fresh",
 ]
 
@@ -201,19 +203,52 @@ class Fresh:
         self.roles = roles
 
     async def __call__(
-        self, container: ContainerDep, actor: ActorDep, min_position: MinPosition = None
+        self,
+        request: Request,
+        container: ContainerDep,
+        actor: ActorDep,
+        min_position: MinPosition = None,
     ) -> None:
-        await self.wait(container, actor, min_position)
+        await self.wait(request, container, actor, min_position)
 
-    async def wait(self, container: Container, actor: Actor, min_position: int | None) -> None:
-        """Waits for `actor`'s read model when their role is one of `roles`."""
-        if actor.role in self.roles:
+    async def wait(
+        self, request: Request, container: Container, actor: Actor, min_position: int | None
+    ) -> None:
+        """Waits for `actor`'s read model when their role is one of `roles` and the request's
+        parameters are valid: an invalid request is answered 422 at once, never after a wait
+        (or a 504) that its min_position would cause."""
+        if actor.role in self.roles and parameters_are_valid(request):
             await wait_until_fresh(
                 container,
                 tenant=actor.tenant,
                 projection=self.projection,
                 min_position=min_position,
             )
+
+
+def parameters_are_valid(request: Request) -> bool:
+    """Whether the path, query, header and cookie parameters of the request's route (its
+    own and its dependencies') validate.
+
+    FastAPI validates a route's own parameters only after it ran the route's dependencies,
+    so a dependency that waits asks this first, with FastAPI's own validation.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return True
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        pending.extend(dependant.dependencies)
+        for fields, received in (
+            (dependant.path_params, request.path_params),
+            (dependant.query_params, request.query_params),
+            (dependant.header_params, request.headers),
+            (dependant.cookie_params, request.cookies),
+        ):
+            if request_params_to_args(fields, received)[1]:
+                return False
+    return True
 
 
 # -- read services -------------------------------------------------------------------------

@@ -137,20 +137,25 @@ class GradebookCommands(TenantCore):
         if not is_valid_sourced_id(sourced_id):
             raise InvalidValueError(f"sourcedId {sourced_id!r} is not valid", field="sourcedId")
         student_id = self._id("users", command.student)
-        comment = None
-        if command.comment:
-            keep = retention.for_verbal_assessment(line_item.category if line_item else None)
-            comment = self.sealer.seal(student_id, keep, {"comment": command.comment})
-        fields: dict[str, Any] = {
-            "score": command.score,
-            "grade": command.grade,
-            "score_status": command.score_status,
-            "objectives": command.objectives,
-            "assessed_at": command.assessed_at,
-            "assessor": actor.subject,
-            "comment": comment,
-            "late": command.late,
-        }
+
+        def sealed_fields() -> dict[str, Any]:
+            """The result's fields, the comment sealed: called once every check passed, as
+            sealing may create the student's key of the comment's retention class, and a
+            refused command must leave nothing behind."""
+            comment = None
+            if command.comment:
+                keep = retention.for_verbal_assessment(line_item.category if line_item else None)
+                comment = self.sealer.seal(student_id, keep, {"comment": command.comment})
+            return {
+                "score": command.score,
+                "grade": command.grade,
+                "score_status": command.score_status,
+                "objectives": command.objectives,
+                "assessed_at": command.assessed_at,
+                "assessor": actor.subject,
+                "comment": comment,
+                "late": command.late,
+            }
 
         def correct(result: Result) -> None:
             about = (command.student, command.school_class, command.line_item)
@@ -160,7 +165,7 @@ class GradebookCommands(TenantCore):
                     "a correction keeps them",
                     field="sourcedId",
                 )
-            result.correct(**fields)
+            result.correct(**sealed_fields())
 
         claims: list[SideWrite] = []
 
@@ -175,7 +180,7 @@ class GradebookCommands(TenantCore):
                 student=command.student,
                 school_class=command.school_class,
                 line_item=command.line_item,
-                **fields,
+                **sealed_fields(),
             )
 
         try:

@@ -213,6 +213,14 @@ class TenantTables:
         row = self._one(f"SELECT COUNT(*) FROM {self._keys}", ())
         return int(row[0])
 
+    def row_counts(self) -> dict[str, int]:
+        """How many rows each side table holds, by table: what a check that a refused
+        command wrote nothing compares before and after."""
+        tables = (self._kek, self._keys, self._shredded, self._idempotency, self._result_slots)
+        counts = ", ".join(f"(SELECT COUNT(*) FROM {t}) AS n{i}" for i, t in enumerate(tables))
+        row = self._one(f"SELECT {counts}", ())
+        return {t: int(n) for t, n in zip(tables, row, strict=True)}
+
     # -- idempotency ---------------------------------------------------------------------
 
     # The `status` column holds IdempotentAnswer.code; stored rows keep their name and values.

@@ -95,9 +95,13 @@ class FreshPage:
         self.fresh = Fresh(projection, roles=roles)
 
     async def __call__(
-        self, container: ContainerDep, who: SignedInDep, min_position: MinPosition = None
+        self,
+        request: Request,
+        container: ContainerDep,
+        who: SignedInDep,
+        min_position: MinPosition = None,
     ) -> None:
-        await self.fresh.wait(container, who.actor, min_position)
+        await self.fresh.wait(request, container, who.actor, min_position)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Whatever body a client sends to a command, the answer is a clear one.
 
 Generated bodies (fields of any JSON type, any text, any number) get a 201, or a 4xx
-problem that says what was wrong; never a server error. A refused command records nothing.
+problem that says what was wrong; never a server error. A refused command records nothing:
+no event, subject key, idempotency answer, result slot or disclosure (tests/store_writes.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from api.bootstrap import Container
 from domain.application import TenantApplication
 from tests.builders import School, a_school
+from tests.store_writes import writes
 
 _JSON_SCALAR = st.one_of(
     st.none(),
@@ -87,22 +89,23 @@ def school(client: TestClient, container: Container, tenant: str) -> School:
 )
 def test_any_assessment_or_attainment_body_gets_a_clear_answer(
     client: TestClient,
+    container: Container,
     app: TenantApplication,
     school: School,
     command: tuple[str, dict[str, Any]],
 ) -> None:
     path, body = command
-    head = app.head_position()
+    before = writes(container, [school.tenant])
 
     response = client.post(path, json=body, headers=school.teacher)
 
     assert response.status_code < 500, response.text
     if response.status_code == 201:
-        assert app.head_position() > head
+        assert app.head_position() > before.heads[school.tenant]
     else:
         problem = response.json()
         assert 400 <= problem["status"] == response.status_code < 500 and problem["detail"]
-        assert app.head_position() == head
+        assert writes(container, [school.tenant]) == before
 
 
 _USER = st.fixed_dictionaries(
@@ -150,12 +153,13 @@ _USER = st.fixed_dictionaries(
 @given(sourced_id=st.sampled_from(["u-1", "u-2", "stu-2"]), user=_USER)
 def test_any_user_envelope_gets_a_clear_answer(
     client: TestClient,
+    container: Container,
     app: TenantApplication,
     school: School,
     sourced_id: str,
     user: dict[str, Any],
 ) -> None:
-    head = app.head_position()
+    before = writes(container, [school.tenant])
 
     response = client.put(
         f"/api/v1/roster/users/{sourced_id}", json={"user": user}, headers=school.admin
@@ -165,4 +169,4 @@ def test_any_user_envelope_gets_a_clear_answer(
     if response.status_code >= 400:
         problem = response.json()
         assert problem["status"] == response.status_code and problem["detail"]
-        assert app.head_position() == head
+        assert writes(container, [school.tenant]) == before
