@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     #: The largest real command (a user with many roles, a 20,000-character verbal
     #: assessment) fits with margin.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: The largest message the relay's producer sends, in bytes; a larger event is parked
+    #: (`digione relay parked`). Keep it at or below the broker's message.max.bytes.
+    relay_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    #: A relay with a lag that published nothing for this long reports `stalled` in
+    #: /healthz and rebuilds its producer.
+    relay_stall_seconds: float = Field(default=30.0, gt=0)
 
     @classmethod
     def explicit(cls, **values: Any) -> Settings:

@@ -1,0 +1,83 @@
+"""A serving relay and its projections ride out a broker restarted empty, again and again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.bootstrap import Container, bootstrap
+from api.settings import Settings
+from domain.application import TenantApplication
+from domain.commands import Actor, PutOrg
+from streams.broker import EmbeddedBroker
+from tests.relay.support import some_orgs, wait_until
+
+pytestmark = [pytest.mark.broker, pytest.mark.postgres]
+
+REPETITIONS = 5
+
+
+@pytest.fixture
+def server(
+    settings: Settings, own_broker: EmbeddedBroker, tenant: str, tmp_path: Path
+) -> Iterator[Container]:
+    """The composition `digione serve` runs, on the test's own broker and tenant."""
+    values = settings.model_dump()
+    values.update(
+        kafka_bootstrap=own_broker.bootstrap,
+        topic_prefix="st" + uuid.uuid4().hex[:10],
+        only_tenants=frozenset({tenant}),
+    )
+    built = bootstrap(Settings.explicit(**values))
+    built.runtime.start()
+    yield built
+    built.close()
+
+
+def a_new_school(app: TenantApplication, sourced_id: str) -> int:
+    admin = Actor(tenant=app.tenant, role="admin", subject="admin-1")
+    app.put_org(admin, PutOrg(sourced_id, "active", "Koulu", "school", "00000", None))
+    return app.head_position()
+
+
+def everything_at_the_head(server: Container, tenant: str, head: int) -> bool:
+    relay = server.runtime.relay.status()[tenant]
+    return relay["published"] == head and all(
+        state.position == head for state in server.status.states() if state.tenant == tenant
+    )
+
+
+def test_a_broker_restarted_empty_again_and_again_gets_everything_and_projections_reach_the_head(
+    app: TenantApplication,
+    tenant: str,
+    own_broker: EmbeddedBroker,
+    server: Container,
+    tmp_path: Path,
+) -> None:
+    head = some_orgs(app, 150, renamed=True)
+    server.runtime.relay.wake()
+    wait_until(
+        lambda: everything_at_the_head(server, tenant, head),
+        timeout=60,
+        what="the first publication to reach every projection",
+    )
+    port = own_broker.port
+    broker = own_broker
+    try:
+        for repetition in range(REPETITIONS):
+            broker.stop()
+            broker = EmbeddedBroker(tmp_path / f"broker-{repetition}", port=port)
+            broker.start()
+            head = a_new_school(app, f"new-{repetition}")
+            server.runtime.relay.wake()
+            wait_until(
+                lambda: everything_at_the_head(server, tenant, head),
+                timeout=90,
+                what=f"repetition {repetition + 1}: every projection at the head again",
+            )
+    finally:
+        if broker is not own_broker:
+            broker.stop()
