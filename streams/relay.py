@@ -385,7 +385,8 @@ class Relay:
                 for tenant, failures in self._tenant_failures.items()
                 if failures.count
             }
-            stalled_since = self._progress_wall.isoformat() if self._stalled_for() else None
+            progress_wall = self._progress_wall
+        stalled_since = progress_wall.isoformat() if self._stalled_for() else None
         report: dict[str, TenantRelayStatus] = {}
         with self._engine.connect() as connection:
             parked = parked_events.parked_summary(connection)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from api.bootstrap import Container, bootstrap
-from api.settings import Settings
+from api.bootstrap import Container
 from domain.application import TenantApplication
 from domain.commands import Actor, PutOrg
 from streams.broker import EmbeddedBroker
+from tests.relay.conftest import ServerFactory
 from tests.relay.support import some_orgs, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
@@ -21,20 +19,9 @@ REPETITIONS = 5
 
 
 @pytest.fixture
-def server(
-    settings: Settings, own_broker: EmbeddedBroker, tenant: str, tmp_path: Path
-) -> Iterator[Container]:
+def server(serve: ServerFactory, own_broker: EmbeddedBroker, tenant: str) -> Container:
     """The composition `digione serve` runs, on the test's own broker and tenant."""
-    values = settings.model_dump()
-    values.update(
-        kafka_bootstrap=own_broker.bootstrap,
-        topic_prefix="st" + uuid.uuid4().hex[:10],
-        only_tenants=frozenset({tenant}),
-    )
-    built = bootstrap(Settings.explicit(**values))
-    built.runtime.start()
-    yield built
-    built.close()
+    return serve(own_broker.bootstrap, {tenant})
 
 
 def a_new_school(app: TenantApplication, sourced_id: str) -> int:
@@ -74,7 +61,7 @@ def test_a_broker_restarted_empty_again_and_again_gets_everything_and_projection
             head = a_new_school(app, f"new-{repetition}")
             server.runtime.relay.wake()
             wait_until(
-                lambda: everything_at_the_head(server, tenant, head),
+                lambda head=head: everything_at_the_head(server, tenant, head),  # type: ignore[misc]
                 timeout=90,
                 what=f"repetition {repetition + 1}: every projection at the head again",
             )
