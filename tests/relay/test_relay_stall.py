@@ -10,7 +10,7 @@ from api.bootstrap import Container
 from domain.application import TenantApplication
 from domain.commands import Actor, PutOrg
 from streams.broker import EmbeddedBroker
-from tests.relay.conftest import ServerFactory
+from tests.relay.conftest import RelayFactory, ServerFactory
 from tests.relay.support import some_orgs, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
@@ -68,3 +68,41 @@ def test_a_broker_restarted_empty_again_and_again_gets_everything_and_projection
     finally:
         if broker is not own_broker:
             broker.stop()
+
+
+def test_a_relay_with_a_lag_that_publishes_nothing_says_stalled_since_when_and_recovers(
+    app: TenantApplication,
+    tenant: str,
+    own_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+    tmp_path: Path,
+) -> None:
+    first = some_orgs(app, 3)
+    relay = relay_for(own_broker.bootstrap, stall_seconds=1.0)
+    relay.start()
+    wait_until(lambda: relay.status()[tenant]["published"] == first, timeout=15, what="publication")
+    port = own_broker.port
+    own_broker.stop()
+    head = a_new_school(app, "late")
+    relay.wake()
+
+    stalled = wait_until(
+        lambda: (status := relay.status()[tenant])["state"] == "stalled" and status,
+        timeout=20,
+        what="the relay to report stalled",
+    )
+    broker = EmbeddedBroker(tmp_path / "broker-again", port=port)
+    broker.start()
+    try:
+        recovered = wait_until(
+            lambda: (status := relay.status()[tenant])["lag"] == 0 and status,
+            timeout=30,
+            what="the relay to recover",
+        )
+    finally:
+        relay.stop()
+        broker.stop()
+
+    assert stalled["lag"] == head - first and stalled["since"] is not None
+    assert stalled["last_error"]  # what it last tripped on, for the operator
+    assert (recovered["state"], recovered["since"], recovered["published"]) == ("ok", None, head)
