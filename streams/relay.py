@@ -768,6 +768,8 @@ class Relay:
                 epoch,
             )
             self._topics_ensured.clear()
+            # Its producer id and sequence numbers belong to the lost broker: a new producer.
+            self._discard_transport()
         self._epoch = epoch
         self._epoch_verified_at = time.monotonic()
         # The failure count is not cleared here: a broker that answers this check may still
