@@ -14,6 +14,7 @@ where a retry reads it from.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -30,6 +31,7 @@ __all__ = [
     "parked_summary",
     "relay_parked",
     "unpark",
+    "unpark_published",
 ]
 
 metadata = sa.MetaData()
@@ -115,6 +117,20 @@ def unpark(connection: Connection, tenant: str, position: int) -> None:
             relay_parked.c.tenant == tenant, relay_parked.c.position == position
         )
     )
+
+
+def unpark_published(
+    connection: Connection, tenant: str, first: int, last: int, still_parked: Iterable[int]
+) -> None:
+    """Removes the rows of positions `first`..`last` but `still_parked`: a relay that
+    publishes everything again (a broker that lost its data) may now publish a parked event."""
+    query = relay_parked.delete().where(
+        relay_parked.c.tenant == tenant, relay_parked.c.position.between(first, last)
+    )
+    keep = list(still_parked)
+    if keep:
+        query = query.where(relay_parked.c.position.not_in(keep))
+    connection.execute(query)
 
 
 def parked_events(

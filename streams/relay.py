@@ -598,6 +598,9 @@ class Relay:
         with self._engine.begin() as connection:
             for position, reason in refused.items():
                 self._park(tenant, by_position[position], reason, connection)
+            parked_events.unpark_published(
+                connection, tenant, notifications[0].id, last, still_parked=refused
+            )
             record_published(connection, tenant, last, last_sent, broker_epoch=self._epoch)
         with self._state_lock:
             self._broker_failures.clear()
