@@ -330,7 +330,6 @@ class ConfluentKafkaTransport:
         self._errors = confluent_kafka.KafkaException
         self._message_error_codes = {
             confluent_kafka.KafkaError.MSG_SIZE_TOO_LARGE,
-            getattr(confluent_kafka.KafkaError, "_MSG_SIZE_TOO_LARGE"),  # noqa: B009 - untyped
             confluent_kafka.KafkaError.RECORD_LIST_TOO_LARGE,
             confluent_kafka.KafkaError.INVALID_RECORD,
         }
