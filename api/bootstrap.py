@@ -184,6 +184,7 @@ def _runtime(
         bootstrap=address,
         topic_prefix=settings.topic_prefix,
         partitions=settings.partitions,
+        stall_seconds=settings.relay_stall_seconds,
     )
     runner = ProjectionRunner(
         engine=engine,
@@ -209,7 +210,11 @@ def _runtime(
 def _transport_factory(settings: Settings, address: str) -> Callable[[], EventTransport]:
     # A publish into a dead broker must give up well before the default two minutes,
     # so the relay's back-off, not a blocked call, decides when to try again.
-    timeouts: dict[str, Any] = {"delivery_timeout_seconds": 30.0, "request_timeout_seconds": 10.0}
+    timeouts: dict[str, Any] = {
+        "delivery_timeout_seconds": 30.0,
+        "request_timeout_seconds": 10.0,
+        "max_request_bytes": settings.relay_max_message_bytes,
+    }
     if settings.kafka_client == "confluent-kafka":
         return lambda: ConfluentKafkaTransport(address, **timeouts)
     return lambda: KafkaPythonTransport(address, **timeouts)

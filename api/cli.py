@@ -32,7 +32,12 @@ projections_app = typer.Typer(
 )
 app.add_typer(token_app, name="token")
 app.add_typer(tenant_app, name="tenant")
+relay_app = typer.Typer(
+    help="The relay: events it could not publish (parked), and publishing them again.",
+    no_args_is_help=True,
+)
 app.add_typer(projections_app, name="projections")
+app.add_typer(relay_app, name="relay")
 
 from api.oneroster.clients_cli import clients_app
 
@@ -285,6 +290,81 @@ def projections_status() -> None:
                 parked,
             )
         Console().print(table)
+    finally:
+        container.close()
+
+
+@relay_app.command("parked")
+def relay_parked(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's events.")] = None,
+) -> None:
+    """List the events the relay could not publish and moved past, with why."""
+    from rich.table import Table
+
+    container = _container()
+    try:
+        events = container.runtime.relay.parked(tenant)
+        if not events:
+            err.print("no parked events" + (f" in {tenant}" if tenant else ""))
+            return
+        table = Table("tenant", "position", "event type", "aggregate", "version", "parked at")
+        for event in events:
+            table.add_row(
+                event.tenant,
+                str(event.position),
+                event.event_type,
+                event.originator_id or "",
+                "" if event.originator_version is None else str(event.originator_version),
+                event.parked_at.isoformat(timespec="seconds"),
+            )
+        Console().print(table)
+        for event in events:
+            err.print(
+                f"{event.tenant} {event.position} ({event.attempts} attempts): {event.reason}"
+            )
+        err.print(
+            "fix the cause, then `digione relay retry --tenant T [--position N]` publishes "
+            "them again"
+        )
+    finally:
+        container.close()
+
+
+@relay_app.command("retry")
+def relay_retry(
+    tenant: Annotated[str, typer.Option(help="The tenant whose parked events to publish.")],
+    position: Annotated[
+        int | None, typer.Option(help="Only the event at this store position.")
+    ] = None,
+) -> None:
+    """Publish parked events again, in store order; the published ones leave the list."""
+    from streams.relay import BrokerUnavailableError
+
+    container = _container()
+    try:
+        if not container.settings.kafka_bootstrap:
+            raise _fail(
+                "DIGIONE_KAFKA_BOOTSTRAP is not set: the embedded broker lives inside "
+                "`digione serve`; set it to the broker the server publishes to"
+            )
+        if tenant not in container.tenants.ids():
+            raise _fail(f"no tenant {tenant!r}; `digione tenant list` shows them")
+        relay = container.runtime.relay
+        if not relay.parked(tenant) or (
+            position is not None and position not in {e.position for e in relay.parked(tenant)}
+        ):
+            raise _fail(
+                f"nothing parked in {tenant}"
+                + (f" at position {position}" if position is not None else "")
+                + "; `digione relay parked` lists what is"
+            )
+        try:
+            outcome = relay.retry_parked(tenant, position)
+        except BrokerUnavailableError as error:
+            raise _fail(str(error)) from None
+        err.print(f"{outcome.published} published, {outcome.still_parked} still parked")
+        if outcome.still_parked:
+            raise typer.Exit(code=1)
     finally:
         container.close()
 

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     #: reached over plain http: set it behind a TLS-terminating proxy. Off for the demo,
     #: served over plain http, where browsers would drop Secure cookies.
     secure_cookies: bool = False
+    #: The largest message the relay's producer sends, in bytes; a larger event is parked
+    #: (`digione relay parked`). Keep it at or below the broker's message.max.bytes.
+    relay_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    #: A relay with a lag that published nothing for this long reports `stalled` in
+    #: /healthz and rebuilds its producer.
+    relay_stall_seconds: float = Field(default=30.0, gt=0)
 
     @classmethod
     def explicit(cls, **values: Any) -> Settings:

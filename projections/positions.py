@@ -24,10 +24,12 @@ __all__ = [
     "ParkedMessage",
     "PartitionPosition",
     "create_tables",
+    "first_retry",
     "lock_partition",
     "metadata",
     "projection_parked",
     "projection_positions",
+    "projection_retried",
     "projection_versions",
 ]
 
@@ -86,6 +88,18 @@ projection_parked = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("projection_parked_partition", "projection", "tenant", "topic", "partition"),
+)
+
+
+#: Parked events the relay published again after later positions (streams.codec
+#: RETRY_HEADER) that a projection applied: such a message is applied once, though its
+#: position is below the partition's.
+projection_retried = sa.Table(
+    "projection_retried",
+    metadata,
+    sa.Column("projection", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(32), primary_key=True),
+    sa.Column("position", sa.BigInteger, primary_key=True),
 )
 
 
@@ -341,6 +355,24 @@ def forget(connection: Connection, projection: str) -> None:
     connection.execute(
         projection_parked.delete().where(projection_parked.c.projection == projection)
     )
+    connection.execute(
+        projection_retried.delete().where(projection_retried.c.projection == projection)
+    )
+
+
+def first_retry(connection: Connection, *, projection: str, tenant: str, position: int) -> bool:
+    """Records (in the caller's transaction) that the projection applies the relay's retry
+    of the event at `position`; False when it applied it before."""
+    r = projection_retried
+    seen = connection.execute(
+        sa.select(r.c.position).where(
+            r.c.projection == projection, r.c.tenant == tenant, r.c.position == position
+        )
+    ).first()
+    if seen is not None:
+        return False
+    connection.execute(r.insert().values(projection=projection, tenant=tenant, position=position))
+    return True
 
 
 def stored_version(connection: Connection, projection: str) -> int | None:

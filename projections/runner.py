@@ -384,7 +384,13 @@ class _ProjectionWorker:
         counts = not m.other_tenant  # another store's positions say nothing of this one's
         parked = waiting.by_position.get(m.position) if m.position is not None and counts else None
         if counts and m.position is not None and m.position <= applied and parked is None:
-            return applied  # a duplicate: applied (or parked) before
+            # A duplicate, applied (or parked) before; unless it is an event the relay had
+            # parked and published again after later ones, applied here the first time.
+            retry_due = m.retried and positions.first_retry(
+                connection, projection=key["projection"], tenant=key["tenant"], position=m.position
+            )
+            if not retry_due:
+                return applied
         advanced = applied if m.position is None or not counts else max(applied, m.position)
         handler = self.projection.handlers.get(m.event_type or "")
         blocker = waiting.blocker(m)

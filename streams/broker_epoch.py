@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 import kafka.errors
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from streams.kafka_transport import EventTransport, OutgoingMessage, ensure_topics
 
@@ -105,6 +105,13 @@ class BrokerEpochMarker:
         """The epoch in the control topic's first message; None if the topic is missing or
         holds no message within the timeout."""
         timeout_ms = max(int(self._timeout_seconds * 1000), 1)
+        # Whether the topic exists is asked of an admin client, whose requests time out:
+        # KafkaConsumer.partitions_for_topic waits for a metadata refresh without any
+        # deadline (kafka-python 3.0 awaits it with timeout None), and against a broker
+        # that went away and came back that wait can last for ever, with the relay
+        # holding its pass and /healthz seeing no error.
+        if not self._topic_exists(timeout_ms):
+            return None
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=self._bootstrap,
@@ -123,8 +130,6 @@ class BrokerEpochMarker:
                 f"{self._timeout_seconds:g} s ({error})"
             ) from error
         try:
-            if not consumer.partitions_for_topic(self._topic):
-                return None
             partition = TopicPartition(self._topic, 0)
             consumer.assign([partition])
             consumer.seek_to_beginning(partition)
@@ -137,7 +142,30 @@ class BrokerEpochMarker:
                     return epoch_of(records[0].value, self._topic)
             return None
         finally:
-            consumer.close()
+            consumer.close(autocommit=False, timeout_ms=timeout_ms)
+
+    def _topic_exists(self, timeout_ms: int) -> bool:
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self._bootstrap,
+                client_id="digione-relay-epoch",
+                request_timeout_ms=max(timeout_ms, 1000),
+                bootstrap_timeout_ms=timeout_ms,
+            )
+        except kafka.errors.KafkaError as error:
+            raise BrokerUnavailableError(
+                f"no broker answered at {self._bootstrap} within "
+                f"{self._timeout_seconds:g} s ({error})"
+            ) from error
+        try:
+            return self._topic in set(admin.list_topics())
+        except kafka.errors.KafkaError as error:
+            raise BrokerUnavailableError(
+                f"the broker at {self._bootstrap} did not list its topics within "
+                f"{self._timeout_seconds:g} s ({error})"
+            ) from error
+        finally:
+            admin.close()
 
 
 def epoch_of(value: bytes | None, topic: str) -> str:

@@ -51,6 +51,11 @@ class EventEnvelope:
         return self.event_type.split(".")[2]
 
 
+#: A header on a parked event the relay published again (`digione relay retry`): consumers
+#: that applied later positions of the tenant already apply it all the same, once.
+RETRY_HEADER = "relay-retry"
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedMessage:
     """A consumed message, decoded when it could be; a handler gets every message, so it
@@ -66,6 +71,8 @@ class DecodedMessage:
     error: str | None = None
     #: It names another tenant than its topic's, so its position is of another store.
     other_tenant: bool = False
+    #: A parked event the relay published again after later ones (RETRY_HEADER).
+    retried: bool = False
 
 
 def family_topic(prefix: str, tenant: str, family: str) -> str:
@@ -188,6 +195,7 @@ class EventCodec:
                 else None
             ),
             other_tenant=other_tenant,
+            retried=message.header(RETRY_HEADER) is not None,
         )
 
 

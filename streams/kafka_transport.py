@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, Protocol, Self
 
@@ -19,6 +19,7 @@ __all__ = [
     "InvalidTopicSpecError",
     "KafkaPythonReader",
     "KafkaPythonTransport",
+    "MessageRefusedError",
     "OutgoingMessage",
     "PartitionId",
     "PartitionReader",
@@ -166,6 +167,33 @@ class PublishFailedError(RuntimeError):
     """Raised when the broker did not acknowledge every message of a published batch."""
 
 
+class MessageRefusedError(PublishFailedError):
+    """Raised when particular messages of a batch were refused for what they are (too large
+    for the producer's or the broker's limit), not for the broker's state: publishing them
+    again fails the same way. Every other message of the batch was acknowledged.
+
+    `refused` maps the index of each refused message in the batch to why (the error's class
+    and text, which name sizes and limits, never the message's content).
+    """
+
+    def __init__(self, text: str, refused: Mapping[int, str]) -> None:
+        super().__init__(text)
+        self.refused = dict(refused)
+
+
+#: kafka-python errors that are about a message, not the broker: the same message fails
+#: the same way on every attempt.
+MESSAGE_ERRORS: Final[tuple[type[Exception], ...]] = (
+    kafka.errors.MessageSizeTooLargeError,
+    kafka.errors.RecordListTooLargeError,
+    kafka.errors.InvalidRecordError,
+)
+
+
+def _refusal(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:500]
+
+
 class TopicCreationFailedError(RuntimeError):
     """Raised when the broker refuses to create a topic for a reason other than its existing."""
 
@@ -188,9 +216,19 @@ class KafkaPythonTransport:
         client_id: str = "digione-relay",
         delivery_timeout_seconds: float = 120.0,
         request_timeout_seconds: float = 30.0,
+        max_request_bytes: int | None = None,
     ) -> None:
         # kafka-python requires the delivery timeout to exceed linger plus request timeout.
         self._delivery_timeout_seconds = delivery_timeout_seconds
+        settings = dict(PRODUCER_SETTINGS)
+        if max_request_bytes is not None:
+            settings["max_request_size"] = max_request_bytes
+        # Every call that waits on the broker has a deadline: sending (metadata, buffer
+        # space) max_block_ms, each request request_timeout_ms, a batch delivery_timeout_ms
+        # and flush() its own timeout below.
+        settings["max_block_ms"] = min(
+            int(settings["max_block_ms"]), int(request_timeout_seconds * 1000)
+        )
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             client_id=client_id,
@@ -199,30 +237,37 @@ class KafkaPythonTransport:
             # Without it an unreachable broker holds the constructor for 30 s whatever the
             # request timeout; the relay wants to know as soon as a request would have.
             bootstrap_timeout_ms=int(request_timeout_seconds * 1000),
-            **PRODUCER_SETTINGS,
+            **settings,
         )
 
     def publish(self, batch: Sequence[OutgoingMessage]) -> None:
         """Publish the batch and wait until the broker acknowledged every message."""
         if not batch:
             return
-        futures = []
-        for message in batch:
+        futures: list[tuple[int, Any]] = []
+        refused: dict[int, str] = {}
+        for index, message in enumerate(batch):
             try:
                 futures.append(
-                    self._producer.send(
-                        message.topic,
-                        value=message.value,
-                        key=message.key,
-                        headers=list(message.headers),
-                        partition=message.partition,
+                    (
+                        index,
+                        self._producer.send(
+                            message.topic,
+                            value=message.value,
+                            key=message.key,
+                            headers=list(message.headers),
+                            partition=message.partition,
+                        ),
                     )
                 )
+            except MESSAGE_ERRORS as error:
+                # This message can never be sent as it is; the others still go.
+                refused[index] = _refusal(error)
             except kafka.errors.KafkaError as error:
                 # Messages queued before this one may still be stored: that is fine, the
                 # caller republishes the whole batch.
                 raise PublishFailedError(
-                    f"message {len(futures) + 1} of {len(batch)} could not be queued for "
+                    f"message {index + 1} of {len(batch)} could not be queued for "
                     f"topic {message.topic!r}: {error!r}; check that the topic exists "
                     "(ensure_topics) and the broker is reachable"
                 ) from error
@@ -235,14 +280,22 @@ class KafkaPythonTransport:
                 f"the broker did not acknowledge a batch of {len(batch)} messages within "
                 f"{self._delivery_timeout_seconds:g} s ({error}); is it reachable?"
             ) from error
-        failures = [future.exception for future in futures if not future.succeeded()]
-        if failures:
-            first = failures[0]
+        failures = [(i, future.exception) for i, future in futures if not future.succeeded()]
+        broker_failures = [e for _, e in failures if not isinstance(e, MESSAGE_ERRORS)]
+        if broker_failures:
+            first = broker_failures[0]
             raise PublishFailedError(
                 f"{len(failures)} of {len(batch)} messages were not acknowledged by the "
                 f"broker; the first error: {first!r}. Publish the batch again once the "
                 "broker is healthy"
             ) from first
+        refused.update((index, _refusal(error)) for index, error in failures)
+        if refused:
+            raise MessageRefusedError(
+                f"{len(refused)} of {len(batch)} messages were refused for what they are "
+                f"(the first: {next(iter(refused.values()))}); the others were acknowledged",
+                refused,
+            )
 
     def close(self) -> None:
         """Send what is pending and close the producer."""
@@ -269,19 +322,28 @@ class ConfluentKafkaTransport:
         client_id: str = "digione-relay",
         delivery_timeout_seconds: float = 120.0,
         request_timeout_seconds: float = 30.0,
+        max_request_bytes: int | None = None,
     ) -> None:
         # Imported here: confluent-kafka is a compiled wheel, and only this class needs it.
         import confluent_kafka
 
         self._errors = confluent_kafka.KafkaException
+        self._message_error_codes = {
+            confluent_kafka.KafkaError.MSG_SIZE_TOO_LARGE,
+            confluent_kafka.KafkaError.RECORD_LIST_TOO_LARGE,
+            confluent_kafka.KafkaError.INVALID_RECORD,
+        }
         self._delivery_timeout_seconds = delivery_timeout_seconds
+        settings = dict(CONFLUENT_PRODUCER_SETTINGS)
+        if max_request_bytes is not None:
+            settings["message.max.bytes"] = max_request_bytes
         self._producer = confluent_kafka.Producer(
             {
                 "bootstrap.servers": bootstrap,
                 "client.id": client_id,
                 "delivery.timeout.ms": int(delivery_timeout_seconds * 1000),
                 "request.timeout.ms": int(request_timeout_seconds * 1000),
-                **CONFLUENT_PRODUCER_SETTINGS,
+                **settings,
             }
         )
 
@@ -289,11 +351,15 @@ class ConfluentKafkaTransport:
         """Publish the batch and wait until the broker acknowledged every message."""
         if not batch:
             return
-        failures: list[Any] = []
+        failures: list[tuple[int, Any]] = []
+        refused: dict[int, str] = {}
 
-        def delivered(error: Any, _message: Any) -> None:
-            if error is not None:
-                failures.append(error)
+        def delivered_to(index: int) -> Callable[[Any, Any], None]:
+            def delivered(error: Any, _message: Any) -> None:
+                if error is not None:
+                    failures.append((index, error))
+
+            return delivered
 
         for position, message in enumerate(batch, start=1):
             options: dict[str, Any] = {}
@@ -306,7 +372,7 @@ class ConfluentKafkaTransport:
                         value=message.value,
                         key=message.key,
                         headers=list(message.headers),
-                        on_delivery=delivered,
+                        on_delivery=delivered_to(position - 1),
                         **options,
                     )
                     break
@@ -314,6 +380,9 @@ class ConfluentKafkaTransport:
                     # The local queue is full: serving delivery reports makes room.
                     self._producer.poll(0.1)
                 except self._errors as error:
+                    if error.args and error.args[0].code() in self._message_error_codes:
+                        refused[position - 1] = f"KafkaException: {error.args[0].str()}"[:500]
+                        break
                     raise PublishFailedError(
                         f"message {position} of {len(batch)} could not be queued for topic "
                         f"{message.topic!r}: {error}; check that the topic exists "
@@ -327,11 +396,19 @@ class ConfluentKafkaTransport:
                 f"{unsent} of {len(batch)} messages were still unacknowledged after "
                 f"{self._delivery_timeout_seconds + 10.0:g} s; is the broker reachable?"
             )
-        if failures:
+        broker_failures = [e for _, e in failures if e.code() not in self._message_error_codes]
+        if broker_failures:
             raise PublishFailedError(
                 f"{len(failures)} of {len(batch)} messages were not acknowledged by the "
-                f"broker; the first error: {failures[0]}. Publish the batch again once the "
-                "broker is healthy"
+                f"broker; the first error: {broker_failures[0]}. Publish the batch again "
+                "once the broker is healthy"
+            )
+        refused.update((i, f"KafkaError: {e.str()}"[:500]) for i, e in failures)
+        if refused:
+            raise MessageRefusedError(
+                f"{len(refused)} of {len(batch)} messages were refused for what they are "
+                f"(the first: {next(iter(refused.values()))}); the others were acknowledged",
+                refused,
             )
 
     def close(self) -> None:

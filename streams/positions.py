@@ -106,6 +106,27 @@ def record_published(
         )
 
 
+def raise_partition_position(
+    connection: Connection, tenant: str, topic: str, partition: int, position: int
+) -> None:
+    """Records, in the caller's transaction, that `position` was published to the partition
+    (a parked event published again), unless a later one was recorded there already."""
+    row = connection.execute(
+        sa.select(relay_partition_positions.c.position).where(
+            relay_partition_positions.c.tenant == tenant,
+            relay_partition_positions.c.topic == topic,
+            relay_partition_positions.c.partition == partition,
+        )
+    ).first()
+    if row is None or int(row[0]) < position:
+        _upsert(
+            connection,
+            relay_partition_positions,
+            {"tenant": tenant, "topic": topic, "partition": partition},
+            {"position": position},
+        )
+
+
 def reset_published(connection: Connection, tenant: str, *, broker_epoch: str) -> None:
     """Records, in the caller's transaction, that nothing of the tenant is on the broker of
     `broker_epoch` yet: its position goes back to 0 and its partition positions are forgotten."""

@@ -28,23 +28,36 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final, Literal, Protocol, TypedDict, TypeVar, cast
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from domain.application import TenantApplication
+from streams import parked_events
 from streams.broker_epoch import (
     BrokerEpochMarker,
     BrokerUnavailableError,
     ControlTopicCorruptError,
     control_topic,
 )
-from streams.codec import EventCodec, family_topic
+from streams.codec import RETRY_HEADER, EventCodec, family_topic
 from streams.event_types import FAMILIES
-from streams.kafka_transport import EventTransport, OutgoingMessage, ensure_topics
-from streams.positions import create_tables, published_state, record_published, reset_published
+from streams.kafka_transport import (
+    EventTransport,
+    MessageRefusedError,
+    OutgoingMessage,
+    ensure_topics,
+)
+from streams.positions import (
+    create_tables,
+    published_state,
+    raise_partition_position,
+    record_published,
+    reset_published,
+)
 
 __all__ = [
     "BrokerUnavailableError",
@@ -52,6 +65,7 @@ __all__ = [
     "EventNotPublishableError",
     "Relay",
     "RelayConfigurationError",
+    "RetryOutcome",
     "TenantRelayStatus",
     "TenantSource",
     "backoff_seconds",
@@ -65,12 +79,27 @@ MIN_BACKOFF_SECONDS: Final = 0.2
 MAX_BACKOFF_SECONDS: Final = 30.0
 EPOCH_CHECK_SECONDS: Final = 5.0
 BROKER_TIMEOUT_SECONDS: Final = 10.0
+STALL_SECONDS: Final = 30.0
 
 _ERROR_TEXT_LIMIT: Final = 500
 
 
 class EventNotPublishableError(RuntimeError):
-    """Raised when a stored event cannot be turned into a message (no type or schema for it)."""
+    """Raised when a stored event cannot be turned into a message (no type or schema for it).
+
+    `reason` says why without any field value (a codec error's text might quote one)."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(text)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    """What `Relay.retry_parked` did: events published (and unparked), events still parked."""
+
+    published: int
+    still_parked: int
 
 
 class RelayConfigurationError(ValueError):
@@ -93,8 +122,16 @@ class TenantRelayStatus(TypedDict):
     #: The last position in the tenant's store.
     head: int
     lag: int
-    state: Literal["ok", "retrying"]
+    #: ok; retrying (the last attempt failed); stalled (a lag, and nothing published for
+    #: longer than the relay's stall threshold).
+    state: Literal["ok", "retrying", "stalled"]
     last_error: str | None
+    #: When the relay last made progress, while stalled (ISO 8601, UTC); otherwise None.
+    since: str | None
+    #: Events of the tenant the relay could not publish and moved past (streams/parked_events.py).
+    parked: int
+    #: The store position of the oldest of them; None when none is parked.
+    oldest_parked: int | None
 
 
 def backoff_seconds(
@@ -153,6 +190,7 @@ class Relay:
         broker_timeout_seconds: float = BROKER_TIMEOUT_SECONDS,
         min_backoff_seconds: float = MIN_BACKOFF_SECONDS,
         max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
+        stall_seconds: float = STALL_SECONDS,
     ) -> None:
         if codec.topic_prefix != topic_prefix or codec.partitions != partitions:
             raise RelayConfigurationError(
@@ -181,7 +219,9 @@ class Relay:
         self._broker_timeout_seconds = broker_timeout_seconds
         self._min_backoff_seconds = min_backoff_seconds
         self._max_backoff_seconds = max_backoff_seconds
+        self._stall_seconds = stall_seconds
         create_tables(engine)
+        parked_events.create_tables(engine)
 
         self._transport: EventTransport | None = None
         #: The epoch of the broker as last verified, and when (monotonic); None: verify first.
@@ -193,6 +233,12 @@ class Relay:
         self._state_lock = threading.Lock()
         self._broker_failures = _Failures()
         self._tenant_failures: dict[str, _Failures] = {}
+        #: When the relay last made progress (published, or had nothing to publish):
+        #: monotonic for the stall check, wall clock for the report.
+        self._progress_at = time.monotonic()
+        self._progress_wall = datetime.now(UTC)
+        #: When the relay last rebuilt its broker clients because of a stall (monotonic).
+        self._stall_repaired_at: float | None = None
         # One pass at a time, whether from the thread or a direct run_once().
         self._pass_lock = threading.Lock()
         self._wakeup = threading.Event()
@@ -242,18 +288,24 @@ class Relay:
         """
         with self._pass_lock:
             published = 0
+            caught_up = True
             try:
                 if self._verification_due():
                     self._verify_broker()
                 for tenant in self._tenants.ids():
                     if self._stopping.is_set():
+                        caught_up = False
                         break
-                    published += self._relay_tenant(tenant)
+                    count, done = self._relay_tenant(tenant)
+                    published += count
+                    caught_up = caught_up and done
             except _BrokerFailure as failure:
                 self._broker_failed(failure.cause)
             else:
                 with self._state_lock:
                     self._broker_failures.clear()
+                if caught_up:
+                    self._progressed()
             return published
 
     def _loop(self) -> None:
@@ -270,6 +322,7 @@ class Relay:
                 tenant_failures = max(
                     (failures.count for failures in self._tenant_failures.values()), default=0
                 )
+            self._repair_if_stalled()
             if broker_failures:
                 self._stopping.wait(self._backoff(broker_failures))
             elif tenant_failures:
@@ -278,6 +331,48 @@ class Relay:
                 self._wakeup.wait(self._idle_poll_seconds)
         with self._pass_lock:
             self._discard_transport()
+
+    def _progressed(self) -> None:
+        """Notes progress: a batch acknowledged, or nothing left to publish."""
+        with self._state_lock:
+            self._progress_at = time.monotonic()
+            self._progress_wall = datetime.now(UTC)
+            self._stall_repaired_at = None
+
+    def _stalled_for(self) -> float:
+        """Seconds since the last progress (0 unless longer than the stall threshold)."""
+        with self._state_lock:
+            idle = time.monotonic() - self._progress_at
+        return idle if idle > self._stall_seconds else 0.0
+
+    def _repair_if_stalled(self) -> None:
+        """A relay with a lag that published nothing for the stall threshold assumes nothing
+        of its broker clients: it drops its producer and checks the broker's epoch and the
+        tenants' topics again before the next batch (once per threshold while stalled)."""
+        idle = self._stalled_for()
+        if not idle:
+            return
+        now = time.monotonic()
+        with self._state_lock:
+            if (
+                self._stall_repaired_at is not None
+                and now - self._stall_repaired_at < self._stall_seconds
+            ):
+                return
+            self._stall_repaired_at = now
+            error = self._broker_failures.last_error
+        logger.error(
+            "the relay has published nothing for %.0f s while events wait (last error: %s): "
+            "rebuilding its producer and checking the broker at %s again; if this repeats, "
+            "check the broker and `digione relay parked`",
+            idle,
+            error,
+            self._bootstrap,
+        )
+        with self._pass_lock:
+            self._discard_transport()
+            self._epoch_verified_at = None
+            self._topics_ensured.clear()
 
     def _backoff(self, failures: int) -> float:
         return backoff_seconds(
@@ -295,28 +390,152 @@ class Relay:
                 for tenant, failures in self._tenant_failures.items()
                 if failures.count
             }
+            progress_wall = self._progress_wall
+        stalled_since = progress_wall.isoformat() if self._stalled_for() else None
         report: dict[str, TenantRelayStatus] = {}
         with self._engine.connect() as connection:
+            parked = parked_events.parked_summary(connection)
             for tenant in self._tenants.ids():
                 published = published_state(connection, tenant).position
                 head = self._tenants.get(tenant).head_position()
                 lag = max(head - published, 0)
                 # A broker that is down holds up only the tenants with something to publish.
                 error = tenant_errors.get(tenant) or (broker_error if lag else None)
+                since = stalled_since if lag else None
+                state: Literal["ok", "retrying", "stalled"] = (
+                    "stalled" if since else "retrying" if error else "ok"
+                )
+                tenant_parked = parked.get(tenant, parked_events.ParkedSummary(0, None))
                 report[tenant] = {
                     "published": published,
                     "head": head,
                     "lag": lag,
-                    "state": "retrying" if error else "ok",
+                    "state": state,
                     "last_error": error,
+                    "since": since,
+                    "parked": tenant_parked.parked,
+                    "oldest_parked": tenant_parked.oldest_position,
                 }
         return report
 
+    def parked(self, tenant: str | None = None) -> list[parked_events.ParkedEvent]:
+        """The events the relay moved past (of one tenant), in store order."""
+        with self._engine.connect() as connection:
+            return parked_events.parked_events(connection, tenant=tenant)
+
+    def retry_parked(self, tenant: str, position: int | None = None) -> RetryOutcome:
+        """Publishes the tenant's parked events (or the one at `position`) again, in store
+        order; each one acknowledged leaves the table, each refused again stays with its new
+        reason. Raises BrokerUnavailableError when the broker cannot be reached."""
+        with self._pass_lock:
+            try:
+                self._verify_broker()
+                with self._engine.connect() as connection:
+                    rows = parked_events.parked_events(connection, tenant=tenant, position=position)
+                app = self._tenants.get(tenant) if rows else None
+                published = still = 0
+                for row in rows:
+                    assert app is not None
+                    if self._retry_one(tenant, app, row):
+                        published += 1
+                    else:
+                        still += 1
+            except _BrokerFailure as failure:
+                self._discard_transport()
+                self._epoch_verified_at = None
+                raise BrokerUnavailableError(
+                    f"the broker at {self._bootstrap} failed: {failure.cause}; nothing more "
+                    "was retried, try again once it answers"
+                ) from failure.cause
+            if published:
+                self.wake()
+            return RetryOutcome(published, still)
+
+    def _retry_one(
+        self, tenant: str, app: TenantApplication, row: parked_events.ParkedEvent
+    ) -> bool:
+        notifications = app.recorder.select_notifications(start=row.position, limit=1)
+        if not notifications or notifications[0].id != row.position:
+            logger.warning(
+                "the parked event at position %d of tenant %s is no longer in its store",
+                row.position,
+                tenant,
+            )
+            return False
+        notification = notifications[0]
+        try:
+            message = self._encode(tenant, app, notification)
+        except EventNotPublishableError as error:
+            self._park(tenant, notification, error.reason)
+            return False
+        # Consumers applied later positions already: the header tells them this one is due.
+        message = OutgoingMessage(
+            topic=message.topic,
+            key=message.key,
+            value=message.value,
+            headers=[*message.headers, (RETRY_HEADER, b"1")],
+            partition=message.partition,
+        )
+        self._ensure_tenant_topics(tenant)
+        try:
+            self._send([message])
+        except MessageRefusedError as refused:
+            self._park(tenant, notification, _size_reason(refused.refused[0]))
+            return False
+        assert message.partition is not None
+        with self._engine.begin() as connection:
+            raise_partition_position(
+                connection, tenant, message.topic, message.partition, notification.id
+            )
+            parked_events.unpark(connection, tenant, notification.id)
+        logger.info(
+            "the parked event at position %d of tenant %s is published", row.position, tenant
+        )
+        return True
+
+    def _park(
+        self,
+        tenant: str,
+        notification: Notification,
+        reason: str,
+        connection: Connection | None = None,
+    ) -> None:
+        """Records the event as parked (in `connection`'s transaction, or one of its own);
+        logs it at ERROR the first time."""
+        if connection is None:
+            with self._engine.begin() as own:
+                self._park(tenant, notification, reason, own)
+            return
+        new = parked_events.park(
+            connection,
+            tenant=tenant,
+            position=notification.id,
+            event_type=notification.topic,
+            originator_id=str(notification.originator_id),
+            originator_version=notification.originator_version,
+            reason=reason,
+        )
+        if new:
+            logger.error(
+                "the event at position %d of tenant %s (%s) cannot be published and is "
+                "parked; later events flow on. Why: %s. See `digione relay parked --tenant %s`; "
+                "once fixed, `digione relay retry --tenant %s --position %d` publishes it",
+                notification.id,
+                tenant,
+                notification.topic,
+                reason,
+                tenant,
+                tenant,
+                notification.id,
+            )
+
     # -- one tenant ------------------------------------------------------------------------
 
-    def _relay_tenant(self, tenant: str) -> int:
-        """Publish the tenant's pending events; raise _BrokerFailure when the broker fails."""
+    def _relay_tenant(self, tenant: str) -> tuple[int, bool]:
+        """Publish the tenant's pending events; return how many, and whether nothing is left.
+        Raise _BrokerFailure when the broker fails."""
         published = 0
+        caught_up = False
         try:
             app = self._tenants.get(tenant)
             with self._engine.connect() as connection:
@@ -329,6 +548,7 @@ class Relay:
                     start=position + 1, limit=self._batch_size
                 )
                 if not notifications:
+                    caught_up = True
                     break
                 if self._verification_due():
                     self._verify_broker()
@@ -337,37 +557,86 @@ class Relay:
                 position = self._publish(tenant, app, notifications)
                 tenant_epoch = self._epoch
                 published += len(notifications)
+                self._progressed()
                 if len(notifications) < self._batch_size:
+                    caught_up = True
                     break
         except _BrokerFailure:
             raise
         except Exception as error:  # noqa: BLE001 - one tenant's fault must not stop the others
             self._tenant_failed(tenant, error)
-            return published
+            return published, False
         self._tenant_succeeded(tenant)
-        return published
+        return published, caught_up
 
     def _publish(
         self, tenant: str, app: TenantApplication, notifications: Sequence[Notification]
     ) -> int:
         """Publish one batch, then record its last position; return that position."""
         assert self._epoch is not None, "the broker is verified before anything is published"
-        messages = [self._encode(tenant, app, notification) for notification in notifications]
+        # Events that cannot be published (by their position, with why) are parked, and
+        # the tenant's position moves past them: one bad event must not hold the rest back.
+        refused: dict[int, str] = {}
+        encoded: list[tuple[Notification, OutgoingMessage]] = []
+        for notification in notifications:
+            try:
+                encoded.append((notification, self._encode(tenant, app, notification)))
+            except EventNotPublishableError as error:
+                refused[notification.id] = error.reason
+        self._ensure_tenant_topics(tenant)
+        if encoded:
+            try:
+                self._send([message for _, message in encoded])
+            except MessageRefusedError as error:
+                refused.update(self._find_refused(encoded, error))
         last_sent: dict[tuple[str, int], int] = {}
-        for message, notification in zip(messages, notifications, strict=True):
+        for notification, message in encoded:
+            if notification.id in refused:
+                continue
             # The codec always names the partition; the relay must know where each went.
             assert message.partition is not None
             last_sent[(message.topic, message.partition)] = notification.id
-        self._ensure_tenant_topics(tenant)
-        self._broker_call(lambda: self._transport_().publish(messages))
         last = notifications[-1].id
+        by_position = {notification.id: notification for notification in notifications}
         # Only after the acknowledgement: a crash before this line publishes the batch
         # again, which consumers absorb; recording first could skip it.
         with self._engine.begin() as connection:
+            for position, reason in refused.items():
+                self._park(tenant, by_position[position], reason, connection)
+            parked_events.unpark_published(
+                connection, tenant, notifications[0].id, last, still_parked=refused
+            )
             record_published(connection, tenant, last, last_sent, broker_epoch=self._epoch)
         with self._state_lock:
             self._broker_failures.clear()
         return last
+
+    def _send(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Publish; MessageRefusedError passes as it is, any other error is the broker's."""
+        try:
+            self._transport_().publish(messages)
+        except MessageRefusedError:
+            raise
+        except Exception as error:
+            raise _BrokerFailure(error) from error
+
+    def _find_refused(
+        self, encoded: Sequence[tuple[Notification, OutgoingMessage]], error: MessageRefusedError
+    ) -> dict[int, str]:
+        """The positions of the messages refused for what they are, with why. A broker
+        refuses a whole record batch, so when several were refused together each is tried
+        alone: only those refused alone are parked."""
+        if len(error.refused) == 1:
+            ((index, reason),) = error.refused.items()
+            return {encoded[index][0].id: _size_reason(reason)}
+        refused: dict[int, str] = {}
+        for index in sorted(error.refused):
+            notification, message = encoded[index]
+            try:
+                self._send([message])
+            except MessageRefusedError as alone:
+                refused[notification.id] = _size_reason(alone.refused[0])
+        return refused
 
     def _encode(
         self, tenant: str, app: TenantApplication, notification: Notification
@@ -380,8 +649,13 @@ class Relay:
             raise EventNotPublishableError(
                 f"the event at position {notification.id} of tenant {tenant!r} "
                 f"(stored as {notification.topic!r}) cannot be encoded: "
-                f"{type(error).__name__}: {error}. Later events of the tenant wait for it: "
-                "add its type to streams/event_types.py and its schema to schemas/"
+                f"{type(error).__name__}: {error}. It is parked: add its type to "
+                "streams/event_types.py and its schema to schemas/, then retry it",
+                # The error's text may quote a field value: only its class is kept.
+                reason=(
+                    f"the codec cannot encode it ({type(error).__name__}): add its type to "
+                    "streams/event_types.py and its schema to schemas/, then retry it"
+                ),
             ) from error
 
     def _republish(self, tenant: str, *, lost_epoch: str | None) -> None:
@@ -502,7 +776,18 @@ class Relay:
                 epoch,
             )
             self._topics_ensured.clear()
+            # Its producer id and sequence numbers belong to the lost broker: a new producer.
+            self._discard_transport()
         self._epoch = epoch
         self._epoch_verified_at = time.monotonic()
-        with self._state_lock:
-            self._broker_failures.clear()
+        # The failure count is not cleared here: a broker that answers this check may still
+        # fail every publish, and /healthz must keep saying so (only a publish or a whole
+        # pass that succeeds clears it).
+
+
+def _size_reason(refusal: str) -> str:
+    return (
+        f"the producer or the broker refuses the message ({refusal}): raise "
+        "DIGIONE_RELAY_MAX_MESSAGE_BYTES (and the broker's and topic's message.max.bytes), "
+        "then retry it"
+    )

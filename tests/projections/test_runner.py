@@ -199,6 +199,52 @@ class SometimesBroken(RosterProjection):
             raise ValueError("a bug at the end of the batch")
 
 
+class DatabaseAwayOnce(RosterProjection):
+    """The roster projection whose first handler call meets a database that went away."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.outages = 1
+        healthy = dict(self.handlers)
+
+        def guarded(
+            handle: Callable[[Connection, EventEnvelope], None],
+        ) -> Callable[[Connection, EventEnvelope], None]:
+            def handler(connection: Connection, envelope: EventEnvelope) -> None:
+                if self.outages:
+                    self.outages -= 1
+                    raise sa.exc.OperationalError(
+                        "UPDATE …", None, ConnectionError("server closed the connection")
+                    )
+                handle(connection, envelope)
+
+            return handler
+
+        self.handlers = {name: guarded(handle) for name, handle in healthy.items()}
+
+
+def test_a_database_outage_in_a_handler_parks_nothing_and_the_batch_applies_once_it_is_back(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+) -> None:
+    a_changing_school(client, container, tenant)
+    publisher.publish()
+    runner = runner_for(DatabaseAwayOnce(roster.name))
+
+    with pytest.raises(sa.exc.OperationalError):
+        runner.run_once()
+    runner.run_once()
+
+    with container.engine.connect() as connection:
+        assert parked_rows(connection, roster.name, tenant) == []
+    assert read_model(container.engine, roster, tenant) == expected_read_model(app)
+
+
 @pytest.mark.parametrize("retried_by", ["retry_parked", "a restart"])
 def test_a_failing_message_is_parked_the_rest_continue_and_a_retry_applies_it_in_order(
     client: TestClient,

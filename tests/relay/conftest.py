@@ -10,6 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from api.bootstrap import Container
+from api.bootstrap import bootstrap as bootstrap_system
+from api.settings import Settings
 from streams.broker import EmbeddedBroker
 from streams.codec import EventCodec
 from streams.kafka_transport import KafkaPythonTransport
@@ -61,6 +63,31 @@ def quick_transport(bootstrap: str) -> KafkaPythonTransport:
 
 
 RelayFactory = Callable[..., Relay]
+ServerFactory = Callable[..., Container]
+
+
+@pytest.fixture
+def serve(settings: Settings) -> Iterator[ServerFactory]:
+    """Builds and starts the composition `digione serve` runs (relay, projection runner)
+    on a given broker, serving only the given tenants, with topics of its own; stops them."""
+    built: list[Container] = []
+
+    def build(bootstrap: str, tenants: set[str], **values: object) -> Container:
+        explicit = settings.model_dump()
+        explicit.update(
+            kafka_bootstrap=bootstrap,
+            topic_prefix="st" + uuid.uuid4().hex[:10],
+            only_tenants=frozenset(tenants),
+            **values,
+        )
+        server = bootstrap_system(Settings.explicit(**explicit))
+        built.append(server)
+        server.runtime.start()
+        return server
+
+    yield build
+    for server in built:
+        server.close()
 
 
 @pytest.fixture

@@ -99,7 +99,16 @@ def test_with_the_broker_down_commands_succeed_and_the_lag_shows_until_it_return
         wait_until(
             lambda: (
                 relay.status()[tenant]
-                == {"published": head, "head": head, "lag": 0, "state": "ok", "last_error": None}
+                == {
+                    "published": head,
+                    "head": head,
+                    "lag": 0,
+                    "state": "ok",
+                    "last_error": None,
+                    "since": None,
+                    "parked": 0,
+                    "oldest_parked": None,
+                }
             ),
             timeout=20,
             what="the relay to catch up",

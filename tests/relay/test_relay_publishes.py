@@ -120,6 +120,9 @@ def test_a_pass_with_nothing_new_publishes_nothing_and_reports_no_lag(
         "lag": 0,
         "state": "ok",
         "last_error": None,
+        "since": None,
+        "parked": 0,
+        "oldest_parked": None,
     }
 
 

@@ -13,9 +13,11 @@ from kafka import KafkaAdminClient
 from streams.avro_encoding import decode, encode, resolver_for
 from streams.broker import EmbeddedBroker
 from streams.kafka_transport import (
+    ConfluentKafkaTransport,
     EventTransport,
     InvalidTopicSpecError,
     KafkaPythonTransport,
+    MessageRefusedError,
     OutgoingMessage,
     ReceivedMessage,
     TopicNotFoundError,
@@ -202,3 +204,29 @@ def test_reading_an_empty_topic_returns_nothing_after_the_silence(
     received: list[ReceivedMessage] = read_topic(embedded_broker.bootstrap, topic, 0.3)
 
     assert received == []
+
+
+@pytest.mark.parametrize("transport", [KafkaPythonTransport, ConfluentKafkaTransport])
+def test_a_message_over_the_size_limit_is_refused_alone_and_the_rest_of_the_batch_is_published(
+    embedded_broker: EmbeddedBroker, transport: type[KafkaPythonTransport]
+) -> None:
+    topic = f"refused-{uuid.uuid4().hex[:8]}"
+    ensure_topics(embedded_broker.bootstrap, [topic], 1)
+    batch = [
+        OutgoingMessage(topic, b"k", value, partition=0) for value in (b"a", b"x" * 50_000, b"c")
+    ]
+    sender = transport(
+        embedded_broker.bootstrap,
+        delivery_timeout_seconds=5.0,
+        request_timeout_seconds=2.0,
+        max_request_bytes=20_000,
+    )
+    try:
+        with pytest.raises(MessageRefusedError) as refused:
+            sender.publish(batch)
+    finally:
+        sender.close()
+
+    assert list(refused.value.refused) == [1]
+    assert "toolarge" in refused.value.refused[1].lower().replace(" ", "")
+    assert [m.value for m in read_topic(embedded_broker.bootstrap, topic, 1.0)] == [b"a", b"c"]
