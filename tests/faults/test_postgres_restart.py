@@ -48,7 +48,7 @@ def test_commands_during_a_postgresql_outage_get_503_and_every_acknowledged_one_
                 postgres.stop()
                 outage_started = time.monotonic()
                 n = 0
-                # A command waits up to ~12 s for the database (eventsourcing tries a
+                # A command waits up to ~30 s for the database (eventsourcing tries a
                 # store call 10 times), then answers 503: every answer that comes back
                 # before the server is started again is such a refusal. The outage lasts
                 # longer than the projection runner's ten errors in a row (~21 s of
