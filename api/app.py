@@ -8,6 +8,7 @@ from api import problems
 from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
 from api.oneroster import discovery as oneroster_discovery
+from api.oneroster import gradebook as oneroster_gradebook
 from api.oneroster import oauth as oneroster_oauth
 from api.oneroster import rostering as oneroster_rostering
 from api.oneroster import status_info as oneroster_status_info
@@ -57,6 +58,7 @@ def create_app(container: Container) -> FastAPI:
         subjects.router,
         oneroster_oauth.router,
         oneroster_rostering.router,
+        oneroster_gradebook.router,
         oneroster_discovery.router,
     ):
         app.include_router(router)
