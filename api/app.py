@@ -60,6 +60,7 @@ def create_app(container: Container) -> FastAPI:
         oneroster_rostering.router,
         oneroster_gradebook.router,
         oneroster_discovery.router,
+        oneroster_discovery.gradebook_router,
     ):
         app.include_router(router)
     app.include_router(create_web_router())

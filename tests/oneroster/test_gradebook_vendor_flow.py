@@ -132,7 +132,8 @@ def test_a_clients_read_after_its_own_write_waits_for_it_instead_of_answering_st
 ) -> None:
     """With the runner not yet started nothing reaches the read model: the read after the
     client's write waits for the write's position (504 server_busy when it never comes)
-    rather than answering 404; once the runner runs, the same read finds the line item."""
+    rather than answering from a read model without it; once the runner runs, the same
+    read finds the line item."""
     a_school(client, container, tenant)
     made = create_client(
         container,
