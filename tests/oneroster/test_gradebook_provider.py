@@ -186,3 +186,56 @@ def test_categories_and_the_built_in_score_scales_are_served(
     unknown = client.get(f"{BASE_PATH}/classes/cls-4a/lineItems", headers=vendor("reader-c", scopes=("gradebook.readonly",), schools=("sch-2",)))  # fmt: skip
     assert unknown.status_code == 404
     assert _status_minor(unknown.json()) == "unknownobject"
+
+
+def test_posted_line_items_and_results_answer_their_sourced_id_pairs(
+    client: TestClient, school: School, vendor: ClientFactory, app: TenantApplication
+) -> None:
+    auth = vendor("gradeapp", scopes=("gradebook.createpost",), schools=("sch-1",))
+    items = client.post(
+        f"{BASE_PATH}/classes/cls-4a/lineItems",
+        headers=auth,
+        json={"lineItems": [a_line_item(sourcedId="p-1"), a_line_item(sourcedId="p-2")]},
+    )
+    assert items.status_code == 201, items.text
+    assert items.json() == {
+        "sourcedIdPairs": [
+            {"suppliedSourcedId": "p-1", "allocatedSourcedId": "p-1"},
+            {"suppliedSourcedId": "p-2", "allocatedSourcedId": "p-2"},
+        ]
+    }
+    results = client.post(
+        f"{BASE_PATH}/lineItems/p-1/results",
+        headers=auth,
+        json={"results": [a_result(sourcedId="pr-1", lineItem=None, score=11)]},
+    )
+    assert results.status_code == 201, results.text
+    assert results.json()["sourcedIdPairs"][0]["allocatedSourcedId"] == "pr-1"
+    wrong_school = client.post(
+        f"{BASE_PATH}/schools/sch-2/lineItems",
+        headers=auth,
+        json={"lineItems": [a_line_item(sourcedId="p-3")]},
+    )
+    assert wrong_school.status_code == 422, wrong_school.text
+
+
+def test_a_put_retried_with_its_idempotency_key_records_nothing_new(
+    client: TestClient, school: School, vendor: ClientFactory, app: TenantApplication
+) -> None:
+    auth = vendor("gradeapp", scopes=("gradebook.createput",))
+    item = client.put(
+        f"{BASE_PATH}/lineItems/vendor-li-1", headers=auth, json={"lineItem": a_line_item()}
+    )
+    assert item.status_code == 201, item.text
+    keyed = {**auth, "Idempotency-Key": "result-1"}
+    body = {"result": a_result(score=7)}
+    first = client.put(f"{BASE_PATH}/results/vendor-r-1", headers=keyed, json=body)
+    assert first.status_code == 201, first.text
+    head = _head(app)
+    retry = client.put(f"{BASE_PATH}/results/vendor-r-1", headers=keyed, json=body)
+    assert retry.status_code == 201, retry.text
+    assert _head(app) == head
+    other = client.put(
+        f"{BASE_PATH}/results/vendor-r-1", headers=keyed, json={"result": a_result(score=8)}
+    )
+    assert other.status_code == 422, other.text
