@@ -5,7 +5,9 @@ Orgs, academic sessions, courses, classes, users, enrollments and demographics, 
 last event applied to it), plus lookup tables for the usual OneRoster filters: a class's
 terms, a user's roles per org, a user's agents (guardians). Indexes follow the REST
 endpoints that will read them: class → enrollments, user → enrollments, school → classes,
-school → users by role, guardian → children.
+school → users by role, guardian → children. The gradebook's line items and results
+(projections/gradebook_rows.py, with `dateLastModified` here) are what the OneRoster
+gradebook service reads.
 
 Personal fields stay sealed: users' and demographics' `personal` columns hold the sealed
 record as it was published (projections/sealed.py) and the API unseals it at read time,
