@@ -504,6 +504,14 @@ def _post_many(
     build: Callable[[TenantApplication, dict[str, str], dict[str, Any]], tuple[str, Callable[[Actor], Outcome]]],
 ) -> Any:  # fmt: skip
     async def post(request: Request, container: ContainerDep, caller: CallerDep) -> Response:
+        if "gradebook.createpost" not in caller.view.scopes:
+            raise OneRosterError(
+                403,
+                "forbidden",
+                "a POST needs the scope "
+                "https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.createpost, which the "
+                "client's agreement or token does not grant",
+            )
         records = await _body(request, many)
         if not isinstance(records, list) or not records:
             raise _invalid(f"{many} must be a non-empty list")
@@ -512,6 +520,8 @@ def _post_many(
         runs = [build(app, params, _object(r, kind)) for r in records]
 
         def execute() -> list[dict[str, str]]:
+            # One command per record, in order: a refused record stops the rest, and the
+            # records before it stay written (a retry of the same POST is safe: sourcedIds).
             pairs = []
             for supplied, run in runs:
                 outcome = run(caller.actor)

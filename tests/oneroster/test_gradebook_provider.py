@@ -211,6 +211,14 @@ def test_posted_line_items_and_results_answer_their_sourced_id_pairs(
     )
     assert results.status_code == 201, results.text
     assert results.json()["sourcedIdPairs"][0]["allocatedSourcedId"] == "pr-1"
+    put_only = vendor("putapp", scopes=("gradebook.createput",))
+    refused = client.post(
+        f"{BASE_PATH}/classes/cls-4a/lineItems",
+        headers=put_only,
+        json={"lineItems": [a_line_item(sourcedId="p-4")]},
+    )
+    assert refused.status_code == 403, refused.text
+    assert "gradebook.createpost" in refused.json()["imsx_description"]
     wrong_school = client.post(
         f"{BASE_PATH}/schools/sch-2/lineItems",
         headers=auth,
