@@ -9,6 +9,7 @@ from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
 from api.header_limit import HeadTooLarge
 from api.oneroster import discovery as oneroster_discovery
+from api.oneroster import gradebook as oneroster_gradebook
 from api.oneroster import oauth as oneroster_oauth
 from api.oneroster import rostering as oneroster_rostering
 from api.oneroster import status_info as oneroster_status_info
@@ -60,7 +61,9 @@ def create_app(container: Container) -> FastAPI:
         subjects.router,
         oneroster_oauth.router,
         oneroster_rostering.router,
+        oneroster_gradebook.router,
         oneroster_discovery.router,
+        oneroster_discovery.gradebook_router,
     ):
         app.include_router(router)
     app.include_router(create_web_router())

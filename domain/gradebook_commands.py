@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import retention
+from domain.agreements import Agreement
 from domain.assessment import FINNISH_GRADES, SCORE_STATUSES, LineItem, Result
 from domain.attainment import ATTAINMENT_LEVELS, ObjectiveAttainment
 from domain.command_roles import require_teacher
@@ -16,10 +17,11 @@ from domain.errors import (
     ConcurrentUpdateError,
     ConflictError,
     InvalidValueError,
+    NotFoundError,
     NotPermittedError,
     ResultExistsError,
 )
-from domain.ids import is_valid_sourced_id
+from domain.ids import aggregate_id, is_valid_sourced_id
 from domain.recorders import SideWrite
 from domain.roster import AcademicSession, SchoolClass
 from domain.tenant_core import (
@@ -32,6 +34,18 @@ from domain.tenant_core import (
 )
 
 ATTAINMENTS = "attainments"
+#: Line-item categories of kept records (certificates, year reports): written by teachers
+#: in DigiOne only, never by a connected service, nor the results under them.
+KEPT_RECORD_CATEGORIES = frozenset({"finalCertificate", "leavingCertificate", "yearReport"})
+#: The OneRoster scope URIs that let a service write (create/update) and delete gradebook data.
+GRADEBOOK_WRITE_SCOPES = frozenset(
+    {
+        "https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.createput",
+        "https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.createpost",
+    }
+)
+GRADEBOOK_DELETE_SCOPE = "https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.delete"
+SERVICE = "service"
 #: The migration that fills the result slots from the results recorded before slots existed
 #: (or whose slot a failed save of an earlier version left behind).
 RESULT_SLOTS_FROM_EVENTS = "result-slots-from-events"
@@ -43,6 +57,7 @@ class GradebookCommands(TenantCore):
     def put_line_item(self, actor: Actor, command: PutLineItem) -> Outcome:
         school_class = self._require(SchoolClass, "classes", command.school_class, "class")
         self._require_teacher_of(actor, school_class)
+        self._refuse_kept_record(actor, command.category, command.sourced_id)
         require_text("title", command.title)
         require_text("category", command.category)
         if command.due_date < command.assign_date:
@@ -79,6 +94,7 @@ class GradebookCommands(TenantCore):
                     f"line item {command.sourced_id!r} belongs to class {line_item.school_class!r}",
                     field="class",
                 )
+            self._refuse_kept_record(actor, line_item.category, command.sourced_id)
             # The class is what the conflict above checked; a line item never moves class.
             line_item.revise(**{k: v for k, v in fields.items() if k != "school_class"})
 
@@ -107,6 +123,7 @@ class GradebookCommands(TenantCore):
                     f"line item {command.line_item!r} belongs to class {line_item.school_class!r}",
                     field="lineItem",
                 )
+            self._refuse_kept_record(actor, line_item.category, line_item.sourced_id)
         if command.grade is not None and command.grade not in FINNISH_GRADES:
             raise InvalidValueError(
                 f"grade {command.grade!r} is not on the Finnish scale: use one of "
@@ -115,8 +132,10 @@ class GradebookCommands(TenantCore):
             )
         if command.score is not None and line_item is not None:
             low, high = line_item.result_min, line_item.result_max
+            # A service's score above the maximum is extra credit, as OneRoster clients send.
+            extra_credit = actor.role == SERVICE
             if (low is not None and command.score < low) or (
-                high is not None and command.score > high
+                high is not None and command.score > high and not extra_credit
             ):
                 raise InvalidValueError(
                     f"score {command.score} is outside the line item's range {low}…{high}",
@@ -294,9 +313,93 @@ class GradebookCommands(TenantCore):
             ),
         )
 
-    def _require_teacher_of(
-        self, actor: Actor, school_class: SchoolClass, *, on: date | None = None
+    def class_of_line_item(self, sourced_id: str) -> str | None:
+        """The class of a line item; None when there is none (or the sourcedId is bad)."""
+        try:
+            line_item = self._find(LineItem, LINE_ITEMS, sourced_id, for_update=False)
+        except InvalidValueError:
+            return None
+        return None if line_item is None else line_item.school_class
+
+    def school_of_class(self, sourced_id: str) -> str | None:
+        """The school of a class; None when there is none (or the sourcedId is bad)."""
+        try:
+            school_class = self._find(SchoolClass, "classes", sourced_id, for_update=False)
+        except InvalidValueError:
+            return None
+        return None if school_class is None else school_class.school
+
+    def delete_line_item(self, actor: Actor, sourced_id: str) -> Outcome:
+        """Marks a line item `tobedeleted` (OneRoster never hard-deletes); its results stay
+        in the log. NotFoundError when there is none, or it is deleted already."""
+        line_item = self._find(LineItem, LINE_ITEMS, sourced_id)
+        if line_item is None or not line_item.is_active:
+            raise NotFoundError(f"there is no line item {sourced_id!r}", field="sourcedId")
+        school_class = self._require(SchoolClass, "classes", line_item.school_class, "class")
+        self._require_teacher_of(actor, school_class, deleting=True)
+        self._refuse_kept_record(actor, line_item.category, sourced_id)
+        line_item.mark_for_deletion()
+        return self._outcome(sourced_id, False, line_item)
+
+    def delete_result(self, actor: Actor, sourced_id: str) -> Outcome:
+        """Marks a result `tobedeleted`. NotFoundError when there is none, or it is deleted."""
+        result = self._find(Result, RESULTS, sourced_id)
+        if result is None or not result.is_active:
+            raise NotFoundError(f"there is no result {sourced_id!r}", field="sourcedId")
+        school_class = self._require(SchoolClass, "classes", result.school_class, "class")
+        self._require_teacher_of(actor, school_class, deleting=True)
+        if result.line_item is not None:
+            line_item = self._require(LineItem, LINE_ITEMS, result.line_item, "lineItem")
+            self._refuse_kept_record(actor, line_item.category, line_item.sourced_id)
+        result.mark_for_deletion()
+        return self._outcome(sourced_id, False, result)
+
+    def _refuse_kept_record(self, actor: Actor, category: str, line_item: str) -> None:
+        """A service never writes kept-record line items (certificates, year reports) nor
+        their results: those are the school's own records."""
+        if actor.role == SERVICE and category in KEPT_RECORD_CATEGORIES:
+            raise NotPermittedError(
+                f"line item {line_item!r} is in the kept-record category {category!r}: "
+                "certificates and year reports are recorded by the class's teachers in "
+                "DigiOne, not by connected services"
+            )
+
+    def _require_service_for(
+        self, actor: Actor, school_class: SchoolClass, *, deleting: bool
     ) -> None:
+        """A service writes the gradebook of a class when its agreement is in force, grants
+        the write (or delete) scope its token carries, and covers the class's school."""
+        agreement = self._find_by_id(
+            Agreement, aggregate_id(self.tenant, "agreements", actor.subject), for_update=False
+        )
+        if agreement is None or agreement.ended:
+            raise NotPermittedError("the service's agreement has ended or does not exist")
+        wanted = {GRADEBOOK_DELETE_SCOPE} if deleting else GRADEBOOK_WRITE_SCOPES
+        granted = set(agreement.scopes) & set(actor.scopes) & wanted
+        if not granted:
+            raise NotPermittedError(
+                "writing the gradebook needs the scope "
+                + (" or ".join(sorted(wanted)))
+                + ", which the client's agreement or token does not grant"
+            )
+        if agreement.schools and school_class.school not in agreement.schools:
+            raise NotPermittedError(
+                f"class {school_class.sourced_id!r} is in school {school_class.school!r}, "
+                "outside the schools of the client's agreement"
+            )
+
+    def _require_teacher_of(
+        self,
+        actor: Actor,
+        school_class: SchoolClass,
+        *,
+        on: date | None = None,
+        deleting: bool = False,
+    ) -> None:
+        if actor.role == SERVICE:
+            # A connected service writes for the class; its teachers stay as they are.
+            self._require_service_for(actor, school_class, deleting=deleting)
+            return
         require_teacher(actor)
         if not school_class.has_member(actor.subject, "teacher", on=on):
             raise NotPermittedError(

@@ -23,6 +23,7 @@ from domain.commands import (
     PutUser,
 )
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
+from domain.identity_codes import contains_identity_code
 from domain.roster import (
     ENROLLMENT_ROLES,
     ORG_TYPES,
@@ -143,6 +144,7 @@ class RosterCommands(TenantCore):
         for name in ("givenName", "familyName"):
             if not str(command.personal.get(name) or "").strip():
                 raise InvalidValueError(f"{name} is required and cannot be empty", field=name)
+        _refuse_identity_codes(command.personal.get("userIds"))
         for guardian_id in command.guardians:
             if guardian_id == command.sourced_id:
                 raise InvalidValueError("a user cannot be their own agent", field="agents")
@@ -331,3 +333,17 @@ def _canonical(value: dict[str, Any]) -> dict[str, Any]:
     """The form a mapping has after a JSON round trip, to compare with an unsealed one."""
     canonical: dict[str, Any] = json.loads(json.dumps(value, sort_keys=True))
     return canonical
+
+
+def _refuse_identity_codes(user_ids: Any) -> None:
+    """Refuses a Finnish personal identity code anywhere in `userIds` (see
+    domain/identity_codes.py): it is never stored, not even sealed."""
+    for index, entry in enumerate(user_ids or []):
+        values = entry.values() if isinstance(entry, dict) else [entry]
+        if any(isinstance(v, str) and contains_identity_code(v) for v in values):
+            raise InvalidValueError(
+                f"userIds[{index}] holds a Finnish personal identity code (henkilötunnus), "
+                "which DigiOne never stores: send the student information system's own id "
+                "(e.g. its oid or learner number) instead",
+                field=f"userIds[{index}]",
+            )

@@ -35,13 +35,17 @@ __all__ = ["AttainmentRows", "LineItemRows", "ResultRows"]
 
 
 class LineItemRows:
-    """Line items (OneRoster gradebook): what is assessed in a class, and when it is due."""
+    """Line items (OneRoster gradebook): what is assessed in a class, and when it is due.
 
-    def __init__(self, metadata: sa.MetaData, *, prefix: str) -> None:
+    With `last_modified` the rows keep OneRoster's dateLastModified (the roster read model's
+    gradebook, which the OneRoster gradebook service reads)."""
+
+    def __init__(self, metadata: sa.MetaData, *, prefix: str, last_modified: bool = False) -> None:
         name = f"{prefix}_line_items"
         self.table = record_table(
             metadata,
             name,
+            *_modified_index(name, last_modified),
             ref_column("class_sourced_id", nullable=False),
             sa.Column("title", sa.Text, nullable=False),
             sa.Column("category", sa.String(SOURCED_ID), nullable=False),
@@ -52,6 +56,7 @@ class LineItemRows:
             sa.Column("result_min", sa.Float, nullable=True),
             sa.Column("result_max", sa.Float, nullable=True),
             sa.Index(f"{name}_class", "tenant", "class_sourced_id"),
+            last_modified=last_modified,
         )
         t = self.table
         self.handlers: dict[str, Handler] = {
@@ -83,6 +88,13 @@ class LineItemRows:
         }
 
 
+def _modified_index(name: str, last_modified: bool) -> list[sa.Index]:
+    """With `last_modified` (the OneRoster read model): delta sync filters on it."""
+    if not last_modified:
+        return []
+    return [sa.Index(f"{name}_modified", "tenant", "date_last_modified")]
+
+
 #: Called after the current result of a (student, line item) may have changed:
 #: (connection, tenant, class sourcedId, student sourcedId, line item sourcedId or None).
 ResultsSettled = Callable[[Connection, str, str, str, str | None], None]
@@ -107,6 +119,7 @@ class ResultRows:
         prefix: str,
         comments: ShreddedClasses | None = None,
         on_settled: ResultsSettled | None = None,
+        last_modified: bool = False,
     ) -> None:
         name = f"{prefix}_results"
         columns: list[Any] = [
@@ -129,7 +142,8 @@ class ResultRows:
         ]
         if comments is not None:
             columns.append(sa.Column("comment", sa.JSON, nullable=True))
-        self.table = record_table(metadata, name, *columns)
+        columns.extend(_modified_index(name, last_modified))
+        self.table = record_table(metadata, name, *columns, last_modified=last_modified)
         self._comments = comments
         self._on_settled = on_settled
         self.handlers: dict[str, Handler] = {

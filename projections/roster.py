@@ -5,7 +5,9 @@ Orgs, academic sessions, courses, classes, users, enrollments and demographics, 
 last event applied to it), plus lookup tables for the usual OneRoster filters: a class's
 terms, a user's roles per org, a user's agents (guardians). Indexes follow the REST
 endpoints that will read them: class → enrollments, user → enrollments, school → classes,
-school → users by role, guardian → children.
+school → users by role, guardian → children. The gradebook's line items and results
+(projections/gradebook_rows.py, with `dateLastModified` here) are what the OneRoster
+gradebook service reads.
 
 Personal fields stay sealed: users' and demographics' `personal` columns hold the sealed
 record as it was published (projections/sealed.py) and the API unseals it at read time,
@@ -28,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from projections import erasure
 from projections.base import Handler
+from projections.gradebook_rows import LineItemRows, ResultRows
 from projections.record_tables import (
     SOURCED_ID,
     blank_personal,
@@ -259,14 +262,18 @@ class RosterProjection:
     """The OneRoster-shaped roster read model of every tenant."""
 
     #: 3: an erasure that blanks a record's personal fields moves its dateLastModified.
-    version: int = 3
-    families: tuple[str, ...] = ("roster", "privacy")
+    #: 4: the gradebook (line items and results, with dateLastModified) for OneRoster.
+    version: int = 4
+    families: tuple[str, ...] = ("roster", "assessment", "privacy")
 
     def __init__(self, name: str = "roster") -> None:
         self.name = name
         self.metadata = sa.MetaData()
         self.tables = RosterTables.define(self.metadata, prefix=name)
         self.confirmations = erasure.confirmations_table(self.metadata, prefix=name)
+        #: The OneRoster gradebook: line items and results as the provider serves them.
+        self.line_items = LineItemRows(self.metadata, prefix=name, last_modified=True)
+        self.results = ResultRows(self.metadata, prefix=name, last_modified=True)
         t = self.tables
         self._insert_class = inserting_handler(
             t.classes, *_CLASS_DETAILS, "course", "school", "terms"
@@ -356,6 +363,8 @@ class RosterProjection:
             ("demographics", t.demographics),
         ):
             handlers.update(status_handlers("roster", aggregate, table))
+        handlers.update(self.line_items.handlers)
+        handlers.update(self.results.handlers)
         for shredding in erasure.SHREDDING_EVENTS:
             handlers[shredding] = self._erased
         self.handlers: Mapping[str, Handler] = handlers

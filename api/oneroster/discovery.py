@@ -22,12 +22,23 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from api.oneroster.gradebook import BASE_PATH as GRADEBOOK_PATH
 from api.oneroster.rostering import BASE_PATH
 
-__all__ = ["LOCAL_NAME", "OFFICIAL_NAMES", "local_rostering_document", "router"]
+__all__ = [
+    "GRADEBOOK_LOCAL_NAME",
+    "LOCAL_NAME",
+    "OFFICIAL_NAMES",
+    "gradebook_router",
+    "local_gradebook_document",
+    "local_rostering_document",
+    "router",
+]
 
 _DIR = Path(__file__).parent / "openapi"
 _ROSTERING = "onerosterv1p2rostersservice_openapi3_v1p0.json"
+_GRADEBOOK = "onerosterv1p2gradebookservice_openapi3_v1p0.json"
+GRADEBOOK_LOCAL_NAME = "digione_gradebook_openapi3_v1p0.json"
 OFFICIAL_NAMES = (_ROSTERING, "imsorv1p2_rostering_openapi3_v1p0.json")
 LOCAL_NAME = "digione_rostering_openapi3_v1p0.json"
 
@@ -49,9 +60,9 @@ def _status_info(description: str) -> dict[str, Any]:
     }
 
 
-def _localized(document: dict[str, Any], origin: str) -> dict[str, Any]:
+def _localized(document: dict[str, Any], origin: str, base_path: str = BASE_PATH) -> dict[str, Any]:
     localized = copy.deepcopy(document)
-    localized["servers"] = [{"url": origin + BASE_PATH, "description": "This provider."}]
+    localized["servers"] = [{"url": origin + base_path, "description": "This provider."}]
     scheme = localized["components"]["securitySchemes"]["OAuth2CC"]
     scheme["flows"]["clientCredentials"]["tokenUrl"] = origin + "/oauth/token"
     return localized
@@ -59,7 +70,42 @@ def _localized(document: dict[str, Any], origin: str) -> dict[str, Any]:
 
 def local_rostering_document(origin: str) -> dict[str, Any]:
     """The local copy of the rostering file for a server at `origin` (scheme://host:port)."""
-    document = _localized(_official(), origin)
+    return _local(_official(), origin, BASE_PATH)
+
+
+@cache
+def _official_gradebook() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((_DIR / _GRADEBOOK).read_text())
+    return loaded
+
+
+def local_gradebook_document(origin: str) -> dict[str, Any]:
+    """The local copy of the gradebook file: the rostering copy's additions, and for the
+    writes `200` (a PUT that updates), `400` (a body that is not JSON) and `409` (a
+    result that would be a second one of its student and line item); without the
+    Assessment Results profile's eight operations, which this provider does not serve."""
+    official = copy.deepcopy(_official_gradebook())
+    official["paths"] = {
+        path: operations
+        for path, operations in official["paths"].items()
+        if not path.startswith("/assessment")
+    }
+    document = _local(official, origin, GRADEBOOK_PATH)
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if method == "put":
+                responses.setdefault("200", {"description": "Updated (201: created)."})
+            if method in ("put", "post", "delete"):
+                responses.setdefault("400", _status_info("The body is not JSON: invaliddata."))
+                responses.setdefault(
+                    "409", _status_info("A second result of a student and line item.")
+                )
+    return document
+
+
+def _local(official: dict[str, Any], origin: str, base_path: str) -> dict[str, Any]:
+    document = _localized(official, origin, base_path)
     minor = document["components"]["schemas"]["imsx_CodeMinorFieldDType"]["properties"]
     values = minor["imsx_codeMinorFieldValue"]["enum"]
     if "invalid_sort_field" not in values:
@@ -118,3 +164,25 @@ def _add_official(name: str) -> None:
 
 for _name in OFFICIAL_NAMES:
     _add_official(_name)
+
+
+gradebook_router = APIRouter(prefix=f"{GRADEBOOK_PATH}/discovery", tags=["OneRoster 1.2 discovery"])
+
+
+@gradebook_router.get("", summary="The provider's local OpenAPI copy of the gradebook service")
+def gradebook_discovery(request: Request) -> Response:
+    return _json(local_gradebook_document(_origin(request)))
+
+
+@gradebook_router.get(
+    f"/{GRADEBOOK_LOCAL_NAME}", summary="The provider's local OpenAPI copy (gradebook)"
+)
+def gradebook_local_copy(request: Request) -> Response:
+    return _json(local_gradebook_document(_origin(request)))
+
+
+@gradebook_router.get(
+    f"/{_GRADEBOOK}", summary="The official gradebook OpenAPI file, localized to this server"
+)
+def gradebook_official(request: Request) -> Response:
+    return _json(_localized(_official_gradebook(), _origin(request), GRADEBOOK_PATH))

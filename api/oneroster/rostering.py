@@ -25,6 +25,7 @@ from api.deps import ContainerDep, MinPosition, wait_until_fresh
 from api.oneroster.status_info import OneRosterError
 from api.tokens import TokenError
 from domain.agreement_commands import SCOPE_PREFIX
+from domain.commands import Actor
 from projections.reads.oneroster_fields import InvalidFilterFieldError, InvalidSortFieldError
 from projections.reads.oneroster_rostering import (
     CORE,
@@ -38,21 +39,29 @@ from projections.reads.oneroster_rostering import (
 )
 from projections.roster import RosterTables
 
-__all__ = ["BASE_PATH", "OPERATIONS", "router"]
+__all__ = ["BASE_PATH", "OPERATIONS", "bearer", "router", "service_caller"]
 
 BASE_PATH = "/ims/oneroster/rostering/v1p2"
 router = APIRouter(prefix=BASE_PATH, tags=["OneRoster 1.2 rostering"])
-_bearer = HTTPBearer(auto_error=False, description="A token from POST /oauth/token.")
+bearer = HTTPBearer(auto_error=False, description="A token from POST /oauth/token.")
 
 # -- the caller ----------------------------------------------------------------------------
 
 
 def get_client(
     container: ContainerDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ClientView:
     """The service client calling, with its agreement as recorded now (an ended agreement
     stops its tokens at once)."""
+    return service_caller(container, credentials)[0]
+
+
+def service_caller(
+    container: Container, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[ClientView, Actor]:
+    """The service client calling and the actor its token names (the gradebook's writes
+    run as that actor); TokenError when there is none or its agreement has ended."""
     if credentials is None:
         raise TokenError("no bearer token: get one from POST /oauth/token")
     actor = container.tokens.verify(credentials.credentials)
@@ -63,7 +72,7 @@ def get_client(
     if agreement is None or agreement.ended:
         raise TokenError("the client's agreement has ended or does not exist")
     granted = {s.removeprefix(SCOPE_PREFIX) for s in actor.scopes & set(agreement.scopes)}
-    return ClientView(
+    view = ClientView(
         tenant=actor.tenant,
         service=agreement.service,
         role=actor.role,
@@ -72,6 +81,7 @@ def get_client(
         basis=agreement.basis,
         schools=frozenset(agreement.schools),
     )
+    return view, actor
 
 
 ClientDep = Annotated[ClientView, Depends(get_client)]

@@ -39,7 +39,7 @@ def test_commands_during_a_postgresql_outage_get_503_and_every_acknowledged_one_
             answers: dict[str, httpx.Response] = {}
             with (
                 serving(settings, tmp_path / "serve.log") as served,
-                served.client() as client,
+                served.client(timeout=90) as client,
             ):
                 put_school(client, admin)
                 for n in range(5):

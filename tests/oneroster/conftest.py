@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from api.bootstrap import Container
 from api.oneroster.clients_cli import create_client
 from domain.application import TenantApplication
+from projections.base import Projection
 from streams.kafka_transport import ReceivedMessage
 from tests.builders import School, a_school, a_user, put
 
@@ -26,9 +27,16 @@ Project = Callable[[], None]
 
 @pytest.fixture
 def project(container: Container, app: TenantApplication) -> Project:
-    """Brings the roster read model up to the store's head (call after commands)."""
-    projection = container.projections.roster
-    projection.metadata.create_all(container.engine)
+    """Brings the roster, class dashboard and guardian view read models up to the store's
+    head (call after commands)."""
+    catalogue = container.projections
+    projections: list[Projection] = [
+        catalogue.roster,
+        catalogue.class_dashboard,
+        catalogue.guardian_view,
+    ]
+    for projection in projections:
+        projection.metadata.create_all(container.engine)
     applied = [0]
 
     def catch_up() -> None:
@@ -48,9 +56,10 @@ def project(container: Container, app: TenantApplication) -> Project:
                         timestamp_ms=0,
                     )
                 )
-                handler = projection.handlers.get(envelope.event_type)
-                if handler is not None:
-                    handler(connection, envelope)
+                for projection in projections:
+                    handler = projection.handlers.get(envelope.event_type)
+                    if handler is not None:
+                        handler(connection, envelope)
                 applied[0] = n.id
 
     return catch_up

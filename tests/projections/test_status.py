@@ -116,7 +116,7 @@ def test_topics_of_families_the_projection_does_not_read_do_not_count(
     status: ProjectionStatus,
 ) -> None:
     topic = roster_topic(tenant)
-    assessments = family_topic("digione", tenant, "assessment")
+    assessments = family_topic("digione", tenant, "attainment")
     relay_published(container, tenant, 70, {(topic, 0): 50, (assessments, 0): 70})
 
     applied(container, roster.name, tenant, {(topic, 0): 50})
