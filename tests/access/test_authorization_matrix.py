@@ -16,10 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 
-from api.oneroster.rostering import BASE_PATH as ONEROSTER
-from api.oneroster.rostering import OPERATIONS as ONEROSTER_OPERATIONS
+from api.oneroster import discovery as oneroster_discovery
+from api.oneroster import gradebook as oneroster_gradebook
+from api.oneroster import rostering as oneroster_rostering
 from api.web.session import CSRF_COOKIE, SESSION_COOKIE, form_token
 from streams.schemas import default_registry
 from tests.access.matrix_system import MatrixSystem, matrix_system
@@ -268,22 +269,21 @@ MATRIX: dict[tuple[str, str], Entry] = {
         page=True,
     ),
     # -- OneRoster: OAuth client tokens only; the platform's own tokens open nothing ---------
-    ("GET", f"{ONEROSTER}/discovery"): Entry(f"{ONEROSTER}/discovery", everyone(200)),
+    # The provider's routes are its routers' (one table of operations each); discovery is
+    # public, every data route refuses a platform token as unauthenticated, before any body.
     **{
-        ("GET", f"{ONEROSTER}/discovery/{name}"): Entry(
-            f"{ONEROSTER}/discovery/{name}", everyone(200)
-        )
-        for name in (
-            "digione_rostering_openapi3_v1p0.json",
-            "imsorv1p2_rostering_openapi3_v1p0.json",
-            "onerosterv1p2rostersservice_openapi3_v1p0.json",
-        )
+        (method, route.path): Entry(route.path, everyone(200))
+        for router in (oneroster_discovery.router, oneroster_discovery.gradebook_router)
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
     },
     **{
-        ("GET", f"{ONEROSTER}{operation.path}"): Entry(
-            ONEROSTER + re.sub(r"\{[^}]+\}", "x-1", operation.path), everyone(401)
-        )
-        for operation in ONEROSTER_OPERATIONS
+        (method, route.path): Entry(re.sub(r"\{[^}]+\}", "x-1", route.path), everyone(401))
+        for router in (oneroster_rostering.router, oneroster_gradebook.router)
+        for route in router.routes
+        if isinstance(route, APIRoute) and "/discovery" not in route.path
+        for method in route.methods
     },
     # The token endpoint reads no bearer token: an invalid body (no grant type) is refused
     # as RFC 6749 says, whoever sends it.
