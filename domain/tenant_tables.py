@@ -338,6 +338,24 @@ class TenantTables:
             cursor.execute(count)
             return int(_first_column(cursor.fetchone())) - before
 
+    def run_once(self, migration: str, step: Callable[[Any], object]) -> bool:
+        """Runs the migration `migration` once: `step(cursor)` in the transaction that marks
+        it done (the mark is written first, so a second process waits for the first, then
+        finds it marked and skips). True when it ran now."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                self._insert_ignore_sql(self._migrations, ("name", "done_at")), (migration, _now())
+            )
+            if self._postgres:
+                inserted = int(getattr(cursor, "rowcount", 0))
+            else:
+                cursor.execute("SELECT changes()")
+                inserted = int(_first_column(cursor.fetchone()))
+            if inserted != 1:
+                return False
+            step(cursor)
+        return True
+
     # -- blind indexes of sealed fields (domain/blind_index.py) ----------------------------
 
     def replace_blind_index(self, subject: str, digests: dict[str, str]) -> None:
