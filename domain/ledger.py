@@ -216,7 +216,8 @@ class Ledger:
         so events recorded meanwhile are left to the next verification) and compares each
         entry; stops at the first position where anything differs.
 
-        `progress(checked, head_position)` is called after each page."""
+        `progress(position, head_position)` is called after each page with the last
+        position checked."""
         head_position, head_hash = self.head()
         events = self._events(head_position, page_size)
         entries = iter(self._entries(0, head_position, page_size))
@@ -259,7 +260,7 @@ class Ledger:
                 )
             checked += 1
             if progress is not None and checked % page_size == 0:
-                progress(checked, head_position)
+                progress(event.position, head_position)
             event = next(events, None)
             entry = next(entries, None)
         with self._datastore.transaction(commit=False) as cursor:
@@ -273,7 +274,7 @@ class Ledger:
                 "outside DigiOne",
             )
         if progress is not None:
-            progress(checked, head_position)
+            progress(head_position, head_position)
         return LedgerReport(
             ok=True, checked=checked, head_position=head_position, head_hash=head_hash.hex()
         )

@@ -1,0 +1,100 @@
+"""`digione audit …`: the auditors' command line (verify the tenants' ledgers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.bootstrap import Container
+from domain.ledger import LedgerReport
+
+__all__ = ["audit_app"]
+
+audit_app = typer.Typer(
+    help="Auditors: verify that the event log was never altered.", no_args_is_help=True
+)
+
+err = Console(stderr=True)
+#: The exit status when a verified log was altered (2 is a usage error).
+ALTERED = 1
+
+
+def _container() -> Container:
+    from api.bootstrap import bootstrap
+    from api.settings import Settings
+
+    return bootstrap(Settings())
+
+
+def verify_tenants(
+    container: Container,
+    tenants: list[str],
+    *,
+    progress: Callable[[str], Callable[[int, int], None]] | None = None,
+) -> dict[str, LedgerReport]:
+    """Each tenant's verification, in order; `progress(tenant)` gives its page callback."""
+    return {
+        tenant: container.tenants.get(tenant).ledger.verify(
+            progress=None if progress is None else progress(tenant)
+        )
+        for tenant in tenants
+    }
+
+
+@audit_app.command("verify")
+def audit_verify(
+    tenant: Annotated[
+        str | None, typer.Option(help="The tenant to verify; every tenant when omitted.")
+    ] = None,
+) -> None:
+    """Recompute each tenant's ledger from its stored events; exit 1 with the first altered
+    position when any log was altered."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from domain.errors import DomainError
+
+    container = _container()
+    try:
+        try:
+            tenants = [container.tenants.get(tenant).tenant] if tenant else container.tenants.ids()
+        except DomainError as error:
+            err.print(f"[bold red]error:[/] {error}")
+            raise typer.Exit(code=2) from None
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("position {task.completed:,.0f} of {task.fields[head]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+
+            def progress(name: str) -> Callable[[int, int], None]:
+                task: TaskID = bar.add_task(name, total=None, head="?")
+
+                def show(position: int, head: int) -> None:
+                    bar.update(task, completed=position, total=head, head=f"{head:,}")
+
+                return show
+
+            reports = verify_tenants(container, tenants, progress=progress)
+        altered = False
+        for name, report in reports.items():
+            if report.ok:
+                print(
+                    f"{name}: ok, {report.checked:,} events verified up to position "
+                    f"{report.head_position} (head hash {report.head_hash})"
+                )
+            else:
+                altered = True
+                print(
+                    f"{name}: ALTERED at position {report.first_bad_position}: {report.problem}"
+                    f" ({report.checked:,} events before it verified)"
+                )
+        if altered:
+            raise typer.Exit(code=ALTERED)
+    finally:
+        container.close()
