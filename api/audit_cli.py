@@ -37,7 +37,7 @@ def verify_tenants(
 ) -> dict[str, LedgerReport]:
     """Each tenant's verification, in order; `progress(tenant)` gives its page callback."""
     return {
-        tenant: container.tenants.get(tenant).ledger.verify(
+        tenant: container.tenants.get(tenant).verify_ledger(
             progress=None if progress is None else progress(tenant)
         )
         for tenant in tenants

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
+from domain.ledger_checkpoints import Checkpoint, signature_holds
+
 #: The hash before the first entry.
 GENESIS = bytes(32)
 #: The migration that chains the events of a store that predates the ledger (run once).
@@ -94,11 +96,14 @@ class LedgerReport:
     head_hash: str
     first_bad_position: int | None = None
     problem: str | None = None
+    #: How many signed checkpoints were checked against the chain.
+    checkpoints: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "checked": self.checked,
+            "checkpoints": self.checkpoints,
             "headPosition": self.head_position,
             "headHash": self.head_hash,
             "firstBadPosition": self.first_bad_position,
@@ -210,19 +215,28 @@ class Ledger:
         return None
 
     def verify(
-        self, *, page_size: int = PAGE_SIZE, progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        checkpoints: Sequence[Checkpoint] = (),
+        public_key: bytes | None = None,
+        page_size: int = PAGE_SIZE,
+        progress: Callable[[int, int], None] | None = None,
     ) -> LedgerReport:
         """Recomputes the chain from the stored events up to the ledger's head (read first,
-        so events recorded meanwhile are left to the next verification) and compares each
-        entry; stops at the first position where anything differs.
+        so events recorded meanwhile are left to the next verification), compares each
+        entry, and checks each checkpoint (read before the head) at its position: its
+        signature under `public_key` and its hash against the recomputed chain. Stops at the
+        first position where anything differs.
 
         `progress(position, head_position)` is called after each page with the last
         position checked."""
+        signed = {c.position: c for c in checkpoints}
         head_position, head_hash = self.head()
         events = self._events(head_position, page_size)
         entries = iter(self._entries(0, head_position, page_size))
         prev = GENESIS
         checked = 0
+        seen = 0
 
         def bad(position: int, problem: str) -> LedgerReport:
             return LedgerReport(
@@ -232,6 +246,7 @@ class Ledger:
                 head_hash=head_hash.hex(),
                 first_bad_position=position,
                 problem=problem,
+                checkpoints=seen,
             )
 
         event = next(events, None)
@@ -258,6 +273,12 @@ class Ledger:
                     "its bytes were changed, or events were reordered (or its ledger entry "
                     "was changed)",
                 )
+            checkpoint = signed.pop(event.position, None)
+            if checkpoint is not None:
+                problem = _checkpoint_problem(checkpoint, prev, public_key)
+                if problem is not None:
+                    return bad(event.position, problem)
+                seen += 1
             checked += 1
             if progress is not None and checked % page_size == 0:
                 progress(event.position, head_position)
@@ -273,10 +294,22 @@ class Ledger:
                 f"the event at position {position} is not in the ledger: it was recorded "
                 "outside DigiOne",
             )
+        for position, checkpoint in sorted(signed.items()):
+            # Checkpoints at positions the chain never reached: the log was cut short.
+            return bad(
+                position,
+                f"the checkpoint signed at {checkpoint.signed_at} covers position {position},"
+                f" but the ledger has no entry there (its head is {head_position}): events "
+                "were removed with their ledger entries",
+            )
         if progress is not None:
             progress(head_position, head_position)
         return LedgerReport(
-            ok=True, checked=checked, head_position=head_position, head_hash=head_hash.hex()
+            ok=True,
+            checked=checked,
+            head_position=head_position,
+            head_hash=head_hash.hex(),
+            checkpoints=seen,
         )
 
     def _events(self, until: int, page_size: int = PAGE_SIZE) -> Iterator[StoredRow]:
@@ -303,6 +336,25 @@ class Ledger:
             for row in rows:
                 yield int(row["position"]), bytes(row["hash"])
             after = int(rows[-1]["position"])
+
+
+def _checkpoint_problem(
+    checkpoint: Checkpoint, recomputed: bytes, public_key: bytes | None
+) -> str | None:
+    """What is wrong with a checkpoint at the chain's recomputed hash; None when it holds."""
+    if public_key is not None and not signature_holds(checkpoint, public_key):
+        return (
+            f"the checkpoint at position {checkpoint.position} (signed at "
+            f"{checkpoint.signed_at}) does not carry a valid signature of the tenant's ledger "
+            "key: it was altered or forged"
+        )
+    if checkpoint.head_hash != recomputed.hex():
+        return (
+            f"the chain recomputed to position {checkpoint.position} differs from the "
+            f"checkpoint signed at {checkpoint.signed_at}: events and ledger entries up to "
+            "there were rewritten together"
+        )
+    return None
 
 
 def _stored_row(row: Any) -> StoredRow:

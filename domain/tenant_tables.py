@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from domain.ledger_checkpoints import Checkpoint
 from domain.sealing import RetentionClass
 
 #: The erasure-list entry that marks the tenant's own key-encryption key as destroyed.
@@ -58,6 +59,7 @@ class TenantTables:
         self._migrations = f"{prefix}digione_migrations"
         self._client_secrets = f"{prefix}digione_client_secrets"
         self._blind_index = f"{prefix}digione_blind_index"
+        self._checkpoints = f"{prefix}digione_ledger_checkpoints"
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self._postgres else "BLOB"
@@ -102,6 +104,11 @@ class TenantTables:
                     # An index lives in its table's schema: its name is not qualified.
                     "CREATE INDEX IF NOT EXISTS digione_blind_index_lookup"
                     f" ON {self._blind_index} (field, digest)"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._checkpoints} ("
+                    " position BIGINT PRIMARY KEY, head_hash TEXT NOT NULL,"
+                    f" signed_at TEXT NOT NULL, key_id TEXT NOT NULL, signature {blob} NOT NULL)"
                 ),
                 (
                     f"CREATE TABLE IF NOT EXISTS {self._client_secrets} ("
@@ -384,6 +391,51 @@ class TenantTables:
             )
             rows = cursor.fetchall()
         return [str(_first_column(row)) for row in rows]
+
+    # -- signed checkpoints of the ledger (domain/ledger_checkpoints.py) ------------------
+
+    def store_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Keeps a checkpoint (the first one at a position stays)."""
+        self._insert_ignore(
+            self._checkpoints,
+            ("position", "head_hash", "signed_at", "key_id", "signature"),
+            (
+                checkpoint.position,
+                checkpoint.head_hash,
+                checkpoint.signed_at,
+                checkpoint.key_id,
+                checkpoint.signature,
+            ),
+        )
+
+    def checkpoints(self, tenant: str) -> list[Checkpoint]:
+        """The tenant's checkpoints in position order."""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT position, head_hash, signed_at, key_id, signature"
+                f" FROM {self._checkpoints} ORDER BY position"
+            )
+            rows = cursor.fetchall()
+        found = []
+        for row in rows:
+            position, head_hash, signed_at, key, signature = (
+                tuple(row.values()) if isinstance(row, dict) else tuple(row)
+            )
+            found.append(
+                Checkpoint(
+                    tenant,
+                    int(position),
+                    str(head_hash),
+                    str(signed_at),
+                    str(key),
+                    bytes(signature),
+                )
+            )
+        return found
+
+    def last_checkpoint_position(self) -> int:
+        row = self._one(f"SELECT MAX(position) FROM {self._checkpoints}", ())
+        return 0 if row is None or row[0] is None else int(row[0])
 
     # -- OAuth client secrets (hashed; domain/agreement_commands.py) ---------------------
 

@@ -11,6 +11,7 @@ from api.deps import Permit, TenantAppDep
 from api.models import Problem
 from domain.commands import Actor
 from domain.errors import NotPermittedError
+from domain.ledger_checkpoints import key_id
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -32,6 +33,7 @@ AUDIT_ERRORS: dict[int | str, dict[str, Any]] = {
 class VerifyAnswer(BaseModel):
     ok: bool = Field(description="True when every stored event matches the ledger.")
     checked: int = Field(description="How many events were recomputed.")
+    checkpoints: int = Field(description="How many signed checkpoints were checked.")
     headPosition: int = Field(description="The ledger's last position when verify began.")
     headHash: str = Field(description="The ledger's hash at headPosition (hex SHA-256).")
     firstBadPosition: int | None = Field(
@@ -51,4 +53,39 @@ class VerifyAnswer(BaseModel):
     "recorded outside DigiOne. Answers 200 with `ok: false` when the log was altered.",
 )
 def verify(app: TenantAppDep) -> dict[str, Any]:
-    return app.ledger.verify().as_dict()
+    return app.verify_ledger().as_dict()
+
+
+class LedgerKey(BaseModel):
+    algorithm: str = Field(description="Always Ed25519.")
+    keyId: str = Field(description="The first 16 hex digits of the public key's SHA-256.")
+    publicKey: str = Field(description="The raw 32-byte Ed25519 public key, hex.")
+
+
+class KeysAnswer(BaseModel):
+    tenant: str
+    keys: list[LedgerKey] = Field(
+        description="The keys that sign the tenant's ledger checkpoints (none once the "
+        "tenant was offboarded)."
+    )
+
+
+@router.get(
+    "/keys",
+    response_model=KeysAnswer,
+    responses=AUDIT_ERRORS,
+    dependencies=AUDITORS,
+    summary="The public key that signs the tenant's ledger checkpoints (auditor)",
+    description="Keep a copy: a checkpoint (on the `ledger.v1` topic, or in `audit "
+    "verify`'s answer) is checked with it without trusting the database. A checkpoint "
+    "signs the UTF-8 lines `digione/ledger-checkpoint/v1`, tenant, position, head hash "
+    "(hex) and signing time, joined by newlines.",
+)
+def keys(app: TenantAppDep) -> dict[str, Any]:
+    public_key = app.ledger_public_key()
+    found = (
+        []
+        if public_key is None
+        else [{"algorithm": "Ed25519", "keyId": key_id(public_key), "publicKey": public_key.hex()}]
+    )
+    return {"tenant": app.tenant, "keys": found}
