@@ -108,7 +108,8 @@ class TenantTables:
                 (
                     f"CREATE TABLE IF NOT EXISTS {self._checkpoints} ("
                     " position BIGINT PRIMARY KEY, head_hash TEXT NOT NULL,"
-                    f" signed_at TEXT NOT NULL, key_id TEXT NOT NULL, signature {blob} NOT NULL)"
+                    f" signed_at TEXT NOT NULL, key_id TEXT NOT NULL, signature {blob} NOT NULL,"
+                    " published_at TEXT)"
                 ),
                 (
                     f"CREATE TABLE IF NOT EXISTS {self._client_secrets} ("
@@ -408,12 +409,13 @@ class TenantTables:
             ),
         )
 
-    def checkpoints(self, tenant: str) -> list[Checkpoint]:
-        """The tenant's checkpoints in position order."""
+    def checkpoints(self, tenant: str, *, unpublished: bool = False) -> list[Checkpoint]:
+        """The tenant's checkpoints in position order (only those not yet published)."""
+        where = " WHERE published_at IS NULL" if unpublished else ""
         with self._transaction(commit=False) as cursor:
             cursor.execute(
                 "SELECT position, head_hash, signed_at, key_id, signature"
-                f" FROM {self._checkpoints} ORDER BY position"
+                f" FROM {self._checkpoints}{where} ORDER BY position"
             )
             rows = cursor.fetchall()
         found = []
@@ -432,6 +434,15 @@ class TenantTables:
                 )
             )
         return found
+
+    def mark_checkpoints_published(self, positions: Iterable[int]) -> None:
+        with self._transaction() as cursor:
+            for position in positions:
+                cursor.execute(
+                    f"UPDATE {self._checkpoints} SET published_at = {self._p}"
+                    f" WHERE position = {self._p}",
+                    (_now(), position),
+                )
 
     def last_checkpoint_position(self) -> int:
         row = self._one(f"SELECT MAX(position) FROM {self._checkpoints}", ())
