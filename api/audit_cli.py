@@ -11,7 +11,7 @@ from rich.console import Console
 from api.bootstrap import Container
 from domain.ledger import LedgerReport
 
-__all__ = ["audit_app"]
+__all__ = ["audit_app", "replay_command"]
 
 audit_app = typer.Typer(
     help="Auditors: verify that the event log was never altered.", no_args_is_help=True
@@ -42,6 +42,61 @@ def verify_tenants(
         )
         for tenant in tenants
     }
+
+
+def replay_command(
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="The tenant whose events to replay; needed when there are several."),
+    ] = None,
+    after: Annotated[int, typer.Option(min=0, help="Show events after this position.")] = 0,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Only the events of aggregates concerning this user (sourcedId)."),
+    ] = None,
+    type_: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="Only events of this type: a full type name, or a prefix such as "
+            "roster.user or assessment.",
+        ),
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="jsonl (one JSON event per line) or csv.")
+    ] = "jsonl",
+) -> None:
+    """Print a tenant's events in store order, decoded; personal data stays sealed."""
+    import sys
+
+    from api.audit_replay import ReplayFilter, replay, to_csv_rows, to_jsonl
+    from domain.errors import DomainError
+
+    if format_ not in ("jsonl", "csv"):
+        err.print(f"[bold red]error:[/] --format {format_!r}: use jsonl or csv")
+        raise typer.Exit(code=2)
+    container = _container()
+    try:
+        try:
+            if tenant is None:
+                known = container.tenants.ids()
+                if len(known) != 1:
+                    err.print(
+                        "[bold red]error:[/] name the tenant with --tenant (there are "
+                        f"{len(known)}: {', '.join(known) or 'none'})"
+                    )
+                    raise typer.Exit(code=2)
+                tenant = known[0]
+            app_ = container.tenants.get(tenant)
+        except DomainError as error:
+            err.print(f"[bold red]error:[/] {error}")
+            raise typer.Exit(code=2) from None
+        events = replay(app_, ReplayFilter(after=after, subject=subject, type=type_))
+        lines = to_csv_rows(events) if format_ == "csv" else (to_jsonl(e) for e in events)
+        for line in lines:
+            sys.stdout.write(line)
+    finally:
+        container.close()
 
 
 @audit_app.command("verify")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from api.audit_replay import ReplayFilter, replay, to_jsonl
 from api.deps import Permit, TenantAppDep
 from api.models import Problem
 from domain.commands import Actor
@@ -89,3 +92,38 @@ def keys(app: TenantAppDep) -> dict[str, Any]:
         else [{"algorithm": "Ed25519", "keyId": key_id(public_key), "publicKey": public_key.hex()}]
     )
     return {"tenant": app.tenant, "keys": found}
+
+
+#: The most events one page of `GET /api/v1/audit/events` answers.
+MAX_EVENTS = 10_000
+
+
+@router.get(
+    "/events",
+    responses={
+        **AUDIT_ERRORS,
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": "One JSON event per line, in store order.",
+        },
+    },
+    response_class=StreamingResponse,
+    dependencies=AUDITORS,
+    summary="The tenant's events in store order, decoded, personal data sealed (auditor)",
+    description="Events after store position `after`, at most `limit`, one JSON object per "
+    "line: `position`, `occurredAt`, `type`, `aggregateId`, `aggregateVersion` and "
+    '`fields`. A sealed field is shown as `{"sealed": {"subject", "retention"}}`, or '
+    '`{"erased": …}` once its key was destroyed. Ask again with `after` set to the last '
+    "position read.",
+)
+def events(
+    app: TenantAppDep,
+    after: Annotated[int, Query(ge=0, description="Show events after this position.")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_EVENTS, description="At most this many events.")
+    ] = 1000,
+) -> StreamingResponse:
+    lines: Iterator[str] = (
+        to_jsonl(e) for e in replay(app, ReplayFilter(after=after, limit=limit))
+    )
+    return StreamingResponse(lines, media_type="application/x-ndjson")

@@ -14,7 +14,7 @@ from tests.builders import bearer
 from tests.integration.test_ledger import Store, _orgs
 from tests.projections.test_admin import environment
 
-AUDIT_PATHS = ["/api/v1/audit/verify", "/api/v1/audit/keys"]
+AUDIT_PATHS = ["/api/v1/audit/verify", "/api/v1/audit/keys", "/api/v1/audit/events"]
 
 
 def test_audit_verify_exits_zero_on_an_untouched_log_and_names_its_head(
