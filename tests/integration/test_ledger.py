@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -186,3 +187,15 @@ def test_verify_reads_the_store_in_pages_of_any_size(
     report = app.ledger.verify(page_size=page_size)
 
     assert report.first_bad_position == positions[4]
+
+
+def test_commands_recorded_at_the_same_time_chain_in_store_order(
+    app: TenantApplication, tenant: str
+) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        batches = list(pool.map(lambda n: _orgs(app, tenant, 8, first=n * 8), range(4)))
+
+    report = app.ledger.verify()
+
+    assert report.ok, report.problem
+    assert report.checked == 32 == len({p for batch in batches for p in batch})
