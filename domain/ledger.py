@@ -63,26 +63,28 @@ def originator_text(value: UUID | str) -> str:
 
 
 def entry_hash(prev: bytes, row: StoredRow) -> bytes:
-    """SHA-256 of the previous hash and the stored event's canonical bytes: the position and
-    version as 8-byte big-endian integers, then the originator id, topic and state, each
-    after its 4-byte big-endian length."""
+    """SHA-256 of the previous hash and the stored event's canonical bytes."""
+    return hashlib.sha256(prev + canonical_bytes(row)).digest()
+
+
+def canonical_bytes(row: StoredRow) -> bytes:
+    """The bytes of a stored event the chain covers: the position and version as 8-byte
+    big-endian integers, then the originator id, topic and state, each after its 4-byte
+    big-endian length."""
     originator = row.originator_id.encode()
     topic = row.topic.encode()
-    return hashlib.sha256(
-        b"".join(
-            (
-                prev,
-                row.position.to_bytes(8, "big"),
-                row.originator_version.to_bytes(8, "big", signed=True),
-                len(originator).to_bytes(_LENGTH, "big"),
-                originator,
-                len(topic).to_bytes(_LENGTH, "big"),
-                topic,
-                len(row.state).to_bytes(_LENGTH, "big"),
-                row.state,
-            )
+    return b"".join(
+        (
+            row.position.to_bytes(8, "big"),
+            row.originator_version.to_bytes(8, "big", signed=True),
+            len(originator).to_bytes(_LENGTH, "big"),
+            originator,
+            len(topic).to_bytes(_LENGTH, "big"),
+            topic,
+            len(row.state).to_bytes(_LENGTH, "big"),
+            row.state,
         )
-    ).digest()
+    )
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,11 @@ class Ledger:
             head_hash=head_hash.hex(),
             checkpoints=seen,
         )
+
+    def stored_rows(self, until: int, page_size: int = PAGE_SIZE) -> Iterator[StoredRow]:
+        """The stored events up to position `until`, in store order, as the chain covers
+        them (the benchmark hashes the same bytes bare)."""
+        return self._events(until, page_size)
 
     def _events(self, until: int, page_size: int = PAGE_SIZE) -> Iterator[StoredRow]:
         after = 0
