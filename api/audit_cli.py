@@ -141,7 +141,8 @@ def audit_verify(
             if report.ok:
                 print(
                     f"{name}: ok, {report.checked:,} events verified up to position "
-                    f"{report.head_position} (head hash {report.head_hash})"
+                    f"{report.head_position}, {report.checkpoints} signed checkpoints hold "
+                    f"(head hash {report.head_hash})"
                 )
             else:
                 altered = True
