@@ -17,9 +17,13 @@ class LedgerAudit(TenantCore):
         return None if seed is None else CheckpointSigner(self.tenant, seed)
 
     def ledger_public_key(self) -> bytes | None:
-        """The raw Ed25519 public key that signs the tenant's checkpoints; None once the
-        tenant was offboarded (its key-encryption key destroyed)."""
-        signer = self._signer(create=True) if not self.tables.tenant_kek_was_shredded() else None
+        """The raw Ed25519 public key that signs the tenant's checkpoints; None before the
+        tenant has a key-encryption key (no checkpoint signed, no personal data sealed: a
+        read creates no key) and once it was offboarded (its key-encryption key destroyed)."""
+        if self.tables.load_tenant_kek() is None:
+            # The sealer makes a missing key-encryption key on first use: not on a read.
+            return None
+        signer = self._signer(create=False)
         return None if signer is None else signer.public_key
 
     def checkpoint(self) -> Checkpoint | None:

@@ -68,8 +68,9 @@ class LedgerKey(BaseModel):
 class KeysAnswer(BaseModel):
     tenant: str
     keys: list[LedgerKey] = Field(
-        description="The keys that sign the tenant's ledger checkpoints (none once the "
-        "tenant was offboarded)."
+        description="The keys that sign the tenant's ledger checkpoints (none before the "
+        "first checkpoint of a tenant without personal data, and none once the tenant was "
+        "offboarded)."
     )
 
 

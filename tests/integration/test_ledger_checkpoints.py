@@ -115,3 +115,20 @@ def test_an_auditor_checks_a_checkpoint_with_the_published_key_alone(
     assert key["algorithm"] == "Ed25519" and key["keyId"] == signed.key_id
     assert signature_holds(signed, public_key)
     assert not signature_holds(replace(signed, position=positions[0]), public_key)
+
+
+def test_asking_for_the_ledger_key_or_a_verification_writes_nothing(
+    client: TestClient, container: Container, app: TenantApplication, tenant: str
+) -> None:
+    _orgs(app, tenant, 2)
+    auditor = bearer(container, tenant, "auditor", "a")
+    before = (app.tables.load_tenant_kek(), app.tables.count_subject_keys(), app.checkpoints())
+
+    answer = client.get("/api/v1/audit/keys", headers=auditor)
+    verified = client.get("/api/v1/audit/verify", headers=auditor)
+
+    assert answer.status_code == verified.status_code == 200
+    assert verified.json()["checkpoints"] == 0  # verifying signs nothing
+    assert (app.tables.load_tenant_kek(), app.tables.count_subject_keys(), app.checkpoints()) == (
+        before
+    )
