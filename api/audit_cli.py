@@ -10,6 +10,7 @@ from rich.console import Console
 
 from api.bootstrap import Container
 from domain.ledger import LedgerReport
+from domain.ledger_checkpoints import Checkpoint
 
 __all__ = ["audit_app", "replay_command"]
 
@@ -33,15 +34,36 @@ def verify_tenants(
     container: Container,
     tenants: list[str],
     *,
+    from_kafka: str | None = None,
     progress: Callable[[str], Callable[[int, int], None]] | None = None,
 ) -> dict[str, LedgerReport]:
-    """Each tenant's verification, in order; `progress(tenant)` gives its page callback."""
+    """Each tenant's verification, in order; `progress(tenant)` gives its page callback.
+    With `from_kafka` (a bootstrap address) the checkpoints on each tenant's ledger topic
+    are checked too."""
     return {
         tenant: container.tenants.get(tenant).verify_ledger(
-            progress=None if progress is None else progress(tenant)
+            copies=[]
+            if from_kafka is None
+            else published_checkpoints(container, from_kafka, tenant),
+            progress=None if progress is None else progress(tenant),
         )
         for tenant in tenants
     }
+
+
+def published_checkpoints(container: Container, bootstrap: str, tenant: str) -> list[Checkpoint]:
+    """The checkpoints on the tenant's ledger topic (none when the topic does not exist)."""
+    import json
+
+    from api.checkpoint_schedule import ledger_topic
+    from streams.kafka_transport import TopicNotFoundError, read_topic
+
+    topic = ledger_topic(container.settings.topic_prefix, tenant)
+    try:
+        messages = read_topic(bootstrap, topic, silence_seconds=1.0)
+    except TopicNotFoundError:
+        return []
+    return [Checkpoint.from_dict(json.loads(m.value)) for m in messages if m.value]
 
 
 def replay_command(
@@ -104,6 +126,13 @@ def audit_verify(
     tenant: Annotated[
         str | None, typer.Option(help="The tenant to verify; every tenant when omitted.")
     ] = None,
+    from_kafka: Annotated[
+        bool,
+        typer.Option(
+            "--from-kafka",
+            help="Check the checkpoints on the ledger topics (DIGIONE_KAFKA_BOOTSTRAP) too.",
+        ),
+    ] = False,
 ) -> None:
     """Recompute each tenant's ledger from its stored events; exit 1 with the first altered
     position when any log was altered."""
@@ -113,6 +142,13 @@ def audit_verify(
 
     container = _container()
     try:
+        bootstrap = container.settings.kafka_bootstrap
+        if from_kafka and not bootstrap:
+            err.print(
+                "[bold red]error:[/] --from-kafka reads the ledger topics of the cluster "
+                "named by DIGIONE_KAFKA_BOOTSTRAP; set it"
+            )
+            raise typer.Exit(code=2)
         try:
             tenants = [container.tenants.get(tenant).tenant] if tenant else container.tenants.ids()
         except DomainError as error:
@@ -135,7 +171,12 @@ def audit_verify(
 
                 return show
 
-            reports = verify_tenants(container, tenants, progress=progress)
+            reports = verify_tenants(
+                container,
+                tenants,
+                from_kafka=bootstrap if from_kafka else None,
+                progress=progress,
+            )
         altered = False
         for name, report in reports.items():
             if report.ok:

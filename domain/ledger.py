@@ -235,7 +235,10 @@ class Ledger:
 
         `progress(position, head_position)` is called after each page with the last
         position checked."""
-        signed = {c.position: c for c in checkpoints}
+        # Several copies of a checkpoint (the store's, the topic's) are each checked.
+        signed: dict[int, list[Checkpoint]] = {}
+        for copy in checkpoints:
+            signed.setdefault(copy.position, []).append(copy)
         head_position, head_hash = self.head()
         events = self._events(head_position, page_size)
         entries = iter(self._entries(0, head_position, page_size))
@@ -278,8 +281,7 @@ class Ledger:
                     "its bytes were changed, or events were reordered (or its ledger entry "
                     "was changed)",
                 )
-            checkpoint = signed.pop(event.position, None)
-            if checkpoint is not None:
+            for checkpoint in signed.pop(event.position, ()):
                 problem = _checkpoint_problem(checkpoint, prev, public_key)
                 if problem is not None:
                     return bad(event.position, problem)
@@ -299,8 +301,9 @@ class Ledger:
                 f"the event at position {position} is not in the ledger: it was recorded "
                 "outside DigiOne",
             )
-        for position, checkpoint in sorted(signed.items()):
+        for position, copies in sorted(signed.items()):
             # Checkpoints at positions the chain never reached: the log was cut short.
+            checkpoint = copies[0]
             return bad(
                 position,
                 f"the checkpoint signed at {checkpoint.signed_at} covers position {position},"

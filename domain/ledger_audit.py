@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from domain.ledger import PAGE_SIZE, LedgerReport
 from domain.ledger_checkpoints import Checkpoint, CheckpointSigner
@@ -46,11 +46,14 @@ class LedgerAudit(TenantCore):
     def verify_ledger(
         self,
         *,
+        copies: Sequence[Checkpoint] = (),
         page_size: int = PAGE_SIZE,
         progress: Callable[[int, int], None] | None = None,
     ) -> LedgerReport:
-        """Recomputes the chain and checks every kept checkpoint against it and the key."""
-        checkpoints = self.checkpoints()
+        """Recomputes the chain and checks every kept checkpoint against it and the key,
+        and every copy kept elsewhere (`copies`, e.g. read from the ledger topic): a copy
+        checks the chain even when the store's own checkpoint was deleted or altered."""
+        checkpoints = [*self.checkpoints(), *(c for c in copies if c.tenant == self.tenant)]
         return self.ledger.verify(
             checkpoints=checkpoints,
             public_key=self.ledger_public_key(),
