@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -84,6 +85,10 @@ def replay_command(
             "roster.user or assessment.",
         ),
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Only events that occurred at or before this ISO 8601 time."),
+    ] = None,
     format_: Annotated[
         str, typer.Option("--format", help="jsonl (one JSON event per line) or csv.")
     ] = "jsonl",
@@ -97,6 +102,18 @@ def replay_command(
     if format_ not in ("jsonl", "csv"):
         err.print(f"[bold red]error:[/] --format {format_!r}: use jsonl or csv")
         raise typer.Exit(code=2)
+    until_time = None
+    if until is not None:
+        try:
+            until_time = datetime.fromisoformat(until)
+        except ValueError:
+            err.print(
+                f"[bold red]error:[/] --until {until!r} is not an ISO 8601 time; write e.g. "
+                "2026-03-02T09:30:00+00:00"
+            )
+            raise typer.Exit(code=2) from None
+        if until_time.tzinfo is None:
+            until_time = until_time.replace(tzinfo=UTC)
     container = _container()
     try:
         try:
@@ -113,7 +130,9 @@ def replay_command(
         except DomainError as error:
             err.print(f"[bold red]error:[/] {error}")
             raise typer.Exit(code=2) from None
-        events = replay(app_, ReplayFilter(after=after, subject=subject, type=type_))
+        events = replay(
+            app_, ReplayFilter(after=after, subject=subject, type=type_, until=until_time)
+        )
         lines = to_csv_rows(events) if format_ == "csv" else (to_jsonl(e) for e in events)
         for line in lines:
             sys.stdout.write(line)

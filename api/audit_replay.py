@@ -42,6 +42,8 @@ class ReplayFilter:
     #: A type name (`fi.digione.roster.user.registered.v1`) or a prefix of one without the
     #: namespace (`roster`, `roster.user`, `roster.user.registered`).
     type: str | None = None
+    #: Only events that occurred at or before this time.
+    until: datetime | None = None
 
     def wants_type(self, type_name: str) -> bool:
         if self.type is None:
@@ -74,6 +76,8 @@ def replay(app: TenantApplication, wanted: ReplayFilter) -> Iterator[dict[str, A
                 if event.originator_id not in concerning:
                     continue
             if not wanted.wants_type(type_name):
+                continue
+            if wanted.until is not None and event.timestamp > wanted.until:
                 continue
             yield {
                 "position": notification.id,

@@ -136,3 +136,25 @@ def test_a_replay_of_an_unknown_format_is_refused_and_says_what_to_use(
 
     assert result.exit_code == 2
     assert "use jsonl or csv" in result.output
+
+
+def test_replay_until_a_time_stops_at_the_events_that_occurred_by_then(
+    client: TestClient, container: Container, tenant: str, settings: Settings
+) -> None:
+    _school_with_results(client, container, tenant)
+    everything = _replay(settings, tenant)
+    cut = everything[len(everything) // 2]["occurredAt"]
+
+    until = _replay(settings, tenant, "--until", cut)
+
+    assert until == [e for e in everything if e["occurredAt"] <= cut]
+    assert 0 < len(until) < len(everything)
+
+
+def test_replay_until_a_time_that_is_not_one_is_refused(settings: Settings, tenant: str) -> None:
+    result = CliRunner().invoke(
+        cli.app, ["replay", "--tenant", tenant, "--until", "yesterday"], env=environment(settings)
+    )
+
+    assert result.exit_code == 2
+    assert "ISO 8601" in result.output
