@@ -15,6 +15,7 @@ from api.oneroster import rostering as oneroster_rostering
 from api.oneroster import status_info as oneroster_status_info
 from api.outages import AnswerEveryError
 from api.routers import (
+    audit,
     consents,
     dashboards,
     erasures,
@@ -59,6 +60,7 @@ def create_app(container: Container) -> FastAPI:
         dashboards.router,
         guardians.router,
         subjects.router,
+        audit.router,
         oneroster_oauth.router,
         oneroster_rostering.router,
         oneroster_gradebook.router,

@@ -16,6 +16,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from api.checkpoint_schedule import CheckpointSchedule
 from api.master_key import fallback_master_keys, load_master_key
 from api.runtime import RetentionSchedule, Runtime
 from api.settings import Settings
@@ -204,6 +205,13 @@ def _runtime(
         relay=relay,
         runner=runner,
         retention=RetentionSchedule(tenants),
+        checkpoints=CheckpointSchedule(
+            tenants,
+            bootstrap=address,
+            topic_prefix=settings.topic_prefix,
+            transport_factory=_transport_factory(settings, address),
+            interval_seconds=settings.ledger_checkpoint_seconds,
+        ),
     )
 
 

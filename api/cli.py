@@ -43,6 +43,11 @@ from api.oneroster.clients_cli import clients_app
 
 app.add_typer(clients_app, name="clients")
 
+from api.audit_cli import audit_app, replay_command
+
+app.add_typer(audit_app, name="audit")
+app.command("replay")(replay_command)
+
 err = Console(stderr=True)
 log = logging.getLogger("api.serve")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from api.checkpoint_schedule import CheckpointSchedule
 from api.tenants import Tenants
 from projections.runner import ProjectionRunner
 from streams.broker import EmbeddedBroker
@@ -237,6 +238,7 @@ class Runtime:
         relay: Relay,
         runner: ProjectionRunner,
         retention: RetentionSchedule,
+        checkpoints: CheckpointSchedule | None = None,
     ) -> None:
         self._tenants = tenants
         #: The Kafka bootstrap address the relay publishes to and the runner reads from.
@@ -245,7 +247,22 @@ class Runtime:
         self.relay = relay
         self.runner = runner
         self.retention = retention
-        # Started in this order, stopped in the reverse: retention, the runner, the relay.
+        #: Signs and publishes the ledgers' checkpoints (the auditors' copies outside the store).
+        self.checkpoints = checkpoints
+        extra = (
+            []
+            if checkpoints is None
+            else [
+                Loop(
+                    "ledger checkpoints",
+                    checkpoints.start,
+                    checkpoints.stop,
+                    lambda: checkpoints.is_running,
+                )
+            ]
+        )
+        # Started in this order, stopped in the reverse: checkpoints, retention, the runner,
+        # the relay.
         self.supervisor = Supervisor(
             [
                 Loop("relay", relay.start, relay.stop, lambda: relay.is_running),
@@ -262,6 +279,7 @@ class Runtime:
                     retention.stop,
                     lambda: retention.is_running,
                 ),
+                *extra,
             ]
         )
         self._started = False

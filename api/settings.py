@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     kafka_client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
     #: How long an issued bearer token is valid, in seconds.
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    #: How often each tenant's ledger head is signed and published (ledger.v1), in seconds.
+    ledger_checkpoint_seconds: float = Field(default=300.0, gt=0)
     #: How long an unwrapped subject key may stay cached (the erasure bound).
     key_cache_seconds: float = Field(default=30.0, ge=0)
     #: Serve only these tenants (relay, projections, retention, status); unset: every tenant.

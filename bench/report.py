@@ -83,6 +83,14 @@ def _comparisons(sizes: Sizes, concurrency: int) -> list[Comparison]:
             baseline_name="bare batched insert",
         ),
         Comparison(
+            key="ledger_verify_to_bare_sha256",
+            section="ledger",
+            name=f"audit verify, {sizes.ledger_events:,} events",
+            measured="ledger_verify",
+            baseline="bare_sha256_chain",
+            baseline_name="bare SHA-256 chain, same bytes in memory",
+        ),
+        Comparison(
             key="dashboard_to_trivial_rate",
             section="dashboard",
             name=f"class dashboard reads, {DASHBOARD_CLIENTS} clients",
@@ -190,6 +198,7 @@ def build_report(
             "rebuild_students": sizes.rebuild_students,
             "freshness_rate": sizes.freshness_rate,
             "freshness_seconds": sizes.freshness_seconds,
+            "ledger_events": sizes.ledger_events,
         },
         "concurrency": concurrency,
         "database": redacted(database_url),

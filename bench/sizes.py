@@ -25,6 +25,8 @@ class Sizes:
     freshness_seconds: float
     #: Dashboard reads (and trivial reads) at DASHBOARD_CLIENTS concurrent clients.
     dashboard_reads: int = 2_000
+    #: Stored events `audit verify` recomputes, and the bare SHA-256 chain hashes.
+    ledger_events: int = 100_000
 
 
 FULL = Sizes(
@@ -42,4 +44,5 @@ QUICK = Sizes(
     freshness_rate=50.0,
     freshness_seconds=5.0,
     dashboard_reads=400,
+    ledger_events=20_000,
 )

@@ -26,6 +26,7 @@ from bench.database import (
 )
 from bench.erasure import ERASURES, measure_erasure_latency
 from bench.freshness import fresh_user, freshness_pool, freshness_results, measure_freshness
+from bench.ledger import measure_verify
 from bench.rebuild import measure_rebuild
 from bench.relay import measure_relay
 from bench.report import build_report, current_load_average, print_table, write_report
@@ -44,16 +45,19 @@ class BenchTenants:
     http: str
     relay: str
     rebuild: str
+    ledger: str
 
     @classmethod
     def fresh(cls, started: datetime) -> BenchTenants:
         """Tenant ids no other run has: the start time and a random suffix."""
         base = f"bench{started:%y%m%d%H%M%S}{secrets.token_hex(2)}"
-        return cls(http=base, relay=f"{base}relay", rebuild=f"{base}rebuild")
+        return cls(
+            http=base, relay=f"{base}relay", rebuild=f"{base}rebuild", ledger=f"{base}ledger"
+        )
 
     def all(self) -> tuple[str, ...]:
         """Every tenant of the run."""
-        return (self.http, self.relay, self.rebuild)
+        return (self.http, self.relay, self.rebuild, self.ledger)
 
 
 def run_benchmarks(
@@ -200,6 +204,9 @@ def _run_sections(
                 students=sizes.rebuild_students,
                 progress=progress,
             )
+            ledger = measure_verify(
+                container, tenants.ledger, events=sizes.ledger_events, progress=progress
+            )
     finally:
         container.close()
     return {
@@ -208,6 +215,7 @@ def _run_sections(
         "raw_commit_concurrent": concurrent.summary(unit="rows/s", success="committed"),
         **relay,
         **rebuild,
+        **ledger,
         **freshness_results(freshness),
         "dashboard_reads": dashboard.summary(unit="req/s", success="200"),
         "trivial_reads": trivial.summary(unit="req/s", success="200"),

@@ -11,12 +11,18 @@ from __future__ import annotations
 from domain.agreement_commands import AgreementCommands
 from domain.consent_commands import ConsentCommands
 from domain.gradebook_commands import GradebookCommands
+from domain.ledger_audit import LedgerAudit
 from domain.privacy_commands import PrivacyCommands
 from domain.roster_commands import RosterCommands
 
 
 class TenantApplication(
-    RosterCommands, GradebookCommands, ConsentCommands, PrivacyCommands, AgreementCommands
+    RosterCommands,
+    GradebookCommands,
+    ConsentCommands,
+    PrivacyCommands,
+    AgreementCommands,
+    LedgerAudit,
 ):
     """The command side of one tenant."""
 

@@ -8,6 +8,10 @@ event (the store head when the command recorded no event). A write that fails (a
 already answered, a result slot already claimed) fails the whole transaction, events
 included.
 
+Both also extend the auditors' ledger (domain/ledger.py) over every event they insert, in
+the same transaction, before the side writes: on PostgreSQL under the events table's lock,
+so the chain's order is the notification ids' order.
+
 The tenant's application names these classes in its environment
 (APPLICATION_RECORDER_TOPIC), one for each database.
 """
@@ -18,8 +22,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+from domain.ledger import Ledger, LedgerSQL, StoredRow, originator_text
 
 #: The keyword argument of `save` (and `insert_events`) that carries the side writes.
 SIDE_WRITES = "side_writes"
@@ -33,13 +39,38 @@ def _side_writes(kwargs: dict[str, Any]) -> Sequence[SideWrite]:
     return writes
 
 
+def _ledger_rows(ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> list[StoredRow]:
+    """The inserted events as the ledger covers them (the bytes just stored)."""
+    if len(ids) != len(stored_events):
+        raise ProgrammingError(f"{len(ids)} positions for {len(stored_events)} events")
+    return [
+        StoredRow(
+            position=position,
+            originator_id=originator_text(event.originator_id),
+            originator_version=event.originator_version,
+            topic=event.topic,
+            state=event.state,
+        )
+        for position, event in zip(ids, stored_events, strict=True)
+    ]
+
+
 class SQLiteSideRowsRecorder(SQLiteApplicationRecorder):
-    """SQLite: the events, then the side rows, in the one transaction of `insert_events`."""
+    """SQLite: the events, their ledger entries, then the side rows, in the one transaction
+    of `insert_events`."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+        self.ledger = Ledger(
+            datastore, LedgerSQL(events_table=events_table_name, postgres_schema=None)
+        )
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        if ids:
+            self.ledger.extend(c, _ledger_rows(ids, stored_events))
         writes = _side_writes(kwargs)
         if writes:
             position = max(ids) if ids else (self._max_notification_id(c) or 0)
@@ -49,15 +80,27 @@ class SQLiteSideRowsRecorder(SQLiteApplicationRecorder):
 
 
 class PostgresSideRowsRecorder(PostgresApplicationRecorder):
-    """PostgreSQL: the side rows follow the events inside `insert_events`' transaction,
-    under its lock of the events table (so the notification ids are known)."""
+    """PostgreSQL: the ledger entries and the side rows follow the events inside
+    `insert_events`' transaction, under its lock of the events table (so the notification
+    ids are known, and no other transaction records events in between)."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.ledger = Ledger(
+            datastore,
+            LedgerSQL(events_table=events_table_name, postgres_schema=datastore.schema),
+        )
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        if self.datastore.enable_db_functions and _side_writes(kwargs):
+        if self.datastore.enable_db_functions:
             # The database-function path inserts events without calling back here.
-            raise ProgrammingError("side writes need POSTGRES_ENABLE_DB_FUNCTIONS off")
+            raise ProgrammingError(
+                "the ledger and side writes need POSTGRES_ENABLE_DB_FUNCTIONS off"
+            )
         ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
         return ids
 
@@ -79,11 +122,12 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        writes = _side_writes(kwargs)
-        if writes and ids:
-            # In pipeline mode a failed statement surfaces at the next sync: the nested
-            # block syncs as it ends, inside the recorder's error handling, not at commit.
-            with curs.connection.pipeline():
-                for write in writes:
-                    write(curs, max(ids))
+        if not ids:
+            return ids
+        # In pipeline mode a failed statement surfaces at the next sync: the nested block
+        # syncs as it ends, inside the recorder's error handling, not at commit.
+        with curs.connection.pipeline():
+            self.ledger.extend(curs, _ledger_rows(ids, stored_events))
+            for write in _side_writes(kwargs):
+                write(curs, max(ids))
         return ids

@@ -280,6 +280,12 @@ class Sealer:
         kek = self._tenant_kek(create=create)
         return None if kek is None else _derive(kek, "digione/blind-index/v1")
 
+    def ledger_signing_seed(self, *, create: bool = False) -> bytes | None:
+        """The seed of the tenant's ledger signing key (domain/ledger_checkpoints.py),
+        derived from its key-encryption key; None once the tenant was offboarded."""
+        kek = self._tenant_kek(create=create)
+        return None if kek is None else _derive(kek, "digione/ledger-signing/v1")
+
     def rewrap_tenant_kek(self, new_master_key: bytes) -> bytes:
         """The tenant KEK wrapped by a new master key (master-key rotation; events untouched)."""
         kek = self._tenant_kek(create=True)

@@ -29,6 +29,7 @@ from domain.errors import (
 )
 from domain.ids import DIGIONE_NAMESPACE, aggregate_id, is_valid_sourced_id
 from domain.keyed import KeyAnsweredError, KeyedCommand, KeyedRun, current_keyed_run
+from domain.ledger import LEDGER_FROM_EVENTS, Ledger
 from domain.record import SourcedRecord
 from domain.recorders import SIDE_WRITES, SideWrite
 from domain.roster import ROSTER_COLLECTIONS, Demographics, User, is_extension
@@ -83,6 +84,10 @@ class TenantCore(Application[UUID]):
         datastore = getattr(self.factory, "datastore")  # noqa: B009
         self.tables = TenantTables(datastore, postgres_schema=postgres_schema)
         self.tables.create_tables()
+        self.ledger = self._ledger()
+        self.ledger.create_table()
+        # A store that predates the ledger gets its chain computed once, here at open.
+        self.tables.run_once(LEDGER_FROM_EVENTS, self.ledger.chain_recorded)
         #: Called with the position after each save (the relay's wake-up, for instance).
         self.after_save: list[Callable[[int], None]] = []
         self.sealer = Sealer(
@@ -92,6 +97,15 @@ class TenantCore(Application[UUID]):
             key_store=self.tables,
             key_cache_seconds=key_cache_seconds,
         )
+
+    def _ledger(self) -> Ledger:
+        ledger = getattr(self.recorder, "ledger", None)
+        if not isinstance(ledger, Ledger):
+            raise TypeError(
+                f"{type(self.recorder).__name__} keeps no ledger: the tenant's store needs a "
+                "recorder of domain.recorders (APPLICATION_RECORDER_TOPIC)"
+            )
+        return ledger
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

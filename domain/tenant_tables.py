@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from domain.ledger_checkpoints import Checkpoint
 from domain.sealing import RetentionClass
 
 #: The erasure-list entry that marks the tenant's own key-encryption key as destroyed.
@@ -58,6 +59,7 @@ class TenantTables:
         self._migrations = f"{prefix}digione_migrations"
         self._client_secrets = f"{prefix}digione_client_secrets"
         self._blind_index = f"{prefix}digione_blind_index"
+        self._checkpoints = f"{prefix}digione_ledger_checkpoints"
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self._postgres else "BLOB"
@@ -102,6 +104,12 @@ class TenantTables:
                     # An index lives in its table's schema: its name is not qualified.
                     "CREATE INDEX IF NOT EXISTS digione_blind_index_lookup"
                     f" ON {self._blind_index} (field, digest)"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._checkpoints} ("
+                    " position BIGINT PRIMARY KEY, head_hash TEXT NOT NULL,"
+                    f" signed_at TEXT NOT NULL, key_id TEXT NOT NULL, signature {blob} NOT NULL,"
+                    " published_at TEXT)"
                 ),
                 (
                     f"CREATE TABLE IF NOT EXISTS {self._client_secrets} ("
@@ -346,6 +354,24 @@ class TenantTables:
             cursor.execute(count)
             return int(_first_column(cursor.fetchone())) - before
 
+    def run_once(self, migration: str, step: Callable[[Any], object]) -> bool:
+        """Runs the migration `migration` once: `step(cursor)` in the transaction that marks
+        it done (the mark is written first, so a second process waits for the first, then
+        finds it marked and skips). True when it ran now."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                self._insert_ignore_sql(self._migrations, ("name", "done_at")), (migration, _now())
+            )
+            if self._postgres:
+                inserted = int(getattr(cursor, "rowcount", 0))
+            else:
+                cursor.execute("SELECT changes()")
+                inserted = int(_first_column(cursor.fetchone()))
+            if inserted != 1:
+                return False
+            step(cursor)
+        return True
+
     # -- blind indexes of sealed fields (domain/blind_index.py) ----------------------------
 
     def replace_blind_index(self, subject: str, digests: dict[str, str]) -> None:
@@ -374,6 +400,61 @@ class TenantTables:
             )
             rows = cursor.fetchall()
         return [str(_first_column(row)) for row in rows]
+
+    # -- signed checkpoints of the ledger (domain/ledger_checkpoints.py) ------------------
+
+    def store_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Keeps a checkpoint (the first one at a position stays)."""
+        self._insert_ignore(
+            self._checkpoints,
+            ("position", "head_hash", "signed_at", "key_id", "signature"),
+            (
+                checkpoint.position,
+                checkpoint.head_hash,
+                checkpoint.signed_at,
+                checkpoint.key_id,
+                checkpoint.signature,
+            ),
+        )
+
+    def checkpoints(self, tenant: str, *, unpublished: bool = False) -> list[Checkpoint]:
+        """The tenant's checkpoints in position order (only those not yet published)."""
+        where = " WHERE published_at IS NULL" if unpublished else ""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT position, head_hash, signed_at, key_id, signature"
+                f" FROM {self._checkpoints}{where} ORDER BY position"
+            )
+            rows = cursor.fetchall()
+        found = []
+        for row in rows:
+            position, head_hash, signed_at, key, signature = (
+                tuple(row.values()) if isinstance(row, dict) else tuple(row)
+            )
+            found.append(
+                Checkpoint(
+                    tenant,
+                    int(position),
+                    str(head_hash),
+                    str(signed_at),
+                    str(key),
+                    bytes(signature),
+                )
+            )
+        return found
+
+    def mark_checkpoints_published(self, positions: Iterable[int]) -> None:
+        with self._transaction() as cursor:
+            for position in positions:
+                cursor.execute(
+                    f"UPDATE {self._checkpoints} SET published_at = {self._p}"
+                    f" WHERE position = {self._p}",
+                    (_now(), position),
+                )
+
+    def last_checkpoint_position(self) -> int:
+        row = self._one(f"SELECT MAX(position) FROM {self._checkpoints}", ())
+        return 0 if row is None or row[0] is None else int(row[0])
 
     # -- OAuth client secrets (hashed; domain/agreement_commands.py) ---------------------
 

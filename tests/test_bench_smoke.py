@@ -25,8 +25,9 @@ TINY = Sizes(
     freshness_rate=5.0,
     freshness_seconds=2.0,
     dashboard_reads=64,
+    ledger_events=500,
 )
-SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure", "dashboard"}
+SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure", "dashboard", "ledger"}
 
 
 class BenchRun(NamedTuple):

@@ -120,6 +120,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/curriculum/objectives"): Entry(
         "/api/v1/curriculum/objectives?subject=MA", _valid_token_holders(200)
     ),
+    # -- the auditors' interface: auditors only (an admin runs the system, never audits it)
+    ("GET", "/api/v1/audit/verify"): Entry("/api/v1/audit/verify", {"auditor": 200}),
+    ("GET", "/api/v1/audit/keys"): Entry("/api/v1/audit/keys", {"auditor": 200}),
+    ("GET", "/api/v1/audit/events"): Entry("/api/v1/audit/events", {"auditor": 200}),
     # -- roster commands and reads -----------------------------------------------------
     **{
         ("PUT", f"/api/v1/roster/{c}/{{sourcedId}}"): Entry(

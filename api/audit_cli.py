@@ -1,0 +1,216 @@
+"""`digione audit …`: the auditors' command line (verify the tenants' ledgers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.bootstrap import Container
+from domain.ledger import LedgerReport
+from domain.ledger_checkpoints import Checkpoint
+
+__all__ = ["audit_app", "replay_command"]
+
+audit_app = typer.Typer(
+    help="Auditors: verify that the event log was never altered.", no_args_is_help=True
+)
+
+err = Console(stderr=True)
+#: The exit status when a verified log was altered (2 is a usage error).
+ALTERED = 1
+
+
+def _container() -> Container:
+    from api.bootstrap import bootstrap
+    from api.settings import Settings
+
+    return bootstrap(Settings())
+
+
+def verify_tenants(
+    container: Container,
+    tenants: list[str],
+    *,
+    from_kafka: str | None = None,
+    progress: Callable[[str], Callable[[int, int], None]] | None = None,
+) -> dict[str, LedgerReport]:
+    """Each tenant's verification, in order; `progress(tenant)` gives its page callback.
+    With `from_kafka` (a bootstrap address) the checkpoints on each tenant's ledger topic
+    are checked too."""
+    return {
+        tenant: container.tenants.get(tenant).verify_ledger(
+            copies=[]
+            if from_kafka is None
+            else published_checkpoints(container, from_kafka, tenant),
+            progress=None if progress is None else progress(tenant),
+        )
+        for tenant in tenants
+    }
+
+
+def published_checkpoints(container: Container, bootstrap: str, tenant: str) -> list[Checkpoint]:
+    """The checkpoints on the tenant's ledger topic (none when the topic does not exist)."""
+    import json
+
+    from api.checkpoint_schedule import ledger_topic
+    from streams.kafka_transport import TopicNotFoundError, read_topic
+
+    topic = ledger_topic(container.settings.topic_prefix, tenant)
+    try:
+        messages = read_topic(bootstrap, topic, silence_seconds=1.0)
+    except TopicNotFoundError:
+        return []
+    return [Checkpoint.from_dict(json.loads(m.value)) for m in messages if m.value]
+
+
+def replay_command(
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="The tenant whose events to replay; needed when there are several."),
+    ] = None,
+    after: Annotated[int, typer.Option(min=0, help="Show events after this position.")] = 0,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Only the events of aggregates concerning this user (sourcedId)."),
+    ] = None,
+    type_: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="Only events of this type: a full type name, or a prefix such as "
+            "roster.user or assessment.",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Only events that occurred at or before this ISO 8601 time."),
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="jsonl (one JSON event per line) or csv.")
+    ] = "jsonl",
+) -> None:
+    """Print a tenant's events in store order, decoded; personal data stays sealed."""
+    import sys
+
+    from api.audit_replay import ReplayFilter, replay, to_csv_rows, to_jsonl
+    from domain.errors import DomainError
+
+    if format_ not in ("jsonl", "csv"):
+        err.print(f"[bold red]error:[/] --format {format_!r}: use jsonl or csv")
+        raise typer.Exit(code=2)
+    until_time = None
+    if until is not None:
+        try:
+            until_time = datetime.fromisoformat(until)
+        except ValueError:
+            err.print(
+                f"[bold red]error:[/] --until {until!r} is not an ISO 8601 time; write e.g. "
+                "2026-03-02T09:30:00+00:00"
+            )
+            raise typer.Exit(code=2) from None
+        if until_time.tzinfo is None:
+            until_time = until_time.replace(tzinfo=UTC)
+    container = _container()
+    try:
+        try:
+            if tenant is None:
+                known = container.tenants.ids()
+                if len(known) != 1:
+                    err.print(
+                        "[bold red]error:[/] name the tenant with --tenant (there are "
+                        f"{len(known)}: {', '.join(known) or 'none'})"
+                    )
+                    raise typer.Exit(code=2)
+                tenant = known[0]
+            app_ = container.tenants.get(tenant)
+        except DomainError as error:
+            err.print(f"[bold red]error:[/] {error}")
+            raise typer.Exit(code=2) from None
+        events = replay(
+            app_, ReplayFilter(after=after, subject=subject, type=type_, until=until_time)
+        )
+        lines = to_csv_rows(events) if format_ == "csv" else (to_jsonl(e) for e in events)
+        for line in lines:
+            sys.stdout.write(line)
+    finally:
+        container.close()
+
+
+@audit_app.command("verify")
+def audit_verify(
+    tenant: Annotated[
+        str | None, typer.Option(help="The tenant to verify; every tenant when omitted.")
+    ] = None,
+    from_kafka: Annotated[
+        bool,
+        typer.Option(
+            "--from-kafka",
+            help="Check the checkpoints on the ledger topics (DIGIONE_KAFKA_BOOTSTRAP) too.",
+        ),
+    ] = False,
+) -> None:
+    """Recompute each tenant's ledger from its stored events; exit 1 with the first altered
+    position when any log was altered."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from domain.errors import DomainError
+
+    container = _container()
+    try:
+        bootstrap = container.settings.kafka_bootstrap
+        if from_kafka and not bootstrap:
+            err.print(
+                "[bold red]error:[/] --from-kafka reads the ledger topics of the cluster "
+                "named by DIGIONE_KAFKA_BOOTSTRAP; set it"
+            )
+            raise typer.Exit(code=2)
+        try:
+            tenants = [container.tenants.get(tenant).tenant] if tenant else container.tenants.ids()
+        except DomainError as error:
+            err.print(f"[bold red]error:[/] {error}")
+            raise typer.Exit(code=2) from None
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("position {task.completed:,.0f} of {task.fields[head]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+
+            def progress(name: str) -> Callable[[int, int], None]:
+                task: TaskID = bar.add_task(name, total=None, head="?")
+
+                def show(position: int, head: int) -> None:
+                    bar.update(task, completed=position, total=head, head=f"{head:,}")
+
+                return show
+
+            reports = verify_tenants(
+                container,
+                tenants,
+                from_kafka=bootstrap if from_kafka else None,
+                progress=progress,
+            )
+        altered = False
+        for name, report in reports.items():
+            if report.ok:
+                print(
+                    f"{name}: ok, {report.checked:,} events verified up to position "
+                    f"{report.head_position}, {report.checkpoints} signed checkpoints hold "
+                    f"(head hash {report.head_hash})"
+                )
+            else:
+                altered = True
+                print(
+                    f"{name}: ALTERED at position {report.first_bad_position}: {report.problem}"
+                    f" ({report.checked:,} events before it verified)"
+                )
+        if altered:
+            raise typer.Exit(code=ALTERED)
+    finally:
+        container.close()
