@@ -19,6 +19,7 @@ from typing import Any
 from api.tenants import Tenants
 from projections.runner import ProjectionRunner
 from streams.broker import EmbeddedBroker
+from streams.fanout import ServiceFanOut
 from streams.relay import Relay
 
 __all__ = ["Loop", "RetentionSchedule", "Runtime", "Supervisor"]
@@ -237,6 +238,7 @@ class Runtime:
         relay: Relay,
         runner: ProjectionRunner,
         retention: RetentionSchedule,
+        fanout: ServiceFanOut | None = None,
     ) -> None:
         self._tenants = tenants
         #: The Kafka bootstrap address the relay publishes to and the runner reads from.
@@ -245,7 +247,23 @@ class Runtime:
         self.relay = relay
         self.runner = runner
         self.retention = retention
-        # Started in this order, stopped in the reverse: retention, the runner, the relay.
+        #: The service fan-out (streams/fanout.py): idle while no agreement subscribes.
+        self.fanout = fanout
+        fanout_loops = (
+            []
+            if fanout is None
+            else [
+                Loop(
+                    "service fan-out",
+                    fanout.start,
+                    fanout.stop,
+                    lambda: fanout.is_running,
+                    lambda: fanout.failure,
+                )
+            ]
+        )
+        # Started in this order, stopped in the reverse: retention, the fan-out, the
+        # runner, the relay.
         self.supervisor = Supervisor(
             [
                 Loop("relay", relay.start, relay.stop, lambda: relay.is_running),
@@ -256,6 +274,7 @@ class Runtime:
                     lambda: runner.is_running,
                     lambda: runner.failure,
                 ),
+                *fanout_loops,
                 Loop(
                     "retention schedule",
                     retention.start,

@@ -58,15 +58,16 @@ def scope_uri(scope: str) -> str | None:
     return SCOPE_PREFIX + short if short in ONEROSTER_SCOPES else None
 
 
-_EVENT_SELECTOR = re.compile(r"^[a-z]+(\.[a-z_]+\.[a-z_]+)?$")
+_EVENT_SELECTOR = re.compile(r"^[a-z]+(\.[a-z_]+){0,2}$")
 
 
 def event_selectors(events: list[str], known_types: frozenset[str]) -> list[str]:
-    """The subscription's selectors, checked: families (`assessment`) or event types
-    (`assessment.result.recorded`) of the families a service may receive.
+    """The subscription's selectors, checked: families (`assessment`), aggregates
+    (`roster.user`) or event types (`assessment.result.recorded`) of the families a
+    service may receive.
 
     `known_types` are the catalogue's type names (`fi.digione.assessment.result.recorded.v1`)."""
-    known = {".".join(t.split(".")[2:5]) for t in known_types}
+    known = {".".join(t.split(".")[2:n]) for t in known_types for n in (4, 5)}
     wrong = [
         e
         for e in events

@@ -123,8 +123,8 @@ class Agreement(Aggregate):
         parts = event_type.split(".")
         if len(parts) < 5:
             return False
-        family, dotted = parts[2], ".".join(parts[2:5])
-        return any(e == family or e == dotted for e in self.events)
+        selectors = {parts[2], ".".join(parts[2:4]), ".".join(parts[2:5])}
+        return any(e in selectors for e in self.events)
 
     class Ended(Aggregate.Event):
         ended_at: datetime

@@ -1,0 +1,201 @@
+"""Services subscribe to events: each service's topic holds what its agreement and the
+families' consents allow, and nothing else (real broker, real database)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.bootstrap import Container
+from api.oneroster.clients_cli import create_client
+from api.runtime import Runtime
+from domain.commands import Actor
+from streams.kafka_transport import ReceivedMessage, read_topic
+from streams.service_reader import decode_service_message
+from streams.service_view import service_topic
+from tests.builders import School, a_school, an_assessment
+
+
+@pytest.fixture
+def running(container: Container) -> Iterator[tuple[TestClient, Runtime]]:
+    runtime = container.runtime
+    runtime.start()
+    with TestClient(create_app(container)) as client:
+        yield client, runtime
+    runtime.stop()
+
+
+def _topic(container: Container, tenant: str, service: str) -> str:
+    return service_topic(container.settings.topic_prefix, tenant, service)
+
+
+def _read(container: Container, tenant: str, service: str) -> list[ReceivedMessage]:
+    topic = _topic(container, tenant, service)
+    reader_bootstrap = container.runtime.bootstrap
+    try:
+        return read_topic(reader_bootstrap, topic, silence_seconds=0.5)
+    except LookupError:
+        return []
+
+
+def _decoded(container: Container, tenant: str, service: str) -> list[dict[str, Any]]:
+    registry = container.codec.registry
+    return [decode_service_message(registry, m) for m in _read(container, tenant, service)]
+
+
+def _wait_for(container: Container, tenant: str, service: str, what: Any) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 20
+    messages: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        messages = _decoded(container, tenant, service)
+        if what(messages):
+            return messages
+        time.sleep(0.2)
+    raise AssertionError(f"{service}'s topic never held what was awaited: {messages[-3:]}")
+
+
+def _results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in messages if m["eventType"].endswith("assessment.result.recorded.v1")]
+
+
+def _grant(client: TestClient, school: School, recipient: str, categories: list[str]) -> str:
+    granted = client.post(
+        "/api/v1/consents",
+        headers=school.guardian,
+        json={"student": "stu-1", "grantedBy": "grd-1", "recipient": recipient,
+              "purposes": ["learning-app"], "categories": categories},
+    )  # fmt: skip
+    assert granted.status_code == 201, granted.text
+    consent_id: str = granted.json()["consentId"]
+    return consent_id
+
+
+def test_a_consent_based_service_sees_the_consented_students_results_and_not_a_classmates(
+    running: tuple[TestClient, Runtime], container: Container, tenant: str
+) -> None:
+    client, _ = running
+    school = a_school(client, container, tenant)
+    create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
+                  categories=["identity"], basis="consent", schools=[],
+                  events=["assessment.result.recorded", "roster.user"])  # fmt: skip
+    _grant(client, school, "learnapp", ["assessment", "roster", "identity"])
+    for student in ("stu-1", "stu-2"):
+        posted = client.post(
+            "/api/v1/assessments", headers=school.teacher, json=an_assessment(student=student)
+        )
+        assert posted.status_code == 201
+
+    messages = _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
+    time.sleep(1.0)
+    messages = _decoded(container, tenant, "learnapp")
+
+    results = _results(messages)
+    assert [r["data"]["data_subject"] for r in results] == ["stu-1"]
+    assert results[0]["data"]["grade"] == "9"
+    assert "comment" not in results[0]["data"]  # the sealed field itself never goes
+    assert all(m["data"].get("data_subject") != "stu-2" for m in messages)
+    # The record of disclosures lists the delivery, by the service's client id.
+    with container.engine.connect() as c:
+        rows = c.exec_driver_sql(
+            "SELECT subject, recipient, category FROM disclosures WHERE tenant = :t"
+            if False
+            else "SELECT subject, recipient, category FROM disclosures"
+        ).all()
+    assert ("stu-1", f"learnapp@{tenant}", "assessment") in [tuple(r) for r in rows]
+    assert not [r for r in rows if r[0] == "stu-2" and r[1].startswith("learnapp@")]
+
+
+def test_revoking_the_consent_sends_a_forget_notice_and_stops_delivery(
+    running: tuple[TestClient, Runtime], container: Container, tenant: str
+) -> None:
+    client, _ = running
+    school = a_school(client, container, tenant)
+    create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
+                  categories=[], basis="consent", schools=[],
+                  events=["assessment"])  # fmt: skip
+    consent = _grant(client, school, "learnapp", ["assessment"])
+    client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
+    _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
+
+    revoked = client.delete(f"/api/v1/consents/{consent}", headers=school.guardian)
+    assert revoked.status_code in (200, 204), revoked.text
+    client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(grade="10"))
+    messages = _wait_for(
+        container,
+        tenant,
+        "learnapp",
+        lambda ms: any(m["eventType"].endswith("forget_subject.v1") for m in ms),
+    )
+    time.sleep(1.5)
+    messages = _decoded(container, tenant, "learnapp")
+
+    kinds = [m["eventType"].rsplit(".", 2)[-2] for m in messages]
+    forget = next(m for m in messages if m["eventType"].endswith("forget_subject.v1"))
+    assert forget["data"]["subject"] == "stu-1"
+    assert forget["data"]["reason"] == "consent revoked"
+    assert forget["data"]["categories"] == ["assessment"]
+    # Nothing of stu-1 after the notice: the result recorded after revoking never came.
+    assert kinds[-1] == "forget_subject"
+    assert [r["data"]["grade"] for r in _results(messages)] == ["9"]
+
+
+def test_a_category_the_agreement_lacks_never_appears_in_the_topic_bytes(
+    running: tuple[TestClient, Runtime], container: Container, tenant: str
+) -> None:
+    client, _ = running
+    marker = uuid.uuid4().hex[:8]
+    given, family = f"Ainomaija{marker}", f"Zetterqvist{marker}"
+    # Statutory, with contact but not identity: the student's names must never go. (An
+    # agreement covers what is recorded once it is made, so it comes first.)
+    create_client(container, tenant=tenant, name="timetable", scopes=["roster.readonly"],
+                  categories=["contact"], basis="statutory", schools=[],
+                  events=["roster"])  # fmt: skip
+    create_client(container, tenant=tenant, name="namesapp", scopes=["roster.readonly"],
+                  categories=["identity"], basis="statutory", schools=[],
+                  events=["roster.user"])  # fmt: skip
+    a_school(client, container, tenant, student_name=(given, family))
+
+    named = _wait_for(
+        container, tenant, "namesapp",
+        lambda ms: any(given in v for m in ms for v in m["data"].get("personal_data", {}).values()),
+    )  # fmt: skip
+    _wait_for(container, tenant, "timetable", lambda ms: len(ms) > 5)
+    time.sleep(1.0)
+
+    raw = _read(container, tenant, "timetable")
+    everything = b"".join((m.value or b"") + (m.key or b"") for m in raw)
+    assert raw and given.encode() not in everything and family.encode() not in everything
+    assert any(m["data"].get("data_subject") == "stu-1" for m in named)
+
+
+def test_an_ended_agreement_stops_everything_and_tells_the_service_to_forget(
+    running: tuple[TestClient, Runtime], container: Container, tenant: str
+) -> None:
+    client, _ = running
+    school = a_school(client, container, tenant)
+    create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
+                  categories=[], basis="statutory", schools=[],
+                  events=["assessment"])  # fmt: skip
+    client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
+    _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
+
+    container.tenants.get(tenant).end_agreement(Actor(tenant, "admin", "test"), "learnapp")
+    client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(student="stu-2"))
+    messages = _wait_for(
+        container, tenant, "learnapp",
+        lambda ms: any(m["eventType"].endswith("forget_subject.v1") for m in ms),
+    )  # fmt: skip
+    time.sleep(1.5)
+    messages = _decoded(container, tenant, "learnapp")
+
+    assert [r["data"]["data_subject"] for r in _results(messages)] == ["stu-1"]
+    forget = [m["data"] for m in messages if m["eventType"].endswith("forget_subject.v1")]
+    assert forget == [
+        {**forget[0], "subject": "stu-1", "reason": "agreement ended", "categories": ["all"]}
+    ]
