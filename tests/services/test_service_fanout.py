@@ -199,3 +199,43 @@ def test_an_ended_agreement_stops_everything_and_tells_the_service_to_forget(
     assert forget == [
         {**forget[0], "subject": "stu-1", "reason": "agreement ended", "categories": ["all"]}
     ]
+
+
+def test_the_http_pull_returns_the_same_sequence_as_the_topic(
+    running: tuple[TestClient, Runtime], container: Container, tenant: str
+) -> None:
+    client, _ = running
+    created = create_client(container, tenant=tenant, name="nokafka", scopes=["roster.readonly"],
+                            categories=["identity"], basis="statutory", schools=[],
+                            events=["assessment", "roster.user"])  # fmt: skip
+    school = a_school(client, container, tenant)
+    for grade in ("7", "8", "9"):
+        client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(grade=grade))
+    _wait_for(container, tenant, "nokafka", lambda ms: len(_results(ms)) == 3)
+    time.sleep(1.0)
+    topic = _decoded(container, tenant, "nokafka")
+    token = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(created["client_id"], created["client_secret"]),
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    pulled: list[dict[str, Any]] = []
+    after = -1
+    while True:
+        page = client.get(
+            "/api/v1/services/me/events",
+            params={"after": after, "limit": 2, "wait": 0.2},
+            headers=headers,
+        )
+        assert page.status_code == 200, page.text
+        if not page.json()["events"]:
+            break
+        pulled.extend(page.json()["events"])
+        after = page.json()["next"]
+    bad = client.get("/api/v1/services/me/events", params={"limit": 0}, headers=headers)
+    anonymous = client.get("/api/v1/services/me/events")
+
+    assert len(topic) > 3 and pulled == topic
+    assert bad.status_code == 422 and anonymous.status_code == 401
