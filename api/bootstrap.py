@@ -254,6 +254,7 @@ def _runtime(
         runner=runner,
         retention=RetentionSchedule(tenants),
         fanout=fanout,
+        run_fanout=settings.service_fanout,
     )
 
 

@@ -35,8 +35,11 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(projections_app, name="projections")
 
 from api.oneroster.clients_cli import clients_app
+from api.services_cli import fanout, subscribe
 
 app.add_typer(clients_app, name="clients")
+app.command("subscribe")(subscribe)
+app.command("fanout")(fanout)
 
 err = Console(stderr=True)
 log = logging.getLogger("api.serve")

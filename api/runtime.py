@@ -239,6 +239,7 @@ class Runtime:
         runner: ProjectionRunner,
         retention: RetentionSchedule,
         fanout: ServiceFanOut | None = None,
+        run_fanout: bool = True,
     ) -> None:
         self._tenants = tenants
         #: The Kafka bootstrap address the relay publishes to and the runner reads from.
@@ -247,11 +248,12 @@ class Runtime:
         self.relay = relay
         self.runner = runner
         self.retention = retention
-        #: The service fan-out (streams/fanout.py): idle while no agreement subscribes.
+        #: The service fan-out (streams/fanout.py): idle while no agreement subscribes;
+        #: supervised here unless it runs as a process of its own (`digione fanout`).
         self.fanout = fanout
         fanout_loops = (
             []
-            if fanout is None
+            if fanout is None or not run_fanout
             else [
                 Loop(
                     "service fan-out",
