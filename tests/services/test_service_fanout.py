@@ -239,3 +239,34 @@ def test_the_http_pull_returns_the_same_sequence_as_the_topic(
 
     assert len(topic) > 3 and pulled == topic
     assert bad.status_code == 422 and anonymous.status_code == 401
+
+
+def test_an_erasure_sends_the_services_that_received_the_subject_a_forget_notice(
+    running: tuple[TestClient, Runtime], container: Container, tenant: str
+) -> None:
+    client, _ = running
+    create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
+                  categories=["identity"], basis="statutory", schools=[],
+                  events=["assessment", "roster.user"])  # fmt: skip
+    school = a_school(client, container, tenant)
+    client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
+    _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
+
+    accepted = client.post(
+        "/api/v1/erasures", headers=school.admin, json={"subject": "stu-1", "reason": "pyyntö"}
+    )
+    assert accepted.status_code == 202, accepted.text
+    client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(grade="5"))
+    client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(student="stu-2"))
+    messages = _wait_for(
+        container, tenant, "learnapp",
+        lambda ms: any(r["data"]["data_subject"] == "stu-2" for r in _results(ms)),
+    )  # fmt: skip
+
+    forget = [m for m in messages if m["eventType"].endswith("forget_subject.v1")]
+    assert [(f["data"]["subject"], f["data"]["reason"]) for f in forget] == [("stu-1", "erasure")]
+    after = messages[messages.index(forget[0]) + 1 :]
+    assert not [m for m in after if m["data"].get("data_subject") == "stu-1"]
+    assert [
+        r["data"]["grade"] for r in _results(messages) if r["data"]["data_subject"] == "stu-1"
+    ] == ["9"]
