@@ -3,12 +3,18 @@ families' consents allow, and nothing else (real broker, real database)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -16,10 +22,13 @@ from api.bootstrap import Container
 from api.oneroster.clients_cli import create_client
 from api.runtime import Runtime
 from domain.commands import Actor
+from projections.reads.disclosures import disclosures
+from streams.broker import free_loopback_port
 from streams.kafka_transport import ReceivedMessage, read_topic
 from streams.service_reader import decode_service_message
 from streams.service_view import service_topic
 from tests.builders import School, a_school, an_assessment
+from tests.processes import ROOT
 
 
 @pytest.fixture
@@ -102,10 +111,10 @@ def test_a_consent_based_service_sees_the_consented_students_results_and_not_a_c
     assert all(m["data"].get("data_subject") != "stu-2" for m in messages)
     # The record of disclosures lists the delivery, by the service's client id.
     with container.engine.connect() as c:
-        rows = c.exec_driver_sql(
-            "SELECT subject, recipient, category FROM disclosures WHERE tenant = :t"
-            if False
-            else "SELECT subject, recipient, category FROM disclosures"
+        rows = c.execute(
+            sa.select(disclosures.c.subject, disclosures.c.recipient, disclosures.c.category).where(
+                disclosures.c.tenant == tenant
+            )
         ).all()
     assert ("stu-1", f"learnapp@{tenant}", "assessment") in [tuple(r) for r in rows]
     assert not [r for r in rows if r[0] == "stu-2" and r[1].startswith("learnapp@")]
@@ -270,3 +279,47 @@ def test_an_erasure_sends_the_services_that_received_the_subject_a_forget_notice
     assert [
         r["data"]["grade"] for r in _results(messages) if r["data"]["data_subject"] == "stu-1"
     ] == ["9"]
+
+
+def test_the_example_subscriber_decodes_events_and_deletes_on_a_forget_notice(
+    running: tuple[TestClient, Runtime], container: Container, tenant: str
+) -> None:
+    client, runtime = running
+    create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
+                  categories=[], basis="consent", schools=[], events=["assessment"])  # fmt: skip
+    school = a_school(client, container, tenant)
+    consent = _grant(client, school, "learnapp", ["assessment"])
+    client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
+    _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
+    client.delete(f"/api/v1/consents/{consent}", headers=school.guardian)
+    _wait_for(
+        container, tenant, "learnapp",
+        lambda ms: any(m["eventType"].endswith("forget_subject.v1") for m in ms),
+    )  # fmt: skip
+    port = free_loopback_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "subscriber.py"),
+             "--bootstrap", runtime.bootstrap, "--api", f"http://127.0.0.1:{port}",
+             "--tenant", tenant, "--service", "learnapp",
+             "--prefix", container.settings.topic_prefix, "--max-messages", "2", "--kafka-api-version", "2.1"],
+            capture_output=True, text=True, timeout=90, check=False,
+        )  # fmt: skip
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert lines[0]["event"].endswith("assessment.result.recorded.v1")
+    assert lines[0]["subject"] == "stu-1"
+    assert lines[1] == {
+        "forget": "stu-1", "reason": "consent revoked", "categories": ["assessment"], "deleted": 1
+    }  # fmt: skip
