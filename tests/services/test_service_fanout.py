@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.bootstrap import Container
-from api.oneroster.clients_cli import create_client
+from api.oneroster.clients_cli import create_client, update_client
 from api.runtime import Runtime
 from domain.commands import Actor
 from projections.reads.disclosures import disclosures
@@ -27,7 +27,7 @@ from streams.broker import free_loopback_port
 from streams.kafka_transport import ReceivedMessage, read_topic
 from streams.service_reader import decode_service_message
 from streams.service_view import service_topic
-from tests.builders import School, a_school, an_assessment
+from tests.builders import School, a_school, a_user, an_assessment, put
 from tests.processes import ROOT
 
 
@@ -323,3 +323,32 @@ def test_the_example_subscriber_decodes_events_and_deletes_on_a_forget_notice(
     assert lines[1] == {
         "forget": "stu-1", "reason": "consent revoked", "categories": ["assessment"], "deleted": 1
     }  # fmt: skip
+
+
+def test_a_narrowed_agreement_sends_forget_notices_and_drops_the_category_from_then_on(
+    running: tuple[TestClient, Runtime], container: Container, tenant: str
+) -> None:
+    client, _ = running
+    create_client(container, tenant=tenant, name="namesapp", scopes=["roster.readonly"],
+                  categories=["identity"], basis="statutory", schools=[],
+                  events=["roster.user"])  # fmt: skip
+    school = a_school(client, container, tenant)
+    _wait_for(
+        container, tenant, "namesapp",
+        lambda ms: any(m["data"]["data_subject"] == "stu-1" for m in ms),
+    )  # fmt: skip
+
+    update_client(container, tenant=tenant, name="namesapp", categories=[])
+    put(client, school.admin, "users", "stu-1", "user",
+        a_user("stu-1", "student", given="Uusinimi", family="Oppilas", agents=("grd-1",)))  # fmt: skip
+    messages = _wait_for(
+        container, tenant, "namesapp",
+        lambda ms: any("forget_subject" in m["eventType"] for m in ms)
+        and ms[-1]["data"].get("data_subject") == "stu-1",
+    )  # fmt: skip
+
+    forget = [m["data"] for m in messages if "forget_subject" in m["eventType"]]
+    assert {(f["subject"], f["reason"]) for f in forget} >= {("stu-1", "agreement narrowed")}
+    assert all(f["categories"] == ["identity"] for f in forget)
+    after = messages[messages.index(next(m for m in messages if "forget" in m["eventType"])) :]
+    assert not [m for m in after if m["data"].get("personal_data")]
