@@ -4,6 +4,7 @@ families' consents allow, and nothing else (real broker, real database)."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from api.app import create_app
 from api.bootstrap import Container
 from api.oneroster.clients_cli import create_client, update_client
 from api.runtime import Runtime
+from api.settings import Settings
 from domain.commands import Actor
 from projections.reads.disclosures import disclosures
 from streams.broker import free_loopback_port
@@ -28,7 +30,7 @@ from streams.kafka_transport import ReceivedMessage, read_topic
 from streams.service_reader import decode_service_message
 from streams.service_view import service_topic
 from tests.builders import School, a_school, a_user, an_assessment, put
-from tests.processes import ROOT
+from tests.processes import ROOT, environment
 
 
 @pytest.fixture
@@ -352,3 +354,37 @@ def test_a_narrowed_agreement_sends_forget_notices_and_drops_the_category_from_t
     assert all(f["categories"] == ["identity"] for f in forget)
     after = messages[messages.index(next(m for m in messages if "forget" in m["eventType"])) :]
     assert not [m for m in after if m["data"].get("personal_data")]
+
+
+def test_digione_subscribe_prints_the_services_events_and_what_a_forget_notice_dropped(
+    running: tuple[TestClient, Runtime], container: Container, tenant: str, settings: Settings
+) -> None:
+    client, runtime = running
+    create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
+                  categories=[], basis="consent", schools=[], events=["assessment"])  # fmt: skip
+    school = a_school(client, container, tenant)
+    consent = _grant(client, school, "learnapp", ["assessment"])
+    client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
+    _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
+    client.delete(f"/api/v1/consents/{consent}", headers=school.guardian)
+    _wait_for(
+        container, tenant, "learnapp",
+        lambda ms: any(m["eventType"].endswith("forget_subject.v1") for m in ms),
+    )  # fmt: skip
+    env = environment(settings)
+    env["DIGIONE_KAFKA_BOOTSTRAP"] = runtime.bootstrap
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "subscribe", "learnapp", "--tenant", tenant,
+         "--from-beginning"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = [json.loads(process.stdout.readline()) for _ in range(2)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+    assert lines[0]["eventType"].endswith("assessment.result.recorded.v1")
+    assert lines[0]["data"]["data_subject"] == "stu-1"
+    assert lines[1]["forgot"] == {"subject": "stu-1", "events": 1}
