@@ -111,6 +111,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/livez"): Entry("/livez", everyone(200)),
     ("GET", "/api/v1/schemas"): Entry("/api/v1/schemas", everyone(200)),
     ("GET", "/api/v1/schemas/{fingerprint}"): Entry("/api/v1/schemas/{fingerprint}", everyone(200)),
+    # A service's own stream: only a client with an agreement in force (none of the
+    # matrix's callers has one: the "service" token is the SIS's, without an agreement).
+    ("GET", "/api/v1/services/me/events"): Entry(
+        "/api/v1/services/me/events", {}, refused=everyone(401)
+    ),
     # Anyone may ask for the status; a token that is sent must be valid.
     ("GET", "/healthz"): Entry("/healthz", {"anonymous": 200, **_valid_token_holders(200)}),
     ("GET", "/api/v1/curriculum/objectives"): Entry(
