@@ -25,6 +25,7 @@ from api.routers import (
     roster,
     roster_reads,
     schemas,
+    services,
     subjects,
 )
 from api.web import create_router as create_web_router
@@ -57,6 +58,7 @@ def create_app(container: Container) -> FastAPI:
         erasures.router,
         roster_reads.router,
         schemas.router,
+        services.router,
         dashboards.router,
         guardians.router,
         subjects.router,

@@ -7,7 +7,7 @@ building connects to the database (to create tables) but starts nothing: the run
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +32,14 @@ from projections.runner import ProjectionRunner
 from projections.status import ProjectionStatus
 from streams.broker import EmbeddedBroker, free_loopback_port
 from streams.codec import EventCodec
-from streams.kafka_transport import ConfluentKafkaTransport, EventTransport, KafkaPythonTransport
+from streams.fanout import Delivery, FanOutHandler, ServiceFanOut
+from streams.fanout import create_tables as create_fanout_tables
+from streams.kafka_transport import (
+    ConfluentKafkaTransport,
+    EventTransport,
+    KafkaPythonTransport,
+    ensure_topics,
+)
 from streams.relay import Relay
 from streams.schemas import default_registry
 
@@ -86,6 +93,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
     master_key = load_master_key(settings.resolved_master_key_file)
     engine = _engine(settings)
     disclosures.create_table(engine)
+    create_fanout_tables(engine)
     tenants = Tenants(
         engine=engine,
         database_url=settings.database_url,
@@ -141,6 +149,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         head_position=head_position,
         status=status,
     )
+    disclosure_log = disclosures.DisclosureLog(engine)
     return Container(
         settings=settings,
         engine=engine,
@@ -150,10 +159,16 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         projections=projections,
         codec=codec,
         status=status,
-        disclosures=disclosures.DisclosureLog(engine),
+        disclosures=disclosure_log,
         admin=admin,
         runtime=_runtime(
-            settings, engine=engine, tenants=tenants, codec=codec, projections=projections
+            settings,
+            engine=engine,
+            tenants=tenants,
+            codec=codec,
+            projections=projections,
+            disclosure_log=disclosure_log,
+            clock=clock,
         ),
         revocations=revocations,
         epochs=epochs,
@@ -167,6 +182,8 @@ def _runtime(
     tenants: Tenants,
     codec: EventCodec,
     projections: ProjectionCatalogue,
+    disclosure_log: disclosures.DisclosureLog,
+    clock: Callable[[], datetime],
 ) -> Runtime:
     broker: EmbeddedBroker | None = None
     if settings.kafka_bootstrap:
@@ -198,6 +215,39 @@ def _runtime(
         # municipality's first events show within a couple of seconds.
         refresh_seconds=1.0,
     )
+
+    def disclose(deliveries: Sequence[Delivery]) -> None:
+        # What each service received, as the subject's access export shows it.
+        for d in deliveries:
+            disclosure_log.record(
+                tenant=d.tenant,
+                subjects=[d.subject],
+                recipient=d.client_id,
+                recipient_role="service",
+                categories=d.categories,
+                basis=disclosures.STATUTORY_TASK if d.basis == "statutory" else d.basis,
+                at=clock(),
+            )
+
+    def ensure_service_topic(topic: str) -> None:
+        # One partition: a service reads one sequence, its forget notices in order.
+        ensure_topics(address, [topic], 1)
+
+    fanout = ServiceFanOut(
+        FanOutHandler(
+            engine=engine,
+            tenant_ids=tenants.ids,
+            app_of=tenants.get,
+            registry=codec.registry,
+            transport=_transport_factory(settings, address),
+            ensure_topic=ensure_service_topic,
+            topic_prefix=settings.topic_prefix,
+            disclose=disclose,
+            clock=clock,
+        ),
+        codec=codec,
+        bootstrap=address,
+    )
     return Runtime(
         tenants=tenants,
         bootstrap=address,
@@ -212,6 +262,8 @@ def _runtime(
             transport_factory=_transport_factory(settings, address),
             interval_seconds=settings.ledger_checkpoint_seconds,
         ),
+        fanout=fanout,
+        run_fanout=settings.service_fanout,
     )
 
 

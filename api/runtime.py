@@ -20,6 +20,7 @@ from api.checkpoint_schedule import CheckpointSchedule
 from api.tenants import Tenants
 from projections.runner import ProjectionRunner
 from streams.broker import EmbeddedBroker
+from streams.fanout import ServiceFanOut
 from streams.relay import Relay
 
 __all__ = ["Loop", "RetentionSchedule", "Runtime", "Supervisor"]
@@ -239,6 +240,8 @@ class Runtime:
         runner: ProjectionRunner,
         retention: RetentionSchedule,
         checkpoints: CheckpointSchedule | None = None,
+        fanout: ServiceFanOut | None = None,
+        run_fanout: bool = True,
     ) -> None:
         self._tenants = tenants
         #: The Kafka bootstrap address the relay publishes to and the runner reads from.
@@ -261,8 +264,24 @@ class Runtime:
                 )
             ]
         )
-        # Started in this order, stopped in the reverse: checkpoints, retention, the runner,
-        # the relay.
+        #: The service fan-out (streams/fanout.py): idle while no agreement subscribes;
+        #: supervised here unless it runs as a process of its own (`digione fanout`).
+        self.fanout = fanout
+        fanout_loops = (
+            []
+            if fanout is None or not run_fanout
+            else [
+                Loop(
+                    "service fan-out",
+                    fanout.start,
+                    fanout.stop,
+                    lambda: fanout.is_running,
+                    lambda: fanout.failure,
+                )
+            ]
+        )
+        # Started in this order, stopped in the reverse: the relay, the runner, the
+        # fan-out, retention, the checkpoints.
         self.supervisor = Supervisor(
             [
                 Loop("relay", relay.start, relay.stop, lambda: relay.is_running),
@@ -273,6 +292,7 @@ class Runtime:
                     lambda: runner.is_running,
                     lambda: runner.failure,
                 ),
+                *fanout_loops,
                 Loop(
                     "retention schedule",
                     retention.start,

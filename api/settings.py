@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     partitions: int = Field(default=3, ge=1, le=1000)
     #: The Kafka client the relay publishes with: kafka-python, or the faster confluent-kafka.
     kafka_client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
+    #: Run the service fan-out (family topics → each service's topic) inside `serve`; off
+    #: when it runs as a process of its own (`digione fanout`).
+    service_fanout: bool = True
     #: How long an issued bearer token is valid, in seconds.
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     #: How often each tenant's ledger head is signed and published (ledger.v1), in seconds.

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
-from domain.agreements import AGREEMENT_CATEGORIES, BASES, Agreement
+from domain.agreements import AGREEMENT_CATEGORIES, BASES, EVENT_FAMILIES, Agreement
 from domain.commands import Actor
 from domain.errors import ConflictError, InvalidValueError, NotFoundError, NotPermittedError
 from domain.ids import aggregate_id
@@ -28,6 +28,7 @@ __all__ = [
     "SCOPE_PREFIX",
     "AgreementCommands",
     "ClientCredentials",
+    "event_selectors",
     "scope_uri",
 ]
 
@@ -55,6 +56,32 @@ def scope_uri(scope: str) -> str | None:
     """The scope URI of `scope` (a URI or a short name); None when it is no OneRoster scope."""
     short = scope.removeprefix(SCOPE_PREFIX)
     return SCOPE_PREFIX + short if short in ONEROSTER_SCOPES else None
+
+
+_EVENT_SELECTOR = re.compile(r"^[a-z]+(\.[a-z_]+){0,2}$")
+
+
+def event_selectors(events: list[str], known_types: frozenset[str]) -> list[str]:
+    """The subscription's selectors, checked: families (`assessment`), aggregates
+    (`roster.user`) or event types (`assessment.result.recorded`) of the families a
+    service may receive.
+
+    `known_types` are the catalogue's type names (`fi.digione.assessment.result.recorded.v1`)."""
+    known = {".".join(t.split(".")[2:n]) for t in known_types for n in (4, 5)}
+    wrong = [
+        e
+        for e in events
+        if not _EVENT_SELECTOR.match(e)
+        or e.split(".")[0] not in EVENT_FAMILIES
+        or ("." in e and e not in known)
+    ]
+    if wrong:
+        raise InvalidValueError(
+            f"events must be families among {sorted(EVENT_FAMILIES)} or their event types "
+            f"(e.g. assessment.result.recorded); not known: {wrong}",
+            field="events",
+        )
+    return sorted(set(events))
 
 
 def _hash(secret: str) -> str:
@@ -88,8 +115,14 @@ class AgreementCommands(TenantCore):
         categories: list[str],
         basis: str,
         schools: list[str],
+        events: list[str] | None = None,
+        known_event_types: frozenset[str] = frozenset(),
     ) -> ClientCredentials:
-        """Records a service's agreement and returns its new client credentials."""
+        """Records a service's agreement and returns its new client credentials.
+
+        `events` subscribe it to event families or types (checked against
+        `known_event_types`, the catalogue's type names); recorded as a Changed event
+        beside Made, in one save."""
         if actor.role != "admin":
             raise NotPermittedError("agreements are made by an admin of the tenant")
         if not _SERVICE_NAME.match(service):
@@ -98,27 +131,12 @@ class AgreementCommands(TenantCore):
                 "2–63 characters (it is the service's id in consents)",
                 field="name",
             )
-        uris = [scope_uri(s) for s in scopes]
-        if not scopes or None in uris:
-            unknown = [s for s, u in zip(scopes, uris, strict=True) if u is None]
-            raise InvalidValueError(
-                f"scopes must be OneRoster 1.2 scopes, e.g. roster-core.readonly or "
-                f"{SCOPE_PREFIX}roster.readonly; not known: {unknown}",
-                field="scope",
-            )
-        unknown_categories = sorted(set(categories) - AGREEMENT_CATEGORIES)
-        if unknown_categories:
-            raise InvalidValueError(
-                f"categories must be among {sorted(AGREEMENT_CATEGORIES)}; "
-                f"not known: {unknown_categories}",
-                field="category",
-            )
+        selectors = event_selectors(events or [], known_event_types)
+        uris = self._checked_scopes(scopes)
+        self._check_categories(categories)
         if basis not in BASES:
             raise InvalidValueError(f"basis must be one of {sorted(BASES)}", field="basis")
-        for school in schools:
-            org = self._find(Org, "orgs", school, for_update=False)
-            if org is None:
-                raise InvalidValueError(f"no org {school!r} in this tenant", field="school")
+        self._check_schools(schools)
         client_id = self.client_id_of(service)
         if self._find_by_id(Agreement, self._agreement_id(client_id)) is not None:
             raise ConflictError(
@@ -140,8 +158,86 @@ class AgreementCommands(TenantCore):
             made_at=self.clock(),
             made_by=actor.subject,
         )
+        if selectors:
+            agreement.change(
+                scopes=agreement.scopes,
+                categories=agreement.categories,
+                schools=agreement.schools,
+                events=selectors,
+                changed_at=agreement.made_at,
+                changed_by=actor.subject,
+            )
         self._save(agreement)
         return ClientCredentials(client_id, secret)
+
+    def _checked_scopes(self, scopes: list[str]) -> list[str]:
+        uris = [scope_uri(s) for s in scopes]
+        if not scopes or None in uris:
+            unknown = [s for s, u in zip(scopes, uris, strict=True) if u is None]
+            raise InvalidValueError(
+                f"scopes must be OneRoster 1.2 scopes, e.g. roster-core.readonly or "
+                f"{SCOPE_PREFIX}roster.readonly; not known: {unknown}",
+                field="scope",
+            )
+        return sorted({u for u in uris if u is not None})
+
+    def _check_categories(self, categories: list[str]) -> None:
+        unknown_categories = sorted(set(categories) - AGREEMENT_CATEGORIES)
+        if unknown_categories:
+            raise InvalidValueError(
+                f"categories must be among {sorted(AGREEMENT_CATEGORIES)}; "
+                f"not known: {unknown_categories}",
+                field="category",
+            )
+
+    def _check_schools(self, schools: list[str]) -> None:
+        for school in schools:
+            org = self._find(Org, "orgs", school, for_update=False)
+            if org is None:
+                raise InvalidValueError(f"no org {school!r} in this tenant", field="school")
+
+    def update_agreement(
+        self,
+        actor: Actor,
+        service: str,
+        *,
+        scopes: list[str] | None = None,
+        categories: list[str] | None = None,
+        schools: list[str] | None = None,
+        events: list[str] | None = None,
+        known_event_types: frozenset[str] = frozenset(),
+    ) -> Agreement:
+        """Changes the terms given (each replaced whole; None keeps it) of an agreement in
+        force, as one Changed event; the same terms again record nothing."""
+        if actor.role != "admin":
+            raise NotPermittedError("agreements are changed by an admin of the tenant")
+        agreement = self._find_by_id(Agreement, self._agreement_id(self.client_id_of(service)))
+        if agreement is None:
+            raise NotFoundError(f"no client named {service!r} in this tenant", field="name")
+        if agreement.ended:
+            raise ConflictError(
+                f"the agreement of {service!r} has ended; make a new client instead",
+                field="name",
+            )
+        new_scopes = agreement.scopes if scopes is None else self._checked_scopes(scopes)
+        if categories is not None:
+            self._check_categories(categories)
+        if schools is not None:
+            self._check_schools(schools)
+        new_events = (
+            agreement.events if events is None else event_selectors(events, known_event_types)
+        )
+        changed = agreement.change(
+            scopes=new_scopes,
+            categories=agreement.categories if categories is None else sorted(set(categories)),
+            schools=agreement.schools if schools is None else sorted(set(schools)),
+            events=new_events,
+            changed_at=self.clock(),
+            changed_by=actor.subject,
+        )
+        if changed:
+            self._save(agreement)
+        return agreement
 
     def agreement(self, client_id: str) -> Agreement | None:
         """The agreement of an OAuth client of this tenant; None when there is none."""

@@ -18,6 +18,7 @@ __all__ = [
     "AGREEMENT_CATEGORIES",
     "BASES",
     "CONSENT",
+    "EVENT_FAMILIES",
     "STATUTORY",
     "Agreement",
 ]
@@ -28,6 +29,9 @@ CONSENT = "consent"
 BASES = frozenset({STATUTORY, CONSENT})
 #: The categories of personal data whose sealed fields an agreement may open.
 AGREEMENT_CATEGORIES = frozenset({"identity", "contact", "demographics"})
+#: The event families a service may subscribe to (`family` or `family.aggregate.event`);
+#: consent and privacy stay the backbone's own.
+EVENT_FAMILIES = frozenset({"roster", "assessment", "attainment"})
 
 
 class Agreement(Aggregate):
@@ -64,6 +68,63 @@ class Agreement(Aggregate):
         self.made_at = made_at
         self.made_by = made_by
         self.ended = False
+        #: The event types it subscribes to: families (`assessment`) or single types
+        #: (`assessment.result.recorded`); set by Changed.
+        self.events: list[str] = []
+
+    class Changed(Aggregate.Event):
+        """The agreement's terms as they are from now on (each list whole, not a diff)."""
+
+        scopes: list[str]
+        categories: list[str]
+        schools: list[str]
+        events: list[str]
+        changed_at: datetime
+        changed_by: str
+
+    @event(Changed)
+    def _changed(
+        self,
+        scopes: list[str],
+        categories: list[str],
+        schools: list[str],
+        events: list[str],
+        changed_at: datetime,
+        changed_by: str,
+    ) -> None:
+        self.scopes = scopes
+        self.categories = categories
+        self.schools = schools
+        self.events = events
+
+    def change(
+        self,
+        *,
+        scopes: list[str],
+        categories: list[str],
+        schools: list[str],
+        events: list[str],
+        changed_at: datetime,
+        changed_by: str,
+    ) -> bool:
+        """Sets the terms; True when they changed (the same terms again record nothing)."""
+        if (scopes, categories, schools, events) == (
+            self.scopes,
+            self.categories,
+            self.schools,
+            self.events,
+        ):
+            return False
+        self._changed(scopes, categories, schools, events, changed_at, changed_by)
+        return True
+
+    def covers(self, event_type: str) -> bool:
+        """Whether the agreement subscribes to the event type (`fi.digione.F.A.E.v1`)."""
+        parts = event_type.split(".")
+        if len(parts) < 5:
+            return False
+        selectors = {parts[2], ".".join(parts[2:4]), ".".join(parts[2:5])}
+        return any(e in selectors for e in self.events)
 
     class Ended(Aggregate.Event):
         ended_at: datetime

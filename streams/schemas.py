@@ -289,6 +289,20 @@ class SchemaRegistry:
             self._add(event_type.type_name, json.loads(path.read_text()), current=True)
             for old in released_versions(event_type.type_name, released_dir):
                 self._add(event_type.type_name, old, current=False)
+        # The service views (streams/service_view.py), derived from the current schemas.
+        from streams.service_view import (
+            FORGET_SCHEMA,
+            FORGET_TYPE,
+            SERVICE_FAMILIES,
+            service_type_name,
+            service_view_schema,
+        )
+
+        for event_type in catalogue():
+            if event_type.family in SERVICE_FAMILIES:
+                view = service_view_schema(self._current[event_type.type_name].schema)
+                self._add(service_type_name(event_type.type_name), view, current=True)
+        self._add(FORGET_TYPE, FORGET_SCHEMA, current=True)
 
     def _add(self, type_name: str, schema: dict[str, Any], *, current: bool) -> None:
         parsed = fastavro.parse_schema(schema, _write_hint=False)

@@ -10,8 +10,9 @@ import typer
 from api.bootstrap import Container
 from domain.commands import Actor
 from domain.errors import DomainError
+from streams.event_types import by_type_name
 
-__all__ = ["clients_app", "create_client"]
+__all__ = ["clients_app", "create_client", "update_client"]
 
 clients_app = typer.Typer(
     help="OAuth clients of services (OneRoster), each with its data-sharing agreement.",
@@ -28,6 +29,7 @@ def create_client(
     categories: list[str],
     basis: str,
     schools: list[str],
+    events: list[str] | None = None,
 ) -> dict[str, str]:
     """Records the agreement and returns {"client_id", "client_secret"} (the secret once)."""
     app = container.tenants.get(tenant)
@@ -38,8 +40,40 @@ def create_client(
         categories=categories,
         basis=basis,
         schools=schools,
+        events=events or [],
+        known_event_types=frozenset(by_type_name()),
     )
     return {"client_id": made.client_id, "client_secret": made.client_secret}
+
+
+def update_client(
+    container: Container,
+    *,
+    tenant: str,
+    name: str,
+    scopes: list[str] | None = None,
+    categories: list[str] | None = None,
+    schools: list[str] | None = None,
+    events: list[str] | None = None,
+) -> dict[str, object]:
+    """Changes the terms given (None keeps one); returns the agreement's terms now."""
+    agreement = container.tenants.get(tenant).update_agreement(
+        Actor(tenant, "admin", "cli"),
+        name,
+        scopes=scopes,
+        categories=categories,
+        schools=schools,
+        events=events,
+        known_event_types=frozenset(by_type_name()),
+    )
+    return {
+        "client_id": agreement.client_id,
+        "scopes": agreement.scopes,
+        "categories": agreement.categories,
+        "schools": agreement.schools,
+        "events": agreement.events,
+        "basis": agreement.basis,
+    }
 
 
 @clients_app.command("create")
@@ -58,6 +92,13 @@ def clients_create(
     school: Annotated[
         list[str] | None, typer.Option(help="Limit it to this school (sourcedId); repeat.")
     ] = None,
+    events: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Subscribe it to an event family or type: assessment, "
+            "assessment.result.recorded …; repeat."
+        ),
+    ] = None,
 ) -> None:
     """Create an OAuth client for a service; prints {"client_id", "client_secret"} once."""
     from api.cli import _container, _fail
@@ -74,8 +115,51 @@ def clients_create(
             categories=category or [],
             basis=basis,
             schools=school or [],
+            events=events or [],
         )
         print(json.dumps(created))
+    except DomainError as error:
+        raise _fail(error.message) from None
+    finally:
+        container.close()
+
+
+@clients_app.command("update")
+def clients_update(
+    tenant: Annotated[str, typer.Option(help="Tenant id, e.g. vantaa.")],
+    name: Annotated[str, typer.Option(help="The service's id, as created.")],
+    scope: Annotated[
+        list[str] | None, typer.Option(help="The scopes from now on (all of them); repeat.")
+    ] = None,
+    category: Annotated[
+        list[str] | None, typer.Option(help="The categories from now on; repeat.")
+    ] = None,
+    school: Annotated[list[str] | None, typer.Option(help="The schools from now on.")] = None,
+    events: Annotated[
+        list[str] | None, typer.Option(help="The event families or types from now on.")
+    ] = None,
+    no_categories: Annotated[bool, typer.Option(help="Remove every category.")] = False,
+    no_schools: Annotated[bool, typer.Option(help="Lift the limit to schools.")] = False,
+    no_events: Annotated[bool, typer.Option(help="Subscribe it to no events.")] = False,
+) -> None:
+    """Change a service's agreement: each option given replaces that term whole (recorded
+    as one event); prints the agreement's terms."""
+    from api.cli import _container, _fail
+
+    container = _container()
+    try:
+        if not container.tenants.exists(tenant):
+            raise _fail(f"no tenant {tenant!r}")
+        terms = update_client(
+            container,
+            tenant=tenant,
+            name=name,
+            scopes=scope,
+            categories=[] if no_categories else category,
+            schools=[] if no_schools else school,
+            events=[] if no_events else events,
+        )
+        print(json.dumps(terms))
     except DomainError as error:
         raise _fail(error.message) from None
     finally:

@@ -115,6 +115,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/livez"): Entry("/livez", everyone(200)),
     ("GET", "/api/v1/schemas"): Entry("/api/v1/schemas", everyone(200)),
     ("GET", "/api/v1/schemas/{fingerprint}"): Entry("/api/v1/schemas/{fingerprint}", everyone(200)),
+    # A service's own stream: only a client with an agreement in force (none of the
+    # matrix's callers has one: the "service" token is the SIS's, without an agreement).
+    ("GET", "/api/v1/services/me/events"): Entry(
+        "/api/v1/services/me/events", {}, refused=everyone(401)
+    ),
     # Anyone may ask for the status; a token that is sent must be valid.
     ("GET", "/healthz"): Entry("/healthz", {"anonymous": 200, **_valid_token_holders(200)}),
     ("GET", "/api/v1/curriculum/objectives"): Entry(
@@ -280,14 +285,14 @@ MATRIX: dict[tuple[str, str], Entry] = {
         for router in (oneroster_discovery.router, oneroster_discovery.gradebook_router)
         for route in router.routes
         if isinstance(route, APIRoute)
-        for method in route.methods
+        for method in route.methods or ()
     },
     **{
         (method, route.path): Entry(re.sub(r"\{[^}]+\}", "x-1", route.path), everyone(401))
         for router in (oneroster_rostering.router, oneroster_gradebook.router)
         for route in router.routes
         if isinstance(route, APIRoute) and "/discovery" not in route.path
-        for method in route.methods
+        for method in route.methods or ()
     },
     # The token endpoint reads no bearer token: an invalid body (no grant type) is refused
     # as RFC 6749 says, whoever sends it.

@@ -83,3 +83,35 @@ def test_end_stops_the_clients_tokens(
     assert client.get("/ims/oneroster/rostering/v1p2/orgs", headers=headers).status_code == 401
     again = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth)
     assert again.status_code == 401
+
+
+def test_events_subscribe_a_client_and_update_changes_its_terms_as_one_event(
+    container: Container, tenant: str, settings: Settings, school: School
+) -> None:
+    created = _create(settings, tenant, "--events", "assessment.result.recorded")
+    app = container.tenants.get(tenant)
+    assert app.agreement(created["client_id"]).events == ["assessment.result.recorded"]  # type: ignore[union-attr]
+    head = app.recorder.max_notification_id() or 0
+
+    updated = CliRunner().invoke(
+        cli.app,
+        ["clients", "update", "--tenant", tenant, "--name", "learnapp",
+         "--events", "attainment", "--category", "contact"],
+        env=environment(settings),
+    )  # fmt: skip
+    wrong = CliRunner().invoke(
+        cli.app,
+        ["clients", "update", "--tenant", tenant, "--name", "learnapp", "--events", "privacy"],
+        env=environment(settings),
+    )  # fmt: skip
+
+    assert updated.exit_code == 0, updated.output
+    assert json.loads(updated.stdout)["events"] == ["attainment"]
+    agreement = app.agreement(created["client_id"])
+    assert agreement is not None and agreement.events == ["attainment"]
+    assert agreement.categories == ["contact"] and agreement.scopes  # scopes kept
+    assert agreement.covers("fi.digione.attainment.objective_attainment.assessed.v1")
+    assert not agreement.covers("fi.digione.assessment.result.recorded.v1")
+    assert wrong.exit_code == 2 and "privacy" in wrong.output
+    changes = app.recorder.select_notifications(head + 1, limit=100)
+    assert [n.topic.rsplit(".", 1)[-1] for n in changes] == ["Changed"]

@@ -1,0 +1,102 @@
+"""`digione subscribe` and `digione fanout`: a service's stream from the command line, and
+the service fan-out as a process of its own."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from typing import Annotated, Any
+
+import typer
+
+from streams.kafka_transport import KafkaPythonReader, PartitionId
+from streams.service_reader import decode_service_message
+from streams.service_view import FORGET_TYPE, service_topic
+
+__all__ = ["fanout", "subscribe"]
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def requested(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, requested)
+    return stop
+
+
+def subscribe(
+    service_id: Annotated[str, typer.Argument(help="The service's id (its client's name).")],
+    tenant: Annotated[str, typer.Option(help="Tenant id, e.g. vantaa.")],
+    from_beginning: Annotated[
+        bool, typer.Option(help="Replay the service's topic from its start.")
+    ] = False,
+) -> None:
+    """Print a service's events as JSON lines as they arrive; a forget notice drops what
+    was kept of its subject (and says so). Needs DIGIONE_KAFKA_BOOTSTRAP."""
+    from api.cli import _container, _fail
+
+    container = _container()
+    try:
+        bootstrap = container.settings.kafka_bootstrap
+        if not bootstrap:
+            raise _fail(
+                "set DIGIONE_KAFKA_BOOTSTRAP to the cluster `digione serve` publishes to "
+                "(the embedded broker lives only inside serve)"
+            )
+        if not container.tenants.exists(tenant):
+            raise _fail(f"no tenant {tenant!r}")
+        topic = service_topic(container.settings.topic_prefix, tenant, service_id)
+        reader = KafkaPythonReader(
+            bootstrap, client_id=f"digione-subscribe-{service_id}", max_poll_records=500,
+            fetch_wait_ms=200,
+        )  # fmt: skip
+        stop = _stop_on_signals()
+        try:
+            while topic not in reader.topics():
+                if stop.wait(1.0):
+                    return
+            at = PartitionId(topic, 0)
+            reader.assign([at])
+            if from_beginning:
+                reader.seek_to_beginning(at)
+            kept: dict[str, int] = {}
+            while not stop.is_set():
+                for message in reader.poll(timeout_ms=500).get(at, []):
+                    decoded = decode_service_message(container.codec.registry, message)
+                    data = decoded["data"]
+                    if decoded["eventType"] == FORGET_TYPE:
+                        dropped = kept.pop(data["subject"], 0)
+                        decoded["forgot"] = {"subject": data["subject"], "events": dropped}
+                    elif data.get("data_subject"):
+                        kept[data["data_subject"]] = kept.get(data["data_subject"], 0) + 1
+                    print(json.dumps(decoded, ensure_ascii=False), flush=True)
+        finally:
+            reader.close()
+    finally:
+        container.close()
+
+
+def fanout() -> None:
+    """Run the service fan-out in the foreground (beside `serve` with
+    DIGIONE_SERVICE_FANOUT=false); stops on SIGTERM or Ctrl-C. Needs DIGIONE_KAFKA_BOOTSTRAP."""
+    from api.cli import _container, _fail
+
+    container = _container()
+    try:
+        running = container.runtime.fanout
+        if not container.settings.kafka_bootstrap or running is None:
+            raise _fail("set DIGIONE_KAFKA_BOOTSTRAP to the cluster the relay publishes to")
+        stop = _stop_on_signals()
+        running.start()
+        while not stop.wait(0.5):
+            if not running.is_running:
+                # Too many errors in a row: start again after a pause (as the supervisor).
+                stop.wait(2.0)
+                running.start()
+        running.stop()
+    finally:
+        container.close()

@@ -1,0 +1,57 @@
+"""The service view of events and the selectors of a subscription (pure logic)."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.agreement_commands import event_selectors
+from domain.errors import InvalidValueError
+from streams.event_types import by_type_name
+from streams.schemas import default_registry
+from streams.service_basis import AgreementTerms
+from streams.service_view import FORGET_TYPE, service_type_name
+
+KNOWN = frozenset(by_type_name())
+
+
+def test_the_service_view_of_an_event_has_no_sealed_field_but_its_subject_and_allowed_fields() -> (
+    None
+):
+    registry = default_registry()
+    original = registry.current("fi.digione.roster.user.registered.v1").schema
+    view = registry.current(service_type_name("fi.digione.roster.user.registered.v1")).schema
+
+    names = [f["name"] for f in view["fields"]]
+    assert "personal" in [f["name"] for f in original["fields"]]
+    assert "personal" not in names and "Sealed" not in str(view)
+    assert names[-2:] == ["data_subject", "personal_data"]
+    assert view["namespace"] == "fi.digione.service.roster.user.registered"
+
+
+def test_every_service_view_and_the_forget_notice_are_published_with_the_schemas() -> None:
+    published = {r.type_name for r in default_registry().all()}
+
+    assert FORGET_TYPE in published
+    assert service_type_name("fi.digione.assessment.result.recorded.v1") in published
+    assert service_type_name("fi.digione.privacy.erasure.personal_data_erased.v1") not in published
+
+
+def test_selectors_take_families_aggregates_and_types_and_refuse_the_backbones_own() -> None:
+    assert event_selectors(["roster.user", "assessment", "assessment"], KNOWN) == [
+        "assessment",
+        "roster.user",
+    ]
+    for wrong in (["privacy"], ["consent.consent"], ["assessment.result.nosuch"], ["Roster"]):
+        with pytest.raises(InvalidValueError):
+            event_selectors(wrong, KNOWN)
+
+
+def test_terms_cover_the_selected_families_aggregates_and_types_only_while_in_force() -> None:
+    terms = AgreementTerms(1, "app", "app@t", "statutory", (), (), ("roster.user", "attainment"))
+
+    assert terms.covers("fi.digione.roster.user.registered.v1")
+    assert terms.covers("fi.digione.attainment.objective_attainment.assessed.v1")
+    assert not terms.covers("fi.digione.roster.class.registered.v1")
+    assert not terms.covers("fi.digione.assessment.result.recorded.v1")
+    ended = AgreementTerms(2, "app", "app@t", "statutory", (), (), ("attainment",), ended=True)
+    assert not ended.covers("fi.digione.attainment.objective_attainment.assessed.v1")
