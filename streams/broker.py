@@ -163,9 +163,21 @@ def _die_with_parent() -> Callable[[], None] | None:
     return set_parent_death_signal
 
 
+def _accepts_connections(bootstrap: str, *, timeout_seconds: float) -> bool:
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_seconds):
+            return True
+    except OSError:
+        return False
+
+
 def _answers_kafka(bootstrap: str, *, timeout_seconds: float) -> bool:
     """Return whether a broker at `bootstrap` completes ApiVersions and Metadata in time."""
     timeout_ms = max(int(timeout_seconds * 1000), 1)
+    if not _accepts_connections(bootstrap, timeout_seconds=timeout_seconds):
+        # Not listening yet: asking with a Kafka client would log its refusal as an ERROR.
+        return False
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
