@@ -69,7 +69,13 @@ def parked_rows(connection: Connection, projection: str, tenant: str) -> list[di
 
 
 def start_runner_process(
-    settings: Settings, broker: EmbeddedBroker, tenant: str, projection: str, *, max_batch: int
+    settings: Settings,
+    broker: EmbeddedBroker,
+    tenant: str,
+    projection: str,
+    *,
+    max_batch: int,
+    kind: str = "roster",
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -80,6 +86,7 @@ def start_runner_process(
             str(settings.data_dir),
             broker.bootstrap,
             tenant,
+            kind,
             projection,
             str(max_batch),
         ],
