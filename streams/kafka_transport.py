@@ -508,6 +508,10 @@ def _received(record: Any) -> ReceivedMessage:
     )
 
 
+#: How long a reader waits for topic metadata before its caller hears of a timeout.
+METADATA_TIMEOUT_MS: Final = 10_000
+
+
 class KafkaPythonReader:
     """A PartitionReader over one kafka-python consumer."""
 
@@ -530,10 +534,30 @@ class KafkaPythonReader:
         )
 
     def topics(self) -> set[str]:
-        return set(self._consumer.topics())
+        self._refresh_metadata()
+        return set(self._consumer._cluster.topics())
 
     def partitions_for(self, topic: str) -> set[int]:
-        return set(self._consumer.partitions_for_topic(topic) or ())
+        partitions = self._consumer._cluster.partitions_for_topic(topic)
+        if partitions is None:
+            self._refresh_metadata()
+            partitions = self._consumer._cluster.partitions_for_topic(topic)
+        return set(partitions or ())
+
+    def _refresh_metadata(self) -> None:
+        """KafkaConsumer.topics() and partitions_for_topic() as kafka-python does them, but
+        bounded: kafka-python 3.0 awaits the metadata refresh with no deadline at all, so a
+        broker that accepts connections and never answers would hang the runner for ever.
+        Raises KafkaTimeoutError after METADATA_TIMEOUT_MS (the runner's loop retries)."""
+        consumer = self._consumer
+        cluster = consumer._cluster
+        stash = cluster.need_all_topic_metadata
+        cluster.need_all_topic_metadata = True
+        try:
+            future = cluster.request_update()
+            consumer._net.run(consumer._manager.wait_for, future, METADATA_TIMEOUT_MS)
+        finally:
+            cluster.need_all_topic_metadata = stash
 
     def assign(self, partitions: Sequence[PartitionId]) -> None:
         self._consumer.assign([TopicPartition(p.topic, p.partition) for p in partitions])

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import uuid
 from collections import defaultdict
+from pathlib import Path
 
 import fastavro
+import kafka.errors
 import pytest
 from fastavro.types import Schema
 from kafka import KafkaAdminClient
@@ -16,6 +21,7 @@ from streams.kafka_transport import (
     ConfluentKafkaTransport,
     EventTransport,
     InvalidTopicSpecError,
+    KafkaPythonReader,
     KafkaPythonTransport,
     MessageRefusedError,
     OutgoingMessage,
@@ -230,3 +236,38 @@ def test_a_message_over_the_size_limit_is_refused_alone_and_the_rest_of_the_batc
     assert list(refused.value.refused) == [1]
     assert "toolarge" in refused.value.refused[1].lower().replace(" ", "")
     assert [m.value for m in read_topic(embedded_broker.bootstrap, topic, 1.0)] == [b"a", b"c"]
+
+
+def test_a_reader_asking_a_broker_that_stopped_answering_for_topics_gets_a_timeout_not_a_hang(
+    tmp_path: Path,
+) -> None:
+    # A broker that still accepts connections but answers nothing (here: its process
+    # stopped): kafka-python's own topics() would wait for metadata for ever.
+    broker = EmbeddedBroker(tmp_path / "silent-broker", stop_grace_seconds=0.2)
+    broker.start()
+    reader = KafkaPythonReader(
+        broker.bootstrap, client_id="silent-test", max_poll_records=10, fetch_wait_ms=50
+    )
+    outcome: list[BaseException | set[str]] = []
+    try:
+        reader.topics()  # answered while the broker still answers
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGSTOP)
+
+        def ask() -> None:
+            try:
+                outcome.append(reader.topics())
+            except BaseException as error:  # noqa: BLE001 - what the caller hears is the point
+                outcome.append(error)
+
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        asking.join(timeout=120)
+    finally:
+        if broker.pid is not None:
+            os.kill(broker.pid, signal.SIGCONT)
+        reader.close()
+        broker.stop()
+
+    assert outcome, "topics() was still waiting for a broker that does not answer"
+    assert isinstance(outcome[0], kafka.errors.KafkaTimeoutError), outcome
