@@ -38,7 +38,6 @@ from projections.reads.oneroster_fields import (
     moment,
     text,
 )
-from projections.reads.oneroster_filter import FilterSyntaxError, parse_filter
 from projections.reads.oneroster_rostering import (
     MAX_LIMIT,
     ClientView,
@@ -46,6 +45,7 @@ from projections.reads.oneroster_rostering import (
     Page,
     RosterQuery,
     _utc_text,
+    client_clauses,
 )
 from projections.reads.read_service import ReadService
 from projections.roster import RosterProjection
@@ -255,18 +255,8 @@ class GradebookReads(ReadService[RosterProjection]):
         source = self._source(client, selection.entity)
         catalogue = _Catalogue(selection.entity, source)
         conditions = list(selection.where(source))
-        if query.filter is not None:
-            try:
-                tree = parse_filter(query.filter)
-            except FilterSyntaxError as error:
-                raise InvalidFilterFieldError(str(error)) from None
-            conditions.append(catalogue.condition(selection.entity, tree))
-        order: list[ColumnElement[Any]] = []
-        if query.sort:
-            column = catalogue.sort_column(selection.entity, query.sort)
-            order.append(column.desc() if query.order_by == "desc" else column.asc())
-        tiebreak = source.c.sourced_id
-        order.append(tiebreak.desc() if query.order_by == "desc" else tiebreak.asc())
+        filtered, order = client_clauses(catalogue, selection.entity, query, source.c.sourced_id)
+        conditions.extend(filtered)
         limit = min(query.limit, MAX_LIMIT)
         with read_connection(self.engine) as c:
             self._require_parent(c, client, selection)

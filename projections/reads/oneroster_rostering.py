@@ -122,6 +122,28 @@ class RosterQuery:
     fields: tuple[str, ...] | None = None
 
 
+def client_clauses(
+    catalogue: FieldCatalogue, entity: str, query: RosterQuery, sourced_id: ColumnElement[Any]
+) -> tuple[list[ColumnElement[bool]], list[ColumnElement[Any]]]:
+    """The client's `filter` as conditions (AND-ed by the caller with its scope, so a filter
+    never widens access) and the answer's order: the client's `sort`, then sourcedId, so
+    pages are stable."""
+    conditions: list[ColumnElement[bool]] = []
+    if query.filter is not None:
+        try:
+            tree = parse_filter(query.filter)
+        except FilterSyntaxError as error:
+            raise InvalidFilterFieldError(str(error)) from None
+        conditions.append(catalogue.condition(entity, tree))
+    descending = query.order_by == "desc"
+    order: list[ColumnElement[Any]] = []
+    if query.sort:
+        column = catalogue.sort_column(entity, query.sort)
+        order.append(column.desc() if descending else column.asc())
+    order.append(sourced_id.desc() if descending else sourced_id.asc())
+    return conditions, order
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a collection and how many records the caller may see in all."""
@@ -211,18 +233,8 @@ class RosteringReads(ReadService[RosterProjection]):
         )
         table = self._table(selection.entity)
         conditions = [*self._visible(client, selection.entity, tables), *selection.where(tables)]
-        if query.filter is not None:
-            try:
-                tree = parse_filter(query.filter)
-            except FilterSyntaxError as error:
-                raise InvalidFilterFieldError(str(error)) from None
-            conditions.append(catalogue.condition(selection.entity, tree))
-        order: list[ColumnElement[Any]] = []
-        if query.sort:
-            column = catalogue.sort_column(selection.entity, query.sort)
-            order.append(column.desc() if query.order_by == "desc" else column.asc())
-        tiebreak = table.c.sourced_id
-        order.append(tiebreak.desc() if query.order_by == "desc" else tiebreak.asc())
+        filtered, order = client_clauses(catalogue, selection.entity, query, table.c.sourced_id)
+        conditions.extend(filtered)
         limit = min(query.limit, MAX_LIMIT)
         with read_connection(self.engine) as c:
             self._require_parents(c, client, selection)
