@@ -285,6 +285,21 @@ def blind(sourced_id: ColumnElement[Any], field: str, lookup: BlindLookup) -> _F
     return _Field(condition)
 
 
+def _family(table: sa.Table, child_alias: str) -> dict[str, _Field]:
+    """`parent.sourcedId` and `children.sourcedId` of a record kept in a tree (orgs,
+    academic sessions): its children are the rows of the same table naming it as parent."""
+    child = table.alias(child_alias)
+    return {
+        "parent.sourcedId": text(table.c.parent),
+        "children.sourcedId": linked(
+            lambda cond: sa.exists().where(
+                child.c.tenant == table.c.tenant, child.c.parent == table.c.sourced_id, cond(child)
+            ),
+            lambda c: text(c.c.sourced_id),
+        ),
+    }
+
+
 class FieldCatalogue:
     """The filterable and sortable fields of each entity over one roster read model.
 
@@ -325,24 +340,16 @@ class FieldCatalogue:
 
     def _org(self, t: RosterTables) -> dict[str, _Field]:
         o = t.orgs
-        child = t.orgs.alias("child_org")
         return {
             **self._base(o),
             "name": text(o.c.name),
             "type": text(o.c.type),
             "identifier": text(o.c.identifier),
-            "parent.sourcedId": text(o.c.parent),
-            "children.sourcedId": linked(
-                lambda cond: sa.exists().where(
-                    child.c.tenant == o.c.tenant, child.c.parent == o.c.sourced_id, cond(child)
-                ),
-                lambda c: text(c.c.sourced_id),
-            ),
+            **_family(o, "child_org"),
         }
 
     def _session(self, t: RosterTables) -> dict[str, _Field]:
         s = t.academic_sessions
-        child = s.alias("child_session")
         return {
             **self._base(s),
             "title": text(s.c.title),
@@ -350,13 +357,7 @@ class FieldCatalogue:
             "startDate": day(s.c.start_date),
             "endDate": day(s.c.end_date),
             "schoolYear": text(s.c.school_year),
-            "parent.sourcedId": text(s.c.parent),
-            "children.sourcedId": linked(
-                lambda cond: sa.exists().where(
-                    child.c.tenant == s.c.tenant, child.c.parent == s.c.sourced_id, cond(child)
-                ),
-                lambda c: text(c.c.sourced_id),
-            ),
+            **_family(s, "child_session"),
         }
 
     def _course(self, t: RosterTables) -> dict[str, _Field]:
