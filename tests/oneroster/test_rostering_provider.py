@@ -102,6 +102,9 @@ def test_filters_reach_dotted_paths_lists_and_dates(
     assert ids("orgs", "dateLastModified>'2000-01-01T00:00:00Z'") >= {"sch-1", "dist-1"}
     assert ids("orgs", "dateLastModified<'2000-01-01'") == set()
     assert ids("orgs", "type!='school'") == {"dist-1"}
+    # A tree: a school names its parent, the district lists its children.
+    assert "sch-1" in ids("orgs", "parent.sourcedId='dist-1'")
+    assert ids("orgs", "children.sourcedId='sch-1'") == {"dist-1"}
 
 
 def test_bad_filters_sorts_and_fields_answer_in_the_status_info_format(
