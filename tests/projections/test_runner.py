@@ -151,7 +151,9 @@ def test_a_new_code_version_drops_and_rebuilds_the_read_model_by_itself(
         )
     bumped = BumpedRoster(roster.name)
 
-    runner_for(bumped).run_once()
+    # Ends when the rebuilt model reached what the relay recorded; the long silence only
+    # keeps a slow first fetch after the drop (a loaded machine) from ending it early.
+    runner_for(bumped).run_once(silence_seconds=10.0)
 
     model = read_model(container.engine, bumped, tenant)
     assert "left-by-v1" not in {r["sourced_id"] for r in model["orgs"]}
