@@ -1,0 +1,86 @@
+"""The interactive API documentation, /docs (Swagger UI) and /redoc, served whole from the
+installation: their scripts, styles and icon come from the `fastapi-offline` package (Swagger
+UI 5 and ReDoc 2 as published, MIT; its assets keep their own licences: Swagger UI Apache-2.0,
+ReDoc MIT), not from a CDN, so they work on a school network without internet.
+
+FastAPI's own pages load the same files from a CDN; the app is built with them switched off
+(`docs_url=None, redoc_url=None`) and these routes put in their place.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+__all__ = ["DOCS_ASSETS", "install"]
+
+#: Where the pages' scripts, styles and icon are served from.
+DOCS_ASSETS = "/docs/assets"
+OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+
+# What the pages may load, as a Content-Security-Policy: this server's own files, inline
+# code and styles the viewers write themselves (Swagger UI's start-up script, ReDoc's styled
+# components), and data:/blob: URLs they build in the page. Nothing from another host:
+# ReDoc's side menu would otherwise fetch the Redocly logo from its CDN, and Swagger UI sends
+# the spec's address to an online validator when served under a public host name.
+_ONLY_THIS_SERVER = "default-src 'self' 'unsafe-inline' data: blob:"
+
+
+def _assets_directory() -> Path:
+    # The package keeps its copies of the files beside its code.
+    return Path(str(files("fastapi_offline") / "static"))
+
+
+def _only_this_server(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = _ONLY_THIS_SERVER
+    return page
+
+
+def install(app: FastAPI) -> None:
+    """Adds /docs, its OAuth2 redirect page, /redoc and their assets to `app`."""
+    openapi_url = app.openapi_url
+    if openapi_url is None:
+        raise ValueError("the API documentation pages need the app's OpenAPI (openapi_url)")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_assets_directory()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return _only_this_server(
+            get_swagger_ui_html(
+                openapi_url=root + openapi_url,
+                title=f"{app.title} - Swagger UI",
+                oauth2_redirect_url=root + OAUTH2_REDIRECT,
+                swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+                # No online validator: it would be sent the spec's address.
+                swagger_ui_parameters={"validatorUrl": None},
+            )
+        )
+
+    @app.get(OAUTH2_REDIRECT, include_in_schema=False)
+    async def swagger_ui_oauth2_redirect() -> HTMLResponse:
+        return _only_this_server(get_swagger_ui_oauth2_redirect_html())
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return _only_this_server(
+            get_redoc_html(
+                openapi_url=root + openapi_url,
+                title=f"{app.title} - ReDoc",
+                redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+                redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+                with_google_fonts=False,
+            )
+        )
