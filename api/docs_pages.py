@@ -1,7 +1,7 @@
 """The interactive API documentation, /docs (Swagger UI) and /redoc, served whole from the
-installation: their scripts, styles and icon come from the `fastapi-offline` package (Swagger
-UI 5 and ReDoc 2 as published, MIT; its assets keep their own licences: Swagger UI Apache-2.0,
-ReDoc MIT), not from a CDN, so they work on a school network without internet.
+installation, so that it works on a school network without internet: the scripts, styles and
+icon are the copies that the `fastapi-offline` package (MIT) ships of Swagger UI 5
+(Apache-2.0) and ReDoc 2 (MIT), served from this server instead of a CDN.
 
 FastAPI's own pages load the same files from a CDN; the app is built with them switched off
 (`docs_url=None, redoc_url=None`) and these routes put in their place.
@@ -30,8 +30,8 @@ OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 # What the pages may load, as a Content-Security-Policy: this server's own files, inline
 # code and styles the viewers write themselves (Swagger UI's start-up script, ReDoc's styled
 # components), and data:/blob: URLs they build in the page. Nothing from another host:
-# ReDoc's side menu would otherwise fetch the Redocly logo from its CDN, and Swagger UI sends
-# the spec's address to an online validator when served under a public host name.
+# ReDoc's side menu would otherwise fetch the Redocly logo from its CDN (offline it is left
+# out), and no future option of the viewers can send the spec's address elsewhere.
 _ONLY_THIS_SERVER = "default-src 'self' 'unsafe-inline' data: blob:"
 
 
@@ -45,6 +45,11 @@ def _only_this_server(page: HTMLResponse) -> HTMLResponse:
     return page
 
 
+def _under_root(request: Request, path: str) -> str:
+    """`path` under the prefix a proxy serves the app at (ASGI root_path), if any."""
+    return str(request.scope.get("root_path", "")).rstrip("/") + path
+
+
 def install(app: FastAPI) -> None:
     """Adds /docs, its OAuth2 redirect page, /redoc and their assets to `app`."""
     openapi_url = app.openapi_url
@@ -54,19 +59,18 @@ def install(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        return _only_this_server(
-            get_swagger_ui_html(
-                openapi_url=root + openapi_url,
-                title=f"{app.title} - Swagger UI",
-                oauth2_redirect_url=root + OAUTH2_REDIRECT,
-                swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
-                swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
-                swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
-                # No online validator: it would be sent the spec's address.
-                swagger_ui_parameters={"validatorUrl": None},
-            )
+        assets = _under_root(request, DOCS_ASSETS)
+        page = get_swagger_ui_html(
+            openapi_url=_under_root(request, openapi_url),
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=_under_root(request, OAUTH2_REDIRECT),
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
+            # No online validator: it would be sent the spec's address.
+            swagger_ui_parameters={"validatorUrl": None},
         )
+        return _only_this_server(page)
 
     @app.get(OAUTH2_REDIRECT, include_in_schema=False)
     async def swagger_ui_oauth2_redirect() -> HTMLResponse:
@@ -74,13 +78,12 @@ def install(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        return _only_this_server(
-            get_redoc_html(
-                openapi_url=root + openapi_url,
-                title=f"{app.title} - ReDoc",
-                redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
-                redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
-                with_google_fonts=False,
-            )
+        assets = _under_root(request, DOCS_ASSETS)
+        page = get_redoc_html(
+            openapi_url=_under_root(request, openapi_url),
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png",
+            with_google_fonts=False,
         )
+        return _only_this_server(page)
