@@ -57,7 +57,6 @@ def install(app: FastAPI) -> None:
         raise ValueError("the API documentation pages need the app's OpenAPI (openapi_url)")
     app.mount(DOCS_ASSETS, StaticFiles(directory=_assets_directory()), name="docs-assets")
 
-    @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         assets = _under_root(request, DOCS_ASSETS)
         page = get_swagger_ui_html(
@@ -72,11 +71,9 @@ def install(app: FastAPI) -> None:
         )
         return _only_this_server(page)
 
-    @app.get(OAUTH2_REDIRECT, include_in_schema=False)
-    async def swagger_ui_oauth2_redirect() -> HTMLResponse:
+    async def swagger_ui_oauth2_redirect(_request: Request) -> HTMLResponse:
         return _only_this_server(get_swagger_ui_oauth2_redirect_html())
 
-    @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         assets = _under_root(request, DOCS_ASSETS)
         page = get_redoc_html(
@@ -87,3 +84,8 @@ def install(app: FastAPI) -> None:
             with_google_fonts=False,
         )
         return _only_this_server(page)
+
+    # Plain routes, as FastAPI adds its own pages: they answer HEAD as well as GET.
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route(OAUTH2_REDIRECT, swagger_ui_oauth2_redirect, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
