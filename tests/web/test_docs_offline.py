@@ -18,9 +18,10 @@ from tests.web.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHON
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Route
 
-#: The server's name on the school's network: not a loopback name, which Swagger UI treats
-#: as special (it never asks its online validator about a spec on localhost).
-SCHOOL_HOST = "http://digione.koulu.test"
+#: The server's name on the school's network (Chromium resolves it to the loopback address):
+#: not a loopback name, which Swagger UI treats as special (it never asks its online
+#: validator about a spec on localhost).
+SCHOOL_HOST = "digione.koulu.test"
 ASSESSMENTS = "/api/v1/assessments"
 ASSESSMENT_SUMMARY = "Record an assessment (score, Finnish grade, verbal assessment) of a student"
 #: The viewers build the page from a 1.5 MB script and the whole OpenAPI: slow on a busy machine.
@@ -43,7 +44,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def chromium(playwright: Playwright) -> Iterator[Browser]:
     """One headless Chromium for the module; each test opens its own context in it."""
     browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {SCHOOL_HOST} 127.0.0.1"],
     )
     try:
         yield browser
@@ -58,11 +61,13 @@ class OfflinePage:
     to reach outside, and the errors the page raised or logged."""
 
     page: Page
+    #: The server's address on the school's network.
+    base: str
     outside: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def open(self, path: str) -> None:
-        self.page.goto(SCHOOL_HOST + path)
+        self.page.goto(self.base + path)
 
     def errors_but_refusals_of_the_pages_policy(self) -> list[str]:
         """A request the page's Content-Security-Policy refused never left the browser."""
@@ -72,21 +77,22 @@ class OfflinePage:
 @pytest.fixture
 def offline(chromium: Browser, server_url: str) -> Iterator[OfflinePage]:
     context = chromium.new_context(viewport=PHONE)
-    offline = OfflinePage(context.new_page())
+    port = server_url.rsplit(":", 1)[1]
+    offline = OfflinePage(context.new_page(), base=f"http://{SCHOOL_HOST}:{port}")
 
-    def only_the_server(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(SCHOOL_HOST + "/"):
-            route.fulfill(response=route.fetch(url=server_url + url.removeprefix(SCHOOL_HOST)))
-        else:
-            offline.outside.append(url)
-            route.abort("internetdisconnected")
+    def outside_the_server(url: str) -> bool:
+        return not url.startswith(offline.base + "/")
+
+    def no_internet(route: Route) -> None:
+        offline.outside.append(route.request.url)
+        route.abort("internetdisconnected")
 
     def logged(message: ConsoleMessage) -> None:
         if message.type == "error":
             offline.errors.append(message.text)
 
-    context.route("**/*", only_the_server)
+    # Only requests outside the server are intercepted: the server's own go straight through.
+    context.route(outside_the_server, no_internet)
     offline.page.on("console", logged)
     offline.page.on("pageerror", lambda error: offline.errors.append(str(error)))
     try:
