@@ -38,7 +38,8 @@ personal data is sealed under its data subject's own key. Authenticate with a be
 
 
 def create_app(container: Container) -> FastAPI:
-    # /docs and /redoc are docs_pages', which serve their assets from the installation.
+    # FastAPI's own /docs and /redoc load their assets from a CDN; docs_pages' serve them
+    # from the installation.
     app = FastAPI(
         title="DigiOne", version="0.1.0", description=DESCRIPTION, docs_url=None, redoc_url=None
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from api.bootstrap import Container, bootstrap
 from api.settings import Settings
@@ -176,7 +177,7 @@ def token_issue(
             raise _fail(f"--ttl: {error}") from None
         warning = roster_warning(container.tenants.get(tenant), role=role, subject=subject)
         if warning is not None:
-            err.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+            err.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         err.print(f"token id (for `digione token revoke --jti`): {token_id(token)}", soft_wrap=True)
         show_token(token, console=out)
     finally:

@@ -128,7 +128,7 @@ def test_token_issue_gives_the_asked_lifetime(
     [
         ("teacher", "tch-99", "the roster of {tenant} has no user 'tch-99'"),
         ("teacher", "stu-1", "the roster of {tenant} knows 'stu-1' as student, not as a teacher"),
-        ("student", "bad id", "'bad id' is not a valid sourcedId"),
+        ("student", "[red]x y", "'[red]x y' is not a valid sourcedId"),
     ],
 )
 def test_token_issue_warns_when_the_roster_does_not_know_the_person_in_that_role(
