@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import problems
+from api import docs_pages, problems
 from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
 from api.header_limit import HeadTooLarge
@@ -38,7 +38,12 @@ personal data is sealed under its data subject's own key. Authenticate with a be
 
 
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(title="DigiOne", version="0.1.0", description=DESCRIPTION)
+    # FastAPI's own /docs and /redoc load their assets from a CDN; docs_pages' serve them
+    # from the installation.
+    app = FastAPI(
+        title="DigiOne", version="0.1.0", description=DESCRIPTION, docs_url=None, redoc_url=None
+    )
+    docs_pages.install(app)
     app.state.container = container
     problems.install(app)
     # Errors on /ims paths in the OneRoster status-info format (after the problems).

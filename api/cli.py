@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from api.bootstrap import Container, bootstrap
 from api.settings import Settings
@@ -52,6 +53,7 @@ app.add_typer(audit_app, name="audit")
 app.command("replay")(replay_command)
 
 err = Console(stderr=True)
+out = Console()
 log = logging.getLogger("api.serve")
 
 #: On SIGTERM, how long `serve` lets the requests in flight finish before closing them.
@@ -65,6 +67,23 @@ def _container() -> Container:
 def _fail(message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code=2)
+
+
+def show_token(token: str, *, console: Console) -> None:
+    """A bearer token alone on its line, exactly as issued: never wrapped at the terminal's
+    width (rich wraps at 80 columns where it sees no terminal) nor highlighted, so that it
+    pastes whole into the sign-in page or an Authorization header."""
+    console.out(token, highlight=False)
+
+
+def show_demo_admin_token(container: Container, *, console: Console) -> str:
+    """Issues an admin token of the demo tenant and shows it, as `serve --demo` does."""
+    from api.demo import DEMO_ADMIN, DEMO_TENANT
+
+    token = container.tokens.issue(tenant=DEMO_TENANT, role="admin", subject=DEMO_ADMIN.subject)
+    console.print(f"demo tenant [bold]{DEMO_TENANT}[/] ready; an admin token:", soft_wrap=True)
+    show_token(token, console=console)
+    return token
 
 
 @app.command()
@@ -99,11 +118,10 @@ def serve(
     container = bootstrap(settings)
     try:
         if demo:
-            from api.demo import DEMO_TENANT, seed_demo
+            from api.demo import seed_demo
 
             seed_demo(container)
-            token = container.tokens.issue(tenant=DEMO_TENANT, role="admin", subject="demo-admin")
-            err.print(f"demo tenant [bold]{DEMO_TENANT}[/] ready; an admin token:\n{token}")
+            show_demo_admin_token(container, console=err)
         container.runtime.start()
         err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
         serving = True
@@ -136,20 +154,32 @@ def token_issue(
     role: Annotated[str, typer.Option(help=f"One of {', '.join(sorted(ROLES))}.")],
     subject: Annotated[str, typer.Option(help="The user's sourcedId, or a service id.")],
     scope: Annotated[list[str] | None, typer.Option(help="A scope; repeat for more.")] = None,
-    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+    ttl: Annotated[
+        int | None,
+        typer.Option(help="Lifetime in seconds, more than 0; default DIGIONE_TOKEN_TTL_SECONDS."),
+    ] = None,
 ) -> None:
-    """Print a bearer token for a person or service of a tenant."""
+    """Print a bearer token for a person or service of a tenant, alone on one line of standard
+    output; warn (standard error) when the roster does not know the person in that role."""
+    from api.token_subjects import roster_warning
+
+    if role not in ROLES:
+        raise _fail(f"role {role!r} is not one of {', '.join(sorted(ROLES))}")
     container = _container()
     try:
-        if role not in ROLES:
-            raise _fail(f"role {role!r} is not one of {', '.join(sorted(ROLES))}")
         if not container.tenants.exists(tenant):
             raise _fail(f"no tenant {tenant!r}; create it with `digione tenant create {tenant}`")
-        token = container.tokens.issue(
-            tenant=tenant, role=role, subject=subject, scopes=scope or [], ttl_seconds=ttl
-        )
-        err.print(f"token id (for `digione token revoke --jti`): {token_id(token)}")
-        print(token)
+        try:
+            token = container.tokens.issue(
+                tenant=tenant, role=role, subject=subject, scopes=scope or [], ttl_seconds=ttl
+            )
+        except ValueError as error:
+            raise _fail(f"--ttl: {error}") from None
+        warning = roster_warning(container.tenants.get(tenant), role=role, subject=subject)
+        if warning is not None:
+            err.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        err.print(f"token id (for `digione token revoke --jti`): {token_id(token)}", soft_wrap=True)
+        show_token(token, console=out)
     finally:
         container.close()
 
