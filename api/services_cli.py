@@ -1,5 +1,9 @@
 """`digione subscribe` and `digione fanout`: a service's stream from the command line, and
-the service fan-out as a process of its own."""
+the service fan-out as a process of its own.
+
+`subscribe` opens sealed personal fields with the service's key for each subject (derived
+here as the keys endpoint derives it); once that key is destroyed (erasure, an ended
+agreement) it prints `"personal_data": null` and `"sealed": "key destroyed"`."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import typer
 
 from streams.kafka_transport import KafkaPythonReader, PartitionId
 from streams.service_reader import decode_service_message
-from streams.service_view import FORGET_TYPE, service_topic
+from streams.service_view import FORGET_TYPE, open_personal_data, service_topic
 
 __all__ = ["fanout", "subscribe"]
 
@@ -64,20 +68,43 @@ def subscribe(
             if from_beginning:
                 reader.seek_to_beginning(at)
             kept: dict[str, int] = {}
+            keys: dict[str, bytes | None] = {}
+            app = container.tenants.get(tenant)
             while not stop.is_set():
                 for message in reader.poll(timeout_ms=500).get(at, []):
                     decoded = decode_service_message(container.codec.registry, message)
                     data = decoded["data"]
                     if decoded["eventType"] == FORGET_TYPE:
                         dropped = kept.pop(data["subject"], 0)
+                        keys.pop(data["subject"], None)
                         decoded["forgot"] = {"subject": data["subject"], "events": dropped}
                     elif data.get("data_subject"):
-                        kept[data["data_subject"]] = kept.get(data["data_subject"], 0) + 1
+                        subject = data["data_subject"]
+                        kept[subject] = kept.get(subject, 0) + 1
+                        if data.get("sealed_personal_data"):
+                            if subject not in keys:
+                                keys[subject] = app.service_view_key(
+                                    service_id, subject, create=False
+                                )
+                            _unseal(data, keys[subject])
                     print(json.dumps(decoded, ensure_ascii=False), flush=True)
         finally:
             reader.close()
     finally:
         container.close()
+
+
+def _unseal(data: dict[str, Any], key: bytes | None) -> None:
+    """Replaces a view's sealed personal fields with what they hold (in place)."""
+    sealed = data.pop("sealed_personal_data")
+    if key is None:
+        data["personal_data"], data["sealed"] = None, "key destroyed"
+        return
+    sealed["nonce"], sealed["ciphertext"] = (
+        bytes.fromhex(sealed["nonce"]),
+        bytes.fromhex(sealed["ciphertext"]),
+    )
+    data["personal_data"] = open_personal_data(key, sealed)
 
 
 def fanout() -> None:

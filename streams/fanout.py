@@ -18,8 +18,10 @@ restart (duplicates, never a gap); nothing is ever sent that the basis did not a
 Service topics have one partition, so a service reads one sequence (the HTTP pull's cursor
 is its offset) and a forget notice always follows what it asks to delete.
 
-Personal fields a service may see are delivered in clear JSON text in this version (not
-re-sealed under a per-service key): see the README's open points.
+Personal fields a service may see are re-sealed under a key of that service and subject
+(streams/service_view.py), or sent in clear where the agreement says `delivery: clear`.
+When that key is gone (the subject erased, the agreement ended) the event is not delivered
+at all: never in clear instead.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from domain.agreements import CLEAR
 from domain.application import TenantApplication
 from domain.sealing import ERASED, RetentionClass, SealedValue
 from streams import avro_encoding
@@ -58,11 +61,21 @@ from streams.service_basis import BasisTimeline, basis_of
 from streams.service_view import (
     FORGET_TYPE,
     SERVICE_FAMILIES,
+    seal_personal_data,
+    service_key_id,
     service_topic,
     service_type_name,
 )
 
-__all__ = ["Delivery", "FanOutHandler", "ServiceFanOut", "create_tables", "delivered_subjects"]
+__all__ = [
+    "Delivery",
+    "FanOutHandler",
+    "ServiceFanOut",
+    "caught_up",
+    "create_tables",
+    "delivered_subjects",
+    "was_forgotten",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +133,37 @@ def delivered_subjects(connection: Connection, tenant: str, service: str) -> lis
         )
     )
     return sorted(r[0] for r in rows)
+
+
+def was_forgotten(connection: Connection, tenant: str, service: str, subject: str) -> bool | None:
+    """Whether the service was told to forget the subject since its last delivery; None
+    when it never received anything of the subject."""
+    s = fanout_subjects
+    row = connection.execute(
+        sa.select(s.c.forgotten_position).where(
+            s.c.tenant == tenant, s.c.service == service, s.c.subject == subject
+        )
+    ).first()
+    return None if row is None else row[0] is not None
+
+
+def caught_up(connection: Connection, tenant: str, head: int) -> bool:
+    """Whether the fan-out has routed every event of the tenant up to store position
+    `head`: the relay published them all, and in each family topic's partition the
+    fan-out's recorded position reached the last one the relay published there."""
+    if relay_positions.published_position(connection, tenant) < head:
+        return False
+    p = fanout_positions
+    routed = {
+        (topic, partition): position
+        for topic, partition, position in connection.execute(
+            sa.select(p.c.topic, p.c.partition, p.c.checkpoint_position).where(p.c.tenant == tenant)
+        )
+    }
+    return all(
+        (routed.get(at) or 0) >= position
+        for at, position in relay_positions.partition_positions(connection, tenant).items()
+    )
 
 
 def _category_of(aggregate: str, sealed_field: str, key: str, family: str) -> str:
@@ -223,6 +267,11 @@ class FanOutHandler:
                     log.warning("service fan-out: skipping undecodable message: %s", m.error)
                     continue
                 self._route(c, app, m.envelope, out, deliveries, forgotten)
+        if deliveries:
+            # Before the publish: a service that asks for a subject's key as soon as the
+            # message arrives finds the subject among those it received.
+            with self._engine.begin() as c:
+                self._record_subjects(c, tenant, deliveries, ())
         if out:
             for topic in {o.topic for o in out} - self._topics_made:
                 self._ensure_topic(topic)
@@ -234,7 +283,7 @@ class FanOutHandler:
         last = batch.messages[-1]
         with self._engine.begin() as c:
             self._write_position(c, batch, last.offset + 1, last.position)
-            self._record_subjects(c, tenant, deliveries, forgotten)
+            self._record_subjects(c, tenant, (), forgotten)
         if self._disclose is not None and deliveries:
             self._disclose(deliveries)
 
@@ -361,7 +410,20 @@ class FanOutHandler:
                     if category in allowed and value not in (None, "", []):
                         personal[f"{field_name}.{key}"] = json.dumps(value, default=str)
                         categories.add(category)
-            out.append(self._view(e, service, subject, personal))
+            sealed: dict[str, Any] | None = None
+            if subject is None:
+                personal = {}  # personal fields belong to a person
+            elif personal and terms.delivery != CLEAR:
+                view_key = app.service_view_key(service, subject, create=True)
+                if view_key is None:
+                    # Its key is destroyed (erased, agreement ended) a moment before the
+                    # timeline saw why: nothing goes, and never in clear instead.
+                    continue
+                sealed = seal_personal_data(
+                    view_key, service_key_id(e.tenant, service, subject), personal
+                )
+                personal = {}
+            out.append(self._view(e, service, subject, personal, sealed))
             if subject is not None:
                 deliveries.append(
                     Delivery(
@@ -387,7 +449,12 @@ class FanOutHandler:
         return opened
 
     def _view(
-        self, e: EventEnvelope, service: str, subject: str | None, personal: dict[str, str]
+        self,
+        e: EventEnvelope,
+        service: str,
+        subject: str | None,
+        personal: dict[str, str],
+        sealed: dict[str, Any] | None,
     ) -> OutgoingMessage:
         type_name = service_type_name(e.event_type)
         schema = self._registry.current(type_name)
@@ -397,6 +464,7 @@ class FanOutHandler:
             "occurred_at": e.occurred_at,
             "data_subject": subject,
             "personal_data": personal,
+            "sealed_personal_data": sealed,
         }
         for f in schema.schema["fields"]:
             if f["name"] in e.payload and f["name"] not in record:

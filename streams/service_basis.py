@@ -23,7 +23,7 @@ from typing import Any, cast
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
-from domain.agreements import CONSENT, Agreement
+from domain.agreements import CONSENT, SEALED, Agreement
 from domain.application import TenantApplication
 from domain.consent import Consent
 from domain.privacy import Erasure
@@ -59,6 +59,10 @@ class AgreementTerms:
     schools: tuple[str, ...]
     events: tuple[str, ...]
     ended: bool = False
+    #: The purpose a consent must name (consent-based agreements).
+    purpose: str | None = None
+    #: SEALED or CLEAR (domain/agreements.py).
+    delivery: str = SEALED
 
     def covers(self, event_type: str) -> bool:
         parts = event_type.split(".")
@@ -131,6 +135,8 @@ class BasisTimeline:
                     tuple(event.categories),
                     tuple(event.schools),
                     (),
+                    purpose=event.purpose,
+                    delivery=event.delivery,
                 )
             ]
         elif isinstance(event, Agreement.Changed | Agreement.Ended):
@@ -147,6 +153,8 @@ class BasisTimeline:
                     tuple(event.categories),
                     tuple(event.schools),
                     tuple(event.events),
+                    purpose=last.purpose if event.purpose is None else event.purpose,
+                    delivery=last.delivery if event.delivery is None else event.delivery,
                 )
             state.agreements[service].append(terms)
         elif isinstance(event, Consent.Granted):

@@ -72,7 +72,8 @@ def test_a_fanout_killed_mid_stream_delivers_every_permitted_event_and_nothing_e
     create_client(container, tenant=tenant, name="statapp", scopes=["roster.readonly"],
                   categories=[], basis="statutory", schools=[], events=["assessment"])  # fmt: skip
     create_client(container, tenant=tenant, name="consentapp", scopes=["roster.readonly"],
-                  categories=[], basis="consent", schools=[], events=["assessment"])  # fmt: skip
+                  categories=[], basis="consent", schools=[], events=["assessment"],
+                  purpose="learning-app")  # fmt: skip
     school = a_school(client, container, tenant)
     granted = client.post(
         "/api/v1/consents",
