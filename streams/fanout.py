@@ -37,7 +37,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from domain.agreements import CLEAR
+from domain.agreements import CLEAR, CONSENT
 from domain.application import TenantApplication
 from domain.sealing import ERASED, RetentionClass, SealedValue
 from streams import avro_encoding
@@ -57,7 +57,7 @@ from streams.consumer import (
 from streams.event_types import FAMILIES
 from streams.kafka_transport import EventTransport, OutgoingMessage
 from streams.schemas import SchemaRegistry
-from streams.service_basis import BasisTimeline, basis_of
+from streams.service_basis import BasisTimeline, ConsentSpan, basis_of
 from streams.service_view import (
     FORGET_TYPE,
     SERVICE_FAMILIES,
@@ -305,10 +305,10 @@ class FanOutHandler:
             4
         ] in ("revoked", "expired"):
             span = self.timeline.consent(e.tenant, str(e.aggregate_id))
-            terms = None if span is None else self.timeline.terms(e.tenant, span.recipient)
-            if span is not None and terms is not None:
+            notice = () if span is None else self._consent_only(e.tenant, span)
+            if span is not None and notice:
                 reason = "consent revoked" if ".revoked." in e.event_type else "consent expired"
-                out.append(self._forget(e, span.recipient, span.student, span.categories, reason))
+                out.append(self._forget(e, span.recipient, span.student, notice, reason))
                 forgotten.append((span.recipient, span.student, e.position))
         elif e.event_type.startswith("fi.digione.consent.agreement."):
             service = str(e.payload.get("service") or "") or self._service_of(e)
@@ -340,6 +340,23 @@ class FanOutHandler:
             for service in self._services_with_subject(c, e.tenant, subject):
                 out.append(self._forget(e, service, subject, ("all",), "erasure"))
                 forgotten.append((service, subject, e.position))
+
+    def _consent_only(self, tenant: str, span: ConsentSpan) -> tuple[str, ...]:
+        """The categories the service received only under this consent: none when its
+        agreement does not rest on consent for a purpose the consent names, and none that
+        another consent in force for that purpose still covers."""
+        terms = self.timeline.terms(tenant, span.recipient)
+        if terms is None or terms.basis != CONSENT or terms.purpose not in span.purposes:
+            return ()
+        still = {
+            category
+            for other in self.timeline.consents_in_force(
+                tenant, student=span.student, service=span.recipient
+            )
+            if other.consent_id != span.consent_id and terms.purpose in other.purposes
+            for category in other.categories
+        }
+        return tuple(sorted(set(span.categories) - still))
 
     def _service_of(self, e: EventEnvelope) -> str | None:
         for service in self.timeline.all_services(e.tenant):

@@ -115,12 +115,18 @@ def _results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in messages if m["eventType"].endswith("assessment.result.recorded.v1")]
 
 
-def _grant(client: TestClient, school: School, recipient: str, categories: list[str]) -> str:
+def _grant(
+    client: TestClient,
+    school: School,
+    recipient: str,
+    categories: list[str],
+    purposes: tuple[str, ...] = ("learning-app",),
+) -> str:
     granted = client.post(
         "/api/v1/consents",
         headers=school.guardian,
         json={"student": "stu-1", "grantedBy": "grd-1", "recipient": recipient,
-              "purposes": ["learning-app"], "categories": categories},
+              "purposes": list(purposes), "categories": categories},
     )  # fmt: skip
     assert granted.status_code == 201, granted.text
     consent_id: str = granted.json()["consentId"]
@@ -171,6 +177,9 @@ def test_revoking_the_consent_sends_a_forget_notice_and_stops_delivery(
                   categories=[], basis="consent", schools=[],
                   events=["assessment"], purpose="learning-app")  # fmt: skip
     consent = _grant(client, school, "learnapp", ["assessment"])
+    # A consent for another purpose is no basis for a service whose agreement is for
+    # learning-app: it keeps nothing flowing once the learning-app consent is revoked.
+    _grant(client, school, "learnapp", ["assessment"], purposes=("research",))
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
     _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
 
