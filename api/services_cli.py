@@ -18,7 +18,13 @@ from streams.kafka_transport import KafkaPythonReader, PartitionId
 from streams.service_reader import decode_service_message
 from streams.service_view import FORGET_TYPE, open_personal_data, service_topic
 
-__all__ = ["fanout", "subscribe"]
+__all__ = ["fanout_app", "subscribe"]
+
+fanout_app = typer.Typer(
+    help="The service fan-out: run it (no subcommand), the events it parked, delivering them "
+    "again.",
+    invoke_without_command=True,
+)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -107,9 +113,12 @@ def _unseal(data: dict[str, Any], key: bytes | None) -> None:
     data["personal_data"] = open_personal_data(key, sealed)
 
 
-def fanout() -> None:
+@fanout_app.callback()
+def fanout(ctx: typer.Context) -> None:
     """Run the service fan-out in the foreground (beside `serve` with
     DIGIONE_SERVICE_FANOUT=false); stops on SIGTERM or Ctrl-C. Needs DIGIONE_KAFKA_BOOTSTRAP."""
+    if ctx.invoked_subcommand is not None:
+        return
     from api.cli import _container, _fail
 
     container = _container()
@@ -125,5 +134,74 @@ def fanout() -> None:
                 stop.wait(2.0)
                 running.start()
         running.stop()
+    finally:
+        container.close()
+
+
+@fanout_app.command("parked")
+def fanout_parked(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's events.")] = None,
+) -> None:
+    """List the events the fan-out could not route or deliver and moved past, with why."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from api.cli import _container, err
+
+    container = _container()
+    try:
+        assert container.runtime.fanout is not None
+        events = container.runtime.fanout.handler.parked(tenant)
+        if not events:
+            err.print("no parked events" + (f" in {tenant}" if tenant else ""))
+            return
+        table = Table("tenant", "position", "event type", "aggregate", "attempts", "why")
+        for event in events:
+            table.add_row(
+                event.tenant, str(event.position), event.event_type, event.originator_id or "",
+                str(event.attempts), event.reason,
+            )  # fmt: skip
+        Console().print(table)
+        err.print(
+            "fix the cause, then `digione fanout retry --tenant T [--position N]` delivers "
+            "them as their basis holds now"
+        )
+    finally:
+        container.close()
+
+
+@fanout_app.command("retry")
+def fanout_retry(
+    tenant: Annotated[str, typer.Option(help="The tenant whose parked events to deliver.")],
+    position: Annotated[
+        int | None, typer.Option(help="Only the event at this store position.")
+    ] = None,
+) -> None:
+    """Route and deliver parked events again, in store order (after later ones: a retried
+    event comes out of order); the delivered ones leave the list. Needs
+    DIGIONE_KAFKA_BOOTSTRAP."""
+    from api.cli import _container, _fail, err
+
+    container = _container()
+    try:
+        if not container.settings.kafka_bootstrap or container.runtime.fanout is None:
+            raise _fail("set DIGIONE_KAFKA_BOOTSTRAP to the cluster the fan-out delivers to")
+        if tenant not in container.tenants.ids():
+            raise _fail(f"no tenant {tenant!r}; `digione tenant list` shows them")
+        handler = container.runtime.fanout.handler
+        parked = {e.position for e in handler.parked(tenant)}
+        if not parked or (position is not None and position not in parked):
+            raise _fail(
+                f"nothing parked in {tenant}"
+                + (f" at position {position}" if position is not None else "")
+                + "; `digione fanout parked` lists what is"
+            )
+        try:
+            delivered, still = handler.retry_parked(tenant, position)
+        finally:
+            handler.close()
+        err.print(f"{delivered} delivered, {still} still parked")
+        if still:
+            raise typer.Exit(code=1)
     finally:
         container.close()

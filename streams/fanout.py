@@ -29,20 +29,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
+from eventsourcing.domain import Aggregate
 from sqlalchemy.engine import Connection, Engine
 
 from domain.agreements import CLEAR, CONSENT
 from domain.application import TenantApplication
 from domain.sealing import ERASED, RetentionClass, SealedValue
-from streams import avro_encoding
+from streams import avro_encoding, parked_events
 from streams import positions as relay_positions
-from streams.codec import EventCodec, EventEnvelope, family_topic
+from streams.codec import DecodedMessage, EventCodec, EventEnvelope, family_topic
 from streams.consumer import (
     ConsumerLoop,
     EventConsumer,
@@ -52,10 +53,17 @@ from streams.consumer import (
     ResumePoint,
     TenantPartition,
     check_broker_epoch,
+    describe_error,
     kafka_python_readers,
 )
 from streams.event_types import FAMILIES
-from streams.kafka_transport import EventTransport, OutgoingMessage
+from streams.kafka_transport import (
+    EventTransport,
+    MessageRefusedError,
+    OutgoingMessage,
+    ReceivedMessage,
+)
+from streams.parked_events import FANOUT_PARKED
 from streams.schemas import SchemaRegistry
 from streams.service_basis import BasisTimeline, ConsentSpan, basis_of
 from streams.service_view import (
@@ -108,6 +116,7 @@ fanout_subjects = sa.Table(
 
 def create_tables(engine: Engine) -> None:
     metadata.create_all(engine)
+    parked_events.create_tables(engine)
 
 
 @dataclass(frozen=True)
@@ -185,6 +194,36 @@ def _sealed(value: Any) -> SealedValue | None:
     return None
 
 
+#: Database errors that say nothing about the event: the batch is tried again, not parked.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.TimeoutError,
+)
+
+
+@dataclass
+class _Routing:
+    """What a batch makes: the messages (each with the consumed message it came from), the
+    deliveries, the subjects to forget, and the events parked (with why)."""
+
+    out: list[OutgoingMessage] = field(default_factory=list)
+    sources: list[DecodedMessage] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    forgotten: list[tuple[str, str, int]] = field(default_factory=list)
+    parked: list[tuple[DecodedMessage, str]] = field(default_factory=list)
+
+    def take(self, one: _Routing, source: DecodedMessage) -> None:
+        self.out.extend(one.out)
+        self.sources.extend([source] * len(one.out))
+        self.deliveries.extend(one.deliveries)
+        self.forgotten.extend(one.forgotten)
+
+    def park(self, source: DecodedMessage, reason: str) -> None:
+        if source.position not in {m.position for m, _ in self.parked}:
+            self.parked.append((source, reason))
+
+
 class FanOutHandler:
     """The fan-out's BatchHandler: routes each batch and records its position."""
 
@@ -195,6 +234,7 @@ class FanOutHandler:
         tenant_ids: Callable[[], Iterable[str]],
         app_of: Callable[[str], TenantApplication],
         registry: SchemaRegistry,
+        codec: EventCodec,
         transport: Callable[[], EventTransport],
         ensure_topic: Callable[[str], None],
         topic_prefix: str,
@@ -206,6 +246,7 @@ class FanOutHandler:
         self._tenant_ids = tenant_ids
         self._app_of = app_of
         self._registry = registry
+        self._codec = codec
         self._transport_factory = transport
         self._transport: EventTransport | None = None
         self._ensure_topic = ensure_topic
@@ -258,34 +299,132 @@ class FanOutHandler:
         first = batch.messages[0].offset
         if not batch.from_beginning and stored and first != stored:
             raise PartitionOutOfStepError(f"batch starts at {first}, stored next is {stored}")
-        out: list[OutgoingMessage] = []
-        deliveries: list[Delivery] = []
-        forgotten: list[tuple[str, str, int]] = []
-        with self._engine.connect() as c:
-            for m in batch.messages:
-                if m.envelope is None:
-                    log.warning("service fan-out: skipping undecodable message: %s", m.error)
-                    continue
-                self._route(c, app, m.envelope, out, deliveries, forgotten)
-        if deliveries:
-            # Before the publish: a service that asks for a subject's key as soon as the
-            # message arrives finds the subject among those it received.
-            with self._engine.begin() as c:
-                self._record_subjects(c, tenant, deliveries, ())
-        if out:
-            for topic in {o.topic for o in out} - self._topics_made:
-                self._ensure_topic(topic)
-                self._topics_made.add(topic)
-            if self._transport is None:
-                self._transport = self._transport_factory()
-            # Returns once the broker acknowledged every message: only then the position.
-            self._transport.publish(out)
+        routing = self._route_all(app, batch.messages)
+        self._send(tenant, routing)
         last = batch.messages[-1]
         with self._engine.begin() as c:
             self._write_position(c, batch, last.offset + 1, last.position)
-            self._record_subjects(c, tenant, (), forgotten)
-        if self._disclose is not None and deliveries:
-            self._disclose(deliveries)
+            self._finish(c, tenant, routing)
+        if self._disclose is not None and routing.deliveries:
+            self._disclose(routing.deliveries)
+
+    # -- parked events ---------------------------------------------------------------------
+
+    def parked(self, tenant: str | None = None) -> list[parked_events.ParkedEvent]:
+        """The events the fan-out could not route or deliver (of one tenant), in store order."""
+        with self._engine.connect() as c:
+            return parked_events.parked_events(c, tenant=tenant, table=FANOUT_PARKED)
+
+    def retry_parked(self, tenant: str, position: int | None = None) -> tuple[int, int]:
+        """Routes and delivers the tenant's parked events (or the one at `position`) again,
+        in store order, as their basis holds now; returns (delivered, still parked). Each
+        one delivered leaves the table; one that fails again stays with its new reason."""
+        with self._engine.connect() as c:
+            rows = parked_events.parked_events(
+                c, tenant=tenant, position=position, table=FANOUT_PARKED
+            )
+        app = self._app_of(tenant)
+        self.timeline.catch_up(app)
+        delivered = 0
+        for row in rows:
+            routing = self._route_all(app, [self._stored(app, tenant, row)])
+            self._send(tenant, routing)
+            with self._engine.begin() as c:
+                if not routing.parked:
+                    parked_events.unpark(c, tenant, row.position, table=FANOUT_PARKED)
+                    delivered += 1
+                self._finish(c, tenant, routing)
+            if self._disclose is not None and routing.deliveries:
+                self._disclose(routing.deliveries)
+        return delivered, len(rows) - delivered
+
+    def _stored(
+        self, app: TenantApplication, tenant: str, row: parked_events.ParkedEvent
+    ) -> DecodedMessage:
+        """The parked event, read from the store and decoded as the relay publishes it."""
+        at = DecodedMessage(-1, row.position, row.originator_id, row.event_type)
+        found = app.recorder.select_notifications(start=row.position, limit=1)
+        if not found or found[0].id != row.position:
+            return replace(at, error="the event is no longer in the store")
+        try:
+            event = cast(Aggregate.Event, app.mapper.to_domain_event(found[0]))
+            message = self._codec.encode(tenant, row.position, event)
+            received = ReceivedMessage(
+                message.topic, message.partition or 0, -1, message.key, message.value,
+                message.headers, 0,
+            )  # fmt: skip
+            return replace(at, envelope=self._codec.decode(received))
+        except Exception as error:  # noqa: BLE001 - it stays parked, with why
+            return replace(at, error=describe_error(error))
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def _route_all(self, app: TenantApplication, messages: Sequence[DecodedMessage]) -> _Routing:
+        """Each message as the messages it makes; one that cannot be routed is parked (its
+        position recorded with why), and the rest of the batch flows on."""
+        routing = _Routing()
+        with self._engine.connect() as c:
+            for m in messages:
+                if m.envelope is None or m.other_tenant:
+                    if m.position is None or m.other_tenant:
+                        log.warning("service fan-out: skipping a message: %s", m.error)
+                    else:
+                        routing.park(m, m.error or "undecodable")
+                    continue
+                one = _Routing()
+                try:
+                    self._route(c, app, m.envelope, one.out, one.deliveries, one.forgotten)
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception as error:  # noqa: BLE001 - the event is parked, with why
+                    routing.park(m, describe_error(error))
+                    continue
+                routing.take(one, m)
+        return routing
+
+    def _send(self, tenant: str, routing: _Routing) -> None:
+        """Publishes what was routed; a message the broker refuses for what it is (too
+        large) parks the event it came from."""
+        if routing.deliveries:
+            # Before the publish: a service that asks for a subject's key as soon as the
+            # message arrives finds the subject among those it received.
+            with self._engine.begin() as c:
+                self._record_subjects(c, tenant, routing.deliveries, ())
+        if not routing.out:
+            return
+        for topic in {o.topic for o in routing.out} - self._topics_made:
+            self._ensure_topic(topic)
+            self._topics_made.add(topic)
+        if self._transport is None:
+            self._transport = self._transport_factory()
+        try:
+            # Returns once the broker acknowledged every message: only then the position.
+            self._transport.publish(routing.out)
+        except MessageRefusedError as refused:
+            for index, reason in refused.refused.items():
+                routing.park(routing.sources[index], reason)
+
+    def _finish(self, c: Connection, tenant: str, routing: _Routing) -> None:
+        """Records (in the position's transaction) the parked events and the subjects the
+        services were told to forget."""
+        for m, reason in routing.parked:
+            assert m.position is not None
+            new = parked_events.park(
+                c, tenant=tenant, position=m.position, event_type=m.event_type or "unknown",
+                originator_id=m.aggregate_id, originator_version=None, reason=reason,
+                table=FANOUT_PARKED,
+            )  # fmt: skip
+            if new:
+                log.error(
+                    "the event at position %d of tenant %s (%s) cannot be delivered to the "
+                    "services and is parked; later events flow on. Why: %s. See `digione "
+                    "fanout parked`; once fixed, `digione fanout retry --tenant %s` delivers it",
+                    m.position, tenant, m.event_type, reason, tenant,
+                )  # fmt: skip
+        refused = {m.position for m, _ in routing.parked}
+        routing.deliveries[:] = [d for d in routing.deliveries if d.position not in refused]
+        forgotten = [f for f in routing.forgotten if f[2] not in refused]
+        self._record_subjects(c, tenant, (), forgotten)
 
     # -- routing ---------------------------------------------------------------------------
 
