@@ -11,10 +11,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
@@ -33,15 +31,6 @@ from streams.service_reader import decode_service_message
 from streams.service_view import open_personal_data, service_topic
 from tests.builders import School, a_school, a_user, an_assessment, put
 from tests.processes import ROOT, environment
-
-
-@pytest.fixture
-def running(container: Container) -> Iterator[tuple[TestClient, Runtime]]:
-    runtime = container.runtime
-    runtime.start()
-    with TestClient(create_app(container)) as client:
-        yield client, runtime
-    runtime.stop()
 
 
 def _topic(container: Container, tenant: str, service: str) -> str:
