@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +113,7 @@ def test_a_fanout_killed_mid_stream_delivers_every_permitted_event_and_nothing_e
         _wait_for(
             container, tenant, "consentapp", lambda ms: _positions(ms, "stu-1") >= recorded["stu-1"]
         )
-        time.sleep(1.0)
+        _fanout_caught_up(container, tenant)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(30)

@@ -138,7 +138,7 @@ def test_a_consent_based_service_sees_the_consented_students_results_and_not_a_c
         assert posted.status_code == 201
 
     messages = _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
-    time.sleep(1.0)
+    _fanout_caught_up(container, tenant)
     messages = _decoded(container, tenant, "learnapp")
 
     results = _results(messages)
@@ -181,7 +181,7 @@ def test_revoking_the_consent_sends_a_forget_notice_and_stops_delivery(
         "learnapp",
         lambda ms: any(m["eventType"].endswith("forget_subject.v1") for m in ms),
     )
-    time.sleep(1.5)
+    _fanout_caught_up(container, tenant)
     messages = _decoded(container, tenant, "learnapp")
 
     kinds = [m["eventType"].rsplit(".", 2)[-2] for m in messages]
@@ -247,7 +247,7 @@ def test_an_ended_agreement_stops_everything_and_tells_the_service_to_forget(
         container, tenant, "learnapp",
         lambda ms: any(m["eventType"].endswith("forget_subject.v1") for m in ms),
     )  # fmt: skip
-    time.sleep(1.5)
+    _fanout_caught_up(container, tenant)
     messages = _decoded(container, tenant, "learnapp")
 
     assert [r["data"]["data_subject"] for r in _results(messages)] == ["stu-1"]
@@ -271,7 +271,7 @@ def test_the_http_pull_returns_the_same_sequence_as_the_topic(
     for grade in ("7", "8", "9"):
         client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(grade=grade))
     _wait_for(container, tenant, "nokafka", lambda ms: len(_results(ms)) == 3)
-    time.sleep(1.0)
+    _fanout_caught_up(container, tenant)
     topic = _decoded(container, tenant, "nokafka")
     token = client.post(
         "/oauth/token",
