@@ -255,6 +255,7 @@ class FanOutHandler:
         self._school_of = school_of or self._schools_now
         self._clock = clock
         self._topics_made: set[str] = set()
+        self._batch_schools: dict[tuple[str, str], list[str]] = {}
         self.timeline = BasisTimeline()
 
     def close(self) -> None:
@@ -363,6 +364,7 @@ class FanOutHandler:
         """Each message as the messages it makes; one that cannot be routed is parked (its
         position recorded with why), and the rest of the batch flows on."""
         routing = _Routing()
+        self._batch_schools.clear()
         with self._engine.connect() as c:
             for m in messages:
                 if m.envelope is None or m.other_tenant:
@@ -542,7 +544,7 @@ class FanOutHandler:
                 service=service,
                 event_type=e.event_type,
                 subject=subject,
-                school_of=lambda s: self._school_of(e.tenant, s),
+                school_of=lambda s: self._schools(e.tenant, s),
                 category=family,
                 position=e.position,
             )
@@ -670,6 +672,12 @@ class FanOutHandler:
             partition=0,
         )
 
+    def _schools(self, tenant: str, subject: str) -> list[str]:
+        """The subject's schools, looked up once per batch (a user is read from the store)."""
+        if (tenant, subject) not in self._batch_schools:
+            self._batch_schools[(tenant, subject)] = self._school_of(tenant, subject)
+        return self._batch_schools[(tenant, subject)]
+
     def _schools_now(self, tenant: str, subject: str) -> list[str]:
         try:
             user = self._app_of(tenant).user(subject)
@@ -720,20 +728,28 @@ class FanOutHandler:
         forgotten: Sequence[tuple[str, str, int]],
     ) -> None:
         s = fanout_subjects
+        # One row per service and subject, however many of the batch's events they share.
+        spans: dict[tuple[str, str, str], tuple[int, int]] = {}
         for d in deliveries:
-            key = [s.c.tenant == d.tenant, s.c.service == d.service, s.c.subject == d.subject]
+            first, last = spans.get((d.tenant, d.service, d.subject), (d.position, d.position))
+            spans[(d.tenant, d.service, d.subject)] = (
+                min(first, d.position),
+                max(last, d.position),
+            )
+        for (at, service, subject), (first, last) in spans.items():
+            key = [s.c.tenant == at, s.c.service == service, s.c.subject == subject]
             # A later delivery after a forget notice starts the subject's record afresh.
             updated = c.execute(
-                s.update().where(*key).values(last_position=d.position, forgotten_position=None)
+                s.update().where(*key).values(last_position=last, forgotten_position=None)
             )
             if updated.rowcount == 0:
                 c.execute(
                     s.insert().values(
-                        tenant=d.tenant,
-                        service=d.service,
-                        subject=d.subject,
-                        first_position=d.position,
-                        last_position=d.position,
+                        tenant=at,
+                        service=service,
+                        subject=subject,
+                        first_position=first,
+                        last_position=last,
                     )
                 )
         for service, subject, position in forgotten:
