@@ -36,7 +36,7 @@ from domain.application import TenantApplication
 from domain.commands import Actor, GrantConsent, PutUser, RecordAssessment
 from domain.roster import Role
 from streams.codec import EventCodec
-from streams.fanout import FanOutHandler, ServiceFanOut, caught_up, fanout_subjects
+from streams.fanout import FanOutHandler, ServiceFanOut, fanout_subjects, wait_caught_up
 from streams.kafka_transport import EventTransport, OutgoingMessage, ensure_topics
 from streams.relay import Relay
 from streams.schemas import default_registry
@@ -217,13 +217,8 @@ def _record(
 
 def _wait_routed(container: Container, tenant: str, app: TenantApplication) -> None:
     head = app.head_position()
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        with container.engine.connect() as c:
-            if caught_up(c, tenant, head):
-                return
-        time.sleep(0.01)
-    raise RuntimeError(f"the fan-out did not route {tenant}'s events up to {head}")
+    if not wait_caught_up(container.engine, tenant, head, timeout_seconds=600):
+        raise RuntimeError(f"the fan-out did not route {tenant}'s events up to {head}")
 
 
 def _revocation_latencies(

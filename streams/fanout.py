@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -82,6 +83,7 @@ __all__ = [
     "caught_up",
     "create_tables",
     "delivered_subjects",
+    "wait_caught_up",
     "was_forgotten",
 ]
 
@@ -173,6 +175,19 @@ def caught_up(connection: Connection, tenant: str, head: int) -> bool:
         (routed.get(at) or 0) >= position
         for at, position in relay_positions.partition_positions(connection, tenant).items()
     )
+
+
+def wait_caught_up(engine: Engine, tenant: str, head: int, *, timeout_seconds: float) -> bool:
+    """Waits (polling) until the fan-out has routed the tenant's events up to `head`;
+    False when it has not within `timeout_seconds`."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        with engine.connect() as c:
+            if caught_up(c, tenant, head):
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 def _category_of(aggregate: str, sealed_field: str, key: str, family: str) -> str:

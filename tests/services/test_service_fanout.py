@@ -25,7 +25,7 @@ from api.settings import Settings
 from domain.commands import Actor
 from projections.reads.disclosures import disclosures
 from streams.broker import free_loopback_port
-from streams.fanout import caught_up
+from streams.fanout import wait_caught_up
 from streams.kafka_transport import ReceivedMessage, read_topic
 from streams.service_reader import decode_service_message
 from streams.service_view import open_personal_data, service_topic
@@ -67,13 +67,9 @@ def _fanout_caught_up(container: Container, tenant: str) -> None:
     reach what the relay published, up to the store's head): what it would still deliver
     is on the topics then."""
     head = container.tenants.get(tenant).head_position()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with container.engine.connect() as c:
-            if caught_up(c, tenant, head):
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"the fan-out never routed {tenant}'s events up to {head}")
+    assert wait_caught_up(container.engine, tenant, head, timeout_seconds=30), (
+        f"the fan-out never routed {tenant}'s events up to {head}"
+    )
 
 
 def _opened(container: Container, tenant: str, service: str) -> list[dict[str, str]]:
