@@ -7,7 +7,8 @@ service fan-out, started afresh, routes everything the tenant's topics hold: eve
 second (what it read, over the time until its recorded positions reach the store head) and
 deliveries out per second (the messages it wrote to the service topics).
 
-Then, with the relay and the fan-out running, consents are revoked one at a time: the
+Then, with the relay (woken by each save, as in `serve`) and the fan-out running, consents
+are revoked one at a time: the
 revocation-to-stop latency is the time from the revoke command until the fan-out has
 recorded the student as forgotten for that service (its ForgetSubject notice acknowledged
 by the broker; nothing of the student flows from then on), beside the revoke command's own
@@ -157,7 +158,7 @@ def measure_fanout(
         relay.start()
         try:
             revoke, stop = _revocation_latencies(
-                container, app, consents, revocations, progress, task
+                relay, container, app, consents, revocations, progress, task
             )
         finally:
             relay.stop()
@@ -222,6 +223,7 @@ def _wait_routed(container: Container, tenant: str, app: TenantApplication) -> N
 
 
 def _revocation_latencies(
+    relay: Relay,
     container: Container,
     app: TenantApplication,
     consents: dict[str, str],
@@ -238,6 +240,7 @@ def _revocation_latencies(
         guardian = Actor(tenant=app.tenant, role="guardian", subject=f"grd-{student}")
         started = time.perf_counter()
         app.revoke_consent(guardian, consents[student])
+        relay.wake()  # as `serve` does after every save
         revoke.append((time.perf_counter() - started, "recorded"))
         query = sa.select(s.c.forgotten_position).where(
             s.c.tenant == app.tenant, s.c.service == _REVOKED, s.c.subject == student
