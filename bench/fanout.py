@@ -8,11 +8,10 @@ second (what it read, over the time until its recorded positions reach the store
 deliveries out per second (the messages it wrote to the service topics).
 
 Then, with the relay (woken by each save, as in `serve`) and the fan-out running, consents
-are revoked one at a time: the
-revocation-to-stop latency is the time from the revoke command until the fan-out has
-recorded the student as forgotten for that service (its ForgetSubject notice acknowledged
-by the broker; nothing of the student flows from then on), beside the revoke command's own
-time.
+are revoked one at a time: the revocation-to-stop latency is the time from the revoke
+command until the fan-out has recorded the student as forgotten for that service (its
+ForgetSubject notice acknowledged by the broker; nothing of the student flows from then
+on), beside the revoke command's own time.
 """
 
 from __future__ import annotations
