@@ -41,11 +41,11 @@ app.add_typer(projections_app, name="projections")
 app.add_typer(relay_app, name="relay")
 
 from api.oneroster.clients_cli import clients_app
-from api.services_cli import fanout, subscribe
+from api.services_cli import fanout_app, subscribe
 
 app.add_typer(clients_app, name="clients")
 app.command("subscribe")(subscribe)
-app.command("fanout")(fanout)
+app.add_typer(fanout_app, name="fanout")
 
 from api.audit_cli import audit_app, replay_command
 

@@ -20,7 +20,10 @@ is reported as a ratio to what a bare baseline does on the same server a moment 
 5. dashboard: class dashboard reads beside a trivial endpoint of the same server
    (bench/dashboard.py);
 6. erasure: from the request until every projection confirmed it, beside the request's
-   own answer (bench/erasure.py).
+   own answer (bench/erasure.py);
+7. fan-out: events in and deliveries out per second for ten services with different
+   agreements, beside the relay's rate on the same events, and the consent revocation-to-stop
+   latency beside the revoke command's own time (bench/fanout.py).
 
 The broker is an embedded one started for the run unless DIGIONE_KAFKA_BOOTSTRAP names one.
 Each section uses a fresh tenant (its own PostgreSQL schema); at the end the tenants are

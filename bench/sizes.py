@@ -27,6 +27,9 @@ class Sizes:
     dashboard_reads: int = 2_000
     #: Stored events `audit verify` recomputes, and the bare SHA-256 chain hashes.
     ledger_events: int = 100_000
+    #: Assessments the fan-out routes to its ten services, and consents revoked after.
+    fanout_events: int = 3_000
+    revocations: int = 25
 
 
 FULL = Sizes(
@@ -45,4 +48,6 @@ QUICK = Sizes(
     freshness_seconds=5.0,
     dashboard_reads=400,
     ledger_events=20_000,
+    fanout_events=150,
+    revocations=5,
 )

@@ -25,6 +25,7 @@ from bench.database import (
     tenant_schema,
 )
 from bench.erasure import ERASURES, measure_erasure_latency
+from bench.fanout import measure_fanout
 from bench.freshness import fresh_user, freshness_pool, freshness_results, measure_freshness
 from bench.ledger import measure_verify
 from bench.rebuild import measure_rebuild
@@ -46,18 +47,23 @@ class BenchTenants:
     relay: str
     rebuild: str
     ledger: str
+    fanout: str
 
     @classmethod
     def fresh(cls, started: datetime) -> BenchTenants:
         """Tenant ids no other run has: the start time and a random suffix."""
         base = f"bench{started:%y%m%d%H%M%S}{secrets.token_hex(2)}"
         return cls(
-            http=base, relay=f"{base}relay", rebuild=f"{base}rebuild", ledger=f"{base}ledger"
+            http=base,
+            relay=f"{base}relay",
+            rebuild=f"{base}rebuild",
+            ledger=f"{base}ledger",
+            fanout=f"{base}fanout",
         )
 
     def all(self) -> tuple[str, ...]:
         """Every tenant of the run."""
-        return (self.http, self.relay, self.rebuild, self.ledger)
+        return (self.http, self.relay, self.rebuild, self.ledger, self.fanout)
 
 
 def run_benchmarks(
@@ -207,6 +213,14 @@ def _run_sections(
             ledger = measure_verify(
                 container, tenants.ledger, events=sizes.ledger_events, progress=progress
             )
+            fanout = measure_fanout(
+                container,
+                tenants.fanout,
+                bootstrap=kafka_bootstrap,
+                events=sizes.fanout_events,
+                revocations=sizes.revocations,
+                progress=progress,
+            )
     finally:
         container.close()
     return {
@@ -216,6 +230,7 @@ def _run_sections(
         **relay,
         **rebuild,
         **ledger,
+        **fanout,
         **freshness_results(freshness),
         "dashboard_reads": dashboard.summary(unit="req/s", success="200"),
         "trivial_reads": trivial.summary(unit="req/s", success="200"),

@@ -16,11 +16,21 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
-from domain.agreements import AGREEMENT_CATEGORIES, BASES, EVENT_FAMILIES, Agreement
+from domain.agreements import (
+    AGREEMENT_CATEGORIES,
+    BASES,
+    CONSENT,
+    DELIVERIES,
+    EVENT_FAMILIES,
+    SEALED,
+    Agreement,
+)
 from domain.commands import Actor
+from domain.consent import PURPOSE
 from domain.errors import ConflictError, InvalidValueError, NotFoundError, NotPermittedError
 from domain.ids import aggregate_id
 from domain.roster import Org
+from domain.sealing import RetentionClass
 from domain.tenant_core import TenantCore
 
 __all__ = [
@@ -57,6 +67,9 @@ def scope_uri(scope: str) -> str | None:
     short = scope.removeprefix(SCOPE_PREFIX)
     return SCOPE_PREFIX + short if short in ONEROSTER_SCOPES else None
 
+
+#: What a service view key is derived for (the HKDF info's prefix).
+SERVICE_VIEW_KEY_INFO = "digione/service-view/v1"
 
 _EVENT_SELECTOR = re.compile(r"^[a-z]+(\.[a-z_]+){0,2}$")
 
@@ -117,12 +130,15 @@ class AgreementCommands(TenantCore):
         schools: list[str],
         events: list[str] | None = None,
         known_event_types: frozenset[str] = frozenset(),
+        purpose: str | None = None,
+        delivery: str = SEALED,
     ) -> ClientCredentials:
         """Records a service's agreement and returns its new client credentials.
 
         `events` subscribe it to event families or types (checked against
         `known_event_types`, the catalogue's type names); recorded as a Changed event
-        beside Made, in one save."""
+        beside Made, in one save. A consent-based agreement names its `purpose`: only
+        consents for that purpose are its basis."""
         if actor.role != "admin":
             raise NotPermittedError("agreements are made by an admin of the tenant")
         if not _SERVICE_NAME.match(service):
@@ -136,6 +152,14 @@ class AgreementCommands(TenantCore):
         self._check_categories(categories)
         if basis not in BASES:
             raise InvalidValueError(f"basis must be one of {sorted(BASES)}", field="basis")
+        self._check_purpose(purpose)
+        if basis == CONSENT and purpose is None:
+            raise InvalidValueError(
+                "a consent-based agreement names its purpose (e.g. learning-app): only the "
+                "families' consents for that purpose let the service receive data",
+                field="purpose",
+            )
+        self._check_delivery(delivery)
         self._check_schools(schools)
         client_id = self.client_id_of(service)
         if self._find_by_id(Agreement, self._agreement_id(client_id)) is not None:
@@ -157,6 +181,8 @@ class AgreementCommands(TenantCore):
             schools=sorted(set(schools)),
             made_at=self.clock(),
             made_by=actor.subject,
+            purpose=purpose,
+            delivery=delivery,
         )
         if selectors:
             agreement.change(
@@ -190,6 +216,21 @@ class AgreementCommands(TenantCore):
                 field="category",
             )
 
+    def _check_purpose(self, purpose: str | None) -> None:
+        if purpose is not None and not PURPOSE.match(purpose):
+            raise InvalidValueError(
+                "purpose must be a lowercase word such as 'learning-app', as consents name it",
+                field="purpose",
+            )
+
+    def _check_delivery(self, delivery: str | None) -> None:
+        if delivery is not None and delivery not in DELIVERIES:
+            raise InvalidValueError(
+                f"delivery must be one of {sorted(DELIVERIES)}: sealed (under a key of the "
+                "service and subject, fetched from the keys endpoint) or clear",
+                field="delivery",
+            )
+
     def _check_schools(self, schools: list[str]) -> None:
         for school in schools:
             org = self._find(Org, "orgs", school, for_update=False)
@@ -206,6 +247,8 @@ class AgreementCommands(TenantCore):
         schools: list[str] | None = None,
         events: list[str] | None = None,
         known_event_types: frozenset[str] = frozenset(),
+        purpose: str | None = None,
+        delivery: str | None = None,
     ) -> Agreement:
         """Changes the terms given (each replaced whole; None keeps it) of an agreement in
         force, as one Changed event; the same terms again record nothing."""
@@ -224,6 +267,8 @@ class AgreementCommands(TenantCore):
             self._check_categories(categories)
         if schools is not None:
             self._check_schools(schools)
+        self._check_purpose(purpose)
+        self._check_delivery(delivery)
         new_events = (
             agreement.events if events is None else event_selectors(events, known_event_types)
         )
@@ -234,6 +279,8 @@ class AgreementCommands(TenantCore):
             events=new_events,
             changed_at=self.clock(),
             changed_by=actor.subject,
+            purpose=purpose,
+            delivery=delivery,
         )
         if changed:
             self._save(agreement)
@@ -263,4 +310,22 @@ class AgreementCommands(TenantCore):
             return False
         agreement.end(ended_at=self.clock(), ended_by=actor.subject)
         self._save(agreement)
+        # Crypto-shreds every copy the service received sealed: its view keys derive from
+        # this one (service_view_key).
+        self.tables.shred_subject_key(agreement.id, RetentionClass.WORKING)
+        self.sealer.forget_cached_key(agreement.id, RetentionClass.WORKING)
         return True
+
+    def service_view_key(self, service: str, subject: str, *, create: bool) -> bytes | None:
+        """The key a service's copy of a subject's personal fields is sealed under (AES-256,
+        the same for every event of that subject delivered to that service).
+
+        Derived from the subject's working-data key and a key of the service's agreement,
+        so an erasure of the subject or the end of the agreement destroys it; None once
+        either is destroyed (or, without `create`, before either exists)."""
+        return self.sealer.derived_key(
+            self._id("users", subject),
+            self._agreement_id(self.client_id_of(service)),
+            info=f"{SERVICE_VIEW_KEY_INFO}:{self.tenant}/{service}/{subject}",
+            create=create,
+        )

@@ -11,14 +11,18 @@ part of it: only its hash is kept, beside the tenant's keys (domain/tenant_table
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 __all__ = [
     "AGREEMENT_CATEGORIES",
     "BASES",
+    "CLEAR",
     "CONSENT",
+    "DELIVERIES",
     "EVENT_FAMILIES",
+    "SEALED",
     "STATUTORY",
     "Agreement",
 ]
@@ -32,6 +36,11 @@ AGREEMENT_CATEGORIES = frozenset({"identity", "contact", "demographics"})
 #: The event families a service may subscribe to (`family` or `family.aggregate.event`);
 #: consent and privacy stay the backbone's own.
 EVENT_FAMILIES = frozenset({"roster", "assessment", "attainment"})
+#: How the personal fields a service may see reach its topic: re-sealed under a key of that
+#: service and subject (which erasure and the agreement's end destroy), or in clear.
+SEALED = "sealed"
+CLEAR = "clear"
+DELIVERIES = frozenset({SEALED, CLEAR})
 
 
 class Agreement(Aggregate):
@@ -46,6 +55,20 @@ class Agreement(Aggregate):
         schools: list[str]
         made_at: datetime
         made_by: str
+        #: The purpose a consent must name for a consent-based agreement (GDPR art. 6(1)(a)
+        #: consent is given for a specific purpose); None for a statutory one.
+        purpose: str | None = None
+        #: SEALED or CLEAR: how its topic carries the personal fields it may see.
+        delivery: str = SEALED
+
+        #: 2: `purpose` and `delivery` added; agreements made before are upcast with no
+        #: purpose and sealed delivery.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["purpose"] = None
+            state["delivery"] = SEALED
 
     @event(Made)
     def __init__(
@@ -58,6 +81,8 @@ class Agreement(Aggregate):
         schools: list[str],
         made_at: datetime,
         made_by: str,
+        purpose: str | None = None,
+        delivery: str = SEALED,
     ) -> None:
         self.client_id = client_id
         self.service = service
@@ -67,6 +92,8 @@ class Agreement(Aggregate):
         self.schools = schools
         self.made_at = made_at
         self.made_by = made_by
+        self.purpose = purpose
+        self.delivery = delivery
         self.ended = False
         #: The event types it subscribes to: families (`assessment`) or single types
         #: (`assessment.result.recorded`); set by Changed.
@@ -81,6 +108,18 @@ class Agreement(Aggregate):
         events: list[str]
         changed_at: datetime
         changed_by: str
+        #: The purpose from now on; None keeps the one before.
+        purpose: str | None = None
+        #: The delivery from now on; None keeps the one before.
+        delivery: str | None = None
+
+        #: 2: `purpose` and `delivery` added; changes recorded before kept both.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["purpose"] = None
+            state["delivery"] = None
 
     @event(Changed)
     def _changed(
@@ -91,11 +130,17 @@ class Agreement(Aggregate):
         events: list[str],
         changed_at: datetime,
         changed_by: str,
+        purpose: str | None = None,
+        delivery: str | None = None,
     ) -> None:
         self.scopes = scopes
         self.categories = categories
         self.schools = schools
         self.events = events
+        if purpose is not None:
+            self.purpose = purpose
+        if delivery is not None:
+            self.delivery = delivery
 
     def change(
         self,
@@ -106,16 +151,25 @@ class Agreement(Aggregate):
         events: list[str],
         changed_at: datetime,
         changed_by: str,
+        purpose: str | None = None,
+        delivery: str | None = None,
     ) -> bool:
-        """Sets the terms; True when they changed (the same terms again record nothing)."""
-        if (scopes, categories, schools, events) == (
+        """Sets the terms (a purpose or delivery of None keeps it); True when they changed
+        (the same terms again record nothing)."""
+        purpose = None if purpose == self.purpose else purpose
+        delivery = None if delivery == self.delivery else delivery
+        if (scopes, categories, schools, events, purpose, delivery) == (
             self.scopes,
             self.categories,
             self.schools,
             self.events,
+            None,
+            None,
         ):
             return False
-        self._changed(scopes, categories, schools, events, changed_at, changed_by)
+        self._changed(
+            scopes, categories, schools, events, changed_at, changed_by, purpose, delivery
+        )
         return True
 
     def covers(self, event_type: str) -> bool:

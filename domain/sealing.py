@@ -183,6 +183,27 @@ class Sealer:
         opened: dict[str, Any] = json.loads(plaintext)
         return opened
 
+    def derived_key(self, subject: UUID, holder: UUID, *, info: str, create: bool) -> bytes | None:
+        """A key derived (HKDF-SHA256) from the working-data keys of `subject` and of
+        `holder`: shredding either one destroys it. None when either is shredded, or,
+        without `create`, does not exist yet."""
+        keys = [self._working_key(s, create=create) for s in (subject, holder)]
+        if keys[0] is None or keys[1] is None:
+            return None
+        return HKDF(
+            algorithm=hashes.SHA256(), length=KEY_BYTES, salt=keys[1], info=info.encode()
+        ).derive(keys[0])
+
+    def _working_key(self, subject: UUID, *, create: bool) -> bytes | None:
+        working = RetentionClass.WORKING
+        key = self._subject_key(subject, working, create=False)
+        if key is not None or not create:
+            return key
+        store = self._key_store
+        if store.subject_key_was_shredded(subject, working) or store.tenant_kek_was_shredded():
+            return None
+        return self._subject_key(subject, working, create=True)
+
     def forget_cached_key(self, subject: UUID, retention: RetentionClass) -> None:
         """Drops a cached key at once (used by erasure in this process)."""
         with self._lock:

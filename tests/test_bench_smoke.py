@@ -26,8 +26,10 @@ TINY = Sizes(
     freshness_seconds=2.0,
     dashboard_reads=64,
     ledger_events=500,
+    fanout_events=40,
+    revocations=3,
 )
-SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure", "dashboard", "ledger"}
+SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure", "dashboard", "ledger", "fanout"}
 
 
 class BenchRun(NamedTuple):

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from api.bootstrap import Container
+from domain.agreements import SEALED
 from domain.commands import Actor
 from domain.errors import DomainError
 from streams.event_types import by_type_name
@@ -30,6 +31,8 @@ def create_client(
     basis: str,
     schools: list[str],
     events: list[str] | None = None,
+    purpose: str | None = None,
+    delivery: str = SEALED,
 ) -> dict[str, str]:
     """Records the agreement and returns {"client_id", "client_secret"} (the secret once)."""
     app = container.tenants.get(tenant)
@@ -42,6 +45,8 @@ def create_client(
         schools=schools,
         events=events or [],
         known_event_types=frozenset(by_type_name()),
+        purpose=purpose,
+        delivery=delivery,
     )
     return {"client_id": made.client_id, "client_secret": made.client_secret}
 
@@ -55,6 +60,8 @@ def update_client(
     categories: list[str] | None = None,
     schools: list[str] | None = None,
     events: list[str] | None = None,
+    purpose: str | None = None,
+    delivery: str | None = None,
 ) -> dict[str, object]:
     """Changes the terms given (None keeps one); returns the agreement's terms now."""
     agreement = container.tenants.get(tenant).update_agreement(
@@ -65,6 +72,8 @@ def update_client(
         schools=schools,
         events=events,
         known_event_types=frozenset(by_type_name()),
+        purpose=purpose,
+        delivery=delivery,
     )
     return {
         "client_id": agreement.client_id,
@@ -73,6 +82,8 @@ def update_client(
         "schools": agreement.schools,
         "events": agreement.events,
         "basis": agreement.basis,
+        "purpose": agreement.purpose,
+        "delivery": agreement.delivery,
     }
 
 
@@ -99,6 +110,19 @@ def clients_create(
             "assessment.result.recorded …; repeat."
         ),
     ] = None,
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            help="The purpose a family's consent must name (consent basis), e.g. learning-app."
+        ),
+    ] = None,
+    delivery: Annotated[
+        str,
+        typer.Option(
+            help="sealed (personal fields under a key of the service and subject, which "
+            "erasure or the agreement's end destroys) or clear."
+        ),
+    ] = SEALED,
 ) -> None:
     """Create an OAuth client for a service; prints {"client_id", "client_secret"} once."""
     from api.cli import _container, _fail
@@ -116,6 +140,8 @@ def clients_create(
             basis=basis,
             schools=school or [],
             events=events or [],
+            purpose=purpose,
+            delivery=delivery,
         )
         print(json.dumps(created))
     except DomainError as error:
@@ -141,6 +167,11 @@ def clients_update(
     no_categories: Annotated[bool, typer.Option(help="Remove every category.")] = False,
     no_schools: Annotated[bool, typer.Option(help="Lift the limit to schools.")] = False,
     no_events: Annotated[bool, typer.Option(help="Subscribe it to no events.")] = False,
+    purpose: Annotated[
+        str | None,
+        typer.Option(help="The purpose from now on (consent basis), e.g. learning-app."),
+    ] = None,
+    delivery: Annotated[str | None, typer.Option(help="sealed or clear from now on.")] = None,
 ) -> None:
     """Change a service's agreement: each option given replaces that term whole (recorded
     as one event); prints the agreement's terms."""
@@ -158,6 +189,8 @@ def clients_update(
             categories=[] if no_categories else category,
             schools=[] if no_schools else school,
             events=[] if no_events else events,
+            purpose=purpose,
+            delivery=delivery,
         )
         print(json.dumps(terms))
     except DomainError as error:

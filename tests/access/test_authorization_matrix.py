@@ -120,6 +120,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/services/me/events"): Entry(
         "/api/v1/services/me/events", {}, refused=everyone(401)
     ),
+    ("GET", "/api/v1/services/me/keys"): Entry(
+        "/api/v1/services/me/keys?subject=stu-1", {}, refused=everyone(401)
+    ),
     # Anyone may ask for the status; a token that is sent must be valid.
     ("GET", "/healthz"): Entry("/healthz", {"anonymous": 200, **_valid_token_holders(200)}),
     ("GET", "/api/v1/curriculum/objectives"): Entry(

@@ -248,7 +248,7 @@ def test_a_consent_based_client_reads_no_people_in_this_version(
 
     made = create_client(
         container, tenant=tenant, name="consentapp", scopes=["roster.readonly"],
-        categories=["identity"], basis="consent", schools=[],
+        categories=["identity"], basis="consent", schools=[], purpose="learning-app",
     )  # fmt: skip
     token = client.post(
         "/oauth/token",
