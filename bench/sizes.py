@@ -27,6 +27,8 @@ class Sizes:
     dashboard_reads: int = 2_000
     #: Stored events `audit verify` recomputes, and the bare SHA-256 chain hashes.
     ledger_events: int = 100_000
+    #: Students of the OneRoster CSV import's city (a guardian each, a class per 20).
+    oneroster_students: int = 50_000
 
 
 FULL = Sizes(
@@ -45,4 +47,5 @@ QUICK = Sizes(
     freshness_seconds=5.0,
     dashboard_reads=400,
     ledger_events=20_000,
+    oneroster_students=500,
 )

@@ -26,8 +26,11 @@ TINY = Sizes(
     freshness_seconds=2.0,
     dashboard_reads=64,
     ledger_events=500,
+    oneroster_students=40,
 )
-SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure", "dashboard", "ledger"}
+SECTIONS = {
+    "commands", "relay", "rebuild", "freshness", "erasure", "dashboard", "ledger", "oneroster"
+}  # fmt: skip
 
 
 class BenchRun(NamedTuple):
