@@ -275,7 +275,14 @@ class TenantTables:
     def row_counts(self) -> dict[str, int]:
         """How many rows each side table holds, by table: what a check that a refused
         command wrote nothing compares before and after."""
-        tables = (self._kek, self._keys, self._shredded, self._idempotency, self._result_slots)
+        tables = (
+            self._kek,
+            self._keys,
+            self._shredded,
+            self._idempotency,
+            self._result_slots,
+            self._record_sources,
+        )
         counts = ", ".join(f"(SELECT COUNT(*) FROM {t}) AS n{i}" for i, t in enumerate(tables))
         row = self._one(f"SELECT {counts}", ())
         return {t: int(n) for t, n in zip(tables, row, strict=True)}

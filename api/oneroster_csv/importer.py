@@ -432,17 +432,27 @@ class _UserPlan:
         return self._existing[sourced_id]
 
     def _read_roles(self) -> None:
+        """A bulk roles.csv is each named user's whole set of roles; a delta's rows add
+        (active) or remove (tobedeleted) one role each from the user's stored roles."""
+        roles_file = self.run.bundle.files.get("roles")
+        delta = roles_file is not None and roles_file.mode == "delta"
+        by_user: dict[str, dict[tuple[str, str], Role]] = {}
         for row in self.run.rows.get("roles", []):
-            if row.status != ACTIVE:
-                self.bundle_roles.setdefault(row.values["userSourcedId"], [])
-                continue
             v = row.values
+            user = v["userSourcedId"]
+            if user not in by_user:
+                stored = self.roles_of(user) if delta else None
+                by_user[user] = {(r.role, r.org): r for r in stored or []}
             try:
                 role = _role(v["roleType"], v["role"], v["orgSourcedId"], v)
             except RowError as error:
                 self.run.reject("roles", row.line, error.column, error.reason)
                 continue
-            self.bundle_roles.setdefault(v["userSourcedId"], []).append(role)
+            if row.status == ACTIVE:
+                by_user[user][(role.role, role.org)] = role
+            else:
+                by_user[user].pop((role.role, role.org), None)
+        self.bundle_roles.update({user: list(roles.values()) for user, roles in by_user.items()})
         for row in self.in_users.values():
             v = row.values
             if "orgSourcedIds" in v and v.get("role"):

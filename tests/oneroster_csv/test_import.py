@@ -189,3 +189,22 @@ def test_a_one_one_bundle_is_read_with_its_roles_on_the_user(
     assert _user(app, "tch-1").has_role("teacher")
     assert "never stored" in " ".join(n.reason for n in report.quirks)
     assert "secret" not in repr(app.personal_details("tch-1"))
+
+
+def test_a_delta_role_row_adds_or_removes_one_role_and_keeps_the_others(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    import_files(csv_files(SCHOOL))
+    stamp = "2026-03-01T08:00:00.000Z"
+    delta = {
+        "roles": [
+            f"r8,active,{stamp},tch-1,secondary,principal,,,sch-1,",
+            f"r4,tobedeleted,{stamp},grd-1,primary,guardian,,,sch-1,",
+            f"r9,active,{stamp},grd-1,primary,parent,,,sch-1,",
+        ]
+    }
+
+    import_files(csv_files(delta, mode="delta"))
+
+    assert _user(app, "tch-1").has_role("teacher") and _user(app, "tch-1").has_role("principal")
+    assert not _user(app, "grd-1").has_role("guardian") and _user(app, "grd-1").has_role("parent")
