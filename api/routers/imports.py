@@ -36,7 +36,11 @@ IMPORTS_PATH = "/api/v1/imports"
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The bundle as a zip (sent as application/zip or octet-stream)",
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("application/zip", "application/octet-stream")
+            },
         }
     },
 )
