@@ -114,6 +114,22 @@ def export_oneroster(
     container = _container()
     try:
         app = container.tenants.get(tenant)
+        # Read models are made by the runtime; one never served yet is empty, not missing.
+        container.projections.roster.metadata.create_all(container.engine)
+        lag = next(
+            (
+                state.lag
+                for state in container.admin.states()
+                if state.projection == "roster" and state.tenant == tenant
+            ),
+            app.head_position(),
+        )
+        if lag > 0:
+            err.print(
+                f"[yellow]warning:[/] the roster read model is {lag} events behind the "
+                "store: the export leaves those changes out (let `digione serve` catch up, "
+                "then export again)"
+            )
         files, report = export_roster(
             engine=container.engine,
             tables=container.projections.roster.tables,

@@ -287,7 +287,7 @@ class _Import:
                 for sourced_id in absent.get(name, []):
                     self._delete(name, sourced_id)
             self._flush()
-        self.report.position = batch.position
+        self.report.position = batch.position or self.app.head_position()
 
     def _prepared(self, name: str, rows: list[_Row]) -> Iterator[_Row]:
         """The rows, a batch's worth at a time, with what their commands would look up one
