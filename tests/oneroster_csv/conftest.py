@@ -6,17 +6,23 @@ which both backends' contract tests cover: these run on PostgreSQL only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 
-from api.bootstrap import Container
+from api.bootstrap import Container, bootstrap
 from api.oneroster_csv.bundle import HEADERS, Bundle, read_bundle_bytes
 from api.oneroster_csv.export import export_roster, zip_bytes
 from api.oneroster_csv.importer import ImportReport, import_bundle
+from api.settings import Settings
 from domain.application import TenantApplication
 from domain.commands import Actor
+from tests.conftest import FakeClock
 from tests.projections.in_process import apply_store_events
+from tests.tenant_cleanup import drop_tenants
 
 #: The rows of a small school, by file (headers added by `csv_files`).
 SCHOOL: dict[str, list[str]] = {
@@ -73,9 +79,38 @@ def bundle_of(files: dict[str, bytes]) -> Bundle:
 ImportFiles = Callable[..., ImportReport]
 
 
+@pytest.fixture(scope="module")
+def module_container(
+    postgres_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Container]:
+    """One system for the module (building one per test was most of each test's time);
+    each test still has a tenant of its own."""
+    settings = Settings.explicit(
+        database_url=postgres_database_url, data_dir=tmp_path_factory.mktemp("var")
+    )
+    built = bootstrap(settings, clock=FakeClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC)))
+    yield built
+    tenants = [t for t in built.tenants.ids() if t.startswith(_PREFIX)]
+    built.close()
+    drop_tenants(settings, tenants)
+
+
 @pytest.fixture
-def backend() -> str:
-    return "postgres"
+def container(module_container: Container) -> Container:
+    return module_container
+
+
+@pytest.fixture
+def tenant(container: Container) -> str:
+    """A fresh tenant per test (`tenant + "b"` is free for a second one)."""
+    tenant_id = f"{_PREFIX}{next(_NUMBERS)}"
+    container.tenants.create(tenant_id, name="Test municipality")
+    return tenant_id
+
+
+#: The tenants of this run of the module start with it, so clean-up drops only its own.
+_PREFIX = "c" + uuid.uuid4().hex[:10]
+_NUMBERS = itertools.count()
 
 
 @pytest.fixture
