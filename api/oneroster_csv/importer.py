@@ -206,7 +206,8 @@ class _Import:
                 continue
             self.report.files[name] = FileCounts(mode=csv_file.mode, rows=len(csv_file.rows))
             self.rows[name] = self._read_file(csv_file)
-        self.total = sum(len(rows) for rows in self.rows.values())
+        # Role rows are applied through their users' rows: they are no steps of their own.
+        self.total = sum(len(rows) for name, rows in self.rows.items() if name != "roles")
 
     def _read_file(self, csv_file: CsvFile) -> list[_Row]:
         rows: list[_Row] = []
