@@ -441,6 +441,14 @@ class _UserPlan:
         for row in self.run.rows.get("roles", []):
             v = row.values
             user = v["userSourcedId"]
+            if user not in self.in_users and self._user(user) is None:
+                self.run.reject(
+                    "roles",
+                    row.line,
+                    "userSourcedId",
+                    f"{user!r} is not a user of the bundle's users.csv or of the tenant",
+                )
+                continue
             if user not in by_user:
                 stored = self.roles_of(user) if delta else None
                 by_user[user] = {(r.role, r.org): r for r in stored or []}

@@ -208,3 +208,13 @@ def test_a_delta_role_row_adds_or_removes_one_role_and_keeps_the_others(
 
     assert _user(app, "tch-1").has_role("teacher") and _user(app, "tch-1").has_role("principal")
     assert not _user(app, "grd-1").has_role("guardian") and _user(app, "grd-1").has_role("parent")
+
+
+def test_a_role_of_an_unknown_user_is_rejected_with_its_row(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    rows = {**SCHOOL, "roles": [*SCHOOL["roles"], "r9,,,nobody,primary,student,,,sch-1,"]}
+
+    report = import_files(csv_files(rows))
+
+    assert [(n.file, n.row, n.column) for n in report.rejected] == [("roles", 7, "userSourcedId")]
