@@ -21,6 +21,7 @@ from api.routers import (
     erasures,
     guardians,
     health,
+    imports,
     learning,
     roster,
     roster_reads,
@@ -50,7 +51,11 @@ def create_app(container: Container) -> FastAPI:
     oneroster_status_info.install(app)
     # Outside the app: an oversized head, then an oversized body, is refused before
     # anything reads it.
-    app.add_middleware(BodyTooLarge, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(
+        BodyTooLarge,
+        max_bytes=container.settings.max_body_bytes,
+        larger={imports.IMPORTS_PATH: container.settings.max_import_bytes},
+    )
     app.add_middleware(HeadTooLarge, max_bytes=container.settings.max_header_bytes)
     # Added last, so outermost: every error that escapes is answered as a problem (503 with
     # Retry-After while the database is away, 507 on a full disk, else 500 without internals).
@@ -58,6 +63,7 @@ def create_app(container: Container) -> FastAPI:
     for router in (
         health.router,
         roster.router,
+        imports.router,
         learning.router,
         consents.router,
         erasures.router,

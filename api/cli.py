@@ -48,8 +48,11 @@ app.command("subscribe")(subscribe)
 app.add_typer(fanout_app, name="fanout")
 
 from api.audit_cli import audit_app, replay_command
+from api.oneroster_csv.cli import export_app, import_app
 
 app.add_typer(audit_app, name="audit")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 app.command("replay")(replay_command)
 
 err = Console(stderr=True)

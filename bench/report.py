@@ -189,6 +189,20 @@ def _comparisons(sizes: Sizes, concurrency: int) -> list[Comparison]:
     ]
 
 
+def _oneroster_comparisons(sizes: Sizes) -> list[Comparison]:
+    """The OneRoster CSV import's row (bench/oneroster_import.py)."""
+    return [
+        Comparison(
+            key="oneroster_import_to_raw_insert",
+            section="oneroster",
+            name=f"OneRoster CSV import until queryable, {sizes.oneroster_students:,} students",
+            measured="oneroster_import",
+            baseline="oneroster_raw_insert",
+            baseline_name="raw batched INSERT of the same rows",
+        )
+    ]
+
+
 def build_report(
     *,
     started: datetime,
@@ -204,7 +218,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The report as its JSON holds it: the run's facts, every result, each comparison row."""
     comparisons = []
-    for row in _comparisons(sizes, concurrency):
+    for row in [*_comparisons(sizes, concurrency), *_oneroster_comparisons(sizes)]:
         value = results[row.measured][row.metric]
         baseline = results[row.baseline][row.metric]
         comparisons.append(

@@ -30,6 +30,8 @@ class Sizes:
     #: Assessments the fan-out routes to its ten services, and consents revoked after.
     fanout_events: int = 3_000
     revocations: int = 25
+    #: Students of the OneRoster CSV import's city (a guardian each, a class per 20).
+    oneroster_students: int = 50_000
 
 
 FULL = Sizes(
@@ -50,4 +52,5 @@ QUICK = Sizes(
     ledger_events=20_000,
     fanout_events=150,
     revocations=5,
+    oneroster_students=500,
 )

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from api.bootstrap import bootstrap
+from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from bench.commands import create_raw_table, measure_http_commands, measure_raw_commits
 from bench.dashboard import DASHBOARD_PATH, measure_reads, seed_dashboard_class
@@ -28,6 +28,7 @@ from bench.erasure import ERASURES, measure_erasure_latency
 from bench.fanout import measure_fanout
 from bench.freshness import fresh_user, freshness_pool, freshness_results, measure_freshness
 from bench.ledger import measure_verify
+from bench.oneroster_import import measure_oneroster_import
 from bench.rebuild import measure_rebuild
 from bench.relay import measure_relay
 from bench.report import build_report, current_load_average, print_table, write_report
@@ -48,6 +49,7 @@ class BenchTenants:
     rebuild: str
     ledger: str
     fanout: str
+    oneroster: str
 
     @classmethod
     def fresh(cls, started: datetime) -> BenchTenants:
@@ -59,11 +61,12 @@ class BenchTenants:
             rebuild=f"{base}rebuild",
             ledger=f"{base}ledger",
             fanout=f"{base}fanout",
+            oneroster=f"{base}csv",
         )
 
     def all(self) -> tuple[str, ...]:
         """Every tenant of the run."""
-        return (self.http, self.relay, self.rebuild, self.ledger, self.fanout)
+        return (self.http, self.relay, self.rebuild, self.ledger, self.fanout, self.oneroster)
 
 
 def run_benchmarks(
@@ -145,8 +148,9 @@ def _run_sections(
     try:
         classes, admin_token = seed_tenant(container, tenants.http)
         dashboard_token = seed_dashboard_class(container, tenants.http)
+        container.tenants.create(tenants.oneroster, name="OneRoster CSV import bench")
         with _progress(console) as progress:
-            with running_server(settings, tenants.http) as base_url:
+            with running_server(settings, tenants.http, tenants.oneroster) as base_url:
                 # The seeded roster is projected before anything is timed.
                 wait_until_caught_up(base_url, admin_token, tenants.http)
                 http = measure_http_commands(
@@ -185,6 +189,7 @@ def _run_sections(
                     subjects=[fresh_user(number) for number in range(min(ERASURES, written))],
                     progress=progress,
                 )
+                oneroster = _oneroster_section(container, tenants, base_url, sizes, conninfo)
             insert = create_raw_table(conninfo, schema=tenant_schema(tenants.http))
             sequential = measure_raw_commits(
                 conninfo, insert, count=sizes.commands, concurrency=1, progress=progress
@@ -236,7 +241,21 @@ def _run_sections(
         "trivial_reads": trivial.summary(unit="req/s", success="200"),
         "erasure_confirmed": erasures.confirmed.summary(unit="erasures/s", success="confirmed"),
         "erasure_accepted": erasures.accepted.summary(unit="requests/s", success="202"),
+        **oneroster,
     }
+
+
+def _oneroster_section(
+    container: Container, tenants: BenchTenants, base_url: str, sizes: Sizes, conninfo: str
+) -> dict[str, dict[str, Any]]:
+    """The OneRoster CSV import of a city until queryable, beside a raw batched insert."""
+    return measure_oneroster_import(
+        container,
+        tenants.oneroster,
+        base_url,
+        students=sizes.oneroster_students,
+        conninfo=conninfo,
+    )
 
 
 def _embedded_broker(stack: ExitStack, log_dir: Path) -> str:

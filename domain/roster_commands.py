@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain import blind_index, retention
+from domain.batch import current_batch
 from domain.command_roles import require_roster_writer
 from domain.commands import (
     Actor,
@@ -183,7 +184,8 @@ class RosterCommands(TenantCore):
         outcome = self._put_record(
             User, "users", command.sourced_id, command.status, register=register, revise=revise
         )
-        self._index_personal(command.sourced_id, command.personal)
+        if outcome.changed or current_batch.get() is None:
+            self._index_personal(command.sourced_id, command.personal)
         return outcome
 
     def users_with(self, field: str, value: str) -> list[str]:
@@ -197,8 +199,14 @@ class RosterCommands(TenantCore):
     def _index_personal(self, sourced_id: str, personal: dict[str, Any]) -> None:
         """Keeps the blind index of the user's sealed fields (domain/blind_index.py)."""
         key = self.sealer.blind_index_key(create=True)
-        if key is not None:
-            self.tables.replace_blind_index(sourced_id, blind_index.digests(key, personal))
+        if key is None:
+            return
+        write = self.tables.blind_index_write(sourced_id, blind_index.digests(key, personal))
+        batch = current_batch.get()
+        if batch is not None:
+            batch.add_side_write(write)
+        else:
+            self.tables.run_write(write)
 
     def put_enrollment(self, actor: Actor, command: PutEnrollment) -> Outcome:
         require_roster_writer(actor)

@@ -204,6 +204,29 @@ class Sealer:
             return None
         return self._subject_key(subject, working, create=True)
 
+    def wrap_new_key(self, subject: UUID, retention: RetentionClass) -> bytes:
+        """A new subject key, wrapped for the key store (a bulk import stores many at once,
+        then hands them back to `remember_keys`)."""
+        kek = self._tenant_kek(create=True)
+        assert kek is not None
+        return _wrap(kek, os.urandom(KEY_BYTES), f"dek:{self.tenant}:{subject}:{retention.value}")
+
+    def remember_keys(self, retention: RetentionClass, wrapped: Mapping[UUID, bytes]) -> None:
+        """Unwraps keys read from the key store in bulk and caches them, so that sealing for
+        those subjects reads nothing more (for the usual cache time)."""
+        kek = self._tenant_kek(create=True)
+        assert kek is not None
+        now = self._monotonic()
+        opened = {
+            (subject, retention): (
+                now,
+                _unwrap(kek, key, f"dek:{self.tenant}:{subject}:{retention.value}"),
+            )
+            for subject, key in wrapped.items()
+        }
+        with self._lock:
+            self._cache.update(opened)
+
     def forget_cached_key(self, subject: UUID, retention: RetentionClass) -> None:
         """Drops a cached key at once (used by erasure in this process)."""
         with self._lock:

@@ -28,8 +28,12 @@ TINY = Sizes(
     ledger_events=500,
     fanout_events=40,
     revocations=3,
+    oneroster_students=40,
 )
-SECTIONS = {"commands", "relay", "rebuild", "freshness", "erasure", "dashboard", "ledger", "fanout"}
+SECTIONS = {
+    "commands", "relay", "rebuild", "freshness", "erasure", "dashboard", "ledger", "fanout",
+    "oneroster",
+}  # fmt: skip
 
 
 class BenchRun(NamedTuple):

@@ -183,6 +183,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
         other_path="/api/v1/consents/none-1",
         other={"admin": 404, "guardian": 404},
     ),
+    # A CSV bundle is a roster write: the writers get as far as reading it (not a zip: 400).
+    ("POST", "/api/v1/imports"): Entry(
+        "/api/v1/imports", {"admin": 400, "service": 400, "other_tenant_admin": 400}
+    ),
     # -- privacy: the data protection officer, auditors, the data subject -----------------
     ("POST", "/api/v1/erasures"): Entry(
         "/api/v1/erasures", {"admin": 422, "other_tenant_admin": 422}
