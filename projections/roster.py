@@ -91,6 +91,9 @@ class RosterTables:
     user_agents: sa.Table
     enrollments: sa.Table
     demographics: sa.Table
+    #: One row per consent and data category: which service a family let see which of a
+    #: student's data, from when and until when (OneRoster reads of consent-based clients).
+    consents: sa.Table
 
     @classmethod
     def define(cls, metadata: sa.MetaData, *, prefix: str) -> RosterTables:
@@ -230,6 +233,20 @@ class RosterTables:
             sa.Column("personal", sa.JSON, nullable=False),
             last_modified=True,
         )
+
+        consents = sa.Table(
+            f"{p}_consents",
+            metadata,
+            sa.Column("tenant", sa.String(32), primary_key=True),
+            sa.Column("consent_id", sa.String(36), primary_key=True),
+            sa.Column("category", sa.String(32), primary_key=True),
+            sa.Column("student", sa.String(SOURCED_ID), nullable=False),
+            sa.Column("recipient", sa.String(128), nullable=False),
+            #: When the consent was recorded and when it ended (revoked or expired).
+            sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+            sa.Index(f"{p}_consents_recipient", "tenant", "recipient", "student", "category"),
+        )
         return cls(
             orgs=orgs,
             academic_sessions=sessions,
@@ -241,6 +258,7 @@ class RosterTables:
             user_agents=user_agents,
             enrollments=enrollments,
             demographics=demographics,
+            consents=consents,
         )
 
     def all(self) -> list[sa.Table]:
@@ -255,6 +273,7 @@ class RosterTables:
             self.user_agents,
             self.enrollments,
             self.demographics,
+            self.consents,
         ]
 
 
@@ -263,8 +282,9 @@ class RosterProjection:
 
     #: 3: an erasure that blanks a record's personal fields moves its dateLastModified.
     #: 4: the gradebook (line items and results, with dateLastModified) for OneRoster.
-    version: int = 4
-    families: tuple[str, ...] = ("roster", "assessment", "privacy")
+    #: 5: consents, for the OneRoster reads of consent-based clients.
+    version: int = 5
+    families: tuple[str, ...] = ("roster", "assessment", "consent", "privacy")
 
     def __init__(self, name: str = "roster") -> None:
         self.name = name
@@ -363,6 +383,9 @@ class RosterProjection:
             ("demographics", t.demographics),
         ):
             handlers.update(status_handlers("roster", aggregate, table))
+        handlers[event_type("consent", "consent", "granted")] = self._consent_granted
+        handlers[event_type("consent", "consent", "revoked")] = self._consent_ended
+        handlers[event_type("consent", "consent", "expired")] = self._consent_ended
         handlers.update(self.line_items.handlers)
         handlers.update(self.results.handlers)
         for shredding in erasure.SHREDDING_EVENTS:
@@ -397,6 +420,40 @@ class RosterProjection:
                 )
         blank_personal(c, personal, shredded, tenant=e.tenant, subject=subject)
         erasure.confirm(c, self.confirmations, e, subject)
+
+    # -- consents ------------------------------------------------------------------------
+
+    def _consent_granted(self, c: Connection, e: EventEnvelope) -> None:
+        p = e.payload
+        c.execute(
+            self.tables.consents.insert(),
+            [
+                {
+                    "tenant": e.tenant,
+                    "consent_id": str(e.aggregate_id),
+                    "category": category,
+                    "student": p["student"],
+                    "recipient": p["recipient"],
+                    "granted_at": e.occurred_at,
+                    "ended_at": None,
+                }
+                for category in dict.fromkeys(p["categories"])
+            ],
+        )
+
+    def _consent_ended(self, c: Connection, e: EventEnvelope) -> None:
+        """A revocation or an expiry: the consent's rows keep when it ended (the first end
+        counts), so its recipient's reads show the student as `tobedeleted` from then."""
+        k = self.tables.consents
+        c.execute(
+            k.update()
+            .where(
+                k.c.tenant == e.tenant,
+                k.c.consent_id == str(e.aggregate_id),
+                k.c.ended_at.is_(None),
+            )
+            .values(ended_at=e.occurred_at)
+        )
 
     # -- registrations -------------------------------------------------------------------
 

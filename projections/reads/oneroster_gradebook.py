@@ -28,6 +28,7 @@ from projections.reads.access import (
     read_connection,
 )
 from projections.reads.disclosures import STATUTORY_TASK
+from projections.reads.oneroster_consent import TOBEDELETED, consent_view, current_consents
 from projections.reads.oneroster_fields import (
     FieldCatalogue,
     InvalidFilterFieldError,
@@ -39,6 +40,7 @@ from projections.reads.oneroster_fields import (
     text,
 )
 from projections.reads.oneroster_rostering import (
+    CONSENT_BASIS,
     MAX_LIMIT,
     ClientView,
     InvalidSelectionFieldError,
@@ -178,10 +180,31 @@ class GradebookReads(ReadService[RosterProjection]):
     def _results(self, client: ClientView) -> Subquery:
         r, c = self.projection.results.table, self.projection.tables.classes
         li = self.projection.line_items.table
+        columns: list[Any] = [r]
+        consented: list[ColumnElement[bool]] = []
+        if client.basis == CONSENT_BASIS:
+            # A student's results reach a consent-based client only through a consent
+            # covering `assessment`; once it ends they read `tobedeleted`.
+            view = consent_view(
+                self.projection.tables.consents,
+                tenant=client.tenant,
+                service=client.service,
+                subject=r.c.student,
+                category="assessment",
+                status=r.c.status,
+                date_last_modified=r.c.date_last_modified,
+            )
+            columns = [
+                *(col for col in r.c if col.name not in ("status", "date_last_modified")),
+                view.status.label("status"),
+                view.date_last_modified.label("date_last_modified"),
+            ]
+            consented.append(view.visible)
         return (
-            sa.select(r, c.c.school)
+            sa.select(*columns, c.c.school)
             .join(c, sa.and_(c.c.tenant == r.c.tenant, c.c.sourced_id == r.c.class_sourced_id))
             .where(
+                *consented,
                 r.c.tenant == client.tenant,
                 r.c.status == "active",
                 sa.or_(r.c.current, r.c.line_item.is_(None)),
@@ -341,16 +364,32 @@ class GradebookReads(ReadService[RosterProjection]):
         if entity != "result":
             return
         students = sorted(
-            {r["student"]["sourcedId"] for r in records if isinstance(r.get("student"), dict)}
+            {
+                r["student"]["sourcedId"]
+                for r in records
+                if isinstance(r.get("student"), dict) and r.get("status") != TOBEDELETED
+            }
         )
-        if students:
+        bases: dict[str, list[str]] = {}
+        if client.basis == CONSENT_BASIS:
+            with read_connection(self.engine) as c:
+                granted = current_consents(
+                    c, self.projection.tables.consents, tenant=client.tenant,
+                    service=client.service, students=students,
+                )  # fmt: skip
+            for student in students:
+                if "assessment" in granted.get(student, {}):
+                    bases.setdefault(granted[student]["assessment"], []).append(student)
+        elif students:
+            bases[STATUTORY_TASK] = students
+        for basis, subjects in bases.items():
             self.disclosures.record(
                 tenant=client.tenant,
-                subjects=students,
+                subjects=subjects,
                 recipient=client.service,
                 recipient_role=client.role,
                 categories=["assessment"],
-                basis=STATUTORY_TASK,
+                basis=basis,
                 at=self.clock(),
             )
 
@@ -405,6 +444,10 @@ class GradebookReads(ReadService[RosterProjection]):
                 late="true" if row["late"] else "false",
                 learningObjectiveSet=_objectives(row["objectives"]),
             )
+            if row["status"] == TOBEDELETED:
+                # The consent that let the client see it has ended: only the notice stays.
+                for withheld in ("score", "textScore", "scoreScale", "learningObjectiveSet"):
+                    record.pop(withheld)
         elif entity == "category":
             record["title"] = row["sourced_id"]
         else:

@@ -241,27 +241,6 @@ def test_core_scope_reads_collections_but_not_the_nested_ones(
     assert minor["imsx_codeMinorFieldValue"] == "forbidden"
 
 
-def test_a_consent_based_client_reads_no_people_in_this_version(
-    client: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    from api.oneroster.clients_cli import create_client
-
-    made = create_client(
-        container, tenant=tenant, name="consentapp", scopes=["roster.readonly"],
-        categories=["identity"], basis="consent", schools=[],
-    )  # fmt: skip
-    token = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(made["client_id"], made["client_secret"]),
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-
-    assert client.get(f"{BASE}/users", headers=headers).status_code == 403
-    assert client.get(f"{BASE}/enrollments", headers=headers).status_code == 403
-    assert client.get(f"{BASE}/classes", headers=headers).status_code == 200
-
-
 def test_an_ended_agreement_stops_its_tokens_at_once(
     client: TestClient, container: Container, tenant: str, school: School, vendor: ClientFactory
 ) -> None:
