@@ -283,7 +283,8 @@ class RosterProjection:
     #: 3: an erasure that blanks a record's personal fields moves its dateLastModified.
     #: 4: the gradebook (line items and results, with dateLastModified) for OneRoster.
     #: 5: consents, for the OneRoster reads of consent-based clients.
-    version: int = 5
+    #: 6: a parent's dateLastModified moves when its `children` change.
+    version: int = 6
     families: tuple[str, ...] = ("roster", "assessment", "consent", "privacy")
 
     def __init__(self, name: str = "roster") -> None:
@@ -299,22 +300,28 @@ class RosterProjection:
             t.classes, *_CLASS_DETAILS, "course", "school", "terms"
         )
         handlers: dict[str, Handler] = {
-            roster_type("org", "registered"): inserting_handler(
-                t.orgs, "name", "identifier", "parent", type="org_type"
+            roster_type("org", "registered"): _with_parents_touched(
+                t.orgs,
+                inserting_handler(t.orgs, "name", "identifier", "parent", type="org_type"),
             ),
             roster_type("org", "renamed"): copying_handler(t.orgs, "name"),
             roster_type("org", "reclassified"): copying_handler(
                 t.orgs, "identifier", type="org_type"
             ),
-            roster_type("org", "reparented"): copying_handler(t.orgs, "parent"),
-            roster_type("academic_session", "registered"): inserting_handler(
+            roster_type("org", "reparented"): _with_parents_touched(
+                t.orgs, copying_handler(t.orgs, "parent")
+            ),
+            roster_type("academic_session", "registered"): _with_parents_touched(
                 t.academic_sessions,
-                "title",
-                "start_date",
-                "end_date",
-                "parent",
-                "school_year",
-                type="session_type",
+                inserting_handler(
+                    t.academic_sessions,
+                    "title",
+                    "start_date",
+                    "end_date",
+                    "parent",
+                    "school_year",
+                    type="session_type",
+                ),
             ),
             roster_type("academic_session", "retitled"): copying_handler(
                 t.academic_sessions, "title"
@@ -322,8 +329,9 @@ class RosterProjection:
             roster_type("academic_session", "rescheduled"): copying_handler(
                 t.academic_sessions, "start_date", "end_date"
             ),
-            roster_type("academic_session", "reclassified"): copying_handler(
-                t.academic_sessions, "parent", "school_year", type="session_type"
+            roster_type("academic_session", "reclassified"): _with_parents_touched(
+                t.academic_sessions,
+                copying_handler(t.academic_sessions, "parent", "school_year", type="session_type"),
             ),
             roster_type("course", "registered"): inserting_handler(
                 t.courses,
@@ -590,6 +598,39 @@ class RosterProjection:
                 ur.c.org == org,
             )
         )
+
+
+def _with_parents_touched(table: sa.Table, handler: Handler) -> Handler:
+    """`handler`, after which the record's parents before and after it (an org's, an
+    academic session's) have their dateLastModified moved to the event's time: a parent
+    shows its `children`, so gaining or losing a child changes it as OneRoster readers
+    see it, and their delta sync (`filter=dateLastModified>'…'`) must fetch it again."""
+
+    def parent(c: Connection, e: EventEnvelope) -> str | None:
+        found = c.execute(
+            sa.select(table.c.parent).where(
+                table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id)
+            )
+        ).scalar()
+        return None if found is None else str(found)
+
+    def handle(c: Connection, e: EventEnvelope) -> None:
+        before = parent(c, e)
+        handler(c, e)
+        after = parent(c, e)
+        touched = {p for p in (before, after) if p is not None}
+        if before != after and touched:
+            c.execute(
+                table.update()
+                .where(
+                    table.c.tenant == e.tenant,
+                    table.c.sourced_id.in_(sorted(touched)),
+                    table.c.date_last_modified < e.occurred_at,
+                )
+                .values(date_last_modified=e.occurred_at)
+            )
+
+    return handle
 
 
 def _role(avro: Mapping[str, Any]) -> dict[str, Any]:
