@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem
+from api.problems import refusal
 
 
 class BodyTooLarge:
@@ -47,7 +47,8 @@ class BodyTooLarge:
         await self.app(scope, _replay([body], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
+        response = refusal(
+            scope,
             413,
             "body-too-large",
             "Request body too large",
