@@ -33,7 +33,9 @@ from projections.base import Handler
 from projections.gradebook_rows import LineItemRows, ResultRows
 from projections.record_tables import (
     SOURCED_ID,
+    ShreddedClasses,
     blank_personal,
+    blank_sealed,
     copying_handler,
     event_type,
     fixed_handler,
@@ -284,7 +286,8 @@ class RosterProjection:
     #: 4: the gradebook (line items and results, with dateLastModified) for OneRoster.
     #: 5: consents, for the OneRoster reads of consent-based clients.
     #: 6: a parent's dateLastModified moves when its `children` change.
-    version: int = 6
+    #: 7: results keep their sealed verbal assessment (`comment`), blanked on erasure.
+    version: int = 7
     families: tuple[str, ...] = ("roster", "assessment", "consent", "privacy")
 
     def __init__(self, name: str = "roster") -> None:
@@ -294,7 +297,12 @@ class RosterProjection:
         self.confirmations = erasure.confirmations_table(self.metadata, prefix=name)
         #: The OneRoster gradebook: line items and results as the provider serves them.
         self.line_items = LineItemRows(self.metadata, prefix=name, last_modified=True)
-        self.results = ResultRows(self.metadata, prefix=name, last_modified=True)
+        #: The retention classes shredded per subject, so a result's comment applied after
+        #: its erasure (topics are not ordered) is blanked on the way in.
+        self.shredded = ShreddedClasses(self.metadata, prefix=name)
+        self.results = ResultRows(
+            self.metadata, prefix=name, last_modified=True, comments=self.shredded
+        )
         t = self.tables
         self._insert_class = inserting_handler(
             t.classes, *_CLASS_DETAILS, "course", "school", "terms"
@@ -409,6 +417,12 @@ class RosterProjection:
         """
         subject = erasure.subject_of(c, self.confirmations, e)
         shredded = erasure.shredded_classes(e)
+        self.shredded.add(c, e.tenant, subject, shredded)
+        r = self.results.table
+        blank_sealed(
+            c, r, "comment", shredded, r.c.tenant == e.tenant, r.c.student == subject,
+            modified_at=e.occurred_at,
+        )  # fmt: skip
         personal = (self.tables.users, self.tables.demographics)
         for table in personal:
             rows = c.execute(

@@ -109,6 +109,7 @@ def _reads(container: Container, request: Request) -> GradebookReads:
         disclosures=container.disclosures,
         clock=container.clock,
         roster_url=str(request.base_url).rstrip("/") + ROSTERING_PATH,
+        sealers=lambda tenant: container.tenants.get(tenant).sealer,
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from domain.assessment import FINNISH_GRADES
+from domain.sealing import Sealer
 from projections.reads.access import (
     ReadNotPermittedError,
     RosterRecordNotFoundError,
@@ -50,6 +51,7 @@ from projections.reads.oneroster_rostering import (
     client_clauses,
 )
 from projections.reads.read_service import ReadService
+from projections.reads.unsealing import Unsealer
 from projections.roster import RosterProjection
 
 __all__ = [
@@ -158,6 +160,9 @@ class GradebookReads(ReadService[RosterProjection]):
 
     #: The rostering base URL (references to classes, users, orgs point there).
     roster_url: str = ""
+    #: The sealer of a tenant: a result's verbal assessment (`comment`) opens with it;
+    #: without one, comments are not served.
+    sealers: Callable[[str], Sealer] | None = None
 
     # -- the entities as selectables -----------------------------------------------------
 
@@ -289,7 +294,10 @@ class GradebookReads(ReadService[RosterProjection]):
                 sa.select(source).where(*conditions).order_by(*order).limit(limit)
                 .offset(query.offset)
             ).mappings()  # fmt: skip
-            records = [self._shape(selection.entity, dict(r), fields, base_url) for r in rows]
+            unsealer = self._unsealer(client)
+            records = [
+                self._shape(selection.entity, dict(r), fields, base_url, unsealer) for r in rows
+            ]
         self._disclose_results(client, selection.entity, records)
         return Page(records=records, total=count, limit=limit, offset=query.offset)
 
@@ -312,7 +320,7 @@ class GradebookReads(ReadService[RosterProjection]):
             row = c.execute(sa.select(source).where(source.c.sourced_id == sourced_id)).first()
         if row is None:
             raise RosterRecordNotFoundError(f"there is no {entity} {sourced_id!r}")
-        record = self._shape(entity, dict(row._mapping), selected, base_url)
+        record = self._shape(entity, dict(row._mapping), selected, base_url, self._unsealer(client))
         self._disclose_results(client, entity, [record])
         return record
 
@@ -395,8 +403,16 @@ class GradebookReads(ReadService[RosterProjection]):
 
     # -- shape ---------------------------------------------------------------------------
 
+    def _unsealer(self, client: ClientView) -> Unsealer | None:
+        return None if self.sealers is None else Unsealer(self.sealers(client.tenant))
+
     def _shape(
-        self, entity: str, row: Mapping[str, Any], fields: frozenset[str], base_url: str
+        self,
+        entity: str,
+        row: Mapping[str, Any],
+        fields: frozenset[str],
+        base_url: str,
+        unsealer: Unsealer | None = None,
     ) -> dict[str, Any]:
         def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
             if sourced_id is None:
@@ -444,10 +460,15 @@ class GradebookReads(ReadService[RosterProjection]):
                 late="true" if row["late"] else "false",
                 learningObjectiveSet=_objectives(row["objectives"]),
             )
+            if "comment" in fields and unsealer is not None:
+                # The verbal assessment, sealed under the student's key; an erased one reads
+                # "erased" (its ciphertext is gone).
+                record["comment"] = unsealer.text(row["comment"], "comment")
             if row["status"] == TOBEDELETED:
                 # The consent that let the client see it has ended: only the notice stays.
                 for withheld in ("score", "textScore", "scoreScale", "learningObjectiveSet"):
                     record.pop(withheld)
+                record.pop("comment", None)
         elif entity == "category":
             record["title"] = row["sourced_id"]
         else:

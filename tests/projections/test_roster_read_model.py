@@ -34,10 +34,12 @@ def test_every_roster_event_type_is_handled_or_deliberately_ignored() -> None:
         for t in catalogue()
         if t.family == "assessment" and (".line_item." in t.type_name or ".result." in t.type_name)
     }
+    # The consents, which consent-based OneRoster clients read through.
+    consents = {t.type_name for t in catalogue() if ".consent.consent." in t.type_name}
     handled = set(roster.handlers)
 
-    assert gradebook
-    assert handled - roster_types == set(SHREDDING_EVENTS) | gradebook  # and erasures
+    assert gradebook and consents
+    assert handled - roster_types == set(SHREDDING_EVENTS) | gradebook | consents
     assert roster_types - handled == IGNORED_EVENT_TYPES
 
 
@@ -186,6 +188,7 @@ def test_every_kind_of_roster_change_reaches_the_read_model(
     }
     # Erasure is tested apart; the gradebook rows by tests/oneroster/test_gradebook_*.
     gradebook = set(roster.line_items.handlers) | set(roster.results.handlers)
-    roster_handlers = set(roster.handlers) - set(SHREDDING_EVENTS) - gradebook
+    consents = {t for t in roster.handlers if ".consent.consent." in t}  # test_consent_clients
+    roster_handlers = set(roster.handlers) - set(SHREDDING_EVENTS) - gradebook - consents
     assert roster_handlers <= recorded, "the script should record every roster event"
     assert read_model(container.engine, roster, tenant) == expected_read_model(app)
