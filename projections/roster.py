@@ -287,7 +287,8 @@ class RosterProjection:
     #: 5: consents, for the OneRoster reads of consent-based clients.
     #: 6: a parent's dateLastModified moves when its `children` change.
     #: 7: results keep their sealed verbal assessment (`comment`), blanked on erasure.
-    version: int = 7
+    #: 8: the gradebook categories and score scales services define.
+    version: int = 8
     families: tuple[str, ...] = ("roster", "assessment", "consent", "privacy")
 
     def __init__(self, name: str = "roster") -> None:
@@ -303,33 +304,58 @@ class RosterProjection:
         self.results = ResultRows(
             self.metadata, prefix=name, last_modified=True, comments=self.shredded
         )
+        #: When each parent's children last changed (a child joined or left it).
+        self.tree_changes = sa.Table(
+            f"{name}_tree_changes",
+            self.metadata,
+            sa.Column("tenant", sa.String(32), primary_key=True),
+            sa.Column("tree", sa.String(32), primary_key=True),
+            sa.Column("parent", sa.String(SOURCED_ID), primary_key=True),
+            sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        )
+        #: The gradebook categories and score scales defined by services (or the school);
+        #: the ones line items merely name, and the built-in scales, are read beside them.
+        self.categories = record_table(
+            self.metadata,
+            f"{name}_categories",
+            sa.Column("title", sa.Text, nullable=False),
+            sa.Column("weight", sa.Float, nullable=True),
+            last_modified=True,
+        )
+        self.score_scales = record_table(
+            self.metadata,
+            f"{name}_score_scales",
+            sa.Column("title", sa.Text, nullable=False),
+            sa.Column("scale_type", sa.String(64), nullable=False),
+            ref_column("class_sourced_id", nullable=False),
+            ref_column("course"),
+            #: The values (itemValueLHS) and what each means (itemValueRHS), in order.
+            list_column("values"),
+            list_column("meanings"),
+            sa.Index(f"{name}_score_scales_class", "tenant", "class_sourced_id"),
+            last_modified=True,
+        )
         t = self.tables
         self._insert_class = inserting_handler(
             t.classes, *_CLASS_DETAILS, "course", "school", "terms"
         )
         handlers: dict[str, Handler] = {
-            roster_type("org", "registered"): _with_parents_touched(
-                t.orgs,
-                inserting_handler(t.orgs, "name", "identifier", "parent", type="org_type"),
+            roster_type("org", "registered"): inserting_handler(
+                t.orgs, "name", "identifier", "parent", type="org_type"
             ),
             roster_type("org", "renamed"): copying_handler(t.orgs, "name"),
             roster_type("org", "reclassified"): copying_handler(
                 t.orgs, "identifier", type="org_type"
             ),
-            roster_type("org", "reparented"): _with_parents_touched(
-                t.orgs, copying_handler(t.orgs, "parent")
-            ),
-            roster_type("academic_session", "registered"): _with_parents_touched(
+            roster_type("org", "reparented"): copying_handler(t.orgs, "parent"),
+            roster_type("academic_session", "registered"): inserting_handler(
                 t.academic_sessions,
-                inserting_handler(
-                    t.academic_sessions,
-                    "title",
-                    "start_date",
-                    "end_date",
-                    "parent",
-                    "school_year",
-                    type="session_type",
-                ),
+                "title",
+                "start_date",
+                "end_date",
+                "parent",
+                "school_year",
+                type="session_type",
             ),
             roster_type("academic_session", "retitled"): copying_handler(
                 t.academic_sessions, "title"
@@ -337,9 +363,8 @@ class RosterProjection:
             roster_type("academic_session", "rescheduled"): copying_handler(
                 t.academic_sessions, "start_date", "end_date"
             ),
-            roster_type("academic_session", "reclassified"): _with_parents_touched(
-                t.academic_sessions,
-                copying_handler(t.academic_sessions, "parent", "school_year", type="session_type"),
+            roster_type("academic_session", "reclassified"): copying_handler(
+                t.academic_sessions, "parent", "school_year", type="session_type"
             ),
             roster_type("course", "registered"): inserting_handler(
                 t.courses,
@@ -399,9 +424,32 @@ class RosterProjection:
             ("demographics", t.demographics),
         ):
             handlers.update(status_handlers("roster", aggregate, table))
+        for tree, table in (("org", t.orgs), ("academic_session", t.academic_sessions)):
+            for type_name, handler in list(handlers.items()):
+                if type_name.startswith(roster_type(tree, "")[: -len(".v1")]):
+                    handlers[type_name] = self._tree_kept(tree, table, handler)
         handlers[event_type("consent", "consent", "granted")] = self._consent_granted
         handlers[event_type("consent", "consent", "revoked")] = self._consent_ended
         handlers[event_type("consent", "consent", "expired")] = self._consent_ended
+        scale_fields = ("title", "scale_type", "course", "values", "meanings")
+        handlers.update(
+            {
+                event_type("assessment", "category", "registered"): inserting_handler(
+                    self.categories, "title", "weight"
+                ),
+                event_type("assessment", "category", "revised"): copying_handler(
+                    self.categories, "title", "weight"
+                ),
+                event_type("assessment", "score_scale", "registered"): inserting_handler(
+                    self.score_scales, *scale_fields, class_sourced_id="school_class"
+                ),
+                event_type("assessment", "score_scale", "revised"): copying_handler(
+                    self.score_scales, *scale_fields
+                ),
+                **status_handlers("assessment", "category", self.categories),
+                **status_handlers("assessment", "score_scale", self.score_scales),
+            }
+        )
         handlers.update(self.line_items.handlers)
         handlers.update(self.results.handlers)
         for shredding in erasure.SHREDDING_EVENTS:
@@ -431,17 +479,72 @@ class RosterProjection:
                 )
             ).all()
             if any(erasure.blank(row[0], shredded) != row[0] for row in rows):
-                c.execute(
-                    table.update()
-                    .where(
-                        table.c.tenant == e.tenant,
-                        table.c.sourced_id == subject,
-                        table.c.date_last_modified < e.occurred_at,
-                    )
-                    .values(date_last_modified=e.occurred_at)
-                )
+                _modified_at_least(c, table, e, subject)
         blank_personal(c, personal, shredded, tenant=e.tenant, subject=subject)
         erasure.confirm(c, self.confirmations, e, subject)
+
+    # -- trees: a parent shows its children ----------------------------------------------
+
+    def _tree_kept(self, tree: str, table: sa.Table, handler: Handler) -> Handler:
+        """`handler` of an org's or academic session's event, after which the record's
+        parents before and after it gain the event's time as their dateLastModified: a
+        parent shows its `children`, so a child joining or leaving changes it as OneRoster
+        readers see it, and their delta sync (`filter=dateLastModified>'…'`) must fetch it
+        again. The time is kept per parent too, as topics are partitioned by aggregate: a
+        parent's own events may be applied after its children's, and its date must never
+        fall behind theirs, in whatever order they come."""
+        tc = self.tree_changes
+
+        def parent(c: Connection, e: EventEnvelope) -> str | None:
+            found = c.execute(
+                sa.select(table.c.parent).where(
+                    table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id)
+                )
+            ).scalar()
+            return None if found is None else str(found)
+
+        def handle(c: Connection, e: EventEnvelope) -> None:
+            before = parent(c, e)
+            handler(c, e)
+            after = parent(c, e)
+            if before != after:
+                for touched in sorted(p for p in (before, after) if p is not None):
+                    self._children_changed(c, e, tree, table, touched)
+            changed = (
+                sa.select(tc.c.changed_at)
+                .where(tc.c.tenant == table.c.tenant, tc.c.tree == tree)
+                .where(tc.c.parent == table.c.sourced_id)
+                .scalar_subquery()
+            )
+            c.execute(
+                table.update()
+                .where(
+                    table.c.tenant == e.tenant,
+                    table.c.aggregate_id == str(e.aggregate_id),
+                    table.c.date_last_modified < changed,
+                )
+                .values(date_last_modified=changed)
+            )
+
+        return handle
+
+    def _children_changed(
+        self, c: Connection, e: EventEnvelope, tree: str, table: sa.Table, parent: str
+    ) -> None:
+        tc = self.tree_changes
+        keys = (tc.c.tenant == e.tenant, tc.c.tree == tree, tc.c.parent == parent)
+        moved = c.execute(
+            tc.update()
+            .where(*keys, tc.c.changed_at < e.occurred_at)
+            .values(changed_at=e.occurred_at)
+        ).rowcount
+        if not moved and c.execute(sa.select(tc.c.parent).where(*keys)).first() is None:
+            c.execute(
+                tc.insert().values(
+                    tenant=e.tenant, tree=tree, parent=parent, changed_at=e.occurred_at
+                )
+            )
+        _modified_at_least(c, table, e, parent)
 
     # -- consents ------------------------------------------------------------------------
 
@@ -614,37 +717,18 @@ class RosterProjection:
         )
 
 
-def _with_parents_touched(table: sa.Table, handler: Handler) -> Handler:
-    """`handler`, after which the record's parents before and after it (an org's, an
-    academic session's) have their dateLastModified moved to the event's time: a parent
-    shows its `children`, so gaining or losing a child changes it as OneRoster readers
-    see it, and their delta sync (`filter=dateLastModified>'…'`) must fetch it again."""
-
-    def parent(c: Connection, e: EventEnvelope) -> str | None:
-        found = c.execute(
-            sa.select(table.c.parent).where(
-                table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id)
-            )
-        ).scalar()
-        return None if found is None else str(found)
-
-    def handle(c: Connection, e: EventEnvelope) -> None:
-        before = parent(c, e)
-        handler(c, e)
-        after = parent(c, e)
-        touched = {p for p in (before, after) if p is not None}
-        if before != after and touched:
-            c.execute(
-                table.update()
-                .where(
-                    table.c.tenant == e.tenant,
-                    table.c.sourced_id.in_(sorted(touched)),
-                    table.c.date_last_modified < e.occurred_at,
-                )
-                .values(date_last_modified=e.occurred_at)
-            )
-
-    return handle
+def _modified_at_least(c: Connection, table: sa.Table, e: EventEnvelope, sourced_id: str) -> None:
+    """Moves a record's dateLastModified to the event's time, never back: the event changed
+    the record as its readers see it (an erasure blanking it, a child joining it)."""
+    c.execute(
+        table.update()
+        .where(
+            table.c.tenant == e.tenant,
+            table.c.sourced_id == sourced_id,
+            table.c.date_last_modified < e.occurred_at,
+        )
+        .values(date_last_modified=e.occurred_at)
+    )
 
 
 def _role(avro: Mapping[str, Any]) -> dict[str, Any]:

@@ -228,21 +228,41 @@ class GradebookReads(ReadService[RosterProjection]):
         )
 
     def _categories(self, client: ClientView) -> Subquery:
+        """The categories services (or the school) defined, and those the visible line
+        items name without a definition (titled by their name)."""
         items = self._line_items(client)
-        return (
+        k = self.projection.categories
+        active = (k.c.tenant == client.tenant, k.c.status == "active")
+        defined = sa.select(
+            k.c.sourced_id,
+            k.c.status,
+            k.c.date_last_modified,
+            k.c.title,
+            k.c.weight,
+            sa.cast(sa.null(), k.c.sourced_id.type).label("class_sourced_id"),
+            sa.cast(sa.null(), k.c.sourced_id.type).label("school"),
+        ).where(*active)
+        named = (
             sa.select(
                 items.c.category.label("sourced_id"),
                 sa.literal("active").label("status"),
                 sa.func.max(items.c.date_last_modified).label("date_last_modified"),
+                items.c.category.label("title"),
+                sa.cast(sa.null(), k.c.weight.type).label("weight"),
                 sa.func.min(items.c.class_sourced_id).label("class_sourced_id"),
                 sa.func.min(items.c.school).label("school"),
             )
+            .where(items.c.category.not_in(sa.select(k.c.sourced_id).where(*active)))
             .group_by(items.c.category)
-            .subquery("categories")
         )
+        return sa.union_all(defined, named).subquery("categories")
 
     def _score_scales(self, client: ClientView) -> Subquery:
+        """The built-in Finnish scales of each visible class, and the scales services (or
+        its teachers) defined for it."""
         c = self.projection.tables.classes
+        ss = self.projection.score_scales
+        no_values = sa.cast(sa.null(), ss.c["values"].type)
         selects = [
             sa.select(
                 (c.c.sourced_id + sa.literal(f".{suffix}")).label("sourced_id"),
@@ -253,10 +273,28 @@ class GradebookReads(ReadService[RosterProjection]):
                 c.c.sourced_id.label("class_sourced_id"),
                 c.c.course,
                 c.c.school,
+                no_values.label("values"),
+                no_values.label("meanings"),
             ).where(*self._classes(client))
             for suffix, title, _values in SCORE_SCALES
         ]
-        return sa.union_all(*selects).subquery("score_scales")
+        defined = (
+            sa.select(
+                ss.c.sourced_id,
+                ss.c.status,
+                ss.c.date_last_modified,
+                ss.c.title,
+                ss.c.scale_type.label("scale"),
+                ss.c.class_sourced_id,
+                sa.func.coalesce(ss.c.course, c.c.course).label("course"),
+                c.c.school,
+                ss.c["values"],
+                ss.c.meanings,
+            )
+            .join(c, sa.and_(c.c.tenant == ss.c.tenant, c.c.sourced_id == ss.c.class_sourced_id))
+            .where(ss.c.tenant == client.tenant, ss.c.status == "active", *self._classes(client))
+        )
+        return sa.union_all(*selects, defined).subquery("score_scales")
 
     def _source(self, client: ClientView, entity: str) -> Subquery:
         return {
@@ -470,9 +508,13 @@ class GradebookReads(ReadService[RosterProjection]):
                     record.pop(withheld)
                 record.pop("comment", None)
         elif entity == "category":
-            record["title"] = row["sourced_id"]
+            record.update(title=row["title"], weight=row["weight"])
         else:
-            values = next(v for s, _t, v in SCORE_SCALES if s == row["scale"])
+            values = (
+                next(v for s, _t, v in SCORE_SCALES if s == row["scale"])
+                if row["values"] is None
+                else tuple(zip(row["values"], row["meanings"], strict=True))
+            )
             record.update(
                 title=row["title"],
                 type=row["scale"],
@@ -542,7 +584,8 @@ class _Catalogue(FieldCatalogue):
                 }
             )
         elif entity == "category":
-            fields["title"] = text(s.c.sourced_id)
+            fields["title"] = text(s.c.title)
+            fields["weight"] = _number(s.c.weight)
         else:
             fields.update(
                 {
