@@ -13,9 +13,11 @@ Personal fields stay sealed: users' and demographics' `personal` columns hold th
 record as it was published (projections/sealed.py) and the API unseals it at read time,
 so no plaintext personal data ever lands here and erasing a key erases this copy too.
 
-Its records are kept with the shared record kit (projections/record_tables.py). The module
-is a little over STYLE's ~500 lines: its ten tables and the handlers that fill them are one
-OneRoster model, read side by side.
+Its records are kept with the shared record kit (projections/record_tables.py); what the
+OneRoster provider needs beside the roster (consents, parents' dates, the gradebook's
+categories and score scales) is in projections/oneroster_rows.py. The module is a little
+over STYLE's ~500 lines: its ten tables and the handlers that fill them are one OneRoster
+model, read side by side.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from sqlalchemy.engine import Connection
 from projections import erasure
 from projections.base import Handler
 from projections.gradebook_rows import LineItemRows, ResultRows
+from projections.oneroster_rows import (
+    CategoryRows,
+    ConsentRows,
+    ParentDates,
+    ScoreScaleRows,
+    modified_at_least,
+)
 from projections.record_tables import (
     SOURCED_ID,
     ShreddedClasses,
@@ -93,9 +102,6 @@ class RosterTables:
     user_agents: sa.Table
     enrollments: sa.Table
     demographics: sa.Table
-    #: One row per consent and data category: which service a family let see which of a
-    #: student's data, from when and until when (OneRoster reads of consent-based clients).
-    consents: sa.Table
 
     @classmethod
     def define(cls, metadata: sa.MetaData, *, prefix: str) -> RosterTables:
@@ -235,20 +241,6 @@ class RosterTables:
             sa.Column("personal", sa.JSON, nullable=False),
             last_modified=True,
         )
-
-        consents = sa.Table(
-            f"{p}_consents",
-            metadata,
-            sa.Column("tenant", sa.String(32), primary_key=True),
-            sa.Column("consent_id", sa.String(36), primary_key=True),
-            sa.Column("category", sa.String(32), primary_key=True),
-            sa.Column("student", sa.String(SOURCED_ID), nullable=False),
-            sa.Column("recipient", sa.String(128), nullable=False),
-            #: When the consent was recorded and when it ended (revoked or expired).
-            sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
-            sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
-            sa.Index(f"{p}_consents_recipient", "tenant", "recipient", "student", "category"),
-        )
         return cls(
             orgs=orgs,
             academic_sessions=sessions,
@@ -260,7 +252,6 @@ class RosterTables:
             user_agents=user_agents,
             enrollments=enrollments,
             demographics=demographics,
-            consents=consents,
         )
 
     def all(self) -> list[sa.Table]:
@@ -275,7 +266,6 @@ class RosterTables:
             self.user_agents,
             self.enrollments,
             self.demographics,
-            self.consents,
         ]
 
 
@@ -304,37 +294,12 @@ class RosterProjection:
         self.results = ResultRows(
             self.metadata, prefix=name, last_modified=True, comments=self.shredded
         )
-        #: When each parent's children last changed (a child joined or left it).
-        self.tree_changes = sa.Table(
-            f"{name}_tree_changes",
-            self.metadata,
-            sa.Column("tenant", sa.String(32), primary_key=True),
-            sa.Column("tree", sa.String(32), primary_key=True),
-            sa.Column("parent", sa.String(SOURCED_ID), primary_key=True),
-            sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
-        )
-        #: The gradebook categories and score scales defined by services (or the school);
-        #: the ones line items merely name, and the built-in scales, are read beside them.
-        self.categories = record_table(
-            self.metadata,
-            f"{name}_categories",
-            sa.Column("title", sa.Text, nullable=False),
-            sa.Column("weight", sa.Float, nullable=True),
-            last_modified=True,
-        )
-        self.score_scales = record_table(
-            self.metadata,
-            f"{name}_score_scales",
-            sa.Column("title", sa.Text, nullable=False),
-            sa.Column("scale_type", sa.String(64), nullable=False),
-            ref_column("class_sourced_id", nullable=False),
-            ref_column("course"),
-            #: The values (itemValueLHS) and what each means (itemValueRHS), in order.
-            list_column("values"),
-            list_column("meanings"),
-            sa.Index(f"{name}_score_scales_class", "tenant", "class_sourced_id"),
-            last_modified=True,
-        )
+        #: Consents (consent-based clients), parents' children's changes, and the gradebook
+        #: categories and score scales services define: projections/oneroster_rows.py.
+        self.consents = ConsentRows(self.metadata, prefix=name)
+        self.parent_dates = ParentDates(self.metadata, prefix=name)
+        self.categories = CategoryRows(self.metadata, prefix=name)
+        self.score_scales = ScoreScaleRows(self.metadata, prefix=name)
         t = self.tables
         self._insert_class = inserting_handler(
             t.classes, *_CLASS_DETAILS, "course", "school", "terms"
@@ -427,29 +392,9 @@ class RosterProjection:
         for tree, table in (("org", t.orgs), ("academic_session", t.academic_sessions)):
             for type_name, handler in list(handlers.items()):
                 if type_name.startswith(roster_type(tree, "")[: -len(".v1")]):
-                    handlers[type_name] = self._tree_kept(tree, table, handler)
-        handlers[event_type("consent", "consent", "granted")] = self._consent_granted
-        handlers[event_type("consent", "consent", "revoked")] = self._consent_ended
-        handlers[event_type("consent", "consent", "expired")] = self._consent_ended
-        scale_fields = ("title", "scale_type", "course", "values", "meanings")
-        handlers.update(
-            {
-                event_type("assessment", "category", "registered"): inserting_handler(
-                    self.categories, "title", "weight"
-                ),
-                event_type("assessment", "category", "revised"): copying_handler(
-                    self.categories, "title", "weight"
-                ),
-                event_type("assessment", "score_scale", "registered"): inserting_handler(
-                    self.score_scales, *scale_fields, class_sourced_id="school_class"
-                ),
-                event_type("assessment", "score_scale", "revised"): copying_handler(
-                    self.score_scales, *scale_fields
-                ),
-                **status_handlers("assessment", "category", self.categories),
-                **status_handlers("assessment", "score_scale", self.score_scales),
-            }
-        )
+                    handlers[type_name] = self.parent_dates.kept(tree, table, handler)
+        for block in (self.consents, self.categories, self.score_scales):
+            handlers.update(block.handlers)
         handlers.update(self.line_items.handlers)
         handlers.update(self.results.handlers)
         for shredding in erasure.SHREDDING_EVENTS:
@@ -479,106 +424,9 @@ class RosterProjection:
                 )
             ).all()
             if any(erasure.blank(row[0], shredded) != row[0] for row in rows):
-                _modified_at_least(c, table, e, subject)
+                modified_at_least(c, table, e, subject)
         blank_personal(c, personal, shredded, tenant=e.tenant, subject=subject)
         erasure.confirm(c, self.confirmations, e, subject)
-
-    # -- trees: a parent shows its children ----------------------------------------------
-
-    def _tree_kept(self, tree: str, table: sa.Table, handler: Handler) -> Handler:
-        """`handler` of an org's or academic session's event, after which the record's
-        parents before and after it gain the event's time as their dateLastModified: a
-        parent shows its `children`, so a child joining or leaving changes it as OneRoster
-        readers see it, and their delta sync (`filter=dateLastModified>'…'`) must fetch it
-        again. The time is kept per parent too, as topics are partitioned by aggregate: a
-        parent's own events may be applied after its children's, and its date must never
-        fall behind theirs, in whatever order they come."""
-        tc = self.tree_changes
-
-        def parent(c: Connection, e: EventEnvelope) -> str | None:
-            found = c.execute(
-                sa.select(table.c.parent).where(
-                    table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id)
-                )
-            ).scalar()
-            return None if found is None else str(found)
-
-        def handle(c: Connection, e: EventEnvelope) -> None:
-            before = parent(c, e)
-            handler(c, e)
-            after = parent(c, e)
-            if before != after:
-                for touched in sorted(p for p in (before, after) if p is not None):
-                    self._children_changed(c, e, tree, table, touched)
-            changed = (
-                sa.select(tc.c.changed_at)
-                .where(tc.c.tenant == table.c.tenant, tc.c.tree == tree)
-                .where(tc.c.parent == table.c.sourced_id)
-                .scalar_subquery()
-            )
-            c.execute(
-                table.update()
-                .where(
-                    table.c.tenant == e.tenant,
-                    table.c.aggregate_id == str(e.aggregate_id),
-                    table.c.date_last_modified < changed,
-                )
-                .values(date_last_modified=changed)
-            )
-
-        return handle
-
-    def _children_changed(
-        self, c: Connection, e: EventEnvelope, tree: str, table: sa.Table, parent: str
-    ) -> None:
-        tc = self.tree_changes
-        keys = (tc.c.tenant == e.tenant, tc.c.tree == tree, tc.c.parent == parent)
-        moved = c.execute(
-            tc.update()
-            .where(*keys, tc.c.changed_at < e.occurred_at)
-            .values(changed_at=e.occurred_at)
-        ).rowcount
-        if not moved and c.execute(sa.select(tc.c.parent).where(*keys)).first() is None:
-            c.execute(
-                tc.insert().values(
-                    tenant=e.tenant, tree=tree, parent=parent, changed_at=e.occurred_at
-                )
-            )
-        _modified_at_least(c, table, e, parent)
-
-    # -- consents ------------------------------------------------------------------------
-
-    def _consent_granted(self, c: Connection, e: EventEnvelope) -> None:
-        p = e.payload
-        c.execute(
-            self.tables.consents.insert(),
-            [
-                {
-                    "tenant": e.tenant,
-                    "consent_id": str(e.aggregate_id),
-                    "category": category,
-                    "student": p["student"],
-                    "recipient": p["recipient"],
-                    "granted_at": e.occurred_at,
-                    "ended_at": None,
-                }
-                for category in dict.fromkeys(p["categories"])
-            ],
-        )
-
-    def _consent_ended(self, c: Connection, e: EventEnvelope) -> None:
-        """A revocation or an expiry: the consent's rows keep when it ended (the first end
-        counts), so its recipient's reads show the student as `tobedeleted` from then."""
-        k = self.tables.consents
-        c.execute(
-            k.update()
-            .where(
-                k.c.tenant == e.tenant,
-                k.c.consent_id == str(e.aggregate_id),
-                k.c.ended_at.is_(None),
-            )
-            .values(ended_at=e.occurred_at)
-        )
 
     # -- registrations -------------------------------------------------------------------
 
@@ -715,20 +563,6 @@ class RosterProjection:
                 ur.c.org == org,
             )
         )
-
-
-def _modified_at_least(c: Connection, table: sa.Table, e: EventEnvelope, sourced_id: str) -> None:
-    """Moves a record's dateLastModified to the event's time, never back: the event changed
-    the record as its readers see it (an erasure blanking it, a child joining it)."""
-    c.execute(
-        table.update()
-        .where(
-            table.c.tenant == e.tenant,
-            table.c.sourced_id == sourced_id,
-            table.c.date_last_modified < e.occurred_at,
-        )
-        .values(date_last_modified=e.occurred_at)
-    )
 
 
 def _role(avro: Mapping[str, Any]) -> dict[str, Any]:

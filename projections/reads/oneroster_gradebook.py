@@ -191,7 +191,7 @@ class GradebookReads(ReadService[RosterProjection]):
             # A student's results reach a consent-based client only through a consent
             # covering `assessment`; once it ends they read `tobedeleted`.
             view = consent_view(
-                self.projection.tables.consents,
+                self.projection.consents.table,
                 tenant=client.tenant,
                 service=client.service,
                 subject=r.c.student,
@@ -231,7 +231,7 @@ class GradebookReads(ReadService[RosterProjection]):
         """The categories services (or the school) defined, and those the visible line
         items name without a definition (titled by their name)."""
         items = self._line_items(client)
-        k = self.projection.categories
+        k = self.projection.categories.table
         active = (k.c.tenant == client.tenant, k.c.status == "active")
         defined = sa.select(
             k.c.sourced_id,
@@ -261,7 +261,7 @@ class GradebookReads(ReadService[RosterProjection]):
         """The built-in Finnish scales of each visible class, and the scales services (or
         its teachers) defined for it."""
         c = self.projection.tables.classes
-        ss = self.projection.score_scales
+        ss = self.projection.score_scales.table
         no_values = sa.cast(sa.null(), ss.c["values"].type)
         selects = [
             sa.select(
@@ -420,7 +420,7 @@ class GradebookReads(ReadService[RosterProjection]):
         if client.basis == CONSENT_BASIS:
             with read_connection(self.engine) as c:
                 granted = current_consents(
-                    c, self.projection.tables.consents, tenant=client.tenant,
+                    c, self.projection.consents.table, tenant=client.tenant,
                     service=client.service, students=students,
                 )  # fmt: skip
             for student in students:

@@ -246,7 +246,7 @@ class RosteringReads(ReadService[RosterProjection]):
             category = "contact" if name in _CONTACT else "identity"
             with read_connection(self.engine) as c:
                 granted = current_consents(
-                    c, tables.consents, tenant=client.tenant, service=client.service,
+                    c, self.projection.consents.table, tenant=client.tenant, service=client.service,
                     students=found,
                 )  # fmt: skip
             return [s for s in found if category in granted.get(s, {})]
@@ -345,7 +345,7 @@ class RosteringReads(ReadService[RosterProjection]):
             return None
         table = self._table(entity)
         return consent_view(
-            self.projection.tables.consents,
+            self.projection.consents.table,
             tenant=client.tenant,
             service=client.service,
             subject=table.c[_SUBJECT_OF_ENTITY[entity]],
@@ -514,7 +514,7 @@ class RosteringReads(ReadService[RosterProjection]):
             return None
         return current_consents(
             c,
-            self.projection.tables.consents,
+            self.projection.consents.table,
             tenant=client.tenant,
             service=client.service,
             students=(str(r[_SUBJECT_OF_ENTITY[entity]]) for r in rows),
