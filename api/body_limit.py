@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem
+from api.problems import refusal
 
 
 class BodyTooLarge:
@@ -54,7 +54,8 @@ class BodyTooLarge:
         await self.app(scope, _replay([body], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = problem(
+        response = refusal(
+            scope,
             413,
             "body-too-large",
             "Request body too large",

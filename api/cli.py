@@ -512,6 +512,38 @@ def keys_rotate() -> None:
         container.close()
 
 
+@keys_app.command("reindex")
+def keys_reindex(
+    tenant: Annotated[
+        str | None, typer.Option(help="The tenant whose index to rebuild; all when omitted.")
+    ] = None,
+) -> None:
+    """Rebuild the blind index of sealed user fields (OneRoster `email='…'` filters) from
+    every user's sealed details: for users recorded before the index existed. `keys rotate`
+    needs none (the index key derives from the tenant key, which rotation keeps)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+    container = _container()
+    try:
+        for tenant_id in [tenant] if tenant else container.tenants.ids():
+            app = container.tenants.get(tenant_id)
+            with Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                console=err,
+            ) as progress:  # fmt: skip
+                task = progress.add_task(f"{tenant_id} users", total=None)
+
+                def show(done: int, total: int, task: TaskID = task) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                indexed = app.reindex_users(show)
+            err.print(f"tenant [bold]{tenant_id}[/]: blind index of {indexed} user(s) rebuilt")
+    except DomainError as error:
+        raise _fail(error.message) from None
+    finally:
+        container.close()
+
+
 @schemas_app.command("generate")
 def schemas_generate() -> None:
     """Write schemas for new event types; refuses to overwrite a released schema."""

@@ -18,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
-from domain.assessment import LineItem, Result
+from domain.assessment import Category, LineItem, Result, ScoreScale
 from domain.batch import SaveBatch, current_batch
 from domain.commands import Actor, Outcome
 from domain.consent import age_on
@@ -44,11 +44,15 @@ R = TypeVar("R", bound=SourcedRecord)
 
 LINE_ITEMS = "lineItems"
 RESULTS = "results"
+CATEGORIES = "categories"
+SCORE_SCALES = "scoreScales"
 #: Every collection of records named by a sourcedId, and the aggregate class holding each.
 RECORD_COLLECTIONS: dict[str, type[SourcedRecord]] = {
     **ROSTER_COLLECTIONS,
     LINE_ITEMS: LineItem,
     RESULTS: Result,
+    CATEGORIES: Category,
+    SCORE_SCALES: ScoreScale,
 }
 
 

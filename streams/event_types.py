@@ -14,7 +14,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from domain.agreements import Agreement
-from domain.assessment import LineItem, Result
+from domain.assessment import Category, LineItem, Result, ScoreScale
 from domain.attainment import ObjectiveAttainment
 from domain.consent import Consent
 from domain.privacy import Erasure, TenantOffboarding
@@ -34,6 +34,8 @@ AGGREGATES: dict[type[Aggregate], tuple[str, str]] = {
     Demographics: ("roster", "demographics"),
     LineItem: ("assessment", "line_item"),
     Result: ("assessment", "result"),
+    Category: ("assessment", "category"),
+    ScoreScale: ("assessment", "score_scale"),
     ObjectiveAttainment: ("attainment", "objective_attainment"),
     Consent: ("consent", "consent"),
     Agreement: ("consent", "agreement"),

@@ -99,6 +99,7 @@ def vendor(client: TestClient, container: Container, tenant: str) -> ClientFacto
         scopes: tuple[str, ...] = ("roster.readonly",),
         categories: tuple[str, ...] = ("identity", "contact"),
         schools: tuple[str, ...] = (),
+        basis: str = "statutory",
     ) -> dict[str, str]:
         made = create_client(
             container,
@@ -106,7 +107,7 @@ def vendor(client: TestClient, container: Container, tenant: str) -> ClientFacto
             name=name,
             scopes=list(scopes),
             categories=list(categories),
-            basis="statutory",
+            basis=basis,
             schools=list(schools),
         )
         response = client.post(
