@@ -16,7 +16,8 @@ from domain.ledger_checkpoints import Checkpoint
 __all__ = ["audit_app", "replay_command"]
 
 audit_app = typer.Typer(
-    help="Auditors: verify that the event log was never altered.", no_args_is_help=True
+    help="Auditors: verify that the event log was never altered; grant auditors subjects.",
+    no_args_is_help=True,
 )
 
 err = Console(stderr=True)
@@ -92,11 +93,19 @@ def replay_command(
     format_: Annotated[
         str, typer.Option("--format", help="jsonl (one JSON event per line) or csv.")
     ] = "jsonl",
+    auditor: Annotated[
+        str | None,
+        typer.Option(
+            help="The auditor replaying: the subjects granted them (audit grant) are shown "
+            "opened, and recorded as disclosed to them."
+        ),
+    ] = None,
 ) -> None:
-    """Print a tenant's events in store order, decoded; personal data stays sealed."""
+    """Print a tenant's events in store order, decoded; personal data stays sealed but for
+    the subjects granted to --auditor."""
     import sys
 
-    from api.audit_replay import ReplayFilter, replay, to_csv_rows, to_jsonl
+    from api.audit_replay import AuditorView, ReplayFilter, replay, to_csv_rows, to_jsonl
     from domain.errors import DomainError
 
     if format_ not in ("jsonl", "csv"):
@@ -117,27 +126,65 @@ def replay_command(
     container = _container()
     try:
         try:
-            if tenant is None:
-                known = container.tenants.ids()
-                if len(known) != 1:
-                    err.print(
-                        "[bold red]error:[/] name the tenant with --tenant (there are "
-                        f"{len(known)}: {', '.join(known) or 'none'})"
-                    )
-                    raise typer.Exit(code=2)
-                tenant = known[0]
-            app_ = container.tenants.get(tenant)
+            app_ = container.tenants.get(_one_tenant(container, tenant))
         except DomainError as error:
             err.print(f"[bold red]error:[/] {error}")
             raise typer.Exit(code=2) from None
+        view = AuditorView(app_, auditor=auditor, disclosures=container.disclosures)
         events = replay(
-            app_, ReplayFilter(after=after, subject=subject, type=type_, until=until_time)
+            app_, ReplayFilter(after=after, subject=subject, type=type_, until=until_time), view
         )
         lines = to_csv_rows(events) if format_ == "csv" else (to_jsonl(e) for e in events)
         for line in lines:
             sys.stdout.write(line)
     finally:
         container.close()
+
+
+@audit_app.command("grant")
+def audit_grant(
+    auditor: Annotated[str, typer.Option(help="The auditor (their token's subject).")],
+    subject: Annotated[str, typer.Option(help="The data subject's sourcedId.")],
+    reason: Annotated[str, typer.Option(help="Why the auditor may see it (sealed).")],
+    tenant: Annotated[
+        str | None, typer.Option(help="The tenant; needed when there are several.")
+    ] = None,
+) -> None:
+    """Let an auditor see one data subject's personal data in replays; recorded as an
+    event, so the grant itself is audited."""
+    from domain.commands import Actor
+    from domain.errors import DomainError
+
+    container = _container()
+    try:
+        try:
+            app_ = container.tenants.get(_one_tenant(container, tenant))
+            outcome = app_.grant_auditor(
+                Actor(app_.tenant, "admin", "cli"), auditor=auditor, subject=subject, reason=reason
+            )
+        except DomainError as error:
+            err.print(f"[bold red]error:[/] {error}")
+            raise typer.Exit(code=2) from None
+        print(
+            f"{app_.tenant}: auditor {auditor!r} may see {subject!r}'s personal data in "
+            f"replays (grant {outcome.id}, recorded at position {outcome.position})"
+        )
+    finally:
+        container.close()
+
+
+def _one_tenant(container: Container, tenant: str | None) -> str:
+    """The tenant named, or the only one; refuses (exit 2) when it is ambiguous."""
+    if tenant is not None:
+        return tenant
+    known = container.tenants.ids()
+    if len(known) != 1:
+        err.print(
+            "[bold red]error:[/] name the tenant with --tenant (there are "
+            f"{len(known)}: {', '.join(known) or 'none'})"
+        )
+        raise typer.Exit(code=2)
+    return known[0]
 
 
 @audit_app.command("verify")

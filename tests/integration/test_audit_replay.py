@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -16,6 +17,7 @@ from api.settings import Settings
 from domain.application import TenantApplication
 from domain.commands import Actor
 from domain.ids import aggregate_id
+from projections.reads.disclosures import disclosures_of
 from tests.builders import a_school, an_assessment, bearer, put
 from tests.projections.test_admin import environment
 
@@ -158,3 +160,101 @@ def test_replay_until_a_time_that_is_not_one_is_refused(settings: Settings, tena
 
     assert result.exit_code == 2
     assert "ISO 8601" in result.output
+
+
+def _grant(settings: Settings, tenant: str, *args: str) -> Any:
+    return CliRunner().invoke(
+        cli.app, ["audit", "grant", "--tenant", tenant, *args], env=environment(settings)
+    )
+
+
+def _disclosed_to(container: Container, tenant: str, subject: str, auditor: str) -> set[str]:
+    return {
+        d.category
+        for d in disclosures_of(container.engine, tenant, subject)
+        if d.recipient == auditor and d.recipient_role == "auditor"
+    }
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_an_auditor_sees_the_personal_fields_of_granted_subjects_only_and_each_is_disclosed(
+    client: TestClient, container: Container, tenant: str, settings: Settings
+) -> None:
+    _school_with_results(client, container, tenant)
+    granted = _grant(
+        settings, tenant, "--auditor", "aud-1", "--subject", "stu-1", "--reason", "valitus 12/2026"
+    )
+
+    events = _replay(settings, tenant, "--auditor", "aud-1", "--type", "roster.user.registered")
+    over_http = client.get(
+        "/api/v1/audit/events?limit=10000", headers=bearer(container, tenant, "auditor", "aud-1")
+    )
+    by_user = {e["fields"]["sourced_id"]: e["fields"]["personal"] for e in events}
+
+    assert granted.exit_code == 0, granted.output
+    assert by_user["stu-1"]["opened"]["data"]["givenName"] == "Aino"
+    assert set(by_user["stu-2"]) == {"sealed"}
+    assert "Aino" in over_http.text and "Eero" not in over_http.text
+    assert "Hyvää työtä" in over_http.text  # stu-1's assessment comment
+    assert _disclosed_to(container, tenant, "stu-1", "aud-1") == {
+        "identity",
+        "contact",
+        "demographics",
+        "assessment",
+    }
+    assert _disclosed_to(container, tenant, "stu-2", "aud-1") == set()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_without_a_grant_an_auditor_sees_no_personal_field_and_nothing_is_disclosed(
+    client: TestClient, container: Container, tenant: str, settings: Settings
+) -> None:
+    _school_with_results(client, container, tenant)
+    _grant(settings, tenant, "--auditor", "aud-1", "--subject", "stu-1", "--reason", "valitus")
+
+    cli_replay = json.dumps(_replay(settings, tenant, "--auditor", "aud-2"))
+    anonymous = json.dumps(_replay(settings, tenant))
+    over_http = client.get(
+        "/api/v1/audit/events?limit=10000", headers=bearer(container, tenant, "auditor", "aud-2")
+    )
+
+    for shown in (cli_replay, anonymous, over_http.text):
+        assert "Aino" not in shown and "Eero" not in shown and "Hyvää" not in shown
+        assert '"opened"' not in shown
+    assert _disclosed_to(container, tenant, "stu-1", "aud-2") == set()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_grant_is_an_event_in_the_log_and_an_erased_subject_stays_erased_under_it(
+    client: TestClient,
+    container: Container,
+    app: TenantApplication,
+    tenant: str,
+    settings: Settings,
+) -> None:
+    _school_with_results(client, container, tenant)
+    _grant(settings, tenant, "--auditor", "aud-1", "--subject", "stu-1", "--reason", "valitus")
+    app.erase(Actor(tenant, "admin", "dpo"), subject="stu-1", reason="pyyntö", basis=None)
+
+    grants = _replay(settings, tenant, "--type", "privacy.audit_grant")
+    registered = _replay(settings, tenant, "--auditor", "aud-1", "--type", "roster.user.registered")
+
+    assert [(g["fields"]["auditor"], g["fields"]["subject"]) for g in grants] == [
+        ("aud-1", "stu-1")
+    ]
+    assert set(grants[0]["fields"]["reason"]) == {"sealed"}
+    by_user = {e["fields"]["sourced_id"]: e["fields"]["personal"] for e in registered}
+    assert set(by_user["stu-1"]) == {"erased"}
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_grant_of_an_unknown_subject_is_refused_and_records_nothing(
+    app: TenantApplication, tenant: str, settings: Settings
+) -> None:
+    head = app.recorder.max_notification_id() or 0
+
+    result = _grant(settings, tenant, "--auditor", "aud-1", "--subject", "nobody", "--reason", "x")
+
+    assert result.exit_code == 2
+    assert "'nobody', which is not in users" in result.output
+    assert (app.recorder.max_notification_id() or 0) == head
