@@ -93,6 +93,14 @@ def replay_command(
     format_: Annotated[
         str, typer.Option("--format", help="jsonl (one JSON event per line) or csv.")
     ] = "jsonl",
+    from_kafka: Annotated[
+        bool,
+        typer.Option(
+            "--from-kafka",
+            help="Read the tenant's topics on DIGIONE_KAFKA_BOOTSTRAP instead of the store "
+            "(the same events, in the same order, as far as the relay has published).",
+        ),
+    ] = False,
     auditor: Annotated[
         str | None,
         typer.Option(
@@ -105,7 +113,16 @@ def replay_command(
     the subjects granted to --auditor."""
     import sys
 
-    from api.audit_replay import AuditorView, ReplayFilter, replay, to_csv_rows, to_jsonl
+    from api.audit_replay import (
+        AuditorView,
+        EventSource,
+        KafkaSource,
+        ReplayFilter,
+        StoreSource,
+        replay,
+        to_csv_rows,
+        to_jsonl,
+    )
     from domain.errors import DomainError
 
     if format_ not in ("jsonl", "csv"):
@@ -130,9 +147,19 @@ def replay_command(
         except DomainError as error:
             err.print(f"[bold red]error:[/] {error}")
             raise typer.Exit(code=2) from None
+        source: EventSource = StoreSource(app_, container.codec)
+        if from_kafka:
+            bootstrap = container.settings.kafka_bootstrap
+            if not bootstrap:
+                err.print(
+                    "[bold red]error:[/] --from-kafka reads the topics of the cluster named "
+                    "by DIGIONE_KAFKA_BOOTSTRAP; set it"
+                )
+                raise typer.Exit(code=2)
+            source = KafkaSource(app_.tenant, container.codec, bootstrap=bootstrap)
         view = AuditorView(app_, auditor=auditor, disclosures=container.disclosures)
         events = replay(
-            app_, ReplayFilter(after=after, subject=subject, type=type_, until=until_time), view
+            source, ReplayFilter(after=after, subject=subject, type=type_, until=until_time), view
         )
         lines = to_csv_rows(events) if format_ == "csv" else (to_jsonl(e) for e in events)
         for line in lines:

@@ -14,21 +14,32 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from domain.application import TenantApplication
 from domain.audit_grants import GrantedSubject
-from domain.sealing import Erased, SealedValue
+from domain.sealing import Erased, RetentionClass, SealedValue
 from projections.reads.disclosures import DisclosureLog, user_detail_categories
 from projections.subject_index import SUBJECT_FIELDS
-from streams.event_types import NAMESPACE, by_topic
+from streams.codec import EventCodec, EventEnvelope, family_topic
+from streams.event_types import FAMILIES, NAMESPACE, by_topic, catalogue
+from streams.kafka_transport import read_topics
 
-__all__ = ["AuditorView", "ReplayFilter", "replay", "to_csv_rows", "to_jsonl"]
+__all__ = [
+    "AuditorView",
+    "EventSource",
+    "KafkaSource",
+    "ReplayFilter",
+    "StoreSource",
+    "replay",
+    "to_csv_rows",
+    "to_jsonl",
+]
 
 #: Events read from the store per page.
 PAGE_SIZE = 2000
@@ -74,8 +85,8 @@ class AuditorView:
 
     def shown(self, value: Any, type_name: str) -> Any:
         """A field's value as the auditor sees it."""
-        if isinstance(value, SealedValue):
-            return self._sealed(value, type_name)
+        if isinstance(value, dict) and value.keys() == _SEALED_KEYS:
+            return self._sealed(_sealed_value(value), type_name)
         if isinstance(value, datetime | date):
             return value.isoformat()
         if isinstance(value, UUID | Decimal):
@@ -121,6 +132,19 @@ class AuditorView:
         self._opened.clear()
 
 
+#: The fields of an Avro `fi.digione.Sealed` record.
+_SEALED_KEYS = {"subject", "retention", "nonce", "ciphertext"}
+
+
+def _sealed_value(record: dict[str, Any]) -> SealedValue:
+    return SealedValue(
+        subject=UUID(str(record["subject"])),
+        retention=RetentionClass(record["retention"]),
+        nonce=bytes(record["nonce"]),
+        ciphertext=bytes(record["ciphertext"]),
+    )
+
+
 def _categories(type_name: str, opened: dict[str, Any]) -> list[str]:
     """The disclosure categories of a sealed record opened for an auditor."""
     family, _, name = type_name.removeprefix(f"{NAMESPACE}.").partition(".")
@@ -134,14 +158,13 @@ def _categories(type_name: str, opened: dict[str, Any]) -> list[str]:
 
 
 def replay(
-    app: TenantApplication, wanted: ReplayFilter, view: AuditorView | None = None
+    source: EventSource, wanted: ReplayFilter, view: AuditorView
 ) -> Iterator[dict[str, Any]]:
-    """The tenant's events after `wanted.after`, in store order, decoded and filtered; the
-    personal fields sealed unless `view` opens them (each page's disclosures recorded
-    before the page is given)."""
-    view = view or AuditorView(app, auditor=None, disclosures=None)
+    """The tenant's events of `source` after `wanted.after`, in store order, decoded and
+    filtered; the personal fields sealed unless `view` opens them (each page's disclosures
+    recorded before the page is given)."""
     ready: list[dict[str, Any]] = []
-    for event in _replayed(app, wanted, view):
+    for event in _replayed(source, wanted, view):
         ready.append(event)
         if len(ready) >= PAGE_SIZE:
             view.disclose()
@@ -151,79 +174,126 @@ def replay(
     yield from ready
 
 
-def _replayed(
-    app: TenantApplication, wanted: ReplayFilter, view: AuditorView
-) -> Iterator[dict[str, Any]]:
-    types = by_topic()
-    concerning: set[UUID] = set()
-    if wanted.subject is not None:
-        # A subject's events before `after` may have created the aggregates concerning them.
-        concerning = _aggregates_concerning(app, wanted.subject, until=wanted.after)
-    shown = 0
-    position = wanted.after
-    while True:
-        page = app.recorder.select_notifications(position, PAGE_SIZE, inclusive_of_start=False)
-        if not page:
+class EventSource(Protocol):
+    """Where a replay reads the tenant's events: the store, or the Kafka topics."""
+
+    def envelopes(
+        self, *, after: int, until: int | None = None, types: Collection[str] | None = None
+    ) -> Iterator[EventEnvelope]:
+        """The events after position `after` (to `until` inclusive), in store order, as
+        Kafka consumers decode them; only of `types` (type names) when given."""
+        ...
+
+
+class StoreSource:
+    """The tenant's store: each event encoded as the relay publishes it, then decoded, so
+    a replay of the store shows exactly what a replay of the topics does."""
+
+    def __init__(self, app: TenantApplication, codec: EventCodec) -> None:
+        self._app = app
+        self._codec = codec
+
+    def envelopes(
+        self, *, after: int, until: int | None = None, types: Collection[str] | None = None
+    ) -> Iterator[EventEnvelope]:
+        known = by_topic()
+        topics = None if types is None else [t.topic for t in catalogue() if t.type_name in types]
+        if topics == []:
             return
-        for notification in page:
-            position = notification.id
-            event: Any = app.mapper.to_domain_event(notification)
-            event_type = types.get(notification.topic)
-            type_name = event_type.type_name if event_type else notification.topic
-            if wanted.subject is not None:
-                if _names_subject(type_name, event, wanted.subject):
-                    concerning.add(event.originator_id)
-                if event.originator_id not in concerning:
-                    continue
-            if not wanted.wants_type(type_name):
-                continue
-            if wanted.until is not None and event.timestamp > wanted.until:
-                continue
-            yield {
-                "position": notification.id,
-                "occurredAt": event.timestamp.isoformat(),
-                "type": type_name,
-                "aggregateId": str(event.originator_id),
-                "aggregateVersion": event.originator_version,
-                "fields": {
-                    name: view.shown(value, type_name)
-                    for name, value in sorted(vars(event).items())
-                    if name not in ("originator_id", "originator_version", "timestamp")
-                },
-            }
-            shown += 1
-            if wanted.limit is not None and shown >= wanted.limit:
+        position = after
+        while until is None or position < until:
+            page = self._app.recorder.select_notifications(
+                position + 1, PAGE_SIZE, stop=until, topics=topics or ()
+            )
+            if not page:
                 return
+            for notification in page:
+                position = notification.id
+                if notification.topic not in known:
+                    continue
+                event: Any = self._app.mapper.to_domain_event(notification)
+                yield self._codec.round_trip(self._app.tenant, notification.id, event)
 
 
-def _aggregates_concerning(app: TenantApplication, subject: str, *, until: int) -> set[UUID]:
-    found: set[UUID] = set()
-    if until <= 0:
-        return found
-    types = by_topic()
-    position = 0
-    while position < until:
-        page = app.recorder.select_notifications(
-            position, PAGE_SIZE, stop=until, inclusive_of_start=False
-        )
-        if not page:
-            break
-        for notification in page:
-            position = notification.id
-            event_type = types.get(notification.topic)
-            if event_type is None or event_type.type_name not in SUBJECT_FIELDS:
+class KafkaSource:
+    """The tenant's family topics, read from their beginning (`digione replay
+    --from-kafka`): each position once, in store order."""
+
+    def __init__(self, tenant: str, codec: EventCodec, *, bootstrap: str) -> None:
+        self._tenant = tenant
+        self._codec = codec
+        self._bootstrap = bootstrap
+        self._read: list[EventEnvelope] | None = None
+
+    def envelopes(
+        self, *, after: int, until: int | None = None, types: Collection[str] | None = None
+    ) -> Iterator[EventEnvelope]:
+        for envelope in self._all():
+            if envelope.position <= after or (
+                types is not None and envelope.event_type not in types
+            ):
                 continue
-            event = app.mapper.to_domain_event(notification)
-            if _names_subject(event_type.type_name, event, subject):
-                found.add(event.originator_id)
-    return found
+            if until is not None and envelope.position > until:
+                return
+            yield envelope
+
+    def _all(self) -> list[EventEnvelope]:
+        if self._read is None:
+            by_position: dict[int, EventEnvelope] = {}
+            topics = [
+                family_topic(self._codec.topic_prefix, self._tenant, family) for family in FAMILIES
+            ]
+            for messages in read_topics(self._bootstrap, topics, silence_seconds=1.0).values():
+                for message in messages:
+                    # A position the relay published twice (a retry) is one event.
+                    envelope = self._codec.decode(message)
+                    by_position.setdefault(envelope.position, envelope)
+            self._read = [by_position[p] for p in sorted(by_position)]
+        return self._read
 
 
-def _names_subject(type_name: str, event: Any, subject: str) -> bool:
-    spec = SUBJECT_FIELDS.get(type_name)
+def _replayed(
+    source: EventSource, wanted: ReplayFilter, view: AuditorView
+) -> Iterator[dict[str, Any]]:
+    concerning: set[UUID] = set()
+    if wanted.subject is not None and wanted.after > 0:
+        # A subject's events before `after` may have created the aggregates concerning them.
+        for envelope in source.envelopes(after=0, until=wanted.after, types=SUBJECT_FIELDS):
+            if _names_subject(envelope, wanted.subject):
+                concerning.add(envelope.aggregate_id)
+    shown = 0
+    for envelope in source.envelopes(after=wanted.after):
+        type_name = envelope.event_type
+        if wanted.subject is not None:
+            if _names_subject(envelope, wanted.subject):
+                concerning.add(envelope.aggregate_id)
+            if envelope.aggregate_id not in concerning:
+                continue
+        if not wanted.wants_type(type_name):
+            continue
+        if wanted.until is not None and envelope.occurred_at > wanted.until:
+            continue
+        yield {
+            "position": envelope.position,
+            "occurredAt": envelope.occurred_at.isoformat(),
+            "type": type_name,
+            "aggregateId": str(envelope.aggregate_id),
+            "aggregateVersion": envelope.aggregate_version,
+            "fields": {
+                name: view.shown(value, type_name)
+                for name, value in sorted(envelope.payload.items())
+            },
+        }
+        shown += 1
+        if wanted.limit is not None and shown >= wanted.limit:
+            return
+
+
+def _names_subject(envelope: EventEnvelope, subject: str) -> bool:
+    spec = SUBJECT_FIELDS.get(envelope.event_type)
     if spec is None:
         return False
-    return any(str(getattr(event, field, None)) == subject for field in spec[1])
+    return any(str(envelope.payload.get(field)) == subject for field in spec[1])
 
 
 def to_jsonl(event: dict[str, Any]) -> str:

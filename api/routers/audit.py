@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.audit_replay import AuditorView, ReplayFilter, replay, to_jsonl
+from api.audit_replay import AuditorView, ReplayFilter, StoreSource, replay, to_jsonl
 from api.deps import ActorDep, ContainerDep, Permit, TenantAppDep
 from api.models import Problem
 from domain.commands import Actor
@@ -130,7 +130,9 @@ def events(
     ] = 1000,
 ) -> StreamingResponse:
     view = AuditorView(app, auditor=actor.subject, disclosures=container.disclosures)
-    replayed = replay(app, ReplayFilter(after=after, limit=limit), view)
+    replayed = replay(
+        StoreSource(app, container.codec), ReplayFilter(after=after, limit=limit), view
+    )
     # The first page is read (and its disclosures recorded) before the answer begins, so a
     # disclosure that cannot be recorded is refused (503) with nothing sent.
     first = next(replayed, None)
