@@ -1,7 +1,9 @@
-"""The auditors' replay: a tenant's events decoded in store order, straight from its store.
+"""The auditors' replay: a tenant's events decoded in store order, from its store or from
+its Kafka topics (the same sequence: each stored event is shown as a consumer decodes its
+message).
 
 Each event is shown with its store position, time, type (the Avro full name, as on Kafka)
-and aggregate; its fields as recorded, but personal data stays sealed: a sealed field is
+and aggregate; its fields as its Avro schema names them, but personal data stays sealed: a sealed field is
 shown as `{"sealed": {...}}` (its subject and retention class, never its ciphertext), or as
 `{"erased": {...}}` once erasure destroyed its key. An auditor whom the data protection
 officer granted a subject (`digione audit grant`) sees that subject's sealed fields opened,
