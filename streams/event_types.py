@@ -16,6 +16,7 @@ from eventsourcing.utils import get_topic
 from domain.agreements import Agreement
 from domain.assessment import Category, LineItem, Result, ScoreScale
 from domain.attainment import ObjectiveAttainment
+from domain.audit_grants import AuditGrant
 from domain.consent import Consent
 from domain.privacy import Erasure, TenantOffboarding
 from domain.roster import AcademicSession, Course, Demographics, Enrollment, Org, SchoolClass, User
@@ -41,6 +42,7 @@ AGGREGATES: dict[type[Aggregate], tuple[str, str]] = {
     Agreement: ("consent", "agreement"),
     Erasure: ("privacy", "erasure"),
     TenantOffboarding: ("privacy", "tenant"),
+    AuditGrant: ("privacy", "audit_grant"),
 }
 FAMILIES = ("roster", "assessment", "attainment", "consent", "privacy")
 

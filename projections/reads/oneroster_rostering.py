@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from domain.sealing import Erased, Sealer
+from domain.sealing import Sealer
 from projections.reads.access import (
     ReadNotPermittedError,
     RosterRecordNotFoundError,
@@ -532,8 +532,8 @@ class RosteringReads(ReadService[RosterProjection]):
         if not wanted:
             return {}
         opened = unsealer.open(row["personal"])
-        if isinstance(opened, Erased) or opened is None:
-            # Erased: required names read as the placeholder, the rest is gone.
+        if not isinstance(opened, dict):
+            # Erased (or not opened): required names read as the placeholder, the rest is gone.
             return {"givenName": ERASED_TEXT, "familyName": ERASED_TEXT} if entity == "user" else {}
         return {k: v for k, v in opened.items() if k in wanted and v not in (None, "", [])}
 
