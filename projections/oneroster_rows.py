@@ -53,7 +53,8 @@ def modified_at_least(c: Connection, table: sa.Table, e: EventEnvelope, sourced_
 
 
 class ConsentRows:
-    """Consents by recipient, student and category, with when each began and ended."""
+    """Consents by recipient, student, category and purpose, with when each began and
+    ended."""
 
     def __init__(self, metadata: sa.MetaData, *, prefix: str) -> None:
         self.table = sa.Table(
@@ -62,6 +63,9 @@ class ConsentRows:
             sa.Column("tenant", sa.String(32), primary_key=True),
             sa.Column("consent_id", sa.String(36), primary_key=True),
             sa.Column("category", sa.String(32), primary_key=True),
+            #: The consent's purposes, a row each: a consent-based client's agreement names
+            #: one, and only consents for it count.
+            sa.Column("purpose", sa.String(128), primary_key=True),
             sa.Column("student", sa.String(SOURCED_ID), nullable=False),
             sa.Column("recipient", sa.String(128), nullable=False),
             #: When the consent was recorded and when it ended (revoked or expired).
@@ -82,12 +86,14 @@ class ConsentRows:
                 "tenant": e.tenant,
                 "consent_id": str(e.aggregate_id),
                 "category": category,
+                "purpose": purpose,
                 "student": p["student"],
                 "recipient": p["recipient"],
                 "granted_at": e.occurred_at,
                 "ended_at": None,
             }
             for category in dict.fromkeys(p["categories"])
+            for purpose in dict.fromkeys(p["purposes"])
         ]
         if rows:
             c.execute(self.table.insert(), rows)

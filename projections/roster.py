@@ -278,7 +278,7 @@ class RosterProjection:
     #: 6: a parent's dateLastModified moves when its `children` change.
     #: 7: results keep their sealed verbal assessment (`comment`), blanked on erasure.
     #: 8: the gradebook categories and score scales services define.
-    version: int = 8
+    version: int = 9
     families: tuple[str, ...] = ("roster", "assessment", "consent", "privacy")
 
     def __init__(self, name: str = "roster") -> None:

@@ -2,7 +2,7 @@
 
 A client whose agreement's basis is `consent` sees a student's records (the user, their
 enrollments and demographics, their results) only while a consent naming its service (the
-client's NAME) covers the data's category (`roster` for the roster records, `assessment`
+client's NAME) for its agreement's purpose covers the data's category (`roster` for the roster records, `assessment`
 for results), and only the personal fields of categories both its agreement and the
 consent name. When the consent ends (revoked or expired), the student's records stay
 visible to it as `tobedeleted`, their `dateLastModified` moved to when the consent ended,
@@ -43,6 +43,7 @@ def consent_view(
     *,
     tenant: str,
     service: str,
+    purpose: str | None,
     subject: ColumnElement[Any],
     category: str,
     status: ColumnElement[Any],
@@ -55,6 +56,8 @@ def consent_view(
         k.c.recipient == service,
         k.c.student == subject,
         k.c.category == category,
+        # A consent-based agreement always names its purpose (none: no consent counts).
+        k.c.purpose == (purpose or ""),
     )
     in_force = sa.exists().where(*naming, k.c.ended_at.is_(None))
     # Any grant or end of a consent changes what the client sees of the record.
@@ -72,10 +75,16 @@ def consent_view(
 
 
 def current_consents(
-    c: Connection, consents: sa.Table, *, tenant: str, service: str, students: Iterable[str]
+    c: Connection,
+    consents: sa.Table,
+    *,
+    tenant: str,
+    service: str,
+    purpose: str | None,
+    students: Iterable[str],
 ) -> dict[str, dict[str, str]]:
-    """Each student's consents in force naming `service`: student → category → consent id
-    (the earliest granted, when several cover a category)."""
+    """Each student's consents in force naming `service` for `purpose`: student → category
+    → consent id (the earliest granted, when several cover a category)."""
     k = consents
     wanted = sorted(set(students))
     found: dict[str, dict[str, str]] = {}
@@ -86,6 +95,7 @@ def current_consents(
         .where(
             k.c.tenant == tenant,
             k.c.recipient == service,
+            k.c.purpose == (purpose or ""),
             k.c.student.in_(wanted),
             k.c.ended_at.is_(None),
         )

@@ -194,6 +194,7 @@ class GradebookReads(ReadService[RosterProjection]):
                 self.projection.consents.table,
                 tenant=client.tenant,
                 service=client.service,
+                purpose=client.purpose,
                 subject=r.c.student,
                 category="assessment",
                 status=r.c.status,
@@ -421,7 +422,7 @@ class GradebookReads(ReadService[RosterProjection]):
             with read_connection(self.engine) as c:
                 granted = current_consents(
                     c, self.projection.consents.table, tenant=client.tenant,
-                    service=client.service, students=students,
+                    service=client.service, purpose=client.purpose, students=students,
                 )  # fmt: skip
             for student in students:
                 if "assessment" in granted.get(student, {}):

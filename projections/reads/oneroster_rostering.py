@@ -118,6 +118,8 @@ class ClientView:
     categories: frozenset[str]
     basis: str
     schools: frozenset[str] = frozenset()
+    #: The purpose a consent must name to count for a consent-based client.
+    purpose: str | None = None
 
 
 @dataclass(frozen=True)
@@ -246,9 +248,13 @@ class RosteringReads(ReadService[RosterProjection]):
             category = "contact" if name in _CONTACT else "identity"
             with read_connection(self.engine) as c:
                 granted = current_consents(
-                    c, self.projection.consents.table, tenant=client.tenant, service=client.service,
+                    c,
+                    self.projection.consents.table,
+                    tenant=client.tenant,
+                    service=client.service,
+                    purpose=client.purpose,
                     students=found,
-                )  # fmt: skip
+                )
             return [s for s in found if category in granted.get(s, {})]
 
         catalogue = FieldCatalogue(
@@ -348,6 +354,7 @@ class RosteringReads(ReadService[RosterProjection]):
             self.projection.consents.table,
             tenant=client.tenant,
             service=client.service,
+            purpose=client.purpose,
             subject=table.c[_SUBJECT_OF_ENTITY[entity]],
             category="roster",
             status=table.c.status,
@@ -517,6 +524,7 @@ class RosteringReads(ReadService[RosterProjection]):
             self.projection.consents.table,
             tenant=client.tenant,
             service=client.service,
+            purpose=client.purpose,
             students=(str(r[_SUBJECT_OF_ENTITY[entity]]) for r in rows),
         )
 

@@ -100,6 +100,7 @@ def vendor(client: TestClient, container: Container, tenant: str) -> ClientFacto
         categories: tuple[str, ...] = ("identity", "contact"),
         schools: tuple[str, ...] = (),
         basis: str = "statutory",
+        purpose: str | None = None,
     ) -> dict[str, str]:
         made = create_client(
             container,
@@ -109,6 +110,8 @@ def vendor(client: TestClient, container: Container, tenant: str) -> ClientFacto
             categories=list(categories),
             basis=basis,
             schools=list(schools),
+            # A consent-based agreement names the purpose families consent to.
+            purpose=purpose or ("learning-app" if basis == "consent" else None),
         )
         response = client.post(
             "/oauth/token",

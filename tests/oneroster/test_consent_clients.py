@@ -19,12 +19,14 @@ GRADEBOOK = "/ims/oneroster/gradebook/v1p2"
 postgres_only = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 
-def _grant(client: TestClient, school: School, categories: list[str]) -> str:
+def _grant(
+    client: TestClient, school: School, categories: list[str], purpose: str = "learning-app"
+) -> str:
     granted = client.post(
         "/api/v1/consents",
         headers=school.guardian,
         json={"student": "stu-1", "grantedBy": "grd-1", "recipient": "consentapp",
-              "purposes": ["learning-app"], "categories": categories},
+              "purposes": [purpose], "categories": categories},
     )  # fmt: skip
     assert granted.status_code == 201, granted.text
     consent_id: str = granted.json()["consentId"]
@@ -84,6 +86,18 @@ def test_a_consented_student_is_visible_and_the_unconsented_classmate_is_not_eve
     assert classmate.status_code == 404
     disclosed = disclosures_of(container.engine, tenant=tenant, subject="stu-1")
     assert any(d.recipient == "consentapp" and d.basis != "statutory task" for d in disclosed)
+
+
+@postgres_only
+def test_a_consent_for_another_purpose_shows_the_client_nobody(
+    client: TestClient, school: School, vendor: ClientFactory, project: Project
+) -> None:
+    headers = _consent_client(vendor)  # its agreement's purpose: learning-app
+    _grant(client, school, ["roster", "identity"], purpose="research")
+    project()
+
+    assert _users(client, headers) == []
+    assert client.get(f"{ROSTER}/users/stu-1", headers=headers).status_code == 404
 
 
 @postgres_only
