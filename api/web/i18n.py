@@ -39,6 +39,11 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "main_nav": ("Päävalikko", "Huvudmeny", "Main menu"),
     "sign_out": ("Kirjaudu ulos", "Logga ut", "Sign out"),
     "signed_in_as": ("Kirjautuneena: {who}", "Inloggad: {who}", "Signed in: {who}"),
+    "signed_in_name": (
+        "Kirjautuneena: {name} ({role})",
+        "Inloggad: {name} ({role})",
+        "Signed in: {name} ({role})",
+    ),
     "role_teacher": ("opettaja", "lärare", "teacher"),
     "role_guardian": ("huoltaja", "vårdnadshavare", "guardian"),
     "role_student": ("oppilas", "elev", "student"),
@@ -209,6 +214,26 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         ("position {position} i händelseloggen"),
         "event log position {position}",
     ),
+    "fresh_behind": (
+        "{lag} muutosta odottaa vielä käsittelyä; tiedot päivittyvät hetken kuluttua.",
+        "{lag} ändringar väntar ännu på behandling; uppgifterna uppdateras om en stund.",
+        "{lag} changes are still being processed; the data will update in a moment.",
+    ),
+    "details": ("Lisätiedot", "Detaljer", "Details"),
+    # -- people and things whose name is not shown
+    "erased_person": (
+        "(tiedot poistettu)",
+        "(uppgifterna raderade)",
+        "(data erased)",
+    ),
+    "erased_text": (
+        "Teksti on poistettu tietosuojasyistä.",
+        "Texten har raderats av dataskyddsskäl.",
+        "The text has been erased for data protection.",
+    ),
+    "unnamed_person": ("(nimi ei tiedossa)", "(namnet är okänt)", "(name not known)"),
+    "untitled_class": ("(nimetön ryhmä)", "(namnlös grupp)", "(untitled group)"),
+    "untitled_work": ("(nimetön työ)", "(namnlös uppgift)", "(untitled work)"),
     "rendered_at": ("Sivu muodostettu {time}.", "Sidan skapades {time}.", "Page built {time}."),
     # -- teacher
     "teacher_classes_title": ("Omat luokat", "Mina klasser", "My classes"),
@@ -281,6 +306,7 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "next_page": ("Seuraavat oppilaat", "Följande elever", "Next students"),
     "pages": ("Sivut", "Sidor", "Pages"),
     "term": ("Lukukausi", "Termin", "Term"),
+    "term_untitled": ("(nimetön lukukausi)", "(namnlös termin)", "(untitled term)"),
     "all_terms": ("Koko ajalta", "Hela tiden", "All time"),
     "show": ("Näytä", "Visa", "Show"),
     "filters": ("Rajaus", "Avgränsning", "Filter"),

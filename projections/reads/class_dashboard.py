@@ -6,7 +6,10 @@ GET /api/v1/dashboards/classes/{classSourcedId} and the teacher's pages both rea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+import sqlalchemy as sa
 
 from domain.application import TenantApplication
 from domain.commands import Actor
@@ -87,6 +90,22 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
             at=now,
         )
         return answer
+
+    def term_titles(self, actor: Actor, terms: Iterable[str]) -> dict[str, str]:
+        """The titles of the academic sessions among `terms` (a class's terms, for the term
+        menu); a term the read model does not know is left out."""
+        require_role(actor, ("teacher",), NOT_YOUR_CLASS)
+        wanted = sorted(set(terms))
+        if not wanted:
+            return {}
+        sessions = self.projection.sessions.table
+        with read_connection(self.engine) as connection:
+            rows = connection.execute(
+                sa.select(sessions.c.sourced_id, sessions.c.title).where(
+                    sessions.c.tenant == actor.tenant, sessions.c.sourced_id.in_(wanted)
+                )
+            ).all()
+        return {str(sourced_id): str(title) for sourced_id, title in rows}
 
     def taught_classes(self, actor: Actor) -> list[TaughtClass]:
         """The classes `actor` teaches today, by title: those whose dashboard they may read."""

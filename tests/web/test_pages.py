@@ -322,7 +322,20 @@ def test_every_page_says_how_fresh_its_data_is(
 
     assert page.status_code == 200
     assert "Tiedot ovat ajan tasalla" in page.text or "odottaa vielä käsittelyä" in page.text
-    assert "tapahtumalokin kohta" in page.text
+
+
+def test_only_a_teacher_sees_the_event_log_position_and_only_inside_details(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
+    teachers = fresh(running, container, tenant, CLASS_PAGE).text
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
+    guardians = fresh(running, container, tenant, CHILD_PAGE).text
+
+    details = teachers.split('<details class="freshness-details">', 1)[1].split("</details>")[0]
+    assert "apahtumalokin kohta" in details
+    assert "apahtumalokin kohta" not in teachers.replace(details, "")
+    assert "apahtumalokin kohta" not in guardians
 
 
 def test_pages_run_no_script_are_never_framed_and_are_not_cached(
