@@ -255,3 +255,57 @@ def test_the_pages_are_usable_with_the_keyboard(
     page.keyboard.press("Enter")
 
     expect(page.get_by_role("alert")).to_contain_text("Kulkuavain ei kelpaa")
+
+
+#: Internal ids of people, terms and classes (the demo's sourcedIds all start so).
+_INTERNAL_ID = re.compile(r"\b(grd|tch|stu|term|cls)-")
+#: The event-log position, as each language says it.
+_POSITION = re.compile(r"tapahtumalokin kohta|i händelseloggen|event log position", re.I)
+#: What a reader sees of a page: its text as rendered (a closed <details> hides its
+#: content), its title, and the attributes a screen reader or a hover reads out.
+_WHAT_A_READER_SEES = """() => [document.title, document.body.innerText].concat(
+  Array.from(document.querySelectorAll('[title], [aria-label], [alt]')).flatMap(
+    e => ['title', 'aria-label', 'alt'].map(a => e.getAttribute(a) || '')),
+  Array.from(document.querySelectorAll('svg title, svg desc')).map(e => e.textContent)
+).join('\\n')"""
+
+
+def _shown_ids(page: Page) -> list[str]:
+    seen = str(page.evaluate(_WHAT_A_READER_SEES))
+    return [
+        line for line in seen.splitlines() if _INTERNAL_ID.search(line) or _POSITION.search(line)
+    ]
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_no_page_a_guardian_or_teacher_sees_shows_an_internal_id_or_the_log_position(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext, lang: str
+) -> None:
+    family, _ = cast.family_with_feedback()
+    class_id = "cls-aur-3a"
+    teacher = cast.class_teacher[class_id]
+    student = min(cast.class_students[class_id])
+    page = browser.new_page()
+    pages = {
+        "teacher": [
+            "/ui/teacher",
+            f"/ui/teacher/classes/{class_id}",
+            f"/ui/teacher/classes/{class_id}/students/{student}",
+        ],
+        "guardian": ["/ui/guardian", f"/ui/guardian/children/{family.child.sourced_id}"],
+    }
+    people = {"teacher": teacher, "guardian": family.guardian}
+
+    for role, paths in pages.items():
+        _sign_in(page, demo_site, demo_site.token(role, people[role]), paths[0])
+        for path in paths:
+            page.goto(f"{demo_site.url}{path}?lang={lang}")
+
+            assert _shown_ids(page) == [], f"{role} sees an internal id on {path} ({lang})"
+            expect(page.locator(".who")).to_contain_text(cast.names[people[role]])
+            if role == "teacher":
+                page.locator("details.freshness-details summary").click()
+                assert _POSITION.search(page.locator("details.freshness-details").inner_text())
+            if lang == "fi":
+                _snap(page, f"{role}-{path.strip('/').replace('/', '-')}")
+        browser.clear_cookies()  # signed out, and the language back to Finnish
