@@ -417,26 +417,37 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "withdraw": ("Peru suostumus", "Återkalla samtycket", "Withdraw consent"),
     "withdraw_for": ("palvelulle {recipient}", "för tjänsten {recipient}", "for {recipient}"),
     "grant_title": ("Anna uusi suostumus", "Ge ett nytt samtycke", "Give a new consent"),
-    "recipient_label": (
+    "recipient_legend": (
         "Palvelu, joka saa tiedot",
         "Tjänst som får uppgifterna",
         "Service that receives the data",
     ),
     "recipient_hint": (
-        "Palvelun tunnus, esimerkiksi matikka-app.",
-        "Tjänstens id, till exempel matikka-app.",
-        "The service's id, for example matikka-app.",
+        "Kunta on rekisteröinyt nämä palvelut suostumuksen perusteella. Valitse yksi.",
+        "Kommunen har registrerat de här tjänsterna med samtycke som grund. Välj en.",
+        "The municipality registered these services on the basis of consent. Choose one.",
     ),
-    "purposes_label": ("Käyttötarkoitus", "Ändamål", "Purpose"),
-    "purposes_hint": (
-        "Pienin kirjaimin, esimerkiksi learning-app; useampi pilkuin eroteltuna.",
-        "Med små bokstäver, till exempel learning-app; flera åtskilda med kommatecken.",
-        "Lowercase, for example learning-app; separate several with commas.",
+    "service_receives": ("Palvelu saa", "Tjänsten får", "The service receives"),
+    "no_services": (
+        "Kunta ei ole rekisteröinyt yhtään palvelua, jolle voi antaa suostumuksen.",
+        "Kommunen har inte registrerat någon tjänst som man kan ge samtycke till.",
+        "The municipality has registered no service that a consent can be given to.",
     ),
     "categories_legend": (
         "Tiedot, jotka palvelu saa",
         "Uppgifter som tjänsten får",
         "Data the service receives",
+    ),
+    "categories_hint": (
+        "Valitse vain tietoja, jotka valitun palvelun kuvauksessa luetellaan.",
+        "Välj bara uppgifter som räknas upp i beskrivningen av den valda tjänsten.",
+        "Choose only data listed in the description of the chosen service.",
+    ),
+    "valid_until_legend": ("Voimassa asti", "Giltigt till", "Valid until"),
+    "valid_until_hint": (
+        "Jätä tyhjäksi, jos suostumus on voimassa, kunnes perut sen.",
+        "Lämna tomt om samtycket ska gälla tills du återkallar det.",
+        "Leave empty for a consent that lasts until you withdraw it.",
     ),
     "valid_until_label": (
         "Voimassa asti (vapaaehtoinen)",
@@ -459,7 +470,63 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "Samtycket kunde inte sparas.",
         "The consent could not be saved.",
     ),
-    "field_required": ("Täytä tämä kenttä.", "Fyll i det här fältet.", "Fill in this field."),
+    "form_problem_retry": (
+        "Tarkista valinnat ja yritä uudelleen.",
+        "Kontrollera valen och försök igen.",
+        "Check your choices and try again.",
+    ),
+    "choose_service": (
+        "Valitse palvelu, jolle annat suostumuksen.",
+        "Välj den tjänst du ger samtycke till.",
+        "Choose the service you give the consent to.",
+    ),
+    "categories_not_received": (
+        (
+            "Palvelu {service} ei saa kaikkia valitsemiasi tietoja. Valitse vain sen kuvauksessa "
+            "luetellut tiedot."
+        ),
+        (
+            "Tjänsten {service} får inte alla uppgifter du valde. Välj bara de uppgifter som "
+            "räknas upp i dess beskrivning."
+        ),
+        (
+            "{service} does not receive all the data you chose. Choose only the data listed in "
+            "its description."
+        ),
+    ),
+    "date_in_past": (
+        "Päivämäärä on jo mennyt. Anna tuleva päivä tai jätä kenttä tyhjäksi.",
+        "Datumet har redan varit. Ange ett kommande datum eller lämna fältet tomt.",
+        "The date has passed. Give a future date or leave the field empty.",
+    ),
+    "consent_not_allowed": (
+        (
+            "Et voi antaa tätä suostumusta. Alle 13-vuotiaan (tai jos syntymäaika ei ole tiedossa) "
+            "puolesta suostumuksen antaa huoltaja, 13 vuotta täyttänyt voi antaa sen itse ja "
+            "täysi-ikäinen vain itse."
+        ),
+        (
+            "Du kan inte ge det här samtycket. För en elev under 13 (eller vars födelsedatum inte "
+            "är känt) ger vårdnadshavaren samtycket, från 13 år kan eleven ge det själv och som "
+            "myndig bara själv."
+        ),
+        (
+            "You cannot give this consent. A guardian consents for a pupil under 13 (or whose "
+            "birth date is not known); from 13 the pupil can consent themself, and from 18 only "
+            "the pupil can."
+        ),
+    ),
+    "purpose_learning-app": (
+        "oppimissovelluksen käyttö opetuksessa",
+        "användning av en lärapp i undervisningen",
+        "using a learning app in teaching",
+    ),
+    "purpose_progress-feedback": (
+        "edistymisestä kertominen kotiin",
+        "att berätta för hemmet hur eleven går framåt",
+        "telling the family how the pupil progresses",
+    ),
+    "purpose_research": ("tutkimus", "forskning", "research"),
     "choose_category": (
         "Valitse vähintään yksi tieto.",
         "Välj minst en uppgift.",

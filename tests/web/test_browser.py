@@ -185,7 +185,7 @@ def test_a_guardian_withdraws_a_consent_from_the_page_and_sees_it_withdrawn(
     _snap(page, "guardian-consent-withdrawn")
 
 
-def test_a_guardian_grants_a_consent_with_the_form(
+def test_a_guardian_grants_a_consent_by_choosing_a_registered_service_and_withdraws_it(
     demo_site: DemoSite, cast: Cast, browser: BrowserContext
 ) -> None:
     family, _ = cast.family_with_feedback()
@@ -196,15 +196,57 @@ def test_a_guardian_grants_a_consent_with_the_form(
         demo_site.token("guardian", family.guardian),
         f"/ui/guardian/children/{family.child.sourced_id}",
     )
+    service = page.locator(".choice").filter(has_text="Lukuvalmennus")
+    expect(service).to_contain_text("edistymisestä kertominen kotiin")
+    expect(service).to_contain_text("luokka- ja ryhmätiedot")
+    _snap(page, "guardian-consent-form")
 
-    page.get_by_label("Palvelu, joka saa tiedot").fill("lukuvalmennus")
-    page.get_by_label("Käyttötarkoitus").fill("learning-app")
-    page.get_by_label("arvioinnit").check()
+    page.get_by_label("Lukuvalmennus").check()
+    page.get_by_label("luokka- ja ryhmätiedot").check()
     page.get_by_role("button", name="Anna suostumus").click()
 
     expect(page.get_by_role("status")).to_have_text("Suostumus on annettu.")
-    granted = page.locator(".consents li").filter(has_text="lukuvalmennus")
+    granted = page.locator(".consents li").filter(has_text="Lukuvalmennus")
     expect(granted.get_by_text("voimassa", exact=True)).to_be_visible()
+    expect(granted).to_contain_text("oppimissovelluksen käyttö opetuksessa")
+
+    page.get_by_role("button", name="Peru suostumus palvelulle Lukuvalmennus").click()
+
+    expect(page.get_by_role("status")).to_have_text("Suostumus on peruttu.")
+    expect(granted.get_by_text("peruttu", exact=True)).to_be_visible()
+
+
+#: What a bad consent form says beside each field, in each language.
+_CONSENT_ERRORS = {
+    "fi": ("Valitse palvelu", "Valitse vähintään yksi tieto", "Päivämäärä on jo mennyt"),
+    "sv": ("Välj den tjänst", "Välj minst en uppgift", "Datumet har redan varit"),
+    "en": ("Choose the service", "Choose at least one kind", "The date has passed"),
+}
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_a_bad_consent_form_shows_every_error_beside_its_field_in_the_pages_language(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext, lang: str
+) -> None:
+    family, _ = cast.family_with_feedback()
+    path = f"/ui/guardian/children/{family.child.sourced_id}"
+    page = browser.new_page()
+    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian), path)
+    page.goto(f"{demo_site.url}{path}?lang={lang}")
+
+    page.locator("#valid_until").fill("2020-01-31")
+    page.locator("form[action$='/consents#consent-errors'] button[type=submit]").click()
+
+    summary = page.locator("#consent-errors")
+    expect(summary).to_be_in_viewport()
+    for field, message in zip(("recipient", "categories", "valid_until"), _CONSENT_ERRORS[lang]):
+        expect(page.locator(f"#{field}-error")).to_contain_text(message)
+        expect(summary.locator(f"a[href='#{field}']")).to_have_count(1)
+        # Beside its field: inside the field's own group, read out with it.
+        described = page.locator(f"[aria-describedby~='{field}-error']")
+        expect(described).to_have_count(1)
+    assert _fits_the_window(page)
+    _snap(page, f"guardian-consent-errors-{lang}")
 
 
 def test_a_guardian_opening_another_childs_page_gets_403_with_nothing_leaked(
@@ -260,7 +302,7 @@ def test_the_pages_are_usable_with_the_keyboard(
 #: Internal ids of people, terms and classes (the demo's sourcedIds all start so).
 _INTERNAL_ID = re.compile(r"\b(grd|tch|stu|term|cls)-")
 #: The event-log position, as each language says it.
-_POSITION = re.compile(r"tapahtumalokin kohta|i händelseloggen|event log position", re.I)
+_POSITION = re.compile(r"tapahtumalokin kohta|i händelseloggen|event log position", re.IGNORECASE)
 #: What a reader sees of a page: its text as rendered (a closed <details> hides its
 #: content), its title, and the attributes a screen reader or a hover reads out.
 _WHAT_A_READER_SEES = """() => [document.title, document.body.innerText].concat(
