@@ -27,6 +27,7 @@ from api.models import ConsentIn
 from api.web.rendering import FreshPage, Page, PageDep, PageRoute, freshness, render
 from api.web.session import Form, FormDep, SignedIn, SignedInDep
 from domain.consent import DATA_CATEGORIES
+from domain.curriculum import Curriculum
 from domain.errors import ConsentNotAllowedError, DomainError
 from projections.catalogue import ProjectionCatalogue
 from projections.guardian_view import GuardianViewProjection
@@ -179,10 +180,17 @@ def _child(
         notice=notice,
         categories=CATEGORIES,
         offered=offered,
+        grade_names=grade_names(who.app.curriculum, page.lang),
         services={**known, **{s.service: s for s in offered}},
         freshness=freshness(page.container, who.actor, _views),
         form_key=uuid.uuid4().hex,
     )
+
+
+def grade_names(curriculum: Curriculum, lang: str) -> dict[str, str]:
+    """Each grade's meaning on the Finnish scale in `lang` ("9" → "kiitettävä")."""
+    names = {g: curriculum.grade_name(g, lang) for g in curriculum.grades()}
+    return {g: name for g, name in names.items() if name}
 
 
 # -- the consent form ----------------------------------------------------------------------

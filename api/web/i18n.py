@@ -384,6 +384,41 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "No objective assessments.",
     ),
     "evidence": ("Perustuu töihin", "Baseras på", "Based on"),
+    "learner_titles_note": (
+        (
+            "Tavoitteet on kirjoitettu oppilaan näkökulmasta selkokielellä. Ne ovat DigiOnen "
+            "omia tiivistelmiä perusopetuksen opetussuunnitelman perusteiden (2014) "
+            "tavoitteista; opettaja näkee virallisen tekstin."
+        ),
+        (
+            "Målen är skrivna ur elevens synvinkel på lätt språk. Formuleringarna och "
+            "översättningarna är DigiOnes egna, inte Utbildningsstyrelsens officiella svenska "
+            "text i grunderna för läroplanen (2014); läraren ser den officiella texten."
+        ),
+        (
+            "The objectives are written from the learner's point of view in plain language. "
+            "The wording and translation are DigiOne's own, not an official translation of "
+            "the Finnish National Core Curriculum (2014); the teacher sees the official text."
+        ),
+    ),
+    "official_text_note": (
+        "Tavoitteet näytetään opetussuunnitelman perusteiden virallisena tekstinä.",
+        (
+            "Målen visas i den officiella finska texten ur grunderna för läroplanen; en officiell "
+            "svensk text finns inte i systemet."
+        ),
+        (
+            "The objectives are shown in the official Finnish text of the core curriculum; the "
+            "English titles are DigiOne's own unofficial paraphrases."
+        ),
+    ),
+    "grade_meaning_letter": ("{grade} ({meaning})", "{grade} ({meaning})", "{grade} ({meaning})"),
+    "score_of_max": ("{score} / {max}", "{score} / {max}", "{score} / {max}"),
+    "grade_meaning": (
+        "{grade} ({meaning}, asteikolla 4–10)",
+        "{grade} ({meaning}, på skalan 4–10)",
+        "{grade} ({meaning}, on the scale 4–10)",
+    ),
     "consents_title": ("Suostumukset", "Samtycken", "Consents"),
     "consents_intro": (
         (
@@ -596,6 +631,15 @@ class Translator:
             if titles.get(lang):
                 return str(titles[lang])
         return fallback
+
+    def learner(
+        self, learner: Mapping[str, str], titles: Mapping[str, str | None], fallback: str
+    ) -> tuple[str, str]:
+        """An objective for families, with the language it is in: the learner-facing title
+        in this language, else the official title (`title`)."""
+        if learner.get(self.lang):
+            return learner[self.lang], self.lang
+        return self.title(titles, fallback), self.title_lang(titles)
 
     def title_lang(self, titles: Mapping[str, str | None]) -> str:
         """The language the title shown by `title` is in (for a lang attribute)."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from domain.curriculum import Curriculum, UnknownObjectiveError
 
-__all__ = ["LEVEL_TEXTS", "objective_titles"]
+__all__ = ["LEVEL_TEXTS", "learner_titles", "objective_titles"]
 
 #: Attainment levels in plain language (domain.attainment.ATTAINMENT_LEVELS).
 LEVEL_TEXTS: Mapping[int, Mapping[str, str]] = {
@@ -24,3 +24,12 @@ def objective_titles(curriculum: Curriculum, code: str) -> dict[str, str | None]
     except UnknownObjectiveError:
         return {"fi": None, "en": None}
     return {"fi": objective.title_fi, "en": objective.title_en}
+
+
+def learner_titles(curriculum: Curriculum, code: str) -> dict[str, str]:
+    """An objective as a learner would say it, by language ("fi", "sv", "en"); empty for
+    an objective without a learner-facing wording yet (the official title is shown)."""
+    try:
+        return curriculum.objective(code).learner_titles()
+    except UnknownObjectiveError:
+        return {}

@@ -263,6 +263,34 @@ def test_a_guardian_sees_the_childs_results_with_the_teachers_feedback(
     assert "Eeron oma palaute" not in page.text
 
 
+@pytest.mark.parametrize(
+    ("lang", "objective", "score", "grade"),
+    [
+        ("fi", "Osaan ratkaista ongelmia", "17 / 20", "9 (kiitettävä, asteikolla 4–10)"),
+        ("sv", "Jag kan lösa problem", "17 / 20", "9 (berömlig, på skalan 4–10)"),
+        ("en", "I can solve problems", "17 / 20", "9 (very good, on the scale 4–10)"),
+    ],
+)
+def test_a_guardian_reads_objectives_as_the_learner_would_say_them_and_scores_out_of_their_maximum(
+    running: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
+    lang: str,
+    objective: str,
+    score: str,
+    grade: str,
+) -> None:
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
+
+    page = fresh(running, container, tenant, f"{CHILD_PAGE}?lang={lang}")
+
+    assert f'<p class="objective" lang="{lang}">{objective}' in page.text
+    assert "ohjata ja tukea oppilasta" not in page.text  # the teacher's instruction
+    assert score in page.text and grade in page.text
+    assert ("DigiOnes egna" in page.text) == (lang == "sv")
+
+
 def test_a_guardian_of_another_child_gets_a_403_page_with_nothing_leaked(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
