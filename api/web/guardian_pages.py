@@ -31,13 +31,14 @@ from domain.curriculum import Curriculum
 from domain.errors import ConsentNotAllowedError, DomainError
 from projections.catalogue import ProjectionCatalogue
 from projections.guardian_view import GuardianViewProjection
-from projections.reads.access import require_role
+from projections.reads.access import ReadNotPermittedError, require_role
 from projections.reads.consent_services import ConsentServiceReads, OfferedService
 from projections.reads.guardian_view import (
     NOT_YOUR_CHILD,
     GuardianViewReads,
     require_consent_of_child,
 )
+from projections.reads.subject_export import right_of_access
 
 router = APIRouter(prefix="/ui/guardian", route_class=PageRoute)
 
@@ -181,10 +182,20 @@ def _child(
         categories=CATEGORIES,
         offered=offered,
         grade_names=grade_names(who.app.curriculum, page.lang),
+        access=_has_access(who, student_id),
         services={**known, **{s.service: s for s in offered}},
         freshness=freshness(page.container, who.actor, _views),
         form_key=uuid.uuid4().hex,
     )
+
+
+def _has_access(who: SignedIn, student_id: str) -> bool:
+    """Whether the caller may read the student's export (a student from 15, a guardian)."""
+    try:
+        right_of_access(who.actor, who.app, student_id)
+    except ReadNotPermittedError:
+        return False
+    return True
 
 
 def grade_names(curriculum: Curriculum, lang: str) -> dict[str, str]:

@@ -420,6 +420,143 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "{grade} ({meaning}, on the scale 4–10)",
     ),
     "consents_title": ("Suostumukset", "Samtycken", "Consents"),
+    # -- the right of access
+    "access_link": (
+        "Kaikki tallennetut tiedot ja kenelle niitä on luovutettu",
+        "Alla lagrade uppgifter och till vem de har lämnats ut",
+        "Everything recorded, and who received it",
+    ),
+    "access_title": ("Tallennetut tiedot", "Lagrade uppgifter", "Recorded data"),
+    "back_to_child": ("Takaisin: {name}", "Tillbaka: {name}", "Back: {name}"),
+    "access_intro": (
+        (
+            "Sinulla on oikeus tietää, mitä tietoja oppilaasta on tallennettu, kuka ne on "
+            "kirjannut ja kenelle niitä on luovutettu (EU:n tietosuoja-asetus, 15 artikla)."
+        ),
+        (
+            "Du har rätt att veta vilka uppgifter om eleven som har lagrats, vem som har "
+            "registrerat dem och till vem de har lämnats ut (EU:s dataskyddsförordning, artikel 15)."
+        ),
+        (
+            "You have the right to know what is recorded about the pupil, who recorded it and who "
+            "received it (EU General Data Protection Regulation, Article 15)."
+        ),
+    ),
+    "access_generated": ("Koottu {time}.", "Sammanställt {time}.", "Compiled {time}."),
+    "access_download": (
+        "Lataa tiedot (JSON)",
+        "Ladda ner uppgifterna (JSON)",
+        "Download the data (JSON)",
+    ),
+    "access_download_hint": (
+        (
+            "Tiedosto on koneluettava, ja sen voi siirtää toiseen palveluun (20 artikla). "
+            "Kenttien nimet on kuvattu DigiOnen ohjeissa."
+        ),
+        (
+            "Filen är maskinläsbar och kan flyttas till en annan tjänst (artikel 20). "
+            "Fältens namn beskrivs i DigiOnes anvisningar."
+        ),
+        (
+            "The file is machine-readable and can be moved to another service (Article 20). Its "
+            "field names are described in DigiOne's documentation."
+        ),
+    ),
+    "access_recorded": ("Mitä on tallennettu", "Vad som har lagrats", "What is recorded"),
+    "access_kind": ("Tieto", "Uppgift", "Record"),
+    "access_count": ("Määrä", "Antal", "Number"),
+    "access_first": ("Ensimmäinen", "Första", "First"),
+    "access_last": ("Viimeisin muutos", "Senaste ändring", "Last change"),
+    "access_by": ("Kirjannut", "Registrerat av", "Recorded by"),
+    "someone_at_school": (
+        "koulun järjestelmä",
+        "skolans system",
+        "the school's system",
+    ),
+    "kind_user": ("henkilötiedot", "personuppgifter", "personal details"),
+    "kind_demographics": ("taustatiedot", "bakgrundsuppgifter", "background details"),
+    "kind_enrollment": ("luokat ja ryhmät", "klasser och grupper", "classes and groups"),
+    "kind_result": ("arvioinnit", "bedömningar", "assessments"),
+    "kind_attainment": ("tavoitteiden arviot", "bedömningar av mål", "objective levels"),
+    "kind_consent": ("suostumukset", "samtycken", "consents"),
+    "kind_erasure": ("poistopyynnöt", "begäranden om radering", "erasure requests"),
+    "access_disclosures": (
+        "Kenelle tietoja on luovutettu",
+        "Till vem uppgifterna har lämnats ut",
+        "Who received the data",
+    ),
+    "access_disclosures_intro": (
+        "Jokainen luku kirjataan: kuka sai mitäkin tietoja, milloin ja millä perusteella.",
+        "Varje läsning registreras: vem som fick vilka uppgifter, när och på vilken grund.",
+        "Every read is recorded: who received which data, when and on what basis.",
+    ),
+    "access_recipient": ("Vastaanottaja", "Mottagare", "Recipient"),
+    "access_basis": ("Peruste", "Grund", "Basis"),
+    "access_times": ("Kertaa", "Gånger", "Times"),
+    "access_no_disclosures": (
+        "Tietoja ei ole luovutettu kenellekään.",
+        "Uppgifterna har inte lämnats ut till någon.",
+        "The data has not been given to anyone.",
+    ),
+    "cat_all": ("kaikki tiedot", "alla uppgifter", "all data"),
+    "basis_statutory task": (
+        "koulun lakisääteinen tehtävä",
+        "skolans lagstadgade uppgift",
+        "the school's statutory task",
+    ),
+    "basis_right of access (GDPR art. 15)": (
+        "oikeus saada pääsy tietoihin (15 art.)",
+        "rätt till tillgång (art. 15)",
+        "right of access (Art. 15)",
+    ),
+    "basis_consent": ("suostumus", "samtycke", "consent"),
+    "access_erased": ("Poistetut tiedot", "Raderade uppgifter", "Erased data"),
+    "access_erased_on": ("Poistettu {date}.", "Raderat {date}.", "Erased {date}."),
+    "access_shredded": ("Poistettiin heti", "Raderades genast", "Erased at once"),
+    "access_kept": ("Säilytetään: {what}", "Bevaras: {what}", "Kept: {what}"),
+    "kept_until": ("{date} asti", "till {date}", "until {date}"),
+    "kept_permanently": ("pysyvästi", "permanent", "permanently"),
+    "access_nothing_erased": (
+        "Tietoja ei ole poistettu.",
+        "Inga uppgifter har raderats.",
+        "No data has been erased.",
+    ),
+    "access_retention": (
+        "Kuinka kauan tietoja säilytetään",
+        "Hur länge uppgifterna bevaras",
+        "How long data is kept",
+    ),
+    "retention_permanent": (
+        "päättö- ja erotodistukset",
+        "avgångs- och skiljebetyg",
+        "final and leaving certificates",
+    ),
+    "retention_compulsory": ("lukuvuositodistukset", "läsårsbetyg", "year reports"),
+    "retention_working": ("muut tiedot", "övriga uppgifter", "other data"),
+    "retention_rule_permanent": (
+        "Päättö- ja erotodistukset säilytetään pysyvästi (perusopetuslaki 628/1998).",
+        "Avgångs- och skiljebetyg bevaras permanent (lagen om grundläggande utbildning 628/1998).",
+        "Final and leaving certificates are kept permanently (Basic Education Act 628/1998).",
+    ),
+    "retention_rule_compulsory": (
+        (
+            "Lukuvuositodistukset säilytetään oppivelvollisuuden ajan, sen vuoden loppuun, jona "
+            "oppilas täyttää 18 (oppivelvollisuuslaki 1214/2020)."
+        ),
+        (
+            "Läsårsbetyg bevaras under läroplikten, till slutet av det år eleven fyller 18 "
+            "(läropliktslagen 1214/2020)."
+        ),
+        (
+            "Year reports are kept for the compulsory-schooling period, until the end of the year "
+            "the pupil turns 18 (Compulsory Education Act 1214/2020)."
+        ),
+    ),
+    "retention_rule_working": (
+        "Muut tiedot, kuten yhteystiedot ja arkinen palaute, poistetaan heti pyynnöstä.",
+        "Övriga uppgifter, som kontaktuppgifter och vardaglig respons, raderas genast på begäran.",
+        "Other data, such as contact details and everyday feedback, is erased at once on request.",
+    ),
     "consents_intro": (
         (
             "Koulu käsittelee oppilaan tietoja lakisääteisten tehtäviensä vuoksi ilman "
@@ -653,6 +790,10 @@ class Translator:
         if self.lang == "en":
             return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
         return f"{day.day}.{day.month}.{day.year}"
+
+    def time_text(self, value: str) -> str:
+        """`time` of an ISO timestamp."""
+        return self.time(datetime.fromisoformat(value))
 
     def time(self, value: datetime) -> str:
         """A moment as Finnish schools read it: in Finnish time."""

@@ -7,11 +7,14 @@ recorded in the disclosure log (their right of access covers it, GDPR art. 15).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 
 from domain.application import TenantApplication
 from domain.commands import Actor
 from projections.reads.access import read_connection
+from projections.reads.disclosures import STATUTORY_TASK
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import ERASED_TEXT, Unsealer
 from projections.roster import RosterProjection
@@ -36,3 +39,34 @@ class PageLabelReads(ReadService[RosterProjection]):
             return None
         name = Unsealer(app.sealer).name(personal)
         return None if name == ERASED_TEXT else name
+
+    def names(
+        self,
+        app: TenantApplication,
+        actor: Actor,
+        people: Iterable[str],
+        *,
+        disclosed: Iterable[str] = (),
+    ) -> dict[str, str]:
+        """The names of `people` (users of the tenant) the roster knows, "erased" for those
+        erased; the names of others than the caller and the `disclosed` (whose data the
+        caller's read recorded already) are recorded as disclosed (identity, on the
+        school's statutory task, as a child's view records its teachers')."""
+        wanted = sorted(set(people))
+        if not wanted:
+            return {}
+        users = self.projection.tables.users
+        with read_connection(self.engine) as connection:
+            rows = connection.execute(
+                sa.select(users.c.sourced_id, users.c.personal).where(
+                    users.c.tenant == actor.tenant, users.c.sourced_id.in_(wanted)
+                )
+            ).all()
+        unsealer = Unsealer(app.sealer)
+        found = {str(sid): unsealer.name(personal) for sid, personal in rows}
+        names = {sid: name for sid, name in found.items() if name}
+        known = {actor.subject, *disclosed}
+        others = sorted(sid for sid in names if sid not in known)
+        if others:
+            self.disclose(actor, subjects=others, categories=["identity"], basis=STATUTORY_TASK)
+        return names

@@ -351,3 +351,40 @@ def test_no_page_a_guardian_or_teacher_sees_shows_an_internal_id_or_the_log_posi
             if lang == "fi":
                 _snap(page, f"{role}-{path.strip('/').replace('/', '-')}")
         browser.clear_cookies()  # signed out, and the language back to Finnish
+
+
+def test_a_guardian_reads_the_childs_data_and_its_disclosure_record_and_downloads_it(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext
+) -> None:
+    family, _ = cast.family_with_feedback()
+    child = f"/ui/guardian/children/{family.child.sourced_id}"
+    page = browser.new_page()
+    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian), child)
+
+    page.get_by_role(
+        "link", name="Kaikki tallennetut tiedot ja kenelle niitä on luovutettu"
+    ).click()
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text(family.child.name)
+    recorded = page.locator("#recorded table")
+    expect(recorded.get_by_role("rowheader", name="arvioinnit")).to_be_visible()
+    # Opening the child's page a moment ago was recorded: to the guardian, by name.
+    disclosures = page.locator("#disclosures table")
+    own_read = disclosures.locator("tr").filter(has_text=cast.names[family.guardian])
+    expect(own_read.filter(has_text="koulun lakisääteinen tehtävä").first).to_be_visible()
+    assert _shown_ids(page) == []
+    assert _fits_the_window(page)
+    _snap(page, "guardian-access-page")
+
+    download = page.request.get(f"{demo_site.url}{child}/access.json")
+
+    document = download.json()
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert document["formatVersion"] == 1 and document["subject"] == family.child.sourced_id
+    assert {"recordedBy", "firstRecordedAt", "events"} <= set(document["records"][0])
+    assert any(d["recipient"] == family.guardian for d in document["disclosures"])
+    # The export itself is recorded too, on the right of access.
+    page.reload()
+    expect(
+        own_read.filter(has_text="kaikki tiedot").filter(has_text="oikeus saada pääsy").first
+    ).to_be_visible()
