@@ -59,7 +59,10 @@ def access_page(
     people |= {d["recipient"] for d in document["disclosures"] if d["recipientRole"] != "service"}
     people |= {e["requestedBy"] for e in document["erasures"] if e["requestedBy"]}
     names = labels.names(who.app, who.actor, people | {student_id}, disclosed=[student_id])
-    services = {s.service: s.title for s in _SERVICES.known(who.app, who.actor).values()}
+    known = _SERVICES.known(who.app, who.actor).values()
+    # A service's deliveries are recorded under its client id (`name@tenant`).
+    services = {s.service: s.title for s in known}
+    services |= {who.app.client_id_of(s.service): s.title for s in known}
     return render(
         page,
         "access.html",
