@@ -770,12 +770,13 @@ class Translator:
         return fallback
 
     def learner(
-        self, learner: Mapping[str, str], titles: Mapping[str, str | None], fallback: str
+        self, learner: Mapping[str, str | None], titles: Mapping[str, str | None], fallback: str
     ) -> tuple[str, str]:
         """An objective for families, with the language it is in: the learner-facing title
         in this language, else the official title (`title`)."""
-        if learner.get(self.lang):
-            return learner[self.lang], self.lang
+        own = learner.get(self.lang)
+        if own:
+            return own, self.lang
         return self.title(titles, fallback), self.title_lang(titles)
 
     def title_lang(self, titles: Mapping[str, str | None]) -> str:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import sqlalchemy as sa
-
 from domain.application import TenantApplication
 from domain.commands import Actor
 from projections.class_dashboard import ClassDashboardProjection
@@ -25,6 +23,7 @@ from projections.reads.access import ReadNotPermittedError, read_connection, req
 from projections.reads.disclosures import STATUTORY_TASK
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import Unsealer
+from projections.record_queries import records_by_sourced_id
 
 __all__ = ["NOT_YOUR_CLASS", "ClassDashboardReads", "dashboard_json"]
 
@@ -95,17 +94,15 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
         """The titles of the academic sessions among `terms` (a class's terms, for the term
         menu); a term the read model does not know is left out."""
         require_role(actor, ("teacher",), NOT_YOUR_CLASS)
-        wanted = sorted(set(terms))
-        if not wanted:
-            return {}
-        sessions = self.projection.sessions.table
         with read_connection(self.engine) as connection:
-            rows = connection.execute(
-                sa.select(sessions.c.sourced_id, sessions.c.title).where(
-                    sessions.c.tenant == actor.tenant, sessions.c.sourced_id.in_(wanted)
-                )
-            ).all()
-        return {str(sourced_id): str(title) for sourced_id, title in rows}
+            rows = records_by_sourced_id(
+                connection,
+                self.projection.sessions.table,
+                "title",
+                tenant=actor.tenant,
+                ids=sorted(set(terms)),
+            )
+        return {sourced_id: str(row.title) for sourced_id, row in rows.items()}
 
     def taught_classes(self, actor: Actor) -> list[TaughtClass]:
         """The classes `actor` teaches today, by title: those whose dashboard they may read."""

@@ -17,6 +17,7 @@ from projections.reads.access import read_connection
 from projections.reads.disclosures import STATUTORY_TASK
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import ERASED_TEXT, Unsealer
+from projections.record_queries import records_by_sourced_id
 from projections.roster import RosterProjection
 
 __all__ = ["PageLabelReads"]
@@ -52,18 +53,13 @@ class PageLabelReads(ReadService[RosterProjection]):
         erased; the names of others than the caller and the `disclosed` (whose data the
         caller's read recorded already) are recorded as disclosed (identity, on the
         school's statutory task, as a child's view records its teachers')."""
-        wanted = sorted(set(people))
-        if not wanted:
-            return {}
         users = self.projection.tables.users
         with read_connection(self.engine) as connection:
-            rows = connection.execute(
-                sa.select(users.c.sourced_id, users.c.personal).where(
-                    users.c.tenant == actor.tenant, users.c.sourced_id.in_(wanted)
-                )
-            ).all()
+            rows = records_by_sourced_id(
+                connection, users, "personal", tenant=actor.tenant, ids=sorted(set(people))
+            )
         unsealer = Unsealer(app.sealer)
-        found = {str(sid): unsealer.name(personal) for sid, personal in rows}
+        found = {sid: unsealer.name(row.personal) for sid, row in rows.items()}
         names = {sid: name for sid, name in found.items() if name}
         known = {actor.subject, *disclosed}
         others = sorted(sid for sid in names if sid not in known)

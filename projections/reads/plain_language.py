@@ -26,10 +26,11 @@ def objective_titles(curriculum: Curriculum, code: str) -> dict[str, str | None]
     return {"fi": objective.title_fi, "en": objective.title_en}
 
 
-def learner_titles(curriculum: Curriculum, code: str) -> dict[str, str]:
-    """An objective as a learner would say it, by language ("fi", "sv", "en"); empty for
-    an objective without a learner-facing wording yet (the official title is shown)."""
+def learner_titles(curriculum: Curriculum, code: str) -> dict[str, str | None]:
+    """An objective as a learner would say it, in Finnish, Swedish and English; None in a
+    language without a learner-facing wording yet (the official title is shown instead)."""
     try:
-        return curriculum.objective(code).learner_titles()
+        titles = curriculum.objective(code).learner_titles()
     except UnknownObjectiveError:
-        return {}
+        titles = {}
+    return {lang: titles.get(lang) for lang in ("fi", "sv", "en")}
