@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
+from domain.commands import Actor
 from tests.builders import School
 from tests.web.pages import (
     fresh,
@@ -289,6 +290,24 @@ def test_a_guardian_reads_objectives_as_the_learner_would_say_them_and_scores_ou
     assert "ohjata ja tukea oppilasta" not in page.text  # the teacher's instruction
     assert score in page.text and grade in page.text
     assert ("DigiOnes egna" in page.text) == (lang == "sv")
+
+
+@pytest.mark.parametrize(
+    ("lang", "erased"), [("fi", "(tiedot poistettu)"), ("sv", "(uppgifterna raderade)")]
+)
+def test_an_erased_pupil_reads_as_erased_in_the_pages_language_on_the_teachers_page(
+    running: TestClient, container: Container, tenant: str, school: School, lang: str, erased: str
+) -> None:
+    container.tenants.get(tenant).erase(
+        Actor(tenant, "admin", "dpo"), subject="stu-2", reason="the family asked", basis=None
+    )
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
+
+    page = fresh(running, container, tenant, f"{CLASS_PAGE}?lang={lang}")
+
+    assert page.status_code == 200
+    assert erased in page.text
+    assert ">erased<" not in page.text and "stu-2<" not in page.text
 
 
 def test_a_guardian_of_another_child_gets_a_403_page_with_nothing_leaked(
