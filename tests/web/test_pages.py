@@ -310,6 +310,32 @@ def test_an_erased_pupil_reads_as_erased_in_the_pages_language_on_the_teachers_p
     assert ">erased<" not in page.text and "stu-2<" not in page.text
 
 
+@pytest.mark.parametrize(
+    ("role", "subject", "path"),
+    [
+        ("guardian", "grd-1", "/ui/guardian/children/stu-2/access"),
+        ("guardian", "grd-1", "/ui/guardian/children/stu-2/access.json"),
+        # A student's own export is theirs from 15; stu-1's age is not recorded.
+        ("student", "stu-1", "/ui/guardian/children/stu-1/access"),
+    ],
+)
+def test_the_access_page_and_its_download_are_refused_to_anyone_without_a_right_of_access(
+    running: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
+    role: str,
+    subject: str,
+    path: str,
+) -> None:
+    sign_in_as(running, container, tenant, role, subject)
+
+    page = running.get(path)
+
+    assert page.status_code == 403
+    assert refusal_leaks_nothing(page)
+
+
 def test_a_guardian_of_another_child_gets_a_403_page_with_nothing_leaked(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
