@@ -19,9 +19,10 @@ from api.deps import PageLabelReadsDep, SubjectExportsDep
 from api.web.rendering import FreshPage, PageDep, PageRoute, render
 from api.web.session import SignedInDep
 from projections.catalogue import ProjectionCatalogue
+from projections.reads.access import require_role
 from projections.reads.consent_services import ConsentServiceReads
 from projections.reads.portable_export import RECORD_KINDS, portable_export
-from projections.reads.subject_export import right_of_access
+from projections.reads.subject_export import REFUSED, right_of_access
 from projections.subject_index import SubjectIndexProjection
 
 router = APIRouter(prefix="/ui/guardian/children", route_class=PageRoute)
@@ -35,7 +36,9 @@ def _index(projections: ProjectionCatalogue) -> SubjectIndexProjection:
 
 
 def basis_of_access(student_id: StudentId, who: SignedInDep) -> str:
-    """The caller's basis for the export; refused (a 403 page) for anyone without one."""
+    """The caller's basis for the export; refused (a 403 page) for anyone without one. The
+    pages are the family's: an admin reads the export through the API."""
+    require_role(who.actor, ("guardian", "student"), REFUSED)
     return right_of_access(who.actor, who.app, student_id)
 
 
