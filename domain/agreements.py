@@ -42,6 +42,16 @@ SEALED = "sealed"
 CLEAR = "clear"
 DELIVERIES = frozenset({SEALED, CLEAR})
 
+#: The consent categories (domain/consent.py) a OneRoster 1.2 scope reads, by the scope's
+#: short name's head (`roster-core.readonly` → `roster-core`).
+_SCOPE_CATEGORIES = {
+    "roster": ("roster",),
+    "roster-core": ("roster",),
+    "roster-demographics": ("demographics",),
+    "gradebook": ("assessment",),
+    "gradebook-core": ("assessment",),
+}
+
 
 class Agreement(Aggregate):
     """One service's agreement with the tenant; its id is derived from the client id."""
@@ -98,6 +108,11 @@ class Agreement(Aggregate):
         #: The event types it subscribes to: families (`assessment`) or single types
         #: (`assessment.result.recorded`); set by Changed.
         self.events: list[str] = []
+        #: How families are told about the service (set by Described): its name, what it
+        #: does in each language, and the purposes a consent to it is given for.
+        self.title = ""
+        self.descriptions: dict[str, str] = {}
+        self.purposes: list[str] = []
 
     class Changed(Aggregate.Event):
         """The agreement's terms as they are from now on (each list whole, not a diff)."""
@@ -172,6 +187,17 @@ class Agreement(Aggregate):
         )
         return True
 
+    def received_categories(self) -> list[str]:
+        """The categories of a learner's data (as consents name them) the service would
+        receive: what its scopes read, the event families it subscribes to, and the personal
+        data it may see unsealed."""
+        received = set(self.categories)
+        for scope in self.scopes:
+            head = scope.rpartition("/")[2].partition(".")[0]
+            received.update(_SCOPE_CATEGORIES.get(head, ()))
+        received.update(e.partition(".")[0] for e in self.events)
+        return sorted(received)
+
     def covers(self, event_type: str) -> bool:
         """Whether the agreement subscribes to the event type (`fi.digione.F.A.E.v1`)."""
         parts = event_type.split(".")
@@ -179,6 +205,57 @@ class Agreement(Aggregate):
             return False
         selectors = {parts[2], ".".join(parts[2:4]), ".".join(parts[2:5])}
         return any(e in selectors for e in self.events)
+
+    class Described(Aggregate.Event):
+        """How the service is presented to the families asked to consent to it (GDPR art.
+        13: who receives the data and for what purposes), each field whole."""
+
+        title: str
+        description_fi: str
+        description_sv: str
+        description_en: str
+        purposes: list[str]
+        described_at: datetime
+        described_by: str
+
+    @event(Described)
+    def _described(
+        self,
+        title: str,
+        description_fi: str,
+        description_sv: str,
+        description_en: str,
+        purposes: list[str],
+        described_at: datetime,
+        described_by: str,
+    ) -> None:
+        self.title = title
+        self.descriptions = {"fi": description_fi, "sv": description_sv, "en": description_en}
+        self.purposes = purposes
+
+    def describe(
+        self,
+        *,
+        title: str,
+        descriptions: dict[str, str],
+        purposes: list[str],
+        described_at: datetime,
+        described_by: str,
+    ) -> bool:
+        """Sets how families are told about the service; True when it changed."""
+        full = {lang: descriptions.get(lang, "") for lang in ("fi", "sv", "en")}
+        if (title, full, purposes) == (self.title, self.descriptions, self.purposes):
+            return False
+        self._described(
+            title,
+            full["fi"],
+            full["sv"],
+            full["en"],
+            purposes,
+            described_at,
+            described_by,
+        )
+        return True
 
     class Ended(Aggregate.Event):
         ended_at: datetime

@@ -592,6 +592,12 @@ class TenantTables:
         )
         return self.client_secret_hash(client_id) == secret_hash
 
+    def client_ids(self) -> list[str]:
+        """Every OAuth client id of the tenant that was ever given a secret, in order."""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT client_id FROM {self._client_secrets} ORDER BY client_id", ())
+            return [str(_first_column(row)) for row in cursor.fetchall()]
+
     def client_secret_hash(self, client_id: str) -> str | None:
         row = self._one(
             f"SELECT secret_hash FROM {self._client_secrets} WHERE client_id = {self._p}",

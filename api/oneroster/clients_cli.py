@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from api.bootstrap import Container
+from domain.agreement_commands import ServiceDescription
 from domain.agreements import SEALED
 from domain.commands import Actor
 from domain.errors import DomainError
 from streams.event_types import by_type_name
 
-__all__ = ["clients_app", "create_client", "update_client"]
+__all__ = ["clients_app", "create_client", "describe_client", "update_client"]
 
 clients_app = typer.Typer(
     help="OAuth clients of services (OneRoster), each with its data-sharing agreement.",
@@ -193,6 +194,67 @@ def clients_update(
             delivery=delivery,
         )
         print(json.dumps(terms))
+    except DomainError as error:
+        raise _fail(error.message) from None
+    finally:
+        container.close()
+
+
+def describe_client(
+    container: Container,
+    *,
+    tenant: str,
+    name: str,
+    title: str,
+    descriptions: dict[str, str],
+    purposes: list[str],
+) -> dict[str, object]:
+    """Sets how families are told about a service; returns what they are told."""
+    agreement = container.tenants.get(tenant).describe_agreement(
+        Actor(tenant, "admin", "cli"),
+        name,
+        ServiceDescription(title=title, descriptions=descriptions, purposes=purposes),
+    )
+    return {
+        "client_id": agreement.client_id,
+        "title": agreement.title,
+        "descriptions": agreement.descriptions,
+        "purposes": agreement.purposes,
+        "receives": agreement.received_categories(),
+        "basis": agreement.basis,
+    }
+
+
+@clients_app.command("describe")
+def clients_describe(
+    tenant: Annotated[str, typer.Option(help="Tenant id, e.g. vantaa.")],
+    name: Annotated[str, typer.Option(help="The service's id, as created.")],
+    title: Annotated[str, typer.Option(help="Its name as families know it.")],
+    description_fi: Annotated[str, typer.Option(help="What it does, in Finnish.")],
+    purpose: Annotated[
+        list[str],
+        typer.Option(help="A purpose a consent to it is given for: learning-app …; repeat."),
+    ],
+    description_sv: Annotated[str, typer.Option(help="What it does, in Swedish.")] = "",
+    description_en: Annotated[str, typer.Option(help="What it does, in English.")] = "",
+) -> None:
+    """Describe a service to the families asked to consent to it (a consent-based service
+    is offered on the guardian's page only once described); prints what they are told."""
+    from api.cli import _container, _fail
+
+    container = _container()
+    try:
+        if not container.tenants.exists(tenant):
+            raise _fail(f"no tenant {tenant!r}")
+        told = describe_client(
+            container,
+            tenant=tenant,
+            name=name,
+            title=title,
+            descriptions={"fi": description_fi, "sv": description_sv, "en": description_en},
+            purposes=purpose,
+        )
+        print(json.dumps(told, ensure_ascii=False))
     except DomainError as error:
         raise _fail(error.message) from None
     finally:

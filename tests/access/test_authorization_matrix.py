@@ -277,6 +277,18 @@ MATRIX: dict[tuple[str, str], Entry] = {
         other={"guardian": 403, "student": 403},
         page=True,
     ),
+    # The right of access as a page and a download: the family's (a student from 15).
+    **{
+        ("GET", f"/ui/guardian/children/{{student_id}}/{leaf}"): Entry(
+            f"/ui/guardian/children/stu-1/{leaf}",
+            {"guardian": 200},
+            other_path=f"/ui/guardian/children/stu-2/{leaf}",
+            other={"guardian": 403},
+            absent=f"/ui/guardian/children/none-1/{leaf}",
+            page=True,
+        )
+        for leaf in ("access", "access.json")
+    },
     ("POST", "/ui/guardian/children/{student_id}/consents/{consent_id}/withdraw"): Entry(
         "/ui/guardian/children/stu-1/consents/{consent}/withdraw",
         {"guardian": 303},

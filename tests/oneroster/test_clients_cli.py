@@ -139,3 +139,29 @@ def test_a_consent_based_client_names_its_purpose_and_a_client_may_take_clear_de
     agreement = container.tenants.get(tenant).agreement(created["client_id"])
     assert agreement is not None
     assert (agreement.purpose, agreement.delivery) == ("homework-help", "sealed")
+
+
+def test_describe_tells_families_about_a_consent_service_once_and_refuses_a_bad_purpose(
+    container: Container, tenant: str, settings: Settings, school: School
+) -> None:
+    created = _create(settings, tenant, "--basis", "consent", "--purpose", "learning-app",
+                      "--scope", "gradebook.readonly")  # fmt: skip
+    app = container.tenants.get(tenant)
+    head = app.recorder.max_notification_id() or 0
+    describe = ["clients", "describe", "--tenant", tenant, "--name", "learnapp",
+                "--title", "Learn App", "--description-fi", "Harjoitussovellus.",
+                "--description-en", "A practice app.", "--purpose", "learning-app"]  # fmt: skip
+
+    told = CliRunner().invoke(cli.app, describe, env=environment(settings))
+    again = CliRunner().invoke(cli.app, describe, env=environment(settings))  # records nothing
+    wrong = CliRunner().invoke(cli.app, [*describe[:-1], "Käyttö"], env=environment(settings))
+
+    assert told.exit_code == 0 and again.exit_code == 0, told.output
+    assert json.loads(told.stdout)["receives"] == ["assessment", "identity", "roster"]
+    agreement = app.agreement(created["client_id"])
+    assert agreement is not None and agreement.title == "Learn App"
+    assert agreement.descriptions == {"fi": "Harjoitussovellus.", "sv": "", "en": "A practice app."}
+    assert wrong.exit_code == 2 and "purposes must be" in wrong.output
+    changes = app.recorder.select_notifications(head + 1, limit=100)
+    assert [n.topic.rsplit(".", 1)[-1] for n in changes] == ["Described"]
+    assert [s.service for s in app.consent_agreements()] == ["learnapp"]
