@@ -232,6 +232,8 @@ def _guardian_of_another_child(
     return bearer(container, tenant, "guardian", "grd-2")
 
 
+# Refused before any read: one backend is enough, and SQLite is the cheaper to build.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("caller", "birth_date", "status"),
     [

@@ -86,6 +86,8 @@ def test_healthz_shows_relay_and_projections_at_the_store_head_within_a_second(
     assert health["status"] == "ok"
 
 
+# The same code whatever stores the events: one backend is enough.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_read_asking_for_a_position_not_yet_reached_answers_504_with_the_current_one(
     running: TestClient, container: Container, tenant: str
 ) -> None:

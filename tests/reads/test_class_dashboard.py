@@ -389,6 +389,8 @@ def test_a_read_with_the_position_a_command_answered_includes_that_write(
     assert _student(response.json(), "stu-3")["results"]["li-1"]["score"] == 11.0
 
 
+# The same code whatever stores the events: one backend is enough.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_read_asking_for_a_position_not_yet_reached_answers_504(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:

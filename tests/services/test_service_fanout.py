@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
@@ -348,6 +349,8 @@ def test_an_erasure_sends_a_forget_notice_and_the_services_sealed_copy_no_longer
     ] == ["9"]
 
 
+# The same code whatever stores the events: one backend is enough.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_the_example_subscriber_unseals_events_and_deletes_on_a_forget_notice(
     running: tuple[TestClient, Runtime], container: Container, tenant: str
 ) -> None:
@@ -426,6 +429,8 @@ def test_a_narrowed_agreement_sends_forget_notices_and_drops_the_category_from_t
     assert not [m for m in after if m["data"].get("personal_data")]
 
 
+# The same code whatever stores the events: one backend is enough.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_digione_subscribe_prints_the_services_events_and_what_a_forget_notice_dropped(
     running: tuple[TestClient, Runtime], container: Container, tenant: str, settings: Settings
 ) -> None:
