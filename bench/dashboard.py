@@ -1,28 +1,15 @@
-"""Section 5, dashboard reads: a class dashboard beside a trivial endpoint of the same server."""
+"""The class dashboard the reads measure: a class with a year of results and attainments."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
-
-import httpx
-from rich.progress import Progress
 
 from api.bootstrap import Container
 from bench.roster import ADMIN_SUBJECT, STUDENTS_PER_CLASS, add_class, enrol
-from bench.server import READ_TIMEOUT_SECONDS, require_status
-from bench.timing import Load, Sample, timed_request, timed_workers
 from domain.commands import Actor, PutLineItem, RecordAssessment, RecordAttainment
 
-__all__ = [
-    "DASHBOARD_CLIENTS",
-    "DASHBOARD_PATH",
-    "measure_reads",
-    "seed_dashboard_class",
-]
+__all__ = ["DASHBOARD_PATH", "seed_dashboard_class"]
 
-DASHBOARD_CLIENTS = 32
 DASHBOARD_CLASS = "cls-dashboard"
 DASHBOARD_PATH = f"/api/v1/dashboards/classes/{DASHBOARD_CLASS}"
 #: A year of assessment: line items spread over it; each student has a result for each.
@@ -98,23 +85,3 @@ def seed_dashboard_class(container: Container, tenant: str) -> str:
                     teacher, RecordAttainment(student, DASHBOARD_CLASS, objective, level, [], day)
                 )
     return container.tokens.issue(tenant=tenant, role="teacher", subject=teacher.subject)
-
-
-def measure_reads(
-    base_url: str, path: str, token: str | None, *, count: int, progress: Progress
-) -> Load:
-    """`count` GETs of `path` from DASHBOARD_CLIENTS keep-alive clients."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    task = progress.add_task(f"GET {path}, {DASHBOARD_CLIENTS} clients", total=count)
-
-    def client(index: int, ready: Callable[[], object]) -> list[Sample]:
-        with httpx.Client(base_url=base_url, timeout=READ_TIMEOUT_SECONDS, headers=headers) as http:
-            require_status(http.get(path), 200, what=f"the warm-up read of {path}")
-            ready()
-            samples = []
-            for _ in range(index, count, DASHBOARD_CLIENTS):
-                samples.append(timed_request(partial(http.get, path)))
-                progress.advance(task)
-            return samples
-
-    return timed_workers(DASHBOARD_CLIENTS, client)
