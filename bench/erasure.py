@@ -12,7 +12,7 @@ from datetime import datetime
 import httpx
 from rich.progress import Progress
 
-from bench.http_load import open_loop_clients
+from bench.http_load import on_schedule, open_loop_clients
 from bench.timing import Load, Sample
 
 __all__ = ["ErasureLoad", "erasure_subject", "measure_erasures"]
@@ -74,7 +74,8 @@ async def _erase(
     async with open_loop_clients(base_url) as http:
         http.headers["Authorization"] = f"Bearer {admin_token}"
 
-        async def request(subject: str, due: float) -> None:
+        async def request(index: int, due: float) -> None:
+            subject = subjects[index]
             try:
                 answer = await http.post(
                     "/api/v1/erasures", json={"subject": subject, "reason": "benchmark"}
@@ -86,14 +87,7 @@ async def _erase(
             if outcome == "202":
                 receipts.append(f"/api/v1/erasures/{answer.json()['erasureId']}")
 
-        began = time.perf_counter()
-        sends = []
-        for index, subject in enumerate(subjects):
-            due = began + index / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            sends.append(asyncio.create_task(request(subject, due)))
-        await asyncio.gather(*sends)
-        window = time.perf_counter() - began
+        window = await on_schedule(request, count=len(subjects), rate=rate)
         confirmed = await _confirmations(http, receipts, advance)
     confirmed += [(0.0, "not accepted")] * (len(subjects) - len(receipts))
     return ErasureLoad(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from rich.progress import Progress
 
-from bench.http_load import open_loop_clients
+from bench.http_load import on_schedule, open_loop_clients
 from bench.roster import SCHOOL
 from bench.server import READ_TIMEOUT_SECONDS, CatchUp, require_status, wait_until_caught_up
 from bench.timing import Load, Sample
@@ -135,14 +135,7 @@ async def _offered_load(
             )
             advance()
 
-        began = time.perf_counter()
-        sends = []
-        for index in range(total):
-            due = began + index / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            sends.append(asyncio.create_task(one(index, due)))
-        await asyncio.gather(*sends)
-        window = time.perf_counter() - began
+        window = await on_schedule(one, count=total, rate=rate)
     return FreshnessLoad(
         target_rate=rate,
         offered=total,

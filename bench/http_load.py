@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from rich.progress import Progress
 from bench.server import READ_TIMEOUT_SECONDS, require_status
 from bench.timing import Load, Sample
 
-__all__ = ["Request", "closed_loop", "open_loop", "open_loop_clients"]
+__all__ = ["Request", "closed_loop", "on_schedule", "open_loop", "open_loop_clients"]
 
 #: Connections an open loop may hold open: enough that a slow answer never delays a send.
 _OPEN_LOOP_CONNECTIONS = 256
@@ -89,6 +89,22 @@ def closed_loop(
     return asyncio.run(run())
 
 
+async def on_schedule(
+    send: Callable[[int, float], Coroutine[Any, Any, None]], *, count: int, rate: float
+) -> float:
+    """Starts `send(index, due)` for each of `count` indexes at its scheduled time `due`
+    (`rate` per second from now), never waiting for earlier ones; returns the seconds from
+    the first start until the last one finished."""
+    began = time.perf_counter()
+    sends = []
+    for index in range(count):
+        due = began + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        sends.append(asyncio.create_task(send(index, due)))
+    await asyncio.gather(*sends)
+    return time.perf_counter() - began
+
+
 def open_loop_clients(base_url: str) -> httpx.AsyncClient:
     """The client of an open loop: as many connections as a backlog of answers needs."""
     limits = httpx.Limits(
@@ -124,13 +140,7 @@ def open_loop(
                 samples.append(await _timed(http, request(index), due))
                 progress.advance(task)
 
-            began = time.perf_counter()
-            sends = []
-            for index in range(total):
-                due = began + index / rate
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                sends.append(asyncio.create_task(one(index, due)))
-            await asyncio.gather(*sends)
-            return Load(seconds=time.perf_counter() - began, samples=samples)
+            seconds = await on_schedule(one, count=total, rate=rate)
+            return Load(seconds=seconds, samples=samples)
 
     return asyncio.run(run())
