@@ -25,7 +25,7 @@ class Sizes:
     freshness_rate: float
     freshness_seconds: float
     #: Reads of each closed loop (trivial, dashboard, OneRoster users).
-    reads: int = 4_000
+    reads: int = 2_000
     #: The fixed open-loop request rate at which read latencies are measured, and how long.
     fixed_rate: float = 100.0
     fixed_rate_seconds: float = 10.0
@@ -37,7 +37,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    commands=4_000,
+    commands=3_000,
     relay_events=20_000,
     rebuild_students=33_400,  # 100,202 events
     freshness_rate=200.0,
