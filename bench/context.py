@@ -62,6 +62,8 @@ class BenchContext:
     server: RunningServer | None = None
     #: Per measure, what the timestamped report keeps beside the rows (loads' summaries).
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Per measure (and "server_setup"), the wall-clock seconds it took, seeding included.
+    seconds: dict[str, float] = field(default_factory=dict)
     #: Every tenant created for the run, dropped at its end.
     tenants: list[str] = field(default_factory=list)
 

@@ -12,15 +12,17 @@ __all__ = ["DASHBOARD_PATH", "seed_dashboard_class"]
 
 DASHBOARD_CLASS = "cls-dashboard"
 DASHBOARD_PATH = f"/api/v1/dashboards/classes/{DASHBOARD_CLASS}"
-#: A year of assessment: line items spread over it; each student has a result for each.
-DASHBOARD_LINE_ITEMS = 12
 #: Every objective of the curriculum's mathematics 3–6 (14), each assessed twice a year.
 DASHBOARD_OBJECTIVES = tuple(f"MA.3-6.T{n}" for n in range(1, 15))
 
 
-def seed_dashboard_class(container: Container, tenant: str) -> str:
-    """A 25-student class with 14 objectives and a year of results and attainments in the
-    seeded roster; returns its teacher's token."""
+def seed_dashboard_class(
+    container: Container, tenant: str, *, line_items: int = 12, attainment_rounds: int = 2
+) -> str:
+    """A 25-student class in the seeded roster with `line_items` line items spread over a
+    year, each with a result for every student, and `attainment_rounds` assessments of each
+    of 14 objectives (the defaults: a year of a class's assessment); returns its teacher's
+    token."""
     app = container.tenants.get(tenant)
     admin = Actor(tenant=tenant, role="admin", subject=ADMIN_SUBJECT)
     teacher = Actor(tenant=tenant, role="teacher", subject=f"tea-{DASHBOARD_CLASS}")
@@ -38,9 +40,7 @@ def seed_dashboard_class(container: Container, tenant: str) -> str:
             school_class=DASHBOARD_CLASS,
             enrollment=f"enr-d-{user}",
         )
-    days = [
-        today - timedelta(days=30 * (DASHBOARD_LINE_ITEMS - n)) for n in range(DASHBOARD_LINE_ITEMS)
-    ]
+    days = [today - timedelta(days=30 * (line_items - n)) for n in range(line_items)]
     for number, day in enumerate(days):
         moment = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
         line_item = f"li-d-{number}"
@@ -77,7 +77,10 @@ def seed_dashboard_class(container: Container, tenant: str) -> str:
                     day,
                 ),
             )
-    for round_number, day in enumerate((days[2], days[-2])):
+    rounds = [
+        days[len(days) * (n + 1) // (attainment_rounds + 1)] for n in range(attainment_rounds)
+    ]
+    for round_number, day in enumerate(rounds):
         for objective in DASHBOARD_OBJECTIVES:
             for index, student in enumerate(students):
                 level = 1 + (index + round_number) % 4

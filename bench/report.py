@@ -46,6 +46,7 @@ def build_report(
     load_average: dict[str, list[float]],
     rows: list[Row],
     details: dict[str, Any],
+    seconds: dict[str, float],
 ) -> dict[str, Any]:
     """The timestamped report: the run's facts, every row, and each measure's details."""
     return {
@@ -82,6 +83,7 @@ def build_report(
         },
         "rows": [row.as_dict() for row in rows],
         "details": details,
+        "seconds": seconds,
     }
 
 

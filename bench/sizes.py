@@ -32,6 +32,10 @@ class Sizes:
     #: Erasures, requested open-loop at `erasure_rate` per second.
     erasures: int = 120
     erasure_rate: float = 10.0
+    #: The dashboard's class: line items over a year (a result of every student for each)
+    #: and assessments of each of its 14 objectives.
+    dashboard_line_items: int = 12
+    dashboard_attainment_rounds: int = 2
     #: Stored events `audit verify` recomputes, and the bare SHA-256 chain hashes.
     ledger_events: int = 100_000
 

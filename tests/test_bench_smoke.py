@@ -34,6 +34,8 @@ TINY = Sizes(
     fixed_rate_seconds=0.5,
     erasures=3,
     erasure_rate=20.0,
+    dashboard_line_items=1,
+    dashboard_attainment_rounds=0,
     ledger_events=500,
 )
 #: The measures issue 14 names, each a row of latest.json.
