@@ -1,8 +1,9 @@
-"""Section 3, rebuild: a projection rebuilt from its topics, beside a bare batched insert.
+"""Rebuild: a projection rebuilt from its topics, beside a bare batched insert.
 
 `digione bench` calls `measure_rebuild_rate` (through `measure_rebuild`) with a fresh tenant
 of its own. The tenant gets a roster of students (each registered, enrolled and corrected
-once: three events of three kinds), published to its topics as the relay publishes; then
+once: three events of three kinds, personal data sealed under a key of the student's own;
+bench/events.py), published to its topics as the relay publishes; then
 the roster projection, under a name and tables of the benchmark's own, is rebuilt from the
 beginning of the topics and timed from the reset until every event is applied. The
 baseline inserts as many rows, shaped like read-model rows, in transactions of the
