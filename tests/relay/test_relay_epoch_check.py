@@ -12,6 +12,7 @@ from domain.application import TenantApplication
 from streams.broker import EmbeddedBroker
 from streams.broker_epoch import BrokerEpochMarker
 from streams.positions import published_state
+from streams.relay import Relay
 from tests.relay.conftest import RelayFactory, quick_transport
 from tests.relay.support import some_orgs, wait_until
 
@@ -55,16 +56,17 @@ def slow_marker(shared_broker: EmbeddedBroker, topic_prefix: str) -> SlowMarker:
     )
 
 
-def test_a_slow_periodic_epoch_check_holds_up_no_batch(
-    app: TenantApplication,
-    tenant: str,
-    shared_broker: EmbeddedBroker,
-    relay_for: RelayFactory,
-    slow_marker: SlowMarker,
-) -> None:
-    relay = relay_for(
+@pytest.fixture
+def relay(shared_broker: EmbeddedBroker, relay_for: RelayFactory, slow_marker: SlowMarker) -> Relay:
+    """A relay that finds a broker check due before every batch, with the slow marker."""
+    return relay_for(
         shared_broker.bootstrap, epoch_marker=slow_marker, epoch_check_seconds=0.0, batch_size=2
     )
+
+
+def test_a_slow_periodic_epoch_check_holds_up_no_batch(
+    app: TenantApplication, tenant: str, relay: Relay, slow_marker: SlowMarker
+) -> None:
     first = some_orgs(app, 2)
     relay.run_once()  # verifies the epoch first, then publishes
     head = some_orgs(app, 8)
@@ -84,13 +86,9 @@ def test_an_epoch_change_found_in_the_background_has_everything_published_again(
     app: TenantApplication,
     tenant: str,
     container: Container,
-    shared_broker: EmbeddedBroker,
-    relay_for: RelayFactory,
+    relay: Relay,
     slow_marker: SlowMarker,
 ) -> None:
-    relay = relay_for(
-        shared_broker.bootstrap, epoch_marker=slow_marker, epoch_check_seconds=0.0, batch_size=2
-    )
     slow_marker.released.set()
     head = some_orgs(app, 4)
     relay.run_once()
