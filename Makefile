@@ -8,7 +8,7 @@ TEST_DATABASE_URL := postgresql://postgres@127.0.0.1:5432/$(TEST_DATABASE)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := venv
-.PHONY: venv lock run check test bench clean
+.PHONY: venv lock run check test durations bench clean
 
 venv: $(INSTALLED)
 
@@ -45,11 +45,22 @@ check: venv
 # The browser tests (tests/web) drive Debian's chromium; Playwright never downloads one
 # (scripts/ensure-chromium.sh installs it as root, else says what to run and leaves them out).
 # Four workers on two cores: most tests wait on PostgreSQL and the broker, not the CPU;
-# whole files go to one worker, so a module's fixtures are built once.
+# whole files go to one worker, so a module's fixtures are built once, heaviest modules
+# first (tests/module_order.py) so that the workers finish together.
+PYTEST_RUN = $(VENV)/bin/python -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder
+
 test: venv check
 	bash scripts/ensure-postgres.sh $(TEST_DATABASE)
 	browser_args="$$(bash scripts/ensure-chromium.sh)" && \
-	DIGIONE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/python -m pytest -q -n 4 --dist loadfile $$browser_args $(PYTEST_ARGS)
+	DIGIONE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PYTEST_RUN) $$browser_args $(PYTEST_ARGS)
+
+# The whole suite, then each module's seconds into tests/durations.json (the order above).
+durations: venv
+	bash scripts/ensure-postgres.sh $(TEST_DATABASE)
+	browser_args="$$(bash scripts/ensure-chromium.sh)" && \
+	DIGIONE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PYTEST_RUN) $$browser_args \
+	  --junitxml=var/test-durations.xml $(PYTEST_ARGS)
+	$(VENV)/bin/python scripts/test-durations.py var/test-durations.xml tests/durations.json
 
 bench: venv
 	$(VENV)/bin/digione bench

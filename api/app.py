@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import problems
+from api import docs_pages, problems
 from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
 from api.header_limit import HeadTooLarge
@@ -21,6 +21,7 @@ from api.routers import (
     erasures,
     guardians,
     health,
+    imports,
     learning,
     roster,
     roster_reads,
@@ -38,14 +39,23 @@ personal data is sealed under its data subject's own key. Authenticate with a be
 
 
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(title="DigiOne", version="0.1.0", description=DESCRIPTION)
+    # FastAPI's own /docs and /redoc load their assets from a CDN; docs_pages' serve them
+    # from the installation.
+    app = FastAPI(
+        title="DigiOne", version="0.1.0", description=DESCRIPTION, docs_url=None, redoc_url=None
+    )
+    docs_pages.install(app)
     app.state.container = container
     problems.install(app)
     # Errors on /ims paths in the OneRoster status-info format (after the problems).
     oneroster_status_info.install(app)
     # Outside the app: an oversized head, then an oversized body, is refused before
     # anything reads it.
-    app.add_middleware(BodyTooLarge, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(
+        BodyTooLarge,
+        max_bytes=container.settings.max_body_bytes,
+        larger={imports.IMPORTS_PATH: container.settings.max_import_bytes},
+    )
     app.add_middleware(HeadTooLarge, max_bytes=container.settings.max_header_bytes)
     # Added last, so outermost: every error that escapes is answered as a problem (503 with
     # Retry-After while the database is away, 507 on a full disk, else 500 without internals).
@@ -53,6 +63,7 @@ def create_app(container: Container) -> FastAPI:
     for router in (
         health.router,
         roster.router,
+        imports.router,
         learning.router,
         consents.router,
         erasures.router,

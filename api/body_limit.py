@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem
+from api.problems import refusal
 
 
 class BodyTooLarge:
@@ -17,16 +19,21 @@ class BodyTooLarge:
     message-size limit, so it must never get as far as a command.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: Paths whose bodies are uploads, not commands (a CSV bundle): their own limit.
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if _declared_length(scope) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
+        if _declared_length(scope) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -37,8 +44,8 @@ class BodyTooLarge:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if size > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -46,12 +53,13 @@ class BodyTooLarge:
         body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         await self.app(scope, _replay([body], receive), send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = refusal(
+            scope,
             413,
             "body-too-large",
             "Request body too large",
-            f"the request body exceeds the limit of {self.max_bytes} bytes",
+            f"the request body exceeds the limit of {limit} bytes",
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)

@@ -239,6 +239,7 @@ def _runtime(
             tenant_ids=tenants.ids,
             app_of=tenants.get,
             registry=codec.registry,
+            codec=codec,
             transport=_transport_factory(settings, address),
             ensure_topic=ensure_service_topic,
             topic_prefix=settings.topic_prefix,

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from api.bootstrap import Container, bootstrap
 from api.settings import Settings
@@ -40,18 +41,22 @@ app.add_typer(projections_app, name="projections")
 app.add_typer(relay_app, name="relay")
 
 from api.oneroster.clients_cli import clients_app
-from api.services_cli import fanout, subscribe
+from api.services_cli import fanout_app, subscribe
 
 app.add_typer(clients_app, name="clients")
 app.command("subscribe")(subscribe)
-app.command("fanout")(fanout)
+app.add_typer(fanout_app, name="fanout")
 
 from api.audit_cli import audit_app, replay_command
+from api.oneroster_csv.cli import export_app, import_app
 
 app.add_typer(audit_app, name="audit")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 app.command("replay")(replay_command)
 
 err = Console(stderr=True)
+out = Console()
 log = logging.getLogger("api.serve")
 
 #: On SIGTERM, how long `serve` lets the requests in flight finish before closing them.
@@ -65,6 +70,23 @@ def _container() -> Container:
 def _fail(message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code=2)
+
+
+def show_token(token: str, *, console: Console) -> None:
+    """A bearer token alone on its line, exactly as issued: never wrapped at the terminal's
+    width (rich wraps at 80 columns where it sees no terminal) nor highlighted, so that it
+    pastes whole into the sign-in page or an Authorization header."""
+    console.out(token, highlight=False)
+
+
+def show_demo_admin_token(container: Container, *, console: Console) -> str:
+    """Issues an admin token of the demo tenant and shows it, as `serve --demo` does."""
+    from api.demo import DEMO_ADMIN, DEMO_TENANT
+
+    token = container.tokens.issue(tenant=DEMO_TENANT, role="admin", subject=DEMO_ADMIN.subject)
+    console.print(f"demo tenant [bold]{DEMO_TENANT}[/] ready; an admin token:", soft_wrap=True)
+    show_token(token, console=console)
+    return token
 
 
 @app.command()
@@ -99,11 +121,10 @@ def serve(
     container = bootstrap(settings)
     try:
         if demo:
-            from api.demo import DEMO_TENANT, seed_demo
+            from api.demo import seed_demo
 
             seed_demo(container)
-            token = container.tokens.issue(tenant=DEMO_TENANT, role="admin", subject="demo-admin")
-            err.print(f"demo tenant [bold]{DEMO_TENANT}[/] ready; an admin token:\n{token}")
+            show_demo_admin_token(container, console=err)
         container.runtime.start()
         err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
         serving = True
@@ -136,20 +157,32 @@ def token_issue(
     role: Annotated[str, typer.Option(help=f"One of {', '.join(sorted(ROLES))}.")],
     subject: Annotated[str, typer.Option(help="The user's sourcedId, or a service id.")],
     scope: Annotated[list[str] | None, typer.Option(help="A scope; repeat for more.")] = None,
-    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+    ttl: Annotated[
+        int | None,
+        typer.Option(help="Lifetime in seconds, more than 0; default DIGIONE_TOKEN_TTL_SECONDS."),
+    ] = None,
 ) -> None:
-    """Print a bearer token for a person or service of a tenant."""
+    """Print a bearer token for a person or service of a tenant, alone on one line of standard
+    output; warn (standard error) when the roster does not know the person in that role."""
+    from api.token_subjects import roster_warning
+
+    if role not in ROLES:
+        raise _fail(f"role {role!r} is not one of {', '.join(sorted(ROLES))}")
     container = _container()
     try:
-        if role not in ROLES:
-            raise _fail(f"role {role!r} is not one of {', '.join(sorted(ROLES))}")
         if not container.tenants.exists(tenant):
             raise _fail(f"no tenant {tenant!r}; create it with `digione tenant create {tenant}`")
-        token = container.tokens.issue(
-            tenant=tenant, role=role, subject=subject, scopes=scope or [], ttl_seconds=ttl
-        )
-        err.print(f"token id (for `digione token revoke --jti`): {token_id(token)}")
-        print(token)
+        try:
+            token = container.tokens.issue(
+                tenant=tenant, role=role, subject=subject, scopes=scope or [], ttl_seconds=ttl
+            )
+        except ValueError as error:
+            raise _fail(f"--ttl: {error}") from None
+        warning = roster_warning(container.tenants.get(tenant), role=role, subject=subject)
+        if warning is not None:
+            err.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        err.print(f"token id (for `digione token revoke --jti`): {token_id(token)}", soft_wrap=True)
+        show_token(token, console=out)
     finally:
         container.close()
 
@@ -498,6 +531,38 @@ def keys_rotate() -> None:
         # from now on are valid there, the ones issued before are refused.
         container.epochs.bump(MASTER_KEY)
         err.print(f"master key rotated; {len(rotated)} tenant key(s) re-wrapped")
+    finally:
+        container.close()
+
+
+@keys_app.command("reindex")
+def keys_reindex(
+    tenant: Annotated[
+        str | None, typer.Option(help="The tenant whose index to rebuild; all when omitted.")
+    ] = None,
+) -> None:
+    """Rebuild the blind index of sealed user fields (OneRoster `email='…'` filters) from
+    every user's sealed details: for users recorded before the index existed. `keys rotate`
+    needs none (the index key derives from the tenant key, which rotation keeps)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+    container = _container()
+    try:
+        for tenant_id in [tenant] if tenant else container.tenants.ids():
+            app = container.tenants.get(tenant_id)
+            with Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                console=err,
+            ) as progress:  # fmt: skip
+                task = progress.add_task(f"{tenant_id} users", total=None)
+
+                def show(done: int, total: int, task: TaskID = task) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                indexed = app.reindex_users(show)
+            err.print(f"tenant [bold]{tenant_id}[/]: blind index of {indexed} user(s) rebuilt")
+    except DomainError as error:
+        raise _fail(error.message) from None
     finally:
         container.close()
 

@@ -26,6 +26,7 @@ from projections.freshness import require_fresh_async
 from projections.reads.class_dashboard import ClassDashboardReads
 from projections.reads.erasure_receipt import ErasureReceipts
 from projections.reads.guardian_view import GuardianViewReads
+from projections.reads.page_labels import PageLabelReads
 from projections.reads.read_service import ReadService
 from projections.reads.roster_records import RosterRecordReads
 from projections.reads.subject_export import SubjectExports
@@ -41,6 +42,7 @@ __all__ = [
     "IdempotencyKey",
     "MinPosition",
     "OptionalActorDep",
+    "PageLabelReadsDep",
     "Permit",
     "ProjectionOf",
     "RosterRecordReadsDep",
@@ -279,6 +281,10 @@ async def guardian_view_reads(container: ContainerDep) -> GuardianViewReads:
     return build_read_service(GuardianViewReads, container, container.projections.guardian_view)
 
 
+async def page_label_reads(container: ContainerDep) -> PageLabelReads:
+    return build_read_service(PageLabelReads, container, container.projections.roster)
+
+
 async def roster_record_reads(container: ContainerDep) -> RosterRecordReads:
     return build_read_service(RosterRecordReads, container, container.projections.roster)
 
@@ -293,6 +299,7 @@ async def erasure_receipts(container: ContainerDep) -> ErasureReceipts:
 
 ClassDashboardReadsDep = Annotated[ClassDashboardReads, Depends(class_dashboard_reads)]
 GuardianViewReadsDep = Annotated[GuardianViewReads, Depends(guardian_view_reads)]
+PageLabelReadsDep = Annotated[PageLabelReads, Depends(page_label_reads)]
 RosterRecordReadsDep = Annotated[RosterRecordReads, Depends(roster_record_reads)]
 SubjectExportsDep = Annotated[SubjectExports, Depends(subject_exports)]
 ErasureReceiptsDep = Annotated[ErasureReceipts, Depends(erasure_receipts)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.problems import problem
+from api.problems import refusal
 
 
 class HeadTooLarge:
@@ -27,7 +27,8 @@ class HeadTooLarge:
         header_bytes = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
         target_bytes = len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
         if header_bytes > self.max_bytes:
-            refusal = problem(
+            refused = refusal(
+                scope,
                 431,
                 "headers-too-large",
                 "Request header fields too large",
@@ -36,7 +37,8 @@ class HeadTooLarge:
                 headers={"Connection": "close"},
             )
         elif target_bytes > self.max_bytes:
-            refusal = problem(
+            refused = refusal(
+                scope,
                 414,
                 "uri-too-long",
                 "Request target too long",
@@ -46,4 +48,4 @@ class HeadTooLarge:
         else:
             await self.app(scope, receive, send)
             return
-        await refusal(scope, receive, send)
+        await refused(scope, receive, send)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.log_format import safe_traceback
-from api.problems import ProblemError, problem
+from api.problems import ProblemError, refusal
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
@@ -124,7 +124,8 @@ def storage_problem(error: BaseException) -> ProblemError | None:
 
 
 class AnswerEveryError:
-    """ASGI middleware, outermost: whatever error escapes the app is answered as a problem.
+    """ASGI middleware, outermost: whatever error escapes the app is answered as a problem
+    (on OneRoster's /ims paths in its status-info format, as every error there is).
 
     Storage outages get 503 (with `Retry-After`) or 507; anything else 500 "internal
     error" without internals, its traceback logged without messages. An error after the
@@ -175,5 +176,7 @@ class AnswerEveryError:
                     "The server failed to handle this request. The failure is logged; try "
                     "again with the same Idempotency-Key, and tell the operators if it persists.",
                 )
-            response = problem(found.status, found.code, found.title, found.detail, headers=headers)
+            response = refusal(
+                scope, found.status, found.code, found.title, found.detail, headers=headers
+            )
             await response(scope, receive, send)

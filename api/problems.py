@@ -131,6 +131,25 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def refusal(
+    scope: Scope,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The answer of a middleware refusing a request: problem details, but on OneRoster's
+    /ims paths its status-info format, as every error there is."""
+    if str(scope.get("path", "")).startswith("/ims/"):
+        from api.oneroster.status_info import status_info
+
+        return status_info(status, detail, headers=headers)
+    return problem(status, code, title, detail, field=field, headers=headers)
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     # ("body", "user", "givenName") → "user.givenName"; the "body" prefix says nothing.
     parts = [str(p) for p in loc if p not in ("body",)]
@@ -165,14 +184,9 @@ class RefuseNulCharacters:
             await self.app(scope, receive, send)
             return
         detail = f"{where} holds a NUL character (U+0000), which no value may contain"
-        response: JSONResponse
-        if str(scope.get("path", "")).startswith("/ims/"):
-            # OneRoster paths answer in the OneRoster status-info format.
-            from api.oneroster.status_info import status_info
-
-            response = status_info(422, detail)
-        else:
-            response = problem(422, "invalid-character", "Invalid character", detail, field=where)
+        response = refusal(
+            scope, 422, "invalid-character", "Invalid character", detail, field=where
+        )
         await response(scope, receive, send)
 
 

@@ -56,6 +56,15 @@ class Titles(Answer):
     en: str | None
 
 
+class LearnerTitles(Answer):
+    """An objective as the learner would say it ("Osaan …", "Jag kan …", "I can …"), in the
+    languages it has one (the project's own wording); empty where none is written yet."""
+
+    fi: str | None
+    sv: str | None
+    en: str | None
+
+
 class Person(Answer):
     sourcedId: str
     #: As people use it (preferred names first); "erased" once erased.
@@ -239,11 +248,15 @@ class ResultLineItem(Answer):
     title: str | None
     category: str | None
     dueDate: IsoDateTime | None
+    resultValueMax: float | None = Field(
+        default=None, description="The highest score of the line item, when it has one."
+    )
 
 
 class ObjectiveRef(Answer):
     code: str
     titles: Titles
+    learnerTitles: LearnerTitles
 
 
 class ChildResult(Answer):
@@ -264,6 +277,7 @@ class AttainedObjective(Answer):
     code: str
     subject: str
     titles: Titles
+    learnerTitles: LearnerTitles
 
 
 class Evidence(Answer):

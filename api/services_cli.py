@@ -1,5 +1,9 @@
 """`digione subscribe` and `digione fanout`: a service's stream from the command line, and
-the service fan-out as a process of its own."""
+the service fan-out as a process of its own.
+
+`subscribe` opens sealed personal fields with the service's key for each subject (derived
+here as the keys endpoint derives it); once that key is destroyed (erasure, an ended
+agreement) it prints `"personal_data": null` and `"sealed": "key destroyed"`."""
 
 from __future__ import annotations
 
@@ -12,9 +16,15 @@ import typer
 
 from streams.kafka_transport import KafkaPythonReader, PartitionId
 from streams.service_reader import decode_service_message
-from streams.service_view import FORGET_TYPE, service_topic
+from streams.service_view import FORGET_TYPE, open_personal_data, service_topic
 
-__all__ = ["fanout", "subscribe"]
+__all__ = ["fanout_app", "subscribe"]
+
+fanout_app = typer.Typer(
+    help="The service fan-out: run it (no subcommand), the events it parked, delivering them "
+    "again.",
+    invoke_without_command=True,
+)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -64,15 +74,25 @@ def subscribe(
             if from_beginning:
                 reader.seek_to_beginning(at)
             kept: dict[str, int] = {}
+            keys: dict[str, bytes | None] = {}
+            app = container.tenants.get(tenant)
             while not stop.is_set():
                 for message in reader.poll(timeout_ms=500).get(at, []):
                     decoded = decode_service_message(container.codec.registry, message)
                     data = decoded["data"]
                     if decoded["eventType"] == FORGET_TYPE:
                         dropped = kept.pop(data["subject"], 0)
+                        keys.pop(data["subject"], None)
                         decoded["forgot"] = {"subject": data["subject"], "events": dropped}
                     elif data.get("data_subject"):
-                        kept[data["data_subject"]] = kept.get(data["data_subject"], 0) + 1
+                        subject = data["data_subject"]
+                        kept[subject] = kept.get(subject, 0) + 1
+                        if data.get("sealed_personal_data"):
+                            if subject not in keys:
+                                keys[subject] = app.service_view_key(
+                                    service_id, subject, create=False
+                                )
+                            _unseal(data, keys[subject])
                     print(json.dumps(decoded, ensure_ascii=False), flush=True)
         finally:
             reader.close()
@@ -80,9 +100,25 @@ def subscribe(
         container.close()
 
 
-def fanout() -> None:
+def _unseal(data: dict[str, Any], key: bytes | None) -> None:
+    """Replaces a view's sealed personal fields with what they hold (in place)."""
+    sealed = data.pop("sealed_personal_data")
+    if key is None:
+        data["personal_data"], data["sealed"] = None, "key destroyed"
+        return
+    sealed["nonce"], sealed["ciphertext"] = (
+        bytes.fromhex(sealed["nonce"]),
+        bytes.fromhex(sealed["ciphertext"]),
+    )
+    data["personal_data"] = open_personal_data(key, sealed)
+
+
+@fanout_app.callback()
+def fanout(ctx: typer.Context) -> None:
     """Run the service fan-out in the foreground (beside `serve` with
     DIGIONE_SERVICE_FANOUT=false); stops on SIGTERM or Ctrl-C. Needs DIGIONE_KAFKA_BOOTSTRAP."""
+    if ctx.invoked_subcommand is not None:
+        return
     from api.cli import _container, _fail
 
     container = _container()
@@ -98,5 +134,74 @@ def fanout() -> None:
                 stop.wait(2.0)
                 running.start()
         running.stop()
+    finally:
+        container.close()
+
+
+@fanout_app.command("parked")
+def fanout_parked(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's events.")] = None,
+) -> None:
+    """List the events the fan-out could not route or deliver and moved past, with why."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from api.cli import _container, err
+
+    container = _container()
+    try:
+        assert container.runtime.fanout is not None
+        events = container.runtime.fanout.handler.parked(tenant)
+        if not events:
+            err.print("no parked events" + (f" in {tenant}" if tenant else ""))
+            return
+        table = Table("tenant", "position", "event type", "aggregate", "attempts", "why")
+        for event in events:
+            table.add_row(
+                event.tenant, str(event.position), event.event_type, event.originator_id or "",
+                str(event.attempts), event.reason,
+            )  # fmt: skip
+        Console().print(table)
+        err.print(
+            "fix the cause, then `digione fanout retry --tenant T [--position N]` delivers "
+            "them as their basis holds now"
+        )
+    finally:
+        container.close()
+
+
+@fanout_app.command("retry")
+def fanout_retry(
+    tenant: Annotated[str, typer.Option(help="The tenant whose parked events to deliver.")],
+    position: Annotated[
+        int | None, typer.Option(help="Only the event at this store position.")
+    ] = None,
+) -> None:
+    """Route and deliver parked events again, in store order (after later ones: a retried
+    event comes out of order); the delivered ones leave the list. Needs
+    DIGIONE_KAFKA_BOOTSTRAP."""
+    from api.cli import _container, _fail, err
+
+    container = _container()
+    try:
+        if not container.settings.kafka_bootstrap or container.runtime.fanout is None:
+            raise _fail("set DIGIONE_KAFKA_BOOTSTRAP to the cluster the fan-out delivers to")
+        if tenant not in container.tenants.ids():
+            raise _fail(f"no tenant {tenant!r}; `digione tenant list` shows them")
+        handler = container.runtime.fanout.handler
+        parked = {e.position for e in handler.parked(tenant)}
+        if not parked or (position is not None and position not in parked):
+            raise _fail(
+                f"nothing parked in {tenant}"
+                + (f" at position {position}" if position is not None else "")
+                + "; `digione fanout parked` lists what is"
+            )
+        try:
+            delivered, still = handler.retry_parked(tenant, position)
+        finally:
+            handler.close()
+        err.print(f"{delivered} delivered, {still} still parked")
+        if still:
+            raise typer.Exit(code=1)
     finally:
         container.close()

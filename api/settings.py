@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     #: The largest real command (a user with many roles, a 20,000-character verbal
     #: assessment) fits with margin.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: The largest OneRoster CSV bundle `POST /api/v1/imports` accepts (a zip), in bytes.
+    max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     #: The largest request head accepted: header fields in all, and the path with its
     #: query, each in bytes; a larger one is refused (431, 414) before any route runs.
     max_header_bytes: int = Field(default=32 * 1024, ge=4096)

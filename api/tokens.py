@@ -65,6 +65,12 @@ class TokenService:
         if role not in ROLES:
             raise ValueError(f"role {role!r} is not one of {', '.join(sorted(ROLES))}")
         now = self._clock()
+        try:
+            expires = now + self._lifetime(ttl_seconds)
+        except OverflowError:
+            raise ValueError(
+                f"a token's lifetime of {ttl_seconds} seconds reaches past the year 9999"
+            ) from None
         claims = {
             "iss": ISSUER,
             "sub": subject,
@@ -72,10 +78,23 @@ class TokenService:
             "role": role,
             "scope": " ".join(sorted(set(scopes))),
             "iat": int(now.timestamp()),
-            "exp": int((now + timedelta(seconds=ttl_seconds or self._ttl)).timestamp()),
+            "exp": int(expires.timestamp()),
             "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, self._key, algorithm="HS256")
+
+    def _lifetime(self, ttl_seconds: int | None) -> timedelta:
+        """`ttl_seconds`, or the configured lifetime when it is None; ValueError when it is
+        not a positive number of seconds (0 used to mean the default, a negative number an
+        expired token)."""
+        if ttl_seconds is None:
+            return timedelta(seconds=self._ttl)
+        if ttl_seconds <= 0:
+            raise ValueError(
+                f"a token's lifetime must be a positive number of seconds, not {ttl_seconds} "
+                "(e.g. 3600 for an hour; leave it out for the default)"
+            )
+        return timedelta(seconds=ttl_seconds)
 
     def verify(self, token: str) -> Actor:
         """The caller a token names; TokenError when it is malformed, not signed with the

@@ -21,7 +21,11 @@ tests; each is reported beside a bare baseline measured on the same server a mom
   confluent-kafka, beside the bare confluent-kafka producer on the same messages (≥ 0.5×);
 - `rebuild`: a roster read model rebuilt from its topics over 100,000+ realistic events,
   beside a raw batched insert of as many rows (≥ 0.3×);
-- `ledger_verify`: `audit verify` beside a bare SHA-256 chain (for information).
+- `ledger_verify`: `audit verify` beside a bare SHA-256 chain (for information);
+- `fanout_in`, `fanout_out`, `revocation_p99_ms`: the service fan-out beside the relay on
+  the same events, and revocation → fan-out stopped (bench/fanout.py; for information);
+- `oneroster_import`: a city's OneRoster CSV bundle until it reads over REST, beside a raw
+  batched insert (bench/oneroster_import.py; for information).
 
 HTTP loads come from one asyncio client (bench/http_load.py), so the generator is never the
 bottleneck; open-loop latencies run from each request's scheduled time. The server under

@@ -37,6 +37,8 @@ class RunningServer:
     dashboard_token: str
     oneroster_credentials: tuple[str, str]
     erasure_subjects: list[str]
+    #: An empty tenant the server serves too, for the OneRoster CSV import to fill.
+    import_tenant: str
 
     def wait_until_caught_up(self) -> None:
         """Waits until the relay and every projection reached the store head: a measure

@@ -27,9 +27,11 @@ from bench.context import TRIVIAL_PATH, BenchContext
 from bench.dashboard import DASHBOARD_PATH
 from bench.database import tenant_schema
 from bench.erasure import measure_erasures
+from bench.fanout import measure_fanout
 from bench.freshness import measure_freshness
 from bench.http_load import Request, closed_loop, open_loop
 from bench.ledger import measure_verify
+from bench.oneroster_import import measure_oneroster_import
 from bench.oneroster_users import ONEROSTER_USERS_PARAMS, ONEROSTER_USERS_PATH, oneroster_token
 from bench.rebuild import measure_rebuild
 from bench.relay import measure_relay
@@ -48,6 +50,8 @@ class Measure:
     run: Callable[[BenchContext], list[Row]]
     #: Runs while the server under test is up (its HTTP measures), before the others.
     server: bool = False
+    #: Names of its rows that do not start with its name (`--only` selects by these too).
+    rows: tuple[str, ...] = ()
 
 
 def _held(load: Load, success: str) -> bool:
@@ -327,6 +331,68 @@ def ledger_verify(bench: BenchContext) -> list[Row]:
     ]
 
 
+def fanout(bench: BenchContext) -> list[Row]:
+    """The service fan-out to ten services beside the relay on the same events, and
+    consent revocation → fan-out stopped beside the revoke command (bench/fanout.py)."""
+    measured = measure_fanout(
+        bench.container,
+        bench.tenant("fanout"),
+        bootstrap=bench.kafka_bootstrap,
+        events=bench.sizes.fanout_events,
+        revocations=bench.sizes.revocations,
+        progress=bench.progress,
+    )
+    bench.details["fanout"] = measured
+    relay_rate = measured["fanout_relay"]["rate_per_s"]
+    stop, recorded = measured["revocation_to_stop"], measured["revocation_recorded"]
+    return [
+        Row.of(
+            "fanout_in",
+            value=measured["fanout_in"]["rate_per_s"],
+            unit="events/s",
+            baseline=relay_rate,
+            goal=no_goal("for information: the relay on the same events"),
+        ),
+        Row.of(
+            "fanout_out",
+            value=measured["fanout_out"]["rate_per_s"],
+            unit="deliveries/s",
+            baseline=relay_rate,
+            goal=no_goal("for information: the relay on the same events"),
+        ),
+        Row.of(
+            "revocation_p99_ms",
+            value=stop["p99_ms"],
+            unit="ms",
+            baseline=recorded["p99_ms"],
+            goal=no_goal("for information: the revoke command's own p99"),
+        ),
+    ]
+
+
+def oneroster_import(bench: BenchContext) -> list[Row]:
+    """A generated city imported as a OneRoster CSV bundle until it reads over REST, beside
+    a raw batched insert of the same rows (bench/oneroster_import.py)."""
+    server = bench.running_server()
+    measured = measure_oneroster_import(
+        bench.container,
+        server.import_tenant,
+        server.base_url,
+        students=bench.sizes.oneroster_students,
+        conninfo=bench.conninfo,
+    )
+    bench.details["oneroster_import"] = measured
+    return [
+        Row.of(
+            "oneroster_import",
+            value=measured["oneroster_import"]["rate_per_s"],
+            unit="records/s",
+            baseline=measured["oneroster_raw_insert"]["rate_per_s"],
+            goal=no_goal("for information: raw batched insert of the same rows"),
+        )
+    ]
+
+
 #: Every measure, in the order they run: the server's first (its reads on a server that
 #: caught up after the commands), then those that work on the store and the broker alone.
 REGISTERED: tuple[Measure, ...] = (
@@ -336,10 +402,12 @@ REGISTERED: tuple[Measure, ...] = (
     Measure("oneroster_users", oneroster_users, server=True),
     Measure("freshness", freshness, server=True),
     Measure("erasure", erasure, server=True),
+    Measure("oneroster_import", oneroster_import, server=True),
     Measure("commands_store", commands_store),
     Measure("relay", relay),
     Measure("rebuild", rebuild),
     Measure("ledger_verify", ledger_verify),
+    Measure("fanout", fanout, rows=("revocation_p99_ms",)),
 )
 
 

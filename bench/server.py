@@ -56,13 +56,14 @@ def require_status(response: httpx.Response, *statuses: int, what: str) -> None:
 
 
 @contextmanager
-def running_server(settings: Settings, tenant: str) -> Iterator[str]:
-    """The real app and runtime under uvicorn in a process of its own; yields its base URL."""
+def running_server(settings: Settings, tenant: str, *also: str) -> Iterator[str]:
+    """The real app and runtime under uvicorn in a process of its own, serving `tenant`
+    (and the tenants `also` names); yields its base URL."""
     context = multiprocessing.get_context("spawn")
     port_receiver, port_sender = context.Pipe(duplex=False)
     process = context.Process(
         target=_serve,
-        args=(settings, tenant, port_sender),
+        args=(settings, frozenset({tenant, *also}), port_sender),
         name="digione-bench-server",
         daemon=True,
     )
@@ -106,7 +107,7 @@ def wait_until_caught_up(base_url: str, admin_token: str, tenant: str) -> CatchU
             time.sleep(0.1)  # polling interval, not a guess at how long it takes
 
 
-def _serve(settings: Settings, tenant: str, port_sender: Connection) -> None:
+def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection) -> None:
     """The server process: the app and the runtime (relay, projection runner, retention) as
     `digione serve` builds them, for the benchmark's tenant, without access logs.
 
@@ -120,7 +121,7 @@ def _serve(settings: Settings, tenant: str, port_sender: Connection) -> None:
     # Only the benchmark's tenant: the database may hold others (another run's, or real
     # ones when DIGIONE_DATABASE_URL names a shared server), and a second relay and runner
     # over those would contend with their own and disturb what is measured.
-    container = bootstrap(settings.model_copy(update={"only_tenants": frozenset({tenant})}))
+    container = bootstrap(settings.model_copy(update={"only_tenants": tenants}))
     try:
         container.runtime.start()
         listener = socket.socket()

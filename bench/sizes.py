@@ -38,6 +38,11 @@ class Sizes:
     dashboard_attainment_rounds: int = 2
     #: Stored events `audit verify` recomputes, and the bare SHA-256 chain hashes.
     ledger_events: int = 100_000
+    #: Assessments the fan-out routes to its ten services, and consents revoked after.
+    fanout_events: int = 3_000
+    revocations: int = 25
+    #: Students of the OneRoster CSV import's city (a guardian each, a class per 20).
+    oneroster_students: int = 50_000
 
 
 FULL = Sizes(
@@ -58,4 +63,7 @@ QUICK = Sizes(
     fixed_rate_seconds=3.0,
     erasures=20,
     ledger_events=20_000,
+    fanout_events=150,
+    revocations=5,
+    oneroster_students=500,
 )

@@ -56,7 +56,7 @@ def selected_measures(only: Sequence[str] | None) -> list[Measure]:
 
 
 def _selects(name: str, measure: Measure) -> bool:
-    return name == measure.name or name.startswith(measure.name + "_")
+    return name in (measure.name, *measure.rows) or name.startswith(measure.name + "_")
 
 
 def run_benchmarks(
@@ -139,7 +139,7 @@ def _run(bench: BenchContext, measures: list[Measure]) -> list[Row]:
     if served:
         began = time.perf_counter()
         seeded = _seed_for_server(bench)
-        with running_server(bench.settings, seeded.tenant) as base_url:
+        with running_server(bench.settings, seeded.tenant, seeded.import_tenant) as base_url:
             bench.server = replace(seeded, base_url=base_url)
             # The seeded roster is projected before anything is timed.
             wait_until_caught_up(base_url, seeded.admin_token, seeded.tenant)
@@ -182,7 +182,15 @@ def _seed_for_server(bench: BenchContext) -> RunningServer:
         dashboard_token=dashboard_token,
         oneroster_credentials=oneroster_client(bench.container, tenant),
         erasure_subjects=subjects,
+        import_tenant=_import_tenant(bench),
     )
+
+
+def _import_tenant(bench: BenchContext) -> str:
+    """The empty tenant the OneRoster CSV import fills, served by the server too."""
+    tenant = bench.tenant("csv")
+    bench.container.tenants.create(tenant, name="OneRoster CSV import bench")
+    return tenant
 
 
 def _embedded_broker(stack: ExitStack, log_dir: Path) -> str:

@@ -16,11 +16,21 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
-from domain.agreements import AGREEMENT_CATEGORIES, BASES, EVENT_FAMILIES, Agreement
+from domain.agreements import (
+    AGREEMENT_CATEGORIES,
+    BASES,
+    CONSENT,
+    DELIVERIES,
+    EVENT_FAMILIES,
+    SEALED,
+    Agreement,
+)
 from domain.commands import Actor
+from domain.consent import PURPOSE
 from domain.errors import ConflictError, InvalidValueError, NotFoundError, NotPermittedError
 from domain.ids import aggregate_id
 from domain.roster import Org
+from domain.sealing import RetentionClass
 from domain.tenant_core import TenantCore
 
 __all__ = [
@@ -28,6 +38,7 @@ __all__ = [
     "SCOPE_PREFIX",
     "AgreementCommands",
     "ClientCredentials",
+    "ServiceDescription",
     "event_selectors",
     "scope_uri",
 ]
@@ -50,6 +61,47 @@ ONEROSTER_SCOPES = frozenset(
 )
 #: A service's name: its id in consents and topic names (as a consent's `recipient`).
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+#: A purpose of processing, as consents name it (domain/consent_commands.py).
+_PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
+#: The longest title and description shown to families.
+_TITLE_MAX = 80
+_DESCRIPTION_MAX = 1000
+
+
+@dataclass(frozen=True)
+class ServiceDescription:
+    """How a service is presented to the families asked to consent to it."""
+
+    title: str
+    #: Language ("fi", "sv", "en") → what the service does, in that language.
+    descriptions: dict[str, str]
+    #: The purposes a consent to the service is given for ("learning-app").
+    purposes: list[str]
+
+    def checked(self) -> ServiceDescription:
+        """The description, refused (InvalidValueError naming the field) when not usable."""
+        title = " ".join(self.title.split())
+        if not 0 < len(title) <= _TITLE_MAX:
+            raise InvalidValueError(
+                f"the title must be 1–{_TITLE_MAX} characters: the service's name as "
+                "families know it",
+                field="title",
+            )
+        unknown = sorted(set(self.descriptions) - {"fi", "sv", "en"})
+        texts = {lang: " ".join(text.split()) for lang, text in self.descriptions.items()}
+        if unknown or not texts.get("fi") or any(len(t) > _DESCRIPTION_MAX for t in texts.values()):
+            raise InvalidValueError(
+                "descriptions are in fi (required), sv and en, each at most "
+                f"{_DESCRIPTION_MAX} characters"
+                + (f"; unknown languages: {unknown}" if unknown else ""),
+                field="description",
+            )
+        if not self.purposes or not all(_PURPOSE.match(p) for p in self.purposes):
+            raise InvalidValueError(
+                "purposes must be a non-empty list of lowercase words such as 'learning-app'",
+                field="purpose",
+            )
+        return ServiceDescription(title, texts, sorted(set(self.purposes)))
 
 
 def scope_uri(scope: str) -> str | None:
@@ -57,6 +109,9 @@ def scope_uri(scope: str) -> str | None:
     short = scope.removeprefix(SCOPE_PREFIX)
     return SCOPE_PREFIX + short if short in ONEROSTER_SCOPES else None
 
+
+#: What a service view key is derived for (the HKDF info's prefix).
+SERVICE_VIEW_KEY_INFO = "digione/service-view/v1"
 
 _EVENT_SELECTOR = re.compile(r"^[a-z]+(\.[a-z_]+){0,2}$")
 
@@ -117,12 +172,16 @@ class AgreementCommands(TenantCore):
         schools: list[str],
         events: list[str] | None = None,
         known_event_types: frozenset[str] = frozenset(),
+        purpose: str | None = None,
+        delivery: str = SEALED,
+        description: ServiceDescription | None = None,
     ) -> ClientCredentials:
         """Records a service's agreement and returns its new client credentials.
 
         `events` subscribe it to event families or types (checked against
         `known_event_types`, the catalogue's type names); recorded as a Changed event
-        beside Made, in one save."""
+        beside Made, in one save, as is `description` (a Described event). A consent-based
+        agreement names its `purpose`: only consents for that purpose are its basis."""
         if actor.role != "admin":
             raise NotPermittedError("agreements are made by an admin of the tenant")
         if not _SERVICE_NAME.match(service):
@@ -136,7 +195,18 @@ class AgreementCommands(TenantCore):
         self._check_categories(categories)
         if basis not in BASES:
             raise InvalidValueError(f"basis must be one of {sorted(BASES)}", field="basis")
+        self._check_purpose(purpose)
+        if basis == CONSENT and purpose is None:
+            raise InvalidValueError(
+                "a consent-based agreement names its purpose (e.g. learning-app): only the "
+                "families' consents for that purpose let the service receive data",
+                field="purpose",
+            )
+        self._check_delivery(delivery)
         self._check_schools(schools)
+        described = None if description is None else description.checked()
+        if described is not None:
+            _check_described_purposes(basis, purpose, described.purposes)
         client_id = self.client_id_of(service)
         if self._find_by_id(Agreement, self._agreement_id(client_id)) is not None:
             raise ConflictError(
@@ -157,6 +227,8 @@ class AgreementCommands(TenantCore):
             schools=sorted(set(schools)),
             made_at=self.clock(),
             made_by=actor.subject,
+            purpose=purpose,
+            delivery=delivery,
         )
         if selectors:
             agreement.change(
@@ -166,6 +238,14 @@ class AgreementCommands(TenantCore):
                 events=selectors,
                 changed_at=agreement.made_at,
                 changed_by=actor.subject,
+            )
+        if described is not None:
+            agreement.describe(
+                title=described.title,
+                descriptions=described.descriptions,
+                purposes=described.purposes,
+                described_at=agreement.made_at,
+                described_by=actor.subject,
             )
         self._save(agreement)
         return ClientCredentials(client_id, secret)
@@ -190,6 +270,21 @@ class AgreementCommands(TenantCore):
                 field="category",
             )
 
+    def _check_purpose(self, purpose: str | None) -> None:
+        if purpose is not None and not PURPOSE.match(purpose):
+            raise InvalidValueError(
+                "purpose must be a lowercase word such as 'learning-app', as consents name it",
+                field="purpose",
+            )
+
+    def _check_delivery(self, delivery: str | None) -> None:
+        if delivery is not None and delivery not in DELIVERIES:
+            raise InvalidValueError(
+                f"delivery must be one of {sorted(DELIVERIES)}: sealed (under a key of the "
+                "service and subject, fetched from the keys endpoint) or clear",
+                field="delivery",
+            )
+
     def _check_schools(self, schools: list[str]) -> None:
         for school in schools:
             org = self._find(Org, "orgs", school, for_update=False)
@@ -206,24 +301,21 @@ class AgreementCommands(TenantCore):
         schools: list[str] | None = None,
         events: list[str] | None = None,
         known_event_types: frozenset[str] = frozenset(),
+        purpose: str | None = None,
+        delivery: str | None = None,
     ) -> Agreement:
         """Changes the terms given (each replaced whole; None keeps it) of an agreement in
         force, as one Changed event; the same terms again record nothing."""
         if actor.role != "admin":
             raise NotPermittedError("agreements are changed by an admin of the tenant")
-        agreement = self._find_by_id(Agreement, self._agreement_id(self.client_id_of(service)))
-        if agreement is None:
-            raise NotFoundError(f"no client named {service!r} in this tenant", field="name")
-        if agreement.ended:
-            raise ConflictError(
-                f"the agreement of {service!r} has ended; make a new client instead",
-                field="name",
-            )
+        agreement = self._agreement_in_force(service)
         new_scopes = agreement.scopes if scopes is None else self._checked_scopes(scopes)
         if categories is not None:
             self._check_categories(categories)
         if schools is not None:
             self._check_schools(schools)
+        self._check_purpose(purpose)
+        self._check_delivery(delivery)
         new_events = (
             agreement.events if events is None else event_selectors(events, known_event_types)
         )
@@ -234,10 +326,53 @@ class AgreementCommands(TenantCore):
             events=new_events,
             changed_at=self.clock(),
             changed_by=actor.subject,
+            purpose=purpose,
+            delivery=delivery,
         )
         if changed:
             self._save(agreement)
         return agreement
+
+    def describe_agreement(
+        self, actor: Actor, service: str, description: ServiceDescription
+    ) -> Agreement:
+        """Sets how a service in force is presented to families (a Described event); the
+        same description again records nothing."""
+        if actor.role != "admin":
+            raise NotPermittedError("agreements are described by an admin of the tenant")
+        agreement = self._agreement_in_force(service)
+        described = description.checked()
+        _check_described_purposes(agreement.basis, agreement.purpose, described.purposes)
+        if agreement.describe(
+            title=described.title,
+            descriptions=described.descriptions,
+            purposes=described.purposes,
+            described_at=self.clock(),
+            described_by=actor.subject,
+        ):
+            self._save(agreement)
+        return agreement
+
+    def _agreement_in_force(self, service: str) -> Agreement:
+        agreement = self._find_by_id(Agreement, self._agreement_id(self.client_id_of(service)))
+        if agreement is None:
+            raise NotFoundError(f"no client named {service!r} in this tenant", field="name")
+        if agreement.ended:
+            raise ConflictError(
+                f"the agreement of {service!r} has ended; make a new client instead",
+                field="name",
+            )
+        return agreement
+
+    def consent_agreements(self, *, ended: bool = False) -> list[Agreement]:
+        """The tenant's agreements that rest on the families' consents, by service: those in
+        force (the services a family can be asked to consent to), and with `ended` the
+        ended ones too."""
+        found = [self.agreement(client_id) for client_id in self.tables.client_ids()]
+        return sorted(
+            (a for a in found if a is not None and a.basis == CONSENT and (ended or not a.ended)),
+            key=lambda a: a.service,
+        )
 
     def agreement(self, client_id: str) -> Agreement | None:
         """The agreement of an OAuth client of this tenant; None when there is none."""
@@ -263,4 +398,33 @@ class AgreementCommands(TenantCore):
             return False
         agreement.end(ended_at=self.clock(), ended_by=actor.subject)
         self._save(agreement)
+        # Crypto-shreds every copy the service received sealed: its view keys derive from
+        # this one (service_view_key).
+        self.tables.shred_subject_key(agreement.id, RetentionClass.WORKING)
+        self.sealer.forget_cached_key(agreement.id, RetentionClass.WORKING)
         return True
+
+    def service_view_key(self, service: str, subject: str, *, create: bool) -> bytes | None:
+        """The key a service's copy of a subject's personal fields is sealed under (AES-256,
+        the same for every event of that subject delivered to that service).
+
+        Derived from the subject's working-data key and a key of the service's agreement,
+        so an erasure of the subject or the end of the agreement destroys it; None once
+        either is destroyed (or, without `create`, before either exists)."""
+        return self.sealer.derived_key(
+            self._id("users", subject),
+            self._agreement_id(self.client_id_of(service)),
+            info=f"{SERVICE_VIEW_KEY_INFO}:{self.tenant}/{service}/{subject}",
+            create=create,
+        )
+
+
+def _check_described_purposes(basis: str, purpose: str | None, described: list[str]) -> None:
+    """Families consent for the purposes a service is described with; the agreement's own
+    purpose must be one of them, or no consent they give would ever let data flow."""
+    if basis == CONSENT and purpose is not None and purpose not in described:
+        raise InvalidValueError(
+            f"the agreement's purpose {purpose!r} must be among the purposes described to "
+            f"families (given: {described}); add it with --purpose {purpose}",
+            field="purpose",
+        )

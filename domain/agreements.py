@@ -11,14 +11,18 @@ part of it: only its hash is kept, beside the tenant's keys (domain/tenant_table
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 __all__ = [
     "AGREEMENT_CATEGORIES",
     "BASES",
+    "CLEAR",
     "CONSENT",
+    "DELIVERIES",
     "EVENT_FAMILIES",
+    "SEALED",
     "STATUTORY",
     "Agreement",
 ]
@@ -32,6 +36,21 @@ AGREEMENT_CATEGORIES = frozenset({"identity", "contact", "demographics"})
 #: The event families a service may subscribe to (`family` or `family.aggregate.event`);
 #: consent and privacy stay the backbone's own.
 EVENT_FAMILIES = frozenset({"roster", "assessment", "attainment"})
+#: How the personal fields a service may see reach its topic: re-sealed under a key of that
+#: service and subject (which erasure and the agreement's end destroy), or in clear.
+SEALED = "sealed"
+CLEAR = "clear"
+DELIVERIES = frozenset({SEALED, CLEAR})
+
+#: The consent categories (domain/consent.py) a OneRoster 1.2 scope reads, by the scope's
+#: short name's head (`roster-core.readonly` → `roster-core`).
+_SCOPE_CATEGORIES = {
+    "roster": ("roster",),
+    "roster-core": ("roster",),
+    "roster-demographics": ("demographics",),
+    "gradebook": ("assessment",),
+    "gradebook-core": ("assessment",),
+}
 
 
 class Agreement(Aggregate):
@@ -46,6 +65,20 @@ class Agreement(Aggregate):
         schools: list[str]
         made_at: datetime
         made_by: str
+        #: The purpose a consent must name for a consent-based agreement (GDPR art. 6(1)(a)
+        #: consent is given for a specific purpose); None for a statutory one.
+        purpose: str | None = None
+        #: SEALED or CLEAR: how its topic carries the personal fields it may see.
+        delivery: str = SEALED
+
+        #: 2: `purpose` and `delivery` added; agreements made before are upcast with no
+        #: purpose and sealed delivery.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["purpose"] = None
+            state["delivery"] = SEALED
 
     @event(Made)
     def __init__(
@@ -58,6 +91,8 @@ class Agreement(Aggregate):
         schools: list[str],
         made_at: datetime,
         made_by: str,
+        purpose: str | None = None,
+        delivery: str = SEALED,
     ) -> None:
         self.client_id = client_id
         self.service = service
@@ -67,10 +102,17 @@ class Agreement(Aggregate):
         self.schools = schools
         self.made_at = made_at
         self.made_by = made_by
+        self.purpose = purpose
+        self.delivery = delivery
         self.ended = False
         #: The event types it subscribes to: families (`assessment`) or single types
         #: (`assessment.result.recorded`); set by Changed.
         self.events: list[str] = []
+        #: How families are told about the service (set by Described): its name, what it
+        #: does in each language, and the purposes a consent to it is given for.
+        self.title = ""
+        self.descriptions: dict[str, str] = {}
+        self.purposes: list[str] = []
 
     class Changed(Aggregate.Event):
         """The agreement's terms as they are from now on (each list whole, not a diff)."""
@@ -81,6 +123,18 @@ class Agreement(Aggregate):
         events: list[str]
         changed_at: datetime
         changed_by: str
+        #: The purpose from now on; None keeps the one before.
+        purpose: str | None = None
+        #: The delivery from now on; None keeps the one before.
+        delivery: str | None = None
+
+        #: 2: `purpose` and `delivery` added; changes recorded before kept both.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["purpose"] = None
+            state["delivery"] = None
 
     @event(Changed)
     def _changed(
@@ -91,11 +145,17 @@ class Agreement(Aggregate):
         events: list[str],
         changed_at: datetime,
         changed_by: str,
+        purpose: str | None = None,
+        delivery: str | None = None,
     ) -> None:
         self.scopes = scopes
         self.categories = categories
         self.schools = schools
         self.events = events
+        if purpose is not None:
+            self.purpose = purpose
+        if delivery is not None:
+            self.delivery = delivery
 
     def change(
         self,
@@ -106,17 +166,37 @@ class Agreement(Aggregate):
         events: list[str],
         changed_at: datetime,
         changed_by: str,
+        purpose: str | None = None,
+        delivery: str | None = None,
     ) -> bool:
-        """Sets the terms; True when they changed (the same terms again record nothing)."""
-        if (scopes, categories, schools, events) == (
+        """Sets the terms (a purpose or delivery of None keeps it); True when they changed
+        (the same terms again record nothing)."""
+        purpose = None if purpose == self.purpose else purpose
+        delivery = None if delivery == self.delivery else delivery
+        if (scopes, categories, schools, events, purpose, delivery) == (
             self.scopes,
             self.categories,
             self.schools,
             self.events,
+            None,
+            None,
         ):
             return False
-        self._changed(scopes, categories, schools, events, changed_at, changed_by)
+        self._changed(
+            scopes, categories, schools, events, changed_at, changed_by, purpose, delivery
+        )
         return True
+
+    def received_categories(self) -> list[str]:
+        """The categories of a learner's data (as consents name them) the service would
+        receive: what its scopes read, the event families it subscribes to, and the personal
+        data it may see unsealed."""
+        received = set(self.categories)
+        for scope in self.scopes:
+            head = scope.rpartition("/")[2].partition(".")[0]
+            received.update(_SCOPE_CATEGORIES.get(head, ()))
+        received.update(e.partition(".")[0] for e in self.events)
+        return sorted(received)
 
     def covers(self, event_type: str) -> bool:
         """Whether the agreement subscribes to the event type (`fi.digione.F.A.E.v1`)."""
@@ -125,6 +205,57 @@ class Agreement(Aggregate):
             return False
         selectors = {parts[2], ".".join(parts[2:4]), ".".join(parts[2:5])}
         return any(e in selectors for e in self.events)
+
+    class Described(Aggregate.Event):
+        """How the service is presented to the families asked to consent to it (GDPR art.
+        13: who receives the data and for what purposes), each field whole."""
+
+        title: str
+        description_fi: str
+        description_sv: str
+        description_en: str
+        purposes: list[str]
+        described_at: datetime
+        described_by: str
+
+    @event(Described)
+    def _described(
+        self,
+        title: str,
+        description_fi: str,
+        description_sv: str,
+        description_en: str,
+        purposes: list[str],
+        described_at: datetime,
+        described_by: str,
+    ) -> None:
+        self.title = title
+        self.descriptions = {"fi": description_fi, "sv": description_sv, "en": description_en}
+        self.purposes = purposes
+
+    def describe(
+        self,
+        *,
+        title: str,
+        descriptions: dict[str, str],
+        purposes: list[str],
+        described_at: datetime,
+        described_by: str,
+    ) -> bool:
+        """Sets how families are told about the service; True when it changed."""
+        full = {lang: descriptions.get(lang, "") for lang in ("fi", "sv", "en")}
+        if (title, full, purposes) == (self.title, self.descriptions, self.purposes):
+            return False
+        self._described(
+            title,
+            full["fi"],
+            full["sv"],
+            full["en"],
+            purposes,
+            described_at,
+            described_by,
+        )
+        return True
 
     class Ended(Aggregate.Event):
         ended_at: datetime

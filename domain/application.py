@@ -9,6 +9,7 @@ on the shared core in `tenant_core`; this class puts them together.
 from __future__ import annotations
 
 from domain.agreement_commands import AgreementCommands
+from domain.audit_grants import AuditGrantCommands
 from domain.consent_commands import ConsentCommands
 from domain.gradebook_commands import GradebookCommands
 from domain.ledger_audit import LedgerAudit
@@ -23,6 +24,7 @@ class TenantApplication(
     PrivacyCommands,
     AgreementCommands,
     LedgerAudit,
+    AuditGrantCommands,
 ):
     """The command side of one tenant."""
 

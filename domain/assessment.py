@@ -246,3 +246,102 @@ class Result(SourcedRecord):
         self._corrected(
             score, grade, score_status, objectives, assessed_at, assessor, comment, late
         )
+
+
+class Category(SourcedRecord):
+    """A gradebook category (OneRoster 1.2 Category) defined by a service or the school,
+    e.g. `homework` with a weight; a category a line item names without one is read as a
+    category too."""
+
+    class Registered(Aggregate.Created):
+        sourced_id: str
+        title: str
+        weight: Decimal | None
+
+    @event(Registered)
+    def __init__(self, sourced_id: str, title: str, weight: Decimal | None) -> None:
+        self.sourced_id = sourced_id
+        self.title = title
+        self.weight = weight
+
+    class Revised(Aggregate.Event):
+        title: str
+        weight: Decimal | None
+
+    @event(Revised)
+    def _revised(self, title: str, weight: Decimal | None) -> None:
+        self.title = title
+        self.weight = weight
+
+    def revise(self, *, title: str, weight: Decimal | None) -> None:
+        if (title, weight) != (self.title, self.weight):
+            self._revised(title, weight)
+
+
+class ScoreScale(SourcedRecord):
+    """A class's score scale (OneRoster 1.2 ScoreScale): its values (`itemValueLHS`) and
+    what each means (`itemValueRHS`), in order. The Finnish 4–10 and S/H scales are built
+    in and need none."""
+
+    class Registered(Aggregate.Created):
+        sourced_id: str
+        title: str
+        scale_type: str
+        school_class: str
+        course: str | None
+        values: list[str]
+        meanings: list[str]
+
+    @event(Registered)
+    def __init__(
+        self,
+        sourced_id: str,
+        title: str,
+        scale_type: str,
+        school_class: str,
+        course: str | None,
+        values: list[str],
+        meanings: list[str],
+    ) -> None:
+        self.sourced_id = sourced_id
+        self.title = title
+        self.scale_type = scale_type
+        self.school_class = school_class
+        self.course = course
+        self.values = values
+        self.meanings = meanings
+
+    class Revised(Aggregate.Event):
+        title: str
+        scale_type: str
+        course: str | None
+        values: list[str]
+        meanings: list[str]
+
+    @event(Revised)
+    def _revised(
+        self,
+        title: str,
+        scale_type: str,
+        course: str | None,
+        values: list[str],
+        meanings: list[str],
+    ) -> None:
+        self.title = title
+        self.scale_type = scale_type
+        self.course = course
+        self.values = values
+        self.meanings = meanings
+
+    def revise(
+        self,
+        *,
+        title: str,
+        scale_type: str,
+        course: str | None,
+        values: list[str],
+        meanings: list[str],
+    ) -> None:
+        revised = (title, scale_type, course, values, meanings)
+        if revised != (self.title, self.scale_type, self.course, self.values, self.meanings):
+            self._revised(*revised)

@@ -131,6 +131,26 @@ class PutLineItem:
 
 
 @dataclass(frozen=True)
+class PutCategory:
+    sourced_id: str
+    status: str
+    title: str
+    weight: Decimal | None
+
+
+@dataclass(frozen=True)
+class PutScoreScale:
+    sourced_id: str
+    status: str
+    title: str
+    scale_type: str
+    school_class: str
+    course: str | None
+    #: (itemValueLHS, itemValueRHS) pairs, in order.
+    values: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class RecordAssessment:
     sourced_id: str | None
     student: str

@@ -6,6 +6,7 @@ digital-consent age of 13; it can be revoked, and it expires at its `valid_until
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from eventsourcing.domain import Aggregate, event
@@ -14,6 +15,8 @@ from eventsourcing.domain import Aggregate, event
 DIGITAL_CONSENT_AGE = 13
 #: Guardianship ends when the child comes of age.
 AGE_OF_MAJORITY = 18
+#: A purpose, as consents and agreements name it: a lowercase word such as `learning-app`.
+PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
 #: Categories of a learner's data a consent can cover.
 DATA_CATEGORIES = frozenset(
     {"identity", "contact", "roster", "assessment", "attainment", "demographics", "photos"}

@@ -8,7 +8,13 @@ from uuid import UUID
 
 from domain.command_roles import require_consent_grantor
 from domain.commands import Actor, GrantConsent, Outcome
-from domain.consent import AGE_OF_MAJORITY, DATA_CATEGORIES, DIGITAL_CONSENT_AGE, Consent
+from domain.consent import (
+    AGE_OF_MAJORITY,
+    DATA_CATEGORIES,
+    DIGITAL_CONSENT_AGE,
+    PURPOSE,
+    Consent,
+)
 from domain.errors import (
     ConflictError,
     ConsentNotAllowedError,
@@ -19,7 +25,6 @@ from domain.roster import User
 from domain.tenant_core import TenantCore, generated_id
 
 _SERVICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-_PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
 
 
 class ConsentCommands(TenantCore):
@@ -44,7 +49,7 @@ class ConsentCommands(TenantCore):
                 "recipient must be a service id (lowercase letters, digits and dashes)",
                 field="recipient",
             )
-        if not command.purposes or not all(_PURPOSE.match(p) for p in command.purposes):
+        if not command.purposes or not all(PURPOSE.match(p) for p in command.purposes):
             raise InvalidValueError(
                 "purposes must be a non-empty list of lowercase words such as 'learning-app'",
                 field="purposes",

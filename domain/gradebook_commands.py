@@ -8,10 +8,25 @@ from uuid import UUID
 
 from domain import retention
 from domain.agreements import Agreement
-from domain.assessment import FINNISH_GRADES, SCORE_STATUSES, LineItem, Result
+from domain.assessment import (
+    FINNISH_GRADES,
+    SCORE_STATUSES,
+    Category,
+    LineItem,
+    Result,
+    ScoreScale,
+)
 from domain.attainment import ATTAINMENT_LEVELS, ObjectiveAttainment
 from domain.command_roles import require_teacher
-from domain.commands import Actor, Outcome, PutLineItem, RecordAssessment, RecordAttainment
+from domain.commands import (
+    Actor,
+    Outcome,
+    PutCategory,
+    PutLineItem,
+    PutScoreScale,
+    RecordAssessment,
+    RecordAttainment,
+)
 from domain.curriculum import Objective, UnknownObjectiveError
 from domain.errors import (
     ConcurrentUpdateError,
@@ -23,10 +38,12 @@ from domain.errors import (
 )
 from domain.ids import aggregate_id, is_valid_sourced_id
 from domain.recorders import SideWrite
-from domain.roster import AcademicSession, SchoolClass
+from domain.roster import AcademicSession, Course, SchoolClass
 from domain.tenant_core import (
+    CATEGORIES,
     LINE_ITEMS,
     RESULTS,
+    SCORE_SCALES,
     TenantCore,
     generated_id,
     require_enum,
@@ -46,6 +63,9 @@ GRADEBOOK_WRITE_SCOPES = frozenset(
 )
 GRADEBOOK_DELETE_SCOPE = "https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.delete"
 SERVICE = "service"
+#: The sourcedId endings of the built-in score scales of each class (`{class}.fi-4-10`):
+#: the Finnish grading scales, which no one redefines.
+BUILT_IN_SCALES = ("fi-4-10", "fi-s-h")
 #: The migration that fills the result slots from the results recorded before slots existed
 #: (or whose slot a failed save of an earlier version left behind).
 RESULT_SLOTS_FROM_EVENTS = "result-slots-from-events"
@@ -313,6 +333,122 @@ class GradebookCommands(TenantCore):
             ),
         )
 
+    # -- categories and score scales (OneRoster 1.2 gradebook) ----------------------------
+
+    def put_category(self, actor: Actor, command: PutCategory) -> Outcome:
+        """Defines or revises a gradebook category, by a service (its agreement granting
+        the write) or an admin; never a kept-record category."""
+        self._require_category_writer(actor, command.sourced_id)
+        require_text("title", command.title)
+        if command.weight is not None and command.weight < 0:
+            raise InvalidValueError("weight must not be negative", field="weight")
+        return self._put_record(
+            Category,
+            CATEGORIES,
+            command.sourced_id,
+            command.status,
+            register=lambda category_id: Category.register(
+                category_id,
+                sourced_id=command.sourced_id,
+                title=command.title,
+                weight=command.weight,
+            ),
+            revise=lambda category: category.revise(title=command.title, weight=command.weight),
+        )
+
+    def delete_category(self, actor: Actor, sourced_id: str) -> Outcome:
+        """Marks a category `tobedeleted`. NotFoundError when none was defined (or it is
+        deleted already): a category line items only name is theirs to change."""
+        self._require_category_writer(actor, sourced_id, deleting=True)
+        category = self._find(Category, CATEGORIES, sourced_id)
+        if category is None or not category.is_active:
+            raise NotFoundError(f"there is no category {sourced_id!r}", field="sourcedId")
+        category.mark_for_deletion()
+        return self._outcome(sourced_id, False, category)
+
+    def put_score_scale(self, actor: Actor, command: PutScoreScale) -> Outcome:
+        """Defines or revises a class's score scale, by a service whose agreement covers the
+        class's school or a teacher of the class; never a built-in Finnish scale."""
+        school_class = self._require(SchoolClass, "classes", command.school_class, "class")
+        self._require_teacher_of(actor, school_class)
+        self._refuse_built_in_scale(command.sourced_id)
+        require_text("title", command.title)
+        require_text("type", command.scale_type)
+        if command.course is not None:
+            self._require(Course, "courses", command.course, "course")
+        values = [value for value, _meaning in command.values]
+        if not values or any(not value.strip() for value in values):
+            raise InvalidValueError(
+                "scoreScaleValue needs at least one value, each with a non-empty itemValueLHS",
+                field="scoreScaleValue",
+            )
+        if len(set(values)) != len(values):
+            raise InvalidValueError(
+                "scoreScaleValue names a value (itemValueLHS) twice", field="scoreScaleValue"
+            )
+        fields: dict[str, Any] = {
+            "title": command.title,
+            "scale_type": command.scale_type,
+            "course": command.course,
+            "values": values,
+            "meanings": [meaning for _value, meaning in command.values],
+        }
+
+        def revise(scale: ScoreScale) -> None:
+            if scale.school_class != command.school_class:
+                raise ConflictError(
+                    f"score scale {command.sourced_id!r} belongs to class {scale.school_class!r}",
+                    field="class",
+                )
+            scale.revise(**fields)
+
+        return self._put_record(
+            ScoreScale,
+            SCORE_SCALES,
+            command.sourced_id,
+            command.status,
+            register=lambda scale_id: ScoreScale.register(
+                scale_id,
+                sourced_id=command.sourced_id,
+                school_class=command.school_class,
+                **fields,
+            ),
+            revise=revise,
+        )
+
+    def delete_score_scale(self, actor: Actor, sourced_id: str) -> Outcome:
+        """Marks a score scale `tobedeleted`. NotFoundError when none was defined (or it is
+        deleted already); the built-in scales are refused."""
+        self._refuse_built_in_scale(sourced_id)
+        scale = self._find(ScoreScale, SCORE_SCALES, sourced_id)
+        if scale is None or not scale.is_active:
+            raise NotFoundError(f"there is no score scale {sourced_id!r}", field="sourcedId")
+        school_class = self._require(SchoolClass, "classes", scale.school_class, "class")
+        self._require_teacher_of(actor, school_class, deleting=True)
+        scale.mark_for_deletion()
+        return self._outcome(sourced_id, False, scale)
+
+    def _require_category_writer(
+        self, actor: Actor, sourced_id: str, *, deleting: bool = False
+    ) -> None:
+        if sourced_id in KEPT_RECORD_CATEGORIES:
+            raise NotPermittedError(
+                f"{sourced_id!r} is a kept-record category: certificates and year reports "
+                "are the school's own records, defined by law, not by a service"
+            )
+        if actor.role == SERVICE:
+            self._require_agreement(actor, deleting=deleting)
+        elif actor.role != "admin":
+            raise NotPermittedError("gradebook categories are defined by a service or an admin")
+
+    @staticmethod
+    def _refuse_built_in_scale(sourced_id: str) -> None:
+        if sourced_id.rsplit(".", 1)[-1] in BUILT_IN_SCALES:
+            raise NotPermittedError(
+                f"{sourced_id!r} is a built-in Finnish score scale (4–10 or S/H) of a class: "
+                "it cannot be changed; define a scale of your own under another sourcedId"
+            )
+
     def class_of_line_item(self, sourced_id: str) -> str | None:
         """The class of a line item; None when there is none (or the sourcedId is bad)."""
         try:
@@ -369,6 +505,16 @@ class GradebookCommands(TenantCore):
     ) -> None:
         """A service writes the gradebook of a class when its agreement is in force, grants
         the write (or delete) scope its token carries, and covers the class's school."""
+        agreement = self._require_agreement(actor, deleting=deleting)
+        if agreement.schools and school_class.school not in agreement.schools:
+            raise NotPermittedError(
+                f"class {school_class.sourced_id!r} is in school {school_class.school!r}, "
+                "outside the schools of the client's agreement"
+            )
+
+    def _require_agreement(self, actor: Actor, *, deleting: bool) -> Agreement:
+        """The service's agreement, in force and granting the write (or delete) scope its
+        token carries."""
         agreement = self._find_by_id(
             Agreement, aggregate_id(self.tenant, "agreements", actor.subject), for_update=False
         )
@@ -382,11 +528,7 @@ class GradebookCommands(TenantCore):
                 + (" or ".join(sorted(wanted)))
                 + ", which the client's agreement or token does not grant"
             )
-        if agreement.schools and school_class.school not in agreement.schools:
-            raise NotPermittedError(
-                f"class {school_class.sourced_id!r} is in school {school_class.school!r}, "
-                "outside the schools of the client's agreement"
-            )
+        return agreement
 
     def _require_teacher_of(
         self,

@@ -17,8 +17,9 @@ for.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
@@ -145,6 +146,36 @@ class LedgerSQL:
             f"SELECT position, hash FROM {ledger} WHERE position > {p} AND position <= {p}"
             f" ORDER BY position LIMIT {p}"
         )
+        # The verification reads each event beside its ledger entry in one pass (an event
+        # without one has NULLs there). PostgreSQL also builds the canonical bytes
+        # (`canonical_bytes`) itself, so each row comes over as one bytea (in binary).
+        if postgres:
+            text = "replace(e.originator_id::text, '-', '')"
+            canonical = (
+                "int8send(e.notification_id) || int8send(e.originator_version::bigint)"
+                f" || int4send(octet_length(convert_to({text}, 'UTF8')))"
+                f" || convert_to({text}, 'UTF8')"
+                " || int4send(octet_length(convert_to(e.topic, 'UTF8')))"
+                " || convert_to(e.topic, 'UTF8')"
+                " || int4send(octet_length(e.state)) || e.state"
+            )
+            self.verify_rows = (
+                f"SELECT e.notification_id, l.hash, {canonical} FROM {events} e"
+                f" LEFT JOIN {ledger} l ON l.position = e.notification_id"
+                " WHERE e.notification_id <= %s ORDER BY e.notification_id"
+            )
+        else:
+            self.verify_rows = (
+                "SELECT e.rowid, l.hash, e.originator_id, e.originator_version, e.topic,"
+                f" e.state FROM {events} e LEFT JOIN {ledger} l ON l.position = e.rowid"
+                " WHERE e.rowid <= ? ORDER BY e.rowid"
+            )
+        self.entries_until = f"SELECT count(*) AS n FROM {ledger} WHERE position <= {p}"
+        self.first_entry_without_event = (
+            f"SELECT l.position FROM {ledger} l WHERE l.position <= {p}"
+            f" AND NOT EXISTS (SELECT 1 FROM {events} e WHERE e.{position} = l.position)"
+            " ORDER BY l.position LIMIT 1"
+        )
         self.first_unchained_after = (
             f"SELECT e.{position} AS position FROM {events} e WHERE e.{position} > {p}"
             f" AND NOT EXISTS (SELECT 1 FROM {ledger} l WHERE l.position = e.{position})"
@@ -240,16 +271,20 @@ class Ledger:
         for copy in checkpoints:
             signed.setdefault(copy.position, []).append(copy)
         head_position, head_hash = self.head()
-        events = self._events(head_position, page_size)
-        entries = iter(self._entries(0, head_position, page_size))
         prev = GENESIS
         checked = 0
         seen = 0
+        chained = 0
 
         def bad(position: int, problem: str) -> LedgerReport:
+            # An entry whose event is gone lies before the first other difference: it is
+            # the first (the events after it no longer chain, as a consequence).
+            missing = self._first_entry_without_event(position - 1)
+            if missing is not None:
+                position, problem = missing, _missing(missing)
             return LedgerReport(
                 ok=False,
-                checked=checked,
+                checked=min(checked, self._entries_until(position - 1)),
                 head_position=head_position,
                 head_hash=head_hash.hex(),
                 first_bad_position=position,
@@ -257,40 +292,49 @@ class Ledger:
                 checkpoints=seen,
             )
 
-        event = next(events, None)
-        entry = next(entries, None)
-        while event is not None or entry is not None:
-            if entry is None or (event is not None and event.position < entry[0]):
-                assert event is not None
-                return bad(
-                    event.position,
-                    f"the event at position {event.position} is not in the ledger: it was "
-                    "recorded outside DigiOne, or moved there from another position",
-                )
-            if event is None or event.position > entry[0]:
-                return bad(
-                    entry[0],
-                    f"the event at position {entry[0]} is missing: it was deleted, or moved "
-                    "to another position",
-                )
-            prev = entry_hash(prev, event)
-            if prev != entry[1]:
-                return bad(
-                    event.position,
-                    f"the event at position {event.position} is not the one recorded there: "
-                    "its bytes were changed, or events were reordered (or its ledger entry "
-                    "was changed)",
-                )
-            for checkpoint in signed.pop(event.position, ()):
-                problem = _checkpoint_problem(checkpoint, prev, public_key)
-                if problem is not None:
-                    return bad(event.position, problem)
-                seen += 1
-            checked += 1
-            if progress is not None and checked % page_size == 0:
-                progress(event.position, head_position)
-            event = next(events, None)
-            entry = next(entries, None)
+        failure: tuple[int, str] | None = None
+        sha256 = hashlib.sha256
+        # Closed before anything else is read: on SQLite the read holds the connection.
+        with contextlib.closing(self._verify_rows(head_position, page_size)) as rows:
+            for position, recorded, payload in rows:
+                if recorded is None:
+                    failure = (
+                        position,
+                        (
+                            f"the event at position {position} is not in the ledger: it was "
+                            "recorded outside DigiOne, or moved there from another position"
+                        ),
+                    )
+                    break
+                chained += 1
+                prev = sha256(prev + payload).digest()
+                if prev != recorded:
+                    failure = (
+                        position,
+                        (
+                            f"the event at position {position} is not the one recorded there: "
+                            "its bytes were changed, or events were reordered (or its ledger "
+                            "entry was changed)"
+                        ),
+                    )
+                    break
+                for checkpoint in signed.pop(position, ()) if signed else ():
+                    problem = _checkpoint_problem(checkpoint, prev, public_key)
+                    if problem is not None:
+                        failure = (position, problem)
+                        break
+                    seen += 1
+                if failure is not None:
+                    break
+                checked += 1
+                if progress is not None and checked % page_size == 0:
+                    progress(position, head_position)
+        if failure is not None:
+            return bad(*failure)
+        if chained != self._entries_until(head_position):
+            missing = self._first_entry_without_event(head_position)
+            if missing is not None:
+                return bad(missing, _missing(missing))
         with self._datastore.transaction(commit=False) as cursor:
             cursor.execute(self.sql.first_unchained_after, (head_position,))
             stray = cursor.fetchone()
@@ -319,6 +363,45 @@ class Ledger:
             head_hash=head_hash.hex(),
             checkpoints=seen,
         )
+
+    def _verify_rows(
+        self, until: int, page_size: int
+    ) -> Generator[tuple[int, bytes | None, bytes]]:
+        """Each stored event up to `until` in store order: its position, its ledger entry's
+        hash (None without one) and its canonical bytes; in one transaction, read in pages
+        of `page_size` through a server-side cursor on PostgreSQL."""
+        with self._datastore.transaction(commit=False) as cursor:
+            if self.sql.postgres:
+                from psycopg.rows import tuple_row
+
+                with cursor.connection.cursor(
+                    name="digione_ledger_verify", row_factory=tuple_row, binary=True
+                ) as rows:
+                    rows.execute(self.sql.verify_rows, (until,))
+                    while page := rows.fetchmany(page_size):
+                        yield from page
+                return
+            # eventsourcing's SQLite cursor wraps sqlite3's, which reads in pages.
+            raw = cursor.sqlite_cursor
+            raw.execute(self.sql.verify_rows, (until,))
+            while page := raw.fetchmany(page_size):
+                for row in page:
+                    stored = StoredRow(
+                        row[0], originator_text(row[2]), row[3], row[4], bytes(row[5])
+                    )
+                    yield row[0], None if row[1] is None else bytes(row[1]), canonical_bytes(stored)
+
+    def _entries_until(self, position: int) -> int:
+        with self._datastore.transaction(commit=False) as cursor:
+            cursor.execute(self.sql.entries_until, (position,))
+            return int(cursor.fetchone()["n"])
+
+    def _first_entry_without_event(self, until: int) -> int | None:
+        """The first ledger position up to `until` whose event is gone, None when none is."""
+        with self._datastore.transaction(commit=False) as cursor:
+            cursor.execute(self.sql.first_entry_without_event, (until,))
+            found = cursor.fetchone()
+        return None if found is None else int(found["position"])
 
     def stored_rows(self, until: int, page_size: int = PAGE_SIZE) -> Iterator[StoredRow]:
         """The stored events up to position `until`, in store order, as the chain covers
@@ -349,6 +432,12 @@ class Ledger:
             for row in rows:
                 yield int(row["position"]), bytes(row["hash"])
             after = int(rows[-1]["position"])
+
+
+def _missing(position: int) -> str:
+    return (
+        f"the event at position {position} is missing: it was deleted, or moved to another position"
+    )
 
 
 def _checkpoint_problem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -10,6 +11,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain import blind_index, retention
+from domain.batch import current_batch
 from domain.command_roles import require_roster_writer
 from domain.commands import (
     Actor,
@@ -38,6 +40,7 @@ from domain.roster import (
     SchoolClass,
     User,
 )
+from domain.sealing import Erased
 from domain.tenant_core import TenantCore, require_enum, require_text
 
 
@@ -183,7 +186,8 @@ class RosterCommands(TenantCore):
         outcome = self._put_record(
             User, "users", command.sourced_id, command.status, register=register, revise=revise
         )
-        self._index_personal(command.sourced_id, command.personal)
+        if outcome.changed or current_batch.get() is None:
+            self._index_personal(command.sourced_id, command.personal)
         return outcome
 
     def users_with(self, field: str, value: str) -> list[str]:
@@ -194,11 +198,48 @@ class RosterCommands(TenantCore):
             return []
         return self.tables.subjects_with_digest(field, blind_index.digest(key, field, value))
 
+    def reindex_users(self, on_progress: Callable[[int, int], None] | None = None) -> int:
+        """Rebuilds every user's blind index from their sealed details: users recorded
+        before the index existed, or after the way digests are made changes (a new index
+        key). An erased user's entries go. Returns how many users were indexed; reports
+        (done, total) as it goes."""
+        key = self.sealer.blind_index_key()
+        topic = f"{User.Registered.__module__}:{User.Registered.__qualname__}"
+        users: list[str] = []
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=1000, topics=[topic])
+            for notification in page:
+                event = self.mapper.to_domain_event(notification)
+                if isinstance(event, User.Registered):
+                    users.append(event.sourced_id)
+            if len(page) < 1000:
+                break
+            start = page[-1].id + 1
+        users = list(dict.fromkeys(users))
+        indexed = 0
+        for done, sourced_id in enumerate(users, start=1):
+            personal = None if key is None else self.personal_details(sourced_id)
+            if key is None or personal is None or isinstance(personal, Erased):
+                self.tables.delete_blind_index(sourced_id)
+            else:
+                self.tables.replace_blind_index(sourced_id, blind_index.digests(key, personal))
+                indexed += 1
+            if on_progress is not None:
+                on_progress(done, len(users))
+        return indexed
+
     def _index_personal(self, sourced_id: str, personal: dict[str, Any]) -> None:
         """Keeps the blind index of the user's sealed fields (domain/blind_index.py)."""
         key = self.sealer.blind_index_key(create=True)
-        if key is not None:
-            self.tables.replace_blind_index(sourced_id, blind_index.digests(key, personal))
+        if key is None:
+            return
+        write = self.tables.blind_index_write(sourced_id, blind_index.digests(key, personal))
+        batch = current_batch.get()
+        if batch is not None:
+            batch.add_side_write(write)
+        else:
+            self.tables.run_write(write)
 
     def put_enrollment(self, actor: Actor, command: PutEnrollment) -> Outcome:
         require_roster_writer(actor)

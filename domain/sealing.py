@@ -183,6 +183,50 @@ class Sealer:
         opened: dict[str, Any] = json.loads(plaintext)
         return opened
 
+    def derived_key(self, subject: UUID, holder: UUID, *, info: str, create: bool) -> bytes | None:
+        """A key derived (HKDF-SHA256) from the working-data keys of `subject` and of
+        `holder`: shredding either one destroys it. None when either is shredded, or,
+        without `create`, does not exist yet."""
+        keys = [self._working_key(s, create=create) for s in (subject, holder)]
+        if keys[0] is None or keys[1] is None:
+            return None
+        return HKDF(
+            algorithm=hashes.SHA256(), length=KEY_BYTES, salt=keys[1], info=info.encode()
+        ).derive(keys[0])
+
+    def _working_key(self, subject: UUID, *, create: bool) -> bytes | None:
+        working = RetentionClass.WORKING
+        key = self._subject_key(subject, working, create=False)
+        if key is not None or not create:
+            return key
+        store = self._key_store
+        if store.subject_key_was_shredded(subject, working) or store.tenant_kek_was_shredded():
+            return None
+        return self._subject_key(subject, working, create=True)
+
+    def wrap_new_key(self, subject: UUID, retention: RetentionClass) -> bytes:
+        """A new subject key, wrapped for the key store (a bulk import stores many at once,
+        then hands them back to `remember_keys`)."""
+        kek = self._tenant_kek(create=True)
+        assert kek is not None
+        return _wrap(kek, os.urandom(KEY_BYTES), f"dek:{self.tenant}:{subject}:{retention.value}")
+
+    def remember_keys(self, retention: RetentionClass, wrapped: Mapping[UUID, bytes]) -> None:
+        """Unwraps keys read from the key store in bulk and caches them, so that sealing for
+        those subjects reads nothing more (for the usual cache time)."""
+        kek = self._tenant_kek(create=True)
+        assert kek is not None
+        now = self._monotonic()
+        opened = {
+            (subject, retention): (
+                now,
+                _unwrap(kek, key, f"dek:{self.tenant}:{subject}:{retention.value}"),
+            )
+            for subject, key in wrapped.items()
+        }
+        with self._lock:
+            self._cache.update(opened)
+
     def forget_cached_key(self, subject: UUID, retention: RetentionClass) -> None:
         """Drops a cached key at once (used by erasure in this process)."""
         with self._lock:

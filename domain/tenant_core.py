@@ -7,6 +7,7 @@ answers the lookups that more than one area needs (a user, a student's age, the 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -17,7 +18,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
-from domain.assessment import LineItem, Result
+from domain.assessment import Category, LineItem, Result, ScoreScale
+from domain.batch import SaveBatch, current_batch
 from domain.commands import Actor, Outcome
 from domain.consent import age_on
 from domain.curriculum import Curriculum
@@ -33,7 +35,7 @@ from domain.ledger import LEDGER_FROM_EVENTS, Ledger
 from domain.record import SourcedRecord
 from domain.recorders import SIDE_WRITES, SideWrite
 from domain.roster import ROSTER_COLLECTIONS, Demographics, User, is_extension
-from domain.sealing import Erased, Sealer
+from domain.sealing import Erased, RetentionClass, Sealer
 from domain.tenant_tables import IdempotentAnswer, TenantTables
 from domain.transcodings import DateAsISO, SealedValueAsDict
 
@@ -42,11 +44,15 @@ R = TypeVar("R", bound=SourcedRecord)
 
 LINE_ITEMS = "lineItems"
 RESULTS = "results"
+CATEGORIES = "categories"
+SCORE_SCALES = "scoreScales"
 #: Every collection of records named by a sourcedId, and the aggregate class holding each.
 RECORD_COLLECTIONS: dict[str, type[SourcedRecord]] = {
     **ROSTER_COLLECTIONS,
     LINE_ITEMS: LineItem,
     RESULTS: Result,
+    CATEGORIES: Category,
+    SCORE_SCALES: ScoreScale,
 }
 
 
@@ -171,10 +177,29 @@ class TenantCore(Application[UUID]):
         return self._find_by_id(cls, record_id, for_update=for_update)
 
     def _find_by_id(self, cls: type[A], aggregate_id: UUID, *, for_update: bool = True) -> A | None:
+        batch = current_batch.get()
+        pending = None if batch is None else batch.pending(aggregate_id)
+        if pending is not None:
+            # Changed earlier in the open batch and not saved yet: that copy is the record.
+            return pending if isinstance(pending, cls) else None
+        if batch is not None and aggregate_id in batch.absent:
+            return None
+        if batch is not None:
+            # Read once per batch; a command about to change it gets a private copy.
+            if aggregate_id not in batch.read:
+                try:
+                    batch.read[aggregate_id] = self.repository.get(
+                        aggregate_id, deepcopy_from_cache=False
+                    )
+                except AggregateNotFoundError:
+                    return None
+            kept = batch.read[aggregate_id]
+            found: object = copy.deepcopy(kept) if for_update else kept
+            return found if isinstance(found, cls) else None
         try:
             # A record only read (a reference, a membership check) needs no private copy
             # of the cached aggregate; one about to change does.
-            found: object = self.repository.get(aggregate_id, deepcopy_from_cache=for_update)
+            found = self.repository.get(aggregate_id, deepcopy_from_cache=for_update)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, cls) else None
@@ -294,6 +319,48 @@ class TenantCore(Application[UUID]):
         )
 
     @contextmanager
+    def batched(self) -> Iterator[SaveBatch]:
+        """Runs the commands in the block without saving each: their aggregates are kept
+        (later commands of the block see them) until `batch.flush()` saves all of them in
+        one store transaction. What the block left unflushed is saved at its end, unless it
+        raised: then nothing unflushed is saved. Outcomes inside say position 0."""
+        batch = SaveBatch(lambda aggregates, writes: self._save(*aggregates, side_writes=writes))
+        token = current_batch.set(batch)
+        try:
+            yield batch
+            batch.flush()
+        finally:
+            current_batch.reset(token)
+
+    def prepare_subject_keys(
+        self, user_sourced_ids: Iterable[str], retention: RetentionClass
+    ) -> None:
+        """Reads (and creates, where missing) the keys of many users at once, so that the
+        commands that seal their data next read no key one by one. An erased user's key
+        is never created again: sealing for them still fails as it always does."""
+        subjects = [self._id("users", sid) for sid in user_sourced_ids if is_valid_sourced_id(sid)]
+        live, shredded = self.tables.load_subject_keys(subjects, retention)
+        missing = [s for s in subjects if s not in live and s not in shredded]
+        if missing:
+            self.tables.store_subject_keys(
+                retention, {s: self.sealer.wrap_new_key(s, retention) for s in missing}
+            )
+            live.update(self.tables.load_subject_keys(missing, retention)[0])
+        self.sealer.remember_keys(retention, live)
+
+    def note_absent(self, collection: str, sourced_ids: Iterable[str]) -> None:
+        """Tells the open batch which of these records the store does not hold yet, found
+        with one query, so that their commands need not look each up."""
+        batch = current_batch.get()
+        if batch is None:
+            return
+        wanted = {self._id(collection, sid) for sid in sourced_ids if is_valid_sourced_id(sid)}
+        wanted -= {aggregate_id for aggregate_id in wanted if batch.pending(aggregate_id)}
+        table = str(getattr(self.recorder, "events_table_name"))  # noqa: B009 (not in the base type)
+        existing = self.tables.existing_aggregates(table, sorted(wanted))
+        batch.absent.update(wanted - existing)
+
+    @contextmanager
     def keyed(self, command: KeyedCommand) -> Iterator[KeyedRun]:
         """Runs the commands in the block as `command`'s: the first that saves stores the
         key's answer in the transaction of its events (see `domain.keyed`). The run says
@@ -318,6 +385,11 @@ class TenantCore(Application[UUID]):
 
         The outcome is known before the save but for its position, so a keyed command's
         answer is rendered inside the transaction once the position is."""
+        batch = current_batch.get()
+        if batch is not None:
+            # Kept for the batch's one transaction (see `batched`).
+            changed = batch.keep(aggregates, side_writes)
+            return Outcome(record_id, 0, created=created and changed, changed=changed, state=state)
         changed = any(aggregate.pending_events for aggregate in aggregates)
 
         def outcome_at(position: int) -> Outcome:

@@ -23,6 +23,7 @@ TENANT_KEK_SUBJECT = "*tenant-kek*"
 
 class _Cursor(Protocol):
     def execute(self, statement: Any, params: Any = ...) -> Any: ...
+    def executemany(self, statement: Any, params: Any) -> Any: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> Any: ...
 
@@ -51,6 +52,7 @@ class TenantTables:
         self._datastore = datastore
         self._postgres = postgres_schema is not None
         prefix = f'"{postgres_schema}".' if postgres_schema else ""
+        self._prefix = prefix
         self._kek = f"{prefix}digione_tenant_kek"
         self._keys = f"{prefix}digione_subject_keys"
         self._shredded = f"{prefix}digione_shredded_keys"
@@ -60,6 +62,7 @@ class TenantTables:
         self._client_secrets = f"{prefix}digione_client_secrets"
         self._blind_index = f"{prefix}digione_blind_index"
         self._checkpoints = f"{prefix}digione_ledger_checkpoints"
+        self._record_sources = f"{prefix}digione_record_sources"
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self._postgres else "BLOB"
@@ -110,6 +113,11 @@ class TenantTables:
                     " position BIGINT PRIMARY KEY, head_hash TEXT NOT NULL,"
                     f" signed_at TEXT NOT NULL, key_id TEXT NOT NULL, signature {blob} NOT NULL,"
                     " published_at TEXT)"
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._record_sources} ("
+                    " collection TEXT NOT NULL, sourced_id TEXT NOT NULL, source TEXT NOT NULL,"
+                    " active BOOLEAN NOT NULL, PRIMARY KEY (collection, sourced_id))"
                 ),
                 (
                     f"CREATE TABLE IF NOT EXISTS {self._client_secrets} ("
@@ -210,6 +218,49 @@ class TenantTables:
         assert stored is not None
         return stored
 
+    def load_subject_keys(
+        self, subjects: list[UUID], retention: RetentionClass
+    ) -> tuple[dict[UUID, bytes], set[UUID]]:
+        """Many subjects' wrapped keys of `retention` at once (a bulk import's): the live
+        keys by subject, and the subjects whose key is on the erasure list."""
+        live: dict[UUID, bytes] = {}
+        shredded: set[UUID] = set()
+        for start in range(0, len(subjects), 500):
+            chunk = [str(s) for s in subjects[start : start + 500]]
+            marks = ", ".join([self._p] * len(chunk))
+            with self._transaction(commit=False) as cursor:
+                cursor.execute(
+                    f"SELECT subject, wrapped FROM {self._keys}"
+                    f" WHERE retention = {self._p} AND subject IN ({marks})",
+                    (retention.value, *chunk),
+                )
+                keys = cursor.fetchall()
+                cursor.execute(
+                    f"SELECT subject FROM {self._shredded}"
+                    f" WHERE retention = {self._p} AND subject IN ({marks})",
+                    (retention.value, *chunk),
+                )
+                erased = cursor.fetchall()
+            for row in keys:
+                subject, wrapped = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+                live[UUID(str(subject))] = bytes(wrapped)
+            shredded.update(UUID(str(_first_column(row))) for row in erased)
+        for subject in shredded:
+            live.pop(subject, None)
+        return live, shredded
+
+    def store_subject_keys(self, retention: RetentionClass, wrapped: dict[UUID, bytes]) -> None:
+        """Stores many new wrapped keys of `retention` in one transaction (each unless one
+        exists: read them back with `load_subject_keys`)."""
+        insert = self._insert_ignore_sql(
+            self._keys, ("subject", "retention", "wrapped", "created_at")
+        )
+        now = _now()
+        with self._transaction() as cursor:
+            cursor.executemany(
+                insert, [(str(s), retention.value, w, now) for s, w in wrapped.items()]
+            )
+
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         row = self._one(
             f"SELECT 1 FROM {self._shredded} WHERE subject = {self._p} AND retention = {self._p}",
@@ -224,7 +275,14 @@ class TenantTables:
     def row_counts(self) -> dict[str, int]:
         """How many rows each side table holds, by table: what a check that a refused
         command wrote nothing compares before and after."""
-        tables = (self._kek, self._keys, self._shredded, self._idempotency, self._result_slots)
+        tables = (
+            self._kek,
+            self._keys,
+            self._shredded,
+            self._idempotency,
+            self._result_slots,
+            self._record_sources,
+        )
         counts = ", ".join(f"(SELECT COUNT(*) FROM {t}) AS n{i}" for i, t in enumerate(tables))
         row = self._one(f"SELECT {counts}", ())
         return {t: int(n) for t, n in zip(tables, row, strict=True)}
@@ -376,7 +434,14 @@ class TenantTables:
 
     def replace_blind_index(self, subject: str, digests: dict[str, str]) -> None:
         """Keeps a user's digests (by sourcedId), replacing those kept before."""
-        with self._transaction() as cursor:
+        self.run_write(self.blind_index_write(subject, digests))
+
+    def blind_index_write(
+        self, subject: str, digests: dict[str, str]
+    ) -> Callable[[Any, int], None]:
+        """The write that replaces a user's digests, to run with the user's events."""
+
+        def write(cursor: Any, _position: int) -> None:
             cursor.execute(f"DELETE FROM {self._blind_index} WHERE subject = {self._p}", (subject,))
             for field, digest in sorted(digests.items()):
                 cursor.execute(
@@ -384,6 +449,64 @@ class TenantTables:
                     f" VALUES ({self._p}, {self._p}, {self._p})",
                     (subject, field, digest),
                 )
+
+        return write
+
+    def run_write(self, write: Callable[[Any, int], None]) -> None:
+        """Runs a side write in a transaction of its own (no events to go with it)."""
+        with self._transaction() as cursor:
+            write(cursor, 0)
+
+    def existing_aggregates(self, events_table: str, ids: list[UUID]) -> set[UUID]:
+        """Which of `ids` have events in the store (a bulk import asks once per batch
+        instead of once per record)."""
+        table = f"{self._prefix}{events_table}"
+        found: set[UUID] = set()
+        for start in range(0, len(ids), 500):
+            chunk = [str(i) if self._postgres else i.hex for i in ids[start : start + 500]]
+            marks = ", ".join([self._p] * len(chunk))
+            with self._transaction(commit=False) as cursor:
+                cursor.execute(
+                    f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})",
+                    tuple(chunk),
+                )
+                rows = cursor.fetchall()
+            found.update(UUID(str(_first_column(row))) for row in rows)
+        return found
+
+    # -- which source system put each roster record (bulk imports' deletions) -------------
+
+    def record_sources_write(
+        self, source: str, records: Iterable[tuple[str, str, bool]]
+    ) -> Callable[[Any, int], None]:
+        """The write that notes `source` as the system that last put each (collection,
+        sourcedId, active) record, to run with the records' events."""
+        rows = [(collection, sid, source, active) for collection, sid, active in records]
+        upsert = (
+            f"INSERT INTO {self._record_sources} (collection, sourced_id, source, active)"
+            f" VALUES ({self._p}, {self._p}, {self._p}, {self._p})"
+            " ON CONFLICT (collection, sourced_id) DO UPDATE"
+            " SET source = excluded.source, active = excluded.active"
+        )
+
+        def write(cursor: Any, _position: int) -> None:
+            if rows:
+                cursor.executemany(upsert, rows)
+
+        return write
+
+    def records_of_source(self, source: str, collection: str) -> dict[str, bool]:
+        """The sourcedIds of `collection` that `source` put last, each with whether it was
+        active when it did."""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT sourced_id, active FROM {self._record_sources}"
+                f" WHERE source = {self._p} AND collection = {self._p}",
+                (source, collection),
+            )
+            rows = cursor.fetchall()
+        pairs = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
+        return {str(sid): bool(active) for sid, active in pairs}
 
     def delete_blind_index(self, subject: str) -> None:
         """Forgets a user's digests (an erasure of their details)."""
@@ -468,6 +591,12 @@ class TenantTables:
             (client_id, secret_hash, _now()),
         )
         return self.client_secret_hash(client_id) == secret_hash
+
+    def client_ids(self) -> list[str]:
+        """Every OAuth client id of the tenant that was ever given a secret, in order."""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT client_id FROM {self._client_secrets} ORDER BY client_id", ())
+            return [str(_first_column(row)) for row in cursor.fetchall()]
 
     def client_secret_hash(self, client_id: str) -> str | None:
         row = self._one(

@@ -73,6 +73,8 @@ class ChildResult:
     assessor: Person
     #: The sealed verbal assessment ({"comment": …} once opened), or None.
     comment: dict[str, Any] | None
+    #: The line item's highest score (OneRoster resultValueMax), when it has one.
+    result_max: float | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,7 @@ def read_child_view(
                 assessed_at=r.assessed_at,
                 assessor=people.get(r.assessor, Person(r.assessor, None)),
                 comment=None if r.comment is None else dict(r.comment),
+                result_max=_number(line_items, r.line_item, "result_max"),
             )
             for r in results
         ],
@@ -341,13 +344,19 @@ def _line_item_rows(
 ) -> dict[str, Any]:
     li = p.line_items.table
     return records_by_sourced_id(
-        connection, li, "title", "category", "due_date", tenant=tenant, ids=ids
+        connection, li, "title", "category", "due_date", "result_max", tenant=tenant, ids=ids
     )
 
 
 def _field(rows: Mapping[str, Any], key: str | None, name: str) -> str | None:
     row = rows.get(key) if key is not None else None
     return None if row is None else str(getattr(row, name))
+
+
+def _number(rows: Mapping[str, Any], key: str | None, name: str) -> float | None:
+    row = rows.get(key) if key is not None else None
+    value = None if row is None else getattr(row, name)
+    return None if value is None else float(value)
 
 
 def _due(rows: Mapping[str, Any], key: str | None) -> datetime | None:

@@ -79,11 +79,22 @@ def is_current(begin: date | None, end: date | None, today: date) -> bool:
 
 
 def blank_sealed(
-    c: Connection, table: sa.Table, column: str, shredded: set[str], *where: Any
+    c: Connection,
+    table: sa.Table,
+    column: str,
+    shredded: set[str],
+    *where: Any,
+    modified_at: datetime | None = None,
 ) -> None:
     """Blanks the sealed values in `column` of the rows `where` selects whose retention
-    class was shredded (projections/erasure.py): not even ciphertext of them stays."""
+    class was shredded (projections/erasure.py): not even ciphertext of them stays. With
+    `modified_at`, a blanked row's dateLastModified moves to it (never back): its readers
+    see a change."""
     keys = list(table.primary_key.columns)
+    moved: dict[str, Any] = {}
+    if modified_at is not None:
+        modified = table.c.date_last_modified
+        moved["date_last_modified"] = sa.case((modified < modified_at, modified_at), else_=modified)
     for row in c.execute(sa.select(*keys, table.c[column]).where(*where)).all():
         sealed = row[-1]
         blanked = erasure.blank(sealed, shredded)
@@ -91,7 +102,7 @@ def blank_sealed(
             c.execute(
                 table.update()
                 .where(*(key == value for key, value in zip(keys, row[:-1], strict=True)))
-                .values({column: blanked})
+                .values({column: blanked, **moved})
             )
 
 

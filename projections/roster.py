@@ -13,9 +13,11 @@ Personal fields stay sealed: users' and demographics' `personal` columns hold th
 record as it was published (projections/sealed.py) and the API unseals it at read time,
 so no plaintext personal data ever lands here and erasing a key erases this copy too.
 
-Its records are kept with the shared record kit (projections/record_tables.py). The module
-is a little over STYLE's ~500 lines: its ten tables and the handlers that fill them are one
-OneRoster model, read side by side.
+Its records are kept with the shared record kit (projections/record_tables.py); what the
+OneRoster provider needs beside the roster (consents, parents' dates, the gradebook's
+categories and score scales) is in projections/oneroster_rows.py. The module is a little
+over STYLE's ~500 lines: its ten tables and the handlers that fill them are one OneRoster
+model, read side by side.
 """
 
 from __future__ import annotations
@@ -31,9 +33,18 @@ from sqlalchemy.engine import Connection
 from projections import erasure
 from projections.base import Handler
 from projections.gradebook_rows import LineItemRows, ResultRows
+from projections.oneroster_rows import (
+    CategoryRows,
+    ConsentRows,
+    ParentDates,
+    ScoreScaleRows,
+    modified_at_least,
+)
 from projections.record_tables import (
     SOURCED_ID,
+    ShreddedClasses,
     blank_personal,
+    blank_sealed,
     copying_handler,
     event_type,
     fixed_handler,
@@ -263,8 +274,12 @@ class RosterProjection:
 
     #: 3: an erasure that blanks a record's personal fields moves its dateLastModified.
     #: 4: the gradebook (line items and results, with dateLastModified) for OneRoster.
-    version: int = 4
-    families: tuple[str, ...] = ("roster", "assessment", "privacy")
+    #: 5: consents, for the OneRoster reads of consent-based clients.
+    #: 6: a parent's dateLastModified moves when its `children` change.
+    #: 7: results keep their sealed verbal assessment (`comment`), blanked on erasure.
+    #: 8: the gradebook categories and score scales services define.
+    version: int = 9
+    families: tuple[str, ...] = ("roster", "assessment", "consent", "privacy")
 
     def __init__(self, name: str = "roster") -> None:
         self.name = name
@@ -273,7 +288,18 @@ class RosterProjection:
         self.confirmations = erasure.confirmations_table(self.metadata, prefix=name)
         #: The OneRoster gradebook: line items and results as the provider serves them.
         self.line_items = LineItemRows(self.metadata, prefix=name, last_modified=True)
-        self.results = ResultRows(self.metadata, prefix=name, last_modified=True)
+        #: The retention classes shredded per subject, so a result's comment applied after
+        #: its erasure (topics are not ordered) is blanked on the way in.
+        self.shredded = ShreddedClasses(self.metadata, prefix=name)
+        self.results = ResultRows(
+            self.metadata, prefix=name, last_modified=True, comments=self.shredded
+        )
+        #: Consents (consent-based clients), parents' children's changes, and the gradebook
+        #: categories and score scales services define: projections/oneroster_rows.py.
+        self.consents = ConsentRows(self.metadata, prefix=name)
+        self.parent_dates = ParentDates(self.metadata, prefix=name)
+        self.categories = CategoryRows(self.metadata, prefix=name)
+        self.score_scales = ScoreScaleRows(self.metadata, prefix=name)
         t = self.tables
         self._insert_class = inserting_handler(
             t.classes, *_CLASS_DETAILS, "course", "school", "terms"
@@ -363,6 +389,12 @@ class RosterProjection:
             ("demographics", t.demographics),
         ):
             handlers.update(status_handlers("roster", aggregate, table))
+        for tree, table in (("org", t.orgs), ("academic_session", t.academic_sessions)):
+            for type_name, handler in list(handlers.items()):
+                if type_name.startswith(roster_type(tree, "")[: -len(".v1")]):
+                    handlers[type_name] = self.parent_dates.kept(tree, table, handler)
+        for block in (self.consents, self.categories, self.score_scales):
+            handlers.update(block.handlers)
         handlers.update(self.line_items.handlers)
         handlers.update(self.results.handlers)
         for shredding in erasure.SHREDDING_EVENTS:
@@ -378,6 +410,12 @@ class RosterProjection:
         """
         subject = erasure.subject_of(c, self.confirmations, e)
         shredded = erasure.shredded_classes(e)
+        self.shredded.add(c, e.tenant, subject, shredded)
+        r = self.results.table
+        blank_sealed(
+            c, r, "comment", shredded, r.c.tenant == e.tenant, r.c.student == subject,
+            modified_at=e.occurred_at,
+        )  # fmt: skip
         personal = (self.tables.users, self.tables.demographics)
         for table in personal:
             rows = c.execute(
@@ -386,15 +424,7 @@ class RosterProjection:
                 )
             ).all()
             if any(erasure.blank(row[0], shredded) != row[0] for row in rows):
-                c.execute(
-                    table.update()
-                    .where(
-                        table.c.tenant == e.tenant,
-                        table.c.sourced_id == subject,
-                        table.c.date_last_modified < e.occurred_at,
-                    )
-                    .values(date_last_modified=e.occurred_at)
-                )
+                modified_at_least(c, table, e, subject)
         blank_personal(c, personal, shredded, tenant=e.tenant, subject=subject)
         erasure.confirm(c, self.confirmations, e, subject)
 

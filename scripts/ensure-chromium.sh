@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure Debian's chromium is there for the browser tests (tests/web/test_browser.py);
+# Make sure Debian's chromium is there for the browser tests (tests/web/test_browser.py and
+# tests/web/test_docs_offline.py);
 # Playwright drives it and never downloads a browser of its own.
 #
 # Prints, on stdout, the pytest arguments the test run needs: none when chromium is there
@@ -19,9 +20,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 cat >&2 <<'LOUD'
 ################################################################################
-## chromium is NOT installed and this is not root, so it cannot be installed:  ##
+## chromium is NOT installed and this is not root, so it cannot be installed: ##
 ##   run:  sudo apt-get install chromium                                      ##
-## The BROWSER TESTS (tests/web/test_browser.py) are SKIPPED in this run.     ##
+## The BROWSER TESTS (tests/web/test_browser.py, test_docs_offline.py) are    ##
+## SKIPPED in this run.                                                       ##
 ################################################################################
 LOUD
-echo "--ignore=tests/web/test_browser.py"
+echo "--ignore=tests/web/test_browser.py --ignore=tests/web/test_docs_offline.py"

@@ -164,6 +164,22 @@ class EventCodec:
             offset=message.offset,
         )
 
+    def round_trip(self, tenant: str, position: int, event: Aggregate.Event) -> EventEnvelope:
+        """The stored event as a consumer of its message decodes it (what the auditors'
+        replay of the store shows, so that it equals a replay of the topics)."""
+        message = self.encode(tenant, position, event)
+        return self.decode(
+            ReceivedMessage(
+                topic=message.topic,
+                partition=message.partition or 0,
+                offset=-1,
+                key=message.key,
+                value=message.value,
+                headers=message.headers,
+                timestamp_ms=0,
+            )
+        )
+
     def decode_consumed(self, message: ReceivedMessage, *, tenant: str) -> DecodedMessage:
         """Decodes a message read from a topic of `tenant`. Never raises: a message that
         does not decode, or names another tenant, comes back with its error and what its

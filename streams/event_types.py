@@ -14,8 +14,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from domain.agreements import Agreement
-from domain.assessment import LineItem, Result
+from domain.assessment import Category, LineItem, Result, ScoreScale
 from domain.attainment import ObjectiveAttainment
+from domain.audit_grants import AuditGrant
 from domain.consent import Consent
 from domain.privacy import Erasure, TenantOffboarding
 from domain.roster import AcademicSession, Course, Demographics, Enrollment, Org, SchoolClass, User
@@ -34,11 +35,14 @@ AGGREGATES: dict[type[Aggregate], tuple[str, str]] = {
     Demographics: ("roster", "demographics"),
     LineItem: ("assessment", "line_item"),
     Result: ("assessment", "result"),
+    Category: ("assessment", "category"),
+    ScoreScale: ("assessment", "score_scale"),
     ObjectiveAttainment: ("attainment", "objective_attainment"),
     Consent: ("consent", "consent"),
     Agreement: ("consent", "agreement"),
     Erasure: ("privacy", "erasure"),
     TenantOffboarding: ("privacy", "tenant"),
+    AuditGrant: ("privacy", "audit_grant"),
 }
 FAMILIES = ("roster", "assessment", "attainment", "consent", "privacy")
 

@@ -18,28 +18,33 @@ restart (duplicates, never a gap); nothing is ever sent that the basis did not a
 Service topics have one partition, so a service reads one sequence (the HTTP pull's cursor
 is its offset) and a forget notice always follows what it asks to delete.
 
-Personal fields a service may see are delivered in clear JSON text in this version (not
-re-sealed under a per-service key): see the README's open points.
+Personal fields a service may see are re-sealed under a key of that service and subject
+(streams/service_view.py), or sent in clear where the agreement says `delivery: clear`.
+When that key is gone (the subject erased, the agreement ended) the event is not delivered
+at all: never in clear instead.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
+from eventsourcing.domain import Aggregate
 from sqlalchemy.engine import Connection, Engine
 
+from domain.agreements import CLEAR, CONSENT
 from domain.application import TenantApplication
 from domain.sealing import ERASED, RetentionClass, SealedValue
-from streams import avro_encoding
+from streams import avro_encoding, parked_events
 from streams import positions as relay_positions
-from streams.codec import EventCodec, EventEnvelope, family_topic
+from streams.codec import DecodedMessage, EventCodec, EventEnvelope, family_topic
 from streams.consumer import (
     ConsumerLoop,
     EventConsumer,
@@ -49,20 +54,38 @@ from streams.consumer import (
     ResumePoint,
     TenantPartition,
     check_broker_epoch,
+    describe_error,
     kafka_python_readers,
 )
 from streams.event_types import FAMILIES
-from streams.kafka_transport import EventTransport, OutgoingMessage
+from streams.kafka_transport import (
+    EventTransport,
+    MessageRefusedError,
+    OutgoingMessage,
+    ReceivedMessage,
+)
+from streams.parked_events import FANOUT_PARKED
 from streams.schemas import SchemaRegistry
-from streams.service_basis import BasisTimeline, basis_of
+from streams.service_basis import BasisTimeline, ConsentSpan, basis_of
 from streams.service_view import (
     FORGET_TYPE,
     SERVICE_FAMILIES,
+    seal_personal_data,
+    service_key_id,
     service_topic,
     service_type_name,
 )
 
-__all__ = ["Delivery", "FanOutHandler", "ServiceFanOut", "create_tables", "delivered_subjects"]
+__all__ = [
+    "Delivery",
+    "FanOutHandler",
+    "ServiceFanOut",
+    "caught_up",
+    "create_tables",
+    "delivered_subjects",
+    "wait_caught_up",
+    "was_forgotten",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +118,7 @@ fanout_subjects = sa.Table(
 
 def create_tables(engine: Engine) -> None:
     metadata.create_all(engine)
+    parked_events.create_tables(engine)
 
 
 @dataclass(frozen=True)
@@ -122,6 +146,50 @@ def delivered_subjects(connection: Connection, tenant: str, service: str) -> lis
     return sorted(r[0] for r in rows)
 
 
+def was_forgotten(connection: Connection, tenant: str, service: str, subject: str) -> bool | None:
+    """Whether the service was told to forget the subject since its last delivery; None
+    when it never received anything of the subject."""
+    s = fanout_subjects
+    row = connection.execute(
+        sa.select(s.c.forgotten_position).where(
+            s.c.tenant == tenant, s.c.service == service, s.c.subject == subject
+        )
+    ).first()
+    return None if row is None else row[0] is not None
+
+
+def caught_up(connection: Connection, tenant: str, head: int) -> bool:
+    """Whether the fan-out has routed every event of the tenant up to store position
+    `head`: the relay published them all, and in each family topic's partition the
+    fan-out's recorded position reached the last one the relay published there."""
+    if relay_positions.published_position(connection, tenant) < head:
+        return False
+    p = fanout_positions
+    routed = {
+        (topic, partition): position
+        for topic, partition, position in connection.execute(
+            sa.select(p.c.topic, p.c.partition, p.c.checkpoint_position).where(p.c.tenant == tenant)
+        )
+    }
+    return all(
+        (routed.get(at) or 0) >= position
+        for at, position in relay_positions.partition_positions(connection, tenant).items()
+    )
+
+
+def wait_caught_up(engine: Engine, tenant: str, head: int, *, timeout_seconds: float) -> bool:
+    """Waits (polling) until the fan-out has routed the tenant's events up to `head`;
+    False when it has not within `timeout_seconds`."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        with engine.connect() as c:
+            if caught_up(c, tenant, head):
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
 def _category_of(aggregate: str, sealed_field: str, key: str, family: str) -> str:
     if aggregate == "user":
         return "contact" if key in CONTACT_FIELDS else "identity"
@@ -141,6 +209,36 @@ def _sealed(value: Any) -> SealedValue | None:
     return None
 
 
+#: Database errors that say nothing about the event: the batch is tried again, not parked.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.TimeoutError,
+)
+
+
+@dataclass
+class _Routing:
+    """What a batch makes: the messages (each with the consumed message it came from), the
+    deliveries, the subjects to forget, and the events parked (with why)."""
+
+    out: list[OutgoingMessage] = field(default_factory=list)
+    sources: list[DecodedMessage] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    forgotten: list[tuple[str, str, int]] = field(default_factory=list)
+    parked: list[tuple[DecodedMessage, str]] = field(default_factory=list)
+
+    def take(self, one: _Routing, source: DecodedMessage) -> None:
+        self.out.extend(one.out)
+        self.sources.extend([source] * len(one.out))
+        self.deliveries.extend(one.deliveries)
+        self.forgotten.extend(one.forgotten)
+
+    def park(self, source: DecodedMessage, reason: str) -> None:
+        if source.position not in {m.position for m, _ in self.parked}:
+            self.parked.append((source, reason))
+
+
 class FanOutHandler:
     """The fan-out's BatchHandler: routes each batch and records its position."""
 
@@ -151,6 +249,7 @@ class FanOutHandler:
         tenant_ids: Callable[[], Iterable[str]],
         app_of: Callable[[str], TenantApplication],
         registry: SchemaRegistry,
+        codec: EventCodec,
         transport: Callable[[], EventTransport],
         ensure_topic: Callable[[str], None],
         topic_prefix: str,
@@ -162,6 +261,7 @@ class FanOutHandler:
         self._tenant_ids = tenant_ids
         self._app_of = app_of
         self._registry = registry
+        self._codec = codec
         self._transport_factory = transport
         self._transport: EventTransport | None = None
         self._ensure_topic = ensure_topic
@@ -170,6 +270,7 @@ class FanOutHandler:
         self._school_of = school_of or self._schools_now
         self._clock = clock
         self._topics_made: set[str] = set()
+        self._batch_schools: dict[tuple[str, str], list[str]] = {}
         self.timeline = BasisTimeline()
 
     def close(self) -> None:
@@ -214,29 +315,133 @@ class FanOutHandler:
         first = batch.messages[0].offset
         if not batch.from_beginning and stored and first != stored:
             raise PartitionOutOfStepError(f"batch starts at {first}, stored next is {stored}")
-        out: list[OutgoingMessage] = []
-        deliveries: list[Delivery] = []
-        forgotten: list[tuple[str, str, int]] = []
-        with self._engine.connect() as c:
-            for m in batch.messages:
-                if m.envelope is None:
-                    log.warning("service fan-out: skipping undecodable message: %s", m.error)
-                    continue
-                self._route(c, app, m.envelope, out, deliveries, forgotten)
-        if out:
-            for topic in {o.topic for o in out} - self._topics_made:
-                self._ensure_topic(topic)
-                self._topics_made.add(topic)
-            if self._transport is None:
-                self._transport = self._transport_factory()
-            # Returns once the broker acknowledged every message: only then the position.
-            self._transport.publish(out)
+        routing = self._route_all(app, batch.messages)
+        self._send(tenant, routing)
         last = batch.messages[-1]
         with self._engine.begin() as c:
             self._write_position(c, batch, last.offset + 1, last.position)
-            self._record_subjects(c, tenant, deliveries, forgotten)
-        if self._disclose is not None and deliveries:
-            self._disclose(deliveries)
+            self._finish(c, tenant, routing)
+        if self._disclose is not None and routing.deliveries:
+            self._disclose(routing.deliveries)
+
+    # -- parked events ---------------------------------------------------------------------
+
+    def parked(self, tenant: str | None = None) -> list[parked_events.ParkedEvent]:
+        """The events the fan-out could not route or deliver (of one tenant), in store order."""
+        with self._engine.connect() as c:
+            return parked_events.parked_events(c, tenant=tenant, table=FANOUT_PARKED)
+
+    def retry_parked(self, tenant: str, position: int | None = None) -> tuple[int, int]:
+        """Routes and delivers the tenant's parked events (or the one at `position`) again,
+        in store order, as their basis holds now; returns (delivered, still parked). Each
+        one delivered leaves the table; one that fails again stays with its new reason."""
+        with self._engine.connect() as c:
+            rows = parked_events.parked_events(
+                c, tenant=tenant, position=position, table=FANOUT_PARKED
+            )
+        app = self._app_of(tenant)
+        self.timeline.catch_up(app)
+        delivered = 0
+        for row in rows:
+            routing = self._route_all(app, [self._stored(app, tenant, row)])
+            self._send(tenant, routing)
+            with self._engine.begin() as c:
+                if not routing.parked:
+                    parked_events.unpark(c, tenant, row.position, table=FANOUT_PARKED)
+                    delivered += 1
+                self._finish(c, tenant, routing)
+            if self._disclose is not None and routing.deliveries:
+                self._disclose(routing.deliveries)
+        return delivered, len(rows) - delivered
+
+    def _stored(
+        self, app: TenantApplication, tenant: str, row: parked_events.ParkedEvent
+    ) -> DecodedMessage:
+        """The parked event, read from the store and decoded as the relay publishes it."""
+        at = DecodedMessage(-1, row.position, row.originator_id, row.event_type)
+        found = app.recorder.select_notifications(start=row.position, limit=1)
+        if not found or found[0].id != row.position:
+            return replace(at, error="the event is no longer in the store")
+        try:
+            event = cast(Aggregate.Event, app.mapper.to_domain_event(found[0]))
+            message = self._codec.encode(tenant, row.position, event)
+            received = ReceivedMessage(
+                message.topic, message.partition or 0, -1, message.key, message.value,
+                message.headers, 0,
+            )  # fmt: skip
+            return replace(at, envelope=self._codec.decode(received))
+        except Exception as error:  # noqa: BLE001 - it stays parked, with why
+            return replace(at, error=describe_error(error))
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def _route_all(self, app: TenantApplication, messages: Sequence[DecodedMessage]) -> _Routing:
+        """Each message as the messages it makes; one that cannot be routed is parked (its
+        position recorded with why), and the rest of the batch flows on."""
+        routing = _Routing()
+        self._batch_schools.clear()
+        with self._engine.connect() as c:
+            for m in messages:
+                if m.envelope is None or m.other_tenant:
+                    if m.position is None or m.other_tenant:
+                        log.warning("service fan-out: skipping a message: %s", m.error)
+                    else:
+                        routing.park(m, m.error or "undecodable")
+                    continue
+                one = _Routing()
+                try:
+                    self._route(c, app, m.envelope, one.out, one.deliveries, one.forgotten)
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception as error:  # noqa: BLE001 - the event is parked, with why
+                    routing.park(m, describe_error(error))
+                    continue
+                routing.take(one, m)
+        return routing
+
+    def _send(self, tenant: str, routing: _Routing) -> None:
+        """Publishes what was routed; a message the broker refuses for what it is (too
+        large) parks the event it came from."""
+        if routing.deliveries:
+            # Before the publish: a service that asks for a subject's key as soon as the
+            # message arrives finds the subject among those it received.
+            with self._engine.begin() as c:
+                self._record_subjects(c, tenant, routing.deliveries, ())
+        if not routing.out:
+            return
+        for topic in {o.topic for o in routing.out} - self._topics_made:
+            self._ensure_topic(topic)
+            self._topics_made.add(topic)
+        if self._transport is None:
+            self._transport = self._transport_factory()
+        try:
+            # Returns once the broker acknowledged every message: only then the position.
+            self._transport.publish(routing.out)
+        except MessageRefusedError as refused:
+            for index, reason in refused.refused.items():
+                routing.park(routing.sources[index], reason)
+
+    def _finish(self, c: Connection, tenant: str, routing: _Routing) -> None:
+        """Records (in the position's transaction) the parked events and the subjects the
+        services were told to forget."""
+        for m, reason in routing.parked:
+            assert m.position is not None
+            new = parked_events.park(
+                c, tenant=tenant, position=m.position, event_type=m.event_type or "unknown",
+                originator_id=m.aggregate_id, originator_version=None, reason=reason,
+                table=FANOUT_PARKED,
+            )  # fmt: skip
+            if new:
+                log.error(
+                    "the event at position %d of tenant %s (%s) cannot be delivered to the "
+                    "services and is parked; later events flow on. Why: %s. See `digione "
+                    "fanout parked`; once fixed, `digione fanout retry --tenant %s` delivers it",
+                    m.position, tenant, m.event_type, reason, tenant,
+                )  # fmt: skip
+        refused = {m.position for m, _ in routing.parked}
+        routing.deliveries[:] = [d for d in routing.deliveries if d.position not in refused]
+        forgotten = [f for f in routing.forgotten if f[2] not in refused]
+        self._record_subjects(c, tenant, (), forgotten)
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -256,10 +461,10 @@ class FanOutHandler:
             4
         ] in ("revoked", "expired"):
             span = self.timeline.consent(e.tenant, str(e.aggregate_id))
-            terms = None if span is None else self.timeline.terms(e.tenant, span.recipient)
-            if span is not None and terms is not None:
+            notice = () if span is None else self._consent_only(e.tenant, span)
+            if span is not None and notice:
                 reason = "consent revoked" if ".revoked." in e.event_type else "consent expired"
-                out.append(self._forget(e, span.recipient, span.student, span.categories, reason))
+                out.append(self._forget(e, span.recipient, span.student, notice, reason))
                 forgotten.append((span.recipient, span.student, e.position))
         elif e.event_type.startswith("fi.digione.consent.agreement."):
             service = str(e.payload.get("service") or "") or self._service_of(e)
@@ -291,6 +496,23 @@ class FanOutHandler:
             for service in self._services_with_subject(c, e.tenant, subject):
                 out.append(self._forget(e, service, subject, ("all",), "erasure"))
                 forgotten.append((service, subject, e.position))
+
+    def _consent_only(self, tenant: str, span: ConsentSpan) -> tuple[str, ...]:
+        """The categories the service received only under this consent: none when its
+        agreement does not rest on consent for a purpose the consent names, and none that
+        another consent in force for that purpose still covers."""
+        terms = self.timeline.terms(tenant, span.recipient)
+        if terms is None or terms.basis != CONSENT or terms.purpose not in span.purposes:
+            return ()
+        still = {
+            category
+            for other in self.timeline.consents_in_force(
+                tenant, student=span.student, service=span.recipient
+            )
+            if other.consent_id != span.consent_id and terms.purpose in other.purposes
+            for category in other.categories
+        }
+        return tuple(sorted(set(span.categories) - still))
 
     def _service_of(self, e: EventEnvelope) -> str | None:
         for service in self.timeline.all_services(e.tenant):
@@ -337,7 +559,7 @@ class FanOutHandler:
                 service=service,
                 event_type=e.event_type,
                 subject=subject,
-                school_of=lambda s: self._school_of(e.tenant, s),
+                school_of=lambda s: self._schools(e.tenant, s),
                 category=family,
                 position=e.position,
             )
@@ -361,7 +583,20 @@ class FanOutHandler:
                     if category in allowed and value not in (None, "", []):
                         personal[f"{field_name}.{key}"] = json.dumps(value, default=str)
                         categories.add(category)
-            out.append(self._view(e, service, subject, personal))
+            sealed: dict[str, Any] | None = None
+            if subject is None:
+                personal = {}  # personal fields belong to a person
+            elif personal and terms.delivery != CLEAR:
+                view_key = app.service_view_key(service, subject, create=True)
+                if view_key is None:
+                    # Its key is destroyed (erased, agreement ended) a moment before the
+                    # timeline saw why: nothing goes, and never in clear instead.
+                    continue
+                sealed = seal_personal_data(
+                    view_key, service_key_id(e.tenant, service, subject), personal
+                )
+                personal = {}
+            out.append(self._view(e, service, subject, personal, sealed))
             if subject is not None:
                 deliveries.append(
                     Delivery(
@@ -387,7 +622,12 @@ class FanOutHandler:
         return opened
 
     def _view(
-        self, e: EventEnvelope, service: str, subject: str | None, personal: dict[str, str]
+        self,
+        e: EventEnvelope,
+        service: str,
+        subject: str | None,
+        personal: dict[str, str],
+        sealed: dict[str, Any] | None,
     ) -> OutgoingMessage:
         type_name = service_type_name(e.event_type)
         schema = self._registry.current(type_name)
@@ -397,6 +637,7 @@ class FanOutHandler:
             "occurred_at": e.occurred_at,
             "data_subject": subject,
             "personal_data": personal,
+            "sealed_personal_data": sealed,
         }
         for f in schema.schema["fields"]:
             if f["name"] in e.payload and f["name"] not in record:
@@ -445,6 +686,12 @@ class FanOutHandler:
             headers=headers,
             partition=0,
         )
+
+    def _schools(self, tenant: str, subject: str) -> list[str]:
+        """The subject's schools, looked up once per batch (a user is read from the store)."""
+        if (tenant, subject) not in self._batch_schools:
+            self._batch_schools[(tenant, subject)] = self._school_of(tenant, subject)
+        return self._batch_schools[(tenant, subject)]
 
     def _schools_now(self, tenant: str, subject: str) -> list[str]:
         try:
@@ -496,20 +743,28 @@ class FanOutHandler:
         forgotten: Sequence[tuple[str, str, int]],
     ) -> None:
         s = fanout_subjects
+        # One row per service and subject, however many of the batch's events they share.
+        spans: dict[tuple[str, str, str], tuple[int, int]] = {}
         for d in deliveries:
-            key = [s.c.tenant == d.tenant, s.c.service == d.service, s.c.subject == d.subject]
+            first, last = spans.get((d.tenant, d.service, d.subject), (d.position, d.position))
+            spans[(d.tenant, d.service, d.subject)] = (
+                min(first, d.position),
+                max(last, d.position),
+            )
+        for (at, service, subject), (first, last) in spans.items():
+            key = [s.c.tenant == at, s.c.service == service, s.c.subject == subject]
             # A later delivery after a forget notice starts the subject's record afresh.
             updated = c.execute(
-                s.update().where(*key).values(last_position=d.position, forgotten_position=None)
+                s.update().where(*key).values(last_position=last, forgotten_position=None)
             )
             if updated.rowcount == 0:
                 c.execute(
                     s.insert().values(
-                        tenant=d.tenant,
-                        service=d.service,
-                        subject=d.subject,
-                        first_position=d.position,
-                        last_position=d.position,
+                        tenant=at,
+                        service=service,
+                        subject=subject,
+                        first_position=first,
+                        last_position=last,
                     )
                 )
         for service, subject, position in forgotten:

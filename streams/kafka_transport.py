@@ -29,6 +29,7 @@ __all__ = [
     "TopicNotFoundError",
     "ensure_topics",
     "read_topic",
+    "read_topics",
 ]
 
 # Settings of every producer the transport builds. Each one is there for a reason:
@@ -590,6 +591,20 @@ def read_topic(bootstrap: str, topic: str, silence_seconds: float) -> list[Recei
     seconds. The end is found by silence, not by end offsets, because Tansu 0.6 can report
     end offsets short of what it stores. Messages come in offset order per partition.
     """
+    found = read_topics(bootstrap, [topic], silence_seconds)
+    if topic not in found:
+        raise TopicNotFoundError(
+            f"topic {topic!r} does not exist on the broker at {bootstrap}; check the "
+            "name, or create it with ensure_topics()"
+        )
+    return found[topic]
+
+
+def read_topics(
+    bootstrap: str, topics: Sequence[str], silence_seconds: float
+) -> dict[str, list[ReceivedMessage]]:
+    """Read several topics at once from their beginning, as `read_topic` reads one (one
+    wait for silence for all); a topic that does not exist is left out of the answer."""
     reader = KafkaPythonReader(
         bootstrap,
         client_id="digione-topic-reader",
@@ -598,21 +613,22 @@ def read_topic(bootstrap: str, topic: str, silence_seconds: float) -> list[Recei
         fetch_wait_ms=max(1, min(500, int(silence_seconds * 1000 / 4))),
     )
     try:
-        partitions = reader.partitions_for(topic)
-        if not partitions:
-            raise TopicNotFoundError(
-                f"topic {topic!r} does not exist on the broker at {bootstrap}; check the "
-                "name, or create it with ensure_topics()"
-            )
-        assigned = [PartitionId(topic, partition) for partition in sorted(partitions)]
+        assigned = [
+            PartitionId(topic, partition)
+            for topic in topics
+            for partition in sorted(reader.partitions_for(topic))
+        ]
+        messages: dict[str, list[ReceivedMessage]] = {p.topic: [] for p in assigned}
+        if not assigned:
+            return messages
         reader.assign(assigned)
         reader.seek_to_beginning(*assigned)
-        messages: list[ReceivedMessage] = []
         last_arrival = time.monotonic()
         while (quiet_left := silence_seconds - (time.monotonic() - last_arrival)) > 0:
             polled = reader.poll(timeout_ms=max(1, int(min(quiet_left, 0.25) * 1000)))
             for received in polled.values():
-                messages.extend(received)
+                for message in received:
+                    messages[message.topic].append(message)
             if any(polled.values()):
                 last_arrival = time.monotonic()
         return messages

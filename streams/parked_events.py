@@ -1,4 +1,5 @@
-"""Stored events the relay could not publish: parked, so the rest of their tenant flows on.
+"""Stored events the relay could not publish (or the service fan-out could not deliver):
+parked, so the rest of their tenant flows on.
 
 A per-message failure (the codec cannot encode the event, the producer or the broker refuses
 the message as too large) is not the broker's fault, and retrying the same batch would hold
@@ -10,6 +11,11 @@ publishes them again; a published one leaves the table.
 A row holds where the event is (tenant, position), what it is (stored type, originator id and
 version) and why it is parked. Never the payload: the event stays in the store, which is
 where a retry reads it from.
+
+The service fan-out (streams/fanout.py) parks the events it cannot route or deliver in a
+table of the same shape, `service_fanout_parked` (`FANOUT_PARKED`): every function here
+takes the table, the relay's by default. `digione fanout parked` and `digione fanout retry`
+list and deliver them again.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 __all__ = [
+    "FANOUT_PARKED",
     "ParkedEvent",
     "ParkedSummary",
     "create_tables",
@@ -36,20 +43,28 @@ __all__ = [
 
 metadata = sa.MetaData()
 
-relay_parked = sa.Table(
-    "relay_parked",
-    metadata,
-    sa.Column("tenant", sa.String(32), primary_key=True),
-    sa.Column("position", sa.BigInteger, primary_key=True),
-    #: The stored event's type (its class path in the store), e.g. domain.roster:User.Updated.
-    sa.Column("event_type", sa.String(300), nullable=False),
-    sa.Column("originator_id", sa.String(64), nullable=True),
-    sa.Column("originator_version", sa.BigInteger, nullable=True),
-    #: Why the event cannot be published: an error class and a text without field values.
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
-)
+
+def _parked_table(name: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("tenant", sa.String(32), primary_key=True),
+        sa.Column("position", sa.BigInteger, primary_key=True),
+        #: The stored event's type (its class path in the store, or its type name),
+        #: e.g. domain.roster:User.Updated.
+        sa.Column("event_type", sa.String(300), nullable=False),
+        sa.Column("originator_id", sa.String(64), nullable=True),
+        sa.Column("originator_version", sa.BigInteger, nullable=True),
+        #: Why the event cannot be published: an error class and a text without field values.
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+relay_parked = _parked_table("relay_parked")
+#: The events the service fan-out could not route or deliver.
+FANOUT_PARKED = _parked_table("service_fanout_parked")
 
 
 @dataclass(frozen=True)
@@ -86,18 +101,19 @@ def park(
     originator_id: str | None,
     originator_version: int | None,
     reason: str,
+    table: sa.Table = relay_parked,
 ) -> bool:
     """Records (in the caller's transaction) that the event is parked; True when it was not
     parked before (a new row), False when an existing row was updated with the new reason."""
     updated = connection.execute(
-        relay_parked.update()
-        .where(relay_parked.c.tenant == tenant, relay_parked.c.position == position)
-        .values(reason=reason, attempts=relay_parked.c.attempts + 1)
+        table.update()
+        .where(table.c.tenant == tenant, table.c.position == position)
+        .values(reason=reason, attempts=table.c.attempts + 1)
     )
     if updated.rowcount:
         return False
     connection.execute(
-        relay_parked.insert().values(
+        table.insert().values(
             tenant=tenant,
             position=position,
             event_type=event_type,
@@ -111,12 +127,10 @@ def park(
     return True
 
 
-def unpark(connection: Connection, tenant: str, position: int) -> None:
-    connection.execute(
-        relay_parked.delete().where(
-            relay_parked.c.tenant == tenant, relay_parked.c.position == position
-        )
-    )
+def unpark(
+    connection: Connection, tenant: str, position: int, *, table: sa.Table = relay_parked
+) -> None:
+    connection.execute(table.delete().where(table.c.tenant == tenant, table.c.position == position))
 
 
 def unpark_published(
@@ -134,14 +148,18 @@ def unpark_published(
 
 
 def parked_events(
-    connection: Connection, *, tenant: str | None = None, position: int | None = None
+    connection: Connection,
+    *,
+    tenant: str | None = None,
+    position: int | None = None,
+    table: sa.Table = relay_parked,
 ) -> list[ParkedEvent]:
     """The parked events (of a tenant, at a position), in tenant and store order."""
-    query = sa.select(relay_parked).order_by(relay_parked.c.tenant, relay_parked.c.position)
+    query = sa.select(table).order_by(table.c.tenant, table.c.position)
     if tenant is not None:
-        query = query.where(relay_parked.c.tenant == tenant)
+        query = query.where(table.c.tenant == tenant)
     if position is not None:
-        query = query.where(relay_parked.c.position == position)
+        query = query.where(table.c.position == position)
     return [
         ParkedEvent(
             tenant=row.tenant,
@@ -159,13 +177,13 @@ def parked_events(
     ]
 
 
-def parked_summary(connection: Connection) -> dict[str, ParkedSummary]:
+def parked_summary(
+    connection: Connection, *, table: sa.Table = relay_parked
+) -> dict[str, ParkedSummary]:
     """Per tenant with parked events: their count and the oldest one's position."""
     rows = connection.execute(
-        sa.select(
-            relay_parked.c.tenant,
-            sa.func.count(),
-            sa.func.min(relay_parked.c.position),
-        ).group_by(relay_parked.c.tenant)
+        sa.select(table.c.tenant, sa.func.count(), sa.func.min(table.c.position)).group_by(
+            table.c.tenant
+        )
     )
     return {tenant: ParkedSummary(int(count), int(oldest)) for tenant, count, oldest in rows}

@@ -2,8 +2,8 @@
 
 The fan-out asks, for an event at store position P, whether a service's basis for the
 event's subject held at P *and still holds now*: an agreement in force covering the event,
-for a consent-based agreement a consent naming the service (and the event's category)
-granted at or before P and not since revoked or expired, for a statutory one the subject's
+for a consent-based agreement a consent naming the service, the agreement's purpose and the
+event's category, granted at or before P and not since revoked or expired, for a statutory one the subject's
 school among the agreement's schools (when it names any), and no erasure of the subject.
 "Still holds now" is what stops the flow at once: once the revocation is in the store,
 nothing of that subject is delivered any more, however far behind the fan-out reads.
@@ -23,7 +23,7 @@ from typing import Any, cast
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
-from domain.agreements import CONSENT, Agreement
+from domain.agreements import CONSENT, SEALED, Agreement
 from domain.application import TenantApplication
 from domain.consent import Consent
 from domain.privacy import Erasure
@@ -59,6 +59,10 @@ class AgreementTerms:
     schools: tuple[str, ...]
     events: tuple[str, ...]
     ended: bool = False
+    #: The purpose a consent must name (consent-based agreements).
+    purpose: str | None = None
+    #: SEALED or CLEAR (domain/agreements.py).
+    delivery: str = SEALED
 
     def covers(self, event_type: str) -> bool:
         parts = event_type.split(".")
@@ -77,6 +81,7 @@ class ConsentSpan:
     granted: int
     ended: int | None = None
     ended_reason: str | None = None
+    purposes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -131,6 +136,8 @@ class BasisTimeline:
                     tuple(event.categories),
                     tuple(event.schools),
                     (),
+                    purpose=event.purpose,
+                    delivery=event.delivery,
                 )
             ]
         elif isinstance(event, Agreement.Changed | Agreement.Ended):
@@ -147,11 +154,18 @@ class BasisTimeline:
                     tuple(event.categories),
                     tuple(event.schools),
                     tuple(event.events),
+                    purpose=last.purpose if event.purpose is None else event.purpose,
+                    delivery=last.delivery if event.delivery is None else event.delivery,
                 )
             state.agreements[service].append(terms)
         elif isinstance(event, Consent.Granted):
             span = ConsentSpan(
-                aggregate, event.student, event.recipient, tuple(event.categories), position
+                aggregate,
+                event.student,
+                event.recipient,
+                tuple(event.categories),
+                position,
+                purposes=tuple(event.purposes),
             )
             state.consents[aggregate] = span
             state.consents_of[(event.student, event.recipient)].append(span)
@@ -213,14 +227,31 @@ class BasisTimeline:
         return self._state(tenant).consents.get(consent_id)
 
     def consent_basis(
-        self, tenant: str, *, student: str, service: str, category: str, position: int
+        self,
+        tenant: str,
+        *,
+        student: str,
+        service: str,
+        purpose: str | None,
+        category: str,
+        position: int,
     ) -> str | None:
-        """The id of a consent naming the service and category, granted at or before
-        `position` and in force now; None when there is none."""
-        for span in self._state(tenant).consents_of.get((student, service), []):
-            if span.granted <= position and span.ended is None and category in span.categories:
+        """The id of a consent naming the service, the purpose and the category, granted
+        at or before `position` and in force now; None when there is none (always for an
+        agreement without a purpose: a consent is given for a purpose, GDPR art. 6(1)(a))."""
+        for span in self.consents_in_force(tenant, student=student, service=service):
+            if (
+                span.granted <= position
+                and purpose in span.purposes
+                and category in span.categories
+            ):
                 return span.consent_id
         return None
+
+    def consents_in_force(self, tenant: str, *, student: str, service: str) -> list[ConsentSpan]:
+        """The student's consents naming the service that are in force now."""
+        spans = self._state(tenant).consents_of.get((student, service), [])
+        return [span for span in spans if span.ended is None]
 
 
 def basis_of(
@@ -246,7 +277,12 @@ def basis_of(
         return None
     if now.basis == CONSENT:
         return timeline.consent_basis(
-            tenant, student=subject, service=service, category=category, position=position
+            tenant,
+            student=subject,
+            service=service,
+            purpose=now.purpose,
+            category=category,
+            position=position,
         )
     if now.schools and not set(school_of(subject)) & set(now.schools):
         return None

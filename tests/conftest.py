@@ -17,9 +17,14 @@ from api.app import create_app
 from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from domain.application import TenantApplication
+from tests.module_order import heaviest_modules_first
 from tests.tenant_cleanup import drop_tenants
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    heaviest_modules_first(items)
 
 
 def postgres_url() -> str:

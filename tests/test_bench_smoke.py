@@ -37,6 +37,9 @@ TINY = Sizes(
     dashboard_line_items=1,
     dashboard_attainment_rounds=0,
     ledger_events=500,
+    fanout_events=40,
+    revocations=3,
+    oneroster_students=40,
 )
 #: The measures issue 14 names, each a row of latest.json.
 MEASURES = {
@@ -52,6 +55,10 @@ MEASURES = {
     "freshness_p99_ms",
     "erasure_p99_ms",
     "ledger_verify",
+    "fanout_in",
+    "fanout_out",
+    "revocation_p99_ms",
+    "oneroster_import",
 }
 ROW_KEYS = {"measure", "value", "unit", "baseline", "ratio", "goal", "met"}
 
@@ -116,6 +123,7 @@ def test_nothing_any_measure_did_failed(bench_run: BenchRun) -> None:
         details["freshness"]["freshness"]["count"] == TINY.freshness_rate * TINY.freshness_seconds
     )
     assert details["erasure"]["confirmed"]["count"] == TINY.erasures
+    assert details["oneroster_import"]["oneroster_import"]["rejected"] == 0
 
 
 @pytest.mark.postgres

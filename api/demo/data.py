@@ -12,6 +12,7 @@ __all__ = [
     "BOY_NAMES",
     "COMMENTS",
     "CONSENT_RECIPIENT",
+    "CONSENT_SERVICES",
     "DEMO_ADMIN",
     "DEMO_TENANT",
     "DEMO_TENANT_NAME",
@@ -29,6 +30,7 @@ __all__ = [
     "YEAR_OPENINGS",
     "YEAR_STRENGTHS",
     "DemoSchool",
+    "DemoService",
     "ItemPlan",
     "line_items_of",
 ]
@@ -41,6 +43,48 @@ DISTRICT = "demo-district"
 DISTRICT_NAME = "Kuusilahden kaupunki, kasvatus ja koulutus"
 #: A learning app the families of a few pupils have allowed to receive their data.
 CONSENT_RECIPIENT = "matikka-app"
+
+
+@dataclass(frozen=True)
+class DemoService:
+    """A (fictional) service the demo municipality registered on the families' consent."""
+
+    name: str
+    title: str
+    scopes: tuple[str, ...]
+    categories: tuple[str, ...]
+    purposes: tuple[str, ...]
+    #: What it does, in Finnish, Swedish and English.
+    descriptions: dict[str, str]
+
+
+#: The services a family can consent to on the guardian's page.
+CONSENT_SERVICES = (
+    DemoService(
+        name=CONSENT_RECIPIENT,
+        title="Matikka-appi",
+        scopes=("roster-core.readonly", "gradebook.readonly"),
+        categories=("identity",),
+        purposes=("learning-app",),
+        descriptions={
+            "fi": "Harjoitussovellus, joka valitsee tehtävät oppilaan koetulosten mukaan.",
+            "sv": "En övningsapp som väljer uppgifter utifrån elevens provresultat.",
+            "en": "A practice app that picks exercises to match the pupil's test results.",
+        },
+    ),
+    DemoService(
+        name="lukuvalmennus",
+        title="Lukuvalmennus",
+        scopes=("roster-core.readonly",),
+        categories=("identity",),
+        purposes=("learning-app", "progress-feedback"),
+        descriptions={
+            "fi": "Lukemisen harjoitteluun tarkoitettu palvelu, joka kertoo edistymisestä kotiin.",
+            "sv": "En tjänst för att öva läsning, som berättar för hemmet hur det går.",
+            "en": "A reading-practice service that tells the family how the pupil progresses.",
+        },
+    ),
+)
 
 #: The status of every record the demo writes.
 ACTIVE = "active"

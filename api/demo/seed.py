@@ -20,9 +20,11 @@ from rich.progress import (
 from rich.text import Text
 
 from api.bootstrap import Container
-from api.demo.data import DEMO_TENANT, DEMO_TENANT_NAME, DISTRICT
+from api.demo.data import CONSENT_SERVICES, DEMO_ADMIN, DEMO_TENANT, DEMO_TENANT_NAME, DISTRICT
 from api.demo.plan import plan_demo
 from api.demo.planned import DemoPlan, DemoStep
+from domain.agreement_commands import ServiceDescription
+from domain.agreements import CONSENT
 from domain.application import TenantApplication
 from domain.commands import (
     Actor,
@@ -101,10 +103,32 @@ def seed_demo(container: Container, *, scale: float = 1.0, console: Console | No
                 progress.update(task, description=phase)
             handlers[type(step.command)](step)
             progress.advance(task)
+    _register_services(app)
     elapsed = time.perf_counter() - started
     events = app.head_position() - first_position
     console.print(_summary(plan, events=events, seconds=elapsed))
     return True
+
+
+def _register_services(app: TenantApplication) -> None:
+    """The services a family can consent to (no secret is printed: the demo's services
+    never sign in; `digione clients create` makes a real one)."""
+    for service in CONSENT_SERVICES:
+        app.make_agreement(
+            DEMO_ADMIN,
+            service=service.name,
+            scopes=list(service.scopes),
+            categories=list(service.categories),
+            basis=CONSENT,
+            schools=[],
+            # The purpose its data flows for; families are asked for all it describes.
+            purpose=service.purposes[0],
+            description=ServiceDescription(
+                title=service.title,
+                descriptions=dict(service.descriptions),
+                purposes=list(service.purposes),
+            ),
+        )
 
 
 def _handlers(app: TenantApplication) -> dict[type, Callable[[DemoStep], Outcome]]:

@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from api.bootstrap import Container
+from domain.agreement_commands import ServiceDescription
+from domain.agreements import SEALED
 from domain.commands import Actor
 from domain.errors import DomainError
 from streams.event_types import by_type_name
 
-__all__ = ["clients_app", "create_client", "update_client"]
+__all__ = ["clients_app", "create_client", "describe_client", "update_client"]
 
 clients_app = typer.Typer(
     help="OAuth clients of services (OneRoster), each with its data-sharing agreement.",
@@ -30,6 +32,8 @@ def create_client(
     basis: str,
     schools: list[str],
     events: list[str] | None = None,
+    purpose: str | None = None,
+    delivery: str = SEALED,
 ) -> dict[str, str]:
     """Records the agreement and returns {"client_id", "client_secret"} (the secret once)."""
     app = container.tenants.get(tenant)
@@ -42,6 +46,8 @@ def create_client(
         schools=schools,
         events=events or [],
         known_event_types=frozenset(by_type_name()),
+        purpose=purpose,
+        delivery=delivery,
     )
     return {"client_id": made.client_id, "client_secret": made.client_secret}
 
@@ -55,6 +61,8 @@ def update_client(
     categories: list[str] | None = None,
     schools: list[str] | None = None,
     events: list[str] | None = None,
+    purpose: str | None = None,
+    delivery: str | None = None,
 ) -> dict[str, object]:
     """Changes the terms given (None keeps one); returns the agreement's terms now."""
     agreement = container.tenants.get(tenant).update_agreement(
@@ -65,6 +73,8 @@ def update_client(
         schools=schools,
         events=events,
         known_event_types=frozenset(by_type_name()),
+        purpose=purpose,
+        delivery=delivery,
     )
     return {
         "client_id": agreement.client_id,
@@ -73,6 +83,8 @@ def update_client(
         "schools": agreement.schools,
         "events": agreement.events,
         "basis": agreement.basis,
+        "purpose": agreement.purpose,
+        "delivery": agreement.delivery,
     }
 
 
@@ -99,6 +111,19 @@ def clients_create(
             "assessment.result.recorded …; repeat."
         ),
     ] = None,
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            help="The purpose a family's consent must name (consent basis), e.g. learning-app."
+        ),
+    ] = None,
+    delivery: Annotated[
+        str,
+        typer.Option(
+            help="sealed (personal fields under a key of the service and subject, which "
+            "erasure or the agreement's end destroys) or clear."
+        ),
+    ] = SEALED,
 ) -> None:
     """Create an OAuth client for a service; prints {"client_id", "client_secret"} once."""
     from api.cli import _container, _fail
@@ -116,6 +141,8 @@ def clients_create(
             basis=basis,
             schools=school or [],
             events=events or [],
+            purpose=purpose,
+            delivery=delivery,
         )
         print(json.dumps(created))
     except DomainError as error:
@@ -141,6 +168,11 @@ def clients_update(
     no_categories: Annotated[bool, typer.Option(help="Remove every category.")] = False,
     no_schools: Annotated[bool, typer.Option(help="Lift the limit to schools.")] = False,
     no_events: Annotated[bool, typer.Option(help="Subscribe it to no events.")] = False,
+    purpose: Annotated[
+        str | None,
+        typer.Option(help="The purpose from now on (consent basis), e.g. learning-app."),
+    ] = None,
+    delivery: Annotated[str | None, typer.Option(help="sealed or clear from now on.")] = None,
 ) -> None:
     """Change a service's agreement: each option given replaces that term whole (recorded
     as one event); prints the agreement's terms."""
@@ -158,8 +190,71 @@ def clients_update(
             categories=[] if no_categories else category,
             schools=[] if no_schools else school,
             events=[] if no_events else events,
+            purpose=purpose,
+            delivery=delivery,
         )
         print(json.dumps(terms))
+    except DomainError as error:
+        raise _fail(error.message) from None
+    finally:
+        container.close()
+
+
+def describe_client(
+    container: Container,
+    *,
+    tenant: str,
+    name: str,
+    title: str,
+    descriptions: dict[str, str],
+    purposes: list[str],
+) -> dict[str, object]:
+    """Sets how families are told about a service; returns what they are told."""
+    agreement = container.tenants.get(tenant).describe_agreement(
+        Actor(tenant, "admin", "cli"),
+        name,
+        ServiceDescription(title=title, descriptions=descriptions, purposes=purposes),
+    )
+    return {
+        "client_id": agreement.client_id,
+        "title": agreement.title,
+        "descriptions": agreement.descriptions,
+        "purposes": agreement.purposes,
+        "receives": agreement.received_categories(),
+        "basis": agreement.basis,
+    }
+
+
+@clients_app.command("describe")
+def clients_describe(
+    tenant: Annotated[str, typer.Option(help="Tenant id, e.g. vantaa.")],
+    name: Annotated[str, typer.Option(help="The service's id, as created.")],
+    title: Annotated[str, typer.Option(help="Its name as families know it.")],
+    description_fi: Annotated[str, typer.Option(help="What it does, in Finnish.")],
+    purpose: Annotated[
+        list[str],
+        typer.Option(help="A purpose a consent to it is given for: learning-app …; repeat."),
+    ],
+    description_sv: Annotated[str, typer.Option(help="What it does, in Swedish.")] = "",
+    description_en: Annotated[str, typer.Option(help="What it does, in English.")] = "",
+) -> None:
+    """Describe a service to the families asked to consent to it (a consent-based service
+    is offered on the guardian's page only once described); prints what they are told."""
+    from api.cli import _container, _fail
+
+    container = _container()
+    try:
+        if not container.tenants.exists(tenant):
+            raise _fail(f"no tenant {tenant!r}")
+        told = describe_client(
+            container,
+            tenant=tenant,
+            name=name,
+            title=title,
+            descriptions={"fi": description_fi, "sv": description_sv, "en": description_en},
+            purposes=purpose,
+        )
+        print(json.dumps(told, ensure_ascii=False))
     except DomainError as error:
         raise _fail(error.message) from None
     finally:

@@ -42,7 +42,14 @@ from api.oneroster.rostering import (
 from api.oneroster.status_info import OneRosterError
 from domain.application import TenantApplication
 from domain.assessment import FINNISH_GRADES
-from domain.commands import Actor, Outcome, PutLineItem, RecordAssessment
+from domain.commands import (
+    Actor,
+    Outcome,
+    PutCategory,
+    PutLineItem,
+    PutScoreScale,
+    RecordAssessment,
+)
 from projections.reads.oneroster_gradebook import (
     GRADEBOOK_READ,
     GradebookReads,
@@ -109,6 +116,7 @@ def _reads(container: Container, request: Request) -> GradebookReads:
         disclosures=container.disclosures,
         clock=container.clock,
         roster_url=str(request.base_url).rstrip("/") + ROSTERING_PATH,
+        sealers=lambda tenant: container.tenants.get(tenant).sealer,
     )
 
 
@@ -347,11 +355,8 @@ def _objectives(record: dict[str, Any]) -> list[str]:
 
 
 def _line_item_command(sourced_id: str, item: dict[str, Any], school_class: str | None = None) -> PutLineItem:  # fmt: skip
-    if item.get("sourcedId") not in (None, sourced_id):
-        raise _invalid(f"the body's sourcedId {item['sourcedId']!r} differs from {sourced_id!r}")
-    status = item.get("status") or "active"
-    if status not in ("active", "tobedeleted"):
-        raise _invalid("status must be active or tobedeleted")
+    _same_id(sourced_id, item)
+    status = _status_of(item)
     found_class = school_class or _ref(item, "class")
     assert found_class is not None
     return PutLineItem(
@@ -477,22 +482,60 @@ router.add_api_route("/lineItems/{sourcedId}", _delete("lineItem", lambda app, a
 router.add_api_route("/results/{sourcedId}", _delete("result", lambda app, actor, sid: app.delete_result(actor, sid)), methods=["DELETE"], name="deleteResult", operation_id="deleteResult", status_code=204)  # fmt: skip
 
 
-def _not_writable(kind: str, what: str) -> Any:
-    async def refuse(sourcedId: str, caller: CallerDep) -> Response:
-        raise OneRosterError(422, "invaliddata", f"{kind} {sourcedId!r} cannot be written: {what}")
+def _status_of(record: dict[str, Any]) -> str:
+    status = record.get("status") or "active"
+    if status not in ("active", "tobedeleted"):
+        raise _invalid("status must be active or tobedeleted")
+    return str(status)
 
-    return refuse
+
+def _same_id(sourced_id: str, record: dict[str, Any]) -> None:
+    if record.get("sourcedId") not in (None, sourced_id):
+        raise _invalid(f"the body's sourcedId {record['sourcedId']!r} differs from {sourced_id!r}")
 
 
-_CATEGORIES = (
-    "categories are the categories line items use; give a line item the category instead "
-    "(the kept-record categories finalCertificate, leavingCertificate and yearReport are "
-    "the school's own)"
-)
-_SCALES = "the score scales are the built-in Finnish 4–10 and S/H scales of each class"
-for _method, _name in (("PUT", "put"), ("DELETE", "delete")):
-    router.add_api_route("/categories/{sourcedId}", _not_writable("category", _CATEGORIES), methods=[_method], name=f"{_name}Category", operation_id=f"{_name}Category")  # fmt: skip
-    router.add_api_route("/scoreScales/{sourcedId}", _not_writable("scoreScale", _SCALES), methods=[_method], name=f"{_name}ScoreScale", operation_id=f"{_name}ScoreScale")  # fmt: skip
+def _category_put(app: TenantApplication, sourced_id: str, record: dict[str, Any]) -> Callable[[Actor], Outcome]:  # fmt: skip
+    _same_id(sourced_id, record)
+    command = PutCategory(
+        sourced_id=sourced_id,
+        status=_status_of(record),
+        title=str(_text(record, "title")),
+        weight=_number(record, "weight"),
+    )
+    return lambda actor: app.put_category(actor, command)
+
+
+def _scale_values(record: dict[str, Any]) -> list[tuple[str, str]]:
+    values = record.get("scoreScaleValue")
+    if not isinstance(values, list) or not values:
+        raise _invalid("scoreScaleValue must be a non-empty list of {itemValueLHS, itemValueRHS}")
+    pairs = []
+    for value in values:
+        entry = _object(value, "scoreScaleValue[]")
+        pairs.append(
+            (str(_text(entry, "itemValueLHS")), str(_text(entry, "itemValueRHS", required=False) or ""))
+        )  # fmt: skip
+    return pairs
+
+
+def _scale_put(app: TenantApplication, sourced_id: str, record: dict[str, Any]) -> Callable[[Actor], Outcome]:  # fmt: skip
+    _same_id(sourced_id, record)
+    command = PutScoreScale(
+        sourced_id=sourced_id,
+        status=_status_of(record),
+        title=str(_text(record, "title")),
+        scale_type=str(_text(record, "type")),
+        school_class=str(_ref(record, "class")),
+        course=_ref(record, "course", required=False),
+        values=_scale_values(record),
+    )
+    return lambda actor: app.put_score_scale(actor, command)
+
+
+router.add_api_route("/categories/{sourcedId}", _put("category", _category_put), methods=["PUT"], name="putCategory", operation_id="putCategory")  # fmt: skip
+router.add_api_route("/scoreScales/{sourcedId}", _put("scoreScale", _scale_put), methods=["PUT"], name="putScoreScale", operation_id="putScoreScale")  # fmt: skip
+router.add_api_route("/categories/{sourcedId}", _delete("category", lambda app, actor, sid: app.delete_category(actor, sid)), methods=["DELETE"], name="deleteCategory", operation_id="deleteCategory", status_code=204)  # fmt: skip
+router.add_api_route("/scoreScales/{sourcedId}", _delete("scoreScale", lambda app, actor, sid: app.delete_score_scale(actor, sid)), methods=["DELETE"], name="deleteScoreScale", operation_id="deleteScoreScale", status_code=204)  # fmt: skip
 
 
 # -- POST: several at once, sourcedIds allocated here ---------------------------------------

@@ -80,6 +80,7 @@ def service_caller(
         categories=frozenset(agreement.categories),
         basis=agreement.basis,
         schools=frozenset(agreement.schools),
+        purpose=agreement.purpose,
     )
     return view, actor
 

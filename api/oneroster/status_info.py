@@ -31,6 +31,8 @@ _MINOR_OF_STATUS = {
     405: "invaliddata",
     409: "invaliddata",
     413: "invaliddata",
+    414: "invaliddata",
+    431: "invaliddata",
     422: "invaliddata",
     429: "server_busy",
     500: "internal_server_error",

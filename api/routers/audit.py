@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -9,8 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.audit_replay import ReplayFilter, replay, to_jsonl
-from api.deps import Permit, TenantAppDep
+from api.audit_replay import AuditorView, ReplayFilter, StoreSource, replay, to_jsonl
+from api.deps import ActorDep, ContainerDep, Permit, TenantAppDep
 from api.models import Problem
 from domain.commands import Actor
 from domain.errors import NotPermittedError
@@ -114,17 +115,28 @@ MAX_EVENTS = 10_000
     description="Events after store position `after`, at most `limit`, one JSON object per "
     "line: `position`, `occurredAt`, `type`, `aggregateId`, `aggregateVersion` and "
     '`fields`. A sealed field is shown as `{"sealed": {"subject", "retention"}}`, or '
-    '`{"erased": …}` once its key was destroyed. Ask again with `after` set to the last '
+    '`{"erased": …}` once its key was destroyed, or `{"opened": {…, "data"}}` for a subject '
+    "the data protection officer granted this auditor (`digione audit grant`), which is "
+    "recorded as a disclosure in the subject's record. Ask again with `after` set to the last "
     "position read.",
 )
 def events(
     app: TenantAppDep,
+    actor: ActorDep,
+    container: ContainerDep,
     after: Annotated[int, Query(ge=0, description="Show events after this position.")] = 0,
     limit: Annotated[
         int, Query(ge=1, le=MAX_EVENTS, description="At most this many events.")
     ] = 1000,
 ) -> StreamingResponse:
+    view = AuditorView(app, auditor=actor.subject, disclosures=container.disclosures)
+    replayed = replay(
+        StoreSource(app, container.codec), ReplayFilter(after=after, limit=limit), view
+    )
+    # The first page is read (and its disclosures recorded) before the answer begins, so a
+    # disclosure that cannot be recorded is refused (503) with nothing sent.
+    first = next(replayed, None)
     lines: Iterator[str] = (
-        to_jsonl(e) for e in replay(app, ReplayFilter(after=after, limit=limit))
+        to_jsonl(e) for e in itertools.chain(() if first is None else (first,), replayed)
     )
     return StreamingResponse(lines, media_type="application/x-ndjson")

@@ -143,7 +143,7 @@ def _demographics(sid: str, d: DemographicsIn) -> PutDemographics:
 
 
 # collection → (envelope key, body model, converter, application method)
-_COLLECTIONS: dict[str, tuple[str, type[Record], Callable[..., Any], Callable[..., Outcome]]] = {
+ROSTER_BODIES: dict[str, tuple[str, type[Record], Callable[..., Any], Callable[..., Outcome]]] = {
     "orgs": ("org", OrgIn, _org, TenantApplication.put_org),
     "academicSessions": (
         "academicSession",
@@ -165,7 +165,7 @@ _COLLECTIONS: dict[str, tuple[str, type[Record], Callable[..., Any], Callable[..
 
 
 def _add_put_route(collection: str) -> None:
-    envelope, model, convert, method = _COLLECTIONS[collection]
+    envelope, model, convert, method = ROSTER_BODIES[collection]
     # The envelope is the OneRoster single-object shape: {"user": {...}}.
     fields: dict[str, Any] = {envelope: (model, ...)}
     envelope_model: type[BaseModel] = create_model(
@@ -227,5 +227,5 @@ def _add_put_route(collection: str) -> None:
     )
 
 
-for _collection in _COLLECTIONS:
+for _collection in ROSTER_BODIES:
     _add_put_route(_collection)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web import guardian_pages, session_pages, teacher_pages
+from api.web import access_pages, guardian_pages, session_pages, teacher_pages
 from api.web.rendering import PageRoute
 
 __all__ = ["create_router"]
@@ -21,6 +21,7 @@ def create_router() -> APIRouter:
     router.include_router(session_pages.router)
     router.include_router(teacher_pages.router)
     router.include_router(guardian_pages.router)
+    router.include_router(access_pages.router)
     # Last, so it answers only paths no page matched.
     router.include_router(session_pages.fallback)
     return router

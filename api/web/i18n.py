@@ -39,6 +39,11 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "main_nav": ("Päävalikko", "Huvudmeny", "Main menu"),
     "sign_out": ("Kirjaudu ulos", "Logga ut", "Sign out"),
     "signed_in_as": ("Kirjautuneena: {who}", "Inloggad: {who}", "Signed in: {who}"),
+    "signed_in_name": (
+        "Kirjautuneena: {name} ({role})",
+        "Inloggad: {name} ({role})",
+        "Signed in: {name} ({role})",
+    ),
     "role_teacher": ("opettaja", "lärare", "teacher"),
     "role_guardian": ("huoltaja", "vårdnadshavare", "guardian"),
     "role_student": ("oppilas", "elev", "student"),
@@ -209,6 +214,26 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         ("position {position} i händelseloggen"),
         "event log position {position}",
     ),
+    "fresh_behind": (
+        "{lag} muutosta odottaa vielä käsittelyä; tiedot päivittyvät hetken kuluttua.",
+        "{lag} ändringar väntar ännu på behandling; uppgifterna uppdateras om en stund.",
+        "{lag} changes are still being processed; the data will update in a moment.",
+    ),
+    "details": ("Lisätiedot", "Detaljer", "Details"),
+    # -- people and things whose name is not shown
+    "erased_person": (
+        "(tiedot poistettu)",
+        "(uppgifterna raderade)",
+        "(data erased)",
+    ),
+    "erased_text": (
+        "Teksti on poistettu tietosuojasyistä.",
+        "Texten har raderats av dataskyddsskäl.",
+        "The text has been erased for data protection.",
+    ),
+    "unnamed_person": ("(nimi ei tiedossa)", "(namnet är okänt)", "(name not known)"),
+    "untitled_class": ("(nimetön ryhmä)", "(namnlös grupp)", "(untitled group)"),
+    "untitled_work": ("(nimetön työ)", "(namnlös uppgift)", "(untitled work)"),
     "rendered_at": ("Sivu muodostettu {time}.", "Sidan skapades {time}.", "Page built {time}."),
     # -- teacher
     "teacher_classes_title": ("Omat luokat", "Mina klasser", "My classes"),
@@ -281,6 +306,7 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "next_page": ("Seuraavat oppilaat", "Följande elever", "Next students"),
     "pages": ("Sivut", "Sidor", "Pages"),
     "term": ("Lukukausi", "Termin", "Term"),
+    "term_untitled": ("(nimetön lukukausi)", "(namnlös termin)", "(untitled term)"),
     "all_terms": ("Koko ajalta", "Hela tiden", "All time"),
     "show": ("Näytä", "Visa", "Show"),
     "filters": ("Rajaus", "Avgränsning", "Filter"),
@@ -358,7 +384,179 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "No objective assessments.",
     ),
     "evidence": ("Perustuu töihin", "Baseras på", "Based on"),
+    "learner_titles_note": (
+        (
+            "Tavoitteet on kirjoitettu oppilaan näkökulmasta selkokielellä. Ne ovat DigiOnen "
+            "omia tiivistelmiä perusopetuksen opetussuunnitelman perusteiden (2014) "
+            "tavoitteista; opettaja näkee virallisen tekstin."
+        ),
+        (
+            "Målen är skrivna ur elevens synvinkel på lätt språk. Formuleringarna och "
+            "översättningarna är DigiOnes egna, inte Utbildningsstyrelsens officiella svenska "
+            "text i grunderna för läroplanen (2014); läraren ser den officiella texten."
+        ),
+        (
+            "The objectives are written from the learner's point of view in plain language. "
+            "The wording and translation are DigiOne's own, not an official translation of "
+            "the Finnish National Core Curriculum (2014); the teacher sees the official text."
+        ),
+    ),
+    "official_text_note": (
+        "Tavoitteet näytetään opetussuunnitelman perusteiden virallisena tekstinä.",
+        (
+            "Målen visas i den officiella finska texten ur grunderna för läroplanen; en officiell "
+            "svensk text finns inte i systemet."
+        ),
+        (
+            "The objectives are shown in the official Finnish text of the core curriculum; the "
+            "English titles are DigiOne's own unofficial paraphrases."
+        ),
+    ),
+    "grade_meaning_letter": ("{grade} ({meaning})", "{grade} ({meaning})", "{grade} ({meaning})"),
+    "score_of_max": ("{score} / {max}", "{score} / {max}", "{score} / {max}"),
+    "grade_meaning": (
+        "{grade} ({meaning}, asteikolla 4–10)",
+        "{grade} ({meaning}, på skalan 4–10)",
+        "{grade} ({meaning}, on the scale 4–10)",
+    ),
     "consents_title": ("Suostumukset", "Samtycken", "Consents"),
+    # -- the right of access
+    "access_link": (
+        "Kaikki tallennetut tiedot ja kenelle niitä on luovutettu",
+        "Alla lagrade uppgifter och till vem de har lämnats ut",
+        "Everything recorded, and who received it",
+    ),
+    "access_title": ("Tallennetut tiedot", "Lagrade uppgifter", "Recorded data"),
+    "back_to_child": ("Takaisin: {name}", "Tillbaka: {name}", "Back: {name}"),
+    "access_intro": (
+        (
+            "Sinulla on oikeus tietää, mitä tietoja oppilaasta on tallennettu, kuka ne on "
+            "kirjannut ja kenelle niitä on luovutettu (EU:n tietosuoja-asetus, 15 artikla)."
+        ),
+        (
+            "Du har rätt att veta vilka uppgifter om eleven som har lagrats, vem som har "
+            "registrerat dem och till vem de har lämnats ut (EU:s dataskyddsförordning, artikel 15)."
+        ),
+        (
+            "You have the right to know what is recorded about the pupil, who recorded it and who "
+            "received it (EU General Data Protection Regulation, Article 15)."
+        ),
+    ),
+    "access_generated": ("Koottu {time}.", "Sammanställt {time}.", "Compiled {time}."),
+    "access_download": (
+        "Lataa tiedot (JSON)",
+        "Ladda ner uppgifterna (JSON)",
+        "Download the data (JSON)",
+    ),
+    "access_download_hint": (
+        (
+            "Tiedosto on koneluettava, ja sen voi siirtää toiseen palveluun (20 artikla). "
+            "Kenttien nimet on kuvattu DigiOnen ohjeissa."
+        ),
+        (
+            "Filen är maskinläsbar och kan flyttas till en annan tjänst (artikel 20). "
+            "Fältens namn beskrivs i DigiOnes anvisningar."
+        ),
+        (
+            "The file is machine-readable and can be moved to another service (Article 20). Its "
+            "field names are described in DigiOne's documentation."
+        ),
+    ),
+    "access_recorded": ("Mitä on tallennettu", "Vad som har lagrats", "What is recorded"),
+    "access_kind": ("Tieto", "Uppgift", "Record"),
+    "access_count": ("Määrä", "Antal", "Number"),
+    "access_first": ("Ensimmäinen", "Första", "First"),
+    "access_last": ("Viimeisin muutos", "Senaste ändring", "Last change"),
+    "access_by": ("Kirjannut", "Registrerat av", "Recorded by"),
+    "someone_at_school": (
+        "koulun järjestelmä",
+        "skolans system",
+        "the school's system",
+    ),
+    "kind_user": ("henkilötiedot", "personuppgifter", "personal details"),
+    "kind_demographics": ("taustatiedot", "bakgrundsuppgifter", "background details"),
+    "kind_enrollment": ("luokat ja ryhmät", "klasser och grupper", "classes and groups"),
+    "kind_result": ("arvioinnit", "bedömningar", "assessments"),
+    "kind_attainment": ("tavoitteiden arviot", "bedömningar av mål", "objective levels"),
+    "kind_consent": ("suostumukset", "samtycken", "consents"),
+    "kind_erasure": ("poistopyynnöt", "begäranden om radering", "erasure requests"),
+    "access_disclosures": (
+        "Kenelle tietoja on luovutettu",
+        "Till vem uppgifterna har lämnats ut",
+        "Who received the data",
+    ),
+    "access_disclosures_intro": (
+        "Jokainen luku kirjataan: kuka sai mitäkin tietoja, milloin ja millä perusteella.",
+        "Varje läsning registreras: vem som fick vilka uppgifter, när och på vilken grund.",
+        "Every read is recorded: who received which data, when and on what basis.",
+    ),
+    "access_recipient": ("Vastaanottaja", "Mottagare", "Recipient"),
+    "access_basis": ("Peruste", "Grund", "Basis"),
+    "access_times": ("Kertaa", "Gånger", "Times"),
+    "access_no_disclosures": (
+        "Tietoja ei ole luovutettu kenellekään.",
+        "Uppgifterna har inte lämnats ut till någon.",
+        "The data has not been given to anyone.",
+    ),
+    "cat_all": ("kaikki tiedot", "alla uppgifter", "all data"),
+    "basis_statutory task": (
+        "koulun lakisääteinen tehtävä",
+        "skolans lagstadgade uppgift",
+        "the school's statutory task",
+    ),
+    "basis_right of access (GDPR art. 15)": (
+        "oikeus saada pääsy tietoihin (15 art.)",
+        "rätt till tillgång (art. 15)",
+        "right of access (Art. 15)",
+    ),
+    "basis_consent": ("suostumus", "samtycke", "consent"),
+    "access_erased": ("Poistetut tiedot", "Raderade uppgifter", "Erased data"),
+    "access_erased_on": ("Poistettu {date}.", "Raderat {date}.", "Erased {date}."),
+    "access_shredded": ("Poistettiin heti", "Raderades genast", "Erased at once"),
+    "access_kept": ("Säilytetään: {what}", "Bevaras: {what}", "Kept: {what}"),
+    "kept_until": ("{date} asti", "till {date}", "until {date}"),
+    "kept_permanently": ("pysyvästi", "permanent", "permanently"),
+    "access_nothing_erased": (
+        "Tietoja ei ole poistettu.",
+        "Inga uppgifter har raderats.",
+        "No data has been erased.",
+    ),
+    "access_retention": (
+        "Kuinka kauan tietoja säilytetään",
+        "Hur länge uppgifterna bevaras",
+        "How long data is kept",
+    ),
+    "retention_permanent": (
+        "päättö- ja erotodistukset",
+        "avgångs- och skiljebetyg",
+        "final and leaving certificates",
+    ),
+    "retention_compulsory": ("lukuvuositodistukset", "läsårsbetyg", "year reports"),
+    "retention_working": ("muut tiedot", "övriga uppgifter", "other data"),
+    "retention_rule_permanent": (
+        "Päättö- ja erotodistukset säilytetään pysyvästi (perusopetuslaki 628/1998).",
+        "Avgångs- och skiljebetyg bevaras permanent (lagen om grundläggande utbildning 628/1998).",
+        "Final and leaving certificates are kept permanently (Basic Education Act 628/1998).",
+    ),
+    "retention_rule_compulsory": (
+        (
+            "Lukuvuositodistukset säilytetään oppivelvollisuuden ajan, sen vuoden loppuun, jona "
+            "oppilas täyttää 18 (oppivelvollisuuslaki 1214/2020)."
+        ),
+        (
+            "Läsårsbetyg bevaras under läroplikten, till slutet av det år eleven fyller 18 "
+            "(läropliktslagen 1214/2020)."
+        ),
+        (
+            "Year reports are kept for the compulsory-schooling period, until the end of the year "
+            "the pupil turns 18 (Compulsory Education Act 1214/2020)."
+        ),
+    ),
+    "retention_rule_working": (
+        "Muut tiedot, kuten yhteystiedot ja arkinen palaute, poistetaan heti pyynnöstä.",
+        "Övriga uppgifter, som kontaktuppgifter och vardaglig respons, raderas genast på begäran.",
+        "Other data, such as contact details and everyday feedback, is erased at once on request.",
+    ),
     "consents_intro": (
         (
             "Koulu käsittelee oppilaan tietoja lakisääteisten tehtäviensä vuoksi ilman "
@@ -391,26 +589,37 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "withdraw": ("Peru suostumus", "Återkalla samtycket", "Withdraw consent"),
     "withdraw_for": ("palvelulle {recipient}", "för tjänsten {recipient}", "for {recipient}"),
     "grant_title": ("Anna uusi suostumus", "Ge ett nytt samtycke", "Give a new consent"),
-    "recipient_label": (
+    "recipient_legend": (
         "Palvelu, joka saa tiedot",
         "Tjänst som får uppgifterna",
         "Service that receives the data",
     ),
     "recipient_hint": (
-        "Palvelun tunnus, esimerkiksi matikka-app.",
-        "Tjänstens id, till exempel matikka-app.",
-        "The service's id, for example matikka-app.",
+        "Kunta on rekisteröinyt nämä palvelut suostumuksen perusteella. Valitse yksi.",
+        "Kommunen har registrerat de här tjänsterna med samtycke som grund. Välj en.",
+        "The municipality registered these services on the basis of consent. Choose one.",
     ),
-    "purposes_label": ("Käyttötarkoitus", "Ändamål", "Purpose"),
-    "purposes_hint": (
-        "Pienin kirjaimin, esimerkiksi learning-app; useampi pilkuin eroteltuna.",
-        "Med små bokstäver, till exempel learning-app; flera åtskilda med kommatecken.",
-        "Lowercase, for example learning-app; separate several with commas.",
+    "service_receives": ("Palvelu saa", "Tjänsten får", "The service receives"),
+    "no_services": (
+        "Kunta ei ole rekisteröinyt yhtään palvelua, jolle voi antaa suostumuksen.",
+        "Kommunen har inte registrerat någon tjänst som man kan ge samtycke till.",
+        "The municipality has registered no service that a consent can be given to.",
     ),
     "categories_legend": (
         "Tiedot, jotka palvelu saa",
         "Uppgifter som tjänsten får",
         "Data the service receives",
+    ),
+    "categories_hint": (
+        "Valitse vain tietoja, jotka valitun palvelun kuvauksessa luetellaan.",
+        "Välj bara uppgifter som räknas upp i beskrivningen av den valda tjänsten.",
+        "Choose only data listed in the description of the chosen service.",
+    ),
+    "valid_until_legend": ("Voimassa asti", "Giltigt till", "Valid until"),
+    "valid_until_hint": (
+        "Jätä tyhjäksi, jos suostumus on voimassa, kunnes perut sen.",
+        "Lämna tomt om samtycket ska gälla tills du återkallar det.",
+        "Leave empty for a consent that lasts until you withdraw it.",
     ),
     "valid_until_label": (
         "Voimassa asti (vapaaehtoinen)",
@@ -433,7 +642,63 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "Samtycket kunde inte sparas.",
         "The consent could not be saved.",
     ),
-    "field_required": ("Täytä tämä kenttä.", "Fyll i det här fältet.", "Fill in this field."),
+    "form_problem_retry": (
+        "Tarkista valinnat ja yritä uudelleen.",
+        "Kontrollera valen och försök igen.",
+        "Check your choices and try again.",
+    ),
+    "choose_service": (
+        "Valitse palvelu, jolle annat suostumuksen.",
+        "Välj den tjänst du ger samtycke till.",
+        "Choose the service you give the consent to.",
+    ),
+    "categories_not_received": (
+        (
+            "Palvelu {service} ei saa kaikkia valitsemiasi tietoja. Valitse vain sen kuvauksessa "
+            "luetellut tiedot."
+        ),
+        (
+            "Tjänsten {service} får inte alla uppgifter du valde. Välj bara de uppgifter som "
+            "räknas upp i dess beskrivning."
+        ),
+        (
+            "{service} does not receive all the data you chose. Choose only the data listed in "
+            "its description."
+        ),
+    ),
+    "date_in_past": (
+        "Päivämäärä on jo mennyt. Anna tuleva päivä tai jätä kenttä tyhjäksi.",
+        "Datumet har redan varit. Ange ett kommande datum eller lämna fältet tomt.",
+        "The date has passed. Give a future date or leave the field empty.",
+    ),
+    "consent_not_allowed": (
+        (
+            "Et voi antaa tätä suostumusta. Alle 13-vuotiaan (tai jos syntymäaika ei ole tiedossa) "
+            "puolesta suostumuksen antaa huoltaja, 13 vuotta täyttänyt voi antaa sen itse ja "
+            "täysi-ikäinen vain itse."
+        ),
+        (
+            "Du kan inte ge det här samtycket. För en elev under 13 (eller vars födelsedatum inte "
+            "är känt) ger vårdnadshavaren samtycket, från 13 år kan eleven ge det själv och som "
+            "myndig bara själv."
+        ),
+        (
+            "You cannot give this consent. A guardian consents for a pupil under 13 (or whose "
+            "birth date is not known); from 13 the pupil can consent themself, and from 18 only "
+            "the pupil can."
+        ),
+    ),
+    "purpose_learning-app": (
+        "oppimissovelluksen käyttö opetuksessa",
+        "användning av en lärapp i undervisningen",
+        "using a learning app in teaching",
+    ),
+    "purpose_progress-feedback": (
+        "edistymisestä kertominen kotiin",
+        "att berätta för hemmet hur eleven går framåt",
+        "telling the family how the pupil progresses",
+    ),
+    "purpose_research": ("tutkimus", "forskning", "research"),
     "choose_category": (
         "Valitse vähintään yksi tieto.",
         "Välj minst en uppgift.",
@@ -504,6 +769,16 @@ class Translator:
                 return str(titles[lang])
         return fallback
 
+    def learner(
+        self, learner: Mapping[str, str | None], titles: Mapping[str, str | None], fallback: str
+    ) -> tuple[str, str]:
+        """An objective for families, with the language it is in: the learner-facing title
+        in this language, else the official title (`title`)."""
+        own = learner.get(self.lang)
+        if own:
+            return own, self.lang
+        return self.title(titles, fallback), self.title_lang(titles)
+
     def title_lang(self, titles: Mapping[str, str | None]) -> str:
         """The language the title shown by `title` is in (for a lang attribute)."""
         order = {"fi": ("fi", "en"), "sv": ("fi", "en"), "en": ("en", "fi")}[self.lang]
@@ -516,6 +791,10 @@ class Translator:
         if self.lang == "en":
             return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
         return f"{day.day}.{day.month}.{day.year}"
+
+    def time_text(self, value: str) -> str:
+        """`time` of an ISO timestamp."""
+        return self.time(datetime.fromisoformat(value))
 
     def time(self, value: datetime) -> str:
         """A moment as Finnish schools read it: in Finnish time."""

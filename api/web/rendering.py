@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.bootstrap import Container
-from api.deps import ContainerDep, Fresh, MinPosition, ProjectionOf
+from api.deps import ContainerDep, Fresh, MinPosition, ProjectionOf, build_read_service
 from api.problems import problem_of
 from api.web.i18n import LANGUAGES, Translator
 from api.web.session import (
@@ -39,6 +39,8 @@ from api.web.session import (
 )
 from domain.commands import Actor
 from domain.sealing import SealingError
+from projections.reads.access import ReadModelUnavailableError
+from projections.reads.page_labels import PageLabelReads
 
 __all__ = ["FreshPage", "Freshness", "Page", "PageDep", "PageRoute", "freshness", "render"]
 
@@ -132,6 +134,15 @@ class Page:
         params.append(("lang", lang))
         return f"{self.request.url.path}?{urlencode(params)}"
 
+    def name_of(self, actor: Actor) -> str | None:
+        """The signed-in person's name for the header; None when it cannot be shown."""
+        container = self.container
+        reads = build_read_service(PageLabelReads, container, container.projections.roster)
+        try:
+            return reads.own_name(container.tenants.get(actor.tenant), actor)
+        except ReadModelUnavailableError:
+            return None
+
     def finish(self, response: Response) -> Response:
         """Sets the cookies this page decided on."""
         if self._csrf is not None and self._csrf[1]:
@@ -156,10 +167,14 @@ PageDep = Annotated[Page, Depends(page_context)]
 
 
 def render(page: Page, template: str, *, status: int = 200, **context: Any) -> Response:
+    who = context.get("who")
+    who_name = page.name_of(who) if isinstance(who, Actor) else None
     html = (
         environment()
         .get_template(template)
-        .render(page=page, t=page.t, lang=page.lang, languages=LANGUAGES, **context)
+        .render(
+            page=page, t=page.t, lang=page.lang, languages=LANGUAGES, who_name=who_name, **context
+        )
     )
     return page.finish(HTMLResponse(html, status_code=status))
 

@@ -19,6 +19,7 @@ from api.web.charts import TimeChart, range_bar, time_chart
 from api.web.i18n import Translator
 from api.web.rendering import FreshPage, PageDep, PageRoute, freshness, render
 from api.web.session import SignedIn, SignedInDep
+from domain.curriculum import Curriculum, UnknownSubjectError
 from projections.catalogue import ProjectionCatalogue
 from projections.class_dashboard import ClassDashboardProjection
 from projections.reads.access import require_role
@@ -52,11 +53,14 @@ def my_classes(
     page: PageDep, who: SignedInDep, reads: ClassDashboardReadsDep, _fresh: FreshDashboard
 ) -> Response:
     _require_teacher(who)
+    classes = reads.taught_classes(who.actor)
+    codes = {code for c in classes for code in c.subject_codes}
     return render(
         page,
         "teacher_classes.html",
         who=who.actor,
-        classes=reads.taught_classes(who.actor),
+        classes=classes,
+        subject_names={code: subject_name(who.app.curriculum, code, page.lang) for code in codes},
         freshness=freshness(page.container, who.actor, _dashboards),
     )
 
@@ -83,6 +87,7 @@ def class_page(
         d=dashboard,
         freshness=freshness(page.container, who.actor, _dashboards),
         term=term or "",
+        term_titles=reads.term_titles(who.actor, dashboard["class"]["terms"]),
         line_items=[_line_item_view(item) for item in dashboard["lineItems"]],
         previous_offset=max(offset - PAGE_SIZE, 0) if offset > 0 else None,
         next_offset=offset + PAGE_SIZE if offset + PAGE_SIZE < total else None,
@@ -133,6 +138,15 @@ def student_page(
 
 
 # -- what the templates draw ---------------------------------------------------------------
+
+
+def subject_name(curriculum: Curriculum, code: str, lang: str) -> str | None:
+    """A subject's name in the page's language (KOSKI's names); None for a code it lacks."""
+    try:
+        subject = curriculum.subject(code)
+    except UnknownSubjectError:
+        return None
+    return {"fi": subject.name_fi, "sv": subject.name_sv, "en": subject.name_en}[lang] or None
 
 
 def _line_item_view(item: dict[str, Any]) -> dict[str, Any]:

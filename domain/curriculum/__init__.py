@@ -2,8 +2,8 @@
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -52,6 +52,16 @@ class Objective:
     assessment_target_fi: str
     affects_grade: bool
     curriculum: str
+    #: The objective as a learner would say it ("Osaan …", "Jag kan …", "I can …"), for
+    #: families and students; the project's own wording (data/SOURCES.md), "" where none.
+    learner_fi: str = ""
+    learner_sv: str = ""
+    learner_en: str = ""
+
+    def learner_titles(self) -> dict[str, str]:
+        """The learner-facing titles there are, by language."""
+        titles = {"fi": self.learner_fi, "sv": self.learner_sv, "en": self.learner_en}
+        return {lang: title for lang, title in titles.items() if title}
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,7 @@ class Curriculum:
         grades: Iterable[str],
         transversal_competences: Iterable[TransversalCompetence],
         content_areas: Iterable[ContentArea] = (),
+        grade_names: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._objectives = tuple(objectives)
         _check_unique([o.code for o in self._objectives], kind="objective")
@@ -135,6 +146,7 @@ class Curriculum:
         self._grades = tuple(grades)
         self._transversal_competences = tuple(transversal_competences)
         self._content_areas = tuple(content_areas)
+        self._grade_names = {g: dict(names) for g, names in (grade_names or {}).items()}
 
     def objectives(self, subject: str | None = None) -> list[Objective]:
         """Every objective, or only those of ``subject`` (e.g. ``"MA"``), in curriculum order."""
@@ -166,6 +178,11 @@ class Curriculum:
         """The grading scale of general education: "4" to "10", then "S", "H", "O"."""
         return list(self._grades)
 
+    def grade_name(self, grade: str, lang: str) -> str | None:
+        """What a grade means on the Finnish scale, in `lang` ("9" → "kiitettävä"); None
+        for a grade or language the code set does not name."""
+        return self._grade_names.get(grade, {}).get(lang)
+
     def transversal_competences(self, curriculum: str | None = None) -> list[TransversalCompetence]:
         """Every transversal competence, or only those of ``curriculum`` (e.g. "POPS2014")."""
         return [
@@ -192,13 +209,19 @@ class Curriculum:
 def load_curriculum() -> Curriculum:
     """The curriculum seed data shipped in this package (read once, then cached)."""
     data = files(__name__) / "data"
+    learner = {
+        row["code"]: row for f in _data_files(data, "_learner_titles.csv") for row in _csv_rows(f)
+    }
+    objectives = [o for f in _data_files(data, "_objectives.csv") for o in _read_objectives(f)]
+    grades_file = data / "arviointiasteikkoyleissivistava.json"
     return Curriculum(
-        objectives=[o for f in _data_files(data, "_objectives.csv") for o in _read_objectives(f)],
+        objectives=[_with_learner_titles(o, learner.get(o.code)) for o in objectives],
         content_areas=[
             a for f in _data_files(data, "_content_areas.csv") for a in _read_content_areas(f)
         ],
         subjects=_read_subjects(data / "koskioppiaineetyleissivistava.json"),
-        grades=_read_grades(data / "arviointiasteikkoyleissivistava.json"),
+        grades=_read_grades(grades_file),
+        grade_names=_read_grade_names(grades_file),
         transversal_competences=[
             c
             for f in _data_files(data, "_transversal_competences.csv")
@@ -233,6 +256,17 @@ def _read_objectives(file: Traversable) -> Iterator[Objective]:
             affects_grade=_boolean(row["affects_grade"]),
             curriculum=row["peruste"],
         )
+
+
+def _with_learner_titles(objective: Objective, row: Mapping[str, str] | None) -> Objective:
+    if row is None:
+        return objective
+    return replace(
+        objective,
+        learner_fi=row["learner_fi"],
+        learner_sv=row["learner_sv"],
+        learner_en=row["learner_en"],
+    )
 
 
 def _read_content_areas(file: Traversable) -> Iterator[ContentArea]:
@@ -285,6 +319,21 @@ def _read_grades(file: Traversable) -> list[str]:
         key=lambda g: (_LETTER_GRADE_ORDER.get(g, len(_LETTER_GRADE_ORDER)), g),
     )
     return numbers + letters
+
+
+#: Where the shipped (mock) code set misnames a grade: it calls both 9 and 10 "excellent" in
+#: English, so a family could not tell them apart (data/SOURCES.md).
+_GRADE_NAME_CORRECTIONS = {("9", "en"): "very good"}
+
+
+def _read_grade_names(file: Traversable) -> dict[str, dict[str, str]]:
+    names = {
+        element["koodiArvo"]: {k.lower(): v for k, v in _koodisto_names(element).items()}
+        for element in json.loads(file.read_text(encoding="utf-8"))
+    }
+    for (grade, lang), name in _GRADE_NAME_CORRECTIONS.items():
+        names.setdefault(grade, {})[lang] = name
+    return names
 
 
 def _koodisto_names(element: dict[str, object]) -> dict[str, str]:

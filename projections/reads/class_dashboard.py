@@ -6,6 +6,7 @@ GET /api/v1/dashboards/classes/{classSourcedId} and the teacher's pages both rea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from domain.application import TenantApplication
@@ -22,6 +23,7 @@ from projections.reads.access import ReadNotPermittedError, read_connection, req
 from projections.reads.disclosures import STATUTORY_TASK
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import Unsealer
+from projections.record_queries import records_by_sourced_id
 
 __all__ = ["NOT_YOUR_CLASS", "ClassDashboardReads", "dashboard_json"]
 
@@ -87,6 +89,20 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
             at=now,
         )
         return answer
+
+    def term_titles(self, actor: Actor, terms: Iterable[str]) -> dict[str, str]:
+        """The titles of the academic sessions among `terms` (a class's terms, for the term
+        menu); a term the read model does not know is left out."""
+        require_role(actor, ("teacher",), NOT_YOUR_CLASS)
+        with read_connection(self.engine) as connection:
+            rows = records_by_sourced_id(
+                connection,
+                self.projection.sessions.table,
+                "title",
+                tenant=actor.tenant,
+                ids=sorted(set(terms)),
+            )
+        return {sourced_id: str(row.title) for sourced_id, row in rows.items()}
 
     def taught_classes(self, actor: Actor) -> list[TaughtClass]:
         """The classes `actor` teaches today, by title: those whose dashboard they may read."""

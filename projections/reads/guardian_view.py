@@ -28,7 +28,7 @@ from projections.guardian_view_queries import (
 )
 from projections.reads.access import ReadNotPermittedError, read_connection, require_role
 from projections.reads.disclosures import RIGHT_OF_ACCESS, STATUTORY_TASK
-from projections.reads.plain_language import LEVEL_TEXTS, objective_titles
+from projections.reads.plain_language import LEVEL_TEXTS, learner_titles, objective_titles
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import Unsealer
 
@@ -189,6 +189,7 @@ def child_view_json(view: ChildView, unsealer: Unsealer, app: TenantApplication)
                     "title": r.line_item_title,
                     "category": r.category,
                     "dueDate": _iso(r.due_date),
+                    "resultValueMax": r.result_max,
                 },
                 "score": r.score,
                 "grade": r.grade,
@@ -196,7 +197,11 @@ def child_view_json(view: ChildView, unsealer: Unsealer, app: TenantApplication)
                 "late": r.late,
                 "assessedAt": r.assessed_at.isoformat(),
                 "objectives": [
-                    {"code": code, "titles": objective_titles(curriculum, code)}
+                    {
+                        "code": code,
+                        "titles": objective_titles(curriculum, code),
+                        "learnerTitles": learner_titles(curriculum, code),
+                    }
                     for code in r.objectives
                 ],
                 "assessor": {
@@ -213,6 +218,7 @@ def child_view_json(view: ChildView, unsealer: Unsealer, app: TenantApplication)
                     "code": a.objective,
                     "subject": a.subject,
                     "titles": objective_titles(curriculum, a.objective),
+                    "learnerTitles": learner_titles(curriculum, a.objective),
                 },
                 "class": {"sourcedId": a.class_sourced_id, "title": a.class_title},
                 "level": a.level,

@@ -330,6 +330,18 @@ class FieldCatalogue:
             },
         }
 
+    def see_state(
+        self,
+        entity: str,
+        *,
+        status: ColumnElement[Any],
+        date_last_modified: ColumnElement[Any],
+    ) -> None:
+        """Filters and sorts `status` and `dateLastModified` as the caller reads them
+        (a consent-based client reads a record whose consent ended as `tobedeleted`)."""
+        self._fields[entity]["status"] = text(status)
+        self._fields[entity]["dateLastModified"] = moment(date_last_modified)
+
     @staticmethod
     def _base(table: sa.Table) -> dict[str, _Field]:
         return {

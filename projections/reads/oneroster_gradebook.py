@@ -22,12 +22,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from domain.assessment import FINNISH_GRADES
+from domain.sealing import Sealer
 from projections.reads.access import (
     ReadNotPermittedError,
     RosterRecordNotFoundError,
     read_connection,
 )
 from projections.reads.disclosures import STATUTORY_TASK
+from projections.reads.oneroster_consent import TOBEDELETED, consent_view, current_consents
 from projections.reads.oneroster_fields import (
     FieldCatalogue,
     InvalidFilterFieldError,
@@ -39,6 +41,7 @@ from projections.reads.oneroster_fields import (
     text,
 )
 from projections.reads.oneroster_rostering import (
+    CONSENT_BASIS,
     MAX_LIMIT,
     ClientView,
     InvalidSelectionFieldError,
@@ -48,6 +51,7 @@ from projections.reads.oneroster_rostering import (
     client_clauses,
 )
 from projections.reads.read_service import ReadService
+from projections.reads.unsealing import Unsealer
 from projections.roster import RosterProjection
 
 __all__ = [
@@ -156,6 +160,9 @@ class GradebookReads(ReadService[RosterProjection]):
 
     #: The rostering base URL (references to classes, users, orgs point there).
     roster_url: str = ""
+    #: The sealer of a tenant: a result's verbal assessment (`comment`) opens with it;
+    #: without one, comments are not served.
+    sealers: Callable[[str], Sealer] | None = None
 
     # -- the entities as selectables -----------------------------------------------------
 
@@ -178,10 +185,32 @@ class GradebookReads(ReadService[RosterProjection]):
     def _results(self, client: ClientView) -> Subquery:
         r, c = self.projection.results.table, self.projection.tables.classes
         li = self.projection.line_items.table
+        columns: list[Any] = [r]
+        consented: list[ColumnElement[bool]] = []
+        if client.basis == CONSENT_BASIS:
+            # A student's results reach a consent-based client only through a consent
+            # covering `assessment`; once it ends they read `tobedeleted`.
+            view = consent_view(
+                self.projection.consents.table,
+                tenant=client.tenant,
+                service=client.service,
+                purpose=client.purpose,
+                subject=r.c.student,
+                category="assessment",
+                status=r.c.status,
+                date_last_modified=r.c.date_last_modified,
+            )
+            columns = [
+                *(col for col in r.c if col.name not in ("status", "date_last_modified")),
+                view.status.label("status"),
+                view.date_last_modified.label("date_last_modified"),
+            ]
+            consented.append(view.visible)
         return (
-            sa.select(r, c.c.school)
+            sa.select(*columns, c.c.school)
             .join(c, sa.and_(c.c.tenant == r.c.tenant, c.c.sourced_id == r.c.class_sourced_id))
             .where(
+                *consented,
                 r.c.tenant == client.tenant,
                 r.c.status == "active",
                 sa.or_(r.c.current, r.c.line_item.is_(None)),
@@ -200,21 +229,41 @@ class GradebookReads(ReadService[RosterProjection]):
         )
 
     def _categories(self, client: ClientView) -> Subquery:
+        """The categories services (or the school) defined, and those the visible line
+        items name without a definition (titled by their name)."""
         items = self._line_items(client)
-        return (
+        k = self.projection.categories.table
+        active = (k.c.tenant == client.tenant, k.c.status == "active")
+        defined = sa.select(
+            k.c.sourced_id,
+            k.c.status,
+            k.c.date_last_modified,
+            k.c.title,
+            k.c.weight,
+            sa.cast(sa.null(), k.c.sourced_id.type).label("class_sourced_id"),
+            sa.cast(sa.null(), k.c.sourced_id.type).label("school"),
+        ).where(*active)
+        named = (
             sa.select(
                 items.c.category.label("sourced_id"),
                 sa.literal("active").label("status"),
                 sa.func.max(items.c.date_last_modified).label("date_last_modified"),
+                items.c.category.label("title"),
+                sa.cast(sa.null(), k.c.weight.type).label("weight"),
                 sa.func.min(items.c.class_sourced_id).label("class_sourced_id"),
                 sa.func.min(items.c.school).label("school"),
             )
+            .where(items.c.category.not_in(sa.select(k.c.sourced_id).where(*active)))
             .group_by(items.c.category)
-            .subquery("categories")
         )
+        return sa.union_all(defined, named).subquery("categories")
 
     def _score_scales(self, client: ClientView) -> Subquery:
+        """The built-in Finnish scales of each visible class, and the scales services (or
+        its teachers) defined for it."""
         c = self.projection.tables.classes
+        ss = self.projection.score_scales.table
+        no_values = sa.cast(sa.null(), ss.c["values"].type)
         selects = [
             sa.select(
                 (c.c.sourced_id + sa.literal(f".{suffix}")).label("sourced_id"),
@@ -225,10 +274,28 @@ class GradebookReads(ReadService[RosterProjection]):
                 c.c.sourced_id.label("class_sourced_id"),
                 c.c.course,
                 c.c.school,
+                no_values.label("values"),
+                no_values.label("meanings"),
             ).where(*self._classes(client))
             for suffix, title, _values in SCORE_SCALES
         ]
-        return sa.union_all(*selects).subquery("score_scales")
+        defined = (
+            sa.select(
+                ss.c.sourced_id,
+                ss.c.status,
+                ss.c.date_last_modified,
+                ss.c.title,
+                ss.c.scale_type.label("scale"),
+                ss.c.class_sourced_id,
+                sa.func.coalesce(ss.c.course, c.c.course).label("course"),
+                c.c.school,
+                ss.c["values"],
+                ss.c.meanings,
+            )
+            .join(c, sa.and_(c.c.tenant == ss.c.tenant, c.c.sourced_id == ss.c.class_sourced_id))
+            .where(ss.c.tenant == client.tenant, ss.c.status == "active", *self._classes(client))
+        )
+        return sa.union_all(*selects, defined).subquery("score_scales")
 
     def _source(self, client: ClientView, entity: str) -> Subquery:
         return {
@@ -266,7 +333,10 @@ class GradebookReads(ReadService[RosterProjection]):
                 sa.select(source).where(*conditions).order_by(*order).limit(limit)
                 .offset(query.offset)
             ).mappings()  # fmt: skip
-            records = [self._shape(selection.entity, dict(r), fields, base_url) for r in rows]
+            unsealer = self._unsealer(client)
+            records = [
+                self._shape(selection.entity, dict(r), fields, base_url, unsealer) for r in rows
+            ]
         self._disclose_results(client, selection.entity, records)
         return Page(records=records, total=count, limit=limit, offset=query.offset)
 
@@ -289,7 +359,7 @@ class GradebookReads(ReadService[RosterProjection]):
             row = c.execute(sa.select(source).where(source.c.sourced_id == sourced_id)).first()
         if row is None:
             raise RosterRecordNotFoundError(f"there is no {entity} {sourced_id!r}")
-        record = self._shape(entity, dict(row._mapping), selected, base_url)
+        record = self._shape(entity, dict(row._mapping), selected, base_url, self._unsealer(client))
         self._disclose_results(client, entity, [record])
         return record
 
@@ -341,23 +411,47 @@ class GradebookReads(ReadService[RosterProjection]):
         if entity != "result":
             return
         students = sorted(
-            {r["student"]["sourcedId"] for r in records if isinstance(r.get("student"), dict)}
+            {
+                r["student"]["sourcedId"]
+                for r in records
+                if isinstance(r.get("student"), dict) and r.get("status") != TOBEDELETED
+            }
         )
-        if students:
+        bases: dict[str, list[str]] = {}
+        if client.basis == CONSENT_BASIS:
+            with read_connection(self.engine) as c:
+                granted = current_consents(
+                    c, self.projection.consents.table, tenant=client.tenant,
+                    service=client.service, purpose=client.purpose, students=students,
+                )  # fmt: skip
+            for student in students:
+                if "assessment" in granted.get(student, {}):
+                    bases.setdefault(granted[student]["assessment"], []).append(student)
+        elif students:
+            bases[STATUTORY_TASK] = students
+        for basis, subjects in bases.items():
             self.disclosures.record(
                 tenant=client.tenant,
-                subjects=students,
+                subjects=subjects,
                 recipient=client.service,
                 recipient_role=client.role,
                 categories=["assessment"],
-                basis=STATUTORY_TASK,
+                basis=basis,
                 at=self.clock(),
             )
 
     # -- shape ---------------------------------------------------------------------------
 
+    def _unsealer(self, client: ClientView) -> Unsealer | None:
+        return None if self.sealers is None else Unsealer(self.sealers(client.tenant))
+
     def _shape(
-        self, entity: str, row: Mapping[str, Any], fields: frozenset[str], base_url: str
+        self,
+        entity: str,
+        row: Mapping[str, Any],
+        fields: frozenset[str],
+        base_url: str,
+        unsealer: Unsealer | None = None,
     ) -> dict[str, Any]:
         def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
             if sourced_id is None:
@@ -405,10 +499,23 @@ class GradebookReads(ReadService[RosterProjection]):
                 late="true" if row["late"] else "false",
                 learningObjectiveSet=_objectives(row["objectives"]),
             )
+            if "comment" in fields and unsealer is not None:
+                # The verbal assessment, sealed under the student's key; an erased one reads
+                # "erased" (its ciphertext is gone).
+                record["comment"] = unsealer.text(row["comment"], "comment")
+            if row["status"] == TOBEDELETED:
+                # The consent that let the client see it has ended: only the notice stays.
+                for withheld in ("score", "textScore", "scoreScale", "learningObjectiveSet"):
+                    record.pop(withheld)
+                record.pop("comment", None)
         elif entity == "category":
-            record["title"] = row["sourced_id"]
+            record.update(title=row["title"], weight=row["weight"])
         else:
-            values = next(v for s, _t, v in SCORE_SCALES if s == row["scale"])
+            values = (
+                next(v for s, _t, v in SCORE_SCALES if s == row["scale"])
+                if row["values"] is None
+                else tuple(zip(row["values"], row["meanings"], strict=True))
+            )
             record.update(
                 title=row["title"],
                 type=row["scale"],
@@ -478,7 +585,8 @@ class _Catalogue(FieldCatalogue):
                 }
             )
         elif entity == "category":
-            fields["title"] = text(s.c.sourced_id)
+            fields["title"] = text(s.c.title)
+            fields["weight"] = _number(s.c.weight)
         else:
             fields.update(
                 {

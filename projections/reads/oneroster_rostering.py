@@ -14,7 +14,7 @@ Freshness (`?min_position=N`) is the API's to wait for, as for every read.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -22,13 +22,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from domain.sealing import Erased, Sealer
+from domain.sealing import Sealer
 from projections.reads.access import (
     ReadNotPermittedError,
     RosterRecordNotFoundError,
     read_connection,
 )
 from projections.reads.disclosures import STATUTORY_TASK
+from projections.reads.oneroster_consent import ConsentView, consent_view, current_consents
 from projections.reads.oneroster_fields import (
     SELECTABLE,
     FieldCatalogue,
@@ -89,6 +90,15 @@ _DROPPED_DEMOGRAPHICS = frozenset(
 )
 #: What stands for a required name the client may not see (the category is not agreed).
 WITHHELD_TEXT = ""
+#: The people's records, by the column naming their data subject: a consent-based client
+#: sees them only through consents covering the `roster` category.
+_SUBJECT_OF_ENTITY = {
+    "user": "sourced_id",
+    "enrollment": "user_sourced_id",
+    "demographics": "sourced_id",
+}
+#: The agreement's basis under which a client sees people only with their consent.
+CONSENT_BASIS = "consent"
 
 
 class InvalidSelectionFieldError(ValueError):
@@ -108,6 +118,8 @@ class ClientView:
     categories: frozenset[str]
     basis: str
     schools: frozenset[str] = frozenset()
+    #: The purpose a consent must name to count for a consent-based client.
+    purpose: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,14 +236,38 @@ class RosteringReads(ReadService[RosterProjection]):
         fields = self._fields(selection.entity, query.fields)
         tables = self.projection.tables
         users_with = self.users_with
+        table = self._table(selection.entity)
+        consented = self._consent_view(client, selection.entity)
+
+        def lookup(name: str, value: str) -> list[str]:
+            assert users_with is not None
+            found = users_with(client.tenant, name, value)
+            if consented is None:
+                return found
+            # Only people whose consent lets the client see the field can be found by it.
+            category = "contact" if name in _CONTACT else "identity"
+            with read_connection(self.engine) as c:
+                granted = current_consents(
+                    c,
+                    self.projection.consents.table,
+                    tenant=client.tenant,
+                    service=client.service,
+                    purpose=client.purpose,
+                    students=found,
+                )
+            return [s for s in found if category in granted.get(s, {})]
+
         catalogue = FieldCatalogue(
             tables,
-            lookup=None
-            if users_with is None
-            else lambda name, value: users_with(client.tenant, name, value),
+            lookup=None if users_with is None else lookup,
             visible=self._allowed(client, selection.entity),
         )
-        table = self._table(selection.entity)
+        if consented is not None:
+            catalogue.see_state(
+                selection.entity,
+                status=consented.status,
+                date_last_modified=consented.date_last_modified,
+            )
         conditions = [*self._visible(client, selection.entity, tables), *selection.where(tables)]
         filtered, order = client_clauses(catalogue, selection.entity, query, table.c.sourced_id)
         conditions.extend(filtered)
@@ -241,9 +277,9 @@ class RosteringReads(ReadService[RosterProjection]):
             total = c.execute(sa.select(sa.func.count()).select_from(table).where(*conditions))
             count = int(total.scalar_one())
             rows = [
-                dict(r)
+                _as_seen(r)
                 for r in c.execute(
-                    sa.select(table)
+                    self._select(table, consented)
                     .where(*conditions)
                     .order_by(*order)
                     .limit(limit)
@@ -274,11 +310,12 @@ class RosteringReads(ReadService[RosterProjection]):
             *selection.where(tables),
             table.c.sourced_id == sourced_id,
         ]
+        consented = self._consent_view(client, selection.entity)
         with read_connection(self.engine) as c:
-            row = c.execute(sa.select(table).where(*conditions)).mappings().first()
+            row = c.execute(self._select(table, consented).where(*conditions)).mappings().first()
             if row is None:
                 raise RosterRecordNotFoundError(f"there is no {selection.entity} {sourced_id!r}")
-            return self._shape(c, client, selection.entity, [dict(row)], selected, base_url)[0]
+            return self._shape(c, client, selection.entity, [_as_seen(row)], selected, base_url)[0]
 
     # -- authorise -----------------------------------------------------------------------
 
@@ -287,11 +324,6 @@ class RosteringReads(ReadService[RosterProjection]):
             raise ReadNotPermittedError(
                 f"this request needs one of the scopes {sorted(scopes)}, which the client's "
                 "agreement does not grant"
-            )
-        if client.basis != "statutory" and entity in ("user", "enrollment", "demographics"):
-            raise ReadNotPermittedError(
-                "a consent-based agreement reads people only with the families' consents, "
-                "which this version does not serve yet"
             )
 
     def _fields(self, entity: str, fields: tuple[str, ...] | None) -> frozenset[str]:
@@ -312,12 +344,43 @@ class RosteringReads(ReadService[RosterProjection]):
         table: sa.Table = getattr(self.projection.tables, _TABLE_OF_ENTITY[entity])
         return table
 
+    def _consent_view(self, client: ClientView, entity: str) -> ConsentView | None:
+        """For a consent-based client, how a person's record follows the consents naming
+        it (None: the client's basis is statutory, or the record is nobody's)."""
+        if client.basis != CONSENT_BASIS or entity not in _SUBJECT_OF_ENTITY:
+            return None
+        table = self._table(entity)
+        return consent_view(
+            self.projection.consents.table,
+            tenant=client.tenant,
+            service=client.service,
+            purpose=client.purpose,
+            subject=table.c[_SUBJECT_OF_ENTITY[entity]],
+            category="roster",
+            status=table.c.status,
+            date_last_modified=table.c.date_last_modified,
+        )
+
+    @staticmethod
+    def _select(table: sa.Table, consented: ConsentView | None) -> sa.Select[Any]:
+        """The record's columns, with the status and dateLastModified the client sees."""
+        if consented is None:
+            return sa.select(table)
+        return sa.select(
+            table,
+            consented.status.label("seen_status"),
+            consented.date_last_modified.label("seen_modified"),
+        )
+
     def _visible(
         self, client: ClientView, entity: str, t: RosterTables
     ) -> list[ColumnElement[bool]]:
         """The tenant and the agreement's schools: AND-ed with everything else."""
         table = self._table(entity)
         conditions: list[ColumnElement[bool]] = [table.c.tenant == client.tenant]
+        consented = self._consent_view(client, entity)
+        if consented is not None:
+            conditions.append(consented.visible)
         if not client.schools:
             return conditions
         schools = sorted(client.schools)
@@ -410,19 +473,32 @@ class RosteringReads(ReadService[RosterProjection]):
             ):
                 children.setdefault(str(parent), []).append(str(child))
         unsealer = Unsealer(self._sealer(client))
+        consents = self._consents_of(c, client, entity, rows)
         disclosed: dict[str, set[str]] = {}
+        bases: dict[str, str] = {}
         shaped = []
         for row in rows:
             record = _SHAPES[entity](row, ref, children)
+            subject = row.get(_SUBJECT_OF_ENTITY.get(entity, ""))
+            seer = client
+            if consents is not None:
+                # A consent-based client: what the consent in force allows, or nothing
+                # when it has ended (the record reads `tobedeleted`).
+                granted = consents.get(str(subject), {})
+                if "roster" not in granted:
+                    seer = replace(client, categories=frozenset())
+                else:
+                    seer = replace(client, categories=client.categories & frozenset(granted))
+                    bases[str(subject)] = granted["roster"]
             if "personal" in row:
-                personal = self._opened(unsealer, client, entity, row, fields)
+                personal = self._opened(unsealer, seer, entity, row, fields)
                 record.update(personal)
                 categories = self._categories(entity, personal)
                 if entity == "user":
                     categories.add("roster")
-                if categories:
+                if categories and (consents is None or str(subject) in bases):
                     disclosed.setdefault(row["sourced_id"], set()).update(categories)
-            elif entity == "enrollment":
+            elif entity == "enrollment" and (consents is None or str(subject) in bases):
                 disclosed.setdefault(row["user_sourced_id"], set()).add("roster")
             if entity == "user":
                 record.setdefault("givenName", WITHHELD_TEXT)
@@ -434,8 +510,23 @@ class RosteringReads(ReadService[RosterProjection]):
                     if k in fields and v is not None and k not in ("password", "userProfiles")
                 }
             )
-        self._disclose(client, disclosed)
+        self._disclose(client, disclosed, bases)
         return shaped
+
+    def _consents_of(
+        self, c: Connection, client: ClientView, entity: str, rows: list[dict[str, Any]]
+    ) -> dict[str, dict[str, str]] | None:
+        """For a consent-based client, the consents in force of the rows' subjects."""
+        if self._consent_view(client, entity) is None:
+            return None
+        return current_consents(
+            c,
+            self.projection.consents.table,
+            tenant=client.tenant,
+            service=client.service,
+            purpose=client.purpose,
+            students=(str(r[_SUBJECT_OF_ENTITY[entity]]) for r in rows),
+        )
 
     def _opened(
         self,
@@ -449,8 +540,8 @@ class RosteringReads(ReadService[RosterProjection]):
         if not wanted:
             return {}
         opened = unsealer.open(row["personal"])
-        if isinstance(opened, Erased) or opened is None:
-            # Erased: required names read as the placeholder, the rest is gone.
+        if not isinstance(opened, dict):
+            # Erased (or not opened): required names read as the placeholder, the rest is gone.
             return {"givenName": ERASED_TEXT, "familyName": ERASED_TEXT} if entity == "user" else {}
         return {k: v for k, v in opened.items() if k in wanted and v not in (None, "", [])}
 
@@ -478,18 +569,23 @@ class RosteringReads(ReadService[RosterProjection]):
             found.add("contact")
         return found
 
-    def _disclose(self, client: ClientView, disclosed: Mapping[str, set[str]]) -> None:
-        by_categories: dict[frozenset[str], list[str]] = {}
+    def _disclose(
+        self, client: ClientView, disclosed: Mapping[str, set[str]], bases: Mapping[str, str]
+    ) -> None:
+        """Records what was handed out of whom, on the statutory task or (for a
+        consent-based client) the consent in force."""
+        grouped: dict[tuple[frozenset[str], str], list[str]] = {}
         for subject, categories in disclosed.items():
-            by_categories.setdefault(frozenset(categories), []).append(subject)
-        for kinds, subjects in by_categories.items():
+            basis = bases.get(subject, STATUTORY_TASK)
+            grouped.setdefault((frozenset(categories), basis), []).append(subject)
+        for (kinds, basis), subjects in grouped.items():
             self.disclosures.record(
                 tenant=client.tenant,
                 subjects=subjects,
                 recipient=client.service,
                 recipient_role=client.role,
                 categories=kinds,
-                basis=STATUTORY_TASK,
+                basis=basis,
                 at=self.clock(),
             )
 
@@ -498,6 +594,15 @@ class RosteringReads(ReadService[RosterProjection]):
 
 
 Ref = Callable[[str, str | None], dict[str, str] | None]
+
+
+def _as_seen(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A row with the status and dateLastModified its reader sees, where they differ."""
+    found = dict(row)
+    if "seen_status" in found:
+        found["status"] = found.pop("seen_status")
+        found["date_last_modified"] = found.pop("seen_modified")
+    return found
 
 
 def _base(row: Mapping[str, Any]) -> dict[str, Any]:

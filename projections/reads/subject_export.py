@@ -43,7 +43,7 @@ from projections.subject_index_queries import IndexedAggregate, aggregates_of
 from streams.event_types import EventType, by_topic
 from streams.schemas import event_fields
 
-__all__ = ["SELF_ACCESS_AGE", "SubjectExports", "right_of_access", "subject_export"]
+__all__ = ["REFUSED", "SELF_ACCESS_AGE", "SubjectExports", "right_of_access", "subject_export"]
 
 #: From this age a pupil may have the export of their own data without a guardian
 #: (the age issue 4 settled on); guardians act for their child until AGE_OF_MAJORITY.

@@ -2,34 +2,54 @@
 
 Read models hold personal data only sealed (projections/sealed.py); a read opens it with
 the tenant application's sealer. An erased subject's data reads as the marker text
-"erased", never as an error (DESIGN.md invariant 5).
+"erased", never as an error (DESIGN.md invariant 5). An auditor's read (api/audit_as_of.py)
+opens only the subjects granted to the auditor: the others read as "sealed".
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, final
 
-from domain.sealing import ERASED, Erased, Sealer
+from domain.sealing import ERASED, Erased, SealedValue
 from projections.sealed import sealed_value
 
-__all__ = ["ERASED_TEXT", "Unsealer"]
+__all__ = ["ERASED_TEXT", "SEALED_TEXT", "WITHHELD", "Unsealer", "Unsealing", "Withheld"]
 
 #: What a reader sees in place of personal data whose key has been destroyed.
 ERASED_TEXT = "erased"
+#: What an auditor sees in place of personal data of a subject not granted to them.
+SEALED_TEXT = "sealed"
+
+
+@final
+class Withheld:
+    """The marker an auditor's read gets for personal data it may not open."""
+
+    def __repr__(self) -> str:
+        return "WITHHELD"
+
+
+WITHHELD = Withheld()
+
+
+class Unsealing(Protocol):
+    """What opens sealed values: a tenant's Sealer, or an auditor's view of it."""
+
+    def unseal(self, sealed: SealedValue) -> dict[str, Any] | Erased | Withheld: ...
 
 
 class Unsealer:
     """Opens sealed records of one read, each subject's record once."""
 
-    def __init__(self, sealer: Sealer) -> None:
+    def __init__(self, sealer: Unsealing) -> None:
         self._sealer = sealer
-        self._opened: dict[str, dict[str, Any] | Erased] = {}
+        self._opened: dict[str, dict[str, Any] | Erased | Withheld] = {}
 
-    def open(self, sealed: Mapping[str, Any] | None) -> dict[str, Any] | Erased | None:
+    def open(self, sealed: Mapping[str, Any] | None) -> dict[str, Any] | Erased | Withheld | None:
         """The plaintext mapping, ERASED when the key is gone (or the value was blanked),
-        None when there is nothing sealed."""
+        WITHHELD when an auditor may not open it, None when there is nothing sealed."""
         if sealed is None:
             return None
         if "ciphertext" not in sealed:
@@ -46,6 +66,8 @@ class Unsealer:
             return None
         if isinstance(opened, Erased):
             return ERASED_TEXT
+        if isinstance(opened, Withheld):
+            return SEALED_TEXT
         first = opened.get("preferredFirstName") or opened.get("givenName") or ""
         last = opened.get("preferredLastName") or opened.get("familyName") or ""
         return f"{first} {last}".strip() or None
@@ -57,6 +79,8 @@ class Unsealer:
             return None
         if isinstance(opened, Erased):
             return ERASED_TEXT
+        if isinstance(opened, Withheld):
+            return SEALED_TEXT
         value = opened.get(field)
         return None if value is None else str(value)
 

@@ -120,6 +120,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/services/me/events"): Entry(
         "/api/v1/services/me/events", {}, refused=everyone(401)
     ),
+    ("GET", "/api/v1/services/me/keys"): Entry(
+        "/api/v1/services/me/keys?subject=stu-1", {}, refused=everyone(401)
+    ),
     # Anyone may ask for the status; a token that is sent must be valid.
     ("GET", "/healthz"): Entry("/healthz", {"anonymous": 200, **_valid_token_holders(200)}),
     ("GET", "/api/v1/curriculum/objectives"): Entry(
@@ -179,6 +182,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
         refused={"other_tenant_admin": 404},
         other_path="/api/v1/consents/none-1",
         other={"admin": 404, "guardian": 404},
+    ),
+    # A CSV bundle is a roster write: the writers get as far as reading it (not a zip: 400).
+    ("POST", "/api/v1/imports"): Entry(
+        "/api/v1/imports", {"admin": 400, "service": 400, "other_tenant_admin": 400}
     ),
     # -- privacy: the data protection officer, auditors, the data subject -----------------
     ("POST", "/api/v1/erasures"): Entry(
@@ -270,6 +277,18 @@ MATRIX: dict[tuple[str, str], Entry] = {
         other={"guardian": 403, "student": 403},
         page=True,
     ),
+    # The right of access as a page and a download: the family's (a student from 15).
+    **{
+        ("GET", f"/ui/guardian/children/{{student_id}}/{leaf}"): Entry(
+            f"/ui/guardian/children/stu-1/{leaf}",
+            {"guardian": 200},
+            other_path=f"/ui/guardian/children/stu-2/{leaf}",
+            other={"guardian": 403},
+            absent=f"/ui/guardian/children/none-1/{leaf}",
+            page=True,
+        )
+        for leaf in ("access", "access.json")
+    },
     ("POST", "/ui/guardian/children/{student_id}/consents/{consent_id}/withdraw"): Entry(
         "/ui/guardian/children/stu-1/consents/{consent}/withdraw",
         {"guardian": 303},

@@ -11,6 +11,15 @@ from api.bootstrap import Container
 from domain.application import TenantApplication
 from tests.builders import a_school, a_user, an_assessment, bearer
 
+
+@pytest.fixture
+def backend() -> str:
+    """Refusals happen before anything is stored, so the backend makes no difference here;
+    SQLite, the embedded default, is the cheaper one to build per test. Hostile input on
+    PostgreSQL is fuzzed in tests/hostile."""
+    return "sqlite"
+
+
 CONSENT = {
     "student": "stu-1",
     "grantedBy": "grd-1",

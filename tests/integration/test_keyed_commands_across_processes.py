@@ -34,7 +34,7 @@ pytestmark = [
     pytest.mark.parametrize("backend", ["postgres"]),
 ]
 
-KEYS = 48
+KEYS = 24
 STREAMS = 4
 
 

@@ -12,6 +12,14 @@ from api.bootstrap import Container
 from domain.application import TenantApplication
 from tests.builders import a_school, bearer
 
+
+@pytest.fixture
+def backend() -> str:
+    """A refusal by role comes before the body is read, whatever stores the events; SQLite,
+    the embedded default, is the cheaper one to build per test."""
+    return "sqlite"
+
+
 #: (method, path, a role that may never issue the command)
 COMMANDS = [
     ("PUT", "/api/v1/roster/users/stu-9", "guardian"),

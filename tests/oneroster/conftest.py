@@ -9,18 +9,16 @@ the broker); the runner and relay themselves have their own tests.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
 
 import pytest
-from eventsourcing.domain import Aggregate
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from api.oneroster.clients_cli import create_client
 from domain.application import TenantApplication
 from projections.base import Projection
-from streams.kafka_transport import ReceivedMessage
 from tests.builders import School, a_school, a_user, put
+from tests.projections.in_process import apply_store_events
 
 Project = Callable[[], None]
 
@@ -40,27 +38,7 @@ def project(container: Container, app: TenantApplication) -> Project:
     applied = [0]
 
     def catch_up() -> None:
-        notifications = app.recorder.select_notifications(applied[0] + 1, limit=100_000)
-        with container.engine.begin() as connection:
-            for n in notifications:
-                event = cast(Aggregate.Event, app.mapper.to_domain_event(n))
-                out = container.codec.encode(app.tenant, n.id, event)
-                envelope = container.codec.decode(
-                    ReceivedMessage(
-                        topic=out.topic,
-                        partition=0,
-                        offset=n.id,
-                        key=out.key,
-                        value=out.value,
-                        headers=out.headers,
-                        timestamp_ms=0,
-                    )
-                )
-                for projection in projections:
-                    handler = projection.handlers.get(envelope.event_type)
-                    if handler is not None:
-                        handler(connection, envelope)
-                applied[0] = n.id
+        applied[0] = apply_store_events(container, app, projections, after=applied[0])
 
     return catch_up
 
@@ -121,6 +99,8 @@ def vendor(client: TestClient, container: Container, tenant: str) -> ClientFacto
         scopes: tuple[str, ...] = ("roster.readonly",),
         categories: tuple[str, ...] = ("identity", "contact"),
         schools: tuple[str, ...] = (),
+        basis: str = "statutory",
+        purpose: str | None = None,
     ) -> dict[str, str]:
         made = create_client(
             container,
@@ -128,8 +108,10 @@ def vendor(client: TestClient, container: Container, tenant: str) -> ClientFacto
             name=name,
             scopes=list(scopes),
             categories=list(categories),
-            basis="statutory",
+            basis=basis,
             schools=list(schools),
+            # A consent-based agreement names the purpose families consent to.
+            purpose=purpose or ("learning-app" if basis == "consent" else None),
         )
         response = client.post(
             "/oauth/token",

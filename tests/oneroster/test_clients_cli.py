@@ -115,3 +115,53 @@ def test_events_subscribe_a_client_and_update_changes_its_terms_as_one_event(
     assert wrong.exit_code == 2 and "privacy" in wrong.output
     changes = app.recorder.select_notifications(head + 1, limit=100)
     assert [n.topic.rsplit(".", 1)[-1] for n in changes] == ["Changed"]
+
+
+def test_a_consent_based_client_names_its_purpose_and_a_client_may_take_clear_delivery(
+    container: Container, tenant: str, settings: Settings, school: School
+) -> None:
+    def clients(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli.app, ["clients", *args], env=environment(settings))
+        return result.exit_code, result.output
+
+    no_purpose = clients("create", "--tenant", tenant, "--name", "learnapp",
+                         "--scope", "roster.readonly", "--basis", "consent")  # fmt: skip
+    bad_delivery = clients("create", "--tenant", tenant, "--name", "learnapp",
+                           "--scope", "roster.readonly", "--delivery", "plain")  # fmt: skip
+    created = _create(settings, tenant, "--basis", "consent", "--purpose", "learning-app",
+                      "--delivery", "clear")  # fmt: skip
+    updated = clients("update", "--tenant", tenant, "--name", "learnapp",
+                      "--purpose", "homework-help", "--delivery", "sealed")  # fmt: skip
+
+    assert no_purpose[0] == 2 and "purpose" in no_purpose[1]
+    assert bad_delivery[0] == 2 and "delivery must be one of" in bad_delivery[1]
+    assert updated[0] == 0, updated[1]
+    agreement = container.tenants.get(tenant).agreement(created["client_id"])
+    assert agreement is not None
+    assert (agreement.purpose, agreement.delivery) == ("homework-help", "sealed")
+
+
+def test_describe_tells_families_about_a_consent_service_once_and_refuses_a_bad_purpose(
+    container: Container, tenant: str, settings: Settings, school: School
+) -> None:
+    created = _create(settings, tenant, "--basis", "consent", "--purpose", "learning-app",
+                      "--scope", "gradebook.readonly")  # fmt: skip
+    app = container.tenants.get(tenant)
+    head = app.recorder.max_notification_id() or 0
+    describe = ["clients", "describe", "--tenant", tenant, "--name", "learnapp",
+                "--title", "Learn App", "--description-fi", "Harjoitussovellus.",
+                "--description-en", "A practice app.", "--purpose", "learning-app"]  # fmt: skip
+
+    told = CliRunner().invoke(cli.app, describe, env=environment(settings))
+    again = CliRunner().invoke(cli.app, describe, env=environment(settings))  # records nothing
+    wrong = CliRunner().invoke(cli.app, [*describe[:-1], "Käyttö"], env=environment(settings))
+
+    assert told.exit_code == 0 and again.exit_code == 0, told.output
+    assert json.loads(told.stdout)["receives"] == ["assessment", "identity", "roster"]
+    agreement = app.agreement(created["client_id"])
+    assert agreement is not None and agreement.title == "Learn App"
+    assert agreement.descriptions == {"fi": "Harjoitussovellus.", "sv": "", "en": "A practice app."}
+    assert wrong.exit_code == 2 and "purposes must be" in wrong.output
+    changes = app.recorder.select_notifications(head + 1, limit=100)
+    assert [n.topic.rsplit(".", 1)[-1] for n in changes] == ["Described"]
+    assert [s.service for s in app.consent_agreements()] == ["learnapp"]

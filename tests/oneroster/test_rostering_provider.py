@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from projections.reads.disclosures import disclosures_of
-from tests.builders import School
+from tests.builders import School, put
 from tests.oneroster.conftest import ClientFactory, Project
 
 BASE = "/ims/oneroster/rostering/v1p2"
@@ -241,27 +242,6 @@ def test_core_scope_reads_collections_but_not_the_nested_ones(
     assert minor["imsx_codeMinorFieldValue"] == "forbidden"
 
 
-def test_a_consent_based_client_reads_no_people_in_this_version(
-    client: TestClient, container: Container, tenant: str, school: School
-) -> None:
-    from api.oneroster.clients_cli import create_client
-
-    made = create_client(
-        container, tenant=tenant, name="consentapp", scopes=["roster.readonly"],
-        categories=["identity"], basis="consent", schools=[],
-    )  # fmt: skip
-    token = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(made["client_id"], made["client_secret"]),
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-
-    assert client.get(f"{BASE}/users", headers=headers).status_code == 403
-    assert client.get(f"{BASE}/enrollments", headers=headers).status_code == 403
-    assert client.get(f"{BASE}/classes", headers=headers).status_code == 200
-
-
 def test_an_ended_agreement_stops_its_tokens_at_once(
     client: TestClient, container: Container, tenant: str, school: School, vendor: ClientFactory
 ) -> None:
@@ -403,6 +383,36 @@ def test_an_erasure_reaches_a_delta_sync_by_date_last_modified(
     assert delta.status_code == 200, delta.text
     assert [u["sourcedId"] for u in delta.json()["users"]] == ["stu-2"]
     assert delta.json()["users"][0]["givenName"] == "erased"
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_parent_whose_children_change_reaches_a_delta_sync(
+    client: TestClient, school: School, vendor: ClientFactory, project: Project
+) -> None:
+    headers = vendor("treeapp")
+    since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    put(client, school.admin, "orgs", "sch-3", "org",
+        {"name": "Kolmas koulu", "type": "school", "identifier": "03",
+         "parent": {"sourcedId": "dist-1"}})  # fmt: skip
+    put(client, school.admin, "academicSessions", "term-1", "academicSession",
+        {"title": "Syyslukukausi", "type": "term", "startDate": "2025-08-11",
+         "endDate": "2025-12-20", "schoolYear": "2026", "parent": {"sourcedId": "year-2026"}})  # fmt: skip
+    project()
+
+    def changed(collection: str) -> dict[str, list[str]]:
+        answer = client.get(
+            f"{BASE}/{collection}",
+            params={"filter": f"dateLastModified>'{since}'"},
+            headers=headers,
+        )
+        assert answer.status_code == 200, answer.text
+        return {
+            r["sourcedId"]: [c["sourcedId"] for c in r.get("children", [])]
+            for r in answer.json()[collection]
+        }
+
+    assert changed("orgs") == {"dist-1": ["sch-1", "sch-2", "sch-3"], "sch-3": []}
+    assert changed("academicSessions") == {"year-2026": ["term-1"], "term-1": []}
 
 
 def test_a_client_of_another_tenant_sees_none_of_this_tenants_roster(

@@ -73,14 +73,29 @@ def expected_read_model(app: TenantApplication) -> ReadModel:
     """The roster read model as the aggregates in the store say it should be."""
     tenant = app.tenant
     modified: dict[UUID, datetime] = {}
+    # A parent (org, academic session) changes when a child joins or leaves it: by the
+    # kind of tree and the parent's sourcedId, when that last happened.
+    parents: dict[UUID, str | None] = {}
+    children_changed: dict[tuple[str, str], datetime] = {}
     for notification in app.recorder.select_notifications(1, limit=1_000_000):
         event = cast(Aggregate.Event, app.mapper.to_domain_event(notification))
         type_name = by_topic()[notification.topic].type_name
         if type_name not in IGNORED_EVENT_TYPES:
             modified[event.originator_id] = event.timestamp
+        tree = type_name.split(".")[3]
+        if tree in ("org", "academic_session") and hasattr(event, "parent"):
+            before, after = parents.get(event.originator_id), event.parent
+            parents[event.originator_id] = after
+            if before != after:
+                for parent in {before, after} - {None}:
+                    children_changed[(tree, str(parent))] = event.timestamp
     model: ReadModel = defaultdict(list)
     for aggregate_id, last_modified in modified.items():
         aggregate: Any = app.repository.get(aggregate_id)
+        tree = "org" if isinstance(aggregate, Org) else "academic_session"
+        last_modified = max(
+            last_modified, children_changed.get((tree, aggregate.sourced_id), last_modified)
+        )
         row: dict[str, Any] = {
             "tenant": tenant,
             "sourced_id": aggregate.sourced_id,

@@ -32,12 +32,15 @@ def test_every_roster_event_type_is_handled_or_deliberately_ignored() -> None:
     gradebook = {
         t.type_name
         for t in catalogue()
-        if t.family == "assessment" and (".line_item." in t.type_name or ".result." in t.type_name)
+        if t.family == "assessment"
+        and any(f".{a}." in t.type_name for a in ("line_item", "result", "category", "score_scale"))
     }
+    # The consents, which consent-based OneRoster clients read through.
+    consents = {t.type_name for t in catalogue() if ".consent.consent." in t.type_name}
     handled = set(roster.handlers)
 
-    assert gradebook
-    assert handled - roster_types == set(SHREDDING_EVENTS) | gradebook  # and erasures
+    assert gradebook and consents
+    assert handled - roster_types == set(SHREDDING_EVENTS) | gradebook | consents
     assert roster_types - handled == IGNORED_EVENT_TYPES
 
 
@@ -185,7 +188,8 @@ def test_every_kind_of_roster_change_reaches_the_read_model(
         by_topic()[n.topic].type_name for n in app.recorder.select_notifications(1, limit=100_000)
     }
     # Erasure is tested apart; the gradebook rows by tests/oneroster/test_gradebook_*.
-    gradebook = set(roster.line_items.handlers) | set(roster.results.handlers)
-    roster_handlers = set(roster.handlers) - set(SHREDDING_EVENTS) - gradebook
+    gradebook = {t for t in roster.handlers if ".assessment." in t}
+    consents = {t for t in roster.handlers if ".consent.consent." in t}  # test_consent_clients
+    roster_handlers = set(roster.handlers) - set(SHREDDING_EVENTS) - gradebook - consents
     assert roster_handlers <= recorded, "the script should record every roster event"
     assert read_model(container.engine, roster, tenant) == expected_read_model(app)

@@ -120,6 +120,11 @@ def test_a_guardian_sees_attainment_per_objective_in_plain_language(
                     "fi": "ohjata ja tukea oppilasta ongelmanratkaisutaitojen kehittämisessä",
                     "en": "Develop problem-solving skills",
                 },
+                "learnerTitles": {
+                    "fi": "Osaan ratkaista ongelmia ja kokeilla eri tapoja.",
+                    "sv": "Jag kan lösa problem och pröva olika sätt.",
+                    "en": "I can solve problems and try different ways.",
+                },
             },
             "class": {"sourcedId": "cls-4a", "title": "cls-4a"},
             "level": 3,

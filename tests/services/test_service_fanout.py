@@ -3,6 +3,7 @@ families' consents allow, and nothing else (real broker, real database)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import subprocess
@@ -10,10 +11,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
@@ -26,20 +25,12 @@ from api.settings import Settings
 from domain.commands import Actor
 from projections.reads.disclosures import disclosures
 from streams.broker import free_loopback_port
+from streams.fanout import wait_caught_up
 from streams.kafka_transport import ReceivedMessage, read_topic
 from streams.service_reader import decode_service_message
-from streams.service_view import service_topic
+from streams.service_view import open_personal_data, service_topic
 from tests.builders import School, a_school, a_user, an_assessment, put
 from tests.processes import ROOT, environment
-
-
-@pytest.fixture
-def running(container: Container) -> Iterator[tuple[TestClient, Runtime]]:
-    runtime = container.runtime
-    runtime.start()
-    with TestClient(create_app(container)) as client:
-        yield client, runtime
-    runtime.stop()
 
 
 def _topic(container: Container, tenant: str, service: str) -> str:
@@ -71,16 +62,56 @@ def _wait_for(container: Container, tenant: str, service: str, what: Any) -> lis
     raise AssertionError(f"{service}'s topic never held what was awaited: {messages[-3:]}")
 
 
+def _fanout_caught_up(container: Container, tenant: str) -> None:
+    """Waits until the fan-out has routed every event in the store (its recorded positions
+    reach what the relay published, up to the store's head): what it would still deliver
+    is on the topics then."""
+    head = container.tenants.get(tenant).head_position()
+    assert wait_caught_up(container.engine, tenant, head, timeout_seconds=30), (
+        f"the fan-out never routed {tenant}'s events up to {head}"
+    )
+
+
+def _opened(container: Container, tenant: str, service: str) -> list[dict[str, str]]:
+    """The personal fields sealed for the service, opened with its keys as they are now."""
+    app = container.tenants.get(tenant)
+    opened = []
+    for m in _decoded(container, tenant, service):
+        sealed = m["data"].get("sealed_personal_data")
+        if sealed:
+            key = app.service_view_key(service, m["data"]["data_subject"], create=False)
+            assert key is not None, f"the key of {m['data']['data_subject']} is destroyed"
+            raw = {**sealed, "nonce": bytes.fromhex(sealed["nonce"]),
+                   "ciphertext": bytes.fromhex(sealed["ciphertext"])}  # fmt: skip
+            opened.append(open_personal_data(key, raw))
+    return opened
+
+
+def _token(client: TestClient, created: dict[str, str]) -> dict[str, str]:
+    token = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(created["client_id"], created["client_secret"]),
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 def _results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in messages if m["eventType"].endswith("assessment.result.recorded.v1")]
 
 
-def _grant(client: TestClient, school: School, recipient: str, categories: list[str]) -> str:
+def _grant(
+    client: TestClient,
+    school: School,
+    recipient: str,
+    categories: list[str],
+    purposes: tuple[str, ...] = ("learning-app",),
+) -> str:
     granted = client.post(
         "/api/v1/consents",
         headers=school.guardian,
         json={"student": "stu-1", "grantedBy": "grd-1", "recipient": recipient,
-              "purposes": ["learning-app"], "categories": categories},
+              "purposes": list(purposes), "categories": categories},
     )  # fmt: skip
     assert granted.status_code == 201, granted.text
     consent_id: str = granted.json()["consentId"]
@@ -94,7 +125,7 @@ def test_a_consent_based_service_sees_the_consented_students_results_and_not_a_c
     school = a_school(client, container, tenant)
     create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
                   categories=["identity"], basis="consent", schools=[],
-                  events=["assessment.result.recorded", "roster.user"])  # fmt: skip
+                  events=["assessment.result.recorded", "roster.user"], purpose="learning-app")  # fmt: skip
     _grant(client, school, "learnapp", ["assessment", "roster", "identity"])
     for student in ("stu-1", "stu-2"):
         posted = client.post(
@@ -103,7 +134,7 @@ def test_a_consent_based_service_sees_the_consented_students_results_and_not_a_c
         assert posted.status_code == 201
 
     messages = _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
-    time.sleep(1.0)
+    _fanout_caught_up(container, tenant)
     messages = _decoded(container, tenant, "learnapp")
 
     results = _results(messages)
@@ -129,8 +160,11 @@ def test_revoking_the_consent_sends_a_forget_notice_and_stops_delivery(
     school = a_school(client, container, tenant)
     create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
                   categories=[], basis="consent", schools=[],
-                  events=["assessment"])  # fmt: skip
+                  events=["assessment"], purpose="learning-app")  # fmt: skip
     consent = _grant(client, school, "learnapp", ["assessment"])
+    # A consent for another purpose is no basis for a service whose agreement is for
+    # learning-app: it keeps nothing flowing once the learning-app consent is revoked.
+    _grant(client, school, "learnapp", ["assessment"], purposes=("research",))
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
     _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
 
@@ -143,7 +177,7 @@ def test_revoking_the_consent_sends_a_forget_notice_and_stops_delivery(
         "learnapp",
         lambda ms: any(m["eventType"].endswith("forget_subject.v1") for m in ms),
     )
-    time.sleep(1.5)
+    _fanout_caught_up(container, tenant)
     messages = _decoded(container, tenant, "learnapp")
 
     kinds = [m["eventType"].rsplit(".", 2)[-2] for m in messages]
@@ -156,20 +190,21 @@ def test_revoking_the_consent_sends_a_forget_notice_and_stops_delivery(
     assert [r["data"]["grade"] for r in _results(messages)] == ["9"]
 
 
-def test_a_category_the_agreement_lacks_never_appears_in_the_topic_bytes(
+def test_a_category_the_agreement_lacks_never_appears_in_the_topic_in_any_form(
     running: tuple[TestClient, Runtime], container: Container, tenant: str
 ) -> None:
     client, _ = running
     marker = uuid.uuid4().hex[:8]
     given, family = f"Ainomaija{marker}", f"Zetterqvist{marker}"
-    # Statutory, with contact but not identity: the student's names must never go. (An
-    # agreement covers what is recorded once it is made, so it comes first.)
+    # Statutory, with contact but not identity: the student's names must never go, neither
+    # in clear nor inside what is sealed for it. (An agreement covers what is recorded once
+    # it is made, so it comes first.)
     create_client(container, tenant=tenant, name="timetable", scopes=["roster.readonly"],
                   categories=["contact"], basis="statutory", schools=[],
                   events=["roster"])  # fmt: skip
     create_client(container, tenant=tenant, name="namesapp", scopes=["roster.readonly"],
                   categories=["identity"], basis="statutory", schools=[],
-                  events=["roster.user"])  # fmt: skip
+                  events=["roster.user"], delivery="clear")  # fmt: skip
     a_school(client, container, tenant, student_name=(given, family))
 
     named = _wait_for(
@@ -177,11 +212,15 @@ def test_a_category_the_agreement_lacks_never_appears_in_the_topic_bytes(
         lambda ms: any(given in v for m in ms for v in m["data"].get("personal_data", {}).values()),
     )  # fmt: skip
     _wait_for(container, tenant, "timetable", lambda ms: len(ms) > 5)
-    time.sleep(1.0)
+    _fanout_caught_up(container, tenant)
 
     raw = _read(container, tenant, "timetable")
     everything = b"".join((m.value or b"") + (m.key or b"") for m in raw)
+    opened = _opened(container, tenant, "timetable")
     assert raw and given.encode() not in everything and family.encode() not in everything
+    assert any("stu-1@example.invalid" in v for p in opened for v in p.values())
+    assert not [p for p in opened if any(given in v or family in v for v in p.values())]
+    assert not [k for p in opened for k in p if k.startswith("personal.given")]
     assert any(m["data"].get("data_subject") == "stu-1" for m in named)
 
 
@@ -196,16 +235,21 @@ def test_an_ended_agreement_stops_everything_and_tells_the_service_to_forget(
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
     _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
 
-    container.tenants.get(tenant).end_agreement(Actor(tenant, "admin", "test"), "learnapp")
+    app = container.tenants.get(tenant)
+    key_before = app.service_view_key("learnapp", "stu-1", create=True)
+    app.end_agreement(Actor(tenant, "admin", "test"), "learnapp")
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(student="stu-2"))
     messages = _wait_for(
         container, tenant, "learnapp",
         lambda ms: any(m["eventType"].endswith("forget_subject.v1") for m in ms),
     )  # fmt: skip
-    time.sleep(1.5)
+    _fanout_caught_up(container, tenant)
     messages = _decoded(container, tenant, "learnapp")
 
     assert [r["data"]["data_subject"] for r in _results(messages)] == ["stu-1"]
+    # Whatever it was sent sealed is shredded with the agreement.
+    assert key_before is not None
+    assert app.service_view_key("learnapp", "stu-1", create=False) is None
     forget = [m["data"] for m in messages if m["eventType"].endswith("forget_subject.v1")]
     assert forget == [
         {**forget[0], "subject": "stu-1", "reason": "agreement ended", "categories": ["all"]}
@@ -223,7 +267,7 @@ def test_the_http_pull_returns_the_same_sequence_as_the_topic(
     for grade in ("7", "8", "9"):
         client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(grade=grade))
     _wait_for(container, tenant, "nokafka", lambda ms: len(_results(ms)) == 3)
-    time.sleep(1.0)
+    _fanout_caught_up(container, tenant)
     topic = _decoded(container, tenant, "nokafka")
     token = client.post(
         "/oauth/token",
@@ -252,21 +296,36 @@ def test_the_http_pull_returns_the_same_sequence_as_the_topic(
     assert bad.status_code == 422 and anonymous.status_code == 401
 
 
-def test_an_erasure_sends_the_services_that_received_the_subject_a_forget_notice(
+def test_an_erasure_sends_a_forget_notice_and_the_services_sealed_copy_no_longer_opens(
     running: tuple[TestClient, Runtime], container: Container, tenant: str
 ) -> None:
     client, _ = running
-    create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
-                  categories=["identity"], basis="statutory", schools=[],
-                  events=["assessment", "roster.user"])  # fmt: skip
-    school = a_school(client, container, tenant)
+    marker = uuid.uuid4().hex[:8]
+    given = f"Ilmari{marker}"
+    created = create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
+                            categories=["identity"], basis="statutory", schools=[],
+                            events=["assessment", "roster.user"])  # fmt: skip
+    school = a_school(client, container, tenant, student_name=(given, "Oppilas"))
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
-    _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
+    before = _wait_for(
+        container, tenant, "learnapp",
+        lambda ms: _results(ms) and any(".roster.user." in m["eventType"] for m in ms),
+    )  # fmt: skip
+    headers = _token(client, created)
+    key = client.get("/api/v1/services/me/keys", params={"subject": "stu-1"}, headers=headers)
+    sealed = next(
+        m["data"]["sealed_personal_data"] for m in before
+        if m["data"]["data_subject"] == "stu-1" and ".roster.user." in m["eventType"]
+        and m["data"].get("sealed_personal_data")
+    )  # fmt: skip
+    sealed = {**sealed, "nonce": bytes.fromhex(sealed["nonce"]),
+              "ciphertext": bytes.fromhex(sealed["ciphertext"])}  # fmt: skip
 
     accepted = client.post(
         "/api/v1/erasures", headers=school.admin, json={"subject": "stu-1", "reason": "pyyntö"}
     )
     assert accepted.status_code == 202, accepted.text
+    refused = client.get("/api/v1/services/me/keys", params={"subject": "stu-1"}, headers=headers)
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(grade="5"))
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment(student="stu-2"))
     messages = _wait_for(
@@ -274,6 +333,12 @@ def test_an_erasure_sends_the_services_that_received_the_subject_a_forget_notice
         lambda ms: any(r["data"]["data_subject"] == "stu-2" for r in _results(ms)),
     )  # fmt: skip
 
+    assert key.status_code == 200, key.text
+    assert given in json.dumps(open_personal_data(base64.b64decode(key.json()["key"]), sealed))
+    assert refused.status_code == 410, refused.text
+    assert container.tenants.get(tenant).service_view_key("learnapp", "stu-1", create=False) is None
+    raw = b"".join(m.value or b"" for m in _read(container, tenant, "learnapp"))
+    assert given.encode() not in raw
     forget = [m for m in messages if m["eventType"].endswith("forget_subject.v1")]
     assert [(f["data"]["subject"], f["data"]["reason"]) for f in forget] == [("stu-1", "erasure")]
     after = messages[messages.index(forget[0]) + 1 :]
@@ -283,45 +348,50 @@ def test_an_erasure_sends_the_services_that_received_the_subject_a_forget_notice
     ] == ["9"]
 
 
-def test_the_example_subscriber_decodes_events_and_deletes_on_a_forget_notice(
+def test_the_example_subscriber_unseals_events_and_deletes_on_a_forget_notice(
     running: tuple[TestClient, Runtime], container: Container, tenant: str
 ) -> None:
     client, runtime = running
-    create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
-                  categories=[], basis="consent", schools=[], events=["assessment"])  # fmt: skip
+    created = create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
+                            categories=[], basis="consent", schools=[], events=["assessment"],
+                            purpose="learning-app")  # fmt: skip
     school = a_school(client, container, tenant)
     consent = _grant(client, school, "learnapp", ["assessment"])
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
     _wait_for(container, tenant, "learnapp", lambda ms: _results(ms))
-    client.delete(f"/api/v1/consents/{consent}", headers=school.guardian)
-    _wait_for(
-        container, tenant, "learnapp",
-        lambda ms: any(m["eventType"].endswith("forget_subject.v1") for m in ms),
-    )  # fmt: skip
     port = free_loopback_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    process = None
     try:
         while not server.started:
             time.sleep(0.05)
-        done = subprocess.run(
+        process = subprocess.Popen(
             [sys.executable, str(ROOT / "examples" / "subscriber.py"),
              "--bootstrap", runtime.bootstrap, "--api", f"http://127.0.0.1:{port}",
              "--tenant", tenant, "--service", "learnapp",
+             "--client-id", created["client_id"], "--client-secret", created["client_secret"],
              "--prefix", container.settings.topic_prefix, "--max-messages", "2", "--kafka-api-version", "2.1"],
-            capture_output=True, text=True, timeout=90, check=False,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        client.delete(f"/api/v1/consents/{consent}", headers=school.guardian)
+        out, err = process.communicate(timeout=90)
     finally:
+        if process is not None and process.poll() is None:
+            process.kill()
         server.should_exit = True
         thread.join(10)
 
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in [first, *out.splitlines()]]
+    assert process.returncode == 0, err[-2000:]
     assert lines[0]["event"].endswith("assessment.result.recorded.v1")
     assert lines[0]["subject"] == "stu-1"
+    assert lines[0]["personal"] == {"comment.comment": json.dumps("Hyvää työtä murtoluvuissa.")}
     assert lines[1] == {
         "forget": "stu-1", "reason": "consent revoked", "categories": ["assessment"], "deleted": 1
     }  # fmt: skip
@@ -361,7 +431,8 @@ def test_digione_subscribe_prints_the_services_events_and_what_a_forget_notice_d
 ) -> None:
     client, runtime = running
     create_client(container, tenant=tenant, name="learnapp", scopes=["roster.readonly"],
-                  categories=[], basis="consent", schools=[], events=["assessment"])  # fmt: skip
+                  categories=[], basis="consent", schools=[], events=["assessment"],
+                  purpose="learning-app")  # fmt: skip
     school = a_school(client, container, tenant)
     consent = _grant(client, school, "learnapp", ["assessment"])
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
@@ -387,4 +458,7 @@ def test_digione_subscribe_prints_the_services_events_and_what_a_forget_notice_d
 
     assert lines[0]["eventType"].endswith("assessment.result.recorded.v1")
     assert lines[0]["data"]["data_subject"] == "stu-1"
+    assert lines[0]["data"]["personal_data"] == {
+        "comment.comment": json.dumps("Hyvää työtä murtoluvuissa.")
+    }
     assert lines[1]["forgot"] == {"subject": "stu-1", "events": 1}

@@ -160,3 +160,20 @@ def test_the_sources_and_licences_ship_with_the_data() -> None:
 
     assert "Perusopetuksen opetussuunnitelman perusteet 2014, Opetushallitus" in text
     assert "EUPL" in text
+
+
+def test_every_objective_the_demo_uses_has_a_learner_title_in_finnish_swedish_and_english(
+    curriculum: Curriculum,
+) -> None:
+    for objective in curriculum.objectives("MA"):
+        titles = objective.learner_titles()
+        assert set(titles) == {"fi", "sv", "en"}, objective.code
+        assert titles["en"].startswith(("I can ", "I understand ", "I enjoy ")), objective.code
+
+
+def test_grades_have_their_meaning_on_the_finnish_scale_in_each_language(
+    curriculum: Curriculum,
+) -> None:
+    assert curriculum.grade_name("9", "fi") == "kiitettävä"
+    assert curriculum.grade_name("4", "sv") == "underkänd"
+    assert curriculum.grade_name("S", "en") is not None

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from types import ModuleType
+
 import pytest
+from cryptography.exceptions import InvalidTag
 
 from domain.agreement_commands import event_selectors
 from domain.errors import InvalidValueError
 from streams.event_types import by_type_name
 from streams.schemas import default_registry
 from streams.service_basis import AgreementTerms
-from streams.service_view import FORGET_TYPE, service_type_name
+from streams.service_view import (
+    FORGET_TYPE,
+    open_personal_data,
+    seal_personal_data,
+    service_type_name,
+)
+from tests.processes import ROOT
 
 KNOWN = frozenset(by_type_name())
 
@@ -24,7 +35,7 @@ def test_the_service_view_of_an_event_has_no_sealed_field_but_its_subject_and_al
     names = [f["name"] for f in view["fields"]]
     assert "personal" in [f["name"] for f in original["fields"]]
     assert "personal" not in names and "Sealed" not in str(view)
-    assert names[-2:] == ["data_subject", "personal_data"]
+    assert names[-3:] == ["data_subject", "personal_data", "sealed_personal_data"]
     assert view["namespace"] == "fi.digione.service.roster.user.registered"
 
 
@@ -55,3 +66,26 @@ def test_terms_cover_the_selected_families_aggregates_and_types_only_while_in_fo
     assert not terms.covers("fi.digione.assessment.result.recorded.v1")
     ended = AgreementTerms(2, "app", "app@t", "statutory", (), (), ("attainment",), ended=True)
     assert not ended.covers("fi.digione.attainment.objective_attainment.assessed.v1")
+
+
+def _example_subscriber() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("subscriber", ROOT / "examples" / "subscriber.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_vendor_opens_sealed_personal_data_with_its_key_and_with_no_other() -> None:
+    key, other = os.urandom(32), os.urandom(32)
+    personal = {"personal.givenName": '"Aino"'}
+
+    sealed = seal_personal_data(key, "vantaa/learnapp/stu-1", personal)
+
+    assert b"Aino" not in sealed["ciphertext"]
+    assert _example_subscriber().unseal(sealed, key) == personal
+    assert open_personal_data(key, sealed) == personal
+    with pytest.raises(InvalidTag):
+        open_personal_data(other, sealed)
+    with pytest.raises(InvalidTag):  # the key id is bound to the ciphertext
+        open_personal_data(key, {**sealed, "key_id": "vantaa/learnapp/stu-2"})

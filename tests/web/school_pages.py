@@ -5,12 +5,18 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
+from domain.agreement_commands import ServiceDescription
+from domain.agreements import CONSENT
+from domain.commands import Actor
 from tests.builders import School, a_school
 from tests.reads.school import a_line_item, an_assessment_of, an_attainment_of
 from tests.web.pages import fresh, post_form, sign_in, token_of
 
 CLASS_PAGE = "/ui/teacher/classes/cls-4a"
 CHILD_PAGE = "/ui/guardian/children/stu-1"
+#: The service registered on consent that the guardian pages offer.
+SERVICE = "matikka-app"
+SERVICE_TITLE = "Matikka-appi"
 
 
 def a_school_with_results(running: TestClient, container: Container, tenant: str) -> School:
@@ -31,7 +37,28 @@ def a_school_with_results(running: TestClient, container: Container, tenant: str
     an_assessment_of(
         running, built, student="stu-2", lineItem="li-1", score=9, comment="Eeron oma palaute"
     )
+    a_consent_service(container, tenant)
     return built
+
+
+def a_consent_service(container: Container, tenant: str, name: str = SERVICE) -> None:
+    """A service registered on the families' consent, reading rosters and gradebooks."""
+    app = container.tenants.get(tenant)
+    if app.agreement(app.client_id_of(name)) is not None:
+        return
+    app.make_agreement(
+        Actor(tenant, "admin", "test-admin"),
+        service=name,
+        scopes=["roster-core.readonly", "gradebook.readonly"],
+        categories=["identity"],
+        basis=CONSENT,
+        schools=[],
+        description=ServiceDescription(
+            title=SERVICE_TITLE,
+            descriptions={"fi": "Harjoitussovellus.", "en": "A practice app."},
+            purposes=["learning-app"],
+        ),
+    )
 
 
 def sign_in_as(
@@ -50,8 +77,7 @@ def grant_on_page(
         page,
         f"{CHILD_PAGE}/consents",
         {
-            "recipient": "matikka-app",
-            "purposes": "learning-app",
+            "recipient": SERVICE,
             "categories": ["assessment", "roster"],
             **fields,
         },

@@ -185,7 +185,7 @@ def test_a_guardian_withdraws_a_consent_from_the_page_and_sees_it_withdrawn(
     _snap(page, "guardian-consent-withdrawn")
 
 
-def test_a_guardian_grants_a_consent_with_the_form(
+def test_a_guardian_grants_a_consent_by_choosing_a_registered_service_and_withdraws_it(
     demo_site: DemoSite, cast: Cast, browser: BrowserContext
 ) -> None:
     family, _ = cast.family_with_feedback()
@@ -196,15 +196,57 @@ def test_a_guardian_grants_a_consent_with_the_form(
         demo_site.token("guardian", family.guardian),
         f"/ui/guardian/children/{family.child.sourced_id}",
     )
+    service = page.locator(".choice").filter(has_text="Lukuvalmennus")
+    expect(service).to_contain_text("edistymisestä kertominen kotiin")
+    expect(service).to_contain_text("luokka- ja ryhmätiedot")
+    _snap(page, "guardian-consent-form")
 
-    page.get_by_label("Palvelu, joka saa tiedot").fill("lukuvalmennus")
-    page.get_by_label("Käyttötarkoitus").fill("learning-app")
-    page.get_by_label("arvioinnit").check()
+    page.get_by_label("Lukuvalmennus").check()
+    page.get_by_label("luokka- ja ryhmätiedot").check()
     page.get_by_role("button", name="Anna suostumus").click()
 
     expect(page.get_by_role("status")).to_have_text("Suostumus on annettu.")
-    granted = page.locator(".consents li").filter(has_text="lukuvalmennus")
+    granted = page.locator(".consents li").filter(has_text="Lukuvalmennus")
     expect(granted.get_by_text("voimassa", exact=True)).to_be_visible()
+    expect(granted).to_contain_text("oppimissovelluksen käyttö opetuksessa")
+
+    page.get_by_role("button", name="Peru suostumus palvelulle Lukuvalmennus").click()
+
+    expect(page.get_by_role("status")).to_have_text("Suostumus on peruttu.")
+    expect(granted.get_by_text("peruttu", exact=True)).to_be_visible()
+
+
+#: What a bad consent form says beside each field, in each language.
+_CONSENT_ERRORS = {
+    "fi": ("Valitse palvelu", "Valitse vähintään yksi tieto", "Päivämäärä on jo mennyt"),
+    "sv": ("Välj den tjänst", "Välj minst en uppgift", "Datumet har redan varit"),
+    "en": ("Choose the service", "Choose at least one kind", "The date has passed"),
+}
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_a_bad_consent_form_shows_every_error_beside_its_field_in_the_pages_language(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext, lang: str
+) -> None:
+    family, _ = cast.family_with_feedback()
+    path = f"/ui/guardian/children/{family.child.sourced_id}"
+    page = browser.new_page()
+    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian), path)
+    page.goto(f"{demo_site.url}{path}?lang={lang}")
+
+    page.locator("#valid_until").fill("2020-01-31")
+    page.locator("form[action$='/consents#consent-errors'] button[type=submit]").click()
+
+    summary = page.locator("#consent-errors")
+    expect(summary).to_be_in_viewport()
+    for field, message in zip(("recipient", "categories", "valid_until"), _CONSENT_ERRORS[lang]):
+        expect(page.locator(f"#{field}-error")).to_contain_text(message)
+        expect(summary.locator(f"a[href='#{field}']")).to_have_count(1)
+        # Beside its field: inside the field's own group, read out with it.
+        described = page.locator(f"[aria-describedby~='{field}-error']")
+        expect(described).to_have_count(1)
+    assert _fits_the_window(page)
+    _snap(page, f"guardian-consent-errors-{lang}")
 
 
 def test_a_guardian_opening_another_childs_page_gets_403_with_nothing_leaked(
@@ -255,3 +297,94 @@ def test_the_pages_are_usable_with_the_keyboard(
     page.keyboard.press("Enter")
 
     expect(page.get_by_role("alert")).to_contain_text("Kulkuavain ei kelpaa")
+
+
+#: Internal ids of people, terms and classes (the demo's sourcedIds all start so).
+_INTERNAL_ID = re.compile(r"\b(grd|tch|stu|term|cls)-")
+#: The event-log position, as each language says it.
+_POSITION = re.compile(r"tapahtumalokin kohta|i händelseloggen|event log position", re.IGNORECASE)
+#: What a reader sees of a page: its text as rendered (a closed <details> hides its
+#: content), its title, and the attributes a screen reader or a hover reads out.
+_WHAT_A_READER_SEES = """() => [document.title, document.body.innerText].concat(
+  Array.from(document.querySelectorAll('[title], [aria-label], [alt]')).flatMap(
+    e => ['title', 'aria-label', 'alt'].map(a => e.getAttribute(a) || '')),
+  Array.from(document.querySelectorAll('svg title, svg desc')).map(e => e.textContent)
+).join('\\n')"""
+
+
+def _shown_ids(page: Page) -> list[str]:
+    seen = str(page.evaluate(_WHAT_A_READER_SEES))
+    return [
+        line for line in seen.splitlines() if _INTERNAL_ID.search(line) or _POSITION.search(line)
+    ]
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_no_page_a_guardian_or_teacher_sees_shows_an_internal_id_or_the_log_position(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext, lang: str
+) -> None:
+    family, _ = cast.family_with_feedback()
+    class_id = "cls-aur-3a"
+    teacher = cast.class_teacher[class_id]
+    student = min(cast.class_students[class_id])
+    page = browser.new_page()
+    pages = {
+        "teacher": [
+            "/ui/teacher",
+            f"/ui/teacher/classes/{class_id}",
+            f"/ui/teacher/classes/{class_id}/students/{student}",
+        ],
+        "guardian": ["/ui/guardian", f"/ui/guardian/children/{family.child.sourced_id}"],
+    }
+    people = {"teacher": teacher, "guardian": family.guardian}
+
+    for role, paths in pages.items():
+        _sign_in(page, demo_site, demo_site.token(role, people[role]), paths[0])
+        for path in paths:
+            page.goto(f"{demo_site.url}{path}?lang={lang}")
+
+            assert _shown_ids(page) == [], f"{role} sees an internal id on {path} ({lang})"
+            expect(page.locator(".who")).to_contain_text(cast.names[people[role]])
+            if role == "teacher":
+                page.locator("details.freshness-details summary").click()
+                assert _POSITION.search(page.locator("details.freshness-details").inner_text())
+            if lang == "fi":
+                _snap(page, f"{role}-{path.strip('/').replace('/', '-')}")
+        browser.clear_cookies()  # signed out, and the language back to Finnish
+
+
+def test_a_guardian_reads_the_childs_data_and_its_disclosure_record_and_downloads_it(
+    demo_site: DemoSite, cast: Cast, browser: BrowserContext
+) -> None:
+    family, _ = cast.family_with_feedback()
+    child = f"/ui/guardian/children/{family.child.sourced_id}"
+    page = browser.new_page()
+    _sign_in(page, demo_site, demo_site.token("guardian", family.guardian), child)
+
+    page.get_by_role(
+        "link", name="Kaikki tallennetut tiedot ja kenelle niitä on luovutettu"
+    ).click()
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text(family.child.name)
+    recorded = page.locator("#recorded table")
+    expect(recorded.get_by_role("rowheader", name="arvioinnit")).to_be_visible()
+    # Opening the child's page a moment ago was recorded: to the guardian, by name.
+    disclosures = page.locator("#disclosures table")
+    own_read = disclosures.locator("tr").filter(has_text=cast.names[family.guardian])
+    expect(own_read.filter(has_text="koulun lakisääteinen tehtävä").first).to_be_visible()
+    assert _shown_ids(page) == []
+    assert _fits_the_window(page)
+    _snap(page, "guardian-access-page")
+
+    download = page.request.get(f"{demo_site.url}{child}/access.json")
+
+    document = download.json()
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert document["formatVersion"] == 1 and document["subject"] == family.child.sourced_id
+    assert {"recordedBy", "firstRecordedAt", "events"} <= set(document["records"][0])
+    assert any(d["recipient"] == family.guardian for d in document["disclosures"])
+    # The export itself is recorded too, on the right of access.
+    page.reload()
+    expect(
+        own_read.filter(has_text="kaikki tiedot").filter(has_text="oikeus saada pääsy").first
+    ).to_be_visible()

@@ -13,6 +13,8 @@ from tests.web.pages import (
 )
 from tests.web.school_pages import (
     CHILD_PAGE,
+    SERVICE,
+    SERVICE_TITLE,
     grant_on_page,
     sign_in_as,
 )
@@ -27,7 +29,8 @@ def test_every_field_of_the_consent_form_has_a_label(
 
     parts = parts_of(page.text)
     names = {c.attrs.get("name") for c in parts.controls}
-    assert {"recipient", "purposes", "categories", "valid_until"} <= names
+    assert {"recipient", "categories", "valid_until"} <= names
+    assert "purposes" not in names
     assert parts.unlabelled() == []
 
 
@@ -41,7 +44,7 @@ def test_granting_a_consent_redirects_to_the_child_page_which_shows_it(
 
     assert location.startswith(f"{CHILD_PAGE}?min_position=")
     assert "Suostumus on annettu." in page.text
-    assert "matikka-app" in page.text and "voimassa" in page.text
+    assert SERVICE_TITLE in page.text and "voimassa" in page.text
 
 
 def test_posting_the_same_consent_form_twice_grants_once(
@@ -50,8 +53,7 @@ def test_posting_the_same_consent_form_twice_grants_once(
     sign_in_as(running, container, tenant, "guardian", "grd-1")
     page = fresh(running, container, tenant, CHILD_PAGE)
     fields: dict[str, str | list[str]] = {
-        "recipient": "matikka-app",
-        "purposes": "learning-app",
+        "recipient": SERVICE,
         "categories": ["assessment"],
     }
 
@@ -80,36 +82,79 @@ def test_withdrawing_a_consent_redirects_to_the_child_page_which_shows_it_withdr
     assert "Peru suostumus<span" not in page.text
 
 
-def test_a_consent_form_with_missing_fields_is_shown_again_with_the_errors(
+def test_the_consent_form_offers_the_registered_services_with_what_they_receive(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
+
+    page = fresh(running, container, tenant, f"{CHILD_PAGE}?lang=sv")
+
+    choices = [c.attrs.get("value") for c in parts_of(page.text).controls if c.type == "radio"]
+    assert choices == [SERVICE]
+    about = page.text.split(f'id="service-{SERVICE}-about"', 1)[1].split("</dl>")[0]
+    # No Swedish description was registered: the Finnish one, marked as Finnish.
+    assert '<p lang="fi">Harjoitussovellus.</p>' in about
+    assert "användning av en lärapp i undervisningen" in about
+    assert "klass- och gruppuppgifter, bedömningar, identitet" in about
+
+
+def test_a_bad_consent_form_shows_every_error_beside_its_field_in_the_pages_language(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
+    page = fresh(running, container, tenant, f"{CHILD_PAGE}?lang=en")
+    head = container.tenants.get(tenant).head_position()
+
+    answer = post_form(
+        running, page, f"{CHILD_PAGE}/consents", {"recipient": "", "valid_until": "2020-01-01"}
+    )
+
+    assert answer.status_code == 422
+    errors = {c.id for c in parts_of(answer.text).controls if c.attrs.get("aria-invalid")}
+    assert errors == {"valid_until"}  # the fieldsets are marked on the fieldset
+    for field, message in (
+        ("recipient", "Choose the service you give the consent to."),
+        ("categories", "Choose at least one kind of data."),
+        ("valid_until", "The date has passed."),
+    ):
+        assert f'<p class="error" id="{field}-error">{message}' in answer.text
+    summary = answer.text.split('id="consent-errors"', 1)[1].split("</div>")[0]
+    assert [a for a in ("#recipient", "#categories", "#valid_until") if a in summary] == [
+        "#recipient",
+        "#categories",
+        "#valid_until",
+    ]
+    assert container.tenants.get(tenant).head_position() == head
+
+
+def test_data_the_chosen_service_does_not_receive_is_refused_beside_the_data(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
     sign_in_as(running, container, tenant, "guardian", "grd-1")
     page = fresh(running, container, tenant, CHILD_PAGE)
 
     answer = post_form(
-        running, page, f"{CHILD_PAGE}/consents", {"recipient": "", "purposes": "learning-app"}
+        running, page, f"{CHILD_PAGE}/consents", {"recipient": SERVICE, "categories": ["photos"]}
     )
 
     assert answer.status_code == 422
-    assert 'id="recipient"' in answer.text and 'aria-invalid="true"' in answer.text
-    assert "Valitse vähintään yksi tieto." in answer.text
+    assert f"Palvelu {SERVICE_TITLE} ei saa kaikkia valitsemiasi tietoja." in answer.text
 
 
-def test_a_consent_the_domain_refuses_is_shown_again_with_its_reason(
+def test_a_consent_the_domain_refuses_is_explained_in_the_pages_language(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
-    sign_in_as(running, container, tenant, "guardian", "grd-1")
-    page = fresh(running, container, tenant, CHILD_PAGE)
+    # The student's birth date is not recorded, so they cannot consent for themself.
+    sign_in_as(running, container, tenant, "student", "stu-1")
+    page = fresh(running, container, tenant, f"{CHILD_PAGE}?lang=sv")
 
     answer = post_form(
-        running,
-        page,
-        f"{CHILD_PAGE}/consents",
-        {"recipient": "Not A Service", "purposes": "learning-app", "categories": ["roster"]},
+        running, page, f"{CHILD_PAGE}/consents", {"recipient": SERVICE, "categories": ["roster"]}
     )
 
     assert answer.status_code == 422
-    assert "recipient must be a service id" in answer.text
+    assert "Du kan inte ge det här samtycket." in answer.text
+    assert "digital-consent age" not in answer.text
 
 
 def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
@@ -121,7 +166,7 @@ def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
     answer = running.post(
         f"{CHILD_PAGE}/consents",
         follow_redirects=False,
-        data={"recipient": "matikka-app", "purposes": "learning-app", "categories": "roster"},
+        data={"recipient": SERVICE, "categories": "roster"},
     )
 
     assert answer.status_code == 403
@@ -140,7 +185,7 @@ def test_a_guardian_cannot_grant_a_consent_for_another_child(
         running,
         page,
         "/ui/guardian/children/stu-2/consents",
-        {"recipient": "matikka-app", "purposes": "learning-app", "categories": ["roster"]},
+        {"recipient": SERVICE, "categories": ["roster"]},
     )
 
     assert answer.status_code == 403

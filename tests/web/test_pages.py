@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
+from domain.commands import Actor
 from tests.builders import School
 from tests.web.pages import (
     fresh,
@@ -263,6 +264,78 @@ def test_a_guardian_sees_the_childs_results_with_the_teachers_feedback(
     assert "Eeron oma palaute" not in page.text
 
 
+@pytest.mark.parametrize(
+    ("lang", "objective", "score", "grade"),
+    [
+        ("fi", "Osaan ratkaista ongelmia", "17 / 20", "9 (kiitettävä, asteikolla 4–10)"),
+        ("sv", "Jag kan lösa problem", "17 / 20", "9 (berömlig, på skalan 4–10)"),
+        ("en", "I can solve problems", "17 / 20", "9 (very good, on the scale 4–10)"),
+    ],
+)
+def test_a_guardian_reads_objectives_as_the_learner_would_say_them_and_scores_out_of_their_maximum(
+    running: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
+    lang: str,
+    objective: str,
+    score: str,
+    grade: str,
+) -> None:
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
+
+    page = fresh(running, container, tenant, f"{CHILD_PAGE}?lang={lang}")
+
+    assert f'<p class="objective" lang="{lang}">{objective}' in page.text
+    assert "ohjata ja tukea oppilasta" not in page.text  # the teacher's instruction
+    assert score in page.text and grade in page.text
+    assert ("DigiOnes egna" in page.text) == (lang == "sv")
+
+
+@pytest.mark.parametrize(
+    ("lang", "erased"), [("fi", "(tiedot poistettu)"), ("sv", "(uppgifterna raderade)")]
+)
+def test_an_erased_pupil_reads_as_erased_in_the_pages_language_on_the_teachers_page(
+    running: TestClient, container: Container, tenant: str, school: School, lang: str, erased: str
+) -> None:
+    container.tenants.get(tenant).erase(
+        Actor(tenant, "admin", "dpo"), subject="stu-2", reason="the family asked", basis=None
+    )
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
+
+    page = fresh(running, container, tenant, f"{CLASS_PAGE}?lang={lang}")
+
+    assert page.status_code == 200
+    assert erased in page.text
+    assert ">erased<" not in page.text and "stu-2<" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("role", "subject", "path"),
+    [
+        ("guardian", "grd-1", "/ui/guardian/children/stu-2/access"),
+        ("guardian", "grd-1", "/ui/guardian/children/stu-2/access.json"),
+        # A student's own export is theirs from 15; stu-1's age is not recorded.
+        ("student", "stu-1", "/ui/guardian/children/stu-1/access"),
+    ],
+)
+def test_the_access_page_and_its_download_are_refused_to_anyone_without_a_right_of_access(
+    running: TestClient,
+    container: Container,
+    tenant: str,
+    school: School,
+    role: str,
+    subject: str,
+    path: str,
+) -> None:
+    sign_in_as(running, container, tenant, role, subject)
+
+    page = running.get(path)
+
+    assert page.status_code == 403
+    assert refusal_leaks_nothing(page)
+
+
 def test_a_guardian_of_another_child_gets_a_403_page_with_nothing_leaked(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -322,7 +395,20 @@ def test_every_page_says_how_fresh_its_data_is(
 
     assert page.status_code == 200
     assert "Tiedot ovat ajan tasalla" in page.text or "odottaa vielä käsittelyä" in page.text
-    assert "tapahtumalokin kohta" in page.text
+
+
+def test_only_a_teacher_sees_the_event_log_position_and_only_inside_details(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    sign_in_as(running, container, tenant, "teacher", "tch-1")
+    teachers = fresh(running, container, tenant, CLASS_PAGE).text
+    sign_in_as(running, container, tenant, "guardian", "grd-1")
+    guardians = fresh(running, container, tenant, CHILD_PAGE).text
+
+    details = teachers.split('<details class="freshness-details">', 1)[1].split("</details>")[0]
+    assert "apahtumalokin kohta" in details
+    assert "apahtumalokin kohta" not in teachers.replace(details, "")
+    assert "apahtumalokin kohta" not in guardians
 
 
 def test_pages_run_no_script_are_never_framed_and_are_not_cached(

@@ -1,0 +1,1 @@
+"""OneRoster CSV bundles: import (bulk and delta) and export, from the CLI and over HTTP."""

@@ -1,0 +1,82 @@
+"""A batch of commands saved in one store transaction (a bulk import's unit of work).
+
+Commands run inside `TenantCore.batched()` validate and decide as they always do, but their
+aggregates are kept here instead of being saved one command at a time; later commands of
+the batch find those kept copies (an enrollment sees the class a row before it changed).
+`flush()` saves every kept aggregate and side write with one `Application.save(*aggregates)`:
+all of the batch's events are recorded, or none are. PostgreSQL's recorder locks the events
+table once per save, so a thousand aggregates per save is where bulk throughput comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.recorders import SideWrite
+
+__all__ = ["SaveBatch", "current_batch"]
+
+#: The batch the commands of this context keep their aggregates in (None: save each).
+current_batch: ContextVar[SaveBatch | None] = ContextVar("current_batch", default=None)
+
+Saver = Callable[[list[Aggregate], list[SideWrite]], int | None]
+
+
+class SaveBatch:
+    """The aggregates and side writes of the commands run since the last flush."""
+
+    def __init__(self, save: Saver) -> None:
+        self._save = save
+        self._aggregates: dict[UUID, Aggregate] = {}
+        #: How many pending events each kept aggregate had when a command last kept it.
+        self._seen: dict[UUID, int] = {}
+        self._side_writes: list[SideWrite] = []
+        #: Aggregates read (not changed) by the batch's commands: a reference checked by
+        #: many rows (their school, their class) is read once per batch.
+        self.read: dict[UUID, Aggregate] = {}
+        #: Aggregates known not to be in the store (looked up in bulk): none to load.
+        self.absent: set[UUID] = set()
+        #: The store position of the last event saved by a flush (0: none yet).
+        self.position = 0
+
+    def __len__(self) -> int:
+        return len(self._aggregates)
+
+    def pending(self, aggregate_id: UUID) -> Aggregate | None:
+        """The kept, not yet saved copy of an aggregate, if a command of the batch kept one."""
+        return self._aggregates.get(aggregate_id)
+
+    def keep(self, aggregates: Iterable[Aggregate], side_writes: Iterable[SideWrite]) -> bool:
+        """Keeps a command's aggregates and side writes; True when the command added events."""
+        changed = False
+        for aggregate in aggregates:
+            count = len(aggregate.pending_events)
+            if count > self._seen.get(aggregate.id, 0):
+                changed = True
+            if count:
+                self._aggregates[aggregate.id] = aggregate
+                self._seen[aggregate.id] = count
+                self.absent.discard(aggregate.id)
+                self.read.pop(aggregate.id, None)
+        if changed:
+            self._side_writes.extend(side_writes)
+        return changed
+
+    def add_side_write(self, write: SideWrite) -> None:
+        """A write to run in the transaction of the batch's events (see domain.recorders)."""
+        self._side_writes.append(write)
+
+    def flush(self) -> int:
+        """Saves what the batch kept in one transaction; the store position after it."""
+        if not self._aggregates and not self._side_writes:
+            return self.position
+        aggregates, writes = list(self._aggregates.values()), self._side_writes
+        self._aggregates, self._seen, self._side_writes, self.read = {}, {}, [], {}
+        position = self._save(aggregates, writes)
+        if position is not None:
+            self.position = position
+        return self.position

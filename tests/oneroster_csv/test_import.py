@@ -1,0 +1,220 @@
+"""Importing OneRoster CSV bundles: bulk then delta, the deletion guard, broken rows, re-runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from api.oneroster_csv.importer import MassDeletionError
+from domain.application import TenantApplication
+from domain.roster import Enrollment, User
+from tests.oneroster_csv.conftest import SCHOOL, ImportFiles, csv_files
+
+
+def _user(app: TenantApplication, sourced_id: str) -> User:
+    found = app.find("users", sourced_id)
+    assert isinstance(found, User)
+    return found
+
+
+def _personal(app: TenantApplication, sourced_id: str) -> dict[str, Any]:
+    opened = app.personal_details(sourced_id)
+    assert isinstance(opened, dict)
+    return opened
+
+
+def test_a_bulk_import_records_the_school_and_answers_counts_per_file(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    report = import_files(csv_files(SCHOOL))
+
+    assert report.rejected == []
+    assert report.files["users"].created == 5
+    assert report.files["enrollments"].created == 3
+    assert _personal(app, "stu-1")["givenName"] == "Aino"
+    assert report.position == app.head_position()
+
+
+def test_agents_are_read_both_ways_and_kept_on_the_student(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    import_files(csv_files(SCHOOL))
+
+    # grd-1 names stu-1 on the guardian's row; stu-2 names grd-2 on the student's row.
+    assert _user(app, "stu-1").guardians == ["grd-1"]
+    assert _user(app, "stu-2").guardians == ["grd-2"]
+    assert _user(app, "grd-1").guardians == []
+
+
+def test_a_rerun_of_the_same_bulk_bundle_records_no_events(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    import_files(csv_files(SCHOOL))
+    head = app.head_position()
+
+    again = import_files(csv_files(SCHOOL))
+
+    assert app.head_position() == head
+    assert again.files["users"].unchanged == 5
+    assert again.files["enrollments"].unchanged == 3
+
+
+def test_a_delta_changes_only_what_its_rows_say(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    import_files(csv_files(SCHOOL))
+    delta = {
+        "users": ["stu-1,active,2026-03-01T08:00:00.000Z,true,,,Aino,Mäkinen,,,,,,grd-1,05,,,,,,sch-1,"],
+        "enrollments": ["e3,tobedeleted,2026-03-01T08:00:00.000Z,cls-4a,sch-1,stu-2,student,false,,"],
+    }  # fmt: skip
+
+    report = import_files(csv_files(delta, mode="delta"))
+
+    assert report.files["users"].updated == 1
+    assert report.files["enrollments"].deleted == 1
+    assert _personal(app, "stu-1")["familyName"] == "Mäkinen"
+    assert _user(app, "stu-2").is_active  # absent from a delta: untouched
+    enrollment = app.find("enrollments", "e2")
+    assert isinstance(enrollment, Enrollment) and enrollment.is_active
+
+
+def test_records_absent_from_a_bulk_file_are_marked_tobedeleted(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    import_files(csv_files(SCHOOL))
+    fewer = {**SCHOOL, "enrollments": SCHOOL["enrollments"][:2]}
+
+    report = import_files(csv_files(fewer), allow_mass_deletion=True)
+
+    assert report.files["enrollments"].deleted == 1
+    removed = app.find("enrollments", "e3")
+    assert removed is not None and not removed.is_active
+    assert _user(app, "stu-2").is_active
+
+
+def test_the_mass_deletion_guard_stops_a_truncated_bulk_file_before_recording_anything(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    import_files(csv_files(SCHOOL))
+    head = app.head_position()
+    truncated = {**SCHOOL, "users": SCHOOL["users"][:1], "demographics": []}
+    truncated["users"][0] = truncated["users"][0].replace("Tiina", "Tiina-Maria")
+
+    with pytest.raises(MassDeletionError) as stopped:
+        import_files(csv_files({k: v for k, v in truncated.items() if v}))
+
+    assert app.head_position() == head
+    counts = {m.collection: (m.would_mark, m.of) for m in stopped.value.report.mass_deletions}
+    assert counts["users"] == (4, 5)
+    assert _personal(app, "tch-1")["givenName"] == "Tiina"
+
+
+def test_records_of_another_source_are_never_marked_by_a_bulk_file(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    import_files(csv_files(SCHOOL))
+    other = csv_files({"orgs": ["sch-9,,,Muu,school,09,"]})
+    other["manifest.csv"] += b"source.systemCode,other-sis\n"
+
+    import_files(other)
+
+    school = app.find("orgs", "sch-1")
+    assert school is not None and school.is_active
+
+
+def test_broken_rows_are_rejected_with_row_and_column_and_the_rest_imported(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    broken = {
+        **SCHOOL,
+        "users": [
+            *SCHOOL["users"],
+            "stu-3,,,maybe,,,Leo,Laine,,,,,,,,,,,,,,",
+            "stu-4,,,true,,{hetu:010516A123S},Ella,Laine,,,,,,,,,,,,,,",
+        ],
+        "roles": [*SCHOOL["roles"], "r6,,,stu-3,primary,student,,,sch-1,", "r7,,,stu-4,primary,student,,,sch-1,"],
+        "enrollments": [*SCHOOL["enrollments"], "e4,,,cls-9,sch-1,stu-1,student,false,,"],
+    }  # fmt: skip
+
+    report = import_files(csv_files(broken))
+
+    rejected = {(n.file, n.row, n.column) for n in report.rejected}
+    assert ("users", 7, "enabledUser") in rejected
+    assert ("users", 8, "userIds") in rejected
+    assert ("enrollments", 5, "class") not in rejected
+    assert ("enrollments", 5, "classSourcedId") in rejected
+    assert app.find("users", "stu-3") is None and app.find("users", "stu-4") is None
+    assert report.files["users"].created == 5
+    assert report.files["users"].rejected == 2
+
+
+def test_known_quirks_are_tolerated_and_reported(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    quirky = {
+        **SCHOOL,
+        "users": [SCHOOL["users"][0].replace(",true,", ",TRUE,", 1), *SCHOOL["users"][1:]],
+        # stu-2 enrolled as a teacher without a teacher role.
+        "enrollments": [*SCHOOL["enrollments"], "e9,,,cls-4a,sch-1,grd-2,teacher,false,,"],
+    }
+    files = csv_files(quirky, version="1.2.1")
+    files["users.csv"] = b"\xef\xbb\xbf" + files["users.csv"].replace(b"\n", b"\r\n")
+
+    report = import_files(files)
+
+    reasons = " | ".join(n.reason for n in report.quirks)
+    assert "BOM" in reasons and "CRLF" in reasons and "1.2.1" in reasons
+    assert "'TRUE'" in reasons and "secondary role" in reasons
+    assert report.rejected == []
+    assert _user(app, "tch-1").enabled
+    assert app.find("enrollments", "e9") is not None
+
+
+def test_a_one_one_bundle_is_read_with_its_roles_on_the_user(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    users_1_1 = (
+        "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,"
+        "givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password\n"
+        "tch-1,,,true,sch-1,teacher,,,Tiina,Opettaja,,,,,,,,secret\n"
+    )  # fmt: skip
+    files = csv_files({"orgs": SCHOOL["orgs"]}, version="1.1")
+    files["users.csv"] = users_1_1.encode()
+    files["manifest.csv"] += b"file.users,bulk\n"
+
+    report = import_files(files)
+
+    assert report.rejected == []
+    assert _user(app, "tch-1").has_role("teacher")
+    assert "never stored" in " ".join(n.reason for n in report.quirks)
+    assert "secret" not in repr(app.personal_details("tch-1"))
+
+
+def test_a_delta_role_row_adds_or_removes_one_role_and_keeps_the_others(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    import_files(csv_files(SCHOOL))
+    stamp = "2026-03-01T08:00:00.000Z"
+    delta = {
+        "roles": [
+            f"r8,active,{stamp},tch-1,secondary,principal,,,sch-1,",
+            f"r4,tobedeleted,{stamp},grd-1,primary,guardian,,,sch-1,",
+            f"r9,active,{stamp},grd-1,primary,parent,,,sch-1,",
+        ]
+    }
+
+    import_files(csv_files(delta, mode="delta"))
+
+    assert _user(app, "tch-1").has_role("teacher") and _user(app, "tch-1").has_role("principal")
+    assert not _user(app, "grd-1").has_role("guardian") and _user(app, "grd-1").has_role("parent")
+
+
+def test_a_role_of_an_unknown_user_is_rejected_with_its_row(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    rows = {**SCHOOL, "roles": [*SCHOOL["roles"], "r9,,,nobody,primary,student,,,sch-1,"]}
+
+    report = import_files(csv_files(rows))
+
+    assert [(n.file, n.row, n.column) for n in report.rejected] == [("roles", 7, "userSourcedId")]
