@@ -155,6 +155,8 @@ def test_describe_tells_families_about_a_consent_service_once_and_refuses_a_bad_
     told = CliRunner().invoke(cli.app, describe, env=environment(settings))
     again = CliRunner().invoke(cli.app, describe, env=environment(settings))  # records nothing
     wrong = CliRunner().invoke(cli.app, [*describe[:-1], "Käyttö"], env=environment(settings))
+    # Families asked only for "research" could never let data flow for learning-app.
+    elsewhere = CliRunner().invoke(cli.app, [*describe[:-1], "research"], env=environment(settings))
 
     assert told.exit_code == 0 and again.exit_code == 0, told.output
     assert json.loads(told.stdout)["receives"] == ["assessment", "identity", "roster"]
@@ -162,6 +164,7 @@ def test_describe_tells_families_about_a_consent_service_once_and_refuses_a_bad_
     assert agreement is not None and agreement.title == "Learn App"
     assert agreement.descriptions == {"fi": "Harjoitussovellus.", "sv": "", "en": "A practice app."}
     assert wrong.exit_code == 2 and "purposes must be" in wrong.output
+    assert elsewhere.exit_code == 2 and "'learning-app' must be among" in elsewhere.output
     changes = app.recorder.select_notifications(head + 1, limit=100)
     assert [n.topic.rsplit(".", 1)[-1] for n in changes] == ["Described"]
     assert [s.service for s in app.consent_agreements()] == ["learnapp"]

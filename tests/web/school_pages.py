@@ -53,6 +53,7 @@ def a_consent_service(container: Container, tenant: str, name: str = SERVICE) ->
         categories=["identity"],
         basis=CONSENT,
         schools=[],
+        purpose="learning-app",
         description=ServiceDescription(
             title=SERVICE_TITLE,
             descriptions={"fi": "Harjoitussovellus.", "en": "A practice app."},
