@@ -412,14 +412,37 @@ def relay_retry(
 
 @app.command()
 def bench(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NAME]...",
+            help="With --only: the measures to run (dashboard, relay, …); all without.",
+            show_default=False,
+        ),
+    ] = None,
+    only: Annotated[
+        bool, typer.Option("--only", help="Run only the measures named after it.")
+    ] = False,
+    clients: Annotated[
+        int, typer.Option("--clients", min=1, help="Concurrent clients of the closed loops.")
+    ] = 32,
     quick: Annotated[
         bool, typer.Option("--quick", help="Fewer iterations, for a smoke run.")
     ] = False,
 ) -> None:
-    """Run the benchmark suite; each rate is reported beside a raw baseline of the same run."""
-    from bench import run_benchmarks
+    """Run the benchmark suite: one table of each measure beside its raw baseline of the same
+    run and its goal; the rows go to $DIGIONE_DATA_DIR/bench/latest.json."""
+    from bench import UnknownMeasureError, run_benchmarks, selected_measures
 
-    run_benchmarks(Settings(), quick=quick)
+    if names and not only:
+        raise _fail(f"name the measures after --only: digione bench --only {' '.join(names)}")
+    if only and not names:
+        raise _fail("--only needs the names of the measures to run, e.g. --only dashboard relay")
+    try:
+        selected_measures(names)
+    except UnknownMeasureError as error:
+        raise _fail(str(error)) from None
+    run_benchmarks(Settings(), quick=quick, clients=clients, only=names)
 
 
 schemas_app = typer.Typer(help="Avro schemas of the event types.", no_args_is_help=True)

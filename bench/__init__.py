@@ -1,35 +1,42 @@
-"""The benchmark suite `digione bench`: each rate beside a raw baseline measured in the same run.
+"""The benchmark suite `digione bench`: each measure beside a raw baseline of the same run,
+judged by its goal (issue 14), in one table and in `$DATA_DIR/bench/latest.json`.
 
-Speeds depend on the machine, the database and the broker, so they are never asserted; each
-is reported as a ratio to what a bare baseline does on the same server a moment apart:
+Speeds depend on the machine, the database and the broker, so they are never asserted in
+tests; each is reported beside a bare baseline measured on the same server a moment apart:
 
-1. commands: `POST /api/v1/assessments` through the real HTTP server (uvicorn in a process
-   of its own, running the whole runtime as `digione serve` does) from concurrent
-   keep-alive clients, beside raw INSERT + COMMIT of rows shaped like stored events, from
-   one connection and from as many connections as there are clients (bench/commands.py);
-2. relay: stored events per second acknowledged by the broker, through kafka-python and
-   through confluent-kafka, beside the bare producer of each (bench/relay.py,
-   bench/transport.py);
-3. rebuild: a roster read model rebuilt from the beginning of its topics, beside a bare
-   batched insert into the same database (bench/rebuild.py);
-4. freshness: roster PUTs of users at a steady rate on the same server; for each, the time
-   from the command's 2xx answer until a read shows it (`GET …?min_position=<position>`),
-   beside the same read without `min_position`, made at once after it. A server that cannot
-   keep up with the rate shows as a lower achieved rate and as commands not sent
-   (bench/freshness.py);
-5. dashboard: class dashboard reads beside a trivial endpoint of the same server
-   (bench/dashboard.py);
-6. erasure: from the request until every projection confirmed it, beside the request's
-   own answer (bench/erasure.py);
-7. fan-out: events in and deliveries out per second for ten services with different
-   agreements, beside the relay's rate on the same events, and the consent revocation-to-stop
-   latency beside the revoke command's own time (bench/fanout.py).
+- `trivial`: `GET /livez` of the server under test at `--clients` (32) closed-loop clients,
+  and at a fixed open-loop 100 req/s: the baseline of every HTTP measure;
+- `commands_http`: `POST /api/v1/assessments` at 32 closed-loop clients (≥ 0.5× trivial);
+- `dashboard`, `oneroster_users`: the class dashboard, and a service's
+  `GET …/rostering/v1p2/users?limit=100&filter=…` with its OAuth token: req/s at 32 clients
+  (≥ 0.5× trivial) and p99 at a fixed 100 req/s (`*_p99_ms`: < 30 ms / < 50 ms);
+- `freshness_p99_ms`: roster PUTs offered open-loop at 200/s; from each command's scheduled
+  send until a read shows it (< 250 ms, every command answered and shown), beside the bare
+  read of the same record;
+- `erasure_p99_ms`: 100+ erasures; `requestedAt` → `allProjectionsConfirmedAt` of each
+  receipt (server timestamps; < 1 s), beside the request's own answer;
+- `commands_store`: assessments through the application by 32 concurrent committers, no
+  HTTP, beside raw single-row INSERT + COMMIT at 32 connections (≥ 1.0×);
+- `relay`: realistic stored events (sealed, keys per student) relayed through
+  confluent-kafka, beside the bare confluent-kafka producer on the same messages (≥ 0.5×);
+- `rebuild`: a roster read model rebuilt from its topics over 100,000+ realistic events,
+  beside a raw batched insert of as many rows (≥ 0.3×);
+- `ledger_verify`: `audit verify` beside a bare SHA-256 chain (for information);
+- `fanout_in`, `fanout_out`, `revocation_p99_ms`: the service fan-out beside the relay on
+  the same events, and revocation → fan-out stopped (bench/fanout.py; for information);
+- `oneroster_import`: a city's OneRoster CSV bundle until it reads over REST, beside a raw
+  batched insert (bench/oneroster_import.py; for information).
 
-The broker is an embedded one started for the run unless DIGIONE_KAFKA_BOOTSTRAP names one.
-Each section uses a fresh tenant (its own PostgreSQL schema); at the end the tenants are
-dropped with their registry rows and every row kept for them in shared tables (relay and
-projection positions, read models, disclosures), so runs never see each other's data
-(bench/suite.py runs the sections, bench/report.py writes the report).
+HTTP loads come from one asyncio client (bench/http_load.py), so the generator is never the
+bottleneck; open-loop latencies run from each request's scheduled time. The server under
+test is uvicorn in a process of its own running the runtime of `digione serve`, for the
+run's HTTP tenant only. The broker is an embedded one started for the run unless
+DIGIONE_KAFKA_BOOTSTRAP names one. Each measure works in fresh tenants (their own
+PostgreSQL schemas), dropped at the end with every row kept for them in shared tables.
+
+Adding a measure is registering one function that returns rows: see bench/measures.py.
+`digione bench --only NAME…` runs a subset. bench/suite.py runs the measures, bench/report.py
+prints the table and writes the files.
 
 The suite sits outside the product: it may import `api`, `projections`, `streams` and
 `domain`, and none of them imports it (the `digione bench` command imports it lazily).
@@ -39,6 +46,14 @@ from __future__ import annotations
 
 from bench.database import DEFAULT_DATABASE_URL
 from bench.sizes import FULL, QUICK, Sizes
-from bench.suite import run_benchmarks
+from bench.suite import UnknownMeasureError, run_benchmarks, selected_measures
 
-__all__ = ["DEFAULT_DATABASE_URL", "FULL", "QUICK", "Sizes", "run_benchmarks"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "FULL",
+    "QUICK",
+    "Sizes",
+    "UnknownMeasureError",
+    "run_benchmarks",
+    "selected_measures",
+]

@@ -1,24 +1,30 @@
-"""Section 1, commands: assessments through the HTTP server beside raw INSERT + COMMITs."""
+"""Commands: assessments through the HTTP server and through the application (no HTTP),
+beside raw single-row INSERT + COMMITs on the same database."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from functools import partial
 from typing import Any
 from uuid import uuid4
 
-import httpx
 import psycopg
 from psycopg import sql
 from rich.progress import Progress
 
+from bench.http_load import Request, closed_loop
 from bench.roster import ClassLoad
-from bench.server import require_status
-from bench.timing import Load, Sample, timed_request, timed_workers
+from bench.timing import Load, Sample, timed_workers
+from domain.application import TenantApplication
+from domain.commands import Actor, RecordAssessment
 
-__all__ = ["create_raw_table", "measure_http_commands", "measure_raw_commits"]
+__all__ = [
+    "create_raw_table",
+    "measure_http_commands",
+    "measure_raw_commits",
+    "measure_store_commands",
+]
 
 ASSESSMENTS_PATH = "/api/v1/assessments"
 GRADES = ("4", "5", "6", "7", "8", "9", "10")
@@ -37,39 +43,80 @@ def measure_http_commands(
 ) -> Load:
     """`count` assessments through the HTTP API from `concurrency` keep-alive clients."""
     today = datetime.now(UTC).date()
-    plan = [_assessment(classes, index, today) for index in range(count)]
-    task = progress.add_task(f"POST {ASSESSMENTS_PATH}, {concurrency} clients", total=count)
 
-    def client(index: int, ready: Callable[[], object]) -> list[Sample]:
-        with httpx.Client(base_url=base_url, timeout=30.0) as http:
-            # The first request opens the connection and warms the server; not timed.
-            require_status(
-                http.post(ASSESSMENTS_PATH, **_assessment(classes, index, today)),
-                201,
-                what="the warm-up assessment",
-            )
-            ready()
-            samples = []
-            for request in plan[index::concurrency]:
-                samples.append(timed_request(partial(http.post, ASSESSMENTS_PATH, **request)))
-                progress.advance(task)
-            return samples
+    def request(index: int) -> Request:
+        school_class, body = _assessment(classes, index, today)
+        return Request(
+            "POST",
+            ASSESSMENTS_PATH,
+            headers={"Authorization": f"Bearer {school_class.teacher_token}"},
+            json=body,
+        )
 
-    return timed_workers(concurrency, client)
+    return closed_loop(
+        base_url,
+        request,
+        count=count,
+        clients=concurrency,
+        progress=progress,
+        description=f"POST {ASSESSMENTS_PATH}",
+        warm_status=201,
+    )
 
 
-def _assessment(classes: Sequence[ClassLoad], index: int, today: date) -> dict[str, Any]:
-    """The keyword arguments of the `index`-th request: classes and students in turn."""
+def measure_store_commands(
+    app: TenantApplication,
+    classes: Sequence[ClassLoad],
+    *,
+    count: int,
+    concurrency: int,
+    progress: Progress,
+) -> Load:
+    """`count` assessments recorded through the application (validation, sealing, the
+    store) by `concurrency` concurrent committers, with no HTTP in between."""
+    today = datetime.now(UTC).date()
+    shares = _shares(count, concurrency)
+    task = progress.add_task(f"record_assessment, {concurrency} committers", total=count)
+
+    def record(index: int) -> None:
+        school_class, body = _assessment(classes, index, today)
+        teacher = Actor(tenant=app.tenant, role="teacher", subject=school_class.teacher)
+        app.record_assessment(
+            teacher,
+            RecordAssessment(
+                None, body["student"], body["class"], None, None, body["grade"], None, [], today
+            ),
+        )
+
+    def committer(worker: int, ready: Callable[[], object]) -> list[Sample]:
+        record(count + worker)  # warms this thread's connection and the caches, untimed
+        ready()
+        samples = []
+        for index in range(worker, worker + shares[worker] * concurrency, concurrency):
+            began = time.perf_counter()
+            try:
+                record(index)
+                outcome = "committed"
+            except Exception as error:  # noqa: BLE001 - a failed command is a result here
+                outcome = f"error:{type(error).__name__}"
+            samples.append((time.perf_counter() - began, outcome))
+            progress.advance(task)
+        return samples
+
+    return timed_workers(concurrency, committer)
+
+
+def _assessment(
+    classes: Sequence[ClassLoad], index: int, today: date
+) -> tuple[ClassLoad, dict[str, Any]]:
+    """The `index`-th assessment's class and body: classes and students in turn."""
     school_class = classes[index % len(classes)]
     student = school_class.students[(index // len(classes)) % len(school_class.students)]
-    return {
-        "json": {
-            "student": student,
-            "class": school_class.sourced_id,
-            "grade": GRADES[index % len(GRADES)],
-            "assessedAt": today.isoformat(),
-        },
-        "headers": {"Authorization": f"Bearer {school_class.teacher_token}"},
+    return school_class, {
+        "student": student,
+        "class": school_class.sourced_id,
+        "grade": GRADES[index % len(GRADES)],
+        "assessedAt": today.isoformat(),
     }
 
 

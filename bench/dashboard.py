@@ -1,39 +1,28 @@
-"""Section 5, dashboard reads: a class dashboard beside a trivial endpoint of the same server."""
+"""The class dashboard the reads measure: a class with a year of results and attainments."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
-
-import httpx
-from rich.progress import Progress
 
 from api.bootstrap import Container
 from bench.roster import ADMIN_SUBJECT, STUDENTS_PER_CLASS, add_class, enrol
-from bench.server import READ_TIMEOUT_SECONDS, require_status
-from bench.timing import Load, Sample, timed_request, timed_workers
 from domain.commands import Actor, PutLineItem, RecordAssessment, RecordAttainment
 
-__all__ = [
-    "DASHBOARD_CLIENTS",
-    "DASHBOARD_PATH",
-    "measure_reads",
-    "seed_dashboard_class",
-]
+__all__ = ["DASHBOARD_PATH", "seed_dashboard_class"]
 
-DASHBOARD_CLIENTS = 32
 DASHBOARD_CLASS = "cls-dashboard"
 DASHBOARD_PATH = f"/api/v1/dashboards/classes/{DASHBOARD_CLASS}"
-#: A year of assessment: line items spread over it; each student has a result for each.
-DASHBOARD_LINE_ITEMS = 12
 #: Every objective of the curriculum's mathematics 3–6 (14), each assessed twice a year.
 DASHBOARD_OBJECTIVES = tuple(f"MA.3-6.T{n}" for n in range(1, 15))
 
 
-def seed_dashboard_class(container: Container, tenant: str) -> str:
-    """A 25-student class with 14 objectives and a year of results and attainments in the
-    seeded roster; returns its teacher's token."""
+def seed_dashboard_class(
+    container: Container, tenant: str, *, line_items: int = 12, attainment_rounds: int = 2
+) -> str:
+    """A 25-student class in the seeded roster with `line_items` line items spread over a
+    year, each with a result for every student, and `attainment_rounds` assessments of each
+    of 14 objectives (the defaults: a year of a class's assessment); returns its teacher's
+    token."""
     app = container.tenants.get(tenant)
     admin = Actor(tenant=tenant, role="admin", subject=ADMIN_SUBJECT)
     teacher = Actor(tenant=tenant, role="teacher", subject=f"tea-{DASHBOARD_CLASS}")
@@ -51,9 +40,7 @@ def seed_dashboard_class(container: Container, tenant: str) -> str:
             school_class=DASHBOARD_CLASS,
             enrollment=f"enr-d-{user}",
         )
-    days = [
-        today - timedelta(days=30 * (DASHBOARD_LINE_ITEMS - n)) for n in range(DASHBOARD_LINE_ITEMS)
-    ]
+    days = [today - timedelta(days=30 * (line_items - n)) for n in range(line_items)]
     for number, day in enumerate(days):
         moment = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
         line_item = f"li-d-{number}"
@@ -90,7 +77,10 @@ def seed_dashboard_class(container: Container, tenant: str) -> str:
                     day,
                 ),
             )
-    for round_number, day in enumerate((days[2], days[-2])):
+    rounds = [
+        days[len(days) * (n + 1) // (attainment_rounds + 1)] for n in range(attainment_rounds)
+    ]
+    for round_number, day in enumerate(rounds):
         for objective in DASHBOARD_OBJECTIVES:
             for index, student in enumerate(students):
                 level = 1 + (index + round_number) % 4
@@ -98,23 +88,3 @@ def seed_dashboard_class(container: Container, tenant: str) -> str:
                     teacher, RecordAttainment(student, DASHBOARD_CLASS, objective, level, [], day)
                 )
     return container.tokens.issue(tenant=tenant, role="teacher", subject=teacher.subject)
-
-
-def measure_reads(
-    base_url: str, path: str, token: str | None, *, count: int, progress: Progress
-) -> Load:
-    """`count` GETs of `path` from DASHBOARD_CLIENTS keep-alive clients."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    task = progress.add_task(f"GET {path}, {DASHBOARD_CLIENTS} clients", total=count)
-
-    def client(index: int, ready: Callable[[], object]) -> list[Sample]:
-        with httpx.Client(base_url=base_url, timeout=READ_TIMEOUT_SECONDS, headers=headers) as http:
-            require_status(http.get(path), 200, what=f"the warm-up read of {path}")
-            ready()
-            samples = []
-            for _ in range(index, count, DASHBOARD_CLIENTS):
-                samples.append(timed_request(partial(http.get, path)))
-                progress.advance(task)
-            return samples
-
-    return timed_workers(DASHBOARD_CLIENTS, client)

@@ -1,8 +1,9 @@
-"""Section 3, rebuild: a projection rebuilt from its topics, beside a bare batched insert.
+"""Rebuild: a projection rebuilt from its topics, beside a bare batched insert.
 
 `digione bench` calls `measure_rebuild_rate` (through `measure_rebuild`) with a fresh tenant
 of its own. The tenant gets a roster of students (each registered, enrolled and corrected
-once: three events of three kinds), published to its topics as the relay publishes; then
+once: three events of three kinds, personal data sealed under a key of the student's own;
+bench/events.py), published to its topics as the relay publishes; then
 the roster projection, under a name and tables of the benchmark's own, is rebuilt from the
 beginning of the topics and timed from the reset until every event is applied. The
 baseline inserts as many rows, shaped like read-model rows, in transactions of the
@@ -24,23 +25,20 @@ from rich.progress import Progress
 from sqlalchemy.engine import Engine
 
 from api.bootstrap import Container
+from bench.events import save_sealed_roster
 from domain.application import TenantApplication
-from domain.ids import aggregate_id
-from domain.roster import Enrollment, Org, SchoolClass, User
-from domain.sealing import RetentionClass
 from projections import positions
 from projections.admin import REBUILD_BATCH, ProjectionAdmin
 from projections.roster import RosterProjection
 from streams import positions as relay_positions
 from streams.codec import EventCodec
 from streams.event_types import FAMILIES
-from streams.kafka_transport import KafkaPythonTransport, ensure_topics
+from streams.kafka_transport import ConfluentKafkaTransport, ensure_topics
 from streams.schemas import default_registry
 
 __all__ = ["RebuildBenchmark", "measure_rebuild", "measure_rebuild_rate"]
 
 _PARTITIONS = 3
-_SAVE_CHUNK = 500
 _PUBLISH_CHUNK = 5000
 
 
@@ -104,7 +102,7 @@ def measure_rebuild_rate(
 
 def measure_rebuild(
     container: Container, tenant: str, *, bootstrap: str, students: int, progress: Progress
-) -> dict[str, dict[str, Any]]:
+) -> RebuildBenchmark:
     """A roster read model rebuilt from its topics, and as many rows inserted in batches."""
     events = 2 + 3 * students
     task = progress.add_task(f"roster rebuild and bare insert, {events:,} events", total=1)
@@ -117,98 +115,13 @@ def measure_rebuild(
         students=students,
     )
     progress.advance(task)
-    return {
-        "rebuild_roster": {
-            "count": measured.events,
-            "seconds": measured.rebuild_seconds,
-            "rate_per_s": measured.rebuild_events_per_s,
-            "unit": "events/s",
-        },
-        "bare_batched_insert": {
-            "count": measured.insert_rows,
-            "seconds": measured.insert_seconds,
-            "rate_per_s": measured.insert_rows_per_s,
-            "unit": "rows/s",
-        },
-    }
+    return measured
 
 
 def _seed(app: TenantApplication, students: int) -> int:
-    """Records a school, a class and `students` students, each enrolled and corrected."""
-    tenant = app.tenant
-    school = Org.register(
-        aggregate_id(tenant, "orgs", "bench-school"),
-        sourced_id="bench-school",
-        name="Benchmark school",
-        org_type="school",
-        identifier="bench",
-        parent=None,
-    )
-    school_class = SchoolClass.register(
-        aggregate_id(tenant, "classes", "bench-class"),
-        sourced_id="bench-class",
-        title="Benchmark class",
-        class_code=None,
-        class_type="scheduled",
-        location=None,
-        grades=["04"],
-        subjects=[],
-        subject_codes=["MA"],
-        periods=[],
-        course="bench-course",
-        school="bench-school",
-        terms=["bench-year"],
-    )
-    app.save(school, school_class)
-    # One data subject seals every student's fields: sealing is not what is measured, and
-    # a key per student would time the key store instead.
-    subject = aggregate_id(tenant, "users", "bench-subject")
-    for start in range(0, students, _SAVE_CHUNK):
-        chunk: list[Any] = []
-        for i in range(start, min(start + _SAVE_CHUNK, students)):
-            sourced_id = f"bench-stu-{i}"
-            user = User.register(
-                aggregate_id(tenant, "users", sourced_id),
-                sourced_id=sourced_id,
-                enabled=True,
-                roles=[
-                    {
-                        "role_type": "primary",
-                        "role": "student",
-                        "org": "bench-school",
-                        "begin_date": None,
-                        "end_date": None,
-                    }
-                ],
-                primary_org="bench-school",
-                grades=["04"],
-                personal=app.sealer.seal(
-                    subject,
-                    RetentionClass.WORKING,
-                    {"givenName": f"Oppilas {i}", "familyName": "Bench"},
-                ),
-            )
-            user.correct_personal_details(
-                app.sealer.seal(
-                    subject,
-                    RetentionClass.WORKING,
-                    {"givenName": f"Oppilas {i}", "familyName": "Bench2"},
-                )
-            )
-            enrollment = Enrollment.register(
-                aggregate_id(tenant, "enrollments", f"bench-enr-{i}"),
-                sourced_id=f"bench-enr-{i}",
-                user=sourced_id,
-                school_class="bench-class",
-                school="bench-school",
-                role="student",
-                primary=False,
-                begin_date=None,
-                end_date=None,
-            )
-            chunk += [user, enrollment]
-        app.save(*chunk)
-    return 2 + 3 * students
+    """Records a school, a class and `students` students with sealed personal data, each
+    enrolled and corrected (bench/events.py); returns how many events that is."""
+    return save_sealed_roster(app, students=students)
 
 
 def _publish(app: TenantApplication, engine: Engine, bootstrap: str, topic_prefix: str) -> None:
@@ -221,7 +134,7 @@ def _publish(app: TenantApplication, engine: Engine, bootstrap: str, topic_prefi
     relay_positions.create_tables(engine)
     last_sent: dict[tuple[str, int], int] = {}
     after = 0
-    with KafkaPythonTransport(bootstrap, client_id="digione-bench-rebuild") as transport:
+    with ConfluentKafkaTransport(bootstrap, client_id="digione-bench-rebuild") as transport:
         while notifications := app.recorder.select_notifications(after + 1, _PUBLISH_CHUNK):
             messages = [
                 codec.encode(tenant, n.id, cast(Aggregate.Event, app.mapper.to_domain_event(n)))

@@ -28,6 +28,7 @@ __all__ = [
     "add_class",
     "enrol",
     "seed_tenant",
+    "seed_users",
 ]
 
 CLASSES = 2
@@ -45,6 +46,7 @@ class ClassLoad:
     """A seeded class: who may assess in it, and whom."""
 
     sourced_id: str
+    teacher: str
     teacher_token: str
     students: tuple[str, ...]
 
@@ -59,6 +61,7 @@ def seed_tenant(container: Container, tenant: str) -> tuple[list[ClassLoad], str
     classes = [
         ClassLoad(
             sourced_id=f"cls-{number}",
+            teacher=f"tea-{number}",
             teacher_token=container.tokens.issue(
                 tenant=tenant, role="teacher", subject=f"tea-{number}"
             ),
@@ -108,6 +111,26 @@ def _seed_class(app: TenantApplication, admin: Actor, number: int) -> tuple[str,
     for user, role in ((teacher, "teacher"), *((student, "student") for student in students)):
         enrol(app, admin, user=user, role=role, school_class=class_id, enrollment=f"enr-{user}")
     return students
+
+
+def seed_users(container: Container, tenant: str, sourced_ids: list[str]) -> None:
+    """Registers each user as a student of the school, with sealed names of their own."""
+    app = container.tenants.get(tenant)
+    admin = Actor(tenant=tenant, role="admin", subject=ADMIN_SUBJECT)
+    for sourced_id in sourced_ids:
+        app.put_user(
+            admin,
+            PutUser(
+                sourced_id,
+                "active",
+                True,
+                [Role("primary", "student", SCHOOL)],
+                SCHOOL,
+                [],
+                [],
+                {"givenName": "Poistettava", "familyName": sourced_id},
+            ),
+        )
 
 
 def add_class(

@@ -1,4 +1,4 @@
-"""How much each section of the suite does: the full run, the quick one, and the clients."""
+"""How much each measure does: the full run, the quick one, and the clients."""
 
 from __future__ import annotations
 
@@ -6,25 +6,36 @@ from dataclasses import dataclass
 
 __all__ = ["CONCURRENCY", "FULL", "QUICK", "Sizes"]
 
-#: Concurrent HTTP clients of the commands section, and connections of its concurrent baseline.
-CONCURRENCY = 16
+#: Concurrent clients of the closed loops (HTTP reads and commands), committers of the store
+#: path, and connections of the raw commit baseline; `digione bench --clients N` changes it.
+CONCURRENCY = 32
 
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each section does."""
+    """How much each measure does."""
 
-    #: HTTP assessments, and raw commits of each baseline.
+    #: HTTP assessments, assessments through the application, and raw commits of the baseline.
     commands: int
-    #: Events each relay run publishes, and messages each bare producer publishes.
+    #: Realistic stored events the relay publishes (and the bare producer produces).
     relay_events: int
     #: Students of the rebuild's roster: 3 events each, plus 2.
     rebuild_students: int
-    #: Roster PUTs per second under which freshness is measured, and for how long.
+    #: Roster PUTs per second offered open-loop for freshness, and for how long.
     freshness_rate: float
     freshness_seconds: float
-    #: Dashboard reads (and trivial reads) at DASHBOARD_CLIENTS concurrent clients.
-    dashboard_reads: int = 2_000
+    #: Reads of each closed loop (trivial, dashboard, OneRoster users).
+    reads: int = 2_000
+    #: The fixed open-loop request rate at which read latencies are measured, and how long.
+    fixed_rate: float = 100.0
+    fixed_rate_seconds: float = 10.0
+    #: Erasures, requested open-loop at `erasure_rate` per second.
+    erasures: int = 120
+    erasure_rate: float = 10.0
+    #: The dashboard's class: line items over a year (a result of every student for each)
+    #: and assessments of each of its 14 objectives.
+    dashboard_line_items: int = 12
+    dashboard_attainment_rounds: int = 2
     #: Stored events `audit verify` recomputes, and the bare SHA-256 chain hashes.
     ledger_events: int = 100_000
     #: Assessments the fan-out routes to its ten services, and consents revoked after.
@@ -36,19 +47,21 @@ class Sizes:
 
 FULL = Sizes(
     commands=3_000,
-    relay_events=10_000,
-    rebuild_students=3_000,
-    freshness_rate=50.0,
+    relay_events=20_000,
+    rebuild_students=33_400,  # 100,202 events
+    freshness_rate=200.0,
     freshness_seconds=20.0,
 )
-#: Keeps the whole suite under about a minute.
+#: Every measure, briefly: a smoke run of the whole suite in a few minutes.
 QUICK = Sizes(
     commands=500,
     relay_events=2_000,
     rebuild_students=500,
-    freshness_rate=50.0,
-    freshness_seconds=5.0,
-    dashboard_reads=400,
+    freshness_rate=200.0,
+    freshness_seconds=3.0,
+    reads=500,
+    fixed_rate_seconds=3.0,
+    erasures=20,
     ledger_events=20_000,
     fanout_events=150,
     revocations=5,

@@ -1,10 +1,12 @@
-"""The suite: fresh tenants, the server under test, each section in turn, then the report."""
+"""The suite: the selected measures (bench/measures.py), the server under test for those that
+use it, fresh tenants dropped at the end, then one table, latest.json and the full report."""
 
 from __future__ import annotations
 
-import secrets
+import time
+from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,85 +14,73 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from api.bootstrap import Container, bootstrap
+from api.bootstrap import bootstrap
 from api.settings import Settings
-from bench.commands import create_raw_table, measure_http_commands, measure_raw_commits
-from bench.dashboard import DASHBOARD_PATH, measure_reads, seed_dashboard_class
-from bench.database import (
-    bench_database_url,
-    forget_tenants,
-    libpq_url,
-    redacted,
-    server_facts,
-    tenant_schema,
+from bench.context import BenchContext, RunningServer
+from bench.dashboard import seed_dashboard_class
+from bench.database import bench_database_url, forget_tenants, libpq_url, redacted, server_facts
+from bench.erasure import erasure_subject
+from bench.measures import REGISTERED, Measure, measure_names
+from bench.oneroster_users import oneroster_client
+from bench.report import (
+    build_report,
+    current_load_average,
+    print_table,
+    write_latest,
+    write_report,
 )
-from bench.erasure import ERASURES, measure_erasure_latency
-from bench.fanout import measure_fanout
-from bench.freshness import fresh_user, freshness_pool, freshness_results, measure_freshness
-from bench.ledger import measure_verify
-from bench.oneroster_import import measure_oneroster_import
-from bench.rebuild import measure_rebuild
-from bench.relay import measure_relay
-from bench.report import build_report, current_load_average, print_table, write_report
-from bench.roster import seed_tenant
+from bench.roster import seed_tenant, seed_users
+from bench.rows import Row
 from bench.server import running_server, wait_until_caught_up
 from bench.sizes import CONCURRENCY, FULL, QUICK, Sizes
 from streams.broker import EmbeddedBroker
 
-__all__ = ["BenchTenants", "run_benchmarks"]
+__all__ = ["UnknownMeasureError", "run_benchmarks", "selected_measures"]
 
 
-@dataclass(frozen=True)
-class BenchTenants:
-    """The run's fresh tenants: one per section that writes to a store."""
+class UnknownMeasureError(ValueError):
+    """Raised when `--only` names a measure that is not registered."""
 
-    http: str
-    relay: str
-    rebuild: str
-    ledger: str
-    fanout: str
-    oneroster: str
 
-    @classmethod
-    def fresh(cls, started: datetime) -> BenchTenants:
-        """Tenant ids no other run has: the start time and a random suffix."""
-        base = f"bench{started:%y%m%d%H%M%S}{secrets.token_hex(2)}"
-        return cls(
-            http=base,
-            relay=f"{base}relay",
-            rebuild=f"{base}rebuild",
-            ledger=f"{base}ledger",
-            fanout=f"{base}fanout",
-            oneroster=f"{base}csv",
+def selected_measures(only: Sequence[str] | None) -> list[Measure]:
+    """The measures `only` names (all when None), in the order they run. A name selects a
+    measure by its own name or by the name of one of its rows (`dashboard_p99_ms`)."""
+    if not only:
+        return list(REGISTERED)
+    unknown = [name for name in only if not any(_selects(name, m) for m in REGISTERED)]
+    if unknown:
+        raise UnknownMeasureError(
+            f"no measure named {', '.join(unknown)}; choose from {', '.join(measure_names())}"
         )
+    return [m for m in REGISTERED if any(_selects(name, m) for name in only)]
 
-    def all(self) -> tuple[str, ...]:
-        """Every tenant of the run."""
-        return (self.http, self.relay, self.rebuild, self.ledger, self.fanout, self.oneroster)
+
+def _selects(name: str, measure: Measure) -> bool:
+    return name in (measure.name, *measure.rows) or name.startswith(measure.name + "_")
 
 
 def run_benchmarks(
     settings: Settings,
     *,
     quick: bool = False,
-    count: int | None = None,
     sizes: Sizes | None = None,
-    concurrency: int = CONCURRENCY,
+    clients: int = CONCURRENCY,
+    only: Sequence[str] | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Runs the suite, prints a table, writes `<data_dir>/bench/<timestamp>.json`, returns it.
+    """Runs the selected measures, prints one table, writes `<data_dir>/bench/latest.json`
+    (the rows) and `<data_dir>/bench/<timestamp>.json` (the full report); returns the latter.
 
-    `sizes` defaults to QUICK or FULL; `count`, when given, sets its number of commands.
+    `sizes` defaults to QUICK or FULL. UnknownMeasureError, before anything runs, when
+    `only` names a measure that is not registered.
     """
+    measures = selected_measures(only)
     console = console or Console()
     sizes = sizes or (QUICK if quick else FULL)
-    if count:
-        sizes = replace(sizes, commands=count)
     started = datetime.now(UTC)
     database_url = bench_database_url(settings)
     console.print(f"database: [bold]{redacted(database_url)}[/]")
     conninfo = libpq_url(database_url)
-    tenants = BenchTenants.fresh(started)
     # Other work on the machine changes every number; the report shows how busy it was.
     load_average = {"start": current_load_average()}
     with ExitStack() as stack:
@@ -101,161 +91,106 @@ def run_benchmarks(
         bench_settings = settings.model_copy(
             update={"database_url": database_url, "kafka_bootstrap": kafka_bootstrap}
         )
+        container = bootstrap(bench_settings)
+        stack.callback(container.close)
+        progress = stack.enter_context(_progress(console))
+        bench = BenchContext(
+            settings=bench_settings,
+            container=container,
+            sizes=sizes,
+            clients=clients,
+            conninfo=conninfo,
+            kafka_bootstrap=kafka_bootstrap,
+            progress=progress,
+            started=started,
+        )
         try:
-            results = _run_sections(
-                bench_settings,
-                tenants,
-                sizes=sizes,
-                concurrency=concurrency,
-                conninfo=conninfo,
-                kafka_bootstrap=kafka_bootstrap,
-                console=console,
-            )
+            rows = _run(bench, measures)
         finally:
-            forget_tenants(bench_settings, tenants.all())
+            forget_tenants(bench_settings, bench.tenants)
     load_average["end"] = current_load_average()
     report = build_report(
         started=started,
         quick=quick,
         sizes=sizes,
-        concurrency=concurrency,
+        clients=clients,
+        only=list(only) if only else None,
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
         embedded_broker=settings.kafka_bootstrap is None,
         server=server_facts(conninfo),
         load_average=load_average,
-        results=results,
+        rows=rows,
+        details=bench.details,
+        seconds=bench.seconds,
     )
-    report["file"] = str(write_report(report, settings.data_dir / "bench", started))
+    folder = settings.data_dir / "bench"
+    report["file"] = str(write_report(report, folder, started))
+    report["latest"] = str(write_latest(rows, folder))
     print_table(console, report)
-    console.print(f"report: {report['file']}")
+    console.print(f"rows: {report['latest']} · report: {report['file']}")
     return report
 
 
-def _run_sections(
-    settings: Settings,
-    tenants: BenchTenants,
-    *,
-    sizes: Sizes,
-    concurrency: int,
-    conninfo: str,
-    kafka_bootstrap: str,
-    console: Console,
-) -> dict[str, dict[str, Any]]:
-    """Every measurement, in an order where none disturbs another: the server and its
-    runtime run for the commands and freshness sections only, and see only their tenant."""
-    container = bootstrap(settings)
-    try:
-        classes, admin_token = seed_tenant(container, tenants.http)
-        dashboard_token = seed_dashboard_class(container, tenants.http)
-        container.tenants.create(tenants.oneroster, name="OneRoster CSV import bench")
-        with _progress(console) as progress:
-            with running_server(settings, tenants.http, tenants.oneroster) as base_url:
-                # The seeded roster is projected before anything is timed.
-                wait_until_caught_up(base_url, admin_token, tenants.http)
-                http = measure_http_commands(
-                    base_url,
-                    classes,
-                    count=sizes.commands,
-                    concurrency=concurrency,
-                    progress=progress,
-                )
-                freshness = measure_freshness(
-                    base_url,
-                    admin_token,
-                    tenants.http,
-                    rate=sizes.freshness_rate,
-                    seconds=sizes.freshness_seconds,
-                    progress=progress,
-                )
-                # The freshness load can leave the projections behind; reads are measured
-                # on a server that has caught up, not one still projecting that backlog.
-                wait_until_caught_up(base_url, admin_token, tenants.http)
-                dashboard = measure_reads(
-                    base_url,
-                    DASHBOARD_PATH,
-                    dashboard_token,
-                    count=sizes.dashboard_reads,
-                    progress=progress,
-                )
-                trivial = measure_reads(
-                    base_url, "/livez", None, count=sizes.dashboard_reads, progress=progress
-                )
-                # Users the freshness load wrote (its pool: about two seconds' worth).
-                written = freshness_pool(rate=sizes.freshness_rate, seconds=sizes.freshness_seconds)
-                erasures = measure_erasure_latency(
-                    base_url,
-                    admin_token,
-                    subjects=[fresh_user(number) for number in range(min(ERASURES, written))],
-                    progress=progress,
-                )
-                oneroster = _oneroster_section(container, tenants, base_url, sizes, conninfo)
-            insert = create_raw_table(conninfo, schema=tenant_schema(tenants.http))
-            sequential = measure_raw_commits(
-                conninfo, insert, count=sizes.commands, concurrency=1, progress=progress
-            )
-            concurrent = measure_raw_commits(
-                conninfo,
-                insert,
-                count=sizes.commands,
-                concurrency=concurrency,
-                progress=progress,
-            )
-            relay = measure_relay(
-                container,
-                tenants.relay,
-                bootstrap=kafka_bootstrap,
-                count=sizes.relay_events,
-                progress=progress,
-            )
-            rebuild = measure_rebuild(
-                container,
-                tenants.rebuild,
-                bootstrap=kafka_bootstrap,
-                students=sizes.rebuild_students,
-                progress=progress,
-            )
-            ledger = measure_verify(
-                container, tenants.ledger, events=sizes.ledger_events, progress=progress
-            )
-            fanout = measure_fanout(
-                container,
-                tenants.fanout,
-                bootstrap=kafka_bootstrap,
-                events=sizes.fanout_events,
-                revocations=sizes.revocations,
-                progress=progress,
-            )
-    finally:
-        container.close()
-    return {
-        "http_assessments": http.summary(unit="cmd/s", success="201"),
-        "raw_commit_sequential": sequential.summary(unit="rows/s", success="committed"),
-        "raw_commit_concurrent": concurrent.summary(unit="rows/s", success="committed"),
-        **relay,
-        **rebuild,
-        **ledger,
-        **fanout,
-        **freshness_results(freshness),
-        "dashboard_reads": dashboard.summary(unit="req/s", success="200"),
-        "trivial_reads": trivial.summary(unit="req/s", success="200"),
-        "erasure_confirmed": erasures.confirmed.summary(unit="erasures/s", success="confirmed"),
-        "erasure_accepted": erasures.accepted.summary(unit="requests/s", success="202"),
-        **oneroster,
-    }
+def _run(bench: BenchContext, measures: list[Measure]) -> list[Row]:
+    """The server's measures while it runs (seeded first, untimed), then the others."""
+    rows: list[Row] = []
+    served = [m for m in measures if m.server]
+    if served:
+        began = time.perf_counter()
+        seeded = _seed_for_server(bench)
+        with running_server(bench.settings, seeded.tenant, seeded.import_tenant) as base_url:
+            bench.server = replace(seeded, base_url=base_url)
+            # The seeded roster is projected before anything is timed.
+            wait_until_caught_up(base_url, seeded.admin_token, seeded.tenant)
+            bench.seconds["server_setup"] = round(time.perf_counter() - began, 3)
+            for measure in served:
+                rows += _timed(bench, measure)
+        bench.server = None
+    for measure in measures:
+        if not measure.server:
+            rows += _timed(bench, measure)
+    return rows
 
 
-def _oneroster_section(
-    container: Container, tenants: BenchTenants, base_url: str, sizes: Sizes, conninfo: str
-) -> dict[str, dict[str, Any]]:
-    """The OneRoster CSV import of a city until queryable, beside a raw batched insert."""
-    return measure_oneroster_import(
-        container,
-        tenants.oneroster,
-        base_url,
-        students=sizes.oneroster_students,
-        conninfo=conninfo,
+def _timed(bench: BenchContext, measure: Measure) -> list[Row]:
+    """The measure's rows; how long it took (seeding included) goes to the report."""
+    began = time.perf_counter()
+    rows = measure.run(bench)
+    bench.seconds[measure.name] = round(time.perf_counter() - began, 3)
+    return rows
+
+
+def _seed_for_server(bench: BenchContext) -> RunningServer:
+    """The server's tenant: classes to assess in, the dashboard's class, users to erase and a
+    OneRoster client, all recorded before the server starts; its base URL is set later."""
+    tenant = bench.tenant("http")
+    classes, admin_token = seed_tenant(bench.container, tenant)
+    dashboard_token = seed_dashboard_class(
+        bench.container,
+        tenant,
+        line_items=bench.sizes.dashboard_line_items,
+        attainment_rounds=bench.sizes.dashboard_attainment_rounds,
     )
+    subjects = [erasure_subject(number) for number in range(bench.sizes.erasures)]
+    seed_users(bench.container, tenant, subjects)
+    return RunningServer(
+        base_url="",
+        tenant=tenant,
+        admin_token=admin_token,
+        classes=classes,
+        dashboard_token=dashboard_token,
+        oneroster_credentials=oneroster_client(bench.container, tenant),
+        erasure_subjects=subjects,
+        import_tenant=_import_tenant(bench),
+    )
+
+
+def _import_tenant(bench: BenchContext) -> str:
+    """The empty tenant the OneRoster CSV import fills, served by the server too."""
+    tenant = bench.tenant("csv")
+    bench.container.tenants.create(tenant, name="OneRoster CSV import bench")
+    return tenant
 
 
 def _embedded_broker(stack: ExitStack, log_dir: Path) -> str:

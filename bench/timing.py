@@ -10,9 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-__all__ = ["Load", "Sample", "timed_request", "timed_workers"]
+__all__ = ["Load", "Sample", "timed_workers"]
 
 _WORKER_SETUP_SECONDS = 60.0
 
@@ -26,6 +24,15 @@ class Load:
 
     seconds: float
     samples: list[Sample]
+
+    @property
+    def rate_per_s(self) -> float:
+        """Operations per second over the load's wall-clock time."""
+        return len(self.samples) / self.seconds if self.seconds else 0.0
+
+    def percentile_ms(self, percent: int) -> float:
+        """The nearest-rank percentile of the operations' latencies, in milliseconds."""
+        return _percentile(sorted(latency for latency, _ in self.samples), percent) * 1000
 
     def summary(self, *, unit: str, success: str) -> dict[str, Any]:
         """The report's result: count, rate, latency percentiles and outcomes."""
@@ -42,16 +49,6 @@ class Load:
             "failed": len(self.samples) - outcomes[success],
             "outcomes": dict(outcomes),
         }
-
-
-def timed_request(send: Callable[[], httpx.Response]) -> Sample:
-    """Times one request; its outcome is the answer's status, or the error that stopped it."""
-    began = time.perf_counter()
-    try:
-        outcome = str(send().status_code)
-    except httpx.HTTPError as error:
-        outcome = f"error:{type(error).__name__}"
-    return (time.perf_counter() - began, outcome)
 
 
 def timed_workers(

@@ -12,9 +12,14 @@ Kafka is not the system of record, so the relay also notices a broker that lost 
 knows one by its *broker epoch* (streams/broker_epoch.py): each tenant's row records the
 epoch its position was acknowledged in, and a broker of another epoch holds none of those
 messages, so the tenant starts again from position 0. The epoch is checked before the
-first publish, after any failure and every few seconds; a producer that outlives a broker
-restart fails its next publish (the new broker does not know its producer id), which
-triggers the check at once.
+first publish and after any failure, before anything more is published; every few seconds
+it is checked again in the background, while publishing goes on (a check reads the control
+topic with a consumer of its own, which took seconds that stalled every batch behind it).
+What the background check finds is taken up by the next batch: another epoch, no marker or
+no answer has the epoch verified again before that batch is published, so what went to an
+emptied broker meanwhile is published again from position 0. A producer that outlives a
+broker restart fails its next publish (the new broker does not know its producer id),
+which triggers the check at once.
 
 One relay runs per main database. A second would do no harm beyond publishing everything
 twice, but neither would it help.
@@ -27,7 +32,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal, Protocol, TypedDict, TypeVar, cast
 
@@ -62,6 +67,7 @@ from streams.positions import (
 __all__ = [
     "BrokerUnavailableError",
     "ControlTopicCorruptError",
+    "EpochMarker",
     "EventNotPublishableError",
     "Relay",
     "RelayConfigurationError",
@@ -191,6 +197,7 @@ class Relay:
         min_backoff_seconds: float = MIN_BACKOFF_SECONDS,
         max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
         stall_seconds: float = STALL_SECONDS,
+        epoch_marker: EpochMarker | None = None,
     ) -> None:
         if codec.topic_prefix != topic_prefix or codec.partitions != partitions:
             raise RelayConfigurationError(
@@ -204,7 +211,7 @@ class Relay:
         self._engine = engine
         self._codec = codec
         self._transport_factory = transport_factory
-        self._marker = BrokerEpochMarker(
+        self._marker: EpochMarker = epoch_marker or BrokerEpochMarker(
             bootstrap=bootstrap,
             topic_prefix=topic_prefix,
             transport_factory=transport_factory,
@@ -227,6 +234,8 @@ class Relay:
         #: The epoch of the broker as last verified, and when (monotonic); None: verify first.
         self._epoch: str | None = None
         self._epoch_verified_at: float | None = None
+        #: The periodic epoch check running beside publishing, if one is.
+        self._background_check: _BackgroundEpochCheck | None = None
         #: Per tenant, the epoch in which its topics were ensured.
         self._topics_ensured: dict[str, str] = {}
 
@@ -742,10 +751,41 @@ class Relay:
         )
 
     def _verification_due(self) -> bool:
-        return (
-            self._epoch_verified_at is None
-            or time.monotonic() - self._epoch_verified_at >= self._epoch_check_seconds
-        )
+        """Whether the broker's epoch must be verified before the next publish: at first,
+        after any failure, and when a check in the background found reason to. The periodic
+        re-check itself runs in the background and holds up nothing."""
+        self._take_up_background_check()
+        if self._epoch_verified_at is None:
+            return True
+        if time.monotonic() - self._epoch_verified_at >= self._epoch_check_seconds:
+            self._start_background_check()
+        return False
+
+    def _start_background_check(self) -> None:
+        """Reads the broker's epoch on a thread of its own (one at a time)."""
+        if self._background_check is not None:
+            return
+        check = _BackgroundEpochCheck(began=time.monotonic())
+        self._background_check = check
+        threading.Thread(
+            target=check.run, args=(self._marker,), name="digione-relay-epoch", daemon=True
+        ).start()
+
+    def _take_up_background_check(self) -> None:
+        """Takes up what a finished background check found: the same epoch counts as
+        verified when the check began; anything else has the epoch verified again, before
+        the next publish, by the same path as after a failure (which logs a changed epoch,
+        writes a missing marker and republishes what the broker lost)."""
+        check = self._background_check
+        if check is None or not check.done.is_set():
+            return
+        self._background_check = None
+        if self._epoch_verified_at is None:
+            return  # a failure meanwhile: verified again before the next publish anyway
+        if check.error is None and check.epoch is not None and check.epoch == self._epoch:
+            self._epoch_verified_at = max(self._epoch_verified_at, check.began)
+        else:
+            self._epoch_verified_at = None
 
     def _verify_broker(self) -> None:
         """Learn the broker's epoch, writing the first marker if the broker has none."""
@@ -783,6 +823,33 @@ class Relay:
         # The failure count is not cleared here: a broker that answers this check may still
         # fail every publish, and /healthz must keep saying so (only a publish or a whole
         # pass that succeeds clears it).
+
+
+class EpochMarker(Protocol):
+    """Reads and writes the broker's epoch marker (streams/broker_epoch.py)."""
+
+    def read(self) -> str | None: ...
+
+    def write(self) -> None: ...
+
+
+@dataclass
+class _BackgroundEpochCheck:
+    """A periodic epoch check on a thread of its own, and what it found."""
+
+    #: When it began (monotonic): a matching epoch counts as verified then.
+    began: float
+    epoch: str | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, marker: EpochMarker) -> None:
+        try:
+            self.epoch = marker.read()
+        except Exception as error:  # noqa: BLE001 - taken up by the publishing thread
+            self.error = error
+        finally:
+            self.done.set()
 
 
 def _size_reason(refusal: str) -> str:

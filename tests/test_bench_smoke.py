@@ -1,4 +1,6 @@
-"""`digione bench` works end to end: it measures, reports and writes its JSON; speed is never asserted."""
+"""`digione bench` works end to end: one table of rows, each beside its baseline and goal,
+written as latest.json; `--only` runs a subset and refuses an unknown name; speed is never
+asserted."""
 
 from __future__ import annotations
 
@@ -9,31 +11,56 @@ from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
 
+from api import cli
 from api.settings import Settings
-from bench import Sizes, run_benchmarks
+from bench import Sizes, run_benchmarks, selected_measures
+from bench.rows import Row, at_least, below
 
 TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
 #: The bench's server runs the relay and projection runner as `serve` does; a database of
 #: its own keeps the other tests' tenants and read models out of its way, and it out of theirs.
 BENCH_DATABASE = "digione_bench_smoke"
-#: Small enough for a busy CI machine: the test checks that every section works, not speed.
+#: Small enough for a busy CI machine: the test checks that every measure works, not speed.
 TINY = Sizes(
-    commands=60,
+    commands=40,
     relay_events=200,
     rebuild_students=30,
-    freshness_rate=5.0,
-    freshness_seconds=2.0,
-    dashboard_reads=64,
+    freshness_rate=20.0,
+    freshness_seconds=1.0,
+    reads=40,
+    fixed_rate=40.0,
+    fixed_rate_seconds=0.5,
+    erasures=3,
+    erasure_rate=20.0,
+    dashboard_line_items=1,
+    dashboard_attainment_rounds=0,
     ledger_events=500,
     fanout_events=40,
     revocations=3,
     oneroster_students=40,
 )
-SECTIONS = {
-    "commands", "relay", "rebuild", "freshness", "erasure", "dashboard", "ledger", "fanout",
-    "oneroster",
-}  # fmt: skip
+#: The measures issue 14 names, each a row of latest.json.
+MEASURES = {
+    "trivial",
+    "dashboard",
+    "dashboard_p99_ms",
+    "oneroster_users",
+    "oneroster_users_p99_ms",
+    "commands_http",
+    "commands_store",
+    "relay",
+    "rebuild",
+    "freshness_p99_ms",
+    "erasure_p99_ms",
+    "ledger_verify",
+    "fanout_in",
+    "fanout_out",
+    "revocation_p99_ms",
+    "oneroster_import",
+}
+ROW_KEYS = {"measure", "value", "unit", "baseline", "ratio", "goal", "met"}
 
 
 class BenchRun(NamedTuple):
@@ -49,53 +76,93 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> BenchRun:
         database_url=test_url.set(database=BENCH_DATABASE).render_as_string(hide_password=False),
         data_dir=tmp_path_factory.mktemp("var"),
     )
-    return BenchRun(settings.data_dir, run_benchmarks(settings, sizes=TINY, concurrency=4))
+    return BenchRun(settings.data_dir, run_benchmarks(settings, sizes=TINY, clients=4))
 
 
 @pytest.fixture
-def report(bench_run: BenchRun) -> dict[str, Any]:
-    return bench_run.report
+def latest(bench_run: BenchRun) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(
+        (bench_run.data_dir / "bench" / "latest.json").read_text()
+    )
+    return rows
 
 
 @pytest.mark.postgres
-def test_every_section_is_reported_beside_its_baseline(report: dict[str, Any]) -> None:
-    comparisons = report["comparisons"]
-
-    assert {row["section"] for row in comparisons} == SECTIONS
-    assert all(row["value"] > 0 and row["baseline_value"] > 0 for row in comparisons)
-    assert all(ratio > 0 for ratio in report["ratios"].values())
-
-
-@pytest.mark.postgres
-def test_every_measurement_is_positive_and_nothing_failed(report: dict[str, Any]) -> None:
-    results = report["benchmarks"]
-
-    assert all(result["rate_per_s"] > 0 for result in results.values())
-    assert {name: result.get("failed", 0) for name, result in results.items()} == {
-        name: 0 for name in results
-    }
+def test_latest_json_holds_one_row_per_measure_with_the_contract_keys(
+    latest: list[dict[str, Any]],
+) -> None:
+    assert {row["measure"] for row in latest} == MEASURES
+    assert len(latest) == len(MEASURES)
+    assert all(set(row) == ROW_KEYS for row in latest)
 
 
 @pytest.mark.postgres
-def test_each_section_did_what_its_size_asked(report: dict[str, Any]) -> None:
-    results = report["benchmarks"]
+def test_every_measure_is_positive_beside_a_positive_baseline(
+    latest: list[dict[str, Any]],
+) -> None:
+    with_baseline = [row for row in latest if row["measure"] != "trivial"]
 
-    assert results["http_assessments"]["count"] == TINY.commands
-    assert results["relay_kafka_python"]["count"] == TINY.relay_events
-    assert results["rebuild_roster"]["count"] == 2 + 3 * TINY.rebuild_students
-    commands = round(TINY.freshness_rate * TINY.freshness_seconds)
-    assert results["freshness"]["count"] == results["bare_read"]["count"] == commands
-    assert results["freshness"]["p99_ms"] >= results["freshness"]["p50_ms"] > 0
-    assert results["erasure_confirmed"]["failed"] == results["erasure_accepted"]["failed"] == 0
-    assert results["erasure_confirmed"]["count"] >= 1
-    assert results["dashboard_reads"]["count"] == results["trivial_reads"]["count"] == 64
+    assert all(row["value"] > 0 for row in latest)
+    assert all(row["baseline"] > 0 and row["ratio"] > 0 for row in with_baseline)
+    assert all(row["met"] in (True, False) for row in with_baseline if row["goal"][:1] in "≥<")
 
 
 @pytest.mark.postgres
-def test_the_report_is_written_under_the_data_dir(bench_run: BenchRun) -> None:
+def test_nothing_any_measure_did_failed(bench_run: BenchRun) -> None:
+    details = bench_run.report["details"]
+    loads = [
+        load
+        for detail in details.values()
+        for load in (detail.values() if "failed" not in detail else [detail])
+        if isinstance(load, dict) and "failed" in load
+    ]
+
+    assert loads
+    assert [load["outcomes"] for load in loads if load["failed"]] == []
+    assert (
+        details["freshness"]["freshness"]["count"] == TINY.freshness_rate * TINY.freshness_seconds
+    )
+    assert details["erasure"]["confirmed"]["count"] == TINY.erasures
+    assert details["oneroster_import"]["oneroster_import"]["rejected"] == 0
+
+
+@pytest.mark.postgres
+def test_the_timestamped_report_keeps_the_same_rows_and_the_load_average(
+    bench_run: BenchRun, latest: list[dict[str, Any]]
+) -> None:
     written = Path(bench_run.report["file"])
 
+    report = json.loads(written.read_text())
     assert written.parent == bench_run.data_dir / "bench"
-    assert json.loads(written.read_text()) == {
-        key: value for key, value in bench_run.report.items() if key != "file"
-    }
+    assert report["rows"] == latest
+    assert set(report["machine"]["load_average"]) == {"start", "end"}
+
+
+def test_only_selects_measures_by_their_name_or_a_row_name() -> None:
+    chosen = selected_measures(["relay", "dashboard_p99_ms", "freshness_p99_ms"])
+
+    assert [measure.name for measure in chosen] == ["dashboard", "freshness", "relay"]
+
+
+def test_bench_only_with_an_unknown_name_says_which_exist_and_runs_nothing(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(
+        cli.app,
+        ["bench", "--only", "dashbord"],
+        env={"DIGIONE_DATA_DIR": str(tmp_path)},
+    )
+
+    assert result.exit_code == 2
+    assert "no measure named dashbord" in result.output
+    assert "dashboard" in result.output.split("choose from", 1)[1]
+    assert not (tmp_path / "bench").exists()
+
+
+def test_a_goal_is_met_only_by_a_load_that_held() -> None:
+    fast = Row.of("x", value=20.0, unit="ms", baseline=2.0, goal=below(30))
+    dropped = Row.of("x", value=20.0, unit="ms", baseline=2.0, goal=below(30), held=False)
+    slow = Row.of("x", value=40.0, unit="req/s", baseline=100.0, goal=at_least(0.5, "trivial"))
+
+    assert (fast.met, dropped.met, slow.met) == (True, False, False)
+    assert slow.ratio == 0.4 and slow.goal == "≥ 0.5× trivial"
