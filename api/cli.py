@@ -429,10 +429,21 @@ def bench(
     quick: Annotated[
         bool, typer.Option("--quick", help="Fewer iterations, for a smoke run.")
     ] = False,
+    city: Annotated[
+        bool,
+        typer.Option(
+            "--city",
+            help="oneroster_import over a city of 50,000 students instead of a town of "
+            "2,000 (hours at today's rate).",
+        ),
+    ] = False,
 ) -> None:
     """Run the benchmark suite: one table of each measure beside its raw baseline of the same
     run and its goal; the rows go to $DIGIONE_DATA_DIR/bench/latest.json."""
-    from bench import UnknownMeasureError, run_benchmarks, selected_measures
+    from dataclasses import replace
+
+    from bench import FULL, QUICK, UnknownMeasureError, run_benchmarks, selected_measures
+    from bench.sizes import CITY_STUDENTS
 
     if names and not only:
         raise _fail(f"name the measures after --only: digione bench --only {' '.join(names)}")
@@ -442,7 +453,10 @@ def bench(
         selected_measures(names)
     except UnknownMeasureError as error:
         raise _fail(str(error)) from None
-    run_benchmarks(Settings(), quick=quick, clients=clients, only=names)
+    sizes = QUICK if quick else FULL
+    if city:
+        sizes = replace(sizes, oneroster_students=CITY_STUDENTS)
+    run_benchmarks(Settings(), sizes=sizes, clients=clients, only=names)
 
 
 schemas_app = typer.Typer(help="Avro schemas of the event types.", no_args_is_help=True)
