@@ -16,7 +16,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from api import runtime_report
 from api.checkpoint_schedule import CheckpointSchedule
+from api.key_events import KeyForgetting
 from api.master_key import fallback_master_keys, load_master_key
 from api.runtime import RetentionSchedule, Runtime
 from api.settings import Settings
@@ -24,6 +26,7 @@ from api.shared_epochs import MASTER_KEY, EpochWatcher, SharedEpochs
 from api.tenants import Tenants
 from api.token_revocations import TokenRevocations
 from api.tokens import TokenService
+from api.worker_process import WorkerProcess, free_wake_port
 from domain.sealing import derive_signing_key
 from projections.admin import ProjectionAdmin
 from projections.catalogue import ProjectionCatalogue
@@ -94,6 +97,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
     engine = _engine(settings)
     disclosures.create_table(engine)
     create_fanout_tables(engine)
+    runtime_report.create_table(engine)
     tenants = Tenants(
         engine=engine,
         database_url=settings.database_url,
@@ -117,6 +121,13 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
             tenants.forget_keys(name.removeprefix("tenant:"))
 
     watcher = EpochWatcher(epochs, take_change)
+    keys = KeyForgetting(
+        engine=engine,
+        tenants=tenants,
+        epochs=epochs,
+        database_url=settings.database_url,
+        catch_up=watcher.catch_up,
+    )
     tokens = TokenService(
         signing_key=derive_signing_key(master_key),
         ttl_seconds=settings.token_ttl_seconds,
@@ -169,6 +180,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
             projections=projections,
             disclosure_log=disclosure_log,
             clock=clock,
+            keys=keys,
         ),
         revocations=revocations,
         epochs=epochs,
@@ -184,6 +196,7 @@ def _runtime(
     projections: ProjectionCatalogue,
     disclosure_log: disclosures.DisclosureLog,
     clock: Callable[[], datetime],
+    keys: KeyForgetting,
 ) -> Runtime:
     broker: EmbeddedBroker | None = None
     if settings.kafka_bootstrap:
@@ -250,6 +263,7 @@ def _runtime(
         bootstrap=address,
     )
     return Runtime(
+        engine=engine,
         tenants=tenants,
         bootstrap=address,
         broker=broker,
@@ -265,6 +279,14 @@ def _runtime(
         ),
         fanout=fanout,
         run_fanout=settings.service_fanout,
+        keys=keys,
+        # Started only by `runtime.start(worker_process=True)`; SQLite cannot notify, so
+        # the worker's relay is woken by a datagram after each save here.
+        worker=WorkerProcess(
+            settings,
+            bootstrap=address,
+            wake_port=None if settings.is_postgres else free_wake_port(),
+        ),
     )
 
 

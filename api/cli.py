@@ -98,7 +98,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the HTTP API, with the relay, the projections and (unless DIGIONE_KAFKA_BOOTSTRAP
-    is set) the embedded broker running beside it."""
+    is set) the embedded broker running beside it: the relay, the projections, the fan-out
+    and retention in a worker process of their own (DIGIONE_WORKER_PROCESS, default on)."""
     import uvicorn
 
     from api.app import create_app
@@ -125,7 +126,7 @@ def serve(
 
             seed_demo(container)
             show_demo_admin_token(container, console=err)
-        container.runtime.start()
+        container.runtime.start(worker_process=settings.worker_process)
         err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
         serving = True
         uvicorn.run(
@@ -139,6 +140,15 @@ def serve(
         serving = True
         container.close()
         log.info("stopped: requests drained, the relay, projections and retention stopped")
+
+
+@app.command(hidden=True)
+def worker() -> None:
+    """Internal: the background worker `serve` starts (relay, projections, fan-out,
+    retention); it takes its settings from serve and stops when serve does."""
+    from api.worker import main as worker_main
+
+    worker_main()
 
 
 @app.command()

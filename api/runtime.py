@@ -4,6 +4,13 @@ retention schedule, built by the composition root and started and stopped togeth
 With DIGIONE_KAFKA_BOOTSTRAP unset, the embedded broker (Tansu, in memory) runs as a child
 process on a loopback port chosen when the system is built, and stops with the runtime;
 with it set, that cluster is used and nothing else is started.
+
+`start(worker_process=True)` (what `digione serve` does by default) runs the relay, the
+runner, the fan-out, retention and the checkpoints in a worker process of their own
+(api/worker.py), supervised here, so that they never hold the HTTP process's GIL;
+`start()` runs them on threads of this process (the worker itself, tests, tools).
+Either way `health()` says how they are: from this process's loops, or from the worker's
+report in the database.
 """
 
 from __future__ import annotations
@@ -16,14 +23,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from api.checkpoint_schedule import CheckpointSchedule
+from api.key_events import KeyForgetting
+from api.runtime_report import read_report
 from api.tenants import Tenants
+from api.worker_process import WORKER_REPORT, WorkerProcess
 from projections.runner import ProjectionRunner
 from streams.broker import EmbeddedBroker
 from streams.fanout import ServiceFanOut
-from streams.relay import Relay
+from streams.relay import Relay, TenantRelayStatus
 
-__all__ = ["Loop", "RetentionSchedule", "Runtime", "Supervisor"]
+__all__ = ["Loop", "RetentionSchedule", "Runtime", "RuntimeHealth", "Supervisor"]
 
 log = logging.getLogger(__name__)
 
@@ -227,12 +239,33 @@ class Supervisor:
             }
 
 
+@dataclass(frozen=True)
+class RuntimeHealth:
+    """How the background parts are, as /healthz reports them."""
+
+    #: Per tenant: the relay's positions (as stored now) and its state.
+    relay: dict[str, TenantRelayStatus]
+    #: The projection runner's failure ("Type: message"), if it stopped with one.
+    failure: str | None
+    #: Per loop: running, restarts, last error, last restart.
+    loops: dict[str, dict[str, Any]]
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            self.failure is None
+            and all(loop["running"] for loop in self.loops.values())
+            and all(r.get("state") == "ok" for r in self.relay.values())
+        )
+
+
 class Runtime:
     """Starts and stops the broker (when embedded), the relay, the runner and retention."""
 
     def __init__(
         self,
         *,
+        engine: Engine,
         tenants: Tenants,
         bootstrap: str,
         broker: EmbeddedBroker | None,
@@ -242,8 +275,31 @@ class Runtime:
         checkpoints: CheckpointSchedule | None = None,
         fanout: ServiceFanOut | None = None,
         run_fanout: bool = True,
+        keys: KeyForgetting | None = None,
+        worker: WorkerProcess | None = None,
     ) -> None:
+        self._engine = engine
         self._tenants = tenants
+        #: Drops subject keys erased by other processes from this one's cache.
+        self.keys = keys
+        #: The worker process that runs the loops below when started with worker_process.
+        self.worker = worker
+        self.worker_supervisor = (
+            None
+            if worker is None
+            else Supervisor(
+                [
+                    Loop(
+                        "worker process",
+                        worker.start,
+                        worker.stop,
+                        lambda: worker.is_running,
+                        worker.failure,
+                    )
+                ]
+            )
+        )
+        self._in_worker = False
         #: The Kafka bootstrap address the relay publishes to and the runner reads from.
         self.bootstrap = bootstrap
         self.broker = broker
@@ -310,26 +366,89 @@ class Runtime:
         """Whether start() ran and stop() has not: /healthz reports the relay only then."""
         return self._started
 
-    def start(self) -> None:
-        """Starts the broker if embedded, then the relay, the runner and retention."""
+    @property
+    def in_worker_process(self) -> bool:
+        """Whether the loops run in the worker process (started with worker_process)."""
+        return self._started and self._in_worker
+
+    def start(self, *, worker_process: bool = False) -> None:
+        """Starts the broker if embedded, then the relay, the runner and retention: on
+        threads here, or in the worker process (supervised here) with `worker_process`."""
         if self._started:
             return
+        if worker_process and self.worker_supervisor is None:
+            raise ValueError("this runtime was built without a worker process")
         if self.broker is not None:
             self.broker.start()
             log.info("embedded broker listening on %s", self.bootstrap)
+        if self.keys is not None:
+            self.keys.start()
         if not self._listening:
-            # After a command is saved the relay is woken, so it publishes within milliseconds.
-            self._tenants.add_save_listener(lambda _position: self.relay.wake())
+            # After a command is saved the relay is woken, so it publishes within
+            # milliseconds: in this process, or in the worker (a datagram on SQLite; on
+            # PostgreSQL the store's own NOTIFY wakes it).
+            self._tenants.add_save_listener(self._wake_relay)
             self._listening = True
-        self.supervisor.start()
+        self._in_worker = worker_process
+        if worker_process:
+            assert self.worker_supervisor is not None
+            self.worker_supervisor.start()
+        else:
+            self.supervisor.start()
         self._started = True
+
+    def _wake_relay(self, position: int) -> None:
+        if not self._started:
+            return
+        if self._in_worker:
+            if self.worker is not None:
+                self.worker.wake(position)
+        else:
+            self.relay.wake()
 
     def stop(self) -> None:
         """Stops everything start() started, in the reverse order; harmless when stopped."""
         if not self._started:
             return
         self._started = False
-        self.supervisor.stop()
-        self.runner.close()
+        if self._in_worker:
+            assert self.worker_supervisor is not None
+            self.worker_supervisor.stop()
+        else:
+            self.supervisor.stop()
+            self.runner.close()
+        if self.keys is not None:
+            self.keys.stop()
         if self.broker is not None:
             self.broker.stop()
+
+    def health(self) -> RuntimeHealth:
+        """The loops' state for /healthz: nothing when not started; this process's loops;
+        or, with a worker process, its supervision here and its last report (a worker
+        that wrote none lately is reported as not running)."""
+        if not self._started:
+            return RuntimeHealth({}, None, {})
+        if not self._in_worker:
+            failure = self.runner.failure
+            return RuntimeHealth(
+                self.relay.status(),
+                None if failure is None else f"{type(failure).__name__}: {failure}"[:300],
+                self.supervisor.status(),
+            )
+        assert self.worker_supervisor is not None
+        loops = self.worker_supervisor.status()
+        report = read_report(self._engine, WORKER_REPORT)
+        # Positions as stored now; the state and errors are the worker's (this process's
+        # relay never runs, so its own state means nothing).
+        relay = self.relay.status()
+        reported = {} if report is None else report["relay"]
+        for tenant, state in relay.items():
+            mine = reported.get(tenant, {})
+            state["state"] = mine.get("state", "ok")
+            state["last_error"] = mine.get("last_error")
+            state["since"] = mine.get("since")
+        if report is None:
+            loops["worker process"]["running"] = False
+            return RuntimeHealth(relay, None, loops)
+        loops.update(report["loops"])
+        return RuntimeHealth(relay, report["failure"], loops)

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     #: Run the service fan-out (family topics → each service's topic) inside `serve`; off
     #: when it runs as a process of its own (`digione fanout`).
     service_fanout: bool = True
+    #: `serve` runs the relay, the projections, the fan-out and retention in a worker
+    #: process of its own (restarted when it dies), off the HTTP process's GIL; false:
+    #: on threads of the HTTP process, as before.
+    worker_process: bool = True
+    #: How many HTTP processes `serve` runs (uvicorn workers); the background worker is
+    #: one more. More than 1 needs worker_process.
+    http_workers: int = Field(default=1, ge=1, le=64)
     #: How long an issued bearer token is valid, in seconds.
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     #: How often each tenant's ledger head is signed and published (ledger.v1), in seconds.

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -18,6 +19,7 @@ from domain.application import TenantApplication
 from domain.curriculum import load_curriculum
 from domain.errors import InvalidValueError, UnknownTenantError
 from domain.ids import is_valid_tenant_id
+from domain.sealing import RetentionClass
 
 metadata = sa.MetaData()
 tenants_table = sa.Table(
@@ -54,6 +56,7 @@ class Tenants:
         self._only = only
         self._apps: dict[str, TenantApplication] = {}
         self._after_save: list[Callable[[int], None]] = []
+        self._key_forgotten: list[Callable[[str, UUID, RetentionClass], None]] = []
         self._lock = threading.Lock()
         metadata.create_all(engine)
 
@@ -112,6 +115,27 @@ class Tenants:
             self._after_save.append(listener)
             for app in self._apps.values():
                 app.after_save.append(listener)
+
+    def add_key_forgotten_listener(
+        self, listener: Callable[[str, UUID, RetentionClass], None]
+    ) -> None:
+        """Calls `listener(tenant, subject, retention)` after an erasure here dropped a cached
+        subject key, in every tenant, opened or not yet (to tell the other processes)."""
+        with self._lock:
+            self._key_forgotten.append(listener)
+            for tenant, app in self._apps.items():
+                app.sealer.key_forgotten.append(_for_tenant(listener, tenant))
+
+    def drop_cached_key(self, tenant: str, subject: UUID, retention: RetentionClass) -> None:
+        """Drops one cached subject key of an open tenant (another process erased it)."""
+        app = self._apps.get(tenant)
+        if app is not None:
+            app.sealer.drop_cached_key(subject, retention)
+
+    def forget_every_key(self) -> None:
+        """Drops every open tenant's cached keys (announcements may have been missed)."""
+        for app in list(self._apps.values()):
+            app.sealer.forget_all_keys()
 
     def rotate_master_key(self, new_master_key: bytes) -> list[str]:
         """Re-wraps every tenant's KEK with a new master key; events are not touched."""
@@ -195,6 +219,7 @@ class Tenants:
             key_cache_seconds=self._key_cache_seconds,
         )
         app.after_save.extend(self._after_save)
+        app.sealer.key_forgotten.extend(_for_tenant(f, tenant) for f in self._key_forgotten)
         app.reconcile_erasures()
         app.fill_result_slots()
         return app
@@ -204,3 +229,9 @@ class Tenants:
         main = make_url(self._database_url).database if self._database_url else None
         base = Path(main).parent if main else self._data_dir
         return (base / "tenants" / f"{tenant}.sqlite").resolve()
+
+
+def _for_tenant(
+    listener: Callable[[str, UUID, RetentionClass], None], tenant: str
+) -> Callable[[UUID, RetentionClass], None]:
+    return lambda subject, retention: listener(tenant, subject, retention)

@@ -123,7 +123,7 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
     # over those would contend with their own and disturb what is measured.
     container = bootstrap(settings.model_copy(update={"only_tenants": tenants}))
     try:
-        container.runtime.start()
+        container.runtime.start(worker_process=settings.worker_process)
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         port_sender.send(listener.getsockname()[1])

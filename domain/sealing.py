@@ -152,7 +152,13 @@ class Sealer:
         self._monotonic = monotonic
         self._kek: bytes | None = None
         self._cache: dict[tuple[UUID, RetentionClass], tuple[float, bytes | None]] = {}
+        #: Counts the keys dropped: a key read from the store while one was dropped is not
+        #: cached, so a lookup that raced an erasure cannot bring the shredded key back.
+        self._drops = 0
         self._lock = threading.Lock()
+        #: Called with (subject, retention) after `forget_cached_key`: the composition root
+        #: announces it to every other process holding this tenant's keys.
+        self.key_forgotten: list[Callable[[UUID, RetentionClass], None]] = []
 
     # -- sealing -------------------------------------------------------------------------
 
@@ -228,8 +234,16 @@ class Sealer:
             self._cache.update(opened)
 
     def forget_cached_key(self, subject: UUID, retention: RetentionClass) -> None:
-        """Drops a cached key at once (used by erasure in this process)."""
+        """Drops a cached key at once (used by erasure in this process) and tells the
+        `key_forgotten` listeners, so other processes drop it too."""
+        self.drop_cached_key(subject, retention)
+        for listener in self.key_forgotten:
+            listener(subject, retention)
+
+    def drop_cached_key(self, subject: UUID, retention: RetentionClass) -> None:
+        """Drops a cached key at once (another process erased it); announces nothing."""
         with self._lock:
+            self._drops += 1
             self._cache.pop((subject, retention), None)
 
     def replace_master_key(
@@ -244,12 +258,14 @@ class Sealer:
             self._fallback_wrap_keys = tuple(
                 _derive(k, "digione/tenant-kek-wrap/v1") for k in fallback_master_keys
             )
+            self._drops += 1
             self._cache.clear()
             self._kek = None
 
     def forget_all_keys(self) -> None:
         """Drops every cached key and the tenant KEK (used by tenant offboarding)."""
         with self._lock:
+            self._drops += 1
             self._cache.clear()
             self._kek = None
 
@@ -266,6 +282,7 @@ class Sealer:
         now = self._monotonic()
         with self._lock:
             cached = self._cache.get((subject, retention))
+            drops = self._drops
         if (
             cached is not None
             and now - cached[0] < self._cache_seconds
@@ -288,7 +305,8 @@ class Sealer:
         kek = self._tenant_kek(create=create)
         key = None if wrapped is None or kek is None else _unwrap(kek, wrapped, aad)
         with self._lock:
-            self._cache[(subject, retention)] = (now, key)
+            if self._drops == drops:
+                self._cache[(subject, retention)] = (now, key)
         return key
 
     def _tenant_kek(self, *, create: bool) -> bytes | None:

@@ -29,17 +29,11 @@ def healthz(container: ContainerDep, actor: OptionalActorDep) -> dict[str, Any]:
     `status` is the service's, the same for every caller: a failed runner or a relay
     retrying for any tenant degrades it, without saying which tenant or why.
     """
-    runtime = container.runtime
-    relay_status = runtime.relay.status() if runtime.started else {}
-    failure = runtime.runner.failure if runtime.started else None
-    # A loop that ended is being restarted by the supervisor: degraded until it runs again.
-    loops = runtime.supervisor.status() if runtime.started else {}
-    healthy = (
-        failure is None
-        and all(loop["running"] for loop in loops.values())
-        and all(r.get("state") == "ok" for r in relay_status.values())
-    )
-    status = "ok" if healthy else "degraded"
+    # The loops run here or in the worker process (its report in the database); a loop
+    # that ended is being restarted by a supervisor: degraded until it runs again.
+    health = container.runtime.health()
+    relay_status, loops = health.relay, health.loops
+    status = "ok" if health.healthy else "degraded"
     if actor is None or actor.role != "admin":
         return {"status": status}
     tenant = actor.tenant

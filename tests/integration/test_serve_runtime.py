@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.bootstrap import Container
+from api.runtime_report import read_report
+from api.worker_process import WORKER_REPORT
 from tests.builders import a_school, a_user, put
 
 
@@ -156,3 +160,56 @@ def test_an_admins_healthz_shows_the_relay_of_their_own_tenant_only(
 
     assert set(health["relay"]) == {tenant}
     assert other not in str(health)
+
+
+def _worker_pid(container: Container, *, other_than: int | None) -> int:
+    """The pid of the worker process once it reports (a new one when `other_than`)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        report = read_report(container.engine, WORKER_REPORT)
+        if report is not None and report["pid"] != other_than:
+            pid: int = report["pid"]
+            return pid
+        time.sleep(0.1)
+    raise AssertionError("no worker process reported within 60 s")
+
+
+# The worker process is a fresh interpreter: one backend (PostgreSQL, whose NOTIFY wakes
+# it) keeps the suite's time; `serve --demo` on SQLite runs the same code.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_serve_runs_the_relay_and_projections_in_a_worker_process_restarted_when_it_dies(
+    container: Container, tenant: str
+) -> None:
+    runtime = container.runtime
+    runtime.start(worker_process=True)
+    try:
+        with TestClient(create_app(container)) as client:
+            school = a_school(client, container, tenant)
+            first = _worker_pid(container, other_than=None)
+            head = container.tenants.get(tenant).head_position()
+            _caught_up(client, school.admin, tenant, head, within=60)
+            answer = put(client, school.admin, "users", "stu-9", "user",
+                         a_user("stu-9", "student", given="Onni", family="Tuore"))  # fmt: skip
+            fresh = client.get(
+                f"/api/v1/roster/users/stu-9?min_position={answer.json()['position']}",
+                headers=school.admin,
+            )
+
+            os.kill(first, signal.SIGKILL)
+            second = _worker_pid(container, other_than=first)
+            answer = put(client, school.admin, "users", "stu-10", "user",
+                         a_user("stu-10", "student", given="Aino", family="Uusi"))  # fmt: skip
+            head = container.tenants.get(tenant).head_position()
+            health = _caught_up(client, school.admin, tenant, head, within=60)
+    finally:
+        runtime.stop()
+
+    # This process ran none of the loops: the worker did, and the runner it restarted.
+    assert not runtime.relay.is_running and not runtime.runner.is_running
+    assert fresh.status_code == 200 and fresh.json()["givenName"] == "Onni"
+    assert second != first
+    assert health["loops"]["worker process"]["restarts"] == 1
+    assert health["loops"]["projection runner"]["running"]
+    assert health["relay"][tenant]["lag"] == 0
+    assert {p["lag"] for p in health["projections"] if p["tenant"] == tenant} == {0}
+    assert health["status"] == "ok"
