@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from typing import Annotated
 
@@ -119,6 +120,8 @@ def serve(
 
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stop_requested)
+    if settings.http_workers > 1 and not settings.worker_process:
+        raise _fail("DIGIONE_HTTP_WORKERS above 1 needs DIGIONE_WORKER_PROCESS=true")
     container = bootstrap(settings)
     try:
         if demo:
@@ -129,6 +132,21 @@ def serve(
         container.runtime.start(worker_process=settings.worker_process)
         err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
         serving = True
+        if settings.http_workers > 1:
+            # Several HTTP processes (uvicorn's workers, each building its own app from
+            # the settings handed over); this process keeps the broker and the worker.
+            assert container.runtime.worker is not None
+            os.environ.update(container.runtime.worker.child_environment())
+            uvicorn.run(
+                "api.asgi:served_app",
+                factory=True,
+                workers=settings.http_workers,
+                host=host,
+                port=port,
+                log_config=None,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            )
+            return
         uvicorn.run(
             create_app(container),
             host=host,

@@ -300,6 +300,8 @@ class Runtime:
             )
         )
         self._in_worker = False
+        #: Whether the worker is supervised by another process (observe_worker).
+        self._observing = False
         #: The Kafka bootstrap address the relay publishes to and the runner reads from.
         self.bootstrap = bootstrap
         self.broker = broker
@@ -397,6 +399,24 @@ class Runtime:
             self.supervisor.start()
         self._started = True
 
+    def observe_worker(self, *, wake_port: int | None) -> None:
+        """For another HTTP process of `serve` (uvicorn workers): the worker process runs
+        elsewhere, supervised by serve; this process wakes it after saves (`wake_port`) and
+        reports its health from its report. Starts dropping keys erased elsewhere."""
+        if self._started:
+            return
+        if self.worker is None:
+            raise ValueError("this runtime was built without a worker process")
+        self.worker.wake_port = wake_port
+        if self.keys is not None:
+            self.keys.start()
+        if not self._listening:
+            self._tenants.add_save_listener(self._wake_relay)
+            self._listening = True
+        self._in_worker = True
+        self._observing = True
+        self._started = True
+
     def _wake_relay(self, position: int) -> None:
         if not self._started:
             return
@@ -408,17 +428,19 @@ class Runtime:
 
     def stop(self) -> None:
         """Stops everything start() started, in the reverse order; harmless when stopped."""
+        if self.keys is not None:
+            self.keys.stop()  # also when started by itself (tools, tests)
         if not self._started:
             return
         self._started = False
-        if self._in_worker:
+        if self._observing:
+            self._observing = False
+        elif self._in_worker:
             assert self.worker_supervisor is not None
             self.worker_supervisor.stop()
         else:
             self.supervisor.stop()
             self.runner.close()
-        if self.keys is not None:
-            self.keys.stop()
         if self.broker is not None:
             self.broker.stop()
 
@@ -436,8 +458,13 @@ class Runtime:
                 self.supervisor.status(),
             )
         assert self.worker_supervisor is not None
-        loops = self.worker_supervisor.status()
         report = read_report(self._engine, WORKER_REPORT)
+        loops = self.worker_supervisor.status()
+        if self._observing:  # serve supervises it: the worker says how often it restarted
+            loops["worker process"].update(
+                running=report is not None,
+                restarts=0 if report is None else report["restarts"],
+            )
         # Positions as stored now; the state and errors are the worker's (this process's
         # relay never runs, so its own state means nothing).
         relay = self.relay.status()

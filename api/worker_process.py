@@ -56,7 +56,8 @@ class WorkerProcess:
     ) -> None:
         self._settings = settings
         self._bootstrap = bootstrap
-        self._wake_port = wake_port
+        #: The loopback UDP port the worker is woken on (SQLite only).
+        self.wake_port = wake_port
         self._stop_seconds = stop_seconds
         self._process: subprocess.Popen[bytes] | None = None
         self._starts = 0
@@ -66,16 +67,22 @@ class WorkerProcess:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    def child_environment(self) -> dict[str, str]:
+        """What a child of serve (the worker, an HTTP worker) is told: serve's settings,
+        with the Kafka cluster serve uses (its embedded broker, if it runs one), and the
+        worker's wake-up port."""
+        values = self._settings.model_dump(mode="json")
+        values["kafka_bootstrap"] = self._bootstrap
+        environment = {SETTINGS_ENV: json.dumps(values)}
+        if self.wake_port is not None:
+            environment[WAKE_PORT_ENV] = str(self.wake_port)
+        return environment
+
     def start(self) -> None:
         if self.is_running:
             return
-        values = self._settings.model_dump(mode="json")
-        values["kafka_bootstrap"] = self._bootstrap
-        environment = dict(os.environ)
-        environment[SETTINGS_ENV] = json.dumps(values)
+        environment = {**os.environ, **self.child_environment()}
         environment[RESTARTS_ENV] = str(self._starts)
-        if self._wake_port is not None:
-            environment[WAKE_PORT_ENV] = str(self._wake_port)
         self._process = subprocess.Popen([sys.executable, "-m", "api.worker"], env=environment)
         self._starts += 1
         log.info("started the worker process (pid %d)", self._process.pid)
@@ -106,13 +113,13 @@ class WorkerProcess:
 
     def wake(self, _position: int) -> None:
         """Asks the worker's relay to publish now (after a save here; SQLite only)."""
-        if self._wake_port is None:
+        if self.wake_port is None:
             return
         if self._waker is None:
             self._waker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self._waker.setblocking(False)
         try:
-            self._waker.sendto(b"w", ("127.0.0.1", self._wake_port))
+            self._waker.sendto(b"w", ("127.0.0.1", self.wake_port))
         except OSError:  # a full buffer or no worker yet: the worker's poll catches up
             pass
 

@@ -139,3 +139,42 @@ def test_a_sealed_value_never_prints_its_ciphertext() -> None:
     sealed = a_sealer(InMemoryKeyStore()).seal(uuid4(), RetentionClass.WORKING, {"x": 1})
 
     assert "ciphertext=" not in repr(sealed) and sealed.ciphertext.hex() not in repr(sealed)
+
+
+class _ShreddingWhileRead(InMemoryKeyStore):
+    """A store whose key is shredded (and the key dropped, as erasure elsewhere announces)
+    right after a lookup has read it: the lookup races the erasure."""
+
+    sealer: Sealer
+
+    def load_subject_key(self, subject: UUID, retention: RetentionClass) -> bytes | None:
+        wrapped = super().load_subject_key(subject, retention)
+        if wrapped is not None and self.armed:
+            self.armed = False
+            self.shred(subject, retention)
+            self.sealer.drop_cached_key(subject, retention)
+        return wrapped
+
+    armed = False
+
+
+def test_a_key_read_while_an_erasure_dropped_it_is_not_cached() -> None:
+    store, subject = _ShreddingWhileRead(), uuid4()
+    sealer = store.sealer = a_sealer(store, cache_seconds=3600.0)
+    sealed = sealer.seal(subject, RetentionClass.WORKING, {"a": 1})
+    sealer.drop_cached_key(subject, RetentionClass.WORKING)
+    store.armed = True
+
+    assert sealer.unseal(sealed) == {"a": 1}  # read before the erasure took effect
+    assert sealer.unseal(sealed) is ERASED
+
+
+def test_forgetting_a_key_tells_the_listeners_and_dropping_one_does_not() -> None:
+    sealer, subject = a_sealer(InMemoryKeyStore()), uuid4()
+    told: list[tuple[UUID, RetentionClass]] = []
+    sealer.key_forgotten.append(lambda s, r: told.append((s, r)))
+
+    sealer.forget_cached_key(subject, RetentionClass.WORKING)
+    sealer.drop_cached_key(subject, RetentionClass.COMPULSORY_SCHOOLING)
+
+    assert told == [(subject, RetentionClass.WORKING)]
