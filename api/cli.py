@@ -359,8 +359,27 @@ def projections_status() -> None:
                 parked,
             )
         Console().print(table)
+        _show_worker(container)
     finally:
         container.close()
+
+
+def _show_worker(container: Container) -> None:
+    """The line on `serve`'s worker process under `projections status` (standard error)."""
+    from api.runtime_report import read_report
+    from api.worker_process import WORKER_REPORT
+
+    report = read_report(container.engine, WORKER_REPORT)
+    if report is None:
+        err.print("worker process: no recent report (serve is not running, or its worker is down)")
+        return
+    stopped = [name for name, loop in report["loops"].items() if not loop["running"]]
+    err.print(
+        f"worker process: pid {report['pid']}, restarted {report['restarts']} times; "
+        + (f"[bold red]not running: {', '.join(stopped)}[/]" if stopped else "every loop running")
+        + (f"; runner failure: {escape(report['failure'])}" if report["failure"] else ""),
+        soft_wrap=True,
+    )
 
 
 @relay_app.command("parked")

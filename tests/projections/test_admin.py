@@ -51,6 +51,8 @@ def test_status_shows_position_head_lag_and_parked_of_each_projection_per_tenant
     ]
     assert ["roster", tenant, "0", str(head), str(head), "0"] in rows
     assert len(rows) == len(container.projections.all)
+    # No `serve` runs here: no worker process reports its loops.
+    assert "worker process: no recent report" in result.output
 
 
 def test_rebuild_without_a_configured_broker_says_where_the_broker_runs(
