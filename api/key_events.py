@@ -12,6 +12,10 @@ announcement arrives, instead of serving it until its cache entry expires:
 - SQLite (one machine, no notifications): the tenant's epoch (api/shared_epochs.py) is
   bumped; each process looks at the epochs every `poll_seconds` and drops a changed
   tenant's keys (the HTTP process also looks before it verifies each request's token).
+
+The same thread takes the other announced changes (a rotated master key, a shredded
+tenant) every `poll_seconds` on both databases: the worker process verifies no tokens, so
+it would otherwise never look.
 """
 
 from __future__ import annotations
@@ -108,10 +112,13 @@ class KeyForgetting:
 
     def _poll(self) -> None:
         while not self._stop.wait(self._poll_seconds):
-            try:
-                self._catch_up()
-            except Exception:  # the database is away: look again at the next tick
-                log.debug("could not read the shared epochs", exc_info=True)
+            self._catch_up_quietly()
+
+    def _catch_up_quietly(self) -> None:
+        try:
+            self._catch_up()
+        except Exception:  # the database is away: look again at the next tick
+            log.debug("could not read the shared epochs", exc_info=True)
 
     def _listen(self) -> None:
         assert self._postgres_url is not None
@@ -125,8 +132,9 @@ class KeyForgetting:
                     self._tenants.forget_every_key()
                     self._listening.set()
                     while not self._stop.is_set():
-                        for notice in connection.notifies(timeout=0.5):
+                        for notice in connection.notifies(timeout=self._poll_seconds):
                             self._take(notice.payload)
+                        self._catch_up_quietly()
             except Exception as error:  # noqa: BLE001 - listened again after a pause
                 self._listening.clear()
                 log.warning("lost the key announcements (%s); listening again", error)
