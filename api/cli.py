@@ -62,6 +62,9 @@ log = logging.getLogger("api.serve")
 
 #: On SIGTERM, how long `serve` lets the requests in flight finish before closing them.
 SHUTDOWN_GRACE_SECONDS = 30
+#: How long an HTTP worker (DIGIONE_HTTP_WORKERS > 1) may take to start before uvicorn
+#: counts it as hung.
+HTTP_WORKER_START_SECONDS = 60
 
 
 def _container() -> Container:
@@ -145,6 +148,9 @@ def serve(
                 port=port,
                 log_config=None,
                 timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                # Each builds the system before it answers uvicorn's health check: seconds
+                # on a busy machine, where the default 5 s has it killed and restarted.
+                timeout_worker_healthcheck=HTTP_WORKER_START_SECONDS,
             )
             return
         uvicorn.run(
