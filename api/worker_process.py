@@ -83,7 +83,12 @@ class WorkerProcess:
             return
         environment = {**os.environ, **self.child_environment()}
         environment[RESTARTS_ENV] = str(self._starts)
-        self._process = subprocess.Popen([sys.executable, "-m", "api.worker"], env=environment)
+        # A session of its own: Ctrl-C at a terminal reaches serve alone, which stops the
+        # worker after the HTTP requests drained (a worker stopping by itself meanwhile
+        # would be restarted). A worker whose serve died stops by itself (api/worker.py).
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "api.worker"], env=environment, start_new_session=True
+        )
         self._starts += 1
         log.info("started the worker process (pid %d)", self._process.pid)
 
