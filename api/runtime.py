@@ -39,6 +39,9 @@ __all__ = ["Loop", "RetentionSchedule", "Runtime", "RuntimeHealth", "Supervisor"
 
 log = logging.getLogger(__name__)
 
+#: How long `start(worker_process=True)` waits for the worker's first report.
+WORKER_START_SECONDS = 60.0
+
 
 class RetentionSchedule:
     """Shreds kept personal data whose retention has ended: at start, then every interval.
@@ -395,9 +398,23 @@ class Runtime:
         if worker_process:
             assert self.worker_supervisor is not None
             self.worker_supervisor.start()
+            self._wait_for_worker()
         else:
             self.supervisor.start()
         self._started = True
+
+    def _wait_for_worker(self, within: float = WORKER_START_SECONDS) -> None:
+        """Returns once the worker reports its loops running, as `start()` returns with
+        them running in process (so serve answers once its reads can become fresh); after
+        `within` seconds it returns anyway (the supervisor goes on restarting the worker)."""
+        assert self.worker is not None
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            report = read_report(self._engine, WORKER_REPORT)
+            if report is not None and report["pid"] == self.worker.pid:
+                return
+            time.sleep(0.05)
+        log.warning("the worker process reported nothing in %g s; serving without it", within)
 
     def observe_worker(self, *, wake_port: int | None) -> None:
         """For another HTTP process of `serve` (uvicorn workers): the worker process runs
