@@ -371,11 +371,6 @@ class Runtime:
         """Whether start() ran and stop() has not: /healthz reports the relay only then."""
         return self._started
 
-    @property
-    def in_worker_process(self) -> bool:
-        """Whether the loops run in the worker process (started with worker_process)."""
-        return self._started and self._in_worker
-
     def start(self, *, worker_process: bool = False) -> None:
         """Starts the broker if embedded, then the relay, the runner and retention: on
         threads here, or in the worker process (supervised here) with `worker_process`."""
