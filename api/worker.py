@@ -30,7 +30,13 @@ from psycopg import sql
 from api.bootstrap import Container, bootstrap
 from api.runtime_report import BEAT_SECONDS, clear_report, write_report
 from api.settings import Settings
-from api.worker_process import RESTARTS_ENV, SETTINGS_ENV, WAKE_PORT_ENV, WORKER_REPORT
+from api.worker_process import (
+    PARENT_ENV,
+    RESTARTS_ENV,
+    SETTINGS_ENV,
+    WAKE_PORT_ENV,
+    WORKER_REPORT,
+)
 from streams.relay import Relay
 
 __all__ = ["main", "run"]
@@ -41,8 +47,9 @@ log = logging.getLogger("api.worker")
 CHANNEL_REFRESH_SECONDS = 2.0
 
 
-def run(settings: Settings, *, wake_port: int | None, restarts: int) -> int:
-    """Runs the background parts until SIGTERM/SIGINT or the parent's end; the exit status."""
+def run(settings: Settings, *, wake_port: int | None, restarts: int, parent: int) -> int:
+    """Runs the background parts until SIGTERM/SIGINT or until `parent` (serve's pid) is
+    no longer this process's parent; the exit status."""
     stop = threading.Event()
 
     def requested(_signum: int, _frame: object) -> None:
@@ -50,7 +57,9 @@ def run(settings: Settings, *, wake_port: int | None, restarts: int) -> int:
 
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, requested)
-    parent = os.getppid()
+    if os.getppid() != parent:
+        log.warning("serve is gone: the worker does not start")
+        return 0
     container = bootstrap(settings)
     runtime = container.runtime
     wakers: list[threading.Thread] = []
@@ -170,7 +179,10 @@ def main() -> None:
     configure(settings.log_level)
     port = os.environ.get(WAKE_PORT_ENV)
     restarts = int(os.environ.get(RESTARTS_ENV, "0"))
-    sys.exit(run(settings, wake_port=int(port) if port else None, restarts=restarts))
+    # Started by hand (no serve): the parent it has now is the one to outlive.
+    parent = int(os.environ.get(PARENT_ENV) or os.getppid())
+    wake = int(port) if port else None
+    sys.exit(run(settings, wake_port=wake, restarts=restarts, parent=parent))
 
 
 if __name__ == "__main__":

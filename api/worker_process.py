@@ -23,6 +23,7 @@ from typing import Final
 from api.settings import Settings
 
 __all__ = [
+    "PARENT_ENV",
     "RESTARTS_ENV",
     "SETTINGS_ENV",
     "WAKE_PORT_ENV",
@@ -39,6 +40,9 @@ SETTINGS_ENV: Final = "DIGIONE_WORKER_SETTINGS"
 RESTARTS_ENV: Final = "DIGIONE_WORKER_RESTARTS"
 #: The loopback UDP port the worker is woken on (SQLite only).
 WAKE_PORT_ENV: Final = "DIGIONE_WORKER_WAKE_PORT"
+#: The pid of the serve process that started the worker: once it is no longer the
+#: worker's parent, serve is gone and the worker stops.
+PARENT_ENV: Final = "DIGIONE_WORKER_PARENT"
 #: The name of the worker's row in api/runtime_report.py.
 WORKER_REPORT: Final = "worker"
 
@@ -83,6 +87,7 @@ class WorkerProcess:
             return
         environment = {**os.environ, **self.child_environment()}
         environment[RESTARTS_ENV] = str(self._starts)
+        environment[PARENT_ENV] = str(os.getpid())
         # A session of its own: Ctrl-C at a terminal reaches serve alone, which stops the
         # worker after the HTTP requests drained (a worker stopping by itself meanwhile
         # would be restarted). A worker whose serve died stops by itself (api/worker.py).
