@@ -73,6 +73,12 @@ class GroupCommit:
         self.groups = 0
         self.saves = 0
 
+    @property
+    def queued(self) -> int:
+        """How many saves wait for the next group."""
+        with self._lock:
+            return len(self._queue)
+
     def save(self, aggregates: Sequence[Aggregate], side_writes: Sequence[SideWrite]) -> int | None:
         """Saves one command's aggregates with its side writes, in the next group; the
         position of its last event (None when it recorded none)."""

@@ -155,10 +155,24 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if not ids:
             return ids
-        # In pipeline mode a failed statement surfaces at the next sync: the nested block
-        # syncs as it ends, inside the recorder's error handling, not at commit.
-        with curs.connection.pipeline():
-            self.ledger.extend(curs, _ledger_rows(ids, stored_events))
-            for write, position in _positioned_writes(kwargs, ids, lambda: max(ids)):
-                write(curs, position)
+        try:
+            # In pipeline mode a failed statement surfaces at the next sync: the nested
+            # block syncs as it ends, inside the recorder's error handling, not at commit.
+            with curs.connection.pipeline():
+                self.ledger.extend(curs, _ledger_rows(ids, stored_events))
+                for write, position in _positioned_writes(kwargs, ids, lambda: max(ids)):
+                    write(curs, position)
+        except BaseException:
+            # The library's insert_events holds what is raised here until its transaction
+            # block has ended, and that block commits: a side write that failed in Python
+            # (not in the database) would leave the events recorded without it.
+            self._roll_back(curs)
+            raise
         return ids
+
+    @staticmethod
+    def _roll_back(curs: Any) -> None:
+        """Ends the server's transaction with a rollback, so the commit that follows has
+        nothing to commit."""
+        with curs.connection.pipeline():
+            curs.execute("ROLLBACK")
