@@ -40,6 +40,8 @@ class GroupedSave:
 
     aggregates: Sequence[Aggregate]
     side_writes: Sequence[SideWrite]
+    #: A thread took it into the group it commits.
+    taken: bool = False
     done: bool = False
     #: The position of the command's last event (None: it recorded none).
     position: int | None = None
@@ -60,7 +62,12 @@ class GroupCommit:
     """Queues the saves of concurrent commands and commits them in groups (see module)."""
 
     def __init__(
-        self, *, together: SaveTogether, alone: SaveAlone, max_group: int = MAX_GROUP
+        self,
+        *,
+        together: SaveTogether,
+        alone: SaveAlone,
+        max_group: int = MAX_GROUP,
+        committers: int = 1,
     ) -> None:
         self._together = together
         self._alone = alone
@@ -68,7 +75,9 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._queue: list[GroupedSave] = []
-        self._committing = False
+        #: How many groups may be in their transactions at once.
+        self.committers = committers
+        self._committing = 0
         #: How many transactions recorded how many commands (for measuring, not logic).
         self.groups = 0
         self.saves = 0
@@ -89,21 +98,26 @@ class GroupCommit:
         )
         with self._lock:
             self._queue.append(entry)
-            while self._committing and not entry.done:
-                self._changed.wait()
-            if not entry.done:
-                # No commit runs: this thread commits what is queued, its own save included.
-                self._committing = True
+        while True:
+            with self._lock:
+                while not entry.done and (entry.taken or self._committing >= self.committers):
+                    self._changed.wait()
+                if entry.done:
+                    break
+                # A commit may start: this thread commits what is queued (its own save
+                # among it, unless more than a group's worth queued before it).
+                self._committing += 1
                 group, self._queue = (
                     self._queue[: self._max_group],
                     self._queue[self._max_group :],
                 )
-        if not entry.done:
+                for taken in group:
+                    taken.taken = True
             try:
                 self._commit(group)
             finally:
                 with self._lock:
-                    self._committing = False
+                    self._committing -= 1
                     self._changed.notify_all()
         if entry.alone:
             return self._alone(entry)

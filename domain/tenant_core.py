@@ -201,8 +201,15 @@ class TenantCore(Application[UUID]):
             return found if isinstance(found, cls) else None
         try:
             # A record only read (a reference, a membership check) needs no private copy
-            # of the cached aggregate; one about to change does.
-            found = self.repository.get(aggregate_id, deepcopy_from_cache=for_update)
+            # of the cached aggregate; one about to change does. Nor does it wait while
+            # another thread brings the cached copy up to date with the store (a hot
+            # reference, a class that every concurrent command checks, would serialize
+            # them all): a read a moment before that thread's is as good a check. The
+            # cache holds every save of this process already; what it may miss is a save
+            # of another process in that moment, which a reference check never excluded.
+            found = self.repository.get(
+                aggregate_id, deepcopy_from_cache=for_update, fastforward_skipping=not for_update
+            )
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, cls) else None
