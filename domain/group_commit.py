@@ -75,6 +75,8 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._queue: list[GroupedSave] = []
+        #: Set on the thread that commits a group, while it does.
+        self._leading = threading.local()
         #: How many groups may be in their transactions at once.
         self.committers = committers
         self._committing = 0
@@ -96,6 +98,10 @@ class GroupCommit:
             side_writes,
             aggregate_ids=frozenset(aggregate.id for aggregate in aggregates),
         )
+        if getattr(self._leading, "group", False):
+            # A save made while this thread commits a group (by a listener, a side write)
+            # cannot wait for the next group: that would wait for itself.
+            return self._alone(entry)
         with self._lock:
             self._queue.append(entry)
         while True:
@@ -113,9 +119,11 @@ class GroupCommit:
                 )
                 for taken in group:
                     taken.taken = True
+            self._leading.group = True
             try:
                 self._commit(group)
             finally:
+                self._leading.group = False
                 with self._lock:
                     self._committing -= 1
                     self._changed.notify_all()
