@@ -40,9 +40,11 @@ class GroupedSave:
 
     aggregates: Sequence[Aggregate]
     side_writes: Sequence[SideWrite]
-    #: A thread took it into the group it commits.
-    taken: bool = False
+    #: Its thread is to commit the next group (set by the thread that committed the last).
+    lead: bool = False
     done: bool = False
+    #: Set when `lead` or `done` is: its thread waits on this alone (no thundering herd).
+    woken: threading.Event = field(default_factory=threading.Event)
     #: The position of the command's last event (None: it recorded none).
     position: int | None = None
     error: BaseException | None = None
@@ -67,19 +69,16 @@ class GroupCommit:
         together: SaveTogether,
         alone: SaveAlone,
         max_group: int = MAX_GROUP,
-        committers: int = 1,
     ) -> None:
         self._together = together
         self._alone = alone
         self._max_group = max_group
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._queue: list[GroupedSave] = []
         #: Set on the thread that commits a group, while it does.
         self._leading = threading.local()
-        #: How many groups may be in their transactions at once.
-        self.committers = committers
-        self._committing = 0
+        #: A thread commits a group (one at a time: the events table is locked by each).
+        self._committing = False
         #: How many transactions recorded how many commands (for measuring, not logic).
         self.groups = 0
         self.saves = 0
@@ -104,29 +103,39 @@ class GroupCommit:
             return self._alone(entry)
         with self._lock:
             self._queue.append(entry)
-        while True:
+            if not self._committing:
+                # No commit runs: this thread commits at once.
+                self._committing = True
+                entry.lead = True
+        while not entry.done:
+            if not entry.lead:
+                entry.woken.wait()
+                entry.woken.clear()
+                continue
+            entry.lead = False
             with self._lock:
-                while not entry.done and (entry.taken or self._committing >= self.committers):
-                    self._changed.wait()
-                if entry.done:
-                    break
-                # A commit may start: this thread commits what is queued (its own save
-                # among it, unless more than a group's worth queued before it).
-                self._committing += 1
+                # What is queued (its own save among it, unless more than a group's worth
+                # queued before it).
                 group, self._queue = (
                     self._queue[: self._max_group],
                     self._queue[self._max_group :],
                 )
-                for taken in group:
-                    taken.taken = True
             self._leading.group = True
             try:
                 self._commit(group)
             finally:
                 self._leading.group = False
                 with self._lock:
-                    self._committing -= 1
-                    self._changed.notify_all()
+                    following = self._queue[0] if self._queue else None
+                    if following is None:
+                        self._committing = False
+                    else:
+                        # Saves queued meanwhile: the first of them commits the next group.
+                        following.lead = True
+                for settled in group:
+                    settled.woken.set()
+                if following is not None:
+                    following.woken.set()
         if entry.alone:
             return self._alone(entry)
         if entry.error is not None:
@@ -153,10 +162,9 @@ class GroupCommit:
                     entry.alone = True
                 else:
                     entry.error = error
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - each command of the group raises it
             for entry in together:
                 entry.error = error
-            raise
         else:
             for entry, position in zip(together, positions, strict=True):
                 entry.position = position
