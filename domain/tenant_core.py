@@ -203,10 +203,11 @@ class TenantCore(Application[UUID]):
             # A record only read (a reference, a membership check) needs no private copy
             # of the cached aggregate; one about to change does. Nor does it wait while
             # another thread brings the cached copy up to date with the store (a hot
-            # reference, a class that every concurrent command checks, would serialize
-            # them all): a read a moment before that thread's is as good a check. The
-            # cache holds every save of this process already; what it may miss is a save
-            # of another process in that moment, which a reference check never excluded.
+            # reference, a class that every concurrent command checks, serialized them
+            # all on that thread's round trip): it reads the copy as that thread finds
+            # it. What it may miss is a change committed during that round trip, the
+            # same race a reference check already runs with a change committed between
+            # its read and its save (references are not re-checked when saving).
             found = self.repository.get(
                 aggregate_id, deepcopy_from_cache=for_update, fastforward_skipping=not for_update
             )
