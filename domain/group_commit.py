@@ -1,7 +1,7 @@
 """Group commit: concurrent commands of a tenant saved together, in one store transaction.
 
 A command that saves while no commit runs commits at once (no added latency when the store
-is idle); commands that save while a commit runs queue, and the first of them to wake
+is idle); commands that save while a commit runs queue, and as it ends the first of them
 commits every queued command in the next transaction. One transaction, one lock of the
 events table and one durable flush then record many commands: that is where throughput
 under concurrency comes from.
