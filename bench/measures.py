@@ -176,6 +176,7 @@ def commands_store(bench: BenchContext) -> list[Row]:
     tenant = bench.tenant("store")
     classes, _ = seed_tenant(bench.container, tenant)
     app = bench.container.tenants.get(tenant)
+    groups, saves = app.group_commit.groups, app.group_commit.saves
     load = measure_store_commands(
         app,
         classes,
@@ -194,6 +195,10 @@ def commands_store(bench: BenchContext) -> list[Row]:
     bench.details["commands_store"] = {
         "application": load.summary(unit="cmd/s", success="committed"),
         "raw_commits": raw.summary(unit="rows/s", success="committed"),
+        # How many commands one store transaction recorded (domain/group_commit.py).
+        "commands_per_transaction": round(
+            (app.group_commit.saves - saves) / max(1, app.group_commit.groups - groups), 2
+        ),
     }
     return [
         Row.of(

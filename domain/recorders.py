@@ -12,13 +12,18 @@ Both also extend the auditors' ledger (domain/ledger.py) over every event they i
 the same transaction, before the side writes: on PostgreSQL under the events table's lock,
 so the chain's order is the notification ids' order.
 
+A group commit (domain/group_commit.py) saves several commands in one transaction: it
+passes `side_write_groups` instead, each command's event count and writes, and each write
+gets the position of its own command's last event (the transaction's last event for a
+command that recorded none).
+
 The tenant's application names these classes in its environment
 (APPLICATION_RECORDER_TOPIC), one for each database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
@@ -30,13 +35,39 @@ from domain.ledger import Ledger, LedgerSQL, StoredRow, originator_text
 #: The keyword argument of `save` (and `insert_events`) that carries the side writes.
 SIDE_WRITES = "side_writes"
 
+#: The keyword argument that carries a group's side writes: one (event count, writes) pair
+#: per command, in the order of the commands' events.
+SIDE_WRITE_GROUPS = "side_write_groups"
+
 #: A write done with the events: given the transaction's cursor and the command's position.
 SideWrite = Callable[[Any, int], None]
 
 
-def _side_writes(kwargs: dict[str, Any]) -> Sequence[SideWrite]:
-    writes: Sequence[SideWrite] = kwargs.get(SIDE_WRITES) or ()
-    return writes
+def _has_side_writes(kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get(SIDE_WRITES)) or bool(kwargs.get(SIDE_WRITE_GROUPS))
+
+
+def _positioned_writes(
+    kwargs: dict[str, Any], ids: Sequence[int], head: Callable[[], int]
+) -> Iterator[tuple[SideWrite, int]]:
+    """Each side write with the position it is given: its command's last event, else the
+    last event of the transaction, else the store head (`head()`) when none was inserted."""
+    last = max(ids) if ids else None
+    flat: Sequence[SideWrite] = kwargs.get(SIDE_WRITES) or ()
+    groups: Sequence[tuple[int, Sequence[SideWrite]]] = kwargs.get(SIDE_WRITE_GROUPS) or ()
+    if flat or groups:
+        if last is None:
+            last = head()
+        for write in flat:
+            yield write, last
+    start = 0
+    for count, writes in groups:
+        own = ids[start : start + count]
+        start += count
+        if len(own) != count:
+            raise ProgrammingError(f"{len(ids)} positions for a group of {start}+ events")
+        for write in writes:
+            yield write, max(own) if own else last or 0
 
 
 def _ledger_rows(ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> list[StoredRow]:
@@ -71,11 +102,10 @@ class SQLiteSideRowsRecorder(SQLiteApplicationRecorder):
         ids = super()._insert_events(c, stored_events, **kwargs)
         if ids:
             self.ledger.extend(c, _ledger_rows(ids, stored_events))
-        writes = _side_writes(kwargs)
-        if writes:
-            position = max(ids) if ids else (self._max_notification_id(c) or 0)
-            for write in writes:
-                write(c, position)
+        for write, position in _positioned_writes(
+            kwargs, ids or (), lambda: self._max_notification_id(c) or 0
+        ):
+            write(c, position)
         return ids
 
 
@@ -108,14 +138,15 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        writes = _side_writes(kwargs)
-        if writes and not stored_events:
+        if _has_side_writes(kwargs) and not stored_events:
             # Nothing to insert: no events table lock, no notification ids; the position
             # is the head as this transaction sees it.
-            curs.execute(self.max_notification_id_statement)
-            row = curs.fetchone()
-            position = int(row["max"] or 0) if row is not None else 0
-            for write in writes:
+            def head() -> int:
+                curs.execute(self.max_notification_id_statement)
+                row = curs.fetchone()
+                return int(row["max"] or 0) if row is not None else 0
+
+            for write, position in _positioned_writes(kwargs, (), head):
                 write(curs, position)
 
     def _fetch_ids_after_insert_events(
@@ -124,10 +155,24 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if not ids:
             return ids
-        # In pipeline mode a failed statement surfaces at the next sync: the nested block
-        # syncs as it ends, inside the recorder's error handling, not at commit.
-        with curs.connection.pipeline():
-            self.ledger.extend(curs, _ledger_rows(ids, stored_events))
-            for write in _side_writes(kwargs):
-                write(curs, max(ids))
+        try:
+            # In pipeline mode a failed statement surfaces at the next sync: the nested
+            # block syncs as it ends, inside the recorder's error handling, not at commit.
+            with curs.connection.pipeline():
+                self.ledger.extend(curs, _ledger_rows(ids, stored_events))
+                for write, position in _positioned_writes(kwargs, ids, lambda: max(ids)):
+                    write(curs, position)
+        except BaseException:
+            # The library's insert_events holds what is raised here until its transaction
+            # block has ended, and that block commits: a side write that failed in Python
+            # (not in the database) would leave the events recorded without it.
+            self._roll_back(curs)
+            raise
         return ids
+
+    @staticmethod
+    def _roll_back(curs: Any) -> None:
+        """Ends the server's transaction with a rollback, so the commit that follows has
+        nothing to commit."""
+        with curs.connection.pipeline():
+            curs.execute("ROLLBACK")

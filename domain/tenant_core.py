@@ -8,7 +8,7 @@ answers the lookups that more than one area needs (a user, a student's age, the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -29,11 +29,12 @@ from domain.errors import (
     NotFoundError,
     UnknownReferenceError,
 )
+from domain.group_commit import GroupCommit, GroupedSave
 from domain.ids import DIGIONE_NAMESPACE, aggregate_id, is_valid_sourced_id
 from domain.keyed import KeyAnsweredError, KeyedCommand, KeyedRun, current_keyed_run
 from domain.ledger import LEDGER_FROM_EVENTS, Ledger
 from domain.record import SourcedRecord
-from domain.recorders import SIDE_WRITES, SideWrite
+from domain.recorders import SIDE_WRITE_GROUPS, SIDE_WRITES, SideWrite
 from domain.roster import ROSTER_COLLECTIONS, Demographics, User, is_extension
 from domain.sealing import Erased, RetentionClass, Sealer
 from domain.tenant_tables import IdempotentAnswer, TenantTables
@@ -96,6 +97,8 @@ class TenantCore(Application[UUID]):
         self.tables.run_once(LEDGER_FROM_EVENTS, self.ledger.chain_recorded)
         #: Called with the position after each save (the relay's wake-up, for instance).
         self.after_save: list[Callable[[int], None]] = []
+        #: Concurrent commands' saves, recorded together (see domain/group_commit.py).
+        self.group_commit = GroupCommit(together=self._save_together, alone=self._save_alone)
         self.sealer = Sealer(
             tenant=tenant,
             master_key=master_key,
@@ -198,8 +201,16 @@ class TenantCore(Application[UUID]):
             return found if isinstance(found, cls) else None
         try:
             # A record only read (a reference, a membership check) needs no private copy
-            # of the cached aggregate; one about to change does.
-            found = self.repository.get(aggregate_id, deepcopy_from_cache=for_update)
+            # of the cached aggregate; one about to change does. Nor does it wait while
+            # another thread brings the cached copy up to date with the store (a hot
+            # reference, a class that every concurrent command checks, serialized them
+            # all on that thread's round trip): it reads the copy as that thread finds
+            # it. What it may miss is a change committed during that round trip, the
+            # same race a reference check already runs with a change committed between
+            # its read and its save (references are not re-checked when saving).
+            found = self.repository.get(
+                aggregate_id, deepcopy_from_cache=for_update, fastforward_skipping=not for_update
+            )
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, cls) else None
@@ -411,7 +422,7 @@ class TenantCore(Application[UUID]):
 
             writes.append(self.tables.answer_write(keyed.principal, keyed.key, answer_at))
         try:
-            position = self._save(*aggregates, side_writes=writes)
+            position = self._save_grouped(aggregates, writes)
         except ConcurrentUpdateError:
             if run is not None and run.answer is None:
                 # The key's row decides: a request that answered it first recorded the
@@ -430,6 +441,52 @@ class TenantCore(Application[UUID]):
             run.answer = stored[-1]
         return outcome_at(position if position is not None else seen[-1])
 
+    def _save_grouped(
+        self, aggregates: Sequence[Aggregate], side_writes: Sequence[SideWrite]
+    ) -> int | None:
+        """Saves a command's aggregates and side writes with those of the commands saving
+        at the same time, in one transaction (see `domain.group_commit`); the position of
+        its last event, None when it recorded none."""
+        try:
+            return self.group_commit.save(aggregates, side_writes)
+        except IntegrityError:
+            raise ConcurrentUpdateError(
+                "another request changed the same record at the same time; read it again and retry"
+            ) from None
+
+    def _save_together(self, saves: Sequence[GroupedSave]) -> list[int | None]:
+        """Records the saves of a group in one transaction; each one's position.
+
+        The events are handed to the store, not the aggregates, so that a failed group
+        leaves each aggregate its pending events for the save of its command alone."""
+        events: list[Any] = []
+        groups: list[tuple[int, Sequence[SideWrite]]] = []
+        for grouped in saves:
+            pending = [event for a in _distinct(grouped.aggregates) for event in a.pending_events]
+            events.extend(pending)
+            groups.append((len(pending), grouped.side_writes))
+        recordings = self.save(*events, **{SIDE_WRITE_GROUPS: groups})
+        cache = self.repository.cache if not self.repository.fastforward else None
+        for grouped in saves:
+            for aggregate in _distinct(grouped.aggregates):
+                aggregate.collect_events()
+                if cache is not None:
+                    cache.put(aggregate.id, aggregate)
+        positions: list[int | None] = []
+        start = 0
+        for count, _writes in groups:
+            own = [r.notification.id for r in recordings[start : start + count]]
+            start += count
+            positions.append(max((p for p in own if p is not None), default=None))
+        last = max((p for p in positions if p is not None), default=None)
+        if last is not None:
+            for listener in self.after_save:
+                listener(last)
+        return positions
+
+    def _save_alone(self, grouped: GroupedSave) -> int | None:
+        return self._save(*grouped.aggregates, side_writes=grouped.side_writes)
+
     def _save(self, *aggregates: Aggregate, side_writes: Iterable[SideWrite] = ()) -> int | None:
         """Saves the aggregates' new events and runs `side_writes` in the same transaction
         (see `domain.recorders`); the position of the last event, None when there was none."""
@@ -445,6 +502,11 @@ class TenantCore(Application[UUID]):
         for listener in self.after_save:
             listener(max(positions))
         return max(positions)
+
+
+def _distinct(aggregates: Iterable[Aggregate]) -> list[Aggregate]:
+    """The aggregates, each object once (a command may name one twice)."""
+    return list({id(aggregate): aggregate for aggregate in aggregates}.values())
 
 
 def require_enum(field: str, value: str, allowed: Iterable[str]) -> None:
