@@ -167,6 +167,17 @@ class Page:
 
 
 @dataclass(frozen=True)
+class _Shaped:
+    """Records as answered, and what they disclose of whom (recorded before answering)."""
+
+    records: list[dict[str, Any]]
+    #: Subject → the categories of their data the records carry.
+    disclosed: dict[str, set[str]]
+    #: Subject → the consent the client sees them under (absent: the statutory task).
+    bases: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Selection:
     """What an endpoint reads: an entity, the parent records that must be visible, and a
     condition of its own (`/schools/{id}/classes` → classes of that school)."""
@@ -286,8 +297,11 @@ class RosteringReads(ReadService[RosterProjection]):
                     .offset(query.offset)
                 ).mappings()
             ]
-            records = self._shape(c, client, selection.entity, rows, fields, base_url)
-        return Page(records=records, total=count, limit=limit, offset=query.offset)
+            shaped = self._shape(c, client, selection.entity, rows, fields, base_url)
+        # Recorded once the connection is back in the pool: the disclosure's writer needs
+        # one too, and a read holding its own while it waits would starve the writer.
+        self._disclose(client, shaped)
+        return Page(records=shaped.records, total=count, limit=limit, offset=query.offset)
 
     def record(
         self,
@@ -315,7 +329,9 @@ class RosteringReads(ReadService[RosterProjection]):
             row = c.execute(self._select(table, consented).where(*conditions)).mappings().first()
             if row is None:
                 raise RosterRecordNotFoundError(f"there is no {selection.entity} {sourced_id!r}")
-            return self._shape(c, client, selection.entity, [_as_seen(row)], selected, base_url)[0]
+            shaped = self._shape(c, client, selection.entity, [_as_seen(row)], selected, base_url)
+        self._disclose(client, shaped)
+        return shaped.records[0]
 
     # -- authorise -----------------------------------------------------------------------
 
@@ -452,7 +468,7 @@ class RosteringReads(ReadService[RosterProjection]):
         rows: list[dict[str, Any]],
         fields: frozenset[str],
         base_url: str,
-    ) -> list[dict[str, Any]]:
+    ) -> _Shaped:
         def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
             if sourced_id is None:
                 return None
@@ -510,8 +526,7 @@ class RosteringReads(ReadService[RosterProjection]):
                     if k in fields and v is not None and k not in ("password", "userProfiles")
                 }
             )
-        self._disclose(client, disclosed, bases)
-        return shaped
+        return _Shaped(shaped, disclosed, bases)
 
     def _consents_of(
         self, c: Connection, client: ClientView, entity: str, rows: list[dict[str, Any]]
@@ -569,14 +584,12 @@ class RosteringReads(ReadService[RosterProjection]):
             found.add("contact")
         return found
 
-    def _disclose(
-        self, client: ClientView, disclosed: Mapping[str, set[str]], bases: Mapping[str, str]
-    ) -> None:
+    def _disclose(self, client: ClientView, shaped: _Shaped) -> None:
         """Records what was handed out of whom, on the statutory task or (for a
         consent-based client) the consent in force."""
         grouped: dict[tuple[frozenset[str], str], list[str]] = {}
-        for subject, categories in disclosed.items():
-            basis = bases.get(subject, STATUTORY_TASK)
+        for subject, categories in shaped.disclosed.items():
+            basis = shaped.bases.get(subject, STATUTORY_TASK)
             grouped.setdefault((frozenset(categories), basis), []).append(subject)
         for (kinds, basis), subjects in grouped.items():
             self.disclosures.record(
