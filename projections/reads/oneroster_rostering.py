@@ -99,6 +99,8 @@ _SUBJECT_OF_ENTITY = {
 }
 #: The agreement's basis under which a client sees people only with their consent.
 CONSENT_BASIS = "consent"
+#: The label of a page query's column counting every row the page is taken from.
+_TOTAL = "total_count_of_the_page_query"
 
 
 class InvalidSelectionFieldError(ValueError):
@@ -285,18 +287,25 @@ class RosteringReads(ReadService[RosterProjection]):
         limit = min(query.limit, MAX_LIMIT)
         with read_connection(self.engine) as c:
             self._require_parents(c, client, selection)
-            total = c.execute(sa.select(sa.func.count()).select_from(table).where(*conditions))
-            count = int(total.scalar_one())
+            # The page and the count of everything it pages through, in one query.
             rows = [
                 _as_seen(r)
                 for r in c.execute(
                     self._select(table, consented)
+                    .add_columns(sa.func.count().over().label(_TOTAL))
                     .where(*conditions)
                     .order_by(*order)
                     .limit(limit)
                     .offset(query.offset)
                 ).mappings()
             ]
+            if rows:
+                count = int(rows[0][_TOTAL])
+            else:  # past the end (or nothing): the count needs a query of its own
+                total = c.execute(sa.select(sa.func.count()).select_from(table).where(*conditions))
+                count = int(total.scalar_one())
+            for row in rows:
+                del row[_TOTAL]
             shaped = self._shape(c, client, selection.entity, rows, fields, base_url)
         # Recorded once the connection is back in the pool: the disclosure's writer needs
         # one too, and a read holding its own while it waits would starve the writer.
