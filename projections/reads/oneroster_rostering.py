@@ -192,7 +192,10 @@ class Selection:
 
 
 def _utc_text(value: datetime) -> str:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.utcoffset():
+        value = value.astimezone(UTC)
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -297,7 +300,9 @@ class RosteringReads(ReadService[RosterProjection]):
                     .order_by(*order)
                     .limit(limit)
                     .offset(query.offset)
-                ).mappings()
+                )
+                .mappings()
+                .all()
             ]
             if rows:
                 count = int(rows[0][_TOTAL])
@@ -498,6 +503,8 @@ class RosteringReads(ReadService[RosterProjection]):
             ):
                 children.setdefault(str(parent), []).append(str(child))
         unsealer = Unsealer(self._sealer(client))
+        if self._allowed(client, entity) & fields:
+            unsealer.prefetch(row.get("personal") for row in rows)
         consents = self._consents_of(c, client, entity, rows)
         disclosed: dict[str, set[str]] = {}
         bases: dict[str, str] = {}
