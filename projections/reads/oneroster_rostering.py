@@ -169,6 +169,16 @@ class Page:
 
 
 @dataclass(frozen=True)
+class _Linked:
+    """What a page's records show beyond their own rows, read with the page."""
+
+    #: Org or session sourcedId → its children's, in order.
+    children: dict[str, list[str]]
+    #: For a consent-based client, subject → category → the consent in force naming it.
+    consents: dict[str, dict[str, str]] | None
+
+
+@dataclass(frozen=True)
 class _Shaped:
     """Records as answered, and what they disclose of whom (recorded before answering)."""
 
@@ -311,9 +321,10 @@ class RosteringReads(ReadService[RosterProjection]):
                 count = int(total.scalar_one())
             for row in rows:
                 del row[_TOTAL]
-            shaped = self._shape(c, client, selection.entity, rows, fields, base_url)
-        # Recorded once the connection is back in the pool: the disclosure's writer needs
-        # one too, and a read holding its own while it waits would starve the writer.
+            linked = self._linked(c, client, selection.entity, rows, fields)
+        # Shaped and recorded once the connection is back in the pool: the disclosure's
+        # writer needs one too, and a read holding its own while it waits would starve it.
+        shaped = self._shape(client, selection.entity, rows, fields, base_url, linked)
         self._disclose(client, shaped)
         return Page(records=shaped.records, total=count, limit=limit, offset=query.offset)
 
@@ -343,7 +354,9 @@ class RosteringReads(ReadService[RosterProjection]):
             row = c.execute(self._select(table, consented).where(*conditions)).mappings().first()
             if row is None:
                 raise RosterRecordNotFoundError(f"there is no {selection.entity} {sourced_id!r}")
-            shaped = self._shape(c, client, selection.entity, [_as_seen(row)], selected, base_url)
+            rows = [_as_seen(row)]
+            linked = self._linked(c, client, selection.entity, rows, selected)
+        shaped = self._shape(client, selection.entity, rows, selected, base_url, linked)
         self._disclose(client, shaped)
         return shaped.records[0]
 
@@ -474,24 +487,16 @@ class RosteringReads(ReadService[RosterProjection]):
 
     # -- shape, unseal, disclose ---------------------------------------------------------
 
-    def _shape(
+    def _linked(
         self,
         c: Connection,
         client: ClientView,
         entity: str,
         rows: list[dict[str, Any]],
         fields: frozenset[str],
-        base_url: str,
-    ) -> _Shaped:
-        def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
-            if sourced_id is None:
-                return None
-            return {
-                "href": f"{base_url}/{_PATH_OF_TYPE[kind]}/{sourced_id}",
-                "sourcedId": sourced_id,
-                "type": kind,
-            }
-
+    ) -> _Linked:
+        """What the rows' records show beyond their own rows: the children of orgs and
+        sessions, and (for a consent-based client) the consents in force."""
         children: dict[str, list[str]] = {}
         if entity in ("org", "academicSession") and "children" in fields and rows:
             table = self._table(entity)
@@ -502,10 +507,33 @@ class RosteringReads(ReadService[RosterProjection]):
                 .order_by(table.c.sourced_id)
             ):
                 children.setdefault(str(parent), []).append(str(child))
+        return _Linked(children, self._consents_of(c, client, entity, rows))
+
+    def _shape(
+        self,
+        client: ClientView,
+        entity: str,
+        rows: list[dict[str, Any]],
+        fields: frozenset[str],
+        base_url: str,
+        linked: _Linked,
+    ) -> _Shaped:
+        """The records as answered (needs no connection: the unsealing and shaping of a
+        page run after the read's connection went back to the pool)."""
+
+        def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
+            if sourced_id is None:
+                return None
+            return {
+                "href": f"{base_url}/{_PATH_OF_TYPE[kind]}/{sourced_id}",
+                "sourcedId": sourced_id,
+                "type": kind,
+            }
+
+        children, consents = linked.children, linked.consents
         unsealer = Unsealer(self._sealer(client))
         if self._allowed(client, entity) & fields:
             unsealer.prefetch(row.get("personal") for row in rows)
-        consents = self._consents_of(c, client, entity, rows)
         disclosed: dict[str, set[str]] = {}
         bases: dict[str, str] = {}
         shaped = []
