@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ActorDep, ClassDashboardReadsDep, Fresh, TenantAppDep
@@ -28,6 +28,7 @@ FreshClassDashboard = Annotated[
     # Documents the answer; the route returns it encoded already (api/read_answers.py).
     response_model=ClassDashboardAnswer,
     responses={
+        304: {"description": "The page is the one `If-None-Match` names"},
         403: {"model": Problem, "description": "Not a teacher of the class (or no such class)"},
         422: {"model": Problem, "description": "Unknown term or subject"},
         504: {"model": Problem, "description": "The read model did not reach min_position"},
@@ -65,8 +66,16 @@ def class_dashboard(
     limit: Annotated[int, Query(ge=1, le=200, description="Students per page.")] = 50,
     # Bounded, as the page echoes it: JSON (and orjson) numbers stop at 64 bits.
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Students to skip.")] = 0,
+    if_none_match: Annotated[
+        str | None,
+        Header(
+            max_length=1024,
+            description="The ETag of the page the caller holds: 304 and no body when the "
+            "page is still the same (the read is authorised and recorded all the same).",
+        ),
+    ] = None,
 ) -> Response:
     answer = reads.dashboard(
         app, actor, classSourcedId, term=term, subject=subject, limit=limit, offset=offset
     )
-    return document(answer)
+    return document(answer, if_none_match)
