@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
+from fastapi import Header
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,9 +27,20 @@ __all__ = [
     "ChildrenAnswer",
     "ClassDashboardAnswer",
     "ErasureReceiptAnswer",
+    "IfNoneMatch",
     "RosterRecordAnswer",
     "SubjectExportAnswer",
     "document",
+]
+
+#: A hot read's `If-None-Match`: the ETag of the answer the caller holds (see `document`).
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        max_length=1024,
+        description="The ETag of the answer the caller holds: 304 and no body while the "
+        "answer is the same (the read is authorised and recorded all the same).",
+    ),
 ]
 
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"})]

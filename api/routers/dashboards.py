@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ActorDep, ClassDashboardReadsDep, Fresh, TenantAppDep
 from api.models import Problem
-from api.read_answers import ClassDashboardAnswer, document
+from api.read_answers import ClassDashboardAnswer, IfNoneMatch, document
 
 router = APIRouter(prefix="/api/v1/dashboards", tags=["teacher dashboards"])
 
@@ -66,14 +66,7 @@ def class_dashboard(
     limit: Annotated[int, Query(ge=1, le=200, description="Students per page.")] = 50,
     # Bounded, as the page echoes it: JSON (and orjson) numbers stop at 64 bits.
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Students to skip.")] = 0,
-    if_none_match: Annotated[
-        str | None,
-        Header(
-            max_length=1024,
-            description="The ETag of the page the caller holds: 304 and no body when the "
-            "page is still the same (the read is authorised and recorded all the same).",
-        ),
-    ] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     answer = reads.dashboard(
         app, actor, classSourcedId, term=term, subject=subject, limit=limit, offset=offset
