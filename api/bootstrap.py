@@ -312,8 +312,8 @@ def _engine(settings: Settings) -> Engine:
         # may hang a request for long, so an outage answers 503 within seconds.
         return sa.create_engine(
             settings.sqlalchemy_url,
-            pool_size=10,
-            max_overflow=20,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
             pool_pre_ping=True,
             pool_timeout=DATABASE_WAIT_SECONDS,
             connect_args={"connect_timeout": DATABASE_WAIT_SECONDS},

@@ -20,6 +20,14 @@ class Settings(BaseSettings):
     #: A Kafka cluster. Unset: the embedded development broker is started.
     kafka_bootstrap: str | None = None
     data_dir: Path = Path("./var")
+    #: Connections to the main database (read models, disclosures, the runtime's positions)
+    #: kept open, and how many more a burst may open beyond them (closed again once idle).
+    #: Each read uses one connection at a time, and at most 40 run at once (the server's
+    #: thread pool), so a burst gets one each; a request that still finds none free waits
+    #: up to 5 s for one before it answers 503. Mind PostgreSQL's max_connections: every
+    #: process of every server has a pool of its own.
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=30, ge=0)
     #: The installation's master key (32 random bytes); generated with mode 0600 if absent.
     master_key_file: Path | None = None
     topic_prefix: str = "digione"

@@ -49,7 +49,9 @@ class TokenRevocations:
         t = revocations_table.c
         by_subject = sa.and_(t.jti.is_(None), t.subject == subject, t.revoked_at >= issued_at)
         condition = by_subject if jti is None else sa.or_(t.jti == jti, by_subject)
+        # Checked on every request: in autocommit, so one round trip, not three.
         with self._engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
             row = connection.execute(
                 sa.select(t.id).where(t.tenant == tenant, condition).limit(1)
             ).first()

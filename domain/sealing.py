@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, Protocol, final
@@ -94,6 +94,12 @@ class KeyStore(Protocol):
 
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         """True when the key is on the erasure list (it must never be created again)."""
+
+    def load_subject_keys(
+        self, subjects: list[UUID], retention: RetentionClass
+    ) -> tuple[dict[UUID, bytes], set[UUID]]:
+        """Many subjects' wrapped keys at once: the live ones by subject (none of them on
+        the erasure list), and the subjects on the erasure list."""
 
     def tenant_kek_was_shredded(self) -> bool:
         """True when the tenant was offboarded: its KEK is destroyed for good."""
@@ -230,6 +236,34 @@ class Sealer:
             )
             for subject, key in wrapped.items()
         }
+        with self._lock:
+            self._cache.update(opened)
+
+    def prefetch(self, wanted: Iterable[tuple[UUID, RetentionClass]]) -> None:
+        """Reads the keys among `wanted` that are not cached (or whose cache time is up)
+        with one query per retention class, so that a read opening many subjects' data
+        does not load their keys one by one. Caches exactly what `unseal` would have:
+        the key, or None for one erased or never made."""
+        if self._cache_seconds <= 0:
+            return  # nothing is kept: each unseal reads its key anyway
+        now = self._monotonic()
+        missing: dict[RetentionClass, list[UUID]] = {}
+        with self._lock:
+            for subject, retention in set(wanted):
+                cached = self._cache.get((subject, retention))
+                if cached is None or now - cached[0] >= self._cache_seconds:
+                    missing.setdefault(retention, []).append(subject)
+        if not missing:
+            return
+        kek = self._tenant_kek(create=False)
+        opened: dict[tuple[UUID, RetentionClass], tuple[float, bytes | None]] = {}
+        for retention, subjects in missing.items():
+            live, _erased = self._key_store.load_subject_keys(subjects, retention)
+            for subject in subjects:
+                wrapped = live.get(subject)
+                aad = f"dek:{self.tenant}:{subject}:{retention.value}"
+                key = None if wrapped is None or kek is None else _unwrap(kek, wrapped, aad)
+                opened[(subject, retention)] = (now, key)
         with self._lock:
             self._cache.update(opened)
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import ActorDep, ClassDashboardReadsDep, Fresh, TenantAppDep
 from api.models import Problem
-from api.read_answers import ClassDashboardAnswer, document
+from api.read_answers import ClassDashboardAnswer, IfNoneMatch, document
 
 router = APIRouter(prefix="/api/v1/dashboards", tags=["teacher dashboards"])
 
@@ -28,6 +28,7 @@ FreshClassDashboard = Annotated[
     # Documents the answer; the route returns it encoded already (api/read_answers.py).
     response_model=ClassDashboardAnswer,
     responses={
+        304: {"description": "The page is the one `If-None-Match` names"},
         403: {"model": Problem, "description": "Not a teacher of the class (or no such class)"},
         422: {"model": Problem, "description": "Unknown term or subject"},
         504: {"model": Problem, "description": "The read model did not reach min_position"},
@@ -65,8 +66,9 @@ def class_dashboard(
     limit: Annotated[int, Query(ge=1, le=200, description="Students per page.")] = 50,
     # Bounded, as the page echoes it: JSON (and orjson) numbers stop at 64 bits.
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Students to skip.")] = 0,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     answer = reads.dashboard(
         app, actor, classSourcedId, term=term, subject=subject, limit=limit, offset=offset
     )
-    return document(answer)
+    return document(answer, if_none_match)

@@ -14,11 +14,12 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import ActorDep, Fresh, GuardianViewReadsDep, TenantAppDep
 from api.models import Problem
-from api.read_answers import ChildrenAnswer, ChildViewAnswer, document
+from api.read_answers import ChildrenAnswer, ChildViewAnswer, IfNoneMatch, document
 
 router = APIRouter(prefix="/api/v1", tags=["guardian views"])
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
+    304: {"description": "The answer is the one `If-None-Match` names"},
     403: {"model": Problem, "description": "Not your child (or no such student)"},
     504: {"model": Problem, "description": "The read model did not reach min_position"},
 }
@@ -44,8 +45,9 @@ def my_children(
     app: TenantAppDep,
     reads: GuardianViewReadsDep,
     _fresh: FreshForGuardian,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    return document(reads.children(app, actor))
+    return document(reads.children(app, actor), if_none_match)
 
 
 @router.get(
@@ -62,8 +64,9 @@ def my_child(
     app: TenantAppDep,
     reads: GuardianViewReadsDep,
     _fresh: FreshForFamily,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    return document(reads.child_view(app, actor, studentSourcedId))
+    return document(reads.child_view(app, actor, studentSourcedId), if_none_match)
 
 
 @router.get(
@@ -78,5 +81,6 @@ def my_own_view(
     app: TenantAppDep,
     reads: GuardianViewReadsDep,
     _fresh: FreshForStudent,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    return document(reads.own_view(app, actor))
+    return document(reads.own_view(app, actor), if_none_match)

@@ -47,9 +47,15 @@ def read_connection(
     engine: Engine, unavailable: str = "the read model is not available yet; try again shortly"
 ) -> Iterator[Connection]:
     """A connection to the read models; ReadModelUnavailableError (with `unavailable`) while
-    they are not there, so the caller retries instead of seeing a server error."""
+    they are not there, so the caller retries instead of seeing a server error.
+
+    Reads only, in autocommit: under READ COMMITTED each statement has a snapshot of its
+    own inside a transaction too, so a read's BEGIN and ROLLBACK were two round trips that
+    bought nothing.
+    """
     try:
         with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
     except (sa.exc.OperationalError, sa.exc.ProgrammingError):
         raise ReadModelUnavailableError(unavailable) from None

@@ -120,6 +120,7 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
 def dashboard_json(dashboard: ClassDashboard, unsealer: Unsealer) -> dict[str, Any]:
     """The JSON of a dashboard page; names opened with `unsealer` ("erased" when erased)."""
     d = dashboard
+    unsealer.prefetch(s.personal for s in d.students)
     names = {s.sourced_id: unsealer.name(s.personal) for s in d.students}
     return {
         "class": {

@@ -173,8 +173,9 @@ def disclosure_rows(
             f"disclosure categories {unknown} are not among {sorted(CATEGORIES)}"
         )
     when = (at or datetime.now(UTC)).astimezone(UTC)
+    day = when.date()
     return {
-        (tenant, subject, recipient, category, basis, when.date()): _Row(recipient_role, when, when)
+        (tenant, subject, recipient, category, basis, day): _Row(recipient_role, when, when)
         for subject in set(subjects)
         for category in wanted
     }
@@ -240,11 +241,17 @@ class _Batch:
         self.written = threading.Event()
 
     def add(self, rows: Mapping[_Key, _Row]) -> None:
+        """Takes `rows` (made for this batch alone: they are kept, not copied)."""
+        mine = self.rows
+        if not mine:
+            mine.update(rows)
+            return
         for key, row in rows.items():
-            if key in self.rows:
-                self.rows[key].fold(row)
+            found = mine.get(key)
+            if found is None:
+                mine[key] = row
             else:
-                self.rows[key] = _Row(row.recipient_role, row.first_at, row.last_at, row.count)
+                found.fold(row)
 
     def settle(self, error: BaseException | None) -> None:
         self.error = error

@@ -99,6 +99,8 @@ _SUBJECT_OF_ENTITY = {
 }
 #: The agreement's basis under which a client sees people only with their consent.
 CONSENT_BASIS = "consent"
+#: The label of a page query's column counting every row the page is taken from.
+_TOTAL = "total_count_of_the_page_query"
 
 
 class InvalidSelectionFieldError(ValueError):
@@ -167,6 +169,27 @@ class Page:
 
 
 @dataclass(frozen=True)
+class _Linked:
+    """What a page's records show beyond their own rows, read with the page."""
+
+    #: Org or session sourcedId → its children's, in order.
+    children: dict[str, list[str]]
+    #: For a consent-based client, subject → category → the consent in force naming it.
+    consents: dict[str, dict[str, str]] | None
+
+
+@dataclass(frozen=True)
+class _Shaped:
+    """Records as answered, and what they disclose of whom (recorded before answering)."""
+
+    records: list[dict[str, Any]]
+    #: Subject → the categories of their data the records carry.
+    disclosed: dict[str, set[str]]
+    #: Subject → the consent the client sees them under (absent: the statutory task).
+    bases: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Selection:
     """What an endpoint reads: an entity, the parent records that must be visible, and a
     condition of its own (`/schools/{id}/classes` → classes of that school)."""
@@ -179,7 +202,10 @@ class Selection:
 
 
 def _utc_text(value: datetime) -> str:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.utcoffset():
+        value = value.astimezone(UTC)
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -274,20 +300,33 @@ class RosteringReads(ReadService[RosterProjection]):
         limit = min(query.limit, MAX_LIMIT)
         with read_connection(self.engine) as c:
             self._require_parents(c, client, selection)
-            total = c.execute(sa.select(sa.func.count()).select_from(table).where(*conditions))
-            count = int(total.scalar_one())
+            # The page and the count of everything it pages through, in one query.
             rows = [
                 _as_seen(r)
                 for r in c.execute(
                     self._select(table, consented)
+                    .add_columns(sa.func.count().over().label(_TOTAL))
                     .where(*conditions)
                     .order_by(*order)
                     .limit(limit)
                     .offset(query.offset)
-                ).mappings()
+                )
+                .mappings()
+                .all()
             ]
-            records = self._shape(c, client, selection.entity, rows, fields, base_url)
-        return Page(records=records, total=count, limit=limit, offset=query.offset)
+            if rows:
+                count = int(rows[0][_TOTAL])
+            else:  # past the end (or nothing): the count needs a query of its own
+                total = c.execute(sa.select(sa.func.count()).select_from(table).where(*conditions))
+                count = int(total.scalar_one())
+            for row in rows:
+                del row[_TOTAL]
+            linked = self._linked(c, client, selection.entity, rows, fields)
+        # Shaped and recorded once the connection is back in the pool: the disclosure's
+        # writer needs one too, and a read holding its own while it waits would starve it.
+        shaped = self._shape(client, selection.entity, rows, fields, base_url, linked)
+        self._disclose(client, shaped)
+        return Page(records=shaped.records, total=count, limit=limit, offset=query.offset)
 
     def record(
         self,
@@ -315,7 +354,11 @@ class RosteringReads(ReadService[RosterProjection]):
             row = c.execute(self._select(table, consented).where(*conditions)).mappings().first()
             if row is None:
                 raise RosterRecordNotFoundError(f"there is no {selection.entity} {sourced_id!r}")
-            return self._shape(c, client, selection.entity, [_as_seen(row)], selected, base_url)[0]
+            rows = [_as_seen(row)]
+            linked = self._linked(c, client, selection.entity, rows, selected)
+        shaped = self._shape(client, selection.entity, rows, selected, base_url, linked)
+        self._disclose(client, shaped)
+        return shaped.records[0]
 
     # -- authorise -----------------------------------------------------------------------
 
@@ -444,24 +487,16 @@ class RosteringReads(ReadService[RosterProjection]):
 
     # -- shape, unseal, disclose ---------------------------------------------------------
 
-    def _shape(
+    def _linked(
         self,
         c: Connection,
         client: ClientView,
         entity: str,
         rows: list[dict[str, Any]],
         fields: frozenset[str],
-        base_url: str,
-    ) -> list[dict[str, Any]]:
-        def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
-            if sourced_id is None:
-                return None
-            return {
-                "href": f"{base_url}/{_PATH_OF_TYPE[kind]}/{sourced_id}",
-                "sourcedId": sourced_id,
-                "type": kind,
-            }
-
+    ) -> _Linked:
+        """What the rows' records show beyond their own rows: the children of orgs and
+        sessions, and (for a consent-based client) the consents in force."""
         children: dict[str, list[str]] = {}
         if entity in ("org", "academicSession") and "children" in fields and rows:
             table = self._table(entity)
@@ -472,8 +507,33 @@ class RosteringReads(ReadService[RosterProjection]):
                 .order_by(table.c.sourced_id)
             ):
                 children.setdefault(str(parent), []).append(str(child))
+        return _Linked(children, self._consents_of(c, client, entity, rows))
+
+    def _shape(
+        self,
+        client: ClientView,
+        entity: str,
+        rows: list[dict[str, Any]],
+        fields: frozenset[str],
+        base_url: str,
+        linked: _Linked,
+    ) -> _Shaped:
+        """The records as answered (needs no connection: the unsealing and shaping of a
+        page run after the read's connection went back to the pool)."""
+
+        def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
+            if sourced_id is None:
+                return None
+            return {
+                "href": f"{base_url}/{_PATH_OF_TYPE[kind]}/{sourced_id}",
+                "sourcedId": sourced_id,
+                "type": kind,
+            }
+
+        children, consents = linked.children, linked.consents
         unsealer = Unsealer(self._sealer(client))
-        consents = self._consents_of(c, client, entity, rows)
+        if self._allowed(client, entity) & fields:
+            unsealer.prefetch(row.get("personal") for row in rows)
         disclosed: dict[str, set[str]] = {}
         bases: dict[str, str] = {}
         shaped = []
@@ -510,8 +570,7 @@ class RosteringReads(ReadService[RosterProjection]):
                     if k in fields and v is not None and k not in ("password", "userProfiles")
                 }
             )
-        self._disclose(client, disclosed, bases)
-        return shaped
+        return _Shaped(shaped, disclosed, bases)
 
     def _consents_of(
         self, c: Connection, client: ClientView, entity: str, rows: list[dict[str, Any]]
@@ -569,14 +628,12 @@ class RosteringReads(ReadService[RosterProjection]):
             found.add("contact")
         return found
 
-    def _disclose(
-        self, client: ClientView, disclosed: Mapping[str, set[str]], bases: Mapping[str, str]
-    ) -> None:
+    def _disclose(self, client: ClientView, shaped: _Shaped) -> None:
         """Records what was handed out of whom, on the statutory task or (for a
         consent-based client) the consent in force."""
         grouped: dict[tuple[frozenset[str], str], list[str]] = {}
-        for subject, categories in disclosed.items():
-            basis = bases.get(subject, STATUTORY_TASK)
+        for subject, categories in shaped.disclosed.items():
+            basis = shaped.bases.get(subject, STATUTORY_TASK)
             grouped.setdefault((frozenset(categories), basis), []).append(subject)
         for (kinds, basis), subjects in grouped.items():
             self.disclosures.record(

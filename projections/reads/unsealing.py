@@ -8,11 +8,12 @@ opens only the subjects granted to the auditor: the others read as "sealed".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, Protocol, final
+from uuid import UUID
 
-from domain.sealing import ERASED, Erased, SealedValue
+from domain.sealing import ERASED, Erased, RetentionClass, SealedValue, Sealer
 from projections.sealed import sealed_value
 
 __all__ = ["ERASED_TEXT", "SEALED_TEXT", "WITHHELD", "Unsealer", "Unsealing", "Withheld"]
@@ -58,6 +59,17 @@ class Unsealer:
         if key not in self._opened:
             self._opened[key] = self._sealer.unseal(sealed_value(sealed))
         return self._opened[key]
+
+    def prefetch(self, records: Iterable[Mapping[str, Any] | None]) -> None:
+        """Reads the keys of these sealed records together (one query, not one per
+        subject), when the sealer can: call it before opening many records."""
+        if not isinstance(self._sealer, Sealer):
+            return
+        self._sealer.prefetch(
+            (UUID(str(r["subject"])), RetentionClass(r["retention"]))
+            for r in records
+            if r is not None and "ciphertext" in r
+        )
 
     def name(self, personal: Mapping[str, Any] | None) -> str | None:
         """A user's name as people use it: preferred names first (OneRoster 1.2 User)."""

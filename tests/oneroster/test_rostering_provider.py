@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
-from projections.reads.disclosures import disclosures_of
+from api.oneroster.rostering import OPERATIONS
+from projections.reads.disclosures import DisclosureLog, disclosures_of
+from projections.reads.oneroster_rostering import ClientView, RosteringReads, RosterQuery
 from tests.builders import School, put
 from tests.oneroster.conftest import ClientFactory, Project
 
@@ -514,3 +518,47 @@ def test_an_erased_users_blind_index_finds_them_no_more(
 
     assert found.json() == {"users": []}
     assert container.tenants.get(tenant).users_with("email", "stu-2@example.invalid") == []
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_burst_of_reads_beyond_the_pool_waits_for_connections_instead_of_failing(
+    container: Container, tenant: str, school: School
+) -> None:
+    # One connection for the reads and their disclosures: eight concurrent reads take turns
+    # with it. A read that kept its connection while its disclosure was written would leave
+    # the disclosure's writer none, and the read would fail (the API's 503).
+    engine = sa.create_engine(container.engine.url, pool_size=1, max_overflow=0, pool_timeout=10)
+    log = DisclosureLog(engine)
+    reads = RosteringReads(
+        engine=engine,
+        projection=container.projections.roster,
+        disclosures=log,
+        clock=container.clock,
+        sealers=lambda t: container.tenants.get(t).sealer,
+    )
+    caller = ClientView(
+        tenant=tenant,
+        service="burstapp",
+        role="service",
+        scopes=frozenset({"roster.readonly"}),
+        categories=frozenset({"identity"}),
+        basis="statutory",
+    )
+    users = next(op for op in OPERATIONS if op.operation_id == "getAllUsers")
+
+    def read(_: int) -> int:
+        page = reads.page(
+            caller, users.select({}), RosterQuery(limit=100), scopes=users.scopes, base_url=""
+        )
+        return len(page.records)
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            counts = list(pool.map(read, range(16)))
+    finally:
+        log.close()
+        engine.dispose()
+
+    assert len(set(counts)) == 1 and counts[0] > 0
+    recorded = disclosures_of(container.engine, tenant, "stu-1")
+    assert [d.count for d in recorded if d.recipient == "burstapp"] == [16, 16]  # identity, roster

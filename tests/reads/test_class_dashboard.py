@@ -114,6 +114,33 @@ def test_a_correction_replaces_the_earlier_result_in_the_cell_and_the_distributi
     }
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # HTTP only: one backend
+def test_a_teacher_holding_the_current_page_gets_304_and_a_changed_page_in_full(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    a_line_item(running, school, "li-1")
+    an_assessment_of(running, school, sourcedId="res-1", student="stu-1", lineItem="li-1", score=12)
+    first = read(running, container, tenant, DASHBOARD, school.teacher)
+    tag = first.headers["ETag"]
+
+    same = read(running, container, tenant, DASHBOARD, {**school.teacher, "If-None-Match": tag})
+    stranger = read(running, container, tenant, DASHBOARD, {**school.admin, "If-None-Match": tag})
+    an_assessment_of(running, school, sourcedId="res-1", student="stu-1", lineItem="li-1", score=16)
+    changed = read(running, container, tenant, DASHBOARD, {**school.teacher, "If-None-Match": tag})
+
+    assert first.status_code == 200 and "private" in first.headers["Cache-Control"]
+    assert same.status_code == 304 and same.content == b"" and same.headers["ETag"] == tag
+    assert stranger.status_code == 403  # authorised on every request, whatever it holds
+    assert changed.status_code == 200 and changed.headers["ETag"] != tag
+    assert _student(changed.json(), "stu-1")["results"]["li-1"]["score"] == 16.0
+    recorded = [
+        d.count
+        for d in disclosures_of(container.engine, tenant, "stu-1")
+        if d.category == "identity"
+    ]
+    assert recorded == [3]  # the 304 is a read of the page too
+
+
 def test_the_matrix_shows_each_students_latest_level_with_its_date_and_evidence(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:

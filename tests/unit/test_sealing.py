@@ -17,6 +17,7 @@ class InMemoryKeyStore:
         self.kek: bytes | None = None
         self.keys: dict[tuple[UUID, RetentionClass], bytes] = {}
         self.shredded: set[tuple[UUID, RetentionClass]] = set()
+        self.keys_read_one_by_one = 0
 
     def load_tenant_kek(self) -> bytes | None:
         return self.kek
@@ -26,6 +27,7 @@ class InMemoryKeyStore:
         return self.kek
 
     def load_subject_key(self, subject: UUID, retention: RetentionClass) -> bytes | None:
+        self.keys_read_one_by_one += 1
         return self.keys.get((subject, retention))
 
     def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
@@ -33,6 +35,12 @@ class InMemoryKeyStore:
 
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         return (subject, retention) in self.shredded
+
+    def load_subject_keys(
+        self, subjects: list[UUID], retention: RetentionClass
+    ) -> tuple[dict[UUID, bytes], set[UUID]]:
+        live = {s: self.keys[(s, retention)] for s in subjects if (s, retention) in self.keys}
+        return live, {s for s in subjects if (s, retention) in self.shredded}
 
     def tenant_kek_was_shredded(self) -> bool:
         return ("*", "*") in self.shredded  # type: ignore[comparison-overlap]
@@ -105,6 +113,25 @@ def test_a_cached_key_stops_working_once_the_cache_bound_has_passed() -> None:
     after = sealer.unseal(sealed)
 
     assert within == {"x": 1} and after is ERASED
+
+
+def test_a_read_of_many_subjects_loads_their_keys_together_and_still_sees_erasures() -> None:
+    store, now = InMemoryKeyStore(), [0.0]
+    sealer = Sealer(
+        tenant="t", master_key=MASTER, key_store=store, key_cache_seconds=30.0,
+        monotonic=lambda: now[0],
+    )  # fmt: skip
+    subjects = [uuid4() for _ in range(5)]
+    sealed = [sealer.seal(s, RetentionClass.WORKING, {"n": n}) for n, s in enumerate(subjects)]
+    store.shred(subjects[0], RetentionClass.WORKING)
+    now[0] = 30.0  # every cached key is due to be read again
+    store.keys_read_one_by_one = 0
+
+    sealer.prefetch((v.subject, v.retention) for v in sealed)
+    opened = [sealer.unseal(v) for v in sealed]
+
+    assert store.keys_read_one_by_one == 0
+    assert opened == [ERASED, {"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]
 
 
 def test_new_personal_data_cannot_be_sealed_for_an_erased_subject() -> None:
