@@ -21,9 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
+from psycopg import sql as psql
+from psycopg.types.json import Json
 from sqlalchemy.engine import Connection
 
 __all__ = [
@@ -88,10 +92,14 @@ class BatchWrites:
         held = [*((t, list(r.values())) for t, r in self._records.items()), *self._rows.items()]
         self._records = {}
         self._rows = {}
+        copying = self.connection.dialect.name == "postgresql"
         for table, rows in held:
-            for same in _by_columns(rows).values():
-                # SQLAlchemy sends an executemany insert as INSERT … VALUES (…), (…), …
-                self.connection.execute(table.insert(), same)
+            for columns, same in _by_columns(rows).items():
+                if copying and _copyable(table):
+                    _copy(self.connection, table, columns, same)
+                else:
+                    # SQLAlchemy sends an executemany insert as INSERT … VALUES (…), (…), …
+                    self.connection.execute(table.insert(), same)
 
     @contextmanager
     def holding(self) -> Iterator[None]:
@@ -110,6 +118,41 @@ def writes_held(connection: Connection) -> BatchWrites | None:
     """The BatchWrites holding the record kit's writes on `connection`, if one does."""
     writes = _held.get()
     return writes if writes is not None and writes.connection is connection else None
+
+
+#: Column types whose Python values PostgreSQL's COPY takes as an INSERT would (JSON aside).
+_COPYABLE_TYPES = (sa.String, sa.Boolean, sa.Date, sa.DateTime, sa.Integer, sa.JSON)
+
+
+@cache
+def _copyable(table: sa.Table) -> bool:
+    return all(
+        isinstance(column.type, _COPYABLE_TYPES)
+        and not isinstance(column.type, sa.Enum | sa.TypeDecorator)
+        for column in table.columns
+    )
+
+
+def _copy(
+    connection: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """Inserts rows with COPY … FROM STDIN, in the connection's transaction: PostgreSQL's
+    fastest way in. JSON values go as SQLAlchemy's JSON type writes them (None as JSON null)."""
+    json = [isinstance(table.c[name].type, sa.JSON) for name in columns]
+    statement = psql.SQL("COPY {} ({}) FROM STDIN").format(
+        psql.Identifier(*filter(None, (table.schema, table.name))),
+        psql.SQL(", ").join(map(psql.Identifier, columns)),
+    )
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    Json(row[name]) if is_json else row[name]
+                    for name, is_json in zip(columns, json, strict=True)
+                ]
+            )
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> Mapping[tuple[str, ...], list[dict[str, Any]]]:
