@@ -8,7 +8,10 @@ record created in the batch is a row in memory that later events of the batch ch
 place (a user registered, corrected and disabled in one batch is one INSERT), and rows of
 a table are inserted together (one statement of many VALUES) when the batch is flushed.
 
-Any other handler may read or write the tables as it pleases, so the writes held are
+A batch-aware handler may read tables whose writes are never held (the shredded classes,
+which only erasure handlers write) and the records it looks up through the kit
+(`record_sourced_id`), which serves the batch's held rows first. Any other handler may read
+or write the tables as it pleases, so the writes held are
 flushed before it runs, and before the projection's `finish_batch`: SQL other than the
 kit's always sees what the events before it wrote. So a batch comes out exactly as its
 messages applied one at a time would. A write that one-at-a-time apply would have refused

@@ -51,6 +51,7 @@ __all__ = [
     "is_current",
     "list_column",
     "record_not_projected",
+    "record_sourced_id",
     "record_table",
     "ref_column",
     "status_handlers",
@@ -256,6 +257,23 @@ def update_record(
     if row is None:
         raise record_not_projected(table, e)
     return str(row[0])
+
+
+def record_sourced_id(c: Connection, table: sa.Table, e: EventEnvelope) -> str | None:
+    """The sourcedId of the row of the event's aggregate (the batch's held row first), or
+    None when it has none."""
+    writes = writes_held(c)
+    created = (
+        None if writes is None else writes.created_record(table, e.tenant, str(e.aggregate_id))
+    )
+    if created is not None:
+        return str(created["sourced_id"])
+    found = c.execute(
+        sa.select(table.c.sourced_id).where(
+            table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id)
+        )
+    ).scalar()
+    return None if found is None else str(found)
 
 
 def record_not_projected(table: sa.Table, e: EventEnvelope) -> RecordNotProjectedError:

@@ -3,7 +3,8 @@ as its events applied one at a time do, parked messages included (projections/ba
 
 Events are generated (hypothesis) over a few users, enrollments and classes: creations,
 changes through the record kit, changes by handlers of their own SQL, and events the
-one-at-a-time runner parks (a record created twice, a change of a record never created).
+one-at-a-time runner parks (a record created twice, a change of a record never created), into the roster and the
+guardian view.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from projections import positions
-from projections.base import ensure_current
+from projections.base import Projection, ensure_current
+from projections.guardian_view import GuardianViewProjection
 from projections.roster import RosterProjection, roster_type
 from projections.runner import _ProjectionWorker
 from streams import positions as relay_positions
@@ -30,6 +32,7 @@ from streams.schemas import default_registry
 from tests.projections.read_models import read_model
 
 _TOPIC = "batched.roster"
+_PROJECTIONS: list[type[Projection]] = [RosterProjection, GuardianViewProjection]
 _SCHOOL = "school-1"
 
 
@@ -49,12 +52,12 @@ def engine(
 
 
 @pytest.fixture(scope="module")
-def workers(engine: Engine) -> Iterator[tuple[_ProjectionWorker, _ProjectionWorker]]:
-    """A roster projection applied in batches with held writes, and one applied one
-    message per transaction writing as it goes."""
+def workers(engine: Engine) -> Iterator[list[tuple[_ProjectionWorker, _ProjectionWorker]]]:
+    """Per projection (the roster, the guardian view), one applied in batches with held
+    writes and one applied one message per transaction writing as it goes."""
 
-    def worker(batched: bool) -> _ProjectionWorker:
-        projection = RosterProjection(name="b" + uuid.uuid4().hex[:8])
+    def worker(kind: type[Projection], batched: bool) -> _ProjectionWorker:
+        projection = kind(name="b" + uuid.uuid4().hex[:8])  # type: ignore[call-arg]
         ensure_current(engine, projection)
         return _ProjectionWorker(
             engine=engine,
@@ -69,11 +72,12 @@ def workers(engine: Engine) -> Iterator[tuple[_ProjectionWorker, _ProjectionWork
             batched_writes=batched,
         )
 
-    built = (worker(True), worker(False))
+    built = [(worker(kind, True), worker(kind, False)) for kind in _PROJECTIONS]
     yield built
     with engine.begin() as connection:
-        for w in built:
-            w.projection.metadata.drop_all(connection)
+        for pair in built:
+            for w in pair:
+                w.projection.metadata.drop_all(connection)
 
 
 def _no_broker(*_: Any, **__: Any) -> Any:
@@ -225,7 +229,7 @@ def _chunks(messages: list[DecodedMessage], sizes: list[int]) -> list[list[Decod
 
 
 @settings(
-    max_examples=10,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -238,26 +242,36 @@ def _chunks(messages: list[DecodedMessage], sizes: list[int]) -> list[list[Decod
     sizes=st.lists(st.integers(1, 24), max_size=4),
 )
 def test_a_batch_applied_with_held_writes_equals_its_events_applied_one_at_a_time(
-    workers: tuple[_ProjectionWorker, _ProjectionWorker],
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
     drawn: list[tuple[Any, str, int, int]],
     sizes: list[int],
 ) -> None:
-    batched, one_at_a_time = workers
     tenant = "t" + uuid.uuid4().hex[:10]
     messages = _messages(tenant, drawn)
 
-    _apply(batched, tenant, _chunks(messages, sizes or [len(messages)]))
-    _apply(one_at_a_time, tenant, [[m] for m in messages])
+    for batched, one_at_a_time in workers:
+        _apply(batched, tenant, _chunks(messages, sizes or [len(messages)]))
+        _apply(one_at_a_time, tenant, [[m] for m in messages])
 
-    engine = batched.engine
-    assert read_model(engine, _roster(batched), tenant) == read_model(
-        engine, _roster(one_at_a_time), tenant
-    )
-    assert _parked(engine, batched.projection.name, tenant) == _parked(
-        engine, one_at_a_time.projection.name, tenant
-    )
+    for batched, one_at_a_time in workers:
+        engine = batched.engine
+        assert _read_model(engine, batched, tenant) == _read_model(engine, one_at_a_time, tenant)
+        assert _parked(engine, batched.projection.name, tenant) == _parked(
+            engine, one_at_a_time.projection.name, tenant
+        )
 
 
-def _roster(worker: _ProjectionWorker) -> RosterProjection:
-    assert isinstance(worker.projection, RosterProjection)
-    return worker.projection
+def _read_model(engine: Engine, worker: _ProjectionWorker, tenant: str) -> dict[str, Any]:
+    """Every row of the tenant in every table of the projection, by table (name unprefixed)."""
+    projection = worker.projection
+    if isinstance(projection, RosterProjection):
+        return read_model(engine, projection, tenant)
+    found: dict[str, Any] = {}
+    with engine.connect() as connection:
+        for table in projection.metadata.sorted_tables:
+            if "tenant" in table.c:
+                rows = connection.execute(sa.select(table).where(table.c.tenant == tenant))
+                found[table.name.removeprefix(projection.name)] = sorted(
+                    repr(sorted(r._mapping.items())) for r in rows
+                )
+    return found
