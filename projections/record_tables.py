@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from domain.record import ACTIVE, TO_BE_DELETED
 from projections import erasure
 from projections.base import Handler
+from projections.batch_writes import batch_aware, writes_held
 from streams.codec import EventEnvelope
 from streams.event_types import MAJOR_VERSION, NAMESPACE
 
@@ -45,10 +46,12 @@ __all__ = [
     "event_type",
     "fixed_handler",
     "insert_record",
+    "insert_rows",
     "inserting_handler",
     "is_current",
     "list_column",
     "record_not_projected",
+    "record_sourced_id",
     "record_table",
     "ref_column",
     "status_handlers",
@@ -204,23 +207,47 @@ def _last_modified(table: sa.Table, e: EventEnvelope) -> dict[str, Any]:
 
 
 def insert_record(c: Connection, table: sa.Table, e: EventEnvelope, **values: Any) -> None:
-    """Inserts the active record the event creates (its payload names its sourcedId)."""
-    c.execute(
-        table.insert().values(
-            tenant=e.tenant,
-            sourced_id=e.payload["sourced_id"],
-            aggregate_id=str(e.aggregate_id),
-            status=ACTIVE,
-            **_last_modified(table, e),
-            **values,
-        )
-    )
+    """Inserts the active record the event creates (its payload names its sourcedId); held
+    by the batch's writes when a batch holds them (projections/batch_writes.py)."""
+    row = {
+        "tenant": e.tenant,
+        "sourced_id": e.payload["sourced_id"],
+        "aggregate_id": str(e.aggregate_id),
+        "status": ACTIVE,
+        **_last_modified(table, e),
+        **values,
+    }
+    writes = writes_held(c)
+    if writes is not None:
+        writes.create_record(table, row)
+    else:
+        c.execute(table.insert().values(row))
+
+
+def insert_rows(c: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Inserts plain rows (not records: a user's roles, a class's terms); held by the
+    batch's writes when a batch holds them."""
+    if not rows:
+        return
+    writes = writes_held(c)
+    if writes is not None:
+        writes.insert(table, rows)
+    else:
+        c.execute(table.insert(), rows)
 
 
 def update_record(
     c: Connection, table: sa.Table, e: EventEnvelope, values: Mapping[str, Any]
 ) -> str:
-    """Changes the row of the event's aggregate; returns its sourcedId."""
+    """Changes the row of the event's aggregate; returns its sourcedId. A record the batch
+    created is changed where the batch holds it."""
+    writes = writes_held(c)
+    created = (
+        None if writes is None else writes.created_record(table, e.tenant, str(e.aggregate_id))
+    )
+    if created is not None:
+        created.update(_last_modified(table, e), **values)
+        return str(created["sourced_id"])
     row = c.execute(
         table.update()
         .where(table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id))
@@ -230,6 +257,23 @@ def update_record(
     if row is None:
         raise record_not_projected(table, e)
     return str(row[0])
+
+
+def record_sourced_id(c: Connection, table: sa.Table, e: EventEnvelope) -> str | None:
+    """The sourcedId of the row of the event's aggregate (the batch's held row first), or
+    None when it has none."""
+    writes = writes_held(c)
+    created = (
+        None if writes is None else writes.created_record(table, e.tenant, str(e.aggregate_id))
+    )
+    if created is not None:
+        return str(created["sourced_id"])
+    found = c.execute(
+        sa.select(table.c.sourced_id).where(
+            table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id)
+        )
+    ).scalar()
+    return None if found is None else str(found)
 
 
 def record_not_projected(table: sa.Table, e: EventEnvelope) -> RecordNotProjectedError:
@@ -251,6 +295,7 @@ def inserting_handler(table: sa.Table, *fields: str, **renamed: str) -> Handler:
     columns: each of `fields` into the column of its name, `renamed` column → payload field."""
     columns = _payload_fields(fields, renamed)
 
+    @batch_aware
     def handle(c: Connection, e: EventEnvelope) -> None:
         insert_record(
             c, table, e, **{column: e.payload[field] for column, field in columns.items()}
@@ -264,6 +309,7 @@ def copying_handler(table: sa.Table, *fields: str, **renamed: str) -> Handler:
     column of its name, `renamed` column → payload field."""
     columns = _payload_fields(fields, renamed)
 
+    @batch_aware
     def handle(c: Connection, e: EventEnvelope) -> None:
         update_record(c, table, e, {column: e.payload[field] for column, field in columns.items()})
 
@@ -273,6 +319,7 @@ def copying_handler(table: sa.Table, *fields: str, **renamed: str) -> Handler:
 def fixed_handler(table: sa.Table, **values: Any) -> Handler:
     """A handler setting fixed values (status, enabled) whatever the payload."""
 
+    @batch_aware
     def handle(c: Connection, e: EventEnvelope) -> None:
         update_record(c, table, e, values)
 

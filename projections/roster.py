@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from projections import erasure
 from projections.base import Handler
+from projections.batch_writes import batch_aware
 from projections.gradebook_rows import LineItemRows, ResultRows
 from projections.oneroster_rows import (
     CategoryRows,
@@ -49,6 +50,7 @@ from projections.record_tables import (
     event_type,
     fixed_handler,
     insert_record,
+    insert_rows,
     inserting_handler,
     list_column,
     record_not_projected,
@@ -430,10 +432,12 @@ class RosterProjection:
 
     # -- registrations -------------------------------------------------------------------
 
+    @batch_aware
     def _class_registered(self, c: Connection, e: EventEnvelope) -> None:
         self._insert_class(c, e)
         self._write_class_terms(c, e.tenant, e.payload["sourced_id"], e.payload["terms"])
 
+    @batch_aware
     def _user_registered(self, c: Connection, e: EventEnvelope) -> None:
         p = e.payload
         # As the User aggregate does: one role per (role, org), the last one given wins.
@@ -452,12 +456,14 @@ class RosterProjection:
         for role in by_key.values():
             self._write_user_role(c, e.tenant, p["sourced_id"], role)
 
+    @batch_aware
     def _demographics_recorded(self, c: Connection, e: EventEnvelope) -> None:
         insert_record(c, self.tables.demographics, e, personal=sealed_record(e.payload["personal"]))
 
     # -- changes -------------------------------------------------------------------------
 
     def _sealed_changed(self, table: sa.Table) -> Handler:
+        @batch_aware
         def handle(c: Connection, e: EventEnvelope) -> None:
             update_record(c, table, e, {"personal": sealed_record(e.payload["personal"])})
 
@@ -530,27 +536,30 @@ class RosterProjection:
     def _write_class_terms(
         self, c: Connection, tenant: str, class_id: str, terms: Sequence[str]
     ) -> None:
-        if terms:
-            c.execute(
-                self.tables.class_terms.insert(),
-                [
-                    {"tenant": tenant, "class_sourced_id": class_id, "term": term}
-                    for term in dict.fromkeys(terms)
-                ],
-            )
+        insert_rows(
+            c,
+            self.tables.class_terms,
+            [
+                {"tenant": tenant, "class_sourced_id": class_id, "term": term}
+                for term in dict.fromkeys(terms)
+            ],
+        )
 
     def _write_user_role(self, c: Connection, tenant: str, user: str, role: dict[str, Any]) -> None:
-        c.execute(
-            self.tables.user_roles.insert(),
-            {
-                "tenant": tenant,
-                "user_sourced_id": user,
-                "role": role["role"],
-                "org": role["org"],
-                "role_type": role["roleType"],
-                "begin_date": _date_or_none(role["beginDate"]),
-                "end_date": _date_or_none(role["endDate"]),
-            },
+        insert_rows(
+            c,
+            self.tables.user_roles,
+            [
+                {
+                    "tenant": tenant,
+                    "user_sourced_id": user,
+                    "role": role["role"],
+                    "org": role["org"],
+                    "role_type": role["roleType"],
+                    "begin_date": _date_or_none(role["beginDate"]),
+                    "end_date": _date_or_none(role["endDate"]),
+                }
+            ],
         )
 
     def _delete_user_role(self, c: Connection, tenant: str, user: str, role: str, org: str) -> None:

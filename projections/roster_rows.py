@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from projections.base import Handler
+from projections.batch_writes import batch_aware
 from projections.record_tables import (
     RecordNotProjectedError,
     ShreddedClasses,
@@ -18,6 +19,7 @@ from projections.record_tables import (
     insert_record,
     inserting_handler,
     list_column,
+    record_sourced_id,
     record_table,
     ref_column,
     status_handlers,
@@ -51,11 +53,13 @@ class UserRows:
             **status_handlers("roster", "user", t),
         }
 
+    @batch_aware
     def _registered(self, c: Connection, e: EventEnvelope) -> None:
         personal = sealed_record(e.payload["personal"])
         personal = self._shredded.stored(c, e.tenant, e.payload["sourced_id"], personal)
         insert_record(c, self.table, e, personal=personal)
 
+    @batch_aware
     def _corrected(self, c: Connection, e: EventEnvelope) -> None:
         sealed = sealed_record(e.payload["personal"])
         subject = self.sourced_id(c, e)
@@ -65,18 +69,13 @@ class UserRows:
 
     def sourced_id(self, c: Connection, e: EventEnvelope) -> str:
         """The sourcedId of the user an event (of the user aggregate) is about."""
-        row = c.execute(
-            sa.select(self.table.c.sourced_id).where(
-                self.table.c.tenant == e.tenant,
-                self.table.c.aggregate_id == str(e.aggregate_id),
-            )
-        ).first()
-        if row is None:
+        found = record_sourced_id(c, self.table, e)
+        if found is None:
             raise RecordNotProjectedError(
                 f"{e.event_type} at position {e.position} is about user aggregate "
                 f"{e.aggregate_id}, which has no row in {self.table.name}"
             )
-        return str(row[0])
+        return found
 
 
 class DemographicsRows:
@@ -93,18 +92,16 @@ class DemographicsRows:
             **status_handlers("roster", "demographics", self.table),
         }
 
+    @batch_aware
     def _recorded(self, c: Connection, e: EventEnvelope) -> None:
         personal = sealed_record(e.payload["personal"])
         personal = self._shredded.stored(c, e.tenant, e.payload["sourced_id"], personal)
         insert_record(c, self.table, e, personal=personal)
 
+    @batch_aware
     def _corrected(self, c: Connection, e: EventEnvelope) -> None:
         t = self.table
-        subject = c.execute(
-            sa.select(t.c.sourced_id).where(
-                t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id)
-            )
-        ).scalar()
+        subject = record_sourced_id(c, t, e)
         personal = sealed_record(e.payload["personal"])
         if subject is not None:
             personal = self._shredded.stored(c, e.tenant, str(subject), personal)

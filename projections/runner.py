@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from projections import positions
 from projections.base import Projection, ensure_current, finish_batch
+from projections.batch_writes import BatchWrites, is_batch_aware
 from projections.positions import ParkedMessage, PartitionPosition
 from streams import positions as relay_positions
 from streams.codec import DecodedMessage, EventCodec, family_topic
@@ -277,9 +278,13 @@ class _ProjectionWorker:
         tenant_ids: Callable[[], Iterable[str]],
         partitions: Collection[int] | None,
         max_batch: int,
+        batched_writes: bool = True,
     ) -> None:
         self.engine = engine
         self.projection = projection
+        #: Whether a batch's record writes are held and flushed together
+        #: (projections/batch_writes.py); without, each handler writes as it runs.
+        self._batched_writes = batched_writes
         self._topic_prefix = topic_prefix
         self._tenant_ids = tenant_ids
         self.consumer = EventConsumer(
@@ -355,12 +360,13 @@ class _ProjectionWorker:
                 raise PartitionOutOfStepError(f"stored next offset {row.next_offset}")
             check_broker_epoch(connection, batch)
             waiting = _Waiting.of(positions.parked_in_partition(connection, **key))
+            writes = BatchWrites(connection) if self._batched_writes else None
             applied = row.position
             for message in messages:
                 applied = self._apply(
-                    connection, key, message, applied, waiting, park_error=park_error
+                    connection, key, message, applied, waiting, writes, park_error=park_error
                 )
-            self._finish_batch(connection)
+            self._finish_batch(connection, writes)
             last = messages[-1]
             positions.write_partition(
                 connection,
@@ -377,6 +383,7 @@ class _ProjectionWorker:
         m: DecodedMessage,
         applied: int,
         waiting: _Waiting,
+        writes: BatchWrites | None,
         *,
         park_error: str | None,
     ) -> int:
@@ -414,17 +421,29 @@ class _ProjectionWorker:
         if handler is not None:
             assert m.envelope is not None
             with _projection_code():
-                handler(connection, m.envelope)
+                if writes is None:
+                    handler(connection, m.envelope)
+                elif is_batch_aware(handler):
+                    with writes.holding():
+                        handler(connection, m.envelope)
+                else:
+                    # It may read or write the tables any way it likes: it sees every
+                    # write of the events before it.
+                    writes.flush()
+                    handler(connection, m.envelope)
         if parked is not None:
             positions.unpark(connection, parked.id)
             if m.aggregate_id is not None and m.position is not None:
                 waiting.by_aggregate[m.aggregate_id].discard(m.position)
         return advanced
 
-    def _finish_batch(self, connection: Connection) -> None:
-        """The projection's end-of-batch work; a failure fails the batch as a handler's
-        does (the batch is then applied one message at a time, the failing one parked)."""
+    def _finish_batch(self, connection: Connection, writes: BatchWrites | None = None) -> None:
+        """The batch's held writes, then the projection's end-of-batch work; a failure fails
+        the batch as a handler's does (the batch is then applied one message at a time, the
+        failing one parked)."""
         with _projection_code():
+            if writes is not None:
+                writes.flush()
             finish_batch(self.projection, connection)
 
     # -- catching up and retrying ----------------------------------------------------------

@@ -138,7 +138,7 @@ def decode(
     body = io.BytesIO(data)
     body.seek(HEADER_SIZE)
     try:
-        record = fastavro.schemaless_reader(body, writer_schema, reader_schema)
+        record = fastavro.schemaless_reader(body, _for_reading(writer_schema), reader_schema)
     except (EOFError, ValueError, IndexError, OverflowError) as error:
         raise MalformedAvroBodyError(
             f"the {len(data) - HEADER_SIZE}-byte Avro body does not decode with the schema "
@@ -157,6 +157,22 @@ def decode(
             "event values must be records"
         )
     return record
+
+
+#: Writer schemas as fastavro reads them fastest, by the id of the schema resolved (kept
+#: beside it, so the id stays its own).
+_reading: dict[int, tuple[Schema, Schema]] = {}
+
+
+def _for_reading(schema: Schema) -> Schema:
+    """The schema parsed with fastavro's hints: a schema parsed without them (as registries
+    keep theirs, for fingerprints) is parsed again on every read, which costs more than
+    the read itself."""
+    found = _reading.get(id(schema))
+    if found is None or found[0] is not schema:
+        found = (schema, fastavro.parse_schema(schema))
+        _reading[id(schema)] = found
+    return found[1]
 
 
 def resolver_for(parsed_schemas: Iterable[Schema]) -> Callable[[bytes], Schema | None]:

@@ -1,0 +1,165 @@
+"""A batch's writes, held and folded per row, then flushed per table in multi-row statements.
+
+The runner applies a batch of messages in one transaction (projections/runner.py). Handlers
+that only create and change records through the record kit (projections/record_tables.py:
+`insert_record`, `update_record`, the handlers built on them, `insert_rows`) are marked
+`batch_aware`: while one of them runs, the batch's `BatchWrites` holds what it writes. A
+record created in the batch is a row in memory that later events of the batch change in
+place (a user registered, corrected and disabled in one batch is one INSERT), and rows of
+a table are inserted together (one statement of many VALUES) when the batch is flushed.
+
+A batch-aware handler may read tables whose writes are never held (the shredded classes,
+which only erasure handlers write) and the records it looks up through the kit
+(`record_sourced_id`), which serves the batch's held rows first. Any other handler may read
+or write the tables as it pleases, so the writes held are
+flushed before it runs, and before the projection's `finish_batch`: SQL other than the
+kit's always sees what the events before it wrote. So a batch comes out exactly as its
+messages applied one at a time would. A write that one-at-a-time apply would have refused
+(a record created twice, its primary key taken) fails the batch, at the latest when it is
+flushed; the runner then applies the batch one message at a time and parks the failing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
+from typing import Any, TypeVar
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import sql as psql
+from psycopg.types.json import Json
+from sqlalchemy.engine import Connection
+
+__all__ = [
+    "BatchWrites",
+    "RecordCreatedTwiceError",
+    "batch_aware",
+    "is_batch_aware",
+    "writes_held",
+]
+
+_MARK = "__digione_batch_aware__"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RecordCreatedTwiceError(RuntimeError):
+    """Raised when a batch creates a record its batch already created."""
+
+
+def batch_aware(handler: F) -> F:
+    """Marks a handler (or method) that writes only through the record kit, so its writes
+    may be held by the batch's BatchWrites."""
+    setattr(handler, _MARK, True)
+    return handler
+
+
+def is_batch_aware(handler: Callable[..., Any]) -> bool:
+    return bool(getattr(handler, _MARK, False))
+
+
+class BatchWrites:
+    """What the batch-aware handlers of one transaction wrote and the database has not seen."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        #: Per record table, the records created in the batch by (tenant, aggregate id).
+        self._records: dict[sa.Table, dict[tuple[str, str], dict[str, Any]]] = {}
+        #: Per table, plain rows to insert (a user's roles, a class's terms).
+        self._rows: dict[sa.Table, list[dict[str, Any]]] = {}
+
+    def create_record(self, table: sa.Table, row: dict[str, Any]) -> None:
+        records = self._records.setdefault(table, {})
+        key = (str(row["tenant"]), str(row["aggregate_id"]))
+        if key in records:
+            raise RecordCreatedTwiceError(
+                f"aggregate {key[1]} already has a row in {table.name}, created in this batch"
+            )
+        records[key] = row
+
+    def created_record(
+        self, table: sa.Table, tenant: str, aggregate_id: str
+    ) -> dict[str, Any] | None:
+        """The record of the aggregate created in this batch (changes go into it), if any."""
+        records = self._records.get(table)
+        return None if records is None else records.get((tenant, aggregate_id))
+
+    def insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        self._rows.setdefault(table, []).extend(rows)
+
+    def flush(self) -> None:
+        """Inserts what is held, one multi-row statement per table and set of columns."""
+        held = [*((t, list(r.values())) for t, r in self._records.items()), *self._rows.items()]
+        self._records = {}
+        self._rows = {}
+        copying = self.connection.dialect.name == "postgresql"
+        for table, rows in held:
+            for columns, same in _by_columns(rows).items():
+                if copying and _copyable(table):
+                    _copy(self.connection, table, columns, same)
+                else:
+                    # SQLAlchemy sends an executemany insert as INSERT … VALUES (…), (…), …
+                    self.connection.execute(table.insert(), same)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Holds the writes of the record kit on this connection while the block runs."""
+        token = _held.set(self)
+        try:
+            yield
+        finally:
+            _held.reset(token)
+
+
+_held: ContextVar[BatchWrites | None] = ContextVar("digione_batch_writes", default=None)
+
+
+def writes_held(connection: Connection) -> BatchWrites | None:
+    """The BatchWrites holding the record kit's writes on `connection`, if one does."""
+    writes = _held.get()
+    return writes if writes is not None and writes.connection is connection else None
+
+
+#: Column types whose Python values PostgreSQL's COPY takes as an INSERT would (JSON aside).
+_COPYABLE_TYPES = (sa.String, sa.Boolean, sa.Date, sa.DateTime, sa.Integer, sa.JSON)
+
+
+@cache
+def _copyable(table: sa.Table) -> bool:
+    return all(
+        isinstance(column.type, _COPYABLE_TYPES)
+        and not isinstance(column.type, sa.Enum | sa.TypeDecorator)
+        for column in table.columns
+    )
+
+
+def _copy(
+    connection: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """Inserts rows with COPY … FROM STDIN, in the connection's transaction: PostgreSQL's
+    fastest way in. JSON values go as SQLAlchemy's JSON type writes them (None as JSON null)."""
+    json = [isinstance(table.c[name].type, sa.JSON) for name in columns]
+    statement = psql.SQL("COPY {} ({}) FROM STDIN").format(
+        psql.Identifier(*filter(None, (table.schema, table.name))),
+        psql.SQL(", ").join(map(psql.Identifier, columns)),
+    )
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    Json(row[name]) if is_json else row[name]
+                    for name, is_json in zip(columns, json, strict=True)
+                ]
+            )
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> Mapping[tuple[str, ...], list[dict[str, Any]]]:
+    grouped: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(tuple(row), []).append(row)
+    return grouped

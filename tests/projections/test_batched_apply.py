@@ -1,0 +1,277 @@
+"""A batch applied with its writes held and flushed together leaves the read model exactly
+as its events applied one at a time do, parked messages included (projections/batch_writes.py).
+
+Events are generated (hypothesis) over a few users, enrollments and classes: creations,
+changes through the record kit, changes by handlers of their own SQL, and events the
+one-at-a-time runner parks (a record created twice, a change of a record never created), into the roster and the
+guardian view.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
+
+from projections import positions
+from projections.base import Projection, ensure_current
+from projections.guardian_view import GuardianViewProjection
+from projections.roster import RosterProjection, roster_type
+from projections.runner import _ProjectionWorker
+from streams import positions as relay_positions
+from streams.codec import DecodedMessage, EventCodec, EventEnvelope
+from streams.consumer import PartitionBatch, TenantPartition
+from streams.schemas import default_registry
+from tests.projections.read_models import read_model
+
+_TOPIC = "batched.roster"
+_PROJECTIONS: list[type[Projection]] = [RosterProjection, GuardianViewProjection]
+_SCHOOL = "school-1"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_database_url"))
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('batched') / 'read_models.sqlite'}"
+    built = sa.create_engine(url)
+    relay_positions.create_tables(built)
+    yield built
+    built.dispose()
+
+
+@pytest.fixture(scope="module")
+def workers(engine: Engine) -> Iterator[list[tuple[_ProjectionWorker, _ProjectionWorker]]]:
+    """Per projection (the roster, the guardian view), one applied in batches with held
+    writes and one applied one message per transaction writing as it goes."""
+
+    def worker(kind: type[Projection], batched: bool) -> _ProjectionWorker:
+        projection = kind(name="b" + uuid.uuid4().hex[:8])  # type: ignore[call-arg]
+        ensure_current(engine, projection)
+        return _ProjectionWorker(
+            engine=engine,
+            projection=projection,
+            codec=EventCodec(default_registry(), topic_prefix="batched", partitions=1),
+            readers=_no_broker,
+            client_id="batched-apply-test",
+            topic_prefix="batched",
+            tenant_ids=list,
+            partitions=None,
+            max_batch=1000,
+            batched_writes=batched,
+        )
+
+    built = [(worker(kind, True), worker(kind, False)) for kind in _PROJECTIONS]
+    yield built
+    with engine.begin() as connection:
+        for pair in built:
+            for w in pair:
+                w.projection.metadata.drop_all(connection)
+
+
+def _no_broker(*_: Any, **__: Any) -> Any:
+    raise AssertionError("these tests read no broker")
+
+
+# -- generated events ------------------------------------------------------------------------
+
+_USERS = [uuid.UUID(int=100 + i) for i in range(3)]
+_ENROLLMENTS = [uuid.UUID(int=200 + i) for i in range(2)]
+_CLASSES = [uuid.UUID(int=300 + i) for i in range(2)]
+
+
+def _role(org: str) -> dict[str, Any]:
+    return {"role_type": "primary", "role": "student", "org": org, "begin_date": None,
+            "end_date": None}  # fmt: skip
+
+
+def _sealed(subject: uuid.UUID, text: str) -> dict[str, Any]:
+    return {"subject": str(subject), "retention": "working", "nonce": b"n" * 12,
+            "ciphertext": text.encode()}  # fmt: skip
+
+
+def _user_event(kind: str, n: int, variant: int) -> tuple[str, uuid.UUID, dict[str, Any]]:
+    agg = _USERS[n]
+    if kind == "registered":
+        # Variant 2 takes another user's sourcedId: its row's key is taken.
+        sourced = f"user-{(n + 1) % len(_USERS) if variant == 2 else n}"
+        return roster_type("user", "registered"), agg, {
+            "sourced_id": sourced, "enabled": variant != 1, "primary_org": _SCHOOL,
+            "grades": [f"0{variant}"], "roles": [_role(_SCHOOL)],
+            "personal": _sealed(agg, f"name {variant}"),
+        }  # fmt: skip
+    if kind == "corrected":
+        return (
+            roster_type("user", "personal_details_corrected"),
+            agg,
+            {"personal": _sealed(agg, f"corrected {variant}")},
+        )
+    if kind == "role_assigned":
+        return roster_type("user", "role_assigned"), agg, {"role": _role(f"org-{variant}")}
+    if kind == "placement":
+        return roster_type("user", "placement_changed"), agg, {
+            "primary_org": f"org-{variant}", "grades": [str(variant)]
+        }  # fmt: skip
+    return roster_type("user", kind), agg, {}
+
+
+def _enrollment_event(kind: str, n: int, variant: int) -> tuple[str, uuid.UUID, dict[str, Any]]:
+    agg = _ENROLLMENTS[n]
+    if kind == "started":
+        return roster_type("enrollment", "started"), agg, {
+            "sourced_id": f"enr-{n}", "school": _SCHOOL, "role": "student",
+            "primary": variant == 1, "begin_date": date(2026, 8, 1 + variant), "end_date": None,
+            "user": f"user-{n}", "school_class": f"class-{n}",
+        }  # fmt: skip
+    if kind == "ended":
+        return roster_type("enrollment", "ended"), agg, {"end_date": date(2027, 5, 30)}
+    return roster_type("enrollment", kind), agg, {}
+
+
+def _class_event(kind: str, n: int, variant: int) -> tuple[str, uuid.UUID, dict[str, Any]]:
+    agg = _CLASSES[n]
+    details = {
+        "title": f"Class {variant}", "class_code": None, "class_type": "scheduled",
+        "location": None, "grades": ["04"], "subjects": [], "subject_codes": ["MA"],
+        "periods": [],
+    }  # fmt: skip
+    if kind == "registered":
+        return roster_type("class", "registered"), agg, {
+            **details, "sourced_id": f"class-{n}", "course": "course-1", "school": _SCHOOL,
+            "terms": [f"term-{variant}", "term-x"],
+        }  # fmt: skip
+    if kind == "terms_changed":
+        return roster_type("class", "terms_changed"), agg, {"terms": [f"term-{variant}"]}
+    return roster_type("class", "details_corrected"), agg, details
+
+
+_EVENTS = st.one_of(
+    st.tuples(
+        st.just(_user_event),
+        st.sampled_from(
+            [
+                "registered",
+                "registered",
+                "corrected",
+                "role_assigned",
+                "placement",
+                "enabled",
+                "disabled",
+                "marked_for_deletion",
+                "reactivated",
+            ]
+        ),
+        st.integers(0, len(_USERS) - 1),
+    ),
+    st.tuples(
+        st.just(_enrollment_event),
+        st.sampled_from(["started", "started", "ended", "marked_for_deletion"]),
+        st.integers(0, len(_ENROLLMENTS) - 1),
+    ),
+    st.tuples(
+        st.just(_class_event),
+        st.sampled_from(["registered", "terms_changed", "details_corrected"]),
+        st.integers(0, len(_CLASSES) - 1),
+    ),
+)
+
+
+def _messages(tenant: str, drawn: Sequence[tuple[Any, str, int, int]]) -> list[DecodedMessage]:
+    start = datetime(2026, 8, 1, tzinfo=UTC)
+    messages = []
+    for offset, (build, kind, n, variant) in enumerate(drawn):
+        event_type, agg, payload = build(kind, n, variant)
+        envelope = EventEnvelope(
+            tenant=tenant, position=offset + 1, event_type=event_type, aggregate_id=agg,
+            aggregate_version=offset + 1, occurred_at=start + timedelta(minutes=offset),
+            payload=payload, topic=_TOPIC, offset=offset,
+        )  # fmt: skip
+        messages.append(DecodedMessage(offset, offset + 1, str(agg), event_type, envelope))
+    return messages
+
+
+def _apply(worker: _ProjectionWorker, tenant: str, batches: list[list[DecodedMessage]]) -> None:
+    partition = TenantPartition(tenant, _TOPIC, 0)
+    positions.ensure_partition(
+        worker.engine, projection=worker.projection.name, tenant=tenant, topic=_TOPIC,
+        partition=0,
+    )  # fmt: skip
+    for number, messages in enumerate(batches):
+        worker.handle(PartitionBatch(partition, messages, number == 0, None))
+
+
+def _parked(engine: Engine, projection: str, tenant: str) -> list[tuple[int | None, str | None]]:
+    with engine.connect() as connection:
+        parked = positions.parked_messages(connection, projection=projection)
+    return [(p.position, p.event_type) for p in parked if p.tenant == tenant]
+
+
+def _chunks(messages: list[DecodedMessage], sizes: list[int]) -> list[list[DecodedMessage]]:
+    chunks, start = [], 0
+    for size in sizes:
+        if start < len(messages):
+            chunks.append(messages[start : start + size])
+            start += size
+    if start < len(messages):
+        chunks.append(messages[start:])
+    return chunks
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    drawn=st.lists(
+        st.tuples(_EVENTS, st.integers(0, 2)).map(lambda x: (*x[0], x[1])),
+        min_size=1,
+        max_size=24,
+    ),
+    sizes=st.lists(st.integers(1, 24), max_size=4),
+)
+def test_a_batch_applied_with_held_writes_equals_its_events_applied_one_at_a_time(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
+    drawn: list[tuple[Any, str, int, int]],
+    sizes: list[int],
+) -> None:
+    tenant = "t" + uuid.uuid4().hex[:10]
+    messages = _messages(tenant, drawn)
+
+    for batched, one_at_a_time in workers:
+        _apply(batched, tenant, _chunks(messages, sizes or [len(messages)]))
+        _apply(one_at_a_time, tenant, [[m] for m in messages])
+
+    for batched, one_at_a_time in workers:
+        engine = batched.engine
+        assert _read_model(engine, batched, tenant) == _read_model(engine, one_at_a_time, tenant)
+        assert _parked(engine, batched.projection.name, tenant) == _parked(
+            engine, one_at_a_time.projection.name, tenant
+        )
+
+
+def _read_model(engine: Engine, worker: _ProjectionWorker, tenant: str) -> dict[str, Any]:
+    """Every row of the tenant in every table of the projection, by table (name unprefixed)."""
+    projection = worker.projection
+    if isinstance(projection, RosterProjection):
+        return read_model(engine, projection, tenant)
+    found: dict[str, Any] = {}
+    with engine.connect() as connection:
+        for table in projection.metadata.sorted_tables:
+            if "tenant" in table.c:
+                rows = connection.execute(sa.select(table).where(table.c.tenant == tenant))
+                found[table.name.removeprefix(projection.name)] = sorted(
+                    repr(sorted(r._mapping.items())) for r in rows
+                )
+    return found
