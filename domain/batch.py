@@ -40,6 +40,11 @@ class SaveBatch:
         self.read: dict[UUID, Aggregate] = {}
         #: Aggregates known not to be in the store (looked up in bulk): none to load.
         self.absent: set[UUID] = set()
+        #: The ids in `read` whose copies the batch read for itself (`own`), not shared
+        #: with the repository's cache: lent to a command as they are, without a copy.
+        self._owned: set[UUID] = set()
+        #: Owned copies lent to a command and not yet kept back.
+        self._lent: set[UUID] = set()
         #: The store position of the last event saved by a flush (0: none yet).
         self.position = 0
 
@@ -49,6 +54,22 @@ class SaveBatch:
     def pending(self, aggregate_id: UUID) -> Aggregate | None:
         """The kept, not yet saved copy of an aggregate, if a command of the batch kept one."""
         return self._aggregates.get(aggregate_id)
+
+    def own(self, aggregate: Aggregate) -> None:
+        """Adds an aggregate read from the store for this batch alone (a bulk read)."""
+        self.read[aggregate.id] = aggregate
+        self._owned.add(aggregate.id)
+
+    def lend(self, aggregate_id: UUID) -> Aggregate | None:
+        """The batch's own read copy of an aggregate, handed to a command about to change
+        it (no copy made); None unless the batch owns one. A command that keeps it without
+        changing it gives it back (`keep`); one that fails midway loses it, so the next
+        command reads the aggregate from the store again."""
+        if aggregate_id not in self._owned:
+            return None
+        self._owned.discard(aggregate_id)
+        self._lent.add(aggregate_id)
+        return self.read.pop(aggregate_id)
 
     def keep(self, aggregates: Iterable[Aggregate], side_writes: Iterable[SideWrite]) -> bool:
         """Keeps a command's aggregates and side writes; True when the command added events."""
@@ -62,6 +83,12 @@ class SaveBatch:
                 self._seen[aggregate.id] = count
                 self.absent.discard(aggregate.id)
                 self.read.pop(aggregate.id, None)
+                self._owned.discard(aggregate.id)
+                self._lent.discard(aggregate.id)
+            elif aggregate.id in self._lent:
+                # Unchanged (an aggregate changes only by new events): as read, again.
+                self._lent.discard(aggregate.id)
+                self.own(aggregate)
         if changed:
             self._side_writes.extend(side_writes)
         return changed
@@ -76,6 +103,7 @@ class SaveBatch:
             return self.position
         aggregates, writes = list(self._aggregates.values()), self._side_writes
         self._aggregates, self._seen, self._side_writes, self.read = {}, {}, [], {}
+        self._owned, self._lent = set(), set()
         position = self._save(aggregates, writes)
         if position is not None:
             self.position = position
