@@ -10,6 +10,7 @@ table once per save, so a thousand aggregates per save is where bulk throughput 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from uuid import UUID
@@ -22,6 +23,9 @@ __all__ = ["SaveBatch", "current_batch"]
 
 #: The batch the commands of this context keep their aggregates in (None: save each).
 current_batch: ContextVar[SaveBatch | None] = ContextVar("current_batch", default=None)
+
+#: How many aggregates a batch keeps across flushes (see `SaveBatch.recall`).
+RETAINED = 20_000
 
 Saver = Callable[[list[Aggregate], list[SideWrite]], int | None]
 
@@ -45,6 +49,10 @@ class SaveBatch:
         self._owned: set[UUID] = set()
         #: Owned copies lent to a command and not yet kept back.
         self._lent: set[UUID] = set()
+        #: Aggregates as this batch last saved or read them, kept across flushes (the most
+        #: recently used `RETAINED` of them): a bulk read brings them up to date with the
+        #: events stored since (`retained_versions`, `recall`) instead of reading them whole.
+        self._retained: dict[UUID, Aggregate] = {}
         #: The store position of the last event saved by a flush (0: none yet).
         self.position = 0
 
@@ -59,6 +67,15 @@ class SaveBatch:
         """Adds an aggregate read from the store for this batch alone (a bulk read)."""
         self.read[aggregate.id] = aggregate
         self._owned.add(aggregate.id)
+
+    def retained_versions(self, ids: Iterable[UUID]) -> dict[UUID, int]:
+        """The version each of `ids` had when the batch last saved or read it (0: none)."""
+        retained = self._retained
+        return {i: retained[i].version if i in retained else 0 for i in ids}
+
+    def recall(self, aggregate_id: UUID) -> Aggregate | None:
+        """Takes the retained copy of an aggregate (to bring it up to date and own it)."""
+        return self._retained.pop(aggregate_id, None)
 
     def lend(self, aggregate_id: UUID) -> Aggregate | None:
         """The batch's own read copy of an aggregate, handed to a command about to change
@@ -102,9 +119,17 @@ class SaveBatch:
         if not self._aggregates and not self._side_writes:
             return self.position
         aggregates, writes = list(self._aggregates.values()), self._side_writes
+        owned = [self.read[i] for i in self._owned]
         self._aggregates, self._seen, self._side_writes, self.read = {}, {}, [], {}
         self._owned, self._lent = set(), set()
         position = self._save(aggregates, writes)
         if position is not None:
             self.position = position
+        # Saved, their pending events are collected: each is the record as stored now.
+        retained = self._retained
+        for aggregate in (*owned, *aggregates):
+            retained.pop(aggregate.id, None)
+            retained[aggregate.id] = aggregate
+        for stale in list(itertools.islice(retained, max(0, len(retained) - RETAINED))):
+            del retained[stale]
         return self.position

@@ -379,19 +379,20 @@ class TenantCore(Application[UUID]):
             return
         table = str(getattr(self.recorder, "events_table_name"))  # noqa: B009 (not in the base type)
         events: dict[UUID, list[Any]] = {}
-        for stored in self.tables.events_of(table, sorted(wanted)):
+        for stored in self.tables.events_after(table, batch.retained_versions(wanted)):
             originator = stored.originator_id
             key = originator if isinstance(originator, UUID) else UUID(originator)
             events.setdefault(key, []).append(self.mapper.to_domain_event(stored))
-        for domain_events in events.values():
-            # As the repository reconstructs one (its projector checks each event's type
-            # against a runtime protocol, a tenth of a bulk import's time).
-            aggregate: Any = None
-            for event in domain_events:
+        for record_id in wanted:
+            # As the repository reconstructs (or fast-forwards) one; its projector checks
+            # each event's type against a runtime protocol, a tenth of a bulk import's time.
+            aggregate: Any = batch.recall(record_id)
+            for event in events.get(record_id, ()):
                 aggregate = event.mutate(aggregate)
             if aggregate is not None:
                 batch.own(aggregate)
-        batch.absent.update(wanted - set(events))
+            else:
+                batch.absent.add(record_id)
 
     @contextmanager
     def keyed(self, command: KeyedCommand) -> Iterator[KeyedRun]:

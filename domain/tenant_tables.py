@@ -7,7 +7,7 @@ store and use the event store's own connection pool, so a tenant is one unit of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -459,20 +459,27 @@ class TenantTables:
         with self._transaction() as cursor:
             write(cursor, 0)
 
-    def events_of(self, events_table: str, ids: list[UUID]) -> list[StoredEvent]:
-        """The stored events of many aggregates, each aggregate's in version order (a bulk
-        import reads the records of a batch with one query instead of one per record)."""
+    def events_after(self, events_table: str, versions: Mapping[UUID, int]) -> list[StoredEvent]:
+        """The stored events of many aggregates after the version given for each (0: all),
+        each aggregate's in version order: a bulk import reads the records of a batch, or
+        brings its copies up to date, with one query instead of one per record."""
         table = f"{self._prefix}{events_table}"
+        pair = "(%s::uuid, %s::integer)" if self._postgres else "(?, ?)"
+        items = sorted(versions.items())
         found: list[StoredEvent] = []
-        for start in range(0, len(ids), 500):
-            chunk = [str(i) if self._postgres else i.hex for i in ids[start : start + 500]]
-            marks = ", ".join([self._p] * len(chunk))
+        for start in range(0, len(items), 400):
+            chunk = items[start : start + 400]
+            params: list[Any] = []
+            for aggregate_id, version in chunk:
+                params += [aggregate_id if self._postgres else aggregate_id.hex, version]
             with self._transaction(commit=False) as cursor:
                 cursor.execute(
-                    "SELECT originator_id, originator_version, topic, state"
-                    f" FROM {table} WHERE originator_id IN ({marks})"
-                    " ORDER BY originator_id, originator_version",
-                    tuple(chunk),
+                    f"WITH known(id, version) AS (VALUES {', '.join([pair] * len(chunk))})"
+                    " SELECT e.originator_id, e.originator_version, e.topic, e.state"
+                    f" FROM {table} e JOIN known"
+                    " ON e.originator_id = known.id AND e.originator_version > known.version"
+                    " ORDER BY e.originator_id, e.originator_version",
+                    tuple(params),
                 )
                 rows = cursor.fetchall()
             for row in rows:
