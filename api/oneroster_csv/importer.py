@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -652,7 +653,14 @@ def import_bundle(
     absent = run.deletions(max_deletion_share)
     if run.report.mass_deletions and not allow_mass_deletion:
         raise MassDeletionError(run.report, max_deletion_share)
-    run.apply(absent)
+    # The bundle's rows live as long as the import: the collector is told not to go
+    # through them again and again (a city's full collections took seconds each, long
+    # enough on a busy machine for PostgreSQL to end a transaction left idle meanwhile).
+    gc.freeze()
+    try:
+        run.apply(absent)
+    finally:
+        gc.unfreeze()
     for name, counts in run.report.files.items():
         counts.rejected = len({n.row for n in run.report.rejected if n.file == name})
     return run.report
