@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, Protocol, final
@@ -91,6 +91,12 @@ class KeyStore(Protocol):
 
     def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
         """Stores the wrapped key unless one exists; returns the one that is stored."""
+
+    def load_subject_keys(
+        self, subjects: list[UUID], retention: RetentionClass
+    ) -> tuple[dict[UUID, bytes], set[UUID]]:
+        """Many subjects' wrapped keys at once: the live ones by subject, and the subjects
+        whose key is on the erasure list."""
 
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         """True when the key is on the erasure list (it must never be created again)."""
@@ -223,6 +229,28 @@ class Sealer:
                 _unwrap(kek, key, f"dek:{self.tenant}:{subject}:{retention.value}"),
             )
             for subject, key in wrapped.items()
+        }
+        with self._lock:
+            self._cache.update(opened)
+
+    def prefetch_keys(self, subjects: Iterable[UUID], retention: RetentionClass) -> None:
+        """Reads the keys of many subjects with one query and caches them (as absent where
+        there is none), so that unsealing their data next reads no key one by one (an
+        export of a whole roster). Creates nothing."""
+        kek = self._tenant_kek(create=False)
+        if kek is None:
+            return
+        wanted = list(dict.fromkeys(subjects))
+        live, _shredded = self._key_store.load_subject_keys(wanted, retention)
+        now = self._monotonic()
+        opened = {
+            (subject, retention): (
+                now,
+                None
+                if subject not in live
+                else _unwrap(kek, live[subject], f"dek:{self.tenant}:{subject}:{retention.value}"),
+            )
+            for subject in wanted
         }
         with self._lock:
             self._cache.update(opened)
