@@ -96,11 +96,19 @@ def _role_id(user: str, role: str, org: str) -> str:
 
 
 class _Files:
+    """Each file's CSV text, written row by row as the rows are read (a city's roster is
+    never held as rows as well as text)."""
+
     def __init__(self) -> None:
-        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in FILE_ORDER}
+        self.rows: dict[str, int] = dict.fromkeys(FILE_ORDER, 0)
+        self._text = {name: io.StringIO(newline="") for name in FILE_ORDER}
+        self._writers = {
+            name: csv.writer(text, lineterminator="\r\n") for name, text in self._text.items()
+        }
 
     def add(self, file: str, /, **values: Any) -> None:
-        self.rows[file].append(values)
+        self._writers[file].writerow([_text(values.get(column)) for column in HEADERS[file]])
+        self.rows[file] += 1
 
     def render(self, tenant: str) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
@@ -111,10 +119,12 @@ class _Files:
             ("source.systemCode", f"digione:{tenant}"),
         ]
         for name in ALL_FILES:
-            present = name in self.rows and self.rows[name]
+            present = self.rows.get(name, 0) > 0
             manifest.append((f"file.{name}", "bulk" if present else "absent"))
             if present:
-                out[f"{name}.csv"] = _csv(HEADERS[name], self.rows[name])
+                out[f"{name}.csv"] = _csv(HEADERS[name], []) + self._text[name].getvalue().encode(
+                    "utf-8"
+                )
         out["manifest.csv"] = _csv(
             ("propertyName", "value"),
             [{"propertyName": k, "value": v} for k, v in manifest],
@@ -269,7 +279,7 @@ def export_roster(
             categories.setdefault(d["sourced_id"], set()).add("demographics")
             files.add("demographics", sourcedId=d["sourced_id"], **opened)
     _disclose(disclosures, actor, recipient, categories)
-    report.files = {name: len(rows) for name, rows in files.rows.items()}
+    report.files = dict(files.rows)
     return files.render(tenant), report
 
 
