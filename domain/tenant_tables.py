@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    StoredEvent,
+)
 
 from domain.ledger_checkpoints import Checkpoint
 from domain.sealing import RetentionClass
@@ -230,19 +235,16 @@ class TenantTables:
         for start in range(0, len(subjects), 500):
             chunk = [str(s) for s in subjects[start : start + 500]]
             marks = ", ".join([self._p] * len(chunk))
-            with self._transaction(commit=False) as cursor:
-                cursor.execute(
-                    f"SELECT subject, wrapped FROM {self._keys}"
-                    f" WHERE retention = {self._p} AND subject IN ({marks})",
-                    (retention.value, *chunk),
-                )
-                keys = cursor.fetchall()
-                cursor.execute(
-                    f"SELECT subject FROM {self._shredded}"
-                    f" WHERE retention = {self._p} AND subject IN ({marks})",
-                    (retention.value, *chunk),
-                )
-                erased = cursor.fetchall()
+            keys = self._select(
+                f"SELECT subject, wrapped FROM {self._keys}"
+                f" WHERE retention = {self._p} AND subject IN ({marks})",
+                (retention.value, *chunk),
+            )
+            erased = self._select(
+                f"SELECT subject FROM {self._shredded}"
+                f" WHERE retention = {self._p} AND subject IN ({marks})",
+                (retention.value, *chunk),
+            )
             for row in keys:
                 subject, wrapped = tuple(row.values()) if isinstance(row, dict) else tuple(row)
                 live[UUID(str(subject))] = bytes(wrapped)
@@ -472,16 +474,14 @@ class TenantTables:
             params: list[Any] = []
             for aggregate_id, version in chunk:
                 params += [aggregate_id if self._postgres else aggregate_id.hex, version]
-            with self._transaction(commit=False) as cursor:
-                cursor.execute(
-                    f"WITH known(id, version) AS (VALUES {', '.join([pair] * len(chunk))})"
-                    " SELECT e.originator_id, e.originator_version, e.topic, e.state"
-                    f" FROM {table} e JOIN known"
-                    " ON e.originator_id = known.id AND e.originator_version > known.version"
-                    " ORDER BY e.originator_id, e.originator_version",
-                    tuple(params),
-                )
-                rows = cursor.fetchall()
+            rows = self._select(
+                f"WITH known(id, version) AS (VALUES {', '.join([pair] * len(chunk))})"
+                " SELECT e.originator_id, e.originator_version, e.topic, e.state"
+                f" FROM {table} e JOIN known"
+                " ON e.originator_id = known.id AND e.originator_version > known.version"
+                " ORDER BY e.originator_id, e.originator_version",
+                tuple(params),
+            )
             for row in rows:
                 originator, version, topic, state = (
                     tuple(row.values()) if isinstance(row, dict) else tuple(row)
@@ -632,6 +632,20 @@ class TenantTables:
     def _transaction(self, *, commit: bool = True) -> Iterator[_Cursor]:
         with self._datastore.transaction(commit=commit) as cursor:
             yield cursor
+
+    def _select(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        """The rows of a read, tried once more on a fresh connection when the server ended
+        the one it had (a bulk import's reads on a machine so busy that PostgreSQL's
+        idle-in-transaction timeout ended a pooled connection; a restart)."""
+        try:
+            return self._select_once(statement, params)
+        except (InterfaceError, InternalError, OperationalError):
+            return self._select_once(statement, params)
+
+    def _select_once(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(statement, params)
+            return list(cursor.fetchall())
 
     def _one(self, statement: str, params: tuple[Any, ...]) -> Any:
         with self._transaction(commit=False) as cursor:
