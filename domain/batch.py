@@ -11,8 +11,9 @@ table once per save, so a thousand aggregates per save is where bulk throughput 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from contextvars import ContextVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -39,6 +40,8 @@ class SaveBatch:
         #: How many pending events each kept aggregate had when a command last kept it.
         self._seen: dict[UUID, int] = {}
         self._side_writes: list[SideWrite] = []
+        #: The items of the side writes built at the flush (`add_to_side_write`), by name.
+        self._collected: dict[str, dict[Any, Any]] = {}
         #: Aggregates read (not changed) by the batch's commands: a reference checked by
         #: many rows (their school, their class) is read once per batch.
         self.read: dict[UUID, Aggregate] = {}
@@ -110,6 +113,19 @@ class SaveBatch:
             self._side_writes.extend(side_writes)
         return changed
 
+    def add_to_side_write(
+        self, name: str, key: Hashable, item: Any, make: Callable[[dict[Any, Any]], SideWrite]
+    ) -> None:
+        """Adds `item` under `key` to the batch's side write `name`, which `make` builds at
+        the flush from every item added (the last under each key): many commands' rows go
+        in one statement instead of a few each."""
+        items = self._collected.get(name)
+        if items is None:
+            collected: dict[Any, Any] = {}
+            items = self._collected[name] = collected
+            self._side_writes.append(lambda cursor, position: make(collected)(cursor, position))
+        items[key] = item
+
     def add_side_write(self, write: SideWrite) -> None:
         """A write to run in the transaction of the batch's events (see domain.recorders)."""
         self._side_writes.append(write)
@@ -121,7 +137,7 @@ class SaveBatch:
         aggregates, writes = list(self._aggregates.values()), self._side_writes
         owned = [self.read[i] for i in self._owned]
         self._aggregates, self._seen, self._side_writes, self.read = {}, {}, [], {}
-        self._owned, self._lent = set(), set()
+        self._owned, self._lent, self._collected = set(), set(), {}
         position = self._save(aggregates, writes)
         if position is not None:
             self.position = position

@@ -444,14 +444,30 @@ class TenantTables:
         self, subject: str, digests: dict[str, str]
     ) -> Callable[[Any, int], None]:
         """The write that replaces a user's digests, to run with the user's events."""
+        return self.blind_index_writes({subject: digests})
+
+    def blind_index_writes(
+        self, digests: Mapping[str, dict[str, str]]
+    ) -> Callable[[Any, int], None]:
+        """The write that replaces many users' digests (subject → digests) with a statement
+        for all their deletions and one for all their rows (a bulk import's batch)."""
+        subjects = sorted(digests)
+        rows = [
+            (subject, field, digest)
+            for subject in subjects
+            for field, digest in sorted(digests[subject].items())
+        ]
 
         def write(cursor: Any, _position: int) -> None:
-            cursor.execute(f"DELETE FROM {self._blind_index} WHERE subject = {self._p}", (subject,))
-            for field, digest in sorted(digests.items()):
-                cursor.execute(
+            cursor.executemany(
+                f"DELETE FROM {self._blind_index} WHERE subject = {self._p}",
+                [(subject,) for subject in subjects],
+            )
+            if rows:
+                cursor.executemany(
                     f"INSERT INTO {self._blind_index} (subject, field, digest)"
                     f" VALUES ({self._p}, {self._p}, {self._p})",
-                    (subject, field, digest),
+                    rows,
                 )
 
         return write

@@ -239,6 +239,9 @@ def test_an_import_saved_one_row_per_transaction_records_the_roster_of_one_in_ba
 
     assert batched.rejected == one_by_one.rejected == []
     assert app.head_position() == other.head_position()
+    # The blind index, written for a whole batch at once, finds the same users.
+    assert app.users_with("email", "STU-3@example.invalid") == ["stu-3"]
+    assert other.users_with("email", "stu-3@example.invalid") == ["stu-3"]
     assert _without_manifest(export(app, "vendor-x")) == _without_manifest(
         export(other, "vendor-x")
     )
