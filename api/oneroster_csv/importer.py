@@ -653,9 +653,8 @@ def import_bundle(
     absent = run.deletions(max_deletion_share)
     if run.report.mass_deletions and not allow_mass_deletion:
         raise MassDeletionError(run.report, max_deletion_share)
-    # The bundle's rows live as long as the import: the collector is told not to go
-    # through them again and again (a city's full collections took seconds each, long
-    # enough on a busy machine for PostgreSQL to end a transaction left idle meanwhile).
+    # The bundle's rows (a city's are millions of objects) live as long as the import:
+    # the collector's full passes need not go through them again and again.
     gc.freeze()
     try:
         run.apply(absent)
