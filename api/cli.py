@@ -487,7 +487,7 @@ def bench(
         typer.Option(
             "--city",
             help="oneroster_import over a city of 50,000 students instead of a town of "
-            "2,000 (hours at today's rate).",
+            "2,000 (long: its import alone takes minutes).",
         ),
     ] = False,
 ) -> None:

@@ -112,7 +112,8 @@ def write_report(report: dict[str, Any], folder: Path, started: datetime) -> Pat
 
 
 def print_table(console: Console, report: dict[str, Any]) -> None:
-    """Prints every row in one table, then how busy the machine was."""
+    """Prints every row in one table, then how busy the machine was and each measure's
+    summary of its details (`summary`, when it has one)."""
     table = Table(
         title="digione bench: each measure beside its raw baseline of the same run",
         caption="ratio = value / baseline; met: the goal of issue 14 ('—': no goal)",
@@ -137,6 +138,9 @@ def print_table(console: Console, report: dict[str, Any]) -> None:
         f"load average (1, 5, 15 min) at start {loads['start']}, at end {loads['end']} on "
         f"{report['machine']['cpu_count']} CPUs; {report['clients']} clients"
     )
+    for name, detail in report["details"].items():
+        if isinstance(detail, dict) and isinstance(detail.get("summary"), str):
+            console.print(f"[bold]{name}:[/] {detail['summary']}")
     for name, problem in _problems(report["details"]).items():
         console.print(f"[bold red]{name}:[/] {problem}")
 

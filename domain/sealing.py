@@ -92,6 +92,12 @@ class KeyStore(Protocol):
     def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
         """Stores the wrapped key unless one exists; returns the one that is stored."""
 
+    def load_subject_keys(
+        self, subjects: list[UUID], retention: RetentionClass
+    ) -> tuple[dict[UUID, bytes], set[UUID]]:
+        """Many subjects' wrapped keys at once: the live ones by subject, and the subjects
+        whose key is on the erasure list."""
+
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         """True when the key is on the erasure list (it must never be created again)."""
 
@@ -249,6 +255,7 @@ class Sealer:
         now = self._monotonic()
         missing: dict[RetentionClass, list[UUID]] = {}
         with self._lock:
+            drops = self._drops
             for subject, retention in set(wanted):
                 cached = self._cache.get((subject, retention))
                 if cached is None or now - cached[0] >= self._cache_seconds:
@@ -265,7 +272,9 @@ class Sealer:
                 key = None if wrapped is None or kek is None else _unwrap(kek, wrapped, aad)
                 opened[(subject, retention)] = (now, key)
         with self._lock:
-            self._cache.update(opened)
+            # A key dropped meanwhile (an erasure) may have been read before it was shredded.
+            if self._drops == drops:
+                self._cache.update(opened)
 
     def forget_cached_key(self, subject: UUID, retention: RetentionClass) -> None:
         """Drops a cached key at once (used by erasure in this process) and tells the

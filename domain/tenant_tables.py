@@ -7,12 +7,19 @@ store and use the event store's own connection pool, so a tenant is one unit of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
+
+from eventsourcing.persistence import (
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    StoredEvent,
+)
 
 from domain.ledger_checkpoints import Checkpoint
 from domain.sealing import RetentionClass
@@ -228,19 +235,16 @@ class TenantTables:
         for start in range(0, len(subjects), 500):
             chunk = [str(s) for s in subjects[start : start + 500]]
             marks = ", ".join([self._p] * len(chunk))
-            with self._transaction(commit=False) as cursor:
-                cursor.execute(
-                    f"SELECT subject, wrapped FROM {self._keys}"
-                    f" WHERE retention = {self._p} AND subject IN ({marks})",
-                    (retention.value, *chunk),
-                )
-                keys = cursor.fetchall()
-                cursor.execute(
-                    f"SELECT subject FROM {self._shredded}"
-                    f" WHERE retention = {self._p} AND subject IN ({marks})",
-                    (retention.value, *chunk),
-                )
-                erased = cursor.fetchall()
+            keys = self._select(
+                f"SELECT subject, wrapped FROM {self._keys}"
+                f" WHERE retention = {self._p} AND subject IN ({marks})",
+                (retention.value, *chunk),
+            )
+            erased = self._select(
+                f"SELECT subject FROM {self._shredded}"
+                f" WHERE retention = {self._p} AND subject IN ({marks})",
+                (retention.value, *chunk),
+            )
             for row in keys:
                 subject, wrapped = tuple(row.values()) if isinstance(row, dict) else tuple(row)
                 live[UUID(str(subject))] = bytes(wrapped)
@@ -440,14 +444,30 @@ class TenantTables:
         self, subject: str, digests: dict[str, str]
     ) -> Callable[[Any, int], None]:
         """The write that replaces a user's digests, to run with the user's events."""
+        return self.blind_index_writes({subject: digests})
+
+    def blind_index_writes(
+        self, digests: Mapping[str, dict[str, str]]
+    ) -> Callable[[Any, int], None]:
+        """The write that replaces many users' digests (subject → digests) with a statement
+        for all their deletions and one for all their rows (a bulk import's batch)."""
+        subjects = sorted(digests)
+        rows = [
+            (subject, field, digest)
+            for subject in subjects
+            for field, digest in sorted(digests[subject].items())
+        ]
 
         def write(cursor: Any, _position: int) -> None:
-            cursor.execute(f"DELETE FROM {self._blind_index} WHERE subject = {self._p}", (subject,))
-            for field, digest in sorted(digests.items()):
-                cursor.execute(
+            cursor.executemany(
+                f"DELETE FROM {self._blind_index} WHERE subject = {self._p}",
+                [(subject,) for subject in subjects],
+            )
+            if rows:
+                cursor.executemany(
                     f"INSERT INTO {self._blind_index} (subject, field, digest)"
                     f" VALUES ({self._p}, {self._p}, {self._p})",
-                    (subject, field, digest),
+                    rows,
                 )
 
         return write
@@ -457,21 +477,34 @@ class TenantTables:
         with self._transaction() as cursor:
             write(cursor, 0)
 
-    def existing_aggregates(self, events_table: str, ids: list[UUID]) -> set[UUID]:
-        """Which of `ids` have events in the store (a bulk import asks once per batch
-        instead of once per record)."""
+    def events_after(self, events_table: str, versions: Mapping[UUID, int]) -> list[StoredEvent]:
+        """The stored events of many aggregates after the version given for each (0: all),
+        each aggregate's in version order: a bulk import reads the records of a batch, or
+        brings its copies up to date, with one query instead of one per record."""
         table = f"{self._prefix}{events_table}"
-        found: set[UUID] = set()
-        for start in range(0, len(ids), 500):
-            chunk = [str(i) if self._postgres else i.hex for i in ids[start : start + 500]]
-            marks = ", ".join([self._p] * len(chunk))
-            with self._transaction(commit=False) as cursor:
-                cursor.execute(
-                    f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})",
-                    tuple(chunk),
+        pair = "(%s::uuid, %s::integer)" if self._postgres else "(?, ?)"
+        items = sorted(versions.items())
+        found: list[StoredEvent] = []
+        for start in range(0, len(items), 400):
+            chunk = items[start : start + 400]
+            params: list[Any] = []
+            for aggregate_id, version in chunk:
+                params += [aggregate_id if self._postgres else aggregate_id.hex, version]
+            rows = self._select(
+                f"WITH known(id, version) AS (VALUES {', '.join([pair] * len(chunk))})"
+                " SELECT e.originator_id, e.originator_version, e.topic, e.state"
+                f" FROM {table} e JOIN known"
+                " ON e.originator_id = known.id AND e.originator_version > known.version"
+                " ORDER BY e.originator_id, e.originator_version",
+                tuple(params),
+            )
+            for row in rows:
+                originator, version, topic, state = (
+                    tuple(row.values()) if isinstance(row, dict) else tuple(row)
                 )
-                rows = cursor.fetchall()
-            found.update(UUID(str(_first_column(row))) for row in rows)
+                found.append(
+                    StoredEvent(UUID(str(originator)), int(version), str(topic), bytes(state))
+                )
         return found
 
     # -- which source system put each roster record (bulk imports' deletions) -------------
@@ -615,6 +648,20 @@ class TenantTables:
     def _transaction(self, *, commit: bool = True) -> Iterator[_Cursor]:
         with self._datastore.transaction(commit=commit) as cursor:
             yield cursor
+
+    def _select(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        """The rows of a read, tried once more on a fresh connection when the server ended
+        the one it had (a bulk import's reads on a machine so busy that PostgreSQL's
+        idle-in-transaction timeout ended a pooled connection; a restart)."""
+        try:
+            return self._select_once(statement, params)
+        except (InterfaceError, InternalError, OperationalError):
+            return self._select_once(statement, params)
+
+    def _select_once(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(statement, params)
+            return list(cursor.fetchall())
 
     def _one(self, statement: str, params: tuple[Any, ...]) -> Any:
         with self._transaction(commit=False) as cursor:

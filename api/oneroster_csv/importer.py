@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -164,6 +165,16 @@ class _Row:
     values: dict[str, str]
 
 
+#: The records a row of a file refers to, read in bulk with the row's own.
+_REFERENCES: dict[str, Callable[[_Row], Iterable[tuple[str, str]]]] = {
+    "enrollments": lambda row: (
+        ("users", row.values.get("userSourcedId", "")),
+        ("classes", row.values.get("classSourcedId", "")),
+    ),
+    "demographics": lambda row: (("users", row.sourced_id),),
+}
+
+
 class _Import:
     """One run of an import: the plan from the rows, then the batches."""
 
@@ -282,24 +293,39 @@ class _Import:
                     self._put(row, functools.partial(self._command, row))
             self._users()
             for name in ("enrollments", "demographics"):
-                for row in self._prepared(name, self.rows.get(name, [])):
+                rows = self.rows.get(name, [])
+                for row in self._prepared(name, rows, _REFERENCES[name]):
                     self._put(row, functools.partial(self._command, row))
             for name in _DELETION_ORDER:
-                for sourced_id in absent.get(name, []):
-                    self._delete(name, sourced_id)
+                gone = [_Row(name, 0, sid, TO_BE_DELETED, {}) for sid in absent.get(name, [])]
+                for row in self._prepared(name, gone):
+                    self._delete(name, row.sourced_id)
             self._flush()
         self.report.position = batch.position or self.app.head_position()
 
-    def _prepared(self, name: str, rows: list[_Row]) -> Iterator[_Row]:
+    def _prepared(
+        self,
+        name: str,
+        rows: list[_Row],
+        references: Callable[[_Row], Iterable[tuple[str, str]]] | None = None,
+    ) -> Iterator[_Row]:
         """The rows, a batch's worth at a time, with what their commands would look up one
-        by one read in bulk first: which records are new, the keys that seal their data."""
+        by one read in bulk first: the records themselves (or that they are new), the
+        records they refer to (`references`: collection and sourcedId pairs), the keys
+        that seal their data. Each batch's commands are saved when its rows are done."""
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
             ids = [row.sourced_id for row in chunk]
-            self.app.note_absent(name, ids)
+            wanted: dict[str, list[str]] = {name: ids}
+            if references is not None:
+                for row in chunk:
+                    for collection, sourced_id in references(row):
+                        wanted.setdefault(collection, []).append(sourced_id)
+            self.app.preload(wanted)
             if name in _SEALED:
                 self.app.prepare_subject_keys(ids, _SEALED[name])
             yield from chunk
+            self._flush()
 
     def _command(self, row: _Row) -> Any:
         notes: list[Note] = []
@@ -347,7 +373,9 @@ class _Import:
     def _step(self) -> None:
         self.done += 1
         assert self._batch is not None
-        if len(self._batch) >= self.batch_size:
+        # A batch of rows is saved when its rows are done (see `_prepared`); this bounds
+        # the rest (a batch of rows that touches many other records, the overlays).
+        if len(self._batch) >= 2 * self.batch_size:
             self._flush()
         if self.on_progress is not None:
             self.on_progress(self.done, self.total)
@@ -367,9 +395,13 @@ class _Import:
         plan = _UserPlan(self)
         ordered = sorted(self.rows.get("users", []), key=lambda r: plan.is_student(r.sourced_id))
         deferred: list[_Row] = []
-        for row in self._prepared("users", ordered):
+
+        def agents(row: _Row) -> Iterable[tuple[str, str]]:
+            return (("users", agent) for agent in plan.links.get(row.sourced_id, ()))
+
+        for row in self._prepared("users", ordered, agents):
             self._put(row, functools.partial(plan.command, row, deferred))
-        for row in deferred:
+        for row in self._prepared("users", deferred, agents):
             self._put(row, functools.partial(plan.command, row, None), deferred=True)
         for sourced_id in plan.overlays():
             self._overlay(plan, sourced_id)
@@ -547,7 +579,7 @@ class _UserPlan:
             for r in roles
         ]  # fmt: skip
         command: PutUser = row_command("users", row.sourced_id, shape, row.status)
-        present = [a for a in agents if self.app.find("users", a) is not None]
+        present = [a for a in agents if self.app.find("users", a, for_update=False) is not None]
         if deferred is not None and len(present) < len(agents):
             deferred.append(row)
         return dataclasses.replace(command, guardians=present if deferred is not None else agents)
@@ -621,7 +653,13 @@ def import_bundle(
     absent = run.deletions(max_deletion_share)
     if run.report.mass_deletions and not allow_mass_deletion:
         raise MassDeletionError(run.report, max_deletion_share)
-    run.apply(absent)
+    # The bundle's rows (a city's are millions of objects) live as long as the import:
+    # the collector's full passes need not go through them again and again.
+    gc.freeze()
+    try:
+        run.apply(absent)
+    finally:
+        gc.unfreeze()
     for name, counts in run.report.files.items():
         counts.rejected = len({n.row for n in run.report.rejected if n.file == name})
     return run.report

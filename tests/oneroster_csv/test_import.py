@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
-from api.oneroster_csv.importer import MassDeletionError
+from api.bootstrap import Container
+from api.oneroster_csv.importer import MassDeletionError, import_bundle
+from api.oneroster_csv.rows import row_command, row_shape
+from bench.oneroster_city import city_files
 from domain.application import TenantApplication
-from domain.roster import Enrollment, User
-from tests.oneroster_csv.conftest import SCHOOL, ImportFiles, csv_files
+from domain.commands import Actor
+from domain.roster import Enrollment, SchoolClass, User
+from tests.oneroster_csv.conftest import SCHOOL, Export, ImportFiles, bundle_of, csv_files
 
 
 def _user(app: TenantApplication, sourced_id: str) -> User:
@@ -218,3 +223,61 @@ def test_a_role_of_an_unknown_user_is_rejected_with_its_row(
     report = import_files(csv_files(rows))
 
     assert [(n.file, n.row, n.column) for n in report.rejected] == [("roles", 7, "userSourcedId")]
+
+
+def test_an_import_saved_one_row_per_transaction_records_the_roster_of_one_in_batches(
+    container: Container, app: TenantApplication, admin: Actor, export: Export
+) -> None:
+    # The city generator's smallest town: a school, a class, 10 students and guardians.
+    files = city_files(students=10)
+    other = container.tenants.create(app.tenant + "b", name="Toinen kunta")
+
+    batched = import_bundle(app, admin, bundle_of(files))
+    one_by_one = import_bundle(
+        other, Actor(other.tenant, "admin", "sis"), bundle_of(files), batch_size=1
+    )
+
+    assert batched.rejected == one_by_one.rejected == []
+    assert app.head_position() == other.head_position()
+    # The blind index, written for a whole batch at once, finds the same users.
+    assert app.users_with("email", "STU-3@example.invalid") == ["stu-3"]
+    assert other.users_with("email", "stu-3@example.invalid") == ["stu-3"]
+    assert _without_manifest(export(app, "vendor-x")) == _without_manifest(
+        export(other, "vendor-x")
+    )
+
+
+def test_a_record_another_writer_changes_during_an_import_is_read_as_changed(
+    app: TenantApplication, admin: Actor
+) -> None:
+    """The import keeps the records it saved between its batches; a class renamed over
+    REST after the import put it is brought up to date before its enrollments join it."""
+    files = city_files(students=10)
+    renamed: list[int] = []
+
+    def rename_the_class(done: int, _total: int) -> None:
+        # After the orgs, sessions, course and class (7 rows), while the users go in; from
+        # a thread of its own, as another request would (outside the import's batch).
+        if done == 8 and not renamed:
+            worker = threading.Thread(target=lambda: renamed.append(_rename(app, admin)))
+            worker.start()
+            worker.join()
+
+    report = import_bundle(app, admin, bundle_of(files), batch_size=4, on_progress=rename_the_class)
+
+    school_class = app.find("classes", "cls-0")
+    assert renamed and report.rejected == []
+    assert isinstance(school_class, SchoolClass)
+    assert school_class.details.title == "Renamed"
+    assert len(school_class.members) == report.files["enrollments"].created == 11
+
+
+def _rename(app: TenantApplication, admin: Actor) -> int:
+    values = {"title": "Renamed", "courseSourcedId": "crs-0", "schoolSourcedId": "sch-0",
+              "termSourcedIds": "term-1,term-2", "classType": "scheduled"}  # fmt: skip
+    command = row_command("classes", "cls-0", row_shape("classes", values, 0, []), "active")
+    return app.put_class(admin, command).position
+
+
+def _without_manifest(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {name: data for name, data in files.items() if name != "manifest.csv"}

@@ -33,6 +33,12 @@ class InMemoryKeyStore:
     def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
         return self.keys.setdefault((subject, retention), wrapped)
 
+    def load_subject_keys(
+        self, subjects: list[UUID], retention: RetentionClass
+    ) -> tuple[dict[UUID, bytes], set[UUID]]:
+        live = {s: self.keys[(s, retention)] for s in subjects if (s, retention) in self.keys}
+        return live, {s for s in subjects if (s, retention) in self.shredded}
+
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         return (subject, retention) in self.shredded
 
