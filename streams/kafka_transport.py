@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple, Protocol, Self
+from typing import Any, Final, NamedTuple, Protocol, Self, runtime_checkable
 
 import kafka.errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -15,6 +16,7 @@ __all__ = [
     "CONFLUENT_PRODUCER_SETTINGS",
     "PRODUCER_SETTINGS",
     "ConfluentKafkaTransport",
+    "DeliveryCallback",
     "EventTransport",
     "InvalidTopicSpecError",
     "KafkaPythonReader",
@@ -23,6 +25,7 @@ __all__ = [
     "OutgoingMessage",
     "PartitionId",
     "PartitionReader",
+    "PipelinedTransport",
     "PublishFailedError",
     "ReceivedMessage",
     "TopicCreationFailedError",
@@ -114,6 +117,12 @@ class ReceivedMessage:
         return found
 
 
+#: Called once per produced message when its fate is known, in the thread that calls the
+#: transport's `poll` or `flush`: (the partition it went to, -1 if unknown; why it failed,
+#: None once acknowledged; whether it was refused for what it is, as MessageRefusedError).
+DeliveryCallback = Callable[[int, str | None, bool], None]
+
+
 class EventTransport(Protocol):
     """Where the relay publishes encoded events."""
 
@@ -128,6 +137,31 @@ class EventTransport(Protocol):
 
     def close(self) -> None:
         """Release the connection; publish() must not be called afterwards."""
+        ...
+
+
+@runtime_checkable
+class PipelinedTransport(EventTransport, Protocol):
+    """An EventTransport that also produces message by message without waiting for the
+    broker (`produce`, with `poll` and `flush`): what the relay streams through."""
+
+    def produce(self, message: OutgoingMessage, on_delivery: DeliveryCallback) -> None:
+        """Queue one message; `on_delivery` hears of it from a later `poll` or `flush`.
+
+        With no partition named the producer's partitioner chooses (murmur2 of the key, as
+        every Kafka client's default does). Messages with the same topic and key keep their
+        order. Raises PublishFailedError when the message cannot even be queued for the
+        broker's state; a message refused for what it is reaches `on_delivery` instead.
+        """
+        ...
+
+    def poll(self, timeout_seconds: float) -> None:
+        """Serve the delivery callbacks due, waiting at most `timeout_seconds` for one."""
+        ...
+
+    def flush(self, timeout_seconds: float) -> int:
+        """Wait until every queued message is delivered or failed (callbacks served);
+        return how many were still unsettled at the timeout."""
         ...
 
 
@@ -240,6 +274,55 @@ class KafkaPythonTransport:
             bootstrap_timeout_ms=int(request_timeout_seconds * 1000),
             **settings,
         )
+        # kafka-python settles futures on its sender thread; the callbacks run in the
+        # caller's, from poll() and flush(), as confluent-kafka's do.
+        self._settled: deque[tuple[DeliveryCallback, int, str | None, bool, bool]] = deque()
+        #: Messages queued whose future has not been served by poll() yet.
+        self._unsettled = 0
+
+    def produce(self, message: OutgoingMessage, on_delivery: DeliveryCallback) -> None:
+        try:
+            future = self._producer.send(
+                message.topic,
+                value=message.value,
+                key=message.key,
+                headers=list(message.headers),
+                partition=message.partition,
+            )
+        except MESSAGE_ERRORS as error:
+            self._settled.append((on_delivery, -1, _refusal(error), True, False))
+            return
+        except kafka.errors.KafkaError as error:
+            raise PublishFailedError(
+                f"a message could not be queued for topic {message.topic!r}: {error!r}; "
+                "check that the topic exists (ensure_topics) and the broker is reachable"
+            ) from error
+        self._unsettled += 1
+
+        def settled(outcome: Any) -> None:
+            if isinstance(outcome, BaseException):
+                refused = isinstance(outcome, MESSAGE_ERRORS)
+                self._settled.append((on_delivery, -1, _refusal(outcome), refused, True))
+            else:
+                self._settled.append((on_delivery, outcome.partition, None, False, True))
+
+        future.add_both(settled)
+
+    def poll(self, timeout_seconds: float) -> None:
+        if not self._settled and timeout_seconds > 0 and self._unsettled:
+            time.sleep(min(timeout_seconds, 0.01))
+        while self._settled:
+            on_delivery, partition, error, refused, queued = self._settled.popleft()
+            self._unsettled -= queued
+            on_delivery(partition, error, refused)
+
+    def flush(self, timeout_seconds: float) -> int:
+        try:
+            self._producer.flush(timeout=timeout_seconds)
+        except kafka.errors.KafkaTimeoutError:
+            pass
+        self.poll(0)
+        return self._unsettled
 
     def publish(self, batch: Sequence[OutgoingMessage]) -> None:
         """Publish the batch and wait until the broker acknowledged every message."""
@@ -347,6 +430,56 @@ class ConfluentKafkaTransport:
                 **settings,
             }
         )
+
+    def produce(self, message: OutgoingMessage, on_delivery: DeliveryCallback) -> None:
+        message_errors = self._message_error_codes
+
+        def delivered(error: Any, record: Any) -> None:
+            if error is None:
+                on_delivery(record.partition(), None, False)
+            else:
+                refused = error.code() in message_errors
+                on_delivery(-1, f"KafkaError: {error.str()}"[:500], refused)
+
+        producer = self._producer
+        headers = message.headers if isinstance(message.headers, list) else list(message.headers)
+        while True:
+            try:
+                if message.partition is None:
+                    producer.produce(
+                        message.topic,
+                        message.value,
+                        message.key,
+                        on_delivery=delivered,
+                        headers=headers,
+                    )
+                else:
+                    producer.produce(
+                        message.topic,
+                        message.value,
+                        message.key,
+                        message.partition,
+                        on_delivery=delivered,
+                        headers=headers,
+                    )
+                return
+            except BufferError:
+                # The local queue is full: serving delivery reports makes room.
+                producer.poll(0.05)
+            except self._errors as error:
+                if error.args and error.args[0].code() in message_errors:
+                    on_delivery(-1, f"KafkaException: {error.args[0].str()}"[:500], True)
+                    return
+                raise PublishFailedError(
+                    f"a message could not be queued for topic {message.topic!r}: {error}; "
+                    "check that the topic exists (ensure_topics) and the broker is reachable"
+                ) from error
+
+    def poll(self, timeout_seconds: float) -> None:
+        self._producer.poll(timeout_seconds)
+
+    def flush(self, timeout_seconds: float) -> int:
+        return int(self._producer.flush(timeout_seconds))
 
     def publish(self, batch: Sequence[OutgoingMessage]) -> None:
         """Publish the batch and wait until the broker acknowledged every message."""

@@ -34,10 +34,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Literal, Protocol, TypedDict, TypeVar, cast
+from typing import Final, Literal, NamedTuple, Protocol, TypedDict, TypeVar, cast
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import JSONTranscoder, Notification
 from sqlalchemy.engine import Connection, Engine
 
 from domain.application import TenantApplication
@@ -48,12 +49,15 @@ from streams.broker_epoch import (
     ControlTopicCorruptError,
     control_topic,
 )
-from streams.codec import RETRY_HEADER, EventCodec, family_topic
+from streams.codec import RETRY_HEADER, EventCodec, family_topic, partition_for
 from streams.event_types import FAMILIES
 from streams.kafka_transport import (
+    DeliveryCallback,
     EventTransport,
     MessageRefusedError,
     OutgoingMessage,
+    PipelinedTransport,
+    PublishFailedError,
     ensure_topics,
 )
 from streams.positions import (
@@ -63,6 +67,7 @@ from streams.positions import (
     record_published,
     reset_published,
 )
+from streams.published_prefix import PublishedPrefix
 
 __all__ = [
     "BrokerUnavailableError",
@@ -190,7 +195,8 @@ class Relay:
         bootstrap: str,
         topic_prefix: str,
         partitions: int,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
+        max_in_flight: int = 50_000,
         idle_poll_seconds: float = 0.5,
         epoch_check_seconds: float = EPOCH_CHECK_SECONDS,
         broker_timeout_seconds: float = BROKER_TIMEOUT_SECONDS,
@@ -221,6 +227,8 @@ class Relay:
         self._topic_prefix = topic_prefix
         self._partitions = partitions
         self._batch_size = batch_size
+        #: Events produced and not yet settled in the prefix, at most (then it waits).
+        self._max_in_flight = max(max_in_flight, batch_size)
         self._idle_poll_seconds = idle_poll_seconds
         self._epoch_check_seconds = epoch_check_seconds
         self._broker_timeout_seconds = broker_timeout_seconds
@@ -473,7 +481,7 @@ class Relay:
             return False
         notification = notifications[0]
         try:
-            message = self._encode(tenant, app, notification)
+            message = self._encode(tenant, app, notification, plain=False)
         except EventNotPublishableError as error:
             self._park(tenant, notification, error.reason)
             return False
@@ -563,11 +571,10 @@ class Relay:
                     self._verify_broker()
                     if position and tenant_epoch != self._epoch:
                         continue  # the broker lost what this tenant published: start again
-                position = self._publish(tenant, app, notifications)
-                tenant_epoch = self._epoch
-                published += len(notifications)
-                self._progressed()
-                if len(notifications) < self._batch_size:
+                run = self._stream(tenant, app, position, notifications)
+                position, tenant_epoch = run.position, self._epoch
+                published += run.published
+                if run.caught_up:
                     caught_up = True
                     break
         except _BrokerFailure:
@@ -578,47 +585,144 @@ class Relay:
         self._tenant_succeeded(tenant)
         return published, caught_up
 
-    def _publish(
-        self, tenant: str, app: TenantApplication, notifications: Sequence[Notification]
-    ) -> int:
-        """Publish one batch, then record its last position; return that position."""
+    def _stream(
+        self,
+        tenant: str,
+        app: TenantApplication,
+        position: int,
+        notifications: Sequence[Notification],
+    ) -> _Run:
+        """Produce the tenant's events from `notifications` on, page after page, without
+        waiting for acknowledgements, recording the published position as the unbroken
+        prefix of settled events grows (streams/published_prefix.py). Stops producing when
+        caught up, when stopping, when the broker's epoch is to be verified again or when a
+        delivery failed; then waits for what is in flight and records what it settled."""
         assert self._epoch is not None, "the broker is verified before anything is published"
-        # Events that cannot be published (by their position, with why) are parked, and
-        # the tenant's position moves past them: one bad event must not hold the rest back.
-        refused: dict[int, str] = {}
-        encoded: list[tuple[Notification, OutgoingMessage]] = []
-        for notification in notifications:
-            try:
-                encoded.append((notification, self._encode(tenant, app, notification)))
-            except EventNotPublishableError as error:
-                refused[notification.id] = error.reason
         self._ensure_tenant_topics(tenant)
-        if encoded:
-            try:
-                self._send([message for _, message in encoded])
-            except MessageRefusedError as error:
-                refused.update(self._find_refused(encoded, error))
-        last_sent: dict[tuple[str, int], int] = {}
-        for notification, message in encoded:
-            if notification.id in refused:
-                continue
-            # The codec always names the partition; the relay must know where each went.
-            assert message.partition is not None
-            last_sent[(message.topic, message.partition)] = notification.id
-        last = notifications[-1].id
-        by_position = {notification.id: notification for notification in notifications}
-        # Only after the acknowledgement: a crash before this line publishes the batch
-        # again, which consumers absorb; recording first could skip it.
-        with self._engine.begin() as connection:
-            for position, reason in refused.items():
-                self._park(tenant, by_position[position], reason, connection)
-            parked_events.unpark_published(
-                connection, tenant, notifications[0].id, last, still_parked=refused
+        transport = self._pipelined_transport()
+        stream = _TenantStream(tenant, PublishedPrefix(position))
+        plain = _plain_stored_state(app)
+        produced = 0
+        caught_up = False
+        while True:
+            for notification in notifications:
+                stream.prefix.sent(notification.id)
+                try:
+                    message = self._encode(tenant, app, notification, plain=plain)
+                except EventNotPublishableError as error:
+                    stream.parking[notification.id] = notification
+                    stream.prefix.refused(notification.id, error.reason)
+                    continue
+                self._produce(transport, stream, notification, message)
+                produced += 1
+            transport.poll(0)
+            self._checkpoint(transport, stream)
+            while stream.prefix.in_flight > self._max_in_flight and not stream.prefix.failure:
+                transport.poll(0.05)
+                self._checkpoint(transport, stream)
+            if stream.prefix.failure:
+                break
+            if len(notifications) < self._batch_size:
+                caught_up = True
+                break
+            if self._stopping.is_set() or self._verification_due():
+                break
+            notifications = app.recorder.select_notifications(
+                start=notifications[-1].id + 1, limit=self._batch_size
             )
-            record_published(connection, tenant, last, last_sent, broker_epoch=self._epoch)
+            if not notifications:
+                caught_up = True
+                break
+        self._drain(transport, stream)
+        failure = stream.prefix.failure
+        if failure is not None:
+            raise _BrokerFailure(
+                PublishFailedError(
+                    f"the broker did not acknowledge the event at position {failure[0]} of "
+                    f"tenant {tenant!r} ({failure[1]}); it and what follows are published "
+                    "again from there"
+                )
+            )
+        return _Run(stream.prefix.position, produced, caught_up)
+
+    def _produce(
+        self,
+        transport: PipelinedTransport,
+        stream: _TenantStream,
+        notification: Notification,
+        message: OutgoingMessage,
+    ) -> None:
+        prefix = stream.prefix
+        position = notification.id
+        topic = message.topic
+
+        def delivered(partition: int, error: str | None, refused: bool) -> None:
+            if error is None:
+                prefix.acknowledged(position, topic, partition)
+            elif refused:
+                # A broker refuses a whole record batch: tried alone before it is parked.
+                stream.refused.append((notification, message, error))
+            else:
+                prefix.failed(position, error)
+
+        try:
+            transport.produce(message, delivered)
+        except Exception as error:  # noqa: BLE001 - the broker's: nothing more goes out
+            prefix.failed(position, f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT])
+
+    def _checkpoint(self, transport: PipelinedTransport, stream: _TenantStream) -> None:
+        """Settle the messages refused by the broker (each tried alone), then record the
+        position the prefix moved to, with the events it passed that are parked."""
+        while stream.refused:
+            notification, message, reason = stream.refused.pop(0)
+            try:
+                self._send([message])
+            except MessageRefusedError as alone:
+                stream.parking[notification.id] = notification
+                stream.prefix.refused(notification.id, _size_reason(alone.refused[0]))
+            except _BrokerFailure as failure:
+                stream.prefix.failed(notification.id, f"{failure.cause}"[:_ERROR_TEXT_LIMIT])
+            else:
+                partition = partition_for(message.key, self._partitions)
+                stream.prefix.acknowledged(notification.id, message.topic, partition)
+        before = stream.prefix.position
+        advance = stream.prefix.advance()
+        if not advance.moved:
+            return
+        # Only after the acknowledgement: a crash before this transaction publishes these
+        # events again, which consumers absorb; recording first could skip them.
+        with self._engine.begin() as connection:
+            for position, reason in advance.refused.items():
+                self._park(stream.tenant, stream.parking.pop(position), reason, connection)
+            parked_events.unpark_published(
+                connection, stream.tenant, before + 1, advance.last, still_parked=advance.refused
+            )
+            record_published(
+                connection,
+                stream.tenant,
+                advance.last,
+                advance.partitions,
+                broker_epoch=self._epoch,
+            )
         with self._state_lock:
             self._broker_failures.clear()
-        return last
+        self._progressed()
+
+    def _drain(self, transport: PipelinedTransport, stream: _TenantStream) -> None:
+        """Wait for the messages in flight (each is acknowledged or fails by the producer's
+        delivery timeout), recording progress as it comes."""
+        while stream.prefix.in_flight and not stream.prefix.failure:
+            problem: str | None = None
+            try:
+                unsettled = transport.flush(1.0)
+            except Exception as error:  # noqa: BLE001 - the broker's: recorded as a failure
+                unsettled = -1
+                problem = f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT]
+            self._checkpoint(transport, stream)
+            if unsettled == 0 and stream.prefix.in_flight and not stream.prefix.failure:
+                problem = "the producer reported no delivery for it"
+            if problem is not None:
+                stream.prefix.fail_first_unsettled(problem)
 
     def _send(self, messages: Sequence[OutgoingMessage]) -> None:
         """Publish; MessageRefusedError passes as it is, any other error is the broker's."""
@@ -629,27 +733,23 @@ class Relay:
         except Exception as error:
             raise _BrokerFailure(error) from error
 
-    def _find_refused(
-        self, encoded: Sequence[tuple[Notification, OutgoingMessage]], error: MessageRefusedError
-    ) -> dict[int, str]:
-        """The positions of the messages refused for what they are, with why. A broker
-        refuses a whole record batch, so when several were refused together each is tried
-        alone: only those refused alone are parked."""
-        if len(error.refused) == 1:
-            ((index, reason),) = error.refused.items()
-            return {encoded[index][0].id: _size_reason(reason)}
-        refused: dict[int, str] = {}
-        for index in sorted(error.refused):
-            notification, message = encoded[index]
-            try:
-                self._send([message])
-            except MessageRefusedError as alone:
-                refused[notification.id] = _size_reason(alone.refused[0])
-        return refused
-
     def _encode(
-        self, tenant: str, app: TenantApplication, notification: Notification
+        self, tenant: str, app: TenantApplication, notification: Notification, *, plain: bool
     ) -> OutgoingMessage:
+        """The event's message: straight from its stored record when `plain` (the store keeps
+        plain JSON), else, or when the record needs it (an upcast), by its domain event."""
+        if plain:
+            try:
+                return self._codec.encode_stored(
+                    tenant,
+                    notification.id,
+                    notification.topic,
+                    cast(UUID, notification.originator_id),
+                    notification.originator_version,
+                    notification.state,
+                )
+            except Exception:  # noqa: BLE001, S110 - the domain event's path below decides
+                pass
         try:
             # A tenant's store holds nothing but the events of its aggregates.
             event = cast(Aggregate.Event, app.mapper.to_domain_event(notification))
@@ -722,6 +822,12 @@ class Relay:
         if self._transport is None:
             self._transport = self._transport_factory()
         return self._transport
+
+    def _pipelined_transport(self) -> PipelinedTransport:
+        transport = self._transport_()
+        if isinstance(transport, PipelinedTransport):
+            return transport
+        return _PublishedInBatches(transport, self._partitions)
 
     def _discard_transport(self) -> None:
         transport, self._transport = self._transport, None
@@ -850,6 +956,85 @@ class _BackgroundEpochCheck:
             self.error = error
         finally:
             self.done.set()
+
+
+class _PublishedInBatches:
+    """A transport that only publishes whole batches, streamed through as the relay streams:
+    what is produced is published, and acknowledged, at the next poll or flush."""
+
+    def __init__(self, transport: EventTransport, partitions: int) -> None:
+        self._transport = transport
+        self._partitions = partitions
+        self._queued: list[tuple[OutgoingMessage, DeliveryCallback]] = []
+
+    def produce(self, message: OutgoingMessage, on_delivery: DeliveryCallback) -> None:
+        self._queued.append((message, on_delivery))
+
+    def poll(self, timeout_seconds: float) -> None:
+        self._publish()
+
+    def flush(self, timeout_seconds: float) -> int:
+        self._publish()
+        return 0
+
+    def publish(self, batch: Sequence[OutgoingMessage]) -> None:
+        self._transport.publish(batch)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def _publish(self) -> None:
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        refused: dict[int, str] = {}
+        failure: str | None = None
+        try:
+            self._transport.publish([message for message, _ in queued])
+        except MessageRefusedError as error:
+            refused = error.refused
+        except Exception as error:  # noqa: BLE001 - the broker's: every message failed
+            failure = f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT]
+        for index, (message, on_delivery) in enumerate(queued):
+            if failure is not None:
+                on_delivery(-1, failure, False)
+            elif index in refused:
+                on_delivery(-1, refused[index], True)
+            else:
+                partition = message.partition
+                if partition is None:
+                    partition = partition_for(message.key, self._partitions)
+                on_delivery(partition, None, False)
+
+
+@dataclass
+class _TenantStream:
+    """One tenant's events in flight: their prefix, the events refused by the broker (to
+    be tried alone) and the events to park once the prefix passes them."""
+
+    tenant: str
+    prefix: PublishedPrefix
+    refused: list[tuple[Notification, OutgoingMessage, str]] = field(default_factory=list)
+    parking: dict[int, Notification] = field(default_factory=dict)
+
+
+class _Run(NamedTuple):
+    """What `Relay._stream` did: the position recorded, events produced, whether caught up."""
+
+    position: int
+    published: int
+    caught_up: bool
+
+
+def _plain_stored_state(app: TenantApplication) -> bool:
+    """Whether the tenant's store keeps events as plain JSON (no cipher, no compressor), so
+    messages can be encoded straight from the stored records."""
+    mapper = app.mapper
+    return (
+        mapper.cipher is None
+        and mapper.compressor is None
+        and isinstance(mapper.transcoder, JSONTranscoder)
+    )
 
 
 def _size_reason(refusal: str) -> str:
