@@ -7,6 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, NamedTuple, Protocol, Self, runtime_checkable
 
 import kafka.errors
@@ -118,9 +119,10 @@ class ReceivedMessage:
 
 
 #: Called once per produced message when its fate is known, in the thread that calls the
-#: transport's `poll` or `flush`: (the partition it went to, -1 if unknown; why it failed,
-#: None once acknowledged; whether it was refused for what it is, as MessageRefusedError).
-DeliveryCallback = Callable[[int, str | None, bool], None]
+#: transport's `poll` or `flush`: (the token it was produced with; its topic; the partition
+#: it went to, -1 if unknown; why it failed, None once acknowledged; whether it was refused
+#: for what it is, as MessageRefusedError).
+DeliveryCallback = Callable[[int, str, int, str | None, bool], None]
 
 
 class EventTransport(Protocol):
@@ -145,8 +147,9 @@ class PipelinedTransport(EventTransport, Protocol):
     """An EventTransport that also produces message by message without waiting for the
     broker (`produce`, with `poll` and `flush`): what the relay streams through."""
 
-    def produce(self, message: OutgoingMessage, on_delivery: DeliveryCallback) -> None:
-        """Queue one message; `on_delivery` hears of it from a later `poll` or `flush`.
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
+        """Queue one message; `on_delivery` hears of it, by `token`, from a later `poll` or
+        `flush`.
 
         With no partition named the producer's partitioner chooses (murmur2 of the key, as
         every Kafka client's default does). Messages with the same topic and key keep their
@@ -276,11 +279,12 @@ class KafkaPythonTransport:
         )
         # kafka-python settles futures on its sender thread; the callbacks run in the
         # caller's, from poll() and flush(), as confluent-kafka's do.
-        self._settled: deque[tuple[DeliveryCallback, int, str | None, bool, bool]] = deque()
-        #: Messages queued whose future has not been served by poll() yet.
+        self._settled: deque[tuple[DeliveryCallback, int, str, int, str | None, bool]] = deque()
+        #: Messages queued, and of those the ones whose future settled.
         self._unsettled = 0
+        self._reported = 0
 
-    def produce(self, message: OutgoingMessage, on_delivery: DeliveryCallback) -> None:
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
         try:
             future = self._producer.send(
                 message.topic,
@@ -290,7 +294,7 @@ class KafkaPythonTransport:
                 partition=message.partition,
             )
         except MESSAGE_ERRORS as error:
-            self._settled.append((on_delivery, -1, _refusal(error), True, False))
+            self._settled.append((on_delivery, token, message.topic, -1, _refusal(error), True))
             return
         except kafka.errors.KafkaError as error:
             raise PublishFailedError(
@@ -298,23 +302,23 @@ class KafkaPythonTransport:
                 "check that the topic exists (ensure_topics) and the broker is reachable"
             ) from error
         self._unsettled += 1
+        future.add_both(partial(self._report, on_delivery, token, message.topic))
 
-        def settled(outcome: Any) -> None:
-            if isinstance(outcome, BaseException):
-                refused = isinstance(outcome, MESSAGE_ERRORS)
-                self._settled.append((on_delivery, -1, _refusal(outcome), refused, True))
-            else:
-                self._settled.append((on_delivery, outcome.partition, None, False, True))
-
-        future.add_both(settled)
+    def _report(self, on_delivery: DeliveryCallback, token: int, topic: str, outcome: Any) -> None:
+        # On kafka-python's sender thread: poll() passes it on in the caller's.
+        if isinstance(outcome, BaseException):
+            refused = isinstance(outcome, MESSAGE_ERRORS)
+            self._settled.append((on_delivery, token, topic, -1, _refusal(outcome), refused))
+        else:
+            self._settled.append((on_delivery, token, topic, outcome.partition, None, False))
+        self._reported += 1
 
     def poll(self, timeout_seconds: float) -> None:
         if not self._settled and timeout_seconds > 0 and self._unsettled:
             time.sleep(min(timeout_seconds, 0.01))
         while self._settled:
-            on_delivery, partition, error, refused, queued = self._settled.popleft()
-            self._unsettled -= queued
-            on_delivery(partition, error, refused)
+            on_delivery, token, topic, partition, error, refused = self._settled.popleft()
+            on_delivery(token, topic, partition, error, refused)
 
     def flush(self, timeout_seconds: float) -> int:
         try:
@@ -322,7 +326,7 @@ class KafkaPythonTransport:
         except kafka.errors.KafkaTimeoutError:
             pass
         self.poll(0)
-        return self._unsettled
+        return self._unsettled - self._reported
 
     def publish(self, batch: Sequence[OutgoingMessage]) -> None:
         """Publish the batch and wait until the broker acknowledged every message."""
@@ -418,6 +422,7 @@ class ConfluentKafkaTransport:
             confluent_kafka.KafkaError.INVALID_RECORD,
         }
         self._delivery_timeout_seconds = delivery_timeout_seconds
+        self._report = self._confluent_report  # bound once: one object for every message
         settings = dict(CONFLUENT_PRODUCER_SETTINGS)
         if max_request_bytes is not None:
             settings["message.max.bytes"] = max_request_bytes
@@ -431,18 +436,12 @@ class ConfluentKafkaTransport:
             }
         )
 
-    def produce(self, message: OutgoingMessage, on_delivery: DeliveryCallback) -> None:
-        message_errors = self._message_error_codes
-
-        def delivered(error: Any, record: Any) -> None:
-            if error is None:
-                on_delivery(record.partition(), None, False)
-            else:
-                refused = error.code() in message_errors
-                on_delivery(-1, f"KafkaError: {error.str()}"[:500], refused)
-
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
         producer = self._producer
         headers = message.headers if isinstance(message.headers, list) else list(message.headers)
+        # One small object per message in flight (not a closure with its cells): tens of
+        # thousands are alive at once, and the garbage collector walks each.
+        report = partial(self._report, on_delivery, token)
         while True:
             try:
                 if message.partition is None:
@@ -450,7 +449,7 @@ class ConfluentKafkaTransport:
                         message.topic,
                         message.value,
                         message.key,
-                        on_delivery=delivered,
+                        on_delivery=report,
                         headers=headers,
                     )
                 else:
@@ -459,7 +458,7 @@ class ConfluentKafkaTransport:
                         message.value,
                         message.key,
                         message.partition,
-                        on_delivery=delivered,
+                        on_delivery=report,
                         headers=headers,
                     )
                 return
@@ -467,13 +466,23 @@ class ConfluentKafkaTransport:
                 # The local queue is full: serving delivery reports makes room.
                 producer.poll(0.05)
             except self._errors as error:
-                if error.args and error.args[0].code() in message_errors:
-                    on_delivery(-1, f"KafkaException: {error.args[0].str()}"[:500], True)
+                if error.args and error.args[0].code() in self._message_error_codes:
+                    text = f"KafkaException: {error.args[0].str()}"[:500]
+                    on_delivery(token, message.topic, -1, text, True)
                     return
                 raise PublishFailedError(
                     f"a message could not be queued for topic {message.topic!r}: {error}; "
                     "check that the topic exists (ensure_topics) and the broker is reachable"
                 ) from error
+
+    def _confluent_report(
+        self, on_delivery: DeliveryCallback, token: int, error: Any, record: Any
+    ) -> None:
+        if error is None:
+            on_delivery(token, record.topic(), record.partition(), None, False)
+        else:
+            refused = error.code() in self._message_error_codes
+            on_delivery(token, record.topic(), -1, f"KafkaError: {error.str()}"[:500], refused)
 
     def poll(self, timeout_seconds: float) -> None:
         self._producer.poll(timeout_seconds)

@@ -7,11 +7,13 @@ the unbroken prefix of settled events: acknowledged ones, and ones the relay par
 for what they are). An event whose delivery failed holds the position back, whatever is
 acknowledged after it; the next pass publishes again from there, so nothing is ever
 skipped (the acknowledged events after it are published twice, which consumers absorb).
+
+Tens of thousands of events are in flight at once, so the bookkeeping is a few flat lists
+indexed by a token per event (no object per event for the garbage collector to walk).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -22,14 +24,8 @@ _ACKNOWLEDGED: Final = 1
 _REFUSED: Final = 2
 _FAILED: Final = 3
 
-
-@dataclass(slots=True)
-class _Entry:
-    position: int
-    state: int = _SENT
-    topic: str = ""
-    partition: int = -1
-    reason: str = ""
+#: Settled entries kept at the front before the lists are cut (amortised compaction).
+_COMPACT_AFTER: Final = 65_536
 
 
 @dataclass(frozen=True)
@@ -37,8 +33,7 @@ class Advance:
     """What the prefix moved over since the last advance: the relay records it in one
     transaction (the new position, the partition positions, the events to park)."""
 
-    #: The first and last store positions moved over (0 and the previous position when
-    #: nothing was).
+    #: The first and last store positions moved over (first is 0 when nothing was).
     first: int
     last: int
     #: The last position acknowledged on each (topic, partition) within the range.
@@ -52,12 +47,20 @@ class Advance:
 
 
 class PublishedPrefix:
-    """Events sent after `position`, in store order, and how each one settled."""
+    """Events sent after `position`, in store order, and how each one settled. `sent`
+    hands out a token per event; the reports name the event by it."""
 
     def __init__(self, position: int) -> None:
         self._position = position
-        self._entries: deque[_Entry] = deque()
-        self._by_position: dict[int, _Entry] = {}
+        #: Token of the first entry still in the lists.
+        self._base = 0
+        #: Index (in the lists) of the first entry not moved over yet.
+        self._head = 0
+        self._positions: list[int] = []
+        self._states = bytearray()
+        self._topics: list[str] = []
+        self._partitions: list[int] = []
+        self._reasons: dict[int, str] = {}
         self._failed: list[tuple[int, str]] = []
 
     @property
@@ -68,65 +71,80 @@ class PublishedPrefix:
     @property
     def in_flight(self) -> int:
         """Events sent and not yet moved over (unsettled, or settled behind one that is not)."""
-        return len(self._entries)
+        return len(self._positions) - self._head
 
     @property
     def failure(self) -> tuple[int, str] | None:
         """The first failed delivery (its position and why), if any: the prefix stops there."""
         return self._failed[0] if self._failed else None
 
-    def sent(self, position: int) -> None:
-        """An event handed to the producer (positions must increase)."""
-        last = self._entries[-1].position if self._entries else self._position
+    def sent(self, position: int) -> int:
+        """An event handed to the producer (positions must increase); returns its token."""
+        last = self._positions[-1] if self._positions else self._position
         if position <= last:
             raise ValueError(f"position {position} sent after {last}: store order is required")
-        entry = _Entry(position)
-        self._entries.append(entry)
-        self._by_position[position] = entry
+        self._positions.append(position)
+        self._states.append(_SENT)
+        self._topics.append("")
+        self._partitions.append(-1)
+        return self._base + len(self._positions) - 1
 
-    def acknowledged(self, position: int, topic: str, partition: int) -> None:
+    def position_of(self, token: int) -> int:
+        return self._positions[token - self._base]
+
+    def acknowledged(self, token: int, topic: str, partition: int) -> None:
         """The broker acknowledged the event, stored on `partition` of `topic`."""
-        entry = self._by_position[position]
-        if entry.state == _SENT:
-            entry.state, entry.topic, entry.partition = _ACKNOWLEDGED, topic, partition
+        index = token - self._base
+        if self._states[index] == _SENT:
+            self._states[index] = _ACKNOWLEDGED
+            self._topics[index] = topic
+            self._partitions[index] = partition
 
-    def refused(self, position: int, reason: str) -> None:
+    def refused(self, token: int, reason: str) -> None:
         """The event can never be published as it is (too large, not encodable): it is
         parked when the prefix passes it, and does not hold the rest back."""
-        entry = self._by_position[position]
-        if entry.state == _SENT:
-            entry.state, entry.reason = _REFUSED, reason
+        index = token - self._base
+        if self._states[index] == _SENT:
+            self._states[index] = _REFUSED
+            self._reasons[index + self._base] = reason
 
-    def failed(self, position: int, error: str) -> None:
+    def failed(self, token: int, error: str) -> None:
         """The delivery failed for the broker's state: the prefix stops before it."""
-        entry = self._by_position[position]
-        if entry.state == _SENT:
-            entry.state = _FAILED
-            self._failed.append((position, error))
+        index = token - self._base
+        if self._states[index] == _SENT:
+            self._states[index] = _FAILED
+            self._failed.append((self._positions[index], error))
 
     def fail_first_unsettled(self, error: str) -> None:
         """Fails the first event not settled yet (the producer lost track of it)."""
-        for entry in self._entries:
-            if entry.state == _SENT:
-                self.failed(entry.position, error)
-                return
+        index = self._states.find(_SENT, self._head)
+        if index >= 0:
+            self.failed(index + self._base, error)
 
     def advance(self) -> Advance:
         """Move over the settled events at the front; return what was moved over."""
-        entries = self._entries
-        first = 0
+        states, positions = self._states, self._positions
+        start = index = self._head
+        end = len(positions)
         partitions: dict[tuple[str, int], int] = {}
         refused: dict[int, str] = {}
-        while entries:
-            entry = entries[0]
-            if entry.state == _ACKNOWLEDGED:
-                partitions[(entry.topic, entry.partition)] = entry.position
-            elif entry.state == _REFUSED:
-                refused[entry.position] = entry.reason
+        while index < end:
+            state = states[index]
+            if state == _ACKNOWLEDGED:
+                partitions[(self._topics[index], self._partitions[index])] = positions[index]
+            elif state == _REFUSED:
+                refused[positions[index]] = self._reasons.pop(index + self._base)
             else:
                 break
-            entries.popleft()
-            del self._by_position[entry.position]
-            first = first or entry.position
-            self._position = entry.position
+            index += 1
+        if index == start:
+            return Advance(first=0, last=self._position)
+        first = positions[start]
+        self._position = positions[index - 1]
+        self._head = index
+        if index >= _COMPACT_AFTER and index * 2 >= end:
+            del positions[:index], self._states[:index]
+            del self._topics[:index], self._partitions[:index]
+            self._base += index
+            self._head = 0
         return Advance(first=first, last=self._position, partitions=partitions, refused=refused)

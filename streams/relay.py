@@ -604,22 +604,27 @@ class Relay:
         plain = _plain_stored_state(app)
         produced = 0
         caught_up = False
+        prefix, delivered = stream.prefix, stream.delivered
         while True:
             for notification in notifications:
-                stream.prefix.sent(notification.id)
+                token = prefix.sent(notification.id)
                 try:
                     message = self._encode(tenant, app, notification, plain=plain)
                 except EventNotPublishableError as error:
                     stream.parking[notification.id] = notification
-                    stream.prefix.refused(notification.id, error.reason)
+                    prefix.refused(token, error.reason)
                     continue
-                self._produce(transport, stream, notification, message)
+                try:
+                    transport.produce(message, token, delivered)
+                except Exception as error:  # noqa: BLE001 - the broker's: nothing more goes out
+                    prefix.failed(token, f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT])
+                    break
                 produced += 1
             transport.poll(0)
-            self._checkpoint(transport, stream)
-            while stream.prefix.in_flight > self._max_in_flight and not stream.prefix.failure:
+            self._checkpoint(app, stream)
+            while prefix.in_flight > self._max_in_flight and not prefix.failure:
                 transport.poll(0.05)
-                self._checkpoint(transport, stream)
+                self._checkpoint(app, stream)
             if stream.prefix.failure:
                 break
             if len(notifications) < self._batch_size:
@@ -633,7 +638,7 @@ class Relay:
             if not notifications:
                 caught_up = True
                 break
-        self._drain(transport, stream)
+        self._drain(app, transport, stream)
         failure = stream.prefix.failure
         if failure is not None:
             raise _BrokerFailure(
@@ -645,46 +650,12 @@ class Relay:
             )
         return _Run(stream.prefix.position, produced, caught_up)
 
-    def _produce(
-        self,
-        transport: PipelinedTransport,
-        stream: _TenantStream,
-        notification: Notification,
-        message: OutgoingMessage,
-    ) -> None:
-        prefix = stream.prefix
-        position = notification.id
-        topic = message.topic
-
-        def delivered(partition: int, error: str | None, refused: bool) -> None:
-            if error is None:
-                prefix.acknowledged(position, topic, partition)
-            elif refused:
-                # A broker refuses a whole record batch: tried alone before it is parked.
-                stream.refused.append((notification, message, error))
-            else:
-                prefix.failed(position, error)
-
-        try:
-            transport.produce(message, delivered)
-        except Exception as error:  # noqa: BLE001 - the broker's: nothing more goes out
-            prefix.failed(position, f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT])
-
-    def _checkpoint(self, transport: PipelinedTransport, stream: _TenantStream) -> None:
+    def _checkpoint(self, app: TenantApplication, stream: _TenantStream) -> None:
         """Settle the messages refused by the broker (each tried alone), then record the
         position the prefix moved to, with the events it passed that are parked."""
         while stream.refused:
-            notification, message, reason = stream.refused.pop(0)
-            try:
-                self._send([message])
-            except MessageRefusedError as alone:
-                stream.parking[notification.id] = notification
-                stream.prefix.refused(notification.id, _size_reason(alone.refused[0]))
-            except _BrokerFailure as failure:
-                stream.prefix.failed(notification.id, f"{failure.cause}"[:_ERROR_TEXT_LIMIT])
-            else:
-                partition = partition_for(message.key, self._partitions)
-                stream.prefix.acknowledged(notification.id, message.topic, partition)
+            token, reason = stream.refused.pop(0)
+            self._try_alone(app, stream, token, reason)
         before = stream.prefix.position
         advance = stream.prefix.advance()
         if not advance.moved:
@@ -708,7 +679,31 @@ class Relay:
             self._broker_failures.clear()
         self._progressed()
 
-    def _drain(self, transport: PipelinedTransport, stream: _TenantStream) -> None:
+    def _try_alone(
+        self, app: TenantApplication, stream: _TenantStream, token: int, reason: str
+    ) -> None:
+        """A broker refuses a whole record batch, so a message refused for what it is is
+        tried alone: parked only if refused alone too."""
+        position = stream.prefix.position_of(token)
+        notification = app.recorder.select_notifications(start=position, limit=1)[0]
+        try:
+            message = self._encode(stream.tenant, app, notification, plain=False)
+            self._send([message])
+        except MessageRefusedError as alone:
+            stream.parking[position] = notification
+            stream.prefix.refused(token, _size_reason(alone.refused[0]))
+        except EventNotPublishableError as error:
+            stream.parking[position] = notification
+            stream.prefix.refused(token, error.reason)
+        except _BrokerFailure as failure:
+            stream.prefix.failed(token, f"{failure.cause}"[:_ERROR_TEXT_LIMIT])
+        else:
+            assert message.partition is not None  # the codec's own encode names it
+            stream.prefix.acknowledged(token, message.topic, message.partition)
+
+    def _drain(
+        self, app: TenantApplication, transport: PipelinedTransport, stream: _TenantStream
+    ) -> None:
         """Wait for the messages in flight (each is acknowledged or fails by the producer's
         delivery timeout), recording progress as it comes."""
         while stream.prefix.in_flight and not stream.prefix.failure:
@@ -718,7 +713,7 @@ class Relay:
             except Exception as error:  # noqa: BLE001 - the broker's: recorded as a failure
                 unsettled = -1
                 problem = f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT]
-            self._checkpoint(transport, stream)
+            self._checkpoint(app, stream)
             if unsettled == 0 and stream.prefix.in_flight and not stream.prefix.failure:
                 problem = "the producer reported no delivery for it"
             if problem is not None:
@@ -965,10 +960,10 @@ class _PublishedInBatches:
     def __init__(self, transport: EventTransport, partitions: int) -> None:
         self._transport = transport
         self._partitions = partitions
-        self._queued: list[tuple[OutgoingMessage, DeliveryCallback]] = []
+        self._queued: list[tuple[OutgoingMessage, int, DeliveryCallback]] = []
 
-    def produce(self, message: OutgoingMessage, on_delivery: DeliveryCallback) -> None:
-        self._queued.append((message, on_delivery))
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
+        self._queued.append((message, token, on_delivery))
 
     def poll(self, timeout_seconds: float) -> None:
         self._publish()
@@ -990,32 +985,44 @@ class _PublishedInBatches:
         refused: dict[int, str] = {}
         failure: str | None = None
         try:
-            self._transport.publish([message for message, _ in queued])
+            self._transport.publish([message for message, _, _ in queued])
         except MessageRefusedError as error:
             refused = error.refused
         except Exception as error:  # noqa: BLE001 - the broker's: every message failed
             failure = f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT]
-        for index, (message, on_delivery) in enumerate(queued):
+        for index, (message, token, on_delivery) in enumerate(queued):
             if failure is not None:
-                on_delivery(-1, failure, False)
+                on_delivery(token, message.topic, -1, failure, False)
             elif index in refused:
-                on_delivery(-1, refused[index], True)
+                on_delivery(token, message.topic, -1, refused[index], True)
             else:
                 partition = message.partition
                 if partition is None:
                     partition = partition_for(message.key, self._partitions)
-                on_delivery(partition, None, False)
+                on_delivery(token, message.topic, partition, None, False)
 
 
-@dataclass
 class _TenantStream:
-    """One tenant's events in flight: their prefix, the events refused by the broker (to
-    be tried alone) and the events to park once the prefix passes them."""
+    """One tenant's events in flight: their prefix, the events the broker refused (to be
+    tried alone) and the events to park once the prefix passes them."""
 
-    tenant: str
-    prefix: PublishedPrefix
-    refused: list[tuple[Notification, OutgoingMessage, str]] = field(default_factory=list)
-    parking: dict[int, Notification] = field(default_factory=dict)
+    def __init__(self, tenant: str, prefix: PublishedPrefix) -> None:
+        self.tenant = tenant
+        self.prefix = prefix
+        self.refused: list[tuple[int, str]] = []
+        self.parking: dict[int, Notification] = {}
+        #: Bound once: the transport keeps a reference per message in flight.
+        self.delivered: DeliveryCallback = self._delivered
+
+    def _delivered(
+        self, token: int, topic: str, partition: int, error: str | None, refused: bool
+    ) -> None:
+        if error is None:
+            self.prefix.acknowledged(token, topic, partition)
+        elif refused:
+            self.refused.append((token, error))
+        else:
+            self.prefix.failed(token, error)
 
 
 class _Run(NamedTuple):

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import pytest
 
+from streams import published_prefix
 from streams.published_prefix import PublishedPrefix
 
 
-def sent(after: int, *positions: int) -> PublishedPrefix:
+def sent(after: int, *positions: int) -> tuple[PublishedPrefix, dict[int, int]]:
+    """A prefix after `after` with `positions` sent; their tokens by position."""
     prefix = PublishedPrefix(after)
-    for position in positions:
-        prefix.sent(position)
-    return prefix
+    return prefix, {position: prefix.sent(position) for position in positions}
 
 
 def test_acknowledgements_out_of_order_move_the_position_only_over_the_unbroken_prefix() -> None:
-    prefix = sent(10, 11, 12, 13, 14)
-    prefix.acknowledged(12, "t", 0)
-    prefix.acknowledged(14, "t", 1)
+    prefix, token = sent(10, 11, 12, 13, 14)
+    prefix.acknowledged(token[12], "t", 0)
+    prefix.acknowledged(token[14], "t", 1)
 
     assert not prefix.advance().moved
     assert prefix.position == 10
 
-    prefix.acknowledged(11, "t", 2)
+    prefix.acknowledged(token[11], "t", 2)
     advance = prefix.advance()
 
     assert (advance.first, advance.last, prefix.position) == (11, 12, 12)
     assert advance.partitions == {("t", 2): 11, ("t", 0): 12}
-    prefix.acknowledged(13, "t", 0)
+    prefix.acknowledged(token[13], "t", 0)
     assert prefix.advance().partitions == {("t", 0): 13, ("t", 1): 14}
     assert (prefix.position, prefix.in_flight) == (14, 0)
 
@@ -35,29 +35,29 @@ def test_acknowledgements_out_of_order_move_the_position_only_over_the_unbroken_
 def test_a_failed_delivery_holds_the_position_back_and_later_acknowledgements_do_not_skip_it() -> (
     None
 ):
-    prefix = sent(0, 1, 2, 3, 4)
-    prefix.acknowledged(1, "t", 0)
-    prefix.failed(2, "timed out")
-    prefix.acknowledged(3, "t", 0)
-    prefix.acknowledged(4, "t", 1)
+    prefix, token = sent(0, 1, 2, 3, 4)
+    prefix.acknowledged(token[1], "t", 0)
+    prefix.failed(token[2], "timed out")
+    prefix.acknowledged(token[3], "t", 0)
+    prefix.acknowledged(token[4], "t", 1)
 
     advance = prefix.advance()
 
     assert (advance.last, prefix.position) == (1, 1)
     assert prefix.failure == (2, "timed out")
     # Nothing settles the failed event afterwards: it is published again from there.
-    prefix.acknowledged(2, "t", 0)
+    prefix.acknowledged(token[2], "t", 0)
     assert not prefix.advance().moved
     assert prefix.position == 1
 
 
 def test_an_event_refused_for_what_it_is_is_passed_and_handed_over_to_be_parked() -> None:
-    prefix = sent(5, 6, 8, 9)  # positions need not be consecutive
-    prefix.refused(8, "too large")
-    prefix.acknowledged(9, "t", 0)
+    prefix, token = sent(5, 6, 8, 9)  # positions need not be consecutive
+    prefix.refused(token[8], "too large")
+    prefix.acknowledged(token[9], "t", 0)
     assert not prefix.advance().moved
 
-    prefix.acknowledged(6, "t", 1)
+    prefix.acknowledged(token[6], "t", 1)
     advance = prefix.advance()
 
     assert (advance.first, advance.last) == (6, 9)
@@ -66,16 +66,32 @@ def test_an_event_refused_for_what_it_is_is_passed_and_handed_over_to_be_parked(
 
 
 def test_the_first_report_of_an_event_is_the_one_that_counts() -> None:
-    prefix = sent(0, 1)
-    prefix.failed(1, "broker gone")
-    prefix.acknowledged(1, "t", 0)
+    prefix, token = sent(0, 1)
+    prefix.failed(token[1], "broker gone")
+    prefix.acknowledged(token[1], "t", 0)
 
     assert not prefix.advance().moved
     assert prefix.failure == (1, "broker gone")
 
 
+def test_a_long_stream_keeps_its_tokens_valid_across_compaction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(published_prefix, "_COMPACT_AFTER", 4)
+    prefix = PublishedPrefix(0)
+    tokens = [prefix.sent(position) for position in range(1, 21)]
+    for round_start in range(0, 20, 5):
+        for token in reversed(tokens[round_start : round_start + 5]):
+            prefix.acknowledged(token, "t", token % 3)
+        assert prefix.advance().last == round_start + 5
+    assert (prefix.position, prefix.in_flight) == (20, 0)
+    late = prefix.sent(21)
+    prefix.failed(late, "gone")
+    assert prefix.failure == (21, "gone")
+
+
 def test_events_must_be_sent_in_store_order() -> None:
-    prefix = sent(3, 4)
+    prefix, _ = sent(3, 4)
 
     with pytest.raises(ValueError, match="store order"):
         prefix.sent(4)
