@@ -39,6 +39,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
 from sqlalchemy.engine import Connection, Engine
 
 from domain.application import TenantApplication
@@ -481,7 +484,7 @@ class Relay:
             return False
         notification = notifications[0]
         try:
-            message = self._encode(tenant, app, notification, plain=False)
+            message = self._encode(tenant, app, notification)
         except EventNotPublishableError as error:
             self._park(tenant, notification, error.reason)
             return False
@@ -561,17 +564,15 @@ class Relay:
                 if position and self._epoch is not None and tenant_epoch != self._epoch:
                     self._republish(tenant, lost_epoch=tenant_epoch)
                     position, tenant_epoch = 0, self._epoch
-                notifications = app.recorder.select_notifications(
-                    start=position + 1, limit=self._batch_size
-                )
-                if not notifications:
+                rows = _read_page(app, position + 1, self._batch_size)
+                if not rows:
                     caught_up = True
                     break
                 if self._verification_due():
                     self._verify_broker()
                     if position and tenant_epoch != self._epoch:
                         continue  # the broker lost what this tenant published: start again
-                run = self._stream(tenant, app, position, notifications)
+                run = self._stream(tenant, app, position, rows)
                 position, tenant_epoch = run.position, self._epoch
                 published += run.published
                 if run.caught_up:
@@ -590,9 +591,9 @@ class Relay:
         tenant: str,
         app: TenantApplication,
         position: int,
-        notifications: Sequence[Notification],
+        rows: Sequence[_StoredRow],
     ) -> _Run:
-        """Produce the tenant's events from `notifications` on, page after page, without
+        """Produce the tenant's events from `rows` on, page after page, without
         waiting for acknowledgements, recording the published position as the unbroken
         prefix of settled events grows (streams/published_prefix.py). Stops producing when
         caught up, when stopping, when the broker's epoch is to be verified again or when a
@@ -606,14 +607,17 @@ class Relay:
         caught_up = False
         prefix, delivered = stream.prefix, stream.delivered
         while True:
-            for notification in notifications:
-                token = prefix.sent(notification.id)
-                try:
-                    message = self._encode(tenant, app, notification, plain=plain)
-                except EventNotPublishableError as error:
-                    stream.parking[notification.id] = notification
-                    prefix.refused(token, error.reason)
-                    continue
+            for row in rows:
+                token = prefix.sent(row[0])
+                message = self._encode_row(tenant, row) if plain else None
+                if message is None:
+                    notification = _notification(row)
+                    try:
+                        message = self._encode(tenant, app, notification)
+                    except EventNotPublishableError as error:
+                        stream.parking[notification.id] = notification
+                        prefix.refused(token, error.reason)
+                        continue
                 try:
                     transport.produce(message, token, delivered)
                 except Exception as error:  # noqa: BLE001 - the broker's: nothing more goes out
@@ -627,15 +631,13 @@ class Relay:
                 self._checkpoint(app, stream)
             if stream.prefix.failure:
                 break
-            if len(notifications) < self._batch_size:
+            if len(rows) < self._batch_size:
                 caught_up = True
                 break
             if self._stopping.is_set() or self._verification_due():
                 break
-            notifications = app.recorder.select_notifications(
-                start=notifications[-1].id + 1, limit=self._batch_size
-            )
-            if not notifications:
+            rows = _read_page(app, rows[-1][0] + 1, self._batch_size)
+            if not rows:
                 caught_up = True
                 break
         self._drain(app, transport, stream)
@@ -687,7 +689,7 @@ class Relay:
         position = stream.prefix.position_of(token)
         notification = app.recorder.select_notifications(start=position, limit=1)[0]
         try:
-            message = self._encode(stream.tenant, app, notification, plain=False)
+            message = self._encode(stream.tenant, app, notification)
             self._send([message])
         except MessageRefusedError as alone:
             stream.parking[position] = notification
@@ -728,23 +730,21 @@ class Relay:
         except Exception as error:
             raise _BrokerFailure(error) from error
 
+    def _encode_row(self, tenant: str, row: _StoredRow) -> OutgoingMessage | None:
+        """The event's message straight from its stored record; None when the record needs
+        the domain event's path (an upcast, a value the fast path does not know)."""
+        position, aggregate_id, aggregate_version, topic, state = row
+        try:
+            return self._codec.encode_stored(
+                tenant, position, topic, aggregate_id, aggregate_version, state
+            )
+        except Exception:  # noqa: BLE001 - the domain event's path decides
+            return None
+
     def _encode(
-        self, tenant: str, app: TenantApplication, notification: Notification, *, plain: bool
+        self, tenant: str, app: TenantApplication, notification: Notification
     ) -> OutgoingMessage:
-        """The event's message: straight from its stored record when `plain` (the store keeps
-        plain JSON), else, or when the record needs it (an upcast), by its domain event."""
-        if plain:
-            try:
-                return self._codec.encode_stored(
-                    tenant,
-                    notification.id,
-                    notification.topic,
-                    cast(UUID, notification.originator_id),
-                    notification.originator_version,
-                    notification.state,
-                )
-            except Exception:  # noqa: BLE001, S110 - the domain event's path below decides
-                pass
+        """The event's message made of its domain event (the codec names its partition)."""
         try:
             # A tenant's store holds nothing but the events of its aggregates.
             event = cast(Aggregate.Event, app.mapper.to_domain_event(notification))
@@ -1023,6 +1023,57 @@ class _TenantStream:
             self.refused.append((token, error))
         else:
             self.prefix.failed(token, error)
+
+
+#: A stored event as the relay reads it: (position, aggregate id, aggregate version, stored
+#: topic, stored state).
+_StoredRow = tuple[int, UUID, int, str, bytes]
+
+
+def _read_page(app: TenantApplication, start: int, limit: int) -> Sequence[_StoredRow]:
+    """The tenant's stored events from position `start` on, at most `limit`, in store order.
+    On PostgreSQL one query of plain rows on the recorder's own connection pool (what
+    `select_notifications` builds an object of each for, a third of reading's time);
+    elsewhere `select_notifications`."""
+    recorder = app.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        statement = _PAGE_STATEMENTS.get(id(recorder))
+        if statement is None or statement[0] is not recorder:
+            query = SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {schema}.{table} WHERE notification_id>=%s "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(
+                schema=Identifier(recorder.datastore.schema),
+                table=Identifier(recorder.events_table_name),
+            )
+            statement = _PAGE_STATEMENTS[id(recorder)] = (recorder, query)
+        with (
+            recorder.datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row) as cursor,
+        ):
+            cursor.execute(statement[1], (start, limit), prepare=True)
+            return cast(list[_StoredRow], cursor.fetchall())
+    return [
+        (n.id, cast(UUID, n.originator_id), n.originator_version, n.topic, n.state)
+        for n in recorder.select_notifications(start=start, limit=limit)
+    ]
+
+
+#: The page query of each PostgreSQL recorder (keyed by id, holding the recorder so the id
+#: is not reused while the entry lives).
+_PAGE_STATEMENTS: dict[int, tuple[PostgresApplicationRecorder, Composed]] = {}
+
+
+def _notification(row: _StoredRow) -> Notification:
+    position, originator_id, originator_version, topic, state = row
+    return Notification(
+        id=position,
+        originator_id=originator_id,
+        originator_version=originator_version,
+        topic=topic,
+        state=bytes(state),
+    )
 
 
 class _Run(NamedTuple):
