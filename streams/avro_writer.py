@@ -51,9 +51,214 @@ def write_long(out: bytearray, value: int) -> None:
     out.append(number)
 
 
-def compile_writer(parsed_schema: Any, convert: Convert) -> Writer:
-    """A writer of records of the (fastavro-parsed) schema; see the module's doc."""
+def compile_writer(parsed_schema: Any, convert: Convert, *, generated: bool = True) -> Writer:
+    """A writer of records of the (fastavro-parsed) schema; see the module's doc.
+
+    `generated`: one function of straight-line Python per schema (a call per node costs as
+    much as writing it), or, when the schema is recursive or without it, the tree of one
+    small function per node."""
+    if generated:
+        try:
+            return _Generator(convert).writer(parsed_schema)
+        except UnsupportedSchemaError:
+            pass
     return _Compiler(convert).node(parsed_schema)
+
+
+_PRIMITIVE_CODE: Final[dict[str, tuple[str, ...]]] = {
+    "null": ("if {x} is not None: raise U('null expected')",),
+    "boolean": (
+        "if {x} is True: out.append(1)",
+        "elif {x} is False: out.append(0)",
+        "else: raise U('a boolean expected')",
+    ),
+    "long": (
+        "if type({x}) is not int: raise U('an integer expected')",
+        "if -64 <= {x} < 64: out.append(({x} << 1) ^ ({x} >> 63))",
+        "else: write_long(out, {x})",
+    ),
+    "double": (
+        "if type({x}) is dict: {x} = convert({x})",
+        "if type({x}) is bool: raise U('a number expected')",
+        "out += DOUBLE(float({x}))",
+    ),
+    "float": (
+        "if type({x}) is dict: {x} = convert({x})",
+        "if type({x}) is bool: raise U('a number expected')",
+        "out += FLOAT(float({x}))",
+    ),
+    "string": (
+        "if not isinstance({x}, str): raise U('a string expected')",
+        "_b = {x}.encode()",
+        "_n = len(_b)",
+        "if _n < 64: out.append(_n << 1)",
+        "else: write_long(out, _n)",
+        "out += _b",
+    ),
+    "bytes": (
+        "if type({x}) is not bytes: raise U('bytes expected')",
+        "write_long(out, len({x}))",
+        "out += {x}",
+    ),
+}
+_PRIMITIVE_CODE["int"] = _PRIMITIVE_CODE["long"]
+
+_LOGICAL_CODE: Final[dict[tuple[str, str], tuple[str, ...]]] = {
+    ("uuid", "string"): (
+        "if type({x}) is not str:",
+        "    {x} = convert({x})",
+        "    if type({x}) is not str: raise U('a uuid is written from its text')",
+        *_PRIMITIVE_CODE["string"][1:],
+    ),
+    ("timestamp-micros", "long"): (
+        "if type({x}) is dict: {x} = convert({x})",
+        "if type({x}) is not datetime or {x}.tzinfo is None:",
+        "    raise U('a timestamp is written from an aware datetime')",
+        "_d = {x} - EPOCH",
+        "write_long(out, (_d.days * 86400 + _d.seconds) * 1000000 + _d.microseconds)",
+    ),
+    ("date", "int"): (
+        "if type({x}) is dict: {x} = convert({x})",
+        "if type({x}) is not date: raise U('a date is written from a date')",
+        "write_long(out, {x}.toordinal() - EPOCH_DAYS)",
+    ),
+}
+
+
+class _Generator:
+    """Writes the Python source of one writer function for a whole schema."""
+
+    def __init__(self, convert: Convert) -> None:
+        self._lines: list[str] = []
+        self._names: dict[str, Any] = {}
+        self._compiling: set[str] = set()
+        self._count = 0
+        self._env: dict[str, Any] = {
+            "convert": convert,
+            "write_long": write_long,
+            "U": UnsupportedValueError,
+            "datetime": datetime,
+            "date": date,
+            "EPOCH": _EPOCH,
+            "EPOCH_DAYS": _EPOCH_DAYS,
+            "DOUBLE": _DOUBLE,
+            "FLOAT": _FLOAT,
+        }
+
+    def writer(self, schema: Any) -> Writer:
+        self._lines = ["def write(value, out):"]
+        self._node(schema, "value", 1)
+        namespace = dict(self._env)
+        exec("\n".join(self._lines), namespace)  # noqa: S102 - source built from a schema
+        written: Writer = namespace["write"]
+        return written
+
+    def _variable(self) -> str:
+        self._count += 1
+        return f"v{self._count}"
+
+    def _emit(self, indent: int, *lines: str, x: str = "") -> None:
+        self._lines.extend("    " * indent + line.format(x=x) for line in lines)
+
+    def _node(self, schema: Any, x: str, indent: int) -> None:
+        if isinstance(schema, str):
+            if schema in _PRIMITIVE_CODE:
+                self._emit(indent, *_PRIMITIVE_CODE[schema], x=x)
+                return
+            if schema in self._compiling or schema not in self._names:
+                raise UnsupportedSchemaError(f"named type {schema!r} is recursive or unknown")
+            self._node(self._names[schema], x, indent)
+            return
+        if isinstance(schema, list):
+            self._union(schema, x, indent)
+            return
+        if not isinstance(schema, dict):
+            raise UnsupportedSchemaError(f"unexpected schema node {schema!r}")
+        kind = schema.get("type")
+        logical = schema.get("logicalType")
+        if logical is not None:
+            code = _LOGICAL_CODE.get((logical, kind)) if isinstance(kind, str) else None
+            if code is None:
+                raise UnsupportedSchemaError(f"logical type {logical!r} is not compiled")
+            self._emit(indent, *code, x=x)
+        elif kind == "record":
+            self._record(schema, x, indent)
+        elif kind == "enum":
+            self._names[schema["name"]] = schema
+            table = f"ENUM{self._variable()}"
+            self._env[table] = {
+                symbol: _long_bytes(index) for index, symbol in enumerate(schema["symbols"])
+            }
+            self._emit(indent, f"out += {table}[{{x}}]", x=x)
+        elif kind == "array":
+            item = self._variable()
+            self._emit(
+                indent,
+                "if type({x}) is dict: {x} = convert({x})",
+                "if {x}:",
+                "    write_long(out, len({x}))",
+                f"    for {item} in {{x}}:",
+                x=x,
+            )
+            self._node(schema["items"], item, indent + 2)
+            self._emit(indent, "out.append(0)")
+        elif kind == "map":
+            key, item = self._variable(), self._variable()
+            self._emit(
+                indent,
+                "if type({x}) is dict and '_type_' in {x}: {x} = convert({x})",
+                "if {x}:",
+                "    write_long(out, len({x}))",
+                f"    for {key}, {item} in {{x}}.items():",
+                x=x,
+            )
+            self._node("string", key, indent + 2)
+            self._node(schema["values"], item, indent + 2)
+            self._emit(indent, "out.append(0)")
+        elif kind == "fixed":
+            self._names[schema["name"]] = schema
+            self._emit(
+                indent,
+                f"if type({{x}}) is not bytes or len({{x}}) != {int(schema['size'])}:",
+                "    raise U('not a fixed of its size')",
+                "out += {x}",
+                x=x,
+            )
+        elif isinstance(kind, str | list | dict):
+            self._node(kind, x, indent)
+        else:
+            raise UnsupportedSchemaError(f"unexpected schema node {schema!r}")
+
+    def _record(self, schema: dict[str, Any], x: str, indent: int) -> None:
+        name = schema["name"]
+        self._names[name] = schema
+        self._compiling.add(name)
+        self._emit(indent, "if type({x}) is dict and '_type_' in {x}: {x} = convert({x})", x=x)
+        for field in schema["fields"]:
+            value = self._variable()
+            self._emit(indent, f"{value} = {{x}}[{field['name']!r}]", x=x)
+            self._node(field["type"], value, indent)
+        self._compiling.discard(name)
+
+    def _union(self, branches: list[Any], x: str, indent: int) -> None:
+        if len(branches) != 2 or "null" not in branches:
+            raise UnsupportedSchemaError("only unions of null and one type are compiled")
+        null_index = branches.index("null")
+        null_tag, other_tag = (0, 2) if null_index == 0 else (2, 0)  # zig-zag of 0 and 1
+        self._emit(
+            indent,
+            f"if {{x}} is None: out.append({null_tag})",
+            "else:",
+            f"    out.append({other_tag})",
+            x=x,
+        )
+        self._node(branches[1 - null_index], x, indent + 1)
+
+
+def _long_bytes(value: int) -> bytes:
+    out = bytearray()
+    write_long(out, value)
+    return bytes(out)
 
 
 class _Compiler:

@@ -6,7 +6,7 @@ Key = aggregate id; headers `event-type`, `position` (store notification id), `t
 
 from __future__ import annotations
 
-import base64
+import binascii
 import io
 import logging
 from dataclasses import dataclass
@@ -130,8 +130,9 @@ def _sealed_record(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "subject": str(UUID(hex=data["subject"])),
         "retention": data["retention"],
-        "nonce": base64.b64decode(data["nonce"]),
-        "ciphertext": base64.b64decode(data["ciphertext"]),
+        # base64.b64decode without its wrapper (the same non-strict decoding).
+        "nonce": binascii.a2b_base64(data["nonce"]),
+        "ciphertext": binascii.a2b_base64(data["ciphertext"]),
     }
 
 

@@ -60,27 +60,54 @@ def _sample(schema: Any, names: dict[str, Any], full: bool) -> Any:
 
 
 @pytest.mark.parametrize("type_name", TYPE_NAMES)
-@pytest.mark.parametrize("full", [False, True], ids=["least", "full"])
-def test_the_compiled_writer_writes_the_bytes_fastavro_writes(type_name: str, full: bool) -> None:
+@pytest.mark.parametrize("generated", [True, False], ids=["generated", "tree"])
+def test_the_compiled_writer_writes_the_bytes_fastavro_writes(
+    type_name: str, generated: bool
+) -> None:
     parsed = default_registry().current(type_name).parsed
-    record = _sample(parsed, {}, full)
-    expected = io.BytesIO()
-    fastavro.schemaless_writer(expected, parsed, record)
+    write = compile_writer(parsed, lambda value: value, generated=generated)
+    for full in (False, True):
+        record = _sample(parsed, {}, full)
+        expected = io.BytesIO()
+        fastavro.schemaless_writer(expected, parsed, record)
 
-    written = bytearray()
-    compile_writer(parsed, lambda value: value)(record, written)
+        written = bytearray()
+        write(record, written)
 
-    assert bytes(written) == expected.getvalue()
+        assert bytes(written) == expected.getvalue(), f"full={full}"
 
 
-def test_a_value_of_another_type_is_refused_rather_than_written_wrongly() -> None:
+@pytest.mark.parametrize("generated", [True, False], ids=["generated", "tree"])
+def test_a_value_of_another_type_is_refused_rather_than_written_wrongly(generated: bool) -> None:
     schema = fastavro.parse_schema(
         {"type": "record", "name": "r", "fields": [{"name": "n", "type": "long"}]},
         _write_hint=False,
     )
-    write = compile_writer(schema, lambda value: value)
+    write = compile_writer(schema, lambda value: value, generated=generated)
 
     with pytest.raises(UnsupportedValueError):
         write({"n": "7"}, bytearray())
     with pytest.raises(UnsupportedValueError):
         write({"n": True}, bytearray())
+
+
+def test_a_recursive_schema_is_written_by_the_tree_of_writers() -> None:
+    schema = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "node",
+            "fields": [
+                {"name": "label", "type": "string"},
+                {"name": "next", "type": ["null", "node"]},
+            ],
+        },
+        _write_hint=False,
+    )
+    record = {"label": "a", "next": {"label": "b", "next": None}}
+    expected = io.BytesIO()
+    fastavro.schemaless_writer(expected, schema, record)
+    written = bytearray()
+
+    compile_writer(schema, lambda value: value)(record, written)
+
+    assert bytes(written) == expected.getvalue()
