@@ -28,7 +28,12 @@ BATCH_SIZE = 10
 
 @contextmanager
 def relay_process(
-    settings: Settings, *, bootstrap: str, topic_prefix: str, tenant: str
+    settings: Settings,
+    *,
+    bootstrap: str,
+    topic_prefix: str,
+    tenant: str,
+    produce_delay_seconds: float = 0.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     command = [
         sys.executable,
@@ -46,6 +51,8 @@ def relay_process(
         str(BATCH_SIZE),
         "--tenant",
         tenant,
+        "--produce-delay-seconds",
+        str(produce_delay_seconds),
     ]
     if settings.database_url:
         command += ["--database-url", settings.database_url]
@@ -75,7 +82,11 @@ def test_a_relay_killed_mid_stream_and_restarted_loses_nothing(
             return published_position(connection, tenant)
 
     with relay_process(
-        settings, bootstrap=shared_broker.bootstrap, topic_prefix=topic_prefix, tenant=tenant
+        settings,
+        bootstrap=shared_broker.bootstrap,
+        topic_prefix=topic_prefix,
+        tenant=tenant,
+        produce_delay_seconds=0.01,  # still streaming when killed
     ) as first:
         wait_until(lambda: published() >= BATCH_SIZE, timeout=30, what="the relay to get going")
         os.kill(first.pid, signal.SIGKILL)
