@@ -1,11 +1,16 @@
 """The relay: publishes every stored event to Kafka at least once, in store order per aggregate.
 
-For each tenant it reads the notification log after the position recorded in
-`relay_positions`, encodes the events (streams/codec.py), publishes them in batches that the
-broker acknowledges, and only then records the batch's last position, with the last position
-sent to each partition, in one transaction. A crash at any point resumes from the recorded
-position: messages may be published twice, never skipped, and consumers absorb duplicates by
-the position each message carries.
+For each tenant it reads the store after the position recorded in `relay_positions`, in
+large pages, encodes each event straight from its stored record (streams/codec.py), and
+hands it to the producer without waiting: a window of messages is in flight, and their
+acknowledgements come back as delivery reports. The published position moves only over the
+unbroken prefix of settled events (streams/published_prefix.py) and is recorded, with the
+last position acknowledged on each partition, in one transaction per page: an event whose
+delivery failed holds it back however much after it was acknowledged, and the next pass
+publishes again from there. A crash at any point resumes from the recorded position:
+messages may be published twice, never skipped, and consumers absorb duplicates by the
+position each message carries. The producer partitions (murmur2 of the key, Kafka's
+default partitioner), so partitions are the ones every client computes.
 
 Kafka is not the system of record, so the relay also notices a broker that lost its data
 (the development broker keeps everything in memory) and publishes everything again. It
@@ -15,9 +20,10 @@ messages, so the tenant starts again from position 0. The epoch is checked befor
 first publish and after any failure, before anything more is published; every few seconds
 it is checked again in the background, while publishing goes on (a check reads the control
 topic with a consumer of its own, which took seconds that stalled every batch behind it).
-What the background check finds is taken up by the next batch: another epoch, no marker or
-no answer has the epoch verified again before that batch is published, so what went to an
-emptied broker meanwhile is published again from position 0. A producer that outlives a
+What the background check finds is taken up before the next page is produced: another
+epoch, no marker or no answer stops the stream (what is in flight settles) and has the
+epoch verified again before anything more is published, so what went to an emptied broker
+meanwhile is published again from position 0. A producer that outlives a
 broker restart fails its next publish (the new broker does not know its producer id),
 which triggers the check at once.
 
