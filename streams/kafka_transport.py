@@ -555,8 +555,16 @@ class ConfluentKafkaTransport:
             )
 
     def close(self) -> None:
-        """Send what is pending (within the delivery timeout) and release the producer."""
-        self._producer.flush(self._delivery_timeout_seconds)
+        """Send what is pending (within the delivery timeout) and release the producer:
+        what is still unsent then is dropped, and its threads and connections end (an
+        unclosed producer reconnects to a broker that is gone until it is collected)."""
+        producer = self._producer
+        if producer.flush(self._delivery_timeout_seconds):
+            producer.purge()
+            producer.poll(0)
+        close = getattr(producer, "close", None)  # not in older confluent-kafka releases
+        if close is not None:
+            close()
 
     def __enter__(self) -> Self:
         return self

@@ -671,6 +671,10 @@ class Relay:
         # Only after the acknowledgement: a crash before this transaction publishes these
         # events again, which consumers absorb; recording first could skip them.
         with self._engine.begin() as connection:
+            if self._engine.dialect.name == "postgresql":
+                # A position lost with the server's last transactions is published again
+                # (duplicates consumers absorb): no need to wait for the WAL's flush.
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
             for position, reason in advance.refused.items():
                 self._park(stream.tenant, stream.parking.pop(position), reason, connection)
             parked_events.unpark_published(
