@@ -219,7 +219,7 @@ class EventCodec:
         tenant: str,
         position: int,
         stored_topic: str,
-        aggregate_id: UUID,
+        aggregate_id: UUID | str,
         aggregate_version: int,
         state: bytes,
     ) -> OutgoingMessage:
@@ -235,7 +235,8 @@ class EventCodec:
             raise NotEncodableFromStoredError("the stored state is not plain JSON") from error
         if values.get("class_version", 1) != stored_type.class_version:
             raise NotEncodableFromStoredError("stored with another class version: upcast")
-        aggregate_text = str(aggregate_id)
+        # Its text as str(UUID) writes it (lower-case, hyphenated), however it comes.
+        aggregate_text = aggregate_id if type(aggregate_id) is str else str(aggregate_id)
         occurred = values["timestamp"]
         record: dict[str, Any] = {
             "aggregate_id": aggregate_text,

@@ -1035,9 +1035,9 @@ class _TenantStream:
             self.prefix.failed(token, error)
 
 
-#: A stored event as the relay reads it: (position, aggregate id, aggregate version, stored
-#: topic, stored state).
-_StoredRow = tuple[int, UUID, int, str, bytes]
+#: A stored event as the relay reads it: (position, aggregate id (a UUID, or its text),
+#: aggregate version, stored topic, stored state).
+_StoredRow = tuple[int, UUID | str, int, str, bytes]
 
 
 def _read_page(app: TenantApplication, start: int, limit: int) -> Sequence[_StoredRow]:
@@ -1050,7 +1050,8 @@ def _read_page(app: TenantApplication, start: int, limit: int) -> Sequence[_Stor
         statement = _PAGE_STATEMENTS.get(id(recorder))
         if statement is None or statement[0] is not recorder:
             query = SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state "
+                # The id as text: the server formats it as str(UUID) does, off this process.
+                "SELECT notification_id, originator_id::text, originator_version, topic, state "
                 "FROM {schema}.{table} WHERE notification_id>=%s "
                 "ORDER BY notification_id LIMIT %s"
             ).format(
@@ -1077,6 +1078,11 @@ _PAGE_STATEMENTS: dict[int, tuple[PostgresApplicationRecorder, Composed]] = {}
 
 def _notification(row: _StoredRow) -> Notification:
     position, originator_id, originator_version, topic, state = row
+    if isinstance(originator_id, str):
+        try:
+            originator_id = UUID(originator_id)  # read as text on PostgreSQL
+        except ValueError:
+            pass  # an id that is text in the store too
     return Notification(
         id=position,
         originator_id=originator_id,
