@@ -6,6 +6,9 @@ Key = aggregate id; headers `event-type`, `position` (store notification id), `t
 
 from __future__ import annotations
 
+import binascii
+import io
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -13,16 +16,20 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
+import fastavro
+import orjson
 from eventsourcing.domain import Aggregate
 from kafka.partitioner.default import murmur2
 
 from domain.sealing import SealedValue
 from streams import avro_encoding
+from streams.avro_writer import UnsupportedSchemaError, Writer, compile_writer
 from streams.event_types import EventType, by_topic, by_type_name
 from streams.kafka_transport import OutgoingMessage, ReceivedMessage
 from streams.schemas import SchemaRegistry, event_fields
 
 _ERROR_TEXT_LIMIT = 1000
+logger = logging.getLogger(__name__)
 
 
 class UndecodableMessageError(Exception):
@@ -109,6 +116,70 @@ def _avro_value(value: Any) -> Any:
     return value
 
 
+class NotEncodableFromStoredError(Exception):
+    """Raised when a stored record cannot be encoded straight from its stored state (an
+    older class version to upcast, a value of a type the fast path does not know): the
+    caller decodes it to its domain event and encodes that instead (`EventCodec.encode`)."""
+
+
+def _uuid_text(hex_text: str) -> str:
+    return str(UUID(hex=hex_text))
+
+
+def _sealed_record(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "subject": str(UUID(hex=data["subject"])),
+        "retention": data["retention"],
+        # base64.b64decode without its wrapper (the same non-strict decoding).
+        "nonce": binascii.a2b_base64(data["nonce"]),
+        "ciphertext": binascii.a2b_base64(data["ciphertext"]),
+    }
+
+
+#: Stored JSON transcodings (eventsourcing's and domain/transcodings.py) → what
+#: `_avro_value` makes of the value they decode to.
+_FROM_STORED: dict[str, Any] = {
+    "sealed": _sealed_record,
+    "uuid_hex": _uuid_text,
+    "decimal_str": float,
+    "date_iso": date.fromisoformat,
+    "datetime_iso": datetime.fromisoformat,
+}
+
+
+def _from_stored(value: Any) -> Any:
+    """A value of a stored event's JSON state as `_avro_value` makes it of the decoded one."""
+    if isinstance(value, dict):
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            convert = _FROM_STORED.get(value["_type_"])
+            if convert is None:
+                raise NotEncodableFromStoredError(f"no fast path for {value['_type_']!r}")
+            return convert(value["_data_"])
+        return {k: _from_stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_stored(v) for v in value]
+    return value
+
+
+@dataclass(slots=True)
+class _StoredType:
+    """What encoding an event type from its stored state needs, worked out once."""
+
+    type_name: str
+    family: str
+    class_version: int
+    field_names: tuple[str, ...]
+    parsed_schema: Any
+    #: The schema's compiled writer (streams/avro_writer.py); None: fastavro writes it.
+    writer: Writer | None
+    #: Whether the compiled writer's bytes were compared with fastavro's yet (once).
+    writer_checked: bool
+    #: The single-object header: magic and the writer schema's fingerprint.
+    value_header: bytes
+    type_header: bytes
+    fingerprint_header: bytes
+
+
 class EventCodec:
     """Encodes domain events of a tenant's store into messages, and decodes messages."""
 
@@ -116,6 +187,113 @@ class EventCodec:
         self.registry = registry
         self.topic_prefix = topic_prefix
         self.partitions = partitions
+        self._stored_types: dict[str, _StoredType] = {}
+        self._topics: dict[tuple[str, str], str] = {}
+
+    def _stored_type(self, stored_topic: str) -> _StoredType:
+        found = self._stored_types.get(stored_topic)
+        if found is None:
+            event_type = by_topic()[stored_topic]
+            schema = self.registry.current(event_type.type_name)
+            try:
+                writer: Writer | None = compile_writer(schema.parsed, _from_stored)
+            except UnsupportedSchemaError:
+                writer = None
+            found = _StoredType(
+                type_name=event_type.type_name,
+                family=event_type.family,
+                class_version=getattr(event_type.event_class, "class_version", 1),
+                field_names=_field_names(event_type),
+                parsed_schema=schema.parsed,
+                writer=writer,
+                writer_checked=False,
+                value_header=avro_encoding.MAGIC + schema.fingerprint,
+                type_header=event_type.type_name.encode(),
+                fingerprint_header=schema.fingerprint_hex.encode(),
+            )
+            self._stored_types[stored_topic] = found
+        return found
+
+    def encode_stored(
+        self,
+        tenant: str,
+        position: int,
+        stored_topic: str,
+        aggregate_id: UUID | str,
+        aggregate_version: int,
+        state: bytes,
+    ) -> OutgoingMessage:
+        """The message `encode` makes of the event, made straight from its stored record
+        (eventsourcing's JSON state, neither compressed nor encrypted), without building the
+        domain event. The partition is left to the producer (murmur2 of the key, as
+        `partition_for`). NotEncodableFromStoredError when the record needs the slow path;
+        KeyError for an event type the codec does not know."""
+        stored_type = self._stored_type(stored_topic)
+        try:
+            values = orjson.loads(state)
+        except orjson.JSONDecodeError as error:
+            raise NotEncodableFromStoredError("the stored state is not plain JSON") from error
+        if values.get("class_version", 1) != stored_type.class_version:
+            raise NotEncodableFromStoredError("stored with another class version: upcast")
+        # Its text as str(UUID) writes it (lower-case, hyphenated), however it comes.
+        aggregate_text = aggregate_id if type(aggregate_id) is str else str(aggregate_id)
+        occurred = values["timestamp"]
+        record: dict[str, Any] = {
+            "aggregate_id": aggregate_text,
+            "aggregate_version": aggregate_version,
+            "occurred_at": occurred,
+        }
+        for name in stored_type.field_names:
+            record[name] = values[name]
+        value = bytearray(stored_type.value_header)
+        if stored_type.writer is not None:
+            stored_type.writer(record, value)
+            if not stored_type.writer_checked:
+                self._check_writer(stored_type, record, value)
+        else:
+            self._write_with_fastavro(stored_type, record, value)
+        topic_key = (tenant, stored_type.family)
+        topic = self._topics.get(topic_key)
+        if topic is None:
+            topic = self._topics[topic_key] = family_topic(
+                self.topic_prefix, tenant, stored_type.family
+            )
+        return OutgoingMessage(
+            topic=topic,
+            key=aggregate_text.encode(),
+            value=bytes(value),
+            headers=[
+                ("event-type", stored_type.type_header),
+                ("position", str(position).encode()),
+                ("tenant", tenant.encode()),
+                ("occurred-at", occurred["_data_"].encode()),
+                ("schema-fingerprint", stored_type.fingerprint_header),
+            ],
+        )
+
+    def _write_with_fastavro(
+        self, stored_type: _StoredType, record: dict[str, Any], value: bytearray
+    ) -> None:
+        converted = {name: _from_stored(field) for name, field in record.items()}
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, stored_type.parsed_schema, converted)
+        value += buffer.getvalue()
+
+    def _check_writer(
+        self, stored_type: _StoredType, record: dict[str, Any], value: bytearray
+    ) -> None:
+        """The first record of each type is written by fastavro too: should the compiled
+        writer ever disagree, fastavro writes that type from then on."""
+        expected = bytearray(stored_type.value_header)
+        self._write_with_fastavro(stored_type, record, expected)
+        stored_type.writer_checked = True
+        if expected != value:
+            logger.warning(
+                "the compiled Avro writer of %s disagrees with fastavro; fastavro writes it",
+                stored_type.type_name,
+            )
+            stored_type.writer = None
+            value[:] = expected
 
     def encode(self, tenant: str, position: int, event: Aggregate.Event) -> OutgoingMessage:
         event_type = by_topic()[f"{type(event).__module__}:{type(event).__qualname__}"]

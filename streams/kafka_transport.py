@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple, Protocol, Self
+from functools import partial
+from typing import Any, Final, NamedTuple, Protocol, Self, runtime_checkable
 
 import kafka.errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -15,6 +17,7 @@ __all__ = [
     "CONFLUENT_PRODUCER_SETTINGS",
     "PRODUCER_SETTINGS",
     "ConfluentKafkaTransport",
+    "DeliveryCallback",
     "EventTransport",
     "InvalidTopicSpecError",
     "KafkaPythonReader",
@@ -23,6 +26,7 @@ __all__ = [
     "OutgoingMessage",
     "PartitionId",
     "PartitionReader",
+    "PipelinedTransport",
     "PublishFailedError",
     "ReceivedMessage",
     "TopicCreationFailedError",
@@ -114,6 +118,13 @@ class ReceivedMessage:
         return found
 
 
+#: Called once per produced message when its fate is known, in the thread that calls the
+#: transport's `poll` or `flush`: (the token it was produced with; its topic; the partition
+#: it went to, -1 if unknown; why it failed, None once acknowledged; whether it was refused
+#: for what it is, as MessageRefusedError).
+DeliveryCallback = Callable[[int, str, int, str | None, bool], None]
+
+
 class EventTransport(Protocol):
     """Where the relay publishes encoded events."""
 
@@ -128,6 +139,32 @@ class EventTransport(Protocol):
 
     def close(self) -> None:
         """Release the connection; publish() must not be called afterwards."""
+        ...
+
+
+@runtime_checkable
+class PipelinedTransport(EventTransport, Protocol):
+    """An EventTransport that also produces message by message without waiting for the
+    broker (`produce`, with `poll` and `flush`): what the relay streams through."""
+
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
+        """Queue one message; `on_delivery` hears of it, by `token`, from a later `poll` or
+        `flush`.
+
+        With no partition named the producer's partitioner chooses (murmur2 of the key, as
+        every Kafka client's default does). Messages with the same topic and key keep their
+        order. Raises PublishFailedError when the message cannot even be queued for the
+        broker's state; a message refused for what it is reaches `on_delivery` instead.
+        """
+        ...
+
+    def poll(self, timeout_seconds: float) -> None:
+        """Serve the delivery callbacks due, waiting at most `timeout_seconds` for one."""
+        ...
+
+    def flush(self, timeout_seconds: float) -> int:
+        """Wait until every queued message is delivered or failed (callbacks served);
+        return how many were still unsettled at the timeout."""
         ...
 
 
@@ -240,6 +277,56 @@ class KafkaPythonTransport:
             bootstrap_timeout_ms=int(request_timeout_seconds * 1000),
             **settings,
         )
+        # kafka-python settles futures on its sender thread; the callbacks run in the
+        # caller's, from poll() and flush(), as confluent-kafka's do.
+        self._settled: deque[tuple[DeliveryCallback, int, str, int, str | None, bool]] = deque()
+        #: Messages queued, and of those the ones whose future settled.
+        self._unsettled = 0
+        self._reported = 0
+
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
+        try:
+            future = self._producer.send(
+                message.topic,
+                value=message.value,
+                key=message.key,
+                headers=list(message.headers),
+                partition=message.partition,
+            )
+        except MESSAGE_ERRORS as error:
+            self._settled.append((on_delivery, token, message.topic, -1, _refusal(error), True))
+            return
+        except kafka.errors.KafkaError as error:
+            raise PublishFailedError(
+                f"a message could not be queued for topic {message.topic!r}: {error!r}; "
+                "check that the topic exists (ensure_topics) and the broker is reachable"
+            ) from error
+        self._unsettled += 1
+        future.add_both(partial(self._report, on_delivery, token, message.topic))
+
+    def _report(self, on_delivery: DeliveryCallback, token: int, topic: str, outcome: Any) -> None:
+        # On kafka-python's sender thread: poll() passes it on in the caller's.
+        if isinstance(outcome, BaseException):
+            refused = isinstance(outcome, MESSAGE_ERRORS)
+            self._settled.append((on_delivery, token, topic, -1, _refusal(outcome), refused))
+        else:
+            self._settled.append((on_delivery, token, topic, outcome.partition, None, False))
+        self._reported += 1
+
+    def poll(self, timeout_seconds: float) -> None:
+        if not self._settled and timeout_seconds > 0 and self._unsettled:
+            time.sleep(min(timeout_seconds, 0.01))
+        while self._settled:
+            on_delivery, token, topic, partition, error, refused = self._settled.popleft()
+            on_delivery(token, topic, partition, error, refused)
+
+    def flush(self, timeout_seconds: float) -> int:
+        try:
+            self._producer.flush(timeout=timeout_seconds)
+        except kafka.errors.KafkaTimeoutError:
+            pass
+        self.poll(0)
+        return self._unsettled - self._reported
 
     def publish(self, batch: Sequence[OutgoingMessage]) -> None:
         """Publish the batch and wait until the broker acknowledged every message."""
@@ -335,6 +422,7 @@ class ConfluentKafkaTransport:
             confluent_kafka.KafkaError.INVALID_RECORD,
         }
         self._delivery_timeout_seconds = delivery_timeout_seconds
+        self._report = self._confluent_report  # bound once: one object for every message
         settings = dict(CONFLUENT_PRODUCER_SETTINGS)
         if max_request_bytes is not None:
             settings["message.max.bytes"] = max_request_bytes
@@ -347,6 +435,60 @@ class ConfluentKafkaTransport:
                 **settings,
             }
         )
+
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
+        producer = self._producer
+        headers = message.headers if isinstance(message.headers, list) else list(message.headers)
+        # One small object per message in flight (not a closure with its cells): tens of
+        # thousands are alive at once, and the garbage collector walks each.
+        report = partial(self._report, on_delivery, token)
+        while True:
+            try:
+                if message.partition is None:
+                    producer.produce(
+                        message.topic,
+                        message.value,
+                        message.key,
+                        on_delivery=report,
+                        headers=headers,
+                    )
+                else:
+                    producer.produce(
+                        message.topic,
+                        message.value,
+                        message.key,
+                        message.partition,
+                        on_delivery=report,
+                        headers=headers,
+                    )
+                return
+            except BufferError:
+                # The local queue is full: serving delivery reports makes room.
+                producer.poll(0.05)
+            except self._errors as error:
+                if error.args and error.args[0].code() in self._message_error_codes:
+                    text = f"KafkaException: {error.args[0].str()}"[:500]
+                    on_delivery(token, message.topic, -1, text, True)
+                    return
+                raise PublishFailedError(
+                    f"a message could not be queued for topic {message.topic!r}: {error}; "
+                    "check that the topic exists (ensure_topics) and the broker is reachable"
+                ) from error
+
+    def _confluent_report(
+        self, on_delivery: DeliveryCallback, token: int, error: Any, record: Any
+    ) -> None:
+        if error is None:
+            on_delivery(token, record.topic(), record.partition(), None, False)
+        else:
+            refused = error.code() in self._message_error_codes
+            on_delivery(token, record.topic(), -1, f"KafkaError: {error.str()}"[:500], refused)
+
+    def poll(self, timeout_seconds: float) -> None:
+        self._producer.poll(timeout_seconds)
+
+    def flush(self, timeout_seconds: float) -> int:
+        return int(self._producer.flush(timeout_seconds))
 
     def publish(self, batch: Sequence[OutgoingMessage]) -> None:
         """Publish the batch and wait until the broker acknowledged every message."""
@@ -413,8 +555,16 @@ class ConfluentKafkaTransport:
             )
 
     def close(self) -> None:
-        """Send what is pending (within the delivery timeout) and release the producer."""
-        self._producer.flush(self._delivery_timeout_seconds)
+        """Send what is pending (within the delivery timeout) and release the producer:
+        what is still unsent then is dropped, and its threads and connections end (an
+        unclosed producer reconnects to a broker that is gone until it is collected)."""
+        producer = self._producer
+        if producer.flush(self._delivery_timeout_seconds):
+            producer.purge()
+            producer.poll(0)
+        close = getattr(producer, "close", None)  # not in older confluent-kafka releases
+        if close is not None:
+            close()
 
     def __enter__(self) -> Self:
         return self

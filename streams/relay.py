@@ -1,11 +1,16 @@
 """The relay: publishes every stored event to Kafka at least once, in store order per aggregate.
 
-For each tenant it reads the notification log after the position recorded in
-`relay_positions`, encodes the events (streams/codec.py), publishes them in batches that the
-broker acknowledges, and only then records the batch's last position, with the last position
-sent to each partition, in one transaction. A crash at any point resumes from the recorded
-position: messages may be published twice, never skipped, and consumers absorb duplicates by
-the position each message carries.
+For each tenant it reads the store after the position recorded in `relay_positions`, in
+large pages, encodes each event straight from its stored record (streams/codec.py), and
+hands it to the producer without waiting: a window of messages is in flight, and their
+acknowledgements come back as delivery reports. The published position moves only over the
+unbroken prefix of settled events (streams/published_prefix.py) and is recorded, with the
+last position acknowledged on each partition, in one transaction per page: an event whose
+delivery failed holds it back however much after it was acknowledged, and the next pass
+publishes again from there. A crash at any point resumes from the recorded position:
+messages may be published twice, never skipped, and consumers absorb duplicates by the
+position each message carries. The producer partitions (murmur2 of the key, Kafka's
+default partitioner), so partitions are the ones every client computes.
 
 Kafka is not the system of record, so the relay also notices a broker that lost its data
 (the development broker keeps everything in memory) and publishes everything again. It
@@ -15,9 +20,10 @@ messages, so the tenant starts again from position 0. The epoch is checked befor
 first publish and after any failure, before anything more is published; every few seconds
 it is checked again in the background, while publishing goes on (a check reads the control
 topic with a consumer of its own, which took seconds that stalled every batch behind it).
-What the background check finds is taken up by the next batch: another epoch, no marker or
-no answer has the epoch verified again before that batch is published, so what went to an
-emptied broker meanwhile is published again from position 0. A producer that outlives a
+What the background check finds is taken up before the next page is produced: another
+epoch, no marker or no answer stops the stream (what is in flight settles) and has the
+epoch verified again before anything more is published, so what went to an emptied broker
+meanwhile is published again from position 0. A producer that outlives a
 broker restart fails its next publish (the new broker does not know its producer id),
 which triggers the check at once.
 
@@ -34,10 +40,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Literal, Protocol, TypedDict, TypeVar, cast
+from typing import Final, Literal, NamedTuple, Protocol, TypedDict, TypeVar, cast
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import JSONTranscoder, Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
 from sqlalchemy.engine import Connection, Engine
 
 from domain.application import TenantApplication
@@ -48,12 +58,15 @@ from streams.broker_epoch import (
     ControlTopicCorruptError,
     control_topic,
 )
-from streams.codec import RETRY_HEADER, EventCodec, family_topic
+from streams.codec import RETRY_HEADER, EventCodec, family_topic, partition_for
 from streams.event_types import FAMILIES
 from streams.kafka_transport import (
+    DeliveryCallback,
     EventTransport,
     MessageRefusedError,
     OutgoingMessage,
+    PipelinedTransport,
+    PublishFailedError,
     ensure_topics,
 )
 from streams.positions import (
@@ -63,6 +76,7 @@ from streams.positions import (
     record_published,
     reset_published,
 )
+from streams.published_prefix import PublishedPrefix
 
 __all__ = [
     "BrokerUnavailableError",
@@ -190,7 +204,8 @@ class Relay:
         bootstrap: str,
         topic_prefix: str,
         partitions: int,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
+        max_in_flight: int = 50_000,
         idle_poll_seconds: float = 0.5,
         epoch_check_seconds: float = EPOCH_CHECK_SECONDS,
         broker_timeout_seconds: float = BROKER_TIMEOUT_SECONDS,
@@ -221,6 +236,8 @@ class Relay:
         self._topic_prefix = topic_prefix
         self._partitions = partitions
         self._batch_size = batch_size
+        #: Events produced and not yet settled in the prefix, at most (then it waits).
+        self._max_in_flight = max(max_in_flight, batch_size)
         self._idle_poll_seconds = idle_poll_seconds
         self._epoch_check_seconds = epoch_check_seconds
         self._broker_timeout_seconds = broker_timeout_seconds
@@ -553,21 +570,18 @@ class Relay:
                 if position and self._epoch is not None and tenant_epoch != self._epoch:
                     self._republish(tenant, lost_epoch=tenant_epoch)
                     position, tenant_epoch = 0, self._epoch
-                notifications = app.recorder.select_notifications(
-                    start=position + 1, limit=self._batch_size
-                )
-                if not notifications:
+                rows = _read_page(app, position + 1, self._batch_size)
+                if not rows:
                     caught_up = True
                     break
                 if self._verification_due():
                     self._verify_broker()
                     if position and tenant_epoch != self._epoch:
                         continue  # the broker lost what this tenant published: start again
-                position = self._publish(tenant, app, notifications)
-                tenant_epoch = self._epoch
-                published += len(notifications)
-                self._progressed()
-                if len(notifications) < self._batch_size:
+                run = self._stream(tenant, app, position, rows)
+                position, tenant_epoch = run.position, self._epoch
+                published += run.published
+                if run.caught_up:
                     caught_up = True
                     break
         except _BrokerFailure:
@@ -578,47 +592,144 @@ class Relay:
         self._tenant_succeeded(tenant)
         return published, caught_up
 
-    def _publish(
-        self, tenant: str, app: TenantApplication, notifications: Sequence[Notification]
-    ) -> int:
-        """Publish one batch, then record its last position; return that position."""
+    def _stream(
+        self,
+        tenant: str,
+        app: TenantApplication,
+        position: int,
+        rows: Sequence[_StoredRow],
+    ) -> _Run:
+        """Produce the tenant's events from `rows` on, page after page, without
+        waiting for acknowledgements, recording the published position as the unbroken
+        prefix of settled events grows (streams/published_prefix.py). Stops producing when
+        caught up, when stopping, when the broker's epoch is to be verified again or when a
+        delivery failed; then waits for what is in flight and records what it settled."""
         assert self._epoch is not None, "the broker is verified before anything is published"
-        # Events that cannot be published (by their position, with why) are parked, and
-        # the tenant's position moves past them: one bad event must not hold the rest back.
-        refused: dict[int, str] = {}
-        encoded: list[tuple[Notification, OutgoingMessage]] = []
-        for notification in notifications:
-            try:
-                encoded.append((notification, self._encode(tenant, app, notification)))
-            except EventNotPublishableError as error:
-                refused[notification.id] = error.reason
         self._ensure_tenant_topics(tenant)
-        if encoded:
-            try:
-                self._send([message for _, message in encoded])
-            except MessageRefusedError as error:
-                refused.update(self._find_refused(encoded, error))
-        last_sent: dict[tuple[str, int], int] = {}
-        for notification, message in encoded:
-            if notification.id in refused:
-                continue
-            # The codec always names the partition; the relay must know where each went.
-            assert message.partition is not None
-            last_sent[(message.topic, message.partition)] = notification.id
-        last = notifications[-1].id
-        by_position = {notification.id: notification for notification in notifications}
-        # Only after the acknowledgement: a crash before this line publishes the batch
-        # again, which consumers absorb; recording first could skip it.
-        with self._engine.begin() as connection:
-            for position, reason in refused.items():
-                self._park(tenant, by_position[position], reason, connection)
-            parked_events.unpark_published(
-                connection, tenant, notifications[0].id, last, still_parked=refused
+        transport = self._pipelined_transport()
+        stream = _TenantStream(tenant, PublishedPrefix(position))
+        plain = _plain_stored_state(app)
+        produced = 0
+        caught_up = False
+        prefix, delivered = stream.prefix, stream.delivered
+        while True:
+            for row in rows:
+                token = prefix.sent(row[0])
+                message = self._encode_row(tenant, row) if plain else None
+                if message is None:
+                    notification = _notification(row)
+                    try:
+                        message = self._encode(tenant, app, notification)
+                    except EventNotPublishableError as error:
+                        stream.parking[notification.id] = notification
+                        prefix.refused(token, error.reason)
+                        continue
+                try:
+                    transport.produce(message, token, delivered)
+                except Exception as error:  # noqa: BLE001 - the broker's: nothing more goes out
+                    prefix.failed(token, f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT])
+                    break
+                produced += 1
+            transport.poll(0)
+            self._checkpoint(app, stream)
+            while prefix.in_flight > self._max_in_flight and not prefix.failure:
+                transport.poll(0.05)
+                self._checkpoint(app, stream)
+            if stream.prefix.failure:
+                break
+            if len(rows) < self._batch_size:
+                caught_up = True
+                break
+            if self._stopping.is_set() or self._verification_due():
+                break
+            rows = _read_page(app, rows[-1][0] + 1, self._batch_size)
+            if not rows:
+                caught_up = True
+                break
+        self._drain(app, transport, stream)
+        failure = stream.prefix.failure
+        if failure is not None:
+            raise _BrokerFailure(
+                PublishFailedError(
+                    f"the broker did not acknowledge the event at position {failure[0]} of "
+                    f"tenant {tenant!r} ({failure[1]}); it and what follows are published "
+                    "again from there"
+                )
             )
-            record_published(connection, tenant, last, last_sent, broker_epoch=self._epoch)
+        return _Run(stream.prefix.position, produced, caught_up)
+
+    def _checkpoint(self, app: TenantApplication, stream: _TenantStream) -> None:
+        """Settle the messages refused by the broker (each tried alone), then record the
+        position the prefix moved to, with the events it passed that are parked."""
+        while stream.refused:
+            token, reason = stream.refused.pop(0)
+            self._try_alone(app, stream, token, reason)
+        before = stream.prefix.position
+        advance = stream.prefix.advance()
+        if not advance.moved:
+            return
+        # Only after the acknowledgement: a crash before this transaction publishes these
+        # events again, which consumers absorb; recording first could skip them.
+        with self._engine.begin() as connection:
+            if self._engine.dialect.name == "postgresql":
+                # A position lost with the server's last transactions is published again
+                # (duplicates consumers absorb): no need to wait for the WAL's flush.
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            for position, reason in advance.refused.items():
+                self._park(stream.tenant, stream.parking.pop(position), reason, connection)
+            parked_events.unpark_published(
+                connection, stream.tenant, before + 1, advance.last, still_parked=advance.refused
+            )
+            record_published(
+                connection,
+                stream.tenant,
+                advance.last,
+                advance.partitions,
+                broker_epoch=self._epoch,
+            )
         with self._state_lock:
             self._broker_failures.clear()
-        return last
+        self._progressed()
+
+    def _try_alone(
+        self, app: TenantApplication, stream: _TenantStream, token: int, reason: str
+    ) -> None:
+        """A broker refuses a whole record batch, so a message refused for what it is is
+        tried alone: parked only if refused alone too."""
+        position = stream.prefix.position_of(token)
+        notification = app.recorder.select_notifications(start=position, limit=1)[0]
+        try:
+            message = self._encode(stream.tenant, app, notification)
+            self._send([message])
+        except MessageRefusedError as alone:
+            stream.parking[position] = notification
+            stream.prefix.refused(token, _size_reason(alone.refused[0]))
+        except EventNotPublishableError as error:
+            stream.parking[position] = notification
+            stream.prefix.refused(token, error.reason)
+        except _BrokerFailure as failure:
+            stream.prefix.failed(token, f"{failure.cause}"[:_ERROR_TEXT_LIMIT])
+        else:
+            assert message.partition is not None  # the codec's own encode names it
+            stream.prefix.acknowledged(token, message.topic, message.partition)
+
+    def _drain(
+        self, app: TenantApplication, transport: PipelinedTransport, stream: _TenantStream
+    ) -> None:
+        """Wait for the messages in flight (each is acknowledged or fails by the producer's
+        delivery timeout), recording progress as it comes."""
+        while stream.prefix.in_flight and not stream.prefix.failure:
+            problem: str | None = None
+            try:
+                unsettled = transport.flush(1.0)
+            except Exception as error:  # noqa: BLE001 - the broker's: recorded as a failure
+                unsettled = -1
+                problem = f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT]
+            self._checkpoint(app, stream)
+            if unsettled == 0 and stream.prefix.in_flight and not stream.prefix.failure:
+                problem = "the producer reported no delivery for it"
+            if problem is not None:
+                stream.prefix.fail_first_unsettled(problem)
 
     def _send(self, messages: Sequence[OutgoingMessage]) -> None:
         """Publish; MessageRefusedError passes as it is, any other error is the broker's."""
@@ -629,27 +740,21 @@ class Relay:
         except Exception as error:
             raise _BrokerFailure(error) from error
 
-    def _find_refused(
-        self, encoded: Sequence[tuple[Notification, OutgoingMessage]], error: MessageRefusedError
-    ) -> dict[int, str]:
-        """The positions of the messages refused for what they are, with why. A broker
-        refuses a whole record batch, so when several were refused together each is tried
-        alone: only those refused alone are parked."""
-        if len(error.refused) == 1:
-            ((index, reason),) = error.refused.items()
-            return {encoded[index][0].id: _size_reason(reason)}
-        refused: dict[int, str] = {}
-        for index in sorted(error.refused):
-            notification, message = encoded[index]
-            try:
-                self._send([message])
-            except MessageRefusedError as alone:
-                refused[notification.id] = _size_reason(alone.refused[0])
-        return refused
+    def _encode_row(self, tenant: str, row: _StoredRow) -> OutgoingMessage | None:
+        """The event's message straight from its stored record; None when the record needs
+        the domain event's path (an upcast, a value the fast path does not know)."""
+        position, aggregate_id, aggregate_version, topic, state = row
+        try:
+            return self._codec.encode_stored(
+                tenant, position, topic, aggregate_id, aggregate_version, state
+            )
+        except Exception:  # noqa: BLE001 - the domain event's path decides
+            return None
 
     def _encode(
         self, tenant: str, app: TenantApplication, notification: Notification
     ) -> OutgoingMessage:
+        """The event's message made of its domain event (the codec names its partition)."""
         try:
             # A tenant's store holds nothing but the events of its aggregates.
             event = cast(Aggregate.Event, app.mapper.to_domain_event(notification))
@@ -722,6 +827,12 @@ class Relay:
         if self._transport is None:
             self._transport = self._transport_factory()
         return self._transport
+
+    def _pipelined_transport(self) -> PipelinedTransport:
+        transport = self._transport_()
+        if isinstance(transport, PipelinedTransport):
+            return transport
+        return _PublishedInBatches(transport, self._partitions)
 
     def _discard_transport(self) -> None:
         transport, self._transport = self._transport, None
@@ -850,6 +961,154 @@ class _BackgroundEpochCheck:
             self.error = error
         finally:
             self.done.set()
+
+
+class _PublishedInBatches:
+    """A transport that only publishes whole batches, streamed through as the relay streams:
+    what is produced is published, and acknowledged, at the next poll or flush."""
+
+    def __init__(self, transport: EventTransport, partitions: int) -> None:
+        self._transport = transport
+        self._partitions = partitions
+        self._queued: list[tuple[OutgoingMessage, int, DeliveryCallback]] = []
+
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
+        self._queued.append((message, token, on_delivery))
+
+    def poll(self, timeout_seconds: float) -> None:
+        self._publish()
+
+    def flush(self, timeout_seconds: float) -> int:
+        self._publish()
+        return 0
+
+    def publish(self, batch: Sequence[OutgoingMessage]) -> None:
+        self._transport.publish(batch)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def _publish(self) -> None:
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        refused: dict[int, str] = {}
+        failure: str | None = None
+        try:
+            self._transport.publish([message for message, _, _ in queued])
+        except MessageRefusedError as error:
+            refused = error.refused
+        except Exception as error:  # noqa: BLE001 - the broker's: every message failed
+            failure = f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT]
+        for index, (message, token, on_delivery) in enumerate(queued):
+            if failure is not None:
+                on_delivery(token, message.topic, -1, failure, False)
+            elif index in refused:
+                on_delivery(token, message.topic, -1, refused[index], True)
+            else:
+                partition = message.partition
+                if partition is None:
+                    partition = partition_for(message.key, self._partitions)
+                on_delivery(token, message.topic, partition, None, False)
+
+
+class _TenantStream:
+    """One tenant's events in flight: their prefix, the events the broker refused (to be
+    tried alone) and the events to park once the prefix passes them."""
+
+    def __init__(self, tenant: str, prefix: PublishedPrefix) -> None:
+        self.tenant = tenant
+        self.prefix = prefix
+        self.refused: list[tuple[int, str]] = []
+        self.parking: dict[int, Notification] = {}
+        #: Bound once: the transport keeps a reference per message in flight.
+        self.delivered: DeliveryCallback = self._delivered
+
+    def _delivered(
+        self, token: int, topic: str, partition: int, error: str | None, refused: bool
+    ) -> None:
+        if error is None:
+            self.prefix.acknowledged(token, topic, partition)
+        elif refused:
+            self.refused.append((token, error))
+        else:
+            self.prefix.failed(token, error)
+
+
+#: A stored event as the relay reads it: (position, aggregate id (a UUID, or its text),
+#: aggregate version, stored topic, stored state).
+_StoredRow = tuple[int, UUID | str, int, str, bytes]
+
+
+def _read_page(app: TenantApplication, start: int, limit: int) -> Sequence[_StoredRow]:
+    """The tenant's stored events from position `start` on, at most `limit`, in store order.
+    On PostgreSQL one query of plain rows on the recorder's own connection pool (what
+    `select_notifications` builds an object of each for, a third of reading's time);
+    elsewhere `select_notifications`."""
+    recorder = app.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        statement = _PAGE_STATEMENTS.get(id(recorder))
+        if statement is None or statement[0] is not recorder:
+            query = SQL(
+                # The id as text: the server formats it as str(UUID) does, off this process.
+                "SELECT notification_id, originator_id::text, originator_version, topic, state "
+                "FROM {schema}.{table} WHERE notification_id>=%s "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(
+                schema=Identifier(recorder.datastore.schema),
+                table=Identifier(recorder.events_table_name),
+            )
+            statement = _PAGE_STATEMENTS[id(recorder)] = (recorder, query)
+        with (
+            recorder.datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row) as cursor,
+        ):
+            cursor.execute(statement[1], (start, limit), prepare=True)
+            return cast(list[_StoredRow], cursor.fetchall())
+    return [
+        (n.id, cast(UUID, n.originator_id), n.originator_version, n.topic, n.state)
+        for n in recorder.select_notifications(start=start, limit=limit)
+    ]
+
+
+#: The page query of each PostgreSQL recorder (keyed by id, holding the recorder so the id
+#: is not reused while the entry lives).
+_PAGE_STATEMENTS: dict[int, tuple[PostgresApplicationRecorder, Composed]] = {}
+
+
+def _notification(row: _StoredRow) -> Notification:
+    position, originator_id, originator_version, topic, state = row
+    if isinstance(originator_id, str):
+        try:
+            originator_id = UUID(originator_id)  # read as text on PostgreSQL
+        except ValueError:
+            pass  # an id that is text in the store too
+    return Notification(
+        id=position,
+        originator_id=originator_id,
+        originator_version=originator_version,
+        topic=topic,
+        state=bytes(state),
+    )
+
+
+class _Run(NamedTuple):
+    """What `Relay._stream` did: the position recorded, events produced, whether caught up."""
+
+    position: int
+    published: int
+    caught_up: bool
+
+
+def _plain_stored_state(app: TenantApplication) -> bool:
+    """Whether the tenant's store keeps events as plain JSON (no cipher, no compressor), so
+    messages can be encoded straight from the stored records."""
+    mapper = app.mapper
+    return (
+        mapper.cipher is None
+        and mapper.compressor is None
+        and isinstance(mapper.transcoder, JSONTranscoder)
+    )
 
 
 def _size_reason(refusal: str) -> str:

@@ -2,8 +2,11 @@
 
     python -m tests.relay.relay_process --data-dir DIR --bootstrap HOST:PORT \
         --topic-prefix P --partitions N --batch-size B [--database-url URL] [--tenant T]…
+        [--produce-delay-seconds S]
 
-Runs until killed; prints "relay running" once its thread is started.
+Runs until killed; prints "relay running" once its thread is started. A produce delay
+slows the relay down enough for a test to kill it mid-stream (it streams hundreds of
+events within the test's polling interval otherwise).
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from api.bootstrap import bootstrap
 from api.settings import Settings
 from domain.application import TenantApplication
 from streams.codec import EventCodec
-from streams.kafka_transport import KafkaPythonTransport
+from streams.kafka_transport import DeliveryCallback, KafkaPythonTransport, OutgoingMessage
 from streams.relay import Relay
 from streams.schemas import default_registry
 
@@ -37,6 +41,16 @@ class _Listed:
         return self._tenants.get(tenant)  # type: ignore[attr-defined, no-any-return]
 
 
+class _Slowed(KafkaPythonTransport):
+    """A transport that waits before queueing each message."""
+
+    delay_seconds = 0.0
+
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
+        time.sleep(self.delay_seconds)
+        super().produce(message, token, on_delivery)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url")
@@ -46,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, required=True)
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--tenant", action="append", default=[])
+    parser.add_argument("--produce-delay-seconds", type=float, default=0.0)
     arguments = parser.parse_args(argv)
+    _Slowed.delay_seconds = arguments.produce_delay_seconds
 
     settings = Settings.explicit(
         database_url=arguments.database_url,
@@ -65,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         codec=EventCodec(
             default_registry(), topic_prefix=settings.topic_prefix, partitions=arguments.partitions
         ),
-        transport_factory=lambda: KafkaPythonTransport(
+        transport_factory=lambda: _Slowed(
             broker, delivery_timeout_seconds=5.0, request_timeout_seconds=2.0
         ),
         bootstrap=broker,

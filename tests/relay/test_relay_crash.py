@@ -16,8 +16,8 @@ from api.bootstrap import Container
 from api.settings import Settings
 from domain.application import TenantApplication
 from streams.broker import EmbeddedBroker
-from streams.positions import create_tables, published_position
-from tests.relay.conftest import PARTITIONS
+from streams.positions import create_tables, published_position, record_published
+from tests.relay.conftest import PARTITIONS, RelayFactory
 from tests.relay.support import positions_of, read_until, some_orgs, tenant_topics, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
@@ -28,7 +28,12 @@ BATCH_SIZE = 10
 
 @contextmanager
 def relay_process(
-    settings: Settings, *, bootstrap: str, topic_prefix: str, tenant: str
+    settings: Settings,
+    *,
+    bootstrap: str,
+    topic_prefix: str,
+    tenant: str,
+    produce_delay_seconds: float = 0.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     command = [
         sys.executable,
@@ -46,6 +51,8 @@ def relay_process(
         str(BATCH_SIZE),
         "--tenant",
         tenant,
+        "--produce-delay-seconds",
+        str(produce_delay_seconds),
     ]
     if settings.database_url:
         command += ["--database-url", settings.database_url]
@@ -75,7 +82,11 @@ def test_a_relay_killed_mid_stream_and_restarted_loses_nothing(
             return published_position(connection, tenant)
 
     with relay_process(
-        settings, bootstrap=shared_broker.bootstrap, topic_prefix=topic_prefix, tenant=tenant
+        settings,
+        bootstrap=shared_broker.bootstrap,
+        topic_prefix=topic_prefix,
+        tenant=tenant,
+        produce_delay_seconds=0.01,  # still streaming when killed
     ) as first:
         wait_until(lambda: published() >= BATCH_SIZE, timeout=30, what="the relay to get going")
         os.kill(first.pid, signal.SIGKILL)
@@ -94,4 +105,53 @@ def test_a_relay_killed_mid_stream_and_restarted_loses_nothing(
         lambda received: positions_of(received) >= set(range(1, head + 1)),
         timeout=20,
     )
+    assert positions_of(messages) == set(range(1, head + 1))
+
+
+class _Crash(BaseException):
+    """The relay's process dies here (nothing in the relay catches it)."""
+
+
+def test_a_relay_dying_between_acknowledgement_and_position_write_loses_nothing_in_order(
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    shared_broker: EmbeddedBroker,
+    topic_prefix: str,
+    relay_for: RelayFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorded = some_orgs(app, 10)
+    assert relay_for(shared_broker.bootstrap, batch_size=BATCH_SIZE).run_once() == recorded
+    head = some_orgs(app, 10, renamed=True)
+
+    def dies_before_recording(*args: object, **kwargs: object) -> None:
+        raise _Crash  # the broker acknowledged what this write would record
+
+    monkeypatch.setattr("streams.relay.record_published", dies_before_recording)
+    with pytest.raises(_Crash):
+        relay_for(shared_broker.bootstrap, batch_size=BATCH_SIZE).run_once()
+    with container.engine.connect() as connection:
+        assert published_position(connection, tenant) == recorded
+    monkeypatch.setattr("streams.relay.record_published", record_published)
+
+    successor = relay_for(shared_broker.bootstrap, batch_size=BATCH_SIZE)
+    assert successor.run_once() == head - recorded
+
+    messages = read_until(
+        shared_broker.bootstrap,
+        tenant_topics(topic_prefix, tenant),
+        lambda received: positions_of(received) >= set(range(1, head + 1)),
+        timeout=20,
+    )
+    by_partition: dict[tuple[str, int], list[int]] = {}
+    for message in sorted(messages, key=lambda m: (m.topic, m.partition, m.offset)):
+        position = int(message.header("position") or b"0")
+        by_partition.setdefault((message.topic, message.partition), []).append(position)
+    for positions in by_partition.values():
+        first_seen = list(dict.fromkeys(positions))
+        assert first_seen == sorted(first_seen), "each partition in store order"
+        twice = [p for p in first_seen if positions.count(p) > 1]
+        # Only what was acknowledged but not recorded comes again, and only once more.
+        assert all(p > recorded and positions.count(p) == 2 for p in twice)
     assert positions_of(messages) == set(range(1, head + 1))
