@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -105,15 +106,21 @@ def running(
 ) -> Iterator[TestClient]:
     """The HTTP app with the relay and the read projections running behind it."""
     tenants = OnlyTestTenants(container.tenants, tenant_prefix)
-    with read_runtime(container, tenants, broker) as client:
-        yield client
+    with read_runtime(container, tenants, broker) as runtime:
+        yield runtime.client
     _forget(container, tenants.ids())
+
+
+@dataclass
+class ReadRuntime:
+    client: TestClient
+    relay: Relay
 
 
 @contextmanager
 def read_runtime(
     container: Container, tenants: OnlyTestTenants, broker: EmbeddedBroker
-) -> Iterator[TestClient]:
+) -> Iterator[ReadRuntime]:
     """The relay and the read projections over `tenants`, and the HTTP app before them."""
     settings = container.settings
     relay = Relay(
@@ -148,7 +155,7 @@ def read_runtime(
     runner.start()
     try:
         with TestClient(create_app(container)) as client:
-            yield client
+            yield ReadRuntime(client, relay)
     finally:
         runner.stop()
         relay.stop()

@@ -31,6 +31,7 @@ from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from api.tenants import Tenants
 from streams.broker import EmbeddedBroker
+from streams.relay import Relay
 from tests.builders import School
 from tests.conftest import FakeClock
 from tests.reads.conftest import OnlyTestTenants, _forget, read_runtime
@@ -59,6 +60,7 @@ class TestAndSharedTenants(OnlyTestTenants):
 class SharedRuntime:
     container: Container
     client: TestClient
+    relay: Relay
     clock: FakeClock
     tenants: TestAndSharedTenants
     prefix: str
@@ -98,8 +100,8 @@ def shared_runtime(
     prefix = "t" + uuid.uuid4().hex[:10]
     tenants = TestAndSharedTenants(container.tenants, prefix + "-", shared=prefix + "shared")
     try:
-        with read_runtime(container, tenants, broker) as client:
-            yield SharedRuntime(container, client, clock, tenants, prefix)
+        with read_runtime(container, tenants, broker) as runtime:
+            yield SharedRuntime(container, runtime.client, runtime.relay, clock, tenants, prefix)
     finally:
         created = [t for t in container.tenants.ids() if t.startswith(prefix)]
         _forget(container, created)
@@ -139,7 +141,10 @@ def tenant(
     container.tenants.create(tenant_id, name="Test municipality")
     yield tenant_id
     shared_runtime.tenants.prefix = shared_runtime.prefix + "-"  # nobody's, between tests
-    # Each tenant has a pool of its own: the server's connections are shared by everyone.
+    # Each tenant has a pool of its own (the server's connections are shared by everyone):
+    # closed once a relay pass of this thread's has ended, so no pass of the relay's own
+    # still reads the test's tenants (the next ones leave them out).
+    shared_runtime.relay.run_once()
     for created in container.tenants.ids():
         if created.startswith(test_prefix):
             container.tenants.close_tenant(created)
