@@ -1,7 +1,5 @@
 """The teacher's class dashboard, read through the real runtime on SQLite and PostgreSQL."""
 
-# ruff: noqa: F811 - the tests take the shared-runtime fixtures imported below as arguments
-
 from __future__ import annotations
 
 from typing import Any
@@ -20,30 +18,13 @@ from tests.reads.school import (
     another_student,
     read,
 )
-from tests.reads.shared_runtime import (  # noqa: F401 - the fixtures of this module's tests
-    SharedRuntime,
-    backend,
-    clock,
-    container,
-    reads_only,
-    running,
-    shared_runtime,
-    tenant,
-)
 
 DASHBOARD = "/api/v1/dashboards/classes/cls-4a"
 
 
 @pytest.fixture
-def school(
-    running: TestClient, container: Container, tenant: str, shared_runtime: SharedRuntime
-) -> School:
-    """Class 4A with four students: stu-1 and stu-2 of a_school, stu-3 and stu-4 (seeded
-    once for the `reads_only` tests)."""
-    return shared_runtime.school_of(tenant, lambda: _seed(running, container, tenant))
-
-
-def _seed(running: TestClient, container: Container, tenant: str) -> School:
+def school(running: TestClient, container: Container, tenant: str) -> School:
+    """Class 4A with four students: stu-1 and stu-2 of a_school, stu-3 and stu-4."""
     built = a_school(running, container, tenant)
     another_student(running, built, "stu-3", given="Sanni", family="Kolmas")
     another_student(running, built, "stu-4", given="Veeti", family="Neljäs")
@@ -261,7 +242,6 @@ def test_late_work_lists_the_students_whose_result_was_handed_in_after_the_due_d
     assert "stu-1" not in {m["student"] for m in body["missingWork"]}
 
 
-@reads_only
 def test_late_without_a_line_item_is_refused_with_422_and_nothing_recorded(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -359,7 +339,6 @@ def test_the_term_filter_keeps_line_items_and_assessments_dated_within_the_term(
     assert [p["level"] for p in _student(spring, "stu-1")["trend"]["attainments"]] == [3]
 
 
-@reads_only
 def test_a_term_that_is_no_academic_session_is_refused_with_422(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -411,7 +390,6 @@ def test_a_read_with_the_position_a_command_answered_includes_that_write(
 
 
 # The same code whatever stores the events: one backend is enough.
-@reads_only
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_read_asking_for_a_position_not_yet_reached_answers_504(
     running: TestClient, container: Container, tenant: str, school: School
