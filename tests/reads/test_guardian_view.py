@@ -1,7 +1,5 @@
 """The guardian's view of a child, and the student's own, read through the real runtime."""
 
-# ruff: noqa: F811 - the tests take the shared-runtime fixtures imported below as arguments
-
 from __future__ import annotations
 
 from typing import Any
@@ -21,31 +19,14 @@ from tests.reads.school import (
     leaks_nothing,
     read,
 )
-from tests.reads.shared_runtime import (  # noqa: F401 - the fixtures of this module's tests
-    SharedRuntime,
-    backend,
-    clock,
-    container,
-    reads_only,
-    running,
-    shared_runtime,
-    tenant,
-)
 
 CHILDREN = "/api/v1/guardians/me/children"
 CHILD = f"{CHILDREN}/stu-1"
 
 
 @pytest.fixture
-def school(
-    running: TestClient, container: Container, tenant: str, shared_runtime: SharedRuntime
-) -> School:
-    """a_school, with stu-1 (guardian grd-1) assessed in 4A on line item li-1 (seeded once
-    for the `reads_only` tests)."""
-    return shared_runtime.school_of(tenant, lambda: _seed(running, container, tenant))
-
-
-def _seed(running: TestClient, container: Container, tenant: str) -> School:
+def school(running: TestClient, container: Container, tenant: str) -> School:
+    """a_school, with stu-1 (guardian grd-1) assessed in 4A on line item li-1."""
     built = a_school(running, container, tenant)
     a_line_item(running, built, "li-1", title="Murtoluvut")
     an_assessment_of(
@@ -91,7 +72,6 @@ def _consent(client: TestClient, school: School, **fields: Any) -> str:
     return str(response.json()["consentId"])
 
 
-@reads_only
 def test_a_guardian_sees_the_childs_classes_and_teachers_by_name(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -109,7 +89,6 @@ def test_a_guardian_sees_the_childs_classes_and_teachers_by_name(
     ]
 
 
-@reads_only
 def test_a_guardian_sees_results_with_the_teachers_verbal_feedback(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -127,7 +106,6 @@ def test_a_guardian_sees_results_with_the_teachers_verbal_feedback(
     assert "Eeron" not in str(view)  # another child's feedback
 
 
-@reads_only
 def test_a_guardian_sees_attainment_per_objective_in_plain_language(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -239,7 +217,6 @@ def test_a_guardian_lists_their_own_children_only(
     assert theirs == {"children": [{"sourcedId": "stu-2", "name": "Eero Oppilas"}]}
 
 
-@reads_only
 def test_a_guardian_of_another_child_is_refused_as_if_the_child_did_not_exist(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -297,7 +274,6 @@ def test_a_child_who_turns_18_is_no_longer_visible_to_the_guardian(
     assert own.status_code == 200  # the student, of age, still sees their own view
 
 
-@reads_only
 def test_a_student_sees_their_own_view_by_both_paths(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -310,7 +286,6 @@ def test_a_student_sees_their_own_view_by_both_paths(
     assert own["results"][0]["comment"] == "Hyvää työtä murtoluvuissa."
 
 
-@reads_only
 def test_a_student_reading_another_student_is_refused(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -323,7 +298,6 @@ def test_a_student_reading_another_student_is_refused(
 
 
 # Refused before any read: one backend is enough, and SQLite is the cheaper to build.
-@reads_only
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("role", ["teacher", "admin", "auditor", "service"])
 def test_no_role_but_guardian_or_student_reads_a_childs_view(
@@ -354,7 +328,6 @@ def test_a_guardian_of_another_tenant_is_refused_even_with_the_same_ids(
     assert children.json() == {"children": []}
 
 
-@reads_only
 def test_an_expired_token_is_refused_as_unauthenticated_with_nothing_of_the_child(
     running: TestClient, container: Container, tenant: str, school: School, clock: FakeClock
 ) -> None:
