@@ -166,6 +166,14 @@ class Tenants:
         if app is not None:
             app.sealer.forget_all_keys()
 
+    def close_tenant(self, tenant: str) -> None:
+        """Closes one tenant's store and its pool of connections; get() opens it again.
+        (Tests that share one container close each test's tenants when it ends.)"""
+        with self._lock:
+            app = self._apps.pop(tenant, None)
+        if app is not None:
+            app.close()
+
     def close(self) -> None:
         with self._lock:
             for app in self._apps.values():

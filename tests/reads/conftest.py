@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -84,14 +86,15 @@ def settings(
 
 
 class OnlyTestTenants:
-    """The tenant registry narrowed to the tenants this test created."""
+    """The tenant registry narrowed to the tenants this test created: those whose id starts
+    with `prefix` (a runtime shared by a module's tests moves it on to each test's own)."""
 
     def __init__(self, tenants: Tenants, prefix: str) -> None:
         self._tenants = tenants
-        self._prefix = prefix
+        self.prefix = prefix
 
     def ids(self) -> list[str]:
-        return [t for t in self._tenants.ids() if t.startswith(self._prefix)]
+        return [t for t in self._tenants.ids() if t.startswith(self.prefix)]
 
     def get(self, tenant: str) -> TenantApplication:
         return self._tenants.get(tenant)
@@ -102,8 +105,24 @@ def running(
     container: Container, tenant: str, tenant_prefix: str, broker: EmbeddedBroker
 ) -> Iterator[TestClient]:
     """The HTTP app with the relay and the read projections running behind it."""
-    settings = container.settings
     tenants = OnlyTestTenants(container.tenants, tenant_prefix)
+    with read_runtime(container, tenants, broker) as runtime:
+        yield runtime.client
+    _forget(container, tenants.ids())
+
+
+@dataclass
+class ReadRuntime:
+    client: TestClient
+    relay: Relay
+
+
+@contextmanager
+def read_runtime(
+    container: Container, tenants: OnlyTestTenants, broker: EmbeddedBroker
+) -> Iterator[ReadRuntime]:
+    """The relay and the read projections over `tenants`, and the HTTP app before them."""
+    settings = container.settings
     relay = Relay(
         tenants=tenants,
         engine=container.engine,
@@ -136,11 +155,10 @@ def running(
     runner.start()
     try:
         with TestClient(create_app(container)) as client:
-            yield client
+            yield ReadRuntime(client, relay)
     finally:
         runner.stop()
         relay.stop()
-        _forget(container, tenants.ids())
 
 
 def _forget(container: Container, tenants: list[str]) -> None:

@@ -1,6 +1,8 @@
 """Who may read a class dashboard: only a teacher of the class; every other caller is refused
 with nothing of the class in the answer."""
 
+# ruff: noqa: F811 - the tests take the shared-runtime fixtures imported below as arguments
+
 from __future__ import annotations
 
 import pytest
@@ -10,13 +12,30 @@ from api.bootstrap import Container
 from tests.builders import School, a_school, bearer, put
 from tests.conftest import FakeClock
 from tests.reads.school import a_line_item, an_assessment_of, leaks_nothing, read
+from tests.reads.shared_runtime import (  # noqa: F401 - the fixtures of this module's tests
+    SharedRuntime,
+    backend,
+    clock,
+    container,
+    reads_only,
+    running,
+    shared_runtime,
+    tenant,
+)
 
 DASHBOARD = "/api/v1/dashboards/classes/cls-4a"
 
 
 @pytest.fixture
-def school(running: TestClient, container: Container, tenant: str) -> School:
-    """a_school with a graded line item in 4A, so there is data to leak."""
+def school(
+    running: TestClient, container: Container, tenant: str, shared_runtime: SharedRuntime
+) -> School:
+    """a_school with a graded line item in 4A, so there is data to leak (seeded once for
+    the `reads_only` tests)."""
+    return shared_runtime.school_of(tenant, lambda: _seed(running, container, tenant))
+
+
+def _seed(running: TestClient, container: Container, tenant: str) -> School:
     built = a_school(running, container, tenant)
     a_line_item(running, built, "li-1")
     an_assessment_of(
@@ -25,6 +44,7 @@ def school(running: TestClient, container: Container, tenant: str) -> School:
     return built
 
 
+@reads_only
 def test_the_teacher_of_the_class_reads_its_dashboard(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -34,6 +54,7 @@ def test_the_teacher_of_the_class_reads_its_dashboard(
     assert response.json()["students"][0]["name"] == "Aino Virtanen"
 
 
+@reads_only
 def test_a_teacher_of_another_class_is_refused_with_nothing_of_the_class(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -43,6 +64,7 @@ def test_a_teacher_of_another_class_is_refused_with_nothing_of_the_class(
     assert leaks_nothing(response)
 
 
+@reads_only
 def test_a_class_that_does_not_exist_is_refused_exactly_as_one_not_taught(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -56,6 +78,7 @@ def test_a_class_that_does_not_exist_is_refused_exactly_as_one_not_taught(
 
 
 # Refused before any read: one backend is enough, and SQLite is the cheaper to build.
+@reads_only
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("role", ["guardian", "student", "admin", "auditor", "service"])
 def test_no_role_but_teacher_reads_a_class_dashboard(
@@ -83,6 +106,7 @@ def test_a_teacher_of_another_tenant_is_refused_even_with_the_same_ids(
     assert leaks_nothing(response)
 
 
+@reads_only
 def test_a_token_of_a_tenant_that_does_not_exist_is_refused(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -92,6 +116,7 @@ def test_a_token_of_a_tenant_that_does_not_exist_is_refused(
     assert leaks_nothing(response)
 
 
+@reads_only
 def test_an_expired_token_is_refused_as_unauthenticated_with_nothing_of_the_class(
     running: TestClient, container: Container, tenant: str, school: School, clock: FakeClock
 ) -> None:

@@ -1,6 +1,8 @@
 """The read answers match the models /openapi.json documents, and the read services answer
 callers without HTTP (the CLI and the OneRoster provider call them too)."""
 
+# ruff: noqa: F811 - the tests take the shared-runtime fixtures imported below as arguments
+
 from __future__ import annotations
 
 import time
@@ -19,6 +21,19 @@ from projections.reads.class_dashboard import ClassDashboardReads
 from projections.reads.guardian_view import GuardianViewReads
 from tests.builders import School, a_school
 from tests.reads.school import a_line_item, an_assessment_of, an_attainment_of, read
+from tests.reads.shared_runtime import (  # noqa: F401 - the fixtures of this module's tests
+    SharedRuntime,
+    backend,
+    clock,
+    container,
+    reads_only,
+    running,
+    shared_runtime,
+    tenant,
+)
+
+#: Every test here reads the one school the module seeds.
+pytestmark = reads_only
 
 DASHBOARD = "/api/v1/dashboards/classes/cls-4a"
 CHILDREN = "/api/v1/guardians/me/children"
@@ -26,9 +41,15 @@ CHILD = f"{CHILDREN}/stu-1"
 
 
 @pytest.fixture
-def school(running: TestClient, container: Container, tenant: str) -> School:
+def school(
+    running: TestClient, container: Container, tenant: str, shared_runtime: SharedRuntime
+) -> School:
     """a_school with every part of an answer filled: a line item past due (stu-2's work is
-    missing), stu-1's late result with feedback, attainments, and consents."""
+    missing), stu-1's late result with feedback, attainments, and consents (seeded once)."""
+    return shared_runtime.school_of(tenant, lambda: _seed(running, container, tenant))
+
+
+def _seed(running: TestClient, container: Container, tenant: str) -> School:
     built = a_school(running, container, tenant)
     a_line_item(running, built, "li-1")
     an_assessment_of(

@@ -38,7 +38,7 @@ from tests.reads.conftest import (  # noqa: F401
 from tests.web.school_pages import a_school_with_results
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Playwright, ViewportSize
+    from playwright.sync_api import Browser, BrowserContext, Playwright, ViewportSize
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -148,17 +148,23 @@ def playwright() -> Iterator[Playwright]:
         yield started
 
 
-@pytest.fixture
-def browser(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
-    """Headless Chromium with a fresh profile, a phone-sized window first."""
-    context = playwright.chromium.launch_persistent_context(
-        str(tmp_path / "profile"),
-        executable_path=str(CHROMIUM),
-        headless=True,
-        args=CHROMIUM_ARGS,
-        viewport=PHONE,
-        locale="fi-FI",
+@pytest.fixture(scope="module")
+def chromium(playwright: Playwright) -> Iterator[Browser]:
+    """Headless Chromium, started once for a module's tests (a start takes seconds)."""
+    launched = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
     )
+    try:
+        yield launched
+    finally:
+        launched.close()
+
+
+@pytest.fixture
+def browser(chromium: Browser) -> Iterator[BrowserContext]:
+    """A fresh context of the module's Chromium (cookies and storage of its own, as a fresh
+    profile's), a phone-sized window first."""
+    context = chromium.new_context(viewport=PHONE, locale="fi-FI")
     context.set_default_timeout(15_000)
     try:
         yield context

@@ -1,5 +1,7 @@
 """The web pages over plain HTTP: sign-in, refusals, languages, forms, freshness."""
 
+# ruff: noqa: F811 - the tests take the shared-runtime fixtures imported below as arguments
+
 from __future__ import annotations
 
 import pytest
@@ -8,6 +10,15 @@ from fastapi.testclient import TestClient
 from api.bootstrap import Container
 from domain.commands import Actor
 from tests.builders import School
+from tests.reads.shared_runtime import (  # noqa: F401 - the fixtures of this module's tests
+    SharedRuntime,
+    clock,
+    container,
+    reads_only,
+    running,
+    shared_runtime,
+    tenant,
+)
 from tests.web.pages import (
     fresh,
     parts_of,
@@ -19,12 +30,31 @@ from tests.web.pages import (
 from tests.web.school_pages import (
     CHILD_PAGE,
     CLASS_PAGE,
+    a_school_with_results,
     sign_in_as,
 )
+
+
+@pytest.fixture(scope="module")
+def backend() -> str:
+    """SQLite only (see tests/web/conftest.py), for the runtime the module's tests share."""
+    return "sqlite"
+
+
+@pytest.fixture
+def school(
+    running: TestClient, container: Container, tenant: str, shared_runtime: SharedRuntime
+) -> School:
+    """The school of tests/web/conftest.py, seeded once for the `reads_only` tests."""
+    return shared_runtime.school_of(
+        tenant, lambda: a_school_with_results(running, container, tenant)
+    )
+
 
 # -- signing in ----------------------------------------------------------------------------
 
 
+@reads_only
 def test_a_page_without_a_session_redirects_to_sign_in_and_back(running: TestClient) -> None:
     response = running.get(CLASS_PAGE, follow_redirects=False)
 
@@ -32,6 +62,7 @@ def test_a_page_without_a_session_redirects_to_sign_in_and_back(running: TestCli
     assert response.headers["location"] == "/ui/login?next=%2Fui%2Fteacher%2Fclasses%2Fcls-4a"
 
 
+@reads_only
 def test_signing_in_keeps_the_token_in_an_httponly_strict_cookie_of_the_pages(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -43,6 +74,7 @@ def test_signing_in_keeps_the_token_in_an_httponly_strict_cookie_of_the_pages(
     assert response.headers["location"] == "/ui/teacher"
 
 
+@reads_only
 def test_sign_in_returns_to_the_page_asked_for(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -61,6 +93,7 @@ def test_sign_in_returns_to_the_page_asked_for(
     assert answer.headers["location"] == CLASS_PAGE
 
 
+@reads_only
 def test_a_token_pasted_with_its_bearer_prefix_signs_in(
     running: TestClient, container: Container, tenant: str
 ) -> None:
@@ -69,6 +102,7 @@ def test_a_token_pasted_with_its_bearer_prefix_signs_in(
     assert response.headers["location"] == "/ui/guardian"
 
 
+@reads_only
 def test_a_token_that_is_not_valid_is_refused_on_the_login_page(running: TestClient) -> None:
     login = running.get("/ui/login")
 
@@ -85,6 +119,7 @@ def test_a_token_that_is_not_valid_is_refused_on_the_login_page(running: TestCli
     assert "digione_session" not in answer.headers.get("set-cookie", "")
 
 
+@reads_only
 def test_sign_in_without_the_forms_csrf_token_is_refused(
     running: TestClient, container: Container, tenant: str
 ) -> None:
@@ -103,6 +138,7 @@ def test_sign_in_without_the_forms_csrf_token_is_refused(
     assert "digione_session" not in answer.headers.get("set-cookie", "")
 
 
+@reads_only
 def test_a_session_that_is_not_valid_goes_back_to_sign_in(running: TestClient) -> None:
     running.cookies.set("digione_session", "expired.or.forged", path="/ui")
 
@@ -112,6 +148,7 @@ def test_a_session_that_is_not_valid_goes_back_to_sign_in(running: TestClient) -
     assert response.headers["location"].startswith("/ui/login?next=%2Fui%2Fteacher&expired=1")
 
 
+@reads_only
 def test_signing_out_ends_the_session(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -124,6 +161,7 @@ def test_signing_out_ends_the_session(
     assert running.get("/ui/teacher", follow_redirects=False).status_code == 303
 
 
+@reads_only
 def test_the_login_page_says_a_provider_such_as_mpassid_comes_later(running: TestClient) -> None:
     page = running.get("/ui/login?lang=en")
 
@@ -133,6 +171,7 @@ def test_the_login_page_says_a_provider_such_as_mpassid_comes_later(running: Tes
 # -- languages -----------------------------------------------------------------------------
 
 
+@reads_only
 def test_pages_are_in_finnish_by_default(running: TestClient) -> None:
     page = running.get("/ui/login")
 
@@ -140,6 +179,7 @@ def test_pages_are_in_finnish_by_default(running: TestClient) -> None:
     assert "Kirjaudu sisään" in page.text
 
 
+@reads_only
 @pytest.mark.parametrize(
     ("lang", "title"), [("en", "Sign in"), ("sv", "Logga in"), ("fi", "Kirjaudu sisään")]
 )
@@ -155,6 +195,7 @@ def test_the_language_switch_is_remembered_in_a_cookie(
     assert f"<h1>{title}</h1>" in later.text
 
 
+@reads_only
 def test_an_unknown_language_falls_back_to_finnish(running: TestClient) -> None:
     page = running.get("/ui/login?lang=xx")
 
@@ -164,6 +205,7 @@ def test_an_unknown_language_falls_back_to_finnish(running: TestClient) -> None:
 # -- the teacher's pages -------------------------------------------------------------------
 
 
+@reads_only
 def test_a_teacher_sees_only_the_classes_they_teach(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -175,6 +217,7 @@ def test_a_teacher_sees_only_the_classes_they_teach(
     assert CLASS_PAGE in page.text and "/ui/teacher/classes/cls-5b" not in page.text
 
 
+@reads_only
 def test_the_heatmap_shows_each_level_as_a_number_and_a_colour_with_a_legend(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -190,6 +233,7 @@ def test_the_heatmap_shows_each_level_as_a_number_and_a_colour_with_a_legend(
     assert "Murtoluvut" in page.text and "keskiarvo" in page.text  # the line item's spread
 
 
+@reads_only
 def test_a_students_page_draws_progress_as_an_svg_chart_with_a_table_alternative(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -203,6 +247,7 @@ def test_a_students_page_draws_progress_as_an_svg_chart_with_a_table_alternative
     assert "Näytä taulukkona" in page.text and "12.1.2026" in page.text
 
 
+@reads_only
 def test_a_student_not_in_the_class_is_not_found_on_its_page(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -213,6 +258,7 @@ def test_a_student_not_in_the_class_is_not_found_on_its_page(
     assert page.status_code == 404
 
 
+@reads_only
 def test_a_teacher_of_another_class_gets_a_403_page_with_nothing_of_the_class(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -226,6 +272,7 @@ def test_a_teacher_of_another_class_gets_a_403_page_with_nothing_of_the_class(
     assert "Ei käyttöoikeutta" in page.text
 
 
+@reads_only
 def test_a_guardian_gets_a_403_page_for_a_class(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -240,6 +287,7 @@ def test_a_guardian_gets_a_403_page_for_a_class(
 # -- the guardian's pages ------------------------------------------------------------------
 
 
+@reads_only
 def test_a_guardian_sees_their_children(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -251,6 +299,7 @@ def test_a_guardian_sees_their_children(
     assert "Eero" not in page.text
 
 
+@reads_only
 def test_a_guardian_sees_the_childs_results_with_the_teachers_feedback(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -264,6 +313,7 @@ def test_a_guardian_sees_the_childs_results_with_the_teachers_feedback(
     assert "Eeron oma palaute" not in page.text
 
 
+@reads_only
 @pytest.mark.parametrize(
     ("lang", "objective", "score", "grade"),
     [
@@ -310,6 +360,7 @@ def test_an_erased_pupil_reads_as_erased_in_the_pages_language_on_the_teachers_p
     assert ">erased<" not in page.text and "stu-2<" not in page.text
 
 
+@reads_only
 @pytest.mark.parametrize(
     ("role", "subject", "path"),
     [
@@ -336,6 +387,7 @@ def test_the_access_page_and_its_download_are_refused_to_anyone_without_a_right_
     assert refusal_leaks_nothing(page)
 
 
+@reads_only
 def test_a_guardian_of_another_child_gets_a_403_page_with_nothing_leaked(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -349,6 +401,7 @@ def test_a_guardian_of_another_child_gets_a_403_page_with_nothing_leaked(
     assert other.text.replace("stu-2", "…") == nobody.text.replace("stu-404", "…")
 
 
+@reads_only
 def test_a_teacher_gets_a_403_page_for_a_child(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -360,6 +413,7 @@ def test_a_teacher_gets_a_403_page_for_a_child(
     assert refusal_leaks_nothing(page)
 
 
+@reads_only
 def test_the_login_field_has_a_label(running: TestClient) -> None:
     parts = parts_of(running.get("/ui/login").text)
 
@@ -370,6 +424,7 @@ def test_the_login_field_has_a_label(running: TestClient) -> None:
 # -- every page ----------------------------------------------------------------------------
 
 
+@reads_only
 @pytest.mark.parametrize(
     ("role", "subject", "path"),
     [
@@ -397,6 +452,7 @@ def test_every_page_says_how_fresh_its_data_is(
     assert "Tiedot ovat ajan tasalla" in page.text or "odottaa vielä käsittelyä" in page.text
 
 
+@reads_only
 def test_only_a_teacher_sees_the_event_log_position_and_only_inside_details(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -411,6 +467,7 @@ def test_only_a_teacher_sees_the_event_log_position_and_only_inside_details(
     assert "apahtumalokin kohta" not in guardians
 
 
+@reads_only
 def test_pages_run_no_script_are_never_framed_and_are_not_cached(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -424,6 +481,7 @@ def test_pages_run_no_script_are_never_framed_and_are_not_cached(
     assert page.headers["cache-control"] == "no-store"
 
 
+@reads_only
 def test_a_page_whose_view_does_not_catch_up_in_time_says_so_and_offers_a_reload(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -437,6 +495,7 @@ def test_a_page_whose_view_does_not_catch_up_in_time_says_so_and_offers_a_reload
     assert f'href="{CHILD_PAGE}?min_position={beyond}"' in page.text
 
 
+@reads_only
 def test_a_student_sees_their_own_page_from_the_front_page(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
@@ -445,6 +504,7 @@ def test_a_student_sees_their_own_page_from_the_front_page(
     assert response.headers["location"] == CHILD_PAGE
 
 
+@reads_only
 def test_an_unknown_page_is_a_404_page(running: TestClient) -> None:
     page = running.get("/ui/no-such-page")
 
