@@ -101,12 +101,6 @@ class KeyStore(Protocol):
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         """True when the key is on the erasure list (it must never be created again)."""
 
-    def load_subject_keys(
-        self, subjects: list[UUID], retention: RetentionClass
-    ) -> tuple[dict[UUID, bytes], set[UUID]]:
-        """Many subjects' wrapped keys at once: the live ones by subject (none of them on
-        the erasure list), and the subjects on the erasure list."""
-
     def tenant_kek_was_shredded(self) -> bool:
         """True when the tenant was offboarded: its KEK is destroyed for good."""
 

@@ -42,12 +42,6 @@ class InMemoryKeyStore:
     def subject_key_was_shredded(self, subject: UUID, retention: RetentionClass) -> bool:
         return (subject, retention) in self.shredded
 
-    def load_subject_keys(
-        self, subjects: list[UUID], retention: RetentionClass
-    ) -> tuple[dict[UUID, bytes], set[UUID]]:
-        live = {s: self.keys[(s, retention)] for s in subjects if (s, retention) in self.keys}
-        return live, {s for s in subjects if (s, retention) in self.shredded}
-
     def tenant_kek_was_shredded(self) -> bool:
         return ("*", "*") in self.shredded  # type: ignore[comparison-overlap]
 
