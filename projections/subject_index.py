@@ -91,38 +91,65 @@ class SubjectIndexProjection:
         }
 
     def _applied(self, c: Connection, e: EventEnvelope) -> None:
-        _insert_ignoring_duplicates(
-            c,
-            self.positions,
-            [
-                {
-                    "tenant": e.tenant,
-                    "aggregate_id": str(e.aggregate_id),
-                    "version": e.aggregate_version,
-                    "position": e.position,
-                }
-            ],
+        # The rows are only ever added, and a duplicate is left as it is, so a batch's rows
+        # are inserted together when it finishes (one statement per table, not two per event).
+        held = self._held(c)
+        held.positions.append(
+            {
+                "tenant": e.tenant,
+                "aggregate_id": str(e.aggregate_id),
+                "version": e.aggregate_version,
+                "position": e.position,
+            }
         )
         spec = SUBJECT_FIELDS.get(e.event_type)
         if spec is not None:
             kind, fields = spec
             subjects = {str(e.payload[f]) for f in fields if e.payload.get(f)}
-            _insert_ignoring_duplicates(
-                c,
-                self.subjects,
-                [
-                    {
-                        "tenant": e.tenant,
-                        "subject": s,
-                        "kind": kind,
-                        "aggregate_id": str(e.aggregate_id),
-                    }
-                    for s in sorted(subjects)
-                ],
+            held.subjects.extend(
+                {
+                    "tenant": e.tenant,
+                    "subject": s,
+                    "kind": kind,
+                    "aggregate_id": str(e.aggregate_id),
+                }
+                for s in sorted(subjects)
             )
         if e.event_type in erasure.SHREDDING_EVENTS:
-            # Nothing personal is held here, so there is nothing to blank: only confirm.
+            # Nothing personal is held here, so there is nothing to blank: only confirm
+            # (after the batch's rows so far, which the confirmation reads).
+            self.finish_batch(c)
             erasure.confirm(c, self.confirmations, e, erasure.subject_of(c, self.confirmations, e))
+
+    def _held(self, c: Connection) -> _HeldRows:
+        # Kept with the connection, but only for its current transaction: a batch that
+        # failed (and rolled back) leaves nothing for the next one to insert.
+        held: _HeldRows | None = c.info.get(self._held_key)
+        transaction = c.get_transaction()
+        if held is None or held.transaction is not transaction:
+            held = c.info[self._held_key] = _HeldRows(transaction)
+        return held
+
+    @property
+    def _held_key(self) -> str:
+        return f"digione.held_rows.{self.name}"
+
+    def finish_batch(self, c: Connection) -> None:
+        """Inserts the rows the batch's events added (runner: once per batch)."""
+        held: _HeldRows | None = c.info.pop(self._held_key, None)
+        if held is None or held.transaction is not c.get_transaction():
+            return
+        _insert_ignoring_duplicates(c, self.positions, held.positions)
+        _insert_ignoring_duplicates(c, self.subjects, held.subjects)
+
+
+class _HeldRows:
+    """The index rows of one transaction's events, inserted when its batch finishes."""
+
+    def __init__(self, transaction: object) -> None:
+        self.transaction = transaction
+        self.positions: list[dict[str, Any]] = []
+        self.subjects: list[dict[str, Any]] = []
 
 
 def _insert_ignoring_duplicates(
@@ -130,7 +157,6 @@ def _insert_ignoring_duplicates(
 ) -> None:
     """Inserts rows, leaving any already there (a consent its student granted names them twice)."""
     values = list(rows)
-    if not values:
-        return
     insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
-    c.execute(insert(table).values(values).on_conflict_do_nothing())
+    for start in range(0, len(values), 500):  # within both databases' parameter limits
+        c.execute(insert(table).values(values[start : start + 500]).on_conflict_do_nothing())
