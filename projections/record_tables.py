@@ -138,22 +138,39 @@ class ShreddedClasses:
         )
 
     def add(self, c: Connection, tenant: str, subject: str, classes: set[str]) -> None:
-        known = self.of(c, tenant, subject)
+        known = self._tenant(c, tenant).setdefault(subject, set())
         new = sorted(classes - known)
         if new:
             c.execute(
                 self.table.insert(),
                 [{"tenant": tenant, "subject": subject, "retention": r} for r in new],
             )
+            known.update(new)
 
     def of(self, c: Connection, tenant: str, subject: str) -> set[str]:
-        t = self.table
-        return {
-            str(r)
-            for r in c.execute(
-                sa.select(t.c.retention).where(t.c.tenant == tenant, t.c.subject == subject)
-            ).scalars()
-        }
+        return set(self._tenant(c, tenant).get(subject, ()))
+
+    def _tenant(self, c: Connection, tenant: str) -> dict[str, set[str]]:
+        """The tenant's shredded classes by subject, read once per transaction (a batch's
+        events ask for each of their subjects; `add` keeps it current). Erased subjects are
+        few beside a tenant's events, so one query per batch replaces one per event."""
+        key = f"digione.shredded_classes.{self.table.name}"
+        transaction = c.get_transaction()
+        cached: tuple[object, dict[str, dict[str, set[str]]]] | None = c.info.get(key)
+        if transaction is None:
+            cached = (None, {})  # outside a transaction nothing is kept for later
+        elif cached is None or cached[0] is not transaction:
+            cached = c.info[key] = (transaction, {})
+        tenants = cached[1]
+        if tenant not in tenants:
+            t = self.table
+            by_subject: dict[str, set[str]] = {}
+            for subject, retention in c.execute(
+                sa.select(t.c.subject, t.c.retention).where(t.c.tenant == tenant)
+            ):
+                by_subject.setdefault(str(subject), set()).add(str(retention))
+            tenants[tenant] = by_subject
+        return tenants[tenant]
 
     def stored(self, c: Connection, tenant: str, subject: str, sealed: Any) -> Any:
         """The sealed JSON value as the read model stores it: blanked if already shredded."""
