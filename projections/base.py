@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -19,7 +19,17 @@ from sqlalchemy.engine import Connection, Engine
 from projections import positions
 from streams.codec import EventEnvelope
 
-__all__ = ["Handler", "Projection", "ensure_current", "finish_batch", "reset"]
+__all__ = [
+    "Handler",
+    "Projection",
+    "batch_state",
+    "ensure_current",
+    "finish_batch",
+    "reset",
+    "take_batch_state",
+]
+
+T = TypeVar("T")
 
 #: Applies one event to the read model, in the runner's transaction.
 Handler = Callable[[Connection, EventEnvelope], None]
@@ -51,6 +61,30 @@ def finish_batch(projection: Projection, connection: Connection) -> None:
     finish = getattr(projection, "finish_batch", None)
     if finish is not None:
         finish(connection)
+
+
+def batch_state(c: Connection, key: str, new: Callable[[], T]) -> T:
+    """What a projection keeps for the batch in the connection's current transaction
+    (rows it will insert at `finish_batch`, what it looked up once): made by `new` for each
+    transaction, so a batch that failed and rolled back leaves nothing to the next one; not
+    kept outside a transaction."""
+    transaction = c.get_transaction()
+    if transaction is None:
+        return new()
+    kept: tuple[object, Any] | None = c.info.get(key)
+    if kept is None or kept[0] is not transaction:
+        kept = c.info[key] = (transaction, new())
+    state: T = kept[1]
+    return state
+
+
+def take_batch_state(c: Connection, key: str) -> Any:
+    """The state `batch_state` kept under `key` for the current transaction, removed; None
+    when there is none (at `finish_batch`)."""
+    kept: tuple[object, Any] | None = c.info.pop(key, None)
+    if kept is None or kept[0] is not c.get_transaction():
+        return None
+    return kept[1]
 
 
 def ensure_current(engine: Engine, projection: Projection) -> bool:

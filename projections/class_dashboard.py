@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from projections import erasure
-from projections.base import Handler
+from projections.base import Handler, batch_state, take_batch_state
 from projections.gradebook_rows import (
     AttainmentRows,
     LineItemRows,
@@ -208,8 +208,7 @@ class ClassDashboardProjection:
         self._changed(c).cards.add((tenant, school_class, student))
 
     def _changed(self, c: Connection) -> _Changed:
-        changed: _Changed = c.info.setdefault(self._changed_key, _Changed())
-        return changed
+        return batch_state(c, self._changed_key, _Changed)
 
     @property
     def _changed_key(self) -> str:
@@ -217,7 +216,7 @@ class ClassDashboardProjection:
 
     def finish_batch(self, c: Connection) -> None:
         """Recomputes the cards and class distributions the batch's events changed."""
-        changed: _Changed | None = c.info.pop(self._changed_key, None)
+        changed: _Changed | None = take_batch_state(c, self._changed_key)
         if changed is None:
             return
         for tenant, school_class, student in sorted(changed.cards):

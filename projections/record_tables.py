@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from domain.record import ACTIVE, TO_BE_DELETED
 from projections import erasure
-from projections.base import Handler
+from projections.base import Handler, batch_state
 from projections.batch_writes import batch_aware, writes_held
 from streams.codec import EventEnvelope
 from streams.event_types import MAJOR_VERSION, NAMESPACE
@@ -154,14 +154,9 @@ class ShreddedClasses:
         """The tenant's shredded classes by subject, read once per transaction (a batch's
         events ask for each of their subjects; `add` keeps it current). Erased subjects are
         few beside a tenant's events, so one query per batch replaces one per event."""
-        key = f"digione.shredded_classes.{self.table.name}"
-        transaction = c.get_transaction()
-        cached: tuple[object, dict[str, dict[str, set[str]]]] | None = c.info.get(key)
-        if transaction is None:
-            cached = (None, {})  # outside a transaction nothing is kept for later
-        elif cached is None or cached[0] is not transaction:
-            cached = c.info[key] = (transaction, {})
-        tenants = cached[1]
+        tenants: dict[str, dict[str, set[str]]] = batch_state(
+            c, f"digione.shredded_classes.{self.table.name}", dict
+        )
         if tenant not in tenants:
             t = self.table
             by_subject: dict[str, set[str]] = {}

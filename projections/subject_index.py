@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from projections import erasure
-from projections.base import Handler
+from projections.base import Handler, batch_state, take_batch_state
 from projections.record_tables import SOURCED_ID, event_type
 from streams.codec import EventEnvelope
 from streams.event_types import catalogue
@@ -122,22 +122,12 @@ class SubjectIndexProjection:
             erasure.confirm(c, self.confirmations, e, erasure.subject_of(c, self.confirmations, e))
 
     def _held(self, c: Connection) -> _HeldRows:
-        # Kept with the connection, but only for its current transaction: a batch that
-        # failed (and rolled back) leaves nothing for the next one to insert.
-        held: _HeldRows | None = c.info.get(self._held_key)
-        transaction = c.get_transaction()
-        if held is None or held.transaction is not transaction:
-            held = c.info[self._held_key] = _HeldRows(transaction)
-        return held
-
-    @property
-    def _held_key(self) -> str:
-        return f"digione.held_rows.{self.name}"
+        return batch_state(c, f"digione.held_rows.{self.name}", _HeldRows)
 
     def finish_batch(self, c: Connection) -> None:
         """Inserts the rows the batch's events added (runner: once per batch)."""
-        held: _HeldRows | None = c.info.pop(self._held_key, None)
-        if held is None or held.transaction is not c.get_transaction():
+        held: _HeldRows | None = take_batch_state(c, f"digione.held_rows.{self.name}")
+        if held is None:
             return
         _insert_ignoring_duplicates(c, self.positions, held.positions)
         _insert_ignoring_duplicates(c, self.subjects, held.subjects)
@@ -146,8 +136,7 @@ class SubjectIndexProjection:
 class _HeldRows:
     """The index rows of one transaction's events, inserted when its batch finishes."""
 
-    def __init__(self, transaction: object) -> None:
-        self.transaction = transaction
+    def __init__(self) -> None:
         self.positions: list[dict[str, Any]] = []
         self.subjects: list[dict[str, Any]] = []
 
