@@ -277,6 +277,14 @@ class KafkaPythonTransport:
             bootstrap_timeout_ms=int(request_timeout_seconds * 1000),
             **settings,
         )
+        # kafka-python 3.0 asks for the metadata of only the topics it had to wait for, and
+        # replaces what it knew with the answer: a topic created after the producer started
+        # (a new tenant's) narrows its metadata to that topic, every other partition it ever
+        # sent to loses its leader, and the sender thread asks for metadata again on each
+        # pass, about ten times a second for as long as the producer lives, idle or not
+        # (a tenth of the worker's CPU in a city import). Asking for every topic, as the
+        # readers do, keeps every leader known.
+        self._producer._metadata.need_all_topic_metadata = True
         # kafka-python settles futures on its sender thread; the callbacks run in the
         # caller's, from poll() and flush(), as confluent-kafka's do.
         self._settled: deque[tuple[DeliveryCallback, int, str, int, str | None, bool]] = deque()

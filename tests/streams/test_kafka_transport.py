@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -34,6 +35,8 @@ from streams.kafka_transport import (
 pytestmark = pytest.mark.broker
 
 SILENCE_SECONDS = 0.75
+#: How long an idle producer is watched for requests it should not be sending.
+IDLE_WATCH_SECONDS = 1.5
 EVENT_SCHEMA: Schema = fastavro.parse_schema(
     {
         "type": "record",
@@ -271,3 +274,22 @@ def test_a_reader_asking_a_broker_that_stopped_answering_for_topics_gets_a_timeo
 
     assert outcome, "topics() was still waiting for a broker that does not answer"
     assert isinstance(outcome[0], kafka.errors.KafkaTimeoutError), outcome
+
+
+def test_a_producer_that_published_to_a_topic_created_after_it_started_stays_quiet_when_idle(
+    embedded_broker: EmbeddedBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A relay's producer outlives tenants: a new tenant's topics are created while it runs.
+    first, later = a_topic_name(), a_topic_name()
+    ensure_topics(embedded_broker.bootstrap, [first], partitions=3)
+    with KafkaPythonTransport(embedded_broker.bootstrap) as transport:
+        transport.publish(relay_messages(first, count=30, keys=7))
+        ensure_topics(embedded_broker.bootstrap, [later], partitions=3)
+        transport.publish(relay_messages(later, count=30, keys=7))
+
+        with caplog.at_level(logging.INFO, logger="kafka.cluster"):
+            threading.Event().wait(IDLE_WATCH_SECONDS)
+        refreshes = [r for r in caplog.records if r.getMessage().startswith("Updated metadata")]
+
+    # kafka-python's own refresh is every 5 minutes; a busy loop is several a second.
+    assert len(refreshes) <= 1, f"{len(refreshes)} metadata refreshes while idle"
