@@ -40,6 +40,9 @@ class GroupedSave:
 
     aggregates: Sequence[Aggregate]
     side_writes: Sequence[SideWrite]
+    #: What the command's own thread prepared for the store before queueing (its events,
+    #: encoded), so that the thread committing the group does not do it for everyone.
+    prepared: object = None
     #: Its thread is to commit the next group (set by the thread that committed the last).
     lead: bool = False
     done: bool = False
@@ -89,12 +92,20 @@ class GroupCommit:
         with self._lock:
             return len(self._queue)
 
-    def save(self, aggregates: Sequence[Aggregate], side_writes: Sequence[SideWrite]) -> int | None:
+    def save(
+        self,
+        aggregates: Sequence[Aggregate],
+        side_writes: Sequence[SideWrite],
+        *,
+        prepared: object = None,
+    ) -> int | None:
         """Saves one command's aggregates with its side writes, in the next group; the
-        position of its last event (None when it recorded none)."""
+        position of its last event (None when it recorded none). `prepared` is handed to
+        `together` with the save."""
         entry = GroupedSave(
             aggregates,
             side_writes,
+            prepared=prepared,
             aggregate_ids=frozenset(aggregate.id for aggregate in aggregates),
         )
         if getattr(self._leading, "group", False):

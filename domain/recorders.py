@@ -23,14 +23,33 @@ The tenant's application names these classes in its environment
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg import Connection
+from psycopg.pq import TransactionStatus
+from psycopg.sql import SQL, Identifier
 
-from domain.ledger import Ledger, LedgerSQL, StoredRow, originator_text
+from domain.ledger import GENESIS, Ledger, LedgerSQL, StoredRow, originator_text
 
 #: The keyword argument of `save` (and `insert_events`) that carries the side writes.
 SIDE_WRITES = "side_writes"
@@ -110,9 +129,23 @@ class SQLiteSideRowsRecorder(SQLiteApplicationRecorder):
 
 
 class PostgresSideRowsRecorder(PostgresApplicationRecorder):
-    """PostgreSQL: the ledger entries and the side rows follow the events inside
-    `insert_events`' transaction, under its lock of the events table (so the notification
-    ids are known, and no other transaction records events in between)."""
+    """PostgreSQL: the events, their ledger entries and the side rows in one transaction,
+    under its lock of the events table (so the notification ids are known, and no other
+    transaction records events in between), in two round trips to the server:
+
+    1. BEGIN, the lock, NOTIFY, the events' INSERT (returning their positions) and the read
+       of the ledger's head, pipelined: the head is read under the lock, so it is the head
+       the new entries follow whichever process recorded the last events;
+    2. the ledger entries (one INSERT), the side writes and COMMIT, pipelined.
+
+    A group commit (`side_write_groups`) uses a connection the recorder holds for it (one
+    group commits at a time): no pool checkout and no liveness check per group. A broken
+    connection is given back to the pool (which drops it) and the save is tried again on
+    a fresh one, as the pool's check would have done.
+    """
+
+    #: Tries of a save whose connection or server failed (eventsourcing tries 10 times).
+    ATTEMPTS = 10
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -122,57 +155,151 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             datastore,
             LedgerSQL(events_table=events_table_name, postgres_schema=datastore.schema),
         )
+        table = Identifier(datastore.schema, events_table_name)
+        # One array per column: no composite value built per event.
+        self._insert_columns = SQL(
+            "INSERT INTO {} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
+            " RETURNING notification_id"
+        ).format(table, SQL(datastore.originator_id_type))
+        self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+        self._held: Connection[Any] | None = None
+        self._held_lock = threading.Lock()
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         if self.datastore.enable_db_functions:
-            # The database-function path inserts events without calling back here.
+            # The database-function path inserts events without the ledger.
             raise ProgrammingError(
                 "the ledger and side writes need POSTGRES_ENABLE_DB_FUNCTIONS off"
             )
-        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-        return ids
+        if not stored_events and not _has_side_writes(kwargs):
+            return None
+        held = bool(kwargs.get(SIDE_WRITE_GROUPS))
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                if held:
+                    with self._held_lock:
+                        return self._on_held_connection(stored_events, kwargs)
+                with self.datastore.get_connection() as connection:
+                    return self._record(connection, stored_events, kwargs)
+            except (InterfaceError, OperationalError):
+                if attempt == self.ATTEMPTS:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
-        if _has_side_writes(kwargs) and not stored_events:
-            # Nothing to insert: no events table lock, no notification ids; the position
-            # is the head as this transaction sees it.
-            def head() -> int:
-                curs.execute(self.max_notification_id_statement)
-                row = curs.fetchone()
-                return int(row["max"] or 0) if row is not None else 0
+    def release_connection(self) -> None:
+        """Gives the connection held for group commits back to the pool (when closing)."""
+        with self._held_lock:
+            self._give_back_held()
 
-            for write, position in _positioned_writes(kwargs, (), head):
-                write(curs, position)
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    def _on_held_connection(
+        self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]
     ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        if not ids:
-            return ids
         try:
-            # In pipeline mode a failed statement surfaces at the next sync: the nested
-            # block syncs as it ends, inside the recorder's error handling, not at commit.
-            with curs.connection.pipeline():
-                self.ledger.extend(curs, _ledger_rows(ids, stored_events))
-                for write, position in _positioned_writes(kwargs, ids, lambda: max(ids)):
-                    write(curs, position)
+            with _persistence_errors():
+                if self._held is None or self._held.closed:
+                    self._give_back_held()
+                    # Checked (pre-ping) by the pool as it is checked out, then kept.
+                    self.datastore.pool.open(wait=False)
+                    self._held = self.datastore.pool.getconn()
+                return self._record(self._held, stored_events, kwargs)
+        except (InterfaceError, OperationalError):
+            # A broken connection (a restarted server) or a lock timeout: a fresh one next.
+            self._give_back_held()
+            raise
+
+    def _give_back_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                self.datastore.pool.putconn(held)
+
+    def _record(
+        self, connection: Connection[Any], stored_events: Sequence[StoredEvent], kwargs: Any
+    ) -> Sequence[int] | None:
+        """The transaction of one save (see the class): its events' positions."""
+        assert connection.autocommit
+        ids: list[int] = []
+        try:
+            with connection.pipeline() as pipeline, connection.cursor() as cursor:
+                cursor.execute("BEGIN")
+                if stored_events:
+                    for statement in self.lock_table_statements:
+                        cursor.execute(statement, prepare=True)
+                    cursor.execute(self._notify)
+                    with connection.cursor() as inserted, connection.cursor() as head:
+                        inserted.execute(self._insert_columns, _columns(stored_events))
+                        head.execute(self.ledger.sql.head)
+                        # One round trip so far; a conflict (IntegrityError) raises here.
+                        pipeline.sync()
+                        ids = [int(row["notification_id"]) for row in inserted.fetchall()]
+                        found = head.fetchone()
+                    last = (0, GENESIS) if found is None else (found["position"], found["hash"])
+                    self.ledger.append(cursor, _ledger_rows(ids, stored_events), after=last)
+
+                def store_head() -> int:
+                    cursor.execute(self.max_notification_id_statement)
+                    row = cursor.fetchone()
+                    return int(row["max"] or 0) if row is not None else 0
+
+                for write, position in _positioned_writes(kwargs, ids, store_head):
+                    write(cursor, position)
+                cursor.execute("COMMIT")
+                # The second round trip: a side write's failure raises here.
+                pipeline.sync()
         except BaseException:
-            # The library's insert_events holds what is raised here until its transaction
-            # block has ended, and that block commits: a side write that failed in Python
-            # (not in the database) would leave the events recorded without it.
-            self._roll_back(curs)
+            _roll_back(connection)
             raise
         return ids
 
-    @staticmethod
-    def _roll_back(curs: Any) -> None:
-        """Ends the server's transaction with a rollback, so the commit that follows has
-        nothing to commit."""
-        with curs.connection.pipeline():
-            curs.execute("ROLLBACK")
+
+def _columns(
+    stored_events: Sequence[StoredEvent],
+) -> tuple[list[Any], list[int], list[str], list[bytes]]:
+    """The events as one array per column, in their order."""
+    return (
+        [event.originator_id for event in stored_events],
+        [event.originator_version for event in stored_events],
+        [event.topic for event in stored_events],
+        [event.state for event in stored_events],
+    )
+
+
+def _roll_back(connection: Connection[Any]) -> None:
+    """Ends a transaction that failed (in the database or in Python) with a rollback, so
+    the connection goes back to the pool idle; a connection that cannot is left broken
+    for the pool to drop."""
+    if connection.closed:
+        return
+    with contextlib.suppress(Exception):
+        if connection.info.transaction_status != TransactionStatus.IDLE:
+            connection.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def _persistence_errors() -> Iterator[None]:
+    """psycopg's errors as eventsourcing's (as its datastore raises them), for work done
+    on a connection held outside the datastore's `get_connection`."""
+    try:
+        yield
+    except psycopg.IntegrityError as error:
+        raise IntegrityError(str(error)) from error
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+        raise OperationalError(str(error)) from error
+    except psycopg.InterfaceError as error:
+        raise InterfaceError(str(error)) from error
+    except psycopg.DataError as error:
+        raise DataError(str(error)) from error
+    except psycopg.InternalError as error:
+        raise InternalError(str(error)) from error
+    except psycopg.ProgrammingError as error:
+        raise ProgrammingError(str(error)) from error
+    except psycopg.NotSupportedError as error:
+        raise NotSupportedError(str(error)) from error
+    except psycopg.DatabaseError as error:
+        raise DatabaseError(str(error)) from error
+    except psycopg.Error as error:
+        raise PersistenceError(str(error)) from error
