@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -134,9 +134,10 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     transaction records events in between), in two round trips to the server:
 
     1. BEGIN, the lock, NOTIFY, the events' INSERT (returning their positions) and the read
-       of the ledger's head, pipelined: the head is read under the lock, so it is the head
-       the new entries follow whichever process recorded the last events;
-    2. the ledger entries (one INSERT), the side writes and COMMIT, pipelined.
+       of the ledger's head, in one query: the head is read under the lock, so it is the
+       head the new entries follow whichever process recorded the last events (nothing
+       about it is kept in the process between saves);
+    2. the ledger entries (one INSERT), the side writes and COMMIT, in one query.
 
     A group commit (`side_write_groups`) uses a connection the recorder holds for it (one
     group commits at a time): no pool checkout and no liveness check per group. A broken
@@ -220,40 +221,76 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     def _record(
         self, connection: Connection[Any], stored_events: Sequence[StoredEvent], kwargs: Any
     ) -> Sequence[int] | None:
-        """The transaction of one save (see the class): its events' positions."""
+        """The transaction of one save (see the class): its events' positions.
+
+        Each of its two steps is one query of several statements, bound client-side: the
+        thread waits on the server twice, not once per statement (a thread that waits gives
+        up the GIL, and under load it takes a while to have it back)."""
         assert connection.autocommit
+        cursor = psycopg.ClientCursor(connection)
         ids: list[int] = []
         try:
-            with connection.pipeline() as pipeline, connection.cursor() as cursor:
+            if not stored_events:
                 cursor.execute("BEGIN")
-                if stored_events:
-                    for statement in self.lock_table_statements:
-                        cursor.execute(statement, prepare=True)
-                    cursor.execute(self._notify)
-                    with connection.cursor() as inserted, connection.cursor() as head:
-                        inserted.execute(self._insert_columns, _columns(stored_events))
-                        head.execute(self.ledger.sql.head)
-                        # One round trip so far; a conflict (IntegrityError) raises here.
-                        pipeline.sync()
-                        ids = [int(row["notification_id"]) for row in inserted.fetchall()]
-                        found = head.fetchone()
-                    last = (0, GENESIS) if found is None else (found["position"], found["hash"])
-                    self.ledger.append(cursor, _ledger_rows(ids, stored_events), after=last)
+            else:
+                cursor.execute(
+                    "; ".join(
+                        [
+                            "BEGIN",
+                            *(cursor.mogrify(lock) for lock in self.lock_table_statements),
+                            cursor.mogrify(self._notify),
+                            cursor.mogrify(self._insert_columns, _columns(stored_events)),
+                            self.ledger.sql.head,
+                        ]
+                    )
+                )
+                # The results of BEGIN, the two lock statements and NOTIFY come first.
+                for _ in range(len(self.lock_table_statements) + 2):
+                    cursor.nextset()
+                ids = [int(row["notification_id"]) for row in cursor.fetchall()]
+                cursor.nextset()
+                found = cursor.fetchone()
+            statements = _ComposedStatements(cursor)
+            if ids:
+                last = (0, GENESIS) if found is None else (found["position"], found["hash"])
+                self.ledger.append(statements, _ledger_rows(ids, stored_events), after=last)
 
-                def store_head() -> int:
-                    cursor.execute(self.max_notification_id_statement)
-                    row = cursor.fetchone()
-                    return int(row["max"] or 0) if row is not None else 0
+            def store_head() -> int:
+                cursor.execute(self.max_notification_id_statement)
+                row = cursor.fetchone()
+                return int(row["max"] or 0) if row is not None else 0
 
-                for write, position in _positioned_writes(kwargs, ids, store_head):
-                    write(cursor, position)
-                cursor.execute("COMMIT")
-                # The second round trip: a side write's failure raises here.
-                pipeline.sync()
+            for write, position in _positioned_writes(kwargs, ids, store_head):
+                write(statements, position)
+            # A side write's failure (a key already answered) raises here, before COMMIT.
+            cursor.execute("; ".join([*statements.sql, "COMMIT"]))
         except BaseException:
             _roll_back(connection)
             raise
+        finally:
+            cursor.close()
         return ids
+
+
+class _ComposedStatements:
+    """The cursor the ledger and the side writes are given on PostgreSQL: it composes
+    their statements (bound client-side) to be sent together with COMMIT."""
+
+    def __init__(self, cursor: psycopg.ClientCursor[Any]) -> None:
+        self._cursor = cursor
+        self.sql: list[str] = []
+
+    def execute(self, statement: Any, params: Any = None) -> None:
+        self.sql.append(self._cursor.mogrify(statement, params))
+
+    def executemany(self, statement: Any, params: Iterable[Any]) -> None:
+        self.sql.extend(self._cursor.mogrify(statement, row) for row in params)
+
+    def fetchone(self) -> Any:
+        raise ProgrammingError("a side write cannot read: its statements run at commit")
+
+    def fetchall(self) -> Any:
+        raise ProgrammingError("a side write cannot read: its statements run at commit")
 
 
 def _columns(
