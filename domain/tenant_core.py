@@ -142,6 +142,7 @@ class TenantCore(Application[UUID]):
         )
 
     def close(self) -> None:
+        self.group_commit.close()
         release = getattr(self.recorder, "release_connection", None)
         if callable(release):
             # The connection the recorder holds for group commits, before its pool closes.
