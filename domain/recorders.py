@@ -58,6 +58,9 @@ SIDE_WRITES = "side_writes"
 #: per command, in the order of the commands' events.
 SIDE_WRITE_GROUPS = "side_write_groups"
 
+#: The SQLSTATE of a one-step save refused because the store head moved (PostgreSQL).
+STALE_HEAD = "DGH01"
+
 #: A write done with the events: given the transaction's cursor and the command's position.
 SideWrite = Callable[[Any, int], None]
 
@@ -130,14 +133,25 @@ class SQLiteSideRowsRecorder(SQLiteApplicationRecorder):
 
 class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     """PostgreSQL: the events, their ledger entries and the side rows in one transaction,
-    under its lock of the events table (so the notification ids are known, and no other
-    transaction records events in between), in two round trips to the server:
+    under its lock of the events table (so the positions are known, and no other
+    transaction records events in between).
 
-    1. BEGIN, the lock, NOTIFY, the events' INSERT (returning their positions) and the read
-       of the ledger's head, in one query: the head is read under the lock, so it is the
-       head the new entries follow whichever process recorded the last events (nothing
-       about it is kept in the process between saves);
+    When this process knows the store head (the last event's position and the ledger's last
+    hash, kept after each of its saves) a save is one round trip: BEGIN, the lock, a check
+    that the head is still the one known (by the events' highest position, under the lock),
+    NOTIFY, the events at the positions that follow (the notification id sequence moved
+    past them), their ledger entries, the side writes and COMMIT, in one query bound
+    client-side. When another process recorded events since, the check fails the
+    transaction (STALE_HEAD) and the save is made again in two round trips, which read the
+    head under the lock:
+
+    1. BEGIN, the lock, NOTIFY, the events' INSERT (positions from the sequence) and the
+       read of the ledger's head, in one query;
     2. the ledger entries (one INSERT), the side writes and COMMIT, in one query.
+
+    Each step is one query so that the thread waits on the server once per step, not once
+    per statement (a thread that waits gives up the GIL, and under load it takes a while
+    to have it back).
 
     A group commit (`side_write_groups`) uses a connection the recorder holds for it (one
     group commits at a time): no pool checkout and no liveness check per group. A broken
@@ -164,6 +178,30 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             " RETURNING notification_id"
         ).format(table, SQL(datastore.originator_id_type))
         self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+        # The one-step save: the events at the positions that follow the head this process
+        # knows, the sequence moved past them, refused (STALE_HEAD) when the head moved.
+        expect_head = Identifier(datastore.schema, f"digione_expect_head_{events_table_name}")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {}(expected bigint) RETURNS void LANGUAGE plpgsql"
+                " AS $body$ BEGIN"
+                " IF (SELECT coalesce(max(notification_id), 0) FROM {}) <> expected THEN"
+                " RAISE EXCEPTION 'the store head moved' USING ERRCODE = '{}';"
+                " END IF; END $body$"
+            ).format(expect_head, table, SQL(STALE_HEAD))
+        )
+        self._expect_head = SQL("SELECT {}(%s)").format(expect_head)
+        self._insert_at = SQL(
+            "INSERT INTO {} (notification_id, originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::bigint[], %s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
+        ).format(table, SQL(datastore.originator_id_type))
+        self._advance_sequence = SQL(
+            "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)"
+        )
+        self._table_name = f'"{datastore.schema}"."{events_table_name}"'
+        #: The store head as this process last recorded it: the last event's position and
+        #: the ledger's last hash (None: unknown, read under the lock by the next save).
+        self._head: tuple[int, bytes] | None = None
         self._held: Connection[Any] | None = None
         self._held_lock = threading.Lock()
 
@@ -221,55 +259,107 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     def _record(
         self, connection: Connection[Any], stored_events: Sequence[StoredEvent], kwargs: Any
     ) -> Sequence[int] | None:
-        """The transaction of one save (see the class): its events' positions.
-
-        Each of its two steps is one query of several statements, bound client-side: the
-        thread waits on the server twice, not once per statement (a thread that waits gives
-        up the GIL, and under load it takes a while to have it back)."""
+        """The transaction of one save (see the class): its events' positions."""
         assert connection.autocommit
+        head = self._head if stored_events else None
+        self._head = None
         cursor = psycopg.ClientCursor(connection)
-        ids: list[int] = []
         try:
-            if not stored_events:
-                cursor.execute("BEGIN")
+            if head is not None:
+                try:
+                    ids, last = self._record_after(cursor, stored_events, kwargs, head)
+                except psycopg.Error as error:
+                    if error.sqlstate != STALE_HEAD:
+                        raise
+                    # Another process recorded events since: the head is read again.
+                    _roll_back(connection)
+                    ids, last = self._record_in_two_steps(cursor, stored_events, kwargs)
             else:
-                cursor.execute(
-                    "; ".join(
-                        [
-                            "BEGIN",
-                            *(cursor.mogrify(lock) for lock in self.lock_table_statements),
-                            cursor.mogrify(self._notify),
-                            cursor.mogrify(self._insert_columns, _columns(stored_events)),
-                            self.ledger.sql.head,
-                        ]
-                    )
-                )
-                # The results of BEGIN, the two lock statements and NOTIFY come first.
-                for _ in range(len(self.lock_table_statements) + 2):
-                    cursor.nextset()
-                ids = [int(row["notification_id"]) for row in cursor.fetchall()]
-                cursor.nextset()
-                found = cursor.fetchone()
-            statements = _ComposedStatements(cursor)
-            if ids:
-                last = (0, GENESIS) if found is None else (found["position"], found["hash"])
-                self.ledger.append(statements, _ledger_rows(ids, stored_events), after=last)
-
-            def store_head() -> int:
-                cursor.execute(self.max_notification_id_statement)
-                row = cursor.fetchone()
-                return int(row["max"] or 0) if row is not None else 0
-
-            for write, position in _positioned_writes(kwargs, ids, store_head):
-                write(statements, position)
-            # A side write's failure (a key already answered) raises here, before COMMIT.
-            cursor.execute("; ".join([*statements.sql, "COMMIT"]))
+                ids, last = self._record_in_two_steps(cursor, stored_events, kwargs)
         except BaseException:
             _roll_back(connection)
             raise
         finally:
             cursor.close()
+        if ids:
+            self._head = (ids[-1], last)
         return ids
+
+    def _record_after(
+        self,
+        cursor: psycopg.ClientCursor[Any],
+        stored_events: Sequence[StoredEvent],
+        kwargs: Any,
+        head: tuple[int, bytes],
+    ) -> tuple[list[int], bytes]:
+        """One step, when this process knows the head: the events at the positions after
+        it, their ledger entries, the side writes and COMMIT in one query, which the
+        database refuses (STALE_HEAD) when the head has moved (checked under the lock)."""
+        position, _hash = head
+        ids = list(range(position + 1, position + 1 + len(stored_events)))
+        statements = _ComposedStatements(cursor)
+        last = self.ledger.append(statements, _ledger_rows(ids, stored_events), after=head)
+        for write, at in _positioned_writes(kwargs, ids, lambda: position):
+            write(statements, at)
+        cursor.execute(
+            "; ".join(
+                [
+                    "BEGIN",
+                    *(cursor.mogrify(lock) for lock in self.lock_table_statements),
+                    cursor.mogrify(self._expect_head, (position,)),
+                    cursor.mogrify(self._notify),
+                    cursor.mogrify(self._insert_at, (ids, *_columns(stored_events))),
+                    cursor.mogrify(self._advance_sequence, (self._table_name, ids[-1])),
+                    *statements.sql,
+                    "COMMIT",
+                ]
+            )
+        )
+        return ids, last
+
+    def _record_in_two_steps(
+        self, cursor: psycopg.ClientCursor[Any], stored_events: Sequence[StoredEvent], kwargs: Any
+    ) -> tuple[list[int], bytes]:
+        """Two steps, each one query of several statements bound client-side (the thread
+        waits on the server twice, not once per statement: a thread that waits gives up
+        the GIL, and under load it takes a while to have it back)."""
+        ids: list[int] = []
+        last = GENESIS
+        if not stored_events:
+            cursor.execute("BEGIN")
+        else:
+            cursor.execute(
+                "; ".join(
+                    [
+                        "BEGIN",
+                        *(cursor.mogrify(lock) for lock in self.lock_table_statements),
+                        cursor.mogrify(self._notify),
+                        cursor.mogrify(self._insert_columns, _columns(stored_events)),
+                        self.ledger.sql.head,
+                    ]
+                )
+            )
+            # The results of BEGIN, the two lock statements and NOTIFY come first.
+            for _ in range(len(self.lock_table_statements) + 2):
+                cursor.nextset()
+            ids = [int(row["notification_id"]) for row in cursor.fetchall()]
+            cursor.nextset()
+            found = cursor.fetchone()
+        statements = _ComposedStatements(cursor)
+        if ids:
+            after = (0, GENESIS) if found is None else (found["position"], found["hash"])
+            last = self.ledger.append(statements, _ledger_rows(ids, stored_events), after=after)
+
+        def store_head() -> int:
+            cursor.execute(self.max_notification_id_statement)
+            row = cursor.fetchone()
+            return int(row["max"] or 0) if row is not None else 0
+
+        for write, position in _positioned_writes(kwargs, ids, store_head):
+            write(statements, position)
+        # A side write's failure (a key already answered) raises here, before COMMIT.
+        cursor.execute("; ".join([*statements.sql, "COMMIT"]))
+        return ids, last
 
 
 class _ComposedStatements:
