@@ -13,6 +13,7 @@ from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from domain.application import TenantApplication
 from tests.integration.test_group_commit import a_group_forming, put_school
+from tests.integration.test_ledger import Store
 
 
 @pytest.fixture
@@ -101,3 +102,24 @@ def test_a_grouped_command_notifies_the_stores_listeners(
         heard = list(listener.notifies(timeout=30, stop_after=1))
 
     assert [notify.channel for notify in heard] == [channel]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_an_event_inserted_by_another_writer_after_grouped_commands_takes_the_next_position(
+    app: TenantApplication,
+) -> None:
+    put_school(app, "warm")()
+    last = put_school(app, "known-head")().position  # recorded at the head this process knew
+    store = Store(app)
+
+    with getattr(app.factory, "datastore").transaction(commit=True) as cursor:  # noqa: B009
+        cursor.execute(
+            f"INSERT INTO {store.events} (originator_id, originator_version, topic, state)"
+            " VALUES (gen_random_uuid(), 1, 'elsewhere', '') RETURNING notification_id"
+        )
+        foreign = int(cursor.fetchone()["notification_id"])
+    after = put_school(app, "after-foreign")().position
+
+    assert foreign == last + 1
+    assert after == foreign + 1
+    assert app.ledger.verify().first_bad_position == foreign
