@@ -1,10 +1,13 @@
 """Group commit: concurrent commands of a tenant saved together, in one store transaction.
 
-A command that saves while no commit runs commits at once (no added latency when the store
-is idle); commands that save while a commit runs queue, and as it ends the first of them
-commits every queued command in the next transaction. One transaction, one lock of the
-events table and one durable flush then record many commands: that is where throughput
-under concurrency comes from.
+Commands queue their saves for the tenant's committer, a thread that records everything
+queued in one transaction, then whatever queued meanwhile in the next, and so on; a save
+that arrives while the committer is idle is committed at once (no added latency when the
+store is idle). One transaction, one lock of the events table and one durable flush then
+record many commands: that is where throughput under concurrency comes from. The
+committer is one long-lived thread rather than whichever command happened to be first, so
+no group waits for another thread to be woken (and to get the GIL back) to start; it ends
+after a while idle, and the next save starts it again.
 
 Each command keeps its own outcome: its position is the store position of its own last
 event, and its side writes (an Idempotency-Key's answer, a result slot) are given that
@@ -31,6 +34,8 @@ __all__ = ["GroupCommit", "GroupedSave", "SaveAlone", "SaveTogether"]
 
 #: The most commands one transaction records; later arrivals wait for the next.
 MAX_GROUP = 256
+#: How long the committer waits for a save before its thread ends.
+IDLE_SECONDS = 5.0
 
 
 @dataclass
@@ -40,10 +45,11 @@ class GroupedSave:
 
     aggregates: Sequence[Aggregate]
     side_writes: Sequence[SideWrite]
-    #: Its thread is to commit the next group (set by the thread that committed the last).
-    lead: bool = False
+    #: What the command's own thread prepared for the store before queueing (its events,
+    #: encoded), so that the thread committing the group does not do it for everyone.
+    prepared: object = None
     done: bool = False
-    #: Set when `lead` or `done` is: its thread waits on this alone (no thundering herd).
+    #: Set when `done` is: its thread waits on this alone (no thundering herd).
     woken: threading.Event = field(default_factory=threading.Event)
     #: The position of the command's last event (None: it recorded none).
     position: int | None = None
@@ -69,16 +75,20 @@ class GroupCommit:
         together: SaveTogether,
         alone: SaveAlone,
         max_group: int = MAX_GROUP,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self._together = together
         self._alone = alone
         self._max_group = max_group
+        self._idle_seconds = idle_seconds
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._queue: list[GroupedSave] = []
-        #: Set on the thread that commits a group, while it does.
+        #: Set on the committer's thread.
         self._leading = threading.local()
-        #: A thread commits a group (one at a time: the events table is locked by each).
-        self._committing = False
+        #: The committer (None until a save starts it, and again once it ended idle).
+        self._committer: threading.Thread | None = None
+        self._closed = False
         #: How many transactions recorded how many commands (for measuring, not logic).
         self.groups = 0
         self.saves = 0
@@ -89,58 +99,90 @@ class GroupCommit:
         with self._lock:
             return len(self._queue)
 
-    def save(self, aggregates: Sequence[Aggregate], side_writes: Sequence[SideWrite]) -> int | None:
+    def save(
+        self,
+        aggregates: Sequence[Aggregate],
+        side_writes: Sequence[SideWrite],
+        *,
+        prepared: object = None,
+    ) -> int | None:
         """Saves one command's aggregates with its side writes, in the next group; the
-        position of its last event (None when it recorded none)."""
+        position of its last event (None when it recorded none). `prepared` is handed to
+        `together` with the save."""
         entry = GroupedSave(
             aggregates,
             side_writes,
+            prepared=prepared,
             aggregate_ids=frozenset(aggregate.id for aggregate in aggregates),
         )
         if getattr(self._leading, "group", False):
-            # A save made while this thread commits a group (by a listener, a side write)
-            # cannot wait for the next group: that would wait for itself.
+            # A save made while the committer commits a group (by a listener, a side
+            # write) cannot wait for the next group: that would wait for itself.
             return self._alone(entry)
         with self._lock:
-            self._queue.append(entry)
-            if not self._committing:
-                # No commit runs: this thread commits at once.
-                self._committing = True
-                entry.lead = True
-        while not entry.done:
-            if not entry.lead:
-                entry.woken.wait()
-                entry.woken.clear()
-                continue
-            entry.lead = False
-            with self._lock:
-                # What is queued (its own save among it, unless more than a group's worth
-                # queued before it).
-                group, self._queue = (
-                    self._queue[: self._max_group],
-                    self._queue[self._max_group :],
-                )
-            self._leading.group = True
-            try:
-                self._commit(group)
-            finally:
-                self._leading.group = False
-                with self._lock:
-                    following = self._queue[0] if self._queue else None
-                    if following is None:
-                        self._committing = False
-                    else:
-                        # Saves queued meanwhile: the first of them commits the next group.
-                        following.lead = True
-                for settled in group:
-                    settled.woken.set()
-                if following is not None:
-                    following.woken.set()
+            if self._closed:
+                # The store is closing: nothing is left to group with.
+                entry.alone = True
+            else:
+                self._queue.append(entry)
+                if self._committer is None:
+                    self._committer = threading.Thread(
+                        target=self._commit_queued, name="group-commit", daemon=True
+                    )
+                    self._committer.start()
+                else:
+                    self._arrived.notify()
+        if not entry.alone:
+            entry.woken.wait()
         if entry.alone:
             return self._alone(entry)
         if entry.error is not None:
             raise entry.error
         return entry.position
+
+    def close(self) -> None:
+        """Commits what is queued, then stops the committer (saves after this are saved
+        alone)."""
+        with self._lock:
+            self._closed = True
+            self._arrived.notify()
+            committer = self._committer
+        if committer is not None and committer is not threading.current_thread():
+            committer.join()
+
+    def _commit_queued(self) -> None:
+        """The committer: commits what is queued, group after group, until idle for
+        `idle_seconds` (or closed with nothing queued)."""
+        self._leading.group = True
+        ended = False
+        try:
+            while True:
+                with self._lock:
+                    if not self._queue and not self._closed:
+                        self._arrived.wait(self._idle_seconds)
+                    if not self._queue:
+                        self._committer = None
+                        ended = True
+                        return
+                    group, self._queue = (
+                        self._queue[: self._max_group],
+                        self._queue[self._max_group :],
+                    )
+                try:
+                    self._commit(group)
+                finally:
+                    for settled in group:
+                        settled.woken.set()
+        finally:
+            if not ended:
+                # Ended by an error of its own: the saves queued meanwhile are saved alone
+                # rather than waiting for a committer that is gone.
+                with self._lock:
+                    self._committer = None
+                    stranded, self._queue = self._queue, []
+                for entry in stranded:
+                    entry.alone = True
+                    entry.woken.set()
 
     def _commit(self, group: list[GroupedSave]) -> None:
         """Records the group in one transaction and settles each of its saves."""

@@ -133,6 +133,10 @@ class LedgerSQL:
         self.lock_events = f"LOCK TABLE {events} IN EXCLUSIVE MODE" if postgres else None
         self.head = f"SELECT position, hash FROM {ledger} ORDER BY position DESC LIMIT 1"
         self.insert = f"INSERT INTO {ledger} (position, hash) VALUES ({p}, {p})"
+        # PostgreSQL: a transaction's entries in one statement.
+        self.insert_many = (
+            f"INSERT INTO {ledger} (position, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+        )
         # PostgreSQL gives the uuid as text in the form the chain covers (32 hex digits), so
         # no UUID object is made per event.
         originator = "replace(originator_id::text, '-', '')" if postgres else "originator_id"
@@ -207,6 +211,28 @@ class Ledger:
             entries.append((row.position, prev))
         if entries:
             cursor.executemany(self.sql.insert, entries)
+        return prev
+
+    def append(
+        self, cursor: _Cursor, rows: Iterable[StoredRow], *, after: tuple[int, bytes]
+    ) -> bytes:
+        """Chains `rows` (just recorded, in position order) after the entry `after` (the
+        head's position and hash, read by the caller in this transaction under the events
+        table's lock) in one statement; returns the new head hash. PostgreSQL only."""
+        head_position, prev = after[0], bytes(after[1])
+        positions: list[int] = []
+        hashes: list[bytes] = []
+        for row in rows:
+            if row.position <= head_position:
+                raise ValueError(
+                    f"the event at position {row.position} cannot follow the ledger's head "
+                    f"at {head_position}"
+                )
+            prev = entry_hash(prev, row)
+            positions.append(row.position)
+            hashes.append(prev)
+        if positions:
+            cursor.execute(self.sql.insert_many, (positions, hashes))
         return prev
 
     def chain_recorded(self, cursor: _Cursor) -> int:

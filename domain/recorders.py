@@ -23,14 +23,33 @@ The tenant's application names these classes in its environment
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg import Connection
+from psycopg.pq import TransactionStatus
+from psycopg.sql import SQL, Identifier
 
-from domain.ledger import Ledger, LedgerSQL, StoredRow, originator_text
+from domain.ledger import GENESIS, Ledger, LedgerSQL, StoredRow, originator_text
 
 #: The keyword argument of `save` (and `insert_events`) that carries the side writes.
 SIDE_WRITES = "side_writes"
@@ -38,6 +57,9 @@ SIDE_WRITES = "side_writes"
 #: The keyword argument that carries a group's side writes: one (event count, writes) pair
 #: per command, in the order of the commands' events.
 SIDE_WRITE_GROUPS = "side_write_groups"
+
+#: The SQLSTATE of a one-step save refused because the store head moved (PostgreSQL).
+STALE_HEAD = "DGH01"
 
 #: A write done with the events: given the transaction's cursor and the command's position.
 SideWrite = Callable[[Any, int], None]
@@ -110,9 +132,35 @@ class SQLiteSideRowsRecorder(SQLiteApplicationRecorder):
 
 
 class PostgresSideRowsRecorder(PostgresApplicationRecorder):
-    """PostgreSQL: the ledger entries and the side rows follow the events inside
-    `insert_events`' transaction, under its lock of the events table (so the notification
-    ids are known, and no other transaction records events in between)."""
+    """PostgreSQL: the events, their ledger entries and the side rows in one transaction,
+    under its lock of the events table (so the positions are known, and no other
+    transaction records events in between).
+
+    When this process knows the store head (the last event's position and the ledger's last
+    hash, kept after each of its saves) a save is one round trip: BEGIN, the lock, a check
+    that the head is still the one known (by the events' highest position, under the lock),
+    NOTIFY, the events at the positions that follow (the notification id sequence moved
+    past them), their ledger entries, the side writes and COMMIT, in one query bound
+    client-side. When another process recorded events since, the check fails the
+    transaction (STALE_HEAD) and the save is made again in two round trips, which read the
+    head under the lock:
+
+    1. BEGIN, the lock, NOTIFY, the events' INSERT (positions from the sequence) and the
+       read of the ledger's head, in one query;
+    2. the ledger entries (one INSERT), the side writes and COMMIT, in one query.
+
+    Each step is one query so that the thread waits on the server once per step, not once
+    per statement (a thread that waits gives up the GIL, and under load it takes a while
+    to have it back).
+
+    A group commit (`side_write_groups`) uses a connection the recorder holds for it (one
+    group commits at a time): no pool checkout and no liveness check per group. A broken
+    connection is given back to the pool (which drops it) and the save is tried again on
+    a fresh one, as the pool's check would have done.
+    """
+
+    #: Tries of a save whose connection or server failed (eventsourcing tries 10 times).
+    ATTEMPTS = 10
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -122,57 +170,263 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             datastore,
             LedgerSQL(events_table=events_table_name, postgres_schema=datastore.schema),
         )
+        table = Identifier(datastore.schema, events_table_name)
+        # One array per column: no composite value built per event.
+        self._insert_columns = SQL(
+            "INSERT INTO {} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
+            " RETURNING notification_id"
+        ).format(table, SQL(datastore.originator_id_type))
+        self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+        # The one-step save: the events at the positions that follow the head this process
+        # knows, the sequence moved past them, refused (STALE_HEAD) when the head moved.
+        expect_head = Identifier(datastore.schema, f"digione_expect_head_{events_table_name}")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {}(expected bigint) RETURNS void LANGUAGE plpgsql"
+                " AS $body$ BEGIN"
+                " IF (SELECT coalesce(max(notification_id), 0) FROM {}) <> expected THEN"
+                " RAISE EXCEPTION 'the store head moved' USING ERRCODE = '{}';"
+                " END IF; END $body$"
+            ).format(expect_head, table, SQL(STALE_HEAD))
+        )
+        self._expect_head = SQL("SELECT {}(%s)").format(expect_head)
+        self._insert_at = SQL(
+            "INSERT INTO {} (notification_id, originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::bigint[], %s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
+        ).format(table, SQL(datastore.originator_id_type))
+        self._advance_sequence = SQL(
+            "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)"
+        )
+        self._table_name = f'"{datastore.schema}"."{events_table_name}"'
+        #: The store head as this process last recorded it: the last event's position and
+        #: the ledger's last hash (None: unknown, read under the lock by the next save).
+        self._head: tuple[int, bytes] | None = None
+        self._held: Connection[Any] | None = None
+        self._held_lock = threading.Lock()
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         if self.datastore.enable_db_functions:
-            # The database-function path inserts events without calling back here.
+            # The database-function path inserts events without the ledger.
             raise ProgrammingError(
                 "the ledger and side writes need POSTGRES_ENABLE_DB_FUNCTIONS off"
             )
-        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-        return ids
+        if not stored_events and not _has_side_writes(kwargs):
+            return None
+        held = bool(kwargs.get(SIDE_WRITE_GROUPS))
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                if held:
+                    with self._held_lock:
+                        return self._on_held_connection(stored_events, kwargs)
+                with self.datastore.get_connection() as connection:
+                    return self._record(connection, stored_events, kwargs)
+            except (InterfaceError, OperationalError):
+                if attempt == self.ATTEMPTS:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
-        if _has_side_writes(kwargs) and not stored_events:
-            # Nothing to insert: no events table lock, no notification ids; the position
-            # is the head as this transaction sees it.
-            def head() -> int:
-                curs.execute(self.max_notification_id_statement)
-                row = curs.fetchone()
-                return int(row["max"] or 0) if row is not None else 0
+    def release_connection(self) -> None:
+        """Gives the connection held for group commits back to the pool (when closing)."""
+        with self._held_lock:
+            self._give_back_held()
 
-            for write, position in _positioned_writes(kwargs, (), head):
-                write(curs, position)
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    def _on_held_connection(
+        self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]
     ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        if not ids:
-            return ids
         try:
-            # In pipeline mode a failed statement surfaces at the next sync: the nested
-            # block syncs as it ends, inside the recorder's error handling, not at commit.
-            with curs.connection.pipeline():
-                self.ledger.extend(curs, _ledger_rows(ids, stored_events))
-                for write, position in _positioned_writes(kwargs, ids, lambda: max(ids)):
-                    write(curs, position)
-        except BaseException:
-            # The library's insert_events holds what is raised here until its transaction
-            # block has ended, and that block commits: a side write that failed in Python
-            # (not in the database) would leave the events recorded without it.
-            self._roll_back(curs)
+            with _persistence_errors():
+                if self._held is None or self._held.closed:
+                    self._give_back_held()
+                    # Checked (pre-ping) by the pool as it is checked out, then kept.
+                    self.datastore.pool.open(wait=False)
+                    self._held = self.datastore.pool.getconn()
+                return self._record(self._held, stored_events, kwargs)
+        except (InterfaceError, OperationalError):
+            # A broken connection (a restarted server) or a lock timeout: a fresh one next.
+            self._give_back_held()
             raise
+
+    def _give_back_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                self.datastore.pool.putconn(held)
+
+    def _record(
+        self, connection: Connection[Any], stored_events: Sequence[StoredEvent], kwargs: Any
+    ) -> Sequence[int] | None:
+        """The transaction of one save (see the class): its events' positions."""
+        assert connection.autocommit
+        head = self._head if stored_events else None
+        self._head = None
+        cursor = psycopg.ClientCursor(connection)
+        try:
+            if head is not None:
+                try:
+                    ids, last = self._record_after(cursor, stored_events, kwargs, head)
+                except psycopg.Error as error:
+                    if error.sqlstate != STALE_HEAD:
+                        raise
+                    # Another process recorded events since: the head is read again.
+                    _roll_back(connection)
+                    ids, last = self._record_in_two_steps(cursor, stored_events, kwargs)
+            else:
+                ids, last = self._record_in_two_steps(cursor, stored_events, kwargs)
+        except BaseException:
+            _roll_back(connection)
+            raise
+        finally:
+            cursor.close()
+        if ids:
+            self._head = (ids[-1], last)
         return ids
 
-    @staticmethod
-    def _roll_back(curs: Any) -> None:
-        """Ends the server's transaction with a rollback, so the commit that follows has
-        nothing to commit."""
-        with curs.connection.pipeline():
-            curs.execute("ROLLBACK")
+    def _record_after(
+        self,
+        cursor: psycopg.ClientCursor[Any],
+        stored_events: Sequence[StoredEvent],
+        kwargs: Any,
+        head: tuple[int, bytes],
+    ) -> tuple[list[int], bytes]:
+        """One step, when this process knows the head: the events at the positions after
+        it, their ledger entries, the side writes and COMMIT in one query, which the
+        database refuses (STALE_HEAD) when the head has moved (checked under the lock)."""
+        position, _hash = head
+        ids = list(range(position + 1, position + 1 + len(stored_events)))
+        statements = _ComposedStatements(cursor)
+        last = self.ledger.append(statements, _ledger_rows(ids, stored_events), after=head)
+        for write, at in _positioned_writes(kwargs, ids, lambda: position):
+            write(statements, at)
+        cursor.execute(
+            "; ".join(
+                [
+                    "BEGIN",
+                    *(cursor.mogrify(lock) for lock in self.lock_table_statements),
+                    cursor.mogrify(self._expect_head, (position,)),
+                    cursor.mogrify(self._notify),
+                    cursor.mogrify(self._insert_at, (ids, *_columns(stored_events))),
+                    cursor.mogrify(self._advance_sequence, (self._table_name, ids[-1])),
+                    *statements.sql,
+                    "COMMIT",
+                ]
+            )
+        )
+        return ids, last
+
+    def _record_in_two_steps(
+        self, cursor: psycopg.ClientCursor[Any], stored_events: Sequence[StoredEvent], kwargs: Any
+    ) -> tuple[list[int], bytes]:
+        """Two steps, each one query of several statements bound client-side (the thread
+        waits on the server twice, not once per statement: a thread that waits gives up
+        the GIL, and under load it takes a while to have it back)."""
+        ids: list[int] = []
+        last = GENESIS
+        if not stored_events:
+            cursor.execute("BEGIN")
+        else:
+            cursor.execute(
+                "; ".join(
+                    [
+                        "BEGIN",
+                        *(cursor.mogrify(lock) for lock in self.lock_table_statements),
+                        cursor.mogrify(self._notify),
+                        cursor.mogrify(self._insert_columns, _columns(stored_events)),
+                        self.ledger.sql.head,
+                    ]
+                )
+            )
+            # The results of BEGIN, the two lock statements and NOTIFY come first.
+            for _ in range(len(self.lock_table_statements) + 2):
+                cursor.nextset()
+            ids = [int(row["notification_id"]) for row in cursor.fetchall()]
+            cursor.nextset()
+            found = cursor.fetchone()
+        statements = _ComposedStatements(cursor)
+        if ids:
+            after = (0, GENESIS) if found is None else (found["position"], found["hash"])
+            last = self.ledger.append(statements, _ledger_rows(ids, stored_events), after=after)
+
+        def store_head() -> int:
+            cursor.execute(self.max_notification_id_statement)
+            row = cursor.fetchone()
+            return int(row["max"] or 0) if row is not None else 0
+
+        for write, position in _positioned_writes(kwargs, ids, store_head):
+            write(statements, position)
+        # A side write's failure (a key already answered) raises here, before COMMIT.
+        cursor.execute("; ".join([*statements.sql, "COMMIT"]))
+        return ids, last
+
+
+class _ComposedStatements:
+    """The cursor the ledger and the side writes are given on PostgreSQL: it composes
+    their statements (bound client-side) to be sent together with COMMIT."""
+
+    def __init__(self, cursor: psycopg.ClientCursor[Any]) -> None:
+        self._cursor = cursor
+        self.sql: list[str] = []
+
+    def execute(self, statement: Any, params: Any = None) -> None:
+        self.sql.append(self._cursor.mogrify(statement, params))
+
+    def executemany(self, statement: Any, params: Iterable[Any]) -> None:
+        self.sql.extend(self._cursor.mogrify(statement, row) for row in params)
+
+    def fetchone(self) -> Any:
+        raise ProgrammingError("a side write cannot read: its statements run at commit")
+
+    def fetchall(self) -> Any:
+        raise ProgrammingError("a side write cannot read: its statements run at commit")
+
+
+def _columns(
+    stored_events: Sequence[StoredEvent],
+) -> tuple[list[Any], list[int], list[str], list[bytes]]:
+    """The events as one array per column, in their order."""
+    return (
+        [event.originator_id for event in stored_events],
+        [event.originator_version for event in stored_events],
+        [event.topic for event in stored_events],
+        [event.state for event in stored_events],
+    )
+
+
+def _roll_back(connection: Connection[Any]) -> None:
+    """Ends a transaction that failed (in the database or in Python) with a rollback, so
+    the connection goes back to the pool idle; a connection that cannot is left broken
+    for the pool to drop."""
+    if connection.closed:
+        return
+    with contextlib.suppress(Exception):
+        if connection.info.transaction_status != TransactionStatus.IDLE:
+            connection.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def _persistence_errors() -> Iterator[None]:
+    """psycopg's errors as eventsourcing's (as its datastore raises them), for work done
+    on a connection held outside the datastore's `get_connection`."""
+    try:
+        yield
+    except psycopg.IntegrityError as error:
+        raise IntegrityError(str(error)) from error
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+        raise OperationalError(str(error)) from error
+    except psycopg.InterfaceError as error:
+        raise InterfaceError(str(error)) from error
+    except psycopg.DataError as error:
+        raise DataError(str(error)) from error
+    except psycopg.InternalError as error:
+        raise InternalError(str(error)) from error
+    except psycopg.ProgrammingError as error:
+        raise ProgrammingError(str(error)) from error
+    except psycopg.NotSupportedError as error:
+        raise NotSupportedError(str(error)) from error
+    except psycopg.DatabaseError as error:
+        raise DatabaseError(str(error)) from error
+    except psycopg.Error as error:
+        raise PersistenceError(str(error)) from error

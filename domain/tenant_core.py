@@ -11,12 +11,12 @@ import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProgrammingError, StoredEvent
 
 from domain.assessment import Category, LineItem, Result, ScoreScale
 from domain.batch import SaveBatch, current_batch
@@ -140,6 +140,14 @@ class TenantCore(Application[UUID]):
         return self._find(
             RECORD_COLLECTIONS[collection], collection, sourced_id, for_update=for_update
         )
+
+    def close(self) -> None:
+        self.group_commit.close()
+        release = getattr(self.recorder, "release_connection", None)
+        if callable(release):
+            # The connection the recorder holds for group commits, before its pool closes.
+            release()
+        super().close()
 
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -480,9 +488,14 @@ class TenantCore(Application[UUID]):
     ) -> int | None:
         """Saves a command's aggregates and side writes with those of the commands saving
         at the same time, in one transaction (see `domain.group_commit`); the position of
-        its last event, None when it recorded none."""
+        its last event, None when it recorded none.
+
+        The events are encoded here, in the command's own thread, before it queues: the
+        thread that commits the group then only records them."""
+        events = [event for a in _distinct(aggregates) for event in a.pending_events]
+        stored = [self.mapper.to_stored_event(event) for event in events]
         try:
-            return self.group_commit.save(aggregates, side_writes)
+            return self.group_commit.save(aggregates, side_writes, prepared=stored)
         except IntegrityError:
             raise ConcurrentUpdateError(
                 "another request changed the same record at the same time; read it again and retry"
@@ -491,15 +504,17 @@ class TenantCore(Application[UUID]):
     def _save_together(self, saves: Sequence[GroupedSave]) -> list[int | None]:
         """Records the saves of a group in one transaction; each one's position.
 
-        The events are handed to the store, not the aggregates, so that a failed group
-        leaves each aggregate its pending events for the save of its command alone."""
-        events: list[Any] = []
+        The encoded events are handed to the store, not the aggregates, so that a failed
+        group leaves each aggregate its pending events for the save of its command alone."""
+        stored: list[StoredEvent] = []
         groups: list[tuple[int, Sequence[SideWrite]]] = []
         for grouped in saves:
-            pending = [event for a in _distinct(grouped.aggregates) for event in a.pending_events]
-            events.extend(pending)
-            groups.append((len(pending), grouped.side_writes))
-        recordings = self.save(*events, **{SIDE_WRITE_GROUPS: groups})
+            own = cast("list[StoredEvent]", grouped.prepared)
+            stored.extend(own)
+            groups.append((len(own), grouped.side_writes))
+        ids = self.recorder.insert_events(stored, **{SIDE_WRITE_GROUPS: groups}) or []
+        if len(ids) != len(stored):
+            raise ProgrammingError(f"{len(ids)} positions for {len(stored)} events")
         cache = self.repository.cache if not self.repository.fastforward else None
         for grouped in saves:
             for aggregate in _distinct(grouped.aggregates):
@@ -509,9 +524,8 @@ class TenantCore(Application[UUID]):
         positions: list[int | None] = []
         start = 0
         for count, _writes in groups:
-            own = [r.notification.id for r in recordings[start : start + count]]
+            positions.append(max(ids[start : start + count], default=None))
             start += count
-            positions.append(max((p for p in own if p is not None), default=None))
         last = max((p for p in positions if p is not None), default=None)
         if last is not None:
             for listener in self.after_save:

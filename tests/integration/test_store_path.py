@@ -1,0 +1,125 @@
+"""The store path of grouped commands: the ledger chain, notifications and the connection
+the recorder holds for group commits, across other processes' writes and failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from api.bootstrap import Container, bootstrap
+from api.settings import Settings
+from domain.application import TenantApplication
+from tests.integration.test_group_commit import a_group_forming, put_school
+from tests.integration.test_ledger import Store
+
+
+@pytest.fixture
+def other_process(settings: Settings, tenant: str) -> Iterator[TenantApplication]:
+    """The same tenant opened by a second system (as `digione serve` and an import run
+    beside it would): its own pool and recorder on the same store."""
+    other: Container = bootstrap(settings)
+    yield other.tenants.get(tenant)
+    other.close()
+
+
+def test_groups_chain_on_the_events_another_process_recorded_in_between(
+    app: TenantApplication, other_process: TenantApplication
+) -> None:
+    already = app.ledger.verify().checked
+    positions: list[int] = []
+
+    for round_ in range(3):
+        with a_group_forming(app) as run:
+            grouped = run([put_school(app, f"here-{round_}-{n}") for n in range(4)])
+        positions += [outcome.position for outcome in grouped]
+        positions.append(put_school(other_process, f"there-{round_}")().position)
+    report = app.ledger.verify()
+
+    assert report.ok, report.problem
+    assert report.checked == already + len(set(positions)) == already + 15
+    assert report.head_position == max(positions)
+    assert other_process.ledger.verify().ok
+
+
+def test_a_group_after_a_failed_group_transaction_chains_on_the_last_recorded_event(
+    app: TenantApplication,
+) -> None:
+    before = put_school(app, "before")().position
+    already = app.ledger.verify().checked
+
+    def broken(_cursor: object, _position: int) -> None:
+        raise RuntimeError("the disk is full")
+
+    with a_group_forming(app) as run:
+        failed = run(
+            [put_school(app, "lost-1"), lambda: app._outcome("none", False, side_writes=[broken])]
+        )
+    with a_group_forming(app) as run:
+        after = run([put_school(app, "after-1"), put_school(app, "after-2")])
+    report = app.ledger.verify()
+
+    assert all(isinstance(result, RuntimeError) for result in failed)
+    assert app.find("orgs", "lost-1") is None
+    assert min(outcome.position for outcome in after) > before
+    assert report.ok, report.problem
+    assert report.checked == already + 2
+    assert report.head_position == max(outcome.position for outcome in after)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_grouped_command_is_recorded_after_the_server_closed_every_connection(
+    app: TenantApplication, settings: Settings
+) -> None:
+    put_school(app, "first")()  # the recorder now holds a connection for group commits
+    database = str(settings.database_url).rsplit("/", 1)[1]
+    with psycopg.connect(str(settings.database_url), autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )
+
+    outcome = put_school(app, "second")()
+
+    assert app.find("orgs", "second") is not None
+    assert app.head_position() == outcome.position
+    assert app.ledger.verify().ok
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_grouped_command_notifies_the_stores_listeners(
+    app: TenantApplication, settings: Settings
+) -> None:
+    channel = getattr(app.recorder, "channel_name")  # noqa: B009
+    with psycopg.connect(str(settings.database_url), autocommit=True) as listener:
+        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+        with a_group_forming(app) as run:
+            run([put_school(app, "heard")])
+        heard = list(listener.notifies(timeout=30, stop_after=1))
+
+    assert [notify.channel for notify in heard] == [channel]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_an_event_inserted_by_another_writer_after_grouped_commands_takes_the_next_position(
+    app: TenantApplication,
+) -> None:
+    put_school(app, "warm")()
+    last = put_school(app, "known-head")().position  # recorded at the head this process knew
+    store = Store(app)
+
+    with getattr(app.factory, "datastore").transaction(commit=True) as cursor:  # noqa: B009
+        cursor.execute(
+            f"INSERT INTO {store.events} (originator_id, originator_version, topic, state)"
+            " VALUES (gen_random_uuid(), 1, 'elsewhere', '') RETURNING notification_id"
+        )
+        foreign = int(cursor.fetchone()["notification_id"])
+    after = put_school(app, "after-foreign")().position
+
+    assert foreign == last + 1
+    assert after == foreign + 1
+    assert app.ledger.verify().first_bad_position == foreign
