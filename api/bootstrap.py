@@ -22,7 +22,13 @@ from api.key_events import KeyForgetting
 from api.master_key import fallback_master_keys, load_master_key
 from api.runtime import RetentionSchedule, Runtime
 from api.settings import Settings
-from api.shared_epochs import MASTER_KEY, EpochWatcher, SharedEpochs
+from api.shared_epochs import (
+    MASTER_KEY,
+    TOKEN_REVOCATIONS,
+    CatchUpRounds,
+    EpochWatcher,
+    SharedEpochs,
+)
 from api.tenants import Tenants
 from api.token_revocations import TokenRevocations
 from api.tokens import TokenService
@@ -119,8 +125,17 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
             tokens.replace_signing_key(derive_signing_key(current))
         elif name.startswith("tenant:"):
             tenants.forget_keys(name.removeprefix("tenant:"))
+        elif name == TOKEN_REVOCATIONS:
+            revocations.reload()
 
     watcher = EpochWatcher(epochs, take_change)
+
+    def before_verify() -> None:
+        watcher.catch_up()
+        # Read after the watcher first looked at the epochs, so a revocation committed
+        # in between is either read here or announced by the next look.
+        revocations.load_once()
+
     keys = KeyForgetting(
         engine=engine,
         tenants=tenants,
@@ -133,7 +148,9 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         ttl_seconds=settings.token_ttl_seconds,
         clock=clock,
         revocations=revocations,
-        before_verify=watcher.catch_up,
+        before_verify=before_verify,
+        # Requests verified at the same time share one look (api/shared_epochs.py).
+        before_verify_async=CatchUpRounds(before_verify),
     )
     projections = ProjectionCatalogue()
     codec = EventCodec(
