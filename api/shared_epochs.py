@@ -19,8 +19,10 @@ import asyncio
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
@@ -60,9 +62,18 @@ epochs_table = sa.Table(
 class SharedEpochs:
     """The counters in the main database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, *, postgres_url: str | None = None, connect_timeout: int = 5
+    ) -> None:
         self._engine = engine
         metadata.create_all(engine)
+        #: The libpq URL when the database is PostgreSQL: `read_async` reads on the event
+        #: loop through a connection of its own (per loop: a connection serves one loop).
+        self._postgres_url = postgres_url
+        self._connect_timeout = connect_timeout
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, psycopg.AsyncConnection[tuple[Any, ...]]
+        ] = weakref.WeakKeyDictionary()
 
     def bump(self, name: str) -> None:
         with self._engine.begin() as connection:
@@ -73,6 +84,42 @@ class SharedEpochs:
         with self._engine.connect() as connection:
             connection.execution_options(isolation_level="AUTOCOMMIT")
             return {n: int(v) for n, v in connection.execute(sa.select(epochs_table))}
+
+    async def read_async(self) -> dict[str, int]:
+        """`read` for async callers: on PostgreSQL on the event loop itself (no thread),
+        else on the thread pool."""
+        if self._postgres_url is None:
+            return await run_in_threadpool(self.read)
+        loop = asyncio.get_running_loop()
+        connection = self._async.get(loop)
+        if connection is not None and not connection.closed:
+            try:
+                return await _read_epochs(connection)
+            except psycopg.OperationalError:
+                # Lost (PostgreSQL restarted, say): a new connection reads once more.
+                _finish(connection)
+        connection = await psycopg.AsyncConnection.connect(
+            self._postgres_url, autocommit=True, connect_timeout=self._connect_timeout
+        )
+        self._async[loop] = connection
+        return await _read_epochs(connection)
+
+    def close(self) -> None:
+        """Closes the connections `read_async` opened."""
+        for connection in list(self._async.values()):
+            _finish(connection)
+        self._async.clear()
+
+
+async def _read_epochs(connection: psycopg.AsyncConnection[tuple[Any, ...]]) -> dict[str, int]:
+    cursor = await connection.execute("SELECT name, value FROM digione_epochs")
+    return {str(name): int(value) for name, value in await cursor.fetchall()}
+
+
+def _finish(connection: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
+    """Closes an async connection from any thread or loop (closing sends nothing back)."""
+    if not connection.closed:
+        connection.pgconn.finish()
 
 
 def bump_epoch(connection: Connection, name: str) -> None:
@@ -97,7 +144,14 @@ class EpochWatcher:
 
     def catch_up(self) -> None:
         """Takes every change announced since the last look (before a request is served)."""
-        current = self._epochs.read()
+        self.take(self._epochs.read())
+
+    def is_current(self, current: dict[str, int]) -> bool:
+        """Whether `current` (epochs just read) announces nothing this process has not taken."""
+        return current == self._seen
+
+    def take(self, current: dict[str, int]) -> None:
+        """Takes the changes that `current`, epochs just read, announces."""
         if current == self._seen:
             return
         with self._lock:
@@ -109,19 +163,18 @@ class EpochWatcher:
 
 
 class CatchUpRounds:
-    """`catch_up` (a blocking look at the epochs) for async callers, shared between the
-    callers that wait at the same time.
+    """`look` (an async look at the epochs that takes what changed) shared between the
+    async callers that wait at the same time.
 
     A caller waits for a round that begins after it called, never for one already under way
     (that one may have read the epochs before a change the caller must see). Callers that
-    arrive during a round are served together by the next one: one query and one hop to
-    the thread pool per round instead of per request, and a round costs no more when
-    requests arrive alone. A failed round fails every caller of it (the database away:
+    arrive during a round are served together by the next one: one query per round
+    instead of per request, and a round costs no more when requests arrive alone. A failed round fails every caller of it (the database away:
     503), and the next caller starts a new round.
     """
 
-    def __init__(self, catch_up: Callable[[], None]) -> None:
-        self._catch_up = catch_up
+    def __init__(self, look: Callable[[], Awaitable[None]]) -> None:
+        self._look = look
         # Each event loop its own rounds (a round's future belongs to one loop).
         self._rounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Rounds] = (
             weakref.WeakKeyDictionary()
@@ -131,15 +184,15 @@ class CatchUpRounds:
         loop = asyncio.get_running_loop()
         rounds = self._rounds.get(loop)
         if rounds is None:
-            rounds = self._rounds.setdefault(loop, _Rounds(self._catch_up))
+            rounds = self._rounds.setdefault(loop, _Rounds(self._look))
         await rounds.join()
 
 
 class _Rounds:
     """The rounds of one event loop: the one under way and the next, which callers join."""
 
-    def __init__(self, catch_up: Callable[[], None]) -> None:
-        self._catch_up = catch_up
+    def __init__(self, look: Callable[[], Awaitable[None]]) -> None:
+        self._look = look
         #: The round that callers join; it begins once the round under way has ended.
         self._next: asyncio.Future[None] | None = None
         self._running: asyncio.Task[None] | None = None
@@ -161,7 +214,7 @@ class _Rounds:
             while self._next is not None:
                 current, self._next = self._next, None
                 try:
-                    await run_in_threadpool(self._catch_up)
+                    await self._look()
                 except asyncio.CancelledError:
                     current.cancel()
                     raise

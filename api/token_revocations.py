@@ -65,6 +65,10 @@ class TokenRevocations:
         (a revocation is not a ban: whoever issues tokens decides whom they issue them to)."""
         self._insert(tenant=tenant, jti=None, subject=subject, at=at)
 
+    @property
+    def is_loaded(self) -> bool:
+        return self._revoked is not None
+
     def load_once(self) -> None:
         """Reads the revocations unless they were read already (then the epoch keeps them
         current: `reload`)."""
