@@ -169,8 +169,9 @@ class CatchUpRounds:
     A caller waits for a round that begins after it called, never for one already under way
     (that one may have read the epochs before a change the caller must see). Callers that
     arrive during a round are served together by the next one: one query per round
-    instead of per request, and a round costs no more when requests arrive alone. A failed round fails every caller of it (the database away:
-    503), and the next caller starts a new round.
+    instead of per request, and a round costs no more when requests arrive alone. A failed
+    round fails every caller of it (the database away: 503), and the next caller starts a
+    new round.
     """
 
     def __init__(self, look: Callable[[], Awaitable[None]]) -> None:
