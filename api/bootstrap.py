@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
 from api import runtime_report
 from api.checkpoint_schedule import CheckpointSchedule
@@ -22,7 +23,13 @@ from api.key_events import KeyForgetting
 from api.master_key import fallback_master_keys, load_master_key
 from api.runtime import RetentionSchedule, Runtime
 from api.settings import Settings
-from api.shared_epochs import MASTER_KEY, EpochWatcher, SharedEpochs
+from api.shared_epochs import (
+    MASTER_KEY,
+    TOKEN_REVOCATIONS,
+    CatchUpRounds,
+    EpochWatcher,
+    SharedEpochs,
+)
 from api.tenants import Tenants
 from api.token_revocations import TokenRevocations
 from api.tokens import TokenService
@@ -85,6 +92,7 @@ class Container:
         """Stops the runtime if it runs, then closes every pool and connection."""
         self.runtime.stop()
         self.disclosures.close()
+        self.epochs.close()
         self.status.close()
         self.tenants.close()
         self.engine.dispose()
@@ -109,7 +117,11 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         only=settings.only_tenants,
     )
     revocations = TokenRevocations(engine)
-    epochs = SharedEpochs(engine)
+    epochs = SharedEpochs(
+        engine,
+        postgres_url=_libpq_url(settings.database_url) if settings.is_postgres else None,
+        connect_timeout=DATABASE_WAIT_SECONDS,
+    )
 
     def take_change(name: str) -> None:
         if name == MASTER_KEY:
@@ -119,8 +131,28 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
             tokens.replace_signing_key(derive_signing_key(current))
         elif name.startswith("tenant:"):
             tenants.forget_keys(name.removeprefix("tenant:"))
+        elif name == TOKEN_REVOCATIONS:
+            revocations.reload()
 
     watcher = EpochWatcher(epochs, take_change)
+
+    def before_verify() -> None:
+        watcher.catch_up()
+        # Read after the watcher first looked at the epochs, so a revocation committed
+        # in between is either read here or announced by the next look.
+        revocations.load_once()
+
+    def take_changes(current: dict[str, int]) -> None:
+        watcher.take(current)
+        revocations.load_once()
+
+    async def before_verify_async() -> None:
+        # The look on the event loop; what it announces is taken on the thread pool (it
+        # reads files and the database), rarely: only when something changed.
+        current = await epochs.read_async()
+        if not watcher.is_current(current) or not revocations.is_loaded:
+            await run_in_threadpool(take_changes, current)
+
     keys = KeyForgetting(
         engine=engine,
         tenants=tenants,
@@ -133,7 +165,9 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         ttl_seconds=settings.token_ttl_seconds,
         clock=clock,
         revocations=revocations,
-        before_verify=watcher.catch_up,
+        before_verify=before_verify,
+        # Requests verified at the same time share one look (api/shared_epochs.py).
+        before_verify_async=CatchUpRounds(before_verify_async),
     )
     projections = ProjectionCatalogue()
     codec = EventCodec(
@@ -301,6 +335,12 @@ def _transport_factory(settings: Settings, address: str) -> Callable[[], EventTr
     if settings.kafka_client == "confluent-kafka":
         return lambda: ConfluentKafkaTransport(address, **timeouts)
     return lambda: KafkaPythonTransport(address, **timeouts)
+
+
+def _libpq_url(database_url: str | None) -> str:
+    """The URL as libpq reads it (SQLAlchemy's `+psycopg` driver suffix removed)."""
+    assert database_url is not None
+    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def _engine(settings: Settings) -> Engine:

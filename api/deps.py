@@ -65,7 +65,7 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_optional_actor(
+async def get_optional_actor(
     request: Request,
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -75,13 +75,15 @@ def get_optional_actor(
     A token that is sent must be valid (TokenError, answered 401, when it is not): a
     caller who meant to authenticate learns that it failed instead of getting less.
     The token is verified once per request (a CommandRoute verifies it before the body
-    is read; the route's own dependencies then reuse that caller).
+    is read; the route's own dependencies then reuse that caller), on the event loop: the
+    look at the announced changes is shared with the requests verified at the same time,
+    and revocations are answered from memory (api/shared_epochs.py).
     """
     if credentials is None:
         return None
     verified: Actor | None = getattr(request.state, "digione_actor", None)
     if verified is None:
-        verified = container.tokens.verify(credentials.credentials)
+        verified = await container.tokens.verify_async(credentials.credentials)
         request.state.digione_actor = verified
     return verified
 
@@ -89,7 +91,7 @@ def get_optional_actor(
 OptionalActorDep = Annotated[Actor | None, Depends(get_optional_actor)]
 
 
-def get_actor(actor: OptionalActorDep) -> Actor:
+async def get_actor(actor: OptionalActorDep) -> Actor:
     if actor is None:
         raise TokenError("no bearer token: send Authorization: Bearer <token>")
     return actor
@@ -98,9 +100,13 @@ def get_actor(actor: OptionalActorDep) -> Actor:
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-def get_tenant_app(container: ContainerDep, actor: ActorDep) -> TenantApplication:
+async def get_tenant_app(container: ContainerDep, actor: ActorDep) -> TenantApplication:
     """The application of the caller's tenant: a token never reaches another tenant."""
-    return container.tenants.get(actor.tenant)
+    app = container.tenants.opened(actor.tenant)
+    if app is None:
+        # Finding (and opening) a tenant not served yet reads the database.
+        app = await run_in_threadpool(container.tenants.get, actor.tenant)
+    return app
 
 
 TenantAppDep = Annotated[TenantApplication, Depends(get_tenant_app)]
@@ -120,7 +126,7 @@ class Permit:
     def __init__(self, require: Callable[[Actor], None]) -> None:
         self.require = require
 
-    def __call__(self, actor: ActorDep, app: TenantAppDep) -> None:
+    async def __call__(self, actor: ActorDep, app: TenantAppDep) -> None:
         self.require(actor)
 
 
@@ -137,23 +143,13 @@ class CommandRoute(APIRoute):
         async def permitted_then_handle(request: Request) -> Response:
             container = await get_container(request)
             credentials = await _bearer(request)
-            # Verifying a token and finding its tenant may touch the database.
-            actor = await run_in_threadpool(
-                _caller_of_known_tenant, request, container, credentials
-            )
+            actor = await get_actor(await get_optional_actor(request, container, credentials))
+            await get_tenant_app(container, actor)
             for permit in permits:
                 permit.require(actor)
             return await handle(request)
 
         return permitted_then_handle
-
-
-def _caller_of_known_tenant(
-    request: Request, container: Container, credentials: HTTPAuthorizationCredentials | None
-) -> Actor:
-    actor = get_actor(get_optional_actor(request, container, credentials))
-    get_tenant_app(container, actor)
-    return actor
 
 
 SourcedIdPath = Annotated[

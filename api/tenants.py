@@ -95,6 +95,10 @@ class Tenants:
             ids = [r[0] for r in connection.execute(sa.select(tenants_table.c.id).order_by("id"))]
         return ids if self._only is None else [t for t in ids if t in self._only]
 
+    def opened(self, tenant: str) -> TenantApplication | None:
+        """The tenant's application if this process opened it already (no I/O); else None."""
+        return self._apps.get(tenant)
+
     def get(self, tenant: str) -> TenantApplication:
         """The tenant's application; UnknownTenantError if it was never created."""
         app = self._apps.get(tenant)

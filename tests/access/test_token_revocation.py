@@ -3,14 +3,18 @@ next request on, by every process sharing the database; the rest keep working.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from api.settings import Settings
+from api.token_revocations import revocations_table
 from api.tokens import token_id
 from tests.builders import a_school
 from tests.conftest import FakeClock
@@ -106,13 +110,48 @@ def test_a_command_verifies_its_bearer_token_once(
     a_school(client, container, tenant)
     token = container.tokens.issue(tenant=tenant, role="admin", subject="admin-1")
     verified: list[str] = []
-    verify = container.tokens.verify
+    verify_async = container.tokens.verify_async
 
-    def counting_verify(candidate: str) -> object:
+    async def counting_verify(candidate: str) -> object:
         verified.append(candidate)
-        return verify(candidate)
+        return await verify_async(candidate)
 
-    monkeypatch.setattr(container.tokens, "verify", counting_verify)
+    monkeypatch.setattr(container.tokens, "verify_async", counting_verify)
 
     assert _roster_write(client, token) in (200, 201)
     assert verified == [token]
+
+
+def test_requests_are_checked_against_revocations_held_in_memory_read_again_after_a_revocation(
+    client: TestClient, container: Container, tenant: str, settings: Settings
+) -> None:
+    a_school(client, container, tenant)
+    token = container.tokens.issue(tenant=tenant, role="admin", subject="admin-1")
+    assert _roster_write(client, token) in (200, 201)
+
+    with _revocation_reads(container) as reads:
+        answers = [_roster_write(client, token) for _ in range(3)]
+        reads_before_revoking = len(reads)
+        digione(settings, "token", "revoke", "--tenant", tenant, "--jti", token_id(token))
+        refused = _roster_write(client, token)
+
+    assert all(answer in (200, 201) for answer in answers)
+    assert reads_before_revoking == 0
+    assert refused == 401
+    assert len(reads) == 1
+
+
+@contextmanager
+def _revocation_reads(container: Container) -> Iterator[list[str]]:
+    """The statements that read the revocations table in this process, as they run."""
+    reads: list[str] = []
+
+    def record(_c: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and revocations_table.name in statement:
+            reads.append(statement)
+
+    sa.event.listen(container.engine, "before_cursor_execute", record)
+    try:
+        yield reads
+    finally:
+        sa.event.remove(container.engine, "before_cursor_execute", record)
