@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -90,6 +90,13 @@ def family_topic(prefix: str, tenant: str, family: str) -> str:
 def partition_for(key: bytes, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key), so any client agrees on it."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@lru_cache(maxsize=1 << 16)
+def _cached_partition(key: str, partitions: int) -> int:
+    """`partition_for` of an aggregate id's text: kafka-python's murmur2 is pure Python, and
+    a store rebuild asks again for each event of an aggregate."""
+    return partition_for(key.encode(), partitions)
 
 
 @cache
@@ -340,7 +347,7 @@ class EventCodec:
             occurred_at=_utc(record.pop("occurred_at")),
             payload=record,
             topic=topic,
-            partition=partition_for(str(aggregate_id).encode(), self.partitions),
+            partition=_cached_partition(str(aggregate_id), self.partitions),
             offset=-1,
         )
 
