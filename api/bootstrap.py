@@ -193,6 +193,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         tenant_ids=tenants.ids,
         head_position=head_position,
         status=status,
+        stores=tenants.get,
     )
     disclosure_log = disclosures.DisclosureLog(engine)
     return Container(

@@ -29,7 +29,7 @@ tenant_app = typer.Typer(
     help="Tenants: the municipalities this installation serves.", no_args_is_help=True
 )
 projections_app = typer.Typer(
-    help="Read models: rebuild them from the topics, see how current they are.",
+    help="Read models: rebuild them (from the event stores or the topics), see how current they are.",
     no_args_is_help=True,
 )
 app.add_typer(token_app, name="token")
@@ -283,8 +283,16 @@ def projections_rebuild(
     name: Annotated[
         str | None, typer.Argument(help="The projection to rebuild, e.g. roster; all when omitted.")
     ] = None,
+    from_topics: Annotated[
+        bool,
+        typer.Option(
+            "--from-topics",
+            help="Read the Kafka topics from their beginning instead of the event stores.",
+        ),
+    ] = False,
 ) -> None:
-    """Drop a read model and rebuild it from the beginning of the topics, with progress."""
+    """Drop a read model and rebuild it from the tenants' event stores (or, with
+    --from-topics, from the beginning of the topics), with progress."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -312,7 +320,8 @@ def projections_rebuild(
     try:
         admin = container.admin
         selected = admin.select(name)
-        admin.require_broker()
+        if from_topics:
+            admin.require_broker()
         for projection in selected:
             with Progress(
                 TextColumn("[bold]{task.description}"),
@@ -330,11 +339,18 @@ def projections_rebuild(
                 def show(step: RebuildProgress, task: TaskID = task) -> None:
                     progress.update(task, completed=step.done, total=step.total or None)
 
-                report = admin.rebuild(projection, on_progress=show)
-            err.print(
-                f"[bold]{report.projection}[/] rebuilt: {report.messages:,} messages in "
-                f"{report.seconds:.1f} s ({report.rate:,.0f}/s); {report.parked} parked"
-            )
+                report = admin.rebuild(projection, on_progress=show, from_topics=from_topics)
+            if report.source == "store":
+                err.print(
+                    f"[bold]{report.projection}[/] rebuilt from the event store: "
+                    f"{report.messages:,} events in {report.seconds:.1f} s "
+                    f"({report.rate:,.0f}/s); {report.parked} parked"
+                )
+            else:
+                err.print(
+                    f"[bold]{report.projection}[/] rebuilt: {report.messages:,} messages in "
+                    f"{report.seconds:.1f} s ({report.rate:,.0f}/s); {report.parked} parked"
+                )
             for tenant, missing in report.behind_relay.items():
                 err.print(
                     f"  {tenant}: {missing:,} stored events are not published yet; the relay "

@@ -19,8 +19,9 @@ tests; each is reported beside a bare baseline measured on the same server a mom
   HTTP, beside raw single-row INSERT + COMMIT at 32 connections (≥ 1.0×);
 - `relay`: realistic stored events (sealed, keys per student) relayed through
   confluent-kafka, beside the bare confluent-kafka producer on the same messages (≥ 0.5×);
-- `rebuild`: a roster read model rebuilt from its topics over 100,000+ realistic events,
-  beside a raw batched insert of as many rows (≥ 0.3×);
+- `rebuild`: a roster read model rebuilt from the event store (`projections rebuild`'s
+  default path) over 100,000+ realistic events, beside a raw batched insert of as many rows
+  (≥ 0.3×); `rebuild_from_topics`: the same from the topics (for information);
 - `ledger_verify`: `audit verify` beside a bare SHA-256 chain (for information);
 - `fanout_in`, `fanout_out`, `revocation_p99_ms`: the service fan-out beside the relay on
   the same events, and revocation → fan-out stopped (bench/fanout.py; for information);

@@ -1,14 +1,16 @@
-"""Rebuild: a projection rebuilt from its topics, beside a bare batched insert.
+"""Rebuild: a projection rebuilt as `digione projections rebuild` does, beside a bare
+batched insert.
 
 `digione bench` calls `measure_rebuild_rate` (through `measure_rebuild`) with a fresh tenant
 of its own. The tenant gets a roster of students (each registered, enrolled and corrected
 once: three events of three kinds, personal data sealed under a key of the student's own;
-bench/events.py), published to its topics as the relay publishes; then
-the roster projection, under a name and tables of the benchmark's own, is rebuilt from the
-beginning of the topics and timed from the reset until every event is applied. The
-baseline inserts as many rows, shaped like read-model rows, in transactions of the
-rebuild's batch size, on the same engine, a moment later. Rates are reported, never
-asserted: they depend on the machine.
+bench/events.py), published to its topics as the relay publishes; then the roster
+projection, under a name and tables of the benchmark's own, is rebuilt by the default path,
+from the event store (projections/store_rebuild.py), timed from the reset until every event
+is applied. The baseline inserts as many rows, shaped like read-model rows, in transactions
+of the topic rebuild's batch size, on the same engine, a moment later. Then, for
+information, the same projection is rebuilt from the beginning of the topics
+(`--from-topics`). Rates are reported, never asserted: they depend on the machine.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class RebuildBenchmark:
     insert_rows: int
     insert_seconds: float
     insert_rows_per_s: float
+    #: The same rebuild from the topics (`--from-topics`), when measured.
+    topics_seconds: float | None = None
+    topics_events_per_s: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -69,9 +74,11 @@ def measure_rebuild_rate(
     bootstrap: str,
     topic_prefix: str,
     students: int = 1000,
+    from_topics: bool = True,
 ) -> RebuildBenchmark:
     """Seeds `app`'s (fresh) tenant with 3 × `students` + 2 events, publishes them, then
-    times a rebuild of a roster projection of the benchmark's own and a bare insert."""
+    times a rebuild (from the store) of a roster projection of the benchmark's own, a bare
+    insert and, with `from_topics`, the same rebuild from the topics."""
     tenant = app.tenant
     events = _seed(app, students)
     _publish(app, engine, bootstrap, topic_prefix)
@@ -84,10 +91,16 @@ def measure_rebuild_rate(
         topic_prefix=topic_prefix,
         tenant_ids=lambda: [tenant],
         head_position=lambda _: app.head_position(),
+        stores=lambda _: app,
     )
+    topics_seconds: float | None = None
     try:
         report = admin.rebuild(projection)
+        if report.tenants[tenant][0] != app.head_position():
+            raise RuntimeError(f"the rebuild reached {report.tenants[tenant]}, not the head")
         insert_seconds = _bare_insert_seconds(engine, rows=events, batch=REBUILD_BATCH)
+        if from_topics:
+            topics_seconds = admin.rebuild(projection, from_topics=True).seconds
     finally:
         _drop(engine, projection, tenant)
     return RebuildBenchmark(
@@ -97,13 +110,16 @@ def measure_rebuild_rate(
         insert_rows=events,
         insert_seconds=round(insert_seconds, 4),
         insert_rows_per_s=round(events / insert_seconds, 1),
+        topics_seconds=None if topics_seconds is None else round(topics_seconds, 4),
+        topics_events_per_s=None if topics_seconds is None else round(events / topics_seconds, 1),
     )
 
 
 def measure_rebuild(
     container: Container, tenant: str, *, bootstrap: str, students: int, progress: Progress
 ) -> RebuildBenchmark:
-    """A roster read model rebuilt from its topics, and as many rows inserted in batches."""
+    """A roster read model rebuilt from the store (and from its topics), and as many rows
+    inserted in batches."""
     events = 2 + 3 * students
     task = progress.add_task(f"roster rebuild and bare insert, {events:,} events", total=1)
     app = container.tenants.create(tenant, name="Benchmark rebuild")

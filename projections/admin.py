@@ -1,7 +1,9 @@
-"""Operating projections: rebuild one (or all) from the beginning of the topics, and status.
+"""Operating projections: rebuild one (or all), and status.
 
 `digione projections rebuild [NAME]` and `digione projections status` call these; they
-draw the progress bar and the table, this module does the work.
+draw the progress bar and the table, this module does the work. A rebuild reads the
+tenants' event stores by default (projections/store_rebuild.py: no Kafka, no Avro), or the
+topics from their beginning (`--from-topics`, `rebuild(..., from_topics=True)`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from domain.application import TenantApplication
 from projections import positions
 from projections.base import Projection, reset
 from projections.runner import ProjectionRunner
 from projections.status import ProjectionState, ProjectionStatus, UnknownProjectionError
+from projections.store_rebuild import StoreRebuild, StoreTarget
 from streams import positions as relay_positions
 from streams.codec import EventCodec
 
@@ -58,6 +62,8 @@ class RebuildReport:
     #: Per tenant: the position reached, the relay's published position, the store head.
     tenants: dict[str, tuple[int, int, int]]
     parked: int
+    #: Where it read the events from: "store" or "topics".
+    source: str = "topics"
 
     @property
     def rate(self) -> float:
@@ -87,8 +93,11 @@ class ProjectionAdmin:
         tenant_ids: Callable[[], Iterable[str]],
         head_position: Callable[[str], int],
         status: ProjectionStatus | None = None,
+        stores: Callable[[str], TenantApplication] | None = None,
     ) -> None:
         self._engine = engine
+        #: Each tenant's event store, for rebuilds from the store (without: from the topics).
+        self._stores = stores
         self._projections = {p.name: p for p in projections}
         self._codec = codec
         self._bootstrap = bootstrap
@@ -129,6 +138,77 @@ class ProjectionAdmin:
         return [self._projections[name]]
 
     def rebuild(
+        self,
+        projection: Projection,
+        *,
+        on_progress: Callable[[RebuildProgress], None] = lambda _: None,
+        stall_seconds: float = 30.0,
+        from_topics: bool = False,
+    ) -> RebuildReport:
+        """Drops the projection's read model and positions and builds it again: from the
+        tenants' event stores (the default, when the admin has them), or from the topics."""
+        if from_topics or self._stores is None:
+            return self.rebuild_from_topics(
+                projection, on_progress=on_progress, stall_seconds=stall_seconds
+            )
+        return self.rebuild_from_store(projection, on_progress=on_progress)
+
+    def rebuild_from_store(
+        self,
+        projection: Projection,
+        *,
+        on_progress: Callable[[RebuildProgress], None] = lambda _: None,
+    ) -> RebuildReport:
+        """Drops the projection's read model and positions and applies each tenant's stored
+        events up to the relay's published position (projections/store_rebuild.py); the
+        runner applies what comes after from the topics."""
+        assert self._stores is not None
+        tenants = list(self._tenant_ids())
+        heads = {tenant: self._head_position(tenant) for tenant in tenants}
+        total = sum(heads.values())
+        targets = {tenant: StoreTarget.of(self._engine, tenant) for tenant in tenants}
+        started = time.monotonic()
+        reset(self._engine, projection)
+        reached = dict.fromkeys(tenants, 0)
+
+        def show() -> None:
+            done = sum(min(reached[t], heads[t]) for t in tenants)
+            on_progress(RebuildProgress(projection.name, done, total))
+
+        messages = 0
+        show()
+        for tenant in tenants:
+            store_rebuild = StoreRebuild(
+                engine=self._engine,
+                projection=projection,
+                codec=self._codec,
+                app=self._stores(tenant),
+                target=targets[tenant],
+            )
+
+            def page(done: StoreRebuild, tenant: str = tenant) -> None:
+                reached[tenant] = done.reached
+                show()
+
+            store_rebuild.run(page)
+            messages += store_rebuild.read
+            reached[tenant] = targets[tenant].position
+        seconds = time.monotonic() - started
+        with self._engine.connect() as connection:
+            parked = sum(
+                positions.parked_count(connection, projection=projection.name, tenant=t)
+                for t in tenants
+            )
+        return RebuildReport(
+            projection=projection.name,
+            messages=messages,
+            seconds=seconds,
+            tenants={t: (reached[t], targets[t].position, heads[t]) for t in tenants},
+            parked=parked,
+            source="store",
+        )
+
+    def rebuild_from_topics(
         self,
         projection: Projection,
         *,

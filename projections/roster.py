@@ -54,6 +54,7 @@ from projections.record_tables import (
     inserting_handler,
     list_column,
     record_not_projected,
+    record_sourced_id,
     record_table,
     ref_column,
     status_handlers,
@@ -280,7 +281,10 @@ class RosterProjection:
     #: 6: a parent's dateLastModified moves when its `children` change.
     #: 7: results keep their sealed verbal assessment (`comment`), blanked on erasure.
     #: 8: the gradebook categories and score scales services define.
-    version: int = 9
+    #: 9: a consent row per purpose (consent-based clients count only their own purpose).
+    #: 10: a user or demographics record applied after its subject's erasure (a rebuild
+    #:     from the topics reads the privacy topic apart from the roster's) is stored blanked.
+    version: int = 10
     families: tuple[str, ...] = ("roster", "assessment", "consent", "privacy")
 
     def __init__(self, name: str = "roster") -> None:
@@ -451,21 +455,30 @@ class RosterProjection:
             grades=p["grades"],
             roles=list(by_key.values()),
             agents=[],
-            personal=sealed_record(p["personal"]),
+            # Blanked if the erasure came first, as a rebuild from the topics may apply it.
+            personal=self.shredded.stored(
+                c, e.tenant, p["sourced_id"], sealed_record(p["personal"])
+            ),
         )
         for role in by_key.values():
             self._write_user_role(c, e.tenant, p["sourced_id"], role)
 
     @batch_aware
     def _demographics_recorded(self, c: Connection, e: EventEnvelope) -> None:
-        insert_record(c, self.tables.demographics, e, personal=sealed_record(e.payload["personal"]))
+        p = e.payload
+        personal = self.shredded.stored(c, e.tenant, p["sourced_id"], sealed_record(p["personal"]))
+        insert_record(c, self.tables.demographics, e, personal=personal)
 
     # -- changes -------------------------------------------------------------------------
 
     def _sealed_changed(self, table: sa.Table) -> Handler:
         @batch_aware
         def handle(c: Connection, e: EventEnvelope) -> None:
-            update_record(c, table, e, {"personal": sealed_record(e.payload["personal"])})
+            personal = sealed_record(e.payload["personal"])
+            subject = record_sourced_id(c, table, e)
+            if subject is not None:
+                personal = self.shredded.stored(c, e.tenant, subject, personal)
+            update_record(c, table, e, {"personal": personal})
 
         return handle
 

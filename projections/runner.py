@@ -50,7 +50,13 @@ from streams.consumer import (
     poll_in_turn,
 )
 
-__all__ = ["ProjectionRunner", "RetryOutcome", "RunnerFailedError"]
+__all__ = [
+    "HandlerFailedError",
+    "MessageApplier",
+    "ProjectionRunner",
+    "RetryOutcome",
+    "RunnerFailedError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +81,9 @@ class RetryOutcome:
     still_parked: int
 
 
-class _HandlerFailedError(Exception):
-    """Raised (internally) when a handler raised for a message: its batch is rolled back."""
+class HandlerFailedError(Exception):
+    """Raised when a handler raised for a message: its batch is rolled back (and applied
+    again one message at a time, the failing one parked)."""
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
@@ -85,14 +92,14 @@ class _HandlerFailedError(Exception):
 
 @contextmanager
 def _projection_code() -> Iterator[None]:
-    """Turns an error of the projection's own code into _HandlerFailedError (its message is
+    """Turns an error of the projection's own code into HandlerFailedError (its message is
     parked); transient database errors pass as they are (the batch is tried again)."""
     try:
         yield
     except TRANSIENT_ERRORS:
         raise
     except Exception as failure:
-        raise _HandlerFailedError(describe_error(failure)) from failure
+        raise HandlerFailedError(describe_error(failure)) from failure
 
 
 @dataclass
@@ -262,121 +269,26 @@ class ProjectionRunner:
         self._prepared = False
 
 
-class _ProjectionWorker:
-    """One projection's consumer, and the transactions that apply its batches (it is the
-    consumer's BatchHandler)."""
+class MessageApplier:
+    """Applies, skips or parks one projection's messages in a batch's transaction: the
+    runner's batches from the topics and the store rebuild's (projections/store_rebuild.py)
+    go through this same code."""
 
-    def __init__(
-        self,
-        *,
-        engine: Engine,
-        projection: Projection,
-        codec: EventCodec,
-        readers: ReaderFactory,
-        client_id: str,
-        topic_prefix: str,
-        tenant_ids: Callable[[], Iterable[str]],
-        partitions: Collection[int] | None,
-        max_batch: int,
-        batched_writes: bool = True,
-    ) -> None:
-        self.engine = engine
-        self.projection = projection
+    def __init__(self, projection: Projection, *, batched_writes: bool = True) -> None:
+        self._projection = projection
         #: Whether a batch's record writes are held and flushed together
         #: (projections/batch_writes.py); without, each handler writes as it runs.
         self._batched_writes = batched_writes
-        self._topic_prefix = topic_prefix
-        self._tenant_ids = tenant_ids
-        self.consumer = EventConsumer(
-            name=projection.name,
-            handler=self,
-            codec=codec,
-            readers=readers,
-            client_id=client_id,
-            partitions=partitions,
-            max_batch=max_batch,
-        )
 
-    # -- what the consumer asks ------------------------------------------------------------
+    def waiting(self, connection: Connection, key: dict[str, Any]) -> _Waiting:
+        """The partition's parked messages, as this transaction sees them."""
+        return _Waiting.of(positions.parked_in_partition(connection, **key))
 
-    def topics(self) -> dict[str, str]:
-        return {
-            family_topic(self._topic_prefix, tenant, family): tenant
-            for tenant in self._tenant_ids()
-            for family in self.projection.families
-        }
+    def writes(self, connection: Connection) -> BatchWrites | None:
+        """The batch's held writes (None when each handler writes as it runs)."""
+        return BatchWrites(connection) if self._batched_writes else None
 
-    def resume_point(self, partition: TenantPartition) -> ResumePoint:
-        row = positions.ensure_partition(self.engine, **self._key(partition))
-        return ResumePoint(row.next_offset, row.checkpoint_position, row.broker_epoch)
-
-    def broker_epoch(self, tenant: str) -> str | None:
-        with self.engine.connect() as connection:
-            return relay_positions.published_state(connection, tenant).broker_epoch
-
-    def handle(self, batch: PartitionBatch) -> None:
-        from_beginning = batch.from_beginning
-        try:
-            self._commit(batch, batch.messages, from_beginning=from_beginning)
-            return
-        except _HandlerFailedError:
-            pass
-        # One message per transaction, so only the failing one is parked.
-        for message in batch.messages:
-            try:
-                self._commit(batch, [message], from_beginning=from_beginning)
-            except _HandlerFailedError as failed:
-                self._commit(
-                    batch, [message], from_beginning=from_beginning, park_error=failed.text
-                )
-            from_beginning = False
-
-    # -- applying --------------------------------------------------------------------------
-
-    def _key(self, partition: TenantPartition) -> dict[str, Any]:
-        return {
-            "projection": self.projection.name,
-            "tenant": partition.tenant,
-            "topic": partition.topic,
-            "partition": partition.partition,
-        }
-
-    def _commit(
-        self,
-        batch: PartitionBatch,
-        messages: Sequence[DecodedMessage],
-        *,
-        from_beginning: bool,
-        park_error: str | None = None,
-    ) -> None:
-        """Applies messages and the partition's new position in one transaction."""
-        key = self._key(batch.partition)
-        with self.engine.begin() as connection:
-            row = positions.lock_partition(connection, **key)
-            if row is None:
-                raise PartitionOutOfStepError("the projection was reset")
-            if not from_beginning and row.next_offset != messages[0].offset:
-                # Another worker moved on, or the consumer reset after an out-of-range fetch.
-                raise PartitionOutOfStepError(f"stored next offset {row.next_offset}")
-            check_broker_epoch(connection, batch)
-            waiting = _Waiting.of(positions.parked_in_partition(connection, **key))
-            writes = BatchWrites(connection) if self._batched_writes else None
-            applied = row.position
-            for message in messages:
-                applied = self._apply(
-                    connection, key, message, applied, waiting, writes, park_error=park_error
-                )
-            self._finish_batch(connection, writes)
-            last = messages[-1]
-            positions.write_partition(
-                connection,
-                **key,
-                value=PartitionPosition(
-                    applied, last.offset + 1, last.position, batch.broker_epoch
-                ),
-            )
-
-    def _apply(
+    def apply(
         self,
         connection: Connection,
         key: dict[str, Any],
@@ -399,7 +311,7 @@ class _ProjectionWorker:
             if not retry_due:
                 return applied
         advanced = applied if m.position is None or not counts else max(applied, m.position)
-        handler = self.projection.handlers.get(m.event_type or "")
+        handler = self._projection.handlers.get(m.event_type or "")
         blocker = waiting.blocker(m)
         error = park_error or m.error
         if error is None and blocker is not None and (handler is not None or parked):
@@ -437,14 +349,145 @@ class _ProjectionWorker:
                 waiting.by_aggregate[m.aggregate_id].discard(m.position)
         return advanced
 
-    def _finish_batch(self, connection: Connection, writes: BatchWrites | None = None) -> None:
+    def finish_batch(self, connection: Connection, writes: BatchWrites | None = None) -> None:
         """The batch's held writes, then the projection's end-of-batch work; a failure fails
         the batch as a handler's does (the batch is then applied one message at a time, the
         failing one parked)."""
         with _projection_code():
             if writes is not None:
                 writes.flush()
-            finish_batch(self.projection, connection)
+            finish_batch(self._projection, connection)
+
+
+class _ProjectionWorker:
+    """One projection's consumer, and the transactions that apply its batches (it is the
+    consumer's BatchHandler)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        projection: Projection,
+        codec: EventCodec,
+        readers: ReaderFactory,
+        client_id: str,
+        topic_prefix: str,
+        tenant_ids: Callable[[], Iterable[str]],
+        partitions: Collection[int] | None,
+        max_batch: int,
+        batched_writes: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.projection = projection
+        self.applier = MessageApplier(projection, batched_writes=batched_writes)
+        self._topic_prefix = topic_prefix
+        self._tenant_ids = tenant_ids
+        self.consumer = EventConsumer(
+            name=projection.name,
+            handler=self,
+            codec=codec,
+            readers=readers,
+            client_id=client_id,
+            partitions=partitions,
+            max_batch=max_batch,
+        )
+
+    # -- what the consumer asks ------------------------------------------------------------
+
+    def topics(self) -> dict[str, str]:
+        return {
+            family_topic(self._topic_prefix, tenant, family): tenant
+            for tenant in self._tenant_ids()
+            for family in self.projection.families
+        }
+
+    def resume_point(self, partition: TenantPartition) -> ResumePoint:
+        row = positions.ensure_partition(self.engine, **self._key(partition))
+        return ResumePoint(row.next_offset, row.checkpoint_position, row.broker_epoch)
+
+    def broker_epoch(self, tenant: str) -> str | None:
+        with self.engine.connect() as connection:
+            return relay_positions.published_state(connection, tenant).broker_epoch
+
+    def handle(self, batch: PartitionBatch) -> None:
+        from_beginning = batch.from_beginning
+        try:
+            self._commit(batch, batch.messages, from_beginning=from_beginning)
+            return
+        except HandlerFailedError:
+            pass
+        # One message per transaction, so only the failing one is parked.
+        for message in batch.messages:
+            try:
+                self._commit(batch, [message], from_beginning=from_beginning)
+            except HandlerFailedError as failed:
+                self._commit(
+                    batch, [message], from_beginning=from_beginning, park_error=failed.text
+                )
+            from_beginning = False
+
+    # -- applying --------------------------------------------------------------------------
+
+    def _key(self, partition: TenantPartition) -> dict[str, Any]:
+        return {
+            "projection": self.projection.name,
+            "tenant": partition.tenant,
+            "topic": partition.topic,
+            "partition": partition.partition,
+        }
+
+    def _commit(
+        self,
+        batch: PartitionBatch,
+        messages: Sequence[DecodedMessage],
+        *,
+        from_beginning: bool,
+        park_error: str | None = None,
+    ) -> None:
+        """Applies messages and the partition's new position in one transaction."""
+        key = self._key(batch.partition)
+        with self.engine.begin() as connection:
+            row = positions.lock_partition(connection, **key)
+            if row is None:
+                raise PartitionOutOfStepError("the projection was reset")
+            if not from_beginning and row.next_offset != messages[0].offset:
+                # Another worker moved on, or the consumer reset after an out-of-range fetch.
+                raise PartitionOutOfStepError(f"stored next offset {row.next_offset}")
+            check_broker_epoch(connection, batch)
+            waiting = self.applier.waiting(connection, key)
+            writes = self.applier.writes(connection)
+            applied = row.position
+            for message in messages:
+                applied = self._apply(
+                    connection, key, message, applied, waiting, writes, park_error=park_error
+                )
+            self._finish_batch(connection, writes)
+            last = messages[-1]
+            positions.write_partition(
+                connection,
+                **key,
+                value=PartitionPosition(
+                    applied, last.offset + 1, last.position, batch.broker_epoch
+                ),
+            )
+
+    def _apply(
+        self,
+        connection: Connection,
+        key: dict[str, Any],
+        m: DecodedMessage,
+        applied: int,
+        waiting: _Waiting,
+        writes: BatchWrites | None,
+        *,
+        park_error: str | None,
+    ) -> int:
+        return self.applier.apply(
+            connection, key, m, applied, waiting, writes, park_error=park_error
+        )
+
+    def _finish_batch(self, connection: Connection, writes: BatchWrites | None = None) -> None:
+        self.applier.finish_batch(connection, writes)
 
     # -- catching up and retrying ----------------------------------------------------------
 
@@ -492,6 +535,10 @@ class _ProjectionWorker:
     def _retry_one(self, fetcher: MessageFetcher, p: ParkedMessage) -> bool:
         partition = TenantPartition(p.tenant, p.topic, p.partition)
         key = self._key(partition)
+        if p.offset < 0:
+            # Parked by a store rebuild, which knows no offsets: the runner reads its
+            # partition from the beginning afterwards and retries it when it reaches it.
+            return False
         message = fetcher.fetch(partition, p.offset)
         if message is None or message.position != p.position:
             # The broker's log was replaced: the runner retries it when it reads the
@@ -504,7 +551,7 @@ class _ProjectionWorker:
                 if p.id not in current:
                     return True  # the runner applied it meanwhile
                 if message.error is not None:
-                    raise _HandlerFailedError(message.error)
+                    raise HandlerFailedError(message.error)
                 earlier = _Waiting.of(x for x in current.values() if x.id != p.id).blocker(message)
                 if earlier is not None:
                     return False
@@ -516,7 +563,7 @@ class _ProjectionWorker:
                 self._finish_batch(connection)
                 positions.unpark(connection, p.id)
             return True
-        except _HandlerFailedError as failed:
+        except HandlerFailedError as failed:
             with self.engine.begin() as connection:
                 positions.park(
                     connection,

@@ -41,13 +41,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal, NamedTuple, Protocol, TypedDict, TypeVar, cast
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder, Notification
-from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Connection, Engine
 
 from domain.application import TenantApplication
@@ -77,6 +73,10 @@ from streams.positions import (
     reset_published,
 )
 from streams.published_prefix import PublishedPrefix
+from streams.stored_rows import StoredRow as _StoredRow
+from streams.stored_rows import notification as _notification
+from streams.stored_rows import plain_stored_state as _plain_stored_state
+from streams.stored_rows import read_page as _read_page
 
 __all__ = [
     "BrokerUnavailableError",
@@ -1035,80 +1035,12 @@ class _TenantStream:
             self.prefix.failed(token, error)
 
 
-#: A stored event as the relay reads it: (position, aggregate id (a UUID, or its text),
-#: aggregate version, stored topic, stored state).
-_StoredRow = tuple[int, UUID | str, int, str, bytes]
-
-
-def _read_page(app: TenantApplication, start: int, limit: int) -> Sequence[_StoredRow]:
-    """The tenant's stored events from position `start` on, at most `limit`, in store order.
-    On PostgreSQL one query of plain rows on the recorder's own connection pool (what
-    `select_notifications` builds an object of each for, a third of reading's time);
-    elsewhere `select_notifications`."""
-    recorder = app.recorder
-    if isinstance(recorder, PostgresApplicationRecorder):
-        statement = _PAGE_STATEMENTS.get(id(recorder))
-        if statement is None or statement[0] is not recorder:
-            query = SQL(
-                # The id as text: the server formats it as str(UUID) does, off this process.
-                "SELECT notification_id, originator_id::text, originator_version, topic, state "
-                "FROM {schema}.{table} WHERE notification_id>=%s "
-                "ORDER BY notification_id LIMIT %s"
-            ).format(
-                schema=Identifier(recorder.datastore.schema),
-                table=Identifier(recorder.events_table_name),
-            )
-            statement = _PAGE_STATEMENTS[id(recorder)] = (recorder, query)
-        with (
-            recorder.datastore.get_connection() as connection,
-            connection.cursor(row_factory=tuple_row) as cursor,
-        ):
-            cursor.execute(statement[1], (start, limit), prepare=True)
-            return cast(list[_StoredRow], cursor.fetchall())
-    return [
-        (n.id, cast(UUID, n.originator_id), n.originator_version, n.topic, n.state)
-        for n in recorder.select_notifications(start=start, limit=limit)
-    ]
-
-
-#: The page query of each PostgreSQL recorder (keyed by id, holding the recorder so the id
-#: is not reused while the entry lives).
-_PAGE_STATEMENTS: dict[int, tuple[PostgresApplicationRecorder, Composed]] = {}
-
-
-def _notification(row: _StoredRow) -> Notification:
-    position, originator_id, originator_version, topic, state = row
-    if isinstance(originator_id, str):
-        try:
-            originator_id = UUID(originator_id)  # read as text on PostgreSQL
-        except ValueError:
-            pass  # an id that is text in the store too
-    return Notification(
-        id=position,
-        originator_id=originator_id,
-        originator_version=originator_version,
-        topic=topic,
-        state=bytes(state),
-    )
-
-
 class _Run(NamedTuple):
     """What `Relay._stream` did: the position recorded, events produced, whether caught up."""
 
     position: int
     published: int
     caught_up: bool
-
-
-def _plain_stored_state(app: TenantApplication) -> bool:
-    """Whether the tenant's store keeps events as plain JSON (no cipher, no compressor), so
-    messages can be encoded straight from the stored records."""
-    mapper = app.mapper
-    return (
-        mapper.cipher is None
-        and mapper.compressor is None
-        and isinstance(mapper.transcoder, JSONTranscoder)
-    )
 
 
 def _size_reason(refusal: str) -> str:

@@ -55,11 +55,13 @@ def test_status_shows_position_head_lag_and_parked_of_each_projection_per_tenant
     assert "worker process: no recent report" in result.output
 
 
-def test_rebuild_without_a_configured_broker_says_where_the_broker_runs(
+def test_rebuild_from_the_topics_without_a_configured_broker_says_where_the_broker_runs(
     settings: Settings,
     container: Container,
 ) -> None:
-    result = CliRunner().invoke(cli.app, ["projections", "rebuild"], env=environment(settings))
+    result = CliRunner().invoke(
+        cli.app, ["projections", "rebuild", "--from-topics"], env=environment(settings)
+    )
 
     assert result.exit_code == 2
     said = " ".join(result.output.split())  # the console wraps to its width
@@ -98,7 +100,7 @@ def test_rebuild_drops_the_read_model_and_builds_it_again_from_the_topics(
 
     result = CliRunner().invoke(
         cli.app,
-        ["projections", "rebuild", "roster"],
+        ["projections", "rebuild", "roster", "--from-topics"],
         env=environment(settings, bootstrap=broker.bootstrap),
     )
 
@@ -122,4 +124,5 @@ def test_the_rebuild_benchmark_reports_its_rate_beside_a_bare_insert(
 
     assert result.events == 302 and result.rebuild_events_per_s > 0
     assert result.insert_rows == 302 and result.insert_rows_per_s > 0
+    assert result.topics_events_per_s is not None and result.topics_events_per_s > 0
     assert set(result.as_dict()) >= {"rebuild_events_per_s", "insert_rows_per_s", "ratio"}
