@@ -135,7 +135,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         revocations=revocations,
         before_verify=watcher.catch_up,
     )
-    projections = ProjectionCatalogue()
+    projections = ProjectionCatalogue.at(clock)
     codec = EventCodec(
         default_registry(), topic_prefix=settings.topic_prefix, partitions=settings.partitions
     )
