@@ -63,6 +63,8 @@ NOT_SUBMITTED = "not submitted"
 #: Score statuses whose score says nothing of how the work went (OneRoster 1.2 scoreStatus).
 _NOT_SCORED = frozenset({"exempt", NOT_SUBMITTED})
 _DECIMALS = 3
+#: Pages past their time rendered anew with each batch, at most (besides those it changed).
+_EXPIRED_PER_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,24 @@ class ClassDashboardProjection:
             self._refresh_card(c, tenant, school_class, student)
         for (tenant, line_item), school_class in sorted(changed.line_items.items()):
             self._line_item_changed(c, tenant, school_class, line_item)
-        self._render_pages(c, self._changed_classes(c, changed), changed.position)
+        classes = self._changed_classes(c, changed)
+        classes |= self._expired_pages(c, {tenant for tenant, _ in classes})
+        self._render_pages(c, classes, changed.position)
+
+    def _expired_pages(self, c: Connection, tenants: set[str]) -> set[tuple[str, str]]:
+        """A few of the tenants' stored pages whose time has passed (a due date, a day an
+        enrollment begins or ends on): rendered anew with the batch, so they are not read
+        live until their class next changes."""
+        if not tenants:
+            return set()
+        p = self.pages
+        rows = c.execute(
+            sa.select(p.c.tenant, p.c.class_sourced_id)
+            .where(p.c.tenant.in_(sorted(tenants)), p.c.valid_until <= self.clock())
+            .order_by(p.c.valid_until)
+            .limit(_EXPIRED_PER_BATCH)
+        )
+        return {(str(tenant), str(class_id)) for tenant, class_id in rows}
 
     def _render_pages(self, c: Connection, classes: set[tuple[str, str]], position: int) -> None:
         """Renders and stores the default page of each class (in a fixed order)."""

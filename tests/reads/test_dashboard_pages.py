@@ -207,3 +207,17 @@ def test_a_page_past_a_due_date_is_read_live_and_shows_the_work_now_missing(
     assert json.loads(before)["missingWork"] == []
     assert after.content == _live(container, tenant)
     assert {m["student"] for m in after.json()["missingWork"]} == {"stu-1", "stu-2", "stu-3"}
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_page_past_its_time_is_rendered_anew_by_the_next_change_in_the_tenant(
+    running: TestClient, container: Container, tenant: str, school: School, clock: FakeClock
+) -> None:
+    a_line_item(running, school, "li-2", due="2026-03-02T10:00:00Z")  # the clock: 09:30
+    read(running, container, tenant, DASHBOARD, school.teacher)
+    clock.advance(hours=1)  # li-2 is past due: the stored page no longer holds
+
+    another_student(running, school, "stu-5", given="Ville", family="Viides", class_id="cls-5b")
+    body = _answers_as_the_live_read(running, container, tenant, school, clock)
+
+    assert {m["student"] for m in json.loads(body)["missingWork"]} == {"stu-1", "stu-2", "stu-3"}
