@@ -126,8 +126,6 @@ class _Changed:
     records: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     #: (tenant, subject) erased in the batch.
     erased: set[tuple[str, str]] = field(default_factory=set)
-    #: The highest store position of the batch's events.
-    position: int = 0
 
 
 def _utc_now() -> datetime:
@@ -217,9 +215,7 @@ class ClassDashboardProjection:
         self.confirmations = erasure.confirmations_table(m, prefix=p)
         for shredding in erasure.SHREDDING_EVENTS:
             handlers[shredding] = self._erased
-        self.handlers: Mapping[str, Handler] = {
-            event: self._positioned(handler) for event, handler in handlers.items()
-        }
+        self.handlers: Mapping[str, Handler] = handlers
 
     def _noting(self, kind: str, handler: Handler) -> Handler:
         """The handler, noting the record it changes for the pages of its classes."""
@@ -228,16 +224,6 @@ class ClassDashboardProjection:
             handler(c, e)
             records = self._changed(c).records.setdefault(kind, set())
             records.add((e.tenant, str(e.aggregate_id)))
-
-        return batch_aware(handle) if is_batch_aware(handler) else handle
-
-    def _positioned(self, handler: Handler) -> Handler:
-        """The handler, noting the batch's highest store position (the pages' position)."""
-
-        def handle(c: Connection, e: EventEnvelope) -> None:
-            handler(c, e)
-            changed = self._changed(c)
-            changed.position = max(changed.position, e.position or 0)
 
         return batch_aware(handle) if is_batch_aware(handler) else handle
 
@@ -293,7 +279,7 @@ class ClassDashboardProjection:
             self._line_item_changed(c, tenant, school_class, line_item)
         classes = self._changed_classes(c, changed)
         classes |= self._expired_pages(c, {tenant for tenant, _ in classes})
-        self._render_pages(c, classes, changed.position)
+        self._render_pages(c, classes)
 
     def _expired_pages(self, c: Connection, tenants: set[str]) -> set[tuple[str, str]]:
         """A few of the tenants' stored pages whose time has passed (a due date, a day an
@@ -310,7 +296,7 @@ class ClassDashboardProjection:
         )
         return {(str(tenant), str(class_id)) for tenant, class_id in rows}
 
-    def _render_pages(self, c: Connection, classes: set[tuple[str, str]], position: int) -> None:
+    def _render_pages(self, c: Connection, classes: set[tuple[str, str]]) -> None:
         """Renders and stores the default page of each class (in a fixed order)."""
         from projections.class_dashboard_pages import render_page, store_page
 
@@ -323,9 +309,7 @@ class ClassDashboardProjection:
             page = render_page(
                 c, self, tenant=tenant, class_id=class_id, now=now, curriculum=self.curriculum
             )
-            store_page(
-                c, self.pages, tenant=tenant, class_id=class_id, page=page, position=position
-            )
+            store_page(c, self.pages, tenant=tenant, class_id=class_id, page=page)
 
     def _changed_classes(self, c: Connection, changed: _Changed) -> set[tuple[str, str]]:
         """The classes whose default page the batch's changes may have changed."""

@@ -284,9 +284,9 @@ def pages_table(metadata: sa.MetaData, *, prefix: str) -> sa.Table:
         sa.Column("slots", sa.JSON, nullable=False),
         sa.Column("valid_from", sa.DateTime(timezone=True), nullable=True),
         sa.Column("valid_until", sa.DateTime(timezone=True), nullable=True),
-        #: The highest store position of the batch that rendered it (which batch that is
-        #: depends on how events were batched, so a rebuild may differ here).
-        sa.Column("position", sa.BigInteger, nullable=False),
+        # No store position: which batch rendered a page last depends on how the events
+        # were batched, and a rebuilt read model must equal the live one row for row. The
+        # projection's own positions say how far the pages are.
     )
 
 
@@ -297,7 +297,6 @@ def store_page(
     tenant: str,
     class_id: str,
     page: StoredPage | None,
-    position: int,
 ) -> None:
     """Replaces the class's stored page (removes it when `page` is None)."""
     c.execute(table.delete().where(table.c.tenant == tenant, table.c.class_sourced_id == class_id))
@@ -311,7 +310,6 @@ def store_page(
             slots=page.slots,
             valid_from=page.valid_from,
             valid_until=page.valid_until,
-            position=position,
         )
     )
 

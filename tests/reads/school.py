@@ -156,9 +156,6 @@ def leaks_nothing(response: httpx.Response) -> bool:
 
 #: Tables whose rows say when something was done, not what the events say.
 _WALL_CLOCK = ("_erasure_confirmations",)
-#: Columns that say how the events were batched (the last position of the batch that
-#: rendered a dashboard page), not what they say.
-_BATCHING = {"_pages": ("position",)}
 
 
 def _plain(value: Any) -> Any:
@@ -184,9 +181,7 @@ def read_model_rows(
             if kind in _WALL_CLOCK:
                 continue
             rows = connection.execute(sa.select(table).where(table.c.tenant == tenant))
-            batching = _BATCHING.get(kind, ())
             found[kind] = sorted(
-                repr(sorted((k, _plain(v)) for k, v in row._mapping.items() if k not in batching))
-                for row in rows
+                repr(sorted((k, _plain(v)) for k, v in row._mapping.items())) for row in rows
             )
     return found
