@@ -48,6 +48,7 @@ __all__ = [
     "render_page",
     "store_page",
     "stored_page",
+    "teachers_page",
 ]
 
 #: Students on the default page (the read's default `limit`).
@@ -321,8 +322,51 @@ def stored_page(c: Connection, table: sa.Table, *, tenant: str, class_id: str) -
             table.c.tenant == tenant, table.c.class_sourced_id == class_id
         )
     ).first()
+    return None if row is None else _page(row)
+
+
+def teachers_page(
+    c: Connection,
+    projection: ClassDashboardProjection,
+    *,
+    tenant: str,
+    class_id: str,
+    teacher: str,
+    today: date,
+) -> tuple[bool, StoredPage] | None:
+    """The class's stored page, and whether `teacher` teaches the class on `today` (the
+    rule of `teaches` in class_dashboard_queries, said in SQL): one query for both. None
+    when no page is stored (the caller reads live, and authorises there)."""
+    p, e, k = projection.pages, projection.enrollments.table, projection.classes.table
+    teaching = (
+        sa.exists()
+        .select_from(
+            e.join(k, sa.and_(k.c.tenant == e.c.tenant, k.c.sourced_id == e.c.class_sourced_id))
+        )
+        .where(
+            e.c.tenant == tenant,
+            e.c.class_sourced_id == class_id,
+            e.c.role == "teacher",
+            e.c.user_sourced_id == teacher,
+            e.c.status == ACTIVE,
+            sa.or_(e.c.begin_date.is_(None), e.c.begin_date <= today),
+            sa.or_(e.c.end_date.is_(None), e.c.end_date >= today),
+            k.c.status == ACTIVE,
+        )
+        .label("teaches")
+    )
+    row = c.execute(
+        sa.select(p.c.template, p.c.slots, p.c.valid_from, p.c.valid_until, teaching).where(
+            p.c.tenant == tenant, p.c.class_sourced_id == class_id
+        )
+    ).first()
     if row is None:
         return None
+    return bool(row.teaches), _page(row)
+
+
+def _page(row: Any) -> StoredPage:
+    """A stored page from its row (template, slots, valid_from, valid_until)."""
     return StoredPage(
         bytes(row.template),
         list(row.slots),

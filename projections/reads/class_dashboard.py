@@ -19,7 +19,7 @@ from projections.class_dashboard_pages import (
     DEFAULT_LIMIT,
     StoredPage,
     is_default_page,
-    stored_page,
+    teachers_page,
 )
 from projections.class_dashboard_pages import dashboard_json as page_json
 from projections.class_dashboard_queries import (
@@ -113,8 +113,9 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
     ) -> bytes:
         """`dashboard` as the JSON bytes it answers. The default page comes from the page
         the projection stored (projections/class_dashboard_pages.py) while it holds: one
-        query besides the authorisation, then the names unsealed into its slots and the
-        disclosure recorded, exactly as the live read does; any other page is read live."""
+        query for the page and the teacher check together, then the names unsealed into
+        its slots and the disclosure recorded, exactly as the live read does (and refused
+        exactly as it refuses); any other page is read live."""
         if not is_default_page(term=term, subject=subject, limit=limit, offset=offset):
             return orjson.dumps(
                 self.dashboard(
@@ -124,19 +125,20 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
         require_role(actor, ("teacher",), NOT_YOUR_CLASS)
         now = self.clock()
         with read_connection(self.engine) as connection:
-            if not teaches(
+            stored = teachers_page(
                 connection,
                 self.projection,
                 tenant=actor.tenant,
-                teacher=actor.subject,
                 class_id=class_id,
+                teacher=actor.subject,
                 today=now.date(),
-            ):
-                raise ReadNotPermittedError(NOT_YOUR_CLASS)
-            page = stored_page(
-                connection, self.projection.pages, tenant=actor.tenant, class_id=class_id
             )
-        if page is None or not page.holds(now):
+        if stored is None:
+            return orjson.dumps(self.dashboard(app, actor, class_id))
+        teaches_class, page = stored
+        if not teaches_class:
+            raise ReadNotPermittedError(NOT_YOUR_CLASS)
+        if not page.holds(now):
             return orjson.dumps(self.dashboard(app, actor, class_id))
         return self._stored_answer(app, actor, page, now)
 
