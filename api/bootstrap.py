@@ -169,7 +169,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         # Requests verified at the same time share one look (api/shared_epochs.py).
         before_verify_async=CatchUpRounds(before_verify_async),
     )
-    projections = ProjectionCatalogue()
+    projections = ProjectionCatalogue.at(clock)
     codec = EventCodec(
         default_registry(), topic_prefix=settings.topic_prefix, partitions=settings.partitions
     )

@@ -31,6 +31,7 @@ __all__ = [
     "RosterRecordAnswer",
     "SubjectExportAnswer",
     "document",
+    "encoded_document",
 ]
 
 #: A hot read's `If-None-Match`: the ETag of the answer the caller holds (see `document`).
@@ -57,7 +58,12 @@ def document(content: Mapping[str, Any], if_none_match: str | None = None) -> Re
     names it gets 304 and no body. The read ran in full all the same (authorised and
     recorded as disclosed): only the bytes are not sent again.
     """
-    body = orjson.dumps(content)
+    return encoded_document(orjson.dumps(content), if_none_match)
+
+
+def encoded_document(body: bytes, if_none_match: str | None = None) -> Response:
+    """A read's answer encoded already (a pre-rendered page), sent as `document` sends one:
+    the same ETag for the same bytes, whichever way they were made."""
     tag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
     # Personal data: no shared cache may keep it, and the caller asks again each time.
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}

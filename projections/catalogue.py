@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from projections.base import Projection
 from projections.class_dashboard import ClassDashboardProjection
@@ -25,6 +27,12 @@ class ProjectionCatalogue:
     subject_index: SubjectIndexProjection = field(default_factory=SubjectIndexProjection)
     class_dashboard: ClassDashboardProjection = field(default_factory=ClassDashboardProjection)
     guardian_view: GuardianViewProjection = field(default_factory=GuardianViewProjection)
+
+    @classmethod
+    def at(cls, clock: Callable[[], datetime]) -> ProjectionCatalogue:
+        """The projections, those that render by the time (the class dashboard's pages)
+        reading `clock`: the composition root's clock, which the reads read too."""
+        return cls(class_dashboard=ClassDashboardProjection(clock=clock))
 
     @property
     def all(self) -> list[Projection]:

@@ -19,16 +19,20 @@ compute it: the projection stores it and the queries read it back.
 from __future__ import annotations
 
 import statistics
+import zlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from domain.curriculum import Curriculum, load_curriculum
 from projections import erasure
 from projections.base import Handler, batch_state, take_batch_state
+from projections.batch_writes import batch_aware, is_batch_aware
 from projections.gradebook_rows import (
     AttainmentRows,
     LineItemRows,
@@ -59,6 +63,8 @@ NOT_SUBMITTED = "not submitted"
 #: Score statuses whose score says nothing of how the work went (OneRoster 1.2 scoreStatus).
 _NOT_SCORED = frozenset({"exempt", NOT_SUBMITTED})
 _DECIMALS = 3
+#: Pages past their time rendered anew with each batch, at most (besides those it changed).
+_EXPIRED_PER_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -108,12 +114,22 @@ def numeric_grade(grade: str | None) -> int | None:
 
 @dataclass
 class _Changed:
-    """What a batch's events changed: students' cards, and line items' distributions."""
+    """What a batch's events changed: students' cards, line items' distributions, and the
+    records whose classes' pages are rendered anew."""
 
     #: (tenant, class, student).
     cards: set[tuple[str, str, str]] = field(default_factory=set)
     #: (tenant, line item) → its class.
     line_items: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Per record table (classes, courses, users …): the (tenant, aggregate id) of records
+    #: the batch changed, whose classes' pages it renders.
+    records: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    #: (tenant, subject) erased in the batch.
+    erased: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class ClassDashboardProjection:
@@ -121,11 +137,23 @@ class ClassDashboardProjection:
 
     #: 2: each student's results and attainments also kept as one card per class.
     #: 3: results say whether they were late.
-    version: int = 3
+    #: 4: each class's default page kept rendered (projections/class_dashboard_pages.py).
+    version: int = 4
     families: tuple[str, ...] = ("roster", "assessment", "attainment", "privacy")
 
-    def __init__(self, name: str = "class_dashboard") -> None:
+    def __init__(
+        self,
+        name: str = "class_dashboard",
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        curriculum: Curriculum | None = None,
+    ) -> None:
+        """`clock` is the instant pages are rendered at (the reads' clock); `curriculum` the
+        one the reads use (the shipped one by default: a changed curriculum is a new code
+        version, so pages are rendered anew)."""
         self.name = name
+        self.clock = clock
+        self.curriculum = curriculum if curriculum is not None else load_curriculum()
         self.metadata = sa.MetaData()
         m, p = self.metadata, name
         self.shredded = ShreddedClasses(m, prefix=p)
@@ -165,29 +193,54 @@ class ClassDashboardProjection:
             sa.Column("student", sa.String(128), primary_key=True),
             sa.Column("card", sa.JSON, nullable=False),
         )
+        # Its own module reads these tables (class_dashboard_queries), so it is imported
+        # here rather than at the top, where it would import this module half-made.
+        from projections.class_dashboard_pages import pages_table
+
+        #: Per class: its default page as the read answers it, names sealed in slots.
+        self.pages = pages_table(m, prefix=p)
         handlers: dict[str, Handler] = {}
-        for block in (
-            self.users,
-            self.courses,
-            self.classes,
-            self.sessions,
-            self.enrollments,
-            self.line_items,
-            self.results,
-            self.attainments,
-        ):
+        for block in (self.sessions, self.results, self.attainments):
             handlers.update(block.handlers)
+        # Records whose change changes the pages of their classes: noted per table.
+        for kind, block_handlers in (
+            ("users", self.users.handlers),
+            ("courses", self.courses.handlers),
+            ("classes", self.classes.handlers),
+            ("enrollments", self.enrollments.handlers),
+            ("line_items", self.line_items.handlers),
+        ):
+            for event, handler in block_handlers.items():
+                handlers[event] = self._noting(kind, handler)
         self.confirmations = erasure.confirmations_table(m, prefix=p)
         for shredding in erasure.SHREDDING_EVENTS:
             handlers[shredding] = self._erased
         self.handlers: Mapping[str, Handler] = handlers
 
+    def _noting(self, kind: str, handler: Handler) -> Handler:
+        """The handler, noting the record it changes for the pages of its classes."""
+
+        def handle(c: Connection, e: EventEnvelope) -> None:
+            handler(c, e)
+            records = self._changed(c).records.setdefault(kind, set())
+            records.add((e.tenant, str(e.aggregate_id)))
+
+        return batch_aware(handle) if is_batch_aware(handler) else handle
+
     def _erased(self, c: Connection, e: EventEnvelope) -> None:
-        """Blanks the subject's sealed names of the shredded classes, then confirms."""
+        """Blanks the subject's sealed names of the shredded classes (in the users' rows and
+        the stored pages' slots), then confirms."""
+        from projections.class_dashboard_pages import blank_slots
+
         subject = erasure.subject_of(c, self.confirmations, e)
         shredded = erasure.shredded_classes(e)
         self.shredded.add(c, e.tenant, subject, shredded)
         blank_personal(c, [self.users.table], shredded, tenant=e.tenant, subject=subject)
+        classes = self._classes_of_students(c, e.tenant, [subject])
+        blank_slots(
+            c, self.pages, tenant=e.tenant, subject=subject, shredded=shredded, classes=classes
+        )
+        self._changed(c).erased.add((e.tenant, subject))
         erasure.confirm(c, self.confirmations, e, subject)
 
     # Cards and class distributions summarise many events: a handler only notes which
@@ -215,7 +268,8 @@ class ClassDashboardProjection:
         return f"{self.name}.changed"
 
     def finish_batch(self, c: Connection) -> None:
-        """Recomputes the cards and class distributions the batch's events changed."""
+        """Recomputes the cards and class distributions the batch's events changed, then
+        renders the pages of the classes they are in."""
         changed: _Changed | None = take_batch_state(c, self._changed_key)
         if changed is None:
             return
@@ -223,6 +277,104 @@ class ClassDashboardProjection:
             self._refresh_card(c, tenant, school_class, student)
         for (tenant, line_item), school_class in sorted(changed.line_items.items()):
             self._line_item_changed(c, tenant, school_class, line_item)
+        classes = self._changed_classes(c, changed)
+        classes |= self._expired_pages(c, {tenant for tenant, _ in classes})
+        self._render_pages(c, classes)
+
+    def _expired_pages(self, c: Connection, tenants: set[str]) -> set[tuple[str, str]]:
+        """A few of the tenants' stored pages whose time has passed (a due date, a day an
+        enrollment begins or ends on): rendered anew with the batch, so they are not read
+        live until their class next changes."""
+        if not tenants:
+            return set()
+        p = self.pages
+        rows = c.execute(
+            sa.select(p.c.tenant, p.c.class_sourced_id)
+            .where(p.c.tenant.in_(sorted(tenants)), p.c.valid_until <= self.clock())
+            .order_by(p.c.valid_until)
+            .limit(_EXPIRED_PER_BATCH)
+        )
+        return {(str(tenant), str(class_id)) for tenant, class_id in rows}
+
+    def _render_pages(self, c: Connection, classes: set[tuple[str, str]]) -> None:
+        """Renders and stores the default page of each class (in a fixed order)."""
+        from projections.class_dashboard_pages import render_page, store_page
+
+        now = self.clock()
+        for tenant, class_id in sorted(classes):
+            # Workers applying other partitions may change the class at the same time:
+            # whoever renders last must see what the others committed, so renders of a
+            # class take turns (and READ COMMITTED reads each statement afresh).
+            _lock_page(c, f"{self.name}.page.{tenant}.{class_id}")
+            page = render_page(
+                c, self, tenant=tenant, class_id=class_id, now=now, curriculum=self.curriculum
+            )
+            store_page(c, self.pages, tenant=tenant, class_id=class_id, page=page)
+
+    def _changed_classes(self, c: Connection, changed: _Changed) -> set[tuple[str, str]]:
+        """The classes whose default page the batch's changes may have changed."""
+        classes = {(tenant, school_class) for tenant, school_class, _ in changed.cards}
+        classes |= {
+            (tenant, school_class) for (tenant, _), school_class in changed.line_items.items()
+        }
+        by_tenant: dict[str, dict[str, list[str]]] = {}
+        for kind, records in changed.records.items():
+            for tenant, aggregate in records:
+                by_tenant.setdefault(tenant, {}).setdefault(kind, []).append(aggregate)
+        for tenant, subject in changed.erased:
+            by_tenant.setdefault(tenant, {}).setdefault("erased", []).append(subject)
+        for tenant, kinds in by_tenant.items():
+            classes |= {(tenant, k) for k in self._classes_of_records(c, tenant, kinds)}
+        return classes
+
+    def _classes_of_records(
+        self, c: Connection, tenant: str, kinds: dict[str, list[str]]
+    ) -> set[str]:
+        """The classes a tenant's changed records (aggregate ids per table) are part of."""
+        found: set[str] = set()
+        k, e, li = self.classes.table, self.enrollments.table, self.line_items.table
+
+        def of(table: sa.Table, column: str, kind: str) -> list[str]:
+            ids = kinds.get(kind)
+            if not ids:
+                return []
+            return [
+                str(v)
+                for v in c.execute(
+                    sa.select(table.c[column]).where(
+                        table.c.tenant == tenant, table.c.aggregate_id.in_(ids)
+                    )
+                ).scalars()
+            ]
+
+        found.update(of(k, "sourced_id", "classes"))
+        found.update(of(e, "class_sourced_id", "enrollments"))
+        found.update(of(li, "class_sourced_id", "line_items"))
+        courses = of(self.courses.table, "sourced_id", "courses")
+        if courses:
+            found.update(
+                str(v)
+                for v in c.execute(
+                    sa.select(k.c.sourced_id).where(k.c.tenant == tenant, k.c.course.in_(courses))
+                ).scalars()
+            )
+        students = of(self.users.table, "sourced_id", "users") + kinds.get("erased", [])
+        found |= self._classes_of_students(c, tenant, students)
+        return found
+
+    def _classes_of_students(self, c: Connection, tenant: str, students: list[str]) -> set[str]:
+        """The classes the students have a student enrollment in (of any date or status)."""
+        if not students:
+            return set()
+        e = self.enrollments.table
+        return {
+            str(v)
+            for v in c.execute(
+                sa.select(e.c.class_sourced_id).where(
+                    e.c.tenant == tenant, e.c.role == "student", e.c.user_sourced_id.in_(students)
+                )
+            ).scalars()
+        }
 
     def _line_item_changed(
         self, c: Connection, tenant: str, school_class: str, line_item: str
@@ -339,3 +491,10 @@ class ClassDashboardProjection:
                 card={"results": results, "history": history, "latest": latest},
             )
         )
+
+
+def _lock_page(c: Connection, key: str) -> None:
+    """Takes the transaction's turn at rendering one page (PostgreSQL; SQLite's database
+    lock already lets one writer at a time)."""
+    if c.dialect.name == "postgresql":
+        c.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(key.encode())})

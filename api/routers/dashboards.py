@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import ActorDep, ClassDashboardReadsDep, Fresh, TenantAppDep
 from api.models import Problem
-from api.read_answers import ClassDashboardAnswer, IfNoneMatch, document
+from api.read_answers import ClassDashboardAnswer, IfNoneMatch, encoded_document
 
 router = APIRouter(prefix="/api/v1/dashboards", tags=["teacher dashboards"])
 
@@ -68,7 +68,7 @@ def class_dashboard(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Students to skip.")] = 0,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    answer = reads.dashboard(
+    answer = reads.dashboard_document(
         app, actor, classSourcedId, term=term, subject=subject, limit=limit, offset=offset
     )
-    return document(answer, if_none_match)
+    return encoded_document(answer, if_none_match)

@@ -34,7 +34,7 @@ from tests.reads.school import (
 def rebuilt(container: Container) -> Iterator[list[Projection]]:
     """The read projections again, under names of this test: built from nothing."""
     built: list[Projection] = [
-        ClassDashboardProjection(name="cd" + uuid.uuid4().hex[:8]),
+        ClassDashboardProjection(name="cd" + uuid.uuid4().hex[:8], clock=container.clock),
         GuardianViewProjection(name="gv" + uuid.uuid4().hex[:8]),
     ]
     yield built
