@@ -52,6 +52,7 @@ MEASURES = {
     "commands_store",
     "relay",
     "rebuild",
+    "rebuild_from_topics",
     "freshness_p99_ms",
     "erasure_p99_ms",
     "ledger_verify",

@@ -372,6 +372,20 @@ def test_an_erased_students_records_applied_after_the_erasure_hold_no_ciphertext
     apply_erasures_first(container, app, projection)
 
     model = rows_of(container.engine, projection, tenant)
+    # A class's stored dashboard page holds every student's name slot: stu-1's is checked.
+    pages = model.pop("_pages", [])
     about = [row for rows in model.values() for row in rows if "'stu-1'" in row]
     assert about, "the read model holds nothing of the erased student to check"
     assert not [row for row in about if "ciphertext" in row]
+    slots = [slot for slot in page_slots(container.engine, projection) if slot[0] == "stu-1"]
+    assert bool(slots) == bool(pages)
+    assert all("ciphertext" not in slot[1] for slot in slots)
+
+
+def page_slots(engine: Engine, projection: Projection) -> list[list[Any]]:
+    """Every name slot of the stored dashboard pages (a class dashboard's), else none."""
+    table = projection.metadata.tables.get(f"{projection.name}_pages")
+    if table is None:
+        return []
+    with engine.connect() as connection:
+        return [slot for (slots,) in connection.execute(sa.select(table.c.slots)) for slot in slots]
