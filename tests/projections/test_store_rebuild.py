@@ -135,15 +135,25 @@ def test_a_store_rebuild_makes_the_read_model_a_topic_rebuild_makes(
 
 
 def apply_one_at_a_time(
-    container: Container, app: TenantApplication, projection: Projection
+    container: Container,
+    app: TenantApplication,
+    projection: Projection,
+    *,
+    privacy_first: bool = False,
 ) -> None:
     """Every stored event encoded and decoded by the real codec and applied alone, in store
-    order, each in a transaction of its own with the projection's end-of-batch work."""
+    order, each in a transaction of its own with the projection's end-of-batch work; with
+    `privacy_first` the privacy topic's events first, as a rebuild from the topics may read
+    one topic well ahead of another."""
     codec = EventCodec(default_registry(), topic_prefix="digione", partitions=PARTITIONS)
-    for n in app.recorder.select_notifications(1, limit=1_000_000):
-        event_type = by_topic()[n.topic]
-        if event_type.family not in projection.families:
-            continue
+    notifications = [
+        n
+        for n in app.recorder.select_notifications(1, limit=1_000_000)
+        if by_topic()[n.topic].family in projection.families
+    ]
+    if privacy_first:
+        notifications.sort(key=lambda n: by_topic()[n.topic].family != "privacy")
+    for n in notifications:
         envelope = codec.round_trip(app.tenant, n.id, app.mapper.to_domain_event(n))  # type: ignore[arg-type]
         with container.engine.begin() as connection:
             handler = projection.handlers.get(envelope.event_type)
@@ -332,27 +342,6 @@ def test_the_rebuild_command_reads_the_event_store_without_a_broker(
     assert read_model(container.engine, RosterProjection(), tenant) == expected_read_model(app)
 
 
-def apply_erasures_first(
-    container: Container, app: TenantApplication, projection: Projection
-) -> None:
-    """Every event applied alone as `apply_one_at_a_time` does, but the privacy topic's
-    first: a rebuild from the topics may read one topic well ahead of another."""
-    codec = EventCodec(default_registry(), topic_prefix="digione", partitions=PARTITIONS)
-    notifications = [
-        n
-        for n in app.recorder.select_notifications(1, limit=1_000_000)
-        if by_topic()[n.topic].family in projection.families
-    ]
-    notifications.sort(key=lambda n: by_topic()[n.topic].family != "privacy")
-    for n in notifications:
-        envelope = codec.round_trip(app.tenant, n.id, app.mapper.to_domain_event(n))  # type: ignore[arg-type]
-        with container.engine.begin() as connection:
-            handler = projection.handlers.get(envelope.event_type)
-            if handler is not None:
-                handler(connection, envelope)
-            finish_batch(projection, connection)
-
-
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 @pytest.mark.parametrize("projection", sorted(KINDS), indirect=True)
 def test_an_erased_students_records_applied_after_the_erasure_hold_no_ciphertext(
@@ -369,7 +358,7 @@ def test_an_erased_students_records_applied_after_the_erasure_hold_no_ciphertext
     publisher.publish()
     ensure_current(container.engine, projection)
 
-    apply_erasures_first(container, app, projection)
+    apply_one_at_a_time(container, app, projection, privacy_first=True)
 
     model = rows_of(container.engine, projection, tenant)
     # A class's stored dashboard page holds every student's name slot: stu-1's is checked.
