@@ -212,11 +212,15 @@ class Tenants:
                 "POSTGRES_POOL_SIZE": "2",
                 "POSTGRES_MAX_OVERFLOW": "8",
                 "POSTGRES_LOCK_TIMEOUT": "5",
-                # A PostgreSQL restart closes the pooled connections: each is checked before
-                # use. Waiting for one gives up after 3 s (1 s gave false 503s on a busy
-                # machine); eventsourcing tries a store call 10 times, so a command rides
-                # out a restart of up to ~30 s, and answers 503 after that.
-                "POSTGRES_PRE_PING": "y",
+                # A PostgreSQL restart closes the pooled connections. They are not checked
+                # before each use (that check is a round trip per store read, a command's
+                # largest cost after its own work): a dead one fails its first query, the
+                # pool drops it, and the call is tried again on another (eventsourcing
+                # tries a store call 10 times, 0.2 s apart; so does the recorder's save).
+                # Waiting for a connection gives up after 3 s (1 s gave false 503s on a
+                # busy machine), so a command rides out a restart of up to ~30 s, and
+                # answers 503 after that.
+                "POSTGRES_PRE_PING": "n",
                 "POSTGRES_CONNECT_TIMEOUT": "3",
             }
         env.update({"CREATE_TABLE": "y", "AGGREGATE_CACHE_MAXSIZE": "10000"})
