@@ -126,6 +126,8 @@ class LedgerSQL:
         position = "notification_id" if postgres else "rowid"
         blob = "BYTEA" if postgres else "BLOB"
         self.postgres = postgres
+        #: The ledger's table, qualified (quoted schema) on PostgreSQL.
+        self.table = ledger
         self.create = (
             f"CREATE TABLE IF NOT EXISTS {ledger} ("
             f" position BIGINT PRIMARY KEY, hash {blob} NOT NULL)"
@@ -219,6 +221,17 @@ class Ledger:
         """Chains `rows` (just recorded, in position order) after the entry `after` (the
         head's position and hash, read by the caller in this transaction under the events
         table's lock) in one statement; returns the new head hash. PostgreSQL only."""
+        positions, hashes = self.chained(rows, after=after)
+        if positions:
+            cursor.execute(self.sql.insert_many, (positions, hashes))
+        return hashes[-1] if hashes else bytes(after[1])
+
+    @staticmethod
+    def chained(
+        rows: Iterable[StoredRow], *, after: tuple[int, bytes]
+    ) -> tuple[list[int], list[bytes]]:
+        """The entries of `rows` (in position order) chained after the entry `after`: their
+        positions and hashes, for the caller to insert."""
         head_position, prev = after[0], bytes(after[1])
         positions: list[int] = []
         hashes: list[bytes] = []
@@ -231,9 +244,7 @@ class Ledger:
             prev = entry_hash(prev, row)
             positions.append(row.position)
             hashes.append(prev)
-        if positions:
-            cursor.execute(self.sql.insert_many, (positions, hashes))
-        return prev
+        return positions, hashes
 
     def chain_recorded(self, cursor: _Cursor) -> int:
         """Chains every event after the ledger's head (a store that predates the ledger:

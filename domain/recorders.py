@@ -47,7 +47,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg import Connection
 from psycopg.pq import TransactionStatus
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from domain.ledger import GENESIS, Ledger, LedgerSQL, StoredRow, originator_text
 
@@ -140,8 +140,9 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     hash, kept after each of its saves) a save is one round trip: BEGIN, the lock, a check
     that the head is still the one known (by the events' highest position, under the lock),
     NOTIFY, the events at the positions that follow (the notification id sequence moved
-    past them), their ledger entries, the side writes and COMMIT, in one query bound
-    client-side. When another process recorded events since, the check fails the
+    past them), their ledger entries, the side writes and COMMIT, in one query: bound
+    client-side when side writes add statements, else one call of a database function
+    with the events as arrays bound server-side. When another process recorded events since, the check fails the
     transaction (STALE_HEAD) and the save is made again in two round trips, which read the
     head under the lock:
 
@@ -191,6 +192,44 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             ).format(expect_head, table, SQL(STALE_HEAD))
         )
         self._expect_head = SQL("SELECT {}(%s)").format(expect_head)
+        # The one-step save of a group without side statements, as one statement bound
+        # server-side (binary arrays): no escaping of every event's bytes into the text of
+        # a query, which the thread committing the groups spends its time on otherwise.
+        record_after = Identifier(datastore.schema, f"digione_record_after_{events_table_name}")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {}(expected bigint, lock_wait text, ids bigint[],"
+                " originator_ids {}[], versions bigint[], topics text[], states bytea[],"
+                " hashes bytea[]) RETURNS void LANGUAGE plpgsql AS $body$ BEGIN"
+                " PERFORM set_config('lock_timeout', lock_wait, true);"
+                " LOCK TABLE {} IN EXCLUSIVE MODE;"
+                " IF (SELECT coalesce(max(notification_id), 0) FROM {}) <> expected THEN"
+                " RAISE EXCEPTION 'the store head moved' USING ERRCODE = '{}';"
+                " END IF;"
+                " PERFORM pg_notify({}, '');"
+                " INSERT INTO {} (notification_id, originator_id, originator_version, topic, state)"
+                " SELECT * FROM unnest(ids, originator_ids, versions, topics, states);"
+                " PERFORM setval(pg_get_serial_sequence({}, 'notification_id'),"
+                " ids[array_upper(ids, 1)]);"
+                " INSERT INTO {} (position, hash) SELECT * FROM unnest(ids, hashes);"
+                " END $body$"
+            ).format(
+                record_after,
+                SQL(datastore.originator_id_type),
+                table,
+                table,
+                SQL(STALE_HEAD),
+                Literal(self.channel_name),
+                table,
+                Literal(f'"{datastore.schema}"."{events_table_name}"'),
+                SQL(self.ledger.sql.table),
+            )
+        )
+        self._record_after_call = SQL(
+            "SELECT {}(%s::bigint, %s, %b::bigint[], %b::{}[], %b::bigint[], %b::text[],"
+            " %b::bytea[], %b::bytea[])"
+        ).format(record_after, SQL(datastore.originator_id_type))
+        self._lock_wait = f"{int(datastore.lock_timeout)}s"
         self._insert_at = SQL(
             "INSERT INTO {} (notification_id, originator_id, originator_version, topic, state)"
             " SELECT * FROM unnest(%s::bigint[], %s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
@@ -267,7 +306,7 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         try:
             if head is not None:
                 try:
-                    ids, last = self._record_after(cursor, stored_events, kwargs, head)
+                    ids, last = self._record_after(connection, cursor, stored_events, kwargs, head)
                 except psycopg.Error as error:
                     if error.sqlstate != STALE_HEAD:
                         raise
@@ -287,6 +326,7 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
 
     def _record_after(
         self,
+        connection: Connection[Any],
         cursor: psycopg.ClientCursor[Any],
         stored_events: Sequence[StoredEvent],
         kwargs: Any,
@@ -294,13 +334,28 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     ) -> tuple[list[int], bytes]:
         """One step, when this process knows the head: the events at the positions after
         it, their ledger entries, the side writes and COMMIT in one query, which the
-        database refuses (STALE_HEAD) when the head has moved (checked under the lock)."""
+        database refuses (STALE_HEAD) when the head has moved (checked under the lock).
+
+        Without side statements (side writes that wrote nothing to the database) that
+        query is one call of a database function, its arrays bound server-side."""
         position, _hash = head
         ids = list(range(position + 1, position + 1 + len(stored_events)))
-        statements = _ComposedStatements(cursor)
-        last = self.ledger.append(statements, _ledger_rows(ids, stored_events), after=head)
+        rows = _ledger_rows(ids, stored_events)
+        side = _ComposedStatements(cursor)
         for write, at in _positioned_writes(kwargs, ids, lambda: position):
-            write(statements, at)
+            write(side, at)
+        if not side.sql:
+            positions, hashes = self.ledger.chained(rows, after=head)
+            with connection.cursor() as bound:
+                # Autocommit: the one statement is its own transaction.
+                bound.execute(
+                    self._record_after_call,
+                    (position, self._lock_wait, positions, *_columns(stored_events), hashes),
+                )
+            return ids, hashes[-1]
+        statements = _ComposedStatements(cursor)
+        last = self.ledger.append(statements, rows, after=head)
+        statements.sql.extend(side.sql)
         cursor.execute(
             "; ".join(
                 [

@@ -12,7 +12,7 @@ from psycopg import sql
 from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from domain.application import TenantApplication
-from tests.integration.test_group_commit import a_group_forming, put_school
+from tests.integration.test_group_commit import a_group_forming, keyed, put_school
 from tests.integration.test_ledger import Store
 
 
@@ -42,6 +42,31 @@ def test_groups_chain_on_the_events_another_process_recorded_in_between(
     assert report.checked == already + len(set(positions)) == already + 15
     assert report.head_position == max(positions)
     assert other_process.ledger.verify().ok
+
+
+def test_groups_with_and_without_side_rows_chain_one_after_another_on_the_ledger(
+    app: TenantApplication,
+) -> None:
+    put_school(app, "mixed-warm")()  # the process now knows the store head
+    already = app.ledger.verify().checked
+    positions: list[int] = []
+
+    for round_ in range(2):
+        with a_group_forming(app) as run:
+            plain = run([put_school(app, f"plain-{round_}-{n}") for n in range(3)])
+        with a_group_forming(app) as run:
+            answered = run(
+                [
+                    keyed(app, f"mixed-{round_}-{n}", put_school(app, f"keyed-{round_}-{n}"))
+                    for n in range(3)
+                ]
+            )
+        positions += [outcome.position for outcome in [*plain, *answered]]
+    report = app.ledger.verify()
+
+    assert report.ok, report.problem
+    assert report.checked == already + len(set(positions)) == already + 12
+    assert report.head_position == max(positions) == app.head_position()
 
 
 def test_a_group_after_a_failed_group_transaction_chains_on_the_last_recorded_event(
