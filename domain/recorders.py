@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import psycopg_pool
@@ -45,6 +46,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.utils import retry
 from psycopg import Connection
 from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier, Literal
@@ -242,7 +244,48 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         #: the ledger's last hash (None: unknown, read under the lock by the next save).
         self._head: tuple[int, bytes] | None = None
         self._held: Connection[Any] | None = None
+        self._select_events_by_shape: dict[tuple[bool, bool, bool, bool], bytes] = {}
         self._held_lock = threading.Lock()
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """eventsourcing's read of an aggregate's events, its query composed once per shape
+        rather than on every read (composing it and rendering it to bytes cost more than
+        the rest of the call; every command reads its references with it)."""
+        shape = (gt is not None, lte is not None, desc, limit is not None)
+        statement = self._select_events_by_shape.get(shape)
+        if statement is None:
+            composed = self.select_events_statement
+            if gt is not None:
+                composed += SQL(" AND originator_version > %s")
+            if lte is not None:
+                composed += SQL(" AND originator_version <= %s")
+            composed += SQL(
+                " ORDER BY originator_version DESC" if desc else " ORDER BY originator_version ASC"
+            )
+            if limit is not None:
+                composed += SQL(" LIMIT %s")
+            statement = self._select_events_by_shape[shape] = composed.as_bytes(None)
+        params = [value for value in (originator_id, gt, lte, limit) if value is not None]
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, params, prepare=True)
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in cursor.fetchall()
+            ]
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -4,6 +4,7 @@ the recorder holds for group commits, across other processes' writes and failure
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -12,6 +13,8 @@ from psycopg import sql
 from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from domain.application import TenantApplication
+from domain.commands import Actor, PutOrg
+from domain.ids import aggregate_id
 from tests.integration.test_group_commit import a_group_forming, keyed, put_school
 from tests.integration.test_ledger import Store
 
@@ -148,3 +151,28 @@ def test_an_event_inserted_by_another_writer_after_grouped_commands_takes_the_ne
     assert foreign == last + 1
     assert after == foreign + 1
     assert app.ledger.verify().first_bad_position == foreign
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_records_events_are_read_in_every_shape_of_the_stores_read(
+    app: TenantApplication,
+) -> None:
+    school = put_school(app, "read-shapes")
+    for _ in range(3):
+        school()  # the same put again records nothing; a renamed one records a revision
+    admin = Actor(app.tenant, "admin", "admin-1")
+    for n in range(4):
+        app.put_org(admin, PutOrg("read-shapes", "active", f"Nimi {n}", "school", "rs", None))
+    record = aggregate_id(app.tenant, "orgs", "read-shapes")
+
+    def versions(**shape: Any) -> list[int]:
+        return [e.originator_version for e in app.recorder.select_events(record, **shape)]
+
+    every = versions()
+    assert len(every) >= 5
+    assert versions(gt=2) == [v for v in every if v > 2]
+    assert versions(lte=3) == [v for v in every if v <= 3]
+    assert versions(gt=1, lte=4) == [v for v in every if 1 < v <= 4]
+    assert versions(desc=True) == every[::-1]
+    assert versions(desc=True, limit=2) == every[::-1][:2]
+    assert versions(gt=1, desc=True, limit=1) == [every[-1]]
