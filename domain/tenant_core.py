@@ -8,11 +8,13 @@ answers the lookups that more than one area needs (a user, a student's age, the 
 from __future__ import annotations
 
 import copy
+import os
+import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
@@ -573,9 +575,17 @@ def require_text(field: str, value: str) -> None:
         raise InvalidValueError(f"{field} is required and cannot be empty", field=field)
 
 
+#: Where new record ids come from: random bits seeded from the operating system, as
+#: uuid4's, but without a system call per id (a call that gives up the GIL, which a busy
+#: command thread then waits to have back). Seeded again in a forked child, so that two
+#: processes never draw the same ids.
+_new_ids = random.Random()
+os.register_at_fork(after_in_child=_new_ids.seed)
+
+
 def generated_id(actor: Actor, idempotency_seed: str | None) -> str:
     """A new record id; with an idempotency seed, the same seed always gives the same id."""
     if idempotency_seed is None:
-        return str(uuid4())
+        return str(UUID(int=_new_ids.getrandbits(128), version=4))
     seed = f"{actor.tenant}/{actor.role}/{actor.subject}/{idempotency_seed}"
     return str(uuid5(DIGIONE_NAMESPACE, seed))
