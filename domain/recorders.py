@@ -159,7 +159,7 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     A group commit (`side_write_groups`) uses a connection the recorder holds for it (one
     group commits at a time): no pool checkout and no liveness check per group. A broken
     connection is given back to the pool (which drops it) and the save is tried again on
-    a fresh one, as the pool's check would have done.
+    a fresh one. Reads (`select_events`) go through the pool and are tried again likewise.
     """
 
     #: Tries of a save whose connection or server failed (eventsourcing tries 10 times).
@@ -323,7 +323,8 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             with _persistence_errors():
                 if self._held is None or self._held.closed:
                     self._give_back_held()
-                    # Checked (pre-ping) by the pool as it is checked out, then kept.
+                    # Kept until it breaks (checked by the pool only when it is configured
+                    # to pre-ping; a dead one fails its first save, which is tried again).
                     self.datastore.pool.open(wait=False)
                     self._held = self.datastore.pool.getconn()
                 return self._record(self._held, stored_events, kwargs)
