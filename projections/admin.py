@@ -193,6 +193,25 @@ class ProjectionAdmin:
             store_rebuild.run(page)
             messages += store_rebuild.read
             reached[tenant] = targets[tenant].position
+        return self._report(
+            projection,
+            messages=messages,
+            started=started,
+            tenants={t: (reached[t], targets[t].position, heads[t]) for t in tenants},
+            source="store",
+        )
+
+    def _report(
+        self,
+        projection: Projection,
+        *,
+        messages: int,
+        started: float,
+        tenants: dict[str, tuple[int, int, int]],
+        source: str = "topics",
+    ) -> RebuildReport:
+        """The rebuild's report: what it read, how long it took since `started`, and what
+        was parked on the way."""
         seconds = time.monotonic() - started
         with self._engine.connect() as connection:
             parked = sum(
@@ -203,9 +222,9 @@ class ProjectionAdmin:
             projection=projection.name,
             messages=messages,
             seconds=seconds,
-            tenants={t: (reached[t], targets[t].position, heads[t]) for t in tenants},
+            tenants=tenants,
             parked=parked,
-            source="store",
+            source=source,
         )
 
     def rebuild_from_topics(
@@ -268,16 +287,9 @@ class ProjectionAdmin:
                     )
         finally:
             runner.close()
-        seconds = time.monotonic() - started
-        with self._engine.connect() as connection:
-            parked = sum(
-                positions.parked_count(connection, projection=projection.name, tenant=t)
-                for t in tenants
-            )
-        return RebuildReport(
-            projection=projection.name,
+        return self._report(
+            projection,
             messages=messages,
-            seconds=seconds,
+            started=started,
             tenants={t: (reached[t], targets[t], heads[t]) for t in tenants},
-            parked=parked,
         )

@@ -247,12 +247,7 @@ class EventCodec:
         `partition_for`). NotEncodableFromStoredError when the record needs the slow path;
         KeyError for an event type the codec does not know."""
         stored_type = self._stored_type(stored_topic)
-        try:
-            values = orjson.loads(state)
-        except orjson.JSONDecodeError as error:
-            raise NotEncodableFromStoredError("the stored state is not plain JSON") from error
-        if values.get("class_version", 1) != stored_type.class_version:
-            raise NotEncodableFromStoredError("stored with another class version: upcast")
+        values = _stored_values(stored_type, state)
         # Its text as str(UUID) writes it (lower-case, hyphenated), however it comes.
         aggregate_text = aggregate_id if type(aggregate_id) is str else str(aggregate_id)
         occurred = values["timestamp"]
@@ -270,12 +265,7 @@ class EventCodec:
                 self._check_writer(stored_type, record, value)
         else:
             self._write_with_fastavro(stored_type, record, value)
-        topic_key = (tenant, stored_type.family)
-        topic = self._topics.get(topic_key)
-        if topic is None:
-            topic = self._topics[topic_key] = family_topic(
-                self.topic_prefix, tenant, stored_type.family
-            )
+        topic = self._family_topic(tenant, stored_type.family)
         return OutgoingMessage(
             topic=topic,
             key=aggregate_text.encode(),
@@ -312,12 +302,7 @@ class EventCodec:
             return self._checked_envelope(
                 stored_type, tenant, position, stored_topic, aggregate_id, aggregate_version, state
             )
-        try:
-            values = orjson.loads(state)
-        except orjson.JSONDecodeError as error:
-            raise NotEncodableFromStoredError("the stored state is not plain JSON") from error
-        if values.get("class_version", 1) != stored_type.class_version:
-            raise NotEncodableFromStoredError("stored with another class version: upcast")
+        values = _stored_values(stored_type, state)
         aggregate_text = aggregate_id if type(aggregate_id) is str else str(aggregate_id)
         record: dict[str, Any] = {
             "aggregate_id": aggregate_text,
@@ -328,16 +313,18 @@ class EventCodec:
             record[name] = _from_stored(values[name])
         return self._envelope(stored_type, tenant, position, reader(record))
 
+    def _family_topic(self, tenant: str, family: str) -> str:
+        topic_key = (tenant, family)
+        topic = self._topics.get(topic_key)
+        if topic is None:
+            topic = self._topics[topic_key] = family_topic(self.topic_prefix, tenant, family)
+        return topic
+
     def _envelope(
         self, stored_type: _StoredType, tenant: str, position: int, record: dict[str, Any]
     ) -> EventEnvelope:
         aggregate_id = record.pop("aggregate_id")
-        topic_key = (tenant, stored_type.family)
-        topic = self._topics.get(topic_key)
-        if topic is None:
-            topic = self._topics[topic_key] = family_topic(
-                self.topic_prefix, tenant, stored_type.family
-            )
+        topic = self._family_topic(tenant, stored_type.family)
         return EventEnvelope(
             tenant=tenant,
             position=position,
@@ -552,3 +539,15 @@ def _utc(value: Any) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     raise UndecodableMessageError("occurred_at is not a timestamp")
+
+
+def _stored_values(stored_type: _StoredType, state: bytes) -> dict[str, Any]:
+    """The stored record's JSON state, if the fast paths can take it: plain JSON, written by
+    the class version the codec knows (else NotEncodableFromStoredError)."""
+    try:
+        values: dict[str, Any] = orjson.loads(state)
+    except orjson.JSONDecodeError as error:
+        raise NotEncodableFromStoredError("the stored state is not plain JSON") from error
+    if values.get("class_version", 1) != stored_type.class_version:
+        raise NotEncodableFromStoredError("stored with another class version: upcast")
+    return values
