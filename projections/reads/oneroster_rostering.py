@@ -445,26 +445,28 @@ class RosteringReads(ReadService[RosterProjection]):
             conditions.append(
                 sa.or_(
                     t.courses.c.org.in_(schools),
-                    sa.exists().where(
-                        cl.c.tenant == t.courses.c.tenant,
-                        cl.c.course == t.courses.c.sourced_id,
-                        cl.c.school.in_(schools),
+                    t.courses.c.sourced_id.in_(
+                        sa.select(cl.c.course).where(
+                            cl.c.tenant == client.tenant, cl.c.school.in_(schools)
+                        )
                     ),
                 )
             )
         elif entity in ("user", "demographics"):
+            # IN (a list read once), not a correlated EXISTS: an OR of EXISTS is not
+            # turned into a join, so each row of the table would scan the school's roles.
             ur, en = t.user_roles, t.enrollments
             conditions.append(
                 sa.or_(
-                    sa.exists().where(
-                        ur.c.tenant == table.c.tenant,
-                        ur.c.user_sourced_id == table.c.sourced_id,
-                        ur.c.org.in_(schools),
+                    table.c.sourced_id.in_(
+                        sa.select(ur.c.user_sourced_id).where(
+                            ur.c.tenant == client.tenant, ur.c.org.in_(schools)
+                        )
                     ),
-                    sa.exists().where(
-                        en.c.tenant == table.c.tenant,
-                        en.c.user_sourced_id == table.c.sourced_id,
-                        en.c.school.in_(schools),
+                    table.c.sourced_id.in_(
+                        sa.select(en.c.user_sourced_id).where(
+                            en.c.tenant == client.tenant, en.c.school.in_(schools)
+                        )
                     ),
                 )
             )
