@@ -523,19 +523,28 @@ class RosteringReads(ReadService[RosterProjection]):
         """The records as answered (needs no connection: the unsealing and shaping of a
         page run after the read's connection went back to the pool)."""
 
+        # A page refers to the same few orgs again and again: each reference made once
+        # (records share it; nothing changes a reference once made).
+        refs: dict[tuple[str, str], dict[str, str]] = {}
+
         def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
             if sourced_id is None:
                 return None
-            return {
-                "href": f"{base_url}/{_PATH_OF_TYPE[kind]}/{sourced_id}",
-                "sourcedId": sourced_id,
-                "type": kind,
-            }
+            made = refs.get((kind, sourced_id))
+            if made is None:
+                made = refs[(kind, sourced_id)] = {
+                    "href": f"{base_url}/{_PATH_OF_TYPE[kind]}/{sourced_id}",
+                    "sourcedId": sourced_id,
+                    "type": kind,
+                }
+            return made
 
         children, consents = linked.children, linked.consents
         unsealer = Unsealer(self._sealer(client))
         if self._allowed(client, entity) & fields:
             unsealer.prefetch(row.get("personal") for row in rows)
+        # The sealed fields each seer's categories let it see, worked out once per page.
+        wanted: dict[frozenset[str], frozenset[str]] = {}
         disclosed: dict[str, set[str]] = {}
         bases: dict[str, str] = {}
         shaped = []
@@ -553,7 +562,10 @@ class RosteringReads(ReadService[RosterProjection]):
                     seer = replace(client, categories=client.categories & frozenset(granted))
                     bases[str(subject)] = granted["roster"]
             if "personal" in row:
-                personal = self._opened(unsealer, seer, entity, row, fields)
+                seen = wanted.get(seer.categories)
+                if seen is None:
+                    seen = wanted[seer.categories] = self._allowed(seer, entity) & fields
+                personal = self._opened(unsealer, seen, entity, row)
                 record.update(personal)
                 categories = self._categories(entity, personal)
                 if entity == "user":
@@ -589,15 +601,11 @@ class RosteringReads(ReadService[RosterProjection]):
             students=(str(r[_SUBJECT_OF_ENTITY[entity]]) for r in rows),
         )
 
+    @staticmethod
     def _opened(
-        self,
-        unsealer: Unsealer,
-        client: ClientView,
-        entity: str,
-        row: Mapping[str, Any],
-        fields: frozenset[str],
+        unsealer: Unsealer, wanted: frozenset[str], entity: str, row: Mapping[str, Any]
     ) -> dict[str, Any]:
-        wanted = self._allowed(client, entity) & fields
+        """The sealed fields of `row` in `wanted` (those the reader may see and asked for)."""
         if not wanted:
             return {}
         opened = unsealer.open(row["personal"])
