@@ -21,10 +21,12 @@ from api import runtime_report
 from api.checkpoint_schedule import CheckpointSchedule
 from api.key_events import KeyForgetting
 from api.master_key import fallback_master_keys, load_master_key
+from api.oneroster.agreements import ClientAgreements
 from api.runtime import RetentionSchedule, Runtime
 from api.settings import Settings
 from api.shared_epochs import (
     MASTER_KEY,
+    SERVICE_AGREEMENTS,
     TOKEN_REVOCATIONS,
     CatchUpRounds,
     EpochWatcher,
@@ -87,6 +89,8 @@ class Container:
     revocations: TokenRevocations
     #: Changes announced to every process (`keys rotate`, `tenant shred`): api/shared_epochs.py.
     epochs: SharedEpochs
+    #: The service clients' agreements in force, held between their requests.
+    agreements: ClientAgreements
 
     def close(self) -> None:
         """Stops the runtime if it runs, then closes every pool and connection."""
@@ -117,6 +121,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         only=settings.only_tenants,
     )
     revocations = TokenRevocations(engine)
+    agreements = ClientAgreements()
     epochs = SharedEpochs(
         engine,
         postgres_url=_libpq_url(settings.database_url) if settings.is_postgres else None,
@@ -131,8 +136,11 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
             tokens.replace_signing_key(derive_signing_key(current))
         elif name.startswith("tenant:"):
             tenants.forget_keys(name.removeprefix("tenant:"))
+            agreements.forget_all()
         elif name == TOKEN_REVOCATIONS:
             revocations.reload()
+        elif name == SERVICE_AGREEMENTS:
+            agreements.forget_all()
 
     watcher = EpochWatcher(epochs, take_change)
 
@@ -219,6 +227,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         ),
         revocations=revocations,
         epochs=epochs,
+        agreements=agreements,
     )
 
 

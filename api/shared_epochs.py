@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 __all__ = [
     "MASTER_KEY",
+    "SERVICE_AGREEMENTS",
     "TOKEN_REVOCATIONS",
     "CatchUpRounds",
     "EpochWatcher",
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 MASTER_KEY = "master-key"
 #: Bumped by `digione token revoke` in the transaction that records the revocation.
 TOKEN_REVOCATIONS = "token-revocations"
+#: Bumped by `digione clients update|describe|end` once the changed agreement is stored.
+SERVICE_AGREEMENTS = "service-agreements"
 
 
 def tenant_epoch(tenant: str) -> str:

@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from api.bootstrap import Container
+from api.shared_epochs import SERVICE_AGREEMENTS
 from domain.agreement_commands import ServiceDescription
 from domain.agreements import SEALED
 from domain.commands import Actor
 from domain.errors import DomainError
 from streams.event_types import by_type_name
 
-__all__ = ["clients_app", "create_client", "describe_client", "update_client"]
+__all__ = ["clients_app", "create_client", "describe_client", "end_client", "update_client"]
 
 clients_app = typer.Typer(
     help="OAuth clients of services (OneRoster), each with its data-sharing agreement.",
@@ -52,6 +53,20 @@ def create_client(
     return {"client_id": made.client_id, "client_secret": made.client_secret}
 
 
+def end_client(container: Container, *, tenant: str, name: str) -> bool:
+    """Ends the service's agreement (its tokens stop at the next request); True when it
+    was in force."""
+    ended = container.tenants.get(tenant).end_agreement(Actor(tenant, "admin", "cli"), name)
+    _announce(container)
+    return ended
+
+
+def _announce(container: Container) -> None:
+    """Tells every process that an agreement changed, before the command answers: each
+    forgets the agreements it held (api/oneroster/agreements.py) before its next request."""
+    container.epochs.bump(SERVICE_AGREEMENTS)
+
+
 def update_client(
     container: Container,
     *,
@@ -76,6 +91,7 @@ def update_client(
         purpose=purpose,
         delivery=delivery,
     )
+    _announce(container)
     return {
         "client_id": agreement.client_id,
         "scopes": agreement.scopes,
@@ -215,6 +231,7 @@ def describe_client(
         name,
         ServiceDescription(title=title, descriptions=descriptions, purposes=purposes),
     )
+    _announce(container)
     return {
         "client_id": agreement.client_id,
         "title": agreement.title,
@@ -273,7 +290,7 @@ def clients_end(
     try:
         if not container.tenants.exists(tenant):
             raise _fail(f"no tenant {tenant!r}")
-        ended = container.tenants.get(tenant).end_agreement(Actor(tenant, "admin", "cli"), name)
+        ended = end_client(container, tenant=tenant, name=name)
         print(json.dumps({"client_id": f"{name}@{tenant}", "ended": ended}))
     except DomainError as error:
         raise _fail(error.message) from None

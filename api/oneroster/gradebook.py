@@ -73,11 +73,11 @@ class _Caller:
         self.view, self.actor = view, actor
 
 
-def _get_caller(
+async def _get_caller(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> _Caller:
-    return _Caller(*service_caller(container, credentials))
+    return _Caller(*await service_caller(container, credentials))
 
 
 CallerDep = Annotated[_Caller, Depends(_get_caller)]

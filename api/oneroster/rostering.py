@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from api.bootstrap import Container
 from api.deps import ContainerDep, MinPosition, wait_until_fresh
+from api.oneroster.agreements import AgreementTerms
 from api.oneroster.status_info import OneRosterError
 from api.tokens import TokenError
 from domain.agreement_commands import SCOPE_PREFIX
@@ -48,41 +49,54 @@ bearer = HTTPBearer(auto_error=False, description="A token from POST /oauth/toke
 # -- the caller ----------------------------------------------------------------------------
 
 
-def get_client(
+async def get_client(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ClientView:
     """The service client calling, with its agreement as recorded now (an ended agreement
     stops its tokens at once)."""
-    return service_caller(container, credentials)[0]
+    return (await service_caller(container, credentials))[0]
 
 
-def service_caller(
+async def service_caller(
     container: Container, credentials: HTTPAuthorizationCredentials | None
 ) -> tuple[ClientView, Actor]:
     """The service client calling and the actor its token names (the gradebook's writes
-    run as that actor); TokenError when there is none or its agreement has ended."""
+    run as that actor); TokenError when there is none or its agreement has ended.
+
+    On the event loop: the token is verified as every route's is (the look at the announced
+    changes shared with the requests verified at the same time), and the agreement is the
+    one held in memory (api/oneroster/agreements.py), read on the thread pool only when
+    none is held: after an agreement changed, or for a client not seen yet.
+    """
     if credentials is None:
         raise TokenError("no bearer token: get one from POST /oauth/token")
-    actor = container.tokens.verify(credentials.credentials)
+    actor = await container.tokens.verify_async(credentials.credentials)
     if actor.role != "service":
         raise TokenError("OneRoster is served to service clients: get a token from /oauth/token")
-    app = container.tenants.get(actor.tenant)
-    agreement = app.agreement(actor.subject)
-    if agreement is None or agreement.ended:
+    terms = None
+    if container.tenants.opened(actor.tenant) is not None:
+        terms = container.agreements.held(actor.tenant, actor.subject)
+    if terms is None:
+        terms = await run_in_threadpool(_read_terms, container, actor)
+    if terms is None:
         raise TokenError("the client's agreement has ended or does not exist")
-    granted = {s.removeprefix(SCOPE_PREFIX) for s in actor.scopes & set(agreement.scopes)}
+    granted = {s.removeprefix(SCOPE_PREFIX) for s in actor.scopes & terms.scopes}
     view = ClientView(
         tenant=actor.tenant,
-        service=agreement.service,
+        service=terms.service,
         role=actor.role,
         scopes=frozenset(granted),
-        categories=frozenset(agreement.categories),
-        basis=agreement.basis,
-        schools=frozenset(agreement.schools),
-        purpose=agreement.purpose,
+        categories=terms.categories,
+        basis=terms.basis,
+        schools=terms.schools,
+        purpose=terms.purpose,
     )
     return view, actor
+
+
+def _read_terms(container: Container, actor: Actor) -> AgreementTerms | None:
+    return container.agreements.terms(container.tenants.get(actor.tenant), actor.subject)
 
 
 ClientDep = Annotated[ClientView, Depends(get_client)]
@@ -125,14 +139,19 @@ def _has_role(role: str, org: str | None = None) -> Where:
         if org is None:
             return [sa.exists().where(*conditions)]
         en = t.enrollments
+        # IN (a list read once), not an OR of correlated EXISTS (each row would scan them).
+        user = sa.tuple_(u.c.tenant, u.c.sourced_id)
         return [
             sa.or_(
-                sa.exists().where(*conditions, ur.c.org == org),
-                sa.exists().where(
-                    en.c.tenant == u.c.tenant,
-                    en.c.user_sourced_id == u.c.sourced_id,
-                    en.c.school == org,
-                    en.c.role == role,
+                user.in_(
+                    sa.select(ur.c.tenant, ur.c.user_sourced_id).where(
+                        ur.c.role == role, ur.c.org == org
+                    )
+                ),
+                user.in_(
+                    sa.select(en.c.tenant, en.c.user_sourced_id).where(
+                        en.c.school == org, en.c.role == role
+                    )
                 ),
             )
         ]

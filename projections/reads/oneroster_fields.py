@@ -317,18 +317,26 @@ class FieldCatalogue:
         self._lookup = lookup
         self._visible = visible
         t = tables
-        self._fields: dict[str, dict[str, _Field]] = {
-            "org": self._org(t),
-            "academicSession": self._session(t),
-            "course": self._course(t),
-            "class": self._class(t),
-            "user": self._user(t),
-            "enrollment": self._enrollment(t),
-            "demographics": {
+        # Each entity's fields are built when first asked for: a read asks for one.
+        self._builders: dict[str, Callable[[], dict[str, _Field]]] = {
+            "org": lambda: self._org(t),
+            "academicSession": lambda: self._session(t),
+            "course": lambda: self._course(t),
+            "class": lambda: self._class(t),
+            "user": lambda: self._user(t),
+            "enrollment": lambda: self._enrollment(t),
+            "demographics": lambda: {
                 **self._base(t.demographics),
                 **{name: SEALED for name in _SEALED_DEMOGRAPHICS},
             },
         }
+        self._built: dict[str, dict[str, _Field]] = {}
+
+    def _fields_of(self, entity: str) -> dict[str, _Field]:
+        fields = self._built.get(entity)
+        if fields is None:
+            fields = self._built[entity] = self._builders[entity]()
+        return fields
 
     def see_state(
         self,
@@ -339,8 +347,8 @@ class FieldCatalogue:
     ) -> None:
         """Filters and sorts `status` and `dateLastModified` as the caller reads them
         (a consent-based client reads a record whose consent ended as `tobedeleted`)."""
-        self._fields[entity]["status"] = text(status)
-        self._fields[entity]["dateLastModified"] = moment(date_last_modified)
+        self._fields_of(entity)["status"] = text(status)
+        self._fields_of(entity)["dateLastModified"] = moment(date_last_modified)
 
     @staticmethod
     def _base(table: sa.Table) -> dict[str, _Field]:
@@ -454,7 +462,7 @@ class FieldCatalogue:
         }
 
     def _field(self, entity: str, name: str, error: type[ValueError]) -> _Field:
-        fields = self._fields[entity]
+        fields = self._fields_of(entity)
         found = fields.get(name)
         if found is None:
             # A reference may be named by itself: `school='s1'` as `school.sourcedId='s1'`.

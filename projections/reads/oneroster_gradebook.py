@@ -596,7 +596,8 @@ class _Catalogue(FieldCatalogue):
                     "course.sourcedId": text(s.c.course),
                 }
             )
-        self._fields = {entity: fields}
+        self._builders = {}
+        self._built = {entity: fields}
 
 
 def _number(column: ColumnElement[Any]) -> _Field:

@@ -445,26 +445,28 @@ class RosteringReads(ReadService[RosterProjection]):
             conditions.append(
                 sa.or_(
                     t.courses.c.org.in_(schools),
-                    sa.exists().where(
-                        cl.c.tenant == t.courses.c.tenant,
-                        cl.c.course == t.courses.c.sourced_id,
-                        cl.c.school.in_(schools),
+                    t.courses.c.sourced_id.in_(
+                        sa.select(cl.c.course).where(
+                            cl.c.tenant == client.tenant, cl.c.school.in_(schools)
+                        )
                     ),
                 )
             )
         elif entity in ("user", "demographics"):
+            # IN (a list read once), not a correlated EXISTS: an OR of EXISTS is not
+            # turned into a join, so each row of the table would scan the school's roles.
             ur, en = t.user_roles, t.enrollments
             conditions.append(
                 sa.or_(
-                    sa.exists().where(
-                        ur.c.tenant == table.c.tenant,
-                        ur.c.user_sourced_id == table.c.sourced_id,
-                        ur.c.org.in_(schools),
+                    table.c.sourced_id.in_(
+                        sa.select(ur.c.user_sourced_id).where(
+                            ur.c.tenant == client.tenant, ur.c.org.in_(schools)
+                        )
                     ),
-                    sa.exists().where(
-                        en.c.tenant == table.c.tenant,
-                        en.c.user_sourced_id == table.c.sourced_id,
-                        en.c.school.in_(schools),
+                    table.c.sourced_id.in_(
+                        sa.select(en.c.user_sourced_id).where(
+                            en.c.tenant == client.tenant, en.c.school.in_(schools)
+                        )
                     ),
                 )
             )
@@ -521,19 +523,28 @@ class RosteringReads(ReadService[RosterProjection]):
         """The records as answered (needs no connection: the unsealing and shaping of a
         page run after the read's connection went back to the pool)."""
 
+        # A page refers to the same few orgs again and again: each reference made once
+        # (records share it; nothing changes a reference once made).
+        refs: dict[tuple[str, str], dict[str, str]] = {}
+
         def ref(kind: str, sourced_id: str | None) -> dict[str, str] | None:
             if sourced_id is None:
                 return None
-            return {
-                "href": f"{base_url}/{_PATH_OF_TYPE[kind]}/{sourced_id}",
-                "sourcedId": sourced_id,
-                "type": kind,
-            }
+            made = refs.get((kind, sourced_id))
+            if made is None:
+                made = refs[(kind, sourced_id)] = {
+                    "href": f"{base_url}/{_PATH_OF_TYPE[kind]}/{sourced_id}",
+                    "sourcedId": sourced_id,
+                    "type": kind,
+                }
+            return made
 
         children, consents = linked.children, linked.consents
         unsealer = Unsealer(self._sealer(client))
         if self._allowed(client, entity) & fields:
             unsealer.prefetch(row.get("personal") for row in rows)
+        # The sealed fields each seer's categories let it see, worked out once per page.
+        wanted: dict[frozenset[str], frozenset[str]] = {}
         disclosed: dict[str, set[str]] = {}
         bases: dict[str, str] = {}
         shaped = []
@@ -551,7 +562,10 @@ class RosteringReads(ReadService[RosterProjection]):
                     seer = replace(client, categories=client.categories & frozenset(granted))
                     bases[str(subject)] = granted["roster"]
             if "personal" in row:
-                personal = self._opened(unsealer, seer, entity, row, fields)
+                seen = wanted.get(seer.categories)
+                if seen is None:
+                    seen = wanted[seer.categories] = self._allowed(seer, entity) & fields
+                personal = self._opened(unsealer, seen, entity, row)
                 record.update(personal)
                 categories = self._categories(entity, personal)
                 if entity == "user":
@@ -587,15 +601,11 @@ class RosteringReads(ReadService[RosterProjection]):
             students=(str(r[_SUBJECT_OF_ENTITY[entity]]) for r in rows),
         )
 
+    @staticmethod
     def _opened(
-        self,
-        unsealer: Unsealer,
-        client: ClientView,
-        entity: str,
-        row: Mapping[str, Any],
-        fields: frozenset[str],
+        unsealer: Unsealer, wanted: frozenset[str], entity: str, row: Mapping[str, Any]
     ) -> dict[str, Any]:
-        wanted = self._allowed(client, entity) & fields
+        """The sealed fields of `row` in `wanted` (those the reader may see and asked for)."""
         if not wanted:
             return {}
         opened = unsealer.open(row["personal"])

@@ -168,3 +168,44 @@ def test_describe_tells_families_about_a_consent_service_once_and_refuses_a_bad_
     changes = app.recorder.select_notifications(head + 1, limit=100)
     assert [n.topic.rsplit(".", 1)[-1] for n in changes] == ["Described"]
     assert [s.service for s in app.consent_agreements()] == ["learnapp"]
+
+
+def _read_headers(client: TestClient, created: dict[str, str]) -> dict[str, str]:
+    auth = (created["client_id"], created["client_secret"])
+    token = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth)
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def test_end_refuses_the_next_request_of_a_client_that_was_reading_until_then(
+    client: TestClient, container: Container, tenant: str, settings: Settings, school: School
+) -> None:
+    headers = _read_headers(client, _create(settings, tenant))
+    before = client.get("/ims/oneroster/rostering/v1p2/users/stu-1", headers=headers)
+
+    ended = CliRunner().invoke(
+        cli.app, ["clients", "end", "--tenant", tenant, "--name", "learnapp"],
+        env=environment(settings),
+    )  # fmt: skip
+
+    assert before.status_code == 200, before.text
+    assert ended.exit_code == 0, ended.output
+    after = client.get("/ims/oneroster/rostering/v1p2/users/stu-1", headers=headers)
+    assert after.status_code == 401
+
+
+def test_a_category_taken_away_by_update_is_withheld_from_the_clients_next_request(
+    client: TestClient, container: Container, tenant: str, settings: Settings, school: School
+) -> None:
+    headers = _read_headers(client, _create(settings, tenant))
+    before = client.get("/ims/oneroster/rostering/v1p2/users/stu-1", headers=headers)
+
+    updated = CliRunner().invoke(
+        cli.app,
+        ["clients", "update", "--tenant", tenant, "--name", "learnapp", "--category", "contact"],
+        env=environment(settings),
+    )  # fmt: skip
+
+    assert before.status_code == 200 and before.json()["user"]["givenName"] != ""
+    assert updated.exit_code == 0, updated.output
+    after = client.get("/ims/oneroster/rostering/v1p2/users/stu-1", headers=headers)
+    assert after.status_code == 200 and after.json()["user"]["givenName"] == ""

@@ -562,3 +562,20 @@ def test_a_burst_of_reads_beyond_the_pool_waits_for_connections_instead_of_faili
     assert len(set(counts)) == 1 and counts[0] > 0
     recorded = disclosures_of(container.engine, tenant, "stu-1")
     assert [d.count for d in recorded if d.recipient == "burstapp"] == [16, 16]  # identity, roster
+
+
+def test_a_schools_students_and_teachers_are_its_own_whether_by_role_or_by_enrollment(
+    client: TestClient, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor()
+
+    def ids(path: str) -> set[str]:
+        response = client.get(f"{BASE}/{path}", headers=headers)
+        assert response.status_code == 200, response.text
+        return {u["sourcedId"] for u in response.json()["users"]}
+
+    students, teachers = ids("schools/sch-1/students"), ids("schools/sch-1/teachers")
+
+    assert {"stu-1", "stu-2"} <= students and "stu-x" not in students
+    assert "tch-1" in teachers and not teachers & students
+    assert ids("schools/sch-2/students") == {"stu-x"}
