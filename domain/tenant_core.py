@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-import random
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -575,17 +575,39 @@ def require_text(field: str, value: str) -> None:
         raise InvalidValueError(f"{field} is required and cannot be empty", field=field)
 
 
-#: Where new record ids come from: random bits seeded from the operating system, as
-#: uuid4's, but without a system call per id (a call that gives up the GIL, which a busy
-#: command thread then waits to have back). Seeded again in a forked child, so that two
-#: processes never draw the same ids.
-_new_ids = random.Random()
-os.register_at_fork(after_in_child=_new_ids.seed)
+class _RandomIds:
+    """Version-4 UUIDs of random bits from the operating system, as uuid4's (ids name
+    records in URLs, so they stay unguessable), drawn 256 ids at a time: a system call per
+    id gives up the GIL, which a busy command thread then waits to have back. A forked
+    child starts on bits of its own, so two processes never draw the same ids."""
+
+    _BLOCK = 16 * 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bits = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._bits, self._at = b"", 0
+
+    def draw(self) -> UUID:
+        with self._lock:
+            if self._at >= len(self._bits):
+                self._bits, self._at = os.urandom(self._BLOCK), 0
+            at = self._at
+            self._at = at + 16
+            return UUID(bytes=self._bits[at : at + 16], version=4)
+
+
+_new_ids = _RandomIds()
 
 
 def generated_id(actor: Actor, idempotency_seed: str | None) -> str:
     """A new record id; with an idempotency seed, the same seed always gives the same id."""
     if idempotency_seed is None:
-        return str(UUID(int=_new_ids.getrandbits(128), version=4))
+        return str(_new_ids.draw())
     seed = f"{actor.tenant}/{actor.role}/{actor.subject}/{idempotency_seed}"
     return str(uuid5(DIGIONE_NAMESPACE, seed))
