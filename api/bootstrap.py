@@ -55,10 +55,12 @@ from streams.kafka_transport import (
 from streams.relay import Relay
 from streams.schemas import default_registry
 
-__all__ = ["DATABASE_WAIT_SECONDS", "Container", "bootstrap", "utc_now"]
+__all__ = ["DATABASE_WAIT_SECONDS", "READ_APPLICATION_NAME", "Container", "bootstrap", "utc_now"]
 
 #: The longest a request waits to connect to PostgreSQL or for a pooled connection.
 DATABASE_WAIT_SECONDS = 5
+#: How the read engine's connections name themselves to PostgreSQL (pg_stat_activity).
+READ_APPLICATION_NAME = "digione-reads"
 
 
 def utc_now() -> datetime:
@@ -71,6 +73,9 @@ class Container:
 
     settings: Settings
     engine: Engine
+    #: The hot reads' connections (the class dashboard's): autocommit, not pinged before
+    #: each use; a read that meets a dropped connection reads once more (_read_engine).
+    read_engine: Engine
     tenants: Tenants
     tokens: TokenService
     clock: Callable[[], datetime]
@@ -100,6 +105,7 @@ class Container:
         self.status.close()
         self.tenants.close()
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Container:
@@ -207,6 +213,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
     return Container(
         settings=settings,
         engine=engine,
+        read_engine=_read_engine(settings, engine),
         tenants=tenants,
         tokens=tokens,
         clock=clock,
@@ -379,3 +386,27 @@ def _engine(settings: Settings) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _read_engine(settings: Settings, engine: Engine) -> Engine:
+    """The engine of the hottest reads: on PostgreSQL a pool of its own, in autocommit
+    (a read is one statement; BEGIN and ROLLBACK would be two round trips more) and
+    without the ping before each checkout, which cost a round trip per read. A connection
+    that died meanwhile (a PostgreSQL restart) fails its statement instead: SQLAlchemy
+    then discards it and every connection pooled before it, and the read runs once more
+    on a new one (projections/reads/access.py `read_retried`). SQLite drops no
+    connection: its reads share the one engine."""
+    if not settings.is_postgres:
+        return engine
+    return sa.create_engine(
+        settings.sqlalchemy_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=DATABASE_WAIT_SECONDS,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "connect_timeout": DATABASE_WAIT_SECONDS,
+            "application_name": READ_APPLICATION_NAME,
+        },
+        json_deserializer=orjson.loads,
+    )

@@ -20,6 +20,7 @@ the render) reads live, until the class changes again and the page is rendered a
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Iterable, Mapping
@@ -337,32 +338,59 @@ def teachers_page(
     """The class's stored page, and whether `teacher` teaches the class on `today` (the
     rule of `teaches` in class_dashboard_queries, said in SQL): one query for both. None
     when no page is stored (the caller reads live, and authorises there)."""
-    p, e, k = projection.pages, projection.enrollments.table, projection.classes.table
-    teaching = (
-        sa.exists()
-        .select_from(
-            e.join(k, sa.and_(k.c.tenant == e.c.tenant, k.c.sourced_id == e.c.class_sourced_id))
-        )
-        .where(
-            e.c.tenant == tenant,
-            e.c.class_sourced_id == class_id,
-            e.c.role == "teacher",
-            e.c.user_sourced_id == teacher,
-            e.c.status == ACTIVE,
-            sa.or_(e.c.begin_date.is_(None), e.c.begin_date <= today),
-            sa.or_(e.c.end_date.is_(None), e.c.end_date >= today),
-            k.c.status == ACTIVE,
-        )
-        .label("teaches")
-    )
     row = c.execute(
-        sa.select(p.c.template, p.c.slots, p.c.valid_from, p.c.valid_until, teaching).where(
-            p.c.tenant == tenant, p.c.class_sourced_id == class_id
-        )
+        _teachers_page_query(
+            projection.pages, projection.enrollments.table, projection.classes.table
+        ),
+        {"tenant": tenant, "class_id": class_id, "teacher": teacher, "today": today},
     ).first()
     if row is None:
         return None
     return bool(row.teaches), _page(row)
+
+
+@functools.cache
+def _teachers_page_query(p: sa.Table, e: sa.Table, k: sa.Table) -> sa.TextualSelect:
+    """`teachers_page`'s statement, written once per read model: the hottest read runs it,
+    and building and compiling the same Core select on every call cost more than the
+    query itself (a text statement's cache key is its string)."""
+    statement = sa.text(
+        f"""
+        SELECT p.template, p.slots, p.valid_from, p.valid_until,
+            EXISTS (
+                SELECT 1 FROM {_name(e)} AS e
+                JOIN {_name(k)} AS k
+                    ON k.tenant = e.tenant AND k.sourced_id = e.class_sourced_id
+                WHERE e.tenant = :tenant AND e.class_sourced_id = :class_id
+                    AND e.role = 'teacher' AND e.user_sourced_id = :teacher
+                    AND e.status = :active
+                    AND (e.begin_date IS NULL OR e.begin_date <= :today)
+                    AND (e.end_date IS NULL OR e.end_date >= :today)
+                    AND k.status = :active
+            ) AS teaches
+        FROM {_name(p)} AS p
+        WHERE p.tenant = :tenant AND p.class_sourced_id = :class_id
+        """
+    )
+    return statement.bindparams(
+        sa.bindparam("tenant", type_=sa.String),
+        sa.bindparam("class_id", type_=sa.String),
+        sa.bindparam("teacher", type_=sa.String),
+        sa.bindparam("today", type_=sa.Date),
+        sa.bindparam("active", ACTIVE, type_=sa.String),
+    ).columns(
+        p.c.template,
+        p.c.slots,
+        p.c.valid_from,
+        p.c.valid_until,
+        sa.column("teaches", sa.Boolean),
+    )
+
+
+def _name(table: sa.Table) -> str:
+    """A table's name as SQL says it, quoted (its schema too, when it has one)."""
+    quoted = f'"{table.name}"'
+    return quoted if table.schema is None else f'"{table.schema}".{quoted}'
 
 
 def _page(row: Any) -> StoredPage:

@@ -3,8 +3,9 @@ either fails (the API maps each to its HTTP problem in api/problems.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -16,8 +17,13 @@ __all__ = [
     "ReadNotPermittedError",
     "RosterRecordNotFoundError",
     "read_connection",
+    "read_retried",
     "require_role",
 ]
+
+T = TypeVar("T")
+#: What a read that cannot reach its read model answers (ReadModelUnavailableError).
+UNAVAILABLE = "the read model is not available yet; try again shortly"
 
 
 class ReadNotPermittedError(Exception):
@@ -43,9 +49,7 @@ def require_role(actor: Actor, roles: tuple[str, ...], refusal: str) -> None:
 
 
 @contextmanager
-def read_connection(
-    engine: Engine, unavailable: str = "the read model is not available yet; try again shortly"
-) -> Iterator[Connection]:
+def read_connection(engine: Engine, unavailable: str = UNAVAILABLE) -> Iterator[Connection]:
     """A connection to the read models; ReadModelUnavailableError (with `unavailable`) while
     they are not there, so the caller retries instead of seeing a server error.
 
@@ -59,3 +63,27 @@ def read_connection(
             yield connection
     except (sa.exc.OperationalError, sa.exc.ProgrammingError):
         raise ReadModelUnavailableError(unavailable) from None
+
+
+def read_retried(
+    engine: Engine, read: Callable[[Connection], T], unavailable: str = UNAVAILABLE
+) -> T:
+    """`read` on a connection of `engine`, once more on a new connection when the first
+    was found dropped (a PostgreSQL restart ends every pooled connection): for an engine
+    that does not ping its connections before use (api/bootstrap.py `_read_engine`).
+    `read` must only read, so running it twice changes nothing. ReadModelUnavailableError
+    (with `unavailable`) as `read_connection` when the read models cannot be read.
+
+    The engine is used as it is configured: the read engine is in autocommit already.
+    """
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                return read(connection)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+            # SQLAlchemy has discarded the dropped connection, and the pool every one
+            # older than it, so the second attempt connects anew.
+            if attempt == 1 and error.connection_invalidated:
+                continue
+            raise ReadModelUnavailableError(unavailable) from None
+    raise AssertionError("unreachable: the second attempt returns or raises")

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy.engine import Connection
 
 from domain.application import TenantApplication
 from domain.commands import Actor
@@ -29,7 +30,7 @@ from projections.class_dashboard_queries import (
     taught_classes,
     teaches,
 )
-from projections.reads.access import ReadNotPermittedError, read_connection, require_role
+from projections.reads.access import ReadNotPermittedError, read_retried, require_role
 from projections.reads.disclosures import STATUTORY_TASK
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import Unsealer
@@ -62,21 +63,22 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
         Refused (ReadNotPermittedError) unless `actor` teaches the class today; an unknown
         `subject` raises UnknownSubjectError, an unknown `term` UnknownTermError.
         """
-        require_role(actor, ("teacher",), NOT_YOUR_CLASS)
-        now = self.clock()
+        now = self._teachers_now(actor)
         if subject is not None:
             app.curriculum.subject(subject)
-        with read_connection(self.engine) as connection:
-            if not teaches(
-                connection,
-                self.projection,
-                tenant=actor.tenant,
-                teacher=actor.subject,
-                class_id=class_id,
-                today=now.date(),
-            ):
-                raise ReadNotPermittedError(NOT_YOUR_CLASS)
-            dashboard = read_class_dashboard(
+
+        def read(connection: Connection) -> ClassDashboard | None:
+            self._refuse_unless(
+                teaches(
+                    connection,
+                    self.projection,
+                    tenant=actor.tenant,
+                    teacher=actor.subject,
+                    class_id=class_id,
+                    today=now.date(),
+                )
+            )
+            return read_class_dashboard(
                 connection,
                 self.projection,
                 tenant=actor.tenant,
@@ -88,6 +90,8 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
                 limit=limit,
                 offset=offset,
             )
+
+        dashboard = read_retried(self.engine, read)
         if dashboard is None:
             raise ReadNotPermittedError(NOT_YOUR_CLASS)
         answer = dashboard_json(dashboard, Unsealer(app.sealer))
@@ -122,25 +126,38 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
                     app, actor, class_id, term=term, subject=subject, limit=limit, offset=offset
                 )
             )
-        require_role(actor, ("teacher",), NOT_YOUR_CLASS)
-        now = self.clock()
-        with read_connection(self.engine) as connection:
-            stored = teachers_page(
+        now = self._teachers_now(actor)
+        stored = read_retried(
+            self.engine,
+            lambda connection: teachers_page(
                 connection,
                 self.projection,
                 tenant=actor.tenant,
                 class_id=class_id,
                 teacher=actor.subject,
                 today=now.date(),
-            )
+            ),
+        )
         if stored is None:
             return orjson.dumps(self.dashboard(app, actor, class_id))
         teaches_class, page = stored
-        if not teaches_class:
-            raise ReadNotPermittedError(NOT_YOUR_CLASS)
+        self._refuse_unless(teaches_class)
         if not page.holds(now):
             return orjson.dumps(self.dashboard(app, actor, class_id))
         return self._stored_answer(app, actor, page, now)
+
+    def _teachers_now(self, actor: Actor) -> datetime:
+        """The instant of a dashboard read, once the caller is a teacher: the one role
+        check of the live and the stored read (ReadNotPermittedError for anyone else)."""
+        require_role(actor, ("teacher",), NOT_YOUR_CLASS)
+        return self.clock()
+
+    @staticmethod
+    def _refuse_unless(teaches_class: bool) -> None:
+        """The one refusal of both reads when the caller does not teach the class today
+        (the same as when the class is not there: it tells nothing about others)."""
+        if not teaches_class:
+            raise ReadNotPermittedError(NOT_YOUR_CLASS)
 
     def _stored_answer(
         self, app: TenantApplication, actor: Actor, page: StoredPage, now: datetime
@@ -158,27 +175,29 @@ class ClassDashboardReads(ReadService[ClassDashboardProjection]):
         """The titles of the academic sessions among `terms` (a class's terms, for the term
         menu); a term the read model does not know is left out."""
         require_role(actor, ("teacher",), NOT_YOUR_CLASS)
-        with read_connection(self.engine) as connection:
-            rows = records_by_sourced_id(
+        wanted = sorted(set(terms))
+        rows = read_retried(
+            self.engine,
+            lambda connection: records_by_sourced_id(
                 connection,
                 self.projection.sessions.table,
                 "title",
                 tenant=actor.tenant,
-                ids=sorted(set(terms)),
-            )
+                ids=wanted,
+            ),
+        )
         return {sourced_id: str(row.title) for sourced_id, row in rows.items()}
 
     def taught_classes(self, actor: Actor) -> list[TaughtClass]:
         """The classes `actor` teaches today, by title: those whose dashboard they may read."""
         require_role(actor, ("teacher",), "only a teacher has classes to list")
-        with read_connection(self.engine) as connection:
-            return taught_classes(
-                connection,
-                self.projection,
-                tenant=actor.tenant,
-                teacher=actor.subject,
-                today=self.clock().date(),
-            )
+        today = self.clock().date()
+        return read_retried(
+            self.engine,
+            lambda connection: taught_classes(
+                connection, self.projection, tenant=actor.tenant, teacher=actor.subject, today=today
+            ),
+        )
 
 
 def dashboard_json(dashboard: ClassDashboard, unsealer: Unsealer) -> dict[str, Any]:

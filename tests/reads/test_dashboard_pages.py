@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from api.bootstrap import Container
+from api.bootstrap import READ_APPLICATION_NAME, Container
 from api.deps import build_read_service
 from domain.commands import Actor
 from projections.class_dashboard_pages import StoredPage, stored_page
@@ -221,3 +221,41 @@ def test_a_page_past_its_time_is_rendered_anew_by_the_next_change_in_the_tenant(
     body = _answers_as_the_live_read(running, container, tenant, school, clock)
 
     assert {m["student"] for m in json.loads(body)["missingWork"]} == {"stu-1", "stu-2", "stu-3"}
+
+
+def _end_the_read_engines_connections(container: Container) -> int:
+    """Ends every connection the read engine holds on the server (as a PostgreSQL restart
+    does), and waits until they are gone; returns how many were ended."""
+    mine = "application_name = :name AND datname = current_database()"
+    # Autocommit: pg_stat_activity is read once per transaction.
+    with container.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        ended = connection.execute(
+            sa.text(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {mine}"),
+            {"name": READ_APPLICATION_NAME},
+        ).scalar_one()
+        while connection.execute(
+            sa.text(f"SELECT count(*) FROM pg_stat_activity WHERE {mine}"),
+            {"name": READ_APPLICATION_NAME},
+        ).scalar_one():
+            connection.execute(sa.text("SELECT pg_sleep(0.05)"))
+    return int(ended)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_read_whose_pooled_connection_was_ended_reads_on_a_new_one_and_is_recorded(
+    running: TestClient, container: Container, tenant: str, school: School
+) -> None:
+    first = read(running, container, tenant, DASHBOARD, school.teacher)
+    ended = _end_the_read_engines_connections(container)
+
+    again = read(running, container, tenant, DASHBOARD, school.teacher)
+
+    assert ended >= 1  # the first read left its connection pooled
+    assert again.status_code == 200, again.text
+    assert again.content == first.content
+    recorded = [
+        d.count
+        for d in disclosures_of(container.engine, tenant, "stu-1")
+        if d.category == "identity"
+    ]
+    assert recorded == [2]  # the read that met the ended connection is recorded too
