@@ -104,7 +104,9 @@ ClientDep = Annotated[ClientView, Depends(get_client)]
 
 def _reads(container: Container) -> RosteringReads:
     return RosteringReads(
-        engine=container.engine,
+        # The read engine: no ping per checkout; a read that meets a dropped connection
+        # runs once more (projections/reads/access.py `retried_once`).
+        engine=container.read_engine,
         projection=container.projections.roster,
         disclosures=container.disclosures,
         clock=container.clock,

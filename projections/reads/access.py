@@ -19,6 +19,7 @@ __all__ = [
     "read_connection",
     "read_retried",
     "require_role",
+    "retried_once",
 ]
 
 T = TypeVar("T")
@@ -35,7 +36,13 @@ class ReadNotPermittedError(Exception):
 
 
 class ReadModelUnavailableError(Exception):
-    """Raised when a read model cannot be read: never built yet, or its database is away."""
+    """Raised when a read model cannot be read: never built yet, or its database is away.
+    `dropped`: the read met a pooled connection the server had ended (a restart), which
+    the pool has now discarded: the same read may well succeed on a new one."""
+
+    def __init__(self, message: str, *, dropped: bool = False) -> None:
+        super().__init__(message)
+        self.dropped = dropped
 
 
 class RosterRecordNotFoundError(LookupError):
@@ -61,8 +68,21 @@ def read_connection(engine: Engine, unavailable: str = UNAVAILABLE) -> Iterator[
         with engine.connect() as connection:
             connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-        raise ReadModelUnavailableError(unavailable) from None
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+        raise ReadModelUnavailableError(unavailable, dropped=error.connection_invalidated) from None
+
+
+def retried_once(read: Callable[[], T]) -> T:
+    """`read` (made of `read_connection`s), run once more when it met a dropped connection:
+    for reads through an engine that does not ping its connections before use (api/
+    bootstrap.py `_read_engine`). `read` must change nothing before its last connection
+    is back, so that running it twice records nothing twice."""
+    try:
+        return read()
+    except ReadModelUnavailableError as error:
+        if not error.dropped:
+            raise
+    return read()
 
 
 def read_retried(

@@ -27,6 +27,7 @@ from projections.reads.access import (
     ReadNotPermittedError,
     RosterRecordNotFoundError,
     read_connection,
+    retried_once,
 )
 from projections.reads.disclosures import STATUTORY_TASK
 from projections.reads.oneroster_consent import ConsentView, consent_view, current_consents
@@ -257,7 +258,22 @@ class RosteringReads(ReadService[RosterProjection]):
         scopes: frozenset[str],
         base_url: str,
     ) -> Page:
-        """A page of the collection `selection` names, as `query` asks."""
+        """A page of the collection `selection` names, as `query` asks (read once more on a
+        new connection when the first was found dropped: nothing is disclosed before the
+        reads are done)."""
+        return retried_once(
+            lambda: self._page(client, selection, query, scopes=scopes, base_url=base_url)
+        )
+
+    def _page(
+        self,
+        client: ClientView,
+        selection: Selection,
+        query: RosterQuery,
+        *,
+        scopes: frozenset[str],
+        base_url: str,
+    ) -> Page:
         self._authorise(client, scopes, selection.entity)
         fields = self._fields(selection.entity, query.fields)
         tables = self.projection.tables
@@ -340,6 +356,22 @@ class RosteringReads(ReadService[RosterProjection]):
     ) -> dict[str, Any]:
         """One record of the collection `selection` names; RosterRecordNotFoundError when
         the caller may not see it or there is none (the same answer: it tells nothing)."""
+        return retried_once(
+            lambda: self._record(
+                client, selection, sourced_id, fields=fields, scopes=scopes, base_url=base_url
+            )
+        )
+
+    def _record(
+        self,
+        client: ClientView,
+        selection: Selection,
+        sourced_id: str,
+        *,
+        fields: tuple[str, ...] | None,
+        scopes: frozenset[str],
+        base_url: str,
+    ) -> dict[str, Any]:
         self._authorise(client, scopes, selection.entity)
         selected = self._fields(selection.entity, fields)
         table = self._table(selection.entity)

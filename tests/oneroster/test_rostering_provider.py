@@ -15,6 +15,7 @@ from projections.reads.disclosures import DisclosureLog, disclosures_of
 from projections.reads.oneroster_rostering import ClientView, RosteringReads, RosterQuery
 from tests.builders import School, put
 from tests.oneroster.conftest import ClientFactory, Project
+from tests.read_engine import end_the_read_engines_connections
 
 BASE = "/ims/oneroster/rostering/v1p2"
 
@@ -44,6 +45,24 @@ def test_a_vendor_gets_a_token_and_pages_every_user_by_the_link_headers(
     assert len(seen) == total == len(set(seen))
     assert seen == sorted(seen)
     assert {"stu-1", "stu-2", "tch-1", "stu-x"} <= set(seen)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_page_read_on_a_connection_the_server_ended_is_read_again_on_a_new_one(
+    client: TestClient, container: Container, tenant: str, school: School, vendor: ClientFactory
+) -> None:
+    headers = vendor()
+    url = f"{BASE}/users?limit=100"
+    first = client.get(url, headers=headers)
+    ended = end_the_read_engines_connections(container)
+
+    again = client.get(url, headers=headers)
+    one = client.get(f"{BASE}/users/stu-1", headers=headers)
+
+    assert ended >= 1  # the first read left its connection pooled
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert one.status_code == 200, one.text
 
 
 def test_form_credentials_work_as_basic_does_and_a_wrong_secret_gets_no_token(

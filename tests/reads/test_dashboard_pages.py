@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from api.bootstrap import READ_APPLICATION_NAME, Container
+from api.bootstrap import Container
 from api.deps import build_read_service
 from domain.commands import Actor
 from projections.class_dashboard_pages import StoredPage, stored_page
@@ -20,6 +20,7 @@ from projections.reads.disclosures import disclosures_of
 from projections.reads.unsealing import Unsealer
 from tests.builders import School, a_school, a_user, put
 from tests.conftest import FakeClock
+from tests.read_engine import end_the_read_engines_connections
 from tests.reads.school import (
     PERSONAL_WORDS,
     a_line_item,
@@ -223,30 +224,12 @@ def test_a_page_past_its_time_is_rendered_anew_by_the_next_change_in_the_tenant(
     assert {m["student"] for m in json.loads(body)["missingWork"]} == {"stu-1", "stu-2", "stu-3"}
 
 
-def _end_the_read_engines_connections(container: Container) -> int:
-    """Ends every connection the read engine holds on the server (as a PostgreSQL restart
-    does), and waits until they are gone; returns how many were ended."""
-    mine = "application_name = :name AND datname = current_database()"
-    # Autocommit: pg_stat_activity is read once per transaction.
-    with container.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        ended = connection.execute(
-            sa.text(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {mine}"),
-            {"name": READ_APPLICATION_NAME},
-        ).scalar_one()
-        while connection.execute(
-            sa.text(f"SELECT count(*) FROM pg_stat_activity WHERE {mine}"),
-            {"name": READ_APPLICATION_NAME},
-        ).scalar_one():
-            connection.execute(sa.text("SELECT pg_sleep(0.05)"))
-    return int(ended)
-
-
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_read_whose_pooled_connection_was_ended_reads_on_a_new_one_and_is_recorded(
     running: TestClient, container: Container, tenant: str, school: School
 ) -> None:
     first = read(running, container, tenant, DASHBOARD, school.teacher)
-    ended = _end_the_read_engines_connections(container)
+    ended = end_the_read_engines_connections(container)
 
     again = read(running, container, tenant, DASHBOARD, school.teacher)
 
