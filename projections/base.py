@@ -25,8 +25,6 @@ __all__ = [
     "batch_state",
     "ensure_current",
     "finish_batch",
-    "more_batches_follow",
-    "note_more_batches_follow",
     "reset",
     "take_batch_state",
 ]
@@ -63,24 +61,6 @@ def finish_batch(projection: Projection, connection: Connection) -> None:
     finish = getattr(projection, "finish_batch", None)
     if finish is not None:
         finish(connection)
-
-
-_MORE_FOLLOW = "digione.projection.more_batches_follow"
-
-
-def note_more_batches_follow(c: Connection) -> None:
-    """Says, in a batch's transaction, that the runner applies batches of other partitions
-    of the same poll right after it (streams/consumer.py `PartitionBatch.more_follow`)."""
-    batch_state(c, _MORE_FOLLOW, lambda: [True])
-
-
-def more_batches_follow(c: Connection) -> bool:
-    """Whether batches of the same poll follow the batch of the connection's transaction:
-    a projection may then leave to the last of them what each would redo (it must leave
-    the read model correct after each)."""
-    transaction = c.get_transaction()
-    kept: tuple[object, Any] | None = c.info.get(_MORE_FOLLOW)
-    return transaction is not None and kept is not None and kept[0] is transaction
 
 
 def batch_state(c: Connection, key: str, new: Callable[[], T]) -> T:

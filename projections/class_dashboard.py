@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from domain.curriculum import Curriculum, load_curriculum
 from projections import erasure
-from projections.base import Handler, batch_state, more_batches_follow, take_batch_state
+from projections.base import Handler, batch_state, take_batch_state
 from projections.batch_writes import batch_aware, is_batch_aware
 from projections.gradebook_rows import (
     AttainmentRows,
@@ -153,8 +153,6 @@ class ClassDashboardProjection:
         version, so pages are rendered anew)."""
         self.name = name
         self.clock = clock
-        #: Classes whose pages batches followed by others of their poll left unrendered.
-        self._unrendered: set[tuple[str, str]] = set()
         self.curriculum = curriculum if curriculum is not None else load_curriculum()
         self.metadata = sa.MetaData()
         m, p = self.metadata, name
@@ -271,45 +269,16 @@ class ClassDashboardProjection:
 
     def finish_batch(self, c: Connection) -> None:
         """Recomputes the cards and class distributions the batch's events changed, then
-        renders the pages of the classes they are in (with those earlier batches of the poll
-        left), or leaves them to the poll's last batch."""
+        renders the pages of the classes they are in."""
         changed: _Changed | None = take_batch_state(c, self._changed_key)
-        classes: set[tuple[str, str]] = set()
-        if changed is not None:
-            self._refresh_cards(c, changed.cards)
-            for (tenant, line_item), school_class in sorted(changed.line_items.items()):
-                self._line_item_changed(c, tenant, school_class, line_item)
-            classes = self._changed_classes(c, changed)
-            classes |= self._expired_pages(c, {tenant for tenant, _ in classes})
-        if more_batches_follow(c):
-            # Batches of other partitions of the poll follow, which change the same classes
-            # as a rule: the last of them renders the pages once. Until it commits the
-            # pages are not stored, so reads of them read live (what was stored is stale).
-            self._leave_pages(c, classes)
+        if changed is None:
             return
-        classes |= self._unrendered
+        self._refresh_cards(c, changed.cards)
+        for (tenant, line_item), school_class in sorted(changed.line_items.items()):
+            self._line_item_changed(c, tenant, school_class, line_item)
+        classes = self._changed_classes(c, changed)
+        classes |= self._expired_pages(c, {tenant for tenant, _ in classes})
         self._render_pages(c, classes)
-        # Were this transaction rolled back, its pages would stay unstored (read live) until
-        # their classes change again: never stale.
-        self._unrendered -= classes
-
-    def _leave_pages(self, c: Connection, classes: set[tuple[str, str]]) -> None:
-        """Removes the classes' stored pages, which a later batch of the poll renders."""
-        if not classes:
-            return
-        p = self.pages
-        for tenant, class_id in sorted(classes):
-            # In turn with renders of other workers, as _render_pages: a render that began
-            # before this batch's changes must not be stored after them.
-            _lock_page(c, f"{self.name}.page.{tenant}.{class_id}")
-        for tenant in sorted({tenant for tenant, _ in classes}):
-            c.execute(
-                p.delete().where(
-                    p.c.tenant == tenant,
-                    p.c.class_sourced_id.in_(sorted(k for t, k in classes if t == tenant)),
-                )
-            )
-        self._unrendered |= classes
 
     def _expired_pages(self, c: Connection, tenants: set[str]) -> set[tuple[str, str]]:
         """A few of the tenants' stored pages whose time has passed (a due date, a day an

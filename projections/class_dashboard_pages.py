@@ -2,8 +2,7 @@
 
 The class dashboard projection (projections/class_dashboard.py) renders, at the end of each
 batch, the default page (no term, no subject, the first `DEFAULT_LIMIT` students) of every
-class the batch changed (a batch that batches of other partitions of the same poll follow
-removes the pages instead, and the last of them renders them once), with `read_class_dashboard` and `dashboard_json` as the live read
+class the batch changed, with `read_class_dashboard` and `dashboard_json` as the live read
 does, and keeps it as a `StoredPage`: the JSON bytes with every personal name cut out (a NUL
 byte, which orjson never writes), and per cut the slot that fills it: the student's
 sourcedId and their sealed personal record as the read model holds it. Names stay sealed at

@@ -30,12 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from projections import positions
-from projections.base import (
-    Projection,
-    ensure_current,
-    finish_batch,
-    note_more_batches_follow,
-)
+from projections.base import Projection, ensure_current, finish_batch
 from projections.batch_writes import BatchWrites, is_batch_aware
 from projections.positions import ParkedMessage, PartitionPosition
 from streams import positions as relay_positions
@@ -459,8 +454,6 @@ class _ProjectionWorker:
                 # Another worker moved on, or the consumer reset after an out-of-range fetch.
                 raise PartitionOutOfStepError(f"stored next offset {row.next_offset}")
             check_broker_epoch(connection, batch)
-            if batch.more_follow:
-                note_more_batches_follow(connection)
             waiting = self.applier.waiting(connection, key)
             writes = self.applier.writes(connection)
             applied = row.position

@@ -109,9 +109,6 @@ class PartitionBatch:
     from_beginning: bool
     #: The relay's broker epoch the consumer read under; stored with the position.
     broker_epoch: str | None
-    #: Whether batches of other partitions, read by the same poll, are handed over after
-    #: this one: work each would redo may be left to the last (a class's rendered page).
-    more_follow: bool = False
 
 
 class PartitionOutOfStepError(Exception):
@@ -328,12 +325,7 @@ class EventConsumer:
         try:
             while pending:
                 partition = pending[0]
-                handed += self._hand_over(
-                    partition,
-                    self._states[partition],
-                    polled[partition],
-                    more_follow=len(pending) > 1,
-                )
+                handed += self._hand_over(partition, self._states[partition], polled[partition])
                 pending.pop(0)
         except BaseException:
             # The reader moved past what the handler did not take: read it again from the
@@ -344,12 +336,7 @@ class EventConsumer:
         return handed
 
     def _hand_over(
-        self,
-        partition: PartitionId,
-        state: _PartitionState,
-        received: list[ReceivedMessage],
-        *,
-        more_follow: bool,
+        self, partition: PartitionId, state: _PartitionState, received: list[ReceivedMessage]
     ) -> int:
         if state.verify is not None and received:
             offset, checkpoint = state.verify
@@ -374,7 +361,6 @@ class EventConsumer:
             messages=[self._codec.decode_consumed(m, tenant=state.tenant) for m in received],
             from_beginning=state.from_beginning,
             broker_epoch=state.epoch,
-            more_follow=more_follow,
         )
         try:
             self._handler.handle(batch)
