@@ -124,33 +124,12 @@ async def on_schedule(
     return time.perf_counter() - began
 
 
-class _OpenLoopClient(httpx.AsyncClient):
-    """An AsyncClient whose requests past its connections wait their turn here, in a FIFO
-    semaphore, instead of in httpcore's pool: the pool looks over every queued request for
-    each one it assigns, so a backlog of thousands (an open loop past what the server
-    answers) cost the generator all its CPU and held the offered rate down to a tenth.
-    The wait still counts in each latency, which runs from the request's scheduled time."""
-
-    def __init__(self, *, slots: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._slots = asyncio.Semaphore(slots)
-
-    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        async with self._slots:
-            return await super().send(request, **kwargs)
-
-
 def open_loop_clients(base_url: str) -> httpx.AsyncClient:
     """The client of an open loop: as many connections as a backlog of answers needs."""
     limits = httpx.Limits(
         max_connections=_OPEN_LOOP_CONNECTIONS, max_keepalive_connections=_OPEN_LOOP_CONNECTIONS
     )
-    return _OpenLoopClient(
-        slots=_OPEN_LOOP_CONNECTIONS,
-        base_url=base_url,
-        timeout=READ_TIMEOUT_SECONDS,
-        limits=limits,
-    )
+    return httpx.AsyncClient(base_url=base_url, timeout=READ_TIMEOUT_SECONDS, limits=limits)
 
 
 def open_loop(
