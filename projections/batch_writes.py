@@ -13,7 +13,9 @@ which only erasure handlers write) and the records it looks up through the kit
 (`record_sourced_id`), which serves the batch's held rows first. Any other handler may read
 or write the tables as it pleases, so the writes held are
 flushed before it runs, and before the projection's `finish_batch`: SQL other than the
-kit's always sees what the events before it wrote. So a batch comes out exactly as its
+kit's always sees what the events before it wrote. Work on held rows that later events of the
+batch would redo (which result of a (student, line item) is current) is noted with
+`after_flush` and done once, at the flush. So a batch comes out exactly as its
 messages applied one at a time would. A write that one-at-a-time apply would have refused
 (a record created twice, its primary key taken) fails the batch, at the latest when it is
 flushed; the runner then applies the batch one message at a time and parks the failing one.
@@ -21,7 +23,7 @@ flushed; the runner then applies the batch one message at a time and parks the f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -70,6 +72,9 @@ class BatchWrites:
         self._records: dict[sa.Table, dict[tuple[str, str], dict[str, Any]]] = {}
         #: Per table, plain rows to insert (a user's roles, a class's terms).
         self._rows: dict[sa.Table, list[dict[str, Any]]] = {}
+        #: Work on the held rows, by what it is for: done once at the flush, after the rows
+        #: are written (which result of a (student, line item) is current).
+        self._after: dict[Hashable, Callable[[Connection], None]] = {}
 
     def create_record(self, table: sa.Table, row: dict[str, Any]) -> None:
         records = self._records.setdefault(table, {})
@@ -90,11 +95,23 @@ class BatchWrites:
     def insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         self._rows.setdefault(table, []).extend(rows)
 
+    def after_flush(self, key: Hashable, action: Callable[[Connection], None]) -> None:
+        """Has `action` done at the next flush, after the held rows are written; the same
+        `key` noted again in the batch is done once.
+
+        For work that depends only on rows the batch's kit writes (and that only the
+        handlers noting it change): done once at the flush, it leaves what doing it after
+        each of those handlers would, since nothing reads those rows in between."""
+        self._after.setdefault(key, action)
+
     def flush(self) -> None:
-        """Inserts what is held, one multi-row statement per table and set of columns."""
+        """Inserts what is held, one multi-row statement per table and set of columns, then
+        does the work noted for after it."""
         held = [*((t, list(r.values())) for t, r in self._records.items()), *self._rows.items()]
+        after = list(self._after.values())
         self._records = {}
         self._rows = {}
+        self._after = {}
         copying = self.connection.dialect.name == "postgresql"
         for table, rows in held:
             for columns, same in _by_columns(rows).items():
@@ -103,6 +120,8 @@ class BatchWrites:
                 else:
                     # SQLAlchemy sends an executemany insert as INSERT … VALUES (…), (…), …
                     self.connection.execute(table.insert(), same)
+        for action in after:
+            action(self.connection)
 
     @contextmanager
     def holding(self) -> Iterator[None]:

@@ -273,8 +273,7 @@ class ClassDashboardProjection:
         changed: _Changed | None = take_batch_state(c, self._changed_key)
         if changed is None:
             return
-        for tenant, school_class, student in sorted(changed.cards):
-            self._refresh_card(c, tenant, school_class, student)
+        self._refresh_cards(c, changed.cards)
         for (tenant, line_item), school_class in sorted(changed.line_items.items()):
             self._line_item_changed(c, tenant, school_class, line_item)
         classes = self._changed_classes(c, changed)
@@ -405,91 +404,124 @@ class ClassDashboardProjection:
             )
         )
 
-    def _refresh_card(self, c: Connection, tenant: str, school_class: str, student: str) -> None:
-        """Rewrites the student's card in the class from the result and attainment rows.
+    def _refresh_cards(self, c: Connection, cards: set[tuple[str, str, str]]) -> None:
+        """Rewrites the cards of the (tenant, class, student)s from the result and attainment
+        rows: a handful of statements per tenant for all of them.
 
-        The card holds each current result as [line item, objectives, cell, numeric grade],
+        A card holds each current result as [line item, objectives, cell, numeric grade],
         each assessment as [objective, aggregate version, trend point, evidence] and the
         latest level per objective as its cell, in the JSON shapes a dashboard answers with.
         """
-        r, a, h = self.results.table, self.attainments.table, self.attainment_history
-        mine = (r.c.tenant == tenant, r.c.class_sourced_id == school_class, r.c.student == student)
-        results = [
-            [
-                row.line_item,
-                list(row.objectives),
-                {
-                    "sourcedId": row.sourced_id,
-                    "score": row.score,
-                    "grade": row.grade,
-                    "scoreStatus": row.score_status,
-                    "assessedAt": row.assessed_at.isoformat(),
-                    "late": row.late,
-                },
-                numeric_grade(row.grade),
-            ]
-            for row in c.execute(
-                sa.select(
-                    r.c.line_item,
-                    r.c.sourced_id,
-                    r.c.score,
-                    r.c.grade,
-                    r.c.score_status,
-                    r.c.assessed_at,
-                    r.c.objectives,
-                    r.c.late,
-                )
-                .where(*mine, r.c.current.is_(True))
-                .order_by(r.c.assessed_at, r.c.last_position)
-            )
-        ]
-        history = [
-            [
-                row.objective,
-                row.version,
-                {
-                    "date": row.assessed_at.isoformat(),
-                    "objective": row.objective,
-                    "level": row.level,
-                },
-                list(row.evidence),
-            ]
-            for row in c.execute(
-                sa.select(h.c.assessed_at, h.c.objective, h.c.level, h.c.version, h.c.evidence)
-                .where(
-                    h.c.tenant == tenant,
-                    h.c.class_sourced_id == school_class,
-                    h.c.student == student,
-                )
-                .order_by(h.c.assessed_at, h.c.aggregate_id, h.c.version)
-            )
-        ]
-        latest = {
-            row.objective: {
-                "level": row.level,
-                "assessedAt": row.assessed_at.isoformat(),
-                "evidence": list(row.evidence),
-            }
-            for row in c.execute(
-                sa.select(a.c.objective, a.c.level, a.c.assessed_at, a.c.evidence)
-                .where(
-                    a.c.tenant == tenant,
-                    a.c.class_sourced_id == school_class,
-                    a.c.student == student,
-                )
-                .order_by(a.c.objective)
-            )
+        by_tenant: dict[str, list[tuple[str, str]]] = {}
+        for tenant, school_class, student in sorted(cards):
+            by_tenant.setdefault(tenant, []).append((school_class, student))
+        for tenant, pairs in by_tenant.items():
+            self._refresh_tenant_cards(c, tenant, pairs)
+
+    def _refresh_tenant_cards(
+        self, c: Connection, tenant: str, pairs: list[tuple[str, str]]
+    ) -> None:
+        r, a, h, k = (
+            self.results.table,
+            self.attainments.table,
+            self.attainment_history,
+            self.student_cards,
+        )
+        built: dict[tuple[str, str], dict[str, Any]] = {
+            pair: {"results": [], "history": [], "latest": {}} for pair in pairs
         }
-        k = self.student_cards
-        key = (k.c.tenant == tenant, k.c.class_sourced_id == school_class, k.c.student == student)
-        c.execute(k.delete().where(*key))
-        c.execute(
-            k.insert().values(
-                tenant=tenant,
-                class_sourced_id=school_class,
-                student=student,
-                card={"results": results, "history": history, "latest": latest},
+
+        def of(table: sa.Table) -> Any:
+            return (
+                table.c.tenant == tenant,
+                sa.tuple_(table.c.class_sourced_id, table.c.student).in_(pairs),
             )
+
+        for row in c.execute(
+            sa.select(
+                r.c.class_sourced_id,
+                r.c.student,
+                r.c.line_item,
+                r.c.sourced_id,
+                r.c.score,
+                r.c.grade,
+                r.c.score_status,
+                r.c.assessed_at,
+                r.c.objectives,
+                r.c.late,
+            )
+            .where(*of(r), r.c.current.is_(True))
+            .order_by(r.c.assessed_at, r.c.last_position)
+        ):
+            built[(row.class_sourced_id, row.student)]["results"].append(
+                [
+                    row.line_item,
+                    list(row.objectives),
+                    {
+                        "sourcedId": row.sourced_id,
+                        "score": row.score,
+                        "grade": row.grade,
+                        "scoreStatus": row.score_status,
+                        "assessedAt": row.assessed_at.isoformat(),
+                        "late": row.late,
+                    },
+                    numeric_grade(row.grade),
+                ]
+            )
+        for step in c.execute(
+            sa.select(
+                h.c.class_sourced_id,
+                h.c.student,
+                h.c.assessed_at,
+                h.c.objective,
+                h.c.level,
+                h.c.version,
+                h.c.evidence,
+            )
+            .where(*of(h))
+            .order_by(h.c.assessed_at, h.c.aggregate_id, h.c.version)
+        ):
+            built[(step.class_sourced_id, step.student)]["history"].append(
+                [
+                    step.objective,
+                    step.version,
+                    {
+                        "date": step.assessed_at.isoformat(),
+                        "objective": step.objective,
+                        "level": step.level,
+                    },
+                    list(step.evidence),
+                ]
+            )
+        for level in c.execute(
+            sa.select(
+                a.c.class_sourced_id,
+                a.c.student,
+                a.c.objective,
+                a.c.level,
+                a.c.assessed_at,
+                a.c.evidence,
+            )
+            .where(*of(a))
+            .order_by(a.c.objective)
+        ):
+            built[(level.class_sourced_id, level.student)]["latest"][level.objective] = {
+                "level": level.level,
+                "assessedAt": level.assessed_at.isoformat(),
+                "evidence": list(level.evidence),
+            }
+        c.execute(k.delete().where(*of(k)))
+        c.execute(
+            k.insert(),
+            [
+                {
+                    "tenant": tenant,
+                    "class_sourced_id": school_class,
+                    "student": student,
+                    "card": card,
+                }
+                for (school_class, student), card in built.items()
+            ],
         )
 
 

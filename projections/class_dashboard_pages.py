@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from domain.curriculum import Curriculum
@@ -300,18 +301,24 @@ def store_page(
     class_id: str,
     page: StoredPage | None,
 ) -> None:
-    """Replaces the class's stored page (removes it when `page` is None)."""
-    c.execute(table.delete().where(table.c.tenant == tenant, table.c.class_sourced_id == class_id))
+    """Replaces the class's stored page (removes it when `page` is None): one statement."""
     if page is None:
+        c.execute(
+            table.delete().where(table.c.tenant == tenant, table.c.class_sourced_id == class_id)
+        )
         return
+    values = {
+        "template": page.template,
+        "slots": page.slots,
+        "valid_from": page.valid_from,
+        "valid_until": page.valid_until,
+    }
+    dialect = postgresql if c.dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(table).values(tenant=tenant, class_sourced_id=class_id, **values)
     c.execute(
-        table.insert().values(
-            tenant=tenant,
-            class_sourced_id=class_id,
-            template=page.template,
-            slots=page.slots,
-            valid_from=page.valid_from,
-            valid_until=page.valid_until,
+        upsert.on_conflict_do_update(
+            index_elements=[table.c.tenant, table.c.class_sourced_id],
+            set_={name: upsert.excluded[name] for name in values},
         )
     )
 

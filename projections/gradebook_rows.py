@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from domain.record import ACTIVE, TO_BE_DELETED
 from projections.base import Handler
+from projections.batch_writes import batch_aware, writes_held
 from projections.record_tables import (
     SOURCED_ID,
     RecordNotProjectedError,
@@ -23,6 +24,7 @@ from projections.record_tables import (
     insert_record,
     inserting_handler,
     list_column,
+    record_not_projected,
     record_table,
     ref_column,
     status_handlers,
@@ -171,63 +173,99 @@ class ResultRows:
             values["comment"] = self._comments.stored(c, e.tenant, student, comment)
         return values
 
+    @batch_aware
     def _recorded(self, c: Connection, e: EventEnvelope) -> None:
         p = e.payload
+        line_item = p["line_item"]
         insert_record(
             c,
             self.table,
             e,
             class_sourced_id=p["school_class"],
             student=p["student"],
-            line_item=p["line_item"],
-            current=False,
+            line_item=line_item,
+            # A result without a line item stands alone: current while active, as it is
+            # when recorded. Of a (student, line item) settling says which is.
+            current=line_item is None,
             **self._assessment(c, e, p["student"]),
         )
-        self._settle(c, e)
+        self._settle(c, e.tenant, p["school_class"], p["student"], line_item)
 
+    @batch_aware
     def _corrected(self, c: Connection, e: EventEnvelope) -> None:
-        t = self.table
-        student = c.execute(
-            sa.select(t.c.student).where(
-                t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id)
-            )
-        ).scalar()
-        update_record(c, t, e, self._assessment(c, e, str(student)))
-        self._settle(c, e)
+        school_class, student, line_item, status = self._placed(c, e)
+        values = self._assessment(c, e, student)
+        if line_item is None:
+            values["current"] = status == ACTIVE
+        update_record(c, self.table, e, values)
+        self._settle(c, e.tenant, school_class, student, line_item)
 
     def _status(self, status: str) -> Handler:
+        @batch_aware
         def handle(c: Connection, e: EventEnvelope) -> None:
-            update_record(c, self.table, e, {"status": status, "last_position": e.position})
-            self._settle(c, e)
+            school_class, student, line_item, _ = self._placed(c, e)
+            values: dict[str, Any] = {"status": status, "last_position": e.position}
+            if line_item is None:
+                values["current"] = status == ACTIVE
+            update_record(c, self.table, e, values)
+            self._settle(c, e.tenant, school_class, student, line_item)
 
         return handle
 
-    def _settle(self, c: Connection, e: EventEnvelope) -> None:
-        """Marks which result of the event's (student, line item) is current."""
+    def _placed(self, c: Connection, e: EventEnvelope) -> tuple[str, str, str | None, str]:
+        """The class, student, line item and status of the event's result (the batch's held
+        row first)."""
         t = self.table
-        row = c.execute(
-            sa.select(t.c.class_sourced_id, t.c.student, t.c.line_item).where(
-                t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id)
-            )
-        ).one()
-        school_class, student, line_item = str(row[0]), str(row[1]), row[2]
-        if line_item is None:
-            c.execute(
-                t.update()
-                .where(t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id))
-                .values(current=t.c.status == ACTIVE)
+        writes = writes_held(c)
+        held = None if writes is None else writes.created_record(t, e.tenant, str(e.aggregate_id))
+        if held is not None:
+            row: Any = (
+                held["class_sourced_id"],
+                held["student"],
+                held["line_item"],
+                held["status"],
             )
         else:
-            pair = (t.c.tenant == e.tenant, t.c.line_item == line_item, t.c.student == student)
-            latest = c.execute(
-                sa.select(t.c.sourced_id)
-                .where(*pair, t.c.status == ACTIVE)
-                .order_by(t.c.last_position.desc())
-                .limit(1)
-            ).scalar()
-            c.execute(t.update().where(*pair).values(current=t.c.sourced_id == latest))
+            row = c.execute(
+                sa.select(t.c.class_sourced_id, t.c.student, t.c.line_item, t.c.status).where(
+                    t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id)
+                )
+            ).first()
+            if row is None:
+                raise record_not_projected(t, e)
+        line_item = row[2]
+        return str(row[0]), str(row[1]), None if line_item is None else str(line_item), str(row[3])
+
+    def _settle(
+        self, c: Connection, tenant: str, school_class: str, student: str, line_item: str | None
+    ) -> None:
+        """Has the current result of the (student, line item) marked: at once, or once at
+        the batch's flush when the batch holds its writes (only these handlers change the
+        pair's rows, and nothing reads `current` before the flush)."""
+        if line_item is not None:
+            writes = writes_held(c)
+            if writes is None:
+                self._mark_current(c, tenant, line_item, student)
+            else:
+                writes.after_flush(
+                    (self.table.name, tenant, line_item, student),
+                    lambda connection: self._mark_current(connection, tenant, line_item, student),
+                )
         if self._on_settled is not None:
-            self._on_settled(c, e.tenant, school_class, student, line_item)
+            self._on_settled(c, tenant, school_class, student, line_item)
+
+    def _mark_current(self, c: Connection, tenant: str, line_item: str, student: str) -> None:
+        """Marks the active result of the (student, line item) whose last event came latest
+        in the store as its current one."""
+        t = self.table
+        pair = (t.c.tenant == tenant, t.c.line_item == line_item, t.c.student == student)
+        latest = c.execute(
+            sa.select(t.c.sourced_id)
+            .where(*pair, t.c.status == ACTIVE)
+            .order_by(t.c.last_position.desc())
+            .limit(1)
+        ).scalar()
+        c.execute(t.update().where(*pair).values(current=t.c.sourced_id == latest))
 
 
 class AttainmentRows:

@@ -216,17 +216,21 @@ def lock_partition(
     """Locks the partition's row for this transaction and returns it (None when absent).
 
     The lock is taken by a write, as the transaction's first statement: on PostgreSQL that
-    row lock serialises workers that happen to share a partition; on SQLite it takes the
+    row lock serialises workers that happen to share a partition (the row returned is the
+    one the lock was granted on, as a read after it would see); on SQLite it takes the
     database's write lock before anything is read, so no read can go stale before the write.
+    One statement: it runs once per batch of every projection.
     """
-    connection.execute(
-        projection_positions.update()
+    t = projection_positions
+    row = connection.execute(
+        t.update()
         .where(*_key(projection, tenant, topic, partition))
-        .values(position=projection_positions.c.position)
-    )
-    return read_partition(
-        connection, projection=projection, tenant=tenant, topic=topic, partition=partition
-    )
+        .values(position=t.c.position)
+        .returning(t.c.position, t.c.next_offset, t.c.checkpoint_position, t.c.broker_epoch)
+    ).first()
+    if row is None:
+        return None
+    return PartitionPosition(int(row[0]), _int_or_none(row[1]), _int_or_none(row[2]), row[3])
 
 
 def write_partition(

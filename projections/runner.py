@@ -458,10 +458,10 @@ class _ProjectionWorker:
             writes = self.applier.writes(connection)
             applied = row.position
             for message in messages:
-                applied = self._apply(
+                applied = self.applier.apply(
                     connection, key, message, applied, waiting, writes, park_error=park_error
                 )
-            self._finish_batch(connection, writes)
+            self.applier.finish_batch(connection, writes)
             last = messages[-1]
             positions.write_partition(
                 connection,
@@ -470,24 +470,6 @@ class _ProjectionWorker:
                     applied, last.offset + 1, last.position, batch.broker_epoch
                 ),
             )
-
-    def _apply(
-        self,
-        connection: Connection,
-        key: dict[str, Any],
-        m: DecodedMessage,
-        applied: int,
-        waiting: _Waiting,
-        writes: BatchWrites | None,
-        *,
-        park_error: str | None,
-    ) -> int:
-        return self.applier.apply(
-            connection, key, m, applied, waiting, writes, park_error=park_error
-        )
-
-    def _finish_batch(self, connection: Connection, writes: BatchWrites | None = None) -> None:
-        self.applier.finish_batch(connection, writes)
 
     # -- catching up and retrying ----------------------------------------------------------
 
@@ -560,7 +542,7 @@ class _ProjectionWorker:
                     assert message.envelope is not None
                     with _projection_code():
                         handler(connection, message.envelope)
-                self._finish_batch(connection)
+                self.applier.finish_batch(connection)
                 positions.unpark(connection, p.id)
             return True
         except HandlerFailedError as failed:

@@ -1,16 +1,17 @@
 """A batch applied with its writes held and flushed together leaves the read model exactly
 as its events applied one at a time do, parked messages included (projections/batch_writes.py).
 
-Events are generated (hypothesis) over a few users, enrollments and classes: creations,
-changes through the record kit, changes by handlers of their own SQL, and events the
-one-at-a-time runner parks (a record created twice, a change of a record never created), into the roster and the
-guardian view.
+Events are generated (hypothesis) over a few users, enrollments, classes and results:
+creations, changes through the record kit, changes by handlers of their own SQL, results
+whose current one is settled at the flush, and events the one-at-a-time runner parks (a
+record created twice, a change of a record never created), into the roster, the guardian
+view and the class dashboard (its students' cards and stored pages).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,9 @@ from sqlalchemy.engine import Engine
 
 from projections import positions
 from projections.base import Projection, ensure_current
+from projections.class_dashboard import ClassDashboardProjection
 from projections.guardian_view import GuardianViewProjection
+from projections.record_tables import event_type
 from projections.roster import RosterProjection, roster_type
 from projections.runner import _ProjectionWorker
 from streams import positions as relay_positions
@@ -32,8 +35,20 @@ from streams.schemas import default_registry
 from tests.projections.read_models import read_model
 
 _TOPIC = "batched.roster"
-_PROJECTIONS: list[type[Projection]] = [RosterProjection, GuardianViewProjection]
 _SCHOOL = "school-1"
+#: The instant the class dashboard renders its pages at, the same for both ways of applying.
+_NOW = datetime(2026, 9, 15, 12, tzinfo=UTC)
+
+
+def _class_dashboard(*, name: str) -> ClassDashboardProjection:
+    return ClassDashboardProjection(name, clock=lambda: _NOW)
+
+
+_PROJECTIONS: list[Callable[..., Projection]] = [
+    RosterProjection,
+    GuardianViewProjection,
+    _class_dashboard,
+]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -53,11 +68,11 @@ def engine(
 
 @pytest.fixture(scope="module")
 def workers(engine: Engine) -> Iterator[list[tuple[_ProjectionWorker, _ProjectionWorker]]]:
-    """Per projection (the roster, the guardian view), one applied in batches with held
+    """Per projection (the roster, the guardian view, the class dashboard), one applied in batches with held
     writes and one applied one message per transaction writing as it goes."""
 
-    def worker(kind: type[Projection], batched: bool) -> _ProjectionWorker:
-        projection = kind(name="b" + uuid.uuid4().hex[:8])  # type: ignore[call-arg]
+    def worker(kind: Callable[..., Projection], batched: bool) -> _ProjectionWorker:
+        projection = kind(name="b" + uuid.uuid4().hex[:8])
         ensure_current(engine, projection)
         return _ProjectionWorker(
             engine=engine,
@@ -156,6 +171,29 @@ def _class_event(kind: str, n: int, variant: int) -> tuple[str, uuid.UUID, dict[
     return roster_type("class", "details_corrected"), agg, details
 
 
+_RESULTS = [uuid.UUID(int=400 + i) for i in range(3)]
+
+
+def _result_event(kind: str, n: int, variant: int) -> tuple[str, uuid.UUID, dict[str, Any]]:
+    agg = _RESULTS[n]
+    if kind == "recorded":
+        # Results 0 and 1 may be of the same (student, line item): one of them is current.
+        return event_type("assessment", "result", "recorded"), agg, {
+            "sourced_id": f"result-{n}", "student": f"user-{min(n, 1)}",
+            "school_class": f"class-{min(n, 1)}", "line_item": [None, "li-0", "li-1"][variant],
+            "score": float(variant), "grade": str(6 + variant), "score_status": "fully graded",
+            "objectives": [], "assessed_at": date(2026, 9, 1 + variant), "assessor": "teacher-1",
+            "comment": None, "late": variant == 2,
+        }  # fmt: skip
+    if kind == "corrected":
+        return event_type("assessment", "result", "corrected"), agg, {
+            "score": None, "grade": str(4 + variant), "score_status": "exempt",
+            "objectives": ["MA-1"], "assessed_at": date(2026, 9, 10 + variant),
+            "assessor": "teacher-2", "comment": None, "late": False,
+        }  # fmt: skip
+    return event_type("assessment", "result", kind), agg, {}
+
+
 _EVENTS = st.one_of(
     st.tuples(
         st.just(_user_event),
@@ -183,6 +221,13 @@ _EVENTS = st.one_of(
         st.just(_class_event),
         st.sampled_from(["registered", "terms_changed", "details_corrected"]),
         st.integers(0, len(_CLASSES) - 1),
+    ),
+    st.tuples(
+        st.just(_result_event),
+        st.sampled_from(
+            ["recorded", "recorded", "recorded", "corrected", "marked_for_deletion", "reactivated"]
+        ),
+        st.integers(0, len(_RESULTS) - 1),
     ),
 )
 
