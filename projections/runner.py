@@ -378,6 +378,7 @@ class _ProjectionWorker:
         batched_writes: bool = True,
     ) -> None:
         self.engine = engine
+        self._asynchronous_commit = engine.dialect.name == "postgresql"
         self.projection = projection
         self.applier = MessageApplier(projection, batched_writes=batched_writes)
         self._topic_prefix = topic_prefix
@@ -444,9 +445,15 @@ class _ProjectionWorker:
         from_beginning: bool,
         park_error: str | None = None,
     ) -> None:
-        """Applies messages and the partition's new position in one transaction."""
+        """Applies messages and the partition's new position in one transaction.
+
+        Not waiting for the WAL's flush on PostgreSQL: the rows and the position commit
+        together, so a transaction the server loses in a crash is lost whole, and the
+        runner applies those messages again from the topic."""
         key = self._key(batch.partition)
         with self.engine.begin() as connection:
+            if self._asynchronous_commit:
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
             row = positions.lock_partition(connection, **key)
             if row is None:
                 raise PartitionOutOfStepError("the projection was reset")
