@@ -64,7 +64,9 @@ class BenchContext:
     server: RunningServer | None = None
     #: Per measure, what the timestamped report keeps beside the rows (loads' summaries).
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Per measure (and "server_setup"), the wall-clock seconds it took, seeding included.
+    #: Per measure (and "server_setup", and "catch_up_before_<measure>": the wait for the
+    #: worker to reach the store head before a server measure), the wall-clock seconds it
+    #: took, seeding included.
     seconds: dict[str, float] = field(default_factory=dict)
     #: Every tenant created for the run, dropped at its end.
     tenants: list[str] = field(default_factory=list)
