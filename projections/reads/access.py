@@ -3,9 +3,10 @@ either fails (the API maps each to its HTTP problem in api/problems.py)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 #: What a read that cannot reach its read model answers (ReadModelUnavailableError).
 UNAVAILABLE = "the read model is not available yet; try again shortly"
 
@@ -72,17 +74,22 @@ def read_connection(engine: Engine, unavailable: str = UNAVAILABLE) -> Iterator[
         raise ReadModelUnavailableError(unavailable, dropped=error.connection_invalidated) from None
 
 
-def retried_once(read: Callable[[], T]) -> T:
+def retried_once(read: Callable[P, T]) -> Callable[P, T]:
     """`read` (made of `read_connection`s), run once more when it met a dropped connection:
     for reads through an engine that does not ping its connections before use (api/
     bootstrap.py `_read_engine`). `read` must change nothing before its last connection
     is back, so that running it twice records nothing twice."""
-    try:
-        return read()
-    except ReadModelUnavailableError as error:
-        if not error.dropped:
-            raise
-    return read()
+
+    @functools.wraps(read)
+    def reading(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return read(*args, **kwargs)
+        except ReadModelUnavailableError as error:
+            if not error.dropped:
+                raise
+        return read(*args, **kwargs)
+
+    return reading
 
 
 def read_retried(

@@ -249,6 +249,7 @@ class RosteringReads(ReadService[RosterProjection]):
     #: value) → sourcedIds. Without it, sealed fields cannot be filtered on.
     users_with: Callable[[str, str, str], list[str]] | None = None
 
+    @retried_once
     def page(
         self,
         client: ClientView,
@@ -261,19 +262,6 @@ class RosteringReads(ReadService[RosterProjection]):
         """A page of the collection `selection` names, as `query` asks (read once more on a
         new connection when the first was found dropped: nothing is disclosed before the
         reads are done)."""
-        return retried_once(
-            lambda: self._page(client, selection, query, scopes=scopes, base_url=base_url)
-        )
-
-    def _page(
-        self,
-        client: ClientView,
-        selection: Selection,
-        query: RosterQuery,
-        *,
-        scopes: frozenset[str],
-        base_url: str,
-    ) -> Page:
         self._authorise(client, scopes, selection.entity)
         fields = self._fields(selection.entity, query.fields)
         tables = self.projection.tables
@@ -344,6 +332,7 @@ class RosteringReads(ReadService[RosterProjection]):
         self._disclose(client, shaped)
         return Page(records=shaped.records, total=count, limit=limit, offset=query.offset)
 
+    @retried_once
     def record(
         self,
         client: ClientView,
@@ -355,23 +344,8 @@ class RosteringReads(ReadService[RosterProjection]):
         base_url: str,
     ) -> dict[str, Any]:
         """One record of the collection `selection` names; RosterRecordNotFoundError when
-        the caller may not see it or there is none (the same answer: it tells nothing)."""
-        return retried_once(
-            lambda: self._record(
-                client, selection, sourced_id, fields=fields, scopes=scopes, base_url=base_url
-            )
-        )
-
-    def _record(
-        self,
-        client: ClientView,
-        selection: Selection,
-        sourced_id: str,
-        *,
-        fields: tuple[str, ...] | None,
-        scopes: frozenset[str],
-        base_url: str,
-    ) -> dict[str, Any]:
+        the caller may not see it or there is none (the same answer: it tells nothing).
+        Read once more on a new connection when the first was found dropped."""
         self._authorise(client, scopes, selection.entity)
         selected = self._fields(selection.entity, fields)
         table = self._table(selection.entity)
