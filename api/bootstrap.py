@@ -73,8 +73,9 @@ class Container:
 
     settings: Settings
     engine: Engine
-    #: The hot reads' connections (the class dashboard's): autocommit, not pinged before
-    #: each use; a read that meets a dropped connection reads once more (_read_engine).
+    #: The hot reads' connections (the class dashboard's, OneRoster rostering's): autocommit,
+    #: not pinged before each use; a read that meets a dropped connection reads once more
+    #: (_read_engine).
     read_engine: Engine
     tenants: Tenants
     tokens: TokenService

@@ -144,9 +144,9 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     NOTIFY, the events at the positions that follow (the notification id sequence moved
     past them), their ledger entries, the side writes and COMMIT, in one query: bound
     client-side when side writes add statements, else one call of a database function
-    with the events as arrays bound server-side. When another process recorded events since, the check fails the
-    transaction (STALE_HEAD) and the save is made again in two round trips, which read the
-    head under the lock:
+    with the events as arrays bound server-side. When another process recorded events
+    since, the check fails the transaction (STALE_HEAD) and the save is made again in two
+    round trips, which read the head under the lock:
 
     1. BEGIN, the lock, NOTIFY, the events' INSERT (positions from the sequence) and the
        read of the ledger's head, in one query;

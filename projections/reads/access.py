@@ -58,6 +58,17 @@ def require_role(actor: Actor, roles: tuple[str, ...], refusal: str) -> None:
 
 
 @contextmanager
+def _connected(engine: Engine, unavailable: str) -> Iterator[Connection]:
+    """A connection of `engine`; ReadModelUnavailableError (with `unavailable`, and whether
+    the connection was found dropped) when the database cannot be read."""
+    try:
+        with engine.connect() as connection:
+            yield connection
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+        raise ReadModelUnavailableError(unavailable, dropped=error.connection_invalidated) from None
+
+
+@contextmanager
 def read_connection(engine: Engine, unavailable: str = UNAVAILABLE) -> Iterator[Connection]:
     """A connection to the read models; ReadModelUnavailableError (with `unavailable`) while
     they are not there, so the caller retries instead of seeing a server error.
@@ -66,12 +77,9 @@ def read_connection(engine: Engine, unavailable: str = UNAVAILABLE) -> Iterator[
     own inside a transaction too, so a read's BEGIN and ROLLBACK were two round trips that
     bought nothing.
     """
-    try:
-        with engine.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-            yield connection
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
-        raise ReadModelUnavailableError(unavailable, dropped=error.connection_invalidated) from None
+    with _connected(engine, unavailable) as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 def retried_once(read: Callable[P, T]) -> Callable[P, T]:
@@ -103,14 +111,12 @@ def read_retried(
 
     The engine is used as it is configured: the read engine is in autocommit already.
     """
-    for attempt in (1, 2):
-        try:
-            with engine.connect() as connection:
-                return read(connection)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
-            # SQLAlchemy has discarded the dropped connection, and the pool every one
-            # older than it, so the second attempt connects anew.
-            if attempt == 1 and error.connection_invalidated:
-                continue
-            raise ReadModelUnavailableError(unavailable) from None
-    raise AssertionError("unreachable: the second attempt returns or raises")
+
+    @retried_once
+    def once() -> T:
+        # SQLAlchemy discards a dropped connection, and the pool every one older than it,
+        # so the second attempt connects anew.
+        with _connected(engine, unavailable) as connection:
+            return read(connection)
+
+    return once()
