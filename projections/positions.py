@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -199,15 +200,10 @@ def ensure_partition(
 def read_partition(
     connection: Connection, *, projection: str, tenant: str, topic: str, partition: int
 ) -> PartitionPosition | None:
-    t = projection_positions
     row = connection.execute(
-        sa.select(t.c.position, t.c.next_offset, t.c.checkpoint_position, t.c.broker_epoch).where(
-            *_key(projection, tenant, topic, partition)
-        )
+        sa.select(*_position_columns()).where(*_key(projection, tenant, topic, partition))
     ).first()
-    if row is None:
-        return None
-    return PartitionPosition(int(row[0]), _int_or_none(row[1]), _int_or_none(row[2]), row[3])
+    return _position_of(row)
 
 
 def lock_partition(
@@ -226,8 +222,18 @@ def lock_partition(
         t.update()
         .where(*_key(projection, tenant, topic, partition))
         .values(position=t.c.position)
-        .returning(t.c.position, t.c.next_offset, t.c.checkpoint_position, t.c.broker_epoch)
+        .returning(*_position_columns())
     ).first()
+    return _position_of(row)
+
+
+def _position_columns() -> tuple[sa.Column[Any], ...]:
+    t = projection_positions
+    return (t.c.position, t.c.next_offset, t.c.checkpoint_position, t.c.broker_epoch)
+
+
+def _position_of(row: Any) -> PartitionPosition | None:
+    """The partition's position from a row of `_position_columns` (None: no row)."""
     if row is None:
         return None
     return PartitionPosition(int(row[0]), _int_or_none(row[1]), _int_or_none(row[2]), row[3])
