@@ -26,6 +26,7 @@ import base64
 import io
 import json
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,6 +38,29 @@ from kafka import KafkaConsumer
 
 MAGIC = b"\xc3\x01"
 FORGET = "fi.digione.service.forget_subject.v1"
+#: Answers worth asking again: the backbone busy or restarting (it says when in Retry-After).
+TRANSIENT = {429, 502, 503, 504}
+
+
+def fetch(request: urllib.request.Request | str, attempts: int = 6) -> Any:
+    """The JSON answer to `request`; a refused connection or a transient status is asked
+    again after Retry-After (or 0.5, 1, 2 … s), up to `attempts` times in all."""
+    for backoff in (0.5 * 2**n for n in range(attempts - 1)):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.load(answer)
+        except urllib.error.HTTPError as refused:
+            if refused.code not in TRANSIENT:
+                raise
+            after = refused.headers.get("Retry-After", "")
+            wait = float(after) if after.isdigit() else backoff
+        except urllib.error.URLError:
+            wait = backoff
+        url = request if isinstance(request, str) else request.full_url
+        print(f"retrying in {wait:g} s: {url}", file=sys.stderr)
+        time.sleep(wait)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
 
 
 class Schemas:
@@ -49,8 +73,7 @@ class Schemas:
     def get(self, fingerprint: bytes) -> Any:
         if fingerprint not in self.parsed:
             url = f"{self.api}/api/v1/schemas/{fingerprint.hex()}"
-            with urllib.request.urlopen(url, timeout=10) as answer:
-                self.parsed[fingerprint] = fastavro.parse_schema(json.load(answer)["schema"])
+            self.parsed[fingerprint] = fastavro.parse_schema(fetch(url)["schema"])
         return self.parsed[fingerprint]
 
 
@@ -74,8 +97,7 @@ class Keys:
             headers={"Authorization": f"Basic {basic}",
                      "Content-Type": "application/x-www-form-urlencoded"},
         )  # fmt: skip
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            token: str = json.load(answer)["access_token"]
+        token: str = fetch(request)["access_token"]
         return token
 
     def get(self, subject: str) -> bytes | None:
@@ -87,8 +109,7 @@ class Keys:
                 headers={"Authorization": f"Bearer {self.token}"},
             )
             try:
-                with urllib.request.urlopen(request, timeout=10) as answer:
-                    self.by_subject[subject] = base64.b64decode(json.load(answer)["key"])
+                self.by_subject[subject] = base64.b64decode(fetch(request)["key"])
             except urllib.error.HTTPError as refused:
                 if refused.code != 410:  # 410: erased, or the agreement ended
                     raise

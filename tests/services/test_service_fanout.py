@@ -397,8 +397,8 @@ def test_the_example_subscriber_unseals_events_and_deletes_on_a_forget_notice(
         server.should_exit = True
         thread.join(10)
 
-    lines = [json.loads(line) for line in [first, *out.splitlines()]]
     assert process.returncode == 0, err[-2000:]
+    lines = [json.loads(line) for line in [first, *out.splitlines()]]
     assert lines[0]["event"].endswith("assessment.result.recorded.v1")
     assert lines[0]["subject"] == "stu-1"
     assert lines[0]["personal"] == {"comment.comment": json.dumps("Hyvää työtä murtoluvuissa.")}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import os
+import threading
+import urllib.error
 from types import ModuleType
+from typing import ClassVar
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -89,3 +93,47 @@ def test_a_vendor_opens_sealed_personal_data_with_its_key_and_with_no_other() ->
         open_personal_data(other, sealed)
     with pytest.raises(InvalidTag):  # the key id is bound to the ciphertext
         open_personal_data(key, {**sealed, "key_id": "vantaa/learnapp/stu-2"})
+
+
+class _BusyOnce(http.server.BaseHTTPRequestHandler):
+    """Answers 503 with Retry-After to the first request of a schema, then the schema; a
+    key is always gone (410)."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        busy = self.path not in self.seen
+        self.seen.append(self.path)
+        status = 410 if "/keys" in self.path else 503 if busy else 200
+        body = b'{"schema": "string"}' if status == 200 else b'{"title": "Not now"}'
+        self.send_response(status)
+        if status == 503:
+            self.send_header("Retry-After", "0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_the_example_subscriber_asks_again_when_the_backbone_answers_503() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BusyOnce)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = f"http://127.0.0.1:{server.server_address[1]}"
+        subscriber = _example_subscriber()
+        schema = subscriber.Schemas(api).get(bytes(8))
+        with pytest.raises(urllib.error.HTTPError, match="410"):
+            subscriber.fetch(f"{api}/api/v1/services/me/keys?subject=stu-1")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert schema == "string"
+    assert _BusyOnce.seen == [
+        "/api/v1/schemas/0000000000000000",
+        "/api/v1/schemas/0000000000000000",
+        "/api/v1/services/me/keys?subject=stu-1",  # a refusal is not asked again
+    ]
