@@ -8,13 +8,15 @@ the key erases the read model's copy as well.
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 from domain.sealing import RetentionClass, SealedValue
 
-__all__ = ["sealed_record", "sealed_value"]
+__all__ = ["sealed_record", "sealed_value", "subject_id"]
 
 
 def sealed_record(avro: Mapping[str, Any]) -> dict[str, str]:
@@ -27,11 +29,25 @@ def sealed_record(avro: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+_RETENTIONS = {r.value: r for r in RetentionClass}
+
+
+@lru_cache(maxsize=1 << 16)
+def subject_id(text: str) -> UUID:
+    """A stored subject id as the sealer names it (a page of records names the same
+    subjects again and again: each parsed once)."""
+    return UUID(text)
+
+
 def sealed_value(record: Mapping[str, Any]) -> SealedValue:
     """The SealedValue a stored record holds, for `Sealer.unseal`."""
+    try:
+        retention = _RETENTIONS[record["retention"]]
+    except KeyError:
+        retention = RetentionClass(record["retention"])  # its error names the value
     return SealedValue(
-        subject=UUID(str(record["subject"])),
-        retention=RetentionClass(record["retention"]),
-        nonce=base64.b64decode(record["nonce"]),
-        ciphertext=base64.b64decode(record["ciphertext"]),
+        subject=subject_id(str(record["subject"])),
+        retention=retention,
+        nonce=binascii.a2b_base64(record["nonce"]),
+        ciphertext=binascii.a2b_base64(record["ciphertext"]),
     )

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, Protocol, final
-from uuid import UUID
 
 from domain.sealing import ERASED, Erased, RetentionClass, SealedValue, Sealer
-from projections.sealed import sealed_value
+from projections.sealed import sealed_value, subject_id
 
 __all__ = ["ERASED_TEXT", "SEALED_TEXT", "WITHHELD", "Unsealer", "Unsealing", "Withheld"]
 
@@ -66,7 +65,7 @@ class Unsealer:
         if not isinstance(self._sealer, Sealer):
             return
         self._sealer.prefetch(
-            (UUID(str(r["subject"])), RetentionClass(r["retention"]))
+            (subject_id(str(r["subject"])), RetentionClass(r["retention"]))
             for r in records
             if r is not None and "ciphertext" in r
         )

@@ -205,3 +205,16 @@ def test_forgetting_a_key_tells_the_listeners_and_dropping_one_does_not() -> Non
     sealer.drop_cached_key(subject, RetentionClass.COMPULSORY_SCHOOLING)
 
     assert told == [(subject, RetentionClass.WORKING)]
+
+
+def test_every_sealed_value_opens_as_it_was_sealed_even_beyond_what_fast_json_reads() -> None:
+    sealer = a_sealer(InMemoryKeyStore())
+    subject = uuid4()
+    values = {"givenName": "Äinö 🦉", "studentNumber": 2**70, "weight": float("nan"), "none": None}
+
+    opened = sealer.unseal(sealer.seal(subject, RetentionClass.WORKING, values))
+
+    assert isinstance(opened, dict)
+    assert opened["studentNumber"] == 2**70
+    assert opened["weight"] != opened["weight"]  # NaN
+    assert {k: opened[k] for k in ("givenName", "none")} == {"givenName": "Äinö 🦉", "none": None}
