@@ -1,5 +1,5 @@
-"""HTTP loads from one asyncio client, so the load generator is never the bottleneck:
-closed loops (N clients, each sending its next request when its answer came) for throughput,
+"""HTTP loads from one asyncio client (bench/http_client.py: a few tens of microseconds a
+request), so the load generator is never the bottleneck: closed loops (N clients, each sending its next request when its answer came) for throughput,
 open loops (requests sent on a fixed schedule, however slow the answers) for latency.
 
 Open-loop latencies run from each request's scheduled time, not from when it was sent, so a
@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from rich.progress import Progress
 
+from bench.http_client import Answer, LeanClient, ProtocolError
 from bench.server import READ_TIMEOUT_SECONDS, require_status
 from bench.timing import Load, Sample
 
@@ -29,7 +30,7 @@ _OPEN_LOOP_CONNECTIONS = 256
 
 @dataclass(frozen=True)
 class Request:
-    """One request of a load: method, path and what httpx sends with it."""
+    """One request of a load: method, path, headers, query parameters and a JSON body."""
 
     method: str
     path: str
@@ -37,22 +38,24 @@ class Request:
     params: dict[str, Any] | None = None
     json: Any = None
 
-    async def send(self, http: httpx.AsyncClient) -> httpx.Response:
-        return await http.request(
-            self.method, self.path, headers=self.headers, params=self.params, json=self.json
+    async def send(self, http: LeanClient) -> Answer:
+        return await http.send(
+            http.encode(
+                self.method, self.path, headers=self.headers, params=self.params, body=self.json
+            )
         )
 
 
-async def _timed(http: httpx.AsyncClient, request: Request, began: float) -> Sample:
+async def _timed(http: LeanClient, request: Request, began: float) -> Sample:
     try:
         outcome = str((await request.send(http)).status_code)
-    except httpx.HTTPError as error:
+    except (ConnectionError, TimeoutError, ProtocolError) as error:
         outcome = f"error:{type(error).__name__}"
     return (time.perf_counter() - began, outcome)
 
 
 async def _warm_up(
-    http: httpx.AsyncClient,
+    http: LeanClient,
     request: Callable[[int], Request],
     *,
     first: int,
@@ -85,10 +88,7 @@ def closed_loop(
     task = progress.add_task(f"{description}, {clients} clients", total=count)
 
     async def run() -> Load:
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(
-            base_url=base_url, timeout=READ_TIMEOUT_SECONDS, limits=limits
-        ) as http:
+        async with LeanClient(base_url, connections=clients, timeout=READ_TIMEOUT_SECONDS) as http:
             await _warm_up(http, request, first=count, connections=clients, status=warm_status)
             next_index = iter(range(count))
             samples: list[Sample] = []
@@ -148,7 +148,9 @@ def open_loop(
     task = progress.add_task(f"{description}, {rate:g}/s", total=total)
 
     async def run() -> Load:
-        async with open_loop_clients(base_url) as http:
+        async with LeanClient(
+            base_url, connections=_OPEN_LOOP_CONNECTIONS, timeout=READ_TIMEOUT_SECONDS
+        ) as http:
             # A few connections opened and the path warmed, off the clock.
             await _warm_up(http, request, first=total, connections=8, status=warm_status)
             samples: list[Sample] = []

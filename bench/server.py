@@ -15,6 +15,7 @@ import httpx
 
 from api.bootstrap import bootstrap
 from api.settings import Settings
+from bench.http_client import Answer
 
 __all__ = [
     "READ_TIMEOUT_SECONDS",
@@ -46,7 +47,7 @@ class CatchUp:
     behind: dict[str, int]
 
 
-def require_status(response: httpx.Response, *statuses: int, what: str) -> None:
+def require_status(response: httpx.Response | Answer, *statuses: int, what: str) -> None:
     """Raises BenchmarkSetupError unless `response` has one of `statuses`; `what` names it."""
     if response.status_code not in statuses:
         expected = " or ".join(str(status) for status in statuses)
