@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import urlencode, urlsplit
 
-__all__ = ["Answer", "LeanClient", "encode_request"]
+__all__ = ["Answer", "LeanClient", "ProtocolError"]
 
 _CHUNK_END = b"0\r\n\r\n"
 
@@ -35,28 +35,6 @@ class Answer:
 
     def json(self) -> object:
         return json.loads(self.content)
-
-
-def encode_request(
-    method: str,
-    path: str,
-    *,
-    host: str,
-    headers: dict[str, str] | None = None,
-    params: dict[str, object] | None = None,
-    body: object = None,
-) -> bytes:
-    """The request as sent on the wire (a JSON `body` when one is given)."""
-    target = f"{path}?{urlencode(params)}" if params else path
-    lines = [f"{method} {target} HTTP/1.1", f"host: {host}"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    content = b""
-    if body is not None:
-        content = json.dumps(body, separators=(",", ":")).encode()
-        lines += ["content-type: application/json"]
-    if content or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"content-length: {len(content)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + content
 
 
 class _Connection:
@@ -152,9 +130,17 @@ class LeanClient:
         params: dict[str, object] | None = None,
         body: object = None,
     ) -> bytes:
-        return encode_request(
-            method, path, host=self.host, headers=headers, params=params, body=body
-        )
+        """The request as sent on the wire (a JSON `body` when one is given)."""
+        target = f"{path}?{urlencode(params)}" if params else path
+        lines = [f"{method} {target} HTTP/1.1", f"host: {self.host}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        content = b""
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":")).encode()
+            lines += ["content-type: application/json"]
+        if content or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"content-length: {len(content)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + content
 
     async def send(self, request: bytes) -> Answer:
         """The answer to `request` (bytes from `encode`)."""
