@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 from rich.progress import Progress
 
-from bench.http_load import on_schedule, open_loop_clients
+from bench.http_client import Answer, LeanClient, ProtocolError
+from bench.http_load import lean_open_loop_client, on_schedule
 from bench.roster import SCHOOL
 from bench.server import READ_TIMEOUT_SECONDS, CatchUp, require_status, wait_until_caught_up
 from bench.timing import Load, Sample
@@ -29,6 +30,8 @@ USERS_PATH = "/api/v1/roster/users"
 _PIPELINE_WARM_SECONDS = 60.0
 #: A write still not shown after this long counts as a failure, not as a latency.
 _FRESHNESS_GIVE_UP_SECONDS = 20.0
+#: What a request of the load can fail with (bench/http_client.py).
+_FAILED = (ConnectionError, TimeoutError, ProtocolError)
 
 
 @dataclass(frozen=True)
@@ -113,11 +116,9 @@ async def _offered_load(
     freshness: list[Sample] = []
     bare_reads: list[Sample] = []
     lags: list[float] = []
-    async with open_loop_clients(base_url) as http:
-        http.headers["Authorization"] = f"Bearer {admin_token}"
-        warm = await asyncio.gather(
-            *(http.get(f"{USERS_PATH}/bench-fresh-warm-up") for _ in range(8))
-        )
+    async with lean_open_loop_client(base_url, {"authorization": f"Bearer {admin_token}"}) as http:
+        warm_up = http.encode("GET", f"{USERS_PATH}/bench-fresh-warm-up")
+        warm = await asyncio.gather(*(http.send(warm_up) for _ in range(8)))
         for answer in warm:
             require_status(answer, 200, what="the warm-up read")
 
@@ -148,7 +149,7 @@ async def _offered_load(
 
 
 async def _one_fresh_write(
-    http: httpx.AsyncClient,
+    http: LeanClient,
     sourced_id: str,
     index: int,
     *,
@@ -167,9 +168,9 @@ async def _one_fresh_write(
     path = f"{USERS_PATH}/{sourced_id}"
     async with turn:
         try:
-            answer = await http.put(path, json=_user_body(sourced_id, index))
+            answer = await http.send(http.encode("PUT", path, body=_user_body(sourced_id, index)))
             outcome = "written" if answer.status_code in (200, 201) else str(answer.status_code)
-        except httpx.HTTPError as error:
+        except _FAILED as error:
             outcome = f"error:{type(error).__name__}"
     commands.append((time.perf_counter() - due, outcome))
     if outcome != "written":
@@ -181,19 +182,20 @@ async def _one_fresh_write(
         return  # a bare read of a record not projected yet is no baseline
     began = time.perf_counter()
     try:
-        outcome = str((await http.get(path)).status_code)
-    except httpx.HTTPError as error:
+        outcome = str((await http.send(http.encode("GET", path))).status_code)
+    except _FAILED as error:
         outcome = f"error:{type(error).__name__}"
     bare_reads.append((time.perf_counter() - began, outcome))
 
 
-async def _read_fresh(http: httpx.AsyncClient, path: str, *, position: int, index: int) -> str:
+async def _read_fresh(http: LeanClient, path: str, *, position: int, index: int) -> str:
     """Reads with `min_position`, again after each 504 until the give-up; the outcome."""
     give_up = time.perf_counter() + _FRESHNESS_GIVE_UP_SECONDS
+    fresh = http.encode("GET", path, params={"min_position": position})
     while True:
         try:
-            read = await http.get(path, params={"min_position": position})
-        except httpx.HTTPError as error:
+            read = await http.send(fresh)
+        except _FAILED as error:
             return f"error:{type(error).__name__}"
         if read.status_code != 504 or time.perf_counter() > give_up:
             return _shows_write(read, index)
@@ -213,7 +215,7 @@ def _user_body(sourced_id: str, index: int) -> dict[str, Any]:
     }
 
 
-def _shows_write(read: httpx.Response, index: int) -> str:
+def _shows_write(read: httpx.Response | Answer, index: int) -> str:
     """What the read shows: "fresh" for the `index`-th write of its user or a later one,
     "stale" for an earlier one, or the answer's status when it is not 200."""
     if read.status_code != 200:

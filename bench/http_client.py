@@ -14,7 +14,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 __all__ = ["Answer", "LeanClient", "ProtocolError"]
@@ -33,7 +33,7 @@ class Answer:
     def text(self) -> str:
         return self.content.decode(errors="replace")
 
-    def json(self) -> object:
+    def json(self) -> Any:
         return json.loads(self.content)
 
 
@@ -95,16 +95,25 @@ class ProtocolError(Exception):
 
 class LeanClient:
     """Up to `connections` keep-alive connections to `base_url`; `send` takes an idle one
-    (or opens one) for each request. Errors are raised as ConnectionError, TimeoutError or
-    ProtocolError, and the connection they happened on is dropped."""
+    (or opens one) for each request. `headers` go with every request. Errors are raised as
+    ConnectionError, TimeoutError or ProtocolError, and the connection they happened on is
+    dropped."""
 
-    def __init__(self, base_url: str, *, connections: int, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connections: int,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         url = urlsplit(base_url)
         if url.scheme != "http" or url.hostname is None:
             raise ValueError(f"the benchmark's client speaks plain http only, not {base_url}")
         self.host = url.netloc
         self._address = (url.hostname, url.port or 80)
         self._timeout = timeout
+        self._headers = dict(headers or {})
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(connections)
 
@@ -133,7 +142,9 @@ class LeanClient:
         """The request as sent on the wire (a JSON `body` when one is given)."""
         target = f"{path}?{urlencode(params)}" if params else path
         lines = [f"{method} {target} HTTP/1.1", f"host: {self.host}"]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        lines += [
+            f"{name}: {value}" for name, value in {**self._headers, **(headers or {})}.items()
+        ]
         content = b""
         if body is not None:
             content = json.dumps(body, separators=(",", ":")).encode()

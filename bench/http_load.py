@@ -22,7 +22,14 @@ from bench.http_client import Answer, LeanClient, ProtocolError
 from bench.server import READ_TIMEOUT_SECONDS, require_status
 from bench.timing import Load, Sample
 
-__all__ = ["Request", "closed_loop", "on_schedule", "open_loop", "open_loop_clients"]
+__all__ = [
+    "Request",
+    "closed_loop",
+    "lean_open_loop_client",
+    "on_schedule",
+    "open_loop",
+    "open_loop_clients",
+]
 
 #: Connections an open loop may hold open: enough that a slow answer never delays a send.
 _OPEN_LOOP_CONNECTIONS = 256
@@ -124,6 +131,13 @@ async def on_schedule(
     return time.perf_counter() - began
 
 
+def lean_open_loop_client(base_url: str, headers: dict[str, str] | None = None) -> LeanClient:
+    """The lean client of an open loop: as many connections as a backlog of answers needs."""
+    return LeanClient(
+        base_url, connections=_OPEN_LOOP_CONNECTIONS, timeout=READ_TIMEOUT_SECONDS, headers=headers
+    )
+
+
 def open_loop_clients(base_url: str) -> httpx.AsyncClient:
     """The client of an open loop: as many connections as a backlog of answers needs."""
     limits = httpx.Limits(
@@ -148,9 +162,7 @@ def open_loop(
     task = progress.add_task(f"{description}, {rate:g}/s", total=total)
 
     async def run() -> Load:
-        async with LeanClient(
-            base_url, connections=_OPEN_LOOP_CONNECTIONS, timeout=READ_TIMEOUT_SECONDS
-        ) as http:
+        async with lean_open_loop_client(base_url) as http:
             # A few connections opened and the path warmed, off the clock.
             await _warm_up(http, request, first=total, connections=8, status=warm_status)
             samples: list[Sample] = []
