@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -37,10 +38,19 @@ class Answer:
         return json.loads(self.content)
 
 
+#: An idle connection older than this is closed, not reused: the server may be closing it
+#: at the same moment (uvicorn closes one idle for 5 s), and a request sent on it then fails.
+_IDLE_SECONDS = 4.0
+
+
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.idle_since = 0.0
+
+    def reusable(self, now: float) -> bool:
+        return not self.reader.at_eof() and now - self.idle_since < _IDLE_SECONDS
 
     async def exchange(self, request: bytes) -> tuple[Answer, bool]:
         """Sends `request` and reads its answer; says whether the connection stays open."""
@@ -153,10 +163,20 @@ class LeanClient:
             lines.append(f"content-length: {len(content)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + content
 
+    def _reusable(self) -> _Connection | None:
+        """The idle connection used last, if one is still fit to use; stale ones closed."""
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.reusable(now):
+                return connection
+            connection.close()
+        return None
+
     async def send(self, request: bytes) -> Answer:
         """The answer to `request` (bytes from `encode`)."""
         async with self._slots:
-            connection = self._idle.pop() if self._idle else None
+            connection = self._reusable()
             try:
                 async with asyncio.timeout(self._timeout):
                     if connection is None:
@@ -171,6 +191,7 @@ class LeanClient:
                     connection.close()
                 raise
             if keep:
+                connection.idle_since = time.monotonic()
                 self._idle.append(connection)
             else:
                 connection.close()

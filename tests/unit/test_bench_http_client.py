@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from bench import http_client
 from bench.http_client import LeanClient
 
 ANSWERS = {
@@ -69,3 +70,19 @@ def test_the_bench_client_reads_lengths_chunks_and_closes_and_reuses_its_connect
     ]  # fmt: skip
     assert opened == 2  # one kept alive until the server closed it
     assert after == [200, 3]  # the broken connection dropped, a new one opened
+
+
+def test_the_bench_client_never_reuses_a_connection_the_server_may_be_closing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http_client, "_IDLE_SECONDS", 0.0)  # every idle one is too old
+
+    async def run() -> tuple[list[int], int]:
+        connections: list[int] = []
+        server = await _server(connections)
+        port = server.sockets[0].getsockname()[1]
+        async with server, LeanClient(f"http://127.0.0.1:{port}", connections=1, timeout=5) as c:
+            statuses = [(await c.send(c.encode("GET", "/length"))).status_code for _ in range(3)]
+            return statuses, len(connections)
+
+    assert asyncio.run(run()) == ([200, 200, 200], 3)
