@@ -336,9 +336,11 @@ class Sealer:
         self, subject: UUID, retention: RetentionClass, *, create: bool
     ) -> bytes | None:
         now = self._monotonic()
-        with self._lock:
-            cached = self._cache.get((subject, retention))
-            drops = self._drops
+        # No lock to look: a dict read is atomic, and page reads from many threads would
+        # queue on it. The drop count is read first, so a key dropped from here on is not
+        # cached again below.
+        drops = self._drops
+        cached = self._cache.get((subject, retention))
         if (
             cached is not None
             and now - cached[0] < self._cache_seconds
