@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from rich.progress import Progress
 
-from bench.http_client import Answer, LeanClient, ProtocolError
+from bench.http_client import FAILURES, Answer, LeanClient
 from bench.http_load import lean_open_loop_client, on_schedule
 from bench.roster import SCHOOL
 from bench.server import READ_TIMEOUT_SECONDS, CatchUp, require_status, wait_until_caught_up
@@ -30,8 +30,6 @@ USERS_PATH = "/api/v1/roster/users"
 _PIPELINE_WARM_SECONDS = 60.0
 #: A write still not shown after this long counts as a failure, not as a latency.
 _FRESHNESS_GIVE_UP_SECONDS = 20.0
-#: What a request of the load can fail with (bench/http_client.py).
-_FAILED = (ConnectionError, TimeoutError, ProtocolError)
 
 
 @dataclass(frozen=True)
@@ -170,7 +168,7 @@ async def _one_fresh_write(
         try:
             answer = await http.send(http.encode("PUT", path, body=_user_body(sourced_id, index)))
             outcome = "written" if answer.status_code in (200, 201) else str(answer.status_code)
-        except _FAILED as error:
+        except FAILURES as error:
             outcome = f"error:{type(error).__name__}"
     commands.append((time.perf_counter() - due, outcome))
     if outcome != "written":
@@ -183,7 +181,7 @@ async def _one_fresh_write(
     began = time.perf_counter()
     try:
         outcome = str((await http.send(http.encode("GET", path))).status_code)
-    except _FAILED as error:
+    except FAILURES as error:
         outcome = f"error:{type(error).__name__}"
     bare_reads.append((time.perf_counter() - began, outcome))
 
@@ -195,7 +193,7 @@ async def _read_fresh(http: LeanClient, path: str, *, position: int, index: int)
     while True:
         try:
             read = await http.send(fresh)
-        except _FAILED as error:
+        except FAILURES as error:
             return f"error:{type(error).__name__}"
         if read.status_code != 504 or time.perf_counter() > give_up:
             return _shows_write(read, index)

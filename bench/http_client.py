@@ -18,9 +18,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
-__all__ = ["Answer", "LeanClient", "ProtocolError"]
-
-_CHUNK_END = b"0\r\n\r\n"
+__all__ = ["FAILURES", "Answer", "LeanClient", "ProtocolError"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +99,10 @@ class _Connection:
 
 class ProtocolError(Exception):
     """The server's answer was not HTTP/1.1 as this client reads it."""
+
+
+#: What `LeanClient.send` raises when a request gets no answer: a load counts it as failed.
+FAILURES = (ConnectionError, TimeoutError, ProtocolError)
 
 
 class LeanClient:
@@ -186,9 +188,11 @@ class LeanClient:
                 if connection is not None:
                     connection.close()
                 raise ConnectionError(f"{type(error).__name__}: {error}") from error
-            except (TimeoutError, ProtocolError, ValueError):
+            except (TimeoutError, ProtocolError, ValueError) as error:
                 if connection is not None:
                     connection.close()
+                if isinstance(error, ValueError):  # a status or length that is no number
+                    raise ProtocolError(f"an unreadable answer: {error}") from error
                 raise
             if keep:
                 connection.idle_since = time.monotonic()

@@ -1,6 +1,7 @@
 """HTTP loads from one asyncio client (bench/http_client.py: a few tens of microseconds a
-request), so the load generator is never the bottleneck: closed loops (N clients, each sending its next request when its answer came) for throughput,
-open loops (requests sent on a fixed schedule, however slow the answers) for latency.
+request), so the load generator is never the bottleneck: closed loops (N clients, each
+sending its next request when its answer came) for throughput, open loops (requests sent on
+a fixed schedule, however slow the answers) for latency.
 
 Open-loop latencies run from each request's scheduled time, not from when it was sent, so a
 late send (the generator or the connection pool behind) counts against the latency instead
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 from rich.progress import Progress
 
-from bench.http_client import Answer, LeanClient, ProtocolError
+from bench.http_client import FAILURES, Answer, LeanClient
 from bench.server import READ_TIMEOUT_SECONDS, require_status
 from bench.timing import Load, Sample
 
@@ -56,7 +57,7 @@ class Request:
 async def _timed(http: LeanClient, request: Request, began: float) -> Sample:
     try:
         outcome = str((await request.send(http)).status_code)
-    except (ConnectionError, TimeoutError, ProtocolError) as error:
+    except FAILURES as error:
         outcome = f"error:{type(error).__name__}"
     return (time.perf_counter() - began, outcome)
 

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bench import http_client
-from bench.http_client import LeanClient
+from bench.http_client import LeanClient, ProtocolError
 
 ANSWERS = {
     b"/length": b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
@@ -17,6 +17,7 @@ ANSWERS = {
     b"/close": b"HTTP/1.1 503 Busy\r\nconnection: close\r\n\r\nbusy",
     b"/empty": b"HTTP/1.1 304 Not Modified\r\netag: x\r\n\r\n",
     b"/broken": b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\ncut short",
+    b"/garbled": b"HTTP/1.1 2xx OK\r\n\r\n",
 }
 
 
@@ -35,7 +36,7 @@ async def _server(connections: list[int]) -> asyncio.Server:
                 path = head.split(b" ")[1]
                 writer.write(ANSWERS[path])
                 await writer.drain()
-                if path in (b"/close", b"/broken"):
+                if path in (b"/close", b"/broken", b"/garbled"):
                     break
         except asyncio.IncompleteReadError:
             pass
@@ -60,6 +61,8 @@ def test_the_bench_client_reads_lengths_chunks_and_closes_and_reuses_its_connect
             with pytest.raises(ConnectionError):
                 await c.send(c.encode("GET", "/broken"))
             after = await c.send(c.encode("GET", "/length"))
+            with pytest.raises(ProtocolError, match="unreadable"):
+                await c.send(c.encode("GET", "/garbled"))
             return answers, before_break, [after.status_code, len(connections)]
 
     answers, opened, after = asyncio.run(run())
