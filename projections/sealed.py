@@ -29,9 +29,6 @@ def sealed_record(avro: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-_RETENTIONS = {r.value: r for r in RetentionClass}
-
-
 @lru_cache(maxsize=1 << 16)
 def subject_id(text: str) -> UUID:
     """A stored subject id as the sealer names it (a page of records names the same
@@ -41,13 +38,9 @@ def subject_id(text: str) -> UUID:
 
 def sealed_value(record: Mapping[str, Any]) -> SealedValue:
     """The SealedValue a stored record holds, for `Sealer.unseal`."""
-    try:
-        retention = _RETENTIONS[record["retention"]]
-    except KeyError:
-        retention = RetentionClass(record["retention"])  # its error names the value
     return SealedValue(
         subject=subject_id(str(record["subject"])),
-        retention=retention,
+        retention=RetentionClass(record["retention"]),
         nonce=binascii.a2b_base64(record["nonce"]),
         ciphertext=binascii.a2b_base64(record["ciphertext"]),
     )

@@ -118,6 +118,7 @@ class _BusyOnce(http.server.BaseHTTPRequestHandler):
 
 
 def test_the_example_subscriber_asks_again_when_the_backbone_answers_503() -> None:
+    _BusyOnce.seen.clear()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BusyOnce)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
