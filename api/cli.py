@@ -123,8 +123,7 @@ def serve(
 
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stop_requested)
-    if settings.http_workers > 1 and not settings.worker_process:
-        raise _fail("DIGIONE_HTTP_WORKERS above 1 needs DIGIONE_WORKER_PROCESS=true")
+    _require_worker_process_for_http_workers(settings)
     container = bootstrap(settings)
     try:
         if demo:
@@ -164,6 +163,13 @@ def serve(
         serving = True
         container.close()
         log.info("stopped: requests drained, the relay, projections and retention stopped")
+
+
+def _require_worker_process_for_http_workers(settings: Settings) -> None:
+    """Several HTTP processes leave the background loops to the worker process: without
+    one, nothing would relay or project."""
+    if settings.http_workers > 1 and not settings.worker_process:
+        raise _fail("DIGIONE_HTTP_WORKERS above 1 needs DIGIONE_WORKER_PROCESS=true")
 
 
 @app.command(hidden=True)
@@ -522,10 +528,13 @@ def bench(
         selected_measures(names)
     except UnknownMeasureError as error:
         raise _fail(str(error)) from None
+    settings = Settings()
+    # The server under test is built as `serve` builds it, and refused as serve refuses.
+    _require_worker_process_for_http_workers(settings)
     sizes = QUICK if quick else FULL
     if city:
         sizes = replace(sizes, oneroster_students=CITY_STUDENTS)
-    run_benchmarks(Settings(), sizes=sizes, clients=clients, only=names)
+    run_benchmarks(settings, sizes=sizes, clients=clients, only=names)
 
 
 schemas_app = typer.Typer(help="Avro schemas of the event types.", no_args_is_help=True)

@@ -38,6 +38,7 @@ def build_report(
     quick: bool,
     sizes: Sizes,
     clients: int,
+    http_workers: int,
     only: list[str] | None,
     database_url: str,
     kafka_bootstrap: str,
@@ -58,8 +59,10 @@ def build_report(
         "clients": clients,
         "database": redacted(database_url),
         "broker": {"bootstrap": kafka_bootstrap, "embedded": embedded_broker},
-        "server": "uvicorn, 1 worker, with the relay, projection runner and retention "
-        "schedule of `digione serve`",
+        "http_workers": http_workers,
+        "server": f"uvicorn, {http_workers} HTTP worker{'s' if http_workers > 1 else ''}, "
+        "with the relay, projection runner and retention schedule of `digione serve`"
+        + (" in its worker process" if http_workers > 1 else ""),
         "machine": {
             "cpu_count": os.cpu_count(),
             "load_average": load_average,
@@ -136,7 +139,8 @@ def print_table(console: Console, report: dict[str, Any]) -> None:
     loads = report["machine"]["load_average"]
     console.print(
         f"load average (1, 5, 15 min) at start {loads['start']}, at end {loads['end']} on "
-        f"{report['machine']['cpu_count']} CPUs; {report['clients']} clients"
+        f"{report['machine']['cpu_count']} CPUs; {report['clients']} clients; "
+        f"{report['http_workers']} HTTP worker{'s' if report['http_workers'] > 1 else ''}"
     )
     for name, detail in report["details"].items():
         if isinstance(detail, dict) and isinstance(detail.get("summary"), str):

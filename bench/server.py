@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from multiprocessing.process import BaseProcess
 import httpx
 
 from api.bootstrap import bootstrap
+from api.cli import HTTP_WORKER_START_SECONDS
 from api.settings import Settings
 from bench.http_client import Answer
 
@@ -66,7 +68,9 @@ def running_server(settings: Settings, tenant: str, *also: str) -> Iterator[str]
         target=_serve,
         args=(settings, frozenset({tenant, *also}), port_sender),
         name="digione-bench-server",
-        daemon=True,
+        # Not a daemon: with DIGIONE_HTTP_WORKERS above 1 it starts uvicorn's workers, and a
+        # daemon process may have no children. It is stopped below whatever happens.
+        daemon=False,
     )
     process.start()
     try:
@@ -116,6 +120,7 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
     port between choosing and binding it.
     """
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from api.app import create_app
 
@@ -129,6 +134,21 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
         listener.bind(("127.0.0.1", 0))
         port_sender.send(listener.getsockname()[1])
         port_sender.close()
+        if settings.http_workers > 1:
+            # As `serve` runs them: uvicorn's workers build their apps from the settings
+            # handed over in the environment, on the one listening socket.
+            assert container.runtime.worker is not None
+            os.environ.update(container.runtime.worker.child_environment())
+            config = uvicorn.Config(
+                "api.asgi:served_app",
+                factory=True,
+                workers=settings.http_workers,
+                log_level="warning",
+                access_log=False,
+                timeout_worker_healthcheck=HTTP_WORKER_START_SECONDS,
+            )
+            Multiprocess(config, sockets=[listener]).run()
+            return
         config = uvicorn.Config(create_app(container), log_level="warning", access_log=False)
         uvicorn.Server(config).run(sockets=[listener])
     finally:

@@ -114,6 +114,7 @@ def run_benchmarks(
         quick=quick,
         sizes=sizes,
         clients=clients,
+        http_workers=settings.http_workers,
         only=list(only) if only else None,
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,

@@ -76,6 +76,8 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> BenchRun:
     settings = Settings.explicit(
         database_url=test_url.set(database=BENCH_DATABASE).render_as_string(hide_password=False),
         data_dir=tmp_path_factory.mktemp("var"),
+        # As a city runs it on a machine of several cores: HTTP in two processes.
+        http_workers=2,
     )
     return BenchRun(settings.data_dir, run_benchmarks(settings, sizes=TINY, clients=4))
 
@@ -137,6 +139,7 @@ def test_the_timestamped_report_keeps_the_same_rows_and_the_load_average(
     assert written.parent == bench_run.data_dir / "bench"
     assert report["rows"] == latest
     assert set(report["machine"]["load_average"]) == {"start", "end"}
+    assert report["http_workers"] == 2
 
 
 def test_only_selects_measures_by_their_name_or_a_row_name() -> None:
@@ -157,6 +160,24 @@ def test_bench_only_with_an_unknown_name_says_which_exist_and_runs_nothing(
     assert result.exit_code == 2
     assert "no measure named dashbord" in result.output
     assert "dashboard" in result.output.split("choose from", 1)[1]
+    assert not (tmp_path / "bench").exists()
+
+
+def test_bench_with_http_workers_but_no_worker_process_is_refused_before_it_runs(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(
+        cli.app,
+        ["bench", "--only", "dashboard"],
+        env={
+            "DIGIONE_DATA_DIR": str(tmp_path),
+            "DIGIONE_HTTP_WORKERS": "2",
+            "DIGIONE_WORKER_PROCESS": "false",
+        },
+    )
+
+    assert result.exit_code != 0
+    assert "DIGIONE_HTTP_WORKERS above 1 needs DIGIONE_WORKER_PROCESS=true" in result.output
     assert not (tmp_path / "bench").exists()
 
 
