@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.bootstrap import bootstrap
+from api.heap import settle_heap
 from api.settings import Settings
 from api.worker_process import SETTINGS_ENV, WAKE_PORT_ENV
 
@@ -30,4 +31,6 @@ def served_app() -> FastAPI:
     container = bootstrap(settings)
     port = os.environ.get(WAKE_PORT_ENV)
     container.runtime.observe_worker(wake_port=int(port) if port else None)
-    return create_app(container)
+    app = create_app(container)
+    settle_heap()
+    return app

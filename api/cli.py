@@ -107,6 +107,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.heap import settle_heap
     from api.log_format import configure
 
     settings = Settings()
@@ -152,8 +153,10 @@ def serve(
                 timeout_worker_healthcheck=HTTP_WORKER_START_SECONDS,
             )
             return
+        app = create_app(container)
+        settle_heap()
         uvicorn.run(
-            create_app(container),
+            app,
             host=host,
             port=port,
             log_config=None,  # the JSON lines configured above

@@ -28,6 +28,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
 from api.bootstrap import Container, bootstrap
+from api.heap import settle_heap
 from api.runtime_report import BEAT_SECONDS, clear_report, write_report
 from api.settings import Settings
 from api.worker_process import (
@@ -66,6 +67,7 @@ def run(settings: Settings, *, wake_port: int | None, restarts: int, parent: int
     try:
         runtime.start()
         wakers = _start_wakers(container, runtime.relay, stop, wake_port)
+        settle_heap()
         while True:
             _report(container, restarts)
             if stop.wait(BEAT_SECONDS):

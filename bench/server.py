@@ -123,6 +123,7 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
     from uvicorn.supervisors import Multiprocess
 
     from api.app import create_app
+    from api.heap import settle_heap
 
     # Only the benchmark's tenant: the database may hold others (another run's, or real
     # ones when DIGIONE_DATABASE_URL names a shared server), and a second relay and runner
@@ -149,7 +150,9 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
             )
             Multiprocess(config, sockets=[listener]).run()
             return
-        config = uvicorn.Config(create_app(container), log_level="warning", access_log=False)
+        app = create_app(container)
+        settle_heap()
+        config = uvicorn.Config(app, log_level="warning", access_log=False)
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         container.close()

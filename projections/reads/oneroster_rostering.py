@@ -100,6 +100,8 @@ _SUBJECT_OF_ENTITY = {
 }
 #: The agreement's basis under which a client sees people only with their consent.
 CONSENT_BASIS = "consent"
+#: Fields of a user's record that are never answered, whatever `fields` asks for.
+_NEVER_ANSWERED = frozenset({"password", "userProfiles"})
 #: The label of a page query's column counting every row the page is taken from.
 _TOTAL = "total_count_of_the_page_query"
 
@@ -546,6 +548,10 @@ class RosteringReads(ReadService[RosterProjection]):
             return made
 
         children, consents = linked.children, linked.consents
+        shape = _SHAPES[entity]
+        subject_column = _SUBJECT_OF_ENTITY.get(entity, "")
+        # What a record may carry: the fields asked for, never a password or profiles.
+        answered = fields - _NEVER_ANSWERED
         unsealer = Unsealer(self._sealer(client))
         if self._allowed(client, entity) & fields:
             unsealer.prefetch(row.get("personal") for row in rows)
@@ -555,8 +561,8 @@ class RosteringReads(ReadService[RosterProjection]):
         bases: dict[str, str] = {}
         shaped = []
         for row in rows:
-            record = _SHAPES[entity](row, ref, children)
-            subject = row.get(_SUBJECT_OF_ENTITY.get(entity, ""))
+            record = shape(row, ref, children)
+            subject = row.get(subject_column)
             seer = client
             if consents is not None:
                 # A consent-based client: what the consent in force allows, or nothing
@@ -583,13 +589,7 @@ class RosteringReads(ReadService[RosterProjection]):
             if entity == "user":
                 record.setdefault("givenName", WITHHELD_TEXT)
                 record.setdefault("familyName", WITHHELD_TEXT)
-            shaped.append(
-                {
-                    k: v
-                    for k, v in record.items()
-                    if k in fields and v is not None and k not in ("password", "userProfiles")
-                }
-            )
+            shaped.append({k: v for k, v in record.items() if v is not None and k in answered})
         return _Shaped(shaped, disclosed, bases)
 
     def _consents_of(
@@ -638,9 +638,9 @@ class RosteringReads(ReadService[RosterProjection]):
         if any(v == ERASED_TEXT for v in personal.values()) and len(personal) == 2:
             return set()
         found = set()
-        if set(personal) & _IDENTITY:
+        if not _IDENTITY.isdisjoint(personal):
             found.add("identity")
-        if set(personal) & _CONTACT:
+        if not _CONTACT.isdisjoint(personal):
             found.add("contact")
         return found
 
@@ -752,8 +752,11 @@ def _user(row: Mapping[str, Any], ref: Ref, _c: Mapping[str, list[str]]) -> dict
             if role.get(name):
                 shaped[name] = role[name]
         roles.append(shaped)
+    # The base fields written out, not merged from _base(): a page shapes a hundred users.
     return {
-        **_base(row),
+        "sourcedId": row["sourced_id"],
+        "status": row["status"],
+        "dateLastModified": _utc_text(row["date_last_modified"]),
         "enabledUser": _bool(row["enabled_user"]),
         "roles": roles,
         "primaryOrg": ref("org", row["primary_org"]),

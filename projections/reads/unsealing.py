@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, Protocol, final
 
-from domain.sealing import ERASED, Erased, RetentionClass, SealedValue, Sealer
-from projections.sealed import sealed_value, subject_id
+from domain.sealing import ERASED, Erased, SealedValue, Sealer
+from projections.sealed import retention_class, sealed_value, subject_id
 
 __all__ = ["ERASED_TEXT", "SEALED_TEXT", "WITHHELD", "Unsealer", "Unsealing", "Withheld"]
 
@@ -65,7 +65,7 @@ class Unsealer:
         if not isinstance(self._sealer, Sealer):
             return
         self._sealer.prefetch(
-            (subject_id(str(r["subject"])), RetentionClass(r["retention"]))
+            (subject_id(str(r["subject"])), retention_class(r["retention"]))
             for r in records
             if r is not None and "ciphertext" in r
         )
