@@ -9,7 +9,7 @@ limits each query by the caller's tenant and agreement before the caller's filte
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -501,7 +501,8 @@ def _add_route(op: Operation) -> None:
         query = _query(request)
         reads = _reads(container)
         params = dict(request.path_params)
-        selection = op.select(params)
+        # Keyed by the operation and its path parameters, which are all its selection holds.
+        selection = replace(op.select(params), key=(op.operation_id, *sorted(params.items())))
         base = _base_url(request)
         if op.single:
             record = await run_in_threadpool(

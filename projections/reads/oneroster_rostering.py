@@ -13,7 +13,9 @@ Freshness (`?min_position=N`) is the API's to wait for, as for every read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -202,6 +204,9 @@ class Selection:
     parents: Sequence[tuple[str, str, Callable[[RosterTables], Iterable[ColumnElement[bool]]]]] = (
         field(default_factory=tuple)
     )
+    #: What determines `where` and `parents` (the operation and its path parameters), when
+    #: the caller can say: a page's statement is then built once for the same request.
+    key: Hashable | None = None
 
 
 def _utc_text(value: datetime) -> str:
@@ -241,6 +246,66 @@ _PATH_OF_TYPE = {
 }
 
 
+@dataclass(frozen=True)
+class _PageStatement:
+    """A page's statements before its limit and offset (see `RosteringReads.page`)."""
+
+    page: sa.Select[Any]
+    count: sa.Select[Any]
+    #: Whether the same request (selection key, client, query) may be served it again.
+    reusable: bool
+
+
+class _BuiltPages:
+    """Page statements built before, for each set of roster tables (a system's), by what
+    shapes them: the selection, the client as its agreement stands and the query without
+    its limit and offset. Building one (the visibility conditions, the filter, the order)
+    took about as long as running it; a service paging through a school asks the same again
+    and again. Bounded: the oldest statement is dropped first. Statements hold no data
+    read, only what the request named, so nothing here can go stale."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._built: weakref.WeakKeyDictionary[RosterTables, dict[Hashable, _PageStatement]]
+        self._built = weakref.WeakKeyDictionary()
+
+    @staticmethod
+    def _key(request: tuple[Selection, ClientView, RosterQuery]) -> Hashable | None:
+        selection, client, query = request
+        if selection.key is None:
+            return None
+        return (selection.entity, selection.key, client, replace(query, limit=0, offset=0))
+
+    def get(
+        self, tables: RosterTables, request: tuple[Selection, ClientView, RosterQuery]
+    ) -> _PageStatement | None:
+        key = self._key(request)
+        if key is None:
+            return None
+        with self._lock:
+            return self._built.get(tables, {}).get(key)
+
+    def put(
+        self,
+        tables: RosterTables,
+        request: tuple[Selection, ClientView, RosterQuery],
+        built: _PageStatement,
+    ) -> None:
+        key = self._key(request)
+        if key is None:
+            return
+        with self._lock:
+            kept = self._built.setdefault(tables, {})
+            kept[key] = built
+            if len(kept) > self._size:
+                del kept[next(iter(kept))]
+
+
+#: Up to 1,024 page statements for each system's roster tables.
+_BUILT_PAGES = _BuiltPages(1024)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RosteringReads(ReadService[RosterProjection]):
     """The rostering service's reads; build one per request with the container's parts."""
@@ -266,12 +331,48 @@ class RosteringReads(ReadService[RosterProjection]):
         reads are done)."""
         self._authorise(client, scopes, selection.entity)
         fields = self._fields(selection.entity, query.fields)
+        limit = min(query.limit, MAX_LIMIT)
+        built = _BUILT_PAGES.get(self.projection.tables, (selection, client, query))
+        if built is None:
+            built = self._page_statement(client, selection, query)
+            if built.reusable:
+                _BUILT_PAGES.put(self.projection.tables, (selection, client, query), built)
+        with read_connection(self.engine) as c:
+            self._require_parents(c, client, selection)
+            # The page and the count of everything it pages through, in one query.
+            rows = [
+                _as_seen(r)
+                for r in c.execute(built.page.limit(limit).offset(query.offset)).mappings().all()
+            ]
+            if rows:
+                count = int(rows[0][_TOTAL])
+            else:  # past the end (or nothing): the count needs a query of its own
+                count = int(c.execute(built.count).scalar_one())
+            for row in rows:
+                del row[_TOTAL]
+            linked = self._linked(c, client, selection.entity, rows, fields)
+        # Shaped and recorded once the connection is back in the pool: the disclosure's
+        # writer needs one too, and a read holding its own while it waits would starve it.
+        shaped = self._shape(client, selection.entity, rows, fields, base_url, linked)
+        self._disclose(client, shaped)
+        return Page(records=shaped.records, total=count, limit=limit, offset=query.offset)
+
+    def _page_statement(
+        self, client: ClientView, selection: Selection, query: RosterQuery
+    ) -> _PageStatement:
+        """The statements of a page of `selection` as `query` asks, before its limit and
+        offset: the records with their count, and the count alone (past the end)."""
         tables = self.projection.tables
         users_with = self.users_with
         table = self._table(selection.entity)
         consented = self._consent_view(client, selection.entity)
+        # A filter on a sealed field is answered by the blind index now: its statement
+        # holds what was found, and must not serve a later request.
+        looked_up = False
 
         def lookup(name: str, value: str) -> list[str]:
+            nonlocal looked_up
+            looked_up = True
             assert users_with is not None
             found = users_with(client.tenant, name, value)
             if consented is None:
@@ -303,36 +404,14 @@ class RosteringReads(ReadService[RosterProjection]):
         conditions = [*self._visible(client, selection.entity, tables), *selection.where(tables)]
         filtered, order = client_clauses(catalogue, selection.entity, query, table.c.sourced_id)
         conditions.extend(filtered)
-        limit = min(query.limit, MAX_LIMIT)
-        with read_connection(self.engine) as c:
-            self._require_parents(c, client, selection)
-            # The page and the count of everything it pages through, in one query.
-            rows = [
-                _as_seen(r)
-                for r in c.execute(
-                    self._select(table, consented)
-                    .add_columns(sa.func.count().over().label(_TOTAL))
-                    .where(*conditions)
-                    .order_by(*order)
-                    .limit(limit)
-                    .offset(query.offset)
-                )
-                .mappings()
-                .all()
-            ]
-            if rows:
-                count = int(rows[0][_TOTAL])
-            else:  # past the end (or nothing): the count needs a query of its own
-                total = c.execute(sa.select(sa.func.count()).select_from(table).where(*conditions))
-                count = int(total.scalar_one())
-            for row in rows:
-                del row[_TOTAL]
-            linked = self._linked(c, client, selection.entity, rows, fields)
-        # Shaped and recorded once the connection is back in the pool: the disclosure's
-        # writer needs one too, and a read holding its own while it waits would starve it.
-        shaped = self._shape(client, selection.entity, rows, fields, base_url, linked)
-        self._disclose(client, shaped)
-        return Page(records=shaped.records, total=count, limit=limit, offset=query.offset)
+        return _PageStatement(
+            page=self._select(table, consented)
+            .add_columns(sa.func.count().over().label(_TOTAL))
+            .where(*conditions)
+            .order_by(*order),
+            count=sa.select(sa.func.count()).select_from(table).where(*conditions),
+            reusable=selection.key is not None and not looked_up,
+        )
 
     @retried_once
     def record(

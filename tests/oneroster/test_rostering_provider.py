@@ -13,7 +13,7 @@ from api.bootstrap import Container
 from api.oneroster.rostering import OPERATIONS
 from projections.reads.disclosures import DisclosureLog, disclosures_of
 from projections.reads.oneroster_rostering import ClientView, RosteringReads, RosterQuery
-from tests.builders import School, put
+from tests.builders import School, a_user, put
 from tests.oneroster.conftest import ClientFactory, Project
 from tests.read_engine import end_the_read_engines_connections
 
@@ -598,3 +598,51 @@ def test_a_schools_students_and_teachers_are_its_own_whether_by_role_or_by_enrol
     assert {"stu-1", "stu-2"} <= students and "stu-x" not in students
     assert "tch-1" in teachers and not teachers & students
     assert ids("schools/sch-2/students") == {"stu-x"}
+
+
+def test_a_filter_on_an_email_finds_users_as_the_blind_index_stands_at_each_request(
+    client: TestClient, school: School, vendor: ClientFactory, project: Project
+) -> None:
+    headers = vendor("emailsync")
+
+    def ids(email: str) -> list[str]:
+        response = client.get(
+            f"{BASE}/users", params={"filter": f"email='{email}'"}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        return [u["sourcedId"] for u in response.json()["users"]]
+
+    before = ids("stu-1@example.invalid")
+    moved = {**a_user("stu-1", "student", given="Aino", family="Aalto"), "email": "aino@k.invalid"}
+    put(client, school.admin, "users", "stu-1", "user", moved)
+    project()
+
+    assert before == ["stu-1"]
+    assert ids("stu-1@example.invalid") == []
+    assert ids("aino@k.invalid") == ["stu-1"]
+
+
+def test_the_same_page_asked_again_answers_what_the_roster_holds_now(
+    client: TestClient, school: School, vendor: ClientFactory, project: Project
+) -> None:
+    headers = vendor("resync")
+    url = f"{BASE}/users?limit=100&filter=roles.org.sourcedId='sch-1'"
+
+    first = client.get(url, headers=headers)
+    put(
+        client,
+        school.admin,
+        "users",
+        "stu-new",
+        "user",
+        a_user("stu-new", "student", given="Uusi", family="Oppilas"),
+    )
+    project()
+    again = client.get(url, headers=headers)
+    second_page = client.get(f"{url}&offset=1", headers=headers)
+
+    seen = [u["sourcedId"] for u in again.json()["users"]]
+    assert "stu-new" not in {u["sourcedId"] for u in first.json()["users"]}
+    assert "stu-new" in seen
+    assert int(again.headers["X-Total-Count"]) == int(first.headers["X-Total-Count"]) + 1
+    assert [u["sourcedId"] for u in second_page.json()["users"]] == seen[1:]
