@@ -252,7 +252,8 @@ class _PageStatement:
 
     page: sa.Select[Any]
     count: sa.Select[Any]
-    #: Whether the same request (selection key, client, query) may be served it again.
+    #: Whether a later request of the same key may be served it (not when the blind index
+    #: answered its filter).
     reusable: bool
 
 
@@ -271,30 +272,17 @@ class _BuiltPages:
         self._built = weakref.WeakKeyDictionary()
 
     @staticmethod
-    def _key(request: tuple[Selection, ClientView, RosterQuery]) -> Hashable | None:
-        selection, client, query = request
+    def key(selection: Selection, client: ClientView, query: RosterQuery) -> Hashable | None:
+        """What a page's statement depends on; None when the selection cannot say."""
         if selection.key is None:
             return None
         return (selection.entity, selection.key, client, replace(query, limit=0, offset=0))
 
-    def get(
-        self, tables: RosterTables, request: tuple[Selection, ClientView, RosterQuery]
-    ) -> _PageStatement | None:
-        key = self._key(request)
-        if key is None:
-            return None
+    def get(self, tables: RosterTables, key: Hashable) -> _PageStatement | None:
         with self._lock:
             return self._built.get(tables, {}).get(key)
 
-    def put(
-        self,
-        tables: RosterTables,
-        request: tuple[Selection, ClientView, RosterQuery],
-        built: _PageStatement,
-    ) -> None:
-        key = self._key(request)
-        if key is None:
-            return
+    def put(self, tables: RosterTables, key: Hashable, built: _PageStatement) -> None:
         with self._lock:
             kept = self._built.setdefault(tables, {})
             kept[key] = built
@@ -332,11 +320,12 @@ class RosteringReads(ReadService[RosterProjection]):
         self._authorise(client, scopes, selection.entity)
         fields = self._fields(selection.entity, query.fields)
         limit = min(query.limit, MAX_LIMIT)
-        built = _BUILT_PAGES.get(self.projection.tables, (selection, client, query))
+        key = _BUILT_PAGES.key(selection, client, query)
+        built = None if key is None else _BUILT_PAGES.get(self.projection.tables, key)
         if built is None:
             built = self._page_statement(client, selection, query)
-            if built.reusable:
-                _BUILT_PAGES.put(self.projection.tables, (selection, client, query), built)
+            if key is not None and built.reusable:
+                _BUILT_PAGES.put(self.projection.tables, key, built)
         with read_connection(self.engine) as c:
             self._require_parents(c, client, selection)
             # The page and the count of everything it pages through, in one query.
@@ -410,7 +399,7 @@ class RosteringReads(ReadService[RosterProjection]):
             .where(*conditions)
             .order_by(*order),
             count=sa.select(sa.func.count()).select_from(table).where(*conditions),
-            reusable=selection.key is not None and not looked_up,
+            reusable=not looked_up,
         )
 
     @retried_once
