@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from typing import Annotated
 
@@ -62,9 +61,6 @@ log = logging.getLogger("api.serve")
 
 #: On SIGTERM, how long `serve` lets the requests in flight finish before closing them.
 SHUTDOWN_GRACE_SECONDS = 30
-#: How long an HTTP worker (DIGIONE_HTTP_WORKERS > 1) may take to start before uvicorn
-#: counts it as hung.
-HTTP_WORKER_START_SECONDS = 60
 
 
 def _container() -> Container:
@@ -107,6 +103,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.asgi import http_workers
     from api.heap import settle_heap
     from api.log_format import configure
 
@@ -138,19 +135,12 @@ def serve(
         if settings.http_workers > 1:
             # Several HTTP processes (uvicorn's workers, each building its own app from
             # the settings handed over); this process keeps the broker and the worker.
-            assert container.runtime.worker is not None
-            os.environ.update(container.runtime.worker.child_environment())
             uvicorn.run(
-                "api.asgi:served_app",
-                factory=True,
-                workers=settings.http_workers,
+                **http_workers(container),
                 host=host,
                 port=port,
                 log_config=None,
                 timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-                # Each builds the system before it answers uvicorn's health check: seconds
-                # on a busy machine, where the default 5 s has it killed and restarted.
-                timeout_worker_healthcheck=HTTP_WORKER_START_SECONDS,
             )
             return
         app = create_app(container)

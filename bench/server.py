@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -15,7 +14,6 @@ from multiprocessing.process import BaseProcess
 import httpx
 
 from api.bootstrap import bootstrap
-from api.cli import HTTP_WORKER_START_SECONDS
 from api.settings import Settings
 from bench.http_client import Answer
 
@@ -123,6 +121,7 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
     from uvicorn.supervisors import Multiprocess
 
     from api.app import create_app
+    from api.asgi import http_workers
     from api.heap import settle_heap
 
     # Only the benchmark's tenant: the database may hold others (another run's, or real
@@ -136,17 +135,9 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
         port_sender.send(listener.getsockname()[1])
         port_sender.close()
         if settings.http_workers > 1:
-            # As `serve` runs them: uvicorn's workers build their apps from the settings
-            # handed over in the environment, on the one listening socket.
-            assert container.runtime.worker is not None
-            os.environ.update(container.runtime.worker.child_environment())
+            # As `serve` runs them, on the one listening socket.
             config = uvicorn.Config(
-                "api.asgi:served_app",
-                factory=True,
-                workers=settings.http_workers,
-                log_level="warning",
-                access_log=False,
-                timeout_worker_healthcheck=HTTP_WORKER_START_SECONDS,
+                **http_workers(container), log_level="warning", access_log=False
             )
             Multiprocess(config, sockets=[listener]).run()
             return
