@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, uuid5
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from api.oneroster_csv.bundle import ALL_FILES, FILE_ORDER, HEADERS
 from domain.commands import Actor
 from domain.record import ACTIVE
-from domain.sealing import RetentionClass, Sealer
+from domain.sealing import Sealer
 from projections.reads.disclosures import (
     STATUTORY_TASK,
     DisclosureLog,
@@ -212,7 +212,7 @@ def export_roster(
         agents = _agents_both_ways(users)
         for index, user in enumerate(users):
             if index % _KEYS_AT_ONCE == 0:
-                _prefetch_keys(sealer, users[index : index + _KEYS_AT_ONCE])
+                unsealer.prefetch(u["personal"] for u in users[index : index + _KEYS_AT_ONCE])
             sid = user["sourced_id"]
             opened = unsealer.open(user["personal"])
             personal: Mapping[str, Any]
@@ -272,7 +272,9 @@ def export_roster(
         demographics = _active(c, t.demographics, tenant)
         for index, d in enumerate(demographics):
             if index % _KEYS_AT_ONCE == 0:
-                _prefetch_keys(sealer, demographics[index : index + _KEYS_AT_ONCE])
+                unsealer.prefetch(
+                    r["personal"] for r in demographics[index : index + _KEYS_AT_ONCE]
+                )
             opened = unsealer.open(d["personal"])
             if not isinstance(opened, dict):
                 continue  # erased: nothing of it is written
@@ -281,16 +283,6 @@ def export_roster(
     _disclose(disclosures, actor, recipient, categories)
     report.files = dict(files.rows)
     return files.render(tenant), report
-
-
-def _prefetch_keys(sealer: Sealer, records: list[dict[str, Any]]) -> None:
-    """Reads the keys that seal the records' personal data with a query per retention
-    class, instead of one per record as unsealing each would."""
-    sealer.prefetch(
-        (UUID(str(sealed["subject"])), RetentionClass(sealed["retention"]))
-        for sealed in (record.get("personal") for record in records)
-        if sealed and "ciphertext" in sealed
-    )
 
 
 def _agents_both_ways(users: list[dict[str, Any]]) -> dict[str, set[str]]:
