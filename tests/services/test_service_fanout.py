@@ -111,6 +111,17 @@ def _results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in messages if m["eventType"].endswith("assessment.result.recorded.v1")]
 
 
+def _sealed_user_data(messages: list[dict[str, Any]], subject: str) -> list[dict[str, Any]]:
+    """The sealed personal data of `subject`'s roster user events among `messages`."""
+    return [
+        m["data"]["sealed_personal_data"]
+        for m in messages
+        if m["data"]["data_subject"] == subject
+        and ".roster.user." in m["eventType"]
+        and m["data"].get("sealed_personal_data")
+    ]
+
+
 def _grant(
     client: TestClient,
     school: School,
@@ -317,15 +328,13 @@ def test_an_erasure_sends_a_forget_notice_and_the_services_sealed_copy_no_longer
     client.post("/api/v1/assessments", headers=school.teacher, json=an_assessment())
     before = _wait_for(
         container, tenant, "learnapp",
-        lambda ms: _results(ms) and any(".roster.user." in m["eventType"] for m in ms),
+        # stu-1's own user event: users' events come on partitions of their own, so
+        # another user's may arrive first.
+        lambda ms: _results(ms) and _sealed_user_data(ms, "stu-1"),
     )  # fmt: skip
     headers = _token(client, created)
     key = client.get("/api/v1/services/me/keys", params={"subject": "stu-1"}, headers=headers)
-    sealed = next(
-        m["data"]["sealed_personal_data"] for m in before
-        if m["data"]["data_subject"] == "stu-1" and ".roster.user." in m["eventType"]
-        and m["data"].get("sealed_personal_data")
-    )  # fmt: skip
+    sealed = _sealed_user_data(before, "stu-1")[0]
     sealed = {**sealed, "nonce": bytes.fromhex(sealed["nonce"]),
               "ciphertext": bytes.fromhex(sealed["ciphertext"])}  # fmt: skip
 
