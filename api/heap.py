@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import gc
 
-__all__ = ["YOUNG_GENERATION_THRESHOLD", "settle_heap"]
+from projections.heap import YOUNG_GENERATION_THRESHOLD
 
-#: Net allocations of container objects after which the youngest generation is collected.
-YOUNG_GENERATION_THRESHOLD = 5_000
+__all__ = ["YOUNG_GENERATION_THRESHOLD", "settle_heap"]
 
 
 def settle_heap() -> None:

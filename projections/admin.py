@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from domain.application import TenantApplication
 from projections import positions
 from projections.base import Projection, reset
+from projections.heap import heap_frozen_for_batches
 from projections.runner import ProjectionRunner
 from projections.status import ProjectionState, ProjectionStatus, UnknownProjectionError
 from projections.store_rebuild import StoreRebuild, StoreTarget
@@ -147,11 +148,12 @@ class ProjectionAdmin:
     ) -> RebuildReport:
         """Drops the projection's read model and positions and builds it again: from the
         tenants' event stores (the default, when the admin has them), or from the topics."""
-        if from_topics or self._stores is None:
-            return self.rebuild_from_topics(
-                projection, on_progress=on_progress, stall_seconds=stall_seconds
-            )
-        return self.rebuild_from_store(projection, on_progress=on_progress)
+        with heap_frozen_for_batches():
+            if from_topics or self._stores is None:
+                return self.rebuild_from_topics(
+                    projection, on_progress=on_progress, stall_seconds=stall_seconds
+                )
+            return self.rebuild_from_store(projection, on_progress=on_progress)
 
     def rebuild_from_store(
         self,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from typing import Any
 
 from api.heap import YOUNG_GENERATION_THRESHOLD
 
@@ -25,3 +27,49 @@ def test_a_settled_process_freezes_what_it_built_and_collects_the_young_less_oft
     frozen, young = (int(word) for word in probe.stdout.split())
     assert frozen >= 10_000
     assert young == YOUNG_GENERATION_THRESHOLD
+
+
+_REBUILD_PROBE = """
+import gc
+from api.heap import settle_heap
+from projections.heap import heap_frozen_for_batches
+built = [[n] for n in range(10_000)]
+if SETTLED:
+    settle_heap()
+before = (gc.get_freeze_count(), gc.get_threshold())
+with heap_frozen_for_batches():
+    during = (gc.get_freeze_count(), gc.get_threshold())
+after = (gc.get_freeze_count(), gc.get_threshold())
+print(repr((before, during, after)))
+"""
+
+
+def _rebuild_probe(*, settled: bool) -> tuple[Any, Any, Any]:
+    probe = subprocess.run(
+        [sys.executable, "-c", f"SETTLED = {settled}\n{_REBUILD_PROBE}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    before, during, after = ast.literal_eval(probe.stdout)
+    return before, during, after
+
+
+def test_a_rebuild_leaves_the_heap_it_started_with_out_of_collections_and_restores_the_collector() -> (
+    None
+):
+    before, during, after = _rebuild_probe(settled=False)
+
+    assert before[0] == 0
+    assert during[0] >= 10_000
+    assert during[1][0] == YOUNG_GENERATION_THRESHOLD
+    assert after == before
+
+
+def test_a_rebuild_in_a_settled_process_keeps_its_start_up_heap_frozen() -> None:
+    before, during, after = _rebuild_probe(settled=True)
+
+    assert before[0] >= 10_000
+    assert during[0] == before[0]
+    assert after == before
