@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from domain.application import TenantApplication
 from projections import positions
-from projections.base import Projection, reset
+from projections.base import Projection, analyse, reset
 from projections.heap import heap_frozen_for_batches
 from projections.runner import ProjectionRunner
 from projections.status import ProjectionState, ProjectionStatus, UnknownProjectionError
@@ -195,6 +195,7 @@ class ProjectionAdmin:
             store_rebuild.run(page)
             messages += store_rebuild.read
             reached[tenant] = targets[tenant].position
+        analyse(self._engine, projection)
         return self._report(
             projection,
             messages=messages,
@@ -289,6 +290,7 @@ class ProjectionAdmin:
                     )
         finally:
             runner.close()
+        analyse(self._engine, projection)
         return self._report(
             projection,
             messages=messages,

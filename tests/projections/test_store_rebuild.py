@@ -378,3 +378,36 @@ def page_slots(engine: Engine, projection: Projection) -> list[list[Any]]:
         return []
     with engine.connect() as connection:
         return [slot for (slots,) in connection.execute(sa.select(table.c.slots)) for slot in slots]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_rebuilt_read_model_has_planner_statistics_without_waiting_for_autovacuum(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    broker: EmbeddedBroker,
+    projection: Projection,
+    forget_tenant_rows: None,
+) -> None:
+    a_school(client, container, tenant)
+    a_crowd(app, count=30)
+    publisher.publish()
+
+    admin_of(container, projection, tenant, broker.bootstrap).rebuild(projection)
+
+    with container.engine.connect() as connection:
+        filled = [
+            table.name
+            for table in projection.metadata.sorted_tables
+            if connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        ]
+        analysed = set(
+            connection.execute(
+                sa.text("SELECT DISTINCT tablename FROM pg_stats WHERE tablename = ANY(:names)"),
+                {"names": filled},
+            ).scalars()
+        )
+    assert filled, "the rebuild filled no table"
+    assert analysed == set(filled)
