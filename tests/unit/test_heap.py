@@ -56,9 +56,7 @@ def _rebuild_probe(*, settled: bool) -> tuple[Any, Any, Any]:
     return before, during, after
 
 
-def test_a_rebuild_leaves_the_heap_it_started_with_out_of_collections_and_restores_the_collector() -> (
-    None
-):
+def test_a_rebuild_leaves_its_starting_heap_out_of_collections_and_restores_the_collector() -> None:
     before, during, after = _rebuild_probe(settled=False)
 
     assert before[0] == 0

@@ -3,19 +3,16 @@ the signing key are checked at every request."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from api.tokens import TokenError, TokenService
+from tests.conftest import FakeClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+def a_clock() -> FakeClock:
+    return FakeClock(datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
 
 
 class RevokedSubjects:
@@ -26,14 +23,14 @@ class RevokedSubjects:
         return subject in self.subjects
 
 
-def service(clock: Clock, revocations: RevokedSubjects | None = None) -> TokenService:
+def service(clock: FakeClock, revocations: RevokedSubjects | None = None) -> TokenService:
     return TokenService(
         signing_key=b"k" * 32, ttl_seconds=3600, clock=clock, revocations=revocations
     )
 
 
 def test_a_token_verified_before_is_refused_once_the_signing_key_is_replaced() -> None:
-    tokens = service(Clock())
+    tokens = service(a_clock())
     token = tokens.issue(tenant="espoo", role="teacher", subject="tea-1")
     assert tokens.verify(token).subject == "tea-1"
 
@@ -44,12 +41,12 @@ def test_a_token_verified_before_is_refused_once_the_signing_key_is_replaced() -
 
 
 def test_a_token_verified_before_is_refused_once_it_expires() -> None:
-    clock = Clock()
+    clock = a_clock()
     tokens = service(clock)
     token = tokens.issue(tenant="espoo", role="teacher", subject="tea-1")
     assert tokens.verify(token).role == "teacher"
 
-    clock.now += timedelta(hours=2)
+    clock.advance(hours=2)
 
     with pytest.raises(TokenError, match="expired"):
         tokens.verify(token)
@@ -57,7 +54,7 @@ def test_a_token_verified_before_is_refused_once_it_expires() -> None:
 
 def test_a_token_verified_before_is_refused_once_its_subject_is_revoked() -> None:
     revoked = RevokedSubjects()
-    tokens = service(Clock(), revoked)
+    tokens = service(a_clock(), revoked)
     token = tokens.issue(tenant="espoo", role="guardian", subject="gua-1")
     assert tokens.verify(token).subject == "gua-1"
 
@@ -68,7 +65,7 @@ def test_a_token_verified_before_is_refused_once_its_subject_is_revoked() -> Non
 
 
 def test_a_tampered_token_is_refused_every_time_it_is_sent() -> None:
-    tokens = service(Clock())
+    tokens = service(a_clock())
     header, payload, signature = tokens.issue(tenant="espoo", role="teacher", subject="t").split(
         "."
     )
@@ -80,7 +77,7 @@ def test_a_tampered_token_is_refused_every_time_it_is_sent() -> None:
 
 
 def test_more_tokens_than_a_server_keeps_are_each_verified_as_their_own_caller() -> None:
-    tokens = service(Clock())
+    tokens = service(a_clock())
     issued = [tokens.issue(tenant="espoo", role="student", subject=f"s{n}") for n in range(5000)]
 
     subjects = [tokens.verify(token).subject for token in issued + issued[:10]]
