@@ -180,7 +180,7 @@ def commands_store(bench: BenchContext) -> list[Row]:
     load = measure_store_commands(
         app,
         classes,
-        count=bench.sizes.commands,
+        count=bench.sizes.store_commands,
         concurrency=bench.clients,
         progress=bench.progress,
     )
@@ -188,7 +188,7 @@ def commands_store(bench: BenchContext) -> list[Row]:
     raw = measure_raw_commits(
         bench.conninfo,
         insert,
-        count=bench.sizes.commands,
+        count=bench.sizes.store_commands,
         concurrency=bench.clients,
         progress=bench.progress,
     )

@@ -25,6 +25,7 @@ BENCH_DATABASE = "digione_bench_smoke"
 #: Small enough for a busy CI machine: the test checks that every measure works, not speed.
 TINY = Sizes(
     commands=40,
+    store_commands=40,
     relay_events=200,
     rebuild_students=30,
     freshness_rate=20.0,
