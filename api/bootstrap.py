@@ -125,6 +125,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         fallback_master_keys=fallback_master_keys(settings.resolved_master_key_file),
         clock=clock,
         key_cache_seconds=settings.key_cache_seconds,
+        store_pool_size=settings.store_pool_size,
         only=settings.only_tenants,
     )
     revocations = TokenRevocations(engine)

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     #: process of every server has a pool of its own.
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=30, ge=0)
+    #: Connections each tenant's event store keeps open in each process (a burst opens up
+    #: to 8 more, closed again after 10 minutes idle).
+    store_pool_size: int = Field(default=2, ge=1)
     #: The installation's master key (32 random bytes); generated with mode 0600 if absent.
     master_key_file: Path | None = None
     topic_prefix: str = "digione"

@@ -44,6 +44,7 @@ class Tenants:
         fallback_master_keys: tuple[bytes, ...] = (),
         clock: Callable[[], datetime],
         key_cache_seconds: float,
+        store_pool_size: int = 2,
         only: frozenset[str] | None = None,
     ) -> None:
         self._engine = engine
@@ -53,6 +54,7 @@ class Tenants:
         self._fallback_master_keys = fallback_master_keys
         self._clock = clock
         self._key_cache_seconds = key_cache_seconds
+        self._store_pool_size = store_pool_size
         self._only = only
         self._apps: dict[str, TenantApplication] = {}
         self._after_save: list[Callable[[int], None]] = []
@@ -209,7 +211,7 @@ class Tenants:
                 "POSTGRES_PASSWORD": url.password or "",
                 "POSTGRES_SCHEMA": schema,
                 # Each tenant has its own pool: small, so many tenants fit one server.
-                "POSTGRES_POOL_SIZE": "2",
+                "POSTGRES_POOL_SIZE": str(self._store_pool_size),
                 "POSTGRES_MAX_OVERFLOW": "8",
                 "POSTGRES_LOCK_TIMEOUT": "5",
                 # A PostgreSQL restart closes the pooled connections. They are not checked

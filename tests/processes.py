@@ -22,6 +22,16 @@ from api.settings import Settings
 from streams.broker import free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The database pools of every server process a test starts (DIGIONE_ variables). A test's
+#: server answers a few requests at a time, and four workers' servers (an HTTP process and
+#: a worker each, with two pools apiece) share PostgreSQL's max_connections (100): with the
+#: defaults (ten kept per pool, two per tenant's store), the bench smoke test's three processes alone held 57
+#: connections and a CI run was refused ("too many clients already").
+SMALL_POOLS = {
+    "DIGIONE_DATABASE_POOL_SIZE": "2",
+    "DIGIONE_DATABASE_MAX_OVERFLOW": "20",
+    "DIGIONE_STORE_POOL_SIZE": "1",
+}
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -30,6 +40,7 @@ def environment(settings: Settings) -> dict[str, str]:
     env["DIGIONE_DATA_DIR"] = str(settings.data_dir)
     env["DIGIONE_MASTER_KEY_FILE"] = str(settings.resolved_master_key_file)
     env["DIGIONE_TOPIC_PREFIX"] = settings.topic_prefix
+    env |= SMALL_POOLS
     if settings.database_url is not None:
         env["DIGIONE_DATABASE_URL"] = settings.database_url
     if settings.only_tenants is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from streams.broker import free_loopback_port
+from tests.processes import SMALL_POOLS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,6 +47,7 @@ class Served:
 def _environment(settings: dict[str, str]) -> dict[str, str]:
     # Only what the test names: never the developer's own DIGIONE_ variables.
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGIONE_")}
+    env |= SMALL_POOLS
     env.update({f"DIGIONE_{name.upper()}": value for name, value in settings.items()})
     env["PYTHONPATH"] = str(REPO_ROOT)
     env["PYTHONUNBUFFERED"] = "1"

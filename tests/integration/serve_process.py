@@ -14,6 +14,7 @@ import httpx
 
 from api.settings import Settings
 from streams.broker import free_loopback_port
+from tests.processes import SMALL_POOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 _START_SECONDS = 90.0
@@ -33,6 +34,7 @@ class ServeProcess:
             "DIGIONE_DATA_DIR": str(settings.data_dir),
             "DIGIONE_KAFKA_BOOTSTRAP": bootstrap,
             "DIGIONE_ONLY_TENANTS": json.dumps([tenant]),
+            **SMALL_POOLS,
         }
         if settings.database_url is not None:
             environment["DIGIONE_DATABASE_URL"] = settings.database_url

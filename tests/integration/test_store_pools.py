@@ -1,0 +1,38 @@
+"""How many connections each tenant's event store keeps open is the installation's choice."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from api.bootstrap import bootstrap
+from api.settings import Settings
+from tests.tenant_cleanup import drop_tenants
+
+
+def _kept_open(settings: Settings) -> int:
+    """The connections a tenant's store keeps open (more are opened for a burst)."""
+    container = bootstrap(settings)
+    tenant = "t" + uuid.uuid4().hex[:10] + "p"
+    try:
+        container.tenants.create(tenant, name="Test municipality")
+        pool = container.tenants.get(tenant).recorder.datastore.pool  # type: ignore[attr-defined]
+        kept: int = pool.min_size
+        return kept
+    finally:
+        container.close()
+        drop_tenants(settings, [tenant])
+
+
+@pytest.mark.postgres
+def test_store_pool_size_is_how_many_connections_each_tenant_store_keeps_open(
+    postgres_database_url: str, tmp_path: Path
+) -> None:
+    default = Settings.explicit(database_url=postgres_database_url, data_dir=tmp_path / "a")
+    small = Settings.explicit(
+        database_url=postgres_database_url, data_dir=tmp_path / "b", store_pool_size=1
+    )
+
+    assert (_kept_open(default), _kept_open(small)) == (2, 1)
