@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from projections import positions
@@ -167,14 +168,16 @@ class ProjectionStatus:
     ) -> bool:
         """As wait_for, for async callers: waits without holding a thread.
 
-        The first look is a short query run in the loop's default executor; then the read
-        waits on a future that the shared watcher resolves (`call_soon_threadsafe`) once a
-        look sees the position, so async and threaded waiters share the same looks.
+        The read waits on a future that the shared watcher resolves (`call_soon_threadsafe`)
+        once a look begun after it came sees the position, so async and threaded waiters
+        share the same looks, even the first: a read asking for a position just written
+        (read-your-writes) rarely finds it on its first look, and a look of its own in the
+        loop's executor, a thread hop and a query per read, was a third of such a read's
+        CPU under load. The watcher looks at once when it was idle, else within
+        POLL_SECONDS.
         """
         self._families_of(projection)
         loop = asyncio.get_running_loop()
-        if await loop.run_in_executor(None, self.position, tenant, projection) >= min_position:
-            return True
         key = (tenant, projection)
         with self._watch:
             waiter = _AsyncWaiter(loop, loop.create_future(), min_position, since=self._look)
@@ -266,14 +269,56 @@ class ProjectionStatus:
         self, connection: Connection, tenant: str, projection: str, families: tuple[str, ...]
     ) -> int:
         topics = {family_topic(self._topic_prefix, tenant, family) for family in families}
-        position = relay_positions.published_position(connection, tenant)
-        applied = positions.applied_positions(connection, projection=projection, tenant=tenant)
-        for (topic, partition), published in relay_positions.partition_positions(
-            connection, tenant
-        ).items():
-            if topic not in topics:
+        # One statement (one round trip, one snapshot): the tenant's published position,
+        # what was published to each partition, and what the projection applied of each.
+        rows = connection.execute(_POSITIONS, {"tenant": tenant, "projection": projection})
+        position = 0
+        published: dict[tuple[str, int], int] = {}
+        applied: dict[tuple[str, int], int] = {}
+        for kind, topic, partition, at in rows:
+            if kind == _PUBLISHED:
+                position = int(at)
+            elif kind == _PUBLISHED_TO_PARTITION:
+                published[(topic, partition)] = int(at)
+            else:
+                applied[(topic, partition)] = int(at)
+        for key, last in published.items():
+            if key[0] not in topics:
                 continue
-            done = applied.get((topic, partition), 0)
-            if done < published:
+            done = applied.get(key, 0)
+            if done < last:
                 position = min(position, done)
         return position
+
+
+_PUBLISHED, _PUBLISHED_TO_PARTITION, _APPLIED = 0, 1, 2
+
+
+def _positions_statement() -> sa.CompoundSelect[int, str, int, int]:
+    """A tenant's published position (one row, if any), its position in each partition,
+    and a projection's applied position in each, tagged by kind."""
+    relay = relay_positions.relay_positions
+    relay_partitions = relay_positions.relay_partition_positions
+    applied = positions.projection_positions
+    tenant = sa.bindparam("tenant", type_=sa.String)
+    projection = sa.bindparam("projection", type_=sa.String)
+    return sa.union_all(
+        sa.select(
+            sa.literal(_PUBLISHED),
+            sa.literal("").label("topic"),
+            sa.literal(0).label("partition"),
+            relay.c.position,
+        ).where(relay.c.tenant == tenant),
+        sa.select(
+            sa.literal(_PUBLISHED_TO_PARTITION),
+            relay_partitions.c.topic,
+            relay_partitions.c.partition,
+            relay_partitions.c.position,
+        ).where(relay_partitions.c.tenant == tenant),
+        sa.select(
+            sa.literal(_APPLIED), applied.c.topic, applied.c.partition, applied.c.position
+        ).where(applied.c.projection == projection, applied.c.tenant == tenant),
+    )
+
+
+_POSITIONS = _positions_statement()

@@ -82,7 +82,14 @@ def serving(settings: Settings, log: Path) -> Iterator[Server]:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0)
+        # An idle connection is dropped after 2 s, before uvicorn closes it (5 s): a request
+        # sent on a connection the server is closing at that moment fails with a reset (a
+        # `keys rotate` beside the server once took longer than 5 s on a busy CI machine).
+        http = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=30.0,
+            limits=httpx.Limits(keepalive_expiry=2.0),
+        )
         try:
             _wait_until_up(process, http, log)
             yield Server(process, http)

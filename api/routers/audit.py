@@ -11,13 +11,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.audit_replay import AuditorView, ReplayFilter, StoreSource, replay, to_jsonl
-from api.deps import ActorDep, ContainerDep, Permit, TenantAppDep
+from api.deps import ActorDep, ContainerDep, OneHopRoute, Permit, TenantAppDep
 from api.models import Problem
 from domain.commands import Actor
 from domain.errors import NotPermittedError
 from domain.ledger_checkpoints import key_id
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=OneHopRoute)
 
 
 def require_auditor(actor: Actor) -> None:

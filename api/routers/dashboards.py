@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import ActorDep, ClassDashboardReadsDep, Fresh, TenantAppDep
+from api.deps import ActorDep, ClassDashboardReadsDep, Fresh, OneHopRoute, TenantAppDep
 from api.models import Problem
 from api.read_answers import ClassDashboardAnswer, IfNoneMatch, encoded_document
 
-router = APIRouter(prefix="/api/v1/dashboards", tags=["teacher dashboards"])
+router = APIRouter(
+    prefix="/api/v1/dashboards", tags=["teacher dashboards"], route_class=OneHopRoute
+)
 
 #: More students than any class has: an offset past it is an empty page, a larger one a 422.
 MAX_OFFSET = 2**31 - 1

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import ActorDep, Fresh, GuardianViewReadsDep, TenantAppDep
+from api.deps import ActorDep, Fresh, GuardianViewReadsDep, OneHopRoute, TenantAppDep
 from api.models import Problem
 from api.read_answers import ChildrenAnswer, ChildViewAnswer, IfNoneMatch, document
 
-router = APIRouter(prefix="/api/v1", tags=["guardian views"])
+router = APIRouter(prefix="/api/v1", tags=["guardian views"], route_class=OneHopRoute)
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     304: {"description": "The answer is the one `If-None-Match` names"},

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import ActorDep, ContainerDep, OptionalActorDep, TenantAppDep
+from api.deps import ActorDep, ContainerDep, OneHopRoute, OptionalActorDep, TenantAppDep
 
-router = APIRouter()
+router = APIRouter(route_class=OneHopRoute)
 
 
 @router.get("/livez", tags=["operations"], summary="Liveness: answers without touching any store")

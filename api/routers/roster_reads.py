@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
-from api.deps import ActorDep, Fresh, RosterRecordReadsDep, TenantAppDep
+from api.deps import ActorDep, Fresh, OneHopRoute, RosterRecordReadsDep, TenantAppDep
 from api.models import Problem
 from api.read_answers import RosterRecordAnswer
 from projections.reads.roster_records import COLLECTIONS
 
-router = APIRouter(prefix="/api/v1/roster", tags=["roster reads"])
+router = APIRouter(prefix="/api/v1/roster", tags=["roster reads"], route_class=OneHopRoute)
 
 FreshRoster = Annotated[None, Depends(Fresh(lambda p: p.roster, roles=("admin",)))]
 

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from api.deps import OneHopRoute
 from api.models import Problem
 from api.problems import ProblemError
 from streams.schemas import default_registry
 
-router = APIRouter(prefix="/api/v1/schemas", tags=["schemas"])
+router = APIRouter(prefix="/api/v1/schemas", tags=["schemas"], route_class=OneHopRoute)
 
 
 def _summary(registered: Any) -> dict[str, Any]:

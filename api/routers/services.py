@@ -18,14 +18,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import ContainerDep
+from api.deps import ContainerDep, OneHopRoute
 from api.oneroster.rostering import ClientDep
 from api.problems import ProblemError
 from streams.fanout import was_forgotten
 from streams.service_reader import read_service_page
 from streams.service_view import service_key_id, service_topic
 
-router = APIRouter(prefix="/api/v1/services", tags=["services"])
+router = APIRouter(prefix="/api/v1/services", tags=["services"], route_class=OneHopRoute)
 
 
 @router.get(

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import ActorDep, Fresh, SourcedIdPath, SubjectExportsDep, TenantAppDep
+from api.deps import ActorDep, Fresh, OneHopRoute, SourcedIdPath, SubjectExportsDep, TenantAppDep
 from api.models import Problem
 from api.read_answers import SubjectExportAnswer
 from projections.reads.subject_export import right_of_access
 
-router = APIRouter(prefix="/api/v1/subjects", tags=["privacy"])
+router = APIRouter(prefix="/api/v1/subjects", tags=["privacy"], route_class=OneHopRoute)
 
 #: Everyone `right_of_access` may let through; it refuses the rest before any wait.
 FreshSubjectIndex = Annotated[

@@ -27,7 +27,10 @@ class Served:
     log: Path
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=timeout)
+        # Idle connections dropped before uvicorn closes them (5 s), as in tests/processes.py.
+        return httpx.Client(
+            base_url=self.url, timeout=timeout, limits=httpx.Limits(keepalive_expiry=2.0)
+        )
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
