@@ -193,8 +193,10 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
     def head_position(tenant: str) -> int:
         return tenants.get(tenant).head_position()
 
+    read_engine = _read_engine(settings, engine)
     status = ProjectionStatus(
         engine=engine,
+        watch_engine=read_engine,
         projections=projections.all,
         topic_prefix=settings.topic_prefix,
         tenant_ids=tenants.ids,
@@ -215,7 +217,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
     return Container(
         settings=settings,
         engine=engine,
-        read_engine=_read_engine(settings, engine),
+        read_engine=read_engine,
         tenants=tenants,
         tokens=tokens,
         clock=clock,

@@ -82,8 +82,13 @@ class ProjectionStatus:
         topic_prefix: str,
         tenant_ids: Callable[[], Iterable[str]],
         head_position: Callable[[str], int],
+        watch_engine: Engine | None = None,
     ) -> None:
         self._engine = engine
+        #: The engine of the shared watcher's looks (default `engine`): the read engine,
+        #: which neither pings nor begins a transaction, makes a look one round trip. A
+        #: look that meets a dropped connection fails, and the next one reconnects.
+        self._watch_engine = engine if watch_engine is None else watch_engine
         self._families = {p.name: tuple(p.families) for p in projections}
         self._topic_prefix = topic_prefix
         self._tenant_ids = tenant_ids
@@ -242,7 +247,7 @@ class ProjectionStatus:
                 look, keys = self._look, list(self._waiting)
             seen: dict[tuple[str, str], tuple[int, int]] = {}
             try:
-                with self._engine.connect() as connection:
+                with self._watch_engine.connect() as connection:
                     for tenant, projection in keys:
                         families = self._families[projection]
                         position = self._position(connection, tenant, projection, families)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from domain.application import TenantApplication
 from domain.commands import Actor
-from projections.reads.access import RosterRecordNotFoundError, require_role
+from projections.reads.access import RosterRecordNotFoundError, read_retried, require_role
 from projections.reads.disclosures import STATUTORY_TASK, user_detail_categories
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import ERASED_TEXT, Unsealer
@@ -49,16 +49,12 @@ class RosterRecordReads(ReadService[RosterProjection]):
         when there were any, recorded as disclosed. RosterRecordNotFoundError when absent."""
         require_role(actor, ("admin",), NOT_AN_ADMIN)
         table = self._table(collection)
-        with self.engine.connect() as connection:
-            row = (
-                connection.execute(
-                    sa.select(table).where(
-                        table.c.tenant == actor.tenant, table.c.sourced_id == sourced_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
+        statement = sa.select(table).where(
+            table.c.tenant == actor.tenant, table.c.sourced_id == sourced_id
+        )
+        row = read_retried(
+            self.engine, lambda connection: connection.execute(statement).mappings().first()
+        )
         if row is None:
             raise RosterRecordNotFoundError(f"{collection} has no {sourced_id!r}")
         record = {_camel(k): v for k, v in row.items() if k not in _HIDDEN}
