@@ -156,8 +156,8 @@ class Permit:
         self.require = require
 
     async def __call__(self, request: Request) -> None:
-        # A dependency of the request alone: one node for FastAPI to solve, where one of
-        # the caller and the tenant was nine (their trees solved again for it).
+        # A dependency of the request alone: one node for FastAPI to solve, where declaring
+        # the caller and the tenant made it solve both their trees again for the check.
         if getattr(request.state, "digione_permitted", False):
             return  # its CommandRoute checked it before the body was read
         await get_tenant_app(request, await _bearer(request))
