@@ -181,7 +181,9 @@ class OneHopRoute(APIRoute):
 
 
 def _in_thread_pool(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(endpoint):
+    # Only a plain synchronous function: anything else (a coroutine function, a callable
+    # object whose __call__ may be async) is left to FastAPI as it is.
+    if not inspect.isfunction(endpoint) or inspect.iscoroutinefunction(endpoint):
         return endpoint
 
     @functools.wraps(endpoint)
