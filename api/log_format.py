@@ -80,6 +80,11 @@ def configure(level: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # The Kafka client reports every connection, bootstrap and metadata refresh at INFO:
+    # nine lines in ten of a healthy server's log. Its warnings and errors come through;
+    # DEBUG shows everything.
+    if level != "DEBUG":
+        logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
