@@ -22,16 +22,19 @@ from api.settings import Settings
 from streams.broker import free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The database pools of every server process a test starts (DIGIONE_ variables). A test's
-#: server answers a few requests at a time, and four workers' servers (an HTTP process and
-#: a worker each, with two pools apiece) share PostgreSQL's max_connections (100): with the
-#: defaults (ten kept per pool, two per tenant's store), the bench smoke test's three processes alone held 57
-#: connections and a CI run was refused ("too many clients already").
-SMALL_POOLS = {
-    "DIGIONE_DATABASE_POOL_SIZE": "2",
-    "DIGIONE_DATABASE_MAX_OVERFLOW": "20",
-    "DIGIONE_STORE_POOL_SIZE": "1",
-}
+#: The database pools of every server process a test starts. A test's server answers a few
+#: requests at a time, and four workers' servers (an HTTP process and a worker each, with
+#: two pools apiece) share PostgreSQL's max_connections (100): with the defaults (ten kept
+#: per pool, two per tenant's store) the bench smoke test held 57 connections, and a CI run
+#: was refused ("too many clients already").
+SMALL_POOL_SETTINGS = {"database_pool_size": 2, "database_max_overflow": 20, "store_pool_size": 1}
+#: The same as DIGIONE_ variables, for a server started as a process.
+SMALL_POOLS = {f"DIGIONE_{name.upper()}": str(value) for name, value in SMALL_POOL_SETTINGS.items()}
+#: The HTTP client of a test's server drops an idle connection after 2 s, before uvicorn
+#: closes it (5 s): a request sent on a connection the server is closing at that moment fails
+#: with a reset (a `keys rotate` beside the server once took longer than 5 s on a busy CI
+#: machine).
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=2.0)
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -82,14 +85,7 @@ def serving(settings: Settings, log: Path) -> Iterator[Server]:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        # An idle connection is dropped after 2 s, before uvicorn closes it (5 s): a request
-        # sent on a connection the server is closing at that moment fails with a reset (a
-        # `keys rotate` beside the server once took longer than 5 s on a busy CI machine).
-        http = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            timeout=30.0,
-            limits=httpx.Limits(keepalive_expiry=2.0),
-        )
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0, limits=CLIENT_LIMITS)
         try:
             _wait_until_up(process, http, log)
             yield Server(process, http)

@@ -17,7 +17,7 @@ from api import cli
 from api.settings import Settings
 from bench import Sizes, run_benchmarks, selected_measures
 from bench.rows import Row, at_least, below
-from tests.processes import SMALL_POOLS
+from tests.processes import SMALL_POOL_SETTINGS
 
 TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
 #: The bench's server runs the relay and projection runner as `serve` does; a database of
@@ -80,10 +80,8 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> BenchRun:
         data_dir=tmp_path_factory.mktemp("var"),
         # As a city runs it on a machine of several cores: HTTP in two processes.
         http_workers=2,
-        # A few requests at a time: small pools (see tests/processes.py SMALL_POOLS).
-        database_pool_size=int(SMALL_POOLS["DIGIONE_DATABASE_POOL_SIZE"]),
-        database_max_overflow=int(SMALL_POOLS["DIGIONE_DATABASE_MAX_OVERFLOW"]),
-        store_pool_size=int(SMALL_POOLS["DIGIONE_STORE_POOL_SIZE"]),
+        # A few requests at a time: small pools (see tests/processes.py).
+        **SMALL_POOL_SETTINGS,
     )
     return BenchRun(settings.data_dir, run_benchmarks(settings, sizes=TINY, clients=4))
 

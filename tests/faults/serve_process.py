@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from streams.broker import free_loopback_port
-from tests.processes import SMALL_POOLS
+from tests.processes import CLIENT_LIMITS, SMALL_POOLS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,10 +27,7 @@ class Served:
     log: Path
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
-        # Idle connections dropped before uvicorn closes them (5 s), as in tests/processes.py.
-        return httpx.Client(
-            base_url=self.url, timeout=timeout, limits=httpx.Limits(keepalive_expiry=2.0)
-        )
+        return httpx.Client(base_url=self.url, timeout=timeout, limits=CLIENT_LIMITS)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
