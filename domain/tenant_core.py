@@ -578,28 +578,27 @@ def require_text(field: str, value: str) -> None:
 class _RandomIds:
     """Version-4 UUIDs of random bits from the operating system, as uuid4's (ids name
     records in URLs, so they stay unguessable), drawn 256 ids at a time: a system call per
-    id gives up the GIL, which a busy command thread then waits to have back. A forked
-    child starts on bits of its own, so two processes never draw the same ids."""
+    id gives up the GIL, which a busy command thread then waits to have back. Each thread
+    draws from bits of its own (a lock shared by the command threads made them queue for
+    it whenever the GIL passed while one held it). A forked child starts on bits of its
+    own, so two processes never draw the same ids."""
 
     _BLOCK = 16 * 256
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._bits = b""
-        self._at = 0
+        self._local = threading.local()
         os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
-        self._lock = threading.Lock()
-        self._bits, self._at = b"", 0
+        self._local = threading.local()
 
     def draw(self) -> UUID:
-        with self._lock:
-            if self._at >= len(self._bits):
-                self._bits, self._at = os.urandom(self._BLOCK), 0
-            at = self._at
-            self._at = at + 16
-            return UUID(bytes=self._bits[at : at + 16], version=4)
+        local = self._local
+        at = getattr(local, "at", self._BLOCK)
+        if at >= self._BLOCK:
+            local.bits, at = os.urandom(self._BLOCK), 0
+        local.at = at + 16
+        return UUID(bytes=local.bits[at : at + 16], version=4)
 
 
 _new_ids = _RandomIds()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from uuid import UUID
 
 import pytest
@@ -23,6 +24,25 @@ def test_a_new_record_id_is_a_version_4_uuid_never_drawn_before() -> None:
 
     assert len(set(drawn)) == len(drawn)
     assert {UUID(value).version for value in drawn} == {4}
+
+
+def test_threads_drawing_at_once_never_draw_the_same_id() -> None:
+    drawn: list[list[str]] = [[] for _ in range(8)]
+    start = threading.Barrier(len(drawn))
+
+    def draw(into: list[str]) -> None:
+        start.wait()
+        into.extend(generated_id(TEACHER, None) for _ in range(2_000))
+
+    threads = [threading.Thread(target=draw, args=(ids,)) for ids in drawn]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    every = [value for ids in drawn for value in ids]
+    assert len(every) == 16_000
+    assert len(set(every)) == len(every)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
