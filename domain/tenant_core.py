@@ -298,9 +298,11 @@ class TenantCore(Application[UUID]):
         register: Callable[[UUID], R],
         revise: Callable[[R], None],
         also_changed: Callable[[R], Iterable[Aggregate]] = lambda _record: (),
+        side_writes: Iterable[SideWrite] = (),
     ) -> Outcome:
-        """Puts a record named by a sourcedId (see `_register_or_revise`), then gives it the
-        OneRoster `status` of the incoming record before `also_changed` sees it."""
+        """Puts a record named by a sourcedId (see `_register_or_revise`, which runs
+        `side_writes` with its events), then gives it the OneRoster `status` of the incoming
+        record before `also_changed` sees it."""
 
         def settle(record: R) -> Iterable[Aggregate]:
             record.set_status(status)
@@ -313,6 +315,7 @@ class TenantCore(Application[UUID]):
             register=register,
             revise=revise,
             also_changed=settle,
+            side_writes=side_writes,
         )
 
     def _register_or_revise(
