@@ -260,15 +260,50 @@ def update_record(
     if created is not None:
         created.update(_last_modified(table, e), **values)
         return str(created["sourced_id"])
-    row = c.execute(
-        table.update()
-        .where(table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id))
-        .values(**_last_modified(table, e), **values)
-        .returning(table.c.sourced_id)
-    ).first()
+    changes = {**_last_modified(table, e), **values}
+    if any(isinstance(value, sa.ClauseElement) for value in changes.values()):
+        statement: sa.Executable = (
+            table.update()
+            .where(table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id))
+            .values(**changes)
+            .returning(table.c.sourced_id)
+        )
+        parameters: dict[str, Any] = {}
+    else:
+        statement = _record_update(table, tuple(changes))
+        parameters = {f"{_NEW}{name}": value for name, value in changes.items()}
+        parameters |= {"record_tenant": e.tenant, "record_aggregate_id": str(e.aggregate_id)}
+    row = c.execute(statement, parameters).first()
     if row is None:
         raise record_not_projected(table, e)
     return str(row[0])
+
+
+#: The prefix of an update's new values among its parameters (a bound parameter may not
+#: take a column's own name in the SET clause).
+_NEW = "new_"
+
+
+def _record_update(table: sa.Table, columns: tuple[str, ...]) -> sa.Update:
+    """The UPDATE of `columns` of one record's row (by tenant and aggregate id), returning
+    its sourcedId: built once per table and columns, kept in the table's `info`. A statement
+    built again for every event cost about 100 µs of CPU more than its execution (its
+    construction, its cache key and the look-up of its compiled form)."""
+    kept: dict[tuple[str, ...], sa.Update] = table.info.setdefault("digione_updates", {})
+    statement = kept.get(columns)
+    if statement is None:
+        statement = kept[columns] = (
+            table.update()
+            .where(
+                table.c.tenant == sa.bindparam("record_tenant"),
+                table.c.aggregate_id == sa.bindparam("record_aggregate_id"),
+            )
+            .values(
+                {name: sa.bindparam(f"{_NEW}{name}", type_=table.c[name].type) for name in columns}
+            )
+            .returning(table.c.sourced_id)
+        )
+    return statement
 
 
 def record_sourced_id(c: Connection, table: sa.Table, e: EventEnvelope) -> str | None:
@@ -280,10 +315,15 @@ def record_sourced_id(c: Connection, table: sa.Table, e: EventEnvelope) -> str |
     )
     if created is not None:
         return str(created["sourced_id"])
-    found = c.execute(
-        sa.select(table.c.sourced_id).where(
-            table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id)
+    select = table.info.get("digione_sourced_id")
+    if select is None:
+        # Built once per table (see `_record_update`).
+        select = table.info["digione_sourced_id"] = sa.select(table.c.sourced_id).where(
+            table.c.tenant == sa.bindparam("record_tenant"),
+            table.c.aggregate_id == sa.bindparam("record_aggregate_id"),
         )
+    found = c.execute(
+        select, {"record_tenant": e.tenant, "record_aggregate_id": str(e.aggregate_id)}
     ).scalar()
     return None if found is None else str(found)
 
