@@ -251,8 +251,9 @@ def insert_rows(c: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> N
 def update_record(
     c: Connection, table: sa.Table, e: EventEnvelope, values: Mapping[str, Any]
 ) -> str:
-    """Changes the row of the event's aggregate; returns its sourcedId. A record the batch
-    created is changed where the batch holds it."""
+    """Changes the row of the event's aggregate (`values`: plain values by column, each
+    bound as its column's type); returns its sourcedId. A record the batch created is
+    changed where the batch holds it."""
     writes = writes_held(c)
     created = (
         None if writes is None else writes.created_record(table, e.tenant, str(e.aggregate_id))
@@ -261,18 +262,9 @@ def update_record(
         created.update(_last_modified(table, e), **values)
         return str(created["sourced_id"])
     changes = {**_last_modified(table, e), **values}
-    if any(isinstance(value, sa.ClauseElement) for value in changes.values()):
-        statement: sa.Executable = (
-            table.update()
-            .where(table.c.tenant == e.tenant, table.c.aggregate_id == str(e.aggregate_id))
-            .values(**changes)
-            .returning(table.c.sourced_id)
-        )
-        parameters: dict[str, Any] = {}
-    else:
-        statement = _record_update(table, tuple(changes))
-        parameters = {f"{_NEW}{name}": value for name, value in changes.items()}
-        parameters |= {"record_tenant": e.tenant, "record_aggregate_id": str(e.aggregate_id)}
+    statement = _record_update(table, tuple(changes))
+    parameters = {f"{_NEW}{name}": value for name, value in changes.items()}
+    parameters |= {"record_tenant": e.tenant, "record_aggregate_id": str(e.aggregate_id)}
     row = c.execute(statement, parameters).first()
     if row is None:
         raise record_not_projected(table, e)
