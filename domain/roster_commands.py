@@ -26,7 +26,6 @@ from domain.commands import (
 )
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.identity_codes import contains_identity_code
-from domain.recorders import SideWrite
 from domain.roster import (
     ENROLLMENT_ROLES,
     ORG_TYPES,
@@ -184,25 +183,30 @@ class RosterCommands(TenantCore):
                 guardians=command.guardians,
             )
 
-        if current_batch.get() is not None:
-            outcome = self._put_record(
-                User, "users", command.sourced_id, command.status, register=register, revise=revise
-            )
-            if outcome.changed:
-                self._index_personal_in_batch(command.sourced_id, command.personal)
-            return outcome
-        # The user's digests are written in the transaction of the user's events (one
-        # commit, shared with the commands saved at the same time), so the index never
-        # names details the store did not record.
-        return self._put_record(
+        # Outside a batch the user's digests are written in the transaction of the user's
+        # events (one commit, shared with the commands saved at the same time), so the index
+        # never names details the store did not record; a batch writes its users' digests
+        # in one statement of its own transaction.
+        batch = current_batch.get()
+        digests = self._personal_digests(command.personal)
+        outcome = self._put_record(
             User,
             "users",
             command.sourced_id,
             command.status,
             register=register,
             revise=revise,
-            side_writes=self._personal_index_writes(command.sourced_id, command.personal),
+            side_writes=(
+                [self.tables.blind_index_write(command.sourced_id, digests)]
+                if batch is None and digests is not None
+                else []
+            ),
         )
+        if batch is not None and outcome.changed and digests is not None:
+            batch.add_to_side_write(
+                "blind_index", command.sourced_id, digests, self.tables.blind_index_writes
+            )
+        return outcome
 
     def users_with(self, field: str, value: str) -> list[str]:
         """The sourcedIds of the users whose sealed `field` equals `value` (normalised:
@@ -243,29 +247,11 @@ class RosterCommands(TenantCore):
                 on_progress(done, len(users))
         return indexed
 
-    def _personal_index_writes(self, sourced_id: str, personal: dict[str, Any]) -> list[SideWrite]:
-        """The write that keeps the blind index of the user's sealed fields (domain/
-        blind_index.py), to run with the user's events; none without an index key."""
+    def _personal_digests(self, personal: dict[str, Any]) -> dict[str, str] | None:
+        """The blind index of the user's sealed fields (domain/blind_index.py); None when the
+        tenant has no index key."""
         key = self.sealer.blind_index_key(create=True)
-        if key is None:
-            return []
-        return [self.tables.blind_index_write(sourced_id, blind_index.digests(key, personal))]
-
-    def _index_personal_in_batch(self, sourced_id: str, personal: dict[str, Any]) -> None:
-        """Adds the user's digests to the batch's one blind-index write."""
-        key = self.sealer.blind_index_key(create=True)
-        if key is None:
-            return
-        # One statement for the whole batch's users (a few per user were most of a bulk
-        # import's time inside its transactions).
-        batch = current_batch.get()
-        assert batch is not None
-        batch.add_to_side_write(
-            "blind_index",
-            sourced_id,
-            blind_index.digests(key, personal),
-            self.tables.blind_index_writes,
-        )
+        return None if key is None else blind_index.digests(key, personal)
 
     def put_enrollment(self, actor: Actor, command: PutEnrollment) -> Outcome:
         require_roster_writer(actor)

@@ -264,11 +264,23 @@ def update_record(
     changes = {**_last_modified(table, e), **values}
     statement = _record_update(table, tuple(changes))
     parameters = {f"{_NEW}{name}": value for name, value in changes.items()}
-    parameters |= {"record_tenant": e.tenant, "record_aggregate_id": str(e.aggregate_id)}
-    row = c.execute(statement, parameters).first()
+    row = c.execute(statement, parameters | _record_of(e)).first()
     if row is None:
         raise record_not_projected(table, e)
     return str(row[0])
+
+
+def _record_row(table: sa.Table) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions naming one record's row, by bound parameters (`_record_of`)."""
+    return (
+        table.c.tenant == sa.bindparam("record_tenant"),
+        table.c.aggregate_id == sa.bindparam("record_aggregate_id"),
+    )
+
+
+def _record_of(e: EventEnvelope) -> dict[str, str]:
+    """The parameters of `_record_row` for the event's aggregate."""
+    return {"record_tenant": e.tenant, "record_aggregate_id": str(e.aggregate_id)}
 
 
 #: The prefix of an update's new values among its parameters (a bound parameter may not
@@ -286,10 +298,7 @@ def _record_update(table: sa.Table, columns: tuple[str, ...]) -> sa.Update:
     if statement is None:
         statement = kept[columns] = (
             table.update()
-            .where(
-                table.c.tenant == sa.bindparam("record_tenant"),
-                table.c.aggregate_id == sa.bindparam("record_aggregate_id"),
-            )
+            .where(*_record_row(table))
             .values(
                 {name: sa.bindparam(f"{_NEW}{name}", type_=table.c[name].type) for name in columns}
             )
@@ -311,12 +320,9 @@ def record_sourced_id(c: Connection, table: sa.Table, e: EventEnvelope) -> str |
     if select is None:
         # Built once per table (see `_record_update`).
         select = table.info["digione_sourced_id"] = sa.select(table.c.sourced_id).where(
-            table.c.tenant == sa.bindparam("record_tenant"),
-            table.c.aggregate_id == sa.bindparam("record_aggregate_id"),
+            *_record_row(table)
         )
-    found = c.execute(
-        select, {"record_tenant": e.tenant, "record_aggregate_id": str(e.aggregate_id)}
-    ).scalar()
+    found = c.execute(select, _record_of(e)).scalar()
     return None if found is None else str(found)
 
 
