@@ -18,6 +18,7 @@ from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from domain.application import TenantApplication
 from tests.module_order import heaviest_modules_first
+from tests.processes import SMALL_POOL_SETTINGS
 from tests.tenant_cleanup import drop_tenants
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
@@ -77,7 +78,11 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     database_url = None
     if backend == "postgres":
         database_url = str(request.getfixturevalue("postgres_database_url"))
-    return Settings.explicit(database_url=database_url, data_dir=tmp_path / "var")
+    # Small pools (with room to grow under a burst): four test workers and the servers
+    # their tests start share PostgreSQL's 100 connections.
+    return Settings.explicit(
+        database_url=database_url, data_dir=tmp_path / "var", **SMALL_POOL_SETTINGS
+    )
 
 
 @pytest.fixture

@@ -22,11 +22,12 @@ from api.settings import Settings
 from streams.broker import free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The database pools of every server process a test starts. A test's server answers a few
-#: requests at a time, and four workers' servers (an HTTP process and a worker each, with
-#: two pools apiece) share PostgreSQL's max_connections (100): with the defaults (ten kept
-#: per pool, two per tenant's store) the bench smoke test held 57 connections, and a CI run
-#: was refused ("too many clients already").
+#: The database pools of every test's container (tests/conftest.py) and of every server
+#: process a test starts. A test answers a few requests at a time, and four workers with
+#: their servers (an HTTP process and a worker each, with two pools apiece) share
+#: PostgreSQL's max_connections (100): with the defaults (ten kept per pool, two per
+#: tenant's store) the bench smoke test held 57 connections, and a CI run was refused ("too
+#: many clients already").
 SMALL_POOL_SETTINGS = {"database_pool_size": 2, "database_max_overflow": 20, "store_pool_size": 1}
 #: The same as DIGIONE_ variables, for a server started as a process.
 SMALL_POOLS = {f"DIGIONE_{name.upper()}": str(value) for name, value in SMALL_POOL_SETTINGS.items()}
