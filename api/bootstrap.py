@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api import runtime_report
+from api.burst_pool import BurstPool
 from api.checkpoint_schedule import CheckpointSchedule
 from api.key_events import KeyForgetting
 from api.master_key import fallback_master_keys, load_master_key
@@ -375,6 +376,7 @@ def _engine(settings: Settings) -> Engine:
             settings.sqlalchemy_url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
+            poolclass=BurstPool.idle_for(settings.database_burst_idle_seconds),
             pool_pre_ping=True,
             pool_timeout=DATABASE_WAIT_SECONDS,
             connect_args={"connect_timeout": DATABASE_WAIT_SECONDS},
@@ -406,6 +408,7 @@ def _read_engine(settings: Settings, engine: Engine) -> Engine:
         settings.sqlalchemy_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        poolclass=BurstPool.idle_for(settings.database_burst_idle_seconds),
         pool_timeout=DATABASE_WAIT_SECONDS,
         isolation_level="AUTOCOMMIT",
         connect_args={

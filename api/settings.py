@@ -21,13 +21,15 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     data_dir: Path = Path("./var")
     #: Connections to the main database (read models, disclosures, the runtime's positions)
-    #: kept open, and how many more a burst may open beyond them (closed again once idle).
-    #: Each read uses one connection at a time, and at most 40 run at once (the server's
-    #: thread pool), so a burst gets one each; a request that still finds none free waits
-    #: up to 5 s for one before it answers 503. Mind PostgreSQL's max_connections: every
-    #: process of every server has a pool of its own.
+    #: kept open, and how many more a burst may open beyond them, each closed again once
+    #: unused for `database_burst_idle_seconds` (api/burst_pool.py; 0: as soon as it is
+    #: returned). Each read uses one connection at a time, and at most 40 run at once (the
+    #: server's thread pool), so a burst gets one each; a request that still finds none
+    #: free waits up to 5 s for one before it answers 503. Mind PostgreSQL's
+    #: max_connections: every process of every server has a pool of its own.
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=30, ge=0)
+    database_burst_idle_seconds: float = Field(default=60.0, ge=0)
     #: Connections each tenant's event store keeps open in each process (a burst opens up
     #: to 8 more, closed again after 10 minutes idle).
     store_pool_size: int = Field(default=2, ge=1)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from api.bootstrap import bootstrap
+from api.burst_pool import BurstPool
 from api.settings import Settings
 from tests.tenant_cleanup import drop_tenants
 
@@ -36,3 +37,29 @@ def test_store_pool_size_is_how_many_connections_each_tenant_store_keeps_open(
     )
 
     assert (_kept_open(default), _kept_open(small)) == (2, 1)
+
+
+@pytest.mark.postgres
+def test_both_database_pools_keep_a_burst_for_the_idle_time_set(
+    postgres_database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings.explicit(
+        database_url=postgres_database_url,
+        data_dir=tmp_path / "c",
+        database_pool_size=1,
+        database_max_overflow=2,
+        database_burst_idle_seconds=5,
+    )
+    container = bootstrap(settings)
+    try:
+        for engine in (container.engine, container.read_engine):
+            pool = engine.pool
+            assert isinstance(pool, BurstPool)
+            assert pool.idle_seconds == 5
+            held = [engine.connect() for _ in range(3)]
+            for connection in held:
+                connection.close()
+            # The two beyond the one kept stay open, unused, for the next burst.
+            assert pool.resting() == 2
+    finally:
+        container.close()
