@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +34,15 @@ NOT_AN_ADMIN = "roster reads are for admins"
 _HIDDEN = frozenset({"tenant", "aggregate_id"})
 
 
+@functools.cache
+def _record_by_sourced_id(table: sa.Table) -> sa.Select[Any]:
+    """The select of one record of `table`, built once: a roster read is hot, and building
+    the statement (and its cache key) again for each cost about as much as running it."""
+    return sa.select(table).where(
+        table.c.tenant == sa.bindparam("tenant"), table.c.sourced_id == sa.bindparam("sourced_id")
+    )
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -48,12 +58,10 @@ class RosterRecordReads(ReadService[RosterProjection]):
         (camelCase); its personal fields opened ("personal": "erased" once erased) and,
         when there were any, recorded as disclosed. RosterRecordNotFoundError when absent."""
         require_role(actor, ("admin",), NOT_AN_ADMIN)
-        table = self._table(collection)
-        statement = sa.select(table).where(
-            table.c.tenant == actor.tenant, table.c.sourced_id == sourced_id
-        )
+        statement = _record_by_sourced_id(self._table(collection))
+        key = {"tenant": actor.tenant, "sourced_id": sourced_id}
         row = read_retried(
-            self.engine, lambda connection: connection.execute(statement).mappings().first()
+            self.engine, lambda connection: connection.execute(statement, key).mappings().first()
         )
         if row is None:
             raise RosterRecordNotFoundError(f"{collection} has no {sourced_id!r}")
