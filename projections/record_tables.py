@@ -173,6 +173,18 @@ class ShreddedClasses:
             return None
         return erasure.blank(sealed, self.of(c, tenant, subject))
 
+    def update_sealed(self, c: Connection, table: sa.Table, e: EventEnvelope, sealed: Any) -> str:
+        """Writes a corrected sealed value (`personal`) into the row of the event's record,
+        as `stored` has it; returns the record's sourcedId. The update says whose row it
+        changed, so the subject is not looked up first: one statement, and a second only
+        for a subject already shredded (its blank written over the value in the same
+        transaction)."""
+        subject = update_record(c, table, e, {"personal": sealed})
+        blanked = self.stored(c, e.tenant, subject, sealed)
+        if blanked is not sealed:
+            update_record(c, table, e, {"personal": blanked})
+        return subject
+
 
 # -- sourced records ---------------------------------------------------------------------
 

@@ -54,7 +54,6 @@ from projections.record_tables import (
     inserting_handler,
     list_column,
     record_not_projected,
-    record_sourced_id,
     record_table,
     ref_column,
     status_handlers,
@@ -474,11 +473,7 @@ class RosterProjection:
     def _sealed_changed(self, table: sa.Table) -> Handler:
         @batch_aware
         def handle(c: Connection, e: EventEnvelope) -> None:
-            personal = sealed_record(e.payload["personal"])
-            subject = record_sourced_id(c, table, e)
-            if subject is not None:
-                personal = self.shredded.stored(c, e.tenant, subject, personal)
-            update_record(c, table, e, {"personal": personal})
+            self.shredded.update_sealed(c, table, e, sealed_record(e.payload["personal"]))
 
         return handle
 

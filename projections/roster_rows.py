@@ -23,7 +23,6 @@ from projections.record_tables import (
     record_table,
     ref_column,
     status_handlers,
-    update_record,
 )
 from projections.sealed import sealed_record
 from streams.codec import EventEnvelope
@@ -61,11 +60,7 @@ class UserRows:
 
     @batch_aware
     def _corrected(self, c: Connection, e: EventEnvelope) -> None:
-        sealed = sealed_record(e.payload["personal"])
-        subject = self.sourced_id(c, e)
-        update_record(
-            c, self.table, e, {"personal": self._shredded.stored(c, e.tenant, subject, sealed)}
-        )
+        self._shredded.update_sealed(c, self.table, e, sealed_record(e.payload["personal"]))
 
     def sourced_id(self, c: Connection, e: EventEnvelope) -> str:
         """The sourcedId of the user an event (of the user aggregate) is about."""
@@ -100,12 +95,7 @@ class DemographicsRows:
 
     @batch_aware
     def _corrected(self, c: Connection, e: EventEnvelope) -> None:
-        t = self.table
-        subject = record_sourced_id(c, t, e)
-        personal = sealed_record(e.payload["personal"])
-        if subject is not None:
-            personal = self._shredded.stored(c, e.tenant, str(subject), personal)
-        update_record(c, t, e, {"personal": personal})
+        self._shredded.update_sealed(c, self.table, e, sealed_record(e.payload["personal"]))
 
 
 class CourseRows:

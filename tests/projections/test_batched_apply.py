@@ -21,13 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from projections import positions
+from projections import erasure, positions
 from projections.base import Projection, ensure_current
 from projections.class_dashboard import ClassDashboardProjection
 from projections.guardian_view import GuardianViewProjection
 from projections.record_tables import event_type
 from projections.roster import RosterProjection, roster_type
 from projections.runner import _ProjectionWorker
+from projections.sealed import sealed_record
 from streams import positions as relay_positions
 from streams.codec import DecodedMessage, EventCodec, EventEnvelope
 from streams.consumer import PartitionBatch, TenantPartition
@@ -320,3 +321,51 @@ def _read_model(engine: Engine, worker: _ProjectionWorker, tenant: str) -> dict[
                     repr(sorted(r._mapping.items())) for r in rows
                 )
     return found
+
+
+def _erasure_of_user(n: int) -> tuple[str, uuid.UUID, dict[str, Any]]:
+    return erasure.ERASED, uuid.uuid4(), {"subject": f"user-{n}", "shredded": ["working"]}
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "one at a time"])
+def test_a_correction_applied_after_its_subjects_erasure_stays_blank(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]], batched: bool
+) -> None:
+    """A rebuild from the topics may apply an erasure before a correction it followed in
+    the store: the corrected value is blanked as it is written; another user's is not."""
+    tenant = "t" + uuid.uuid4().hex[:10]
+    # Aggregates of their own: a user's aggregate id has one row in a read model.
+    users = [uuid.uuid4() for _ in range(2)]
+
+    def of(n: int, event: tuple[str, uuid.UUID, dict[str, Any]]) -> Any:
+        event_type, _, payload = event
+        return event_type, users[n], payload
+
+    drawn = [
+        of(0, _user_event("registered", 0, 0)),
+        of(1, _user_event("registered", 1, 0)),
+        _erasure_of_user(0),
+        of(0, _user_event("corrected", 0, 1)),
+        of(1, _user_event("corrected", 1, 1)),
+    ]
+    messages = _messages(tenant, [(lambda *_, d=d: d, "", 0, 0) for d in drawn])
+    for pair in workers:
+        worker = pair[0] if batched else pair[1]
+        _apply(worker, tenant, [messages] if batched else [[m] for m in messages])
+        personal = _personal_by_user(worker, tenant)
+        assert personal["user-0"] == {"retention": "working", erasure.BLANK_MARKER: True}
+        assert personal["user-1"] == sealed_record(_sealed(_USERS[1], "corrected 1"))
+
+
+def _personal_by_user(worker: _ProjectionWorker, tenant: str) -> dict[str, Any]:
+    """The personal value of each user's row in the projection's table of users."""
+    table = next(
+        t
+        for t in worker.projection.metadata.sorted_tables
+        if t.name.endswith("_users") and "personal" in t.c
+    )
+    with worker.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(table.c.sourced_id, table.c.personal).where(table.c.tenant == tenant)
+        )
+        return {str(sourced_id): personal for sourced_id, personal in rows}
