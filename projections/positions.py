@@ -13,6 +13,7 @@ relay's own position tables:
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,12 +22,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from streams.positions import relay_positions
+
 __all__ = [
+    "LockedBatch",
     "ParkedMessage",
     "PartitionPosition",
     "create_tables",
     "first_retry",
     "lock_partition",
+    "lock_partition_for_batch",
     "metadata",
     "projection_parked",
     "projection_positions",
@@ -225,6 +230,71 @@ def lock_partition(
         .returning(*_position_columns())
     ).first()
     return _position_of(row)
+
+
+@dataclass(frozen=True)
+class LockedBatch:
+    """What a batch's transaction learns from the statement that locks its partition."""
+
+    position: PartitionPosition
+    #: The relay's broker epoch of the tenant, as the transaction sees it (None: the relay
+    #: has published nothing of the tenant yet).
+    published_epoch: str | None
+    #: Whether the partition has parked messages (their rows are worth reading only then).
+    has_parked: bool
+
+
+def lock_partition_for_batch(
+    connection: Connection, *, projection: str, tenant: str, topic: str, partition: int
+) -> LockedBatch | None:
+    """`lock_partition`, and in the same statement the tenant's published broker epoch
+    and whether the partition has parked messages: one round trip where a batch took
+    three (the lock, the relay's position, the parked rows, each built anew), on every
+    batch of every projection. The epoch is read in the statement that takes the lock;
+    the relay records a new epoch before it publishes a message of the new log, so a
+    batch read from that log finds it. None when the partition has no row."""
+    parameters = {
+        "key_projection": projection,
+        "key_tenant": tenant,
+        "key_topic": topic,
+        "key_partition": partition,
+    }
+    row = connection.execute(_lock_for_batch(), parameters).first()
+    position = _position_of(row)
+    if row is None or position is None:
+        return None
+    return LockedBatch(position, row.published_epoch, bool(row.has_parked))
+
+
+@functools.cache
+def _lock_for_batch() -> sa.Update:
+    t, p, r = projection_positions, projection_parked, relay_positions
+    projection = sa.bindparam("key_projection", type_=sa.String)
+    tenant = sa.bindparam("key_tenant", type_=sa.String)
+    topic = sa.bindparam("key_topic", type_=sa.String)
+    partition = sa.bindparam("key_partition", type_=sa.Integer)
+    published = sa.select(r.c.broker_epoch).where(r.c.tenant == tenant).scalar_subquery()
+    parked = sa.exists().where(
+        p.c.projection == projection,
+        p.c.tenant == tenant,
+        p.c.topic == topic,
+        p.c.partition == partition,
+    )
+    return (
+        t.update()
+        .where(
+            t.c.projection == projection,
+            t.c.tenant == tenant,
+            t.c.topic == topic,
+            t.c.partition == partition,
+        )
+        .values(position=t.c.position)
+        .returning(
+            *_position_columns(),
+            published.label("published_epoch"),
+            parked.label("has_parked"),
+        )
+    )
 
 
 def _position_columns() -> tuple[sa.Column[Any], ...]:

@@ -44,10 +44,10 @@ from streams.consumer import (
     ReaderFactory,
     ResumePoint,
     TenantPartition,
-    check_broker_epoch,
     describe_error,
     kafka_python_readers,
     poll_in_turn,
+    require_broker_epoch,
 )
 
 __all__ = [
@@ -454,14 +454,15 @@ class _ProjectionWorker:
         with self.engine.begin() as connection:
             if self._asynchronous_commit:
                 connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            row = positions.lock_partition(connection, **key)
-            if row is None:
+            locked = positions.lock_partition_for_batch(connection, **key)
+            if locked is None:
                 raise PartitionOutOfStepError("the projection was reset")
+            row = locked.position
             if not from_beginning and row.next_offset != messages[0].offset:
                 # Another worker moved on, or the consumer reset after an out-of-range fetch.
                 raise PartitionOutOfStepError(f"stored next offset {row.next_offset}")
-            check_broker_epoch(connection, batch)
-            waiting = self.applier.waiting(connection, key)
+            require_broker_epoch(locked.published_epoch, batch)
+            waiting = self.applier.waiting(connection, key) if locked.has_parked else _Waiting()
             writes = self.applier.writes(connection)
             applied = row.position
             for message in messages:

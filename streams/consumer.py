@@ -52,6 +52,7 @@ __all__ = [
     "describe_error",
     "kafka_python_readers",
     "poll_in_turn",
+    "require_broker_epoch",
 ]
 
 log = logging.getLogger(__name__)
@@ -158,9 +159,16 @@ def check_broker_epoch(connection: Connection, batch: PartitionBatch) -> None:
     it publishes to a broker that lost its data, so no message of the new log is applied
     as if it continued the old one.
     """
-    epoch = relay_positions.published_state(connection, batch.partition.tenant).broker_epoch
-    if epoch != batch.broker_epoch:
-        raise BrokerEpochChangedError(epoch)
+    require_broker_epoch(
+        relay_positions.published_state(connection, batch.partition.tenant).broker_epoch, batch
+    )
+
+
+def require_broker_epoch(published_epoch: str | None, batch: PartitionBatch) -> None:
+    """`check_broker_epoch` with the tenant's published epoch already read in the batch's
+    transaction (projections/positions.py `lock_partition_for_batch`)."""
+    if published_epoch != batch.broker_epoch:
+        raise BrokerEpochChangedError(published_epoch)
 
 
 @dataclass

@@ -1,0 +1,70 @@
+"""A batch's first statement locks its partition and tells the batch what it must check: the
+relay's broker epoch of the tenant, and whether the partition has parked messages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from projections import positions
+from projections.positions import LockedBatch, PartitionPosition
+from streams import positions as relay_positions
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_database_url"))
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    else:
+        url = f"sqlite:///{tmp_path / 'positions.sqlite'}"
+    built = sa.create_engine(url)
+    positions.create_tables(built)
+    relay_positions.create_tables(built)
+    yield built
+    built.dispose()
+
+
+def _lock(engine: Engine, key: dict[str, Any]) -> LockedBatch | None:
+    with engine.begin() as connection:
+        return positions.lock_partition_for_batch(connection, **key)
+
+
+def _park(engine: Engine, key: dict[str, Any]) -> None:
+    with engine.begin() as connection:
+        positions.park(
+            connection, **key, offset=7, position=7, event_type="e", aggregate_id="a",
+            error="failed",
+        )  # fmt: skip
+
+
+def test_a_locked_partition_says_its_position_the_relays_epoch_and_whether_it_has_parked(
+    engine: Engine,
+) -> None:
+    tenant = "t" + uuid.uuid4().hex[:10]
+    key: dict[str, Any] = {"projection": "p", "tenant": tenant, "topic": "x", "partition": 1}
+    assert _lock(engine, key) is None  # no row: the projection was reset
+
+    positions.ensure_partition(engine, **key)
+    before_any_publish = _lock(engine, key)
+    assert before_any_publish == LockedBatch(PartitionPosition(0, None, None, None), None, False)
+
+    with engine.begin() as connection:
+        relay_positions.record_published(connection, tenant, 5, {}, broker_epoch="epoch-2")
+        positions.write_partition(connection, **key, value=PartitionPosition(3, 4, 3, "epoch-1"))
+    # Parked in another partition and by another projection: not this partition's.
+    _park(engine, {**key, "partition": 2})
+    _park(engine, {**key, "projection": "q"})
+    assert _lock(engine, key) == LockedBatch(
+        PartitionPosition(3, 4, 3, "epoch-1"), "epoch-2", False
+    )
+
+    _park(engine, key)
+    locked = _lock(engine, key)
+    assert locked is not None and locked.has_parked
