@@ -15,6 +15,7 @@ from domain.application import TenantApplication
 from domain.roster import AcademicSession, Course, Demographics, Enrollment, Org, SchoolClass, User
 from domain.sealing import SealedValue
 from projections.roster import IGNORED_EVENT_TYPES, RosterProjection
+from streams import positions as relay_positions
 from streams.event_types import by_topic
 
 ReadModel = dict[str, list[dict[str, Any]]]
@@ -208,3 +209,16 @@ def expected_read_model(app: TenantApplication) -> ReadModel:
         t.name.removeprefix("roster_"): _rows(model.get(t.name.removeprefix("roster_"), []))
         for t in tables
     }
+
+
+def backend_engine(request: Any, sqlite_file: Any) -> Engine:
+    """An engine of the backend a fixture parametrised with "sqlite" and "postgres" is for:
+    the test database, or a SQLite file at `sqlite_file`, with the relay's tables."""
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_database_url"))
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    else:
+        url = f"sqlite:///{sqlite_file}"
+    built = sa.create_engine(url)
+    relay_positions.create_tables(built)
+    return built

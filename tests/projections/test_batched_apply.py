@@ -29,11 +29,10 @@ from projections.record_tables import event_type
 from projections.roster import RosterProjection, roster_type
 from projections.runner import _ProjectionWorker
 from projections.sealed import sealed_record
-from streams import positions as relay_positions
 from streams.codec import DecodedMessage, EventCodec, EventEnvelope
 from streams.consumer import PartitionBatch, TenantPartition
 from streams.schemas import default_registry
-from tests.projections.read_models import read_model
+from tests.projections.read_models import backend_engine, read_model
 
 _TOPIC = "batched.roster"
 _SCHOOL = "school-1"
@@ -56,13 +55,7 @@ _PROJECTIONS: list[Callable[..., Projection]] = [
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("postgres_database_url"))
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('batched') / 'read_models.sqlite'}"
-    built = sa.create_engine(url)
-    relay_positions.create_tables(built)
+    built = backend_engine(request, tmp_path_factory.mktemp("batched") / "read_models.sqlite")
     yield built
     built.dispose()
 

@@ -9,24 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from projections import positions
 from projections.positions import LockedBatch, PartitionPosition
 from streams import positions as relay_positions
+from tests.projections.read_models import backend_engine
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("postgres_database_url"))
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    else:
-        url = f"sqlite:///{tmp_path / 'positions.sqlite'}"
-    built = sa.create_engine(url)
+    built = backend_engine(request, tmp_path / "positions.sqlite")
     positions.create_tables(built)
-    relay_positions.create_tables(built)
     yield built
     built.dispose()
 
