@@ -337,14 +337,8 @@ class ClassDashboardProjection:
             ids = kinds.get(kind)
             if not ids:
                 return []
-            return [
-                str(v)
-                for v in c.execute(
-                    sa.select(table.c[column]).where(
-                        table.c.tenant == tenant, table.c.aggregate_id.in_(ids)
-                    )
-                ).scalars()
-            ]
+            statement = _column_of_aggregates(table, column)
+            return [str(v) for v in c.execute(statement, {"tenant": tenant, "ids": ids}).scalars()]
 
         found.update(of(k, "sourced_id", "classes"))
         found.update(of(e, "class_sourced_id", "enrollments"))
@@ -365,14 +359,9 @@ class ClassDashboardProjection:
         """The classes the students have a student enrollment in (of any date or status)."""
         if not students:
             return set()
-        e = self.enrollments.table
+        statement = _classes_of_students(self.enrollments.table)
         return {
-            str(v)
-            for v in c.execute(
-                sa.select(e.c.class_sourced_id).where(
-                    e.c.tenant == tenant, e.c.role == "student", e.c.user_sourced_id.in_(students)
-                )
-            ).scalars()
+            str(v) for v in c.execute(statement, {"tenant": tenant, "students": students}).scalars()
         }
 
     def _line_item_changed(
@@ -530,3 +519,29 @@ def _lock_page(c: Connection, key: str) -> None:
     lock already lets one writer at a time)."""
     if c.dialect.name == "postgresql":
         c.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(key.encode())})
+
+
+# Built once per table (kept in its `info`): they run at the end of every batch.
+
+
+def _column_of_aggregates(table: sa.Table, column: str) -> sa.Select[Any]:
+    """`column` of the tenant's rows of the aggregates `ids` (bound: tenant, ids)."""
+    kept: dict[str, sa.Select[Any]] = table.info.setdefault("digione_column_of_aggregates", {})
+    if column not in kept:
+        kept[column] = sa.select(table.c[column]).where(
+            table.c.tenant == sa.bindparam("tenant"),
+            table.c.aggregate_id.in_(sa.bindparam("ids", expanding=True)),
+        )
+    return kept[column]
+
+
+def _classes_of_students(e: sa.Table) -> sa.Select[Any]:
+    """The classes of the tenant's student enrollments of `students` (bound)."""
+    statement: sa.Select[Any] | None = e.info.get("digione_classes_of_students")
+    if statement is None:
+        statement = e.info["digione_classes_of_students"] = sa.select(e.c.class_sourced_id).where(
+            e.c.tenant == sa.bindparam("tenant"),
+            e.c.role == "student",
+            e.c.user_sourced_id.in_(sa.bindparam("students", expanding=True)),
+        )
+    return statement

@@ -269,25 +269,17 @@ def lock_partition_for_batch(
 @functools.cache
 def _lock_for_batch() -> sa.Update:
     t, p, r = projection_positions, projection_parked, relay_positions
-    projection = sa.bindparam("key_projection", type_=sa.String)
     tenant = sa.bindparam("key_tenant", type_=sa.String)
-    topic = sa.bindparam("key_topic", type_=sa.String)
-    partition = sa.bindparam("key_partition", type_=sa.Integer)
     published = sa.select(r.c.broker_epoch).where(r.c.tenant == tenant).scalar_subquery()
     parked = sa.exists().where(
-        p.c.projection == projection,
+        p.c.projection == sa.bindparam("key_projection", type_=sa.String),
         p.c.tenant == tenant,
-        p.c.topic == topic,
-        p.c.partition == partition,
+        p.c.topic == sa.bindparam("key_topic", type_=sa.String),
+        p.c.partition == sa.bindparam("key_partition", type_=sa.Integer),
     )
     return (
         t.update()
-        .where(
-            t.c.projection == projection,
-            t.c.tenant == tenant,
-            t.c.topic == topic,
-            t.c.partition == partition,
-        )
+        .where(*_bound_key())
         .values(position=t.c.position)
         .returning(
             *_position_columns(),
@@ -319,14 +311,44 @@ def write_partition(
     value: PartitionPosition,
 ) -> None:
     connection.execute(
-        projection_positions.update()
-        .where(*_key(projection, tenant, topic, partition))
+        _write_partition(),
+        {
+            "key_projection": projection,
+            "key_tenant": tenant,
+            "key_topic": topic,
+            "key_partition": partition,
+            "new_position": value.position,
+            "new_next_offset": value.next_offset,
+            "new_checkpoint_position": value.checkpoint_position,
+            "new_broker_epoch": value.broker_epoch,
+        },
+    )
+
+
+@functools.cache
+def _write_partition() -> sa.Update:
+    """`write_partition`'s statement, built once: it runs at the end of every batch."""
+    t = projection_positions
+    return (
+        t.update()
+        .where(*_bound_key())
         .values(
-            position=value.position,
-            next_offset=value.next_offset,
-            checkpoint_position=value.checkpoint_position,
-            broker_epoch=value.broker_epoch,
+            {
+                name: sa.bindparam(f"new_{name}", type_=t.c[name].type)
+                for name in ("position", "next_offset", "checkpoint_position", "broker_epoch")
+            }
         )
+    )
+
+
+def _bound_key() -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions naming one partition's row, by bound parameters (key_…)."""
+    t = projection_positions
+    return (
+        t.c.projection == sa.bindparam("key_projection", type_=sa.String),
+        t.c.tenant == sa.bindparam("key_tenant", type_=sa.String),
+        t.c.topic == sa.bindparam("key_topic", type_=sa.String),
+        t.c.partition == sa.bindparam("key_partition", type_=sa.Integer),
     )
 
 
