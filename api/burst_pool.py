@@ -16,6 +16,7 @@ goes back to `pool_size` after a burst, and never exceeds `pool_size + max_overf
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,11 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.util import queue as sqla_queue
 
 __all__ = ["BurstPool"]
+
+# SQLAlchemy names a pool's logger after the pool's class, and keeps its own ("sqlalchemy.*")
+# at WARNING unless `echo_pool` is set: a pool's dispose and re-creation are INFO lines. This
+# class's logger is kept the same, or every engine's disposal would be in a server's log.
+logging.getLogger(f"{__name__}.BurstPool").setLevel(logging.WARNING)
 
 
 class BurstPool(QueuePool):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 
@@ -149,3 +150,14 @@ def test_an_engine_reconnecting_keeps_the_idle_time(clock: Clock) -> None:
 def test_a_negative_idle_time_is_refused() -> None:
     with pytest.raises(ValueError, match="idle_seconds must be 0 or more"):
         BurstPool.idle_for(-1.0)
+
+
+def test_disposing_a_pool_logs_no_more_than_sqlalchemys_own_pools(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    engine = sa.create_engine("sqlite://", poolclass=BurstPool.idle_for(7.0, clock=clock))
+    with engine.connect():
+        pass
+    engine.dispose()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("api.")] == []
