@@ -6,7 +6,7 @@ returned while the kept ones are all idle. Under a steady load of more concurren
 than `pool_size` (32 clients of one HTTP process, 40 request threads) that is a new
 PostgreSQL connection for a good share of the requests: a server process forked, a
 login, cold caches. In a freshness run of the benchmark (27 s of roster writes and reads)
-the server opened 580–600 connections, against 65–69 with the same number kept.
+the server opened 538–600 connections, against 63–70 with this pool.
 
 `BurstPool` keeps a returned overflow connection aside instead, with the time it came back,
 hands it out again before opening a new one, and closes it once it has stayed unused for

@@ -253,12 +253,7 @@ def lock_partition_for_batch(
     batch of every projection. The epoch is read in the statement that takes the lock;
     the relay records a new epoch before it publishes a message of the new log, so a
     batch read from that log finds it. None when the partition has no row."""
-    parameters = {
-        "key_projection": projection,
-        "key_tenant": tenant,
-        "key_topic": topic,
-        "key_partition": partition,
-    }
+    parameters = _key_parameters(projection, tenant, topic, partition)
     row = connection.execute(_lock_for_batch(), parameters).first()
     position = _position_of(row)
     if row is None or position is None:
@@ -313,10 +308,7 @@ def write_partition(
     connection.execute(
         _write_partition(),
         {
-            "key_projection": projection,
-            "key_tenant": tenant,
-            "key_topic": topic,
-            "key_partition": partition,
+            **_key_parameters(projection, tenant, topic, partition),
             "new_position": value.position,
             "new_next_offset": value.next_offset,
             "new_checkpoint_position": value.checkpoint_position,
@@ -341,8 +333,18 @@ def _write_partition() -> sa.Update:
     )
 
 
+def _key_parameters(projection: str, tenant: str, topic: str, partition: int) -> dict[str, Any]:
+    """The values of `_bound_key`'s parameters for one partition."""
+    return {
+        "key_projection": projection,
+        "key_tenant": tenant,
+        "key_topic": topic,
+        "key_partition": partition,
+    }
+
+
 def _bound_key() -> tuple[sa.ColumnElement[bool], ...]:
-    """The conditions naming one partition's row, by bound parameters (key_…)."""
+    """The conditions naming one partition's row, by bound parameters (`_key_parameters`)."""
     t = projection_positions
     return (
         t.c.projection == sa.bindparam("key_projection", type_=sa.String),

@@ -17,7 +17,6 @@ The export's read of it, `aggregates_of`, is in projections/subject_index_querie
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -147,16 +146,15 @@ def _insert_ignoring_duplicates(
 ) -> None:
     """Inserts rows, leaving any already there (a consent its student granted names them twice).
 
-    One statement, built once per table and dialect, sent for all the rows (SQLAlchemy
-    batches an executemany insert into multi-row VALUES within the parameter limits): a
-    statement with the rows in it was compiled anew for every number of rows, most of
-    the projection's SQL compiling under a steady load."""
+    One statement, built once per table and kept in its `info`, executed for all the rows
+    at once (an executemany, which psycopg sends in one pipeline): a statement with the
+    rows in it was compiled anew for every number of rows, most of the projection's SQL
+    compiling under a steady load."""
     values = list(rows)
-    if values:
-        c.execute(_insert_ignoring(table, c.dialect.name), values)
-
-
-@functools.cache
-def _insert_ignoring(table: sa.Table, dialect: str) -> sa.Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing()
+    if not values:
+        return
+    statement: sa.Insert | None = table.info.get("digione_insert_ignoring")
+    if statement is None:
+        insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
+        statement = table.info["digione_insert_ignoring"] = insert(table).on_conflict_do_nothing()
+    c.execute(statement, values)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,13 +33,17 @@ NOT_AN_ADMIN = "roster reads are for admins"
 _HIDDEN = frozenset({"tenant", "aggregate_id"})
 
 
-@functools.cache
 def _record_by_sourced_id(table: sa.Table) -> sa.Select[Any]:
-    """The select of one record of `table`, built once: a roster read is hot, and building
-    the statement (and its cache key) again for each cost about as much as running it."""
-    return sa.select(table).where(
-        table.c.tenant == sa.bindparam("tenant"), table.c.sourced_id == sa.bindparam("sourced_id")
-    )
+    """The select of one record of `table`, built once and kept in its `info`: a roster
+    read is hot, and building the statement (and its cache key) again for each cost about
+    as much as running it."""
+    statement: sa.Select[Any] | None = table.info.get("digione_record_by_sourced_id")
+    if statement is None:
+        statement = table.info["digione_record_by_sourced_id"] = sa.select(table).where(
+            table.c.tenant == sa.bindparam("tenant"),
+            table.c.sourced_id == sa.bindparam("sourced_id"),
+        )
+    return statement
 
 
 def _camel(name: str) -> str:
