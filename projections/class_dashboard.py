@@ -41,6 +41,7 @@ from projections.gradebook_rows import (
 from projections.record_tables import (
     ShreddedClasses,
     blank_personal,
+    built_once,
 )
 from projections.roster_rows import (
     ClassRows,
@@ -521,27 +522,29 @@ def _lock_page(c: Connection, key: str) -> None:
         c.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(key.encode())})
 
 
-# Built once per table (kept in its `info`): they run at the end of every batch.
+# Built once per table (record_tables.built_once): they run at the end of every batch.
 
 
 def _column_of_aggregates(table: sa.Table, column: str) -> sa.Select[Any]:
     """`column` of the tenant's rows of the aggregates `ids` (bound: tenant, ids)."""
-    kept: dict[str, sa.Select[Any]] = table.info.setdefault("digione_column_of_aggregates", {})
-    if column not in kept:
-        kept[column] = sa.select(table.c[column]).where(
+    return built_once(
+        table,
+        ("digione_column_of_aggregates", column),
+        lambda: sa.select(table.c[column]).where(
             table.c.tenant == sa.bindparam("tenant"),
             table.c.aggregate_id.in_(sa.bindparam("ids", expanding=True)),
-        )
-    return kept[column]
+        ),
+    )
 
 
 def _classes_of_students(e: sa.Table) -> sa.Select[Any]:
     """The classes of the tenant's student enrollments of `students` (bound)."""
-    statement: sa.Select[Any] | None = e.info.get("digione_classes_of_students")
-    if statement is None:
-        statement = e.info["digione_classes_of_students"] = sa.select(e.c.class_sourced_id).where(
+    return built_once(
+        e,
+        "digione_classes_of_students",
+        lambda: sa.select(e.c.class_sourced_id).where(
             e.c.tenant == sa.bindparam("tenant"),
             e.c.role == "student",
             e.c.user_sourced_id.in_(sa.bindparam("students", expanding=True)),
-        )
-    return statement
+        ),
+    )

@@ -164,16 +164,6 @@ class ParkedMessage:
     parked_at: datetime
 
 
-def _key(projection: str, tenant: str, topic: str, partition: int) -> list[sa.ColumnElement[bool]]:
-    t = projection_positions
-    return [
-        t.c.projection == projection,
-        t.c.tenant == tenant,
-        t.c.topic == topic,
-        t.c.partition == partition,
-    ]
-
-
 def ensure_partition(
     engine: Engine, *, projection: str, tenant: str, topic: str, partition: int
 ) -> PartitionPosition:
@@ -206,7 +196,8 @@ def read_partition(
     connection: Connection, *, projection: str, tenant: str, topic: str, partition: int
 ) -> PartitionPosition | None:
     row = connection.execute(
-        sa.select(*_position_columns()).where(*_key(projection, tenant, topic, partition))
+        sa.select(*_position_columns()).where(*_bound_key()),
+        _key_parameters(projection, tenant, topic, partition),
     ).first()
     return _position_of(row)
 
@@ -220,16 +211,11 @@ def lock_partition(
     row lock serialises workers that happen to share a partition (the row returned is the
     one the lock was granted on, as a read after it would see); on SQLite it takes the
     database's write lock before anything is read, so no read can go stale before the write.
-    One statement: it runs once per batch of every projection.
     """
-    t = projection_positions
-    row = connection.execute(
-        t.update()
-        .where(*_key(projection, tenant, topic, partition))
-        .values(position=t.c.position)
-        .returning(*_position_columns())
-    ).first()
-    return _position_of(row)
+    locked = lock_partition_for_batch(
+        connection, projection=projection, tenant=tenant, topic=topic, partition=partition
+    )
+    return None if locked is None else locked.position
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from projections import erasure
 from projections.base import Handler, batch_state, take_batch_state
-from projections.record_tables import SOURCED_ID, event_type
+from projections.record_tables import SOURCED_ID, built_once, event_type
 from streams.codec import EventEnvelope
 from streams.event_types import catalogue
 
@@ -153,8 +153,8 @@ def _insert_ignoring_duplicates(
     values = list(rows)
     if not values:
         return
-    statement: sa.Insert | None = table.info.get("digione_insert_ignoring")
-    if statement is None:
-        insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
-        statement = table.info["digione_insert_ignoring"] = insert(table).on_conflict_do_nothing()
+    insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
+    statement = built_once(
+        table, "digione_insert_ignoring", lambda: insert(table).on_conflict_do_nothing()
+    )
     c.execute(statement, values)

@@ -12,6 +12,7 @@ from projections.reads.access import RosterRecordNotFoundError, read_retried, re
 from projections.reads.disclosures import STATUTORY_TASK, user_detail_categories
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import ERASED_TEXT, Unsealer
+from projections.record_tables import built_once
 from projections.roster import RosterProjection
 
 __all__ = ["COLLECTIONS", "NOT_AN_ADMIN", "RosterRecordReads"]
@@ -34,16 +35,16 @@ _HIDDEN = frozenset({"tenant", "aggregate_id"})
 
 
 def _record_by_sourced_id(table: sa.Table) -> sa.Select[Any]:
-    """The select of one record of `table`, built once and kept in its `info`: a roster
-    read is hot, and building the statement (and its cache key) again for each cost about
-    as much as running it."""
-    statement: sa.Select[Any] | None = table.info.get("digione_record_by_sourced_id")
-    if statement is None:
-        statement = table.info["digione_record_by_sourced_id"] = sa.select(table).where(
+    """The select of one record of `table`, built once (a roster read is hot, and building
+    the statement and its cache key again for each cost about as much as running it)."""
+    return built_once(
+        table,
+        "digione_record_by_sourced_id",
+        lambda: sa.select(table).where(
             table.c.tenant == sa.bindparam("tenant"),
             table.c.sourced_id == sa.bindparam("sourced_id"),
-        )
-    return statement
+        ),
+    )
 
 
 def _camel(name: str) -> str:
