@@ -159,10 +159,15 @@ class ShreddedClasses:
         )
         if tenant not in tenants:
             t = self.table
+            select = built_once(
+                t,
+                "digione_shredded_of_tenant",
+                lambda: sa.select(t.c.subject, t.c.retention).where(
+                    t.c.tenant == sa.bindparam("tenant")
+                ),
+            )
             by_subject: dict[str, set[str]] = {}
-            for subject, retention in c.execute(
-                sa.select(t.c.subject, t.c.retention).where(t.c.tenant == tenant)
-            ):
+            for subject, retention in c.execute(select, {"tenant": tenant}):
                 by_subject.setdefault(str(subject), set()).add(str(retention))
             tenants[tenant] = by_subject
         return tenants[tenant]
