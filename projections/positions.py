@@ -196,7 +196,7 @@ def read_partition(
     connection: Connection, *, projection: str, tenant: str, topic: str, partition: int
 ) -> PartitionPosition | None:
     row = connection.execute(
-        sa.select(*_position_columns()).where(*_bound_key()),
+        sa.select(*_position_columns()).where(*_bound_key(projection_positions)),
         _key_parameters(projection, tenant, topic, partition),
     ).first()
     return _position_of(row)
@@ -249,18 +249,16 @@ def lock_partition_for_batch(
 
 @functools.cache
 def _lock_for_batch() -> sa.Update:
-    t, p, r = projection_positions, projection_parked, relay_positions
-    tenant = sa.bindparam("key_tenant", type_=sa.String)
-    published = sa.select(r.c.broker_epoch).where(r.c.tenant == tenant).scalar_subquery()
-    parked = sa.exists().where(
-        p.c.projection == sa.bindparam("key_projection", type_=sa.String),
-        p.c.tenant == tenant,
-        p.c.topic == sa.bindparam("key_topic", type_=sa.String),
-        p.c.partition == sa.bindparam("key_partition", type_=sa.Integer),
+    t, r = projection_positions, relay_positions
+    published = (
+        sa.select(r.c.broker_epoch)
+        .where(r.c.tenant == sa.bindparam("key_tenant", type_=sa.String))
+        .scalar_subquery()
     )
+    parked = sa.exists().where(*_bound_key(projection_parked))
     return (
         t.update()
-        .where(*_bound_key())
+        .where(*_bound_key(t))
         .values(position=t.c.position)
         .returning(
             *_position_columns(),
@@ -309,7 +307,7 @@ def _write_partition() -> sa.Update:
     t = projection_positions
     return (
         t.update()
-        .where(*_bound_key())
+        .where(*_bound_key(t))
         .values(
             {
                 name: sa.bindparam(f"new_{name}", type_=t.c[name].type)
@@ -329,9 +327,9 @@ def _key_parameters(projection: str, tenant: str, topic: str, partition: int) ->
     }
 
 
-def _bound_key() -> tuple[sa.ColumnElement[bool], ...]:
-    """The conditions naming one partition's row, by bound parameters (`_key_parameters`)."""
-    t = projection_positions
+def _bound_key(t: sa.Table) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions naming one partition's rows of `t` (its position, or its parked
+    messages), by bound parameters (`_key_parameters`)."""
     return (
         t.c.projection == sa.bindparam("key_projection", type_=sa.String),
         t.c.tenant == sa.bindparam("key_tenant", type_=sa.String),

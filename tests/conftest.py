@@ -45,6 +45,17 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
+class Ticking:
+    """A monotonic clock (seconds) the test moves by hand, for what times with
+    time.monotonic: `clock.now += 61`."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))

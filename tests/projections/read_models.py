@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from eventsourcing.domain import Aggregate
 from sqlalchemy.engine import Engine
 
+from api.settings import Settings
 from domain.application import TenantApplication
 from domain.roster import AcademicSession, Course, Demographics, Enrollment, Org, SchoolClass, User
 from domain.sealing import SealedValue
@@ -211,14 +213,13 @@ def expected_read_model(app: TenantApplication) -> ReadModel:
     }
 
 
-def backend_engine(request: Any, sqlite_file: Any) -> Engine:
-    """An engine of the backend a fixture parametrised with "sqlite" and "postgres" is for:
-    the test database, or a SQLite file at `sqlite_file`, with the relay's tables."""
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("postgres_database_url"))
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    else:
-        url = f"sqlite:///{sqlite_file}"
-    built = sa.create_engine(url)
+def backend_engine(request: Any, directory: Path) -> Engine:
+    """An engine of the backend a fixture parametrised with "sqlite" and "postgres" is for
+    (the test database, or a SQLite file in `directory`), with the relay's tables."""
+    postgres = (
+        request.getfixturevalue("postgres_database_url") if request.param == "postgres" else None
+    )
+    settings = Settings.explicit(database_url=postgres, data_dir=directory)
+    built = sa.create_engine(settings.sqlalchemy_url)
     relay_positions.create_tables(built)
     return built

@@ -55,7 +55,7 @@ _PROJECTIONS: list[Callable[..., Projection]] = [
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    built = backend_engine(request, tmp_path_factory.mktemp("batched") / "read_models.sqlite")
+    built = backend_engine(request, tmp_path_factory.mktemp("batched"))
     yield built
     built.dispose()
 

@@ -19,7 +19,7 @@ from tests.projections.read_models import backend_engine
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    built = backend_engine(request, tmp_path / "positions.sqlite")
+    built = backend_engine(request, tmp_path)
     positions.create_tables(built)
     yield built
     built.dispose()

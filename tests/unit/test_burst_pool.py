@@ -11,14 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import PoolProxiedConnection
 
 from api.burst_pool import BurstPool
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import Ticking
 
 
 class Connections:
@@ -46,8 +39,8 @@ def _is_open(connection: sqlite3.Connection) -> bool:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> Ticking:
+    return Ticking()
 
 
 @pytest.fixture
@@ -56,7 +49,7 @@ def connections() -> Connections:
 
 
 @pytest.fixture
-def pool(clock: Clock, connections: Connections) -> Iterator[BurstPool]:
+def pool(clock: Ticking, connections: Connections) -> Iterator[BurstPool]:
     pool = BurstPool.idle_for(60.0, clock=clock)(
         connections, pool_size=1, max_overflow=3, timeout=0.05
     )
@@ -83,7 +76,7 @@ def test_a_second_burst_reuses_the_first_bursts_connections(
 
 
 def test_a_burst_connection_closes_once_unused_for_the_idle_time(
-    pool: BurstPool, connections: Connections, clock: Clock
+    pool: BurstPool, connections: Connections, clock: Ticking
 ) -> None:
     _return(_burst(pool, 4))
     clock.now += 59.0
@@ -96,7 +89,7 @@ def test_a_burst_connection_closes_once_unused_for_the_idle_time(
 
 
 def test_the_burst_connections_used_last_are_the_ones_kept(
-    pool: BurstPool, connections: Connections, clock: Clock
+    pool: BurstPool, connections: Connections, clock: Ticking
 ) -> None:
     _return(_burst(pool, 4))
     clock.now += 30.0
@@ -109,7 +102,7 @@ def test_the_burst_connections_used_last_are_the_ones_kept(
 
 
 def test_with_no_idle_time_a_burst_connection_closes_when_returned(
-    clock: Clock, connections: Connections
+    clock: Ticking, connections: Connections
 ) -> None:
     pool = BurstPool.idle_for(0.0, clock=clock)(connections, pool_size=1, max_overflow=3)
     _return(_burst(pool, 4))
@@ -140,7 +133,7 @@ def test_disposing_closes_the_resting_connections(
     assert connections.open == 0
 
 
-def test_an_engine_reconnecting_keeps_the_idle_time(clock: Clock) -> None:
+def test_an_engine_reconnecting_keeps_the_idle_time(clock: Ticking) -> None:
     engine = sa.create_engine("sqlite://", poolclass=BurstPool.idle_for(7.0, clock=clock))
     engine.dispose()  # a new pool of the same class
     assert isinstance(engine.pool, BurstPool)
@@ -153,7 +146,7 @@ def test_a_negative_idle_time_is_refused() -> None:
 
 
 def test_disposing_a_pool_logs_no_more_than_sqlalchemys_own_pools(
-    clock: Clock, caplog: pytest.LogCaptureFixture
+    clock: Ticking, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     engine = sa.create_engine("sqlite://", poolclass=BurstPool.idle_for(7.0, clock=clock))

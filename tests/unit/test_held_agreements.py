@@ -8,6 +8,7 @@ from typing import cast
 
 from api.oneroster.agreements import MAX_HELD_SECONDS, ClientAgreements
 from domain.application import TenantApplication
+from tests.conftest import Ticking
 
 
 @dataclass
@@ -34,16 +35,8 @@ class _Store:
         return self.recorded
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_change_stored_without_its_announcement_is_read_within_the_longest_hold() -> None:
-    clock = _Clock()
+    clock = Ticking()
     held = ClientAgreements(clock=clock)
     store = _Store(_Agreement(schools=["sch-1", "sch-2"]))
     app = cast(TenantApplication, store)
@@ -61,7 +54,7 @@ def test_a_change_stored_without_its_announcement_is_read_within_the_longest_hol
 
 
 def test_an_announcement_makes_the_next_request_read_the_agreement_again() -> None:
-    held = ClientAgreements(clock=_Clock())
+    held = ClientAgreements(clock=Ticking())
     store = _Store(_Agreement(schools=["sch-1"]))
     app = cast(TenantApplication, store)
     held.terms(app, "client-1")

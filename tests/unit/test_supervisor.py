@@ -5,16 +5,7 @@ from __future__ import annotations
 import threading
 
 from api.runtime import Loop, Supervisor
-
-
-class Ticking:
-    """A clock the test moves by hand (monotonic seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import Ticking
 
 
 class FailingLoop:
@@ -98,12 +89,13 @@ def test_the_back_off_doubles_while_a_loop_keeps_failing_and_resets_once_it_runs
     supervisor = _supervisor([runner], clock)
     runner.start()
     restarted_at: list[float] = []
+    first_check = clock.now
     for _ in range(200):
         supervisor.check_once()
         if runner.started > len(restarted_at) + 1:
             restarted_at.append(clock.now)
         clock.now += 0.25
-    gaps = [b - a for a, b in zip([100.0, *restarted_at], restarted_at, strict=False)]
+    gaps = [b - a for a, b in zip([first_check, *restarted_at], restarted_at, strict=False)]
 
     assert runner.started == 4  # three failed starts, then one that runs
     # 1 s, 2 s, 4 s after the check that found it ended (a restarted loop that fails at
