@@ -16,9 +16,10 @@ from sqlalchemy.engine import Engine
 
 from domain.application import TenantApplication
 from projections import positions
-from projections.base import Projection, analyse, reset
+from projections.base import Projection, reset
 from projections.heap import heap_frozen_for_batches
 from projections.runner import ProjectionRunner
+from projections.statistics import analyse
 from projections.status import ProjectionState, ProjectionStatus, UnknownProjectionError
 from projections.store_rebuild import StoreRebuild, StoreTarget
 from streams import positions as relay_positions

@@ -114,21 +114,6 @@ def reset(engine: Engine, projection: Projection) -> None:
         _rebuild_tables(connection, projection)
 
 
-def analyse(engine: Engine, projection: Projection) -> None:
-    """Gathers PostgreSQL's planner statistics of the projection's tables, as a rebuild
-    ends: tables created and filled at once have none until autovacuum gets to them, which
-    may be minutes on a busy server and never where it is off, and the planner meanwhile
-    guesses. Measured on the OneRoster users page query over a roster read model never
-    analysed: 6.8 ms in PostgreSQL (a nested loop, 11,628 heap fetches); 0.8 ms analysed.
-    SQLite plans without statistics unless asked to keep them: nothing to do there."""
-    if engine.dialect.name != "postgresql":
-        return
-    preparer = engine.dialect.identifier_preparer
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for table in projection.metadata.sorted_tables:
-            connection.exec_driver_sql(f"ANALYZE {preparer.format_table(table)}")
-
-
 def _rebuild_tables(connection: Connection, projection: Projection) -> None:
     # Positions go first: a runner mid-batch holds its partition row, so this waits for
     # that batch to commit, and the runner's next batch finds no row and starts over.

@@ -33,6 +33,7 @@ from projections import positions
 from projections.base import Projection, ensure_current, finish_batch
 from projections.batch_writes import BatchWrites, is_batch_aware
 from projections.positions import ParkedMessage, PartitionPosition
+from projections.statistics import FIRST_ANALYSE_AFTER, GrowthSchedule, analyse_quietly
 from streams import positions as relay_positions
 from streams.codec import DecodedMessage, EventCodec, family_topic
 from streams.consumer import (
@@ -148,6 +149,7 @@ class ProjectionRunner:
         fetch_wait_ms: int = 100,
         max_consecutive_errors: int = 10,
         client_id: str = "digione-projections",
+        analyse_after: int = FIRST_ANALYSE_AFTER,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -165,6 +167,7 @@ class ProjectionRunner:
                 tenant_ids=tenant_ids,
                 partitions=partitions,
                 max_batch=max_batch,
+                statistics=GrowthSchedule(analyse_after),
             )
             for projection in projections
         ]
@@ -375,9 +378,12 @@ class _ProjectionWorker:
         tenant_ids: Callable[[], Iterable[str]],
         partitions: Collection[int] | None,
         max_batch: int,
+        statistics: GrowthSchedule,
         batched_writes: bool = True,
     ) -> None:
         self.engine = engine
+        #: When to analyse the projection's tables as they fill (projections/statistics.py).
+        self._statistics = statistics
         self._asynchronous_commit = engine.dialect.name == "postgresql"
         self.projection = projection
         self.applier = MessageApplier(projection, batched_writes=batched_writes)
@@ -411,6 +417,11 @@ class _ProjectionWorker:
             return relay_positions.published_state(connection, tenant).broker_epoch
 
     def handle(self, batch: PartitionBatch) -> None:
+        self._apply(batch)
+        if self._statistics.applied(len(batch.messages)):
+            analyse_quietly(self.engine, self.projection)
+
+    def _apply(self, batch: PartitionBatch) -> None:
         from_beginning = batch.from_beginning
         try:
             self._commit(batch, batch.messages, from_beginning=from_beginning)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from api.settings import Settings
 from projections import positions
+from projections.base import Projection
 from projections.runner import ProjectionRunner
 from streams.broker import EmbeddedBroker
 from tests.projections.publishing import StorePublisher
@@ -93,3 +94,21 @@ def start_runner_process(
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+
+
+def filled_and_analysed(engine: Engine, projection: Projection) -> tuple[set[str], set[str]]:
+    """The projection's tables holding rows, and those of its tables PostgreSQL holds
+    planner statistics of (pg_stats: gathered by ANALYZE, not by creating or filling)."""
+    with engine.connect() as connection:
+        filled = {
+            table.name
+            for table in projection.metadata.sorted_tables
+            if connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        }
+        analysed = set(
+            connection.execute(
+                sa.text("SELECT DISTINCT tablename FROM pg_stats WHERE tablename = ANY(:names)"),
+                {"names": [table.name for table in projection.metadata.sorted_tables]},
+            ).scalars()
+        )
+    return filled, analysed

@@ -29,6 +29,7 @@ from projections.record_tables import event_type
 from projections.roster import RosterProjection, roster_type
 from projections.runner import _ProjectionWorker
 from projections.sealed import sealed_record
+from projections.statistics import GrowthSchedule
 from streams.codec import DecodedMessage, EventCodec, EventEnvelope
 from streams.consumer import PartitionBatch, TenantPartition
 from streams.schemas import default_registry
@@ -78,6 +79,7 @@ def workers(engine: Engine) -> Iterator[list[tuple[_ProjectionWorker, _Projectio
             tenant_ids=list,
             partitions=None,
             max_batch=1000,
+            statistics=GrowthSchedule(),
             batched_writes=batched,
         )
 

@@ -27,8 +27,9 @@ from tests.builders import a_school
 from tests.projections.conftest import RunnerFactory
 from tests.projections.publishing import PARTITIONS, StorePublisher
 from tests.projections.read_models import expected_read_model, read_model
-from tests.projections.roster_changes import a_changing_school
+from tests.projections.roster_changes import a_changing_school, a_crowd
 from tests.projections.runner_checks import (
+    filled_and_analysed,
     parked_rows,
     read_to_the_end,
     wait_until,
@@ -119,6 +120,31 @@ def test_a_rebuild_from_scratch_equals_the_live_read_model(
     runner_for(RosterProjection(roster.name)).run_once()
 
     assert read_model(container.engine, roster, tenant) == live_model == expected_read_model(app)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_read_model_built_from_the_beginning_has_planner_statistics_without_autovacuum(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    app: TenantApplication,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+) -> None:
+    """New tables have none until autovacuum looks (a minute or more later), and the
+    planner meanwhile took the (tenant, primary_org) index for a user read by sourcedId,
+    filtering every user of the tenant; the runner analyses the tables as they fill."""
+    a_school(client, container, tenant)
+    a_crowd(app, count=30)
+    publisher.publish()
+
+    # Due as the last message is applied, so every table it fills has been filled.
+    runner_for(roster, analyse_after=publisher.published).run_once()
+
+    filled, analysed = filled_and_analysed(container.engine, roster)
+    assert f"{roster.name}_users" in filled
+    assert analysed == filled
 
 
 def test_a_new_code_version_drops_and_rebuilds_the_read_model_by_itself(

@@ -37,6 +37,7 @@ from tests.projections.conftest import RunnerFactory
 from tests.projections.publishing import PARTITIONS, StorePublisher
 from tests.projections.read_models import expected_read_model, read_model
 from tests.projections.roster_changes import a_crowd
+from tests.projections.runner_checks import filled_and_analysed
 from tests.projections.test_admin import environment
 from tests.projections.test_every_projection_killed import a_graded_class
 
@@ -397,17 +398,6 @@ def test_a_rebuilt_read_model_has_planner_statistics_without_waiting_for_autovac
 
     admin_of(container, projection, tenant, broker.bootstrap).rebuild(projection)
 
-    with container.engine.connect() as connection:
-        filled = [
-            table.name
-            for table in projection.metadata.sorted_tables
-            if connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-        ]
-        analysed = set(
-            connection.execute(
-                sa.text("SELECT DISTINCT tablename FROM pg_stats WHERE tablename = ANY(:names)"),
-                {"names": filled},
-            ).scalars()
-        )
+    filled, analysed = filled_and_analysed(container.engine, projection)
     assert filled, "the rebuild filled no table"
-    assert analysed == set(filled)
+    assert analysed == filled

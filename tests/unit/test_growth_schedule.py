@@ -1,0 +1,35 @@
+"""When the runner analyses a projection's tables as they fill: first after a number of
+applied messages, then each time the number applied doubled."""
+
+from __future__ import annotations
+
+import pytest
+
+from projections.statistics import GrowthSchedule
+
+
+def test_tables_are_analysed_first_after_the_first_thousand_messages_then_at_each_doubling() -> (
+    None
+):
+    schedule = GrowthSchedule(1_000)
+    due_at = []
+    applied = 0
+    for batch in [400] * 50:  # 20,000 messages in batches of 400
+        applied += batch
+        if schedule.applied(batch):
+            due_at.append(applied)
+
+    assert due_at == [1_200, 2_400, 4_800, 9_600, 19_200]
+
+
+def test_a_single_large_batch_makes_the_tables_due_once() -> None:
+    schedule = GrowthSchedule(1_000)
+
+    assert schedule.applied(50_000)
+    assert not schedule.applied(49_999)
+    assert schedule.applied(1)
+
+
+def test_a_schedule_of_no_messages_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        GrowthSchedule(0)
