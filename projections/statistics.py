@@ -7,7 +7,9 @@ the planner meanwhile takes every table for a few rows. It then may read one rec
 another index of the tenant and filter: a roster user read by its sourcedId went through
 (tenant, primary_org) and filtered every user of the tenant — 0.144 ms a read in
 PostgreSQL with 600 users (up to 594 rows removed by the filter), 0.021 ms once analysed,
-and growing with the tenant. SQLite plans without statistics unless asked to keep them:
+and growing with the tenant; the OneRoster users page of a school of 198 users, its
+tables never analysed, joined each user to every role row of the tenant (19,503 rows
+removed by a join filter, 6–36 ms a page), 0.55 ms analysed. SQLite plans without statistics unless asked to keep them:
 nothing to do there.
 """
 
@@ -24,7 +26,7 @@ __all__ = ["FIRST_ANALYSE_AFTER", "GrowthSchedule", "analyse", "analyse_quietly"
 log = logging.getLogger(__name__)
 
 #: Applied messages after which a runner first analyses a projection's tables.
-FIRST_ANALYSE_AFTER = 1_000
+FIRST_ANALYSE_AFTER = 100
 
 
 def analyse(engine: Engine, projection: Projection) -> None:
@@ -43,7 +45,7 @@ class GrowthSchedule:
     """When a runner analyses a projection's tables while it applies messages: after
     `first` applied, then each time the number applied since it started doubled — a build
     from the beginning gets statistics early and a few times as it grows (log2 of its
-    size: 15 times over 35 million events), a runner in steady state seldom and then never
+    size: 19 times over 35 million events), a runner in steady state seldom and then never
     (autovacuum keeps large tables current by itself)."""
 
     def __init__(self, first: int = FIRST_ANALYSE_AFTER) -> None:
