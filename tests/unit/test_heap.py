@@ -7,26 +7,27 @@ import subprocess
 import sys
 from typing import Any
 
-from api.heap import YOUNG_GENERATION_THRESHOLD
+from api.heap import OLD_GENERATION_THRESHOLD, YOUNG_GENERATION_THRESHOLD
 
 _PROBE = """
 import gc
 from api.heap import settle_heap
 built = [[n] for n in range(10_000)]
 settle_heap()
-print(gc.get_freeze_count(), gc.get_threshold()[0])
+print(gc.get_freeze_count(), gc.get_threshold()[0], gc.get_threshold()[2])
 """
 
 
-def test_a_settled_process_freezes_what_it_built_and_collects_the_young_less_often() -> None:
+def test_a_settled_process_freezes_what_it_built_and_collects_young_and_old_less_often() -> None:
     # In a process of its own: freezing is for good, and the test process must not keep it.
     probe = subprocess.run(
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True, timeout=60
     )
 
-    frozen, young = (int(word) for word in probe.stdout.split())
+    frozen, young, old = (int(word) for word in probe.stdout.split())
     assert frozen >= 10_000
     assert young == YOUNG_GENERATION_THRESHOLD
+    assert old == OLD_GENERATION_THRESHOLD > 10  # CPython's default is 10
 
 
 _REBUILD_PROBE = """
