@@ -12,7 +12,7 @@ from datetime import datetime
 import httpx
 from rich.progress import Progress
 
-from bench.http_load import on_schedule, open_loop_clients
+from bench.http_load import on_schedule, open_loop_clients, run_load
 from bench.timing import Load, Sample
 
 __all__ = ["ErasureLoad", "erasure_subject", "measure_erasures"]
@@ -56,7 +56,7 @@ def measure_erasures(
     task = progress.add_task(
         f"POST /api/v1/erasures, {rate:g}/s, until confirmed", total=len(subjects)
     )
-    return asyncio.run(
+    return run_load(
         _erase(base_url, admin_token, subjects, rate=rate, advance=lambda: progress.advance(task))
     )
 

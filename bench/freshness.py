@@ -13,7 +13,7 @@ import httpx
 from rich.progress import Progress
 
 from bench.http_client import FAILURES, Answer, LeanClient
-from bench.http_load import lean_open_loop_client, on_schedule
+from bench.http_load import lean_open_loop_client, on_schedule, run_load
 from bench.roster import SCHOOL
 from bench.server import READ_TIMEOUT_SECONDS, CatchUp, require_status, wait_until_caught_up
 from bench.timing import Load, Sample
@@ -97,7 +97,7 @@ def measure_freshness(
     catch_up = wait_until_caught_up(base_url, admin_token, tenant)
     total = max(1, round(rate * seconds))
     task = progress.add_task(f"PUT {USERS_PATH}, {rate:g}/s, command → visible", total=total)
-    load = asyncio.run(
+    load = run_load(
         _offered_load(
             base_url, admin_token, rate=rate, total=total, advance=lambda: progress.advance(task)
         )
