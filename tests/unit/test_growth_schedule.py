@@ -1,11 +1,11 @@
-"""When the runner analyses a projection's tables as they fill: first after a number of
+"""When the runner analyses a projection's tables as they fill: it looks first after a number of
 applied messages, then each time the number applied doubled."""
 
 from __future__ import annotations
 
 import pytest
 
-from projections.statistics import GrowthSchedule
+from projections.statistics import GrowthSchedule, due
 
 
 def test_tables_are_analysed_first_after_the_first_thousand_messages_then_at_each_doubling() -> (
@@ -33,3 +33,16 @@ def test_a_single_large_batch_makes_the_tables_due_once() -> None:
 def test_a_schedule_of_no_messages_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GrowthSchedule(0)
+
+
+def test_a_table_never_analysed_is_due_whatever_its_changes_say() -> None:
+    # A backend reports its changes up to a second late: a just-filled table may show none.
+    assert due(0, -1.0)
+
+
+def test_an_analysed_table_is_due_after_fifty_changes_and_a_tenth_of_its_rows() -> None:
+    assert not due(50, 0.0)
+    assert due(51, 0.0)
+    assert not due(150, 1_000.0)
+    assert due(151, 1_000.0)
+    assert not due(3_000_000, 35_000_000.0)  # a city's read model after a restart
