@@ -35,14 +35,14 @@ def test_a_schedule_of_no_messages_is_refused() -> None:
         GrowthSchedule(0)
 
 
-def test_a_table_never_analysed_is_due_whatever_its_changes_say() -> None:
+def test_a_table_never_analysed_or_small_is_due_whatever_its_changes_say() -> None:
     # A backend reports its changes up to a second late: a just-filled table may show none.
     assert due(0, -1.0)
+    assert due(0, 9_999.0)
 
 
-def test_an_analysed_table_is_due_after_fifty_changes_and_a_tenth_of_its_rows() -> None:
-    assert not due(50, 0.0)
-    assert due(51, 0.0)
-    assert not due(150, 1_000.0)
-    assert due(151, 1_000.0)
+def test_a_large_table_is_due_after_fifty_changes_and_a_tenth_of_its_rows() -> None:
+    assert not due(1_050, 10_000.0)
+    assert due(1_051, 10_000.0)
     assert not due(3_000_000, 35_000_000.0)  # a city's read model after a restart
+    assert due(3_500_051, 35_000_000.0)
