@@ -1,5 +1,6 @@
-"""When the runner analyses a projection's tables as they fill: it looks first after a number of
-applied messages, then each time the number applied doubled."""
+"""When the runner analyses a projection's tables as they fill: it looks first after a number
+of applied messages, then each time the number applied doubled, and a look analyses the
+tables never analysed or small, and larger ones that changed enough."""
 
 from __future__ import annotations
 
