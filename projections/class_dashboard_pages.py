@@ -26,9 +26,10 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -330,7 +331,7 @@ def stored_page(c: Connection, table: sa.Table, *, tenant: str, class_id: str) -
             table.c.tenant == tenant, table.c.class_sourced_id == class_id
         )
     ).first()
-    return None if row is None else _page(row)
+    return None if row is None else _page(*row)
 
 
 def teachers_page(
@@ -345,15 +346,58 @@ def teachers_page(
     """The class's stored page, and whether `teacher` teaches the class on `today` (the
     rule of `teaches` in class_dashboard_queries, said in SQL): one query for both. None
     when no page is stored (the caller reads live, and authorises there)."""
-    row = c.execute(
-        _teachers_page_query(
-            projection.pages, projection.enrollments.table, projection.classes.table
-        ),
-        {"tenant": tenant, "class_id": class_id, "teacher": teacher, "today": today},
-    ).first()
+    statement = _teachers_page_query(
+        projection.pages, projection.enrollments.table, projection.classes.table
+    )
+    parameters = {"tenant": tenant, "class_id": class_id, "teacher": teacher, "today": today}
+    if c.dialect.name == "postgresql":
+        row = _first_row_in_binary(c, statement, parameters)
+    else:
+        row = c.execute(statement, parameters).first()
     if row is None:
         return None
-    return bool(row.teaches), _page(row)
+    template, slots, valid_from, valid_until, teaches = row
+    return bool(teaches), _page(template, slots, valid_from, valid_until)
+
+
+def _first_row_in_binary(
+    c: Connection, statement: sa.TextualSelect, parameters: dict[str, Any]
+) -> tuple[Any, ...] | None:
+    """The statement's first row, asked of PostgreSQL in the binary result format: a
+    stored page's template (a bytea, 135 KB for the bench's class of 25 with a year of
+    results) then comes as its bytes, not as hex text twice its size that the server
+    encodes and libpq decodes. Measured on a 100 KB bytea: 481 µs a query in text, 156 µs
+    in binary (190 µs of this process's CPU against about 80). The columns' other types
+    come back as they do in text (psycopg's loaders; JSON with the engine's deserializer)."""
+    compiled = _compiled(statement, c.dialect)
+    driver = c.connection.driver_connection
+    assert driver is not None, "a connection in use has its driver's connection"
+    try:
+        with driver.cursor(binary=True) as cursor:
+            cursor.execute(compiled.string, compiled.construct_params(parameters), prepare=True)
+            found: tuple[Any, ...] | None = cursor.fetchone()
+            return found
+    except psycopg.Error as error:
+        # As SQLAlchemy raises a driver's error of its own statements: wrapped, and a
+        # connection found dropped is invalidated (the pool then replaces it, and callers
+        # such as read_retried read again on a new one).
+        dropped = c.dialect.is_disconnect(cast(Any, error), driver, None)
+        if dropped:
+            c.invalidate(error)
+        raise sa.exc.DBAPIError.instance(
+            compiled.string,
+            parameters,
+            error,
+            psycopg.Error,
+            connection_invalidated=dropped,
+            dialect=c.dialect,
+        ) from error
+
+
+@functools.cache
+def _compiled(statement: sa.TextualSelect, dialect: sa.Dialect) -> sa.engine.Compiled:
+    """The statement as the dialect's driver takes it, compiled once."""
+    return statement.compile(dialect=dialect)
 
 
 @functools.cache
@@ -400,13 +444,13 @@ def _name(table: sa.Table) -> str:
     return quoted if table.schema is None else f'"{table.schema}".{quoted}'
 
 
-def _page(row: Any) -> StoredPage:
-    """A stored page from its row (template, slots, valid_from, valid_until)."""
+def _page(template: bytes, slots: list[list[Any]], valid_from: Any, valid_until: Any) -> StoredPage:
+    """A stored page from its row's columns."""
     return StoredPage(
-        bytes(row.template),
-        list(row.slots),
-        None if row.valid_from is None else utc(row.valid_from),
-        None if row.valid_until is None else utc(row.valid_until),
+        bytes(template),
+        list(slots),
+        None if valid_from is None else utc(valid_from),
+        None if valid_until is None else utc(valid_until),
     )
 
 

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from api.bootstrap import Container
 from api.deps import build_read_service
 from domain.commands import Actor
-from projections.class_dashboard_pages import StoredPage, stored_page
+from projections.class_dashboard_pages import StoredPage, stored_page, teachers_page
+from projections.reads.access import read_retried
 from projections.reads.class_dashboard import ClassDashboardReads
 from projections.reads.disclosures import disclosures_of
 from projections.reads.unsealing import Unsealer
@@ -242,3 +243,31 @@ def test_a_read_whose_pooled_connection_was_ended_reads_on_a_new_one_and_is_reco
         if d.category == "identity"
     ]
     assert recorded == [2]  # the read that met the ended connection is recorded too
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_stored_page_asked_first_of_an_ended_connection_is_read_again_on_a_new_one(
+    running: TestClient, container: Container, tenant: str, school: School, clock: FakeClock
+) -> None:
+    # The page is asked in PostgreSQL's binary result format, beside SQLAlchemy's own
+    # statements: a dropped connection must still be found dropped, and the read retried.
+    read(running, container, tenant, DASHBOARD, school.teacher)  # leaves its connection pooled
+    ended = end_the_read_engines_connections(container)
+
+    found = read_retried(
+        container.read_engine,
+        lambda connection: teachers_page(
+            connection,
+            container.projections.class_dashboard,
+            tenant=tenant,
+            class_id="cls-4a",
+            teacher="tch-1",
+            today=clock().date(),
+        ),
+    )
+
+    assert ended >= 1
+    assert found is not None
+    teaches, page = found
+    assert teaches
+    assert page.subjects == ["stu-1", "stu-2", "stu-3"]
