@@ -9,9 +9,7 @@ import pytest
 from projections.statistics import GrowthSchedule, due
 
 
-def test_tables_are_analysed_first_after_the_first_thousand_messages_then_at_each_doubling() -> (
-    None
-):
+def test_a_look_comes_first_after_the_first_thousand_messages_then_at_each_doubling() -> None:
     schedule = GrowthSchedule(1_000)
     due_at = []
     applied = 0
