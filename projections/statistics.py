@@ -30,7 +30,7 @@ __all__ = [
     "analyse",
     "analyse_quietly",
     "due",
-    "grown_tables",
+    "tables_due",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,9 @@ class GrowthSchedule:
     applies messages: after `first` applied, then each time the number applied since it
     started doubled — a build from the beginning gets statistics early and a few times as
     it grows (19 looks over 35 million events), a runner in steady state ever more seldom.
-    A look analyses only the tables that grew enough (`grown_tables`), so a restart over
-    read models already analysed costs a query, not an ANALYZE of every table."""
+    A look analyses only the tables due (`tables_due`: small ones, and large ones that
+    grew enough), so a restart over a city's read models already analysed does not
+    ANALYZE its large tables again."""
 
     def __init__(self, first: int = FIRST_ANALYSE_AFTER) -> None:
         if first < 1:
@@ -80,7 +81,7 @@ class GrowthSchedule:
         return True
 
 
-def grown_tables(engine: Engine, projection: Projection) -> list[sa.Table]:
+def tables_due(engine: Engine, projection: Projection) -> list[sa.Table]:
     """The projection's tables due for analysing (`due`): those never analysed or small,
     and larger ones changed in more than 50 rows plus a tenth of the rows counted at their
     last analysis. Empty on SQLite."""
@@ -123,11 +124,11 @@ _STATISTICS_STATE = sa.text(
 
 
 def analyse_quietly(engine: Engine, projection: Projection) -> None:
-    """ANALYZE of the projection's tables that grew enough (`grown_tables`), a failure
+    """ANALYZE of the projection's tables due for it (`tables_due`), a failure
     logged rather than raised: the statistics only speed reads up, and a runner must not
     stop over them (the tables dropped by a reset meanwhile, the database away for a
     moment)."""
     try:
-        analyse(engine, projection, grown_tables(engine, projection))
+        analyse(engine, projection, tables_due(engine, projection))
     except Exception:
         log.warning("could not analyse the tables of projection %s", projection.name, exc_info=True)

@@ -154,7 +154,10 @@ def _insert_ignoring_duplicates(
     if not values:
         return
     insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
+    # Keyed by the dialect too: the statement is the dialect's own construct.
     statement = built_once(
-        table, "digione_insert_ignoring", lambda: insert(table).on_conflict_do_nothing()
+        table,
+        ("digione_insert_ignoring", c.dialect.name),
+        lambda: insert(table).on_conflict_do_nothing(),
     )
     c.execute(statement, values)
