@@ -16,6 +16,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 __all__ = [
     "CONFLUENT_PRODUCER_SETTINGS",
     "PRODUCER_SETTINGS",
+    "READ_PROMISED_SECONDS",
     "ConfluentKafkaTransport",
     "DeliveryCallback",
     "EventTransport",
@@ -31,6 +32,7 @@ __all__ = [
     "ReceivedMessage",
     "TopicCreationFailedError",
     "TopicNotFoundError",
+    "TopicReadShortError",
     "ensure_topics",
     "read_topic",
     "read_topics",
@@ -242,6 +244,11 @@ class InvalidTopicSpecError(ValueError):
 
 class TopicNotFoundError(LookupError):
     """Raised when a topic to read does not exist on the broker."""
+
+
+class TopicReadShortError(RuntimeError):
+    """Raised when a topic read from its beginning did not deliver, in time, the messages
+    the broker reported holding."""
 
 
 class KafkaPythonTransport:
@@ -729,6 +736,13 @@ class KafkaPythonReader:
             *(TopicPartition(p.topic, p.partition) for p in partitions)
         )
 
+    def offset_bounds(self, *partitions: PartitionId) -> dict[PartitionId, tuple[int, int]]:
+        """Each partition's first offset and end offset as the broker reports them."""
+        asked = [TopicPartition(p.topic, p.partition) for p in partitions]
+        first = self._consumer.beginning_offsets(asked)
+        end = self._consumer.end_offsets(asked)
+        return {PartitionId(tp.topic, tp.partition): (first[tp], end[tp]) for tp in asked}
+
     def poll(
         self, *, timeout_ms: int, max_records: int | None = None
     ) -> dict[PartitionId, list[ReceivedMessage]]:
@@ -742,12 +756,20 @@ class KafkaPythonReader:
         self._consumer.close()
 
 
+#: How long a topic read waits for the messages the broker reported holding.
+READ_PROMISED_SECONDS = 30.0
+
+
 def read_topic(bootstrap: str, topic: str, silence_seconds: float) -> list[ReceivedMessage]:
     """Read a topic from its beginning until no message arrives for `silence_seconds`.
 
     Partitions are assigned by hand, without a consumer group: group joins on Tansu take
-    seconds. The end is found by silence, not by end offsets, because Tansu 0.6 can report
-    end offsets short of what it stores. Messages come in offset order per partition.
+    seconds. The end is found by silence, not by end offsets alone, because Tansu 0.6 can
+    report end offsets short of what it stores; but the silence only counts once every
+    message up to the reported end offsets arrived: under load the first fetch alone could
+    take longer than the silence, and the read came back empty (seen in a test of the
+    fan-out on a busy machine). TopicReadShortError when those messages are not all there
+    within READ_PROMISED_SECONDS. Messages come in offset order per partition.
     """
     found = read_topics(bootstrap, [topic], silence_seconds)
     if topic not in found:
@@ -781,14 +803,31 @@ def read_topics(
             return messages
         reader.assign(assigned)
         reader.seek_to_beginning(*assigned)
+        bounds = reader.offset_bounds(*assigned)
+        #: Past the last message read of each partition (its first offset until then).
+        reached = {partition: first for partition, (first, _) in bounds.items()}
+        deadline = time.monotonic() + READ_PROMISED_SECONDS
         last_arrival = time.monotonic()
-        while (quiet_left := silence_seconds - (time.monotonic() - last_arrival)) > 0:
-            polled = reader.poll(timeout_ms=max(1, int(min(quiet_left, 0.25) * 1000)))
-            for received in polled.values():
+        while True:
+            short = [p for p, (_, end) in bounds.items() if reached[p] < end]
+            quiet_left = silence_seconds - (time.monotonic() - last_arrival)
+            if not short and quiet_left <= 0:
+                return messages
+            if short and time.monotonic() > deadline:
+                raise TopicReadShortError(
+                    f"the broker at {bootstrap} reported messages it did not deliver within "
+                    f"{READ_PROMISED_SECONDS:g} s: "
+                    + ", ".join(
+                        f"{p.topic}[{p.partition}] read to {reached[p]} of {bounds[p][1]}"
+                        for p in short
+                    )
+                )
+            polled = reader.poll(timeout_ms=max(1, int(min(max(quiet_left, 0.05), 0.25) * 1000)))
+            for partition, received in polled.items():
                 for message in received:
                     messages[message.topic].append(message)
+                    reached[partition] = message.offset + 1
             if any(polled.values()):
                 last_arrival = time.monotonic()
-        return messages
     finally:
         reader.close()

@@ -113,6 +113,21 @@ def test_every_published_message_is_read_back_with_its_headers(
     assert {message.partition for message in received} == {0, 1, 2}
 
 
+def test_a_topic_read_waits_for_every_message_the_broker_reports_however_short_the_silence(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    # Under load the first fetch alone took longer than the silence, and an auditor's read
+    # came back empty: the silence counts only once the reported messages are all in.
+    topic = a_topic_name()
+    ensure_topics(embedded_broker.bootstrap, [topic], partitions=3)
+    sent = relay_messages(topic, count=200, keys=13)
+    published(embedded_broker.bootstrap, sent)
+
+    received = read_topic(embedded_broker.bootstrap, topic, silence_seconds=0.001)
+
+    assert len(received) == len(sent)
+
+
 def test_messages_with_the_same_key_are_read_back_in_publish_order(
     embedded_broker: EmbeddedBroker,
 ) -> None:
