@@ -14,6 +14,7 @@ from api.oneroster import oauth as oneroster_oauth
 from api.oneroster import rostering as oneroster_rostering
 from api.oneroster import status_info as oneroster_status_info
 from api.outages import AnswerEveryError
+from api.prefix_routing import route_by_prefix
 from api.routers import (
     audit,
     consents,
@@ -82,4 +83,6 @@ def create_app(container: Container) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(create_web_router())
+    # Last, once every router is in: a request then asks only the routers that can match it.
+    route_by_prefix(app.router)
     return app
