@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from dataclasses import asdict
 from datetime import datetime
 from importlib.metadata import version
@@ -22,6 +23,7 @@ from bench.sizes import Sizes
 __all__ = [
     "LATEST",
     "build_report",
+    "core_speed",
     "current_load_average",
     "print_table",
     "write_latest",
@@ -45,6 +47,7 @@ def build_report(
     embedded_broker: bool,
     server: dict[str, str],
     load_average: dict[str, list[float]],
+    core_speed: dict[str, float],
     rows: list[Row],
     details: dict[str, Any],
     seconds: dict[str, float],
@@ -66,6 +69,10 @@ def build_report(
         "machine": {
             "cpu_count": os.cpu_count(),
             "load_average": load_average,
+            # Millions of steps a second of a fixed Python loop on one core, at the start and
+            # at the end (the best of a few tries): how fast this host ran the run, which on
+            # a shared host moves by a third between runs and moves every measure with it.
+            "core_speed": core_speed,
             "platform": platform.platform(),
             "python": platform.python_version(),
             "postgresql": server["server_version"],
@@ -96,6 +103,25 @@ def current_load_average() -> list[float]:
         return [round(value, 2) for value in os.getloadavg()]
     except OSError:
         return []
+
+
+#: Steps of `core_speed`'s loop a try (some 50 ms on the development machine).
+_CORE_SPEED_STEPS = 1_000_000
+_CORE_SPEED_TRIES = 5
+
+
+def core_speed() -> float:
+    """How fast one core runs Python now: millions of steps a second of a fixed loop, the
+    best of a few short tries (a try that another process interrupted is slower, not
+    faster, so the best is the host's speed and not its load)."""
+    best = float("inf")
+    for _ in range(_CORE_SPEED_TRIES):
+        began = time.perf_counter()
+        total = 0
+        for step in range(_CORE_SPEED_STEPS):
+            total += step ^ 1
+        best = min(best, time.perf_counter() - began)
+    return round(_CORE_SPEED_STEPS / best / 1e6, 2)
 
 
 def write_latest(rows: list[Row], folder: Path) -> Path:
@@ -137,9 +163,11 @@ def print_table(console: Console, report: dict[str, Any]) -> None:
         )
     console.print(table)
     loads = report["machine"]["load_average"]
+    speed = report["machine"]["core_speed"]
     console.print(
         f"load average (1, 5, 15 min) at start {loads['start']}, at end {loads['end']} on "
-        f"{report['machine']['cpu_count']} CPUs; {report['clients']} clients; "
+        f"{report['machine']['cpu_count']} CPUs; one core ran {speed['start']} million Python "
+        f"loop steps/s at the start, {speed['end']} at the end; {report['clients']} clients; "
         f"{report['http_workers']} HTTP worker{'s' if report['http_workers'] > 1 else ''}"
     )
     for name, detail in report["details"].items():

@@ -24,6 +24,7 @@ from bench.measures import REGISTERED, Measure, measure_names
 from bench.oneroster_users import oneroster_client
 from bench.report import (
     build_report,
+    core_speed,
     current_load_average,
     print_table,
     write_latest,
@@ -83,6 +84,7 @@ def run_benchmarks(
     conninfo = libpq_url(database_url)
     # Other work on the machine changes every number; the report shows how busy it was.
     load_average = {"start": current_load_average()}
+    speed = {"start": core_speed()}
     with ExitStack() as stack:
         kafka_bootstrap = settings.kafka_bootstrap or _embedded_broker(
             stack, settings.data_dir / "bench" / "broker"
@@ -109,6 +111,7 @@ def run_benchmarks(
         finally:
             forget_tenants(bench_settings, bench.tenants)
     load_average["end"] = current_load_average()
+    speed["end"] = core_speed()
     report = build_report(
         started=started,
         quick=quick,
@@ -121,6 +124,7 @@ def run_benchmarks(
         embedded_broker=settings.kafka_bootstrap is None,
         server=server_facts(conninfo),
         load_average=load_average,
+        core_speed=speed,
         rows=rows,
         details=bench.details,
         seconds=bench.seconds,

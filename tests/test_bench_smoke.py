@@ -134,7 +134,7 @@ def test_nothing_any_measure_did_failed(bench_run: BenchRun) -> None:
 
 
 @pytest.mark.postgres
-def test_the_timestamped_report_keeps_the_same_rows_and_the_load_average(
+def test_the_timestamped_report_keeps_the_same_rows_the_load_average_and_the_core_speed(
     bench_run: BenchRun, latest: list[dict[str, Any]]
 ) -> None:
     written = Path(bench_run.report["file"])
@@ -143,6 +143,8 @@ def test_the_timestamped_report_keeps_the_same_rows_and_the_load_average(
     assert written.parent == bench_run.data_dir / "bench"
     assert report["rows"] == latest
     assert set(report["machine"]["load_average"]) == {"start", "end"}
+    speed = report["machine"]["core_speed"]
+    assert set(speed) == {"start", "end"} and all(value > 0 for value in speed.values())
     assert report["http_workers"] == 2
 
 
