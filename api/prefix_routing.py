@@ -13,12 +13,13 @@ the first parameter) and answers "no match" at once when it does not. A route's 
 anchored at that beginning, so such a router could not have matched: which route serves a
 request is unchanged, only the routers that cannot serve it are skipped. A router holding a
 route whose match does not start from a literal path (a Host route, a frontend route group)
-is left as it is, and so is everything on a FastAPI without included-router entries (before
-0.165 it listed every route in the application's own list).
+is left as it is, and so is everything on a FastAPI that keeps no included-router entries
+(one that copies each included route into the application's own list).
 """
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ __all__ = ["route_by_prefix"]
 
 try:
     from fastapi.routing import _IncludedRouter as IncludedRouter
-except ImportError:  # pragma: no cover - FastAPI before 0.165 lists routes itself
+except ImportError:  # pragma: no cover - a FastAPI that lists every route itself
     IncludedRouter = None  # type: ignore[assignment,misc]
 
 
@@ -126,12 +127,5 @@ if IncludedRouter is not None:
         always tried)."""
         if isinstance(candidate, IncludedRouter):
             prefixes = _literal_prefixes(candidate)
-            return _common_beginning(prefixes) if prefixes else ""
+            return os.path.commonprefix(list(prefixes)) if prefixes else ""
         return _route_beginning(candidate) or ""
-
-    def _common_beginning(prefixes: tuple[str, ...]) -> str:
-        first, last = min(prefixes), max(prefixes)
-        length = 0
-        while length < min(len(first), len(last)) and first[length] == last[length]:
-            length += 1
-        return first[:length]

@@ -105,7 +105,7 @@ def current_load_average() -> list[float]:
         return []
 
 
-#: Steps of `core_speed`'s loop a try (some 50 ms on the development machine).
+#: Steps of `core_speed`'s loop a try (some 60 ms on the development machine).
 _CORE_SPEED_STEPS = 1_000_000
 _CORE_SPEED_TRIES = 5
 

@@ -47,8 +47,10 @@ def _requests(app: FastAPI) -> list[tuple[str, str]]:
     for route in app.router.routes:
         contexts = route.effective_route_contexts() if isinstance(route, _IncludedRouter) else []
         for context in contexts:
-            found = context.starlette_route or context.original_route
-            path_format = getattr(found, "path_format", None) or context.path_format
+            # As FastAPI matches it: the route's path with the inclusion's prefix.
+            path_format = (
+                getattr(context.starlette_route, "path_format", None) or context.path_format
+            )
             path = _concrete(path_format)
             paths |= {path, path.rstrip("/") or "/", path + "/"}
         if not isinstance(route, _IncludedRouter):
@@ -57,8 +59,8 @@ def _requests(app: FastAPI) -> list[tuple[str, str]]:
 
 
 def _routed(app: FastAPI, method: str, path: str) -> tuple[Any, Any, int | None]:
-    """The path of the route and the endpoint the router chose for a request, and the status of an answer
-    it gave itself (404, 405, a redirect); the endpoint is not run to its end."""
+    """The path of the route and the endpoint the router chose for a request, and the status
+    of an answer it gave itself (404, 405, a redirect); the endpoint is not run to its end."""
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
