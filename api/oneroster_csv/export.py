@@ -33,6 +33,7 @@ from api.oneroster_csv.bundle import ALL_FILES, FILE_ORDER, HEADERS
 from domain.commands import Actor
 from domain.record import ACTIVE
 from domain.sealing import Sealer
+from projections.reads.access import row_dicts
 from projections.reads.disclosures import (
     STATUTORY_TASK,
     DisclosureLog,
@@ -80,14 +81,13 @@ def _text(value: Any) -> str:
 
 
 def _active(connection: sa.Connection, table: sa.Table, tenant: str) -> list[dict[str, Any]]:
-    result = connection.execute(
-        sa.select(table)
-        .where(table.c.tenant == tenant, table.c.status == ACTIVE)
-        .order_by(table.c.sourced_id)
+    return row_dicts(
+        connection.execute(
+            sa.select(table)
+            .where(table.c.tenant == tenant, table.c.status == ACTIVE)
+            .order_by(table.c.sourced_id)
+        )
     )
-    # Zipped with the keys read once: a mapping per row asks for its keys each time.
-    keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 def _role_id(user: str, role: str, org: str) -> str:

@@ -27,6 +27,7 @@ from projections.reads.access import (
     ReadNotPermittedError,
     RosterRecordNotFoundError,
     read_connection,
+    row_dicts,
 )
 from projections.reads.disclosures import STATUTORY_TASK
 from projections.reads.oneroster_consent import TOBEDELETED, consent_view, current_consents
@@ -329,13 +330,13 @@ class GradebookReads(ReadService[RosterProjection]):
             self._require_parent(c, client, selection)
             total = c.execute(sa.select(sa.func.count()).select_from(source).where(*conditions))
             count = int(total.scalar_one())
-            rows = c.execute(
+            rows = row_dicts(c.execute(
                 sa.select(source).where(*conditions).order_by(*order).limit(limit)
                 .offset(query.offset)
-            ).mappings()  # fmt: skip
+            ))  # fmt: skip
             unsealer = self._unsealer(client)
             records = [
-                self._shape(selection.entity, dict(r), fields, base_url, unsealer) for r in rows
+                self._shape(selection.entity, row, fields, base_url, unsealer) for row in rows
             ]
         self._disclose_results(client, selection.entity, records)
         return Page(records=records, total=count, limit=limit, offset=query.offset)

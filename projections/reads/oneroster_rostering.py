@@ -30,6 +30,7 @@ from projections.reads.access import (
     RosterRecordNotFoundError,
     read_connection,
     retried_once,
+    row_dicts,
 )
 from projections.reads.disclosures import STATUTORY_TASK
 from projections.reads.oneroster_consent import ConsentView, consent_view, current_consents
@@ -329,10 +330,7 @@ class RosteringReads(ReadService[RosterProjection]):
         with read_connection(self.engine) as c:
             self._require_parents(c, client, selection)
             # The page and the count of everything it pages through, in one query.
-            rows = [
-                _as_seen(r)
-                for r in c.execute(built.page.limit(limit).offset(query.offset)).mappings().all()
-            ]
+            rows = _as_seen(row_dicts(c.execute(built.page.limit(limit).offset(query.offset))))
             if rows:
                 count = int(rows[0][_TOTAL])
             else:  # past the end (or nothing): the count needs a query of its own
@@ -427,10 +425,9 @@ class RosteringReads(ReadService[RosterProjection]):
         ]
         consented = self._consent_view(client, selection.entity)
         with read_connection(self.engine) as c:
-            row = c.execute(self._select(table, consented).where(*conditions)).mappings().first()
-            if row is None:
+            rows = _as_seen(row_dicts(c.execute(self._select(table, consented).where(*conditions))))
+            if not rows:
                 raise RosterRecordNotFoundError(f"there is no {selection.entity} {sourced_id!r}")
-            rows = [_as_seen(row)]
             linked = self._linked(c, client, selection.entity, rows, selected)
         shaped = self._shape(client, selection.entity, rows, selected, base_url, linked)
         self._disclose(client, shaped)
@@ -737,13 +734,14 @@ class RosteringReads(ReadService[RosterProjection]):
 Ref = Callable[[str, str | None], dict[str, str] | None]
 
 
-def _as_seen(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """A row with the status and dateLastModified its reader sees, where they differ."""
-    found = dict(row)
-    if "seen_status" in found:
-        found["status"] = found.pop("seen_status")
-        found["date_last_modified"] = found.pop("seen_modified")
-    return found
+def _as_seen(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, each with the status and dateLastModified its reader sees where they differ
+    (a consent-based client's rows carry them as `seen_status` and `seen_modified`)."""
+    for row in rows:
+        if "seen_status" in row:
+            row["status"] = row.pop("seen_status")
+            row["date_last_modified"] = row.pop("seen_modified")
+    return rows
 
 
 def _base(row: Mapping[str, Any]) -> dict[str, Any]:
