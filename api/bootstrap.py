@@ -198,6 +198,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
     status = ProjectionStatus(
         engine=engine,
         watch_engine=read_engine,
+        listen_url=_libpq_url(settings.database_url) if settings.is_postgres else None,
         projections=projections.all,
         topic_prefix=settings.topic_prefix,
         tenant_ids=tenants.ids,

@@ -25,9 +25,11 @@ from sqlalchemy.engine import Connection, Engine
 from streams.positions import relay_positions
 
 __all__ = [
+    "POSITIONS_CHANNEL",
     "LockedBatch",
     "ParkedMessage",
     "PartitionPosition",
+    "announce_applied",
     "create_tables",
     "first_retry",
     "lock_partition",
@@ -299,6 +301,23 @@ def write_partition(
             "new_broker_epoch": value.broker_epoch,
         },
     )
+
+
+#: The PostgreSQL channel on which a projection's batch announces that the tenant's positions
+#: of the projection moved (payload "<tenant> <projection>"): reads waiting for a position
+#: look at once (projections/status.py) rather than at their next poll.
+POSITIONS_CHANNEL = "digione_projection_positions"
+
+_ANNOUNCE = sa.text("SELECT pg_notify(:channel, :payload)")
+
+
+def announce_applied(connection: Connection, *, projection: str, tenant: str) -> None:
+    """Announces, when the caller's transaction commits, that the projection's positions
+    for the tenant moved (PostgreSQL NOTIFY; elsewhere nothing: waiting reads poll)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            _ANNOUNCE, {"channel": POSITIONS_CHANNEL, "payload": f"{tenant} {projection}"}
+        )
 
 
 @functools.cache

@@ -489,6 +489,9 @@ class _ProjectionWorker:
                     applied, last.offset + 1, last.position, batch.broker_epoch
                 ),
             )
+            positions.announce_applied(
+                connection, projection=key["projection"], tenant=key["tenant"]
+            )
 
     # -- catching up and retrying ----------------------------------------------------------
 

@@ -23,12 +23,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from projections import positions
 from projections.base import Projection
+from projections.position_announcements import PositionAnnouncements
 from streams import positions as relay_positions
 from streams.codec import family_topic
 
 __all__ = ["ProjectionState", "ProjectionStatus", "UnknownProjectionError"]
 
-#: How often wait_for looks again; short, as a read waits on it.
+#: How often wait_for looks again without an announcement; short, as a read waits on it.
 POLL_SECONDS = 0.02
 
 logger = logging.getLogger(__name__)
@@ -83,8 +84,12 @@ class ProjectionStatus:
         tenant_ids: Callable[[], Iterable[str]],
         head_position: Callable[[str], int],
         watch_engine: Engine | None = None,
+        listen_url: str | None = None,
     ) -> None:
         self._engine = engine
+        #: libpq's URL of the main database when it is PostgreSQL: the watcher waits for
+        #: the runner's announcements there between looks (projections/position_announcements.py).
+        self._listen_url = listen_url
         #: The engine of the shared watcher's looks (default `engine`): the read engine,
         #: which neither pings nor begins a transaction, makes a look one round trip. A
         #: look that meets a dropped connection fails, and the next one reconnects.
@@ -139,9 +144,11 @@ class ProjectionStatus:
     ) -> bool:
         """Waits until the position reaches `min_position`; False when the timeout came first.
 
-        Waiters share the looks: one watcher thread reads the positions every POLL_SECONDS
-        for each (tenant, projection) someone waits on, however many wait, and wakes them.
-        Thirty-two reads waiting cost one look per 20 ms, not thirty-two.
+        Waiters share the looks: one watcher thread reads the positions for each (tenant,
+        projection) someone waits on, however many wait, and wakes them. It looks again as
+        soon as the runner announces a batch of one of them (PostgreSQL; with `listen_url`)
+        and at the latest after POLL_SECONDS: thirty-two reads waiting cost one look per
+        announcement or per 20 ms, not thirty-two.
         """
         families = self._families_of(projection)
         with self._engine.connect() as connection:
@@ -237,7 +244,18 @@ class ProjectionStatus:
             self._watcher.start()
 
     def _watch_positions(self) -> None:
+        announcements = PositionAnnouncements(self._listen_url)
+        try:
+            self._watch_with(announcements)
+        finally:
+            announcements.close()
+
+    def _watch_with(self, announcements: PositionAnnouncements) -> None:
         while True:
+            with self._watch:
+                idle = not self._waiting and not self._closed
+            if idle:
+                announcements.pause()
             with self._watch:
                 while not self._waiting and not self._closed:
                     self._watch.wait()
@@ -245,6 +263,8 @@ class ProjectionStatus:
                     return
                 self._look += 1
                 look, keys = self._look, list(self._waiting)
+            # Before the look: a batch committing after its snapshot is announced.
+            announcements.listen()
             seen: dict[tuple[str, str], tuple[int, int]] = {}
             try:
                 with self._watch_engine.connect() as connection:
@@ -260,7 +280,14 @@ class ProjectionStatus:
                 )
                 self._wake_async_waiters(seen)
                 self._watch.notify_all()
-            time.sleep(POLL_SECONDS)
+            # The next look once a batch of a waited-on position commits, at the latest
+            # after POLL_SECONDS (the runner announces only on PostgreSQL; the relay's own
+            # progress, which a position also waits on, is never announced).
+            announcements.wait(
+                {f"{tenant} {projection}" for tenant, projection in keys},
+                POLL_SECONDS,
+                stop=lambda: self._closed,
+            )
 
     def _families_of(self, projection: str) -> tuple[str, ...]:
         try:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -469,3 +470,24 @@ def test_a_batch_whose_end_of_batch_work_fails_is_applied_message_by_message_par
 
     assert read_model(container.engine, roster, tenant) == expected
     assert status.state(tenant, roster.name).parked == 0
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_each_applied_batch_is_announced_to_reads_waiting_for_the_tenants_positions(
+    client: TestClient,
+    container: Container,
+    tenant: str,
+    publisher: StorePublisher,
+    runner_for: RunnerFactory,
+    roster: RosterProjection,
+) -> None:
+    a_changing_school(client, container, tenant)
+    publisher.publish()
+    url = container.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {positions.POSITIONS_CHANNEL}")
+
+        runner_for(roster).run_once()
+
+        heard = {n.payload for n in listener.notifies(timeout=2.0)}
+    assert f"{tenant} {roster.name}" in heard

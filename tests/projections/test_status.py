@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from projections import positions
+from projections import status as status_module
 from projections.freshness import ReadModelNotFreshError, require_fresh, require_fresh_async
 from projections.roster import RosterProjection
 from projections.status import POLL_SECONDS, ProjectionStatus, UnknownProjectionError
@@ -324,3 +326,90 @@ def test_require_fresh_async_waits_without_blocking_and_raises_alike(
         return raised.value
 
     assert asyncio.run(reads()).position == 10
+
+
+@pytest.fixture
+def listening(
+    container: Container, tenant: str, roster: RosterProjection, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ProjectionStatus]:
+    """A status whose watcher listens for the runner's announcements, and polls so slowly
+    (every 30 s) that within a read's timeout only an announcement can wake it."""
+    monkeypatch.setattr(status_module, "POLL_SECONDS", 30.0)
+    made = ProjectionStatus(
+        engine=container.engine,
+        projections=[roster],
+        topic_prefix="digione",
+        tenant_ids=lambda: [tenant],
+        head_position=lambda t: container.tenants.get(t).head_position(),
+        listen_url=container.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        ),
+    )
+    yield made
+    made.close()
+
+
+def announced_while_waiting(
+    status: ProjectionStatus,
+    wait: tuple[str, str, int, float],
+    announce: Callable[[], None],
+    counter: LookCounter,
+) -> bool:
+    """Waits (tenant, projection, position, timeout) in a thread; once the read's own look
+    and the watcher's first were made (it listens before it looks), runs `announce`."""
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(status.wait_for, *wait)
+        deadline = time.monotonic() + 10
+        while counter.looks < 2:
+            assert time.monotonic() < deadline, "the watcher did not look"
+            time.sleep(0.01)
+        announce()
+        return waiting.result(timeout=20)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_waiting_read_wakes_when_the_batch_that_applied_its_position_is_announced(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    one_short: str,
+    listening: ProjectionStatus,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def applied_and_announced() -> None:
+        with container.engine.begin() as connection:
+            key = {"projection": roster.name, "tenant": tenant, "topic": one_short}
+            positions.write_partition(
+                connection, **key, partition=0, value=positions.PartitionPosition(10, 10, 10)
+            )
+            positions.announce_applied(connection, projection=roster.name, tenant=tenant)
+
+    reached = announced_while_waiting(
+        listening, (tenant, roster.name, 10, 15.0), applied_and_announced, LookCounter(monkeypatch)
+    )
+
+    assert reached
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_announcements_of_other_positions_do_not_wake_a_waiting_read(
+    container: Container,
+    tenant: str,
+    roster: RosterProjection,
+    one_short: str,
+    listening: ProjectionStatus,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counter = LookCounter(monkeypatch)
+
+    def others_announced() -> None:
+        with container.engine.begin() as connection:
+            positions.announce_applied(connection, projection="guardian_view", tenant=tenant)
+            positions.announce_applied(connection, projection=roster.name, tenant="other")
+
+    reached = announced_while_waiting(
+        listening, (tenant, roster.name, 10, 1.5), others_announced, counter
+    )
+
+    # The read's own look and the watcher's first: none for the announcements.
+    assert not reached and counter.looks == 2, counter.looks
