@@ -1,7 +1,7 @@
 """Hearing that a projection's positions moved: PostgreSQL LISTEN on a connection of its own.
 
 The projection runner announces each batch as it commits (projections/positions.py
-`announce_applied`, payload "<tenant> <projection>"). The read-your-writes watcher
+`lock_partition_for_batch`, payload "<tenant> <projection>"). The read-your-writes watcher
 (projections/status.py) waits for an announcement of a position someone waits on rather
 than sleeping its poll interval, so a read asking for its own write looks again as soon as
 the batch that applied it committed, not up to 20 ms later.

@@ -29,7 +29,6 @@ __all__ = [
     "LockedBatch",
     "ParkedMessage",
     "PartitionPosition",
-    "announce_applied",
     "create_tables",
     "first_retry",
     "lock_partition",
@@ -233,16 +232,32 @@ class LockedBatch:
 
 
 def lock_partition_for_batch(
-    connection: Connection, *, projection: str, tenant: str, topic: str, partition: int
+    connection: Connection,
+    *,
+    projection: str,
+    tenant: str,
+    topic: str,
+    partition: int,
+    applying: bool = False,
 ) -> LockedBatch | None:
     """`lock_partition`, and in the same statement the tenant's published broker epoch
     and whether the partition has parked messages: one round trip where a batch took
     three (the lock, the relay's position, the parked rows, each built anew), on every
     batch of every projection. The epoch is read in the statement that takes the lock;
     the relay records a new epoch before it publishes a message of the new log, so a
-    batch read from that log finds it. None when the partition has no row."""
+    batch read from that log finds it. None when the partition has no row.
+
+    With `applying` (the runner's batches), on PostgreSQL the same statement also has the
+    transaction commit without waiting for the WAL's flush (`SET LOCAL synchronous_commit
+    = off`: the rows and the position commit together, so a transaction lost in a crash is
+    lost whole and applied again from the topic) and announces, at commit, that the
+    projection's positions for the tenant moved (NOTIFY on POSITIONS_CHANNEL, payload
+    "<tenant> <projection>"): two round trips fewer on every batch."""
     parameters = _key_parameters(projection, tenant, topic, partition)
-    row = connection.execute(_lock_for_batch(), parameters).first()
+    applying = applying and connection.dialect.name == "postgresql"
+    if applying:
+        parameters["announcement"] = f"{tenant} {projection}"
+    row = connection.execute(_lock_for_batch(applying), parameters).first()
     position = _position_of(row)
     if row is None or position is None:
         return None
@@ -250,7 +265,7 @@ def lock_partition_for_batch(
 
 
 @functools.cache
-def _lock_for_batch() -> sa.Update:
+def _lock_for_batch(applying: bool) -> sa.Update:
     t, r = projection_positions, relay_positions
     published = (
         sa.select(r.c.broker_epoch)
@@ -266,7 +281,18 @@ def _lock_for_batch() -> sa.Update:
             *_position_columns(),
             published.label("published_epoch"),
             parked.label("has_parked"),
+            *(_batch_settings() if applying else ()),
         )
+    )
+
+
+def _batch_settings() -> tuple[sa.ColumnElement[Any], ...]:
+    """What a runner's batch transaction sets on PostgreSQL, as columns of the lock's
+    RETURNING (its one row evaluates each once; see lock_partition_for_batch)."""
+    announcement = sa.bindparam("announcement", type_=sa.String)
+    return (
+        sa.func.set_config("synchronous_commit", "off", sa.true()).label("asynchronous"),
+        sa.func.pg_notify(POSITIONS_CHANNEL, announcement).label("announced"),
     )
 
 
@@ -303,21 +329,11 @@ def write_partition(
     )
 
 
-#: The PostgreSQL channel on which a projection's batch announces that the tenant's positions
-#: of the projection moved (payload "<tenant> <projection>"): reads waiting for a position
-#: look at once (projections/status.py) rather than at their next poll.
+#: The PostgreSQL channel on which a runner's batch announces that the tenant's positions of
+#: the projection moved (payload "<tenant> <projection>"; lock_partition_for_batch): reads
+#: waiting for a position look at once (projections/status.py) rather than at their next
+#: poll.
 POSITIONS_CHANNEL = "digione_projection_positions"
-
-_ANNOUNCE = sa.text("SELECT pg_notify(:channel, :payload)")
-
-
-def announce_applied(connection: Connection, *, projection: str, tenant: str) -> None:
-    """Announces, when the caller's transaction commits, that the projection's positions
-    for the tenant moved (PostgreSQL NOTIFY; elsewhere nothing: waiting reads poll)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            _ANNOUNCE, {"channel": POSITIONS_CHANNEL, "payload": f"{tenant} {projection}"}
-        )
 
 
 @functools.cache

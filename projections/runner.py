@@ -384,7 +384,6 @@ class _ProjectionWorker:
         self.engine = engine
         #: When to analyse the projection's tables as they fill (projections/statistics.py).
         self._statistics = statistics
-        self._asynchronous_commit = engine.dialect.name == "postgresql"
         self.projection = projection
         self.applier = MessageApplier(projection, batched_writes=batched_writes)
         self._topic_prefix = topic_prefix
@@ -463,9 +462,9 @@ class _ProjectionWorker:
         runner applies those messages again from the topic."""
         key = self._key(batch.partition)
         with self.engine.begin() as connection:
-            if self._asynchronous_commit:
-                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            locked = positions.lock_partition_for_batch(connection, **key)
+            # On PostgreSQL this also turns synchronous_commit off for the transaction and
+            # announces the positions' move to waiting reads at commit.
+            locked = positions.lock_partition_for_batch(connection, **key, applying=True)
             if locked is None:
                 raise PartitionOutOfStepError("the projection was reset")
             row = locked.position
@@ -488,9 +487,6 @@ class _ProjectionWorker:
                 value=PartitionPosition(
                     applied, last.offset + 1, last.position, batch.broker_epoch
                 ),
-            )
-            positions.announce_applied(
-                connection, projection=key["projection"], tenant=key["tenant"]
             )
 
     # -- catching up and retrying ----------------------------------------------------------

@@ -62,3 +62,22 @@ def test_a_locked_partition_says_its_position_the_relays_epoch_and_whether_it_ha
     _park(engine, key)
     locked = _lock(engine, key)
     assert locked is not None and locked.has_parked
+
+
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_a_runners_batch_commits_without_waiting_for_the_flush_and_alone_in_that(
+    engine: Engine,
+) -> None:
+    tenant = "t" + uuid.uuid4().hex[:10]
+    key: dict[str, Any] = {"projection": "p", "tenant": tenant, "topic": "x", "partition": 1}
+    positions.ensure_partition(engine, **key)
+
+    with engine.begin() as connection:
+        locked = positions.lock_partition_for_batch(connection, **key, applying=True)
+        batch_setting = connection.exec_driver_sql("SHOW synchronous_commit").scalar()
+    with engine.begin() as connection:
+        positions.lock_partition_for_batch(connection, **key)
+        other_setting = connection.exec_driver_sql("SHOW synchronous_commit").scalar()
+
+    assert locked == LockedBatch(PartitionPosition(0, None, None, None), None, False)
+    assert (batch_setting, other_setting) == ("off", "on")

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
@@ -377,12 +378,18 @@ def test_a_waiting_read_wakes_when_the_batch_that_applied_its_position_is_announ
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def applied_and_announced() -> None:
+        # As the runner's batch does it.
+        key: dict[str, Any] = {
+            "projection": roster.name,
+            "tenant": tenant,
+            "topic": one_short,
+            "partition": 0,
+        }
         with container.engine.begin() as connection:
-            key = {"projection": roster.name, "tenant": tenant, "topic": one_short}
+            positions.lock_partition_for_batch(connection, **key, applying=True)
             positions.write_partition(
-                connection, **key, partition=0, value=positions.PartitionPosition(10, 10, 10)
+                connection, **key, value=positions.PartitionPosition(10, 10, 10)
             )
-            positions.announce_applied(connection, projection=roster.name, tenant=tenant)
 
     reached = announced_while_waiting(
         listening, (tenant, roster.name, 10, 15.0), applied_and_announced, LookCounter(monkeypatch)
@@ -404,8 +411,11 @@ def test_announcements_of_other_positions_do_not_wake_a_waiting_read(
 
     def others_announced() -> None:
         with container.engine.begin() as connection:
-            positions.announce_applied(connection, projection="guardian_view", tenant=tenant)
-            positions.announce_applied(connection, projection=roster.name, tenant="other")
+            for payload in (f"{tenant} guardian_view", f"other {roster.name}"):
+                connection.execute(
+                    sa.text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": positions.POSITIONS_CHANNEL, "payload": payload},
+                )
 
     reached = announced_while_waiting(
         listening, (tenant, roster.name, 10, 1.5), others_announced, counter
