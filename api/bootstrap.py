@@ -378,17 +378,13 @@ def _engine(settings: Settings) -> Engine:
     # orjson decodes them several times faster than the standard library.
     if settings.is_postgres:
         # A PostgreSQL restart closes every pooled connection: each is pinged before use
-        # (and replaced if dead), and neither connecting nor waiting for a free connection
-        # may hang a request for long, so an outage answers 503 within seconds.
-        return sa.create_engine(
-            settings.sqlalchemy_url,
+        # (and replaced if dead).
+        return _postgres_engine(
+            settings,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
             poolclass=BurstPool.idle_for(settings.database_burst_idle_seconds),
             pool_pre_ping=True,
-            pool_timeout=DATABASE_WAIT_SECONDS,
-            connect_args={"connect_timeout": DATABASE_WAIT_SECONDS},
-            json_deserializer=orjson.loads,
         )
     engine = sa.create_engine(settings.sqlalchemy_url, json_deserializer=orjson.loads)
 
@@ -412,15 +408,8 @@ def _runner_engine(settings: Settings, engine: Engine) -> Engine:
     batch again on a new connection. SQLite: the one engine."""
     if not settings.is_postgres:
         return engine
-    return sa.create_engine(
-        settings.sqlalchemy_url,
-        # The runner's thread, and now and then a look at its partitions or statistics.
-        pool_size=2,
-        max_overflow=4,
-        pool_timeout=DATABASE_WAIT_SECONDS,
-        connect_args={"connect_timeout": DATABASE_WAIT_SECONDS},
-        json_deserializer=orjson.loads,
-    )
+    # The runner's thread, and now and then a look at its partitions or statistics.
+    return _postgres_engine(settings, pool_size=2, max_overflow=4)
 
 
 def _read_engine(settings: Settings, engine: Engine) -> Engine:
@@ -433,16 +422,30 @@ def _read_engine(settings: Settings, engine: Engine) -> Engine:
     connection: its reads share the one engine."""
     if not settings.is_postgres:
         return engine
-    return sa.create_engine(
-        settings.sqlalchemy_url,
+    return _postgres_engine(
+        settings,
+        application_name=READ_APPLICATION_NAME,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         poolclass=BurstPool.idle_for(settings.database_burst_idle_seconds),
-        pool_timeout=DATABASE_WAIT_SECONDS,
         isolation_level="AUTOCOMMIT",
-        connect_args={
-            "connect_timeout": DATABASE_WAIT_SECONDS,
-            "application_name": READ_APPLICATION_NAME,
-        },
+    )
+
+
+def _postgres_engine(
+    settings: Settings, *, application_name: str | None = None, **options: Any
+) -> Engine:
+    """A pool of the main PostgreSQL database as each of a process's pools has it: neither
+    connecting nor waiting for a free connection may hang a caller for long, so an outage
+    answers 503 within seconds; JSON columns decoded by orjson. `options` are the pool's
+    own (its size, its ping, its isolation)."""
+    connect_args: dict[str, Any] = {"connect_timeout": DATABASE_WAIT_SECONDS}
+    if application_name is not None:
+        connect_args["application_name"] = application_name
+    return sa.create_engine(
+        settings.sqlalchemy_url,
+        pool_timeout=DATABASE_WAIT_SECONDS,
+        connect_args=connect_args,
         json_deserializer=orjson.loads,
+        **options,
     )

@@ -35,17 +35,13 @@ RETRY_SECONDS = 5.0
 class PositionAnnouncements:
     """Announcements of moved positions, for one thread (the watcher's)."""
 
-    def __init__(self, url: str | None, *, connect_timeout: float = 5.0) -> None:
+    def __init__(self, url: str | None, *, connect_timeout: int = 5) -> None:
         #: libpq's URL of the main database; None when it is not PostgreSQL.
         self._url = url
         self._connect_timeout = connect_timeout
         self._connection: psycopg.Connection | None = None
         self._listening = False
         self._retry_at = 0.0
-
-    @property
-    def listening(self) -> bool:
-        return self._listening
 
     def listen(self) -> None:
         """Listens from now on (connecting first when need be): call it before looking at the
@@ -56,7 +52,7 @@ class PositionAnnouncements:
         try:
             if self._connection is None:
                 self._connection = psycopg.connect(
-                    self._url, autocommit=True, connect_timeout=int(self._connect_timeout)
+                    self._url, autocommit=True, connect_timeout=self._connect_timeout
                 )
             self._connection.execute(f"LISTEN {POSITIONS_CHANNEL}")
             self._listening = True

@@ -231,6 +231,13 @@ class LockedBatch:
     has_parked: bool
 
 
+#: The PostgreSQL channel on which a runner's batch announces that the tenant's positions of
+#: the projection moved (payload "<tenant> <projection>"; lock_partition_for_batch): reads
+#: waiting for a position look at once (projections/status.py) rather than at their next
+#: poll.
+POSITIONS_CHANNEL = "digione_projection_positions"
+
+
 def lock_partition_for_batch(
     connection: Connection,
     *,
@@ -327,13 +334,6 @@ def write_partition(
             "new_broker_epoch": value.broker_epoch,
         },
     )
-
-
-#: The PostgreSQL channel on which a runner's batch announces that the tenant's positions of
-#: the projection moved (payload "<tenant> <projection>"; lock_partition_for_batch): reads
-#: waiting for a position look at once (projections/status.py) rather than at their next
-#: poll.
-POSITIONS_CHANNEL = "digione_projection_positions"
 
 
 @functools.cache
