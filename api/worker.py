@@ -137,12 +137,14 @@ def _start_wakers(
 
 
 def _listen_to_stores(container: Container, url: str, relay: Relay, stop: threading.Event) -> None:
-    """Wakes the relay on each event store's NOTIFY (eventsourcing's PostgreSQL recorder
-    notifies its channel in every insert); listens again after a lost connection."""
+    """Wakes the relay on each event store's NOTIFY (the recorder notifies in every save,
+    naming its schema) for that store's tenant; listens again after a lost connection."""
     while not stop.is_set():
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
                 listening: set[str] = set()
+                #: The tenant of each store's schema, which its notifications name.
+                tenant_of: dict[str, str] = {}
                 while not stop.is_set():
                     for tenant in container.tenants.ids():
                         recorder = container.tenants.get(tenant).recorder
@@ -152,9 +154,14 @@ def _listen_to_stores(container: Container, url: str, relay: Relay, stop: thread
                         if channel not in listening:
                             connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                             listening.add(channel)
-                            relay.wake()  # whatever was saved before listening
-                    for _notice in connection.notifies(timeout=CHANNEL_REFRESH_SECONDS):
-                        relay.wake()
+                        schema = recorder.datastore.schema
+                        if schema and schema not in tenant_of:
+                            tenant_of[schema] = tenant
+                            relay.wake(tenant)  # whatever was saved before listening
+                    for notice in connection.notifies(timeout=CHANNEL_REFRESH_SECONDS):
+                        # That tenant's events alone; a notification naming no schema
+                        # known here (an older save path's): every tenant's.
+                        relay.wake(tenant_of.get(notice.payload))
         except Exception as error:  # noqa: BLE001 - the relay polls meanwhile
             log.warning("lost the event stores' notifications (%s); listening again", error)
             stop.wait(1.0)

@@ -180,7 +180,12 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             " SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
             " RETURNING notification_id"
         ).format(table, SQL(datastore.originator_id_type))
-        self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+        # Every tenant's store notifies the same channel (the events table has one name in
+        # every tenant's schema): the payload names the schema, so a listener can tell
+        # whose store it was (api/worker.py wakes the relay for that tenant alone).
+        self._notify = SQL("NOTIFY {}, {}").format(
+            Identifier(self.channel_name), Literal(datastore.schema)
+        )
         # The one-step save: the events at the positions that follow the head this process
         # knows, the sequence moved past them, refused (STALE_HEAD) when the head moved.
         expect_head = Identifier(datastore.schema, f"digione_expect_head_{events_table_name}")
@@ -208,7 +213,7 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
                 " IF (SELECT coalesce(max(notification_id), 0) FROM {}) <> expected THEN"
                 " RAISE EXCEPTION 'the store head moved' USING ERRCODE = '{}';"
                 " END IF;"
-                " PERFORM pg_notify({}, '');"
+                " PERFORM pg_notify({}, {});"
                 " INSERT INTO {} (notification_id, originator_id, originator_version, topic, state)"
                 " SELECT * FROM unnest(ids, originator_ids, versions, topics, states);"
                 " PERFORM setval(pg_get_serial_sequence({}, 'notification_id'),"
@@ -222,6 +227,7 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
                 table,
                 SQL(STALE_HEAD),
                 Literal(self.channel_name),
+                Literal(datastore.schema),
                 table,
                 Literal(f'"{datastore.schema}"."{events_table_name}"'),
                 SQL(self.ledger.sql.table),

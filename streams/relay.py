@@ -37,7 +37,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal, NamedTuple, Protocol, TypedDict, TypeVar, cast
@@ -268,6 +268,12 @@ class Relay:
         # One pass at a time, whether from the thread or a direct run_once().
         self._pass_lock = threading.Lock()
         self._wakeup = threading.Event()
+        #: The tenants whose stores announced events since the last pass took them (a wake
+        #: naming no tenant asks for every tenant), and when a pass last looked at every
+        #: tenant (monotonic): see _loop.
+        self._woken: set[str] = set()
+        self._woken_all = True
+        self._all_looked_at = 0.0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -288,8 +294,14 @@ class Relay:
         """Whether the relay's thread runs: a supervisor restarts it if it ended by itself."""
         return self._thread is not None and self._thread.is_alive()
 
-    def wake(self) -> None:
-        """Ask for a pass now: called after a command saved events."""
+    def wake(self, tenant: str | None = None) -> None:
+        """Ask for a pass now: called after a command saved events (of `tenant`, when the
+        caller knows whose; else every tenant is looked at)."""
+        with self._state_lock:
+            if tenant is None:
+                self._woken_all = True
+            else:
+                self._woken.add(tenant)
         self._wakeup.set()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -305,8 +317,9 @@ class Relay:
         with self._pass_lock:
             self._discard_transport()
 
-    def run_once(self) -> int:
-        """Publish everything pending for every tenant; return how many events were published.
+    def run_once(self, only: Collection[str] | None = None) -> int:
+        """Publish everything pending for every tenant (or for those of `only` that exist);
+        return how many events were published.
 
         Failures do not raise: they are recorded for status(), and the next pass retries
         from the recorded positions. A failure of the broker ends the pass; a failure of one
@@ -318,7 +331,10 @@ class Relay:
             try:
                 if self._verification_due():
                     self._verify_broker()
-                for tenant in self._tenants.ids():
+                tenants = self._tenants.ids()
+                if only is not None:
+                    tenants = [tenant for tenant in tenants if tenant in only]
+                for tenant in tenants:
                     if self._stopping.is_set():
                         caught_up = False
                         break
@@ -330,15 +346,44 @@ class Relay:
             else:
                 with self._state_lock:
                     self._broker_failures.clear()
-                if caught_up:
+                if caught_up and only is None:
                     self._progressed()
+            if not caught_up:
+                self._every_tenant_next()  # what is left, when the next pass comes
             return published
+
+    def _every_tenant_next(self) -> None:
+        """Has the next pass look at every tenant, without bringing it forward (a pass that
+        failed waits its backoff)."""
+        with self._state_lock:
+            self._woken_all = True
+
+    def _tenants_to_look_at(self) -> Collection[str] | None:
+        """Whose events the next pass publishes: the tenants whose stores announced events
+        since the last pass, or every tenant (None) when a wake named none, after a
+        failure or a pass that did not catch up, and at least every `idle_poll_seconds`
+        (an announcement missed, a store that announces nothing, as SQLite's). Every
+        tenant at each pass cost two statements per tenant on every event, however few
+        tenants had any."""
+        with self._state_lock:
+            woken, self._woken = self._woken, set()
+            every = (
+                self._woken_all
+                or self._broker_failures.count > 0
+                or any(failures.count for failures in self._tenant_failures.values())
+            )
+            self._woken_all = False
+        now = time.monotonic()
+        if every or now - self._all_looked_at >= self._idle_poll_seconds:
+            self._all_looked_at = now
+            return None
+        return woken
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self._wakeup.clear()
             try:
-                self.run_once()
+                self.run_once(self._tenants_to_look_at())
             except Exception as error:  # the tenant registry or the main database
                 logger.exception("a relay pass failed; retrying")
                 with self._state_lock:
@@ -353,8 +398,8 @@ class Relay:
                 self._stopping.wait(self._backoff(broker_failures))
             elif tenant_failures:
                 self._wakeup.wait(self._backoff(tenant_failures))
-            else:
-                self._wakeup.wait(self._idle_poll_seconds)
+            elif not self._wakeup.wait(self._idle_poll_seconds):
+                self._every_tenant_next()  # idle: in case an announcement was missed
         with self._pass_lock:
             self._discard_transport()
 

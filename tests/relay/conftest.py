@@ -103,7 +103,7 @@ def relay_for(container: Container, tenant: str, topic_prefix: str) -> Iterator[
             **options,
         }
         relay = Relay(
-            tenants=OnlyTenant(container.tenants, tenant),
+            tenants=settings.pop("tenants", OnlyTenant(container.tenants, tenant)),  # type: ignore[arg-type]
             engine=container.engine,
             codec=EventCodec(default_registry(), topic_prefix=topic_prefix, partitions=PARTITIONS),
             bootstrap=bootstrap,

@@ -19,15 +19,15 @@ T = TypeVar("T")
 
 
 class OnlyTenant:
-    """The registry narrowed to one tenant, so a relay on the shared test database publishes
-    the test's own tenant and not what other tests left behind."""
+    """The registry narrowed to one tenant (or a few), so a relay on the shared test
+    database publishes the test's own tenants and not what other tests left behind."""
 
-    def __init__(self, tenants: Tenants, tenant: str) -> None:
+    def __init__(self, tenants: Tenants, tenant: str, *others: str) -> None:
         self._tenants = tenants
-        self._tenant = tenant
+        self._ids = [tenant, *others]
 
     def ids(self) -> list[str]:
-        return [self._tenant]
+        return list(self._ids)
 
     def get(self, tenant: str) -> TenantApplication:
         return self._tenants.get(tenant)

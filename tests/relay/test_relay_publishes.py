@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import psycopg
 import pytest
+from eventsourcing.postgres import PostgresApplicationRecorder
 from fastapi.testclient import TestClient
+from psycopg import sql
 
 from api.bootstrap import Container
 from domain.application import TenantApplication
@@ -16,7 +19,14 @@ from streams.kafka_transport import ReceivedMessage
 from streams.schemas import default_registry
 from tests.builders import a_school, an_assessment, bearer
 from tests.relay.conftest import PARTITIONS, RelayFactory
-from tests.relay.support import positions_of, read_until, some_orgs, tenant_topics, wait_until
+from tests.relay.support import (
+    OnlyTenant,
+    positions_of,
+    read_until,
+    some_orgs,
+    tenant_topics,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
@@ -175,3 +185,63 @@ def test_a_started_relay_publishes_a_new_event_soon_after_wake(
         everything_up_to(head),
         timeout=10,
     )
+
+
+def test_a_wake_naming_a_tenant_publishes_its_events_in_a_pass_that_leaves_the_others(
+    container: Container,
+    tenant: str,
+    tenant_prefix: str,
+    app: TenantApplication,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+) -> None:
+    other = tenant_prefix + "b"
+    container.tenants.create(other, name="Another municipality")
+    other_app = container.tenants.get(other)
+    relay = relay_for(
+        shared_broker.bootstrap,
+        idle_poll_seconds=30.0,
+        tenants=OnlyTenant(container.tenants, tenant, other),
+    )
+    relay.start()
+    some_orgs(app, 1)
+    some_orgs(other_app, 1)
+    relay.wake()
+    wait_until(
+        lambda: [relay.status()[t]["published"] for t in (tenant, other)] == [1, 1],
+        timeout=10,
+        what="both tenants' first events",
+    )
+
+    head = some_orgs(app, 2)
+    some_orgs(other_app, 2)
+    relay.wake(tenant)
+    wait_until(
+        lambda: relay.status()[tenant]["published"] == head, timeout=10, what="the woken tenant"
+    )
+    left = relay.status()[other]["published"]
+    relay.wake(other)
+    wait_until(
+        lambda: relay.status()[other]["published"] == head, timeout=10, what="the other tenant"
+    )
+
+    # The first pass looked at the woken tenant alone; the other waited for its own wake
+    # (or, had its announcement been missed, for the idle pass over every tenant).
+    assert left == 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_every_save_notifies_the_stores_channel_naming_its_schema(
+    container: Container, app: TenantApplication
+) -> None:
+    recorder = app.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder)
+    url = container.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(recorder.channel_name)))
+
+        some_orgs(app, 3, renamed=True)
+
+        heard = [n.payload for n in listener.notifies(timeout=2.0)]
+    # Other tests' tenants notify the same channel: this store's saves are among them.
+    assert heard.count(recorder.datastore.schema) >= 1
