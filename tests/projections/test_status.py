@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -169,13 +170,21 @@ class LookCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.looks = 0
+        self._counted = threading.Condition()
         look = ProjectionStatus._position
 
         def counted(*args: Any) -> int:
-            self.looks += 1
+            with self._counted:
+                self.looks += 1
+                self._counted.notify_all()
             return look(*args)
 
         monkeypatch.setattr(ProjectionStatus, "_position", counted)
+
+    def reached(self, looks: int, *, timeout: float) -> bool:
+        """Whether `looks` were made within `timeout` seconds."""
+        with self._counted:
+            return self._counted.wait_for(lambda: self.looks >= looks, timeout)
 
 
 @pytest.fixture
@@ -360,10 +369,7 @@ def announced_while_waiting(
     and the watcher's first were made (it listens before it looks), runs `announce`."""
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(status.wait_for, *wait)
-        deadline = time.monotonic() + 10
-        while counter.looks < 2:
-            assert time.monotonic() < deadline, "the watcher did not look"
-            time.sleep(0.01)
+        assert counter.reached(2, timeout=10), "the watcher did not look"
         announce()
         return waiting.result(timeout=20)
 
