@@ -136,7 +136,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
     agreements = ClientAgreements()
     epochs = SharedEpochs(
         engine,
-        postgres_url=_libpq_url(settings.database_url) if settings.is_postgres else None,
+        postgres_url=settings.libpq_url,
         connect_timeout=DATABASE_WAIT_SECONDS,
     )
 
@@ -202,7 +202,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
     status = ProjectionStatus(
         engine=engine,
         watch_engine=read_engine,
-        listen_url=_libpq_url(settings.database_url) if settings.is_postgres else None,
+        listen_url=settings.libpq_url,
         projections=projections.all,
         topic_prefix=settings.topic_prefix,
         tenant_ids=tenants.ids,
@@ -365,12 +365,6 @@ def _transport_factory(settings: Settings, address: str) -> Callable[[], EventTr
     if settings.kafka_client == "confluent-kafka":
         return lambda: ConfluentKafkaTransport(address, **timeouts)
     return lambda: KafkaPythonTransport(address, **timeouts)
-
-
-def _libpq_url(database_url: str | None) -> str:
-    """The URL as libpq reads it (SQLAlchemy's `+psycopg` driver suffix removed)."""
-    assert database_url is not None
-    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def _engine(settings: Settings) -> Engine:

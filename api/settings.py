@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         return self.database_url is not None and self.database_url.startswith("postgresql")
 
     @property
+    def libpq_url(self) -> str | None:
+        """The PostgreSQL database's URL as libpq (psycopg on its own) reads it, without
+        SQLAlchemy's `+psycopg` driver suffix; None when the database is not PostgreSQL."""
+        if not self.is_postgres:
+            return None
+        return self.sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    @property
     def sqlalchemy_url(self) -> str:
         if self.database_url is None:
             return f"sqlite:///{(self.data_dir / 'digione.sqlite').resolve()}"

@@ -112,8 +112,8 @@ def _start_wakers(
     container: Container, relay: Relay, stop: threading.Event, wake_port: int | None
 ) -> list[threading.Thread]:
     threads = []
-    if container.settings.is_postgres:
-        url = container.settings.sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://")
+    url = container.settings.libpq_url
+    if url is not None:
         threads.append(
             threading.Thread(
                 target=_listen_to_stores,

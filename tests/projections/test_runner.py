@@ -483,8 +483,8 @@ def test_each_applied_batch_is_announced_to_reads_waiting_for_the_tenants_positi
 ) -> None:
     a_changing_school(client, container, tenant)
     publisher.publish()
-    url = container.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(url, autocommit=True) as listener:
+    assert container.settings.libpq_url is not None
+    with psycopg.connect(container.settings.libpq_url, autocommit=True) as listener:
         listener.execute(f"LISTEN {positions.POSITIONS_CHANNEL}")
 
         runner_for(roster).run_once()

@@ -351,9 +351,7 @@ def listening(
         topic_prefix="digione",
         tenant_ids=lambda: [tenant],
         head_position=lambda t: container.tenants.get(t).head_position(),
-        listen_url=container.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        ),
+        listen_url=container.settings.libpq_url,
     )
     yield made
     made.close()

@@ -236,8 +236,8 @@ def test_every_save_notifies_the_stores_channel_naming_its_schema(
 ) -> None:
     recorder = app.recorder
     assert isinstance(recorder, PostgresApplicationRecorder)
-    url = container.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(url, autocommit=True) as listener:
+    assert container.settings.libpq_url is not None
+    with psycopg.connect(container.settings.libpq_url, autocommit=True) as listener:
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(recorder.channel_name)))
 
         some_orgs(app, 3, renamed=True)
