@@ -145,6 +145,8 @@ class TenantRelayStatus(TypedDict):
     #: ok; retrying (the last attempt failed); stalled (a lag, and nothing published for
     #: longer than the relay's stall threshold).
     state: Literal["ok", "retrying", "stalled"]
+    #: What the last failed attempt tripped on; None while stalled until the attempt in
+    #: flight fails (a producer waiting for a dead broker gives up at its delivery timeout).
     last_error: str | None
     #: When the relay last made progress, while stalled (ISO 8601, UTC); otherwise None.
     since: str | None
