@@ -13,10 +13,12 @@ position acknowledged by a broker that has since lost its data is worth nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 metadata = sa.MetaData()
@@ -92,18 +94,45 @@ def record_published(
     """Records, in the caller's transaction, that everything up to `position` was acknowledged.
 
     `broker_epoch`, when given, is recorded as the epoch of the broker that acknowledged it.
+    Two statements, each built once, whatever the number of partitions: the relay records
+    this after every acknowledged batch (the statements built anew for each row took a
+    sixth of its thread's CPU under a steady trickle of commands).
     """
-    values: dict[str, object] = {"position": position}
+    values: dict[str, object] = {"tenant": tenant, "position": position}
     if broker_epoch is not None:
         values["broker_epoch"] = broker_epoch
-    _upsert(connection, relay_positions, {"tenant": tenant}, values)
-    for (topic, partition), last in partitions.items():
-        _upsert(
-            connection,
-            relay_partition_positions,
-            {"tenant": tenant, "topic": topic, "partition": partition},
-            {"position": last},
+    dialect = connection.dialect.name
+    connection.execute(_upsert_statement(dialect, relay_positions, tuple(values)), values)
+    if partitions:
+        connection.execute(
+            _upsert_statement(dialect, relay_partition_positions, _PARTITION_COLUMNS),
+            [
+                {"tenant": tenant, "topic": topic, "partition": partition, "position": last}
+                for (topic, partition), last in partitions.items()
+            ],
         )
+
+
+_TENANT_COLUMNS = ("tenant", "position", "broker_epoch")
+_PARTITION_COLUMNS = ("tenant", "topic", "partition", "position")
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: sa.Table, columns: Sequence[str]) -> sa.Insert:
+    """INSERT of `columns` (bound by their names) that, where the row's primary key is
+    taken, sets the row's other columns among them instead; built once per dialect."""
+    values: dict[str, Any] = {name: sa.bindparam(name) for name in columns}
+    key = [column.name for column in table.primary_key.columns]
+    others = [name for name in columns if name not in key]
+    if dialect == "postgresql":
+        on_postgresql = postgresql.insert(table).values(values)
+        return on_postgresql.on_conflict_do_update(
+            index_elements=key, set_={name: on_postgresql.excluded[name] for name in others}
+        )
+    on_sqlite = sqlite.insert(table).values(values)
+    return on_sqlite.on_conflict_do_update(
+        index_elements=key, set_={name: on_sqlite.excluded[name] for name in others}
+    )
 
 
 def raise_partition_position(
@@ -119,33 +148,21 @@ def raise_partition_position(
         )
     ).first()
     if row is None or int(row[0]) < position:
-        _upsert(
-            connection,
-            relay_partition_positions,
-            {"tenant": tenant, "topic": topic, "partition": partition},
-            {"position": position},
+        connection.execute(
+            _upsert_statement(
+                connection.dialect.name, relay_partition_positions, _PARTITION_COLUMNS
+            ),
+            {"tenant": tenant, "topic": topic, "partition": partition, "position": position},
         )
 
 
 def reset_published(connection: Connection, tenant: str, *, broker_epoch: str) -> None:
     """Records, in the caller's transaction, that nothing of the tenant is on the broker of
     `broker_epoch` yet: its position goes back to 0 and its partition positions are forgotten."""
-    _upsert(
-        connection,
-        relay_positions,
-        {"tenant": tenant},
-        {"position": 0, "broker_epoch": broker_epoch},
+    connection.execute(
+        _upsert_statement(connection.dialect.name, relay_positions, _TENANT_COLUMNS),
+        {"tenant": tenant, "position": 0, "broker_epoch": broker_epoch},
     )
     connection.execute(
         relay_partition_positions.delete().where(relay_partition_positions.c.tenant == tenant)
     )
-
-
-def _upsert(
-    connection: Connection, table: sa.Table, key: dict[str, object], values: dict[str, object]
-) -> None:
-    updated = connection.execute(
-        table.update().where(*(table.c[k] == v for k, v in key.items())).values(**values)
-    )
-    if updated.rowcount == 0:
-        connection.execute(table.insert().values(**key, **values))

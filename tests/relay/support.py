@@ -29,6 +29,10 @@ class OnlyTenant:
     def ids(self) -> list[str]:
         return list(self._ids)
 
+    def add(self, tenant: str) -> None:
+        """Serves one more tenant (a municipality that joins)."""
+        self._ids.append(tenant)
+
     def get(self, tenant: str) -> TenantApplication:
         return self._tenants.get(tenant)
 

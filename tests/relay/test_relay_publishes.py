@@ -230,6 +230,35 @@ def test_a_wake_naming_a_tenant_publishes_its_events_in_a_pass_that_leaves_the_o
     assert left == 1
 
 
+def test_a_wake_naming_a_tenant_that_joined_since_the_last_full_pass_publishes_its_events(
+    container: Container,
+    tenant: str,
+    tenant_prefix: str,
+    app: TenantApplication,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+) -> None:
+    served = OnlyTenant(container.tenants, tenant)
+    relay = relay_for(shared_broker.bootstrap, idle_poll_seconds=30.0, tenants=served)
+    relay.start()
+    some_orgs(app, 1)
+    relay.wake()
+    wait_until(lambda: relay.status()[tenant]["published"] == 1, timeout=10, what="a first pass")
+
+    joined = tenant_prefix + "new"
+    container.tenants.create(joined, name="A municipality that joins")
+    served.add(joined)
+    head = some_orgs(container.tenants.get(joined), 2)
+    relay.wake(joined)
+
+    # The idle pass over every tenant is 30 s away: the woken pass itself finds the tenant.
+    wait_until(
+        lambda: relay.status()[joined]["published"] == head,
+        timeout=10,
+        what="the joined tenant's events",
+    )
+
+
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_every_save_notifies_the_stores_channel_naming_its_schema(
     container: Container, app: TenantApplication
