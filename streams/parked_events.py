@@ -20,6 +20,7 @@ list and deliver them again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,13 +139,22 @@ def unpark_published(
 ) -> None:
     """Removes the rows of positions `first`..`last` but `still_parked`: a relay that
     publishes everything again (a broker that lost its data) may now publish a parked event."""
-    query = relay_parked.delete().where(
-        relay_parked.c.tenant == tenant, relay_parked.c.position.between(first, last)
-    )
     keep = list(still_parked)
-    if keep:
-        query = query.where(relay_parked.c.position.not_in(keep))
-    connection.execute(query)
+    bounds = {"tenant": tenant, "first": first, "last": last}
+    if not keep:  # as good as always: the statement of every relay checkpoint, built once
+        connection.execute(_unpark_published(), bounds)
+        return
+    query = _unpark_published().where(relay_parked.c.position.not_in(keep))
+    connection.execute(query, bounds)
+
+
+@functools.cache
+def _unpark_published() -> sa.Delete:
+    t = relay_parked
+    return t.delete().where(
+        t.c.tenant == sa.bindparam("tenant"),
+        t.c.position.between(sa.bindparam("first"), sa.bindparam("last")),
+    )
 
 
 def parked_events(

@@ -63,12 +63,15 @@ class PublishedState(NamedTuple):
 
 def published_state(connection: Connection, tenant: str) -> PublishedState:
     """The tenant's published position with its broker epoch (0 and None before any publish)."""
-    row = connection.execute(
-        sa.select(relay_positions.c.position, relay_positions.c.broker_epoch).where(
-            relay_positions.c.tenant == tenant
-        )
-    ).first()
+    row = connection.execute(_published_state(), {"tenant": tenant}).first()
     return PublishedState(0, None) if row is None else PublishedState(int(row[0]), row[1])
+
+
+@functools.cache
+def _published_state() -> sa.Select[int, str | None]:
+    """`published_state`'s statement, built once: the relay runs it on every pass."""
+    t = relay_positions
+    return sa.select(t.c.position, t.c.broker_epoch).where(t.c.tenant == sa.bindparam("tenant"))
 
 
 def partition_positions(connection: Connection, tenant: str) -> dict[tuple[str, int], int]:
