@@ -7,6 +7,11 @@ that only create and change records through the record kit (projections/record_t
 record created in the batch is a row in memory that later events of the batch change in
 place (a user registered, corrected and disabled in one batch is one INSERT), and rows of
 a table are inserted together (one statement of many VALUES) when the batch is flushed.
+A change of a record the batch did not create, where its handler needs nothing back from
+the row (`change_record`: a corrected sealed value of a tenant with no subject shredded),
+is held too, folded per row, and written by one statement per table and set of columns at
+the flush; a kit change of the same row meanwhile (`update_record`) takes it back and
+writes it with its own.
 
 A batch-aware handler may read tables whose writes are never held (the shredded classes,
 which only erasure handlers write) and the records it looks up through the kit
@@ -17,7 +22,8 @@ kit's always sees what the events before it wrote. Work on held rows that later 
 batch would redo (which result of a (student, line item) is current) is noted with
 `after_flush` and done once, at the flush. So a batch comes out exactly as its
 messages applied one at a time would. A write that one-at-a-time apply would have refused
-(a record created twice, its primary key taken) fails the batch, at the latest when it is
+(a record created twice, its primary key taken, a change of a record with no row) fails the
+batch, at the latest when it is
 flushed; the runner then applies the batch one message at a time and parks the failing one.
 """
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
@@ -40,6 +47,9 @@ __all__ = [
     "RecordCreatedTwiceError",
     "batch_aware",
     "is_batch_aware",
+    "record_change",
+    "record_of",
+    "record_row",
     "writes_held",
 ]
 
@@ -70,6 +80,9 @@ class BatchWrites:
         self.connection = connection
         #: Per record table, the records created in the batch by (tenant, aggregate id).
         self._records: dict[sa.Table, dict[tuple[str, str], dict[str, Any]]] = {}
+        #: Per record table, changes of records the batch did not create, by (tenant,
+        #: aggregate id), each row's folded into one (`change_record`).
+        self._changes: dict[sa.Table, dict[tuple[str, str], _HeldChange]] = {}
         #: Per table, plain rows to insert (a user's roles, a class's terms).
         self._rows: dict[sa.Table, list[dict[str, Any]]] = {}
         #: Work on the held rows, by what it is for: done once at the flush, after the rows
@@ -92,6 +105,30 @@ class BatchWrites:
         records = self._records.get(table)
         return None if records is None else records.get((tenant, aggregate_id))
 
+    def change_record(
+        self,
+        table: sa.Table,
+        tenant: str,
+        aggregate_id: str,
+        values: Mapping[str, Any],
+        *,
+        missing: Callable[[], Exception],
+    ) -> None:
+        """Holds a change of the columns `values` of a record the batch did not create,
+        folded into the row's change held already; written at the flush, where `missing()`
+        is raised when the record has no row."""
+        changes = self._changes.setdefault(table, {})
+        held = changes.get((tenant, aggregate_id))
+        if held is None:
+            changes[(tenant, aggregate_id)] = _HeldChange(dict(values), missing)
+        else:
+            held.values.update(values)
+
+    def take_change(self, table: sa.Table, tenant: str, aggregate_id: str) -> dict[str, Any]:
+        """The change held for the record's row, no longer held (its caller writes it)."""
+        held = self._changes.get(table, {}).pop((tenant, aggregate_id), None)
+        return {} if held is None else held.values
+
     def insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         self._rows.setdefault(table, []).extend(rows)
 
@@ -105,11 +142,14 @@ class BatchWrites:
         self._after.setdefault(key, action)
 
     def flush(self) -> None:
-        """Inserts what is held, one multi-row statement per table and set of columns, then
-        does the work noted for after it."""
+        """Inserts what is held, one multi-row statement per table and set of columns,
+        changes the records held changes are of (one statement per table and set of
+        columns), then does the work noted for after it."""
         held = [*((t, list(r.values())) for t, r in self._records.items()), *self._rows.items()]
+        changes = self._changes
         after = list(self._after.values())
         self._records = {}
+        self._changes = {}
         self._rows = {}
         self._after = {}
         copying = self.connection.dialect.name == "postgresql"
@@ -120,6 +160,8 @@ class BatchWrites:
                 else:
                     # SQLAlchemy sends an executemany insert as INSERT … VALUES (…), (…), …
                     self.connection.execute(table.insert(), same)
+        for table, by_record in changes.items():
+            _change(self.connection, table, by_record)
         for action in after:
             action(self.connection)
 
@@ -131,6 +173,63 @@ class BatchWrites:
             yield
         finally:
             _held.reset(token)
+
+
+@dataclass
+class _HeldChange:
+    values: dict[str, Any]
+    #: The error of a change whose record has no row (the first event's that changed it).
+    missing: Callable[[], Exception]
+
+
+def _change(
+    connection: Connection, table: sa.Table, by_record: Mapping[tuple[str, str], _HeldChange]
+) -> None:
+    """Writes the held changes of `table`'s records: one executemany per set of columns
+    (psycopg pipelines it: one round trip); raises a change's `missing()` when fewer rows
+    were changed than changes held."""
+    grouped: dict[tuple[str, ...], list[tuple[tuple[str, str], _HeldChange]]] = {}
+    for key, held in by_record.items():
+        grouped.setdefault(tuple(held.values), []).append((key, held))
+    for columns, same in grouped.items():
+        parameters = [
+            {**{f"{NEW}{name}": value for name, value in held.values.items()},
+             **record_of(tenant, aggregate_id)}
+            for (tenant, aggregate_id), held in same
+        ]  # fmt: skip
+        changed = connection.execute(record_change(table, columns), parameters).rowcount
+        if changed != len(same):
+            raise same[0][1].missing()
+
+
+#: The prefix of a change's new values among its parameters (a bound parameter may not
+#: take a column's own name in the SET clause).
+NEW = "new_"
+
+
+def record_row(table: sa.Table) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions naming one record's row, by bound parameters (`record_of`): a record
+    table's rows are found by tenant and aggregate id (projections/record_tables.py)."""
+    return (
+        table.c.tenant == sa.bindparam("record_tenant"),
+        table.c.aggregate_id == sa.bindparam("record_aggregate_id"),
+    )
+
+
+def record_of(tenant: str, aggregate_id: str) -> dict[str, str]:
+    """The parameters of `record_row` for a record."""
+    return {"record_tenant": tenant, "record_aggregate_id": aggregate_id}
+
+
+@cache
+def record_change(table: sa.Table, columns: tuple[str, ...]) -> sa.Update:
+    """The UPDATE of `columns` of one record's row (new values bound as `NEW` + column),
+    built once per table and set of columns."""
+    return (
+        table.update()
+        .where(*record_row(table))
+        .values({name: sa.bindparam(f"{NEW}{name}", type_=table.c[name].type) for name in columns})
+    )
 
 
 _held: ContextVar[BatchWrites | None] = ContextVar("digione_batch_writes", default=None)

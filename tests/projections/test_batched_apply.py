@@ -290,8 +290,19 @@ def test_a_batch_applied_with_held_writes_equals_its_events_applied_one_at_a_tim
     tenant = "t" + uuid.uuid4().hex[:10]
     messages = _messages(tenant, drawn)
 
+    _apply_both_ways(workers, tenant, messages, _chunks(messages, sizes or [len(messages)]))
+
+
+def _apply_both_ways(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
+    tenant: str,
+    messages: list[DecodedMessage],
+    batches: list[list[DecodedMessage]],
+) -> None:
+    """Applies `batches` with held writes and `messages` one at a time; asserts that both
+    ways leave the same read model and park the same messages, in every projection."""
     for batched, one_at_a_time in workers:
-        _apply(batched, tenant, _chunks(messages, sizes or [len(messages)]))
+        _apply(batched, tenant, batches)
         _apply(one_at_a_time, tenant, [[m] for m in messages])
 
     for batched, one_at_a_time in workers:
@@ -364,3 +375,42 @@ def _personal_by_user(worker: _ProjectionWorker, tenant: str) -> dict[str, Any]:
             sa.select(table.c.sourced_id, table.c.personal).where(table.c.tenant == tenant)
         )
         return {str(sourced_id): personal for sourced_id, personal in rows}
+
+
+def test_a_correction_held_by_its_batch_and_later_changes_of_the_record_land_as_one_at_a_time(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
+) -> None:
+    """A correction of a record created in an earlier batch is held to the batch's flush;
+    a later change of the same record in the batch (another column, a later
+    dateLastModified) and a second correction come out as they do one at a time."""
+    tenant = "t" + uuid.uuid4().hex[:10]
+    # Aggregates of their own: a user's aggregate id has one row in a read model.
+    users = [uuid.uuid4() for _ in range(3)]
+
+    def of(kind: str, n: int, variant: int) -> Any:
+        event_type, _, payload = _user_event(kind, n, variant)
+        return lambda *_: (event_type, users[n], payload)
+
+    drawn = [
+        of("registered", 0, 0),
+        of("registered", 1, 0),
+        of("corrected", 0, 1),
+        of("placement", 0, 2),
+        of("corrected", 1, 1),
+        of("corrected", 1, 2),
+        of("corrected", 2, 1),  # of a user never registered: parked
+    ]
+    messages = _messages(tenant, [(build, "", 0, 0) for build in drawn])
+
+    # The parked one in a batch of its own: a batch that fails is applied one at a time.
+    _apply_both_ways(workers, tenant, messages, [messages[:2], messages[2:6], messages[6:]])
+
+    for batched, _ in workers:
+        assert [event for _, event in _parked(batched.engine, batched.projection.name, tenant)] == [
+            roster_type("user", "personal_details_corrected")
+        ]
+    roster = workers[0][0]
+    assert _personal_by_user(roster, tenant) == {
+        "user-0": sealed_record(_sealed(_USERS[0], "corrected 1")),
+        "user-1": sealed_record(_sealed(_USERS[1], "corrected 2")),
+    }
