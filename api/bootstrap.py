@@ -78,8 +78,9 @@ class Container:
     #: not pinged before each use; a read that meets a dropped connection reads once more
     #: (_read_engine).
     read_engine: Engine
-    #: The projection runner's connections: not pinged before each batch (_runner_engine).
-    runner_engine: Engine
+    #: The relay's and the projection runner's connections: not pinged before each pass or
+    #: batch (_pipeline_engine).
+    pipeline_engine: Engine
     tenants: Tenants
     tokens: TokenService
     clock: Callable[[], datetime]
@@ -110,7 +111,7 @@ class Container:
         self.tenants.close()
         self.engine.dispose()
         self.read_engine.dispose()
-        self.runner_engine.dispose()
+        self.pipeline_engine.dispose()
 
 
 def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Container:
@@ -198,7 +199,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         return tenants.get(tenant).head_position()
 
     read_engine = _read_engine(settings, engine)
-    runner_engine = _runner_engine(settings, engine)
+    pipeline_engine = _pipeline_engine(settings, engine)
     status = ProjectionStatus(
         engine=engine,
         watch_engine=read_engine,
@@ -224,7 +225,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         settings=settings,
         engine=engine,
         read_engine=read_engine,
-        runner_engine=runner_engine,
+        pipeline_engine=pipeline_engine,
         tenants=tenants,
         tokens=tokens,
         clock=clock,
@@ -236,7 +237,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         runtime=_runtime(
             settings,
             engine=engine,
-            runner_engine=runner_engine,
+            pipeline_engine=pipeline_engine,
             tenants=tenants,
             codec=codec,
             projections=projections,
@@ -254,7 +255,7 @@ def _runtime(
     settings: Settings,
     *,
     engine: Engine,
-    runner_engine: Engine,
+    pipeline_engine: Engine,
     tenants: Tenants,
     codec: EventCodec,
     projections: ProjectionCatalogue,
@@ -273,7 +274,7 @@ def _runtime(
         address = f"127.0.0.1:{port}"
     relay = Relay(
         tenants=tenants,
-        engine=engine,
+        engine=pipeline_engine,
         codec=codec,
         transport_factory=_transport_factory(settings, address),
         bootstrap=address,
@@ -282,7 +283,7 @@ def _runtime(
         stall_seconds=settings.relay_stall_seconds,
     )
     runner = ProjectionRunner(
-        engine=runner_engine,
+        engine=pipeline_engine,
         projections=projections.all,
         codec=codec,
         bootstrap=address,
@@ -392,18 +393,30 @@ def _engine(settings: Settings) -> Engine:
     return engine
 
 
-def _runner_engine(settings: Settings, engine: Engine) -> Engine:
-    """The projection runner's engine: on PostgreSQL a small pool of its own whose
-    connections are not pinged before each checkout. The ping was one round trip of the
-    six or so of every batch's transaction (checkout, BEGIN, the lock, the writes, the
-    position, COMMIT), and the runner's thread waits for each. A connection that died
-    meanwhile (a PostgreSQL restart) fails its batch instead: SQLAlchemy discards it and
-    every connection pooled before it, the runner's loop counts one error and applies the
-    batch again on a new connection. SQLite: the one engine."""
+def _pipeline_engine(settings: Settings, engine: Engine) -> Engine:
+    """The relay's and the projection runner's engine: on PostgreSQL a small pool of its
+    own whose connections are not pinged before each checkout. The ping was one round trip
+    of the six or so of every batch's transaction (checkout, BEGIN, the lock, the writes,
+    the position, COMMIT), and of each of a relay pass's two checkouts (its published
+    position, its checkpoint), and their threads wait for each. A connection that died
+    meanwhile (a PostgreSQL restart) fails its batch or pass instead: SQLAlchemy discards
+    it and every connection pooled before it, the runner's loop counts one error and
+    applies the batch again on a new connection, and the relay retries after its short
+    back-off.
+
+    Its transactions commit without waiting for the WAL's flush (`synchronous_commit`
+    off for its sessions): whatever they write is recovered by replay when the server
+    loses its last transactions in a crash (a batch's rows commit with its partition's
+    position and are applied again from the topic; a relay position lost is published
+    again, duplicates consumers absorb), and the relay's checkpoint saves the round trip
+    of a `SET LOCAL` of its own. SQLite: the one engine."""
     if not settings.is_postgres:
         return engine
-    # The runner's thread, and now and then a look at its partitions or statistics.
-    return _postgres_engine(settings, pool_size=2, max_overflow=4)
+    # The runner's and the relay's threads, and now and then a look at the partitions, the
+    # statistics or the relay's status.
+    return _postgres_engine(
+        settings, pool_size=3, max_overflow=4, session_options="-c synchronous_commit=off"
+    )
 
 
 def _read_engine(settings: Settings, engine: Engine) -> Engine:
@@ -427,15 +440,22 @@ def _read_engine(settings: Settings, engine: Engine) -> Engine:
 
 
 def _postgres_engine(
-    settings: Settings, *, application_name: str | None = None, **options: Any
+    settings: Settings,
+    *,
+    application_name: str | None = None,
+    session_options: str | None = None,
+    **options: Any,
 ) -> Engine:
     """A pool of the main PostgreSQL database as each of a process's pools has it: neither
     connecting nor waiting for a free connection may hang a caller for long, so an outage
-    answers 503 within seconds; JSON columns decoded by orjson. `options` are the pool's
-    own (its size, its ping, its isolation)."""
+    answers 503 within seconds; JSON columns decoded by orjson. `session_options` are
+    settings of its sessions (libpq's `options`), `options` the pool's own (its size, its
+    ping, its isolation)."""
     connect_args: dict[str, Any] = {"connect_timeout": DATABASE_WAIT_SECONDS}
     if application_name is not None:
         connect_args["application_name"] = application_name
+    if session_options is not None:
+        connect_args["options"] = session_options
     return sa.create_engine(
         settings.sqlalchemy_url,
         pool_timeout=DATABASE_WAIT_SECONDS,

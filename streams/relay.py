@@ -727,12 +727,11 @@ class Relay:
         if not advance.moved:
             return
         # Only after the acknowledgement: a crash before this transaction publishes these
-        # events again, which consumers absorb; recording first could skip them.
+        # events again, which consumers absorb; recording first could skip them. A
+        # position lost with the server's last transactions is published again as well,
+        # so `serve`'s relay commits it without waiting for the WAL's flush (its engine's
+        # sessions have synchronous_commit off: api/bootstrap.py _pipeline_engine).
         with self._engine.begin() as connection:
-            if self._engine.dialect.name == "postgresql":
-                # A position lost with the server's last transactions is published again
-                # (duplicates consumers absorb): no need to wait for the WAL's flush.
-                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
             for position, reason in advance.refused.items():
                 self._park(stream.tenant, stream.parking.pop(position), reason, connection)
             parked_events.unpark_published(

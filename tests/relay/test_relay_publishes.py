@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from eventsourcing.postgres import PostgresApplicationRecorder
 from fastapi.testclient import TestClient
 from psycopg import sql
@@ -274,3 +275,16 @@ def test_every_save_notifies_the_stores_channel_naming_its_schema(
         heard = [n.payload for n in listener.notifies(timeout=2.0)]
     # Other tests' tenants notify the same channel: this store's saves are among them.
     assert heard.count(recorder.datastore.schema) >= 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_serves_relay_and_runner_commit_without_waiting_for_the_flush_and_commands_wait(
+    container: Container,
+) -> None:
+    def synchronous_commit(engine: sa.Engine) -> object:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql("SHOW synchronous_commit").scalar()
+
+    # What the relay and the runner write is recovered by replay; a command's events are not.
+    assert synchronous_commit(container.pipeline_engine) == "off"
+    assert synchronous_commit(container.engine) == "on"
