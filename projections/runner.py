@@ -37,6 +37,7 @@ from projections.statistics import FIRST_ANALYSE_AFTER, GrowthSchedule, analyse_
 from streams import positions as relay_positions
 from streams.codec import DecodedMessage, EventCodec, family_topic
 from streams.consumer import (
+    BrokerEpochChangedError,
     ConsumerLoop,
     EventConsumer,
     MessageFetcher,
@@ -44,6 +45,7 @@ from streams.consumer import (
     PartitionOutOfStepError,
     ReaderFactory,
     ResumePoint,
+    SeekAgain,
     TenantPartition,
     describe_error,
     kafka_python_readers,
@@ -101,6 +103,16 @@ def _projection_code() -> Iterator[None]:
         raise
     except Exception as failure:
         raise HandlerFailedError(describe_error(failure)) from failure
+
+
+@dataclass
+class _Locked:
+    """A batch's partition as its transaction locked it."""
+
+    key: dict[str, Any]
+    #: The partition's applied position before the batch.
+    applied: int
+    waiting: _Waiting
 
 
 @dataclass
@@ -417,7 +429,31 @@ class _ProjectionWorker:
 
     def handle(self, batch: PartitionBatch) -> None:
         self._apply(batch)
-        if self._statistics.applied(len(batch.messages)):
+        self._note_applied(len(batch.messages))
+
+    def handle_polled(self, batches: Sequence[PartitionBatch]) -> list[SeekAgain | None]:
+        """The batches of one poll (one per partition) in one transaction: its BEGIN, its
+        end-of-batch work and its COMMIT once, where each partition's batch had its own.
+        A partition not in step is left out of it (the consumer seeks again); a handler's
+        failure rolls it back, and each batch is applied on its own as `handle` does."""
+        try:
+            outcomes = self._commit_polled(batches)
+        except HandlerFailedError:
+            outcomes = [self._alone(batch) for batch in batches]
+        self._note_applied(
+            sum(len(b.messages) for b, seek in zip(batches, outcomes, strict=True) if not seek)
+        )
+        return outcomes
+
+    def _alone(self, batch: PartitionBatch) -> SeekAgain | None:
+        try:
+            self._apply(batch)
+        except (PartitionOutOfStepError, BrokerEpochChangedError) as seek:
+            return seek
+        return None
+
+    def _note_applied(self, count: int) -> None:
+        if count and self._statistics.applied(count):
             analyse_quietly(self.engine, self.projection)
 
     def _apply(self, batch: PartitionBatch) -> None:
@@ -460,34 +496,99 @@ class _ProjectionWorker:
         Not waiting for the WAL's flush on PostgreSQL: the rows and the position commit
         together, so a transaction the server loses in a crash is lost whole, and the
         runner applies those messages again from the topic."""
-        key = self._key(batch.partition)
         with self.engine.begin() as connection:
-            # On PostgreSQL this also turns synchronous_commit off for the transaction and
-            # announces the positions' move to waiting reads at commit.
-            locked = positions.lock_partition_for_batch(connection, **key, applying=True)
-            if locked is None:
-                raise PartitionOutOfStepError("the projection was reset")
-            row = locked.position
-            if not from_beginning and row.next_offset != messages[0].offset:
-                # Another worker moved on, or the consumer reset after an out-of-range fetch.
-                raise PartitionOutOfStepError(f"stored next offset {row.next_offset}")
-            require_broker_epoch(locked.published_epoch, batch)
-            waiting = self.applier.waiting(connection, key) if locked.has_parked else _Waiting()
+            locked = self._lock(connection, batch, messages[0], from_beginning=from_beginning)
             writes = self.applier.writes(connection)
-            applied = row.position
-            for message in messages:
-                applied = self.applier.apply(
-                    connection, key, message, applied, waiting, writes, park_error=park_error
-                )
+            applied = self._apply_messages(connection, locked, messages, writes, park_error)
             self.applier.finish_batch(connection, writes)
-            last = messages[-1]
-            positions.write_partition(
-                connection,
-                **key,
-                value=PartitionPosition(
-                    applied, last.offset + 1, last.position, batch.broker_epoch
-                ),
-            )
+            self._write_position(connection, batch, messages, applied)
+
+    def _commit_polled(self, batches: Sequence[PartitionBatch]) -> list[SeekAgain | None]:
+        """`_commit` of several partitions' batches in one transaction, their partitions
+        locked in one order (workers sharing partitions never wait on each other in a
+        circle); a batch whose partition is not in step is left out, with why."""
+        outcomes: list[SeekAgain | None] = [None] * len(batches)
+        order = sorted(range(len(batches)), key=lambda i: self._lock_order(batches[i]))
+        with self.engine.begin() as connection:
+            held: list[tuple[PartitionBatch, _Locked]] = []
+            for index in order:
+                batch = batches[index]
+                try:
+                    locked = self._lock(
+                        connection, batch, batch.messages[0], from_beginning=batch.from_beginning
+                    )
+                except (PartitionOutOfStepError, BrokerEpochChangedError) as seek:
+                    outcomes[index] = seek
+                    continue
+                held.append((batch, locked))
+            writes = self.applier.writes(connection)
+            applied = [
+                self._apply_messages(connection, locked, batch.messages, writes, None)
+                for batch, locked in held
+            ]
+            self.applier.finish_batch(connection, writes)
+            for (batch, _), position in zip(held, applied, strict=True):
+                self._write_position(connection, batch, batch.messages, position)
+        return outcomes
+
+    @staticmethod
+    def _lock_order(batch: PartitionBatch) -> tuple[str, str, int]:
+        return (batch.partition.tenant, batch.partition.topic, batch.partition.partition)
+
+    def _lock(
+        self,
+        connection: Connection,
+        batch: PartitionBatch,
+        first: DecodedMessage,
+        *,
+        from_beginning: bool,
+    ) -> _Locked:
+        """Locks the batch's partition and checks the batch is in step with it; raises
+        PartitionOutOfStepError or BrokerEpochChangedError when it is not."""
+        key = self._key(batch.partition)
+        # On PostgreSQL this also turns synchronous_commit off for the transaction and
+        # announces the positions' move to waiting reads at commit.
+        locked = positions.lock_partition_for_batch(connection, **key, applying=True)
+        if locked is None:
+            raise PartitionOutOfStepError("the projection was reset")
+        row = locked.position
+        if not from_beginning and row.next_offset != first.offset:
+            # Another worker moved on, or the consumer reset after an out-of-range fetch.
+            raise PartitionOutOfStepError(f"stored next offset {row.next_offset}")
+        require_broker_epoch(locked.published_epoch, batch)
+        waiting = self.applier.waiting(connection, key) if locked.has_parked else _Waiting()
+        return _Locked(key, row.position, waiting)
+
+    def _apply_messages(
+        self,
+        connection: Connection,
+        locked: _Locked,
+        messages: Sequence[DecodedMessage],
+        writes: BatchWrites | None,
+        park_error: str | None,
+    ) -> int:
+        """Applies the messages of a locked partition; returns its applied position."""
+        applied = locked.applied
+        for message in messages:
+            applied = self.applier.apply(
+                connection, locked.key, message, applied, locked.waiting, writes,
+                park_error=park_error,
+            )  # fmt: skip
+        return applied
+
+    def _write_position(
+        self,
+        connection: Connection,
+        batch: PartitionBatch,
+        messages: Sequence[DecodedMessage],
+        applied: int,
+    ) -> None:
+        last = messages[-1]
+        positions.write_partition(
+            connection,
+            **self._key(batch.partition),
+            value=PartitionPosition(applied, last.offset + 1, last.position, batch.broker_epoch),
+        )
 
     # -- catching up and retrying ----------------------------------------------------------
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -148,6 +148,22 @@ class BatchHandler(Protocol):
         have the consumer seek again; any other error leaves the position where it was and
         reaches the loop, which counts it.
         """
+        ...
+
+
+#: Why a partition's batch was not applied and the consumer reads the partition again.
+SeekAgain = PartitionOutOfStepError | BrokerEpochChangedError
+
+
+@runtime_checkable
+class PolledBatchesHandler(BatchHandler, Protocol):
+    """A BatchHandler that applies the batches of one poll (a batch per partition) together:
+    the runner's projections, one transaction where a transaction per partition was."""
+
+    def handle_polled(self, batches: Sequence[PartitionBatch]) -> list[SeekAgain | None]:
+        """Applies the batches, each with its partition's new position, atomically per
+        batch; returns, per batch, why it was not applied (the consumer seeks again) or
+        None. Any other error leaves every position where it was and reaches the loop."""
         ...
 
 
@@ -331,6 +347,9 @@ class EventConsumer:
         handed = 0
         pending = [partition for partition in polled if partition in self._states]
         try:
+            if len(pending) > 1 and isinstance(self._handler, PolledBatchesHandler):
+                handed = self._hand_over_together(self._handler, pending, polled)
+                pending = []
             while pending:
                 partition = pending[0]
                 handed += self._hand_over(partition, self._states[partition], polled[partition])
@@ -346,6 +365,39 @@ class EventConsumer:
     def _hand_over(
         self, partition: PartitionId, state: _PartitionState, received: list[ReceivedMessage]
     ) -> int:
+        batch = self._batch_of(partition, state, received)
+        if batch is None:
+            return 0
+        try:
+            self._handler.handle(batch)
+        except (PartitionOutOfStepError, BrokerEpochChangedError) as seek:
+            return self._settle(partition, state, batch, seek)
+        return self._settle(partition, state, batch, None)
+
+    def _hand_over_together(
+        self,
+        handler: PolledBatchesHandler,
+        pending: Sequence[PartitionId],
+        polled: Mapping[PartitionId, list[ReceivedMessage]],
+    ) -> int:
+        batches = []
+        for partition in pending:
+            batch = self._batch_of(partition, self._states[partition], polled[partition])
+            if batch is not None:
+                batches.append((partition, batch))
+        if not batches:
+            return 0
+        outcomes = handler.handle_polled([batch for _, batch in batches])
+        return sum(
+            self._settle(partition, self._states[partition], batch, outcome)
+            for (partition, batch), outcome in zip(batches, outcomes, strict=True)
+        )
+
+    def _batch_of(
+        self, partition: PartitionId, state: _PartitionState, received: list[ReceivedMessage]
+    ) -> PartitionBatch | None:
+        """The partition's batch of what was received (None: nothing to hand over), once
+        the first message of a resumed partition is shown to be the one last applied."""
         if state.verify is not None and received:
             offset, checkpoint = state.verify
             first = received[0]
@@ -359,24 +411,31 @@ class EventConsumer:
                     partition.partition,
                 )
                 self._from_beginning(partition, state)
-                return 0
+                return None
             state.verify = None
             received = received[1:]
         if not received:
-            return 0
-        batch = PartitionBatch(
+            return None
+        return PartitionBatch(
             partition=TenantPartition(state.tenant, *partition),
             messages=[self._codec.decode_consumed(m, tenant=state.tenant) for m in received],
             from_beginning=state.from_beginning,
             broker_epoch=state.epoch,
         )
-        try:
-            self._handler.handle(batch)
-        except PartitionOutOfStepError:
+
+    def _settle(
+        self,
+        partition: PartitionId,
+        state: _PartitionState,
+        batch: PartitionBatch,
+        outcome: SeekAgain | None,
+    ) -> int:
+        """After the handler: seek again when the batch was not applied; how many it took."""
+        if isinstance(outcome, PartitionOutOfStepError):
             self._resume(partition, state)
             return 0
-        except BrokerEpochChangedError as changed:
-            self._epoch_changed(partition, state, changed.epoch)
+        if isinstance(outcome, BrokerEpochChangedError):
+            self._epoch_changed(partition, state, outcome.epoch)
             return 0
         state.from_beginning = False
         return len(batch.messages)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -23,6 +23,7 @@ from streams.consumer import (
     PartitionBatch,
     PartitionOutOfStepError,
     ResumePoint,
+    SeekAgain,
     TenantPartition,
     kafka_python_readers,
 )
@@ -82,6 +83,27 @@ class InMemoryHandler:
         self.stored[batch.partition] = ResumePoint(
             last.offset + 1, last.position, batch.broker_epoch
         )
+
+
+class PolledInMemoryHandler(InMemoryHandler):
+    """The in-memory handler, taking the batches of one poll in one call (as the runner's
+    projections apply them in one transaction): which partitions came together."""
+
+    def __init__(self, topics: Mapping[str, str]) -> None:
+        super().__init__(topics)
+        self.polls: list[list[int]] = []
+
+    def handle_polled(self, batches: Sequence[PartitionBatch]) -> list[SeekAgain | None]:
+        self.polls.append([batch.partition.partition for batch in batches])
+        outcomes: list[SeekAgain | None] = []
+        for batch in batches:
+            try:
+                self.handle(batch)
+            except (PartitionOutOfStepError, BrokerEpochChangedError) as seek:
+                outcomes.append(seek)
+            else:
+                outcomes.append(None)
+        return outcomes
 
 
 class Topic:
@@ -146,7 +168,7 @@ def consumer_for(
     def build(**options: Any) -> EventConsumer:
         consumer = EventConsumer(
             name="test-consumer",
-            handler=handler,
+            handler=options.pop("handler", handler),
             codec=topic.codec,
             readers=kafka_python_readers(
                 embedded_broker.bootstrap, max_batch=options.pop("max_batch", 50), fetch_wait_ms=50
@@ -187,6 +209,34 @@ def test_every_message_is_handed_over_decoded_in_batches_of_one_partition(
         }
         offsets = [m.offset for m in batch.messages]
         assert offsets == list(range(offsets[0], offsets[0] + len(offsets)))
+
+
+def test_a_polls_partitions_go_to_the_handler_together_and_one_out_of_step_is_read_again(
+    topic: Topic, consumer_for: Callable[..., EventConsumer]
+) -> None:
+    handler = PolledInMemoryHandler({topic.name: topic.tenant})
+    topic.publish(30)
+    consumer = consumer_for(handler=handler)
+    poll_until(consumer, handler, 30)
+    taken_first = list(handler.taken)
+
+    # The handler's position of one partition goes back (as if another worker's
+    # transaction had rolled back): the next batch there is out of step with it.
+    fullest = Counter(m.partition or 0 for m in topic.published).most_common(1)[0][0]
+    partition = TenantPartition(topic.tenant, topic.name, fullest)
+    there = [m for m in taken_first if m.envelope and m.envelope.partition == fullest]
+    handler.stored[partition] = ResumePoint(there[1].offset, there[0].position, None)
+    topic.publish(30)
+    poll_until(consumer, handler, 60 + len(there) - 1)
+    for _ in range(3):
+        consumer.poll(timeout_ms=200)
+
+    assert positions_of(taken_first) == topic.positions()[:30]
+    assert any(len(partitions) > 1 for partitions in handler.polls)
+    # Everything once, and what followed the position it went back to a second time.
+    handed = Counter(m.position for m in handler.taken if m.position is not None)
+    assert sorted(handed) == topic.positions()
+    assert {p for p, times in handed.items() if times == 2} == {m.position for m in there[1:]}
 
 
 def test_a_new_consumer_resumes_from_the_handlers_position_without_handing_anything_twice(
