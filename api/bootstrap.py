@@ -178,7 +178,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         engine=engine,
         tenants=tenants,
         epochs=epochs,
-        database_url=settings.database_url,
+        postgres_url=settings.libpq_url,
         catch_up=watcher.catch_up,
     )
     tokens = TokenService(

@@ -50,19 +50,15 @@ class KeyForgetting:
         engine: Engine,
         tenants: Tenants,
         epochs: SharedEpochs,
-        database_url: str | None,
+        postgres_url: str | None,
         catch_up: Callable[[], None],
         poll_seconds: float = 0.5,
     ) -> None:
         self._engine = engine
         self._tenants = tenants
         self._epochs = epochs
-        #: The libpq URL when the database is PostgreSQL; None on SQLite.
-        self._postgres_url = (
-            database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-            if database_url and database_url.startswith("postgresql")
-            else None
-        )
+        #: The libpq URL when the database is PostgreSQL (Settings.libpq_url); None on SQLite.
+        self._postgres_url = postgres_url
         self._catch_up = catch_up
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
         SQLAlchemy's `+psycopg` driver suffix; None when the database is not PostgreSQL."""
         if not self.is_postgres:
             return None
-        return self.sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        return libpq_form(self.sqlalchemy_url)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -142,3 +142,9 @@ class _ExplicitSettings(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+def libpq_form(url: str) -> str:
+    """A PostgreSQL URL as libpq (psycopg on its own) reads it: SQLAlchemy's `+psycopg`
+    driver suffix removed."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)

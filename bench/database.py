@@ -9,14 +9,13 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from api.settings import Settings
+from api.settings import Settings, libpq_form
 from api.tenants import tenants_table
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "bench_database_url",
     "forget_tenants",
-    "libpq_url",
     "redacted",
     "server_facts",
     "tenant_schema",
@@ -35,11 +34,6 @@ def bench_database_url(settings: Settings) -> str:
     )
     _create_database_if_missing(url)
     return url
-
-
-def libpq_url(url: str) -> str:
-    """The URL as libpq reads it: SQLAlchemy's `+psycopg` driver suffix removed."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def redacted(url: str) -> str:
@@ -112,7 +106,7 @@ def _create_database_if_missing(url: str) -> None:
     name = make_url(url).database
     if name is None:
         return  # libpq's default database, which exists
-    maintenance = psycopg.conninfo.make_conninfo(libpq_url(url), dbname="postgres")
+    maintenance = psycopg.conninfo.make_conninfo(libpq_form(url), dbname="postgres")
     with psycopg.connect(maintenance, autocommit=True) as connection:
         found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         if found.fetchone() is None:

@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from api.bootstrap import bootstrap
-from api.settings import Settings
+from api.settings import Settings, libpq_form
 from bench.context import BenchContext, RunningServer
 from bench.dashboard import seed_dashboard_class
-from bench.database import bench_database_url, forget_tenants, libpq_url, redacted, server_facts
+from bench.database import bench_database_url, forget_tenants, redacted, server_facts
 from bench.erasure import erasure_subject
 from bench.measures import REGISTERED, Measure, measure_names
 from bench.oneroster_users import oneroster_client
@@ -81,7 +81,7 @@ def run_benchmarks(
     started = datetime.now(UTC)
     database_url = bench_database_url(settings)
     console.print(f"database: [bold]{redacted(database_url)}[/]")
-    conninfo = libpq_url(database_url)
+    conninfo = libpq_form(database_url)
     # Other work on the machine changes every number; the report shows how busy it was.
     load_average = {"start": current_load_average()}
     speed = {"start": core_speed()}
