@@ -22,9 +22,9 @@ assessments' columns hold the sealed record as published; the API unseals at rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -35,6 +35,7 @@ from projections.base import Handler, batch_state
 from projections.batch_writes import (
     NEW,
     batch_aware,
+    built_once,
     record_change,
     record_of,
     record_row,
@@ -49,6 +50,7 @@ __all__ = [
     "ShreddedClasses",
     "blank_personal",
     "blank_sealed",
+    "built_once",
     "copying_handler",
     "event_type",
     "fixed_handler",
@@ -328,21 +330,6 @@ def change_record(
 def _record_of(e: EventEnvelope) -> dict[str, str]:
     """The parameters of `record_row` for the event's aggregate."""
     return record_of(e.tenant, str(e.aggregate_id))
-
-
-StatementT = TypeVar("StatementT", bound=sa.Executable)
-
-
-def built_once(table: sa.Table, name: Hashable, build: Callable[[], StatementT]) -> StatementT:
-    """The statement `name` of `table`, built at its first use and kept in the table's
-    `info` (so it lives as long as the table, per read model): for statements run per
-    event, per batch or per read. One built again each time cost about 100 µs of CPU more
-    than its execution (its construction, its cache key and the look-up of its compiled
-    form); bound parameters carry the values."""
-    kept: StatementT | None = table.info.get(name)
-    if kept is None:
-        kept = table.info[name] = build()
-    return kept
 
 
 def _record_update(table: sa.Table, columns: tuple[str, ...]) -> sa.Update:

@@ -441,7 +441,7 @@ class _ProjectionWorker:
         except HandlerFailedError:
             outcomes = [self._alone(batch) for batch in batches]
         self._note_applied(
-            sum(len(b.messages) for b, seek in zip(batches, outcomes, strict=True) if not seek)
+            sum(len(b.messages) for b, seek in zip(batches, outcomes, strict=True) if seek is None)
         )
         return outcomes
 
