@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from kafka.errors import Cancelled
 
 __all__ = ["JsonLines", "configure", "safe_traceback"]
 
@@ -71,6 +72,19 @@ class JsonLines(logging.Formatter):
         return orjson.dumps(line).decode()
 
 
+class _CancelledRefreshes(logging.Filter):
+    """kafka-python logs a metadata refresh its own client cancelled at close as an error
+    (`Metadata refresh: failed Cancelled`), though nothing failed: a consumer or producer
+    closed while a refresh was in flight, as any may be when `serve` stops. Such a record
+    is a DEBUG one; every other refresh that failed stays an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], Cancelled):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def configure(level: str) -> None:
     """Sends every logger's records at `level` and above to stderr, as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
@@ -85,6 +99,9 @@ def configure(level: str) -> None:
     # DEBUG shows everything.
     if level != "DEBUG":
         logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    cluster = logging.getLogger("kafka.cluster")
+    if not any(isinstance(f, _CancelledRefreshes) for f in cluster.filters):
+        cluster.addFilter(_CancelledRefreshes())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()

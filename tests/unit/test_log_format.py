@@ -15,10 +15,17 @@ configure({level!r})
 logging.getLogger("kafka.net.connection").info("connected to the broker")
 logging.getLogger("kafka.net.connection").warning("the broker went away")
 logging.getLogger("streams.relay").info("published 12 events")
+from kafka.errors import Cancelled, KafkaConnectionError
+logging.getLogger("kafka.cluster").error("Metadata refresh: failed %s", Cancelled())
+logging.getLogger("kafka.cluster").error("Metadata refresh: failed %s", KafkaConnectionError("refused"))
 """
 
 
 def _logged(level: str) -> list[tuple[str, str]]:
+    return [(logger, message) for logger, (_, message) in _logged_levels(level)]
+
+
+def _logged_levels(level: str) -> list[tuple[str, tuple[str, str]]]:
     done = subprocess.run(
         [sys.executable, "-c", _EMIT.format(level=level)],
         cwd=ROOT,
@@ -28,13 +35,23 @@ def _logged(level: str) -> list[tuple[str, str]]:
         timeout=60,
     )
     lines = [json.loads(line) for line in done.stderr.splitlines()]
-    return [(line["logger"], line["message"]) for line in lines]
+    return [(line["logger"], (line["level"], line["message"])) for line in lines]
 
 
 def test_the_kafka_clients_info_lines_stay_out_of_an_info_log_and_its_warnings_do_not() -> None:
     assert _logged("INFO") == [
         ("kafka.net.connection", "the broker went away"),
         ("streams.relay", "published 12 events"),
+        ("kafka.cluster", "Metadata refresh: failed KafkaConnectionError: refused"),
+    ]
+
+
+def test_a_metadata_refresh_the_client_cancelled_at_close_is_no_error() -> None:
+    """Every other failed refresh stays an error; the cancelled one shows at DEBUG."""
+    refreshes = [m for logger, m in _logged_levels("DEBUG") if logger == "kafka.cluster"]
+    assert refreshes == [
+        ("DEBUG", "Metadata refresh: failed Cancelled"),
+        ("ERROR", "Metadata refresh: failed KafkaConnectionError: refused"),
     ]
 
 
@@ -43,4 +60,7 @@ def test_a_debug_log_shows_the_kafka_clients_info_lines_too() -> None:
 
 
 def test_an_error_log_shows_no_kafka_warning() -> None:
-    assert _logged("ERROR") == []
+    # Only the refresh that failed; not the warning, nor the refresh the client cancelled.
+    assert _logged("ERROR") == [
+        ("kafka.cluster", "Metadata refresh: failed KafkaConnectionError: refused")
+    ]
