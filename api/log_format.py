@@ -79,7 +79,12 @@ class _CancelledRefreshes(logging.Filter):
     is a DEBUG one; every other refresh that failed stays an error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], Cancelled):
+        if (
+            str(record.msg).startswith("Metadata refresh")
+            and isinstance(record.args, tuple)
+            and record.args
+            and isinstance(record.args[0], Cancelled)
+        ):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger().isEnabledFor(logging.DEBUG)
         return True
