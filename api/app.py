@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import docs_pages, problems
+from api import docs_pages, planned_dependencies, problems
 from api.body_limit import BodyTooLarge
 from api.bootstrap import Container
 from api.header_limit import HeadTooLarge
@@ -85,4 +85,6 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(create_web_router())
     # Last, once every router is in: a request then asks only the routers that can match it.
     route_by_prefix(app.router)
+    # Dependencies solved by plans worked out once (api/planned_dependencies.py).
+    planned_dependencies.install()
     return app
