@@ -14,12 +14,14 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
 from api.bootstrap import Container
+from api.planned_dependencies import parameters_valid
 from api.tokens import TokenError
 from domain.application import TenantApplication
 from domain.commands import Actor
@@ -55,6 +57,7 @@ __all__ = [
     "TenantAppDep",
     "build_read_service",
     "parameters_are_valid",
+    "parameters_valid_by_fastapi",
     "wait_until_fresh",
 ]
 
@@ -287,12 +290,22 @@ def parameters_are_valid(request: Request) -> bool:
     own and its dependencies') validate.
 
     FastAPI validates a route's own parameters only after it ran the route's dependencies,
-    so a dependency that waits asks this first, with FastAPI's own validation.
+    so a dependency that waits asks this first, with FastAPI's own validation of each field
+    (by the route's plan: api/planned_dependencies.py).
     """
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return True
-    pending = [route.dependant]
+    planned = parameters_valid(route.dependant, request)
+    if planned is not None:
+        return planned
+    return parameters_valid_by_fastapi(route.dependant, request)
+
+
+def parameters_valid_by_fastapi(dependant: Dependant, request: Request) -> bool:
+    """`parameters_are_valid` by FastAPI's own validation of each dependant's parameters
+    (a dependency tree no plan covers: api/planned_dependencies.py)."""
+    pending = [dependant]
     while pending:
         dependant = pending.pop()
         pending.extend(dependant.dependencies)

@@ -32,7 +32,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["framework_solve", "install", "installed", "plan_of", "solve_planned"]
+__all__ = [
+    "framework_solve",
+    "install",
+    "installed",
+    "parameters_valid",
+    "plan_of",
+    "solve_planned",
+]
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +194,30 @@ class Plan:
             response=response,
             dependency_cache=cache,
         )
+
+
+def parameters_valid(dependant: Dependant, request: Request) -> bool | None:
+    """Whether the request's path, query, header and cookie parameters of the dependant's
+    whole tree validate (as FastAPI would validate them); None when no plan covers it."""
+    plan = plan_of(dependant)
+    if plan is None:
+        return None
+    pending = [plan]
+    while pending:
+        node = pending.pop()
+        pending.extend(sub.plan for sub in node.subs)
+        for params_, received in (
+            (node.path, request.path_params if node.path else None),
+            (node.query, request.query_params if node.query else None),
+            (node.header, request.headers if node.header else None),
+            (node.cookie, request.cookies if node.cookie else None),
+        ):
+            errors: list[Any] = []
+            if params_:
+                _read_params(params_, received, {}, errors)  # type: ignore[arg-type]
+            if errors:
+                return False
+    return True
 
 
 def _read_params(

@@ -1,5 +1,6 @@
 """Dependencies solved by plan (api/planned_dependencies.py) come out exactly as FastAPI's own
-solving has them, for every route of the application and requests right and wrong."""
+solving has them, for every route of the application and requests right and wrong; so does
+the plan's answer whether a request's parameters are valid."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from starlette.requests import Request
 from api import planned_dependencies
 from api.app import create_app
 from api.bootstrap import Container
+from api.deps import parameters_valid_by_fastapi
 
 
 @pytest.fixture
@@ -217,6 +219,18 @@ def test_a_plan_solves_every_route_as_fastapi_does_for_right_and_wrong_requests(
                     differences.append(
                         f"{context.path_format} {request} {body!r}:\n"
                         f"  plan    {by_plan}\n  FastAPI {by_fastapi}"
+                    )
+                # What a waiting dependency asks first (api/deps.py's parameters_are_valid).
+                valid_by_plan = planned_dependencies.parameters_valid(
+                    context.dependant, Request(_scope(app, context, request))
+                )
+                valid_by_fastapi = parameters_valid_by_fastapi(
+                    context.dependant, Request(_scope(app, context, request))
+                )
+                if valid_by_plan != valid_by_fastapi:
+                    differences.append(
+                        f"{context.path_format} {request}: parameters valid by plan "
+                        f"{valid_by_plan}, by FastAPI {valid_by_fastapi}"
                     )
         return differences
 
