@@ -249,6 +249,10 @@ def _read_params(
 
 _plans: dict[int, tuple[Dependant, Plan | None]] = {}
 _planning = threading.Lock()
+#: The most dependency trees whose plans are kept. An application has a few hundred (each
+#: route as written and as included); a process that builds many applications (the tests)
+#: starts over past this, rather than keeping every one of their routes alive.
+MAX_PLANS = 4096
 
 
 def plan_of(dependant: Dependant) -> Plan | None:
@@ -257,6 +261,8 @@ def plan_of(dependant: Dependant) -> Plan | None:
     if known is not None and known[0] is dependant:
         return known[1]
     with _planning:
+        if len(_plans) >= MAX_PLANS:
+            _plans.clear()
         plan = _plan(dependant)
         # The dependant is kept with its plan: its id is not reused while the entry lives.
         _plans[id(dependant)] = (dependant, plan)

@@ -329,3 +329,18 @@ def test_a_plan_solves_what_the_application_does_not_use_as_fastapi_does(
 
     assert by_plan == by_fastapi
     assert plan_calls == fastapi_calls
+
+
+def test_plans_kept_are_bounded_and_worked_out_again_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(planned_dependencies, "MAX_PLANS", 3)
+    monkeypatch.setattr(planned_dependencies, "_plans", {})
+    routes = [_features()[1] for _ in range(5)]
+
+    plans = [planned_dependencies.plan_of(route.dependant) for route in routes]
+
+    assert all(plan is not None for plan in plans)
+    assert len(planned_dependencies._plans) <= 3
+    assert planned_dependencies.plan_of(routes[-1].dependant) is plans[-1]
+    assert planned_dependencies.plan_of(routes[0].dependant) is not plans[0]
