@@ -22,7 +22,6 @@ tests/unit/test_planned_dependencies.py fails to say so).
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,8 +39,6 @@ __all__ = [
     "plan_of",
     "solve_planned",
 ]
-
-log = logging.getLogger(__name__)
 
 try:
     import fastapi.routing as _routing
