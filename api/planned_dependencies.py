@@ -104,10 +104,9 @@ class Plan:
 
     dependant: Dependant
     subs: tuple[_Sub, ...]
-    path: tuple[_Param, ...]
-    query: tuple[_Param, ...]
-    header: tuple[_Param, ...]
-    cookie: tuple[_Param, ...]
+    #: Each location that has parameters (path, query, headers, cookies, in FastAPI's
+    #: order): its parameters, and the request's attribute holding its values.
+    located: tuple[tuple[tuple[_Param, ...], str], ...]
     oauth_scopes: tuple[str, ...]
 
     async def solve(
@@ -154,14 +153,8 @@ class Plan:
             if sub.cache_key not in cache:
                 cache[sub.cache_key] = value
         dependant = self.dependant
-        for params_, received in (
-            (self.path, request.path_params if self.path else None),
-            (self.query, request.query_params if self.query else None),
-            (self.header, request.headers if self.header else None),
-            (self.cookie, request.cookies if self.cookie else None),
-        ):
-            if params_:
-                _read_params(params_, received, values, errors)  # type: ignore[arg-type]
+        for params_, source in self.located:
+            _read_params(params_, getattr(request, source), values, errors)
         if dependant.body_params:
             body_values, body_errors = await request_body_to_args(
                 body_fields=dependant.body_params,
@@ -203,15 +196,9 @@ def parameters_valid(dependant: Dependant, request: Request) -> bool | None:
     while pending:
         node = pending.pop()
         pending.extend(sub.plan for sub in node.subs)
-        for params_, received in (
-            (node.path, request.path_params if node.path else None),
-            (node.query, request.query_params if node.query else None),
-            (node.header, request.headers if node.header else None),
-            (node.cookie, request.cookies if node.cookie else None),
-        ):
+        for params_, source in node.located:
             errors: list[Any] = []
-            if params_:
-                _read_params(params_, received, {}, errors)  # type: ignore[arg-type]
+            _read_params(params_, getattr(request, source), {}, errors)
             if errors:
                 return False
     return True
@@ -292,11 +279,11 @@ def _plan(dependant: Dependant) -> Plan | None:
             )
         )
     located = []
-    for fields, listed_here in (
-        (dependant.path_params, False),
-        (dependant.query_params, True),
-        (dependant.header_params, True),
-        (dependant.cookie_params, False),
+    for fields, source, listed_here in (
+        (dependant.path_params, "path_params", False),
+        (dependant.query_params, "query_params", True),
+        (dependant.header_params, "headers", True),
+        (dependant.cookie_params, "cookies", False),
     ):
         planned = []
         for field in fields:
@@ -316,15 +303,12 @@ def _plan(dependant: Dependant) -> Plan | None:
                     sequence=sequence,
                 )
             )
-        located.append(tuple(planned))
-    path, query, header, cookie = located
+        if planned:
+            located.append((tuple(planned), source))
     return Plan(
         dependant=dependant,
         subs=tuple(subs),
-        path=path,
-        query=query,
-        header=header,
-        cookie=cookie,
+        located=tuple(located),
         oauth_scopes=tuple(_get_oauth_scopes(dependant=dependant)),
     )
 
