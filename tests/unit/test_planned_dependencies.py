@@ -264,7 +264,7 @@ async def _scoped(scopes: SecurityScopes, shared: Annotated[list[str], Depends(_
 
 def _features() -> tuple[FastAPI, Any]:
     """A route using what the application's do not: a list query parameter, one under
-    either of two names, a header with an underscore, a generator, a synchronous and a cached dependency used twice, security
+    either of two names, a header with an underscore, a header given as a list, a generator, a synchronous and a cached dependency used twice, security
     scopes, a cookie, the request's background tasks, response and request."""
     app = FastAPI()
 
@@ -282,6 +282,7 @@ def _features() -> tuple[FastAPI, Any]:
         session: Annotated[str | None, Cookie()] = None,
         limit: Annotated[int, Query(le=10)] = 5,
         page: Annotated[int | None, Query(validation_alias=AliasChoices("page", "p"))] = None,
+        x_tag: Annotated[list[str], Header()] = ["none"],  # noqa: B006 - FastAPI's default
     ) -> None:
         """Nothing: only its parameters matter here."""
 
@@ -294,6 +295,7 @@ def _features() -> tuple[FastAPI, Any]:
     [
         ([], [], "1"),
         ([("tag", "a"), ("tag", "b"), ("limit", "3")], [("x-trace", "t-1")], "2"),
+        ([], [("x-tag", "a"), ("x-tag", "b")], "6"),
         ([("tag", "")], [("x_trace", "underscored"), ("cookie", "session=s-1")], "3"),
         ([("limit", "11"), ("limit", "x")], [("x-trace", "")], "0"),
         ([("tag", "a")], [], "x"),
