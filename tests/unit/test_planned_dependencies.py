@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi import (
@@ -115,8 +116,7 @@ def _waitless(name: str, value: str) -> str:
 
 
 def _scope(app: FastAPI, context: Any, request: dict[str, Any]) -> dict[str, Any]:
-    from urllib.parse import urlencode
-
+    """The ASGI scope of one of `_requests` for the route, as FastAPI's routing leaves it."""
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -154,6 +154,8 @@ def _comparable(value: Any, *, within: bool = False) -> Any:
 
 
 def _errors(errors: list[Any]) -> list[Any]:
+    """Validation errors as a client sees them (their `ctx` may hold an exception object,
+    which compares by identity)."""
     return [{k: e.get(k) for k in ("type", "loc", "msg", "input")} for e in errors]
 
 
@@ -264,8 +266,9 @@ async def _scoped(scopes: SecurityScopes, shared: Annotated[list[str], Depends(_
 
 def _features() -> tuple[FastAPI, Any]:
     """A route using what the application's do not: a list query parameter, one under
-    either of two names, a header with an underscore, a header given as a list, a generator, a synchronous and a cached dependency used twice, security
-    scopes, a cookie, the request's background tasks, response and request."""
+    either of two names, a header with an underscore, a header given as a list, a
+    generator, a synchronous and a cached dependency used twice, security scopes, a cookie,
+    the request's background tasks, response and request."""
     app = FastAPI()
 
     @app.get("/features/{number}")
