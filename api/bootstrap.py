@@ -292,6 +292,7 @@ def _runtime(
         # New tenants' topics are found on refresh: often enough that a new
         # municipality's first events show within a couple of seconds.
         refresh_seconds=1.0,
+        fetch_wait_ms=settings.fetch_wait_ms,
     )
 
     def disclose(deliveries: Sequence[Delivery]) -> None:
@@ -326,6 +327,7 @@ def _runtime(
         ),
         codec=codec,
         bootstrap=address,
+        fetch_wait_ms=settings.fetch_wait_ms,
     )
     return Runtime(
         engine=engine,

@@ -7,11 +7,12 @@ import signal
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from api.bootstrap import Container, bootstrap
-from api.settings import Settings
+from api.settings import Settings, describe_invalid
 from api.shared_epochs import MASTER_KEY, tenant_epoch
 from api.tokens import token_id
 from domain.commands import ROLES
@@ -676,7 +677,14 @@ def schemas_release() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        # A DIGIONE_ variable the settings refuse: say which and why, not a traceback.
+        err.print(describe_invalid(error), markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

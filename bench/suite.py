@@ -91,7 +91,13 @@ def run_benchmarks(
         )
         console.print(f"broker: [bold]{kafka_bootstrap}[/]")
         bench_settings = settings.model_copy(
-            update={"database_url": database_url, "kafka_bootstrap": kafka_bootstrap}
+            update={
+                "database_url": database_url,
+                "kafka_bootstrap": kafka_bootstrap,
+                # Its own broker's address is given as a cluster's would be: the fetch wait
+                # stays the one that suits the broker it is.
+                "kafka_fetch_wait_ms": settings.fetch_wait_ms,
+            }
         )
         container = bootstrap(bench_settings)
         stack.callback(container.close)

@@ -167,6 +167,8 @@ class ProjectionRunner:
         if len(set(names)) != len(names):
             raise ValueError(f"projection names must be unique, got {names}")
         self._engine = engine
+        #: How long each consumer's fetch waits at the broker for messages (ms).
+        self.fetch_wait_ms = fetch_wait_ms
         readers = kafka_python_readers(bootstrap, max_batch=max_batch, fetch_wait_ms=fetch_wait_ms)
         self._workers = [
             _ProjectionWorker(

@@ -787,13 +787,18 @@ class ServiceFanOut:
         readers: ReaderFactory | None = None,
         poll_seconds: float = 0.2,
         refresh_seconds: float = 1.0,
+        fetch_wait_ms: int = 100,
     ) -> None:
         self.handler = handler
+        #: How long the consumer's fetch waits at the broker for messages (ms); unused
+        #: with `readers` of the caller's.
+        self.fetch_wait_ms = fetch_wait_ms
         self.consumer = EventConsumer(
             name="service fan-out",
             handler=handler,
             codec=codec,
-            readers=readers or kafka_python_readers(bootstrap, max_batch=500, fetch_wait_ms=100),
+            readers=readers
+            or kafka_python_readers(bootstrap, max_batch=500, fetch_wait_ms=fetch_wait_ms),
             client_id="digione-fanout",
         )
         self.loop = ConsumerLoop(
