@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,12 +59,15 @@ def environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def digione(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """Runs `digione ARGS` to its end; its output, whatever its exit status."""
+def digione(
+    settings: Settings, *args: str, variables: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs `digione ARGS` to its end (with `variables` set over the settings' own); its
+    output, whatever its exit status."""
     return subprocess.run(
         [sys.executable, "-m", "api.cli", *args],
         check=False,
-        env=environment(settings),
+        env=environment(settings) | dict(variables or {}),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -64,9 +64,7 @@ def test_an_empty_fetch_wait_variable_leaves_the_wait_to_the_broker(
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "soon", "100000"])
-def test_a_fetch_wait_out_of_range_is_refused_naming_the_variable(
-    monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
+def test_a_fetch_wait_out_of_range_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("DIGIONE_KAFKA_FETCH_WAIT_MS", value)
 
     with pytest.raises(ValidationError, match="kafka_fetch_wait_ms"):

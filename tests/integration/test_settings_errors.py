@@ -3,27 +3,17 @@ to do, exits 2, and shows no traceback and no password."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from api.settings import Settings
+from tests.processes import digione
+
 
 def _digione(tmp_path: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("DIGIONE_")
-    }
-    environment.update(DIGIONE_DATA_DIR=str(tmp_path / "var"), **variables)
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return digione(Settings.explicit(data_dir=tmp_path / "var"), *args, variables=variables)
 
 
 @pytest.mark.parametrize(
