@@ -379,10 +379,14 @@ def _first_row_in_binary(
             return found
     except psycopg.Error as error:
         # As SQLAlchemy raises a driver's error of its own statements: wrapped, and a
-        # connection found dropped is invalidated (the pool then replaces it, and callers
-        # such as read_retried read again on a new one).
+        # connection found dropped is invalidated with every connection the pool opened
+        # before it (a restarted server ended them all), so that callers such as
+        # read_retried read again on a new one, not on the next pooled one.
         dropped = c.dialect.is_disconnect(cast(Any, error), driver, None)
         if dropped:
+            # What SQLAlchemy's Connection does on a disconnect of its own statements
+            # (`invalidate_pool_on_disconnect`); the pool has no public form of it.
+            c.engine.pool._invalidate(c.connection, error)
             c.invalidate(error)
         raise sa.exc.DBAPIError.instance(
             compiled.string,
