@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "first_retry",
     "lock_partition",
     "lock_partition_for_batch",
+    "lock_partitions_for_batches",
     "metadata",
     "projection_parked",
     "projection_positions",
@@ -260,34 +262,78 @@ def lock_partition_for_batch(
     lost whole and applied again from the topic) and announces, at commit, that the
     projection's positions for the tenant moved (NOTIFY on POSITIONS_CHANNEL, payload
     "<tenant> <projection>"): two round trips fewer on every batch."""
-    parameters = _key_parameters(projection, tenant, topic, partition)
+    return lock_partitions_for_batches(
+        connection,
+        projection=projection,
+        tenant=tenant,
+        topic=topic,
+        partitions=[partition],
+        applying=applying,
+    ).get(partition)
+
+
+def lock_partitions_for_batches(
+    connection: Connection,
+    *,
+    projection: str,
+    tenant: str,
+    topic: str,
+    partitions: Collection[int],
+    applying: bool = False,
+) -> dict[int, LockedBatch]:
+    """`lock_partition_for_batch` of several partitions of one topic in one statement (a
+    poll's batches of a topic's partitions, applied in one transaction, took a round trip
+    each); the partitions without a row are left out. The rows are locked in the order
+    the statement finds them, not one by one in the partitions' order: two workers that
+    share partitions (for a moment, while partitions move between them) run the same
+    statement and lock them in the same order in practice; should they ever wait on each
+    other in a circle, PostgreSQL ends one of the transactions, and its batch is applied
+    again."""
+    parameters: dict[str, Any] = {
+        "key_projection": projection,
+        "key_tenant": tenant,
+        "key_topic": topic,
+        "key_partitions": sorted(partitions),
+    }
     applying = applying and connection.dialect.name == "postgresql"
     if applying:
         parameters["announcement"] = f"{tenant} {projection}"
-    row = connection.execute(_lock_for_batch(applying), parameters).first()
-    position = _position_of(row)
-    if row is None or position is None:
-        return None
-    return LockedBatch(position, row.published_epoch, bool(row.has_parked))
+    locked = {}
+    for row in connection.execute(_lock_for_batch(applying), parameters):
+        position = _position_of(row)
+        if position is not None:
+            locked[int(row.locked_partition)] = LockedBatch(
+                position, row.published_epoch, bool(row.has_parked)
+            )
+    return locked
 
 
 @functools.cache
 def _lock_for_batch(applying: bool) -> sa.Update:
-    t, r = projection_positions, relay_positions
+    t, r, p = projection_positions, relay_positions, projection_parked
     published = (
         sa.select(r.c.broker_epoch)
         .where(r.c.tenant == sa.bindparam("key_tenant", type_=sa.String))
         .scalar_subquery()
     )
-    parked = sa.exists().where(*_bound_key(projection_parked))
+    # The locked row's partition, named with its table: SQLAlchemy names an UPDATE's own
+    # columns bare, which inside this subquery would name the parked row's.
+    locked_partition: sa.ColumnElement[int] = sa.literal_column(
+        f"{t.name}.{t.c.partition.name}", type_=sa.Integer
+    )
+    parked = sa.exists().where(*_bound_topic(p), p.c.partition == locked_partition)
     return (
         t.update()
-        .where(*_bound_key(t))
+        .where(
+            *_bound_topic(t),
+            t.c.partition.in_(sa.bindparam("key_partitions", expanding=True)),
+        )
         .values(position=t.c.position)
         .returning(
             *_position_columns(),
             published.label("published_epoch"),
             parked.label("has_parked"),
+            t.c.partition.label("locked_partition"),
             *(_batch_settings() if applying else ()),
         )
     )
@@ -365,11 +411,15 @@ def _key_parameters(projection: str, tenant: str, topic: str, partition: int) ->
 def _bound_key(t: sa.Table) -> tuple[sa.ColumnElement[bool], ...]:
     """The conditions naming one partition's rows of `t` (its position, or its parked
     messages), by bound parameters (`_key_parameters`)."""
+    return (*_bound_topic(t), t.c.partition == sa.bindparam("key_partition", type_=sa.Integer))
+
+
+def _bound_topic(t: sa.Table) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions naming one projection's rows of `t` of one tenant's topic."""
     return (
         t.c.projection == sa.bindparam("key_projection", type_=sa.String),
         t.c.tenant == sa.bindparam("key_tenant", type_=sa.String),
         t.c.topic == sa.bindparam("key_topic", type_=sa.String),
-        t.c.partition == sa.bindparam("key_partition", type_=sa.Integer),
     )
 
 

@@ -64,6 +64,32 @@ def test_a_locked_partition_says_its_position_the_relays_epoch_and_whether_it_ha
     assert locked is not None and locked.has_parked
 
 
+def test_a_polls_partitions_of_a_topic_are_locked_together_each_saying_what_it_alone_says(
+    engine: Engine,
+) -> None:
+    tenant = "t" + uuid.uuid4().hex[:10]
+    topic: dict[str, Any] = {"projection": "p", "tenant": tenant, "topic": "x"}
+    for partition in (0, 1, 2):
+        positions.ensure_partition(engine, **topic, partition=partition)
+    with engine.begin() as connection:
+        relay_positions.record_published(connection, tenant, 5, {}, broker_epoch="epoch-2")
+        positions.write_partition(
+            connection, **topic, partition=1, value=PartitionPosition(3, 4, 3, "epoch-1")
+        )
+    _park(engine, {**topic, "partition": 2})
+    _park(engine, {**topic, "topic": "y", "partition": 0})  # another topic's: not these
+
+    with engine.begin() as connection:
+        together = positions.lock_partitions_for_batches(
+            connection, **topic, partitions=[2, 0, 1, 7]
+        )
+
+    alone = {partition: _lock(engine, {**topic, "partition": partition}) for partition in (0, 1, 2)}
+    assert together == alone  # partition 7 has no row: left out, as alone it is None
+    assert [together[p].has_parked for p in (0, 1, 2)] == [False, False, True]
+    assert together[1] == LockedBatch(PartitionPosition(3, 4, 3, "epoch-1"), "epoch-2", False)
+
+
 @pytest.mark.parametrize("engine", ["postgres"], indirect=True)
 def test_a_runners_batch_commits_without_waiting_for_the_flush_and_alone_in_that(
     engine: Engine,
