@@ -131,6 +131,14 @@ class Settings(BaseSettings):
             return self.kafka_fetch_wait_ms
         return CLUSTER_FETCH_WAIT_MS if self.kafka_bootstrap else EMBEDDED_FETCH_WAIT_MS
 
+    def at_broker(self, bootstrap: str) -> Settings:
+        """These settings for a process told `bootstrap` as its Kafka cluster (serve's
+        worker, the bench's server, given the embedded broker's address): the fetch wait
+        stays the one that suits the broker these settings run."""
+        return self.model_copy(
+            update={"kafka_bootstrap": bootstrap, "kafka_fetch_wait_ms": self.fetch_wait_ms}
+        )
+
     @property
     def resolved_master_key_file(self) -> Path:
         return self.master_key_file or self.data_dir / "master.key"

@@ -75,11 +75,7 @@ class WorkerProcess:
         """What a child of serve (the worker, an HTTP worker) is told: serve's settings,
         with the Kafka cluster serve uses (its embedded broker, if it runs one), and the
         worker's wake-up port."""
-        values = self._settings.model_dump(mode="json")
-        values["kafka_bootstrap"] = self._bootstrap
-        # Told the embedded broker's address as a cluster's, it keeps the fetch wait that
-        # suits the broker it is.
-        values["kafka_fetch_wait_ms"] = self._settings.fetch_wait_ms
+        values = self._settings.at_broker(self._bootstrap).model_dump(mode="json")
         environment = {SETTINGS_ENV: json.dumps(values)}
         if self.wake_port is not None:
             environment[WAKE_PORT_ENV] = str(self.wake_port)

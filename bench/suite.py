@@ -90,14 +90,8 @@ def run_benchmarks(
             stack, settings.data_dir / "bench" / "broker"
         )
         console.print(f"broker: [bold]{kafka_bootstrap}[/]")
-        bench_settings = settings.model_copy(
-            update={
-                "database_url": database_url,
-                "kafka_bootstrap": kafka_bootstrap,
-                # Its own broker's address is given as a cluster's would be: the fetch wait
-                # stays the one that suits the broker it is.
-                "kafka_fetch_wait_ms": settings.fetch_wait_ms,
-            }
+        bench_settings = settings.at_broker(kafka_bootstrap).model_copy(
+            update={"database_url": database_url}
         )
         container = bootstrap(bench_settings)
         stack.callback(container.close)
