@@ -49,6 +49,7 @@ from domain.tenant_core import (
     require_enum,
     require_text,
 )
+from domain.validated_reads import validated_reads
 
 ATTAINMENTS = "attainments"
 #: Line-item categories of kept records (certificates, year reports): written by teachers
@@ -129,6 +130,7 @@ class GradebookCommands(TenantCore):
             revise=revise,
         )
 
+    @validated_reads
     def record_assessment(
         self, actor: Actor, command: RecordAssessment, *, idempotency_seed: str | None = None
     ) -> Outcome:
@@ -289,6 +291,7 @@ class GradebookCommands(TenantCore):
         ]
         return self.tables.fill_result_slots(RESULT_SLOTS_FROM_EVENTS, recorded, stale=stale)
 
+    @validated_reads
     def record_attainment(self, actor: Actor, command: RecordAttainment) -> Outcome:
         school_class = self._require(SchoolClass, "classes", command.school_class, "class")
         self._require_teacher_of(actor, school_class, on=command.assessed_at)

@@ -14,7 +14,10 @@ event, and its side writes (an Idempotency-Key's answer, a result slot) are give
 position and run in the shared transaction. When the shared transaction fails on a
 conflict (another request changed the same record, a key or slot already taken) nobody
 can tell whose command caused it, so each command of the group is saved again alone: the
-conflicting one fails as it would have without a group, the others commit. Any other
+conflicting one fails as it would have without a group, the others commit. When a record
+a command read unchecked changed (domain/validated_reads.py), the transaction fails as well:
+the commands that read records unchecked fail with StaleReadsError (and are run again on
+fresh reads), the others are saved again alone. Any other
 failure of the transaction (the database unreachable) records nothing and fails every
 command of the group with it.
 """
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from domain.recorders import SideWrite
+from domain.recorders import SideWrite, StaleReadsError
 
 __all__ = ["GroupCommit", "GroupedSave", "SaveAlone", "SaveTogether"]
 
@@ -66,6 +69,9 @@ class GroupedSave:
     #: command of the group): the command is saved again, alone.
     alone: bool = False
     aggregate_ids: frozenset[object] = field(default_factory=frozenset)
+    #: The records the command read unchecked, with the versions read (its save checks
+    #: them: domain/validated_reads.py).
+    reads: object = None
 
     def wait_settled(self) -> None:
         """Blocks until the committer settled the save."""
@@ -121,15 +127,17 @@ class GroupCommit:
         side_writes: Sequence[SideWrite],
         *,
         prepared: object = None,
+        reads: object = None,
     ) -> int | None:
         """Saves one command's aggregates with its side writes, in the next group; the
-        position of its last event (None when it recorded none). `prepared` is handed to
-        `together` with the save."""
+        position of its last event (None when it recorded none). `prepared` and `reads`
+        are handed to `together` with the save."""
         entry = GroupedSave(
             aggregates,
             side_writes,
             prepared=prepared,
             aggregate_ids=frozenset(aggregate.id for aggregate in aggregates),
+            reads=reads,
         )
         if getattr(self._leading, "group", False):
             # A save made while the committer commits a group (by a listener, a side
@@ -220,6 +228,12 @@ class GroupCommit:
                     entry.alone = True
                 else:
                     entry.error = error
+        except StaleReadsError as error:
+            for entry in together:
+                if entry.reads:
+                    entry.error = error
+                else:
+                    entry.alone = True
         except BaseException as error:  # noqa: BLE001 - each command of the group raises it
             for entry in together:
                 entry.error = error

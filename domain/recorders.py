@@ -17,6 +17,14 @@ passes `side_write_groups` instead, each command's event count and writes, and e
 gets the position of its own command's last event (the transaction's last event for a
 command that recorded none).
 
+A command that checked its references on the copies this process keeps of them, without
+asking the store whether they changed (see domain/tenant_core.py `validated_reads`), passes
+`read_versions`: each record it read with the version it read. On PostgreSQL the
+transaction then checks, under the events table's lock, that none of those records has a
+later event, and fails with StaleReadsError, recording nothing, when one has: the command
+is run again on fresh reads. SQLite takes none (`VALIDATES_READS` is False): its commands
+read their references from the store.
+
 The tenant's application names these classes in its environment
 (APPLICATION_RECORDER_TOPIC), one for each database.
 """
@@ -60,8 +68,20 @@ SIDE_WRITES = "side_writes"
 #: per command, in the order of the commands' events.
 SIDE_WRITE_GROUPS = "side_write_groups"
 
+#: The keyword argument that carries the records a command read unchecked, with the
+#: versions it read: (aggregate id, version) pairs (PostgreSQL only).
+READ_VERSIONS = "read_versions"
+
 #: The SQLSTATE of a one-step save refused because the store head moved (PostgreSQL).
 STALE_HEAD = "DGH01"
+#: The SQLSTATE of a save refused because a record read at a version has a later event.
+STALE_READS = "DGR01"
+
+
+class StaleReadsError(PersistenceError):
+    """A record a command read (`read_versions`) changed before its save: nothing was
+    recorded, and the command is to be run again on fresh reads."""
+
 
 #: A write done with the events: given the transaction's cursor and the command's position.
 SideWrite = Callable[[Any, int], None]
@@ -114,6 +134,9 @@ class SQLiteSideRowsRecorder(SQLiteApplicationRecorder):
     """SQLite: the events, their ledger entries, then the side rows, in the one transaction
     of `insert_events`."""
 
+    #: Its commands read their references from the store (READ_VERSIONS is refused).
+    VALIDATES_READS = False
+
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
         self.ledger = Ledger(
@@ -123,6 +146,8 @@ class SQLiteSideRowsRecorder(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        if kwargs.get(READ_VERSIONS):
+            raise ProgrammingError("SQLite does not check a command's reads: read them fresh")
         ids = super()._insert_events(c, stored_events, **kwargs)
         if ids:
             self.ledger.extend(c, _ledger_rows(ids, stored_events))
@@ -164,6 +189,8 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
 
     #: Tries of a save whose connection or server failed (eventsourcing tries 10 times).
     ATTEMPTS = 10
+    #: Checks a command's unchecked reads (READ_VERSIONS) in its save's transaction.
+    VALIDATES_READS = True
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -199,6 +226,24 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             ).format(expect_head, table, SQL(STALE_HEAD))
         )
         self._expect_head = SQL("SELECT {}(%s)").format(expect_head)
+        # A command's unchecked reads (READ_VERSIONS): none of the records has an event
+        # after the version read, checked under the lock (one index probe each).
+        expect_versions = Identifier(
+            datastore.schema, f"digione_expect_versions_{events_table_name}"
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {}(read_ids {}[], read_versions bigint[])"
+                " RETURNS void LANGUAGE plpgsql AS $body$ BEGIN"
+                " IF EXISTS (SELECT 1 FROM unnest(read_ids, read_versions) AS r(id, version)"
+                " JOIN {} AS e ON e.originator_id = r.id AND e.originator_version > r.version)"
+                " THEN RAISE EXCEPTION 'a record read has changed' USING ERRCODE = '{}';"
+                " END IF; END $body$"
+            ).format(expect_versions, SQL(datastore.originator_id_type), table, SQL(STALE_READS))
+        )
+        self._expect_versions = SQL("SELECT {}(%s::{}[], %s::bigint[])").format(
+            expect_versions, SQL(datastore.originator_id_type)
+        )
         # The one-step save of a group without side statements, as one statement bound
         # server-side (binary arrays): no escaping of every event's bytes into the text of
         # a query, which the thread committing the groups spends its time on otherwise.
@@ -207,12 +252,14 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             SQL(
                 "CREATE OR REPLACE FUNCTION {}(expected bigint, lock_wait text, ids bigint[],"
                 " originator_ids {}[], versions bigint[], topics text[], states bytea[],"
-                " hashes bytea[]) RETURNS void LANGUAGE plpgsql AS $body$ BEGIN"
+                " hashes bytea[], read_ids {}[], read_versions bigint[])"
+                " RETURNS void LANGUAGE plpgsql AS $body$ BEGIN"
                 " PERFORM set_config('lock_timeout', lock_wait, true);"
                 " LOCK TABLE {} IN EXCLUSIVE MODE;"
                 " IF (SELECT coalesce(max(notification_id), 0) FROM {}) <> expected THEN"
                 " RAISE EXCEPTION 'the store head moved' USING ERRCODE = '{}';"
                 " END IF;"
+                " IF cardinality(read_ids) > 0 THEN PERFORM {}(read_ids, read_versions); END IF;"
                 " PERFORM pg_notify({}, {});"
                 " INSERT INTO {} (notification_id, originator_id, originator_version, topic, state)"
                 " SELECT * FROM unnest(ids, originator_ids, versions, topics, states);"
@@ -223,9 +270,11 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             ).format(
                 record_after,
                 SQL(datastore.originator_id_type),
+                SQL(datastore.originator_id_type),
                 table,
                 table,
                 SQL(STALE_HEAD),
+                expect_versions,
                 Literal(self.channel_name),
                 Literal(datastore.schema),
                 table,
@@ -235,8 +284,8 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         )
         self._record_after_call = SQL(
             "SELECT {}(%s::bigint, %s, %b::bigint[], %b::{}[], %b::bigint[], %b::text[],"
-            " %b::bytea[], %b::bytea[])"
-        ).format(record_after, SQL(datastore.originator_id_type))
+            " %b::bytea[], %b::bytea[], %b::{}[], %b::bigint[])"
+        ).format(record_after, SQL(datastore.originator_id_type), SQL(datastore.originator_id_type))
         self._lock_wait = f"{int(datastore.lock_timeout)}s"
         self._insert_at = SQL(
             "INSERT INTO {} (notification_id, originator_id, originator_version, topic, state)"
@@ -365,6 +414,13 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
                     ids, last = self._record_in_two_steps(cursor, stored_events, kwargs)
             else:
                 ids, last = self._record_in_two_steps(cursor, stored_events, kwargs)
+        except psycopg.Error as error:
+            _roll_back(connection)
+            if error.sqlstate == STALE_READS:
+                raise StaleReadsError(
+                    "a record the command read changed before its save; nothing was recorded"
+                ) from None
+            raise
         except BaseException:
             _roll_back(connection)
             raise
@@ -394,13 +450,22 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         side = _ComposedStatements(cursor)
         for write, at in _positioned_writes(kwargs, ids, lambda: position):
             write(side, at)
+        read_ids, read_versions = _read_columns(kwargs)
         if not side.sql:
             positions, hashes = self.ledger.chained(rows, after=head)
             with connection.cursor() as bound:
                 # Autocommit: the one statement is its own transaction.
                 bound.execute(
                     self._record_after_call,
-                    (position, self._lock_wait, positions, *_columns(stored_events), hashes),
+                    (
+                        position,
+                        self._lock_wait,
+                        positions,
+                        *_columns(stored_events),
+                        hashes,
+                        read_ids,
+                        read_versions,
+                    ),
                 )
             return ids, hashes[-1]
         statements = _ComposedStatements(cursor)
@@ -412,6 +477,7 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
                     "BEGIN",
                     *(cursor.mogrify(lock) for lock in self.lock_table_statements),
                     cursor.mogrify(self._expect_head, (position,)),
+                    *self._expected_versions(cursor, read_ids, read_versions),
                     cursor.mogrify(self._notify),
                     cursor.mogrify(self._insert_at, (ids, *_columns(stored_events))),
                     cursor.mogrify(self._advance_sequence, (self._table_name, ids[-1])),
@@ -430,22 +496,34 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         the GIL, and under load it takes a while to have it back)."""
         ids: list[int] = []
         last = GENESIS
+        read_ids, read_versions = _read_columns(kwargs)
+        # A command's unchecked reads are checked under the lock, as the one-step save does.
+        expected = self._expected_versions(cursor, read_ids, read_versions)
         if not stored_events:
-            cursor.execute("BEGIN")
+            cursor.execute(
+                "; ".join(
+                    ["BEGIN", *(cursor.mogrify(lock) for lock in self.lock_table_statements)]
+                    if expected
+                    else ["BEGIN"]
+                )
+                + "".join(f"; {statement}" for statement in expected)
+            )
         else:
             cursor.execute(
                 "; ".join(
                     [
                         "BEGIN",
                         *(cursor.mogrify(lock) for lock in self.lock_table_statements),
+                        *expected,
                         cursor.mogrify(self._notify),
                         cursor.mogrify(self._insert_columns, _columns(stored_events)),
                         self.ledger.sql.head,
                     ]
                 )
             )
-            # The results of BEGIN, the two lock statements and NOTIFY come first.
-            for _ in range(len(self.lock_table_statements) + 2):
+            # The results of BEGIN, the two lock statements, the reads' check and NOTIFY
+            # come first.
+            for _ in range(len(self.lock_table_statements) + len(expected) + 2):
                 cursor.nextset()
             ids = [int(row["notification_id"]) for row in cursor.fetchall()]
             cursor.nextset()
@@ -465,6 +543,14 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         # A side write's failure (a key already answered) raises here, before COMMIT.
         cursor.execute("; ".join([*statements.sql, "COMMIT"]))
         return ids, last
+
+    def _expected_versions(
+        self, cursor: psycopg.ClientCursor[Any], read_ids: list[Any], read_versions: list[int]
+    ) -> list[str]:
+        """The check of a command's unchecked reads, as statements (none without reads)."""
+        if not read_ids:
+            return []
+        return [cursor.mogrify(self._expect_versions, (read_ids, read_versions))]
 
 
 class _ComposedStatements:
@@ -486,6 +572,18 @@ class _ComposedStatements:
 
     def fetchall(self) -> Any:
         raise ProgrammingError("a side write cannot read: its statements run at commit")
+
+
+def _read_columns(kwargs: dict[str, Any]) -> tuple[list[Any], list[int]]:
+    """The records a command read unchecked (READ_VERSIONS) and their versions, as two
+    arrays."""
+    pairs: Iterable[tuple[Any, int]] = kwargs.get(READ_VERSIONS) or ()
+    read_ids: list[Any] = []
+    read_versions: list[int] = []
+    for record_id, version in pairs:
+        read_ids.append(record_id)
+        read_versions.append(version)
+    return read_ids, read_versions
 
 
 def _columns(

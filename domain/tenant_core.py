@@ -41,6 +41,7 @@ from domain.roster import ROSTER_COLLECTIONS, Demographics, User, is_extension
 from domain.sealing import Erased, RetentionClass, Sealer
 from domain.tenant_tables import IdempotentAnswer, TenantTables
 from domain.transcodings import DateAsISO, SealedValueAsDict
+from domain.validated_reads import ReadSet, current_reads, read_versions_of
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R", bound=SourcedRecord)
@@ -183,6 +184,17 @@ class TenantCore(Application[UUID]):
             )
         return self._id(collection, sourced_id)
 
+    @property
+    def validates_reads(self) -> bool:
+        """Whether a command may check its references on the kept copies, its save then
+        checking them (domain/validated_reads.py): the store checks reads, and the
+        repository keeps copies that it brings up to date."""
+        return (
+            bool(getattr(self.recorder, "VALIDATES_READS", False))
+            and self.repository.cache is not None
+            and self.repository.fastforward
+        )
+
     def _today(self) -> date:
         return self.clock().date()
 
@@ -202,6 +214,20 @@ class TenantCore(Application[UUID]):
             return pending if isinstance(pending, cls) else None
         if batch is not None and aggregate_id in batch.absent:
             return None
+        reads = current_reads.get()
+        cache = self.repository.cache
+        if reads is not None and not for_update and batch is None and cache is not None:
+            # A reference of a validated command: the kept copy as it is, checked at the
+            # command's save (domain/validated_reads.py).
+            try:
+                kept = cache.get(aggregate_id)
+            except KeyError:
+                try:
+                    kept = self.repository.get(aggregate_id, deepcopy_from_cache=False)
+                except AggregateNotFoundError:
+                    return None
+            reads.note(aggregate_id, kept.version)
+            return kept if isinstance(kept, cls) else None
         if batch is not None:
             lent = batch.lend(aggregate_id) if for_update else None
             if lent is not None:
@@ -499,8 +525,14 @@ class TenantCore(Application[UUID]):
         thread that commits the group then only records them."""
         events = [event for a in _distinct(aggregates) for event in a.pending_events]
         stored = [self.mapper.to_stored_event(event) for event in events]
+        reads = current_reads.get()
+        if reads is not None:
+            reads.saving = True
         try:
-            return self.group_commit.save(aggregates, side_writes, prepared=stored)
+            position = self.group_commit.save(aggregates, side_writes, prepared=stored, reads=reads)
+            if reads is not None:
+                reads.saved = True
+            return position
         except IntegrityError:
             raise ConcurrentUpdateError(
                 "another request changed the same record at the same time; read it again and retry"
@@ -513,11 +545,19 @@ class TenantCore(Application[UUID]):
         group leaves each aggregate its pending events for the save of its command alone."""
         stored: list[StoredEvent] = []
         groups: list[tuple[int, Sequence[SideWrite]]] = []
+        reads = ReadSet()
         for grouped in saves:
             own = cast("list[StoredEvent]", grouped.prepared)
             stored.extend(own)
             groups.append((len(own), grouped.side_writes))
-        ids = self.recorder.insert_events(stored, **{SIDE_WRITE_GROUPS: groups}) or []
+            if isinstance(grouped.reads, ReadSet):
+                reads.merge(grouped.reads)
+        ids = (
+            self.recorder.insert_events(
+                stored, **{SIDE_WRITE_GROUPS: groups}, **read_versions_of(reads)
+            )
+            or []
+        )
         if len(ids) != len(stored):
             raise ProgrammingError(f"{len(ids)} positions for {len(stored)} events")
         cache = self.repository.cache if not self.repository.fastforward else None
@@ -538,17 +578,32 @@ class TenantCore(Application[UUID]):
         return positions
 
     def _save_alone(self, grouped: GroupedSave) -> int | None:
-        return self._save(*grouped.aggregates, side_writes=grouped.side_writes)
+        reads = grouped.reads if isinstance(grouped.reads, ReadSet) else None
+        return self._save(*grouped.aggregates, side_writes=grouped.side_writes, reads=reads)
 
-    def _save(self, *aggregates: Aggregate, side_writes: Iterable[SideWrite] = ()) -> int | None:
+    def _save(
+        self,
+        *aggregates: Aggregate,
+        side_writes: Iterable[SideWrite] = (),
+        reads: ReadSet | None = None,
+    ) -> int | None:
         """Saves the aggregates' new events and runs `side_writes` in the same transaction
-        (see `domain.recorders`); the position of the last event, None when there was none."""
+        (see `domain.recorders`); the position of the last event, None when there was none.
+        The records the command read unchecked (`reads`, else the running command's) are
+        checked in that transaction (StaleReadsError)."""
+        reads = reads if reads is not None else current_reads.get()
+        if reads is not None:
+            reads.saving = True
         try:
-            recordings = self.save(*aggregates, **{SIDE_WRITES: list(side_writes)})
+            recordings = self.save(
+                *aggregates, **{SIDE_WRITES: list(side_writes)}, **read_versions_of(reads)
+            )
         except IntegrityError:
             raise ConcurrentUpdateError(
                 "another request changed the same record at the same time; read it again and retry"
             ) from None
+        if reads is not None:
+            reads.saved = True
         positions = [r.notification.id for r in recordings if r.notification.id is not None]
         if not positions:
             return None

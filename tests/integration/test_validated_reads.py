@@ -1,0 +1,118 @@
+"""A command checks its references on this process's copies and its save checks that they
+did not change since (domain/validated_reads.py): a change made through another replica of
+the API is never missed, and a save that read a changed record records nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.bootstrap import Container, bootstrap
+from api.settings import Settings
+from domain.application import TenantApplication
+from domain.commands import Actor, PutEnrollment, PutOrg
+from domain.ids import aggregate_id
+from domain.recorders import StaleReadsError
+from domain.roster import Org
+from domain.validated_reads import ReadSet
+from tests.builders import a_school, an_assessment
+from tests.conftest import FakeClock
+
+
+def test_a_teacher_whose_enrollment_another_replica_ended_cannot_assess_through_this_one(
+    client: TestClient,
+    container: Container,
+    settings: Settings,
+    clock: FakeClock,
+    tenant: str,
+    app: TenantApplication,
+) -> None:
+    school = a_school(client, container, tenant)
+    first = client.post("/api/v1/assessments", json=an_assessment(), headers=school.teacher)
+    assert first.status_code == 201
+    # Another API process on the same store ends the teacher's enrollment in the class this
+    # one has just read (and keeps a copy of).
+    replica = bootstrap(settings, clock=clock)
+    try:
+        replica.tenants.get(tenant).put_enrollment(
+            Actor(tenant, "admin", "adm-1"),
+            PutEnrollment(
+                "enr-3",
+                "active",
+                "tch-1",
+                "cls-4a",
+                "sch-1",
+                "teacher",
+                True,
+                None,
+                date(2026, 1, 31),
+            ),
+        )
+    finally:
+        replica.close()
+    head = app.head_position()
+
+    second = client.post(
+        "/api/v1/assessments",
+        json=an_assessment(assessedAt="2026-02-20"),
+        headers=school.teacher,
+    )
+
+    assert second.status_code == 403, second.text
+    assert "only a teacher of class 'cls-4a'" in second.json()["detail"]
+    assert app.head_position() == head
+
+
+def a_new_school(tenant: str, sourced_id: str) -> Org:
+    return Org.register(
+        aggregate_id(tenant, "orgs", sourced_id),
+        sourced_id=sourced_id,
+        name=f"Koulu {sourced_id}",
+        org_type="school",
+        identifier=sourced_id,
+        parent=None,
+    )
+
+
+def read_at(record_id: object, version: int) -> ReadSet:
+    reads = ReadSet()
+    reads.note(record_id, version)  # type: ignore[arg-type]
+    return reads
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "path", ["in one statement", "with a side write", "after another replica's save"]
+)
+def test_a_save_whose_command_read_a_record_since_changed_records_nothing(
+    settings: Settings, clock: FakeClock, tenant: str, app: TenantApplication, path: str
+) -> None:
+    admin = Actor(tenant, "admin", "adm-1")
+    app.put_org(admin, PutOrg("sch-1", "active", "Koulu", "school", "01", None))
+    renamed = PutOrg("sch-1", "active", "Uusi koulu", "school", "01", None)
+    if path == "after another replica's save":
+        # This process no longer knows the store's head: its save reads it under the lock.
+        replica = bootstrap(settings, clock=clock)
+        try:
+            replica.tenants.get(tenant).put_org(admin, renamed)
+        finally:
+            replica.close()
+    else:
+        app.put_org(admin, renamed)
+    side_writes = [lambda cursor, _position: cursor.execute("SELECT 1")]
+    writes = side_writes if path == "with a side write" else []
+    school = aggregate_id(tenant, "orgs", "sch-1")
+    head = app.head_position()
+
+    with pytest.raises(StaleReadsError):
+        app._save(a_new_school(tenant, "sch-2"), side_writes=writes, reads=read_at(school, 1))
+
+    assert app.head_position() == head
+    assert app.recorder.select_events(aggregate_id(tenant, "orgs", "sch-2")) == []
+    # Read at the version the store holds, the same save is recorded.
+    position = app._save(
+        a_new_school(tenant, "sch-3"), side_writes=writes, reads=read_at(school, 2)
+    )
+    assert position == head + 1
