@@ -91,8 +91,11 @@ class KeyStore(Protocol):
     def load_subject_key(self, subject: UUID, retention: RetentionClass) -> bytes | None:
         """The wrapped key of a subject and retention class, or None if absent or shredded."""
 
-    def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
-        """Stores the wrapped key unless one exists; returns the one that is stored."""
+    def store_subject_key(
+        self, subject: UUID, retention: RetentionClass, wrapped: bytes
+    ) -> bytes | None:
+        """Stores the wrapped key unless one exists; returns the one that is stored, or
+        None when the key is on the erasure list (nothing is stored then)."""
 
     def load_subject_keys(
         self, subjects: list[UUID], retention: RetentionClass
@@ -350,16 +353,17 @@ class Sealer:
         aad = f"dek:{self.tenant}:{subject}:{retention.value}"
         wrapped = self._key_store.load_subject_key(subject, retention)
         if wrapped is None and create:
-            if self._key_store.subject_key_was_shredded(subject, retention):
+            kek = self._tenant_kek(create=True)
+            assert kek is not None
+            # Refused (None) when the key is on the erasure list: it is never made again.
+            wrapped = self._key_store.store_subject_key(
+                subject, retention, _wrap(kek, os.urandom(KEY_BYTES), aad)
+            )
+            if wrapped is None:
                 raise SealingError(
                     f"personal data of subject {subject} was erased ({retention.value}); "
                     "new personal data for an erased subject needs a new subject id"
                 )
-            kek = self._tenant_kek(create=True)
-            assert kek is not None
-            wrapped = self._key_store.store_subject_key(
-                subject, retention, _wrap(kek, os.urandom(KEY_BYTES), aad)
-            )
         kek = self._tenant_kek(create=create)
         key = None if wrapped is None or kek is None else _unwrap(kek, wrapped, aad)
         with self._lock:

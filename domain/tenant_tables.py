@@ -37,6 +37,7 @@ class _Cursor(Protocol):
 
 class _Datastore(Protocol):
     def transaction(self, *, commit: bool) -> Any: ...
+    def get_connection(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -215,15 +216,38 @@ class TenantTables:
         )
         return row is not None
 
-    def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
+    def store_subject_key(
+        self, subject: UUID, retention: RetentionClass, wrapped: bytes
+    ) -> bytes | None:
+        key = (str(subject), retention.value)
+        if self._postgres:
+            # One statement, one round trip: refused when the key is on the erasure list,
+            # else inserted unless one exists; then the key that is stored.
+            row = self._one(
+                f"WITH erased AS (SELECT 1 FROM {self._shredded}"
+                " WHERE subject = %s AND retention = %s),"
+                f" added AS (INSERT INTO {self._keys} (subject, retention, wrapped, created_at)"
+                " SELECT %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM erased)"
+                " ON CONFLICT DO NOTHING RETURNING wrapped)"
+                " SELECT EXISTS (SELECT 1 FROM erased) AS erased,"
+                " (SELECT wrapped FROM added) AS added,"
+                f" (SELECT wrapped FROM {self._keys} WHERE subject = %s AND retention = %s)"
+                " AS kept",
+                (*key, *key, wrapped, _now(), *key),
+            )
+            erased, added, kept = row
+            if erased:
+                return None
+            if added is not None or kept is not None:
+                return bytes(added if added is not None else kept)
+            # Stored by another transaction after this statement's snapshot was taken.
+            return self.load_subject_key(subject, retention)
+        if self.subject_key_was_shredded(subject, retention):
+            return None
         self._insert_ignore(
-            self._keys,
-            ("subject", "retention", "wrapped", "created_at"),
-            (str(subject), retention.value, wrapped, _now()),
+            self._keys, ("subject", "retention", "wrapped", "created_at"), (*key, wrapped, _now())
         )
-        stored = self.load_subject_key(subject, retention)
-        assert stored is not None
-        return stored
+        return self.load_subject_key(subject, retention)
 
     def load_subject_keys(
         self, subjects: list[UUID], retention: RetentionClass
@@ -649,6 +673,18 @@ class TenantTables:
         with self._datastore.transaction(commit=commit) as cursor:
             yield cursor
 
+    @contextmanager
+    def _statement(self, *, commit: bool = False) -> Iterator[_Cursor]:
+        """A cursor for one statement. PostgreSQL's pooled connections are in autocommit,
+        where one statement is a transaction of its own: one round trip, where BEGIN, the
+        statement and COMMIT (or ROLLBACK) are three. SQLite's is a transaction."""
+        if not self._postgres:
+            with self._transaction(commit=commit) as cursor:
+                yield cursor
+            return
+        with self._datastore.get_connection() as connection, connection.cursor() as cursor:
+            yield cursor
+
     def _select(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
         """The rows of a read, tried once more on a fresh connection when the server ended
         the one it had (a bulk import's reads on a machine so busy that PostgreSQL's
@@ -659,12 +695,12 @@ class TenantTables:
             return self._select_once(statement, params)
 
     def _select_once(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
-        with self._transaction(commit=False) as cursor:
+        with self._statement() as cursor:
             cursor.execute(statement, params)
             return list(cursor.fetchall())
 
     def _one(self, statement: str, params: tuple[Any, ...]) -> Any:
-        with self._transaction(commit=False) as cursor:
+        with self._statement() as cursor:
             cursor.execute(statement, params)
             row = cursor.fetchone()
         if row is None:
@@ -683,7 +719,7 @@ class TenantTables:
         return f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})"
 
     def _insert_ignore(self, table: str, columns: tuple[str, ...], values: tuple[Any, ...]) -> None:
-        with self._transaction() as cursor:
+        with self._statement(commit=True) as cursor:
             cursor.execute(self._insert_ignore_sql(table, columns), values)
 
 

@@ -22,6 +22,25 @@ def test_the_first_stored_key_wins_and_later_ones_are_ignored(app: TenantApplica
         assert store.subject_key_was_shredded(subject, RetentionClass.WORKING) is False
 
 
+def test_a_key_on_the_erasure_list_is_never_stored_again(app: TenantApplication) -> None:
+    memory = InMemoryKeyStore()
+    for store, shred, count in (
+        (app.tables, app.tables.shred_subject_key, app.tables.count_subject_keys),
+        (memory, memory.shred, lambda: len(memory.keys)),
+    ):
+        subject = uuid4()
+        store.store_subject_key(subject, RetentionClass.WORKING, b"first")
+        shred(subject, RetentionClass.WORKING)
+        keys = count()
+
+        again = store.store_subject_key(subject, RetentionClass.WORKING, b"second")
+
+        assert again is None
+        assert count() == keys
+        assert store.load_subject_key(subject, RetentionClass.WORKING) is None
+        assert store.subject_key_was_shredded(subject, RetentionClass.WORKING) is True
+
+
 def test_the_tenant_kek_is_written_once(app: TenantApplication) -> None:
     app.sealer.seal(uuid4(), RetentionClass.WORKING, {"x": 1})
     stored = app.tables.load_tenant_kek()

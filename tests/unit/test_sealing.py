@@ -30,7 +30,11 @@ class InMemoryKeyStore:
         self.keys_read_one_by_one += 1
         return self.keys.get((subject, retention))
 
-    def store_subject_key(self, subject: UUID, retention: RetentionClass, wrapped: bytes) -> bytes:
+    def store_subject_key(
+        self, subject: UUID, retention: RetentionClass, wrapped: bytes
+    ) -> bytes | None:
+        if (subject, retention) in self.shredded:
+            return None
         return self.keys.setdefault((subject, retention), wrapped)
 
     def load_subject_keys(
