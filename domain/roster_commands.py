@@ -42,6 +42,7 @@ from domain.roster import (
 )
 from domain.sealing import Erased
 from domain.tenant_core import TenantCore, require_enum, require_text
+from domain.validated_reads import validated_reads
 
 
 class RosterCommands(TenantCore):
@@ -134,6 +135,7 @@ class RosterCommands(TenantCore):
             revise=lambda school_class: school_class.revise(details=command.details, **placement),
         )
 
+    @validated_reads
     def put_user(self, actor: Actor, command: PutUser) -> Outcome:
         require_roster_writer(actor)
         if not command.roles:
