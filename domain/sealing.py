@@ -351,7 +351,9 @@ class Sealer:
         ):
             return cached[1]
         aad = f"dek:{self.tenant}:{subject}:{retention.value}"
-        wrapped = self._key_store.load_subject_key(subject, retention)
+        # To seal, the key is stored unless one exists, which answers the one stored: one
+        # round trip whether the subject is new or not.
+        wrapped = None if create else self._key_store.load_subject_key(subject, retention)
         if wrapped is None and create:
             kek = self._tenant_kek(create=True)
             assert kek is not None
