@@ -165,7 +165,7 @@ class TenantTables:
 
     def subject_retention_classes(self, subject: UUID) -> list[RetentionClass]:
         """The retention classes in which the subject has a live (unshredded) key."""
-        with self._transaction(commit=False) as cursor:
+        with self._statement() as cursor:
             cursor.execute(
                 f"SELECT k.retention FROM {self._keys} k WHERE k.subject = {self._p}"
                 f" AND NOT EXISTS (SELECT 1 FROM {self._shredded} s"
@@ -394,7 +394,7 @@ class TenantTables:
         return write
 
     def result_slots(self) -> dict[tuple[str, str], str]:
-        with self._transaction(commit=False) as cursor:
+        with self._statement() as cursor:
             cursor.execute(f"SELECT student, line_item, result FROM {self._result_slots}")
             rows = cursor.fetchall()
         pairs = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
@@ -555,7 +555,7 @@ class TenantTables:
     def records_of_source(self, source: str, collection: str) -> dict[str, bool]:
         """The sourcedIds of `collection` that `source` put last, each with whether it was
         active when it did."""
-        with self._transaction(commit=False) as cursor:
+        with self._statement() as cursor:
             cursor.execute(
                 f"SELECT sourced_id, active FROM {self._record_sources}"
                 f" WHERE source = {self._p} AND collection = {self._p}",
@@ -572,7 +572,7 @@ class TenantTables:
 
     def subjects_with_digest(self, field: str, digest: str) -> list[str]:
         """The sourcedIds of the users whose `field` has this digest."""
-        with self._transaction(commit=False) as cursor:
+        with self._statement() as cursor:
             cursor.execute(
                 f"SELECT subject FROM {self._blind_index}"
                 f" WHERE field = {self._p} AND digest = {self._p} ORDER BY subject",
@@ -600,7 +600,7 @@ class TenantTables:
     def checkpoints(self, tenant: str, *, unpublished: bool = False) -> list[Checkpoint]:
         """The tenant's checkpoints in position order (only those not yet published)."""
         where = " WHERE published_at IS NULL" if unpublished else ""
-        with self._transaction(commit=False) as cursor:
+        with self._statement() as cursor:
             cursor.execute(
                 "SELECT position, head_hash, signed_at, key_id, signature"
                 f" FROM {self._checkpoints}{where} ORDER BY position"
@@ -651,7 +651,7 @@ class TenantTables:
 
     def client_ids(self) -> list[str]:
         """Every OAuth client id of the tenant that was ever given a secret, in order."""
-        with self._transaction(commit=False) as cursor:
+        with self._statement() as cursor:
             cursor.execute(f"SELECT client_id FROM {self._client_secrets} ORDER BY client_id", ())
             return [str(_first_column(row)) for row in cursor.fetchall()]
 
