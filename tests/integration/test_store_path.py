@@ -15,8 +15,10 @@ from api.settings import Settings
 from domain.application import TenantApplication
 from domain.commands import Actor, PutOrg
 from domain.ids import aggregate_id
+from domain.tenant_tables import IdempotentAnswer
 from tests.integration.test_group_commit import a_group_forming, keyed, put_school
 from tests.integration.test_ledger import Store
+from tests.integration.test_validated_reads import a_new_school
 
 
 @pytest.fixture
@@ -176,3 +178,42 @@ def test_a_records_events_are_read_in_every_shape_of_the_stores_read(
     assert versions(desc=True) == every[::-1]
     assert versions(desc=True, limit=2) == every[::-1][:2]
     assert versions(gt=1, desc=True, limit=1) == [every[-1]]
+
+
+def test_grouped_saves_with_side_rows_are_recorded_after_many_sent_as_another_process_wrote(
+    app: TenantApplication, other_process: TenantApplication
+) -> None:
+    """A save with side rows is sent as one query, refused when another process wrote since
+    (then saved in two steps): many of those in a row leave the held connection recording
+    the next save, every event on the ledger's chain."""
+    admin = Actor(app.tenant, "admin", "admin-1")
+
+    def answer(_position: int) -> IdempotentAnswer:
+        return IdempotentAnswer("digest", 201, "{}")
+
+    put_school(app, "warm")()  # the process knows the store head
+    for n in range(3):
+        app._save_grouped(
+            [a_new_school(app.tenant, f"before-{n}")],
+            [app.tables.answer_write("admin:admin-1", f"b{n}", answer)],
+        )
+    positions = []
+    for n in range(8):
+        other_process.put_org(admin, PutOrg(f"there-{n}", "active", "Koulu", "school", "x", None))
+        positions.append(
+            app._save_grouped(
+                [a_new_school(app.tenant, f"here-{n}")],
+                [app.tables.answer_write("admin:admin-1", f"k{n}", answer)],
+            )
+        )
+
+    last = app._save_grouped(
+        [a_new_school(app.tenant, "last")],
+        [app.tables.answer_write("admin:admin-1", "last", answer)],
+    )
+
+    assert positions == sorted(set(positions)) and last > positions[-1]
+    assert last == app.head_position()
+    assert all(app.find("orgs", f"here-{n}") is not None for n in range(8))
+    report = app.ledger.verify()
+    assert report.ok, report.problem
