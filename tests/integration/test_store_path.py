@@ -197,21 +197,22 @@ def test_grouped_saves_with_side_rows_are_recorded_after_many_sent_as_another_pr
             [a_new_school(app.tenant, f"before-{n}")],
             [app.tables.answer_write("admin:admin-1", f"b{n}", answer)],
         )
-    positions = []
+    positions: list[int] = []
     for n in range(8):
         other_process.put_org(admin, PutOrg(f"there-{n}", "active", "Koulu", "school", "x", None))
-        positions.append(
-            app._save_grouped(
-                [a_new_school(app.tenant, f"here-{n}")],
-                [app.tables.answer_write("admin:admin-1", f"k{n}", answer)],
-            )
+        position = app._save_grouped(
+            [a_new_school(app.tenant, f"here-{n}")],
+            [app.tables.answer_write("admin:admin-1", f"k{n}", answer)],
         )
+        assert position is not None
+        positions.append(position)
 
     last = app._save_grouped(
         [a_new_school(app.tenant, "last")],
         [app.tables.answer_write("admin:admin-1", "last", answer)],
     )
 
+    assert last is not None
     assert positions == sorted(set(positions)) and last > positions[-1]
     assert last == app.head_position()
     assert all(app.find("orgs", f"here-{n}") is not None for n in range(8))
