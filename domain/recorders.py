@@ -18,7 +18,7 @@ gets the position of its own command's last event (the transaction's last event 
 command that recorded none).
 
 A command that checked its references on the copies this process keeps of them, without
-asking the store whether they changed (see domain/tenant_core.py `validated_reads`), passes
+asking the store whether they changed (domain/validated_reads.py), passes
 `read_versions`: each record it read with the version it read. On PostgreSQL the
 transaction then checks, under the events table's lock, that none of those records has a
 later event, and fails with StaleReadsError, recording nothing, when one has: the command
