@@ -48,6 +48,7 @@ from domain.validated_reads import validated_reads
 class RosterCommands(TenantCore):
     """The roster writes of one tenant: by an admin or the student information system."""
 
+    @validated_reads
     def put_org(self, actor: Actor, command: PutOrg) -> Outcome:
         require_roster_writer(actor)
         require_enum("type", command.org_type, ORG_TYPES)
@@ -64,6 +65,7 @@ class RosterCommands(TenantCore):
         }
         return self._put_fields(Org, "orgs", command.sourced_id, command.status, fields)
 
+    @validated_reads
     def put_academic_session(self, actor: Actor, command: PutAcademicSession) -> Outcome:
         require_roster_writer(actor)
         require_enum("type", command.session_type, SESSION_TYPES)
@@ -84,6 +86,7 @@ class RosterCommands(TenantCore):
             AcademicSession, "academicSessions", command.sourced_id, command.status, fields
         )
 
+    @validated_reads
     def put_course(self, actor: Actor, command: PutCourse) -> Outcome:
         require_roster_writer(actor)
         require_text("title", command.title)
@@ -103,6 +106,7 @@ class RosterCommands(TenantCore):
         }
         return self._put_fields(Course, "courses", command.sourced_id, command.status, fields)
 
+    @validated_reads
     def put_class(self, actor: Actor, command: PutClass) -> Outcome:
         require_roster_writer(actor)
         require_text("title", command.details.title)
@@ -255,6 +259,7 @@ class RosterCommands(TenantCore):
         key = self.sealer.blind_index_key(create=True)
         return None if key is None else blind_index.digests(key, personal)
 
+    @validated_reads
     def put_enrollment(self, actor: Actor, command: PutEnrollment) -> Outcome:
         require_roster_writer(actor)
         require_enum("role", command.role, ENROLLMENT_ROLES)
@@ -329,6 +334,7 @@ class RosterCommands(TenantCore):
             also_changed=update_membership,
         )
 
+    @validated_reads
     def put_demographics(self, actor: Actor, command: PutDemographics) -> Outcome:
         require_roster_writer(actor)
         # OneRoster: a demographics record has the sourcedId of its user.

@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from domain.application import TenantApplication
-from domain.commands import Actor, PutEnrollment, PutOrg
+from domain.commands import Actor, PutEnrollment, PutOrg, PutUser
+from domain.errors import InvalidValueError
 from domain.ids import aggregate_id
 from domain.recorders import StaleReadsError
-from domain.roster import Org
+from domain.roster import Org, Role
 from domain.validated_reads import ReadSet
 from tests.builders import a_school, an_assessment
 from tests.conftest import FakeClock
@@ -62,6 +63,46 @@ def test_a_teacher_whose_enrollment_another_replica_ended_cannot_assess_through_
 
     assert second.status_code == 403, second.text
     assert "only a teacher of class 'cls-4a'" in second.json()["detail"]
+    assert app.head_position() == head
+
+
+def test_a_user_another_replica_made_a_student_cannot_be_enrolled_as_a_teacher_through_this_one(
+    client: TestClient,
+    container: Container,
+    settings: Settings,
+    clock: FakeClock,
+    tenant: str,
+    app: TenantApplication,
+) -> None:
+    a_school(client, container, tenant)  # enrolling tch-2 in class 5B read (and kept) them
+    admin = Actor(tenant, "admin", "adm-1")
+    replica = bootstrap(settings, clock=clock)
+    try:
+        replica.tenants.get(tenant).put_user(
+            admin,
+            PutUser(
+                "tch-2",
+                "active",
+                True,
+                [Role("primary", "student", "sch-1")],
+                "sch-1",
+                [],
+                [],
+                {"givenName": "Pekka", "familyName": "Opettaja"},
+            ),
+        )
+    finally:
+        replica.close()
+    head = app.head_position()
+
+    with pytest.raises(InvalidValueError, match="has no teacher role"):
+        app.put_enrollment(
+            admin,
+            PutEnrollment(
+                "enr-9", "active", "tch-2", "cls-4a", "sch-1", "teacher", False, None, None
+            ),
+        )
+
     assert app.head_position() == head
 
 
