@@ -127,6 +127,15 @@ def app(container: Container, tenant: str) -> TenantApplication:
 
 
 @pytest.fixture
+def other_process(settings: Settings, clock: FakeClock, tenant: str) -> Iterator[TenantApplication]:
+    """The test's tenant opened by a second system on the same store (another `digione
+    serve`, or an import run beside it): its own pools, recorder and kept copies."""
+    other = bootstrap(settings, clock=clock)
+    yield other.tenants.get(tenant)
+    other.close()
+
+
+@pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
     with TestClient(create_app(container), raise_server_exceptions=True) as test_client:
         yield test_client

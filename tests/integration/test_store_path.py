@@ -3,14 +3,12 @@ the recorder holds for group commits, across other processes' writes and failure
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from api.bootstrap import Container, bootstrap
 from api.settings import Settings
 from domain.application import TenantApplication
 from domain.commands import Actor, PutOrg
@@ -19,15 +17,6 @@ from domain.tenant_tables import IdempotentAnswer
 from tests.integration.test_group_commit import a_group_forming, keyed, put_school
 from tests.integration.test_ledger import Store
 from tests.integration.test_validated_reads import a_new_school
-
-
-@pytest.fixture
-def other_process(settings: Settings, tenant: str) -> Iterator[TenantApplication]:
-    """The same tenant opened by a second system (as `digione serve` and an import run
-    beside it would): its own pool and recorder on the same store."""
-    other: Container = bootstrap(settings)
-    yield other.tenants.get(tenant)
-    other.close()
 
 
 def test_groups_chain_on_the_events_another_process_recorded_in_between(

@@ -9,8 +9,7 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from api.bootstrap import Container, bootstrap
-from api.settings import Settings
+from api.bootstrap import Container
 from domain.application import TenantApplication
 from domain.commands import Actor, PutEnrollment, PutOrg, PutUser
 from domain.errors import InvalidValueError
@@ -19,40 +18,26 @@ from domain.recorders import StaleReadsError
 from domain.roster import Org, Role
 from domain.validated_reads import ReadSet
 from tests.builders import a_school, an_assessment
-from tests.conftest import FakeClock
 
 
 def test_a_teacher_whose_enrollment_another_replica_ended_cannot_assess_through_this_one(
     client: TestClient,
     container: Container,
-    settings: Settings,
-    clock: FakeClock,
     tenant: str,
     app: TenantApplication,
+    other_process: TenantApplication,
 ) -> None:
     school = a_school(client, container, tenant)
     first = client.post("/api/v1/assessments", json=an_assessment(), headers=school.teacher)
     assert first.status_code == 201
     # Another API process on the same store ends the teacher's enrollment in the class this
     # one has just read (and keeps a copy of).
-    replica = bootstrap(settings, clock=clock)
-    try:
-        replica.tenants.get(tenant).put_enrollment(
-            Actor(tenant, "admin", "adm-1"),
-            PutEnrollment(
-                "enr-3",
-                "active",
-                "tch-1",
-                "cls-4a",
-                "sch-1",
-                "teacher",
-                True,
-                None,
-                date(2026, 1, 31),
-            ),
-        )
-    finally:
-        replica.close()
+    other_process.put_enrollment(
+        Actor(tenant, "admin", "adm-1"),
+        PutEnrollment(
+            "enr-3", "active", "tch-1", "cls-4a", "sch-1", "teacher", True, None, date(2026, 1, 31)
+        ),
+    )
     head = app.head_position()
 
     second = client.post(
@@ -69,30 +54,25 @@ def test_a_teacher_whose_enrollment_another_replica_ended_cannot_assess_through_
 def test_a_user_another_replica_made_a_student_cannot_be_enrolled_as_a_teacher_through_this_one(
     client: TestClient,
     container: Container,
-    settings: Settings,
-    clock: FakeClock,
     tenant: str,
     app: TenantApplication,
+    other_process: TenantApplication,
 ) -> None:
     a_school(client, container, tenant)  # enrolling tch-2 in class 5B read (and kept) them
     admin = Actor(tenant, "admin", "adm-1")
-    replica = bootstrap(settings, clock=clock)
-    try:
-        replica.tenants.get(tenant).put_user(
-            admin,
-            PutUser(
-                "tch-2",
-                "active",
-                True,
-                [Role("primary", "student", "sch-1")],
-                "sch-1",
-                [],
-                [],
-                {"givenName": "Pekka", "familyName": "Opettaja"},
-            ),
-        )
-    finally:
-        replica.close()
+    other_process.put_user(
+        admin,
+        PutUser(
+            "tch-2",
+            "active",
+            True,
+            [Role("primary", "student", "sch-1")],
+            "sch-1",
+            [],
+            [],
+            {"givenName": "Pekka", "familyName": "Opettaja"},
+        ),
+    )
     head = app.head_position()
 
     with pytest.raises(InvalidValueError, match="has no teacher role"):
@@ -128,18 +108,14 @@ def read_at(record_id: object, version: int) -> ReadSet:
     "path", ["in one statement", "with a side write", "after another replica's save"]
 )
 def test_a_save_whose_command_read_a_record_since_changed_records_nothing(
-    settings: Settings, clock: FakeClock, tenant: str, app: TenantApplication, path: str
+    tenant: str, app: TenantApplication, other_process: TenantApplication, path: str
 ) -> None:
     admin = Actor(tenant, "admin", "adm-1")
     app.put_org(admin, PutOrg("sch-1", "active", "Koulu", "school", "01", None))
     renamed = PutOrg("sch-1", "active", "Uusi koulu", "school", "01", None)
     if path == "after another replica's save":
         # This process no longer knows the store's head: its save reads it under the lock.
-        replica = bootstrap(settings, clock=clock)
-        try:
-            replica.tenants.get(tenant).put_org(admin, renamed)
-        finally:
-            replica.close()
+        other_process.put_org(admin, renamed)
     else:
         app.put_org(admin, renamed)
     side_writes = [lambda cursor, _position: cursor.execute("SELECT 1")]
