@@ -500,14 +500,8 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         # A command's unchecked reads are checked under the lock, as the one-step save does.
         expected = self._expected_versions(cursor, read_ids, read_versions)
         if not stored_events:
-            cursor.execute(
-                "; ".join(
-                    ["BEGIN", *(cursor.mogrify(lock) for lock in self.lock_table_statements)]
-                    if expected
-                    else ["BEGIN"]
-                )
-                + "".join(f"; {statement}" for statement in expected)
-            )
+            locked = [cursor.mogrify(lock) for lock in self.lock_table_statements]
+            cursor.execute("; ".join(["BEGIN", *(locked + expected if expected else [])]))
         else:
             cursor.execute(
                 "; ".join(
