@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.bootstrap import Container
 from domain.application import TenantApplication
-from tests.builders import School, a_school
+from tests.builders import School
 from tests.store_writes import writes
 
 _JSON_SCALAR = st.one_of(
@@ -68,12 +67,6 @@ _ATTAINMENT = st.fixed_dictionaries(
     },
     optional={"evidence": _field(st.lists(st.sampled_from(["li-404"]), max_size=2))},
 )
-
-
-@pytest.fixture
-def school(client: TestClient, container: Container, tenant: str) -> School:
-    # Function-scoped: built once per test, which Hypothesis then runs many times.
-    return a_school(client, container, tenant)
 
 
 @settings(

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.bootstrap import Container
 from domain.application import TenantApplication
 from domain.commands import Actor, GrantConsent
 from domain.errors import ConsentNotAllowedError
-from tests.builders import School, a_school, put
+from tests.builders import School, put
 
 
 def _grant(app: TenantApplication, role: str, by: str, student: str = "stu-1") -> str:
@@ -18,11 +17,6 @@ def _grant(app: TenantApplication, role: str, by: str, student: str = "stu-1") -
         GrantConsent(student, by, "matikka-app", ["learning-app"], ["roster"], None),
     )
     return outcome.id
-
-
-@pytest.fixture
-def school(client: TestClient, container: Container, tenant: str) -> School:
-    return a_school(client, container, tenant)
 
 
 def _born(client: TestClient, school: School, student: str, birth_date: str) -> None:

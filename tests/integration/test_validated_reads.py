@@ -9,7 +9,6 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from api.bootstrap import Container
 from domain.application import TenantApplication
 from domain.commands import Actor, PutEnrollment, PutOrg, PutUser
 from domain.errors import InvalidValueError
@@ -17,17 +16,16 @@ from domain.ids import aggregate_id
 from domain.recorders import StaleReadsError
 from domain.roster import Org, Role
 from domain.validated_reads import ReadSet
-from tests.builders import a_school, an_assessment
+from tests.builders import School, an_assessment
 
 
 def test_a_teacher_whose_enrollment_another_replica_ended_cannot_assess_through_this_one(
     client: TestClient,
-    container: Container,
+    school: School,
     tenant: str,
     app: TenantApplication,
     other_process: TenantApplication,
 ) -> None:
-    school = a_school(client, container, tenant)
     first = client.post("/api/v1/assessments", json=an_assessment(), headers=school.teacher)
     assert first.status_code == 201
     # Another API process on the same store ends the teacher's enrollment in the class this
@@ -52,13 +50,9 @@ def test_a_teacher_whose_enrollment_another_replica_ended_cannot_assess_through_
 
 
 def test_a_user_another_replica_made_a_student_cannot_be_enrolled_as_a_teacher_through_this_one(
-    client: TestClient,
-    container: Container,
-    tenant: str,
-    app: TenantApplication,
-    other_process: TenantApplication,
+    school: School, tenant: str, app: TenantApplication, other_process: TenantApplication
 ) -> None:
-    a_school(client, container, tenant)  # enrolling tch-2 in class 5B read (and kept) them
+    # Enrolling tch-2 in class 5B (the school's) read them: this process keeps a copy.
     admin = Actor(tenant, "admin", "adm-1")
     other_process.put_user(
         admin,
