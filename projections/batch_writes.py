@@ -20,7 +20,7 @@ or write the tables as it pleases, so the writes held are
 flushed before it runs, and before the projection's `finish_batch`: SQL other than the
 kit's always sees what the events before it wrote. Work on held rows that later events of the
 batch would redo (which result of a (student, line item) is current) is noted with
-`after_flush` and done once, at the flush. So a batch comes out exactly as its
+`after_flush` and done once, at the flush, for every item noted (every pair) together. So a batch comes out exactly as its
 messages applied one at a time would. A write that one-at-a-time apply would have refused
 (a record created twice, its primary key taken, a change of a record with no row) fails the
 batch, at the latest when it is
@@ -74,6 +74,10 @@ def is_batch_aware(handler: Callable[..., Any]) -> bool:
     return bool(getattr(handler, _MARK, False))
 
 
+#: Work noted for the flush: (the batch's connection, the items noted for it).
+AfterFlush = Callable[[Connection, list[Any]], None]
+
+
 class BatchWrites:
     """What the batch-aware handlers of one transaction wrote and the database has not seen."""
 
@@ -86,9 +90,10 @@ class BatchWrites:
         self._changes: dict[sa.Table, dict[tuple[str, str], _HeldChange]] = {}
         #: Per table, plain rows to insert (a user's roles, a class's terms).
         self._rows: dict[sa.Table, list[dict[str, Any]]] = {}
-        #: Work on the held rows, by what it is for: done once at the flush, after the rows
-        #: are written (which result of a (student, line item) is current).
-        self._after: dict[Hashable, Callable[[Connection], None]] = {}
+        #: Work on the held rows, by what it is for, with the items it is for: done once at
+        #: the flush, after the rows are written (which result of each (student, line
+        #: item) is current).
+        self._after: dict[Hashable, tuple[AfterFlush, dict[Hashable, None]]] = {}
 
     def create_record(self, table: sa.Table, row: dict[str, Any]) -> None:
         records = self._records.setdefault(table, {})
@@ -133,14 +138,19 @@ class BatchWrites:
     def insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         self._rows.setdefault(table, []).extend(rows)
 
-    def after_flush(self, key: Hashable, action: Callable[[Connection], None]) -> None:
-        """Has `action` done at the next flush, after the held rows are written; the same
-        `key` noted again in the batch is done once.
+    def after_flush(self, key: Hashable, item: Hashable, action: AfterFlush) -> None:
+        """Has `action(connection, items)` done at the next flush, after the held rows are
+        written, once for every `item` noted under `key` in the batch (each item once, in
+        the order first noted; the action of the first note is the one done).
 
         For work that depends only on rows the batch's kit writes (and that only the
-        handlers noting it change): done once at the flush, it leaves what doing it after
-        each of those handlers would, since nothing reads those rows in between."""
-        self._after.setdefault(key, action)
+        handlers noting it change): done once at the flush, it leaves what doing it for
+        each item after each of those handlers would, since nothing reads those rows in
+        between."""
+        noted = self._after.get(key)
+        if noted is None:
+            noted = self._after[key] = (action, {})
+        noted[1][item] = None
 
     def flush(self) -> None:
         """Inserts what is held, one multi-row statement per table and set of columns,
@@ -163,8 +173,8 @@ class BatchWrites:
                     self.connection.execute(table.insert(), same)
         for table, by_record in changes.items():
             _change(self.connection, table, by_record)
-        for action in after:
-            action(self.connection)
+        for action, items in after:
+            action(self.connection, list(items))
 
     @contextmanager
     def holding(self) -> Iterator[None]:

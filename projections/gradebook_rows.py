@@ -6,6 +6,7 @@ keep it (projections/record_tables.py has the kit they are built with and the or
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -96,6 +97,9 @@ def _modified_index(name: str, last_modified: bool) -> list[sa.Index]:
         return []
     return [sa.Index(f"{name}_modified", "tenant", "date_last_modified")]
 
+
+#: The most (line item, student) pairs one statement marks the current results of.
+_PAIRS_PER_STATEMENT = 500
 
 #: Called after the current result of a (student, line item) may have changed:
 #: (connection, tenant, class sourcedId, student sourcedId, line item sourcedId or None).
@@ -248,8 +252,7 @@ class ResultRows:
                 self._mark_current(c, tenant, line_item, student)
             else:
                 writes.after_flush(
-                    (self.table.name, tenant, line_item, student),
-                    lambda connection: self._mark_current(connection, tenant, line_item, student),
+                    (self.table.name, "current"), (tenant, line_item, student), self._mark_currents
                 )
         if self._on_settled is not None:
             self._on_settled(c, tenant, school_class, student, line_item)
@@ -266,6 +269,50 @@ class ResultRows:
             .limit(1)
         ).scalar()
         c.execute(t.update().where(*pair).values(current=t.c.sourced_id == latest))
+
+    def _mark_currents(self, c: Connection, pairs: list[tuple[str, str, str]]) -> None:
+        """`_mark_current` of many (tenant, line item, student) pairs: one statement per
+        tenant and up to _PAIRS_PER_STATEMENT of its pairs, where a batch of results made
+        two per pair (a rebuild's or a class's grading session: hundreds)."""
+        by_tenant: dict[str, list[tuple[str, str]]] = {}
+        for tenant, line_item, student in pairs:
+            by_tenant.setdefault(tenant, []).append((line_item, student))
+        for tenant, of_tenant in by_tenant.items():
+            for start in range(0, len(of_tenant), _PAIRS_PER_STATEMENT):
+                c.execute(
+                    self._mark_currents_statement,
+                    {
+                        "of_tenant": tenant,
+                        "pairs": of_tenant[start : start + _PAIRS_PER_STATEMENT],
+                    },
+                )
+
+    @functools.cached_property
+    def _mark_currents_statement(self) -> sa.Update:
+        """Each row of the pairs current when it is the pair's active row whose last event
+        came latest (false, not null, when the pair has none: as `_mark_current`)."""
+        t = self.table
+        other = t.alias("latest")
+        latest = (
+            sa.select(other.c.sourced_id)
+            .where(
+                other.c.tenant == t.c.tenant,
+                other.c.line_item == t.c.line_item,
+                other.c.student == t.c.student,
+                other.c.status == ACTIVE,
+            )
+            .order_by(other.c.last_position.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        return (
+            t.update()
+            .where(
+                t.c.tenant == sa.bindparam("of_tenant"),
+                sa.tuple_(t.c.line_item, t.c.student).in_(sa.bindparam("pairs", expanding=True)),
+            )
+            .values(current=sa.func.coalesce(t.c.sourced_id == latest, sa.false()))
+        )
 
 
 class AttainmentRows:
@@ -324,21 +371,48 @@ class AttainmentRows:
             event_type("attainment", "objective_attainment", "reassessed"): self._reassessed,
         }
 
+    # The statements are built once and given each event's values as parameters: a
+    # demo's or a rebuild's thousands of attainments spent more of their time building a
+    # statement per event (and its cache key) than running it.
+
+    @functools.cached_property
+    def _insert(self) -> sa.Insert:
+        return self.table.insert()
+
+    @functools.cached_property
+    def _insert_history(self) -> sa.Insert:
+        assert self.history is not None
+        return self.history.insert()
+
+    @functools.cached_property
+    def _reassess(self) -> sa.Update:
+        """Sets the columns given by name; the row by `of_tenant` and `of_aggregate`."""
+        t = self.table
+        return (
+            t.update()
+            .where(
+                t.c.tenant == sa.bindparam("of_tenant"),
+                t.c.aggregate_id == sa.bindparam("of_aggregate"),
+            )
+            .returning(t.c.class_sourced_id, t.c.student, t.c.objective)
+        )
+
     def _assessed(self, c: Connection, e: EventEnvelope) -> None:
         p = e.payload
         c.execute(
-            self.table.insert().values(
-                tenant=e.tenant,
-                aggregate_id=str(e.aggregate_id),
-                class_sourced_id=p["school_class"],
-                student=p["student"],
-                objective=p["objective"],
-                subject=p["subject"],
-                level=p["level"],
-                assessed_at=p["assessed_at"],
-                evidence=p["evidence"],
-                assessor=p["assessor"],
-            )
+            self._insert,
+            {
+                "tenant": e.tenant,
+                "aggregate_id": str(e.aggregate_id),
+                "class_sourced_id": p["school_class"],
+                "student": p["student"],
+                "objective": p["objective"],
+                "subject": p["subject"],
+                "level": p["level"],
+                "assessed_at": p["assessed_at"],
+                "evidence": p["evidence"],
+                "assessor": p["assessor"],
+            },
         )
         self._remember(c, e, p["school_class"], p["student"], p["objective"])
 
@@ -346,15 +420,15 @@ class AttainmentRows:
         p = e.payload
         t = self.table
         row = c.execute(
-            t.update()
-            .where(t.c.tenant == e.tenant, t.c.aggregate_id == str(e.aggregate_id))
-            .values(
-                level=p["level"],
-                assessed_at=p["assessed_at"],
-                evidence=p["evidence"],
-                assessor=p["assessor"],
-            )
-            .returning(t.c.class_sourced_id, t.c.student, t.c.objective)
+            self._reassess,
+            {
+                "of_tenant": e.tenant,
+                "of_aggregate": str(e.aggregate_id),
+                "level": p["level"],
+                "assessed_at": p["assessed_at"],
+                "evidence": p["evidence"],
+                "assessor": p["assessor"],
+            },
         ).first()
         if row is None:
             raise RecordNotProjectedError(
@@ -377,15 +451,16 @@ class AttainmentRows:
         assert self.history is not None
         p = e.payload
         c.execute(
-            self.history.insert().values(
-                tenant=e.tenant,
-                aggregate_id=str(e.aggregate_id),
-                version=e.aggregate_version,
-                class_sourced_id=school_class,
-                student=student,
-                objective=objective,
-                level=p["level"],
-                assessed_at=p["assessed_at"],
-                evidence=p["evidence"],
-            )
+            self._insert_history,
+            {
+                "tenant": e.tenant,
+                "aggregate_id": str(e.aggregate_id),
+                "version": e.aggregate_version,
+                "class_sourced_id": school_class,
+                "student": student,
+                "objective": objective,
+                "level": p["level"],
+                "assessed_at": p["assessed_at"],
+                "evidence": p["evidence"],
+            },
         )

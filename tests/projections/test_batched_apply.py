@@ -512,3 +512,56 @@ def test_a_correction_held_by_its_batch_and_later_changes_of_the_record_land_as_
         "user-0": sealed_record(_sealed(_USERS[0], "corrected 1")),
         "user-1": sealed_record(_sealed(_USERS[1], "corrected 2")),
     }
+
+
+def test_the_current_results_settled_at_a_batchs_flush_are_those_of_one_at_a_time(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
+) -> None:
+    """Results 1 and 2 are of one (student, line item), result 0 of another: the batch
+    settles which is current for both pairs at its flush, in one statement. The later of
+    two results is current; marked for deletion, the earlier one is again; reactivated in
+    a later batch, the later one is once more; as one at a time, in every projection."""
+    tenant = "t" + uuid.uuid4().hex[:10]
+    results = [uuid.uuid4() for _ in range(3)]
+
+    def of(kind: str, n: int) -> Any:
+        event_type, _, payload = _result_event(kind, n, 1)  # variant 1: line item li-0
+        return lambda *_: (event_type, results[n], payload)
+
+    drawn = [
+        of("recorded", 0),
+        of("recorded", 1),
+        of("recorded", 2),
+        of("marked_for_deletion", 2),
+        of("reactivated", 2),
+    ]
+    messages = _messages(tenant, [(build, "", 0, 0) for build in drawn])
+
+    _apply_both_ways(workers, tenant, messages[:4], [messages[:4]])
+    assert _current_results(workers, tenant) == {"result-0", "result-1"}
+    _apply_both_ways(workers, tenant, messages[4:], [messages[4:]])
+    assert _current_results(workers, tenant) == {"result-0", "result-2"}
+
+
+def _current_results(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]], tenant: str
+) -> set[str]:
+    """The current results of the tenant, the same in every projection that keeps results."""
+    found = []
+    for batched, _ in workers:
+        results = batched.projection.metadata.tables.get(f"{batched.projection.name}_results")
+        if results is None:
+            continue
+        with batched.engine.connect() as connection:
+            found.append(
+                set(
+                    connection.execute(
+                        sa.select(results.c.sourced_id).where(
+                            results.c.tenant == tenant, results.c.current
+                        )
+                    ).scalars()
+                )
+            )
+    # The roster's OneRoster results, the guardian view's and the class dashboard's.
+    assert len(found) == 3 and all(f == found[0] for f in found), found
+    return found[0]
