@@ -125,13 +125,16 @@ def serve(
     _require_worker_process_for_http_workers(settings)
     container = bootstrap(settings)
     try:
+        container.runtime.start(worker_process=settings.worker_process)
+        err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
         if demo:
             from api.demo import seed_demo
 
+            # With the runtime running, the relay and the projections take the demo's
+            # events as they are seeded: its read models are current soon after the seed
+            # ends, not some seconds after the server starts.
             seed_demo(container)
             show_demo_admin_token(container, console=err)
-        container.runtime.start(worker_process=settings.worker_process)
-        err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
         serving = True
         if settings.http_workers > 1:
             # Several HTTP processes (uvicorn's workers, each building its own app from
