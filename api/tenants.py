@@ -63,24 +63,32 @@ class Tenants:
         metadata.create_all(engine)
 
     def create(self, tenant: str, *, name: str) -> TenantApplication:
-        """Registers a tenant (idempotent) and opens its store."""
+        """Opens a tenant's store, making its tables, then registers it (idempotent).
+
+        In that order, so that another process that finds the tenant registered (a running
+        serve's relay, which looks for new tenants) finds its tables made: it would
+        otherwise make them at the same time, and PostgreSQL refuses one of two concurrent
+        CREATE TABLE IF NOT EXISTS of a table (a duplicate type name)."""
         if not is_valid_tenant_id(tenant):
             raise InvalidValueError(
                 f"tenant id {tenant!r} must be 2–31 lowercase letters, digits or _ , "
                 "starting with a letter (e.g. vantaa)",
                 field="tenant",
             )
-        with self._engine.begin() as connection:
-            exists = connection.execute(
-                sa.select(tenants_table.c.id).where(tenants_table.c.id == tenant)
-            ).first()
-            if exists is None:
-                connection.execute(
-                    tenants_table.insert().values(
-                        id=tenant, name=name, created_at=datetime.now(UTC).isoformat()
+        with self._lock:
+            app = self._apps.get(tenant) or self._open(tenant)
+            with self._engine.begin() as connection:
+                exists = connection.execute(
+                    sa.select(tenants_table.c.id).where(tenants_table.c.id == tenant)
+                ).first()
+                if exists is None:
+                    connection.execute(
+                        tenants_table.insert().values(
+                            id=tenant, name=name, created_at=datetime.now(UTC).isoformat()
+                        )
                     )
-                )
-        return self.get(tenant)
+            self._apps[tenant] = app
+        return app
 
     def exists(self, tenant: str) -> bool:
         if tenant in self._apps:
