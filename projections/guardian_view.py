@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from domain.consent import EXPIRED, GRANTED, REVOKED
 from projections import erasure
 from projections.base import Handler
+from projections.batch_writes import batch_aware
 from projections.gradebook_rows import (
     AttainmentRows,
     LineItemRows,
@@ -33,6 +34,7 @@ from projections.record_tables import (
     blank_personal,
     blank_sealed,
     event_type,
+    insert_rows,
 )
 from projections.roster_rows import (
     ClassRows,
@@ -128,12 +130,13 @@ class GuardianViewProjection:
         blank_sealed(c, r, "comment", shredded, r.c.tenant == e.tenant, r.c.student == subject)
         erasure.confirm(c, self.confirmations, e, subject)
 
+    @batch_aware
     def _guardian_linked(self, c: Connection, e: EventEnvelope) -> None:
         student = self.users.sourced_id(c, e)
-        c.execute(
-            self.guardian_links.insert().values(
-                tenant=e.tenant, student=student, guardian=e.payload["guardian"]
-            )
+        insert_rows(
+            c,
+            self.guardian_links,
+            [{"tenant": e.tenant, "student": student, "guardian": e.payload["guardian"]}],
         )
 
     def _guardian_unlinked(self, c: Connection, e: EventEnvelope) -> None:

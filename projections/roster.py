@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from projections import erasure
 from projections.base import Handler
-from projections.batch_writes import batch_aware
+from projections.batch_writes import batch_aware, writes_held
 from projections.gradebook_rows import LineItemRows, ResultRows
 from projections.oneroster_rows import (
     CategoryRows,
@@ -506,13 +506,15 @@ class RosterProjection:
         update_record(c, self.tables.users, e, {"roles": kept})
         self._delete_user_role(c, e.tenant, sourced_id, *key)
 
+    @batch_aware
     def _user_guardian_linked(self, c: Connection, e: EventEnvelope) -> None:
         guardian = e.payload["guardian"]
         sourced_id, _, agents = self._user(c, e)
         update_record(c, self.tables.users, e, {"agents": [*agents, guardian]})
-        ua = self.tables.user_agents
-        c.execute(
-            ua.insert(), {"tenant": e.tenant, "user_sourced_id": sourced_id, "agent": guardian}
+        insert_rows(
+            c,
+            self.tables.user_agents,
+            [{"tenant": e.tenant, "user_sourced_id": sourced_id, "agent": guardian}],
         )
 
     def _user_guardian_unlinked(self, c: Connection, e: EventEnvelope) -> None:
@@ -531,7 +533,14 @@ class RosterProjection:
     # -- helpers -------------------------------------------------------------------------
 
     def _user(self, c: Connection, e: EventEnvelope) -> tuple[str, list[dict[str, Any]], list[str]]:
+        """The user's sourcedId, roles and agents: of the batch's held row first (a user
+        registered in the batch); a change of these columns is never held, so the row
+        otherwise has them."""
         u = self.tables.users
+        writes = writes_held(c)
+        held = None if writes is None else writes.created_record(u, e.tenant, str(e.aggregate_id))
+        if held is not None:
+            return str(held["sourced_id"]), list(held["roles"]), list(held["agents"])
         row = c.execute(
             sa.select(u.c.sourced_id, u.c.roles, u.c.agents).where(
                 u.c.tenant == e.tenant, u.c.aggregate_id == str(e.aggregate_id)

@@ -135,6 +135,9 @@ def _user_event(kind: str, n: int, variant: int) -> tuple[str, uuid.UUID, dict[s
         return roster_type("user", "placement_changed"), agg, {
             "primary_org": f"org-{variant}", "grades": [str(variant)]
         }  # fmt: skip
+    if kind in ("guardian_linked", "guardian_unlinked"):
+        # The same guardian linked twice: its row's key is taken.
+        return roster_type("user", kind), agg, {"guardian": f"guardian-{variant}"}
     return roster_type("user", kind), agg, {}
 
 
@@ -205,6 +208,9 @@ _EVENTS = st.one_of(
                 "disabled",
                 "marked_for_deletion",
                 "reactivated",
+                "guardian_linked",
+                "guardian_linked",
+                "guardian_unlinked",
             ]
         ),
         st.integers(0, len(_USERS) - 1),
@@ -475,6 +481,18 @@ def _personal_by_user(worker: _ProjectionWorker, tenant: str) -> dict[str, Any]:
         return {str(sourced_id): personal for sourced_id, personal in rows}
 
 
+def _events_of_own_users(count: int) -> Callable[[str, int, int], Any]:
+    """`_user_event`s about `count` users of the test's own (a user's aggregate id has one
+    row in a read model), each as the builder `_messages` takes."""
+    users = [uuid.uuid4() for _ in range(count)]
+
+    def of(kind: str, n: int, variant: int) -> Any:
+        event_type, _, payload = _user_event(kind, n, variant)
+        return lambda *_: (event_type, users[n], payload)
+
+    return of
+
+
 def test_a_correction_held_by_its_batch_and_later_changes_of_the_record_land_as_one_at_a_time(
     workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
 ) -> None:
@@ -482,12 +500,7 @@ def test_a_correction_held_by_its_batch_and_later_changes_of_the_record_land_as_
     a later change of the same record in the batch (another column, a later
     dateLastModified) and a second correction come out as they do one at a time."""
     tenant = "t" + uuid.uuid4().hex[:10]
-    # Aggregates of their own: a user's aggregate id has one row in a read model.
-    users = [uuid.uuid4() for _ in range(3)]
-
-    def of(kind: str, n: int, variant: int) -> Any:
-        event_type, _, payload = _user_event(kind, n, variant)
-        return lambda *_: (event_type, users[n], payload)
+    of = _events_of_own_users(3)
 
     drawn = [
         of("registered", 0, 0),
@@ -565,3 +578,49 @@ def _current_results(
     # The roster's OneRoster results, the guardian view's and the class dashboard's.
     assert len(found) == 3 and all(f == found[0] for f in found), found
     return found[0]
+
+
+def test_guardians_linked_in_the_batch_that_registers_the_user_land_as_one_at_a_time(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
+) -> None:
+    """Two guardians linked to a user registered in the same batch are both its agents,
+    in the roster and the guardian view; the first linked again later is refused (its
+    row's key is taken) and parked; as one at a time."""
+    tenant = "t" + uuid.uuid4().hex[:10]
+    of = _events_of_own_users(2)
+
+    drawn = [
+        of("registered", 0, 0),
+        of("guardian_linked", 0, 0),
+        of("registered", 1, 0),
+        of("guardian_linked", 0, 1),
+        of("guardian_linked", 1, 1),
+        of("guardian_linked", 0, 0),  # linked already: parked
+    ]
+    messages = _messages(tenant, [(build, "", 0, 0) for build in drawn])
+
+    # The parked one in a batch of its own: a batch that fails is applied one at a time.
+    _apply_both_ways(workers, tenant, messages, [messages[:5], messages[5:]])
+
+    roster, guardian_view = workers[0][0], workers[1][0]
+    with roster.engine.connect() as connection:
+        users_table = roster.projection.tables.users  # type: ignore[attr-defined]
+        agents: dict[str, list[str]] = dict(
+            connection.execute(
+                sa.select(users_table.c.sourced_id, users_table.c.agents).where(
+                    users_table.c.tenant == tenant
+                )
+            ).all()
+        )
+        links = guardian_view.projection.guardian_links  # type: ignore[attr-defined]
+        linked = set(
+            connection.execute(
+                sa.select(links.c.student, links.c.guardian).where(links.c.tenant == tenant)
+            ).all()
+        )
+    assert agents == {"user-0": ["guardian-0", "guardian-1"], "user-1": ["guardian-1"]}
+    assert linked == {("user-0", "guardian-0"), ("user-0", "guardian-1"), ("user-1", "guardian-1")}
+    for batched, _ in workers[:2]:
+        assert [event for _, event in _parked(batched.engine, batched.projection.name, tenant)] == [
+            roster_type("user", "guardian_linked")
+        ]
