@@ -63,9 +63,7 @@ def _admin_token(process: subprocess.Popen[bytes], log: Path) -> str:
         for number, line in enumerate(lines[:-1]):
             if TOKEN_LINE in line:
                 return lines[number + 1].strip()
-        if process.poll() is not None:
-            raise AssertionError(f"serve --demo exited:\n{log.read_text(errors='replace')}")
-        time.sleep(0.05)
+        _running_for(process, log, 0.05)
     raise AssertionError(f"serve --demo printed no token:\n{log.read_text(errors='replace')}")
 
 
@@ -76,8 +74,6 @@ def _caught_up(url: str, token: str, process: subprocess.Popen[bytes], log: Path
     health: dict[str, Any] = {}
     with httpx.Client(base_url=url, timeout=30.0, limits=CLIENT_LIMITS) as http:
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"serve --demo exited:\n{log.read_text(errors='replace')}")
             try:
                 health = http.get("/healthz", headers={"Authorization": f"Bearer {token}"}).json()
             except httpx.TransportError:
@@ -89,5 +85,14 @@ def _caught_up(url: str, token: str, process: subprocess.Popen[bytes], log: Path
                 and all(p["lag"] == 0 for p in projections)
             ):
                 return health
-            time.sleep(0.2)
+            _running_for(process, log, 0.2)
     raise AssertionError(f"the demo's read models did not catch up: {health}")
+
+
+def _running_for(process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
+    """Waits up to `seconds` for serve to exit; AssertionError, with its log, if it did."""
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return
+    raise AssertionError(f"serve --demo exited:\n{log.read_text(errors='replace')}")
