@@ -481,14 +481,17 @@ def _personal_by_user(worker: _ProjectionWorker, tenant: str) -> dict[str, Any]:
         return {str(sourced_id): personal for sourced_id, personal in rows}
 
 
-def _events_of_own_users(count: int) -> Callable[[str, int, int], Any]:
-    """`_user_event`s about `count` users of the test's own (a user's aggregate id has one
-    row in a read model), each as the builder `_messages` takes."""
-    users = [uuid.uuid4() for _ in range(count)]
+def _events_of_own(
+    build: Callable[[str, int, int], tuple[str, uuid.UUID, dict[str, Any]]], count: int
+) -> Callable[[str, int, int], Any]:
+    """`build`'s events (`_user_event`, `_result_event`) about `count` aggregates of the
+    test's own (an aggregate id has one row in a read model), each as the builder
+    `_messages` takes."""
+    aggregates = [uuid.uuid4() for _ in range(count)]
 
     def of(kind: str, n: int, variant: int) -> Any:
-        event_type, _, payload = _user_event(kind, n, variant)
-        return lambda *_: (event_type, users[n], payload)
+        event_type, _, payload = build(kind, n, variant)
+        return lambda *_: (event_type, aggregates[n], payload)
 
     return of
 
@@ -500,7 +503,7 @@ def test_a_correction_held_by_its_batch_and_later_changes_of_the_record_land_as_
     a later change of the same record in the batch (another column, a later
     dateLastModified) and a second correction come out as they do one at a time."""
     tenant = "t" + uuid.uuid4().hex[:10]
-    of = _events_of_own_users(3)
+    of = _events_of_own(_user_event, 3)
 
     drawn = [
         of("registered", 0, 0),
@@ -535,18 +538,15 @@ def test_the_current_results_settled_at_a_batchs_flush_are_those_of_one_at_a_tim
     two results is current; marked for deletion, the earlier one is again; reactivated in
     a later batch, the later one is once more; as one at a time, in every projection."""
     tenant = "t" + uuid.uuid4().hex[:10]
-    results = [uuid.uuid4() for _ in range(3)]
+    of = _events_of_own(_result_event, 3)
 
-    def of(kind: str, n: int) -> Any:
-        event_type, _, payload = _result_event(kind, n, 1)  # variant 1: line item li-0
-        return lambda *_: (event_type, results[n], payload)
-
+    # Variant 1: each of line item li-0.
     drawn = [
-        of("recorded", 0),
-        of("recorded", 1),
-        of("recorded", 2),
-        of("marked_for_deletion", 2),
-        of("reactivated", 2),
+        of("recorded", 0, 1),
+        of("recorded", 1, 1),
+        of("recorded", 2, 1),
+        of("marked_for_deletion", 2, 1),
+        of("reactivated", 2, 1),
     ]
     messages = _messages(tenant, [(build, "", 0, 0) for build in drawn])
 
@@ -587,7 +587,7 @@ def test_guardians_linked_in_the_batch_that_registers_the_user_land_as_one_at_a_
     in the roster and the guardian view; the first linked again later is refused (its
     row's key is taken) and parked; as one at a time."""
     tenant = "t" + uuid.uuid4().hex[:10]
-    of = _events_of_own_users(2)
+    of = _events_of_own(_user_event, 2)
 
     drawn = [
         of("registered", 0, 0),
