@@ -481,19 +481,22 @@ def _personal_by_user(worker: _ProjectionWorker, tenant: str) -> dict[str, Any]:
         return {str(sourced_id): personal for sourced_id, personal in rows}
 
 
-def _events_of_own(
-    build: Callable[[str, int, int], tuple[str, uuid.UUID, dict[str, Any]]], count: int
-) -> Callable[[str, int, int], Any]:
-    """`build`'s events (`_user_event`, `_result_event`) about `count` aggregates of the
-    test's own (an aggregate id has one row in a read model), each as the builder
-    `_messages` takes."""
+def _messages_of_own(
+    tenant: str,
+    build: Callable[[str, int, int], tuple[str, uuid.UUID, dict[str, Any]]],
+    count: int,
+    events: Sequence[tuple[str, int, int]],
+) -> list[DecodedMessage]:
+    """The messages of `build`'s events (`_user_event`, `_result_event`; each a kind, an
+    aggregate's number and a variant) about `count` aggregates of the test's own (an
+    aggregate id has one row in a read model)."""
     aggregates = [uuid.uuid4() for _ in range(count)]
 
-    def of(kind: str, n: int, variant: int) -> Any:
+    def own(kind: str, n: int, variant: int) -> tuple[str, uuid.UUID, dict[str, Any]]:
         event_type, _, payload = build(kind, n, variant)
-        return lambda *_: (event_type, aggregates[n], payload)
+        return event_type, aggregates[n], payload
 
-    return of
+    return _messages(tenant, [(own, kind, n, variant) for kind, n, variant in events])
 
 
 def test_a_correction_held_by_its_batch_and_later_changes_of_the_record_land_as_one_at_a_time(
@@ -503,18 +506,20 @@ def test_a_correction_held_by_its_batch_and_later_changes_of_the_record_land_as_
     a later change of the same record in the batch (another column, a later
     dateLastModified) and a second correction come out as they do one at a time."""
     tenant = "t" + uuid.uuid4().hex[:10]
-    of = _events_of_own(_user_event, 3)
-
-    drawn = [
-        of("registered", 0, 0),
-        of("registered", 1, 0),
-        of("corrected", 0, 1),
-        of("placement", 0, 2),
-        of("corrected", 1, 1),
-        of("corrected", 1, 2),
-        of("corrected", 2, 1),  # of a user never registered: parked
-    ]
-    messages = _messages(tenant, [(build, "", 0, 0) for build in drawn])
+    messages = _messages_of_own(
+        tenant,
+        _user_event,
+        3,
+        [
+            ("registered", 0, 0),
+            ("registered", 1, 0),
+            ("corrected", 0, 1),
+            ("placement", 0, 2),
+            ("corrected", 1, 1),
+            ("corrected", 1, 2),
+            ("corrected", 2, 1),  # of a user never registered: parked
+        ],
+    )
 
     # The parked one in a batch of its own: a batch that fails is applied one at a time.
     _apply_both_ways(workers, tenant, messages, [messages[:2], messages[2:6], messages[6:]])
@@ -538,17 +543,19 @@ def test_the_current_results_settled_at_a_batchs_flush_are_those_of_one_at_a_tim
     two results is current; marked for deletion, the earlier one is again; reactivated in
     a later batch, the later one is once more; as one at a time, in every projection."""
     tenant = "t" + uuid.uuid4().hex[:10]
-    of = _events_of_own(_result_event, 3)
-
     # Variant 1: each of line item li-0.
-    drawn = [
-        of("recorded", 0, 1),
-        of("recorded", 1, 1),
-        of("recorded", 2, 1),
-        of("marked_for_deletion", 2, 1),
-        of("reactivated", 2, 1),
-    ]
-    messages = _messages(tenant, [(build, "", 0, 0) for build in drawn])
+    messages = _messages_of_own(
+        tenant,
+        _result_event,
+        3,
+        [
+            ("recorded", 0, 1),
+            ("recorded", 1, 1),
+            ("recorded", 2, 1),
+            ("marked_for_deletion", 2, 1),
+            ("reactivated", 2, 1),
+        ],
+    )
 
     _apply_both_ways(workers, tenant, messages[:4], [messages[:4]])
     assert _current_results(workers, tenant) == {"result-0", "result-1"}
@@ -587,17 +594,19 @@ def test_guardians_linked_in_the_batch_that_registers_the_user_land_as_one_at_a_
     in the roster and the guardian view; the first linked again later is refused (its
     row's key is taken) and parked; as one at a time."""
     tenant = "t" + uuid.uuid4().hex[:10]
-    of = _events_of_own(_user_event, 2)
-
-    drawn = [
-        of("registered", 0, 0),
-        of("guardian_linked", 0, 0),
-        of("registered", 1, 0),
-        of("guardian_linked", 0, 1),
-        of("guardian_linked", 1, 1),
-        of("guardian_linked", 0, 0),  # linked already: parked
-    ]
-    messages = _messages(tenant, [(build, "", 0, 0) for build in drawn])
+    messages = _messages_of_own(
+        tenant,
+        _user_event,
+        2,
+        [
+            ("registered", 0, 0),
+            ("guardian_linked", 0, 0),
+            ("registered", 1, 0),
+            ("guardian_linked", 0, 1),
+            ("guardian_linked", 1, 1),
+            ("guardian_linked", 0, 0),  # linked already: parked
+        ],
+    )
 
     # The parked one in a batch of its own: a batch that fails is applied one at a time.
     _apply_both_ways(workers, tenant, messages, [messages[:5], messages[5:]])
