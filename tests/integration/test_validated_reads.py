@@ -127,3 +127,22 @@ def test_a_save_whose_command_read_a_record_since_changed_records_nothing(
         a_new_school(tenant, "sch-3"), side_writes=writes, reads=read_at(school, 2)
     )
     assert position == head + 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_side_writes_alone_whose_command_read_a_record_since_changed_are_refused(
+    tenant: str, app: TenantApplication
+) -> None:
+    """A save of side writes and no event (its transaction opened without the events'
+    statement) checks the command's reads as a save of events does."""
+    admin = Actor(tenant, "admin", "adm-1")
+    app.put_org(admin, PutOrg("sch-1", "active", "Koulu", "school", "01", None))
+    app.put_org(admin, PutOrg("sch-1", "active", "Uusi koulu", "school", "01", None))
+    school = aggregate_id(tenant, "orgs", "sch-1")
+    side_writes = [lambda cursor, _position: cursor.execute("SELECT 1")]
+
+    with pytest.raises(StaleReadsError):
+        app._save(side_writes=side_writes, reads=read_at(school, 1))
+
+    # Read at the version the store holds, the same side writes are saved (no event).
+    assert app._save(side_writes=side_writes, reads=read_at(school, 2)) is None
