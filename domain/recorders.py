@@ -500,8 +500,11 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         # A command's unchecked reads are checked under the lock, as the one-step save does.
         expected = self._expected_versions(cursor, read_ids, read_versions)
         if not stored_events:
-            locked = [cursor.mogrify(lock) for lock in self.lock_table_statements]
-            cursor.execute("; ".join(["BEGIN", *(locked + expected if expected else [])]))
+            opening = ["BEGIN"]
+            if expected:
+                opening += [cursor.mogrify(lock) for lock in self.lock_table_statements]
+                opening += expected
+            cursor.execute("; ".join(opening))
         else:
             cursor.execute(
                 "; ".join(
