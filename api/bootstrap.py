@@ -45,6 +45,7 @@ from projections.runner import ProjectionRunner
 from projections.status import ProjectionStatus
 from streams.broker import EmbeddedBroker, free_loopback_port
 from streams.codec import EventCodec
+from streams.consumer import Publications
 from streams.fanout import Delivery, FanOutHandler, ServiceFanOut
 from streams.fanout import create_tables as create_fanout_tables
 from streams.kafka_transport import (
@@ -272,6 +273,8 @@ def _runtime(
         port = free_loopback_port()
         broker = EmbeddedBroker(log_dir=settings.data_dir / "broker", port=port)
         address = f"127.0.0.1:{port}"
+    # An embedded broker hears from this relay alone: its consumers wait for its publications.
+    publications = Publications() if settings.runs_embedded_broker else None
     relay = Relay(
         tenants=tenants,
         engine=pipeline_engine,
@@ -281,6 +284,7 @@ def _runtime(
         topic_prefix=settings.topic_prefix,
         partitions=settings.partitions,
         stall_seconds=settings.relay_stall_seconds,
+        on_published=None if publications is None else publications.published,
     )
     runner = ProjectionRunner(
         engine=pipeline_engine,
@@ -293,6 +297,7 @@ def _runtime(
         # municipality's first events show within a couple of seconds.
         refresh_seconds=1.0,
         fetch_wait_ms=settings.fetch_wait_ms,
+        publications=publications,
     )
 
     def disclose(deliveries: Sequence[Delivery]) -> None:
@@ -328,6 +333,7 @@ def _runtime(
         codec=codec,
         bootstrap=address,
         fetch_wait_ms=settings.fetch_wait_ms,
+        publications=publications,
     )
     return Runtime(
         engine=engine,

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     #: `fetch_wait_ms`). Set it low for a broker that answers fetches at the end of their
     #: wait rather than when a message arrives (Tansu is one).
     kafka_fetch_wait_ms: int | None = Field(default=None, ge=1, le=10_000)
+    #: Set by serve for its worker and by the benchmark for its server, not by an operator:
+    #: `kafka_bootstrap` is an embedded broker started for this installation, to which its
+    #: relay alone publishes, so the consumers beside that relay ask the broker when it
+    #: published (or once a second) rather than at every fetch wait.
+    embedded_broker: bool = False
 
     @classmethod
     def explicit(cls, **values: Any) -> Settings:
@@ -134,10 +139,20 @@ class Settings(BaseSettings):
     def at_broker(self, bootstrap: str) -> Settings:
         """These settings for a process told `bootstrap` as its Kafka cluster (serve's
         worker, the bench's server, given the embedded broker's address): the fetch wait
-        stays the one that suits the broker these settings run."""
+        stays the one that suits the broker these settings run, and whether it is embedded."""
         return self.model_copy(
-            update={"kafka_bootstrap": bootstrap, "kafka_fetch_wait_ms": self.fetch_wait_ms}
+            update={
+                "kafka_bootstrap": bootstrap,
+                "kafka_fetch_wait_ms": self.fetch_wait_ms,
+                "embedded_broker": self.runs_embedded_broker,
+            }
         )
+
+    @property
+    def runs_embedded_broker(self) -> bool:
+        """Whether these settings' Kafka cluster is an embedded broker: one they start (no
+        `kafka_bootstrap`), or the one started by serve or the benchmark (`at_broker`)."""
+        return self.embedded_broker or not self.kafka_bootstrap
 
     @property
     def resolved_master_key_file(self) -> Path:

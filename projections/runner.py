@@ -43,12 +43,14 @@ from streams.consumer import (
     MessageFetcher,
     PartitionBatch,
     PartitionOutOfStepError,
+    Publications,
     ReaderFactory,
     ResumePoint,
     SeekAgain,
     TenantPartition,
     describe_error,
     kafka_python_readers,
+    linger_for,
     poll_in_turn,
     require_broker_epoch,
 )
@@ -172,6 +174,7 @@ class ProjectionRunner:
         max_consecutive_errors: int = 10,
         client_id: str = "digione-projections",
         analyse_after: int = FIRST_ANALYSE_AFTER,
+        publications: Publications | None = None,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -203,8 +206,15 @@ class ProjectionRunner:
             poll_seconds=poll_seconds,
             refresh_seconds=refresh_seconds,
             max_consecutive_errors=max_consecutive_errors,
+            publications=publications,
+            linger_seconds=linger_for(fetch_wait_ms),
         )
         self._prepared = False
+
+    @property
+    def publications(self) -> Publications | None:
+        """The relay's publications the runner idles on; None: it polls all along."""
+        return self._loop.publications
 
     # -- for tests and commands ------------------------------------------------------------
 

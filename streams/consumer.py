@@ -13,6 +13,10 @@ partition is read from its beginning, and the handler's positions make it duplic
 
 ConsumerLoop runs consumers in a thread: poll → decode → handle → commit after success
 (STYLE.md habit 8), stopping past a limit of consecutive errors so a supervisor restarts it.
+Beside the relay that alone publishes to its broker (serve's embedded one), a loop idles on
+that relay's Publications once its consumers found nothing, where it would ask the broker
+again at every fetch wait: the embedded broker holds a fetch to the end of its wait, so an
+idle worker's consumers asked it 250 times a second.
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ __all__ = [
     "MessageFetcher",
     "PartitionBatch",
     "PartitionOutOfStepError",
+    "Publications",
     "ReaderFactory",
     "ResumePoint",
     "TenantPartition",
     "check_broker_epoch",
     "describe_error",
     "kafka_python_readers",
+    "linger_for",
     "poll_in_turn",
     "require_broker_epoch",
 ]
@@ -473,6 +479,45 @@ class MessageFetcher:
         return None
 
 
+class Publications:
+    """A count of the relay's acknowledged publishing, for the consumer loops of its process
+    to wait on: they look again once it moved."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._moved = threading.Condition()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def published(self) -> None:
+        """The relay recorded newly acknowledged events."""
+        with self._moved:
+            self._count += 1
+            self._moved.notify_all()
+
+    def wait_past(self, count: int, timeout_seconds: float, *, stopping: threading.Event) -> bool:
+        """Waits until the count is past `count` (what the caller saw before it last looked),
+        `stopping` is set (see `interrupt`) or the timeout; whether the count is past."""
+        with self._moved:
+            self._moved.wait_for(lambda: self._count != count or stopping.is_set(), timeout_seconds)
+            return self._count != count
+
+    def interrupt(self) -> None:
+        """Has every waiter look at its `stopping` event now (a loop stops)."""
+        with self._moved:
+            self._moved.notify_all()
+
+
+def linger_for(fetch_wait_ms: int) -> float:
+    """How long a loop beside the relay polls on after the relay published or a poll found
+    messages (ConsumerLoop's `linger_seconds`): three fetch waits, so a fetch the broker
+    held from before the publication is answered and one sent after it is too; 0.1 s at
+    least."""
+    return max(0.1, 3 * fetch_wait_ms / 1000)
+
+
 def poll_in_turn(consumers: Sequence[EventConsumer], *, poll_seconds: float) -> int:
     """Polls each consumer with partitions, sharing `poll_seconds` among them; returns how
     many messages their handlers took."""
@@ -489,6 +534,12 @@ class ConsumerLoop:
     Each turn calls `prepare` (by default: open and assign the consumers not open yet),
     refreshes the assignments every `refresh_seconds` and polls the consumers in turn. An
     error backs off and counts; a turn without one clears the count.
+
+    Given `publications` (the relay's, when it alone publishes to the broker), the loop
+    polls briefly (`linger_seconds` in all a turn) and, once its consumers found nothing
+    for `linger_seconds` (longer than a fetch the broker holds, so a fetch sent after the
+    last publication was answered), waits until the relay publishes again, or
+    `idle_seconds` at most.
     """
 
     def __init__(
@@ -500,12 +551,18 @@ class ConsumerLoop:
         poll_seconds: float = 0.5,
         refresh_seconds: float = 5.0,
         max_consecutive_errors: int = 10,
+        publications: Publications | None = None,
+        linger_seconds: float = 0.1,
+        idle_seconds: float = 1.0,
     ) -> None:
         self.name = name
         self._consumers = list(consumers)
         self._prepare = prepare or self._open
         self._poll_seconds = poll_seconds
         self._refresh_seconds = refresh_seconds
+        self._publications = publications
+        self._linger_seconds = linger_seconds
+        self._idle_seconds = idle_seconds
         self._max_consecutive_errors = max_consecutive_errors
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -524,6 +581,8 @@ class ConsumerLoop:
     def stop(self, timeout_seconds: float = 10.0) -> None:
         """Stops the thread after the batch in hand and closes the consumers."""
         self._stop.set()
+        if self._publications is not None:
+            self._publications.interrupt()
         if self._thread is not None:
             self._thread.join(timeout_seconds)
             self._thread = None
@@ -539,6 +598,11 @@ class ConsumerLoop:
         """The last error, when the thread stopped because of too many in a row."""
         return self._failure
 
+    @property
+    def publications(self) -> Publications | None:
+        """The relay's publications the loop idles on; None: it polls all along."""
+        return self._publications
+
     def _open(self) -> None:
         for consumer in self._consumers:
             if not consumer.is_open:
@@ -548,6 +612,8 @@ class ConsumerLoop:
     def _run(self) -> None:
         errors = 0
         last_refresh = time.monotonic()
+        #: Until when the loop polls on without waiting for the relay (with publications).
+        lingering_until = 0.0
         while not self._stop.is_set():
             try:
                 self._prepare()
@@ -557,8 +623,10 @@ class ConsumerLoop:
                     last_refresh = time.monotonic()
                 if not any(consumer.assigned for consumer in self._consumers):
                     self._stop.wait(self._poll_seconds)
-                else:
+                elif self._publications is None:
                     poll_in_turn(self._consumers, poll_seconds=self._poll_seconds)
+                else:
+                    lingering_until = self._poll_or_idle(lingering_until)
                 errors = 0
             except Exception as error:  # noqa: BLE001 - every error counts towards the limit
                 errors += 1
@@ -580,6 +648,19 @@ class ConsumerLoop:
                 )
                 # Backing off on the stop event, so stop() is never kept waiting.
                 self._stop.wait(min(0.1 * 2 ** (errors - 1), 5.0))
+
+    def _poll_or_idle(self, lingering_until: float) -> float:
+        """A turn beside the relay: polls, or waits for its next publication once the
+        consumers found nothing for `linger_seconds`; returns the new lingering deadline."""
+        assert self._publications is not None
+        seen = self._publications.count
+        if poll_in_turn(self._consumers, poll_seconds=self._linger_seconds):
+            return time.monotonic() + self._linger_seconds
+        if time.monotonic() < lingering_until:
+            return lingering_until
+        self._publications.wait_past(seen, self._idle_seconds, stopping=self._stop)
+        # Published or not (a publisher elsewhere, a missed wake), the consumers look again.
+        return time.monotonic() + self._linger_seconds
 
 
 def describe_error(error: BaseException) -> str:

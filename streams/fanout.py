@@ -50,12 +50,14 @@ from streams.consumer import (
     EventConsumer,
     PartitionBatch,
     PartitionOutOfStepError,
+    Publications,
     ReaderFactory,
     ResumePoint,
     TenantPartition,
     check_broker_epoch,
     describe_error,
     kafka_python_readers,
+    linger_for,
 )
 from streams.event_types import FAMILIES
 from streams.kafka_transport import (
@@ -788,6 +790,7 @@ class ServiceFanOut:
         poll_seconds: float = 0.2,
         refresh_seconds: float = 1.0,
         fetch_wait_ms: int = 100,
+        publications: Publications | None = None,
     ) -> None:
         self.handler = handler
         #: How long the consumer's fetch waits at the broker for messages (ms); unused
@@ -806,6 +809,8 @@ class ServiceFanOut:
             name="service fan-out",
             poll_seconds=poll_seconds,
             refresh_seconds=refresh_seconds,
+            publications=publications,
+            linger_seconds=linger_for(fetch_wait_ms),
         )
 
     def start(self) -> None:

@@ -215,6 +215,7 @@ class Relay:
         max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
         stall_seconds: float = STALL_SECONDS,
         epoch_marker: EpochMarker | None = None,
+        on_published: Callable[[], None] | None = None,
     ) -> None:
         if codec.topic_prefix != topic_prefix or codec.partitions != partitions:
             raise RelayConfigurationError(
@@ -246,6 +247,9 @@ class Relay:
         self._min_backoff_seconds = min_backoff_seconds
         self._max_backoff_seconds = max_backoff_seconds
         self._stall_seconds = stall_seconds
+        #: Told each time newly acknowledged events are recorded as published (the consumer
+        #: loops beside the relay look at the broker then: streams/consumer.py Publications).
+        self._on_published = on_published
         create_tables(engine)
         parked_events.create_tables(engine)
 
@@ -533,6 +537,7 @@ class Relay:
                 ) from failure.cause
             if published:
                 self.wake()
+                self._announce_published()
             return RetryOutcome(published, still)
 
     def _retry_one(
@@ -747,6 +752,11 @@ class Relay:
         with self._state_lock:
             self._broker_failures.clear()
         self._progressed()
+        self._announce_published()
+
+    def _announce_published(self) -> None:
+        if self._on_published is not None:
+            self._on_published()
 
     def _try_alone(
         self, app: TenantApplication, stream: _TenantStream, token: int, reason: str

@@ -1,7 +1,9 @@
 """The consumers' fetch wait: the latency a message sits at the broker before the
 projections and the service fan-out see it, where the broker holds fetches (the embedded
 Tansu answers a fetch of several partitions at about half its wait, even when a message
-arrived), and only how often an idle consumer asks where it does not (a Kafka cluster)."""
+arrived), and only how often an idle consumer asks where it does not (a Kafka cluster).
+Beside the embedded broker, whose only publisher is the installation's relay, the consumers
+idle until that relay published."""
 
 from __future__ import annotations
 
@@ -86,3 +88,34 @@ def test_the_worker_process_keeps_the_fetch_wait_of_the_broker_serve_runs(
 
     assert told.kafka_bootstrap == "127.0.0.1:19092"
     assert told.fetch_wait_ms == expected
+    assert told.runs_embedded_broker == (cluster is None)
+
+
+def _idles_on(settings: Settings) -> tuple[object, object]:
+    container = bootstrap(settings)
+    try:
+        runtime = container.runtime
+        assert runtime.fanout is not None
+        return runtime.runner.publications, runtime.fanout.loop.publications
+    finally:
+        container.close()
+
+
+def test_the_consumers_beside_an_embedded_broker_wait_for_the_relays_publications(
+    tmp_path: Path,
+) -> None:
+    # The embedded broker hears from this installation's relay alone.
+    serve = Settings.explicit(data_dir=tmp_path / "var")
+    worker = serve.at_broker("127.0.0.1:9")
+
+    for settings in (serve, worker):
+        runner, fanout = _idles_on(settings)
+        assert runner is not None and runner is fanout
+
+
+def test_the_consumers_of_a_kafka_cluster_keep_asking_it(tmp_path: Path) -> None:
+    # Another installation's relay may publish there: nobody would tell these consumers.
+    cluster = Settings.explicit(data_dir=tmp_path / "var", kafka_bootstrap="127.0.0.1:9")
+
+    assert _idles_on(cluster) == (None, None)
+    assert _idles_on(cluster.at_broker("127.0.0.1:9")) == (None, None)

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from api.bootstrap import Container
+from api.settings import Settings
 from domain.application import TenantApplication
 from streams.broker import EmbeddedBroker
 from streams.codec import EventCodec
@@ -19,7 +20,7 @@ from streams.event_types import by_type_name
 from streams.kafka_transport import ReceivedMessage
 from streams.schemas import default_registry
 from tests.builders import a_school, an_assessment, bearer
-from tests.relay.conftest import PARTITIONS, RelayFactory
+from tests.relay.conftest import PARTITIONS, RelayFactory, ServerFactory
 from tests.relay.support import (
     OnlyTenant,
     positions_of,
@@ -157,6 +158,45 @@ def test_a_pass_with_nothing_new_publishes_nothing_and_reports_no_lag(
         "parked": 0,
         "oldest_parked": None,
     }
+
+
+def test_the_relay_tells_its_consumers_when_the_broker_acknowledged_new_events_only(
+    app: TenantApplication,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+) -> None:
+    told: list[int] = []
+    relay = relay_for(shared_broker.bootstrap, on_published=lambda: told.append(len(told)))
+    some_orgs(app, 2)
+
+    assert relay.run_once() > 0
+    after_publishing = len(told)
+    assert relay.run_once() == 0
+
+    assert after_publishing > 0
+    assert len(told) == after_publishing
+
+
+def test_serves_relay_tells_the_projections_beside_its_embedded_broker_what_it_published(
+    settings: Settings,
+    container: Container,
+    tenant: str,
+    shared_broker: EmbeddedBroker,
+    serve: ServerFactory,
+) -> None:
+    server = serve(shared_broker.bootstrap, {tenant}, embedded_broker=True)
+    publications = server.runtime.runner.publications
+    assert publications is not None
+    head = some_orgs(server.tenants.get(tenant), 2)
+    server.runtime.relay.wake()
+
+    wait_until(
+        lambda: all(s.position >= head for s in server.status.states() if s.tenant == tenant),
+        timeout=30,
+        what="the projections at the head",
+    )
+
+    assert publications.count > 0
 
 
 def test_a_started_relay_publishes_a_new_event_soon_after_wake(

@@ -3,6 +3,7 @@ partition, resumes from the handler's position, and its loop stops after too man
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter
@@ -22,12 +23,20 @@ from streams.consumer import (
     EventConsumer,
     PartitionBatch,
     PartitionOutOfStepError,
+    Publications,
     ResumePoint,
     SeekAgain,
     TenantPartition,
     kafka_python_readers,
 )
-from streams.kafka_transport import KafkaPythonTransport, OutgoingMessage, ensure_topics
+from streams.kafka_transport import (
+    KafkaPythonTransport,
+    OutgoingMessage,
+    PartitionId,
+    PartitionReader,
+    ReceivedMessage,
+    ensure_topics,
+)
 from streams.schemas import default_registry
 
 pytestmark = pytest.mark.broker
@@ -170,7 +179,8 @@ def consumer_for(
             name="test-consumer",
             handler=options.pop("handler", handler),
             codec=topic.codec,
-            readers=kafka_python_readers(
+            readers=options.pop("readers", None)
+            or kafka_python_readers(
                 embedded_broker.bootstrap, max_batch=options.pop("max_batch", 50), fetch_wait_ms=50
             ),
             client_id="digione-test-consumer",
@@ -367,3 +377,59 @@ def test_the_loop_stops_after_too_many_consecutive_errors(
     assert isinstance(loop.failure, StoreDownError)
     assert handler.taken == []
     loop.stop()
+
+
+class CountedReader:
+    """A reader that counts how often it asked the broker for messages."""
+
+    def __init__(self, reader: PartitionReader, polls: list[float]) -> None:
+        self._reader = reader
+        self._polls = polls
+
+    def poll(
+        self, *, timeout_ms: int, max_records: int | None = None
+    ) -> dict[PartitionId, list[ReceivedMessage]]:
+        self._polls.append(time.monotonic())
+        return self._reader.poll(timeout_ms=timeout_ms, max_records=max_records)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+
+def test_a_loop_beside_the_relay_asks_the_broker_only_once_the_relay_published(
+    embedded_broker: EmbeddedBroker,
+    topic: Topic,
+    handler: InMemoryHandler,
+    consumer_for: Callable[..., EventConsumer],
+) -> None:
+    polls: list[float] = []
+    plain = kafka_python_readers(embedded_broker.bootstrap, max_batch=50, fetch_wait_ms=50)
+    consumer = consumer_for(readers=lambda client_id: CountedReader(plain(client_id), polls))
+    publications = Publications()
+    # Without the relay's word the loop would look again only after a minute.
+    loop = ConsumerLoop(
+        [consumer],
+        name="test loop",
+        refresh_seconds=60.0,
+        publications=publications,
+        linger_seconds=0.2,
+        idle_seconds=60.0,
+    )
+    loop.start()
+    wait_until(lambda: len(polls) > 0, step=lambda: time.sleep(0.05))
+    time.sleep(0.6)  # three lingers: the loop found nothing and idles by now
+    asked_before = len(polls)
+
+    # Published by another than the relay the loop idles on: nobody tells it.
+    topic.publish(5)
+    time.sleep(0.6)
+    assert len(polls) == asked_before
+    assert handler.taken == []
+
+    publications.published()
+    wait_until(lambda: len(handler.taken) == 5, step=lambda: time.sleep(0.05))
+    time.sleep(0.6)  # idle again: stopping does not wait out its minute
+    loop.stop(timeout_seconds=5.0)
+
+    assert positions_of(handler.taken) == topic.positions()
+    assert not [thread for thread in threading.enumerate() if thread.name == "test-loop"]
