@@ -15,8 +15,8 @@ ConsumerLoop runs consumers in a thread: poll → decode → handle → commit a
 (STYLE.md habit 8), stopping past a limit of consecutive errors so a supervisor restarts it.
 Beside the relay that alone publishes to its broker (serve's embedded one), a loop idles on
 that relay's Publications once its consumers found nothing, where it would ask the broker
-again at every fetch wait: the embedded broker holds a fetch to the end of its wait, so an
-idle worker's consumers asked it 250 times a second.
+again at every fetch wait: the embedded broker holds a fetch to the end of its wait (20 ms),
+and an idle `serve --demo`'s five consumers asking so cost 0.32 of a core, broker included.
 """
 
 from __future__ import annotations
