@@ -134,7 +134,7 @@ class Settings(BaseSettings):
         """The consumers' fetch wait: as set, else as suits the broker (see the constants)."""
         if self.kafka_fetch_wait_ms is not None:
             return self.kafka_fetch_wait_ms
-        return CLUSTER_FETCH_WAIT_MS if self.kafka_bootstrap else EMBEDDED_FETCH_WAIT_MS
+        return EMBEDDED_FETCH_WAIT_MS if self.runs_embedded_broker else CLUSTER_FETCH_WAIT_MS
 
     def at_broker(self, bootstrap: str) -> Settings:
         """These settings for a process told `bootstrap` as its Kafka cluster (serve's
