@@ -16,16 +16,24 @@ from pydantic import ValidationError
 from api.bootstrap import bootstrap
 from api.settings import CLUSTER_FETCH_WAIT_MS, EMBEDDED_FETCH_WAIT_MS, Settings
 from api.worker_process import SETTINGS_ENV, WorkerProcess
+from projections.runner import ProjectionRunner
+from streams.consumer import Publications
+from streams.fanout import ServiceFanOut
+
+
+def _consumers(settings: Settings) -> tuple[ProjectionRunner, ServiceFanOut]:
+    """The projection runner and the service fan-out as the composition root builds them
+    (closed again at once: nothing connects before the runtime starts)."""
+    container = bootstrap(settings)
+    container.close()
+    runtime = container.runtime
+    assert runtime.fanout is not None
+    return runtime.runner, runtime.fanout
 
 
 def _consumers_fetch_waits(settings: Settings) -> tuple[int, int]:
-    container = bootstrap(settings)
-    try:
-        runtime = container.runtime
-        assert runtime.fanout is not None
-        return runtime.runner.fetch_wait_ms, runtime.fanout.fetch_wait_ms
-    finally:
-        container.close()
+    runner, fanout = _consumers(settings)
+    return runner.fetch_wait_ms, fanout.fetch_wait_ms
 
 
 def test_the_projections_and_fan_out_fetch_briefly_from_the_embedded_broker(
@@ -91,14 +99,9 @@ def test_the_worker_process_keeps_the_fetch_wait_of_the_broker_serve_runs(
     assert told.runs_embedded_broker == (cluster is None)
 
 
-def _idles_on(settings: Settings) -> tuple[object, object]:
-    container = bootstrap(settings)
-    try:
-        runtime = container.runtime
-        assert runtime.fanout is not None
-        return runtime.runner.publications, runtime.fanout.loop.publications
-    finally:
-        container.close()
+def _idles_on(settings: Settings) -> tuple[Publications | None, Publications | None]:
+    runner, fanout = _consumers(settings)
+    return runner.publications, fanout.loop.publications
 
 
 def test_the_consumers_beside_an_embedded_broker_wait_for_the_relays_publications(
