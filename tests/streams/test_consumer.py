@@ -396,6 +396,21 @@ class CountedReader:
         return getattr(self._reader, name)
 
 
+class WatchedPublications(Publications):
+    """The relay's publications, showing when a loop waits on them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited_on = threading.Event()
+
+    def wait_past(self, count: int, timeout_seconds: float, *, stopping: threading.Event) -> bool:
+        self.waited_on.set()
+        try:
+            return super().wait_past(count, timeout_seconds, stopping=stopping)
+        finally:
+            self.waited_on.clear()
+
+
 def test_a_loop_beside_the_relay_asks_the_broker_only_once_the_relay_published(
     embedded_broker: EmbeddedBroker,
     topic: Topic,
@@ -405,7 +420,7 @@ def test_a_loop_beside_the_relay_asks_the_broker_only_once_the_relay_published(
     polls: list[float] = []
     plain = kafka_python_readers(embedded_broker.bootstrap, max_batch=50, fetch_wait_ms=50)
     consumer = consumer_for(readers=lambda client_id: CountedReader(plain(client_id), polls))
-    publications = Publications()
+    publications = WatchedPublications()
     # Without the relay's word the loop would look again only after a minute.
     loop = ConsumerLoop(
         [consumer],
@@ -416,19 +431,19 @@ def test_a_loop_beside_the_relay_asks_the_broker_only_once_the_relay_published(
         idle_seconds=60.0,
     )
     loop.start()
-    wait_until(lambda: len(polls) > 0, step=lambda: time.sleep(0.05))
-    time.sleep(0.6)  # three lingers: the loop found nothing and idles by now
+    wait_until(publications.waited_on.is_set, step=lambda: time.sleep(0.05))
     asked_before = len(polls)
 
     # Published by another than the relay the loop idles on: nobody tells it.
     topic.publish(5)
-    time.sleep(0.6)
+    time.sleep(0.6)  # three lingers
     assert len(polls) == asked_before
     assert handler.taken == []
 
     publications.published()
     wait_until(lambda: len(handler.taken) == 5, step=lambda: time.sleep(0.05))
-    time.sleep(0.6)  # idle again: stopping does not wait out its minute
+    # Idle again: stopping does not wait out its minute.
+    wait_until(publications.waited_on.is_set, step=lambda: time.sleep(0.05))
     loop.stop(timeout_seconds=5.0)
 
     assert positions_of(handler.taken) == topic.positions()
