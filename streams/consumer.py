@@ -539,7 +539,7 @@ class ConsumerLoop:
     polls briefly (`linger_seconds` in all a turn) and, once its consumers found nothing
     for `linger_seconds` (longer than a fetch the broker holds, so a fetch sent after the
     last publication was answered), waits until the relay publishes again, or
-    `idle_seconds` at most.
+    `idle_seconds` at most, and no longer than until the next refresh.
     """
 
     def __init__(
@@ -626,7 +626,9 @@ class ConsumerLoop:
                 elif self._publications is None:
                     poll_in_turn(self._consumers, poll_seconds=self._poll_seconds)
                 else:
-                    lingering_until = self._poll_or_idle(lingering_until)
+                    lingering_until = self._poll_or_idle(
+                        lingering_until, refresh_due=last_refresh + self._refresh_seconds
+                    )
                 errors = 0
             except Exception as error:  # noqa: BLE001 - every error counts towards the limit
                 errors += 1
@@ -649,16 +651,20 @@ class ConsumerLoop:
                 # Backing off on the stop event, so stop() is never kept waiting.
                 self._stop.wait(min(0.1 * 2 ** (errors - 1), 5.0))
 
-    def _poll_or_idle(self, lingering_until: float) -> float:
+    def _poll_or_idle(self, lingering_until: float, *, refresh_due: float) -> float:
         """A turn beside the relay: polls, or waits for its next publication once the
-        consumers found nothing for `linger_seconds`; returns the new lingering deadline."""
+        consumers found nothing for `linger_seconds`, until the assignments' refresh is due
+        at the latest (a new tenant's topics are assigned then, though the relay told of
+        their first events before); returns the new lingering deadline."""
         assert self._publications is not None
         seen = self._publications.count
         if poll_in_turn(self._consumers, poll_seconds=self._linger_seconds):
             return time.monotonic() + self._linger_seconds
-        if time.monotonic() < lingering_until:
+        now = time.monotonic()
+        if now < lingering_until:
             return lingering_until
-        self._publications.wait_past(seen, self._idle_seconds, stopping=self._stop)
+        idle = max(0.0, min(self._idle_seconds, refresh_due - now))
+        self._publications.wait_past(seen, idle, stopping=self._stop)
         # Published or not (a publisher elsewhere, a missed wake), the consumers look again.
         return time.monotonic() + self._linger_seconds
 

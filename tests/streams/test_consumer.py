@@ -448,3 +448,32 @@ def test_a_loop_beside_the_relay_asks_the_broker_only_once_the_relay_published(
 
     assert positions_of(handler.taken) == topic.positions()
     assert not [thread for thread in threading.enumerate() if thread.name == "test-loop"]
+
+
+def test_a_loop_beside_the_relay_reads_a_new_tenants_topic_from_its_next_refresh(
+    embedded_broker: EmbeddedBroker,
+    topic: Topic,
+    handler: InMemoryHandler,
+    consumer_for: Callable[..., EventConsumer],
+) -> None:
+    publications = WatchedPublications()
+    loop = ConsumerLoop(
+        [consumer_for()],
+        name="test loop",
+        refresh_seconds=1.0,
+        publications=publications,
+        linger_seconds=0.2,
+        idle_seconds=60.0,
+    )
+    loop.start()
+    wait_until(publications.waited_on.is_set, step=lambda: time.sleep(0.05))
+
+    # A municipality joins; the relay told of its first events before the loop had its
+    # topic, or told nobody: the refresh that assigns the topic ends the loop's idling.
+    newcomer = Topic(embedded_broker.bootstrap)
+    handler.wanted[newcomer.name] = newcomer.tenant
+    newcomer.publish(3)
+    wait_until(lambda: len(handler.taken) == 3, step=lambda: time.sleep(0.05))
+    loop.stop(timeout_seconds=5.0)
+
+    assert positions_of(handler.taken) == newcomer.positions()
