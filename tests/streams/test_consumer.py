@@ -411,6 +411,23 @@ class WatchedPublications(Publications):
             self.waited_on.clear()
 
 
+def idling_loop(
+    consumer: EventConsumer, publications: WatchedPublications, *, refresh_seconds: float
+) -> ConsumerLoop:
+    """A started loop beside the relay whose idle wait is a minute, once it waits."""
+    loop = ConsumerLoop(
+        [consumer],
+        name="test loop",
+        refresh_seconds=refresh_seconds,
+        publications=publications,
+        linger_seconds=0.2,
+        idle_seconds=60.0,
+    )
+    loop.start()
+    wait_until(publications.waited_on.is_set, step=lambda: time.sleep(0.05))
+    return loop
+
+
 def test_a_loop_beside_the_relay_asks_the_broker_only_once_the_relay_published(
     embedded_broker: EmbeddedBroker,
     topic: Topic,
@@ -422,16 +439,7 @@ def test_a_loop_beside_the_relay_asks_the_broker_only_once_the_relay_published(
     consumer = consumer_for(readers=lambda client_id: CountedReader(plain(client_id), polls))
     publications = WatchedPublications()
     # Without the relay's word the loop would look again only after a minute.
-    loop = ConsumerLoop(
-        [consumer],
-        name="test loop",
-        refresh_seconds=60.0,
-        publications=publications,
-        linger_seconds=0.2,
-        idle_seconds=60.0,
-    )
-    loop.start()
-    wait_until(publications.waited_on.is_set, step=lambda: time.sleep(0.05))
+    loop = idling_loop(consumer, publications, refresh_seconds=60.0)
     asked_before = len(polls)
 
     # Published by another than the relay the loop idles on: nobody tells it.
@@ -457,16 +465,7 @@ def test_a_loop_beside_the_relay_reads_a_new_tenants_topic_from_its_next_refresh
     consumer_for: Callable[..., EventConsumer],
 ) -> None:
     publications = WatchedPublications()
-    loop = ConsumerLoop(
-        [consumer_for()],
-        name="test loop",
-        refresh_seconds=1.0,
-        publications=publications,
-        linger_seconds=0.2,
-        idle_seconds=60.0,
-    )
-    loop.start()
-    wait_until(publications.waited_on.is_set, step=lambda: time.sleep(0.05))
+    loop = idling_loop(consumer_for(), publications, refresh_seconds=1.0)
 
     # A municipality joins; the relay told of its first events before the loop had its
     # topic, or told nobody: the refresh that assigns the topic ends the loop's idling.
