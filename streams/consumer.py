@@ -315,26 +315,38 @@ class EventConsumer:
         """Reads a tenant's partitions from the beginning once the relay changed epoch."""
         for tenant in {state.tenant for state in self._states.values()}:
             epoch = self._handler.broker_epoch(tenant)
-            for partition, state in self._states.items():
-                if state.tenant == tenant and state.epoch != epoch:
-                    self._epoch_changed(partition, state, epoch)
+            changed = [
+                (partition, state)
+                for partition, state in self._states.items()
+                if state.tenant == tenant and state.epoch != epoch
+            ]
+            if changed:
+                self._epoch_changed(tenant, changed, epoch)
 
     def _epoch_changed(
-        self, partition: PartitionId, state: _PartitionState, epoch: str | None
+        self,
+        tenant: str,
+        changed: Sequence[tuple[PartitionId, _PartitionState]],
+        epoch: str | None,
     ) -> None:
-        if state.epoch is not None:
+        """Reads the tenant's `changed` partitions from their beginning: the relay publishes
+        to a broker of another epoch. Said once for them all (a tenant's topics of five
+        families have fifteen partitions, and each projection reads them)."""
+        was = sorted({state.epoch for _, state in changed if state.epoch is not None})
+        if was:
             log.warning(
-                "%s: the relay publishes %s to a broker of epoch %s (was %s): reading %s[%d] "
-                "from its beginning",
+                "%s: the relay publishes %s to a broker of epoch %s (was %s): reading %d "
+                "partitions of its topics (%s) from their beginning",
                 self.name,
-                state.tenant,
+                tenant,
                 epoch,
-                state.epoch,
-                partition.topic,
-                partition.partition,
+                " and ".join(was),
+                len(changed),
+                ", ".join(sorted({partition.topic for partition, _ in changed})),
             )
-        state.epoch = epoch
-        self._from_beginning(partition, state)
+        for partition, state in changed:
+            state.epoch = epoch
+            self._from_beginning(partition, state)
 
     def _from_beginning(self, partition: PartitionId, state: _PartitionState) -> None:
         state.verify = None
@@ -441,7 +453,7 @@ class EventConsumer:
             self._resume(partition, state)
             return 0
         if isinstance(outcome, BrokerEpochChangedError):
-            self._epoch_changed(partition, state, outcome.epoch)
+            self._epoch_changed(state.tenant, [(partition, state)], outcome.epoch)
             return 0
         state.from_beginning = False
         return len(batch.messages)

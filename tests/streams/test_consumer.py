@@ -3,6 +3,7 @@ partition, resumes from the handler's position, and its loop stops after too man
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -308,6 +309,27 @@ def test_when_the_relay_epoch_changes_the_partitions_are_read_again_from_the_beg
     again = [b for b in handler.batches if b.broker_epoch == "epoch-2"]
     assert positions_of([m for b in again for m in b.messages]) == topic.positions()
     assert all(b.from_beginning for b in again if b.messages[0].offset == 0)
+
+
+def test_an_epoch_change_is_said_once_for_all_the_partitions_it_has_read_again(
+    topic: Topic,
+    handler: InMemoryHandler,
+    consumer_for: Callable[..., EventConsumer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic.publish(6)
+    handler.epoch = "epoch-1"
+    consumer = consumer_for()
+    poll_until(consumer, handler, 6)
+
+    handler.epoch = "epoch-2"
+    with caplog.at_level(logging.WARNING, logger="streams.consumer"):
+        consumer.refresh()
+    poll_until(consumer, handler, 12)
+
+    [said] = [r.getMessage() for r in caplog.records if "epoch-2" in r.getMessage()]
+    assert "(was epoch-1)" in said
+    assert f"reading {PARTITIONS} partitions of its topics ({topic.name})" in said
 
 
 def test_a_stored_position_of_another_log_has_the_partition_read_from_its_beginning(
