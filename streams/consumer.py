@@ -330,8 +330,8 @@ class EventConsumer:
         epoch: str | None,
     ) -> None:
         """Reads the tenant's `changed` partitions from their beginning: the relay publishes
-        to a broker of another epoch. Said once for them all (a tenant's topics of five
-        families have fifteen partitions, and each projection reads them)."""
+        to a broker of another epoch. Said once for them all: a projection reads four or
+        five of a tenant's family topics, of three partitions each by default."""
         was = sorted({state.epoch for _, state in changed if state.epoch is not None})
         if was:
             log.warning(
