@@ -16,15 +16,15 @@ writes it with its own.
 A batch-aware handler may read tables whose writes are never held (the shredded classes,
 which only erasure handlers write) and the records it looks up through the kit
 (`record_sourced_id`), which serves the batch's held rows first. Any other handler may read
-or write the tables as it pleases, so the writes held are
-flushed before it runs, and before the projection's `finish_batch`: SQL other than the
-kit's always sees what the events before it wrote. Work on held rows that later events of the
-batch would redo (which result of a (student, line item) is current) is noted with
-`after_flush` and done once, at the flush, for every item noted (every pair) together. So
-a batch comes out exactly as its messages applied one at a time would. A write that one-at-a-time apply would have refused
-(a record created twice, its primary key taken, a change of a record with no row) fails the
-batch, at the latest when it is
-flushed; the runner then applies the batch one message at a time and parks the failing one.
+or write the tables as it pleases, so the writes held are flushed before it runs, and before
+the projection's `finish_batch`: SQL other than the kit's always sees what the events before
+it wrote. Work on held rows that later events of the batch would redo (which result of a
+(student, line item) is current) is noted with `after_flush` and done once, at the flush,
+for every item noted (every pair) together. So a batch comes out exactly as its messages
+applied one at a time would. A write that one-at-a-time apply would have refused (a record
+created twice, its primary key taken, a change of a record with no row) fails the batch, at
+the latest when it is flushed; the runner then applies the batch one message at a time and
+parks the failing one.
 """
 
 from __future__ import annotations
