@@ -509,12 +509,11 @@ class Publications:
             self._count += 1
             self._moved.notify_all()
 
-    def wait_past(self, count: int, timeout_seconds: float, *, stopping: threading.Event) -> bool:
+    def wait_past(self, count: int, timeout_seconds: float, *, stopping: threading.Event) -> None:
         """Waits until the count is past `count` (what the caller saw before it last looked),
-        `stopping` is set (see `interrupt`) or the timeout; whether the count is past."""
+        `stopping` is set (see `interrupt`) or the timeout."""
         with self._moved:
             self._moved.wait_for(lambda: self._count != count or stopping.is_set(), timeout_seconds)
-            return self._count != count
 
     def interrupt(self) -> None:
         """Has every waiter look at its `stopping` event now (a loop stops)."""

@@ -425,10 +425,10 @@ class WatchedPublications(Publications):
         super().__init__()
         self.waited_on = threading.Event()
 
-    def wait_past(self, count: int, timeout_seconds: float, *, stopping: threading.Event) -> bool:
+    def wait_past(self, count: int, timeout_seconds: float, *, stopping: threading.Event) -> None:
         self.waited_on.set()
         try:
-            return super().wait_past(count, timeout_seconds, stopping=stopping)
+            super().wait_past(count, timeout_seconds, stopping=stopping)
         finally:
             self.waited_on.clear()
 
