@@ -15,8 +15,9 @@ import pytest
 from api.bootstrap import Container
 from api.settings import Settings
 from domain.application import TenantApplication
+from streams.acknowledged import record_acknowledged
 from streams.broker import EmbeddedBroker
-from streams.positions import create_tables, published_position, record_published
+from streams.positions import create_tables, published_position
 from tests.relay.conftest import PARTITIONS, RelayFactory
 from tests.relay.support import positions_of, read_until, some_orgs, tenant_topics, wait_until
 
@@ -128,12 +129,12 @@ def test_a_relay_dying_between_acknowledgement_and_position_write_loses_nothing_
     def dies_before_recording(*args: object, **kwargs: object) -> None:
         raise _Crash  # the broker acknowledged what this write would record
 
-    monkeypatch.setattr("streams.relay.record_published", dies_before_recording)
+    monkeypatch.setattr("streams.relay.record_acknowledged", dies_before_recording)
     with pytest.raises(_Crash):
         relay_for(shared_broker.bootstrap, batch_size=BATCH_SIZE).run_once()
     with container.engine.connect() as connection:
         assert published_position(connection, tenant) == recorded
-    monkeypatch.setattr("streams.relay.record_published", record_published)
+    monkeypatch.setattr("streams.relay.record_acknowledged", record_acknowledged)
 
     successor = relay_for(shared_broker.bootstrap, batch_size=BATCH_SIZE)
     assert successor.run_once() == head - recorded

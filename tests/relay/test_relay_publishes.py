@@ -18,6 +18,7 @@ from streams.broker import EmbeddedBroker
 from streams.codec import EventCodec
 from streams.event_types import by_type_name
 from streams.kafka_transport import ReceivedMessage
+from streams.positions import relay_positions
 from streams.schemas import default_registry
 from tests.builders import a_school, an_assessment, bearer
 from tests.relay.conftest import PARTITIONS, RelayFactory, ServerFactory
@@ -26,6 +27,7 @@ from tests.relay.support import (
     positions_of,
     read_until,
     some_orgs,
+    statements_on,
     tenant_topics,
     wait_until,
 )
@@ -328,3 +330,33 @@ def test_serves_relay_and_runner_commit_without_waiting_for_the_flush_and_comman
     # What the relay and the runner write is recovered by replay; a command's events are not.
     assert synchronous_commit(container.pipeline_engine) == "off"
     assert synchronous_commit(container.engine) == "on"
+
+
+def test_a_pass_woken_for_a_tenant_starts_from_what_the_relay_recorded_and_a_full_pass_reads_it(
+    container: Container,
+    app: TenantApplication,
+    tenant: str,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+) -> None:
+    relay = relay_for(shared_broker.bootstrap)
+    first = some_orgs(app, 1)
+    assert relay.run_once() == first
+    head = some_orgs(app, 3)
+
+    with statements_on(container.engine) as statements:
+        woken = relay.run_once({tenant})
+
+    assert woken == head - first
+    assert not [s for s in statements if f"FROM {relay_positions.name} " in f"{s} "]
+    assert relay.status()[tenant]["published"] == head
+    # What the relay remembers is bounded by its passes over every tenant (every
+    # idle_poll_seconds): they start from the table. Moved back behind its back, the
+    # table has a woken pass go on from what the relay recorded, and the next full pass
+    # publish again from where the table says.
+    with container.engine.begin() as connection:
+        connection.execute(
+            relay_positions.update().where(relay_positions.c.tenant == tenant).values(position=0)
+        )
+    assert relay.run_once({tenant}) == 0
+    assert relay.run_once() == head
