@@ -5,11 +5,11 @@ large pages, encodes each event straight from its stored record (streams/codec.p
 hands it to the producer without waiting: a window of messages is in flight, and their
 acknowledgements come back as delivery reports. The published position moves only over the
 unbroken prefix of settled events (streams/published_prefix.py) and is recorded, with the
-last position acknowledged on each partition, in one transaction per page: an event whose
-delivery failed holds it back however much after it was acknowledged, and the next pass
-publishes again from there. A crash at any point resumes from the recorded position:
-messages may be published twice, never skipped, and consumers absorb duplicates by the
-position each message carries. The producer partitions (murmur2 of the key, Kafka's
+last position acknowledged on each partition, atomically as each run settles (one statement
+on PostgreSQL: streams/acknowledged.py): an event whose delivery failed holds it back
+however much after it was acknowledged, and the next pass publishes again from there. A
+crash at any point resumes from the recorded position: messages may be published twice,
+never skipped, and consumers absorb duplicates by the position each message carries. The producer partitions (murmur2 of the key, Kafka's
 default partitioner), so partitions are the ones every client computes.
 
 Kafka is not the system of record, so the relay also notices a broker that lost its data
@@ -770,8 +770,8 @@ class Relay:
         self._announce_published()
 
     def _record_with_parked(self, stream: _TenantStream, before: int, advance: Advance) -> None:
-        """Records an advance that passed refused events: parks them in the transaction
-        that records the position past them."""
+        """Records an advance in one transaction with the refused events it passed,
+        parked there (the path of every advance before streams/acknowledged.py)."""
         with self._engine.begin() as connection:
             for position, reason in advance.refused.items():
                 self._park(stream.tenant, stream.parking.pop(position), reason, connection)
