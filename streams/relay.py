@@ -9,8 +9,9 @@ last position acknowledged on each partition, atomically as each run settles (on
 on PostgreSQL: streams/acknowledged.py): an event whose delivery failed holds it back
 however much after it was acknowledged, and the next pass publishes again from there. A
 crash at any point resumes from the recorded position: messages may be published twice,
-never skipped, and consumers absorb duplicates by the position each message carries. The producer partitions (murmur2 of the key, Kafka's
-default partitioner), so partitions are the ones every client computes.
+never skipped, and consumers absorb duplicates by the position each message carries. The
+producer partitions (murmur2 of the key, Kafka's default partitioner), so partitions are
+the ones every client computes.
 
 Kafka is not the system of record, so the relay also notices a broker that lost its data
 (the development broker keeps everything in memory) and publishes everything again. It
