@@ -627,7 +627,7 @@ class Relay:
 
     # -- one tenant ------------------------------------------------------------------------
 
-    def _relay_tenant(self, tenant: str, *, woken: bool = False) -> tuple[int, bool]:
+    def _relay_tenant(self, tenant: str, *, woken: bool) -> tuple[int, bool]:
         """Publish the tenant's pending events; return how many, and whether nothing is left.
         Raise _BrokerFailure when the broker fails.
 
