@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from streams.positions import relay_positions
 
 __all__ = [
     "POSITIONS_CHANNEL",
+    "BatchEnd",
     "LockedBatch",
     "ParkedMessage",
     "PartitionPosition",
@@ -231,6 +232,34 @@ class LockedBatch:
     published_epoch: str | None
     #: Whether the partition has parked messages (their rows are worth reading only then).
     has_parked: bool
+    #: Whether the same statement also wrote where the batch leaves the partition (its
+    #: `BatchEnd`): only on PostgreSQL, for a batch in step with the partition.
+    ended: bool = False
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    """A batch as the statement that locks its partition can check and end it: in step
+    when it starts at the stored next offset (or reads from the beginning of the log) and
+    the relay's broker epoch is the batch's; then the partition's position becomes the
+    greater of the stored one and the batch's highest position that counts (the position
+    its messages leave applied or parked, whatever each of them turns out to be), and its
+    next offset, checkpoint and epoch the batch's."""
+
+    first_offset: int
+    from_beginning: bool
+    #: The highest store position among the batch's messages of the topic's own tenant
+    #: (None: none has one).
+    highest_position: int | None
+    next_offset: int
+    checkpoint_position: int | None
+    broker_epoch: str | None
+
+    def position_after(self, stored: int) -> int:
+        """The partition's applied position once the batch is applied over `stored`."""
+        if self.highest_position is None:
+            return stored
+        return max(stored, self.highest_position)
 
 
 #: The PostgreSQL channel on which a runner's batch announces that the tenant's positions of
@@ -280,6 +309,7 @@ def lock_partitions_for_batches(
     topic: str,
     partitions: Collection[int],
     applying: bool = False,
+    ends: Mapping[int, BatchEnd] | None = None,
 ) -> dict[int, LockedBatch]:
     """`lock_partition_for_batch` of several partitions of one topic in one statement (a
     poll's batches of a topic's partitions, applied in one transaction, took a round trip
@@ -288,7 +318,14 @@ def lock_partitions_for_batches(
     share partitions (for a moment, while partitions move between them) run the same
     statement and lock them in the same order in practice; should they ever wait on each
     other in a circle, PostgreSQL ends one of the transactions, and its batch is applied
-    again."""
+    again.
+
+    With `applying` and `ends` (each partition's batch, `BatchEnd`), on PostgreSQL the same
+    statement also ends each batch in step with its partition: it writes the position, next
+    offset, checkpoint and epoch the batch leaves, which the batch's transaction wrote by a
+    statement of its own at its end (one round trip and one row version fewer per batch;
+    the write commits or rolls back with the batch's rows all the same). `ended` says which
+    it wrote; a partition not in step, or without an end, is left as it was."""
     parameters: dict[str, Any] = {
         "key_projection": projection,
         "key_tenant": tenant,
@@ -298,6 +335,8 @@ def lock_partitions_for_batches(
     applying = applying and connection.dialect.name == "postgresql"
     if applying:
         parameters["announcement"] = f"{tenant} {projection}"
+        if ends:
+            return _lock_and_end(connection, parameters, ends)
     locked = {}
     for row in connection.execute(_lock_for_batch(applying), parameters):
         position = _position_of(row)
@@ -337,6 +376,100 @@ def _lock_for_batch(applying: bool) -> sa.Update:
             *(_batch_settings() if applying else ()),
         )
     )
+
+
+def _lock_and_end(
+    connection: Connection, parameters: dict[str, Any], ends: Mapping[int, BatchEnd]
+) -> dict[int, LockedBatch]:
+    """`lock_partitions_for_batches` ending the batches in step (PostgreSQL only)."""
+    numbers = sorted(ends)
+    columns = {
+        "end_partitions": numbers,
+        "end_first_offsets": [ends[n].first_offset for n in numbers],
+        "end_from_beginning": [ends[n].from_beginning for n in numbers],
+        "end_highest_positions": [ends[n].highest_position for n in numbers],
+        "end_next_offsets": [ends[n].next_offset for n in numbers],
+        "end_checkpoints": [ends[n].checkpoint_position for n in numbers],
+        "end_epochs": [ends[n].broker_epoch for n in numbers],
+    }
+    locked = {}
+    for row in connection.execute(_lock_and_end_on_postgresql(), {**parameters, **columns}):
+        position = PartitionPosition(
+            int(row.old_position),
+            _int_or_none(row.old_next_offset),
+            _int_or_none(row.old_checkpoint_position),
+            row.old_broker_epoch,
+        )
+        locked[int(row.locked_partition)] = LockedBatch(
+            position, row.published_epoch, bool(row.has_parked), ended=bool(row.in_step)
+        )
+    return locked
+
+
+@functools.cache
+def _lock_and_end_on_postgresql() -> sa.TextClause:
+    """`_lock_and_end`'s statement, built once. The partitions' rows are locked by the
+    subquery (FOR UPDATE), which keeps their values from before the write for RETURNING
+    (PostgreSQL before 18 returns only the new ones); a batch is in step under the same
+    conditions the runner checks (projections/runner.py `_in_step`)."""
+    t, r, p = projection_positions, relay_positions, projection_parked
+    return sa.text(
+        f"""
+        UPDATE {t.name} AS t
+        SET position = CASE WHEN s.in_step
+                THEN GREATEST(s.old_position, s.highest_position) ELSE s.old_position END,
+            next_offset = CASE WHEN s.in_step
+                THEN s.new_next_offset ELSE s.old_next_offset END,
+            checkpoint_position = CASE WHEN s.in_step
+                THEN s.new_checkpoint_position ELSE s.old_checkpoint_position END,
+            broker_epoch = CASE WHEN s.in_step
+                THEN s.new_broker_epoch ELSE s.old_broker_epoch END
+        FROM (
+            SELECT old.partition,
+                old.position AS old_position,
+                old.next_offset AS old_next_offset,
+                old.checkpoint_position AS old_checkpoint_position,
+                old.broker_epoch AS old_broker_epoch,
+                published.broker_epoch AS published_epoch,
+                COALESCE(ends.from_beginning OR old.next_offset = ends.first_offset, false)
+                    AND published.broker_epoch IS NOT DISTINCT FROM ends.broker_epoch
+                    AS in_step,
+                ends.highest_position,
+                ends.next_offset AS new_next_offset,
+                ends.checkpoint_position AS new_checkpoint_position,
+                ends.broker_epoch AS new_broker_epoch
+            FROM {t.name} AS old
+            LEFT JOIN unnest(
+                CAST(:end_partitions AS integer[]),
+                CAST(:end_first_offsets AS bigint[]),
+                CAST(:end_from_beginning AS boolean[]),
+                CAST(:end_highest_positions AS bigint[]),
+                CAST(:end_next_offsets AS bigint[]),
+                CAST(:end_checkpoints AS bigint[]),
+                CAST(:end_epochs AS text[])
+            ) AS ends (
+                partition, first_offset, from_beginning, highest_position, next_offset,
+                checkpoint_position, broker_epoch
+            ) ON ends.partition = old.partition
+            LEFT JOIN {r.name} AS published ON published.tenant = :key_tenant
+            WHERE old.projection = :key_projection AND old.tenant = :key_tenant
+                AND old.topic = :key_topic AND old.partition IN :key_partitions
+            FOR UPDATE OF old
+        ) AS s
+        WHERE t.projection = :key_projection AND t.tenant = :key_tenant
+            AND t.topic = :key_topic AND t.partition = s.partition
+        RETURNING s.old_position, s.old_next_offset, s.old_checkpoint_position,
+            s.old_broker_epoch, s.published_epoch, s.in_step,
+            EXISTS (
+                SELECT 1 FROM {p.name} AS parked
+                WHERE parked.projection = :key_projection AND parked.tenant = :key_tenant
+                    AND parked.topic = :key_topic AND parked.partition = t.partition
+            ) AS has_parked,
+            t.partition AS locked_partition,
+            set_config('synchronous_commit', 'off', true) AS asynchronous,
+            pg_notify('{POSITIONS_CHANNEL}', :announcement) AS announced
+        """
+    ).bindparams(sa.bindparam("key_partitions", expanding=True))
 
 
 def _batch_settings() -> tuple[sa.ColumnElement[Any], ...]:

@@ -125,6 +125,9 @@ class _Locked:
     #: The partition's applied position before the batch.
     applied: int
     waiting: _Waiting
+    #: Where the batch leaves the partition, when the statement that locked it wrote that
+    #: already (positions.BatchEnd; None: the batch's transaction writes it at its end).
+    ended: positions.BatchEnd | None = None
 
 
 @dataclass
@@ -152,6 +155,22 @@ class _Waiting:
         position = m.position if m.position is not None else 1 << 62
         earlier = [p for p in self.by_aggregate.get(m.aggregate_id, ()) if p < position]
         return min(earlier) if earlier else None
+
+
+def _batch_end(
+    batch: PartitionBatch, messages: Sequence[DecodedMessage], from_beginning: bool
+) -> positions.BatchEnd:
+    """Where `messages` of the batch leave their partition, applied in step with it."""
+    counted = [m.position for m in messages if m.position is not None and not m.other_tenant]
+    last = messages[-1]
+    return positions.BatchEnd(
+        first_offset=messages[0].offset,
+        from_beginning=from_beginning,
+        highest_position=max(counted) if counted else None,
+        next_offset=last.offset + 1,
+        checkpoint_position=last.position,
+        broker_epoch=batch.broker_epoch,
+    )
 
 
 class ProjectionRunner:
@@ -519,11 +538,11 @@ class _ProjectionWorker:
         together, so a transaction the server loses in a crash is lost whole, and the
         runner applies those messages again from the topic."""
         with self.engine.begin() as connection:
-            locked = self._lock(connection, batch, messages[0], from_beginning=from_beginning)
+            locked = self._lock(connection, batch, messages, from_beginning=from_beginning)
             writes = self.applier.writes(connection)
             applied = self._apply_messages(connection, locked, messages, writes, park_error)
             self.applier.finish_batch(connection, writes)
-            self._write_position(connection, batch, messages, applied)
+            self._write_position(connection, batch, messages, locked, applied)
 
     def _commit_polled(self, batches: Sequence[PartitionBatch]) -> list[SeekAgain | None]:
         """`_commit` of several partitions' batches in one transaction, each topic's
@@ -541,21 +560,30 @@ class _ProjectionWorker:
                 partition = batches[index].partition
                 by_topic.setdefault((partition.tenant, partition.topic), []).append(index)
             for (tenant, topic), indexes in by_topic.items():
+                ends = {
+                    batches[index].partition.partition: _batch_end(
+                        batches[index], batches[index].messages, batches[index].from_beginning
+                    )
+                    for index in indexes
+                }
                 found = positions.lock_partitions_for_batches(
                     connection,
                     projection=self.projection.name,
                     tenant=tenant,
                     topic=topic,
-                    partitions=[batches[index].partition.partition for index in indexes],
+                    partitions=list(ends),
                     applying=True,
+                    ends=ends,
                 )
                 for index in indexes:
                     batch = batches[index]
+                    number = batch.partition.partition
                     try:
                         locked = self._in_step(
                             connection,
                             batch,
-                            found.get(batch.partition.partition),
+                            found.get(number),
+                            ends[number],
                             first=batch.messages[0],
                             from_beginning=batch.from_beginning,
                         )
@@ -569,8 +597,8 @@ class _ProjectionWorker:
                 for batch, locked in held
             ]
             self.applier.finish_batch(connection, writes)
-            for (batch, _), position in zip(held, applied, strict=True):
-                self._write_position(connection, batch, batch.messages, position)
+            for (batch, locked), position in zip(held, applied, strict=True):
+                self._write_position(connection, batch, batch.messages, locked, position)
         return outcomes
 
     @staticmethod
@@ -581,24 +609,36 @@ class _ProjectionWorker:
         self,
         connection: Connection,
         batch: PartitionBatch,
-        first: DecodedMessage,
+        messages: Sequence[DecodedMessage],
         *,
         from_beginning: bool,
     ) -> _Locked:
         """Locks the batch's partition and checks the batch is in step with it; raises
         PartitionOutOfStepError or BrokerEpochChangedError when it is not."""
-        # On PostgreSQL this also turns synchronous_commit off for the transaction and
-        # announces the positions' move to waiting reads at commit.
-        locked = positions.lock_partition_for_batch(
-            connection, **self._key(batch.partition), applying=True
+        # On PostgreSQL this also turns synchronous_commit off for the transaction,
+        # announces the positions' move to waiting reads at commit and, the batch in step,
+        # writes where it leaves the partition.
+        end = _batch_end(batch, messages, from_beginning)
+        number = batch.partition.partition
+        locked = positions.lock_partitions_for_batches(
+            connection,
+            projection=self.projection.name,
+            tenant=batch.partition.tenant,
+            topic=batch.partition.topic,
+            partitions=[number],
+            applying=True,
+            ends={number: end},
+        ).get(number)
+        return self._in_step(
+            connection, batch, locked, end, first=messages[0], from_beginning=from_beginning
         )
-        return self._in_step(connection, batch, locked, first=first, from_beginning=from_beginning)
 
     def _in_step(
         self,
         connection: Connection,
         batch: PartitionBatch,
         locked: positions.LockedBatch | None,
+        end: positions.BatchEnd,
         *,
         first: DecodedMessage,
         from_beginning: bool,
@@ -608,13 +648,19 @@ class _ProjectionWorker:
         if locked is None:
             raise PartitionOutOfStepError("the projection was reset")
         row = locked.position
-        if not from_beginning and row.next_offset != first.offset:
+        in_step = from_beginning or row.next_offset == first.offset
+        if locked.ended and not (in_step and locked.published_epoch == batch.broker_epoch):
+            # The transaction would commit that end without the batch: it must roll back.
+            raise RuntimeError(
+                f"the lock of {batch.partition} wrote the end of a batch out of step with it"
+            )
+        if not in_step:
             # Another worker moved on, or the consumer reset after an out-of-range fetch.
             raise PartitionOutOfStepError(f"stored next offset {row.next_offset}")
         require_broker_epoch(locked.published_epoch, batch)
         key = self._key(batch.partition)
         waiting = self.applier.waiting(connection, key) if locked.has_parked else _Waiting()
-        return _Locked(key, row.position, waiting)
+        return _Locked(key, row.position, waiting, end if locked.ended else None)
 
     def _apply_messages(
         self,
@@ -638,8 +684,12 @@ class _ProjectionWorker:
         connection: Connection,
         batch: PartitionBatch,
         messages: Sequence[DecodedMessage],
+        locked: _Locked,
         applied: int,
     ) -> None:
+        """Writes where the batch leaves its partition, unless its lock wrote that."""
+        if locked.ended is not None and locked.ended.position_after(locked.applied) == applied:
+            return
         last = messages[-1]
         positions.write_partition(
             connection,

@@ -35,6 +35,7 @@ from streams.codec import DecodedMessage, EventCodec, EventEnvelope
 from streams.consumer import PartitionBatch, TenantPartition
 from streams.schemas import default_registry
 from tests.projections.read_models import backend_engine, read_model
+from tests.statements import statements_on
 
 _TOPIC = "batched.roster"
 _SCHOOL = "school-1"
@@ -633,3 +634,35 @@ def test_guardians_linked_in_the_batch_that_registers_the_user_land_as_one_at_a_
         assert [event for _, event in _parked(batched.engine, batched.projection.name, tenant)] == [
             roster_type("user", "guardian_linked")
         ]
+
+
+def test_a_polls_batches_leave_each_partition_at_its_highest_position_and_next_offset(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
+) -> None:
+    """Each partition's row after a poll: the highest position its batch applied, the offset after its last message, that message's position as the checkpoint. On
+    PostgreSQL the statement that locks the topic's partitions writes that too, so the
+    poll's transaction updates the positions table once; elsewhere once more per batch."""
+    tenant = "t" + uuid.uuid4().hex[:10]
+    events = [("registered", 0, 0), ("registered", 1, 0), ("corrected", 0, 1),
+              ("registered", 2, 0), ("placement", 1, 2)]  # fmt: skip
+    messages = _messages_of_own(tenant, _user_event, 3, events)
+    [polled] = [_by_partition(tenant, messages)]
+    _numbered_per_partition([polled])
+    roster = workers[0][0]
+    for batch in polled:
+        positions.ensure_partition(
+            roster.engine, projection=roster.projection.name, tenant=tenant,
+            topic=_TOPIC, partition=batch.partition.partition,
+        )  # fmt: skip
+
+    with statements_on(roster.engine) as statements:
+        assert roster.handle_polled(polled) == [None] * len(polled)
+
+    position_writes = [s for s in statements if s.startswith("UPDATE projection_positions")]
+    on_postgresql = roster.engine.dialect.name == "postgresql"
+    assert len(position_writes) == (1 if on_postgresql else 1 + len(polled))
+    for batch in polled:
+        last = batch.messages[-1]
+        assert _position(roster, batch.partition) == positions.PartitionPosition(
+            max(m.position or 0 for m in batch.messages), last.offset + 1, last.position, None
+        )

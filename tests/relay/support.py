@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-import sqlalchemy as sa
 from kafka import KafkaConsumer, TopicPartition
 
 from api.tenants import Tenants
@@ -148,18 +146,3 @@ def _read_once(
         return messages
     finally:
         consumer.close()
-
-
-@contextmanager
-def statements_on(engine: sa.Engine) -> Iterator[list[str]]:
-    """The SQL statements run on `engine` while inside, each with its whitespace collapsed."""
-    seen: list[str] = []
-
-    def note(_c: object, _cursor: object, statement: str, *_: object) -> None:
-        seen.append(" ".join(statement.split()))
-
-    sa.event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", note)

@@ -18,7 +18,7 @@ from streams.positions import (
     relay_partition_positions,
     relay_positions,
 )
-from tests.relay.support import statements_on
+from tests.statements import statements_on
 
 pytestmark = pytest.mark.postgres
 

@@ -27,10 +27,10 @@ from tests.relay.support import (
     positions_of,
     read_until,
     some_orgs,
-    statements_on,
     tenant_topics,
     wait_until,
 )
+from tests.statements import statements_on
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
