@@ -49,7 +49,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.application import TenantApplication
 from streams import parked_events
-from streams.acknowledged import record_acknowledged
+from streams.acknowledged import acknowledging, record_acknowledged
 from streams.broker_epoch import (
     BrokerEpochMarker,
     BrokerUnavailableError,
@@ -688,6 +688,20 @@ class Relay:
         self._ensure_tenant_topics(tenant)
         transport = self._pipelined_transport()
         stream = _TenantStream(tenant, PublishedPrefix(position))
+        try:
+            return self._produce(app, transport, stream, rows)
+        finally:
+            stream.close()
+
+    def _produce(
+        self,
+        app: TenantApplication,
+        transport: PipelinedTransport,
+        stream: _TenantStream,
+        rows: Sequence[_StoredRow],
+    ) -> _Run:
+        """`_stream`'s producing, settling and recording of one stream."""
+        tenant = stream.tenant
         plain = _plain_stored_state(app)
         produced = 0
         caught_up = False
@@ -755,8 +769,10 @@ class Relay:
         # sessions have synchronous_commit off: api/bootstrap.py _pipeline_engine).
         if not advance.refused and self._epoch is not None:
             # As good as always: one round trip (streams/acknowledged.py).
+            if stream.acknowledging is None:
+                stream.acknowledging = acknowledging(self._engine)
             record_acknowledged(
-                self._engine,
+                stream.acknowledging,
                 stream.tenant,
                 first=before + 1,
                 last=advance.last,
@@ -1122,8 +1138,17 @@ class _TenantStream:
         self.prefix = prefix
         self.refused: list[tuple[int, str]] = []
         self.parking: dict[int, Notification] = {}
+        #: The connection its acknowledged runs are recorded on, held until the stream
+        #: ends (streams/acknowledged.py `acknowledging`); None until the first.
+        self.acknowledging: Connection | None = None
         #: Bound once: the transport keeps a reference per message in flight.
         self.delivered: DeliveryCallback = self._delivered
+
+    def close(self) -> None:
+        """Returns the connection its runs were recorded on to the pool."""
+        if self.acknowledging is not None:
+            self.acknowledging.close()
+            self.acknowledging = None
 
     def _delivered(
         self, token: int, topic: str, partition: int, error: str | None, refused: bool

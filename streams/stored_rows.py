@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.persistence import JSONTranscoder, Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 
 from domain.application import TenantApplication
 
@@ -30,22 +30,26 @@ def read_page(app: TenantApplication, start: int, limit: int) -> Sequence[Stored
     """The tenant's stored events from position `start` on, at most `limit`, in store order."""
     recorder = app.recorder
     if isinstance(recorder, PostgresApplicationRecorder):
-        statement = _PAGE_STATEMENTS.get(id(recorder))
-        if statement is None or statement[0] is not recorder:
-            query = SQL(
-                # The id as text: the server formats it as str(UUID) does, off this process.
-                "SELECT notification_id, originator_id::text, originator_version, topic, state "
-                "FROM {schema}.{table} WHERE notification_id>=%s "
-                "ORDER BY notification_id LIMIT %s"
-            ).format(
-                schema=Identifier(recorder.datastore.schema),
-                table=Identifier(recorder.events_table_name),
-            )
-            statement = _PAGE_STATEMENTS[id(recorder)] = (recorder, query)
         with (
             recorder.datastore.get_connection() as connection,
             connection.cursor(row_factory=tuple_row) as cursor,
         ):
+            statement = _PAGE_STATEMENTS.get(id(recorder))
+            if statement is None or statement[0] is not recorder:
+                # As bytes, composed once: a Composed query is composed again on every
+                # execute (~15% of a page's read in the relay's profile).
+                query = SQL(
+                    # The id as text: the server formats it as str(UUID) does, off this
+                    # process.
+                    "SELECT notification_id, originator_id::text, originator_version, topic, "
+                    "state FROM {schema}.{table} WHERE notification_id>=%s "
+                    "ORDER BY notification_id LIMIT %s"
+                ).format(
+                    schema=Identifier(recorder.datastore.schema),
+                    table=Identifier(recorder.events_table_name),
+                )
+                statement = (recorder, query.as_bytes(connection))
+                _PAGE_STATEMENTS[id(recorder)] = statement
             cursor.execute(statement[1], (start, limit), prepare=True)
             return cast(list[StoredRow], cursor.fetchall())
     return [
@@ -56,7 +60,7 @@ def read_page(app: TenantApplication, start: int, limit: int) -> Sequence[Stored
 
 #: The page query of each PostgreSQL recorder (keyed by id, holding the recorder so the id
 #: is not reused while the entry lives).
-_PAGE_STATEMENTS: dict[int, tuple[PostgresApplicationRecorder, Composed]] = {}
+_PAGE_STATEMENTS: dict[int, tuple[PostgresApplicationRecorder, bytes]] = {}
 
 
 def notification(row: StoredRow) -> Notification:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from api.bootstrap import Container
 from streams import parked_events
-from streams.acknowledged import record_acknowledged
+from streams.acknowledged import acknowledging, record_acknowledged
 from streams.positions import (
     create_tables,
     partition_positions,
@@ -57,9 +57,9 @@ def test_an_acknowledged_run_records_the_position_its_partitions_and_unparks_wha
         for position in (3, 9):
             _park(connection, tenant, position)
 
-    with statements_on(engine) as statements:
+    with statements_on(engine) as statements, acknowledging(engine) as connection:
         record_acknowledged(
-            engine,
+            connection,
             tenant,
             first=2,
             last=5,
@@ -84,7 +84,8 @@ def test_an_acknowledged_run_records_the_position_its_partitions_and_unparks_wha
 def test_an_acknowledged_run_without_partitions_moves_the_position_alone(
     engine: sa.Engine, tenant: str
 ) -> None:
-    record_acknowledged(engine, tenant, first=1, last=2, partitions={}, broker_epoch="e1")
+    with acknowledging(engine) as connection:
+        record_acknowledged(connection, tenant, first=1, last=2, partitions={}, broker_epoch="e1")
 
     with engine.connect() as connection:
         assert published_state(connection, tenant) == (2, "e1")

@@ -360,3 +360,40 @@ def test_a_pass_woken_for_a_tenant_starts_from_what_the_relay_recorded_and_a_ful
         )
     assert relay.run_once({tenant}) == 0
     assert relay.run_once() == head
+
+
+def test_a_pass_records_each_acknowledged_run_on_one_connection_held_for_the_pass(
+    container: Container,
+    app: TenantApplication,
+    tenant: str,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+) -> None:
+    """A woken pass over pages of two events records what the broker acknowledged after
+    each page, all on the one connection it checked out; it is back in the pool after."""
+    relay = relay_for(shared_broker.bootstrap, batch_size=2, max_in_flight=1)
+    first = some_orgs(app, 1)
+    assert relay.run_once() == first
+    head = some_orgs(app, 6)
+    pool = container.engine.pool
+    moves: list[str] = []
+
+    def checked_out(*_: object) -> None:
+        moves.append("out")
+
+    def checked_in(*_: object) -> None:
+        moves.append("in")
+
+    sa.event.listen(pool, "checkout", checked_out)
+    sa.event.listen(pool, "checkin", checked_in)
+    try:
+        with statements_on(container.engine) as statements:
+            assert relay.run_once({tenant}) == head - first
+    finally:
+        sa.event.remove(pool, "checkout", checked_out)
+        sa.event.remove(pool, "checkin", checked_in)
+
+    records = [s for s in statements if f"INSERT INTO {relay_positions.name} " in s]
+    assert len(records) >= 2
+    assert moves == ["out", "in"]
+    assert relay.status()[tenant]["published"] == head
