@@ -10,7 +10,7 @@ statements that was five round trips (BEGIN, the three, COMMIT) on every relay p
 
 On PostgreSQL the three are one statement (two data-modifying WITH queries and an upsert),
 run in autocommit: atomic as a statement is, one round trip, on a connection the relay
-holds for its pass (`acknowledging`). Elsewhere (SQLite) the same three statements in one
+holds (`acknowledging`). Elsewhere (SQLite) the same three statements in one
 transaction. A run that parked events on the way is recorded by
 the relay's own transaction (streams/relay.py `_checkpoint`), which parks them too.
 """
@@ -31,8 +31,8 @@ __all__ = ["acknowledging", "record_acknowledged"]
 
 def acknowledging(engine: Engine) -> Connection:
     """A connection for `record_acknowledged` (to be closed by the caller): in autocommit
-    on PostgreSQL. The relay holds one for a pass rather than checking one out of the pool
-    and back for each record (about 40% of a record's time in the relay's profile)."""
+    on PostgreSQL. The relay holds one rather than checking one out of the pool and back
+    for each record (about 40% of a record's time in the relay's profile)."""
     connection = engine.connect()
     if connection.dialect.name == "postgresql":
         connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -257,6 +257,11 @@ class Relay:
         parked_events.create_tables(engine)
 
         self._transport: EventTransport | None = None
+        #: The connection acknowledged runs are recorded on (streams/acknowledged.py
+        #: `acknowledging`), held from the first record until the relay stops or a record
+        #: fails: checking one out and back for each record was a sixth of the relay's
+        #: samples, most passes recording one run. Used under `_pass_lock` only.
+        self._acknowledging: Connection | None = None
         #: The epoch of the broker as last verified, and when (monotonic); None: verify first.
         self._epoch: str | None = None
         self._epoch_verified_at: float | None = None
@@ -331,6 +336,7 @@ class Relay:
                 return
         with self._pass_lock:
             self._discard_transport()
+            self._release_acknowledging()
 
     def run_once(self, only: Collection[str] | None = None) -> int:
         """Publish everything pending for every tenant (or for those of `only` that exist);
@@ -426,6 +432,7 @@ class Relay:
                 self._every_tenant_next()  # idle: in case an announcement was missed
         with self._pass_lock:
             self._discard_transport()
+            self._release_acknowledging()
 
     def _progressed(self) -> None:
         """Notes progress: a batch acknowledged, or nothing left to publish."""
@@ -688,20 +695,6 @@ class Relay:
         self._ensure_tenant_topics(tenant)
         transport = self._pipelined_transport()
         stream = _TenantStream(tenant, PublishedPrefix(position))
-        try:
-            return self._produce(app, transport, stream, rows)
-        finally:
-            stream.close()
-
-    def _produce(
-        self,
-        app: TenantApplication,
-        transport: PipelinedTransport,
-        stream: _TenantStream,
-        rows: Sequence[_StoredRow],
-    ) -> _Run:
-        """`_stream`'s producing, settling and recording of one stream."""
-        tenant = stream.tenant
         plain = _plain_stored_state(app)
         produced = 0
         caught_up = False
@@ -769,16 +762,20 @@ class Relay:
         # sessions have synchronous_commit off: api/bootstrap.py _pipeline_engine).
         if not advance.refused and self._epoch is not None:
             # As good as always: one round trip (streams/acknowledged.py).
-            if stream.acknowledging is None:
-                stream.acknowledging = acknowledging(self._engine)
-            record_acknowledged(
-                stream.acknowledging,
-                stream.tenant,
-                first=before + 1,
-                last=advance.last,
-                partitions=advance.partitions,
-                broker_epoch=self._epoch,
-            )
+            if self._acknowledging is None:
+                self._acknowledging = acknowledging(self._engine)
+            try:
+                record_acknowledged(
+                    self._acknowledging,
+                    stream.tenant,
+                    first=before + 1,
+                    last=advance.last,
+                    partitions=advance.partitions,
+                    broker_epoch=self._epoch,
+                )
+            except BaseException:
+                self._release_acknowledging()  # perhaps dead: the next record opens another
+                raise
         else:
             self._record_with_parked(stream, before, advance)
         with self._state_lock:
@@ -950,14 +947,16 @@ class Relay:
             return transport
         return _PublishedInBatches(transport, self._partitions)
 
+    def _release_acknowledging(self) -> None:
+        """Returns the connection acknowledged runs are recorded on to the pool."""
+        connection, self._acknowledging = self._acknowledging, None
+        # If it failed already, the next record opens another.
+        _close_quietly(connection, "the relay's recording connection")
+
     def _discard_transport(self) -> None:
         transport, self._transport = self._transport, None
-        if transport is None:
-            return
-        try:
-            transport.close()
-        except Exception:  # it failed already; a new one is built for the next attempt
-            logger.debug("closing a failed transport raised", exc_info=True)
+        # If it failed already, a new one is built for the next attempt.
+        _close_quietly(transport, "a failed transport")
 
     def _broker_call(self, call: Callable[[], T]) -> T:
         try:
@@ -1129,6 +1128,16 @@ class _PublishedInBatches:
                 on_delivery(token, message.topic, partition, None, False)
 
 
+def _close_quietly(resource: Connection | EventTransport | None, what: str) -> None:
+    """Closes what the relay held (None: nothing); an error closing it is only logged."""
+    if resource is None:
+        return
+    try:
+        resource.close()
+    except Exception:  # it failed already: closing it is a courtesy
+        logger.debug("closing %s raised", what, exc_info=True)
+
+
 class _TenantStream:
     """One tenant's events in flight: their prefix, the events the broker refused (to be
     tried alone) and the events to park once the prefix passes them."""
@@ -1138,17 +1147,8 @@ class _TenantStream:
         self.prefix = prefix
         self.refused: list[tuple[int, str]] = []
         self.parking: dict[int, Notification] = {}
-        #: The connection its acknowledged runs are recorded on, held until the stream
-        #: ends (streams/acknowledged.py `acknowledging`); None until the first.
-        self.acknowledging: Connection | None = None
         #: Bound once: the transport keeps a reference per message in flight.
         self.delivered: DeliveryCallback = self._delivered
-
-    def close(self) -> None:
-        """Returns the connection its runs were recorded on to the pool."""
-        if self.acknowledging is not None:
-            self.acknowledging.close()
-            self.acknowledging = None
 
     def _delivered(
         self, token: int, topic: str, partition: int, error: str | None, refused: bool
