@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
 from api import runtime_report
 from api.burst_pool import BurstPool
@@ -23,6 +22,7 @@ from api.checkpoint_schedule import CheckpointSchedule
 from api.key_events import KeyForgetting
 from api.master_key import fallback_master_keys, load_master_key
 from api.oneroster.agreements import ClientAgreements
+from api.request_threads import in_request_thread
 from api.runtime import RetentionSchedule, Runtime
 from api.settings import Settings
 from api.shared_epochs import (
@@ -173,7 +173,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         # reads files and the database), rarely: only when something changed.
         current = await epochs.read_async()
         if not watcher.is_current(current) or not revocations.is_loaded:
-            await run_in_threadpool(take_changes, current)
+            await in_request_thread(take_changes, current)
 
     keys = KeyForgetting(
         engine=engine,

@@ -13,7 +13,6 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.routing import APIRoute
@@ -22,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from api.bootstrap import Container
 from api.planned_dependencies import parameters_valid
+from api.request_threads import in_request_thread
 from api.tokens import TokenError
 from domain.application import TenantApplication
 from domain.commands import Actor
@@ -137,7 +137,7 @@ async def get_tenant_app(request: Request, credentials: Credentials) -> TenantAp
     app = container.tenants.opened(actor.tenant)
     if app is None:
         # Finding (and opening) a tenant not served yet reads the database.
-        app = await run_in_threadpool(container.tenants.get, actor.tenant)
+        app = await in_request_thread(container.tenants.get, actor.tenant)
     return app
 
 
@@ -191,7 +191,7 @@ def _in_thread_pool(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(endpoint)
     async def run_in_thread_pool(*args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(endpoint, *args, **kwargs)
+        return await in_request_thread(endpoint, *args, **kwargs)
 
     return run_in_thread_pool
 

@@ -27,9 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+
+from api.request_threads import in_request_thread
 
 __all__ = [
     "framework_solve",
@@ -147,7 +148,7 @@ class Plan:
             elif sub.kind == "coroutine":
                 value = await sub.call(**solved.values)
             else:
-                value = await run_in_threadpool(sub.call, **solved.values)
+                value = await in_request_thread(sub.call, **solved.values)
             if sub.name is not None:
                 values[sub.name] = value
             if sub.cache_key not in cache:

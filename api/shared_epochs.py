@@ -25,7 +25,8 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from starlette.concurrency import run_in_threadpool
+
+from api.request_threads import in_request_thread
 
 __all__ = [
     "MASTER_KEY",
@@ -92,7 +93,7 @@ class SharedEpochs:
         """`read` for async callers: on PostgreSQL on the event loop itself (no thread),
         else on the thread pool."""
         if self._postgres_url is None:
-            return await run_in_threadpool(self.read)
+            return await in_request_thread(self.read)
         loop = asyncio.get_running_loop()
         connection = self._async.get(loop)
         if connection is not None and not connection.closed:

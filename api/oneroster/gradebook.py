@@ -24,7 +24,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 
 from api.bootstrap import Container
@@ -40,6 +39,7 @@ from api.oneroster.rostering import (
     service_caller,
 )
 from api.oneroster.status_info import OneRosterError
+from api.request_threads import in_request_thread
 from domain.application import TenantApplication
 from domain.assessment import FINNISH_GRADES
 from domain.commands import (
@@ -206,7 +206,7 @@ def _add_collection(path: str, op_id: str, entity: str, select: Select, scopes: 
         reads = _reads(container, request)
         selection = select(dict(request.path_params))
         base = _base_url(request)
-        page = await run_in_threadpool(
+        page = await in_request_thread(
             _translated,
             lambda: reads.page(caller.view, selection, query, scopes=scopes, base_url=base),
         )
@@ -230,7 +230,7 @@ def _add_single(path: str, op_id: str, entity: str) -> None:
         reads = _reads(container, request)
         sourced_id = request.path_params["sourcedId"]
         base = _base_url(request)
-        record = await run_in_threadpool(
+        record = await in_request_thread(
             _translated,
             lambda: reads.record(
                 caller.view, entity, sourced_id, fields=query.fields, scopes=_CORE, base_url=base
@@ -442,7 +442,7 @@ def _put(kind: str, build: Callable[[TenantApplication, str, dict[str, Any]], Ca
             position = _position_of(answered.body)
             return _answer(caller.actor, answered.status_code, position)
 
-        return await run_in_threadpool(execute)
+        return await in_request_thread(execute)
 
     return put
 
@@ -472,7 +472,7 @@ router.add_api_route("/results/{sourcedId}", _put("result", _result_put), method
 def _delete(kind: str, remove: Callable[[TenantApplication, Actor, str], Outcome]) -> Any:
     async def delete(sourcedId: str, container: ContainerDep, caller: CallerDep) -> Response:
         app = _app(container, caller)
-        outcome = await run_in_threadpool(remove, app, caller.actor, sourcedId)
+        outcome = await in_request_thread(remove, app, caller.actor, sourcedId)
         return _answer(caller.actor, 204, outcome.position)
 
     return delete
@@ -572,7 +572,7 @@ def _post_many(
                 pairs.append({"suppliedSourcedId": supplied, "allocatedSourcedId": outcome.id})
             return pairs
 
-        pairs = await run_in_threadpool(execute)
+        pairs = await in_request_thread(execute)
         response = _json({"sourcedIdPairs": pairs})
         response.status_code = 201
         return response

@@ -14,11 +14,11 @@ import binascii
 from urllib.parse import parse_qsl, unquote
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.bootstrap import Container
 from api.deps import ContainerDep
+from api.request_threads import in_request_thread
 from domain.agreement_commands import scope_uri
 
 __all__ = ["TOKEN_LIFETIME_SECONDS", "router"]
@@ -120,4 +120,4 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
             )
         credentials = (form["client_id"], form["client_secret"])
     asked = form.get("scope", "").split()
-    return await run_in_threadpool(_token, container, *credentials, asked)
+    return await in_request_thread(_token, container, *credentials, asked)

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -24,6 +23,7 @@ from api.bootstrap import Container
 from api.deps import ContainerDep, MinPosition, wait_until_fresh
 from api.oneroster.agreements import AgreementTerms
 from api.oneroster.status_info import OneRosterError
+from api.request_threads import in_request_thread
 from api.tokens import TokenError
 from domain.agreement_commands import SCOPE_PREFIX
 from domain.commands import Actor
@@ -78,7 +78,7 @@ async def service_caller(
     if container.tenants.opened(actor.tenant) is not None:
         terms = container.agreements.held(actor.tenant, actor.subject)
     if terms is None:
-        terms = await run_in_threadpool(_read_terms, container, actor)
+        terms = await in_request_thread(_read_terms, container, actor)
     if terms is None:
         raise TokenError("the client's agreement has ended or does not exist")
     granted = {s.removeprefix(SCOPE_PREFIX) for s in actor.scopes & terms.scopes}
@@ -509,7 +509,7 @@ def _add_route(op: Operation) -> None:
         selection = replace(op.select(params), key=(op.operation_id, *sorted(params.items())))
         base = _base_url(request)
         if op.single:
-            record = await run_in_threadpool(
+            record = await in_request_thread(
                 _translated,
                 lambda: reads.record(
                     client,
@@ -521,7 +521,7 @@ def _add_route(op: Operation) -> None:
                 ),
             )
             return _json({single_key: record})
-        page = await run_in_threadpool(
+        page = await in_request_thread(
             _translated,
             lambda: reads.page(client, selection, query, scopes=op.scopes, base_url=base),
         )

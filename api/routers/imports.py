@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import ActorDep, CommandRoute, Permit, TenantAppDep
@@ -17,6 +16,7 @@ from api.oneroster_csv.importer import (
     import_bundle,
 )
 from api.problems import PROBLEM_JSON, ProblemError
+from api.request_threads import in_request_thread
 from domain.command_roles import require_roster_writer
 
 router = APIRouter(prefix="/api/v1", tags=["roster commands"], route_class=CommandRoute)
@@ -61,7 +61,7 @@ async def post_import(
     except BundleError as error:
         raise ProblemError(400, "bad-bundle", "Not a OneRoster CSV bundle", str(error)) from None
     try:
-        report = await run_in_threadpool(
+        report = await in_request_thread(
             import_bundle,
             app,
             actor,

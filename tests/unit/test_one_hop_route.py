@@ -51,6 +51,7 @@ def test_a_sync_endpoint_runs_off_the_loop_and_its_answer_is_validated_on_it() -
 
     assert answer.json() == {"name": "Aino"}
     assert seen["endpoint"] != seen["loop"]
+    assert seen["endpoint"].startswith("digione-request")  # api/request_threads.py
     assert seen["validated"] == seen["loop"]
 
 
