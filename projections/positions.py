@@ -383,17 +383,26 @@ def _lock_and_end(
 ) -> dict[int, LockedBatch]:
     """`lock_partitions_for_batches` ending the batches in step (PostgreSQL only)."""
     numbers = sorted(ends)
-    columns = {
-        "end_partitions": numbers,
-        "end_first_offsets": [ends[n].first_offset for n in numbers],
-        "end_from_beginning": [ends[n].from_beginning for n in numbers],
-        "end_highest_positions": [ends[n].highest_position for n in numbers],
-        "end_next_offsets": [ends[n].next_offset for n in numbers],
-        "end_checkpoints": [ends[n].checkpoint_position for n in numbers],
-        "end_epochs": [ends[n].broker_epoch for n in numbers],
-    }
+    # The partitions to lock as one array, the ends as rows of scalar parameters: the
+    # statement's text is then the same for as many ends (not rendered again for each
+    # execution, as an expanding IN is), and it dumps no array of each column.
+    columns: dict[str, Any] = {"lock_partitions": parameters["key_partitions"]}
+    for index, number in enumerate(numbers):
+        end = ends[number]
+        columns.update(
+            {
+                f"end_partition_{index}": number,
+                f"end_first_offset_{index}": end.first_offset,
+                f"end_from_beginning_{index}": end.from_beginning,
+                f"end_highest_position_{index}": end.highest_position,
+                f"end_next_offset_{index}": end.next_offset,
+                f"end_checkpoint_{index}": end.checkpoint_position,
+                f"end_epoch_{index}": end.broker_epoch,
+            }
+        )
     locked = {}
-    for row in connection.execute(_lock_and_end_on_postgresql(), {**parameters, **columns}):
+    statement = _lock_and_end_on_postgresql(len(numbers))
+    for row in connection.execute(statement, {**parameters, **columns}):
         position = PartitionPosition(
             int(row.old_position),
             _int_or_none(row.old_next_offset),
@@ -407,12 +416,20 @@ def _lock_and_end(
 
 
 @functools.cache
-def _lock_and_end_on_postgresql() -> sa.TextClause:
-    """`_lock_and_end`'s statement, built once. The partitions' rows are locked by the
+def _lock_and_end_on_postgresql(ends: int) -> sa.TextClause:
+    """`_lock_and_end`'s statement for as many `ends`, built once. The partitions' rows are locked by the
     subquery (FOR UPDATE), which keeps their values from before the write for RETURNING
     (PostgreSQL before 18 returns only the new ones); a batch is in step under the same
     conditions the runner checks (projections/runner.py `_in_step`)."""
     t, r, p = projection_positions, relay_positions, projection_parked
+    end_rows = ", ".join(
+        f"(CAST(:end_partition_{row} AS integer), CAST(:end_first_offset_{row} AS bigint), "
+        f"CAST(:end_from_beginning_{row} AS boolean), "
+        f"CAST(:end_highest_position_{row} AS bigint), "
+        f"CAST(:end_next_offset_{row} AS bigint), CAST(:end_checkpoint_{row} AS bigint), "
+        f"CAST(:end_epoch_{row} AS text))"
+        for row in range(ends)
+    )
     return sa.text(
         f"""
         UPDATE {t.name} AS t
@@ -439,21 +456,14 @@ def _lock_and_end_on_postgresql() -> sa.TextClause:
                 ends.checkpoint_position AS new_checkpoint_position,
                 ends.broker_epoch AS new_broker_epoch
             FROM {t.name} AS old
-            LEFT JOIN unnest(
-                CAST(:end_partitions AS integer[]),
-                CAST(:end_first_offsets AS bigint[]),
-                CAST(:end_from_beginning AS boolean[]),
-                CAST(:end_highest_positions AS bigint[]),
-                CAST(:end_next_offsets AS bigint[]),
-                CAST(:end_checkpoints AS bigint[]),
-                CAST(:end_epochs AS text[])
-            ) AS ends (
+            LEFT JOIN (VALUES {end_rows}) AS ends (
                 partition, first_offset, from_beginning, highest_position, next_offset,
                 checkpoint_position, broker_epoch
             ) ON ends.partition = old.partition
             LEFT JOIN {r.name} AS published ON published.tenant = :key_tenant
             WHERE old.projection = :key_projection AND old.tenant = :key_tenant
-                AND old.topic = :key_topic AND old.partition IN :key_partitions
+                AND old.topic = :key_topic
+                AND old.partition = ANY(CAST(:lock_partitions AS integer[]))
             FOR UPDATE OF old
         ) AS s
         WHERE t.projection = :key_projection AND t.tenant = :key_tenant
@@ -469,7 +479,7 @@ def _lock_and_end_on_postgresql() -> sa.TextClause:
             set_config('synchronous_commit', 'off', true) AS asynchronous,
             pg_notify('{POSITIONS_CHANNEL}', :announcement) AS announced
         """
-    ).bindparams(sa.bindparam("key_partitions", expanding=True))
+    )
 
 
 def _batch_settings() -> tuple[sa.ColumnElement[Any], ...]:
