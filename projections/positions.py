@@ -417,10 +417,10 @@ def _lock_and_end(
 
 @functools.cache
 def _lock_and_end_on_postgresql(ends: int) -> sa.TextClause:
-    """`_lock_and_end`'s statement for as many `ends`, built once. The partitions' rows are locked by the
-    subquery (FOR UPDATE), which keeps their values from before the write for RETURNING
-    (PostgreSQL before 18 returns only the new ones); a batch is in step under the same
-    conditions the runner checks (projections/runner.py `_in_step`)."""
+    """`_lock_and_end`'s statement for as many `ends`, built once. The partitions' rows are
+    locked by the subquery (FOR UPDATE), which keeps their values from before the write for
+    RETURNING (PostgreSQL before 18 returns only the new ones); a batch is in step under the
+    same conditions the runner checks (projections/runner.py `_in_step`)."""
     t, r, p = projection_positions, relay_positions, projection_parked
     end_rows = ", ".join(
         f"(CAST(:end_partition_{row} AS integer), CAST(:end_first_offset_{row} AS bigint), "

@@ -10,9 +10,9 @@ statements that was five round trips (BEGIN, the three, COMMIT) on every relay p
 
 On PostgreSQL the three are one statement (two data-modifying WITH queries and an upsert),
 run in autocommit: atomic as a statement is, one round trip, on a connection the relay
-holds (`acknowledging`). Elsewhere (SQLite) the same three statements in one
-transaction. A run that parked events on the way is recorded by
-the relay's own transaction (streams/relay.py `_checkpoint`), which parks them too.
+holds (`acknowledging`). Elsewhere (SQLite) the same three statements in one transaction.
+A run that parked events on the way is recorded by the relay's own transaction
+(streams/relay.py `_checkpoint`), which parks them too.
 """
 
 from __future__ import annotations

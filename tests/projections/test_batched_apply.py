@@ -639,7 +639,8 @@ def test_guardians_linked_in_the_batch_that_registers_the_user_land_as_one_at_a_
 def test_a_polls_batches_leave_each_partition_at_its_highest_position_and_next_offset(
     workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
 ) -> None:
-    """Each partition's row after a poll: the highest position its batch applied, the offset after its last message, that message's position as the checkpoint. On
+    """Each partition's row after a poll: the highest position its batch applied, the
+    offset after its last message, that message's position as the checkpoint. On
     PostgreSQL the statement that locks the topic's partitions writes that too, so the
     poll's transaction updates the positions table once; elsewhere once more per batch."""
     tenant = "t" + uuid.uuid4().hex[:10]
