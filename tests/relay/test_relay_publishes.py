@@ -369,9 +369,9 @@ def test_the_relay_records_acknowledged_runs_on_one_connection_it_returns_when_i
     shared_broker: EmbeddedBroker,
     relay_for: RelayFactory,
 ) -> None:
-    """Woken passes over pages of two events record what the broker acknowledged after
-    each page, all on the one connection the relay checked out for its first record (in
-    the pass before); it is back in the pool once the relay stops."""
+    """Woken passes over pages of two events record what the broker acknowledged (their
+    published positions move) without a connection checked out of the pool: on the one the
+    relay took for its first record, in the pass before; it is back once the relay stops."""
     relay = relay_for(shared_broker.bootstrap, batch_size=2, max_in_flight=1)
     first = some_orgs(app, 1)
     assert relay.run_once() == first
