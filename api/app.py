@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from api import docs_pages, planned_dependencies, problems
 from api.body_limit import BodyTooLarge
@@ -39,11 +40,21 @@ personal data is sealed under its data subject's own key. Authenticate with a be
 """
 
 
+#: FastAPI's native OpenTelemetry, off (DIGIONE_OPENTELEMETRY unset).
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def create_app(container: Container) -> FastAPI:
     # FastAPI's own /docs and /redoc load their assets from a CDN; docs_pages' serve them
     # from the installation.
     app = FastAPI(
-        title="DigiOne", version="0.1.0", description=DESCRIPTION, docs_url=None, redoc_url=None
+        title="DigiOne",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        # FastAPI's defaults (the global providers) only when asked: see Settings.
+        telemetry=None if container.settings.opentelemetry else TELEMETRY_OFF,
     )
     docs_pages.install(app)
     app.state.container = container
