@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -34,20 +33,12 @@ REQUEST_THREADS = 40
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _threads() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="digione-request")
-    return _pool
+#: Its threads start as work arrives (ThreadPoolExecutor starts one per submission while
+#: none is idle, up to REQUEST_THREADS), so a process that serves nothing starts none.
+_threads = ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="digione-request")
 
 
 async def in_request_thread(func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """`func(*args, **kwargs)` in a request thread, with the caller's context variables."""
     call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_threads(), call)
+    return await asyncio.get_running_loop().run_in_executor(_threads, call)
