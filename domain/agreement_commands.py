@@ -40,6 +40,7 @@ __all__ = [
     "ClientCredentials",
     "ServiceDescription",
     "event_selectors",
+    "new_client_secret",
     "scope_uri",
 ]
 
@@ -213,7 +214,7 @@ class AgreementCommands(TenantCore):
                 f"a client named {service!r} exists already; choose another name",
                 field="name",
             )
-        secret = secrets.token_urlsafe(32)
+        secret = new_client_secret()
         if not self.tables.store_client_secret(client_id, _hash(secret)):
             raise ConflictError(f"client {client_id!r} has credentials already", field="name")
         agreement = Agreement._create(
@@ -428,3 +429,14 @@ def _check_described_purposes(basis: str, purpose: str | None, described: list[s
             f"families (given: {described}); add it with --purpose {purpose}",
             field="purpose",
         )
+
+
+def new_client_secret() -> str:
+    """A new OAuth client secret: 32 random bytes, URL-safe, never beginning with "-". A
+    command line takes a value beginning with "-" for an option, so a vendor's
+    `--client-secret "$SECRET"` (the example subscriber's, most CLIs') failed with one
+    secret in 64."""
+    while True:
+        secret = secrets.token_urlsafe(32)
+        if not secret.startswith("-"):
+            return secret

@@ -18,7 +18,9 @@ from api.app import create_app
 from api.prefix_routing import route_by_prefix
 
 _STUB = SimpleNamespace(
-    settings=SimpleNamespace(max_body_bytes=1024, max_import_bytes=1024, max_header_bytes=8192)
+    settings=SimpleNamespace(
+        max_body_bytes=1024, max_import_bytes=1024, max_header_bytes=8192, opentelemetry=False
+    )
 )
 _METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
 
