@@ -19,6 +19,13 @@ from sqlalchemy.engine import Engine
 from api import runtime_report
 from api.burst_pool import BurstPool
 from api.checkpoint_schedule import CheckpointSchedule
+from api.connection_budget import (
+    STORE_BURST,
+    ConnectionPlan,
+    default_budget,
+    plan_connections,
+    server_client_limit,
+)
 from api.key_events import KeyForgetting
 from api.master_key import fallback_master_keys, load_master_key
 from api.oneroster.agreements import ClientAgreements
@@ -115,11 +122,23 @@ class Container:
         self.pipeline_engine.dispose()
 
 
-def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Container:
-    """Builds the system from `settings`; the one place that turns settings into parts."""
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    answers_requests: bool = True,
+) -> Container:
+    """Builds the system from `settings`; the one place that turns settings into parts.
+
+    `answers_requests`: false for a process of serve that answers no HTTP requests (the
+    worker process, serve's own one beside uvicorn's workers): its request pools stay
+    small, so that the HTTP processes' fit what PostgreSQL allows
+    (api/connection_budget.py).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     master_key = load_master_key(settings.resolved_master_key_file)
-    engine = _engine(settings)
+    plan = connection_plan(settings, answers_requests=answers_requests)
+    engine = _engine(settings, plan)
     disclosures.create_table(engine)
     create_fanout_tables(engine)
     runtime_report.create_table(engine)
@@ -132,6 +151,7 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
         clock=clock,
         key_cache_seconds=settings.key_cache_seconds,
         store_pool_size=settings.store_pool_size,
+        store_overflow=STORE_BURST if plan is None else plan.store_overflow,
         only=settings.only_tenants,
     )
     revocations = TokenRevocations(engine)
@@ -199,8 +219,8 @@ def bootstrap(settings: Settings, *, clock: Callable[[], datetime] = utc_now) ->
     def head_position(tenant: str) -> int:
         return tenants.get(tenant).head_position()
 
-    read_engine = _read_engine(settings, engine)
-    pipeline_engine = _pipeline_engine(settings, engine)
+    read_engine = _read_engine(settings, engine, plan)
+    pipeline_engine = _pipeline_engine(settings, engine, plan)
     status = ProjectionStatus(
         engine=engine,
         watch_engine=read_engine,
@@ -376,16 +396,38 @@ def _transport_factory(settings: Settings, address: str) -> Callable[[], EventTr
     return lambda: KafkaPythonTransport(address, **timeouts)
 
 
-def _engine(settings: Settings) -> Engine:
+def connection_plan(settings: Settings, *, answers_requests: bool) -> ConnectionPlan | None:
+    """This process's pools as serve's share of PostgreSQL's connections allows (None: not
+    PostgreSQL): DIGIONE_DATABASE_CONNECTIONS or, unset, what the server allows less a
+    tenth, asked of the server on a connection of its own. The stores kept open are
+    counted for the tenants DIGIONE_ONLY_TENANTS names, or for one."""
+    if settings.libpq_url is None:
+        return None
+    budget = settings.database_connections or default_budget(
+        server_client_limit(settings.libpq_url, connect_timeout=DATABASE_WAIT_SECONDS)
+    )
+    return plan_connections(
+        budget=budget,
+        http_workers=settings.http_workers,
+        worker_process=settings.worker_process,
+        answers_requests=answers_requests,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        store_pool_size=settings.store_pool_size,
+        tenants=len(settings.only_tenants) if settings.only_tenants else 1,
+    )
+
+
+def _engine(settings: Settings, plan: ConnectionPlan | None) -> Engine:
     # Read models hold JSON columns (a dashboard page decodes one card per student):
     # orjson decodes them several times faster than the standard library.
-    if settings.is_postgres:
+    if plan is not None:
         # A PostgreSQL restart closes every pooled connection: each is pinged before use
         # (and replaced if dead).
         return _postgres_engine(
             settings,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
+            pool_size=plan.pool_size,
+            max_overflow=plan.max_overflow,
             poolclass=BurstPool.idle_for(settings.database_burst_idle_seconds),
             pool_pre_ping=True,
         )
@@ -401,7 +443,7 @@ def _engine(settings: Settings) -> Engine:
     return engine
 
 
-def _pipeline_engine(settings: Settings, engine: Engine) -> Engine:
+def _pipeline_engine(settings: Settings, engine: Engine, plan: ConnectionPlan | None) -> Engine:
     """The relay's and the projection runner's engine: on PostgreSQL a small pool of its
     own whose connections are not pinged before each checkout. The ping was one round trip
     of the six or so of every batch's transaction (checkout, BEGIN, the lock, the writes,
@@ -418,16 +460,19 @@ def _pipeline_engine(settings: Settings, engine: Engine) -> Engine:
     position and are applied again from the topic; a relay position lost is published
     again, duplicates consumers absorb), and the relay's checkpoint saves the round trip
     of a `SET LOCAL` of its own. SQLite: the one engine."""
-    if not settings.is_postgres:
+    if plan is None:
         return engine
     # The runner's and the relay's threads, and now and then a look at the partitions, the
-    # statistics or the relay's status.
+    # statistics or the relay's status (only that in an HTTP process beside the worker's).
     return _postgres_engine(
-        settings, pool_size=3, max_overflow=4, session_options="-c synchronous_commit=off"
+        settings,
+        pool_size=plan.pipeline_pool,
+        max_overflow=plan.pipeline_overflow,
+        session_options="-c synchronous_commit=off",
     )
 
 
-def _read_engine(settings: Settings, engine: Engine) -> Engine:
+def _read_engine(settings: Settings, engine: Engine, plan: ConnectionPlan | None) -> Engine:
     """The engine of the hottest reads: on PostgreSQL a pool of its own, in autocommit
     (a read is one statement; BEGIN and ROLLBACK would be two round trips more) and
     without the ping before each checkout, which cost a round trip per read. A connection
@@ -435,13 +480,13 @@ def _read_engine(settings: Settings, engine: Engine) -> Engine:
     then discards it and every connection pooled before it, and the read runs once more
     on a new one (projections/reads/access.py `read_retried`). SQLite drops no
     connection: its reads share the one engine."""
-    if not settings.is_postgres:
+    if plan is None:
         return engine
     return _postgres_engine(
         settings,
         application_name=READ_APPLICATION_NAME,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
+        pool_size=plan.pool_size,
+        max_overflow=plan.max_overflow,
         poolclass=BurstPool.idle_for(settings.database_burst_idle_seconds),
         isolation_level="AUTOCOMMIT",
     )

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from api.bootstrap import Container, bootstrap
+from api.bootstrap import Container, bootstrap, connection_plan
 from api.settings import Settings, describe_invalid
 from api.shared_epochs import MASTER_KEY, tenant_epoch
 from api.tokens import token_id
@@ -123,7 +123,9 @@ def serve(
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stop_requested)
     _require_worker_process_for_http_workers(settings)
-    container = bootstrap(settings)
+    _require_connection_budget(settings)
+    # With several HTTP processes (uvicorn's workers) this one answers no requests.
+    container = bootstrap(settings, answers_requests=settings.http_workers == 1)
     try:
         container.runtime.start(worker_process=settings.worker_process)
         err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
@@ -167,6 +169,14 @@ def _require_worker_process_for_http_workers(settings: Settings) -> None:
     one, nothing would relay or project."""
     if settings.http_workers > 1 and not settings.worker_process:
         raise _fail("DIGIONE_HTTP_WORKERS above 1 needs DIGIONE_WORKER_PROCESS=true")
+
+
+def _require_connection_budget(settings: Settings) -> None:
+    """serve's processes must fit the connections PostgreSQL allows (api/connection_budget.py):
+    past them, requests would fail 503 under load with "too many clients"."""
+    plan = connection_plan(settings, answers_requests=True)
+    if plan is not None and plan.shortfall is not None:
+        raise _fail(plan.shortfall)
 
 
 @app.command(hidden=True)
@@ -528,6 +538,7 @@ def bench(
     settings = Settings()
     # The server under test is built as `serve` builds it, and refused as serve refuses.
     _require_worker_process_for_http_workers(settings)
+    _require_connection_budget(settings)
     sizes = QUICK if quick else FULL
     if city:
         sizes = replace(sizes, oneroster_students=CITY_STUDENTS)

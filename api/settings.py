@@ -34,13 +34,18 @@ class Settings(BaseSettings):
     #: unused for `database_burst_idle_seconds` (api/burst_pool.py; 0: as soon as it is
     #: returned). Each read uses one connection at a time, and at most 40 run at once (the
     #: server's thread pool), so a burst gets one each; a request that still finds none
-    #: free waits up to 5 s for one before it answers 503. Mind PostgreSQL's
-    #: max_connections: every process of every server has a pool of its own.
+    #: free waits up to 5 s for one before it answers 503. On PostgreSQL these are the most
+    #: each of the two request pools may have: `database_connections` may lower them.
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=30, ge=0)
     database_burst_idle_seconds: float = Field(default=60.0, ge=0)
+    #: The most connections to PostgreSQL serve's processes open in all; unset: what the
+    #: server lets its clients have (max_connections less its reserved ones) less a tenth,
+    #: 10 at least, for the CLI, psql and the rest. Each HTTP process's two request pools
+    #: are sized to fit it (api/connection_budget.py), never beyond the sizes above.
+    database_connections: int | None = Field(default=None, ge=1)
     #: Connections each tenant's event store keeps open in each process (a burst opens up
-    #: to 8 more, closed again after 10 minutes idle).
+    #: to 8 more, fewer within `database_connections`, closed again after 10 minutes idle).
     store_pool_size: int = Field(default=2, ge=1)
     #: The installation's master key (32 random bytes); generated with mode 0600 if absent.
     master_key_file: Path | None = None

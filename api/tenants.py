@@ -15,6 +15,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from api.connection_budget import STORE_BURST
 from domain.application import TenantApplication
 from domain.curriculum import load_curriculum
 from domain.errors import InvalidValueError, UnknownTenantError
@@ -45,6 +46,7 @@ class Tenants:
         clock: Callable[[], datetime],
         key_cache_seconds: float,
         store_pool_size: int = 2,
+        store_overflow: int = STORE_BURST,
         only: frozenset[str] | None = None,
     ) -> None:
         self._engine = engine
@@ -55,6 +57,9 @@ class Tenants:
         self._clock = clock
         self._key_cache_seconds = key_cache_seconds
         self._store_pool_size = store_pool_size
+        #: How many more connections than it keeps each store may open in a burst (on
+        #: PostgreSQL: as api/connection_budget.py plans).
+        self._store_overflow = store_overflow
         self._only = only
         self._apps: dict[str, TenantApplication] = {}
         self._after_save: list[Callable[[int], None]] = []
@@ -220,7 +225,7 @@ class Tenants:
                 "POSTGRES_SCHEMA": schema,
                 # Each tenant has its own pool: small, so many tenants fit one server.
                 "POSTGRES_POOL_SIZE": str(self._store_pool_size),
-                "POSTGRES_MAX_OVERFLOW": "8",
+                "POSTGRES_MAX_OVERFLOW": str(self._store_overflow),
                 "POSTGRES_LOCK_TIMEOUT": "5",
                 # A PostgreSQL restart closes the pooled connections. They are not checked
                 # before each use (that check is a round trip per store read, a command's

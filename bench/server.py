@@ -127,7 +127,11 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
     # Only the benchmark's tenant: the database may hold others (another run's, or real
     # ones when DIGIONE_DATABASE_URL names a shared server), and a second relay and runner
     # over those would contend with their own and disturb what is measured.
-    container = bootstrap(settings.model_copy(update={"only_tenants": tenants}))
+    container = bootstrap(
+        settings.model_copy(update={"only_tenants": tenants}),
+        # With several HTTP processes (uvicorn's workers) this one answers no requests.
+        answers_requests=settings.http_workers == 1,
+    )
     try:
         container.runtime.start(worker_process=settings.worker_process)
         listener = socket.socket()

@@ -1,0 +1,109 @@
+"""serve's processes together stay within the connections PostgreSQL lets its clients have:
+past them, requests failed 503 under load ("too many clients already")."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from api.bootstrap import Container, bootstrap
+from api.connection_budget import LISTENING_CONNECTIONS, default_budget
+from api.settings import Settings
+from tests.processes import digione
+from tests.tenant_cleanup import drop_tenants
+
+
+def _pool_most(engine: sa.Engine) -> int:
+    pool = engine.pool
+    assert isinstance(pool, sa.QueuePool)
+    return pool.size() + pool._max_overflow
+
+
+def _most_connections(container: Container, tenant: str) -> int:
+    """The most connections the process of `container` opens at once, serving `tenant`
+    (its relay's and runner's pool too, which an HTTP process uses for /healthz alone)."""
+    store = container.tenants.get(tenant).recorder.datastore.pool  # type: ignore[attr-defined]
+    return (
+        _pool_most(container.engine)
+        + _pool_most(container.read_engine)
+        + _pool_most(container.pipeline_engine)
+        + int(store.max_size)
+        + LISTENING_CONNECTIONS
+    )
+
+
+def _client_limit(url: str) -> int:
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.postgres
+def test_two_http_processes_the_worker_and_serve_at_their_fullest_fit_the_server(
+    postgres_database_url: str, tmp_path: Path
+) -> None:
+    tenant = "t" + uuid.uuid4().hex[:10] + "b"
+    settings = Settings.explicit(
+        database_url=postgres_database_url,
+        data_dir=tmp_path / "var",
+        http_workers=2,
+        only_tenants=frozenset({tenant}),
+    )
+    http = bootstrap(settings)
+    quiet = bootstrap(settings, answers_requests=False)
+    try:
+        http.tenants.create(tenant, name="Budget municipality")
+        # Two HTTP processes, the worker process, and serve's own beside uvicorn's workers.
+        most = 2 * _most_connections(http, tenant) + 2 * _most_connections(quiet, tenant)
+    finally:
+        http.close()
+        quiet.close()
+        drop_tenants(settings, [tenant])
+
+    limit = _client_limit(postgres_database_url)
+    assert most <= default_budget(limit) < limit
+
+
+@pytest.mark.postgres
+def test_a_budget_set_for_serve_sizes_the_request_pools(
+    postgres_database_url: str, tmp_path: Path
+) -> None:
+    roomy = Settings.explicit(
+        database_url=postgres_database_url, data_dir=tmp_path / "a", database_connections=1000
+    )
+    tight = Settings.explicit(
+        database_url=postgres_database_url, data_dir=tmp_path / "b", database_connections=50
+    )
+    sizes = []
+    for settings in (roomy, tight):
+        container = bootstrap(settings)
+        try:
+            sizes.append((_pool_most(container.engine), _pool_most(container.read_engine)))
+        finally:
+            container.close()
+
+    # As configured (10 kept, 30 more) where there is room; within 50 for serve otherwise.
+    assert sizes == [(40, 40), (6, 6)]
+
+
+@pytest.mark.postgres
+def test_serve_whose_processes_cannot_fit_refuses_to_start_saying_what_to_change(
+    postgres_database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings.explicit(database_url=postgres_database_url, data_dir=tmp_path / "var")
+
+    answer = digione(settings, "serve", variables={"DIGIONE_HTTP_WORKERS": "8"})
+
+    assert answer.returncode == 2
+    assert "8 HTTP" in answer.stderr and "DIGIONE_HTTP_WORKERS" in answer.stderr
+    assert "max_connections" in answer.stderr
+    assert "Traceback" not in answer.stderr
+    assert not (tmp_path / "var").exists(), "a refused serve started nothing"
