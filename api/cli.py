@@ -175,8 +175,18 @@ def _require_connection_budget(settings: Settings) -> None:
     """serve's processes must fit the connections PostgreSQL allows (api/connection_budget.py):
     past them, requests would fail 503 under load with "too many clients"."""
     plan = connection_plan(settings, answers_requests=True)
-    if plan is not None and plan.shortfall is not None:
+    if plan is None:
+        return
+    if plan.shortfall is not None:
         raise _fail(plan.shortfall)
+    log.info(
+        "PostgreSQL connections: serve's processes may open %d (DIGIONE_DATABASE_CONNECTIONS "
+        "or the server's limit less a tenth); each HTTP process's two request pools keep %d "
+        "and open up to %d more in a burst",
+        plan.budget,
+        plan.pool_size,
+        plan.max_overflow,
+    )
 
 
 @app.command(hidden=True)

@@ -3,6 +3,7 @@ past them, requests failed 503 under load ("too many clients already")."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from api import cli
 from api.bootstrap import Container, bootstrap
 from api.connection_budget import LISTENING_CONNECTIONS, default_budget
 from api.settings import Settings
@@ -107,3 +109,19 @@ def test_serve_whose_processes_cannot_fit_refuses_to_start_saying_what_to_change
     assert "max_connections" in answer.stderr
     assert "Traceback" not in answer.stderr
     assert not (tmp_path / "var").exists(), "a refused serve started nothing"
+
+
+@pytest.mark.postgres
+def test_serve_says_at_start_how_many_connections_its_processes_may_open(
+    postgres_database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.explicit(
+        database_url=postgres_database_url, data_dir=tmp_path / "var", database_connections=50
+    )
+
+    with caplog.at_level(logging.INFO, logger="api.serve"):
+        cli._require_connection_budget(settings)
+
+    (said,) = [r.getMessage() for r in caplog.records if "PostgreSQL connections" in r.message]
+    assert "may open 50" in said
+    assert "keep 6 and open up to 0 more" in said
