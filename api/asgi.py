@@ -48,7 +48,7 @@ def served_app() -> FastAPI:
 
     settings = Settings.explicit(**orjson.loads(os.environ[SETTINGS_ENV]))
     configure(settings.log_level)
-    container = bootstrap(settings)
+    container = bootstrap(settings, role="http")
     port = os.environ.get(WAKE_PORT_ENV)
     container.runtime.observe_worker(wake_port=int(port) if port else None)
     app = create_app(container)

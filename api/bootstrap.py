@@ -22,9 +22,10 @@ from api.checkpoint_schedule import CheckpointSchedule
 from api.connection_budget import (
     STORE_BURST,
     ConnectionPlan,
+    ProcessRole,
     default_budget,
     plan_connections,
-    server_client_limit,
+    server_facts,
 )
 from api.key_events import KeyForgetting
 from api.master_key import fallback_master_keys, load_master_key
@@ -40,7 +41,7 @@ from api.shared_epochs import (
     EpochWatcher,
     SharedEpochs,
 )
-from api.tenants import Tenants
+from api.tenants import Tenants, tenants_table
 from api.token_revocations import TokenRevocations
 from api.tokens import TokenService
 from api.worker_process import WorkerProcess, free_wake_port
@@ -126,18 +127,17 @@ def bootstrap(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = utc_now,
-    answers_requests: bool = True,
+    role: ProcessRole = "command",
 ) -> Container:
     """Builds the system from `settings`; the one place that turns settings into parts.
 
-    `answers_requests`: false for a process of serve that answers no HTTP requests (the
-    worker process, serve's own one beside uvicorn's workers): its request pools stay
-    small, so that the HTTP processes' fit what PostgreSQL allows
-    (api/connection_budget.py).
+    `role`: which of serve's processes it is built for, if any (api/connection_budget.py):
+    on PostgreSQL each process's pools are sized so that serve's processes together fit
+    what the server allows; one that answers no requests keeps small request pools.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     master_key = load_master_key(settings.resolved_master_key_file)
-    plan = connection_plan(settings, answers_requests=answers_requests)
+    plan = connection_plan(settings, role=role)
     engine = _engine(settings, plan)
     disclosures.create_table(engine)
     create_fanout_tables(engine)
@@ -396,25 +396,37 @@ def _transport_factory(settings: Settings, address: str) -> Callable[[], EventTr
     return lambda: KafkaPythonTransport(address, **timeouts)
 
 
-def connection_plan(settings: Settings, *, answers_requests: bool) -> ConnectionPlan | None:
-    """This process's pools as serve's share of PostgreSQL's connections allows (None: not
+def connection_plan(
+    settings: Settings, *, role: ProcessRole, tenants: int | None = None
+) -> ConnectionPlan | None:
+    """A process's pools as serve's share of PostgreSQL's connections allows (None: not
     PostgreSQL): DIGIONE_DATABASE_CONNECTIONS or, unset, what the server allows less a
     tenth, asked of the server on a connection of its own. The stores kept open are
-    counted for the tenants DIGIONE_ONLY_TENANTS names, or for one."""
+    counted for `tenants`, else for those DIGIONE_ONLY_TENANTS names, else, in serve's
+    processes, for every registered tenant, and for one in any other."""
     if settings.libpq_url is None:
         return None
-    budget = settings.database_connections or default_budget(
-        server_client_limit(settings.libpq_url, connect_timeout=DATABASE_WAIT_SECONDS)
+    facts = server_facts(
+        settings.libpq_url,
+        tenants_table=tenants_table.name,
+        connect_timeout=DATABASE_WAIT_SECONDS,
     )
+    if tenants is None:
+        if settings.only_tenants:
+            tenants = len(settings.only_tenants)
+        elif role == "command":
+            tenants = 1
+        else:
+            tenants = max(1, facts.registered_tenants)
     return plan_connections(
-        budget=budget,
+        budget=settings.database_connections or default_budget(facts.client_limit),
         http_workers=settings.http_workers,
         worker_process=settings.worker_process,
-        answers_requests=answers_requests,
+        answers_requests=role != "background",
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         store_pool_size=settings.store_pool_size,
-        tenants=len(settings.only_tenants) if settings.only_tenants else 1,
+        tenants=tenants,
     )
 
 

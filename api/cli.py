@@ -125,7 +125,7 @@ def serve(
     _require_worker_process_for_http_workers(settings)
     _require_connection_budget(settings)
     # With several HTTP processes (uvicorn's workers) this one answers no requests.
-    container = bootstrap(settings, answers_requests=settings.http_workers == 1)
+    container = bootstrap(settings, role="http" if settings.http_workers == 1 else "background")
     try:
         container.runtime.start(worker_process=settings.worker_process)
         err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")
@@ -173,12 +173,19 @@ def _require_worker_process_for_http_workers(settings: Settings) -> None:
 
 def _require_connection_budget(settings: Settings) -> None:
     """serve's processes must fit the connections PostgreSQL allows (api/connection_budget.py):
-    past them, requests would fail 503 under load with "too many clients"."""
-    plan = connection_plan(settings, answers_requests=True)
-    if plan is None:
+    past them, requests would fail 503 under load with "too many clients". Settings that
+    cannot fit even one tenant are refused; tenants that leave the request pools fewer than
+    their fewest connections are warned of (serve goes on, its pools at their fewest)."""
+    alone = connection_plan(settings, role="http", tenants=1)
+    if alone is None:
         return
+    if alone.shortfall is not None:
+        raise _fail(alone.shortfall)
+    plan = connection_plan(settings, role="http")
+    assert plan is not None
     if plan.shortfall is not None:
-        raise _fail(plan.shortfall)
+        log.warning("%s; meanwhile each request pool has its fewest connections", plan.shortfall)
+        return
     log.info(
         "PostgreSQL connections: serve's processes may open %d (DIGIONE_DATABASE_CONNECTIONS "
         "or the server's limit less a tenth); each HTTP process's two request pools keep %d "

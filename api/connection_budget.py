@@ -15,27 +15,41 @@ process, and serve's own process while uvicorn's workers answer) take a fixed sh
 HTTP process then has an equal part of the rest, which first covers its listeners, its
 stores' kept connections and the relay's status, and which one store's burst and the
 requests' two pools divide, never beyond their configured sizes. A request finding its
-pool's connections busy waits for one (up to 5 s), as it did before. When the budget leaves
-each request pool fewer than MIN_REQUEST_POOL connections, `digione serve` refuses to start
-and says what to change (other commands go on with pools of that size: they are the tenth
-left for the rest). The stores kept open are counted for the tenants DIGIONE_ONLY_TENANTS
-names, or for one: each further tenant keeps DIGIONE_STORE_POOL_SIZE more in every process.
+pool's connections busy waits for one (up to 5 s), as it did before.
+
+The stores kept open are counted for the tenants DIGIONE_ONLY_TENANTS names or, in serve's
+processes, for every tenant registered when the process starts (each keeps
+DIGIONE_STORE_POOL_SIZE in every process); other commands count one. When the budget leaves
+each request pool fewer than MIN_REQUEST_POOL connections even for one tenant, `digione
+serve` refuses to start and says what to change; when its tenants do, it warns and goes on
+with that many (other commands go on either way: they are the tenth left for the rest).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import psycopg
+from psycopg import sql
 
 __all__ = [
     "MIN_REQUEST_POOL",
     "STORE_BURST",
     "ConnectionPlan",
+    "ProcessRole",
+    "ServerFacts",
     "default_budget",
     "plan_connections",
-    "server_client_limit",
+    "server_facts",
 ]
+
+#: What a system is built for (api/bootstrap.py `bootstrap`): "http", one of serve's HTTP
+#: processes; "background", one of its processes that answer no requests (the worker
+#: process, serve's own beside uvicorn's workers): both serve every registered tenant.
+#: "command": anything else (a command beside serve, a test), sized as an HTTP process, its
+#: stores counted for one tenant.
+ProcessRole = Literal["http", "background", "command"]
 
 #: The fewest connections each of an HTTP process's two request pools may have.
 MIN_REQUEST_POOL = 3
@@ -81,18 +95,36 @@ class ConnectionPlan:
     shortfall: str | None = None
 
 
-def server_client_limit(libpq_url: str, *, connect_timeout: int) -> int:
-    """How many connections the PostgreSQL server lets clients that are not superusers
-    have: max_connections less the slots it reserves (superuser_reserved_connections and,
-    from PostgreSQL 16, reserved_connections)."""
+@dataclass(frozen=True)
+class ServerFacts:
+    """What the plan asks of the PostgreSQL server."""
+
+    #: How many connections it lets clients that are not superusers have: max_connections
+    #: less the slots it reserves (superuser_reserved_connections and, from PostgreSQL 16,
+    #: reserved_connections).
+    client_limit: int
+    #: How many tenants the database's registry holds (0 before the first).
+    registered_tenants: int
+
+
+def server_facts(libpq_url: str, *, tenants_table: str, connect_timeout: int) -> ServerFacts:
+    """Asks the server its connection limit, and counts the tenants in `tenants_table`."""
     with psycopg.connect(libpq_url, autocommit=True, connect_timeout=connect_timeout) as c:
         row = c.execute(
             "SELECT current_setting('max_connections')::int"
             " - current_setting('superuser_reserved_connections')::int"
-            " - coalesce(current_setting('reserved_connections', true), '0')::int"
+            " - coalesce(current_setting('reserved_connections', true), '0')::int,"
+            " to_regclass(%s) IS NOT NULL",
+            (tenants_table,),
         ).fetchone()
-    assert row is not None
-    return int(row[0])
+        assert row is not None
+        client_limit, registry = row
+        tenants = 0
+        if registry:
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(tenants_table))
+            counted = c.execute(query).fetchone()
+            tenants = int(counted[0]) if counted else 0
+    return ServerFacts(client_limit=int(client_limit), registered_tenants=tenants)
 
 
 def default_budget(client_limit: int) -> int:

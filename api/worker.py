@@ -61,7 +61,7 @@ def run(settings: Settings, *, wake_port: int | None, restarts: int, parent: int
     if os.getppid() != parent:
         log.warning("serve is gone: the worker does not start")
         return 0
-    container = bootstrap(settings, answers_requests=False)
+    container = bootstrap(settings, role="background")
     runtime = container.runtime
     wakers: list[threading.Thread] = []
     try:

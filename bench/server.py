@@ -130,7 +130,7 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
     container = bootstrap(
         settings.model_copy(update={"only_tenants": tenants}),
         # With several HTTP processes (uvicorn's workers) this one answers no requests.
-        answers_requests=settings.http_workers == 1,
+        role="http" if settings.http_workers == 1 else "background",
     )
     try:
         container.runtime.start(worker_process=settings.worker_process)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -25,15 +26,20 @@ def _pool_most(engine: sa.Engine) -> int:
     return pool.size() + pool._max_overflow
 
 
-def _most_connections(container: Container, tenant: str) -> int:
-    """The most connections the process of `container` opens at once, serving `tenant`
-    (its relay's and runner's pool too, which an HTTP process uses for /healthz alone)."""
-    store = container.tenants.get(tenant).recorder.datastore.pool  # type: ignore[attr-defined]
+def _most_connections(container: Container, *tenants: str) -> int:
+    """The most connections the process of `container` opens at once, serving `tenants`
+    (its relay's and runner's pool too, which an HTTP process uses for /healthz alone):
+    each store's kept ones, and one store's burst."""
+    stores = [
+        container.tenants.get(t).recorder.datastore.pool  # type: ignore[attr-defined]
+        for t in tenants
+    ]
     return (
         _pool_most(container.engine)
         + _pool_most(container.read_engine)
         + _pool_most(container.pipeline_engine)
-        + int(store.max_size)
+        + sum(int(store.min_size) for store in stores)
+        + max(int(store.max_size - store.min_size) for store in stores)
         + LISTENING_CONNECTIONS
     )
 
@@ -59,8 +65,8 @@ def test_two_http_processes_the_worker_and_serve_at_their_fullest_fit_the_server
         http_workers=2,
         only_tenants=frozenset({tenant}),
     )
-    http = bootstrap(settings)
-    quiet = bootstrap(settings, answers_requests=False)
+    http = bootstrap(settings, role="http")
+    quiet = bootstrap(settings, role="background")
     try:
         http.tenants.create(tenant, name="Budget municipality")
         # Two HTTP processes, the worker process, and serve's own beside uvicorn's workers.
@@ -72,6 +78,50 @@ def test_two_http_processes_the_worker_and_serve_at_their_fullest_fit_the_server
 
     limit = _client_limit(postgres_database_url)
     assert most <= default_budget(limit) < limit
+
+
+@pytest.fixture
+def own_database(postgres_database_url: str) -> Iterator[str]:
+    """A database of the test's own: the session's holds other tests' tenants."""
+    server = sa.make_url(postgres_database_url)
+    name = f"{server.database}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_serve_counts_every_registered_tenants_store_and_still_fits_the_server(
+    own_database: str, tmp_path: Path
+) -> None:
+    settings = Settings.explicit(database_url=own_database, data_dir=tmp_path / "var")
+    cities = [f"city{n}" for n in range(5)]
+    setup = bootstrap(settings)
+    for city in cities:
+        setup.tenants.create(city, name=f"City {city}")
+    setup.close()
+
+    command = bootstrap(settings)
+    http = bootstrap(settings, role="http")
+    quiet = bootstrap(settings, role="background")
+    try:
+        # One HTTP process beside the worker process, each holding every city's store.
+        most = _most_connections(http, *cities) + _most_connections(quiet, *cities)
+        pools = (_pool_most(command.read_engine), _pool_most(http.read_engine))
+    finally:
+        for container in (command, http, quiet):
+            container.close()
+
+    limit = _client_limit(own_database)
+    assert most <= default_budget(limit)
+    # A command beside serve counts one tenant's store; serve's processes count all five.
+    assert pools[1] < pools[0]
 
 
 @pytest.mark.postgres
@@ -102,7 +152,12 @@ def test_serve_whose_processes_cannot_fit_refuses_to_start_saying_what_to_change
 ) -> None:
     settings = Settings.explicit(database_url=postgres_database_url, data_dir=tmp_path / "var")
 
-    answer = digione(settings, "serve", variables={"DIGIONE_HTTP_WORKERS": "8"})
+    # What serve may open of a default server's connections (max_connections 100).
+    answer = digione(
+        settings,
+        "serve",
+        variables={"DIGIONE_HTTP_WORKERS": "8", "DIGIONE_DATABASE_CONNECTIONS": "87"},
+    )
 
     assert answer.returncode == 2
     assert "8 HTTP" in answer.stderr and "DIGIONE_HTTP_WORKERS" in answer.stderr
@@ -125,3 +180,27 @@ def test_serve_says_at_start_how_many_connections_its_processes_may_open(
     (said,) = [r.getMessage() for r in caplog.records if "PostgreSQL connections" in r.message]
     assert "may open 50" in said
     assert "keep 6 and open up to 0 more" in said
+
+
+@pytest.mark.postgres
+def test_serve_whose_tenants_leave_too_few_connections_warns_and_goes_on(
+    own_database: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What serve may open of a default server's connections (max_connections 100).
+    settings = Settings.explicit(
+        database_url=own_database,
+        data_dir=tmp_path / "var",
+        http_workers=2,
+        database_connections=87,
+    )
+    setup = bootstrap(settings)
+    for n in range(3):
+        setup.tenants.create(f"city{n}", name=f"City {n}")
+    setup.close()
+
+    with caplog.at_level(logging.INFO, logger="api.serve"):
+        cli._require_connection_budget(settings)  # no refusal
+
+    (warned,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "too few for 3 tenants" in warned.getMessage()
+    assert "DIGIONE_STORE_POOL_SIZE" in warned.getMessage()
