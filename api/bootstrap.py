@@ -396,28 +396,24 @@ def _transport_factory(settings: Settings, address: str) -> Callable[[], EventTr
     return lambda: KafkaPythonTransport(address, **timeouts)
 
 
-def connection_plan(
-    settings: Settings, *, role: ProcessRole, tenants: int | None = None
-) -> ConnectionPlan | None:
+def connection_plan(settings: Settings, *, role: ProcessRole) -> ConnectionPlan | None:
     """A process's pools as serve's share of PostgreSQL's connections allows (None: not
     PostgreSQL): DIGIONE_DATABASE_CONNECTIONS or, unset, what the server allows less a
     tenth, asked of the server on a connection of its own. The stores kept open are
-    counted for `tenants`, else for those DIGIONE_ONLY_TENANTS names, else, in serve's
-    processes, for every registered tenant, and for one in any other."""
+    counted for the tenants DIGIONE_ONLY_TENANTS names, else, in serve's processes, for
+    every registered tenant, and for one in any other."""
     if settings.libpq_url is None:
         return None
+    counts_registry = role != "command" and not settings.only_tenants
     facts = server_facts(
         settings.libpq_url,
-        tenants_table=tenants_table.name,
+        tenants_table=tenants_table.name if counts_registry else None,
         connect_timeout=DATABASE_WAIT_SECONDS,
     )
-    if tenants is None:
-        if settings.only_tenants:
-            tenants = len(settings.only_tenants)
-        elif role == "command":
-            tenants = 1
-        else:
-            tenants = max(1, facts.registered_tenants)
+    if settings.only_tenants:
+        tenants = len(settings.only_tenants)
+    else:
+        tenants = max(1, facts.registered_tenants)
     return plan_connections(
         budget=settings.database_connections or default_budget(facts.client_limit),
         http_workers=settings.http_workers,

@@ -176,13 +176,11 @@ def _require_connection_budget(settings: Settings) -> None:
     past them, requests would fail 503 under load with "too many clients". Settings that
     cannot fit even one tenant are refused; tenants that leave the request pools fewer than
     their fewest connections are warned of (serve goes on, its pools at their fewest)."""
-    alone = connection_plan(settings, role="http", tenants=1)
-    if alone is None:
-        return
-    if alone.shortfall is not None:
-        raise _fail(alone.shortfall)
     plan = connection_plan(settings, role="http")
-    assert plan is not None
+    if plan is None:
+        return
+    if plan.refused is not None:
+        raise _fail(plan.refused)
     if plan.shortfall is not None:
         log.warning("%s; meanwhile each request pool has its fewest connections", plan.shortfall)
         return

@@ -90,9 +90,11 @@ class ConnectionPlan:
     #: The relay's and the projection runner's pool: kept, and more in a burst.
     pipeline_pool: int
     pipeline_overflow: int
-    #: Why the budget is too small for serve's processes (None: it is not). The pools then
-    #: have MIN_REQUEST_POOL connections each; `digione serve` refuses to start.
+    #: Why the budget is too small for serve's processes and their tenants (None: it is
+    #: not). The request pools then have MIN_REQUEST_POOL connections each.
     shortfall: str | None = None
+    #: The shortfall it has even with one tenant: `digione serve` refuses to start.
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,23 +109,24 @@ class ServerFacts:
     registered_tenants: int
 
 
-def server_facts(libpq_url: str, *, tenants_table: str, connect_timeout: int) -> ServerFacts:
-    """Asks the server its connection limit, and counts the tenants in `tenants_table`."""
+def server_facts(libpq_url: str, *, tenants_table: str | None, connect_timeout: int) -> ServerFacts:
+    """Asks the server its connection limit, and counts the tenants in `tenants_table`
+    (None: counts none)."""
     with psycopg.connect(libpq_url, autocommit=True, connect_timeout=connect_timeout) as c:
-        row = c.execute(
+        limit = c.execute(
             "SELECT current_setting('max_connections')::int"
             " - current_setting('superuser_reserved_connections')::int"
-            " - coalesce(current_setting('reserved_connections', true), '0')::int,"
-            " to_regclass(%s) IS NOT NULL",
-            (tenants_table,),
+            " - coalesce(current_setting('reserved_connections', true), '0')::int"
         ).fetchone()
-        assert row is not None
-        client_limit, registry = row
+        assert limit is not None
+        client_limit = limit[0]
         tenants = 0
-        if registry:
-            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(tenants_table))
-            counted = c.execute(query).fetchone()
-            tenants = int(counted[0]) if counted else 0
+        if tenants_table is not None:
+            exists = c.execute("SELECT to_regclass(%s) IS NOT NULL", (tenants_table,))
+            if exists.fetchone() == (True,):
+                query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(tenants_table))
+                counted = c.execute(query).fetchone()
+                tenants = int(counted[0]) if counted else 0
     return ServerFacts(client_limit=int(client_limit), registered_tenants=tenants)
 
 
@@ -153,7 +156,7 @@ def plan_connections(
     Each process keeps its listeners and its stores' kept connections; one store's burst
     and the two request pools divide the rest of an HTTP process's share. The plan says
     its shortfall when the request pools would have fewer than MIN_REQUEST_POOL
-    connections each."""
+    connections each, and whether it has it with one tenant too (`refused`)."""
     kept = LISTENING_CONNECTIONS + max(1, tenants) * store_pool_size
     quiet_share = kept + QUIET_STORE_BURST + 2 * QUIET_POOL + PIPELINE_POOL + PIPELINE_OVERFLOW
     quiet = int(worker_process) + int(http_workers > 1)
@@ -179,6 +182,19 @@ def plan_connections(
             "in all"
         )
         each = MIN_REQUEST_POOL
+    refused = shortfall
+    if shortfall is not None and tenants > 1:
+        alone = plan_connections(
+            budget=budget,
+            http_workers=http_workers,
+            worker_process=worker_process,
+            answers_requests=answers_requests,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            store_pool_size=store_pool_size,
+            tenants=1,
+        )
+        refused = alone.refused
     if answers_requests:
         total = min(pool_size + max_overflow, each)
         share = http_share
@@ -197,6 +213,7 @@ def plan_connections(
         pipeline_pool=pipeline[0],
         pipeline_overflow=pipeline[1],
         shortfall=shortfall,
+        refused=refused,
     )
 
 

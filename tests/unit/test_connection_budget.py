@@ -102,14 +102,16 @@ def test_too_small_a_budget_says_what_to_change_and_keeps_the_fewest_connections
     for remedy in ("max_connections", "DIGIONE_HTTP_WORKERS", "DIGIONE_DATABASE_CONNECTIONS"):
         assert remedy in plan.shortfall
     assert plan.pool_size + plan.max_overflow == MIN_REQUEST_POOL
+    assert plan.refused == plan.shortfall  # not even one tenant fits: serve refuses
 
 
-def test_stores_kept_open_for_many_tenants_in_many_processes_are_a_shortfall_too() -> None:
+def test_stores_kept_open_for_many_tenants_are_a_shortfall_serve_only_warns_of() -> None:
     plan = _plan(http_workers=2, tenants=5)
 
     assert plan.shortfall is not None
     assert "5 tenants" in plan.shortfall
     assert "DIGIONE_STORE_POOL_SIZE" in plan.shortfall
+    assert plan.refused is None  # one tenant would fit: serve warns and goes on
 
 
 def test_a_tenth_of_the_servers_connections_is_left_for_other_clients() -> None:
