@@ -189,16 +189,18 @@ class TenantTables:
             )
 
     def purge_shredded_keys(self) -> int:
-        """Deletes key rows that are on the erasure list (left by a restored backup)."""
+        """Deletes key rows that are on the erasure list (left by a restored backup); how
+        many. Every process runs it as it opens the tenant's store, often while another
+        writes to it: the delete comes first, so that on SQLite the transaction waits for the
+        write lock (its busy timeout) where a read first would fail at once ("database is
+        locked") once the other's commit made its snapshot stale."""
         on_list = (
             f" WHERE EXISTS (SELECT 1 FROM {self._shredded} s"
             f" WHERE s.subject = {self._keys}.subject AND s.retention = {self._keys}.retention)"
         )
         with self._transaction() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM {self._keys}{on_list}")
-            row = cursor.fetchone()
             cursor.execute(f"DELETE FROM {self._keys}{on_list}")
-        return int(_first_column(row))
+            return self._changed(cursor)
 
     def shred_tenant_kek(self) -> None:
         """Destroys the tenant KEK: every subject key of the tenant becomes unusable."""
@@ -414,10 +416,14 @@ class TenantTables:
         """Runs the migration `migration` once: removes the `stale` slots (claims whose
         result was never recorded), then names each `recorded` (student, line item, result)
         the slot's result unless one is named (the first recorded wins). Returns how many
-        slots it filled; 0 when the migration had run."""
+        slots it filled; 0 when the migration had run. Its mark is written first, as
+        `run_once` writes it: a second process waits for the first, then finds it marked
+        (on SQLite a read first would fail at once once the first's commit landed)."""
         with self._transaction() as cursor:
-            cursor.execute(f"SELECT 1 FROM {self._migrations} WHERE name = {self._p}", (migration,))
-            if cursor.fetchone() is not None:
+            cursor.execute(
+                self._insert_ignore_sql(self._migrations, ("name", "done_at")), (migration, _now())
+            )
+            if self._changed(cursor) != 1:
                 return 0
             for student, line_item, result in stale:
                 cursor.execute(
@@ -433,10 +439,6 @@ class TenantTables:
             before = int(_first_column(cursor.fetchone()))
             for student, line_item, result in recorded:
                 cursor.execute(insert, (student, line_item, result, _now()))
-            cursor.execute(
-                self._insert_ignore_sql(self._migrations, ("name", "done_at")),
-                (migration, _now()),
-            )
             cursor.execute(count)
             return int(_first_column(cursor.fetchone())) - before
 
@@ -448,12 +450,7 @@ class TenantTables:
             cursor.execute(
                 self._insert_ignore_sql(self._migrations, ("name", "done_at")), (migration, _now())
             )
-            if self._postgres:
-                inserted = int(getattr(cursor, "rowcount", 0))
-            else:
-                cursor.execute("SELECT changes()")
-                inserted = int(_first_column(cursor.fetchone()))
-            if inserted != 1:
+            if self._changed(cursor) != 1:
                 return False
             step(cursor)
         return True
@@ -667,6 +664,14 @@ class TenantTables:
     @property
     def _p(self) -> str:
         return "%s" if self._postgres else "?"
+
+    def _changed(self, cursor: _Cursor) -> int:
+        """How many rows the cursor's last statement wrote (eventsourcing's SQLite cursor
+        has no rowcount: SQLite's changes())."""
+        if self._postgres:
+            return int(getattr(cursor, "rowcount", 0))
+        cursor.execute("SELECT changes()")
+        return int(_first_column(cursor.fetchone()))
 
     @contextmanager
     def _transaction(self, *, commit: bool = True) -> Iterator[_Cursor]:
