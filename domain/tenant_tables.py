@@ -416,15 +416,13 @@ class TenantTables:
         """Runs the migration `migration` once: removes the `stale` slots (claims whose
         result was never recorded), then names each `recorded` (student, line item, result)
         the slot's result unless one is named (the first recorded wins). Returns how many
-        slots it filled; 0 when the migration had run. Its mark is written first, as
-        `run_once` writes it: a second process waits for the first, then finds it marked
-        (on SQLite a read first would fail at once once the first's commit landed)."""
-        with self._transaction() as cursor:
-            cursor.execute(
-                self._insert_ignore_sql(self._migrations, ("name", "done_at")), (migration, _now())
-            )
-            if self._changed(cursor) != 1:
-                return 0
+        slots it filled; 0 when the migration had run. As `run_once` runs it: its mark is
+        written first, so a second process waits for the first, then finds it marked (on
+        SQLite a read first would fail at once once the first's commit landed)."""
+        filled = 0
+
+        def fill(cursor: _Cursor) -> None:
+            nonlocal filled
             for student, line_item, result in stale:
                 cursor.execute(
                     f"DELETE FROM {self._result_slots} WHERE student = {self._p}"
@@ -440,7 +438,10 @@ class TenantTables:
             for student, line_item, result in recorded:
                 cursor.execute(insert, (student, line_item, result, _now()))
             cursor.execute(count)
-            return int(_first_column(cursor.fetchone())) - before
+            filled = int(_first_column(cursor.fetchone())) - before
+
+        self.run_once(migration, fill)
+        return filled
 
     def run_once(self, migration: str, step: Callable[[Any], object]) -> bool:
         """Runs the migration `migration` once: `step(cursor)` in the transaction that marks
