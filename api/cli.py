@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 from typing import Annotated
 
 import typer
@@ -14,6 +13,7 @@ from rich.markup import escape
 from api.bootstrap import Container, bootstrap, connection_plan
 from api.settings import Settings, describe_invalid
 from api.shared_epochs import MASTER_KEY, tenant_epoch
+from api.stop_signals import StopSignals
 from api.tokens import token_id
 from domain.commands import ROLES
 from domain.errors import DomainError
@@ -110,18 +110,8 @@ def serve(
 
     settings = Settings()
     configure(settings.log_level)
-    # uvicorn catches SIGTERM and SIGINT while it serves: it stops accepting, lets the
-    # requests in flight finish, and then raises the signal again under the handlers that
-    # were there before it. These handlers end the process quietly before uvicorn runs,
-    # and do nothing after, so that the runtime below stops cleanly and `serve` exits 0.
-    serving = False
-
-    def _stop_requested(_signum: int, _frame: object) -> None:
-        if not serving:
-            raise SystemExit(0)
-
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, _stop_requested)
+    # Quiet before uvicorn runs; after, the runtime below stops cleanly and `serve` exits 0.
+    stop_signals = StopSignals()
     _require_worker_process_for_http_workers(settings)
     _require_connection_budget(settings)
     # With several HTTP processes (uvicorn's workers) this one answers no requests.
@@ -137,10 +127,10 @@ def serve(
             # ends, not some seconds after the server starts.
             seed_demo(container)
             show_demo_admin_token(container, console=err)
-        serving = True
         if settings.http_workers > 1:
             # Several HTTP processes (uvicorn's workers, each building its own app from
             # the settings handed over); this process keeps the broker and the worker.
+            stop_signals.serving = True  # from here uvicorn takes the signals
             uvicorn.run(
                 **http_workers(container),
                 host=host,
@@ -151,6 +141,7 @@ def serve(
             return
         app = create_app(container)
         settle_heap()
+        stop_signals.serving = True
         uvicorn.run(
             app,
             host=host,
@@ -159,7 +150,7 @@ def serve(
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
     finally:
-        serving = True
+        stop_signals.serving = True
         container.close()
         log.info("stopped: requests drained, the relay, projections and retention stopped")
 

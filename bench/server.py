@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import socket
 import time
@@ -25,6 +26,8 @@ __all__ = [
     "running_server",
     "wait_until_caught_up",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Longer than the server waits for `min_position` before it answers 504.
 READ_TIMEOUT_SECONDS = 30.0
@@ -81,6 +84,13 @@ def running_server(settings: Settings, tenant: str, *also: str) -> Iterator[str]
         if process.is_alive():
             process.kill()
             process.join()
+        if process.exitcode != 0:
+            # Its worker process and connections may outlive it into the next measures.
+            log.warning(
+                "the server under test did not stop as `serve` does (exit status %s): "
+                "its runtime may not have stopped",
+                process.exitcode,
+            )
 
 
 def wait_until_caught_up(base_url: str, admin_token: str, tenant: str) -> CatchUp:
@@ -123,6 +133,10 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
     from api.app import create_app
     from api.asgi import http_workers
     from api.heap import settle_heap
+    from api.stop_signals import StopSignals
+
+    # As `serve`: the bench's SIGTERM stops the runtime and its worker process below.
+    stop_signals = StopSignals()
 
     # Only the benchmark's tenant: the database may hold others (another run's, or real
     # ones when DIGIONE_DATABASE_URL names a shared server), and a second relay and runner
@@ -143,13 +157,16 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
             config = uvicorn.Config(
                 **http_workers(container), log_level="warning", access_log=False
             )
+            stop_signals.serving = True  # from here uvicorn takes the signals
             Multiprocess(config, sockets=[listener]).run()
             return
         app = create_app(container)
         settle_heap()
         config = uvicorn.Config(app, log_level="warning", access_log=False)
+        stop_signals.serving = True
         uvicorn.Server(config).run(sockets=[listener])
     finally:
+        stop_signals.serving = True
         container.close()
 
 
