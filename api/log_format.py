@@ -11,6 +11,7 @@ ids and positions, never names, addresses or feedback.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import sys
 import traceback
@@ -90,6 +91,29 @@ class _CancelledRefreshes(logging.Filter):
         return True
 
 
+#: A step of the Kafka client's network loop this long or longer is logged as a warning.
+BUSY_STEP_WARNING_SECONDS = 1.0
+
+
+class _BusyLoopSteps(logging.Filter):
+    """kafka-python's network thread warns when one step of its loop took over 0.1 s, as a
+    sign of code blocking it ("a tight sync loop ... Other pollers will time out"). Its
+    steps are its own (reading a fetch's records, metadata), and in a busy process a step
+    takes that long with the GIL shared with the process's other threads (the relay, the
+    projections): a full `digione bench` run on two cores logged four (0.11-0.19 s, as the
+    projections took up the bench's CSV import), alarms with nothing to mend. Such a step under a second is a DEBUG record; one of a second or more
+    stays a warning (a stall the projections' lag in /healthz will show too)."""
+
+    _STEP = re.compile(r"^Task .* ran for (\d+(?:\.\d+)?)s \(>")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        step = self._STEP.match(str(record.msg))
+        if step is not None and float(step.group(1)) < BUSY_STEP_WARNING_SECONDS:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def configure(level: str) -> None:
     """Sends every logger's records at `level` and above to stderr, as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
@@ -104,9 +128,13 @@ def configure(level: str) -> None:
     # DEBUG shows everything.
     if level != "DEBUG":
         logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    cluster = logging.getLogger("kafka.cluster")
-    if not any(isinstance(f, _CancelledRefreshes) for f in cluster.filters):
-        cluster.addFilter(_CancelledRefreshes())
+    for name, kind in (
+        ("kafka.cluster", _CancelledRefreshes),
+        ("kafka.net.selector", _BusyLoopSteps),
+    ):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()

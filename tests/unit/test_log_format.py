@@ -18,6 +18,11 @@ logging.getLogger("streams.relay").info("published 12 events")
 from kafka.errors import Cancelled, KafkaConnectionError
 logging.getLogger("kafka.cluster").error("Metadata refresh: failed %s", Cancelled())
 logging.getLogger("kafka.cluster").error("Metadata refresh: failed %s", KafkaConnectionError("refused"))
+for seconds in (0.187, 2.5):  # kafka-python's own text (kafka/net/selector.py)
+    logging.getLogger("kafka.net.selector").warning(
+        "Task %r ran for %.3fs (>%.3fs threshold). It is blocking the event loop -- likely a "
+        "tight sync loop inside a coroutine. Other pollers will time out." % ("<Task>", seconds, 0.1)
+    )
 """
 
 
@@ -43,7 +48,21 @@ def test_the_kafka_clients_info_lines_stay_out_of_an_info_log_and_its_warnings_d
         ("kafka.net.connection", "the broker went away"),
         ("streams.relay", "published 12 events"),
         ("kafka.cluster", "Metadata refresh: failed KafkaConnectionError: refused"),
+        ("kafka.net.selector", _step(2.5)),
     ]
+
+
+def _step(seconds: float) -> str:
+    return (
+        f"Task '<Task>' ran for {seconds:.3f}s (>0.100s threshold). It is blocking the event "
+        "loop -- likely a tight sync loop inside a coroutine. Other pollers will time out."
+    )
+
+
+def test_a_step_of_the_kafka_clients_loop_a_busy_machine_slowed_is_no_warning() -> None:
+    """Under a second it shows at DEBUG only; a stall of a second or more stays a warning."""
+    steps = [m for logger, m in _logged_levels("DEBUG") if logger == "kafka.net.selector"]
+    assert steps == [("DEBUG", _step(0.187)), ("WARNING", _step(2.5))]
 
 
 def test_a_metadata_refresh_the_client_cancelled_at_close_is_no_error() -> None:
