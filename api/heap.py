@@ -22,10 +22,16 @@ outlive two generations wait longer to be freed, and the pauses come ten times l
 from __future__ import annotations
 
 import gc
+from contextlib import AbstractContextManager
 
-from projections.heap import YOUNG_GENERATION_THRESHOLD
+from projections.heap import YOUNG_GENERATION_THRESHOLD, heap_frozen_for_batches
 
-__all__ = ["OLD_GENERATION_THRESHOLD", "YOUNG_GENERATION_THRESHOLD", "settle_heap"]
+__all__ = [
+    "OLD_GENERATION_THRESHOLD",
+    "YOUNG_GENERATION_THRESHOLD",
+    "heap_settled_within",
+    "settle_heap",
+]
 
 #: Collections of the middle generation after which the oldest is collected (CPython: 10).
 OLD_GENERATION_THRESHOLD = 100
@@ -40,3 +46,13 @@ def settle_heap() -> None:
     gc.freeze()
     _young, middle, _old = gc.get_threshold()
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, OLD_GENERATION_THRESHOLD)
+
+
+def heap_settled_within() -> AbstractContextManager[None]:
+    """Within: the collector as `settle_heap` leaves a serving process; on exit, as it was.
+    For work that runs as served in a process that does not serve (the bench runs the
+    application's own measures so). A freeze found on entry is kept as it is: only the
+    thresholds change meanwhile."""
+    return heap_frozen_for_batches(
+        collect_first=True, old_generation_threshold=OLD_GENERATION_THRESHOLD
+    )

@@ -3,10 +3,9 @@ use it, fresh tenants dropped at the end, then one table, latest.json and the fu
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from api.bootstrap import bootstrap
-from api.heap import settle_heap
+from api.heap import heap_settled_within
 from api.settings import Settings, libpq_form
 from bench.context import BenchContext, RunningServer
 from bench.dashboard import seed_dashboard_class
@@ -158,27 +157,14 @@ def _run(bench: BenchContext, measures: list[Measure]) -> list[Row]:
         bench.server = None
     for measure in measures:
         if not measure.server:
-            with _collected_as_served():
+            # The application's own measures (the store path, the relay, the rebuild) run
+            # in this process, with the heap earlier measures left (their tenants'
+            # aggregates and caches): as served, every full collection no longer walks it.
+            # `commands_store` after the OneRoster import, three alternating pairs: 0.89-0.95
+            # of raw commits so, 0.86-0.93 without (0.98-1.07 alone).
+            with heap_settled_within():
                 rows += _timed(bench, measure)
     return rows
-
-
-@contextmanager
-def _collected_as_served() -> Iterator[None]:
-    """Within: the collector as in a serving process (api/heap.py `settle_heap`: the heap
-    present frozen out of it, the youngest and the oldest generations collected less
-    often); on exit, as it was. A measure that runs the application in this process (the
-    store path, the rebuild, the relay) finds the heap earlier measures left (their
-    tenants' aggregates and caches), which every full collection walked: `commands_store`
-    after the OneRoster import, three alternating pairs, 0.89-0.95 of raw commits with
-    it against 0.86-0.93 without (0.98-1.07 alone, for reasons not all found)."""
-    thresholds = gc.get_threshold()
-    settle_heap()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
 
 
 def _timed(bench: BenchContext, measure: Measure) -> list[Row]:

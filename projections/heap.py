@@ -26,16 +26,25 @@ YOUNG_GENERATION_THRESHOLD = 5_000
 
 
 @contextmanager
-def heap_frozen_for_batches() -> Iterator[None]:
+def heap_frozen_for_batches(
+    *, collect_first: bool = False, old_generation_threshold: int | None = None
+) -> Iterator[None]:
     """Within: the heap present on entry is left out of collections, and the youngest
     generation collected after YOUNG_GENERATION_THRESHOLD allocations; on exit, both as
     they were. In a process whose start-up heap is frozen already (a serving process's,
-    api/heap.py), that freeze is kept as it is: only the threshold changes meanwhile."""
+    api/heap.py), that freeze is kept as it is: only the threshold changes meanwhile.
+    `collect_first`: what is garbage already is collected before the freeze;
+    `old_generation_threshold`: the oldest generation's threshold meanwhile, too."""
     thresholds = gc.get_threshold()
+    young, middle, old = thresholds
     freezing = gc.get_freeze_count() == 0
     if freezing:
+        if collect_first:
+            gc.collect()
         gc.freeze()
-    gc.set_threshold(max(thresholds[0], YOUNG_GENERATION_THRESHOLD), *thresholds[1:])
+    if old_generation_threshold is not None:
+        old = old_generation_threshold
+    gc.set_threshold(max(young, YOUNG_GENERATION_THRESHOLD), middle, old)
     try:
         yield
     finally:
