@@ -8,7 +8,7 @@ building connects to the database (to create tables) but starts nothing: the run
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,6 +152,7 @@ def bootstrap(
         key_cache_seconds=settings.key_cache_seconds,
         store_pool_size=settings.store_pool_size,
         store_overflow=STORE_BURST if plan is None else plan.store_overflow,
+        planned_stores=None if plan is None else plan.stores,
         only=settings.only_tenants,
     )
     revocations = TokenRevocations(engine)
@@ -414,7 +415,7 @@ def connection_plan(settings: Settings, *, role: ProcessRole) -> ConnectionPlan 
         tenants = len(settings.only_tenants)
     else:
         tenants = max(1, facts.registered_tenants)
-    return plan_connections(
+    plan = plan_connections(
         budget=settings.database_connections or default_budget(facts.client_limit),
         http_workers=settings.http_workers,
         worker_process=settings.worker_process,
@@ -424,6 +425,7 @@ def connection_plan(settings: Settings, *, role: ProcessRole) -> ConnectionPlan 
         store_pool_size=settings.store_pool_size,
         tenants=tenants,
     )
+    return plan if counts_registry else replace(plan, stores=None)
 
 
 def _engine(settings: Settings, plan: ConnectionPlan | None) -> Engine:

@@ -19,7 +19,9 @@ pool's connections busy waits for one (up to 5 s), as it did before.
 
 The stores kept open are counted for the tenants DIGIONE_ONLY_TENANTS names or, in serve's
 processes, for every tenant registered when the process starts (each keeps
-DIGIONE_STORE_POOL_SIZE in every process); other commands count one. When the budget leaves
+DIGIONE_STORE_POOL_SIZE in every process); other commands count one. One of serve's
+processes that opens the store of a tenant registered since it started, beyond what its
+share holds, warns that serve should be restarted to plan for it. When the budget leaves
 each request pool fewer than MIN_REQUEST_POOL connections even for one tenant, `digione
 serve` refuses to start and says what to change; when its tenants do, it warns and goes on
 with that many (other commands go on either way: they are the tenth left for the rest).
@@ -95,6 +97,10 @@ class ConnectionPlan:
     shortfall: str | None = None
     #: The shortfall it has even with one tenant: `digione serve` refuses to start.
     refused: str | None = None
+    #: How many tenants' stores the share holds (those counted, and as many more as its
+    #: unplanned connections keep open): one of serve's processes opening more says so
+    #: (api/tenants.py). None: not counted from the registry (no such check).
+    stores: int | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +210,7 @@ def plan_connections(
         share = quiet_share
         pipeline = (PIPELINE_POOL, PIPELINE_OVERFLOW)
     kept_pool = min(pool_size, total)
+    spare = share - (kept + store_overflow + sum(pipeline) + 2 * total)
     return ConnectionPlan(
         budget=budget,
         share=share,
@@ -214,6 +221,7 @@ def plan_connections(
         pipeline_overflow=pipeline[1],
         shortfall=shortfall,
         refused=refused,
+        stores=max(1, tenants) + max(0, spare) // max(1, store_pool_size),
     )
 
 

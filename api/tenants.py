@@ -6,6 +6,7 @@ PostgreSQL schema of its own (`tenant_<id>`) in the configured database.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +22,8 @@ from domain.curriculum import load_curriculum
 from domain.errors import InvalidValueError, UnknownTenantError
 from domain.ids import is_valid_tenant_id
 from domain.sealing import RetentionClass
+
+log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 tenants_table = sa.Table(
@@ -47,6 +50,7 @@ class Tenants:
         key_cache_seconds: float,
         store_pool_size: int = 2,
         store_overflow: int = STORE_BURST,
+        planned_stores: int | None = None,
         only: frozenset[str] | None = None,
     ) -> None:
         self._engine = engine
@@ -60,6 +64,9 @@ class Tenants:
         #: How many more connections than it keeps each store may open in a burst (on
         #: PostgreSQL: as api/connection_budget.py plans).
         self._store_overflow = store_overflow
+        #: How many stores this process's connection plan holds (None: no plan counted the
+        #: registry); a store opened beyond them is one of a tenant registered since.
+        self._planned_stores = planned_stores
         self._only = only
         self._apps: dict[str, TenantApplication] = {}
         self._after_save: list[Callable[[int], None]] = []
@@ -81,7 +88,8 @@ class Tenants:
                 field="tenant",
             )
         with self._lock:
-            app = self._apps.get(tenant) or self._open(tenant)
+            opened = self._apps.get(tenant)
+            app = opened or self._open(tenant)
             with self._engine.begin() as connection:
                 exists = connection.execute(
                     sa.select(tenants_table.c.id).where(tenants_table.c.id == tenant)
@@ -93,6 +101,8 @@ class Tenants:
                         )
                     )
             self._apps[tenant] = app
+            if opened is None:
+                self._beyond_the_plan(tenant)
         return app
 
     def exists(self, tenant: str) -> bool:
@@ -126,7 +136,25 @@ class Tenants:
         with self._lock:
             if tenant not in self._apps:
                 self._apps[tenant] = self._open(tenant)
+                self._beyond_the_plan(tenant)
             return self._apps[tenant]
+
+    def _beyond_the_plan(self, tenant: str) -> None:
+        """Warns when `tenant`'s store, just opened, is more than this process's connection
+        plan holds: the tenant was registered after the process started."""
+        planned = self._planned_stores
+        if planned is None or len(self._apps) <= planned:
+            return
+        log.warning(
+            "tenant %r was registered after this process planned its connections to "
+            "PostgreSQL (for %s): its store keeps %d more open in this "
+            "process, beyond serve's share of the server's connections (api/"
+            "connection_budget.py). Restart serve when convenient, so that it plans for "
+            "every tenant",
+            tenant,
+            "1 tenant's store" if planned == 1 else f"{planned} tenants' stores",
+            self._store_pool_size,
+        )
 
     def add_save_listener(self, listener: Callable[[int], None]) -> None:
         """Calls `listener(position)` after every save of every tenant, opened or not yet."""

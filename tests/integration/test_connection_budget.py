@@ -204,3 +204,29 @@ def test_serve_whose_tenants_leave_too_few_connections_warns_and_goes_on(
     (warned,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "too few for 3 tenants" in warned.getMessage()
     assert "DIGIONE_STORE_POOL_SIZE" in warned.getMessage()
+
+
+@pytest.mark.postgres
+def test_a_tenant_registered_while_serve_runs_is_said_to_need_a_restart_of_serve(
+    own_database: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What serve may open of a default server's connections (max_connections 100).
+    settings = Settings.explicit(
+        database_url=own_database, data_dir=tmp_path / "var", database_connections=87
+    )
+    setup = bootstrap(settings)
+    setup.tenants.create("espoo", name="Espoo")
+    http = bootstrap(settings, role="http")  # serve's HTTP process, planned for espoo
+    try:
+        setup.tenants.create("oulu", name="Oulu")  # `digione tenant create` beside serve
+        with caplog.at_level(logging.WARNING, logger="api.tenants"):
+            http.tenants.get("espoo")
+            http.tenants.get("oulu")
+            http.tenants.get("oulu")
+    finally:
+        http.close()
+        setup.close()
+
+    (warned,) = [r.getMessage() for r in caplog.records if r.name == "api.tenants"]
+    assert "'oulu' was registered after this process planned its connections" in warned
+    assert "Restart serve" in warned

@@ -116,3 +116,29 @@ def test_stores_kept_open_for_many_tenants_are_a_shortfall_serve_only_warns_of()
 
 def test_a_tenth_of_the_servers_connections_is_left_for_other_clients() -> None:
     assert (default_budget(97), default_budget(497)) == (87, 448)
+
+
+@pytest.mark.parametrize(("http_workers", "tenants"), [(1, 1), (1, 3), (2, 2)])
+def test_the_stores_a_plan_holds_at_its_fullest_stay_within_a_default_postgresql(
+    http_workers: int, tenants: int
+) -> None:
+    http = _plan(http_workers=http_workers, tenants=tenants)
+    quiet = _plan(http_workers=http_workers, tenants=tenants, answers_requests=False)
+    assert http.stores is not None and quiet.stores is not None
+    quiet_processes = 1 + (http_workers > 1)
+
+    most = http_workers * _most(http, tenants=http.stores) + quiet_processes * _most(
+        quiet, tenants=quiet.stores
+    )
+
+    assert (http.stores, quiet.stores) == (tenants, tenants)  # no connection to spare
+    assert most <= default_budget(DEFAULT_SERVER)
+    # One more tenant's store in each process would go past the budget the plan fills.
+    assert most + (http_workers + quiet_processes) * 2 > http.budget
+
+
+def test_a_roomy_budget_holds_the_stores_of_tenants_registered_later() -> None:
+    plan = _plan(budget=1000, tenants=2)
+
+    assert plan.stores is not None and plan.stores > 2
+    assert _most(plan, tenants=plan.stores) <= plan.share
