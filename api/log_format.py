@@ -101,8 +101,9 @@ class _BusyLoopSteps(logging.Filter):
     steps are its own (reading a fetch's records, metadata), and in a busy process a step
     takes that long with the GIL shared with the process's other threads (the relay, the
     projections): a full `digione bench` run on two cores logged four (0.11-0.19 s, as the
-    projections took up the bench's CSV import), alarms with nothing to mend. Such a step under a second is a DEBUG record; one of a second or more
-    stays a warning (a stall the projections' lag in /healthz will show too)."""
+    projections took up the bench's CSV import), alarms with nothing to mend. Such a step
+    under a second is a DEBUG record; one of a second or more stays a warning (a stall the
+    projections' lag in /healthz will show too)."""
 
     _STEP = re.compile(r"^Task .* ran for (\d+(?:\.\d+)?)s \(>")
 

@@ -21,7 +21,8 @@ logging.getLogger("kafka.cluster").error("Metadata refresh: failed %s", KafkaCon
 for seconds in (0.187, 2.5):  # kafka-python's own text (kafka/net/selector.py)
     logging.getLogger("kafka.net.selector").warning(
         "Task %r ran for %.3fs (>%.3fs threshold). It is blocking the event loop -- likely a "
-        "tight sync loop inside a coroutine. Other pollers will time out." % ("<Task>", seconds, 0.1)
+        "tight sync loop inside a coroutine. Other pollers will time out."
+        % ("<Task>", seconds, 0.1)
     )
 """
 
