@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from api.bootstrap import Container, bootstrap, connection_plan
+from api.connection_budget import serve_process_role
 from api.settings import Settings, describe_invalid
 from api.shared_epochs import MASTER_KEY, tenant_epoch
 from api.stop_signals import StopSignals
@@ -114,8 +115,7 @@ def serve(
     stop_signals = StopSignals()
     _require_worker_process_for_http_workers(settings)
     _require_connection_budget(settings)
-    # With several HTTP processes (uvicorn's workers) this one answers no requests.
-    container = bootstrap(settings, role="http" if settings.http_workers == 1 else "background")
+    container = bootstrap(settings, role=serve_process_role(settings.http_workers))
     try:
         container.runtime.start(worker_process=settings.worker_process)
         err.print(f"events flow to Kafka at [bold]{container.runtime.bootstrap}[/]")

@@ -43,6 +43,7 @@ __all__ = [
     "ServerFacts",
     "default_budget",
     "plan_connections",
+    "serve_process_role",
     "server_facts",
 ]
 
@@ -140,6 +141,12 @@ def default_budget(client_limit: int) -> int:
     """What serve may open of what the server lets clients have: all but a tenth (10 at
     least) for the CLI, psql, backups and monitoring."""
     return client_limit - max(10, client_limit // 10)
+
+
+def serve_process_role(http_workers: int) -> ProcessRole:
+    """The role of `serve`'s own process: with several HTTP processes (uvicorn's workers)
+    it answers no requests itself."""
+    return "http" if http_workers == 1 else "background"
 
 
 def plan_connections(

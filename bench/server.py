@@ -132,6 +132,7 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
 
     from api.app import create_app
     from api.asgi import http_workers
+    from api.connection_budget import serve_process_role
     from api.heap import settle_heap
     from api.stop_signals import StopSignals
 
@@ -143,8 +144,7 @@ def _serve(settings: Settings, tenants: frozenset[str], port_sender: Connection)
     # over those would contend with their own and disturb what is measured.
     container = bootstrap(
         settings.model_copy(update={"only_tenants": tenants}),
-        # With several HTTP processes (uvicorn's workers) this one answers no requests.
-        role="http" if settings.http_workers == 1 else "background",
+        role=serve_process_role(settings.http_workers),  # as `serve`'s own process
     )
     try:
         container.runtime.start(worker_process=settings.worker_process)

@@ -11,6 +11,7 @@ from api.connection_budget import (
     ConnectionPlan,
     default_budget,
     plan_connections,
+    serve_process_role,
 )
 
 #: A default PostgreSQL: max_connections 100, 3 reserved for superusers.
@@ -142,3 +143,8 @@ def test_a_roomy_budget_holds_the_stores_of_tenants_registered_later() -> None:
 
     assert plan.stores is not None and plan.stores > 2
     assert _most(plan, tenants=plan.stores) <= plan.share
+
+
+def test_serves_own_process_answers_requests_only_without_uvicorns_workers() -> None:
+    assert serve_process_role(1) == "http"
+    assert serve_process_role(2) == "background"
