@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.bootstrap import Container
 from api.problems import problem_of
 from projections.reads.disclosures import (
+    HELD_IDLE_SECONDS,
     STATUTORY_TASK,
     DisclosureLog,
     DisclosureNotRecordedError,
@@ -203,3 +205,69 @@ def test_a_closed_disclosure_log_refuses_to_record_instead_of_losing_the_disclos
     answer = problem_of(refused.value)
     assert answer is not None and answer.status == 503
     assert disclosures_of(container.engine, tenant, "stu-1") == []
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_disclosure_is_recorded_after_the_writers_database_session_was_ended(
+    container: Container, tenant: str
+) -> None:
+    log = DisclosureLog(container.engine)
+    try:
+
+        def read(subject: str) -> int:
+            return log.record(
+                tenant=tenant,
+                subjects=[subject],
+                recipient="tch-1",
+                recipient_role="teacher",
+                categories=["assessment"],
+                basis=STATUTORY_TASK,
+            )
+
+        read("stu-1")
+        # The session of the writer's kept connection ends, as an administrator's
+        # pg_terminate_backend or a server restart ends it.
+        with container.engine.connect() as admin:
+            ended = admin.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND query LIKE '%INSERT INTO disclosures%'"
+                )
+            ).scalar_one()
+        assert ended == 1
+
+        assert read("stu-2") == 1
+    finally:
+        log.close()
+
+    assert [
+        (subject, [r.count for r in disclosures_of(container.engine, tenant, subject)])
+        for subject in ("stu-1", "stu-2")
+    ] == [("stu-1", [1]), ("stu-2", [1])]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_an_idle_disclosure_log_gives_its_database_connection_back(
+    container: Container, tenant: str
+) -> None:
+    engine = sa.create_engine(container.settings.sqlalchemy_url, pool_pre_ping=True)
+    log = DisclosureLog(engine)
+    try:
+        log.record(
+            tenant=tenant,
+            subjects=["stu-1"],
+            recipient="tch-1",
+            recipient_role="teacher",
+            categories=["assessment"],
+            basis=STATUTORY_TASK,
+        )
+        # Kept while reads keep coming; back in the pool once none came for a while, so an
+        # idle server holds no connection of the budget for it.
+        deadline = time.monotonic() + 10 * HELD_IDLE_SECONDS
+        while engine.pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        log.close()
+        engine.dispose()
