@@ -193,14 +193,7 @@ def test_a_closed_disclosure_log_refuses_to_record_instead_of_losing_the_disclos
     log.close()
 
     with pytest.raises(DisclosureNotRecordedError) as refused:
-        log.record(
-            tenant=tenant,
-            subjects=["stu-1"],
-            recipient="tch-1",
-            recipient_role="teacher",
-            categories=["assessment"],
-            basis=STATUTORY_TASK,
-        )
+        _teacher_reads(log, tenant, "stu-1")
 
     answer = problem_of(refused.value)
     assert answer is not None and answer.status == 503
@@ -213,18 +206,7 @@ def test_a_disclosure_is_recorded_after_the_writers_database_session_was_ended(
 ) -> None:
     log = DisclosureLog(container.engine)
     try:
-
-        def read(subject: str) -> int:
-            return log.record(
-                tenant=tenant,
-                subjects=[subject],
-                recipient="tch-1",
-                recipient_role="teacher",
-                categories=["assessment"],
-                basis=STATUTORY_TASK,
-            )
-
-        read("stu-1")
+        _teacher_reads(log, tenant, "stu-1")
         # The session of the writer's kept connection ends, as an administrator's
         # pg_terminate_backend or a server restart ends it.
         with container.engine.connect() as admin:
@@ -237,7 +219,7 @@ def test_a_disclosure_is_recorded_after_the_writers_database_session_was_ended(
             ).scalar_one()
         assert ended == 1
 
-        assert read("stu-2") == 1
+        assert _teacher_reads(log, tenant, "stu-2") == 1
     finally:
         log.close()
 
@@ -254,14 +236,7 @@ def test_an_idle_disclosure_log_gives_its_database_connection_back(
     engine = sa.create_engine(container.settings.sqlalchemy_url, pool_pre_ping=True)
     log = DisclosureLog(engine)
     try:
-        log.record(
-            tenant=tenant,
-            subjects=["stu-1"],
-            recipient="tch-1",
-            recipient_role="teacher",
-            categories=["assessment"],
-            basis=STATUTORY_TASK,
-        )
+        _teacher_reads(log, tenant, "stu-1")
         # Kept while reads keep coming; back in the pool once none came for a while, so an
         # idle server holds no connection of the budget for it.
         deadline = time.monotonic() + 10 * HELD_IDLE_SECONDS
@@ -271,3 +246,15 @@ def test_an_idle_disclosure_log_gives_its_database_connection_back(
     finally:
         log.close()
         engine.dispose()
+
+
+def _teacher_reads(log: DisclosureLog, tenant: str, subject: str) -> int:
+    """Records that teacher tch-1 read `subject`'s assessments (rows recorded)."""
+    return log.record(
+        tenant=tenant,
+        subjects=[subject],
+        recipient="tch-1",
+        recipient_role="teacher",
+        categories=["assessment"],
+        basis=STATUTORY_TASK,
+    )
