@@ -403,10 +403,11 @@ class DisclosureLog:
         held): what the pool's ping would have replaced unseen. Were the first statement
         committed before its answer was lost, the batch is counted twice: a disclosure
         recorded twice, never one lost."""
+        was_held = self._held is not None
         try:
             self._write(rows)
         except sa.exc.DBAPIError as error:
-            if not error.connection_invalidated or self._held is None:
+            if not (was_held and error.connection_invalidated):
                 raise
             self._give_back_held(broken=True)
             self._write(rows)
