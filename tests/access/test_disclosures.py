@@ -207,8 +207,10 @@ def test_a_disclosure_is_recorded_after_the_writers_database_session_was_ended(
     try:
         _teacher_reads(log, tenant, "stu-1")
         # The session of the writer's kept connection ends, as an administrator's
-        # pg_terminate_backend or a server restart ends it.
-        with container.engine.connect() as admin:
+        # pg_terminate_backend or a server restart ends it (from a session of another
+        # pool, so never the writer's own).
+        administrator = sa.create_engine(container.settings.sqlalchemy_url)
+        with administrator.connect() as admin:
             ended = admin.execute(
                 sa.text(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -216,6 +218,7 @@ def test_a_disclosure_is_recorded_after_the_writers_database_session_was_ended(
                     " AND query LIKE '%INSERT INTO disclosures%'"
                 )
             ).scalar_one()
+        administrator.dispose()
         assert ended == 1
 
         assert _teacher_reads(log, tenant, "stu-2") == 1
