@@ -61,14 +61,35 @@ def _literal_prefixes(included: Any) -> tuple[str, ...] | None:
     """The literal beginnings of the paths of an included router's routes (None when one of
     its routes does not match from a literal path)."""
     prefixes: set[str] = set()
-    for context in included.effective_route_contexts():
-        beginning = _route_beginning(context)
-        if beginning is None:
-            return None
-        prefixes.add(beginning)
+    routes, prefix = included.original_router.routes, included.include_context.prefix
+    if not _add_beginnings(routes, prefix, prefixes):
+        return None
     # A shorter beginning covers the longer ones it begins.
     kept = [p for p in sorted(prefixes) if not any(p.startswith(q) and p != q for q in prefixes)]
     return tuple(kept)
+
+
+def _add_beginnings(routes: list[Any], prefix: str, beginnings: set[str]) -> bool:
+    """Adds the literal beginnings of `routes`' paths, included under `prefix`, to
+    `beginnings`; False when one of them has none. Read from each route's own path as FastAPI
+    composes it (the inclusion's prefix, then the route's path), not from the routes' effective
+    contexts: building those (each endpoint's dependencies and models) for every route was most
+    of `create_app`'s time, and FastAPI builds them again, lazily, for the router put in place."""
+    for route in routes:
+        if isinstance(route, IncludedRouter):
+            nested = prefix + route.include_context.prefix
+            if not _add_beginnings(route.original_router.routes, nested, beginnings):
+                return False
+            continue
+        if not isinstance(route, Route | Mount):
+            return False
+        path = prefix + route.path
+        if isinstance(route, Mount):  # matched as its path, then "/{path:path}"
+            path = path.rstrip("/") + "/"
+        if not path.startswith("/"):
+            return False
+        beginnings.add(path.split("{", 1)[0])
+    return True
 
 
 def _route_beginning(context: Any) -> str | None:

@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import _IncludedRouter
+from starlette.applications import Starlette
 
 from api.app import create_app
-from api.prefix_routing import route_by_prefix
+from api.prefix_routing import _literal_prefixes, route_by_prefix
 
 _STUB = SimpleNamespace(
     settings=SimpleNamespace(
@@ -125,3 +126,47 @@ def test_a_request_is_routed_as_fastapi_routes_it(method: str) -> None:
 
 def test_the_openapi_document_lists_every_route() -> None:
     assert _app(by_prefix=True).openapi() == _app(by_prefix=False).openapi()
+
+
+def _composed_prefixes(router: _IncludedRouter) -> tuple[str, ...]:
+    """The literal beginnings of the paths FastAPI composes for an included router's routes
+    (its effective contexts), the shorter kept where one begins another."""
+    composed = {
+        (getattr(c.starlette_route, "path_format", None) or c.path_format).split("{", 1)[0]
+        for c in router.effective_route_contexts()
+    }
+    return tuple(
+        p for p in sorted(composed) if not any(p.startswith(q) and p != q for q in composed)
+    )
+
+
+def _nested_app() -> FastAPI:
+    """Routers included with prefixes at two levels, beside a mount and a parameter."""
+
+    async def endpoint() -> None:
+        return None
+
+    inner = APIRouter(prefix="/inner")
+    inner.add_api_route("/items/{item_id:int}", endpoint)
+    inner.mount("/static/", Starlette())
+    middle = APIRouter()
+    middle.add_api_route("/p/{anything}", endpoint)
+    middle.include_router(inner, prefix="/v2")
+    outer = APIRouter(prefix="/outer")
+    outer.add_api_route("/fixed", endpoint, methods=["PUT"])
+    outer.include_router(middle, prefix="/m")
+    app = FastAPI()
+    app.include_router(outer, prefix="/api")
+    return app
+
+
+@pytest.mark.parametrize("build", [lambda: _app(by_prefix=False), _nested_app])
+def test_the_prefixes_read_from_the_routes_paths_are_those_fastapi_matches(
+    build: Callable[[], FastAPI],
+) -> None:
+    """The beginnings `route_by_prefix` reads from each route's own path and the prefixes it
+    is included under are those of the paths FastAPI composes for the route."""
+    included = [r for r in build().router.routes if isinstance(r, _IncludedRouter)]
+    assert included
+    for router in included:
+        assert _literal_prefixes(router) == _composed_prefixes(router)
