@@ -4,6 +4,7 @@ given the same keyed commands at once."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -59,6 +60,10 @@ def _body(i: int) -> dict[str, Any]:
     return an_assessment(grade=str(4 + i % 7), comment=f"Arvio {i}.")
 
 
+#: Built once: `httpx.post` builds a TLS context for each call (16 ms, unused over http).
+_TLS = ssl.create_default_context()
+
+
 def _send(
     base_url: str, headers: dict[str, str], i: int, *, timeout: float = 10.0
 ) -> httpx.Response | None:
@@ -69,6 +74,7 @@ def _send(
             json=_body(i),
             headers={**headers, "Idempotency-Key": f"k-{i}"},
             timeout=timeout,
+            verify=_TLS,
         )
     except httpx.TransportError:
         return None
