@@ -169,6 +169,12 @@ class PipelinedTransport(EventTransport, Protocol):
         return how many were still unsettled at the timeout."""
         ...
 
+    def abandon(self) -> None:
+        """Drop every message not acknowledged yet and release the producer at once, without
+        waiting for deliveries (a broker that lost its data will never acknowledge them);
+        nothing may be produced afterwards."""
+        ...
+
 
 class PartitionId(NamedTuple):
     """A partition of a topic."""
@@ -404,6 +410,18 @@ class KafkaPythonTransport:
         """Send what is pending and close the producer."""
         self._producer.close(timeout=self._delivery_timeout_seconds)
 
+    def abandon(self) -> None:
+        # kafka-python 3.0 has no call that drops what is pending: close() flushes first and
+        # raises when its time runs out, before the force close it would come to next. Its
+        # sender's force close aborts the batches not acknowledged (their sends fail).
+        sender = getattr(self._producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+        try:
+            self._producer.close(timeout=0)
+        except kafka.errors.KafkaTimeoutError:
+            pass
+
     def __enter__(self) -> Self:
         return self
 
@@ -580,6 +598,12 @@ class ConfluentKafkaTransport:
         close = getattr(producer, "close", None)  # not in older confluent-kafka releases
         if close is not None:
             close()
+
+    def abandon(self) -> None:
+        # Purged from the queue and from the requests in flight; reported failed by poll.
+        self._producer.purge()
+        self._producer.poll(0)
+        self.close()
 
     def __enter__(self) -> Self:
         return self

@@ -719,9 +719,11 @@ class Relay:
                 produced += 1
             transport.poll(0)
             self._checkpoint(app, stream)
+            waiting = _AcknowledgementWait(prefix.position, self._epoch_check_seconds)
             while prefix.in_flight > self._max_in_flight and not prefix.failure:
                 transport.poll(0.05)
                 self._checkpoint(app, stream)
+                self._give_up_if_broker_lost_them(stream, waiting)
             if stream.prefix.failure:
                 break
             if len(rows) < self._batch_size:
@@ -830,7 +832,9 @@ class Relay:
         self, app: TenantApplication, transport: PipelinedTransport, stream: _TenantStream
     ) -> None:
         """Wait for the messages in flight (each is acknowledged or fails by the producer's
-        delivery timeout), recording progress as it comes."""
+        delivery timeout, or all are given up when the broker lost its data meanwhile),
+        recording progress as it comes."""
+        waiting = _AcknowledgementWait(stream.prefix.position, self._epoch_check_seconds)
         while stream.prefix.in_flight and not stream.prefix.failure:
             problem: str | None = None
             try:
@@ -843,6 +847,47 @@ class Relay:
                 problem = "the producer reported no delivery for it"
             if problem is not None:
                 stream.prefix.fail_first_unsettled(problem)
+            else:
+                self._give_up_if_broker_lost_them(stream, waiting)
+
+    def _give_up_if_broker_lost_them(
+        self, stream: _TenantStream, waiting: _AcknowledgementWait
+    ) -> None:
+        """Fails the stream and drops its producer when the broker lost its data while the
+        stream's messages wait for acknowledgement: its epoch, read in the background once
+        they waited `epoch_check_seconds` with none settled, is another (or none: a broker
+        restarted empty). librdkafka holds messages sent toward a broker restarted empty
+        for about 30 s (seen with delivery timeouts of 30 s and of 120 s), where the relay
+        publishes them again from the new epoch's start anyway. An unreachable broker, or
+        the same one, leaves them to the producer as before."""
+        now = time.monotonic()
+        if stream.prefix.position != waiting.position:
+            waiting.settled(stream.prefix.position, now)
+            return
+        if now < waiting.look_at:
+            return
+        check = self._background_check
+        if check is None:
+            self._start_background_check()
+            return
+        if not check.done.is_set():
+            return
+        self._take_up_background_check()
+        waiting.settled(stream.prefix.position, now)
+        if check.error is not None or check.epoch == self._epoch:
+            return
+        stream.prefix.fail_first_unsettled(
+            f"the broker's epoch is {check.epoch or 'unmarked'}, not {self._epoch}, while "
+            "events awaited its acknowledgement: it lost its data"
+        )
+        transport, self._transport = self._transport, None
+        if isinstance(transport, PipelinedTransport):
+            try:
+                transport.abandon()
+            except Exception:  # it is given up either way
+                logger.debug("abandoning a producer raised", exc_info=True)
+        else:
+            _close_quietly(transport, "a producer for a broker that lost its data")
 
     def _send(self, messages: Sequence[OutgoingMessage]) -> None:
         """Publish; MessageRefusedError passes as it is, any other error is the broker's."""
@@ -1061,6 +1106,22 @@ class EpochMarker(Protocol):
 
 
 @dataclass
+class _AcknowledgementWait:
+    """Messages waiting for their acknowledgement: the published position when one last
+    settled, and when to look at the broker's epoch if none settles meanwhile."""
+
+    position: int
+    patience_seconds: float
+    look_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.look_at = time.monotonic() + self.patience_seconds
+
+    def settled(self, position: int, now: float) -> None:
+        self.position, self.look_at = position, now + self.patience_seconds
+
+
+@dataclass
 class _BackgroundEpochCheck:
     """A periodic epoch check on a thread of its own, and what it found."""
 
@@ -1102,6 +1163,11 @@ class _PublishedInBatches:
         self._transport.publish(batch)
 
     def close(self) -> None:
+        self._transport.close()
+
+    def abandon(self) -> None:
+        # Each publish waited for its acknowledgements: only what is queued is pending.
+        self._queued = []
         self._transport.close()
 
     def _publish(self) -> None:

@@ -8,6 +8,8 @@ import pytest
 
 from domain.application import TenantApplication
 from streams.broker import EmbeddedBroker
+from streams.kafka_transport import ConfluentKafkaTransport
+from streams.relay import EPOCH_CHECK_SECONDS
 from tests.relay.conftest import RelayFactory
 from tests.relay.support import positions_of, read_until, some_orgs, tenant_topics, wait_until
 
@@ -57,6 +59,52 @@ def test_a_broker_restarted_empty_gets_every_event_again(
         relay.stop()
         broker.stop()
 
+    assert positions_of(messages) == set(range(1, head + 1))
+
+
+def test_an_event_sent_toward_a_broker_restarted_empty_is_published_again_before_it_times_out(
+    app: TenantApplication,
+    tenant: str,
+    own_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """librdkafka holds a message sent toward a broker restarted empty for about 30 s: the
+    relay, finding the broker's epoch changed while the message waits, gives it up and
+    publishes every event again to the new broker before that."""
+    first = some_orgs(app, 3)
+    bootstrap = own_broker.bootstrap
+    relay = relay_for(
+        bootstrap,
+        transport_factory=lambda: ConfluentKafkaTransport(
+            bootstrap, delivery_timeout_seconds=120.0, request_timeout_seconds=2.0
+        ),
+        # serve's: no periodic check comes between the restart and the next event's send.
+        epoch_check_seconds=EPOCH_CHECK_SECONDS,
+    )
+    relay.start()
+    wait_until(lambda: relay.status()[tenant]["published"] == first, timeout=15, what="publication")
+
+    broker = restarted_empty(own_broker, tmp_path)
+    try:
+        head = some_orgs(app, 4)
+        relay.wake()
+        # Without giving up on it, librdkafka fails the message after about 30 s, and only
+        # then does the relay publish again.
+        wait_until(
+            lambda: relay.status()[tenant]["published"] == head,
+            timeout=25,
+            what="every event published to the new broker before librdkafka gave up on it",
+        )
+        messages = read_until(
+            bootstrap, tenant_topics(topic_prefix, tenant), everything_up_to(head), timeout=20
+        )
+    finally:
+        relay.stop()
+        broker.stop()
+
+    assert head > first
     assert positions_of(messages) == set(range(1, head + 1))
 
 

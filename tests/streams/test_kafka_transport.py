@@ -256,6 +256,44 @@ def test_a_message_over_the_size_limit_is_refused_alone_and_the_rest_of_the_batc
     assert [m.value for m in read_topic(embedded_broker.bootstrap, topic, 1.0)] == [b"a", b"c"]
 
 
+@pytest.mark.parametrize("transport", [KafkaPythonTransport, ConfluentKafkaTransport])
+def test_an_abandoned_producer_gives_up_a_message_for_a_broker_restarted_empty_at_once(
+    tmp_path: Path, transport: type[KafkaPythonTransport]
+) -> None:
+    """What the relay does when the broker lost its data under messages in flight: the
+    producer lets them go without waiting for their delivery timeout (two minutes here)."""
+    broker = EmbeddedBroker(tmp_path / "broker")
+    broker.start()
+    topic = a_topic_name()
+    ensure_topics(broker.bootstrap, [topic], 1)
+    sender = transport(
+        broker.bootstrap, delivery_timeout_seconds=120.0, request_timeout_seconds=5.0
+    )
+    reports: list[tuple[int, str | None]] = []
+
+    def delivered(token: int, _topic: str, _partition: int, error: str | None, _: bool) -> None:
+        reports.append((token, error))
+
+    sender.produce(OutgoingMessage(topic, b"k", b"before", partition=0), 1, delivered)
+    assert sender.flush(10.0) == 0
+    port = broker.port
+    broker.stop()
+    broker = EmbeddedBroker(tmp_path / "broker-again", port=port)
+    broker.start()
+    try:
+        sender.produce(OutgoingMessage(topic, b"k", b"after", partition=0), 2, delivered)
+        sender.poll(1.0)
+        abandoning = threading.Thread(target=sender.abandon)
+        abandoning.start()
+        abandoning.join(timeout=10.0)
+    finally:
+        broker.stop()
+
+    assert not abandoning.is_alive()
+    assert reports[0] == (1, None)
+    assert (2, None) not in reports
+
+
 def test_a_reader_asking_a_broker_that_stopped_answering_for_topics_gets_a_timeout_not_a_hang(
     tmp_path: Path,
 ) -> None:
