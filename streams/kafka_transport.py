@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 __all__ = [
     "CONFLUENT_PRODUCER_SETTINGS",
+    "LIBRDKAFKA_LOG",
     "PRODUCER_SETTINGS",
     "READ_PROMISED_SECONDS",
     "ConfluentKafkaTransport",
@@ -79,6 +81,10 @@ CONFLUENT_PRODUCER_SETTINGS: Final[dict[str, Any]] = {
     "allow.auto.create.topics": False,
     "partitioner": "murmur2_random",
 }
+
+#: Where librdkafka's own log lines go (a broker it cannot reach, a request that failed):
+#: without a logger it writes them raw to stderr, between the process's JSON lines.
+LIBRDKAFKA_LOG: Final = logging.getLogger("librdkafka")
 
 # Kafka's own rule for topic names (org.apache.kafka.common.internals.Topic). Tansu accepts
 # any name and zero partitions, so checking here keeps development and production alike.
@@ -465,6 +471,7 @@ class ConfluentKafkaTransport:
                 "client.id": client_id,
                 "delivery.timeout.ms": int(delivery_timeout_seconds * 1000),
                 "request.timeout.ms": int(request_timeout_seconds * 1000),
+                "logger": LIBRDKAFKA_LOG,
                 **settings,
             }
         )

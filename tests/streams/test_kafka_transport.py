@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +20,7 @@ from kafka import KafkaAdminClient
 from streams.avro_encoding import decode, encode, resolver_for
 from streams.broker import EmbeddedBroker
 from streams.kafka_transport import (
+    LIBRDKAFKA_LOG,
     ConfluentKafkaTransport,
     EventTransport,
     InvalidTopicSpecError,
@@ -292,6 +294,29 @@ def test_an_abandoned_producer_gives_up_a_message_for_a_broker_restarted_empty_a
     assert not abandoning.is_alive()
     assert reports[0] == (1, None)
     assert (2, None) not in reports
+
+
+def test_librdkafkas_own_lines_reach_the_processs_log_not_raw_stderr(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """serve logs JSON lines on stderr: librdkafka's words on a broker it cannot reach come
+    through Python's logging (and so as JSON), not as its own raw lines."""
+    broker = EmbeddedBroker(tmp_path / "gone")
+    broker.start()
+    address = broker.bootstrap
+    broker.stop()
+    sender = ConfluentKafkaTransport(
+        address, delivery_timeout_seconds=5.0, request_timeout_seconds=2.0
+    )
+    with caplog.at_level(logging.DEBUG, logger=LIBRDKAFKA_LOG.name):
+        sender.produce(OutgoingMessage("t", b"k", b"v"), 1, lambda *_: None)
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline and "Connection refused" not in caplog.text:
+            sender.poll(0.2)  # serves librdkafka's log lines too
+        sender.abandon()
+
+    assert "Connection refused" in caplog.text
+    assert "rdkafka" not in capfd.readouterr().err
 
 
 def test_a_reader_asking_a_broker_that_stopped_answering_for_topics_gets_a_timeout_not_a_hang(
