@@ -418,15 +418,15 @@ class KafkaPythonTransport:
 
     def abandon(self) -> None:
         # kafka-python 3.0 has no call that drops what is pending: close() flushes first and
-        # raises when its time runs out, before the force close it would come to next. Its
-        # sender's force close aborts the batches not acknowledged (their sends fail).
+        # raises when its time runs out, before the force close it would come to next (and
+        # the producer, never marked closed, tries again when collected). Its sender's force
+        # close ends the sender's thread, which fails the batches not acknowledged; then
+        # nothing is left for close() to flush.
         sender = getattr(self._producer, "_sender", None)
         if sender is not None:
             sender.force_close()
-        try:
-            self._producer.close(timeout=0)
-        except kafka.errors.KafkaTimeoutError:
-            pass
+            sender.join(timeout=self._delivery_timeout_seconds)
+        self._producer.close(timeout=0)
 
     def __enter__(self) -> Self:
         return self
