@@ -723,7 +723,7 @@ class Relay:
             while prefix.in_flight > self._max_in_flight and not prefix.failure:
                 transport.poll(0.05)
                 self._checkpoint(app, stream)
-                self._give_up_if_broker_lost_them(stream, waiting)
+                self._give_up_if_broker_lost_them(stream, transport, waiting)
             if stream.prefix.failure:
                 break
             if len(rows) < self._batch_size:
@@ -848,12 +848,12 @@ class Relay:
             if problem is not None:
                 stream.prefix.fail_first_unsettled(problem)
             else:
-                self._give_up_if_broker_lost_them(stream, waiting)
+                self._give_up_if_broker_lost_them(stream, transport, waiting)
 
     def _give_up_if_broker_lost_them(
-        self, stream: _TenantStream, waiting: _AcknowledgementWait
+        self, stream: _TenantStream, transport: PipelinedTransport, waiting: _AcknowledgementWait
     ) -> None:
-        """Fails the stream and drops its producer when the broker lost its data while the
+        """Fails the stream and abandons the transport it produces through when the broker lost its data while the
         stream's messages wait for acknowledgement: its epoch, read in the background once
         they waited `epoch_check_seconds` with none settled, is another (or none: a broker
         restarted empty). librdkafka holds messages sent toward a broker restarted empty
@@ -880,14 +880,11 @@ class Relay:
             f"the broker's epoch is {check.epoch or 'unmarked'}, not {self._epoch}, while "
             "events awaited its acknowledgement: it lost its data"
         )
-        transport, self._transport = self._transport, None
-        if isinstance(transport, PipelinedTransport):
-            try:
-                transport.abandon()
-            except Exception:  # it is given up either way
-                logger.debug("abandoning a producer raised", exc_info=True)
-        else:
-            _close_quietly(transport, "a producer for a broker that lost its data")
+        self._transport = None  # the next pass builds another
+        try:
+            transport.abandon()
+        except Exception:  # it is given up either way
+            logger.debug("abandoning a producer raised", exc_info=True)
 
     def _send(self, messages: Sequence[OutgoingMessage]) -> None:
         """Publish; MessageRefusedError passes as it is, any other error is the broker's."""
