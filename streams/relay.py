@@ -664,6 +664,8 @@ class Relay:
                     self._verify_broker()
                     if position and tenant_epoch != self._epoch:
                         continue  # the broker lost what this tenant published: start again
+                if tenant_epoch != self._epoch:
+                    tenant_epoch = self._start_log(tenant)
                 run = self._stream(tenant, app, position, rows)
                 position, tenant_epoch = run.position, self._epoch
                 published += run.published
@@ -939,6 +941,19 @@ class Relay:
         )
         with self._engine.begin() as connection:
             reset_published(connection, tenant, broker_epoch=self._epoch)
+
+    def _start_log(self, tenant: str) -> str:
+        """Records the broker's epoch as the one the tenant's log starts in, before its
+        first message is produced to it (nothing of the tenant is published yet): a
+        consumer that reads that message before the relay records its acknowledgement
+        then finds the epoch it was read under (streams/consumer.py check_broker_epoch),
+        where it found none and, once the epoch appeared, took it for another broker's and
+        read the partition again from its beginning (a service received the tenant's
+        first events twice)."""
+        assert self._epoch is not None
+        with self._engine.begin() as connection:
+            reset_published(connection, tenant, broker_epoch=self._epoch)
+        return self._epoch
 
     def _ensure_tenant_topics(self, tenant: str) -> None:
         assert self._epoch is not None

@@ -6,11 +6,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from api.bootstrap import Container
 from domain.application import TenantApplication
 from streams.broker import EmbeddedBroker
 from streams.broker_epoch import BrokerEpochMarker
+from streams.kafka_transport import DeliveryCallback, KafkaPythonTransport, OutgoingMessage
 from streams.positions import published_state
 from streams.relay import Relay
 from tests.relay.conftest import RelayFactory, quick_transport
@@ -42,6 +44,24 @@ class SlowMarker:
 
     def write(self) -> None:
         self._marker.write()
+
+
+class EpochAtProduce(KafkaPythonTransport):
+    """The real producer, noting the tenant's recorded broker epoch as each message goes:
+    what a consumer reading that message at once finds it was published under."""
+
+    def __init__(
+        self, bootstrap: str, engine: Engine, tenant: str, epochs: list[str | None]
+    ) -> None:
+        super().__init__(bootstrap, delivery_timeout_seconds=5.0, request_timeout_seconds=2.0)
+        self._engine = engine
+        self._tenant = tenant
+        self.epochs = epochs
+
+    def produce(self, message: OutgoingMessage, token: int, on_delivery: DeliveryCallback) -> None:
+        with self._engine.connect() as connection:
+            self.epochs.append(published_state(connection, self._tenant).broker_epoch)
+        super().produce(message, token, on_delivery)
 
 
 @pytest.fixture
@@ -105,3 +125,32 @@ def test_an_epoch_change_found_in_the_background_has_everything_published_again(
     wait_until(epoch_taken_up, timeout=30, what="the relay to take up the new epoch")
     assert sum(republished) >= head
     assert relay.status()[tenant]["lag"] == 0
+
+
+def test_a_tenants_first_events_go_out_under_the_epoch_already_recorded_for_them(
+    container: Container,
+    app: TenantApplication,
+    tenant: str,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+) -> None:
+    """A consumer may read a tenant's first message before the relay records its
+    acknowledgement; the epoch it checks the message against is there already, so it never
+    sees one appear later and read the partition again from its beginning (a service would
+    receive those events twice)."""
+    head = some_orgs(app, 3)
+    epochs: list[str | None] = []
+    relay = relay_for(
+        shared_broker.bootstrap,
+        transport_factory=lambda: EpochAtProduce(
+            shared_broker.bootstrap, container.engine, tenant, epochs
+        ),
+    )
+
+    relay.run_once()
+
+    with container.engine.connect() as connection:
+        published = published_state(connection, tenant)
+    assert published.position == head
+    assert published.broker_epoch is not None
+    assert epochs == [published.broker_epoch] * head
