@@ -26,6 +26,7 @@ __all__ = [
     "BrokerEpochMarker",
     "BrokerUnavailableError",
     "ControlTopicCorruptError",
+    "MarkerNotReadError",
     "control_topic",
 ]
 
@@ -41,6 +42,12 @@ CONTROL_TOPIC_CONFIGS: Final = {
 
 class BrokerUnavailableError(RuntimeError):
     """Raised when the broker cannot be reached, or does not answer within the timeout."""
+
+
+class MarkerNotReadError(BrokerUnavailableError):
+    """Raised when the control topic exists but no message of it was read within the
+    timeout: a slow broker, or a marker never written (a relay stopped between creating the
+    topic and writing to it); either way not a broker that lost its data."""
 
 
 class ControlTopicCorruptError(RuntimeError):
@@ -102,8 +109,8 @@ class BrokerEpochMarker:
             transport.close()
 
     def read(self) -> str | None:
-        """The epoch in the control topic's first message; None if the topic is missing or
-        holds no message within the timeout."""
+        """The epoch in the control topic's first message; None if the topic is missing.
+        MarkerNotReadError when it exists but no message of it came within the timeout."""
         timeout_ms = max(int(self._timeout_seconds * 1000), 1)
         # Whether the topic exists is asked of an admin client, whose requests time out:
         # KafkaConsumer.partitions_for_topic waits for a metadata refresh without any
@@ -140,7 +147,10 @@ class BrokerEpochMarker:
                 )
                 for records in polled.values():
                     return epoch_of(records[0].value, self._topic)
-            return None
+            raise MarkerNotReadError(
+                f"the broker at {self._bootstrap} has the control topic {self._topic} but "
+                f"gave none of its messages within {self._timeout_seconds:g} s"
+            )
         finally:
             consumer.close(autocommit=False, timeout_ms=timeout_ms)
 

@@ -54,6 +54,7 @@ from streams.broker_epoch import (
     BrokerEpochMarker,
     BrokerUnavailableError,
     ControlTopicCorruptError,
+    MarkerNotReadError,
     control_topic,
 )
 from streams.codec import RETRY_HEADER, EventCodec, family_topic, partition_for
@@ -855,13 +856,15 @@ class Relay:
     def _give_up_if_broker_lost_them(
         self, stream: _TenantStream, transport: PipelinedTransport, waiting: _AcknowledgementWait
     ) -> None:
-        """Fails the stream and abandons the transport it produces through when the broker lost its data while the
-        stream's messages wait for acknowledgement: its epoch, read in the background once
-        they waited `epoch_check_seconds` with none settled, is another (or none: a broker
-        restarted empty). librdkafka holds messages sent toward a broker restarted empty
-        for about 30 s (seen with delivery timeouts of 30 s and of 120 s), where the relay
-        publishes them again from the new epoch's start anyway. An unreachable broker, or
-        the same one, leaves them to the producer as before."""
+        """Fails the stream and abandons the transport it produces through when the broker
+        lost its data while the stream's messages wait for acknowledgement: its epoch, read
+        in the background once they waited `epoch_check_seconds` with none settled, is
+        another (or none: a broker restarted empty has no control topic). librdkafka holds
+        messages sent toward a broker restarted empty for about 30 s (seen with delivery
+        timeouts of 30 s and of 120 s), where the relay publishes them again from the new
+        epoch's start anyway. An unreachable broker, the same one, or one that gave no
+        marker in time (a slow broker, not an emptied one: publishing again would only
+        duplicate) leaves them to the producer as before."""
         now = time.monotonic()
         if stream.prefix.position != waiting.position:
             waiting.settled(stream.prefix.position, now)
@@ -1070,9 +1073,19 @@ class Relay:
         else:
             self._epoch_verified_at = None
 
+    def _read_marker(self) -> str | None:
+        """The broker's epoch; None when it has no marker, or a control topic that gave no
+        message in time: it may hold none (a relay stopped between creating it and writing
+        the marker), and where it does, a marker written now comes second, after the one
+        that names the epoch."""
+        try:
+            return self._marker.read()
+        except MarkerNotReadError:
+            return None
+
     def _verify_broker(self) -> None:
         """Learn the broker's epoch, writing the first marker if the broker has none."""
-        epoch = self._broker_call(self._marker.read)
+        epoch = self._broker_call(self._read_marker)
         if epoch is None:
             # Nothing to worry about on a new broker; on one that lost its data, each tenant
             # says so below when it starts again from position 1.
@@ -1112,7 +1125,10 @@ class Relay:
 class EpochMarker(Protocol):
     """Reads and writes the broker's epoch marker (streams/broker_epoch.py)."""
 
-    def read(self) -> str | None: ...
+    def read(self) -> str | None:
+        """The epoch; None when the broker has no control topic, MarkerNotReadError when
+        it has one but gave no message of it in time."""
+        ...
 
     def write(self) -> None: ...
 

@@ -11,8 +11,13 @@ from sqlalchemy.engine import Engine
 from api.bootstrap import Container
 from domain.application import TenantApplication
 from streams.broker import EmbeddedBroker
-from streams.broker_epoch import BrokerEpochMarker
-from streams.kafka_transport import DeliveryCallback, KafkaPythonTransport, OutgoingMessage
+from streams.broker_epoch import BrokerEpochMarker, control_topic
+from streams.kafka_transport import (
+    DeliveryCallback,
+    KafkaPythonTransport,
+    OutgoingMessage,
+    ensure_topics,
+)
 from streams.positions import published_state
 from streams.relay import Relay
 from tests.relay.conftest import RelayFactory, quick_transport
@@ -154,3 +159,17 @@ def test_a_tenants_first_events_go_out_under_the_epoch_already_recorded_for_them
     assert published.position == head
     assert published.broker_epoch is not None
     assert epochs == [published.broker_epoch] * head
+
+
+def test_a_relay_finding_its_control_topic_without_a_marker_writes_one_and_publishes(
+    app: TenantApplication,
+    shared_broker: EmbeddedBroker,
+    relay_for: RelayFactory,
+    topic_prefix: str,
+) -> None:
+    """A relay stopped between creating the control topic and writing its marker leaves the
+    topic empty; the next one writes the marker and publishes."""
+    ensure_topics(shared_broker.bootstrap, [control_topic(topic_prefix)], 1, timeout_seconds=5.0)
+    head = some_orgs(app, 2)
+
+    assert relay_for(shared_broker.bootstrap).run_once() == head
