@@ -20,19 +20,11 @@ from streams.kafka_transport import (
     OutgoingMessage,
 )
 from streams.relay import EPOCH_CHECK_SECONDS
+from tests.broker_restarts import restarted_empty
 from tests.relay.conftest import RelayFactory
 from tests.relay.support import positions_of, read_until, some_orgs, tenant_topics, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
-
-
-def restarted_empty(broker: EmbeddedBroker, tmp_path: Path) -> EmbeddedBroker:
-    """A new in-memory broker on the port of `broker`, which is stopped first."""
-    port = broker.port
-    broker.stop()
-    replacement = EmbeddedBroker(tmp_path / "broker-again", port=port)
-    replacement.start()
-    return replacement
 
 
 class SlowFromNextSend:
@@ -116,7 +108,7 @@ def test_a_broker_restarted_empty_gets_every_event_again(
         what="the first publication",
     )
 
-    broker = restarted_empty(own_broker, tmp_path)
+    broker = restarted_empty(own_broker, tmp_path / "broker-again")
     try:
         messages = read_until(
             broker.bootstrap,
@@ -156,7 +148,7 @@ def test_an_event_sent_toward_a_broker_restarted_empty_is_published_again_before
     relay.start()
     wait_until(lambda: relay.status()[tenant]["published"] == first, timeout=15, what="publication")
 
-    broker = restarted_empty(own_broker, tmp_path)
+    broker = restarted_empty(own_broker, tmp_path / "broker-again")
     try:
         head = some_orgs(app, 4)
         relay.wake()

@@ -11,6 +11,7 @@ from domain.application import TenantApplication
 from domain.commands import Actor, PutOrg
 from streams.broker import EmbeddedBroker
 from streams.relay import TenantRelayStatus
+from tests.broker_restarts import restarted_empty
 from tests.relay.conftest import RelayFactory, ServerFactory
 from tests.relay.support import some_orgs, wait_until
 
@@ -59,13 +60,10 @@ def test_a_broker_restarted_empty_again_and_again_gets_everything_and_projection
         timeout=60,
         what="the first publication to reach every projection",
     )
-    port = own_broker.port
     broker = own_broker
     try:
         for repetition in range(REPETITIONS):
-            broker.stop()
-            broker = EmbeddedBroker(tmp_path / f"broker-{repetition}", port=port)
-            broker.start()
+            broker = restarted_empty(broker, tmp_path / f"broker-{repetition}")
             head = a_new_school(app, f"new-{repetition}")
             server.runtime.relay.wake()
             wait_until(
