@@ -942,16 +942,16 @@ class Relay:
             self._epoch,
             lost_epoch,
         )
-        with self._engine.begin() as connection:
-            reset_published(connection, tenant, broker_epoch=self._epoch)
+        self._start_log(tenant)
 
     def _start_log(self, tenant: str) -> str:
-        """Records the broker's epoch as the one the tenant's log starts in, before its
-        first message is produced to it (nothing of the tenant is published yet): a
-        consumer that reads that message before the relay records its acknowledgement
-        then finds the epoch it was read under (streams/consumer.py check_broker_epoch),
-        where it found none and, once the epoch appeared, took it for another broker's and
-        read the partition again from its beginning (a service received the tenant's
+        """Records that the tenant's log starts (at position 0) in the broker's epoch,
+        before anything of it is produced there: at its first publication, and when the
+        broker lost what it had. A consumer that reads the first message before the relay
+        records its acknowledgement then finds the epoch it was read under
+        (streams/consumer.py check_broker_epoch); recorded only with that acknowledgement,
+        the epoch appeared after such a read, the consumer took it for another broker's
+        and read the partition again from its beginning (a service received the tenant's
         first events twice)."""
         assert self._epoch is not None
         with self._engine.begin() as connection:
