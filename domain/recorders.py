@@ -227,7 +227,11 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         )
         self._expect_head = SQL("SELECT {}(%s)").format(expect_head)
         # A command's unchecked reads (READ_VERSIONS): none of the records has an event
-        # after the version read, checked under the lock (one index probe each).
+        # after the version read, checked under the lock (one index probe each). Each probe
+        # is a LATERAL subquery with LIMIT 1, which stays one in any plan: from its sixth
+        # call a function may run a generic plan, and that of a join of the reads with the
+        # events was a hash join over every event of the store, the lock held meanwhile
+        # (4 ms at 40,000 events, 200-300 ms at a million, against 0.05 ms as probes).
         expect_versions = Identifier(
             datastore.schema, f"digione_expect_versions_{events_table_name}"
         )
@@ -236,7 +240,8 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
                 "CREATE OR REPLACE FUNCTION {}(read_ids {}[], read_versions bigint[])"
                 " RETURNS void LANGUAGE plpgsql AS $body$ BEGIN"
                 " IF EXISTS (SELECT 1 FROM unnest(read_ids, read_versions) AS r(id, version)"
-                " JOIN {} AS e ON e.originator_id = r.id AND e.originator_version > r.version)"
+                " CROSS JOIN LATERAL (SELECT 1 FROM {} AS e WHERE e.originator_id = r.id"
+                " AND e.originator_version > r.version LIMIT 1) AS later)"
                 " THEN RAISE EXCEPTION 'a record read has changed' USING ERRCODE = '{}';"
                 " END IF; END $body$"
             ).format(expect_versions, SQL(datastore.originator_id_type), table, SQL(STALE_READS))

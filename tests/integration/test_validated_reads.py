@@ -5,10 +5,14 @@ the API is never missed, and a save that read a changed record records nothing."
 from __future__ import annotations
 
 from datetime import date
+from uuid import UUID
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg import sql
 
+from api.settings import libpq_form
 from domain.application import TenantApplication
 from domain.commands import Actor, PutEnrollment, PutOrg, PutUser
 from domain.errors import InvalidValueError
@@ -146,3 +150,46 @@ def test_side_writes_alone_whose_command_read_a_record_since_changed_are_refused
 
     # Read at the version the store holds, the same side writes are saved (no event).
     assert app._save(side_writes=side_writes, reads=read_at(school, 2)) is None
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_the_check_of_a_commands_reads_looks_up_each_record_and_never_scans_the_store(
+    app: TenantApplication, postgres_database_url: str
+) -> None:
+    """The check runs under the store's lock for every command that read records. From its
+    sixth call PostgreSQL may run a function's statements with a generic plan; the check's
+    must still look up each record read in the events' index, never read every event of
+    the store (which grows by the year)."""
+    recorder = app.recorder
+    schema = recorder.datastore.schema  # type: ignore[attr-defined]
+    events_table = recorder.events_table_name  # type: ignore[attr-defined]
+    events = sql.Identifier(schema, events_table)
+    check = sql.Identifier(schema, f"digione_expect_versions_{events_table}")
+    records = [UUID(int=n) for n in (1, 2)]
+    plans: list[str] = []
+    with psycopg.connect(libpq_form(postgres_database_url), autocommit=True) as connection:
+        # 1,000 records of 40 events each, before PostgreSQL's statistics caught up with
+        # them (a store just filled: an import, a year's assessments).
+        connection.execute(
+            sql.SQL(
+                "INSERT INTO {} (originator_id, originator_version, topic, state)"
+                " SELECT ('00000000-0000-0000-0000-' || lpad(to_hex(r), 12, '0'))::uuid, v,"
+                " 'domain.roster:User.Revised', '{{}}'::bytea"
+                " FROM generate_series(1, 1000) AS r, generate_series(1, 40) AS v"
+            ).format(events)
+        )
+        # Each plan the server runs, those inside the function too, as a notice.
+        connection.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+        connection.execute("LOAD 'auto_explain'")
+        for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice"):
+            connection.execute(f"SET auto_explain.{setting}")
+        for _ in range(8):
+            connection.execute(
+                sql.SQL("SELECT {}(%s::uuid[], %s::bigint[])").format(check), (records, [40, 40])
+            )
+
+    probes = [plan for plan in plans if "unnest(read_ids, read_versions)" in plan]
+    assert len(probes) == 8, plans
+    for plan in probes:
+        assert "Seq Scan" not in plan, plan
+        assert f"{events_table}_pkey" in plan, plan
