@@ -157,14 +157,15 @@ def test_the_check_of_a_commands_reads_looks_up_each_record_and_never_scans_the_
     app: TenantApplication, postgres_database_url: str
 ) -> None:
     """The check runs under the store's lock for every command that read records. From its
-    sixth call PostgreSQL may run a function's statements with a generic plan; the check's
+    sixth call PostgreSQL may run a function's statements with a generic plan; the check
     must still look up each record read in the events' index, never read every event of
     the store (which grows by the year)."""
     recorder = app.recorder
     schema = recorder.datastore.schema  # type: ignore[attr-defined]
     events_table = recorder.events_table_name  # type: ignore[attr-defined]
     events = sql.Identifier(schema, events_table)
-    check = sql.Identifier(schema, f"digione_expect_versions_{events_table}")
+    # The statement the save sends.
+    expect_versions = recorder._expect_versions  # type: ignore[attr-defined]
     records = [UUID(int=n) for n in (1, 2)]
     plans: list[str] = []
     with psycopg.connect(libpq_form(postgres_database_url), autocommit=True) as connection:
@@ -184,9 +185,8 @@ def test_the_check_of_a_commands_reads_looks_up_each_record_and_never_scans_the_
         for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice"):
             connection.execute(f"SET auto_explain.{setting}")
         for _ in range(8):
-            connection.execute(
-                sql.SQL("SELECT {}(%s::uuid[], %s::bigint[])").format(check), (records, [40, 40])
-            )
+            # Both records read at their version 40, their last.
+            connection.execute(expect_versions, (records, [40, 40]))
 
     probes = [plan for plan in plans if "unnest(read_ids, read_versions)" in plan]
     assert len(probes) == 8, plans
