@@ -8,6 +8,7 @@ answers the lookups that more than one area needs (a user, a student's age, the 
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -39,6 +40,7 @@ from domain.record import SourcedRecord
 from domain.recorders import SIDE_WRITE_GROUPS, SIDE_WRITES, SideWrite
 from domain.roster import ROSTER_COLLECTIONS, Demographics, User, is_extension
 from domain.sealing import Erased, RetentionClass, Sealer
+from domain.store_statistics import StoreStatistics
 from domain.tenant_tables import IdempotentAnswer, TenantTables
 from domain.transcodings import DateAsISO, SealedValueAsDict
 from domain.validated_reads import ReadSet, current_reads, read_versions_of
@@ -100,6 +102,11 @@ class TenantCore(Application[UUID]):
         self.tables.run_once(LEDGER_FROM_EVENTS, self.ledger.chain_recorded)
         #: Called with the position after each save (the relay's wake-up, for instance).
         self.after_save: list[Callable[[int], None]] = []
+        if postgres_schema is not None:
+            # The planner's statistics of the store's tables as the store fills.
+            events_table = str(getattr(self.recorder, "events_table_name"))  # noqa: B009
+            analyse_due = functools.partial(self.tables.analyse_due, events_table)
+            self.after_save.append(StoreStatistics(analyse_due).saved)
         #: Concurrent commands' saves, recorded together (see domain/group_commit.py).
         self.group_commit = GroupCommit(together=self._save_together, alone=self._save_alone)
         self.sealer = Sealer(

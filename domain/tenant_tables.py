@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
 
 from domain.ledger_checkpoints import Checkpoint
 from domain.sealing import RetentionClass
+from domain.store_statistics import due
 
 #: The erasure-list entry that marks the tenant's own key-encryption key as destroyed.
 TENANT_KEK_SUBJECT = "*tenant-kek*"
@@ -528,6 +529,31 @@ class TenantTables:
                     StoredEvent(UUID(str(originator)), int(version), str(topic), bytes(state))
                 )
         return found
+
+    def analyse_due(self, events_table: str) -> list[str]:
+        """ANALYZE of the store's tables due for it (domain/store_statistics.py `due`): the
+        events, the subject keys, the blind index and the record sources, the tables a bulk
+        import reads many rows of at once; returns the names analysed. Nothing on SQLite,
+        which plans without statistics."""
+        if not self._postgres:
+            return []
+        tables = [f"{self._prefix}{events_table}", self._keys, self._blind_index]
+        tables.append(self._record_sources)
+        rows = self._select(
+            "SELECT t.name, s.n_mod_since_analyze, c.reltuples"
+            " FROM unnest(%s::text[]) AS t(name)"
+            " JOIN pg_class AS c ON c.oid = to_regclass(t.name)"
+            " JOIN pg_stat_user_tables AS s ON s.relid = c.oid",
+            (tables,),
+        )
+        analysed = []
+        with self._statement() as cursor:
+            for row in rows:
+                name, changed, counted = tuple(row.values()) if isinstance(row, dict) else row
+                if due(int(changed), float(counted)):
+                    cursor.execute(f"ANALYZE {name}")
+                    analysed.append(str(name))
+        return analysed
 
     # -- which source system put each roster record (bulk imports' deletions) -------------
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from domain.store_statistics import SMALL_TABLE_ROWS, due
 from projections.base import Projection
 
 __all__ = [
@@ -92,27 +93,6 @@ def tables_due(engine: Engine, projection: Projection) -> list[sa.Table]:
         rows = connection.execute(_STATISTICS_STATE, {"names": list(tables)})
         return [tables[name] for name, changed, counted in rows if due(changed, counted)]
 
-
-def due(changed: int, counted: float) -> bool:
-    """Whether a table whose rows changed `changed` times since its last analysis is due
-    for another; `counted`: the rows its last analysis counted (negative: never analysed).
-
-    A table never analysed, or counted under SMALL_TABLE_ROWS, is due whatever the count
-    says: a backend reports its changes up to a second after it made them, so during a
-    build from the beginning (hundreds of messages a second) the counts a look reads lag
-    behind the rows, and the OneRoster page went back to 7.7 ms when its role rows were
-    left as a look counted them early on; analysing a small table reads it whole in a few
-    milliseconds. A larger one is due by autovacuum's rule with PostgreSQL's defaults."""
-    if counted < SMALL_TABLE_ROWS:
-        return True
-    return changed > ANALYSE_THRESHOLD + ANALYSE_SCALE_FACTOR * counted
-
-
-#: autovacuum_analyze_threshold and autovacuum_analyze_scale_factor as PostgreSQL sets them.
-ANALYSE_THRESHOLD = 50
-ANALYSE_SCALE_FACTOR = 0.1
-#: Tables of fewer rows (at their last analysis) are analysed at every look.
-SMALL_TABLE_ROWS = 10_000
 
 _STATISTICS_STATE = sa.text(
     """
