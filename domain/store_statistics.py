@@ -55,13 +55,14 @@ def due(changed: int, counted: float) -> bool:
 class StoreStatistics:
     """Calls `analyse_due` (which analyses the store's tables that are `due`) when a save
     reaches FIRST_ANALYSE_AT, then each time the position doubled: a store filled from
-    empty gets statistics early and a few times as it grows (15 looks to a million
+    empty gets statistics early and a few times as it grows (11 looks to a million
     events), and a process that opens a large store looks once, at its first save (a
-    catalogue query when autovacuum keeps the statistics current). A save that comes
-    while another runs the look does not wait for it; a failed look is logged, as the
-    statistics only speed reads up."""
+    catalogue query when autovacuum keeps the statistics current). The look runs in the
+    thread of the save that reached the position, before the save's later listeners (the
+    relay's wake-up); a save that comes while another runs the look does not wait for
+    it; a failed look is logged, as the statistics only speed reads up."""
 
-    def __init__(self, analyse_due: Callable[[], object], *, first: int = FIRST_ANALYSE_AT):
+    def __init__(self, analyse_due: Callable[[], object], *, first: int = FIRST_ANALYSE_AT) -> None:
         if first < 1:
             raise ValueError(f"first must be at least 1, got {first}")
         self._analyse_due = analyse_due
