@@ -102,10 +102,11 @@ class TenantCore(Application[UUID]):
         self.tables.run_once(LEDGER_FROM_EVENTS, self.ledger.chain_recorded)
         #: Called with the position after each save (the relay's wake-up, for instance).
         self.after_save: list[Callable[[int], None]] = []
+        #: The store's events table (the recorder's; not in its base type).
+        self._events_table = str(getattr(self.recorder, "events_table_name"))  # noqa: B009
         if postgres_schema is not None:
             # The planner's statistics of the store's tables as the store fills.
-            events_table = str(getattr(self.recorder, "events_table_name"))  # noqa: B009
-            analyse_due = functools.partial(self.tables.analyse_due, events_table)
+            analyse_due = functools.partial(self.tables.analyse_due, self._events_table)
             self.after_save.append(StoreStatistics(analyse_due).saved)
         #: Concurrent commands' saves, recorded together (see domain/group_commit.py).
         self.group_commit = GroupCommit(together=self._save_together, alone=self._save_alone)
@@ -434,9 +435,9 @@ class TenantCore(Application[UUID]):
         }
         if not wanted:
             return
-        table = str(getattr(self.recorder, "events_table_name"))  # noqa: B009 (not in the base type)
         events: dict[UUID, list[Any]] = {}
-        for stored in self.tables.events_after(table, batch.retained_versions(wanted)):
+        retained = batch.retained_versions(wanted)
+        for stored in self.tables.events_after(self._events_table, retained):
             originator = stored.originator_id
             key = originator if isinstance(originator, UUID) else UUID(originator)
             events.setdefault(key, []).append(self.mapper.to_domain_event(stored))
