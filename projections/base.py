@@ -22,9 +22,11 @@ from streams.codec import EventEnvelope
 __all__ = [
     "Handler",
     "Projection",
+    "backlog",
     "batch_state",
     "ensure_current",
     "finish_batch",
+    "note_backlog",
     "reset",
     "take_batch_state",
 ]
@@ -85,6 +87,28 @@ def take_batch_state(c: Connection, key: str) -> Any:
     if kept is None or kept[0] is not c.get_transaction():
         return None
     return kept[1]
+
+
+class _Backlog:
+    messages = 0
+
+
+_BACKLOG_KEY = "batch.backlog"
+
+
+def note_backlog(c: Connection, messages: int) -> None:
+    """Tells the batch's projection how many messages wait behind the batch (the runner:
+    its partitions' rest as the broker last told; a rebuild from the store: the events
+    left). At its end a projection may leave work that the next batch redoes anyway to
+    the batch that catches up."""
+    held = batch_state(c, _BACKLOG_KEY, _Backlog)
+    held.messages = max(held.messages, messages)
+
+
+def backlog(c: Connection) -> int:
+    """The messages waiting behind the batch in the connection's transaction, as the
+    runner noted them (0 when it noted none)."""
+    return batch_state(c, _BACKLOG_KEY, _Backlog).messages
 
 
 def ensure_current(engine: Engine, projection: Projection) -> bool:

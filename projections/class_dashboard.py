@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from domain.curriculum import Curriculum, load_curriculum
 from projections import erasure
-from projections.base import Handler, batch_state, take_batch_state
+from projections.base import Handler, backlog, batch_state, take_batch_state
 from projections.batch_writes import batch_aware, is_batch_aware
 from projections.gradebook_rows import (
     AttainmentRows,
@@ -66,6 +66,11 @@ _NOT_SCORED = frozenset({"exempt", NOT_SUBMITTED})
 _DECIMALS = 3
 #: Pages past their time rendered anew with each batch, at most (besides those it changed).
 _EXPIRED_PER_BATCH = 20
+#: Messages waiting behind a batch from which it leaves its classes' pages to the batch
+#: that catches up: a backlog's batches (5,000 messages each) of an import touch most of
+#: its classes, and each rendered every page it touched, most of the catch-up's time. What
+#: arrives as it is written (a few messages behind a batch) is rendered batch by batch.
+LEAVE_PAGES_BACKLOG = 1_000
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,9 @@ class ClassDashboardProjection:
         self.name = name
         self.clock = clock
         self.curriculum = curriculum if curriculum is not None else load_curriculum()
+        #: Whether pages may be left to render (leave_pages): so at start, as a worker
+        #: that stopped while catching up left them; after a batch rendered them, not.
+        self._pages_left = True
         self.metadata = sa.MetaData()
         m, p = self.metadata, name
         self.shredded = ShreddedClasses(m, prefix=p)
@@ -270,14 +278,29 @@ class ClassDashboardProjection:
 
     def finish_batch(self, c: Connection) -> None:
         """Recomputes the cards and class distributions the batch's events changed, then
-        renders the pages of the classes they are in."""
+        renders the pages of the classes they are in; with a backlog behind the batch,
+        leaves those pages to the batch that catches up (their reads are live meanwhile),
+        which renders them with its own."""
+        from projections.class_dashboard_pages import leave_pages, left_pages
+
         changed: _Changed | None = take_batch_state(c, self._changed_key)
+        catching_up = backlog(c) >= LEAVE_PAGES_BACKLOG
         if changed is None:
+            if self._pages_left and not catching_up:
+                self._render_pages(c, left_pages(c, self.pages))
+                self._pages_left = False
             return
         self._refresh_cards(c, changed.cards)
         for (tenant, line_item), school_class in sorted(changed.line_items.items()):
             self._line_item_changed(c, tenant, school_class, line_item)
         classes = self._changed_classes(c, changed)
+        if catching_up:
+            leave_pages(c, self.pages, classes)
+            self._pages_left = True
+            return
+        if self._pages_left:
+            classes |= left_pages(c, self.pages)
+            self._pages_left = False
         classes |= self._expired_pages(c, {tenant for tenant, _ in classes})
         self._render_pages(c, classes)
 

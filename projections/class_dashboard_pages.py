@@ -16,6 +16,12 @@ the latest such instant at or before the render (a due date, the midnight an enr
 the class begins or ends on) to the next one after it. A read at an instant strictly inside
 the window answers the stored bytes; any other read (the window passed, or a clock behind
 the render) reads live, until the class changes again and the page is rendered anew.
+
+A batch with a backlog behind it (an import, a catch-up) leaves its classes' pages to the
+batch that catches up (`leave_pages`): each such class keeps a row that holds for no
+instant (`LEFT`, no bytes, no slots), so its reads are live, and the first batch with no
+backlog renders every page so left (`left_pages`) with its own. The rows make the list
+durable: a worker that stops in between leaves them to the next one.
 """
 
 from __future__ import annotations
@@ -43,10 +49,13 @@ from projections.record_tables import utc
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "LEFT",
     "StoredPage",
     "blank_slots",
     "dashboard_json",
     "is_default_page",
+    "leave_pages",
+    "left_pages",
     "pages_table",
     "render_page",
     "store_page",
@@ -58,6 +67,9 @@ __all__ = [
 DEFAULT_LIMIT = 50
 #: Where a name was cut out of a page: orjson escapes every control character it writes.
 _CUT = b"\x00"
+#: The end of the window of a page left to a later batch: it holds for no read (a page is
+#: rendered at the present, so no rendered page's window ends this early).
+LEFT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def is_default_page(*, term: str | None, subject: str | None, limit: int, offset: int) -> bool:
@@ -322,6 +334,36 @@ def store_page(
             set_={name: upsert.excluded[name] for name in values},
         )
     )
+
+
+def leave_pages(c: Connection, table: sa.Table, classes: Iterable[tuple[str, str]]) -> None:
+    """Marks the classes' pages (tenant, class) as left to a later batch: each class's row
+    holds for no instant, with no bytes and no slots (one statement)."""
+    values: list[dict[str, Any]] = [
+        {"tenant": tenant, "class_sourced_id": class_id, "template": b"", "slots": [],
+         "valid_from": None, "valid_until": LEFT}
+        for tenant, class_id in sorted(set(classes))
+    ]  # fmt: skip
+    if not values:
+        return
+    dialect = postgresql if c.dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(table)
+    kept = ("template", "slots", "valid_from", "valid_until")
+    c.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[table.c.tenant, table.c.class_sourced_id],
+            set_={name: upsert.excluded[name] for name in kept},
+        ),
+        values,
+    )
+
+
+def left_pages(c: Connection, table: sa.Table) -> set[tuple[str, str]]:
+    """Every page left to a later batch (`leave_pages`), of any tenant: (tenant, class)."""
+    rows = c.execute(
+        sa.select(table.c.tenant, table.c.class_sourced_id).where(table.c.valid_until == LEFT)
+    )
+    return {(str(tenant), str(class_id)) for tenant, class_id in rows}
 
 
 def stored_page(c: Connection, table: sa.Table, *, tenant: str, class_id: str) -> StoredPage | None:

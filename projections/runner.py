@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from projections import positions
-from projections.base import Projection, ensure_current, finish_batch
+from projections.base import Projection, ensure_current, finish_batch, note_backlog
 from projections.batch_writes import BatchWrites, is_batch_aware
 from projections.positions import ParkedMessage, PartitionPosition
 from projections.statistics import FIRST_ANALYSE_AFTER, GrowthSchedule, analyse_quietly
@@ -80,7 +80,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 #: page of every class the batch touched, and a town's OneRoster import (16,412 records)
 #: rendered each class's page once per 500 events, most of the worker's time. With 500 it
 #: was readable over REST 34 s after the import began; with 2,000, 17.7 s; with 5,000,
-#: 14.6 s (`digione bench --only oneroster_import`, the import itself ~4 s).
+#: 14.6 s (`digione bench --only oneroster_import`, the import itself ~4 s). A batch with
+#: more than LEAVE_PAGES_BACKLOG messages behind it now leaves its pages to the batch that
+#: catches up (projections/class_dashboard.py).
 MAX_BATCH = 5000
 
 
@@ -539,6 +541,11 @@ class _ProjectionWorker:
         runner applies those messages again from the topic."""
         with self.engine.begin() as connection:
             locked = self._lock(connection, batch, messages, from_beginning=from_beginning)
+            # What waits behind these messages: the partition's rest, and the batch's own
+            # rest when it is applied one message at a time.
+            note_backlog(
+                connection, batch.backlog + max(0, batch.messages[-1].offset - messages[-1].offset)
+            )
             writes = self.applier.writes(connection)
             applied = self._apply_messages(connection, locked, messages, writes, park_error)
             self.applier.finish_batch(connection, writes)
@@ -591,6 +598,7 @@ class _ProjectionWorker:
                         outcomes[index] = seek
                         continue
                     held.append((batch, locked))
+                    note_backlog(connection, batch.backlog)
             writes = self.applier.writes(connection)
             applied = [
                 self._apply_messages(connection, locked, batch.messages, writes, None)

@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.application import TenantApplication
 from projections import positions
-from projections.base import Projection
+from projections.base import Projection, note_backlog
 from projections.runner import HandlerFailedError, MessageApplier
 from streams import parked_events
 from streams import positions as relay_positions
@@ -240,6 +240,8 @@ class StoreRebuild:
                     )
                 applied[key] = row.position
             waiting = {key: self._applier.waiting(connection, self._key(key)) for key in keys}
+            # The store's events after this page, up to where the rebuild goes.
+            note_backlog(connection, self._target.position - last)
             writes = self._applier.writes(connection)
             for key, message in messages:
                 # The runner may have applied it (and later ones of its partition) meanwhile.

@@ -116,6 +116,9 @@ class PartitionBatch:
     from_beginning: bool
     #: The relay's broker epoch the consumer read under; stored with the position.
     broker_epoch: str | None
+    #: Messages of the partition after this batch, as the broker last told (its high
+    #: watermark): more than a few when the handler is catching up (an import, a restart).
+    backlog: int = 0
 
 
 class PartitionOutOfStepError(Exception):
@@ -434,11 +437,13 @@ class EventConsumer:
             received = received[1:]
         if not received:
             return None
+        end = self.reader.highwater(partition)
         return PartitionBatch(
             partition=TenantPartition(state.tenant, *partition),
             messages=[self._codec.decode_consumed(m, tenant=state.tenant) for m in received],
             from_beginning=state.from_beginning,
             broker_epoch=state.epoch,
+            backlog=0 if end is None else max(0, end - received[-1].offset - 1),
         )
 
     def _settle(

@@ -195,7 +195,8 @@ class PartitionReader(Protocol):
     `topics()` lists every topic without naming any (a broker that auto-creates topics, as
     Tansu does, would create one asked for by name); `partitions_for()` is empty for a topic
     the broker does not know; `seek*()` apply to assigned partitions; `poll()` waits at most
-    `timeout_ms` and returns messages in offset order per partition.
+    `timeout_ms` and returns messages in offset order per partition; `highwater()` says
+    how far a partition's log reached when the broker last answered a fetch of it.
     """
 
     def topics(self) -> set[str]: ...
@@ -211,6 +212,11 @@ class PartitionReader(Protocol):
     def poll(
         self, *, timeout_ms: int, max_records: int | None = None
     ) -> dict[PartitionId, list[ReceivedMessage]]: ...
+
+    def highwater(self, partition: PartitionId) -> int | None:
+        """The partition's end offset as the broker last told it (with a fetch's answer);
+        None before it did. No request of its own."""
+        ...
 
     def close(self) -> None: ...
 
@@ -782,6 +788,12 @@ class KafkaPythonReader:
             PartitionId(tp.topic, tp.partition): [_received(r) for r in records]
             for tp, records in polled.items()
         }
+
+    def highwater(self, partition: PartitionId) -> int | None:
+        end: int | None = self._consumer.highwater(
+            TopicPartition(partition.topic, partition.partition)
+        )
+        return end
 
     def close(self) -> None:
         self._consumer.close()

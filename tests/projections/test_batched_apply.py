@@ -14,7 +14,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -24,9 +24,9 @@ from sqlalchemy.engine import Engine
 
 from projections import erasure, positions
 from projections.base import Projection, ensure_current
-from projections.class_dashboard import ClassDashboardProjection
+from projections.class_dashboard import LEAVE_PAGES_BACKLOG, ClassDashboardProjection
 from projections.guardian_view import GuardianViewProjection
-from projections.record_tables import event_type
+from projections.record_tables import event_type, utc
 from projections.roster import RosterProjection, roster_type
 from projections.runner import _ProjectionWorker
 from projections.sealed import sealed_record
@@ -250,14 +250,22 @@ def _messages(tenant: str, drawn: Sequence[tuple[Any, str, int, int]]) -> list[D
     return messages
 
 
-def _apply(worker: _ProjectionWorker, tenant: str, batches: list[list[DecodedMessage]]) -> None:
+def _apply(
+    worker: _ProjectionWorker,
+    tenant: str,
+    batches: list[list[DecodedMessage]],
+    *,
+    backlog: int = 0,
+) -> None:
+    """Applies the batches in turn; each but the last with `backlog` messages behind it."""
     partition = TenantPartition(tenant, _TOPIC, 0)
     positions.ensure_partition(
         worker.engine, projection=worker.projection.name, tenant=tenant, topic=_TOPIC,
         partition=0,
     )  # fmt: skip
     for number, messages in enumerate(batches):
-        worker.handle(PartitionBatch(partition, messages, number == 0, None))
+        behind = backlog if number < len(batches) - 1 else 0
+        worker.handle(PartitionBatch(partition, messages, number == 0, None, behind))
 
 
 def _parked(engine: Engine, projection: str, tenant: str) -> list[tuple[int | None, str | None]]:
@@ -305,6 +313,28 @@ def test_a_batch_applied_with_held_writes_equals_its_events_applied_one_at_a_tim
     messages = _messages(tenant, drawn)
 
     _apply_both_ways(workers, tenant, messages, _chunks(messages, sizes or [len(messages)]))
+
+
+@_EXAMPLES
+@_DRAWN
+def test_a_backlogs_batches_leaving_their_pages_to_the_last_equal_their_events_one_at_a_time(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
+    drawn: list[tuple[Any, str, int, int]],
+    sizes: list[int],
+) -> None:
+    """Batches with a backlog behind them leave the class dashboard's pages to the batch
+    that catches up (the last here), which renders them: the read model, pages included,
+    is then the one the events applied one at a time leave."""
+    tenant = "t" + uuid.uuid4().hex[:10]
+    messages = _messages(tenant, drawn)
+
+    _apply_both_ways(
+        workers,
+        tenant,
+        messages,
+        _chunks(messages, sizes or [len(messages)]),
+        backlog=LEAVE_PAGES_BACKLOG,
+    )
 
 
 @_EXAMPLES
@@ -403,11 +433,14 @@ def _apply_both_ways(
     tenant: str,
     messages: list[DecodedMessage],
     batches: list[list[DecodedMessage]],
+    *,
+    backlog: int = 0,
 ) -> None:
-    """Applies `batches` with held writes and `messages` one at a time; asserts that both
-    ways leave the same read model and park the same messages, in every projection."""
+    """Applies `batches` with held writes (each but the last with `backlog` behind it) and
+    `messages` one at a time; asserts that both ways leave the same read model and park
+    the same messages, in every projection."""
     for batched, one_at_a_time in workers:
-        _apply(batched, tenant, batches)
+        _apply(batched, tenant, batches, backlog=backlog)
         _apply(one_at_a_time, tenant, [[m] for m in messages])
 
     for batched, one_at_a_time in workers:
@@ -436,6 +469,59 @@ def _read_model(engine: Engine, worker: _ProjectionWorker, tenant: str) -> dict[
 
 def _erasure_of_user(n: int) -> tuple[str, uuid.UUID, dict[str, Any]]:
     return erasure.ERASED, uuid.uuid4(), {"subject": f"user-{n}", "shredded": ["working"]}
+
+
+@pytest.mark.parametrize("last", ["unhandled", "another class"])
+def test_pages_a_backlog_left_are_rendered_by_the_batch_that_catches_up_whatever_it_holds(
+    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]], last: str
+) -> None:
+    """Thirty classes registered in a batch with a backlog behind it: their pages are left
+    to a later batch, holding for no read (reads are live meanwhile). The batch that
+    catches up holds one event the class dashboard does not handle, or another class's
+    registration, and renders each left page as the events applied one at a time do
+    (more than the 20 pages past their time a batch renders besides its own)."""
+    from projections.class_dashboard_pages import LEFT
+
+    tenant = "t" + uuid.uuid4().hex[:10]
+    _, one_class, payload = _class_event("registered", 0, 0)
+
+    def registered(k: int) -> Callable[..., tuple[str, uuid.UUID, dict[str, Any]]]:
+        return lambda *_: (
+            roster_type("class", "registered"),
+            uuid.uuid4(),
+            {**payload, "sourced_id": f"c-{k}"},
+        )
+
+    def unhandled(*_: Any) -> tuple[str, uuid.UUID, dict[str, Any]]:
+        return "fi.digione.test.unhandled.v1", one_class, {}
+
+    final = (unhandled if last == "unhandled" else registered(30), "", 0, 0)
+    messages = _messages(tenant, [(registered(k), "", 0, 0) for k in range(30)] + [final])
+    batched, one_at_a_time = next(
+        pair for pair in workers if isinstance(pair[0].projection, ClassDashboardProjection)
+    )
+    projection = cast(ClassDashboardProjection, batched.projection)
+
+    partition = TenantPartition(tenant, _TOPIC, 0)
+    positions.ensure_partition(
+        batched.engine, projection=projection.name, tenant=tenant, topic=_TOPIC, partition=0
+    )
+    batched.handle(PartitionBatch(partition, messages[:30], True, None, LEAVE_PAGES_BACKLOG))
+    with batched.engine.connect() as connection:
+        left = connection.execute(
+            sa.select(projection.pages.c.template, projection.pages.c.valid_until).where(
+                projection.pages.c.tenant == tenant
+            )
+        ).all()
+    assert len(left) == 30
+    assert all(bytes(template) == b"" and utc(until) == LEFT for template, until in left)
+
+    batched.handle(PartitionBatch(partition, messages[30:], False, None))
+    _apply(one_at_a_time, tenant, [[m] for m in messages])
+
+    pages = _read_model(batched.engine, batched, tenant)["_pages"]
+    assert len(pages) == (30 if last == "unhandled" else 31)
+    assert pages == _read_model(one_at_a_time.engine, one_at_a_time, tenant)["_pages"]
 
 
 @pytest.mark.parametrize("batched", [True, False], ids=["batched", "one at a time"])

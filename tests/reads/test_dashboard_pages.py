@@ -14,7 +14,12 @@ from fastapi.testclient import TestClient
 from api.bootstrap import Container
 from api.deps import build_read_service
 from domain.commands import Actor
-from projections.class_dashboard_pages import StoredPage, stored_page, teachers_page
+from projections.class_dashboard_pages import (
+    StoredPage,
+    leave_pages,
+    stored_page,
+    teachers_page,
+)
 from projections.reads.access import read_retried
 from projections.reads.class_dashboard import ClassDashboardReads
 from projections.reads.disclosures import disclosures_of
@@ -209,6 +214,27 @@ def test_a_page_past_a_due_date_is_read_live_and_shows_the_work_now_missing(
     assert json.loads(before)["missingWork"] == []
     assert after.content == _live(container, tenant)
     assert {m["student"] for m in after.json()["missingWork"]} == {"stu-1", "stu-2", "stu-3"}
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_page_left_to_the_batch_that_catches_up_is_read_live_and_rendered_by_it(
+    running: TestClient, container: Container, tenant: str, school: School, clock: FakeClock
+) -> None:
+    """A batch with a backlog behind it leaves its classes' pages (leave_pages): until a
+    later batch renders them, the class reads live, names and disclosure as ever."""
+    read(running, container, tenant, DASHBOARD, school.teacher)
+    pages = container.projections.class_dashboard.pages
+    with container.engine.begin() as connection:
+        leave_pages(connection, pages, [(tenant, "cls-4a")])
+
+    meanwhile = read(running, container, tenant, DASHBOARD, school.teacher)
+
+    page = _stored(container, tenant)
+    assert page is not None and not page.holds(clock()) and page.slots == []
+    assert meanwhile.status_code == 200 and meanwhile.content == _live(container, tenant)
+    assert "Aino Virtanen" in [s["name"] for s in meanwhile.json()["students"]]
+    another_student(running, school, "stu-5", given="Ville", family="Viides", class_id="cls-5b")
+    _answers_as_the_live_read(running, container, tenant, school, clock)
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)

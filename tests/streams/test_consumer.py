@@ -176,15 +176,17 @@ def consumer_for(
     built: list[EventConsumer] = []
 
     def build(**options: Any) -> EventConsumer:
+        max_batch = options.pop("max_batch", 50)
         consumer = EventConsumer(
             name="test-consumer",
             handler=options.pop("handler", handler),
             codec=topic.codec,
             readers=options.pop("readers", None)
             or kafka_python_readers(
-                embedded_broker.bootstrap, max_batch=options.pop("max_batch", 50), fetch_wait_ms=50
+                embedded_broker.bootstrap, max_batch=max_batch, fetch_wait_ms=50
             ),
             client_id="digione-test-consumer",
+            max_batch=max_batch,
             **options,
         )
         consumer.open()
@@ -220,6 +222,25 @@ def test_every_message_is_handed_over_decoded_in_batches_of_one_partition(
         }
         offsets = [m.offset for m in batch.messages]
         assert offsets == list(range(offsets[0], offsets[0] + len(offsets)))
+
+
+def test_each_batch_says_how_many_messages_of_its_partition_wait_behind_it(
+    topic: Topic, handler: InMemoryHandler, consumer_for: Callable[..., EventConsumer]
+) -> None:
+    """What a projection goes by to leave end-of-batch work to the batch that catches up:
+    the partition's messages after the batch, as the broker told with its last fetch."""
+    topic.publish(60)
+    consumer = consumer_for(max_batch=7)
+
+    poll_until(consumer, handler, 60)
+
+    published = Counter(m.partition for m in topic.published)
+    for batch in handler.batches:
+        number = batch.partition.partition
+        assert batch.backlog == published[number] - batch.messages[-1].offset - 1
+    assert any(batch.backlog >= 7 for batch in handler.batches)
+    last = {batch.partition.partition: batch for batch in handler.batches}
+    assert all(batch.backlog == 0 for batch in last.values())
 
 
 def test_a_polls_partitions_go_to_the_handler_together_and_one_out_of_step_is_read_again(
