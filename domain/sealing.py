@@ -179,6 +179,9 @@ class Sealer:
         self._cache_seconds = key_cache_seconds
         self._monotonic = monotonic
         self._kek: bytes | None = None
+        #: Keys derived from the tenant KEK (by their HKDF info), each beside the KEK it
+        #: came from: forgotten with the KEK.
+        self._from_kek: dict[str, tuple[bytes, bytes]] = {}
         self._cache: dict[tuple[UUID, RetentionClass], tuple[float, bytes | None]] = {}
         #: Counts the keys dropped: a key read from the store while one was dropped is not
         #: cached, so a lookup that raced an erasure cannot bring the shredded key back.
@@ -320,6 +323,7 @@ class Sealer:
             self._drops += 1
             self._cache.clear()
             self._kek = None
+            self._from_kek.clear()
 
     def forget_all_keys(self) -> None:
         """Drops every cached key and the tenant KEK (used by tenant offboarding)."""
@@ -327,6 +331,7 @@ class Sealer:
             self._drops += 1
             self._cache.clear()
             self._kek = None
+            self._from_kek.clear()
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -403,14 +408,28 @@ class Sealer:
     def blind_index_key(self, *, create: bool = False) -> bytes | None:
         """The tenant's key of blind indexes (domain/blind_index.py), derived from its
         key-encryption key; None once the tenant was offboarded (or before it has one)."""
-        kek = self._tenant_kek(create=create)
-        return None if kek is None else _derive(kek, "digione/blind-index/v1")
+        return self._derived_from_kek("digione/blind-index/v1", create=create)
 
     def ledger_signing_seed(self, *, create: bool = False) -> bytes | None:
         """The seed of the tenant's ledger signing key (domain/ledger_checkpoints.py),
         derived from its key-encryption key; None once the tenant was offboarded."""
+        return self._derived_from_kek("digione/ledger-signing/v1", create=create)
+
+    def _derived_from_kek(self, info: str, *, create: bool) -> bytes | None:
+        """The key HKDF derives from the tenant KEK for `info`, derived once per KEK (each
+        user's put asks for the blind index key: 10 µs a derivation)."""
         kek = self._tenant_kek(create=create)
-        return None if kek is None else _derive(kek, "digione/ledger-signing/v1")
+        if kek is None:
+            return None
+        held = self._from_kek.get(info)
+        if held is not None and held[0] is kek:
+            return held[1]
+        key = _derive(kek, info)
+        with self._lock:
+            # Not kept when the KEK was forgotten meanwhile (an offboarding).
+            if self._kek is kek:
+                self._from_kek[info] = (kek, key)
+        return key
 
     def rewrap_tenant_kek(self, new_master_key: bytes) -> bytes:
         """The tenant KEK wrapped by a new master key (master-key rotation; events untouched)."""

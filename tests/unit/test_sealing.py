@@ -222,3 +222,32 @@ def test_every_sealed_value_opens_as_it_was_sealed_even_beyond_what_fast_json_re
     assert opened["studentNumber"] == 2**70
     assert opened["weight"] != opened["weight"]  # NaN
     assert {k: opened[k] for k in ("givenName", "none")} == {"givenName": "Äinö 🦉", "none": None}
+
+
+def _holds(value: object, secret: bytes) -> bool:
+    """Whether `value` (an attribute, a container of them) holds the bytes `secret`."""
+    if isinstance(value, bytes):
+        return value == secret
+    if isinstance(value, dict):
+        return any(_holds(k, secret) or _holds(v, secret) for k, v in value.items())
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return any(_holds(v, secret) for v in value)
+    return False
+
+
+def test_the_blind_index_key_stays_the_same_and_is_forgotten_with_the_tenant_kek() -> None:
+    store = InMemoryKeyStore()
+    sealer = a_sealer(store)
+    key = sealer.blind_index_key(create=True)
+    assert key is not None and sealer.blind_index_key() == key
+    assert a_sealer(store).blind_index_key() == key  # derived, not stored: any process
+    assert a_sealer(InMemoryKeyStore()).blind_index_key(create=True) != key
+    assert sealer.ledger_signing_seed() not in (None, key)
+
+    # Offboarding: the tenant KEK is destroyed and every process forgets its keys.
+    store.kek = None
+    store.shredded.add(("*", "*"))  # type: ignore[arg-type]
+    sealer.forget_all_keys()
+
+    assert sealer.blind_index_key() is None
+    assert not any(_holds(value, key) for value in vars(sealer).values())
