@@ -78,6 +78,11 @@ def serve(settings: Settings) -> Iterator[ServerFactory]:
             kafka_bootstrap=bootstrap,
             topic_prefix="st" + uuid.uuid4().hex[:10],
             only_tenants=frozenset(tenants),
+            # The relay and the runner run in this process (runtime.start() below), as
+            # `serve` without its worker process runs them: the connections are planned
+            # so. Planned for a worker process elsewhere, their pool was the one kept for
+            # the relay's status, and a CI run's status look found both connections held.
+            worker_process=False,
             **values,
         )
         server = bootstrap_system(Settings.explicit(**explicit))
