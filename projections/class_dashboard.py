@@ -160,8 +160,9 @@ class ClassDashboardProjection:
         self.name = name
         self.clock = clock
         self.curriculum = curriculum if curriculum is not None else load_curriculum()
-        #: Whether pages may be left to render (leave_pages): so at start, as a worker
-        #: that stopped while catching up left them; after a batch rendered them, not.
+        #: Whether a page may have been left to a later batch (leave_pages): assumed at
+        #: start (a worker may have stopped while catching up), cleared once a batch
+        #: rendered the pages left.
         self._pages_left = True
         self.metadata = sa.MetaData()
         m, p = self.metadata, name
