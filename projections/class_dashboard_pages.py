@@ -320,41 +320,40 @@ def store_page(
             table.delete().where(table.c.tenant == tenant, table.c.class_sourced_id == class_id)
         )
         return
-    values = {
-        "template": page.template,
-        "slots": page.slots,
-        "valid_from": page.valid_from,
-        "valid_until": page.valid_until,
-    }
-    dialect = postgresql if c.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(table).values(tenant=tenant, class_sourced_id=class_id, **values)
-    c.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[table.c.tenant, table.c.class_sourced_id],
-            set_={name: upsert.excluded[name] for name in values},
-        )
-    )
+    _upsert_pages(
+        c,
+        table,
+        [
+            {"tenant": tenant, "class_sourced_id": class_id, "template": page.template,
+             "slots": page.slots, "valid_from": page.valid_from, "valid_until": page.valid_until}
+        ],
+    )  # fmt: skip
 
 
 def leave_pages(c: Connection, table: sa.Table, classes: Iterable[tuple[str, str]]) -> None:
     """Marks the classes' pages (tenant, class) as left to a later batch: each class's row
     holds for no instant, with no bytes and no slots (one statement)."""
-    values: list[dict[str, Any]] = [
+    rows: list[dict[str, Any]] = [
         {"tenant": tenant, "class_sourced_id": class_id, "template": b"", "slots": [],
          "valid_from": None, "valid_until": LEFT}
         for tenant, class_id in sorted(set(classes))
     ]  # fmt: skip
-    if not values:
-        return
+    if rows:
+        _upsert_pages(c, table, rows)
+
+
+def _upsert_pages(c: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Stores the rows' pages, each replacing its class's (by tenant and class): one
+    statement."""
     dialect = postgresql if c.dialect.name == "postgresql" else sqlite
     upsert = dialect.insert(table)
-    kept = ("template", "slots", "valid_from", "valid_until")
+    replaced = ("template", "slots", "valid_from", "valid_until")
     c.execute(
         upsert.on_conflict_do_update(
             index_elements=[table.c.tenant, table.c.class_sourced_id],
-            set_={name: upsert.excluded[name] for name in kept},
+            set_={name: upsert.excluded[name] for name in replaced},
         ),
-        values,
+        rows,
     )
 
 
