@@ -285,24 +285,22 @@ class ClassDashboardProjection:
         from projections.class_dashboard_pages import leave_pages, left_pages
 
         changed: _Changed | None = take_batch_state(c, self._changed_key)
-        catching_up = backlog(c) >= LEAVE_PAGES_BACKLOG
-        if changed is None:
-            if self._pages_left and not catching_up:
-                self._render_pages(c, left_pages(c, self.pages))
-                self._pages_left = False
-            return
-        self._refresh_cards(c, changed.cards)
-        for (tenant, line_item), school_class in sorted(changed.line_items.items()):
-            self._line_item_changed(c, tenant, school_class, line_item)
-        classes = self._changed_classes(c, changed)
-        if catching_up:
-            leave_pages(c, self.pages, classes)
-            self._pages_left = True
+        classes: set[tuple[str, str]] = set()
+        if changed is not None:
+            self._refresh_cards(c, changed.cards)
+            for (tenant, line_item), school_class in sorted(changed.line_items.items()):
+                self._line_item_changed(c, tenant, school_class, line_item)
+            classes = self._changed_classes(c, changed)
+        if backlog(c) >= LEAVE_PAGES_BACKLOG:
+            if classes:
+                leave_pages(c, self.pages, classes)
+                self._pages_left = True
             return
         if self._pages_left:
             classes |= left_pages(c, self.pages)
             self._pages_left = False
-        classes |= self._expired_pages(c, {tenant for tenant, _ in classes})
+        if changed is not None:
+            classes |= self._expired_pages(c, {tenant for tenant, _ in classes})
         self._render_pages(c, classes)
 
     def _expired_pages(self, c: Connection, tenants: set[str]) -> set[tuple[str, str]]:
