@@ -302,38 +302,25 @@ _DRAWN = given(
 )
 
 
+@pytest.mark.parametrize(
+    "backlog", [0, LEAVE_PAGES_BACKLOG], ids=["caught up", "pages left to the last batch"]
+)
 @_EXAMPLES
 @_DRAWN
 def test_a_batch_applied_with_held_writes_equals_its_events_applied_one_at_a_time(
     workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
     drawn: list[tuple[Any, str, int, int]],
     sizes: list[int],
+    backlog: int,
 ) -> None:
-    tenant = "t" + uuid.uuid4().hex[:10]
-    messages = _messages(tenant, drawn)
-
-    _apply_both_ways(workers, tenant, messages, _chunks(messages, sizes or [len(messages)]))
-
-
-@_EXAMPLES
-@_DRAWN
-def test_a_backlogs_batches_leaving_their_pages_to_the_last_equal_their_events_one_at_a_time(
-    workers: list[tuple[_ProjectionWorker, _ProjectionWorker]],
-    drawn: list[tuple[Any, str, int, int]],
-    sizes: list[int],
-) -> None:
-    """Batches with a backlog behind them leave the class dashboard's pages to the batch
-    that catches up (the last here), which renders them: the read model, pages included,
-    is then the one the events applied one at a time leave."""
+    """Also with a backlog behind every batch but the last: those leave the class
+    dashboard's pages to the batch that catches up, which renders them, and the read
+    model, pages included, is then the one the events applied one at a time leave."""
     tenant = "t" + uuid.uuid4().hex[:10]
     messages = _messages(tenant, drawn)
 
     _apply_both_ways(
-        workers,
-        tenant,
-        messages,
-        _chunks(messages, sizes or [len(messages)]),
-        backlog=LEAVE_PAGES_BACKLOG,
+        workers, tenant, messages, _chunks(messages, sizes or [len(messages)]), backlog=backlog
     )
 
 
