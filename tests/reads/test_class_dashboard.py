@@ -1,5 +1,7 @@
 """The teacher's class dashboard, read through the real runtime on SQLite and PostgreSQL."""
 
+# ruff: noqa: F811 - the tests take the shared-runtime fixtures imported below as arguments
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,6 +19,14 @@ from tests.reads.school import (
     an_attainment_of,
     another_student,
     read,
+)
+from tests.reads.shared_runtime import (  # noqa: F401 - the fixtures of this module's tests
+    backend,
+    clock,
+    container,
+    running,
+    shared_runtime,
+    tenant,
 )
 
 DASHBOARD = "/api/v1/dashboards/classes/cls-4a"

@@ -2,6 +2,8 @@
 the same answer as the live read, names sealed at rest, blanked on erasure, read live once
 the time moves past what the page holds."""
 
+# ruff: noqa: F811 - the tests take the shared-runtime fixtures imported below as arguments
+
 from __future__ import annotations
 
 import json
@@ -34,6 +36,14 @@ from tests.reads.school import (
     an_attainment_of,
     another_student,
     read,
+)
+from tests.reads.shared_runtime import (  # noqa: F401 - the fixtures of this module's tests
+    backend,
+    clock,
+    container,
+    running,
+    shared_runtime,
+    tenant,
 )
 
 DASHBOARD = "/api/v1/dashboards/classes/cls-4a"

@@ -1,5 +1,7 @@
 """The guardian's view of a child, and the student's own, read through the real runtime."""
 
+# ruff: noqa: F811 - the tests take the shared-runtime fixtures imported below as arguments
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,6 +20,14 @@ from tests.reads.school import (
     an_attainment_of,
     leaks_nothing,
     read,
+)
+from tests.reads.shared_runtime import (  # noqa: F401 - the fixtures of this module's tests
+    backend,
+    clock,
+    container,
+    running,
+    shared_runtime,
+    tenant,
 )
 
 CHILDREN = "/api/v1/guardians/me/children"
