@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_MAX_DELETION_SHARE",
     "FILE_ORDER",
     "HEADERS",
     "Bundle",
@@ -118,6 +119,9 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 _VERSIONS = {"1.2": None, "1.2.1": "manifest version 1.2.1 (the errata level) read as 1.2"}
 MODES = ("absent", "bulk", "delta")
+#: The share of a collection a bulk file may mark tobedeleted without being told to (here,
+#: not in the importer, so that the command line's options need not load the importer).
+DEFAULT_MAX_DELETION_SHARE = 0.1
 
 
 class BundleError(ValueError):

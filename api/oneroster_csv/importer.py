@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from api.oneroster_csv.bundle import FILE_ORDER, Bundle, CsvFile, Note
+from api.oneroster_csv.bundle import DEFAULT_MAX_DELETION_SHARE, FILE_ORDER, Bundle, CsvFile, Note
 from api.oneroster_csv.rows import (
     RowError,
     column_of,
@@ -57,8 +57,6 @@ __all__ = [
     "import_bundle",
 ]
 
-#: The share of a collection a bulk import may mark tobedeleted without being told to.
-DEFAULT_MAX_DELETION_SHARE = 0.1
 #: The source of a bundle whose manifest names none (source.systemCode / systemName).
 DEFAULT_SOURCE = "oneroster-csv"
 #: Rows whose commands are saved in one store transaction.

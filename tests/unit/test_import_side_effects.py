@@ -64,3 +64,25 @@ def test_every_module_imports_with_the_database_and_broker_pointing_nowhere() ->
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert int(result.stdout.splitlines()[0]) > 50  # every module was walked, not none
+
+
+def test_the_command_line_starts_without_loading_the_http_layer() -> None:
+    """An operator's `digione token issue` or `projections status` loads no web framework
+    (a second of start-up on this machine): only `serve` and an import need it."""
+    loaded_web_modules = (
+        "import sys, api.cli; print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('fastapi', 'starlette', 'jinja2', 'uvicorn')"
+        " or m.startswith('api.routers')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", loaded_web_modules],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
