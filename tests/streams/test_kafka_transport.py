@@ -269,8 +269,10 @@ def test_an_abandoned_producer_gives_up_a_message_for_a_broker_restarted_empty_a
     broker.start()
     topic = a_topic_name()
     ensure_topics(broker.bootstrap, [topic], 1)
+    # Requests may take 10 s: the restarted broker's first metadata answer (creating the
+    # topic again) has taken over 5 s on a loaded CI machine, failing the produce below.
     sender = transport(
-        broker.bootstrap, delivery_timeout_seconds=120.0, request_timeout_seconds=5.0
+        broker.bootstrap, delivery_timeout_seconds=120.0, request_timeout_seconds=10.0
     )
     reports: list[tuple[int, str | None]] = []
 
