@@ -167,11 +167,12 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     hash, kept after each of its saves) a save is one round trip: BEGIN, the lock, a check
     that the head is still the one known (by the events' highest position, under the lock),
     NOTIFY, the events at the positions that follow (the notification id sequence moved
-    past them), their ledger entries, the side writes and COMMIT, in one query: bound
-    client-side when side writes add statements, else one call of a database function
-    with the events as arrays bound server-side. When another process recorded events
-    since, the check fails the transaction (STALE_HEAD) and the save is made again in two
-    round trips, which read the head under the lock:
+    past them), their ledger entries, the side writes and COMMIT: one call of a database
+    function with the events as arrays bound server-side, and when side writes add
+    statements, that call and theirs (bound server-side too) between BEGIN and COMMIT sent
+    as one pipeline. When another process recorded events since, the check fails the
+    transaction (STALE_HEAD) and the save is made again in two round trips, which read the
+    head under the lock:
 
     1. BEGIN, the lock, NOTIFY, the events' INSERT (positions from the sequence) and the
        read of the ledger's head, in one query;
@@ -213,19 +214,6 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         self._notify = SQL("NOTIFY {}, {}").format(
             Identifier(self.channel_name), Literal(datastore.schema)
         )
-        # The one-step save: the events at the positions that follow the head this process
-        # knows, the sequence moved past them, refused (STALE_HEAD) when the head moved.
-        expect_head = Identifier(datastore.schema, f"digione_expect_head_{events_table_name}")
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE OR REPLACE FUNCTION {}(expected bigint) RETURNS void LANGUAGE plpgsql"
-                " AS $body$ BEGIN"
-                " IF (SELECT coalesce(max(notification_id), 0) FROM {}) <> expected THEN"
-                " RAISE EXCEPTION 'the store head moved' USING ERRCODE = '{}';"
-                " END IF; END $body$"
-            ).format(expect_head, table, SQL(STALE_HEAD))
-        )
-        self._expect_head = SQL("SELECT {}(%s)").format(expect_head)
         # A command's unchecked reads (READ_VERSIONS): none of the records has an event
         # after the version read, checked under the lock (one index probe each). Each probe
         # is a LATERAL subquery with LIMIT 1, which stays one in any plan: from its sixth
@@ -249,7 +237,8 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         self._expect_versions = SQL("SELECT {}(%s::{}[], %s::bigint[])").format(
             expect_versions, SQL(datastore.originator_id_type)
         )
-        # The one-step save of a group without side statements, as one statement bound
+        # The one-step save (the events at the positions that follow the head this process
+        # knows, refused with STALE_HEAD when the head moved) as one statement bound
         # server-side (binary arrays): no escaping of every event's bytes into the text of
         # a query, which the thread committing the groups spends its time on otherwise.
         record_after = Identifier(datastore.schema, f"digione_record_after_{events_table_name}")
@@ -292,14 +281,6 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             " %b::bytea[], %b::bytea[], %b::{}[], %b::bigint[])"
         ).format(record_after, SQL(datastore.originator_id_type), SQL(datastore.originator_id_type))
         self._lock_wait = f"{int(datastore.lock_timeout)}s"
-        self._insert_at = SQL(
-            "INSERT INTO {} (notification_id, originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%s::bigint[], %s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
-        ).format(table, SQL(datastore.originator_id_type))
-        self._advance_sequence = SQL(
-            "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)"
-        )
-        self._table_name = f'"{datastore.schema}"."{events_table_name}"'
         #: The store head as this process last recorded it: the last event's position and
         #: the ledger's last hash (None: unknown, read under the lock by the next save).
         self._head: tuple[int, bytes] | None = None
@@ -410,7 +391,7 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         try:
             if head is not None:
                 try:
-                    ids, last = self._record_after(connection, cursor, stored_events, kwargs, head)
+                    ids, last = self._record_after(connection, stored_events, kwargs, head)
                 except psycopg.Error as error:
                     if error.sqlstate != STALE_HEAD:
                         raise
@@ -438,60 +419,50 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
     def _record_after(
         self,
         connection: Connection[Any],
-        cursor: psycopg.ClientCursor[Any],
         stored_events: Sequence[StoredEvent],
         kwargs: Any,
         head: tuple[int, bytes],
     ) -> tuple[list[int], bytes]:
         """One step, when this process knows the head: the events at the positions after
-        it, their ledger entries, the side writes and COMMIT in one query, which the
-        database refuses (STALE_HEAD) when the head has moved (checked under the lock).
+        it, their ledger entries, the side writes and COMMIT, which the database refuses
+        (STALE_HEAD) when the head has moved (checked under the lock).
 
-        Without side statements (side writes that wrote nothing to the database) that
-        query is one call of a database function, its arrays bound server-side."""
+        The events and their ledger entries are one call of a database function, its
+        arrays bound server-side (no escaping of every event's bytes into the text of a
+        query, which the thread committing the groups would spend its time on). Without
+        side statements (side writes that wrote nothing to the database) that call is the
+        whole save; with them, the call and the side statements (bound server-side too) run
+        between BEGIN and COMMIT sent as one pipeline: still one round trip."""
         position, _hash = head
         ids = list(range(position + 1, position + 1 + len(stored_events)))
         rows = _ledger_rows(ids, stored_events)
-        side = _ComposedStatements(cursor)
+        side = _DeferredStatements()
         for write, at in _positioned_writes(kwargs, ids, lambda: position):
             write(side, at)
         read_ids, read_versions = _read_columns(kwargs)
-        if not side.sql:
-            positions, hashes = self.ledger.chained(rows, after=head)
+        positions, hashes = self.ledger.chained(rows, after=head)
+        arguments = (
+            position,
+            self._lock_wait,
+            positions,
+            *_columns(stored_events),
+            hashes,
+            read_ids,
+            read_versions,
+        )
+        if not side.statements:
             with connection.cursor() as bound:
                 # Autocommit: the one statement is its own transaction.
-                bound.execute(
-                    self._record_after_call,
-                    (
-                        position,
-                        self._lock_wait,
-                        positions,
-                        *_columns(stored_events),
-                        hashes,
-                        read_ids,
-                        read_versions,
-                    ),
-                )
+                bound.execute(self._record_after_call, arguments)
             return ids, hashes[-1]
-        statements = _ComposedStatements(cursor)
-        last = self.ledger.append(statements, rows, after=head)
-        statements.sql.extend(side.sql)
-        cursor.execute(
-            "; ".join(
-                [
-                    "BEGIN",
-                    *(cursor.mogrify(lock) for lock in self.lock_table_statements),
-                    cursor.mogrify(self._expect_head, (position,)),
-                    *self._expected_versions(cursor, read_ids, read_versions),
-                    cursor.mogrify(self._notify),
-                    cursor.mogrify(self._insert_at, (ids, *_columns(stored_events))),
-                    cursor.mogrify(self._advance_sequence, (self._table_name, ids[-1])),
-                    *statements.sql,
-                    "COMMIT",
-                ]
-            )
-        )
-        return ids, last
+        # A failure (the head moved, a key answered already) ends the pipeline with the
+        # transaction failed: the caller rolls it back.
+        with connection.pipeline(), connection.cursor() as bound:
+            bound.execute("BEGIN")
+            bound.execute(self._record_after_call, arguments)
+            side.run(bound)
+            bound.execute("COMMIT")
+        return ids, hashes[-1]
 
     def _record_in_two_steps(
         self, cursor: psycopg.ClientCursor[Any], stored_events: Sequence[StoredEvent], kwargs: Any
@@ -530,7 +501,7 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
             ids = [int(row["notification_id"]) for row in cursor.fetchall()]
             cursor.nextset()
             found = cursor.fetchone()
-        statements = _ComposedStatements(cursor)
+        statements = _DeferredStatements()
         if ids:
             after = (0, GENESIS) if found is None else (found["position"], found["hash"])
             last = self.ledger.append(statements, _ledger_rows(ids, stored_events), after=after)
@@ -543,7 +514,7 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         for write, position in _positioned_writes(kwargs, ids, store_head):
             write(statements, position)
         # A side write's failure (a key already answered) raises here, before COMMIT.
-        cursor.execute("; ".join([*statements.sql, "COMMIT"]))
+        cursor.execute("; ".join([*statements.composed(cursor), "COMMIT"]))
         return ids, last
 
     def _expected_versions(
@@ -555,25 +526,42 @@ class PostgresSideRowsRecorder(PostgresApplicationRecorder):
         return [cursor.mogrify(self._expect_versions, (read_ids, read_versions))]
 
 
-class _ComposedStatements:
-    """The cursor the ledger and the side writes are given on PostgreSQL: it composes
-    their statements (bound client-side) to be sent together with COMMIT."""
+class _DeferredStatements:
+    """The cursor the ledger and the side writes are given on PostgreSQL: it keeps their
+    statements with their parameters, to be sent with the save's own and COMMIT (bound
+    server-side, or composed client-side into one query)."""
 
-    def __init__(self, cursor: psycopg.ClientCursor[Any]) -> None:
-        self._cursor = cursor
-        self.sql: list[str] = []
+    def __init__(self) -> None:
+        #: Each statement with its rows of parameters (a row for each run).
+        self.statements: list[tuple[Any, list[Any]]] = []
 
     def execute(self, statement: Any, params: Any = None) -> None:
-        self.sql.append(self._cursor.mogrify(statement, params))
+        self.statements.append((statement, [params]))
 
     def executemany(self, statement: Any, params: Iterable[Any]) -> None:
-        self.sql.extend(self._cursor.mogrify(statement, row) for row in params)
+        rows = list(params)
+        if rows:
+            self.statements.append((statement, rows))
 
     def fetchone(self) -> Any:
         raise ProgrammingError("a side write cannot read: its statements run at commit")
 
     def fetchall(self) -> Any:
         raise ProgrammingError("a side write cannot read: its statements run at commit")
+
+    def run(self, cursor: psycopg.Cursor[Any]) -> None:
+        """Sends the statements through `cursor` (in a pipeline: without waiting)."""
+        for statement, rows in self.statements:
+            if len(rows) == 1:
+                cursor.execute(statement, rows[0])
+            else:
+                cursor.executemany(statement, rows)
+
+    def composed(self, cursor: psycopg.ClientCursor[Any]) -> list[str]:
+        """The statements bound client-side, to be sent in one query."""
+        return [
+            cursor.mogrify(statement, row) for statement, rows in self.statements for row in rows
+        ]
 
 
 def _read_columns(kwargs: dict[str, Any]) -> tuple[list[Any], list[int]]:

@@ -12,6 +12,7 @@ from psycopg import sql
 from api.settings import Settings
 from domain.application import TenantApplication
 from domain.commands import Actor, PutOrg
+from domain.errors import ConcurrentUpdateError
 from domain.ids import aggregate_id
 from domain.tenant_tables import IdempotentAnswer
 from tests.integration.test_group_commit import a_group_forming, keyed, put_school
@@ -207,3 +208,36 @@ def test_grouped_saves_with_side_rows_are_recorded_after_many_sent_as_another_pr
     assert all(app.find("orgs", f"here-{n}") is not None for n in range(8))
     report = app.ledger.verify()
     assert report.ok, report.problem
+
+
+def test_a_save_whose_side_row_the_database_refuses_records_nothing_and_the_next_is_chained(
+    app: TenantApplication,
+) -> None:
+    """A side row refused by the database (a key answered already) fails its whole save,
+    sent with the events as one pipeline; the held connection then records the next save,
+    and the ledger's chain runs on over it."""
+
+    def answer(_position: int) -> IdempotentAnswer:
+        return IdempotentAnswer("digest", 201, "{}")
+
+    put_school(app, "warm")()  # the process knows the store head: the one-step save
+    first = app._save_grouped(
+        [a_new_school(app.tenant, "first")], [app.tables.answer_write("admin:a", "k", answer)]
+    )
+    head = app.head_position()
+
+    with pytest.raises(ConcurrentUpdateError):
+        app._save_grouped(
+            [a_new_school(app.tenant, "refused")],
+            [app.tables.answer_write("admin:a", "k", answer)],
+        )
+    after = app._save_grouped(
+        [a_new_school(app.tenant, "after")], [app.tables.answer_write("admin:a", "k2", answer)]
+    )
+
+    assert first == head and app.find("orgs", "refused") is None
+    assert after is not None and after > head and after == app.head_position()
+    assert app.find("orgs", "after") is not None
+    report = app.ledger.verify()
+    assert report.ok, report.problem
+    assert report.head_position == after
