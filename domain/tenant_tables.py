@@ -259,17 +259,15 @@ class TenantTables:
         keys by subject, and the subjects whose key is on the erasure list."""
         live: dict[UUID, bytes] = {}
         shredded: set[UUID] = set()
-        for start in range(0, len(subjects), 500):
-            chunk = [str(s) for s in subjects[start : start + 500]]
-            marks = ", ".join([self._p] * len(chunk))
+        for chunk, among in self._any_of([str(s) for s in subjects], "text"):
             keys = self._select(
                 f"SELECT subject, wrapped FROM {self._keys}"
-                f" WHERE retention = {self._p} AND subject IN ({marks})",
+                f" WHERE retention = {self._p} AND subject {among}",
                 (retention.value, *chunk),
             )
             erased = self._select(
                 f"SELECT subject FROM {self._shredded}"
-                f" WHERE retention = {self._p} AND subject IN ({marks})",
+                f" WHERE retention = {self._p} AND subject {among}",
                 (retention.value, *chunk),
             )
             for row in keys:
@@ -505,21 +503,26 @@ class TenantTables:
         each aggregate's in version order: a bulk import reads the records of a batch, or
         brings its copies up to date, with one query instead of one per record."""
         table = f"{self._prefix}{events_table}"
-        pair = "(%s::uuid, %s::integer)" if self._postgres else "(?, ?)"
         items = sorted(versions.items())
         found: list[StoredEvent] = []
-        for start in range(0, len(items), 400):
-            chunk = items[start : start + 400]
-            params: list[Any] = []
-            for aggregate_id, version in chunk:
-                params += [aggregate_id if self._postgres else aggregate_id.hex, version]
+        reads: list[tuple[str, tuple[Any, ...]]] = []
+        if self._postgres and items:
+            # The ids and the versions as two arrays: one short statement for any batch.
+            ids_and_versions = ([i for i, _ in items], [v for _, v in items])
+            reads.append(("SELECT * FROM unnest(%s::uuid[], %s::integer[])", ids_and_versions))
+        elif not self._postgres:
+            for start in range(0, len(items), 400):
+                chunk = items[start : start + 400]
+                pairs = tuple(value for i, v in chunk for value in (i.hex, v))
+                reads.append((f"VALUES {', '.join(['(?, ?)'] * len(chunk))}", pairs))
+        for known, params in reads:
             rows = self._select(
-                f"WITH known(id, version) AS (VALUES {', '.join([pair] * len(chunk))})"
+                f"WITH known(id, version) AS ({known})"
                 " SELECT e.originator_id, e.originator_version, e.topic, e.state"
                 f" FROM {table} e JOIN known"
                 " ON e.originator_id = known.id AND e.originator_version > known.version"
                 " ORDER BY e.originator_id, e.originator_version",
-                tuple(params),
+                params,
             )
             for row in rows:
                 originator, version, topic, state = (
@@ -716,6 +719,18 @@ class TenantTables:
             return
         with self._datastore.get_connection() as connection, connection.cursor() as cursor:
             yield cursor
+
+    def _any_of(self, values: list[Any], sql_type: str) -> Iterator[tuple[list[Any], str]]:
+        """`values` as the parameters of a membership test, with the test's SQL: on
+        PostgreSQL one array (`= ANY(%s::type[])`, one short statement for any number),
+        on SQLite chunks of 500 markers (`IN (?, …)`)."""
+        if self._postgres:
+            if values:
+                yield [values], f"= ANY(%s::{sql_type}[])"
+            return
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            yield chunk, f"IN ({', '.join([self._p] * len(chunk))})"
 
     def _select(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
         """The rows of a read, tried once more on a fresh connection when the server ended
