@@ -6,8 +6,8 @@ The binding is OneRoster 1.2 CSV (1.2.1 is its errata level; 1.1 bundles are tol
 and one RFC 4180 UTF-8 file per collection with the headers of the standard.
 
 Real exports are less tidy than the binding, so the quirks seen in the wild are tolerated
-and reported (a BOM, CRLF line ends, upper-case booleans or file names, manifest version
-1.2.1, misspelled headers), each as a `Note` with its file, row and column.
+and reported (a BOM, upper-case booleans or file names, manifest version 1.2.1,
+misspelled headers), each as a `Note` with its file, row and column.
 """
 
 from __future__ import annotations
@@ -252,8 +252,7 @@ def _text(file: str, data: bytes, quirks: list[Note]) -> str:
         raise BundleError(
             f"{file}.csv is not UTF-8 (byte {error.start}): export it as UTF-8"
         ) from None
-    if "\r\n" in text:
-        quirks.append(Note(file, None, None, "CRLF line ends read as line ends"))
+    # CRLF (RFC 4180's line end, as `digione export` writes) and LF read alike, unremarked.
     return text
 
 
