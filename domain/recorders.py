@@ -591,12 +591,19 @@ def _columns(
 def _roll_back(connection: Connection[Any]) -> None:
     """Ends a transaction that failed (in the database or in Python) with a rollback, so
     the connection goes back to the pool idle; a connection that cannot is left broken
-    for the pool to drop."""
+    for the pool to drop.
+
+    psycopg's own rollback(), not a ROLLBACK statement: it also forgets the statements
+    psycopg prepared on the connection and deallocates them on the server. A pipeline
+    the server refused part-way can leave psycopg taking a statement for prepared that
+    the server skipped: run by that name in the next save, it failed with "prepared
+    statement does not exist" (on a ROLLBACK statement psycopg forgets them only when it
+    has not counted one since it last did)."""
     if connection.closed:
         return
     with contextlib.suppress(Exception):
         if connection.info.transaction_status != TransactionStatus.IDLE:
-            connection.execute("ROLLBACK")
+            connection.rollback()
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ the recorder holds for group commits, across other processes' writes and failure
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -11,9 +12,10 @@ from psycopg import sql
 
 from api.settings import Settings
 from domain.application import TenantApplication
-from domain.commands import Actor, PutOrg
+from domain.commands import Actor, PutOrg, PutUser
 from domain.errors import ConcurrentUpdateError
 from domain.ids import aggregate_id
+from domain.roster import Role
 from domain.tenant_tables import IdempotentAnswer
 from tests.integration.test_group_commit import a_group_forming, keyed, put_school
 from tests.integration.test_ledger import Store
@@ -241,3 +243,46 @@ def test_a_save_whose_side_row_the_database_refuses_records_nothing_and_the_next
     report = app.ledger.verify()
     assert report.ok, report.problem
     assert report.head_position == after
+
+
+def _put_users(app: TenantApplication, prefix: str, count: int) -> list[int]:
+    admin = Actor(app.tenant, "admin", "admin-1")
+    return [
+        app.put_user(
+            admin,
+            PutUser(
+                sourced_id=f"{prefix}-{n}",
+                status="active",
+                enabled=True,
+                roles=[Role(role_type="primary", role="student", org="sch-1")],
+                primary_org=None,
+                grades=[],
+                guardians=[],
+                personal={"givenName": f"Aino {n}", "familyName": "Aalto", "email": f"{n}@x.fi"},
+            ),
+        ).position
+        for n in range(count)
+    ]
+
+
+def test_user_puts_of_two_processes_at_once_are_all_recorded(
+    app: TenantApplication, other_process: TenantApplication
+) -> None:
+    """Two processes put users at once (two HTTP workers): each knows the store head from
+    its own last save, so many one-step saves are refused (the other wrote since) and
+    saved again in two steps. A refused one-step save (a pipeline) must leave the
+    connection's prepared statements as the server has them: the next save ran a statement
+    by a name the server had never prepared ("prepared statement does not exist", a 500)."""
+    app.put_org(
+        Actor(app.tenant, "admin", "admin-1"), PutOrg("sch-1", "active", "K", "school", "1", None)
+    )
+    count = 150
+    with ThreadPoolExecutor(2) as pool:
+        here = pool.submit(_put_users, app, "here", count)
+        there = pool.submit(_put_users, other_process, "there", count)
+        positions = here.result() + there.result()
+
+    assert len(set(positions)) == 2 * count
+    assert max(positions) == app.head_position()
+    report = app.ledger.verify()
+    assert report.ok, report.problem
