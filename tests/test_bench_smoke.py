@@ -69,6 +69,14 @@ ROW_KEYS = {"measure", "value", "unit", "baseline", "ratio", "goal", "met"}
 class BenchRun(NamedTuple):
     data_dir: Path
     report: dict[str, Any]
+    #: What the run and its server processes wrote to stderr (their logs, as JSON lines).
+    stderr: Path
+
+    def errors(self) -> str:
+        """The messages of that log's ERROR records (a failed request's traceback is one)."""
+        lines = self.stderr.read_text(errors="replace").splitlines()
+        records = [json.loads(line) for line in lines if '"level":"ERROR"' in line]
+        return "\n\n".join(record["message"] for record in records[:3])
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +91,18 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> BenchRun:
         # A few requests at a time: small pools (see tests/processes.py).
         **SMALL_POOL_SETTINGS,
     )
-    return BenchRun(settings.data_dir, run_benchmarks(settings, sizes=TINY, clients=4))
+    # The server processes inherit this process's stderr: into a file for the whole run, so
+    # that a failed request's logged traceback can be shown beside the failed outcome.
+    stderr = settings.data_dir / "stderr.log"
+    kept = os.dup(2)
+    try:
+        with stderr.open("wb") as sink:
+            os.dup2(sink.fileno(), 2)
+            report = run_benchmarks(settings, sizes=TINY, clients=4)
+    finally:
+        os.dup2(kept, 2)
+        os.close(kept)
+    return BenchRun(settings.data_dir, report, stderr)
 
 
 @pytest.fixture
@@ -125,7 +144,7 @@ def test_nothing_any_measure_did_failed(bench_run: BenchRun) -> None:
     ]
 
     assert loads
-    assert [load["outcomes"] for load in loads if load["failed"]] == []
+    assert [load["outcomes"] for load in loads if load["failed"]] == [], bench_run.errors()
     assert (
         details["freshness"]["freshness"]["count"] == TINY.freshness_rate * TINY.freshness_seconds
     )
