@@ -8,6 +8,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
+from domain.commands import PutUser
+from domain.roster import Role
 
 
 def bearer(
@@ -63,6 +65,21 @@ def a_user(
         "roles": [{"roleType": "primary", "role": role, "org": {"sourcedId": org}}],
         "agents": [{"sourcedId": a} for a in agents],
     }
+
+
+def a_student_put(sourced_id: str, **personal: str) -> PutUser:
+    """The command putting an active student of sch-1 with `personal` details (through
+    the application, as an import or a route does after its checks)."""
+    return PutUser(
+        sourced_id=sourced_id,
+        status="active",
+        enabled=True,
+        roles=[Role(role_type="primary", role="student", org="sch-1")],
+        primary_org=None,
+        grades=[],
+        guardians=[],
+        personal=personal,
+    )
 
 
 def a_school(

@@ -75,8 +75,16 @@ class BenchRun(NamedTuple):
     def errors(self) -> str:
         """The messages of that log's ERROR records (a failed request's traceback is one)."""
         lines = self.stderr.read_text(errors="replace").splitlines()
-        records = [json.loads(line) for line in lines if '"level":"ERROR"' in line]
-        return "\n\n".join(record["message"] for record in records[:3])
+        errors = [line for line in lines if '"level":"ERROR"' in line][:3]
+        return "\n\n".join(_message(line) for line in errors)
+
+
+def _message(line: str) -> str:
+    """A JSON log line's message (the line itself when it is cut short or not JSON)."""
+    try:
+        return str(json.loads(line)["message"])
+    except (ValueError, KeyError):
+        return line
 
 
 @pytest.fixture(scope="module")

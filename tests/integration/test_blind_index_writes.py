@@ -6,23 +6,14 @@ from __future__ import annotations
 import pytest
 
 from domain.application import TenantApplication
-from domain.commands import Actor, PutOrg, PutUser
-from domain.roster import Role
+from domain.commands import Actor, PutOrg
+from tests.builders import a_student_put
 
 
 def _put(app: TenantApplication, email: str) -> None:
     app.put_user(
         Actor(app.tenant, "admin", "a"),
-        PutUser(
-            sourced_id="stu-1",
-            status="active",
-            enabled=True,
-            roles=[Role(role_type="primary", role="student", org="sch-1")],
-            primary_org=None,
-            grades=[],
-            guardians=[],
-            personal={"givenName": "Aino", "familyName": "Aalto", "email": email},
-        ),
+        a_student_put("stu-1", givenName="Aino", familyName="Aalto", email=email),
     )
 
 

@@ -12,11 +12,11 @@ from psycopg import sql
 
 from api.settings import Settings
 from domain.application import TenantApplication
-from domain.commands import Actor, PutOrg, PutUser
+from domain.commands import Actor, PutOrg
 from domain.errors import ConcurrentUpdateError
 from domain.ids import aggregate_id
-from domain.roster import Role
 from domain.tenant_tables import IdempotentAnswer
+from tests.builders import a_student_put
 from tests.integration.test_group_commit import a_group_forming, keyed, put_school
 from tests.integration.test_ledger import Store
 from tests.integration.test_validated_reads import a_new_school
@@ -250,15 +250,8 @@ def _put_users(app: TenantApplication, prefix: str, count: int) -> list[int]:
     return [
         app.put_user(
             admin,
-            PutUser(
-                sourced_id=f"{prefix}-{n}",
-                status="active",
-                enabled=True,
-                roles=[Role(role_type="primary", role="student", org="sch-1")],
-                primary_org=None,
-                grades=[],
-                guardians=[],
-                personal={"givenName": f"Aino {n}", "familyName": "Aalto", "email": f"{n}@x.fi"},
+            a_student_put(
+                f"{prefix}-{n}", givenName=f"Aino {n}", familyName="Aalto", email=f"{n}@x.fi"
             ),
         ).position
         for n in range(count)
