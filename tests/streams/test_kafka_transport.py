@@ -33,6 +33,7 @@ from streams.kafka_transport import (
     ensure_topics,
     read_topic,
 )
+from tests.broker_restarts import restarted_empty
 
 pytestmark = pytest.mark.broker
 
@@ -278,14 +279,16 @@ def test_an_abandoned_producer_gives_up_a_message_for_a_broker_restarted_empty_a
 
     sender.produce(OutgoingMessage(topic, b"k", b"before", partition=0), 1, delivered)
     assert sender.flush(10.0) == 0
-    port = broker.port
-    broker.stop()
     # Queued while the broker is down, on the partition the producer knows: had the new,
     # empty broker answered the producer's metadata first, the topic would be unknown and
     # the produce itself would wait for it (and fail), as it did on a loaded CI machine.
-    sender.produce(OutgoingMessage(topic, b"k", b"after", partition=0), 2, delivered)
-    broker = EmbeddedBroker(tmp_path / "broker-again", port=port)
-    broker.start()
+    broker = restarted_empty(
+        broker,
+        tmp_path / "broker-again",
+        while_down=lambda: sender.produce(
+            OutgoingMessage(topic, b"k", b"after", partition=0), 2, delivered
+        ),
+    )
     try:
         sender.poll(1.0)
         abandoning = threading.Thread(target=sender.abandon)
