@@ -7,7 +7,9 @@ projection at the store head and a student of the bundle reads over REST. Beside
 same rows inserted raw, 1,000 per transaction, into a table of their own (what batching
 alone gives on this server). The round trip check exports the projected roster and
 imports that bundle back: it must record no event and leave no row out (the export holds
-exactly the roster the import recorded).
+exactly the roster the import recorded). Then a OneRoster client syncs every user, a page
+of 100 after another, as a vendor's nightly load does (its pages' time grows with the
+city when a page costs more than its hundred records).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from api.bootstrap import Container
+from api.oneroster.clients_cli import create_client
 from api.oneroster_csv.bundle import Bundle, read_bundle_bytes
 from api.oneroster_csv.export import export_roster, zip_bytes
 from api.oneroster_csv.importer import import_bundle
@@ -31,6 +34,9 @@ from domain.commands import Actor
 __all__ = ["ImportRoundTripError", "measure_oneroster_import", "round_trip"]
 
 _RAW_BATCH = 1_000
+#: The OneRoster collection a client's sync pages through, and its page.
+_USERS_PATH = "/ims/oneroster/rostering/v1p2/users"
+_SYNC_PAGE = 100
 
 
 class ImportRoundTripError(BenchmarkSetupError):
@@ -120,12 +126,15 @@ def measure_oneroster_import(
     require_status(answer, 200, what="a student of the import read over REST")
     queryable = time.perf_counter() - began
     checked = round_trip(container, tenant)
+    sync = _client_sync(container, tenant, base_url)
     raw_seconds = _raw_batched_insert(conninfo, f"tenant_{tenant}", bundle)
     summary = (
         f"{students:,} students, {records:,} records: import {imported:,.1f} s "
         f"({records / imported:,.0f}/s), readable over REST after {queryable:,.1f} s; "
         f"export {checked['export_seconds']:,.1f} s, identical re-import (0 events) "
-        f"{checked['reimport_seconds']:,.1f} s ({checked['reimport_rate_per_s']:,.0f}/s)"
+        f"{checked['reimport_seconds']:,.1f} s ({checked['reimport_rate_per_s']:,.0f}/s); "
+        f"a OneRoster client's sync of its {sync['users']:,} users, {sync['count']:,} pages "
+        f"of {_SYNC_PAGE}, {sync['seconds']:,.1f} s (p50 {sync['p50_ms']:,.0f} ms a page)"
     )
     return {
         "summary": summary,
@@ -139,6 +148,7 @@ def measure_oneroster_import(
             "rejected": len(report.rejected),
             "round_trip": checked,
         },
+        "oneroster_sync": sync,
         "oneroster_raw_insert": {
             "count": records,
             "seconds": round(raw_seconds, 3),
@@ -171,3 +181,56 @@ def _raw_batched_insert(conninfo: str, schema: str, bundle: Bundle) -> float:
                 cursor.executemany(insert, rows[start : start + _RAW_BATCH])
             connection.commit()
         return time.perf_counter() - began
+
+
+def _client_sync(container: Container, tenant: str, base_url: str) -> dict[str, Any]:
+    """A OneRoster client of `tenant` (statutory, names visible) pages through every user
+    over the server at `base_url`, one page after another; what it took. A page answered
+    otherwise than 200 ends the sync and is counted failed."""
+    client = create_client(
+        container,
+        tenant=tenant,
+        name="benchsync",
+        scopes=["roster.readonly"],
+        categories=["identity"],
+        basis="statutory",
+        schools=[],
+    )
+    page_ms: list[float] = []
+    outcomes: dict[str, int] = {}
+    users = 0
+    with httpx.Client(base_url=base_url, timeout=60.0) as http:
+        granted = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client["client_id"], client["client_secret"]),
+        )
+        require_status(granted, 200, what="the sync client's token")
+        headers = {"Authorization": f"Bearer {granted.json()['access_token']}"}
+        began = time.perf_counter()
+        total = None
+        while total is None or users < total:
+            asked = time.perf_counter()
+            answer = http.get(
+                _USERS_PATH, params={"limit": _SYNC_PAGE, "offset": users}, headers=headers
+            )
+            page_ms.append((time.perf_counter() - asked) * 1000)
+            outcomes[str(answer.status_code)] = outcomes.get(str(answer.status_code), 0) + 1
+            records = answer.json().get("users", []) if answer.status_code == 200 else []
+            if not records:
+                break
+            users += len(records)
+            total = int(answer.headers["x-total-count"])
+        seconds = time.perf_counter() - began
+    ordered = sorted(page_ms)
+    return {
+        "count": len(page_ms),
+        "users": users,
+        "seconds": round(seconds, 3),
+        "rate_per_s": len(page_ms) / seconds,
+        "unit": "pages/s",
+        "p50_ms": round(ordered[len(ordered) // 2], 3),
+        "max_ms": round(ordered[-1], 3),
+        "failed": sum(n for status, n in outcomes.items() if status != "200"),
+        "outcomes": outcomes,
+    }
