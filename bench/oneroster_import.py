@@ -23,19 +23,18 @@ import psycopg
 from psycopg import sql
 
 from api.bootstrap import Container
-from api.oneroster.clients_cli import create_client
 from api.oneroster_csv.bundle import Bundle, read_bundle_bytes
 from api.oneroster_csv.export import export_roster, zip_bytes
 from api.oneroster_csv.importer import import_bundle
 from bench.oneroster_city import city_files
+from bench.oneroster_users import ONEROSTER_USERS_PATH, oneroster_client, oneroster_token
 from bench.server import BenchmarkSetupError, require_status, wait_until_caught_up
 from domain.commands import Actor
 
 __all__ = ["ImportRoundTripError", "measure_oneroster_import", "round_trip"]
 
 _RAW_BATCH = 1_000
-#: The OneRoster collection a client's sync pages through, and its page.
-_USERS_PATH = "/ims/oneroster/rostering/v1p2/users"
+#: The page of a client's sync of every user.
 _SYNC_PAGE = 100
 
 
@@ -184,35 +183,23 @@ def _raw_batched_insert(conninfo: str, schema: str, bundle: Bundle) -> float:
 
 
 def _client_sync(container: Container, tenant: str, base_url: str) -> dict[str, Any]:
-    """A OneRoster client of `tenant` (statutory, names visible) pages through every user
-    over the server at `base_url`, one page after another; what it took. A page answered
-    otherwise than 200 ends the sync and is counted failed."""
-    client = create_client(
-        container,
-        tenant=tenant,
-        name="benchsync",
-        scopes=["roster.readonly"],
-        categories=["identity"],
-        basis="statutory",
-        schools=[],
-    )
+    """A OneRoster client of `tenant` (statutory, names visible, every school) pages through
+    every user over the server at `base_url`, one page after another; what it took. A page
+    answered otherwise than 200 ends the sync and is counted failed."""
+    credentials = oneroster_client(container, tenant, name="bench-sync", schools=())
+    headers = {"Authorization": f"Bearer {oneroster_token(base_url, credentials)}"}
     page_ms: list[float] = []
     outcomes: dict[str, int] = {}
     users = 0
+    total = None
+    began = time.perf_counter()
     with httpx.Client(base_url=base_url, timeout=60.0) as http:
-        granted = http.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(client["client_id"], client["client_secret"]),
-        )
-        require_status(granted, 200, what="the sync client's token")
-        headers = {"Authorization": f"Bearer {granted.json()['access_token']}"}
-        began = time.perf_counter()
-        total = None
         while total is None or users < total:
             asked = time.perf_counter()
             answer = http.get(
-                _USERS_PATH, params={"limit": _SYNC_PAGE, "offset": users}, headers=headers
+                ONEROSTER_USERS_PATH,
+                params={"limit": _SYNC_PAGE, "offset": users},
+                headers=headers,
             )
             page_ms.append((time.perf_counter() - asked) * 1000)
             outcomes[str(answer.status_code)] = outcomes.get(str(answer.status_code), 0) + 1
@@ -221,7 +208,7 @@ def _client_sync(container: Container, tenant: str, base_url: str) -> dict[str, 
                 break
             users += len(records)
             total = int(answer.headers["x-total-count"])
-        seconds = time.perf_counter() - began
+    seconds = time.perf_counter() - began
     ordered = sorted(page_ms)
     return {
         "count": len(page_ms),

@@ -22,17 +22,24 @@ ONEROSTER_USERS_PATH = "/ims/oneroster/rostering/v1p2/users"
 ONEROSTER_USERS_PARAMS = {"limit": "100", "filter": f"roles.org.sourcedId='{SCHOOL}'"}
 
 
-def oneroster_client(container: Container, tenant: str) -> tuple[str, str]:
-    """A service client with a statutory agreement on the school's identity data; returns
-    its (client id, client secret)."""
+def oneroster_client(
+    container: Container,
+    tenant: str,
+    *,
+    name: str = "bench-sis",
+    schools: tuple[str, ...] = (SCHOOL,),
+) -> tuple[str, str]:
+    """A service client with a statutory agreement on the identity data of `schools` (the
+    bench's school; none: every school of the tenant); returns its (client id, client
+    secret)."""
     made = create_client(
         container,
         tenant=tenant,
-        name="bench-sis",
+        name=name,
         scopes=["roster-core.readonly"],
         categories=["identity"],
         basis="statutory",
-        schools=[SCHOOL],
+        schools=list(schools),
     )
     return made["client_id"], made["client_secret"]
 
