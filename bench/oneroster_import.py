@@ -29,6 +29,7 @@ from api.oneroster_csv.importer import import_bundle
 from bench.oneroster_city import city_files
 from bench.oneroster_users import ONEROSTER_USERS_PATH, oneroster_client, oneroster_token
 from bench.server import BenchmarkSetupError, require_status, wait_until_caught_up
+from bench.timing import Load, Sample
 from domain.commands import Actor
 
 __all__ = ["ImportRoundTripError", "measure_oneroster_import", "round_trip"]
@@ -184,12 +185,12 @@ def _raw_batched_insert(conninfo: str, schema: str, bundle: Bundle) -> float:
 
 def _client_sync(container: Container, tenant: str, base_url: str) -> dict[str, Any]:
     """A OneRoster client of `tenant` (statutory, names visible, every school) pages through
-    every user over the server at `base_url`, one page after another; what it took. A page
-    answered otherwise than 200 ends the sync and is counted failed."""
+    every user over the server at `base_url`, one page after another: each page's time and
+    status, and how many users it read. A page answered otherwise than 200 ends the sync
+    and is counted failed."""
     credentials = oneroster_client(container, tenant, name="bench-sync", schools=())
     headers = {"Authorization": f"Bearer {oneroster_token(base_url, credentials)}"}
-    page_ms: list[float] = []
-    outcomes: dict[str, int] = {}
+    pages: list[Sample] = []
     users = 0
     total = None
     began = time.perf_counter()
@@ -201,23 +202,11 @@ def _client_sync(container: Container, tenant: str, base_url: str) -> dict[str, 
                 params={"limit": _SYNC_PAGE, "offset": users},
                 headers=headers,
             )
-            page_ms.append((time.perf_counter() - asked) * 1000)
-            outcomes[str(answer.status_code)] = outcomes.get(str(answer.status_code), 0) + 1
+            pages.append((time.perf_counter() - asked, str(answer.status_code)))
             records = answer.json().get("users", []) if answer.status_code == 200 else []
             if not records:
                 break
             users += len(records)
             total = int(answer.headers["x-total-count"])
-    seconds = time.perf_counter() - began
-    ordered = sorted(page_ms)
-    return {
-        "count": len(page_ms),
-        "users": users,
-        "seconds": round(seconds, 3),
-        "rate_per_s": len(page_ms) / seconds,
-        "unit": "pages/s",
-        "p50_ms": round(ordered[len(ordered) // 2], 3),
-        "max_ms": round(ordered[-1], 3),
-        "failed": sum(n for status, n in outcomes.items() if status != "200"),
-        "outcomes": outcomes,
-    }
+    synced = Load(seconds=time.perf_counter() - began, samples=pages)
+    return {**synced.summary(unit="pages/s", success="200"), "users": users}
