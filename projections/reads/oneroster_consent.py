@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from projections.reads.one_of import one_of
+
 __all__ = ["TOBEDELETED", "ConsentView", "consent_view", "current_consents"]
 
 TOBEDELETED = "tobedeleted"
@@ -96,7 +98,7 @@ def current_consents(
             k.c.tenant == tenant,
             k.c.recipient == service,
             k.c.purpose == (purpose or ""),
-            k.c.student.in_(wanted),
+            one_of(k.c.student, wanted),
             k.c.ended_at.is_(None),
         )
         .order_by(k.c.granted_at.desc(), k.c.consent_id.desc())

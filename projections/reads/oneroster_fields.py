@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from domain.blind_index import INDEXED_FIELDS
+from projections.reads.one_of import not_one_of, one_of
 from projections.reads.oneroster_filter import All, Any_, Comparison, Filter
 from projections.roster import RosterTables
 
@@ -280,7 +281,8 @@ def blind(sourced_id: ColumnElement[Any], field: str, lookup: BlindLookup) -> _F
                 "blind index), not other operators"
             )
         found = lookup(field, value)
-        return sourced_id.in_(found) if op == "=" else sourced_id.not_in(found)
+        # One bound list, however many share the value (projections/reads/one_of.py).
+        return one_of(sourced_id, found) if op == "=" else not_one_of(sourced_id, found)
 
     return _Field(condition)
 

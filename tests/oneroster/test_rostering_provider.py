@@ -502,6 +502,37 @@ def test_equality_on_a_sealed_field_finds_users_through_the_blind_index(
     assert ids("email='stu-x@example.invalid' OR email='stu-x@example.invalid'") == []
 
 
+def test_a_name_many_users_share_finds_every_one_of_them_page_by_page(
+    client: TestClient, school: School, vendor: ClientFactory, project: Project
+) -> None:
+    headers = vendor("namesakes", schools=("sch-1",))
+    namesakes = sorted(f"stu-n{n:03d}" for n in range(120))
+    for sourced_id in namesakes:
+        user = a_user(sourced_id, "student", given="Kaarlo", family="Niemi")
+        put(client, school.admin, "users", sourced_id, "user", user)
+    project()
+
+    def paged(text: str) -> tuple[list[str], int]:
+        seen: list[str] = []
+        url: str | None = f"{BASE}/users?limit=50"
+        params: dict[str, str] | None = {"filter": text}
+        while url is not None:
+            response = client.get(url, params=params, headers=headers)
+            assert response.status_code == 200, response.text
+            seen += [u["sourcedId"] for u in response.json()["users"]]
+            total = int(response.headers["X-Total-Count"])
+            url, params = _next(response.headers["Link"]), None
+        return seen, total
+
+    found, total = paged("givenName='kaarlo'")
+    others, others_total = paged("givenName!='Kaarlo'")
+    everyone, _ = paged("status='active'")
+
+    assert found == namesakes and total == 120
+    assert others == sorted(set(everyone) - set(namesakes)) and others_total == len(others)
+    assert others  # the school's own users
+
+
 def test_a_client_may_not_filter_on_personal_data_it_may_not_see(
     client: TestClient, school: School, vendor: ClientFactory
 ) -> None:
