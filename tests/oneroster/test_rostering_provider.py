@@ -239,6 +239,27 @@ def test_sort_orders_and_envelopes_name_collections_as_the_standard_does(
     }
 
 
+@pytest.mark.parametrize("collection, sort", [("classes", "title"), ("users", "enabledUser")])
+def test_pages_of_one_follow_the_sort_of_the_whole_collection(
+    client: TestClient, school: School, vendor: ClientFactory, collection: str, sort: str
+) -> None:
+    headers = vendor()
+    order = f"sort={sort}&orderBy=desc"
+    whole = client.get(f"{BASE}/{collection}?{order}&limit=100", headers=headers)
+    total = int(whole.headers["X-Total-Count"])
+
+    paged = [
+        client.get(f"{BASE}/{collection}?{order}&limit=1&offset={n}", headers=headers).json()
+        for n in range(total + 1)
+    ]
+
+    assert total >= 3
+    assert [p[collection][0]["sourcedId"] for p in paged[:total]] == [
+        r["sourcedId"] for r in whole.json()[collection]
+    ]
+    assert paged[total] == {collection: []}
+
+
 def test_discovery_serves_the_official_file_localized_and_the_local_copy(
     client: TestClient,
 ) -> None:
