@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from sqlalchemy.engine import make_url
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
 from typer.testing import CliRunner
 
 from api import cli
@@ -21,7 +24,9 @@ from tests.processes import SMALL_POOL_SETTINGS
 
 TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
 #: The bench's server runs the relay and projection runner as `serve` does; a database of
-#: its own keeps the other tests' tenants and read models out of its way, and it out of theirs.
+#: its own keeps the other tests' tenants and read models out of its way, and it out of theirs
+#: (this name with a suffix of its run, dropped after it: two runs at once on one server, a
+#: developer's beside CI's, each see only their own bench's tenants, and none is left behind).
 BENCH_DATABASE = "digione_bench_smoke"
 #: Small enough for a busy CI machine: the test checks that every measure works, not speed.
 TINY = Sizes(
@@ -88,11 +93,24 @@ def _message(line: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def bench_run(tmp_path_factory: pytest.TempPathFactory) -> BenchRun:
-    """One tiny run, shared by the tests below: the suite takes tens of seconds even so."""
+def bench_database() -> Iterator[URL]:
+    """The bench's database, of this run alone (the bench creates it), dropped after."""
     test_url = make_url(os.environ.get("DIGIONE_TEST_DATABASE_URL", TEST_DATABASE_URL))
+    url = test_url.set(database=f"{BENCH_DATABASE}_{uuid.uuid4().hex[:8]}")
+    yield url
+    admin = sa.create_engine(test_url.set(drivername="postgresql+psycopg"))
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory, bench_database: URL) -> BenchRun:
+    """One tiny run, shared by the tests below: the suite takes tens of seconds even so."""
     settings = Settings.explicit(
-        database_url=test_url.set(database=BENCH_DATABASE).render_as_string(hide_password=False),
+        database_url=bench_database.render_as_string(hide_password=False),
         data_dir=tmp_path_factory.mktemp("var"),
         # As a city runs it on a machine of several cores: HTTP in two processes.
         http_workers=2,
