@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,22 +67,31 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
-def postgres_database_url() -> Iterator[str]:
-    """A database of this test session alone, dropped at the end: several runs (a
-    developer's, CI's) may share the server, and a relay or a registry must never see
-    another run's tenants."""
+@contextmanager
+def database_of_its_own(prefix: str) -> Iterator[str]:
+    """A new database on the test server (its name `prefix` and a suffix of its own), its
+    URL; dropped after, its sessions ended: several runs (a developer's, CI's) may share
+    the server, and a relay or a registry must never see another run's tenants."""
     server = make_url(postgres_url())
-    name = f"{server.database}_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(
         server.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A database of this test session alone, dropped at the end."""
+    with database_of_its_own(str(make_url(postgres_url()).database)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
 from typer.testing import CliRunner
 
 from api import cli
 from api.settings import Settings
 from bench import Sizes, run_benchmarks, selected_measures
 from bench.rows import Row, at_least, below
+from tests.conftest import database_of_its_own
 from tests.processes import SMALL_POOL_SETTINGS
 
-TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/digione_test"
 #: The bench's server runs the relay and projection runner as `serve` does; a database of
 #: its own keeps the other tests' tenants and read models out of its way, and it out of theirs
 #: (this name with a suffix of its run, dropped after it: two runs at once on one server, a
@@ -93,24 +90,17 @@ def _message(line: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def bench_database() -> Iterator[URL]:
-    """The bench's database, of this run alone (the bench creates it), dropped after."""
-    test_url = make_url(os.environ.get("DIGIONE_TEST_DATABASE_URL", TEST_DATABASE_URL))
-    url = test_url.set(database=f"{BENCH_DATABASE}_{uuid.uuid4().hex[:8]}")
-    yield url
-    admin = sa.create_engine(test_url.set(drivername="postgresql+psycopg"))
-    try:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+def bench_database() -> Iterator[str]:
+    """The bench's database, of this run alone, dropped after."""
+    with database_of_its_own(BENCH_DATABASE) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def bench_run(tmp_path_factory: pytest.TempPathFactory, bench_database: URL) -> BenchRun:
+def bench_run(tmp_path_factory: pytest.TempPathFactory, bench_database: str) -> BenchRun:
     """One tiny run, shared by the tests below: the suite takes tens of seconds even so."""
     settings = Settings.explicit(
-        database_url=bench_database.render_as_string(hide_password=False),
+        database_url=bench_database,
         data_dir=tmp_path_factory.mktemp("var"),
         # As a city runs it on a machine of several cores: HTTP in two processes.
         http_workers=2,
