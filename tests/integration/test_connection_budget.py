@@ -16,6 +16,7 @@ from api import cli
 from api.bootstrap import Container, bootstrap
 from api.connection_budget import LISTENING_CONNECTIONS, default_budget
 from api.settings import Settings
+from tests.conftest import database_of_its_own
 from tests.processes import digione
 from tests.tenant_cleanup import drop_tenants
 
@@ -83,17 +84,8 @@ def test_two_http_processes_the_worker_and_serve_at_their_fullest_fit_the_server
 @pytest.fixture
 def own_database(postgres_database_url: str) -> Iterator[str]:
     """A database of the test's own: the session's holds other tests' tenants."""
-    server = sa.make_url(postgres_database_url)
-    name = f"{server.database}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_of_its_own(str(sa.make_url(postgres_database_url).database)) as url:
+        yield url
 
 
 @pytest.mark.postgres
