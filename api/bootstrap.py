@@ -8,7 +8,7 @@ building connects to the database (to create tables) but starts nothing: the run
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +49,7 @@ from domain.sealing import derive_signing_key
 from projections.admin import ProjectionAdmin
 from projections.catalogue import ProjectionCatalogue
 from projections.reads import disclosures
+from projections.reads.page_cursors import PageCursors
 from projections.runner import ProjectionRunner
 from projections.status import ProjectionStatus
 from streams.broker import EmbeddedBroker, free_loopback_port
@@ -110,6 +111,9 @@ class Container:
     epochs: SharedEpochs
     #: The service clients' agreements in force, held between their requests.
     agreements: ClientAgreements
+    #: Where OneRoster clients' walks through whole collections stand: their next page
+    #: seeks instead of counting off its offset (projections/reads/page_cursors.py).
+    page_cursors: PageCursors = field(default_factory=PageCursors)
 
     def close(self) -> None:
         """Stops the runtime if it runs, then closes every pool and connection."""

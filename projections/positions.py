@@ -41,6 +41,7 @@ __all__ = [
     "projection_positions",
     "projection_retried",
     "projection_versions",
+    "read_model_version",
 ]
 
 log = logging.getLogger(__name__)
@@ -577,6 +578,53 @@ def applied_positions(
         )
     )
     return {(topic, partition): int(position) for topic, partition, position in rows}
+
+
+def read_model_version(
+    connection: Connection, *, projection: str, tenant: str
+) -> tuple[tuple[int, str, int, int], ...]:
+    """What the projection's read model of the tenant was built of, as one value that
+    changes whenever the read model does: its code version, the applied position of each
+    (topic, partition), and how many messages are parked and how many retried ones were
+    applied. Every change to a read model commits with a change of these: a batch writes
+    its positions in its own transaction, and a message parked there is one the position
+    passes; a parked message applied later leaves the parked table (which only a new park,
+    with a position that moved, fills again); a relay-retried message applied below the
+    position is recorded as retried; a rebuild drops the positions with the tables and
+    builds both again from the same events. So two reads that find the same version read
+    the same records. One statement."""
+    return tuple(
+        (int(kind), str(topic), int(partition), int(value))
+        for kind, topic, partition, value in connection.execute(
+            _READ_MODEL_VERSION, {"projection": projection, "tenant": tenant}
+        )
+    )
+
+
+def _read_model_version_statement() -> sa.Select[int, str, int, int]:
+    t, p, r, v = projection_positions, projection_parked, projection_retried, projection_versions
+    projection = sa.bindparam("projection", type_=sa.String)
+    tenant = sa.bindparam("tenant", type_=sa.String)
+
+    def counted(table: sa.Table, kind: int) -> sa.Select[int, str, int, int]:
+        return sa.select(
+            sa.literal(kind), sa.literal(""), sa.literal(0), sa.func.count().label("value")
+        ).where(table.c.projection == projection, table.c.tenant == tenant)
+
+    union = sa.union_all(
+        sa.select(sa.literal(0), t.c.topic, t.c.partition, t.c.position).where(
+            t.c.projection == projection, t.c.tenant == tenant
+        ),
+        counted(p, 1),
+        counted(r, 2),
+        sa.select(sa.literal(3), sa.literal(""), sa.literal(0), v.c.version).where(
+            v.c.projection == projection
+        ),
+    ).subquery("version")
+    return sa.select(*union.c).order_by(*union.c)
+
+
+_READ_MODEL_VERSION = _read_model_version_statement()
 
 
 def parked_in_partition(

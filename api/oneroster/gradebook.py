@@ -117,6 +117,7 @@ def _reads(container: Container, request: Request) -> GradebookReads:
         clock=container.clock,
         roster_url=str(request.base_url).rstrip("/") + ROSTERING_PATH,
         sealers=lambda tenant: container.tenants.get(tenant).sealer,
+        cursors=container.page_cursors,
     )
 
 

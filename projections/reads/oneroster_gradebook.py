@@ -13,7 +13,7 @@ belong to a class.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy.sql.selectable import Subquery
 
 from domain.assessment import FINNISH_GRADES
 from domain.sealing import Sealer
+from projections.positions import read_model_version
 from projections.reads.access import (
     ReadNotPermittedError,
     RosterRecordNotFoundError,
@@ -51,6 +52,7 @@ from projections.reads.oneroster_rostering import (
     _utc_text,
     client_clauses,
 )
+from projections.reads.page_cursors import PageCursors, PageMark
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import Unsealer
 from projections.roster import RosterProjection
@@ -140,15 +142,24 @@ _PATH_OF_TYPE = {
 Where = Callable[[Subquery], Iterable[ColumnElement[bool]]]
 
 
+def _everything(_source: Subquery) -> Iterable[ColumnElement[bool]]:
+    return ()
+
+
 @dataclass(frozen=True)
 class GradebookSelection:
     """What an endpoint reads: an entity, a condition of its own, and the class that must
     be visible (`/classes/{id}/lineItems` of a class the caller cannot see is unknown)."""
 
     entity: str
-    where: Where = lambda _s: ()
+    where: Where = _everything
     parent_class: str | None = None
     parent_school: str | None = None
+
+    @property
+    def whole(self) -> bool:
+        """Whether it is a whole collection (`/results`), not one within a parent's."""
+        return self.where is _everything and self.parent_class is None and not self.parent_school
 
 
 def _scale_id(class_id: str, suffix: str) -> str:
@@ -164,6 +175,9 @@ class GradebookReads(ReadService[RosterProjection]):
     #: The sealer of a tenant: a result's verbal assessment (`comment`) opens with it;
     #: without one, comments are not served.
     sealers: Callable[[str], Sealer] | None = None
+    #: Where clients' walks through whole collections stand (projections/reads/
+    #: page_cursors.py); None: every page counts off its offset.
+    cursors: PageCursors | None = None
 
     # -- the entities as selectables -----------------------------------------------------
 
@@ -326,14 +340,33 @@ class GradebookReads(ReadService[RosterProjection]):
         filtered, order = client_clauses(catalogue, selection.entity, query, source.c.sourced_id)
         conditions.extend(filtered)
         limit = min(query.limit, MAX_LIMIT)
+        # A walk through a whole collection in sourcedId order can seek (page_cursors.py).
+        walk = (client, selection.entity, query.filter, query.order_by)
+        by_id = query.sort in (None, "sourcedId")
+        cursors = self.cursors if selection.whole and by_id else None
         with read_connection(self.engine) as c:
             self._require_parent(c, client, selection)
-            total = c.execute(sa.select(sa.func.count()).select_from(source).where(*conditions))
-            count = int(total.scalar_one())
-            rows = row_dicts(c.execute(
-                sa.select(source).where(*conditions).order_by(*order).limit(limit)
-                .offset(query.offset)
-            ))  # fmt: skip
+            mark: PageMark | None = None
+            version: Hashable = None
+            if cursors is not None:
+                # Read before the records: a version older than theirs only misses a seek.
+                version = read_model_version(
+                    c, projection=self.projection.name, tenant=client.tenant
+                )
+                mark = cursors.find(walk, query.offset, version)
+            if mark is None:
+                total = c.execute(sa.select(sa.func.count()).select_from(source).where(*conditions))
+                count = int(total.scalar_one())
+                page = sa.select(source).where(*conditions).order_by(*order).offset(query.offset)
+            else:
+                count = mark.total
+                last = source.c.sourced_id
+                seek = last < mark.after if query.order_by == "desc" else last > mark.after
+                page = sa.select(source).where(*conditions, seek).order_by(*order)
+            rows = row_dicts(c.execute(page.limit(limit)))
+            if cursors is not None and len(rows) == limit:
+                after = PageMark(version=version, after=rows[-1]["sourced_id"], total=count)
+                cursors.leave(walk, query.offset + limit, after)
             unsealer = self._unsealer(client)
             records = [
                 self._shape(selection.entity, row, fields, base_url, unsealer) for row in rows

@@ -1,16 +1,20 @@
 """Applying a tenant's stored events to read models in process, as the runner would after
 the broker: each event encoded and decoded by the real codec, then handed to the real
-projection's handlers in store order."""
+projection's handlers in store order, and each projection's position on the topics written
+in the same transaction (the runner's invariant, which reads rely on: a read model that
+changed has moved its position)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from eventsourcing.domain import Aggregate
+from sqlalchemy.engine import Connection
 
 from api.bootstrap import Container
 from domain.application import TenantApplication
+from projections import positions
 from projections.base import Projection
 from streams.kafka_transport import ReceivedMessage
 
@@ -25,6 +29,7 @@ def apply_store_events(
     """Applies the tenant's events after position `after`; returns the last position."""
     last = after
     notifications = app.recorder.select_notifications(after + 1, limit=1_000_000)
+    topics: dict[str, int] = {}
     with container.engine.begin() as connection:
         for n in notifications:
             event = cast(Aggregate.Event, app.mapper.to_domain_event(n))
@@ -44,5 +49,25 @@ def apply_store_events(
                 handler = projection.handlers.get(envelope.event_type)
                 if handler is not None:
                     handler(connection, envelope)
-            last = n.id
+            last = topics[out.topic] = n.id
+        for projection in projections:
+            for topic, position in topics.items():
+                _write_position(connection, projection.name, app.tenant, topic, position)
     return last
+
+
+def _write_position(
+    connection: Connection, projection: str, tenant: str, topic: str, position: int
+) -> None:
+    """Every event of `topic` up to `position` applied; the messages are numbered by
+    their store positions, all on partition 0."""
+    key: dict[str, Any] = {
+        "projection": projection,
+        "tenant": tenant,
+        "topic": topic,
+        "partition": 0,
+    }
+    value = positions.PartitionPosition(position, position + 1, position, None)
+    if positions.read_partition(connection, **key) is None:
+        connection.execute(positions.projection_positions.insert().values(**key, position=0))
+    positions.write_partition(connection, **key, value=value)

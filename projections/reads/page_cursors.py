@@ -1,0 +1,78 @@
+"""Where a client's walk through a OneRoster collection stands, so that its next page seeks
+to its first record instead of counting off every record before it.
+
+OneRoster pages by `offset`, and a vendor's sync asks for a whole collection page after
+page. Each page's OFFSET walks every record before it, and each page counts the collection
+again: at a city's 180,000 results a page took 124 ms at offset 0 and 360 ms at 170,000.
+Here each page served leaves a mark: the offset its next page starts at, the sourcedId it
+ended on, the collection's count and the version of the read model it was read from
+(projections/positions.py `read_model_version`: what the projection applied, parked and
+retried of the tenant). The request for exactly that offset of the same collection, asked
+by the same client in the same way while the version is the same, reads the records after
+that sourcedId (a seek along the index) and answers the count it remembers. That is the
+page and the count OFFSET gives, since the records are the same. Any other request (another
+offset, a read model that moved, a request that came to another process) pages by OFFSET.
+
+The marks are the process's own, at most `capacity` of them, the least recently used
+dropped first. They hold no personal data: sourcedIds, counts and positions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+__all__ = ["PageCursors", "PageMark"]
+
+#: Marks kept by default: a sync in progress needs one, and a city has a few dozen vendors.
+DEFAULT_CAPACITY = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class PageMark:
+    """What the page before an offset left: the read model's version it was read in, the
+    sourcedId it ended on and the count of the whole collection."""
+
+    version: Hashable
+    after: str
+    total: int
+
+
+class PageCursors:
+    """The marks the pages of collections left, by (collection, offset); thread-safe."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError(f"a capacity of {capacity} marks keeps none; give 1 or more")
+        self._capacity = capacity
+        self._marks: OrderedDict[tuple[Hashable, int], PageMark] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._marks)
+
+    def find(self, collection: Hashable, offset: int, version: Hashable) -> PageMark | None:
+        """The mark the page before `offset` of `collection` left, if it was read in this
+        `version` of the read model; None otherwise (a mark of another version is dropped)."""
+        key = (collection, offset)
+        with self._lock:
+            mark = self._marks.get(key)
+            if mark is None:
+                return None
+            if mark.version != version:
+                del self._marks[key]
+                return None
+            self._marks.move_to_end(key)
+            return mark
+
+    def leave(self, collection: Hashable, offset: int, mark: PageMark) -> None:
+        """Records where the page ending before `offset` of `collection` left off."""
+        key = (collection, offset)
+        with self._lock:
+            self._marks[key] = mark
+            self._marks.move_to_end(key)
+            while len(self._marks) > self._capacity:
+                self._marks.popitem(last=False)
