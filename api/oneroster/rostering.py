@@ -114,6 +114,7 @@ def _reads(container: Container) -> RosteringReads:
         users_with=lambda tenant, field, value: container.tenants.get(tenant).users_with(
             field, value
         ),
+        cursors=container.page_cursors,
     )
 
 

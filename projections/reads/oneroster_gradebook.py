@@ -13,7 +13,7 @@ belong to a class.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,6 @@ from sqlalchemy.sql.selectable import Subquery
 
 from domain.assessment import FINNISH_GRADES
 from domain.sealing import Sealer
-from projections.positions import read_model_version
 from projections.reads.access import (
     ReadNotPermittedError,
     RosterRecordNotFoundError,
@@ -52,7 +51,7 @@ from projections.reads.oneroster_rostering import (
     _utc_text,
     client_clauses,
 )
-from projections.reads.page_cursors import PageCursors, PageMark
+from projections.reads.page_cursors import PageCursors
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import Unsealer
 from projections.roster import RosterProjection
@@ -341,32 +340,28 @@ class GradebookReads(ReadService[RosterProjection]):
         conditions.extend(filtered)
         limit = min(query.limit, MAX_LIMIT)
         # A walk through a whole collection in sourcedId order can seek (page_cursors.py).
-        walk = (client, selection.entity, query.filter, query.order_by)
+        whole = (client, selection.entity, query.filter, query.order_by)
         by_id = query.sort in (None, "sourcedId")
         cursors = self.cursors if selection.whole and by_id else None
         with read_connection(self.engine) as c:
             self._require_parent(c, client, selection)
-            mark: PageMark | None = None
-            version: Hashable = None
+            walk = None
             if cursors is not None:
-                # Read before the records: a version older than theirs only misses a seek.
-                version = read_model_version(
-                    c, projection=self.projection.name, tenant=client.tenant
-                )
-                mark = cursors.find(walk, query.offset, version)
-            if mark is None:
+                tenant, name = client.tenant, self.projection.name
+                walk = cursors.page(c, whole, query.offset, projection=name, tenant=tenant)
+            if walk is not None and walk.mark is not None:
+                count = walk.mark.total
+                last = source.c.sourced_id
+                after = walk.mark.after
+                seek = last < after if query.order_by == "desc" else last > after
+                page = sa.select(source).where(*conditions, seek).order_by(*order)
+            else:
                 total = c.execute(sa.select(sa.func.count()).select_from(source).where(*conditions))
                 count = int(total.scalar_one())
                 page = sa.select(source).where(*conditions).order_by(*order).offset(query.offset)
-            else:
-                count = mark.total
-                last = source.c.sourced_id
-                seek = last < mark.after if query.order_by == "desc" else last > mark.after
-                page = sa.select(source).where(*conditions, seek).order_by(*order)
             rows = row_dicts(c.execute(page.limit(limit)))
-            if cursors is not None and len(rows) == limit:
-                after = PageMark(version=version, after=rows[-1]["sourced_id"], total=count)
-                cursors.leave(walk, query.offset + limit, after)
+            if walk is not None:
+                walk.read(rows, limit=limit, total=count)
             unsealer = self._unsealer(client)
             records = [
                 self._shape(selection.entity, row, fields, base_url, unsealer) for row in rows

@@ -21,10 +21,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["PageCursors", "PageMark"]
+from sqlalchemy.engine import Connection
+
+from projections.positions import read_model_version
+
+__all__ = ["PageCursors", "PageMark", "PageOfWalk"]
 
 #: Marks kept by default: a sync in progress needs one, and a city has a few dozen vendors.
 DEFAULT_CAPACITY = 10_000
@@ -40,6 +45,25 @@ class PageMark:
     total: int
 
 
+@dataclass(frozen=True)
+class PageOfWalk:
+    """A page about to be read: the mark it may seek from (None: it counts off its offset),
+    and where the next page's mark goes once it is read."""
+
+    cursors: PageCursors
+    collection: Hashable
+    offset: int
+    version: Hashable
+    mark: PageMark | None
+
+    def read(self, rows: Sequence[Mapping[str, Any]], *, limit: int, total: int) -> None:
+        """Leaves the mark of the page read (`rows`, of a page of `limit`, out of `total`);
+        a page shorter than its limit is the last, and leaves none."""
+        if rows and len(rows) == limit:
+            mark = PageMark(version=self.version, after=rows[-1]["sourced_id"], total=total)
+            self.cursors.leave(self.collection, self.offset + limit, mark)
+
+
 class PageCursors:
     """The marks the pages of collections left, by (collection, offset); thread-safe."""
 
@@ -53,6 +77,22 @@ class PageCursors:
     def __len__(self) -> int:
         with self._lock:
             return len(self._marks)
+
+    def page(
+        self,
+        connection: Connection,
+        collection: Hashable,
+        offset: int,
+        *,
+        projection: str,
+        tenant: str,
+    ) -> PageOfWalk:
+        """The page at `offset` of `collection`, which the tenant's read model of
+        `projection` holds: its version is read on `connection` first, before the page's
+        records (a version older than theirs only misses a seek, where a newer one would
+        mark records the version does not name)."""
+        version = read_model_version(connection, projection=projection, tenant=tenant)
+        return PageOfWalk(self, collection, offset, version, self.find(collection, offset, version))
 
     def find(self, collection: Hashable, offset: int, version: Hashable) -> PageMark | None:
         """The mark the page before `offset` of `collection` left, if it was read in this

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from projections.reads.oneroster_rostering import ClientView, RosteringReads, Ro
 from tests.builders import School, a_user, put
 from tests.oneroster.conftest import ClientFactory, Project
 from tests.read_engine import end_the_read_engines_connections
+from tests.statements import statements_on
 
 BASE = "/ims/oneroster/rostering/v1p2"
 
@@ -258,6 +260,56 @@ def test_pages_of_one_follow_the_sort_of_the_whole_collection(
         r["sourcedId"] for r in whole.json()[collection]
     ]
     assert paged[total] == {collection: []}
+
+
+def _ids(answer: Any, collection: str = "users") -> list[str]:
+    assert answer.status_code == 200, answer.text
+    return [r["sourcedId"] for r in answer.json()[collection]]
+
+
+@pytest.mark.parametrize("order_by", ["asc", "desc"])
+def test_users_paged_one_at_a_time_seek_each_page_and_are_the_whole_collection(
+    client: TestClient, school: School, vendor: ClientFactory, container: Container, order_by: str
+) -> None:
+    headers = vendor()
+    whole = client.get(f"{BASE}/users?orderBy={order_by}&limit=100", headers=headers)
+    total = int(whole.headers["X-Total-Count"])
+
+    with statements_on(container.read_engine) as seen:
+        paged = [
+            client.get(f"{BASE}/users?orderBy={order_by}&limit=1&offset={n}", headers=headers)
+            for n in range(total + 1)
+        ]
+
+    assert total >= 5
+    assert [_ids(p)[0] for p in paged[:total]] == _ids(whole)
+    assert _ids(paged[total]) == []
+    assert {p.headers["X-Total-Count"] for p in paged} == {str(total)}
+    # Only the first page counted the users: every later one sought past the one before.
+    assert len([s for s in seen if "count(*)" in s and "FROM roster_users" in s]) == 1
+
+
+def test_the_next_users_page_after_a_user_came_before_it_is_the_page_of_the_new_collection(
+    client: TestClient, school: School, vendor: ClientFactory, project: Project
+) -> None:
+    headers = vendor()
+    client.get(f"{BASE}/users?limit=2", headers=headers)
+    put(
+        client,
+        school.admin,
+        "users",
+        "aaa-0",
+        "user",
+        a_user("aaa-0", "student", given="Aapo", family="Aalto"),
+    )
+    project()
+
+    after = client.get(f"{BASE}/users?limit=2&offset=2", headers=headers)
+    whole = client.get(f"{BASE}/users?limit=100", headers=headers)
+
+    assert _ids(whole)[0] == "aaa-0"
+    assert _ids(after) == _ids(whole)[2:4]
+    assert after.headers["X-Total-Count"] == whole.headers["X-Total-Count"]
 
 
 def test_discovery_serves_the_official_file_localized_and_the_local_copy(
