@@ -86,11 +86,16 @@ class PageCursors:
         *,
         projection: str,
         tenant: str,
-    ) -> PageOfWalk:
+    ) -> PageOfWalk | None:
         """The page at `offset` of `collection`, which the tenant's read model of
         `projection` holds: its version is read on `connection` first, before the page's
         records (a version older than theirs only misses a seek, where a newer one would
-        mark records the version does not name)."""
+        mark records the version does not name). None at offset 0: a walk's first page
+        has no mark to seek from, and most reads at offset 0 are no walk at all (a lookup,
+        a poll), which the version's statement would only slow; the walk's second page
+        counts off its offset and leaves the mark its third seeks from."""
+        if offset <= 0:
+            return None
         version = read_model_version(connection, projection=projection, tenant=tenant)
         return PageOfWalk(self, collection, offset, version, self.find(collection, offset, version))
 

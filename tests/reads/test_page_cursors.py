@@ -103,3 +103,18 @@ def test_the_read_model_version_moves_with_whatever_can_change_the_read_model(
     assert seen[3] == seen[4]
     # Another tenant's read model is another: none of the first's positions is its own.
     assert _version(engine, tenant="t2") == ((1, "", 0, 0), (2, "", 0, 0), (3, "", 0, 11))
+
+
+def test_a_walks_first_page_reads_no_version_and_a_later_one_finds_its_mark(
+    engine: Engine,
+) -> None:
+    cursors = PageCursors()
+    with engine.connect() as c:
+        first = cursors.page(c, WALK, 0, projection="roster", tenant="t1")
+        second = cursors.page(c, WALK, 100, projection="roster", tenant="t1")
+        assert first is None and second is not None and second.mark is None
+        second.read([{"sourced_id": f"r-{n:03d}"} for n in range(100, 200)], limit=100, total=450)
+        third = cursors.page(c, WALK, 200, projection="roster", tenant="t1")
+
+    assert third is not None and third.mark is not None
+    assert (third.mark.after, third.mark.total) == ("r-199", 450)
