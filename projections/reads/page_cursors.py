@@ -14,11 +14,15 @@ page and the count OFFSET gives, since the records are the same. Any other reque
 offset, a read model that moved, a request that came to another process) pages by OFFSET.
 
 The marks are the process's own, at most `capacity` of them, the least recently used
-dropped first. They hold no personal data: sourcedIds, counts and positions.
+dropped first. They hold no personal data: sourcedIds, counts and positions. A collection
+is kept as a digest of what names it (the client, the path, the filter), so a mark takes
+the same room however long a filter a client sends (up to the 32 KB a request's target
+may have): two requests that name it alike find the same mark, and any other misses it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
@@ -64,6 +68,12 @@ class PageOfWalk:
             self.cursors.leave(self.collection, self.offset + limit, mark)
 
 
+def _digest(collection: Hashable) -> bytes:
+    """A collection's name in 16 bytes: a digest of its text. Two equal names whose texts
+    differed (a set that iterates in another order) would only miss each other's marks."""
+    return hashlib.blake2b(repr(collection).encode(), digest_size=16).digest()
+
+
 class PageCursors:
     """The marks the pages of collections left, by (collection, offset); thread-safe."""
 
@@ -71,7 +81,7 @@ class PageCursors:
         if capacity < 1:
             raise ValueError(f"a capacity of {capacity} marks keeps none; give 1 or more")
         self._capacity = capacity
-        self._marks: OrderedDict[tuple[Hashable, int], PageMark] = OrderedDict()
+        self._marks: OrderedDict[tuple[bytes, int], PageMark] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -102,7 +112,7 @@ class PageCursors:
     def find(self, collection: Hashable, offset: int, version: Hashable) -> PageMark | None:
         """The mark the page before `offset` of `collection` left, if it was read in this
         `version` of the read model; None otherwise (a mark of another version is dropped)."""
-        key = (collection, offset)
+        key = (_digest(collection), offset)
         with self._lock:
             mark = self._marks.get(key)
             if mark is None:
@@ -115,7 +125,7 @@ class PageCursors:
 
     def leave(self, collection: Hashable, offset: int, mark: PageMark) -> None:
         """Records where the page ending before `offset` of `collection` left off."""
-        key = (collection, offset)
+        key = (_digest(collection), offset)
         with self._lock:
             self._marks[key] = mark
             self._marks.move_to_end(key)
