@@ -288,6 +288,8 @@ def test_users_paged_one_at_a_time_seek_each_page_and_are_the_whole_collection(
     # Only the first two pages counted the users (the first leaves no mark, the second
     # counts off its offset): every later one sought past the one before.
     assert len([s for s in seen if "count(*)" in s and "FROM roster_users" in s]) == 2
+    # The read model's version is read for every page but the first, a read at offset 0.
+    assert len([s for s in seen if "FROM projection_positions" in s]) == total
 
 
 def test_the_next_users_page_after_a_user_came_before_it_is_the_page_of_the_new_collection(
