@@ -158,7 +158,9 @@ class GradebookSelection:
     @property
     def whole(self) -> bool:
         """Whether it is a whole collection (`/results`), not one within a parent's."""
-        return self.where is _everything and self.parent_class is None and not self.parent_school
+        return (
+            self.where is _everything and self.parent_class is None and self.parent_school is None
+        )
 
 
 def _scale_id(class_id: str, suffix: str) -> str:
