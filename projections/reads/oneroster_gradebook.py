@@ -51,7 +51,7 @@ from projections.reads.oneroster_rostering import (
     _utc_text,
     client_clauses,
 )
-from projections.reads.page_cursors import PageCursors
+from projections.reads.page_cursors import PageCursors, in_sourced_id_order, past
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import Unsealer
 from projections.roster import RosterProjection
@@ -343,8 +343,8 @@ class GradebookReads(ReadService[RosterProjection]):
         limit = min(query.limit, MAX_LIMIT)
         # A walk through a whole collection in sourcedId order can seek (page_cursors.py).
         whole = (client, selection.entity, query.filter, query.order_by)
-        by_id = query.sort in (None, "sourcedId")
-        cursors = self.cursors if selection.whole and by_id else None
+        walkable = selection.whole and in_sourced_id_order(query.sort)
+        cursors = self.cursors if walkable else None
         with read_connection(self.engine) as c:
             self._require_parent(c, client, selection)
             walk = None
@@ -353,9 +353,7 @@ class GradebookReads(ReadService[RosterProjection]):
                 walk = cursors.page(c, whole, query.offset, projection=name, tenant=tenant)
             if walk is not None and walk.mark is not None:
                 count = walk.mark.total
-                last = source.c.sourced_id
-                after = walk.mark.after
-                seek = last < after if query.order_by == "desc" else last > after
+                seek = past(source.c.sourced_id, walk.mark.after, query.order_by)
                 page = sa.select(source).where(*conditions, seek).order_by(*order)
             else:
                 total = c.execute(sa.select(sa.func.count()).select_from(source).where(*conditions))

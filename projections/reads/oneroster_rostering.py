@@ -40,7 +40,7 @@ from projections.reads.oneroster_fields import (
     InvalidFilterFieldError,
 )
 from projections.reads.oneroster_filter import FilterSyntaxError, parse_filter
-from projections.reads.page_cursors import PageCursors
+from projections.reads.page_cursors import PageCursors, in_sourced_id_order, past
 from projections.reads.read_service import ReadService
 from projections.reads.unsealing import ERASED_TEXT, Unsealer
 from projections.roster import RosterProjection, RosterTables
@@ -339,7 +339,7 @@ class RosteringReads(ReadService[RosterProjection]):
                 _BUILT_PAGES.put(self.projection.tables, key, built)
         # A walk in sourcedId order, by a statement that holds no blind-index answer, can
         # seek from where its page before ended (page_cursors.py).
-        walkable = key is not None and built.reusable and query.sort in (None, "sourcedId")
+        walkable = key is not None and built.reusable and in_sourced_id_order(query.sort)
         cursors = self.cursors if walkable else None
         with read_connection(self.engine) as c:
             self._require_parents(c, client, selection)
@@ -429,9 +429,7 @@ class RosteringReads(ReadService[RosterProjection]):
         )
         keys = ordered.where(*conditions).offset(sa.bindparam(_OFFSET, type_=sa.Integer))
         after = sa.bindparam(_AFTER, type_=table.c.sourced_id.type)
-        past = (
-            table.c.sourced_id < after if query.order_by == "desc" else table.c.sourced_id > after
-        )
+        beyond = past(table.c.sourced_id, after, query.order_by)
         records = self._select(table, consented)
         of_tenant = table.c.tenant == client.tenant
         return _PageStatement(
@@ -445,7 +443,7 @@ class RosteringReads(ReadService[RosterProjection]):
             .order_by(*order),
             count=count,
             seek=records.where(
-                of_tenant, table.c.sourced_id.in_(ordered.where(*conditions, past))
+                of_tenant, table.c.sourced_id.in_(ordered.where(*conditions, beyond))
             ).order_by(*order),
             reusable=not looked_up,
         )

@@ -30,13 +30,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from projections.positions import read_model_version
 
-__all__ = ["PageCursors", "PageMark", "PageOfWalk"]
+__all__ = ["PageCursors", "PageMark", "PageOfWalk", "in_sourced_id_order", "past"]
 
 #: Marks kept by default: a sync in progress needs one, and a city has a few dozen vendors.
 DEFAULT_CAPACITY = 10_000
+
+
+def in_sourced_id_order(sort: str | None) -> bool:
+    """Whether pages ordered by the client's `sort` follow sourcedIds alone: only such a
+    walk can seek past the sourcedId its page before ended on."""
+    return sort in (None, "sourcedId")
+
+
+def past(
+    sourced_id: ColumnElement[Any], after: str | ColumnElement[Any], order_by: str
+) -> ColumnElement[bool]:
+    """The records a walk in sourcedId order (`order_by` asc or desc) meets after `after`."""
+    return sourced_id < after if order_by == "desc" else sourced_id > after
 
 
 @dataclass(frozen=True, slots=True)
