@@ -20,7 +20,7 @@ from streams.kafka_transport import (
 )
 from streams.positions import published_state
 from streams.relay import Relay
-from tests.relay.conftest import RelayFactory, quick_transport
+from tests.relay.conftest import FAST, RelayFactory, quick_transport
 from tests.relay.support import some_orgs, wait_until
 
 pytestmark = [
@@ -172,4 +172,8 @@ def test_a_relay_finding_its_control_topic_without_a_marker_writes_one_and_publi
     ensure_topics(shared_broker.bootstrap, [control_topic(topic_prefix)], 1, timeout_seconds=5.0)
     head = some_orgs(app, 2)
 
-    assert relay_for(shared_broker.bootstrap).run_once() == head
+    # The relay waits its broker timeout for the empty topic's marker: the short one.
+    relay = relay_for(
+        shared_broker.bootstrap, broker_timeout_seconds=FAST["broker_timeout_seconds"]
+    )
+    assert relay.run_once() == head
