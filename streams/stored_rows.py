@@ -50,7 +50,10 @@ def read_page(app: TenantApplication, start: int, limit: int) -> Sequence[Stored
                 )
                 statement = (recorder, query.as_bytes(connection))
                 _PAGE_STATEMENTS[id(recorder)] = statement
-            cursor.execute(statement[1], (start, limit), prepare=True)
+            # In binary: the stored state comes as its bytes, where text format sends each
+            # byte as two hex digits for this process to decode (two fifths of the relay's
+            # read, and half PostgreSQL's CPU for it). The columns' Python types are the same.
+            cursor.execute(statement[1], (start, limit), prepare=True, binary=True)
             return cast(list[StoredRow], cursor.fetchall())
     return [
         (n.id, cast(UUID, n.originator_id), n.originator_version, n.topic, n.state)
