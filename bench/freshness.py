@@ -14,6 +14,7 @@ from rich.progress import Progress
 
 from bench.http_client import FAILURES, Answer, LeanClient
 from bench.http_load import lean_open_loop_client, on_schedule, run_load
+from bench.process_cpu import cores_used, sample_cpu
 from bench.roster import SCHOOL
 from bench.server import READ_TIMEOUT_SECONDS, CatchUp, require_status, wait_until_caught_up
 from bench.timing import Load, Sample
@@ -50,6 +51,9 @@ class FreshnessLoad:
     #: What the runtime still had to do before the load: how long it took, and the lag of
     #: each projection still behind when the wait for it ran out (empty: none was).
     catch_up: CatchUp
+    #: The cores each part of the system kept busy during the load on average, and the
+    #: machine's (bench/process_cpu.py); None where /proc cannot be read.
+    cores: dict[str, float] | None = None
 
     @property
     def held(self) -> bool:
@@ -97,12 +101,15 @@ def measure_freshness(
     catch_up = wait_until_caught_up(base_url, admin_token, tenant)
     total = max(1, round(rate * seconds))
     task = progress.add_task(f"PUT {USERS_PATH}, {rate:g}/s, command → visible", total=total)
+    before = sample_cpu(time.monotonic())
     load = run_load(
         _offered_load(
             base_url, admin_token, rate=rate, total=total, advance=lambda: progress.advance(task)
         )
     )
-    return replace(load, catch_up=catch_up)
+    after = sample_cpu(time.monotonic())
+    cores = cores_used(before, after) if before is not None and after is not None else None
+    return replace(load, catch_up=catch_up, cores=cores)
 
 
 async def _offered_load(

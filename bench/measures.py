@@ -33,6 +33,7 @@ from bench.http_load import Request, closed_loop, open_loop
 from bench.ledger import measure_verify
 from bench.oneroster_import import measure_oneroster_import
 from bench.oneroster_users import ONEROSTER_USERS_PARAMS, ONEROSTER_USERS_PATH, oneroster_token
+from bench.process_cpu import cpu_summary
 from bench.rebuild import measure_rebuild
 from bench.relay import measure_relay
 from bench.roster import seed_tenant
@@ -289,6 +290,15 @@ def freshness(bench: BenchContext) -> list[Row]:
         "catch_up_before_load_seconds": round(load.catch_up.seconds, 3),
         "behind_at_load_start": load.catch_up.behind,
     }
+    if load.cores is not None:
+        bench.details["freshness"] |= {
+            "cores": {part: round(used, 3) for part, used in load.cores.items()},
+            "summary": cpu_summary(
+                load.cores,
+                per_second=load.commands.rate_per_s,
+                of="command",
+            ),
+        }
     rate = f"{bench.sizes.freshness_rate:g}"
     return [
         Row.of(

@@ -169,6 +169,21 @@ def test_nothing_any_measure_did_failed(bench_run: BenchRun) -> None:
 
 
 @pytest.mark.postgres
+def test_freshness_says_how_busy_each_part_of_the_system_kept_the_cores(
+    bench_run: BenchRun,
+) -> None:
+    freshness = bench_run.report["details"]["freshness"]
+    cores = freshness["cores"]
+
+    # The load wrote through the server's HTTP process, its worker projected what was
+    # written, into the bench's PostgreSQL on this machine, from a load made here.
+    for part in ("http", "worker", "postgres", "load_generator"):
+        assert cores[part] > 0, (part, cores)
+    assert set(cores) == {"http", "worker", "postgres", "broker", "load_generator", "machine"}
+    assert freshness["summary"].startswith("cores busy during the load: HTTP ")
+
+
+@pytest.mark.postgres
 def test_the_timestamped_report_keeps_the_same_rows_the_load_average_and_the_core_speed(
     bench_run: BenchRun, latest: list[dict[str, Any]]
 ) -> None:
