@@ -14,7 +14,7 @@ from rich.progress import Progress
 
 from bench.http_client import FAILURES, Answer, LeanClient
 from bench.http_load import lean_open_loop_client, on_schedule, run_load
-from bench.process_cpu import cores_used, sample_cpu
+from bench.process_cpu import CpuWatch
 from bench.roster import SCHOOL
 from bench.server import READ_TIMEOUT_SECONDS, CatchUp, require_status, wait_until_caught_up
 from bench.timing import Load, Sample
@@ -101,15 +101,17 @@ def measure_freshness(
     catch_up = wait_until_caught_up(base_url, admin_token, tenant)
     total = max(1, round(rate * seconds))
     task = progress.add_task(f"PUT {USERS_PATH}, {rate:g}/s, command → visible", total=total)
-    before = sample_cpu(time.monotonic())
-    load = run_load(
-        _offered_load(
-            base_url, admin_token, rate=rate, total=total, advance=lambda: progress.advance(task)
+    with CpuWatch() as watch:
+        load = run_load(
+            _offered_load(
+                base_url,
+                admin_token,
+                rate=rate,
+                total=total,
+                advance=lambda: progress.advance(task),
+            )
         )
-    )
-    after = sample_cpu(time.monotonic())
-    cores = cores_used(before, after) if before is not None and after is not None else None
-    return replace(load, catch_up=catch_up, cores=cores)
+    return replace(load, catch_up=catch_up, cores=watch.cores)
 
 
 async def _offered_load(

@@ -223,6 +223,27 @@ def relay(bench: BenchContext) -> list[Row]:
         progress=bench.progress,
     )
     bench.details["relay"] = {"events": measured.events}
+    if measured.relay_cores is not None and measured.producer_cores is not None:
+        bench.details["relay"] |= {
+            "relay_cores": {part: round(used, 3) for part, used in measured.relay_cores.items()},
+            "producer_cores": {
+                part: round(used, 3) for part, used in measured.producer_cores.items()
+            },
+            "summary": "during the relay's pass, "
+            + cpu_summary(
+                measured.relay_cores,
+                per_second=measured.relay_events_per_s,
+                of="an event",
+                bench_process="the relay (the bench's process)",
+            )
+            + "; during the bare producer's, "
+            + cpu_summary(
+                measured.producer_cores,
+                per_second=measured.producer_messages_per_s,
+                of="a message",
+                bench_process="the producer (the bench's process)",
+            ),
+        }
     return [
         Row.of(
             "relay",
@@ -293,11 +314,8 @@ def freshness(bench: BenchContext) -> list[Row]:
     if load.cores is not None:
         bench.details["freshness"] |= {
             "cores": {part: round(used, 3) for part, used in load.cores.items()},
-            "summary": cpu_summary(
-                load.cores,
-                per_second=load.commands.rate_per_s,
-                of="command",
-            ),
+            "summary": "during the load, "
+            + cpu_summary(load.cores, per_second=load.commands.rate_per_s, of="a command"),
         }
     rate = f"{bench.sizes.freshness_rate:g}"
     return [

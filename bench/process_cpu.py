@@ -13,13 +13,17 @@ of the pools outlive a load), one that starts during it counts from its start.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 __all__ = [
     "PARTS",
     "CpuTimes",
+    "CpuWatch",
     "ProcessStat",
     "cores_used",
     "cpu_summary",
@@ -152,12 +156,43 @@ def cores_used(before: CpuTimes, after: CpuTimes) -> dict[str, float]:
     return used
 
 
-def cpu_summary(cores: Mapping[str, float], *, per_second: float, of: str) -> str:
-    """The line the report prints: the cores each part kept busy, and the CPU each `of`
-    (offered `per_second`) cost in all, e.g. "cores busy during the load: HTTP 0.57, …"."""
-    parts = ", ".join(f"{_NAMES[part]} {cores[part]:.2f}" for part in PARTS)
-    line = f"cores busy during the load: {parts}; the machine {cores['machine']:.2f} of {os.cpu_count()}"
+class CpuWatch:
+    """`cores_used` over the `with` block: `cores` once it is left (None without /proc)."""
+
+    def __init__(self) -> None:
+        self._before: CpuTimes | None = None
+        self.cores: dict[str, float] | None = None
+
+    def __enter__(self) -> Self:
+        self._before = sample_cpu(time.monotonic())
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        after = sample_cpu(time.monotonic())
+        if self._before is not None and after is not None:
+            self.cores = cores_used(self._before, after)
+
+
+def cpu_summary(
+    cores: Mapping[str, float],
+    *,
+    per_second: float,
+    of: str,
+    bench_process: str = "load generator",
+) -> str:
+    """The line the report prints: the cores each part kept busy, the machine's, and the CPU
+    `of` (done `per_second`, "a command") cost in all the parts; `bench_process` names what the
+    bench's own process did meanwhile."""
+    names = _NAMES | {"load_generator": bench_process}
+    parts = ", ".join(f"{names[part]} {cores[part]:.2f}" for part in PARTS)
+    line = f"cores busy: {parts}; the machine {cores['machine']:.2f} of {os.cpu_count()}"
     if per_second > 0:
-        total = sum(cores[part] for part in PARTS)
-        line += f"; these parts {total / per_second * 1000:.1f} ms of CPU a {of}"
+        each = sum(cores[part] for part in PARTS) / per_second
+        cost = f"{each * 1000:.1f} ms" if each >= 0.001 else f"{each * 1e6:.1f} µs"
+        line += f"; these parts {cost} of CPU {of}"
     return line

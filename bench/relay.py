@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from api.bootstrap import Container
 from bench.events import EVENTS_PER_STUDENT, save_sealed_roster
+from bench.process_cpu import CpuWatch
 from bench.transport import TRANSPORTS
 from domain.application import TenantApplication
 from streams.codec import EventCodec
@@ -39,11 +40,15 @@ _READ_CHUNK = 5000
 
 @dataclass(frozen=True)
 class RelayBenchmark:
-    """The relay's rate beside the bare producer's on the same events, same broker."""
+    """The relay's rate beside the bare producer's on the same events, same broker; and the
+    cores each part kept busy meanwhile (bench/process_cpu.py; None without /proc: the
+    bench's own process is the relay, then the producer)."""
 
     events: int
     relay_events_per_s: float
     producer_messages_per_s: float
+    relay_cores: dict[str, float] | None = None
+    producer_cores: dict[str, float] | None = None
 
 
 class _OneTenant:
@@ -75,6 +80,24 @@ def measure_relay_rate(
     transport: str = "confluent-kafka",
 ) -> float:
     """Store about `count` realistic events in the tenant of `app`, relay them; events/s.
+    See `_relay_pass`."""
+    rate, _cores = _relay_pass(
+        app, engine, bootstrap, count, batch_size=batch_size, transport=transport
+    )
+    return rate
+
+
+def _relay_pass(
+    app: TenantApplication,
+    engine: Engine,
+    bootstrap: str,
+    count: int,
+    *,
+    batch_size: int = 1000,
+    transport: str = "confluent-kafka",
+) -> tuple[float, dict[str, float] | None]:
+    """Store about `count` realistic events in the tenant of `app`, relay them; events/s,
+    and the cores each part kept busy during the timed pass.
 
     The tenant must be one of the benchmark's own: its relay positions in `engine` are used
     and then deleted. The clock covers the relay's pass over the new events (read, encode,
@@ -101,9 +124,10 @@ def measure_relay_rate(
         before = app.head_position()
         _store_events(app, count)
         stored = app.head_position() - before
-        started = time.perf_counter()
-        published = relay.run_once()
-        elapsed = time.perf_counter() - started
+        with CpuWatch() as watch:
+            started = time.perf_counter()
+            published = relay.run_once()
+            elapsed = time.perf_counter() - started
         status = relay.status()[app.tenant]
         if published != stored or status["lag"]:
             raise RuntimeError(
@@ -114,12 +138,15 @@ def measure_relay_rate(
         with engine.begin() as connection:
             for table in (relay_positions, relay_partition_positions):
                 connection.execute(sa.delete(table).where(table.c.tenant == app.tenant))
-    return stored / elapsed
+    return stored / elapsed, watch.cores
 
 
-def measure_bare_producer_rate(app: TenantApplication, bootstrap: str) -> tuple[int, float]:
+def measure_bare_producer_rate(
+    app: TenantApplication, bootstrap: str
+) -> tuple[int, float, dict[str, float] | None]:
     """Every stored event of `app`'s tenant encoded as the relay encodes it (untimed), then
-    produced by a bare confluent-kafka producer and flushed once; (messages, messages/s)."""
+    produced by a bare confluent-kafka producer and flushed once; (messages, messages/s,
+    the cores each part kept busy while it produced)."""
     import confluent_kafka
 
     prefix = f"digionebench{uuid.uuid4().hex[:8]}"
@@ -152,29 +179,30 @@ def measure_bare_producer_rate(app: TenantApplication, bootstrap: str) -> tuple[
     first = messages[0]
     producer.produce(first.topic, value=first.value, key=first.key, partition=first.partition or 0)
     producer.flush(30)
-    started = time.perf_counter()
-    for message in messages:
-        while True:
-            try:
-                producer.produce(
-                    message.topic,
-                    value=message.value,
-                    key=message.key,
-                    headers=list(message.headers),
-                    partition=message.partition if message.partition is not None else -1,
-                    on_delivery=delivered,
-                )
-                break
-            except BufferError:
-                producer.poll(0.05)  # the local queue is full: delivery reports make room
-    remaining = producer.flush(120)
-    elapsed = time.perf_counter() - started
+    with CpuWatch() as watch:
+        started = time.perf_counter()
+        for message in messages:
+            while True:
+                try:
+                    producer.produce(
+                        message.topic,
+                        value=message.value,
+                        key=message.key,
+                        headers=list(message.headers),
+                        partition=message.partition if message.partition is not None else -1,
+                        on_delivery=delivered,
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.05)  # the local queue is full: delivery reports make room
+        remaining = producer.flush(120)
+        elapsed = time.perf_counter() - started
     if remaining or failures:
         raise RuntimeError(
             f"the bare producer left {remaining} messages undelivered and saw "
             f"{len(failures)} failures: {failures[:3]}"
         )
-    return len(messages), len(messages) / elapsed
+    return len(messages), len(messages) / elapsed, watch.cores
 
 
 def measure_relay(
@@ -183,10 +211,14 @@ def measure_relay(
     """The relay through confluent-kafka, then the bare producer on the same events."""
     task = progress.add_task(f"relay and bare producer, {count:,} events", total=2)
     app = container.tenants.create(tenant, name="Benchmark relay")
-    relay_rate = measure_relay_rate(app, container.engine, bootstrap, count)
+    relay_rate, relay_cores = _relay_pass(app, container.engine, bootstrap, count)
     progress.advance(task)
-    messages, producer_rate = measure_bare_producer_rate(app, bootstrap)
+    messages, producer_rate, producer_cores = measure_bare_producer_rate(app, bootstrap)
     progress.advance(task)
     return RelayBenchmark(
-        events=messages, relay_events_per_s=relay_rate, producer_messages_per_s=producer_rate
+        events=messages,
+        relay_events_per_s=relay_rate,
+        producer_messages_per_s=producer_rate,
+        relay_cores=relay_cores,
+        producer_cores=producer_cores,
     )

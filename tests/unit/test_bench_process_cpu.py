@@ -85,12 +85,22 @@ def test_samples_out_of_order_are_refused() -> None:
 
 def test_the_summary_names_every_part_and_the_cpu_a_command_cost() -> None:
     cores = {"http": 0.6, "worker": 0.4, "postgres": 0.3, "broker": 0.1, "load_generator": 0.1}
-    line = cpu_summary({**cores, "machine": 1.7}, per_second=200.0, of="command")
+    line = cpu_summary({**cores, "machine": 1.7}, per_second=200.0, of="a command")
 
     assert "HTTP 0.60, worker 0.40, PostgreSQL 0.30, broker 0.10, load generator 0.10" in line
     assert "the machine 1.70 of" in line
     assert line.endswith("7.5 ms of CPU a command")
-    assert "ms of CPU" not in cpu_summary({**cores, "machine": 1.7}, per_second=0.0, of="x")
+    assert "of CPU" not in cpu_summary({**cores, "machine": 1.7}, per_second=0.0, of="x")
+
+
+def test_a_relay_event_costs_microseconds_and_the_bench_process_is_named_for_what_it_did() -> None:
+    cores = {"http": 0.0, "worker": 0.0, "postgres": 0.1, "broker": 0.3, "load_generator": 0.9}
+    line = cpu_summary(
+        {**cores, "machine": 1.4}, per_second=65_000.0, of="an event", bench_process="the relay"
+    )
+
+    assert "broker 0.30, the relay 0.90;" in line
+    assert line.endswith("20.0 µs of CPU an event")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads Linux's /proc")
