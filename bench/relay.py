@@ -78,23 +78,6 @@ def measure_relay_rate(
     *,
     batch_size: int = 1000,
     transport: str = "confluent-kafka",
-) -> float:
-    """Store about `count` realistic events in the tenant of `app`, relay them; events/s.
-    See `_relay_pass`."""
-    rate, _cores = _relay_pass(
-        app, engine, bootstrap, count, batch_size=batch_size, transport=transport
-    )
-    return rate
-
-
-def _relay_pass(
-    app: TenantApplication,
-    engine: Engine,
-    bootstrap: str,
-    count: int,
-    *,
-    batch_size: int = 1000,
-    transport: str = "confluent-kafka",
 ) -> tuple[float, dict[str, float] | None]:
     """Store about `count` realistic events in the tenant of `app`, relay them; events/s,
     and the cores each part kept busy during the timed pass.
@@ -211,7 +194,7 @@ def measure_relay(
     """The relay through confluent-kafka, then the bare producer on the same events."""
     task = progress.add_task(f"relay and bare producer, {count:,} events", total=2)
     app = container.tenants.create(tenant, name="Benchmark relay")
-    relay_rate, relay_cores = _relay_pass(app, container.engine, bootstrap, count)
+    relay_rate, relay_cores = measure_relay_rate(app, container.engine, bootstrap, count)
     progress.advance(task)
     messages, producer_rate, producer_cores = measure_bare_producer_rate(app, bootstrap)
     progress.advance(task)
