@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bench.commands import (
     create_raw_table,
@@ -33,7 +34,7 @@ from bench.http_load import Request, closed_loop, open_loop
 from bench.ledger import measure_verify
 from bench.oneroster_import import measure_oneroster_import
 from bench.oneroster_users import ONEROSTER_USERS_PARAMS, ONEROSTER_USERS_PATH, oneroster_token
-from bench.process_cpu import cpu_summary
+from bench.process_cpu import CpuWatch, cpu_summary
 from bench.rebuild import measure_rebuild
 from bench.relay import measure_relay
 from bench.roster import seed_tenant
@@ -57,6 +58,19 @@ class Measure:
 
 def _held(load: Load, success: str) -> bool:
     return bool(load.samples) and all(outcome == success for _, outcome in load.samples)
+
+
+def _cpu_details(
+    cores: dict[str, float] | None, *, during: str, per_second: float, of: str
+) -> dict[str, Any]:
+    """The details' `cores` and the line printed after the table (bench/process_cpu.py),
+    when /proc could be read; nothing otherwise."""
+    if cores is None:
+        return {}
+    return {
+        "cores": {part: round(used, 3) for part, used in cores.items()},
+        "summary": f"during {during}, " + cpu_summary(cores, per_second=per_second, of=of),
+    }
 
 
 def trivial(bench: BenchContext) -> list[Row]:
@@ -84,14 +98,15 @@ def _reads(bench: BenchContext, name: str, request: Request, *, p99_goal_ms: flo
     server = bench.running_server()
     server.wait_until_caught_up()
     description = f"GET {request.path}"
-    closed = closed_loop(
-        server.base_url,
-        lambda _: request,
-        count=bench.sizes.reads,
-        clients=bench.clients,
-        progress=bench.progress,
-        description=description,
-    )
+    with CpuWatch() as watch:
+        closed = closed_loop(
+            server.base_url,
+            lambda _: request,
+            count=bench.sizes.reads,
+            clients=bench.clients,
+            progress=bench.progress,
+            description=description,
+        )
     fixed = open_loop(
         server.base_url,
         lambda _: request,
@@ -103,6 +118,12 @@ def _reads(bench: BenchContext, name: str, request: Request, *, p99_goal_ms: flo
     bench.details[name] = {
         "closed_loop": closed.summary(unit="req/s", success="200"),
         "fixed_rate": fixed.summary(unit="req/s", success="200"),
+        **_cpu_details(
+            watch.cores,
+            during=f"the {bench.clients} clients' closed loop",
+            per_second=closed.rate_per_s,
+            of="a read",
+        ),
     }
     rate = f"{bench.sizes.fixed_rate:g} req/s"
     return [
@@ -151,14 +172,20 @@ def commands_http(bench: BenchContext) -> list[Row]:
     """`POST /api/v1/assessments` at `clients` closed-loop clients, beside trivial."""
     server = bench.running_server()
     server.wait_until_caught_up()
-    load = measure_http_commands(
-        server.base_url,
-        server.classes,
-        count=bench.sizes.commands,
-        concurrency=bench.clients,
-        progress=bench.progress,
+    with CpuWatch() as watch:
+        load = measure_http_commands(
+            server.base_url,
+            server.classes,
+            count=bench.sizes.commands,
+            concurrency=bench.clients,
+            progress=bench.progress,
+        )
+    bench.details["commands_http"] = load.summary(unit="cmd/s", success="201") | _cpu_details(
+        watch.cores,
+        during=f"the {bench.clients} clients' closed loop",
+        per_second=load.rate_per_s,
+        of="a command",
     )
-    bench.details["commands_http"] = load.summary(unit="cmd/s", success="201")
     return [
         Row.of(
             "commands_http",
@@ -311,12 +338,9 @@ def freshness(bench: BenchContext) -> list[Row]:
         "catch_up_before_load_seconds": round(load.catch_up.seconds, 3),
         "behind_at_load_start": load.catch_up.behind,
     }
-    if load.cores is not None:
-        bench.details["freshness"] |= {
-            "cores": {part: round(used, 3) for part, used in load.cores.items()},
-            "summary": "during the load, "
-            + cpu_summary(load.cores, per_second=load.commands.rate_per_s, of="a command"),
-        }
+    bench.details["freshness"] |= _cpu_details(
+        load.cores, during="the load", per_second=load.commands.rate_per_s, of="a command"
+    )
     rate = f"{bench.sizes.freshness_rate:g}"
     return [
         Row.of(

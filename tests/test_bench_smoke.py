@@ -202,6 +202,18 @@ def test_the_relay_and_the_bare_producer_each_say_how_busy_they_kept_the_cores(
 
 
 @pytest.mark.postgres
+def test_each_closed_loop_says_how_busy_each_part_kept_the_cores(bench_run: BenchRun) -> None:
+    details = bench_run.report["details"]
+    parts = {"http", "worker", "postgres", "broker", "load_generator", "machine"}
+
+    # The smoke run's 40 requests take tens of milliseconds, near the kernel's 10 ms tick of
+    # CPU time: what this run shows is that each loop was watched, not how busy it kept.
+    for name in ("dashboard", "oneroster_users", "commands_http"):
+        assert set(details[name]["cores"]) == parts, name
+        assert details[name]["summary"].startswith("during the 4 clients' closed loop, "), name
+
+
+@pytest.mark.postgres
 def test_the_timestamped_report_keeps_the_same_rows_the_load_average_and_the_core_speed(
     bench_run: BenchRun, latest: list[dict[str, Any]]
 ) -> None:
