@@ -68,9 +68,13 @@ def _cpu_details(
     if cores is None:
         return {}
     return {
-        "cores": {part: round(used, 3) for part, used in cores.items()},
+        "cores": _rounded(cores),
         "summary": f"during {during}, " + cpu_summary(cores, per_second=per_second, of=of),
     }
+
+
+def _rounded(cores: dict[str, float]) -> dict[str, float]:
+    return {part: round(used, 3) for part, used in cores.items()}
 
 
 def trivial(bench: BenchContext) -> list[Row]:
@@ -252,10 +256,8 @@ def relay(bench: BenchContext) -> list[Row]:
     bench.details["relay"] = {"events": measured.events}
     if measured.relay_cores is not None and measured.producer_cores is not None:
         bench.details["relay"] |= {
-            "relay_cores": {part: round(used, 3) for part, used in measured.relay_cores.items()},
-            "producer_cores": {
-                part: round(used, 3) for part, used in measured.producer_cores.items()
-            },
+            "relay_cores": _rounded(measured.relay_cores),
+            "producer_cores": _rounded(measured.producer_cores),
             "summary": "during the relay's pass, "
             + cpu_summary(
                 measured.relay_cores,
