@@ -3,14 +3,16 @@ its part, what it spent between two samples and no more."""
 
 from __future__ import annotations
 
-import os
 import time
+from pathlib import Path
 
 import pytest
 
+from bench import process_cpu
 from bench.process_cpu import (
     PARTS,
     CpuTimes,
+    CpuWatch,
     ProcessStat,
     _descendants,
     cores_used,
@@ -103,8 +105,20 @@ def test_a_relay_event_costs_microseconds_and_the_bench_process_is_named_for_wha
     assert line.endswith("20.0 µs of CPU an event")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads Linux's /proc")
+def test_without_a_proc_to_read_there_is_no_sample_and_the_watch_has_no_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(process_cpu, "_PROC", tmp_path)  # a machine without Linux's /proc
+
+    with CpuWatch() as watch:
+        pass
+
+    assert sample_cpu(time.monotonic()) is None
+    assert watch.cores is None
+
+
 def test_a_busy_bench_process_shows_as_the_load_generator_on_this_machine() -> None:
+    # The project runs on Linux (`make test` installs Debian's packages): /proc is there.
     before = sample_cpu(time.monotonic())
     began = time.process_time()
     while time.process_time() - began < 0.3:
