@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Annotated
 
@@ -694,6 +695,23 @@ def schemas_release() -> None:
 
     for name in release():
         print(name)
+
+
+def _summaries_on_one_line(typer_app: typer.Typer) -> None:
+    """Each command of `typer_app` and of its groups listed with its summary (its help's
+    first paragraph) as one paragraph: in the command lists Typer's rich help keeps the
+    line breaks of a docstring wrapped in the source (a command's own help does not), so
+    `digione --help` broke its summaries mid-sentence."""
+    for command in typer_app.registered_commands:
+        if command.short_help is None:
+            text = command.help or inspect.getdoc(command.callback) or ""
+            command.short_help = " ".join(text.split("\n\n", 1)[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _summaries_on_one_line(group.typer_instance)
+
+
+_summaries_on_one_line(app)
 
 
 def main() -> None:
