@@ -444,6 +444,9 @@ class FieldCatalogue:
                 lambda x: text(x.c.agent),
             ),
             "roles.role": linked(role_exists, lambda x: text(x.c.role)),
+            # OneRoster 1.1's `role`, which 1.2 moved into `roles`: clients written for 1.1
+            # still send `filter=role='student'`, and it means a role the user holds.
+            "role": linked(role_exists, lambda x: text(x.c.role)),
             "roles.roleType": linked(role_exists, lambda x: text(x.c.role_type)),
             "roles.org.sourcedId": linked(role_exists, lambda x: text(x.c.org)),
             "roles.beginDate": linked(role_exists, lambda x: day(x.c.begin_date)),

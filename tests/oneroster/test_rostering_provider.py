@@ -123,6 +123,9 @@ def test_filters_reach_dotted_paths_lists_and_dates(
     assert ids("classes", "school.sourcedId='sch-2'") == {"cls-x"}
     assert ids("users", "roles.role='teacher' AND roles.org.sourcedId='sch-1'") >= {"tch-1"}
     assert "stu-1" not in ids("users", "roles.role='teacher'")
+    # OneRoster 1.1's `role='student'`, as clients written for 1.1 still filter.
+    assert ids("users", "role='teacher'") == ids("users", "roles.role='teacher'")
+    assert "stu-1" in ids("users", "role='student'") - ids("users", "role='teacher'")
     assert ids("courses", "subjectCodes='MA'") == {"ma-4"}
     assert ids("orgs", "name~'KOIVU'") == {"sch-1"}
     assert ids("orgs", "dateLastModified>'2000-01-01T00:00:00Z'") >= {"sch-1", "dist-1"}
