@@ -205,6 +205,9 @@ class _Import:
         self.total = 0
         self._sources: list[tuple[str, str, bool]] = []
         self._batch: SaveBatch | None = None
+        #: What became of each user the import wrote, (created, changed) over all its puts:
+        #: roles.csv's rows are counted by what became of their users.
+        self._users_written: dict[str, tuple[bool, bool]] = {}
 
     # -- reading the rows ------------------------------------------------------------------
 
@@ -353,6 +356,8 @@ class _Import:
         else:
             if count:
                 _count(counts, outcome)
+            if row.file == "users" and row.status == ACTIVE:
+                self._user_written(row.sourced_id, outcome)
             self._sources.append((row.file, row.sourced_id, row.status == ACTIVE))
         finally:
             if not deferred:
@@ -401,8 +406,44 @@ class _Import:
             self._put(row, functools.partial(plan.command, row, deferred))
         for row in self._prepared("users", deferred, agents):
             self._put(row, functools.partial(plan.command, row, None), deferred=True)
-        for sourced_id in plan.overlays():
+        overlays = plan.overlays()
+        self.total += len(overlays)
+        for sourced_id in overlays:
             self._overlay(plan, sourced_id)
+            self._step()
+        self._count_role_rows(plan)
+
+    def _user_written(self, sourced_id: str, outcome: Outcome) -> None:
+        created, changed = self._users_written.get(sourced_id, (False, False))
+        self._users_written[sourced_id] = (created or outcome.created, changed or outcome.changed)
+
+    def _count_role_rows(self, plan: _UserPlan) -> None:
+        """roles.csv's rows are applied through their users, so each is counted by what
+        became of its user: created, updated or unchanged (a delta's tobedeleted row that
+        changed its user, marked tobedeleted). A row whose user was not written (the user's
+        row rejected, their personal data erased) is rejected."""
+        counts = self.report.files.get("roles")
+        if counts is None:
+            return
+        for row, user in plan.role_rows:
+            written = self._users_written.get(user)
+            if written is None:
+                self.reject(
+                    "roles",
+                    row.line,
+                    "userSourcedId",
+                    f"the role's user {user!r} was not written: their row was rejected or "
+                    "their personal data was erased",
+                )
+            elif row.status != ACTIVE:
+                counts.deleted += int(written[1])
+                counts.unchanged += int(not written[1])
+            elif written[0]:
+                counts.created += 1
+            elif written[1]:
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
 
     def _overlay(self, plan: _UserPlan, sourced_id: str) -> None:
         """Re-puts a user the bundle's users.csv does not name but whose links or roles
@@ -426,10 +467,12 @@ class _Import:
             personal,
         )
         try:
-            self.app.put_user(self.actor, command)
+            outcome = self.app.put_user(self.actor, command)
         except (DomainError, SealingError) as error:
             reason = error.message if isinstance(error, DomainError) else _ERASED
             self.reject("users", 0, None, f"user {sourced_id!r}: {reason}")
+        else:
+            self._user_written(sourced_id, outcome)
 
     # -- notes -----------------------------------------------------------------------------
 
@@ -449,6 +492,8 @@ class _UserPlan:
         self.app = run.app
         self.in_users = {row.sourced_id: row for row in run.rows.get("users", [])}
         self.bundle_roles: dict[str, list[Role]] = {}
+        #: roles.csv's rows taken, each with its user.
+        self.role_rows: list[tuple[_Row, str]] = []
         self._existing: dict[str, User | None] = {}
         self._read_roles()
         self._implied_roles()
@@ -487,6 +532,7 @@ class _UserPlan:
             except RowError as error:
                 self.run.reject("roles", row.line, error.column, error.reason)
                 continue
+            self.role_rows.append((row, user))
             if row.status == ACTIVE:
                 by_user[user][(role.role, role.org)] = role
             else:

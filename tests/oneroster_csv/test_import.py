@@ -210,10 +210,33 @@ def test_a_delta_role_row_adds_or_removes_one_role_and_keeps_the_others(
         ]
     }
 
-    import_files(csv_files(delta, mode="delta"))
+    report = import_files(csv_files(delta, mode="delta"))
 
     assert _user(app, "tch-1").has_role("teacher") and _user(app, "tch-1").has_role("principal")
     assert not _user(app, "grd-1").has_role("guardian") and _user(app, "grd-1").has_role("parent")
+    # Each row counted by what became of its user: a SIS sees its delta's effect.
+    roles = report.files["roles"]
+    assert (roles.rows, roles.updated, roles.deleted, roles.unchanged) == (3, 2, 1, 0)
+
+
+def test_role_rows_are_counted_by_what_became_of_their_users(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    first = import_files(csv_files(SCHOOL))
+    again = import_files(csv_files(SCHOOL))
+    erased_user_role = {
+        "roles": ["r9,active,2026-03-01T08:00:00.000Z,stu-2,secondary,aide,,,sch-1,"]
+    }
+    app.erase(Actor(app.tenant, "admin", "dpo"), subject="stu-2", reason="pyyntö", basis=None)
+    after_erasure = import_files(csv_files(erased_user_role, mode="delta"))
+
+    count = len(SCHOOL["roles"])
+    assert (first.files["roles"].rows, first.files["roles"].created) == (count, count)
+    assert (again.files["roles"].rows, again.files["roles"].unchanged) == (count, count)
+    assert after_erasure.files["roles"].rejected == 1
+    assert [(n.file, n.row, n.column) for n in after_erasure.rejected] == [
+        ("roles", 2, "userSourcedId")
+    ]
 
 
 def test_a_role_of_an_unknown_user_is_rejected_with_its_row(
