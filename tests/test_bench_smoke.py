@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from api import cli
 from api.settings import Settings
 from bench import Sizes, run_benchmarks, selected_measures
+from bench.freshness import BARE_READ_EVERY
 from bench.rows import Row, at_least, below
 from tests.conftest import database_of_its_own
 from tests.processes import SMALL_POOL_SETTINGS
@@ -166,6 +167,17 @@ def test_nothing_any_measure_did_failed(bench_run: BenchRun) -> None:
     )
     assert details["erasure"]["confirmed"]["count"] == TINY.erasures
     assert details["oneroster_import"]["oneroster_import"]["rejected"] == 0
+
+
+@pytest.mark.postgres
+def test_freshness_reads_the_baseline_bare_after_every_tenth_command_only(
+    bench_run: BenchRun,
+) -> None:
+    # Each bare read is load beside the commands the goal offers: the baseline samples them.
+    freshness = bench_run.report["details"]["freshness"]
+
+    assert freshness["offered"] == TINY.freshness_rate * TINY.freshness_seconds
+    assert freshness["bare_reads"]["count"] == freshness["offered"] // BARE_READ_EVERY
 
 
 @pytest.mark.postgres
