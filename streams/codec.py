@@ -105,7 +105,7 @@ def murmur2(data: bytes) -> int:
     """MurmurHash2 as Kafka's Java client computes it (`Utils.murmur2`, seed 0x9747b28c):
     the same numbers as kafka-python's `murmur2`, in half its time. That one reads the key a
     byte at a time; this takes its 4-byte words in one unpack. A store rebuild asks for the
-    partition of each aggregate it meets (a twelfth of its time with kafka-python's)."""
+    partition of each aggregate it meets (8% of its time with kafka-python's)."""
     length = len(data)
     h = 0x9747B28C ^ length
     for k in _words(length >> 2)(data):
@@ -366,8 +366,8 @@ class EventCodec:
         aggregate_text: str,
     ) -> EventEnvelope:
         """The envelope of a record read back; `aggregate_text` is its aggregate id as
-        str(UUID) writes it, which the reader made a UUID of (printing it again was a
-        twentieth of a store rebuild)."""
+        str(UUID) writes it, which the reader made a UUID of (printing it again was 2% of a
+        store rebuild)."""
         aggregate_id = record.pop("aggregate_id")
         topic = self._family_topic(tenant, stored_type.family)
         return EventEnvelope(
