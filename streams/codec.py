@@ -10,6 +10,7 @@ import binascii
 import io
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -97,7 +98,8 @@ _MASK = 0xFFFFFFFF
 
 
 @lru_cache(maxsize=64)
-def _words(count: int) -> Any:
+def _words(count: int) -> Callable[[bytes], tuple[Any, ...]]:
+    """Unpacks the first `count` little-endian 4-byte words of a key."""
     return struct.Struct(f"<{count}I").unpack_from
 
 

@@ -205,9 +205,9 @@ class _Import:
         self.total = 0
         self._sources: list[tuple[str, str, bool]] = []
         self._batch: SaveBatch | None = None
-        #: What became of each user the import wrote, (created, changed) over all its puts:
+        #: What became of each user the import wrote, over all its puts (created, changed):
         #: roles.csv's rows are counted by what became of their users.
-        self._users_written: dict[str, tuple[bool, bool]] = {}
+        self._users_written: dict[str, Outcome] = {}
 
     # -- reading the rows ------------------------------------------------------------------
 
@@ -414,8 +414,14 @@ class _Import:
         self._count_role_rows(plan)
 
     def _user_written(self, sourced_id: str, outcome: Outcome) -> None:
-        created, changed = self._users_written.get(sourced_id, (False, False))
-        self._users_written[sourced_id] = (created or outcome.created, changed or outcome.changed)
+        before = self._users_written.get(sourced_id)
+        if before is not None:
+            outcome = dataclasses.replace(
+                outcome,
+                created=before.created or outcome.created,
+                changed=before.changed or outcome.changed,
+            )
+        self._users_written[sourced_id] = outcome
 
     def _count_role_rows(self, plan: _UserPlan) -> None:
         """roles.csv's rows are applied through their users, so each is counted by what
@@ -436,14 +442,10 @@ class _Import:
                     "their personal data was erased",
                 )
             elif row.status != ACTIVE:
-                counts.deleted += int(written[1])
-                counts.unchanged += int(not written[1])
-            elif written[0]:
-                counts.created += 1
-            elif written[1]:
-                counts.updated += 1
+                counts.deleted += int(written.changed)
+                counts.unchanged += int(not written.changed)
             else:
-                counts.unchanged += 1
+                _count(counts, written)
 
     def _overlay(self, plan: _UserPlan, sourced_id: str) -> None:
         """Re-puts a user the bundle's users.csv does not name but whose links or roles
