@@ -153,6 +153,17 @@ def _unwrap(kek: bytes, wrapped: bytes, aad: str) -> bytes:
         ) from error
 
 
+@dataclass(slots=True)
+class _CachedKey:
+    """A subject key as the cache holds it: when it was read, the key (None: erased or
+    never made), and its AES-GCM cipher once a seal or an unseal wanted it (making one
+    costs twice the decryption of a name: a page opens a hundred). Dropped with the key."""
+
+    at: float
+    key: bytes | None
+    cipher: AESGCM | None = None
+
+
 class Sealer:
     """Seals and opens personal data of one tenant; caches unwrapped keys briefly."""
 
@@ -182,7 +193,7 @@ class Sealer:
         #: Keys derived from the tenant KEK (by their HKDF info), each beside the KEK it
         #: came from: forgotten with the KEK.
         self._from_kek: dict[str, tuple[bytes, bytes]] = {}
-        self._cache: dict[tuple[UUID, RetentionClass], tuple[float, bytes | None]] = {}
+        self._cache: dict[tuple[UUID, RetentionClass], _CachedKey] = {}
         #: Counts the keys dropped: a key read from the store while one was dropped is not
         #: cached, so a lookup that raced an erasure cannot bring the shredded key back.
         self._drops = 0
@@ -197,20 +208,20 @@ class Sealer:
         self, subject: UUID, retention: RetentionClass, value: Mapping[str, Any]
     ) -> SealedValue:
         """Encrypts `value` (a JSON-able mapping) under the subject's key of `retention`."""
-        key = self._subject_key(subject, retention, create=True)
-        assert key is not None
+        cipher = self._cipher(subject, retention, create=True)
+        assert cipher is not None
         nonce = os.urandom(NONCE_BYTES)
         plaintext = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-        ciphertext = AESGCM(key).encrypt(nonce, plaintext, self._aad(subject, retention))
+        ciphertext = cipher.encrypt(nonce, plaintext, self._aad(subject, retention))
         return SealedValue(subject, retention, nonce, ciphertext)
 
     def unseal(self, sealed: SealedValue) -> dict[str, Any] | Erased:
         """The plaintext mapping, or ERASED when the subject key has been destroyed."""
-        key = self._subject_key(sealed.subject, sealed.retention, create=False)
-        if key is None:
+        cipher = self._cipher(sealed.subject, sealed.retention, create=False)
+        if cipher is None:
             return ERASED
         try:
-            plaintext = AESGCM(key).decrypt(
+            plaintext = cipher.decrypt(
                 sealed.nonce, sealed.ciphertext, self._aad(sealed.subject, sealed.retention)
             )
         except InvalidTag as error:
@@ -255,9 +266,8 @@ class Sealer:
         assert kek is not None
         now = self._monotonic()
         opened = {
-            (subject, retention): (
-                now,
-                _unwrap(kek, key, f"dek:{self.tenant}:{subject}:{retention.value}"),
+            (subject, retention): _CachedKey(
+                now, _unwrap(kek, key, f"dek:{self.tenant}:{subject}:{retention.value}")
             )
             for subject, key in wrapped.items()
         }
@@ -277,19 +287,19 @@ class Sealer:
             drops = self._drops
             for subject, retention in set(wanted):
                 cached = self._cache.get((subject, retention))
-                if cached is None or now - cached[0] >= self._cache_seconds:
+                if cached is None or now - cached.at >= self._cache_seconds:
                     missing.setdefault(retention, []).append(subject)
         if not missing:
             return
         kek = self._tenant_kek(create=False)
-        opened: dict[tuple[UUID, RetentionClass], tuple[float, bytes | None]] = {}
+        opened: dict[tuple[UUID, RetentionClass], _CachedKey] = {}
         for retention, subjects in missing.items():
             live, _erased = self._key_store.load_subject_keys(subjects, retention)
             for subject in subjects:
                 wrapped = live.get(subject)
                 aad = f"dek:{self.tenant}:{subject}:{retention.value}"
                 key = None if wrapped is None or kek is None else _unwrap(kek, wrapped, aad)
-                opened[(subject, retention)] = (now, key)
+                opened[(subject, retention)] = _CachedKey(now, key)
         with self._lock:
             # A key dropped meanwhile (an erasure) may have been read before it was shredded.
             if self._drops == drops:
@@ -343,6 +353,18 @@ class Sealer:
     def _subject_key(
         self, subject: UUID, retention: RetentionClass, *, create: bool
     ) -> bytes | None:
+        return self._cached_key(subject, retention, create=create).key
+
+    def _cipher(self, subject: UUID, retention: RetentionClass, *, create: bool) -> AESGCM | None:
+        """The subject key's cipher, made once while the key is cached; None when erased."""
+        cached = self._cached_key(subject, retention, create=create)
+        if cached.key is None:
+            return None
+        if cached.cipher is None:
+            cached.cipher = AESGCM(cached.key)
+        return cached.cipher
+
+    def _cached_key(self, subject: UUID, retention: RetentionClass, *, create: bool) -> _CachedKey:
         now = self._monotonic()
         # No lock to look: a dict read is atomic, and page reads from many threads would
         # queue on it. The drop count is read first, so a key dropped from here on is not
@@ -351,10 +373,10 @@ class Sealer:
         cached = self._cache.get((subject, retention))
         if (
             cached is not None
-            and now - cached[0] < self._cache_seconds
-            and (cached[1] is not None or not create)
+            and now - cached.at < self._cache_seconds
+            and (cached.key is not None or not create)
         ):
-            return cached[1]
+            return cached
         aad = f"dek:{self.tenant}:{subject}:{retention.value}"
         # To seal, the key is stored unless one exists, which answers the one stored: one
         # round trip whether the subject is new or not.
@@ -372,11 +394,13 @@ class Sealer:
                     "new personal data for an erased subject needs a new subject id"
                 )
         kek = self._tenant_kek(create=create)
-        key = None if wrapped is None or kek is None else _unwrap(kek, wrapped, aad)
+        read = _CachedKey(
+            now, None if wrapped is None or kek is None else _unwrap(kek, wrapped, aad)
+        )
         with self._lock:
             if self._drops == drops:
-                self._cache[(subject, retention)] = (now, key)
-        return key
+                self._cache[(subject, retention)] = read
+        return read
 
     def _tenant_kek(self, *, create: bool) -> bytes | None:
         if self._kek is None:

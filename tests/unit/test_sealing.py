@@ -6,7 +6,9 @@ import os
 from uuid import UUID, uuid4
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from domain import sealing
 from domain.sealing import ERASED, RetentionClass, SealedValue, Sealer, SealingError
 
 
@@ -251,3 +253,30 @@ def test_the_blind_index_key_stays_the_same_and_is_forgotten_with_the_tenant_kek
 
     assert sealer.blind_index_key() is None
     assert not any(_holds(value, key) for value in vars(sealer).values())
+
+
+def test_a_cached_key_makes_its_cipher_once_and_a_dropped_key_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[bytes] = []
+
+    def counted(key: bytes) -> AESGCM:
+        made.append(key)
+        return AESGCM(key)
+
+    monkeypatch.setattr(sealing, "AESGCM", counted)
+    store, subject = InMemoryKeyStore(), uuid4()
+    sealer = a_sealer(store, cache_seconds=3600.0)
+    first = sealer.seal(subject, RetentionClass.WORKING, {"givenName": "Aino"})
+    made.clear()
+
+    for _ in range(10):
+        assert sealer.unseal(first) == {"givenName": "Aino"}
+    again = sealer.seal(subject, RetentionClass.WORKING, {"givenName": "Aino"})
+    cached = len(made)
+    store.shred(subject, RetentionClass.WORKING)
+    sealer.drop_cached_key(subject, RetentionClass.WORKING)
+
+    assert cached == 0
+    assert sealer.unseal(again) is ERASED
+    assert sealer.unseal(first) is ERASED
