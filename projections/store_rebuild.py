@@ -212,9 +212,9 @@ class StoreRebuild:
         return key, DecodedMessage(
             offset=-1,
             position=position,
-            # The row's text where PostgreSQL gave one (as str(UUID) writes it): printing
-            # the envelope's UUID again was 2% of a rebuild.
-            aggregate_id=aggregate_id if type(aggregate_id) is str else str(envelope.aggregate_id),
+            # The row's text where PostgreSQL gave one (str() hands it back as it is):
+            # printing the envelope's UUID again was 2% of a rebuild.
+            aggregate_id=str(aggregate_id),
             event_type=envelope.event_type,
             envelope=envelope,
         )

@@ -287,8 +287,9 @@ class EventCodec:
         KeyError for an event type the codec does not know."""
         stored_type = self._stored_type(stored_topic)
         values = _stored_values(stored_type, state)
-        # Its text as str(UUID) writes it (lower-case, hyphenated), however it comes.
-        aggregate_text = aggregate_id if type(aggregate_id) is str else str(aggregate_id)
+        # The id's text: a PostgreSQL row gives it as str(UUID) writes it, which str() hands
+        # back as it is; a UUID is printed.
+        aggregate_text = str(aggregate_id)
         occurred = values["timestamp"]
         record: dict[str, Any] = {
             "aggregate_id": aggregate_text,
@@ -342,7 +343,7 @@ class EventCodec:
                 stored_type, tenant, position, stored_topic, aggregate_id, aggregate_version, state
             )
         values = _stored_values(stored_type, state)
-        aggregate_text = aggregate_id if type(aggregate_id) is str else str(aggregate_id)
+        aggregate_text = str(aggregate_id)  # as in encode_stored
         record: dict[str, Any] = {
             "aggregate_id": aggregate_text,
             "aggregate_version": aggregate_version,
