@@ -45,8 +45,10 @@ def _summary(report: ImportReport) -> None:
         where = ", ".join(p for p in (note.file, note.row and f"row {note.row}", note.column) if p)
         err.print(f"[yellow]tolerated[/] ({where}): {note.reason}")
     for note in report.rejected:
+        # Row 0: a user other rows changed (a role row, an agent link), no row of its own.
+        row = f"row {note.row}" if note.row else "(asked for by other rows)"
         err.print(
-            f"[red]rejected[/] {note.file}.csv row {note.row}"
+            f"[red]rejected[/] {note.file}.csv {row}"
             f"{f' column {note.column}' if note.column else ''}: {note.reason}"
         )
 

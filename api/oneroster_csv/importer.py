@@ -341,7 +341,9 @@ class _Import:
         try:
             if row.status == TO_BE_DELETED:
                 outcome = self._mark(row.file, row.sourced_id)
+                # A row of a record already marked (a delta sent again) changed nothing.
                 counts.deleted += int(outcome.changed)
+                counts.unchanged += int(not outcome.changed)
                 count = False
             else:
                 built = command()
@@ -706,8 +708,11 @@ def import_bundle(
         run.apply(absent)
     finally:
         gc.unfreeze()
+    # Rows of the file only: a user that other rows re-put (a role row, an agent link) and
+    # that was refused is noted as row 0 of users.csv, not one of its rows (a role row that
+    # asked for it is rejected itself).
     for name, counts in run.report.files.items():
-        counts.rejected = len({n.row for n in run.report.rejected if n.file == name})
+        counts.rejected = len({n.row for n in run.report.rejected if n.file == name and n.row})
     return run.report
 
 

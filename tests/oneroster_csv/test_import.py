@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from api.bootstrap import Container
-from api.oneroster_csv.importer import MassDeletionError, import_bundle
+from api.oneroster_csv.importer import ImportReport, MassDeletionError, import_bundle
 from api.oneroster_csv.rows import row_command, row_shape
 from bench.oneroster_city import city_files
 from domain.application import TenantApplication
@@ -82,6 +82,66 @@ def test_a_delta_changes_only_what_its_rows_say(
     assert _user(app, "stu-2").is_active  # absent from a delta: untouched
     enrollment = app.find("enrollments", "e2")
     assert isinstance(enrollment, Enrollment) and enrollment.is_active
+
+
+def test_a_delta_sent_again_reports_each_of_its_rows_unchanged(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    """A SIS that sends its delta again (its first answer lost) reads that nothing
+    changed: every row of each file is counted once, the tobedeleted ones included."""
+    import_files(csv_files(SCHOOL))
+    stamp = "2026-03-01T08:00:00.000Z"
+    delta = {
+        "users": [f"stu-1,active,{stamp},true,,,Aino,Mäkinen,,,,,,grd-1,05,,,,,,sch-1,"],
+        "enrollments": [f"e3,tobedeleted,{stamp},cls-4a,sch-1,stu-2,student,false,,"],
+        "roles": [
+            f"r9,active,{stamp},grd-1,primary,parent,,,sch-1,",
+            f"r4,tobedeleted,{stamp},grd-1,primary,guardian,,,sch-1,",
+        ],
+    }
+
+    first = import_files(csv_files(delta, mode="delta"))
+    again = import_files(csv_files(delta, mode="delta"))
+
+    assert _counted(first) == {
+        "users": (1, 0, 1, 0, 0, 0),
+        "enrollments": (1, 0, 0, 0, 1, 0),
+        "roles": (2, 0, 1, 0, 1, 0),
+    }
+    assert _counted(again) == {
+        "users": (1, 0, 0, 1, 0, 0),
+        "enrollments": (1, 0, 0, 1, 0, 0),
+        "roles": (2, 0, 0, 2, 0, 0),
+    }
+
+
+def test_a_user_the_users_file_does_not_name_refused_through_a_role_row_is_that_rows_rejection(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    """A role row that would leave its user without a role is rejected in roles.csv; the
+    users.csv rows, all written, count no rejection of that user they do not name."""
+    import_files(csv_files(SCHOOL))
+    stamp = "2026-03-01T08:00:00.000Z"
+    delta = {
+        "users": [f"stu-1,active,{stamp},true,,,Aino,Mäkinen,,,,,,grd-1,05,,,,,,sch-1,"],
+        "roles": [f"r4,tobedeleted,{stamp},grd-1,primary,guardian,,,sch-1,"],
+    }
+
+    report = import_files(csv_files(delta, mode="delta"))
+
+    assert _counted(report) == {"users": (1, 0, 1, 0, 0, 0), "roles": (1, 0, 0, 0, 0, 1)}
+    assert [(n.file, n.row) for n in report.rejected] == [("users", 0), ("roles", 2)]
+    assert "grd-1" in report.rejected[0].reason and "role" in report.rejected[0].reason
+    assert _user(app, "grd-1").has_role("guardian")
+
+
+def _counted(report: ImportReport) -> dict[str, tuple[int, int, int, int, int, int]]:
+    """Each file's rows, then how many were created, updated, unchanged, marked tobedeleted
+    and rejected."""
+    return {
+        name: (c.rows, c.created, c.updated, c.unchanged, c.deleted, c.rejected)
+        for name, c in report.files.items()
+    }
 
 
 def test_records_absent_from_a_bulk_file_are_marked_tobedeleted(

@@ -56,3 +56,21 @@ def test_a_truncated_bulk_file_stops_the_import_command_and_records_nothing(
     assert "--allow-mass-deletion" in err
     assert json.loads(out)["massDeletions"]
     assert app.head_position() == head
+
+
+def test_the_summary_names_a_refused_user_other_rows_asked_for_without_a_row_number(
+    container: Container, tenant: str, tmp_path: Path
+) -> None:
+    _import(container, tenant, _folder(csv_files(SCHOOL), tmp_path / "bulk"))
+    delta = {"roles": ["r4,tobedeleted,2026-03-01T08:00:00.000Z,grd-1,primary,guardian,,,sch-1,"]}
+
+    code, out, err = _import(
+        container, tenant, _folder(csv_files(delta, mode="delta"), tmp_path / "delta")
+    )
+
+    assert code == 0, err
+    assert json.loads(out)["files"]["roles"]["rejected"] == 1
+    assert "roles.csv (delta): 1 rows, 0 created, 0 updated, 0 unchanged" in err
+    assert "rejected roles.csv row 2 column userSourcedId" in err
+    assert "rejected users.csv (asked for by other rows): user 'grd-1'" in " ".join(err.split())
+    assert "row 0" not in err
