@@ -208,6 +208,9 @@ class _Import:
         #: What became of each user the import wrote, over all its puts (created, changed):
         #: roles.csv's rows are counted by what became of their users.
         self._users_written: dict[str, Outcome] = {}
+        #: The users of users.csv whose rows were rejected: a row naming one as its agent is
+        #: rejected too, as one naming a user the tenant does not have.
+        self.refused_users: set[str] = set()
 
     # -- reading the rows ------------------------------------------------------------------
 
@@ -350,10 +353,13 @@ class _Import:
                 method = ROSTER_BODIES[row.file][3]
                 outcome = method(self.app, self.actor, built)
         except RowError as error:
+            self._refuse(row)
             self.reject(row.file, row.line, error.column, error.reason)
         except SealingError:
+            self._refuse(row)
             self.reject(row.file, row.line, None, _ERASED)
         except DomainError as error:
+            self._refuse(row)
             self.reject(row.file, row.line, column_of(row.file, error.field), error.message)
         else:
             if count:
@@ -364,6 +370,10 @@ class _Import:
         finally:
             if not deferred:
                 self._step()
+
+    def _refuse(self, row: _Row) -> None:
+        if row.file == "users":
+            self.refused_users.add(row.sourced_id)
 
     def _mark(self, collection: str, sourced_id: str) -> Outcome:
         return self.app.mark_for_deletion(self.actor, collection, sourced_id)
@@ -619,6 +629,12 @@ class _UserPlan:
             raise RowError(
                 "agentSourcedIds",
                 f"agent(s) {', '.join(unknown)} are not users of the bundle or the tenant",
+            )
+        refused = [a for a in agents if a in self.run.refused_users and self._user(a) is None]
+        if refused:
+            raise RowError(
+                "agentSourcedIds",
+                f"agent(s) {', '.join(refused)} were not written: their rows were rejected",
             )
         shape = row_shape("users", row.values, row.line, self.run.report.quirks)
         shape["roles"] = [

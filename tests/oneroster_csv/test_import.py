@@ -135,6 +135,26 @@ def test_a_user_the_users_file_does_not_name_refused_through_a_role_row_is_that_
     assert _user(app, "grd-1").has_role("guardian")
 
 
+def test_a_student_whose_guardians_row_is_rejected_is_rejected_too_and_not_written(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    """As a PUT naming an agent the tenant does not have: the student's row is rejected
+    with a reason naming the guardian, and each file's counts add up to its rows."""
+    no_given_name = "grd-2,,,true,,,,Korhonen,,,,,,,,,,,,,,"
+    school = {**SCHOOL, "users": [*SCHOOL["users"][:4], no_given_name]}
+
+    report = import_files(csv_files(school))
+
+    counted = _counted(report)
+    assert counted["users"] == (5, 3, 0, 0, 0, 2)
+    assert counted["roles"] == (5, 3, 0, 0, 0, 2)
+    assert counted["enrollments"] == (3, 2, 0, 0, 0, 1)
+    student_row = next(n for n in report.rejected if n.file == "users" and n.row == 4)
+    assert student_row.column == "agentSourcedIds" and "grd-2" in student_row.reason
+    assert app.find("users", "stu-2") is None
+    assert app.find("users", "stu-1") is not None
+
+
 def _counted(report: ImportReport) -> dict[str, tuple[int, int, int, int, int, int]]:
     """Each file's rows, then how many were created, updated, unchanged, marked tobedeleted
     and rejected."""
