@@ -409,15 +409,31 @@ class _Import:
     def _users(self) -> None:
         plan = _UserPlan(self)
         ordered = sorted(self.rows.get("users", []), key=lambda r: plan.is_student(r.sourced_id))
-        deferred: list[_Row] = []
+        waiting: list[_Row] = []
 
         def agents(row: _Row) -> Iterable[tuple[str, str]]:
             return (("users", agent) for agent in plan.links.get(row.sourced_id, ()))
 
         for row in self._prepared("users", ordered, agents):
-            self._put(row, functools.partial(plan.command, row, deferred))
-        for row in self._prepared("users", deferred, agents):
-            self._put(row, functools.partial(plan.command, row, None), deferred=True)
+            if plan.waits(row):
+                waiting.append(row)
+            else:
+                self._put(row, functools.partial(plan.command, row))
+        # A row naming agents the file has after it is written once they are (or rejected
+        # once one of them is), never first without them. Users that name each other wait
+        # for one another: they are written with the agents written so far, then again.
+        while waiting:
+            ready = [row for row in waiting if not plan.waits(row)]
+            if not ready:
+                for row in self._prepared("users", waiting, agents):
+                    self._put(row, functools.partial(plan.command, row, only_present=True))
+                for row in self._prepared("users", waiting, agents):
+                    self._put(row, functools.partial(plan.command, row), deferred=True)
+                break
+            for row in self._prepared("users", ready, agents):
+                self._put(row, functools.partial(plan.command, row))
+            written = {id(row) for row in ready}
+            waiting = [row for row in waiting if id(row) not in written]
         overlays = plan.overlays()
         self.total += len(overlays)
         for sourced_id in overlays:
@@ -617,9 +633,18 @@ class _UserPlan:
         changed = set(self.links) | set(self.bundle_roles)
         return sorted(u for u in changed if u not in self.in_users and self._user(u) is not None)
 
-    def command(self, row: _Row, deferred: list[_Row] | None) -> PutUser:
-        """The user's command; in the first pass (`deferred` given) linked only to agents
-        that exist already, the row deferred to the second pass when some do not yet."""
+    def waits(self, row: _Row) -> bool:
+        """Whether the row's user names an agent of users.csv not written yet (nor refused)."""
+        return any(
+            agent in self.in_users
+            and agent not in self.run.refused_users
+            and self.app.find("users", agent, for_update=False) is None
+            for agent in self.links.get(row.sourced_id, ())
+        )
+
+    def command(self, row: _Row, *, only_present: bool = False) -> PutUser:
+        """The user's command, linked to its agents (`only_present`: to those written so
+        far, for users that name each other)."""
         roles = self.roles_of(row.sourced_id)
         if not roles:
             raise RowError("role", "the user has no role: roles.csv names none for them")
@@ -630,12 +655,15 @@ class _UserPlan:
                 "agentSourcedIds",
                 f"agent(s) {', '.join(unknown)} are not users of the bundle or the tenant",
             )
-        refused = [a for a in agents if a in self.run.refused_users and self._user(a) is None]
-        if refused:
+        refused = {a for a in agents if a in self.run.refused_users and self._user(a) is None}
+        named = sorted(refused & set(split_list(row.values.get("agentSourcedIds", ""))))
+        if named:
             raise RowError(
                 "agentSourcedIds",
-                f"agent(s) {', '.join(refused)} were not written: their rows were rejected",
+                f"agent(s) {', '.join(named)} were not written: their rows were rejected",
             )
+        # A rejected row's own links (a guardian's row naming this student) are not made.
+        agents = [a for a in agents if a not in refused]
         shape = row_shape("users", row.values, row.line, self.run.report.quirks)
         shape["roles"] = [
             {"roleType": r.role_type, "role": r.role, "org": {"sourcedId": r.org},
@@ -643,10 +671,9 @@ class _UserPlan:
             for r in roles
         ]  # fmt: skip
         command: PutUser = row_command("users", row.sourced_id, shape, row.status)
-        present = [a for a in agents if self.app.find("users", a, for_update=False) is not None]
-        if deferred is not None and len(present) < len(agents):
-            deferred.append(row)
-        return dataclasses.replace(command, guardians=present if deferred is not None else agents)
+        if only_present:
+            agents = [a for a in agents if self.app.find("users", a, for_update=False) is not None]
+        return dataclasses.replace(command, guardians=agents)
 
 
 #: OneRoster 1.1 user roles that 1.2 renamed.

@@ -155,6 +155,57 @@ def test_a_student_whose_guardians_row_is_rejected_is_rejected_too_and_not_writt
     assert app.find("users", "stu-1") is not None
 
 
+def _with_agents(line: str, agents: str) -> str:
+    """A users.csv row of SCHOOL naming `agents` (one sourcedId, or several quoted)."""
+    values = line.split(",")
+    return ",".join([*values[:13], agents, *values[14:]])
+
+
+def test_a_user_naming_an_agent_the_file_has_after_it_is_written_once_with_that_agent(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    tch, stu_1, stu_2, grd_1, grd_2 = SCHOOL["users"]
+    school = {**SCHOOL, "users": [_with_agents(tch, "grd-1"), stu_1, stu_2, grd_1, grd_2]}
+
+    report = import_files(csv_files(school))
+
+    assert _counted(report)["users"] == (5, 5, 0, 0, 0, 0)
+    assert _user(app, "tch-1").guardians == ["grd-1"]
+
+
+def test_a_user_naming_an_agent_whose_later_row_is_rejected_is_rejected_and_not_written(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    """And the student the rejected row named is written, without that link."""
+    tch, stu_1, stu_2, grd_1, grd_2 = SCHOOL["users"]
+    no_given_name = grd_1.replace("Helmi", "")
+    school = {**SCHOOL, "users": [_with_agents(tch, "grd-1"), stu_1, stu_2, no_given_name, grd_2]}
+
+    report = import_files(csv_files(school))
+
+    assert _counted(report)["users"] == (5, 3, 0, 0, 0, 2)
+    teacher_row = next(n for n in report.rejected if n.file == "users" and n.row == 2)
+    assert teacher_row.column == "agentSourcedIds" and "grd-1" in teacher_row.reason
+    assert app.find("users", "tch-1") is None and app.find("users", "grd-1") is None
+    assert _user(app, "stu-1").guardians == []
+
+
+def test_users_naming_each_other_are_both_written_linked_to_each_other(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    tch, stu_1, stu_2, grd_1, grd_2 = SCHOOL["users"]
+    school = {
+        **SCHOOL,
+        "users": [_with_agents(tch, "grd-2"), stu_1, stu_2, grd_1, _with_agents(grd_2, "tch-1")],
+    }
+
+    report = import_files(csv_files(school))
+
+    assert _counted(report)["users"] == (5, 5, 0, 0, 0, 0)
+    assert _user(app, "tch-1").guardians == ["grd-2"]
+    assert "tch-1" in _user(app, "grd-2").guardians
+
+
 def _counted(report: ImportReport) -> dict[str, tuple[int, int, int, int, int, int]]:
     """Each file's rows, then how many were created, updated, unchanged, marked tobedeleted
     and rejected."""
