@@ -337,9 +337,10 @@ class _Import:
         self.report.quirks.extend(notes)
         return row_command(row.file, row.sourced_id, shape, row.status)
 
-    def _put(self, row: _Row, command: Callable[[], Any], *, deferred: bool = False) -> None:
-        """Runs a row's command; a row it refuses is reported and the rest go on."""
-        count = not deferred
+    def _put(self, row: _Row, command: Callable[[], Any], *, again: bool = False) -> None:
+        """Runs a row's command; a row it refuses is reported and the rest go on. `again`: a
+        row put before (users naming each other), counted and stepped then."""
+        count = not again
         counts = self.report.files[row.file]
         try:
             if row.status == TO_BE_DELETED:
@@ -368,7 +369,7 @@ class _Import:
                 self._user_written(row.sourced_id, outcome)
             self._sources.append((row.file, row.sourced_id, row.status == ACTIVE))
         finally:
-            if not deferred:
+            if not again:
                 self._step()
 
     def _refuse(self, row: _Row) -> None:
@@ -428,7 +429,7 @@ class _Import:
                 for row in self._prepared("users", waiting, agents):
                     self._put(row, functools.partial(plan.command, row, only_present=True))
                 for row in self._prepared("users", waiting, agents):
-                    self._put(row, functools.partial(plan.command, row), deferred=True)
+                    self._put(row, functools.partial(plan.command, row), again=True)
                 break
             for row in self._prepared("users", ready, agents):
                 self._put(row, functools.partial(plan.command, row))
