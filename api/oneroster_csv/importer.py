@@ -353,15 +353,8 @@ class _Import:
                 built = command()
                 method = ROSTER_BODIES[row.file][3]
                 outcome = method(self.app, self.actor, built)
-        except RowError as error:
-            self._refuse(row)
-            self.reject(row.file, row.line, error.column, error.reason)
-        except SealingError:
-            self._refuse(row)
-            self.reject(row.file, row.line, None, _ERASED)
-        except DomainError as error:
-            self._refuse(row)
-            self.reject(row.file, row.line, column_of(row.file, error.field), error.message)
+        except (RowError, SealingError, DomainError) as error:
+            self._refuse(row, error)
         else:
             if count:
                 _count(counts, outcome)
@@ -372,9 +365,18 @@ class _Import:
             if not again:
                 self._step()
 
-    def _refuse(self, row: _Row) -> None:
+    def _refuse(self, row: _Row, error: RowError | SealingError | DomainError) -> None:
+        """Reports the row rejected (a user's, so that rows naming the user as their agent
+        are rejected too)."""
+        if isinstance(error, RowError):
+            column, reason = error.column, error.reason
+        elif isinstance(error, SealingError):
+            column, reason = None, _ERASED
+        else:
+            column, reason = column_of(row.file, error.field), error.message
         if row.file == "users":
             self.refused_users.add(row.sourced_id)
+        self.reject(row.file, row.line, column, reason)
 
     def _mark(self, collection: str, sourced_id: str) -> Outcome:
         return self.app.mark_for_deletion(self.actor, collection, sourced_id)
@@ -639,9 +641,13 @@ class _UserPlan:
         return any(
             agent in self.in_users
             and agent not in self.run.refused_users
-            and self.app.find("users", agent, for_update=False) is None
+            and not self._written(agent)
             for agent in self.links.get(row.sourced_id, ())
         )
+
+    def _written(self, sourced_id: str) -> bool:
+        """Whether the user is stored now (or in the import's open batch)."""
+        return self.app.find("users", sourced_id, for_update=False) is not None
 
     def command(self, row: _Row, *, only_present: bool = False) -> PutUser:
         """The user's command, linked to its agents (`only_present`: to those written so
@@ -673,7 +679,7 @@ class _UserPlan:
         ]  # fmt: skip
         command: PutUser = row_command("users", row.sourced_id, shape, row.status)
         if only_present:
-            agents = [a for a in agents if self.app.find("users", a, for_update=False) is not None]
+            agents = [a for a in agents if self._written(a)]
         return dataclasses.replace(command, guardians=agents)
 
 
