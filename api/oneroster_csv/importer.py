@@ -208,8 +208,9 @@ class _Import:
         #: What became of each user the import wrote, over all its puts (created, changed):
         #: roles.csv's rows are counted by what became of their users.
         self._users_written: dict[str, Outcome] = {}
-        #: The users of users.csv whose rows were rejected: a row naming one as its agent is
-        #: rejected too, as one naming a user the tenant does not have.
+        #: The users the import refused (a users.csv row, or a user other rows changed): a
+        #: row naming one that the tenant did not have before as its agent is rejected too,
+        #: as one naming a user the tenant does not have.
         self.refused_users: set[str] = set()
 
     # -- reading the rows ------------------------------------------------------------------
@@ -465,18 +466,25 @@ class _Import:
         for row, user in plan.role_rows:
             written = self._users_written.get(user)
             if written is None:
-                self.reject(
-                    "roles",
-                    row.line,
-                    "userSourcedId",
-                    f"the role's user {user!r} was not written: their row was rejected or "
-                    "their personal data was erased",
-                )
+                self.reject("roles", row.line, "userSourcedId", self._unwritten(plan, user))
             elif row.status != ACTIVE:
                 counts.deleted += int(written.changed)
                 counts.unchanged += int(not written.changed)
             else:
                 _count(counts, written)
+
+    def _unwritten(self, plan: _UserPlan, user: str) -> str:
+        """Why a role row's user was not written."""
+        row = plan.in_users.get(user)
+        if row is not None and row.status != ACTIVE:
+            why = f"users.csv row {row.line} marks them tobedeleted"
+        elif row is not None:
+            why = f"their users.csv row {row.line} was rejected"
+        elif user in self.refused_users:
+            why = "they were refused (see users.csv, asked for by other rows)"
+        else:
+            why = "their personal data was erased"
+        return f"the role's user {user!r} was not written: {why}"
 
     def _overlay(self, plan: _UserPlan, sourced_id: str) -> None:
         """Re-puts a user the bundle's users.csv does not name but whose links or roles
@@ -503,6 +511,7 @@ class _Import:
             outcome = self.app.put_user(self.actor, command)
         except (DomainError, SealingError) as error:
             reason = error.message if isinstance(error, DomainError) else _ERASED
+            self.refused_users.add(sourced_id)
             self.reject("users", 0, None, f"user {sourced_id!r}: {reason}")
         else:
             self._user_written(sourced_id, outcome)

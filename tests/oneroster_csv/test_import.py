@@ -132,6 +132,9 @@ def test_a_user_the_users_file_does_not_name_refused_through_a_role_row_is_that_
     assert _counted(report) == {"users": (1, 0, 1, 0, 0, 0), "roles": (1, 0, 0, 0, 0, 1)}
     assert [(n.file, n.row) for n in report.rejected] == [("users", 0), ("roles", 2)]
     assert "grd-1" in report.rejected[0].reason and "role" in report.rejected[0].reason
+    assert report.rejected[1].reason.endswith(
+        "they were refused (see users.csv, asked for by other rows)"
+    )
     assert _user(app, "grd-1").has_role("guardian")
 
 
@@ -151,8 +154,32 @@ def test_a_student_whose_guardians_row_is_rejected_is_rejected_too_and_not_writt
     assert counted["enrollments"] == (3, 2, 0, 0, 0, 1)
     student_row = next(n for n in report.rejected if n.file == "users" and n.row == 4)
     assert student_row.column == "agentSourcedIds" and "grd-2" in student_row.reason
+    role_row = next(n for n in report.rejected if n.file == "roles" and n.row == 4)
+    assert (
+        role_row.reason
+        == "the role's user 'stu-2' was not written: their users.csv row 4 was rejected"
+    )
     assert app.find("users", "stu-2") is None
     assert app.find("users", "stu-1") is not None
+
+
+def test_a_role_row_of_a_user_the_same_delta_marks_tobedeleted_is_rejected_saying_so(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    import_files(csv_files(SCHOOL))
+    stamp = "2026-03-01T08:00:00.000Z"
+    delta = {
+        "users": [f"grd-1,tobedeleted,{stamp},true,,,Helmi,Virtanen,,,,,,stu-1,,,,,,,,"],
+        "roles": [f"r9,active,{stamp},grd-1,primary,parent,,,sch-1,"],
+    }
+
+    report = import_files(csv_files(delta, mode="delta"))
+
+    assert _counted(report) == {"users": (1, 0, 0, 0, 1, 0), "roles": (1, 0, 0, 0, 0, 1)}
+    assert report.rejected[0].reason == (
+        "the role's user 'grd-1' was not written: users.csv row 2 marks them tobedeleted"
+    )
+    assert not _user(app, "grd-1").is_active
 
 
 def _with_agents(line: str, agents: str) -> str:
@@ -368,6 +395,7 @@ def test_role_rows_are_counted_by_what_became_of_their_users(
     assert [(n.file, n.row, n.column) for n in after_erasure.rejected] == [
         ("roles", 2, "userSourcedId")
     ]
+    assert after_erasure.rejected[0].reason.endswith("their personal data was erased")
 
 
 def test_a_role_of_an_unknown_user_is_rejected_with_its_row(
