@@ -476,10 +476,10 @@ class _Import:
     def _unwritten(self, plan: _UserPlan, user: str) -> str:
         """Why a role row's user was not written."""
         row = plan.in_users.get(user)
-        if row is not None and row.status != ACTIVE:
-            why = f"users.csv row {row.line} marks them tobedeleted"
-        elif row is not None:
+        if row is not None and user in self.refused_users:
             why = f"their users.csv row {row.line} was rejected"
+        elif row is not None:  # an active row that was not rejected was written
+            why = f"users.csv row {row.line} marks them tobedeleted"
         elif user in self.refused_users:
             why = "they were refused (see users.csv, asked for by other rows)"
         else:

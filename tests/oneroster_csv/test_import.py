@@ -163,23 +163,33 @@ def test_a_student_whose_guardians_row_is_rejected_is_rejected_too_and_not_writt
     assert app.find("users", "stu-1") is not None
 
 
-def test_a_role_row_of_a_user_the_same_delta_marks_tobedeleted_is_rejected_saying_so(
-    app: TenantApplication, import_files: ImportFiles
+@pytest.mark.parametrize(
+    ("user", "users_counted", "why"),
+    [
+        # grd-1 is stored: the row marks them, and their role is not given.
+        ("grd-1", (1, 0, 0, 0, 1, 0), "users.csv row 2 marks them tobedeleted"),
+        # grd-9 is not: the row is rejected, and so is the role.
+        ("grd-9", (1, 0, 0, 0, 0, 1), "their users.csv row 2 was rejected"),
+    ],
+)
+def test_a_role_row_of_a_user_the_same_delta_marks_tobedeleted_is_rejected_saying_why(
+    app: TenantApplication,
+    import_files: ImportFiles,
+    user: str,
+    users_counted: tuple[int, ...],
+    why: str,
 ) -> None:
     import_files(csv_files(SCHOOL))
     stamp = "2026-03-01T08:00:00.000Z"
     delta = {
-        "users": [f"grd-1,tobedeleted,{stamp},true,,,Helmi,Virtanen,,,,,,stu-1,,,,,,,,"],
-        "roles": [f"r9,active,{stamp},grd-1,primary,parent,,,sch-1,"],
+        "users": [f"{user},tobedeleted,{stamp},true,,,Helmi,Virtanen,,,,,,,,,,,,,,"],
+        "roles": [f"r9,active,{stamp},{user},primary,parent,,,sch-1,"],
     }
 
     report = import_files(csv_files(delta, mode="delta"))
 
-    assert _counted(report) == {"users": (1, 0, 0, 0, 1, 0), "roles": (1, 0, 0, 0, 0, 1)}
-    assert report.rejected[0].reason == (
-        "the role's user 'grd-1' was not written: users.csv row 2 marks them tobedeleted"
-    )
-    assert not _user(app, "grd-1").is_active
+    assert _counted(report) == {"users": users_counted, "roles": (1, 0, 0, 0, 0, 1)}
+    assert report.rejected[-1].reason == f"the role's user {user!r} was not written: {why}"
 
 
 def _with_agents(line: str, agents: str) -> str:
