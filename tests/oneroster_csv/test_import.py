@@ -198,7 +198,7 @@ def _with_agents(line: str, agents: str) -> str:
     return ",".join([*values[:13], agents, *values[14:]])
 
 
-def test_a_user_naming_an_agent_the_file_has_after_it_is_written_once_with_that_agent(
+def test_a_user_naming_an_agent_the_file_has_after_it_is_written_with_that_agent(
     app: TenantApplication, import_files: ImportFiles
 ) -> None:
     tch, stu_1, stu_2, grd_1, grd_2 = SCHOOL["users"]
