@@ -156,6 +156,7 @@ def bootstrap(
         key_cache_seconds=settings.key_cache_seconds,
         store_pool_size=settings.store_pool_size,
         store_overflow=STORE_BURST if plan is None else plan.store_overflow,
+        store_burst_idle_seconds=settings.database_burst_idle_seconds,
         planned_stores=None if plan is None else plan.stores,
         only=settings.only_tenants,
     )

@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     #: are sized to fit it (api/connection_budget.py), never beyond the sizes above.
     database_connections: int | None = Field(default=None, ge=1)
     #: Connections each tenant's event store keeps open in each process (a burst opens up
-    #: to 8 more, fewer within `database_connections`, closed again after 10 minutes idle).
+    #: to 8 more, fewer within `database_connections`; its pool closes one of them each
+    #: `database_burst_idle_seconds`, 1 s at least, that one stayed unused:
+    #: domain/postgres_store.py).
     store_pool_size: int = Field(default=2, ge=1)
     #: The installation's master key (32 random bytes); generated with mode 0600 if absent.
     master_key_file: Path | None = None

@@ -50,6 +50,7 @@ class Tenants:
         key_cache_seconds: float,
         store_pool_size: int = 2,
         store_overflow: int = STORE_BURST,
+        store_burst_idle_seconds: float = 60.0,
         planned_stores: int | None = None,
         only: frozenset[str] | None = None,
     ) -> None:
@@ -64,6 +65,9 @@ class Tenants:
         #: How many more connections than it keeps each store may open in a burst (on
         #: PostgreSQL: as api/connection_budget.py plans).
         self._store_overflow = store_overflow
+        #: How long such a burst connection may stay unused before the store's pool closes
+        #: it, one each such period (domain/postgres_store.py).
+        self._store_burst_idle_seconds = store_burst_idle_seconds
         #: How many stores this process's connection plan holds (None: no plan counted the
         #: registry); a store opened beyond them is one of a tenant registered since.
         self._planned_stores = planned_stores
@@ -243,7 +247,7 @@ class Tenants:
             with self._engine.begin() as connection:
                 connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             env = {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PERSISTENCE_MODULE": "domain.postgres_store:PostgresStoreFactory",
                 "APPLICATION_RECORDER_TOPIC": "domain.recorders:PostgresSideRowsRecorder",
                 "POSTGRES_DBNAME": url.database or "postgres",
                 "POSTGRES_HOST": url.host or "127.0.0.1",
@@ -254,6 +258,8 @@ class Tenants:
                 # Each tenant has its own pool: small, so many tenants fit one server.
                 "POSTGRES_POOL_SIZE": str(self._store_pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(self._store_overflow),
+                # Those a burst opened close again once unused (domain/postgres_store.py).
+                "POSTGRES_BURST_IDLE_SECONDS": str(self._store_burst_idle_seconds),
                 "POSTGRES_LOCK_TIMEOUT": "5",
                 # A PostgreSQL restart closes the pooled connections. They are not checked
                 # before each use (that check is a round trip per store read, a command's

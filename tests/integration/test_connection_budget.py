@@ -3,7 +3,9 @@ past them, requests failed 503 under load ("too many clients already")."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,3 +224,47 @@ def test_a_tenant_registered_while_serve_runs_is_said_to_need_a_restart_of_serve
     (warned,) = [r.getMessage() for r in caplog.records if r.name == "api.tenants"]
     assert "'oulu' was registered after this process planned its connections" in warned
     assert "Restart serve" in warned
+
+
+def _connections_to(url: str) -> int:
+    """How many connections PostgreSQL has open to the database of `url`, besides this one."""
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.postgres
+def test_a_tenant_stores_burst_connections_close_again_once_unused(
+    own_database: str, tmp_path: Path
+) -> None:
+    """They stayed open for 10 minutes each (80 for a burst of 8), in every process and for
+    every tenant that had a burst, where the connection plan counts one burst a process."""
+    settings = Settings.explicit(
+        database_url=own_database,
+        data_dir=tmp_path / "var",
+        store_pool_size=1,
+        database_burst_idle_seconds=1.0,
+    )
+    container = bootstrap(settings)
+    try:
+        container.tenants.create("burst", name="Burst municipality")
+        pool = container.tenants.get("burst").recorder.datastore.pool  # type: ignore[attr-defined]
+        with contextlib.ExitStack() as burst:
+            for _ in range(5):
+                burst.enter_context(pool.connection())
+            during = _connections_to(own_database)
+
+        deadline = time.monotonic() + 60
+        while pool.get_stats()["pool_size"] > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        kept, after = pool.get_stats()["pool_size"], _connections_to(own_database)
+    finally:
+        container.close()
+
+    # The store keeps its one connection, and the four of the burst are closed.
+    assert kept == 1
+    assert after == during - 4
