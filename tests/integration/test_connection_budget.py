@@ -47,14 +47,20 @@ def _most_connections(container: Container, *tenants: str) -> int:
     )
 
 
-def _client_limit(url: str) -> int:
+def _number(url: str, query: str) -> int:
+    """The one number `query` answers in the database of `url`."""
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
-        row = connection.execute(
-            "SELECT current_setting('max_connections')::int"
-            " - current_setting('superuser_reserved_connections')::int"
-        ).fetchone()
+        row = connection.execute(query).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def _client_limit(url: str) -> int:
+    return _number(
+        url,
+        "SELECT current_setting('max_connections')::int"
+        " - current_setting('superuser_reserved_connections')::int",
+    )
 
 
 @pytest.mark.postgres
@@ -228,13 +234,11 @@ def test_a_tenant_registered_while_serve_runs_is_said_to_need_a_restart_of_serve
 
 def _connections_to(url: str) -> int:
     """How many connections PostgreSQL has open to the database of `url`, besides this one."""
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return _number(
+        url,
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
 
 
 @pytest.mark.postgres
