@@ -139,8 +139,10 @@ class RosterCommands(TenantCore):
             revise=lambda school_class: school_class.revise(details=command.details, **placement),
         )
 
-    @validated_reads
-    def put_user(self, actor: Actor, command: PutUser) -> Outcome:
+    def check_user(self, actor: Actor, command: PutUser) -> None:
+        """The checks `put_user` makes before it records anything, and nothing else: an
+        import tries users that name each other against them before it writes any of them
+        (api/oneroster_csv/importer.py). DomainError when one fails."""
         require_roster_writer(actor)
         if not command.roles:
             raise InvalidValueError("a user needs at least one role", field="roles")
@@ -158,6 +160,10 @@ class RosterCommands(TenantCore):
             if guardian_id == command.sourced_id:
                 raise InvalidValueError("a user cannot be their own agent", field="agents")
             self._require(User, "users", guardian_id, "agents")
+
+    @validated_reads
+    def put_user(self, actor: Actor, command: PutUser) -> Outcome:
+        self.check_user(actor, command)
 
         def register(user_id: UUID) -> User:
             user = User.register(

@@ -425,10 +425,19 @@ class _Import:
                 self._put(row, functools.partial(plan.command, row))
         # A row naming agents the file has after it is written once they are (or rejected
         # once one of them is), never first without them. Users that name each other wait
-        # for one another: they are written with the agents written so far, then again.
+        # for one another: a row of theirs that cannot be a user is rejected first (and the
+        # rows naming it with it, as above); the rest are written with the agents written so
+        # far, then again.
         while waiting:
             ready = [row for row in waiting if not plan.waits(row)]
             if not ready:
+                invalid = [row for row in waiting if not plan.builds(row)]
+                if invalid:
+                    for row in self._prepared("users", invalid, agents):
+                        self._put(row, functools.partial(plan.command, row))
+                    left_out = {id(row) for row in invalid}
+                    waiting = [row for row in waiting if id(row) not in left_out]
+                    continue
                 for row in self._prepared("users", waiting, agents):
                     self._put(row, functools.partial(plan.command, row, only_present=True))
                 for row in self._prepared("users", waiting, agents):
@@ -658,9 +667,21 @@ class _UserPlan:
         """Whether the user is stored now (or in the import's open batch)."""
         return self.app.find("users", sourced_id, for_update=False) is not None
 
-    def command(self, row: _Row, *, only_present: bool = False) -> PutUser:
+    def builds(self, row: _Row) -> bool:
+        """Whether the row makes a user the store takes, its agents not written yet aside
+        (nothing is reported or recorded)."""
+        try:
+            self.app.check_user(self.run.actor, self.command(row, only_present=True, quirks=[]))
+        except (RowError, SealingError, DomainError):
+            return False
+        return True
+
+    def command(
+        self, row: _Row, *, only_present: bool = False, quirks: list[Note] | None = None
+    ) -> PutUser:
         """The user's command, linked to its agents (`only_present`: to those written so
-        far, for users that name each other)."""
+        far, for users that name each other); its row's quirks go to the report (or to
+        `quirks`)."""
         roles = self.roles_of(row.sourced_id)
         if not roles:
             raise RowError("role", "the user has no role: roles.csv names none for them")
@@ -680,7 +701,9 @@ class _UserPlan:
             )
         # A rejected row's own links (a guardian's row naming this student) are not made.
         agents = [a for a in agents if a not in refused]
-        shape = row_shape("users", row.values, row.line, self.run.report.quirks)
+        shape = row_shape(
+            "users", row.values, row.line, self.run.report.quirks if quirks is None else quirks
+        )
         shape["roles"] = [
             {"roleType": r.role_type, "role": r.role, "org": {"sourcedId": r.org},
              "beginDate": r.begin_date, "endDate": r.end_date}

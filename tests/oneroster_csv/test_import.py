@@ -243,6 +243,27 @@ def test_users_naming_each_other_are_both_written_linked_to_each_other(
     assert "tch-1" in _user(app, "grd-2").guardians
 
 
+def test_users_naming_each_other_are_both_rejected_when_one_of_their_rows_is(
+    app: TenantApplication, import_files: ImportFiles
+) -> None:
+    """The other was written first without the link, then reported rejected as well: it
+    stood in the store though the report said it was left out."""
+    tch, stu_1, stu_2, grd_1, _ = SCHOOL["users"]
+    no_given_name = "grd-2,,,true,,,,Korhonen,,,,,,tch-1,,,,,,,,"
+    school = {**SCHOOL, "users": [_with_agents(tch, "grd-2"), stu_1, stu_2, grd_1, no_given_name]}
+
+    report = import_files(csv_files(school))
+
+    counted = _counted(report)
+    assert counted["users"] == (5, 2, 0, 0, 0, 3)
+    assert counted["roles"] == (5, 2, 0, 0, 0, 3)
+    assert counted["enrollments"] == (3, 1, 0, 0, 0, 2)
+    teacher_row = next(n for n in report.rejected if n.file == "users" and n.row == 2)
+    assert teacher_row.column == "agentSourcedIds" and "grd-2" in teacher_row.reason
+    assert app.find("users", "tch-1") is None
+    assert app.find("users", "grd-1") is not None
+
+
 def _counted(report: ImportReport) -> dict[str, tuple[int, int, int, int, int, int]]:
     """Each file's rows, then how many were created, updated, unchanged, marked tobedeleted
     and rejected."""
