@@ -21,6 +21,7 @@ from api.settings import Settings
 from domain.application import TenantApplication
 from domain.commands import Actor
 from tests.conftest import FakeClock
+from tests.processes import SMALL_POOL_SETTINGS
 from tests.projections.in_process import apply_store_events
 from tests.tenant_cleanup import drop_tenants
 
@@ -86,7 +87,9 @@ def module_container(
     """One system for the module (building one per test was most of each test's time);
     each test still has a tenant of its own."""
     settings = Settings.explicit(
-        database_url=postgres_database_url, data_dir=tmp_path_factory.mktemp("var")
+        database_url=postgres_database_url,
+        data_dir=tmp_path_factory.mktemp("var"),
+        **SMALL_POOL_SETTINGS,
     )
     built = bootstrap(settings, clock=FakeClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC)))
     yield built
@@ -101,11 +104,15 @@ def container(module_container: Container) -> Container:
 
 
 @pytest.fixture
-def tenant(container: Container) -> str:
-    """A fresh tenant per test (`tenant + "b"` is free for a second one)."""
+def tenant(container: Container) -> Iterator[str]:
+    """A fresh tenant per test (`tenant + "b"` is free for a second one), its store closed
+    after it: each tenant's store keeps connections open, and the module's tests held 75
+    of PostgreSQL's 100 before."""
     tenant_id = f"{_PREFIX}{next(_NUMBERS)}"
     container.tenants.create(tenant_id, name="Test municipality")
-    return tenant_id
+    yield tenant_id
+    for opened in (tenant_id, tenant_id + "b"):
+        container.tenants.close_tenant(opened)
 
 
 #: The tenants of this run of the module start with it, so clean-up drops only its own.
