@@ -6,9 +6,9 @@ POSTGRES_MAX_OVERFLOW more when more are wanted at once; it then closes one of t
 time one stayed unused for a whole `max_idle` period, which it leaves at 10 minutes. So a
 burst of 8 stayed open for 80 minutes, in each of serve's processes and for each tenant
 whose store had one: the connection plan (api/connection_budget.py) counts one store's
-burst per process, and a busy hour of several tenants held each one's. In a CI run, the
-benchmark's server held 49 connections, idle, after its commands (its two HTTP processes
-27 of them), and PostgreSQL refused a test beside it ("too many clients already").
+burst per process, and a busy hour of several tenants held each one's. (In the test
+suite, the benchmark's server held 49 connections, idle, after its commands, 27 of them in
+its two HTTP processes, while other workers' tests ran beside it on a server of 100.)
 
 POSTGRES_BURST_IDLE_SECONDS sets that period: the server's DIGIONE_DATABASE_BURST_IDLE_SECONDS,
 as its request pools use (at least MIN_IDLE_SECONDS: psycopg_pool looks every period).
