@@ -55,12 +55,16 @@ def _number(url: str, query: str) -> int:
     return int(row[0])
 
 
-def _client_limit(url: str) -> int:
-    return _number(
-        url,
-        "SELECT current_setting('max_connections')::int"
-        " - current_setting('superuser_reserved_connections')::int",
-    )
+#: What PostgreSQL lets its clients that are not superusers have.
+CLIENT_LIMIT = (
+    "SELECT current_setting('max_connections')::int"
+    " - current_setting('superuser_reserved_connections')::int"
+)
+#: How many connections it has open to the database asked, besides the asking one.
+CONNECTIONS = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
 
 
 @pytest.mark.postgres
@@ -85,7 +89,7 @@ def test_two_http_processes_the_worker_and_serve_at_their_fullest_fit_the_server
         quiet.close()
         drop_tenants(settings, [tenant])
 
-    limit = _client_limit(postgres_database_url)
+    limit = _number(postgres_database_url, CLIENT_LIMIT)
     assert most <= default_budget(limit) < limit
 
 
@@ -118,7 +122,7 @@ def test_serve_counts_every_registered_tenants_store_and_still_fits_the_server(
         for container in (command, http, quiet):
             container.close()
 
-    limit = _client_limit(own_database)
+    limit = _number(own_database, CLIENT_LIMIT)
     assert most <= default_budget(limit)
     # A command beside serve counts one tenant's store; serve's processes count all five.
     assert pools[1] < pools[0]
@@ -232,15 +236,6 @@ def test_a_tenant_registered_while_serve_runs_is_said_to_need_a_restart_of_serve
     assert "Restart serve" in warned
 
 
-def _connections_to(url: str) -> int:
-    """How many connections PostgreSQL has open to the database of `url`, besides this one."""
-    return _number(
-        url,
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-
-
 @pytest.mark.postgres
 def test_a_tenant_stores_burst_connections_close_again_once_unused(
     own_database: str, tmp_path: Path
@@ -260,12 +255,12 @@ def test_a_tenant_stores_burst_connections_close_again_once_unused(
         with contextlib.ExitStack() as burst:
             for _ in range(5):
                 burst.enter_context(pool.connection())
-            during = _connections_to(own_database)
+            during = _number(own_database, CONNECTIONS)
 
         deadline = time.monotonic() + 60
         while pool.get_stats()["pool_size"] > 1 and time.monotonic() < deadline:
             time.sleep(0.2)
-        kept, after = pool.get_stats()["pool_size"], _connections_to(own_database)
+        kept, after = pool.get_stats()["pool_size"], _number(own_database, CONNECTIONS)
     finally:
         container.close()
 

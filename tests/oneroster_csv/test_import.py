@@ -16,6 +16,9 @@ from domain.commands import Actor
 from domain.roster import Enrollment, SchoolClass, User
 from tests.oneroster_csv.conftest import SCHOOL, Export, ImportFiles, bundle_of, csv_files
 
+#: When the deltas of these tests say their rows changed.
+STAMP = "2026-03-01T08:00:00.000Z"
+
 
 def _user(app: TenantApplication, sourced_id: str) -> User:
     found = app.find("users", sourced_id)
@@ -68,13 +71,12 @@ def test_a_rerun_of_the_same_bulk_bundle_records_no_events(
 def test_a_delta_changes_only_what_its_rows_say(
     app: TenantApplication, import_files: ImportFiles
 ) -> None:
-    import_files(csv_files(SCHOOL))
     delta = {
-        "users": ["stu-1,active,2026-03-01T08:00:00.000Z,true,,,Aino,Mäkinen,,,,,,grd-1,05,,,,,,sch-1,"],
-        "enrollments": ["e3,tobedeleted,2026-03-01T08:00:00.000Z,cls-4a,sch-1,stu-2,student,false,,"],
-    }  # fmt: skip
+        "users": [f"stu-1,active,{STAMP},true,,,Aino,Mäkinen,,,,,,grd-1,05,,,,,,sch-1,"],
+        "enrollments": [f"e3,tobedeleted,{STAMP},cls-4a,sch-1,stu-2,student,false,,"],
+    }
 
-    report = import_files(csv_files(delta, mode="delta"))
+    report = _delta_after_the_school(import_files, delta)
 
     assert report.files["users"].updated == 1
     assert report.files["enrollments"].deleted == 1
@@ -89,18 +91,16 @@ def test_a_delta_sent_again_reports_each_of_its_rows_unchanged(
 ) -> None:
     """A SIS that sends its delta again (its first answer lost) reads that nothing
     changed: every row of each file is counted once, the tobedeleted ones included."""
-    import_files(csv_files(SCHOOL))
-    stamp = "2026-03-01T08:00:00.000Z"
     delta = {
-        "users": [f"stu-1,active,{stamp},true,,,Aino,Mäkinen,,,,,,grd-1,05,,,,,,sch-1,"],
-        "enrollments": [f"e3,tobedeleted,{stamp},cls-4a,sch-1,stu-2,student,false,,"],
+        "users": [f"stu-1,active,{STAMP},true,,,Aino,Mäkinen,,,,,,grd-1,05,,,,,,sch-1,"],
+        "enrollments": [f"e3,tobedeleted,{STAMP},cls-4a,sch-1,stu-2,student,false,,"],
         "roles": [
-            f"r9,active,{stamp},grd-1,primary,parent,,,sch-1,",
-            f"r4,tobedeleted,{stamp},grd-1,primary,guardian,,,sch-1,",
+            f"r9,active,{STAMP},grd-1,primary,parent,,,sch-1,",
+            f"r4,tobedeleted,{STAMP},grd-1,primary,guardian,,,sch-1,",
         ],
     }
 
-    first = import_files(csv_files(delta, mode="delta"))
+    first = _delta_after_the_school(import_files, delta)
     again = import_files(csv_files(delta, mode="delta"))
 
     assert _counted(first) == {
@@ -120,14 +120,12 @@ def test_a_user_the_users_file_does_not_name_refused_through_a_role_row_is_that_
 ) -> None:
     """A role row that would leave its user without a role is rejected in roles.csv; the
     users.csv rows, all written, count no rejection of that user they do not name."""
-    import_files(csv_files(SCHOOL))
-    stamp = "2026-03-01T08:00:00.000Z"
     delta = {
-        "users": [f"stu-1,active,{stamp},true,,,Aino,Mäkinen,,,,,,grd-1,05,,,,,,sch-1,"],
-        "roles": [f"r4,tobedeleted,{stamp},grd-1,primary,guardian,,,sch-1,"],
+        "users": [f"stu-1,active,{STAMP},true,,,Aino,Mäkinen,,,,,,grd-1,05,,,,,,sch-1,"],
+        "roles": [f"r4,tobedeleted,{STAMP},grd-1,primary,guardian,,,sch-1,"],
     }
 
-    report = import_files(csv_files(delta, mode="delta"))
+    report = _delta_after_the_school(import_files, delta)
 
     assert _counted(report) == {"users": (1, 0, 1, 0, 0, 0), "roles": (1, 0, 0, 0, 0, 1)}
     assert [(n.file, n.row) for n in report.rejected] == [("users", 0), ("roles", 2)]
@@ -179,17 +177,21 @@ def test_a_role_row_of_a_user_the_same_delta_marks_tobedeleted_is_rejected_sayin
     users_counted: tuple[int, ...],
     why: str,
 ) -> None:
-    import_files(csv_files(SCHOOL))
-    stamp = "2026-03-01T08:00:00.000Z"
     delta = {
-        "users": [f"{user},tobedeleted,{stamp},true,,,Helmi,Virtanen,,,,,,,,,,,,,,"],
-        "roles": [f"r9,active,{stamp},{user},primary,parent,,,sch-1,"],
+        "users": [f"{user},tobedeleted,{STAMP},true,,,Helmi,Virtanen,,,,,,,,,,,,,,"],
+        "roles": [f"r9,active,{STAMP},{user},primary,parent,,,sch-1,"],
     }
 
-    report = import_files(csv_files(delta, mode="delta"))
+    report = _delta_after_the_school(import_files, delta)
 
     assert _counted(report) == {"users": users_counted, "roles": (1, 0, 0, 0, 0, 1)}
     assert report.rejected[-1].reason == f"the role's user {user!r} was not written: {why}"
+
+
+def _delta_after_the_school(import_files: ImportFiles, delta: dict[str, list[str]]) -> ImportReport:
+    """The school imported in bulk, then `delta`'s rows as a delta: the delta's report."""
+    import_files(csv_files(SCHOOL))
+    return import_files(csv_files(delta, mode="delta"))
 
 
 def _with_agents(line: str, agents: str) -> str:
@@ -389,17 +391,15 @@ def test_a_one_one_bundle_is_read_with_its_roles_on_the_user(
 def test_a_delta_role_row_adds_or_removes_one_role_and_keeps_the_others(
     app: TenantApplication, import_files: ImportFiles
 ) -> None:
-    import_files(csv_files(SCHOOL))
-    stamp = "2026-03-01T08:00:00.000Z"
     delta = {
         "roles": [
-            f"r8,active,{stamp},tch-1,secondary,principal,,,sch-1,",
-            f"r4,tobedeleted,{stamp},grd-1,primary,guardian,,,sch-1,",
-            f"r9,active,{stamp},grd-1,primary,parent,,,sch-1,",
+            f"r8,active,{STAMP},tch-1,secondary,principal,,,sch-1,",
+            f"r4,tobedeleted,{STAMP},grd-1,primary,guardian,,,sch-1,",
+            f"r9,active,{STAMP},grd-1,primary,parent,,,sch-1,",
         ]
     }
 
-    report = import_files(csv_files(delta, mode="delta"))
+    report = _delta_after_the_school(import_files, delta)
 
     assert _user(app, "tch-1").has_role("teacher") and _user(app, "tch-1").has_role("principal")
     assert not _user(app, "grd-1").has_role("guardian") and _user(app, "grd-1").has_role("parent")
